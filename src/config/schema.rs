@@ -1,0 +1,297 @@
+//! Typed schema of `config/clusters/<name>.yaml`. Field names are the YAML keys.
+//!
+//! Secrets never live here: anything secret is named by its key in the SOPS env file
+//! (`config/env/<name>.env`), e.g. `PROXMOX_TOKEN_SECRET`.
+
+use serde::{Deserialize, Serialize};
+use std::net::Ipv4Addr;
+
+/// Root of a cluster definition file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterConfig {
+    /// DNS-safe cluster name; must match the file name (`prox-n100` for `prox-n100.yaml`).
+    pub name: String,
+    /// Public domain; `*.domain` routes through the Cloudflare tunnel.
+    pub domain: String,
+    pub proxmox: ProxmoxConfig,
+    pub template: TemplateConfig,
+    pub network: NetworkConfig,
+    pub ssh: SshConfig,
+    pub vms: Vec<VmConfig>,
+    pub k3s: K3sConfig,
+    pub flux: FluxConfig,
+    #[serde(default)]
+    pub storage: StorageConfig,
+    #[serde(default)]
+    pub observability: ObservabilityConfig,
+}
+
+/// How to reach the Proxmox VE API.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProxmoxConfig {
+    /// `https://host:8006` (no `/api2/json`, no trailing slash).
+    pub endpoint: String,
+    /// PVE node names VMs may be placed on (seed homelabs run two hosts).
+    pub nodes: Vec<String>,
+    /// API token id, `user@realm!tokenname`. The token secret is `PROXMOX_TOKEN_SECRET` in the env file.
+    pub token_id: String,
+    #[serde(default)]
+    pub tls: ProxmoxTls,
+    /// Storage for VM disks (e.g. `local-lvm`).
+    pub vm_storage: String,
+    /// Storage that holds the downloaded cloud image (content `import`/`iso`, e.g. `local`).
+    pub image_storage: String,
+    /// Storage for cloud-init snippets (content `snippets`), e.g. `local`.
+    #[serde(default = "default_snippets_storage")]
+    pub snippets_storage: String,
+    /// Bridge the VMs' first NIC attaches to.
+    pub bridge: String,
+    /// Tag that marks VMs as managed by homelab.
+    #[serde(default = "default_tag")]
+    pub tag: String,
+}
+
+fn default_snippets_storage() -> String {
+    "local".into()
+}
+fn default_tag() -> String {
+    "homelab".into()
+}
+
+/// TLS trust for the PVE API: pinned fingerprint (TOFU) or normal CA verification.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProxmoxTls {
+    /// SHA-256 of the node's leaf certificate, `AB:CD:...`. Empty until trusted on first use.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fingerprint: Option<String>,
+    /// Verify against the system/webpki roots instead of pinning.
+    #[serde(default)]
+    pub verify_ca: bool,
+}
+
+/// The Ubuntu cloud image and the template VM cloned from it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TemplateConfig {
+    pub vmid: u32,
+    pub name: String,
+    /// PVE node that holds the template (clones to other nodes need shared storage or a template per node).
+    pub node: String,
+    pub image: CloudImage,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CloudImage {
+    pub url: String,
+    /// File name on the image storage (PVE requires `.img`/`.qcow2`/`.raw` for import content).
+    pub file_name: String,
+    /// `sha256:<hex>` or `sha512:<hex>`.
+    pub checksum: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkConfig {
+    /// IPv4 CIDR the VMs live in, e.g. `192.168.1.0/24`.
+    pub subnet: String,
+    pub gateway: Ipv4Addr,
+    pub dns: Vec<Ipv4Addr>,
+    #[serde(default)]
+    pub search_domain: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SshConfig {
+    /// Login user created by cloud-init on every VM.
+    pub user: String,
+    /// Public keys (paths, `~` expanded) installed by cloud-init.
+    pub public_keys: Vec<String>,
+    /// Private key used by homelab (else ssh-agent and ~/.ssh/config decide).
+    #[serde(default)]
+    pub identity_file: Option<String>,
+    #[serde(default = "default_ssh_port")]
+    pub port: u16,
+}
+
+fn default_ssh_port() -> u16 {
+    22
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum VmRole {
+    Server,
+    Agent,
+}
+
+impl VmRole {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VmRole::Server => "server",
+            VmRole::Agent => "agent",
+        }
+    }
+}
+
+/// One k3s node VM.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VmConfig {
+    /// DNS-safe hostname, also the VM name in PVE.
+    pub name: String,
+    pub role: VmRole,
+    /// PVE node this VM runs on.
+    pub node: String,
+    pub vmid: u32,
+    pub cores: u32,
+    /// Memory in MiB.
+    pub memory_mib: u64,
+    /// Boot disk size in GiB.
+    pub disk_gib: u64,
+    pub ip: Ipv4Addr,
+    /// Per-node SSH user override.
+    #[serde(default)]
+    pub ssh_user: Option<String>,
+    /// Per-node SSH key override.
+    #[serde(default)]
+    pub identity_file: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum InstallMode {
+    #[default]
+    Online,
+    Airgap,
+}
+
+/// Pod swap behaviour. `NoSwap` tolerates swap (kubelet `failSwapOn: false`) without letting pods
+/// use it; `LimitedSwap` lets Burstable pods swap (k3s >= 1.32 via a kubelet drop-in).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum SwapBehavior {
+    NoSwap,
+    #[default]
+    LimitedSwap,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct K3sConfig {
+    /// Pinned release, `v1.33.5+k3s1`.
+    pub version: String,
+    /// Address the kubeconfig points at and that goes into `--tls-san` (first server's IP by default).
+    #[serde(default)]
+    pub api_address: Option<String>,
+    #[serde(default)]
+    pub install: K3sInstall,
+    #[serde(default)]
+    pub swap_behavior: SwapBehavior,
+    #[serde(default)]
+    pub server_args: Vec<String>,
+    #[serde(default)]
+    pub agent_args: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct K3sInstall {
+    #[serde(default)]
+    pub mode: InstallMode,
+    #[serde(default = "default_script_url")]
+    pub script_url: String,
+    /// SHA-256 of the install script; the run stops if the downloaded script differs.
+    #[serde(default)]
+    pub script_sha256: Option<String>,
+    /// Air-gap: local paths of the k3s binary and the images tarball to upload over SFTP.
+    #[serde(default)]
+    pub airgap_binary: Option<String>,
+    #[serde(default)]
+    pub airgap_images: Option<String>,
+}
+
+impl Default for K3sInstall {
+    fn default() -> Self {
+        Self {
+            mode: InstallMode::Online,
+            script_url: default_script_url(),
+            script_sha256: None,
+            airgap_binary: None,
+            airgap_images: None,
+        }
+    }
+}
+
+fn default_script_url() -> String {
+    "https://get.k3s.io".into()
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FluxConfig {
+    /// Git URL Flux pulls from (ssh:// or https://).
+    pub repo: String,
+    #[serde(default = "default_branch")]
+    pub branch: String,
+    /// Path of the Flux entry point inside the repo.
+    #[serde(default = "default_flux_path")]
+    pub path: String,
+    /// Pinned Flux release, `v2.7.3`.
+    pub version: String,
+}
+
+fn default_branch() -> String {
+    "main".into()
+}
+fn default_flux_path() -> String {
+    "cluster/kubernetes/flux".into()
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageConfig {
+    /// Synology NFS server address and export used by nfs-subdir and Longhorn backups.
+    #[serde(default)]
+    pub nfs_server: Option<String>,
+    #[serde(default)]
+    pub nfs_export: Option<String>,
+}
+
+/// Day-two endpoints. Credentials are named by env-file key, never stored here.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ObservabilityConfig {
+    #[serde(default)]
+    pub loki_url: Option<String>,
+    #[serde(default)]
+    pub prometheus_url: Option<String>,
+    #[serde(default)]
+    pub alertmanager_url: Option<String>,
+    /// Env-file key of a basic-auth `user:password` pair for the endpoints.
+    #[serde(default)]
+    pub basic_auth_env: Option<String>,
+    /// Env-file key of a bearer token for the endpoints.
+    #[serde(default)]
+    pub bearer_token_env: Option<String>,
+}
+
+impl ClusterConfig {
+    pub fn servers(&self) -> impl Iterator<Item = &VmConfig> {
+        self.vms.iter().filter(|v| v.role == VmRole::Server)
+    }
+    pub fn agents(&self) -> impl Iterator<Item = &VmConfig> {
+        self.vms.iter().filter(|v| v.role == VmRole::Agent)
+    }
+    /// The API address the kubeconfig and `--tls-san` use.
+    pub fn api_address(&self) -> String {
+        self.k3s
+            .api_address
+            .clone()
+            .or_else(|| self.servers().next().map(|s| s.ip.to_string()))
+            .unwrap_or_default()
+    }
+}

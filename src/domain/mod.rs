@@ -1,0 +1,1 @@
+//! Plain data shared by every layer: no ratatui, tokio or reqwest types here.
