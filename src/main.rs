@@ -11,7 +11,7 @@ fn main() -> ExitCode {
         Some(Command::Console(_)) => not_landed("console"),
         Some(Command::Env(_)) => not_landed("env"),
         Some(Command::Scaffold(_)) => not_landed("scaffold"),
-        Some(Command::Check(_)) => not_landed("check"),
+        Some(Command::Check(a)) => homelab::repo::cli::run(&cli.global, &a),
         Some(Command::Sim(s)) => match s.command {
             SimCommand::Pve { .. } => not_landed("sim pve"),
             SimCommand::Kube { .. } => not_landed("sim kube"),

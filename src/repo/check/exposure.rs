@@ -1,0 +1,232 @@
+//! Ingress and exposure (Stage 1 memo 7 and 8.1): Gateway API only, no NodePort/LoadBalancer
+//! except the Gateway's own, and public exposure only for the allowlisted media apps.
+
+use super::{Rule, Violation};
+use crate::repo::tree::{Doc, Tree, YamlFile, walk};
+use serde_yaml::Value;
+
+pub const NO_INGRESS: Rule = Rule {
+    id: "ingress/gateway-api-only",
+    title: "Gateway API only: no Ingress objects or chart ingresses",
+    hint: "replace the Ingress with an HTTPRoute attached to the `homelab` Gateway (namespace networking, sectionName internal or public); in chart values set ingress.enabled: false",
+};
+pub const SERVICE_TYPE: Rule = Rule {
+    id: "ingress/service-type",
+    title: "No NodePort or LoadBalancer Service except the Gateway's own",
+    hint: "use type ClusterIP and reach the app through an HTTPRoute; only platform/ingress/gateway-api/ may expose the Gateway",
+};
+pub const PUBLIC_ALLOWLIST: Rule = Rule {
+    id: "exposure/public-allowlist",
+    title: "Public exposure only for jellyfin, jellyseerr, navidrome (Stage 1 memo 8.1)",
+    hint: "attach the route to the `internal` listener with a *.<domain>.internal hostname and drop external-dns annotations; widening the allowlist needs a change to the Stage 1 memo first",
+};
+
+/// Apps the memo allows to be public (the memo spells the folder `jellyseer`).
+pub const PUBLIC_APPS: &[&str] = &["jellyfin", "jellyseerr", "jellyseer", "navidrome"];
+/// Where the Gateway (and so its LoadBalancer) is defined.
+pub const GATEWAY_DIR: &str = "cluster/kubernetes/platform/ingress/gateway-api/";
+
+const EXTERNAL_DNS_ANNOTATIONS: &[&str] =
+    &["external-dns.alpha.kubernetes.io/hostname", "external-dns.alpha.kubernetes.io/target"];
+
+pub fn check(tree: &Tree, out: &mut Vec<Violation>) {
+    let domains = tree.domains();
+    for (f, d) in tree.docs() {
+        ingress_objects(f, d, out);
+        service_types(f, d, out);
+        public_routes(f, d, &domains, out);
+        external_dns_annotations(f, d, out);
+        cloudflared_config(f, d, &domains, out);
+    }
+}
+
+fn ingress_objects(f: &YamlFile, d: &Doc, out: &mut Vec<Violation>) {
+    if d.kind() == Some("Ingress") {
+        out.push(Violation::new(
+            &NO_INGRESS,
+            &f.rel,
+            Some(d.line_of(&["kind"], None)),
+            format!("Ingress `{}`: the Stage 1 ingress API is Gateway API (HTTPRoute)", d.name().unwrap_or("?")),
+        ));
+    }
+    if d.is("helm.toolkit.fluxcd.io/", "HelmRelease")
+        && let Some(values) = d.get(&["spec", "values"])
+    {
+        let mut path = vec!["spec".to_string(), "values".to_string()];
+        walk(values, &mut path, &mut |p, v| {
+            let enabled = v.get("enabled").and_then(Value::as_bool) == Some(true);
+            if enabled && p.last().is_some_and(|k| k.eq_ignore_ascii_case("ingress")) {
+                let mut kp = p.to_vec();
+                kp.push("enabled".into());
+                out.push(Violation::new(
+                    &NO_INGRESS,
+                    &f.rel,
+                    Some(d.line_of(&kp, None)),
+                    format!("HelmRelease `{}` enables a chart Ingress at {}", d.name().unwrap_or("?"), kp[2..].join(".")),
+                ));
+            }
+        });
+    }
+}
+
+fn exposing(t: &str) -> bool {
+    t == "NodePort" || t == "LoadBalancer"
+}
+
+fn service_types(f: &YamlFile, d: &Doc, out: &mut Vec<Violation>) {
+    if f.rel.starts_with(GATEWAY_DIR) {
+        return;
+    }
+    if d.kind() == Some("Service")
+        && let Some(t) = d.get_str(&["spec", "type"]).filter(|t| exposing(t))
+    {
+        out.push(Violation::new(
+            &SERVICE_TYPE,
+            &f.rel,
+            Some(d.line_of(&["spec", "type"], None)),
+            format!("Service `{}` is type {t}", d.name().unwrap_or("?")),
+        ));
+    }
+    if d.is("helm.toolkit.fluxcd.io/", "HelmRelease")
+        && let Some(values) = d.get(&["spec", "values"])
+    {
+        let mut path = vec!["spec".to_string(), "values".to_string()];
+        walk(values, &mut path, &mut |p, v| {
+            let is_service = p.last().is_some_and(|k| k.to_ascii_lowercase().contains("service"));
+            if let Some(t) = v.get("type").and_then(Value::as_str).filter(|t| is_service && exposing(t)) {
+                let mut kp = p.to_vec();
+                kp.push("type".into());
+                out.push(Violation::new(
+                    &SERVICE_TYPE,
+                    &f.rel,
+                    Some(d.line_of(&kp, Some(t))),
+                    format!("HelmRelease `{}` sets {} to {t}", d.name().unwrap_or("?"), kp[2..].join(".")),
+                ));
+            }
+        });
+    }
+}
+
+fn allowed(name: &str) -> bool {
+    PUBLIC_APPS.contains(&name)
+}
+
+/// A hostname under one of the cluster's public domains (they all route through the tunnel).
+fn public_hostname(host: &str, domains: &[String]) -> bool {
+    let h = host.trim_start_matches("*.");
+    domains.iter().any(|d| h == d || h.ends_with(&format!(".{d}")))
+}
+
+fn public_routes(f: &YamlFile, d: &Doc, domains: &[String], out: &mut Vec<Violation>) {
+    let is_route = d.api_version().is_some_and(|a| a.starts_with("gateway.networking.k8s.io/"))
+        && d.kind().is_some_and(|k| k.ends_with("Route"));
+    if !is_route {
+        return;
+    }
+    let name = d.name().unwrap_or("?");
+    let backends: Vec<&str> = d
+        .get(&["spec", "rules"])
+        .and_then(Value::as_sequence)
+        .into_iter()
+        .flatten()
+        .flat_map(|r| r.get("backendRefs").and_then(Value::as_sequence).into_iter().flatten())
+        .filter_map(|b| b.get("name").and_then(Value::as_str))
+        .collect();
+    let app_allowed = allowed(name) && backends.iter().all(|b| allowed(b));
+    if app_allowed {
+        return;
+    }
+    let who = if allowed(name) {
+        format!("route `{name}` sends traffic to {}", backends.join(", "))
+    } else {
+        format!("route `{name}`")
+    };
+    for p in d.get(&["spec", "parentRefs"]).and_then(Value::as_sequence).into_iter().flatten() {
+        let section = p.get("sectionName").and_then(Value::as_str);
+        let line_path = ["spec", "parentRefs", "sectionName"];
+        match section {
+            Some("public") => out.push(Violation::new(
+                &PUBLIC_ALLOWLIST,
+                &f.rel,
+                Some(d.line_of(&line_path, Some("public"))),
+                format!("{who} attaches to the public listener"),
+            )),
+            None => out.push(Violation::new(
+                &PUBLIC_ALLOWLIST,
+                &f.rel,
+                Some(d.line_of(&["spec", "parentRefs", "name"], None)),
+                format!("{who} names no sectionName, so it attaches to every listener including `public`"),
+            )),
+            Some(_) => {}
+        }
+    }
+    for h in super::structure::seq_strs(d.get(&["spec", "hostnames"])) {
+        if public_hostname(h, domains) {
+            out.push(Violation::new(
+                &PUBLIC_ALLOWLIST,
+                &f.rel,
+                Some(d.line_containing(h)),
+                format!("{who} uses the public hostname `{h}` (everything under the public domain routes through the tunnel)"),
+            ));
+        }
+    }
+}
+
+fn external_dns_annotations(f: &YamlFile, d: &Doc, out: &mut Vec<Violation>) {
+    let Some(Value::Mapping(ann)) = d.get(&["metadata", "annotations"]) else { return };
+    let name = d.name().unwrap_or("?");
+    if allowed(name) {
+        return;
+    }
+    for key in EXTERNAL_DNS_ANNOTATIONS {
+        if let Some(v) = ann.get(*key).and_then(Value::as_str) {
+            out.push(Violation::new(
+                &PUBLIC_ALLOWLIST,
+                &f.rel,
+                Some(d.line_containing(key)),
+                format!("{} `{name}` asks external-dns to publish a public record ({key}: {v})", d.kind().unwrap_or("object")),
+            ));
+        }
+    }
+}
+
+/// cloudflared configs embedded in ConfigMaps: only the wildcard (and allowlisted apps) may be
+/// routed through the tunnel; per-app rules for other apps bypass the Gateway's allowlist.
+fn cloudflared_config(f: &YamlFile, d: &Doc, domains: &[String], out: &mut Vec<Violation>) {
+    if d.kind() != Some("ConfigMap") {
+        return;
+    }
+    let Some(Value::Mapping(data)) = d.get(&["data"]) else { return };
+    for text in data.values().filter_map(Value::as_str) {
+        let Ok(cfg) = serde_yaml::from_str::<Value>(text) else { continue };
+        let Some(rules) = cfg.get("ingress").and_then(Value::as_sequence) else { continue };
+        for r in rules {
+            let Some(host) = r.get("hostname").and_then(Value::as_str) else { continue };
+            let ok = domains.iter().any(|dom| {
+                host == format!("*.{dom}") || host == dom.as_str() || PUBLIC_APPS.iter().any(|a| host == format!("{a}.{dom}"))
+            });
+            if !ok {
+                out.push(Violation::new(
+                    &PUBLIC_ALLOWLIST,
+                    &f.rel,
+                    Some(d.line_containing(host)),
+                    format!("cloudflared routes `{host}` through the tunnel; only *.<domain> to the Gateway (or an allowlisted app) is allowed"),
+                ));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn public_hostnames_follow_the_domain() {
+        let d = vec!["funoffshore.com".to_string()];
+        assert!(public_hostname("x.funoffshore.com", &d));
+        assert!(public_hostname("*.funoffshore.com", &d));
+        assert!(!public_hostname("x.funoffshore.internal", &d));
+        assert!(!public_hostname("notfunoffshore.com", &d));
+    }
+}

@@ -1,0 +1,145 @@
+//! `homelab check`: the Stage 1 rules over the [`Tree`], one file per rule family.
+//!
+//! Every rule has a stable id (`family/name`), a one-line title and a fix hint; every violation
+//! names the rule, the file and (where there is one) the line.
+
+mod exposure;
+mod layout;
+mod observability;
+mod pinning;
+mod secrets;
+mod storage;
+mod structure;
+mod swap;
+
+use super::tree::{Tree, TreeError};
+use serde::Serialize;
+use std::path::Path;
+
+/// A named rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Rule {
+    pub id: &'static str,
+    pub title: &'static str,
+    pub hint: &'static str,
+}
+
+/// Every rule `homelab check` enforces, in report order.
+pub const RULES: &[Rule] = &[
+    structure::YAML_PARSE,
+    structure::KUSTOMIZE_ENTRY,
+    structure::FLUX_PATH,
+    structure::FLUX_DEPENDS_ON,
+    structure::FLUX_DECRYPTION,
+    structure::HELM_SOURCE,
+    layout::TOP_LEVEL,
+    exposure::NO_INGRESS,
+    exposure::SERVICE_TYPE,
+    exposure::PUBLIC_ALLOWLIST,
+    storage::STORAGE_CLASS,
+    secrets::PLAINTEXT_SECRET,
+    secrets::PLAINTEXT_ENV,
+    pinning::CHART_VERSION,
+    pinning::IMAGE_TAG,
+    swap::SWAP_DISABLED,
+    observability::OTEL_COLLECTOR,
+    observability::GRAFANA_DATASOURCES,
+];
+
+/// Look a rule up by id.
+pub fn rule(id: &str) -> Option<&'static Rule> {
+    RULES.iter().find(|r| r.id == id)
+}
+
+/// One finding.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Violation {
+    pub rule: &'static str,
+    /// Repository-relative path, `/`-separated.
+    pub file: String,
+    /// 1-based line; `None` for a directory or a missing file.
+    pub line: Option<u32>,
+    pub message: String,
+}
+
+impl Violation {
+    pub fn new(rule: &Rule, file: &str, line: Option<u32>, message: impl Into<String>) -> Self {
+        Violation { rule: rule.id, file: file.to_string(), line, message: message.into() }
+    }
+    /// `file:line` (or just `file`).
+    pub fn location(&self) -> String {
+        match self.line {
+            Some(l) => format!("{}:{l}", self.file),
+            None => self.file.clone(),
+        }
+    }
+}
+
+/// The outcome of a check run.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub root: String,
+    pub files: usize,
+    pub documents: usize,
+    pub violations: Vec<Violation>,
+}
+
+impl Report {
+    pub fn ok(&self) -> bool {
+        self.violations.is_empty()
+    }
+    /// Violations grouped by rule, in [`RULES`] order.
+    pub fn by_rule(&self) -> Vec<(&'static Rule, Vec<&Violation>)> {
+        RULES
+            .iter()
+            .filter_map(|r| {
+                let v: Vec<&Violation> = self.violations.iter().filter(|v| v.rule == r.id).collect();
+                (!v.is_empty()).then_some((r, v))
+            })
+            .collect()
+    }
+}
+
+/// Run every rule over an already loaded tree.
+pub fn check_tree(tree: &Tree) -> Report {
+    let mut out = Vec::new();
+    structure::check(tree, &mut out);
+    layout::check(tree, &mut out);
+    exposure::check(tree, &mut out);
+    storage::check(tree, &mut out);
+    secrets::check(tree, &mut out);
+    pinning::check(tree, &mut out);
+    swap::check(tree, &mut out);
+    observability::check(tree, &mut out);
+    let order = |id: &str| RULES.iter().position(|r| r.id == id).unwrap_or(usize::MAX);
+    out.sort_by(|a, b| (order(a.rule), &a.file, a.line).cmp(&(order(b.rule), &b.file, b.line)));
+    out.dedup();
+    Report {
+        root: tree.root.display().to_string(),
+        files: tree.yaml.len() + tree.scripts.len() + tree.env_files.len(),
+        documents: tree.yaml.iter().map(|f| f.docs.len()).sum(),
+        violations: out,
+    }
+}
+
+/// Load the repository at `root` and check it.
+pub fn run(root: &Path) -> Result<Report, TreeError> {
+    Ok(check_tree(&Tree::load(root)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rule_ids_are_unique_and_namespaced() {
+        let mut ids: Vec<&str> = RULES.iter().map(|r| r.id).collect();
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), RULES.len());
+        for r in RULES {
+            assert!(r.id.contains('/'), "{}", r.id);
+            assert!(!r.hint.is_empty() && !r.title.is_empty());
+        }
+    }
+}

@@ -1,0 +1,429 @@
+//! The GitOps tree model: every file `homelab check` looks at, read once, YAML documents split
+//! and parsed with their line numbers so rules can point at `file:line`.
+//!
+//! Scope: the repository's top-level entries (names only), every YAML file under `cluster/` and
+//! `config/`, every shell script under `cluster/`, `config/` and `infrastructure/`, and the SOPS
+//! env files in `config/env/`. `target/` and `.git/` are never read.
+
+use serde_yaml::Value;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// Folders whose YAML is part of the homelab (the Flux tree and the cluster definitions).
+const YAML_ROOTS: &[&str] = &["cluster", "config"];
+/// Folders whose shell scripts are checked (swap rules).
+const SCRIPT_ROOTS: &[&str] = &["cluster", "config", "infrastructure"];
+/// Never descended into.
+const SKIP_DIRS: &[&str] = &[".git", "target"];
+
+/// A failure to read the tree at all (as opposed to a rule violation inside it).
+#[derive(Debug)]
+pub struct TreeError {
+    pub path: PathBuf,
+    pub source: std::io::Error,
+}
+
+impl fmt::Display for TreeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "cannot read {}: {}", self.path.display(), self.source)
+    }
+}
+
+impl std::error::Error for TreeError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.source)
+    }
+}
+
+/// One YAML document of a file.
+#[derive(Debug, Clone)]
+pub struct Doc {
+    /// 1-based line of the document's first line (after a `---` separator).
+    pub start_line: u32,
+    /// The document's own lines, `start_line` is `lines[0]`.
+    pub lines: Vec<String>,
+    /// Parsed value; `None` for an empty document or a parse error.
+    pub value: Option<Value>,
+    /// Parse error: message and 1-based absolute line.
+    pub error: Option<(String, u32)>,
+}
+
+impl Doc {
+    pub fn kind(&self) -> Option<&str> {
+        self.value.as_ref()?.get("kind")?.as_str()
+    }
+    pub fn api_version(&self) -> Option<&str> {
+        self.value.as_ref()?.get("apiVersion")?.as_str()
+    }
+    pub fn name(&self) -> Option<&str> {
+        self.value.as_ref()?.get("metadata")?.get("name")?.as_str()
+    }
+    pub fn namespace(&self) -> Option<&str> {
+        self.value.as_ref()?.get("metadata")?.get("namespace")?.as_str()
+    }
+    /// `kind` with the API group, e.g. `("kustomize.toolkit.fluxcd.io", "Kustomization")`.
+    pub fn is(&self, group_prefix: &str, kind: &str) -> bool {
+        self.kind() == Some(kind) && self.api_version().is_some_and(|a| a.starts_with(group_prefix))
+    }
+    /// Follow `path` (mapping keys) from the document root.
+    pub fn get(&self, path: &[&str]) -> Option<&Value> {
+        let mut v = self.value.as_ref()?;
+        for k in path {
+            v = v.get(*k)?;
+        }
+        Some(v)
+    }
+    pub fn get_str(&self, path: &[&str]) -> Option<&str> {
+        self.get(path)?.as_str()
+    }
+
+    /// First non-comment line containing `text` (for list items and embedded text, which
+    /// [`locate`] does not see as keys). Falls back to the document start.
+    pub fn line_containing(&self, text: &str) -> u32 {
+        self.lines
+            .iter()
+            .position(|l| l.contains(text) && !l.trim_start().starts_with('#'))
+            .map(|i| self.start_line + i as u32)
+            .unwrap_or(self.start_line)
+    }
+
+    /// Line of the key at `path` (mapping keys from the root; sequence items are transparent),
+    /// preferring the first match whose line contains `needle`. Falls back to the document start.
+    pub fn line_of<S: AsRef<str>>(&self, path: &[S], needle: Option<&str>) -> u32 {
+        locate(&self.lines, path, needle)
+            .map(|i| self.start_line + i as u32)
+            .unwrap_or(self.start_line)
+    }
+}
+
+/// A YAML file, split into documents.
+#[derive(Debug, Clone)]
+pub struct YamlFile {
+    /// Path relative to the repository root, `/`-separated.
+    pub rel: String,
+    pub docs: Vec<Doc>,
+}
+
+impl YamlFile {
+    /// Split and parse `text` (multi-document YAML).
+    pub fn parse(rel: String, text: &str) -> Self {
+        let mut docs = Vec::new();
+        let mut cur: Vec<String> = Vec::new();
+        let mut start = 1u32;
+        for (i, line) in text.lines().enumerate() {
+            let lno = i as u32 + 1;
+            if is_separator(line) {
+                if !cur.is_empty() {
+                    docs.push(parse_doc(start, std::mem::take(&mut cur)));
+                }
+                start = lno + 1;
+                continue;
+            }
+            cur.push(line.to_string());
+        }
+        if !cur.is_empty() {
+            docs.push(parse_doc(start, cur));
+        }
+        YamlFile { rel, docs }
+    }
+
+    /// Documents that parsed to a value.
+    pub fn values(&self) -> impl Iterator<Item = &Doc> {
+        self.docs.iter().filter(|d| d.value.is_some())
+    }
+}
+
+fn is_separator(line: &str) -> bool {
+    let t = line.trim_end();
+    t == "---" || t == "..." || t.starts_with("--- ") || t.starts_with("---\t")
+}
+
+fn parse_doc(start_line: u32, lines: Vec<String>) -> Doc {
+    let text = lines.join("\n");
+    let only_comments = lines.iter().all(|l| {
+        let t = l.trim();
+        t.is_empty() || t.starts_with('#')
+    });
+    if only_comments {
+        return Doc { start_line, lines, value: None, error: None };
+    }
+    match serde_yaml::from_str::<Value>(&text) {
+        Ok(Value::Null) => Doc { start_line, lines, value: None, error: None },
+        Ok(v) => Doc { start_line, lines, value: Some(v), error: None },
+        Err(e) => {
+            let line = e.location().map(|l| l.line() as u32).unwrap_or(1);
+            let msg = e.to_string();
+            Doc { start_line, lines, value: None, error: Some((msg, start_line + line - 1)) }
+        }
+    }
+}
+
+/// A text file checked line by line (shell scripts, env files).
+#[derive(Debug, Clone)]
+pub struct TextFile {
+    pub rel: String,
+    pub text: String,
+}
+
+/// Everything `homelab check` reads.
+#[derive(Debug, Clone, Default)]
+pub struct Tree {
+    pub root: PathBuf,
+    /// Names of the top-level entries (files and folders), sorted.
+    pub top_level: Vec<String>,
+    pub yaml: Vec<YamlFile>,
+    pub scripts: Vec<TextFile>,
+    pub env_files: Vec<TextFile>,
+    /// Every file path (relative, `/`-separated) under the scanned roots, for existence checks.
+    pub files: std::collections::BTreeSet<String>,
+    /// Every directory path (relative) under the scanned roots.
+    pub dirs: std::collections::BTreeSet<String>,
+}
+
+impl Tree {
+    /// Read the repository at `root`.
+    pub fn load(root: &Path) -> Result<Tree, TreeError> {
+        let mut tree = Tree { root: root.to_path_buf(), ..Tree::default() };
+        let entries = read_dir_sorted(root)?;
+        for (name, is_dir) in &entries {
+            if name == ".git" || name == "target" {
+                continue;
+            }
+            tree.top_level.push(name.clone());
+            let scanned = YAML_ROOTS.contains(&name.as_str()) || SCRIPT_ROOTS.contains(&name.as_str());
+            if *is_dir && scanned {
+                tree.dirs.insert(name.clone());
+                tree.walk(&root.join(name), name)?;
+            }
+        }
+        Ok(tree)
+    }
+
+    fn walk(&mut self, dir: &Path, rel: &str) -> Result<(), TreeError> {
+        for (name, is_dir) in read_dir_sorted(dir)? {
+            if SKIP_DIRS.contains(&name.as_str()) {
+                continue;
+            }
+            let path = dir.join(&name);
+            let child = format!("{rel}/{name}");
+            if is_dir {
+                self.dirs.insert(child.clone());
+                self.walk(&path, &child)?;
+                continue;
+            }
+            self.files.insert(child.clone());
+            let top = rel.split('/').next().unwrap_or("");
+            let is_yaml = name.ends_with(".yaml") || name.ends_with(".yml");
+            if is_yaml && YAML_ROOTS.contains(&top) {
+                let text = read_text(&path)?;
+                self.yaml.push(YamlFile::parse(child, &text));
+            } else if name.ends_with(".sh") && SCRIPT_ROOTS.contains(&top) {
+                let text = read_text(&path)?;
+                self.scripts.push(TextFile { rel: child, text });
+            } else if name.ends_with(".env") && rel == "config/env" {
+                let text = read_text(&path)?;
+                self.env_files.push(TextFile { rel: child, text });
+            }
+        }
+        Ok(())
+    }
+
+    /// Every parsed document with its file.
+    pub fn docs(&self) -> impl Iterator<Item = (&YamlFile, &Doc)> {
+        self.yaml.iter().flat_map(|f| f.values().map(move |d| (f, d)))
+    }
+
+    /// Whether a relative path (file or directory) exists in the scanned tree.
+    pub fn exists(&self, rel: &str) -> bool {
+        self.files.contains(rel) || self.dirs.contains(rel)
+    }
+
+    /// Domains of the cluster definitions in `config/clusters/` (their `domain:` key).
+    pub fn domains(&self) -> Vec<String> {
+        self.yaml
+            .iter()
+            .filter(|f| f.rel.starts_with("config/clusters/"))
+            .flat_map(|f| f.values())
+            .filter_map(|d| d.get_str(&["domain"]).map(str::to_string))
+            .collect()
+    }
+}
+
+fn read_text(path: &Path) -> Result<String, TreeError> {
+    let bytes = std::fs::read(path).map_err(|source| TreeError { path: path.to_path_buf(), source })?;
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
+}
+
+fn read_dir_sorted(dir: &Path) -> Result<Vec<(String, bool)>, TreeError> {
+    let err = |source| TreeError { path: dir.to_path_buf(), source };
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(err)? {
+        let entry = entry.map_err(err)?;
+        let is_dir = entry.file_type().map_err(err)?.is_dir();
+        out.push((entry.file_name().to_string_lossy().into_owned(), is_dir));
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// Normalise a repository-relative path: drop `./`, resolve `..`, use `/`.
+pub fn normalize(path: &str) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    for p in path.split('/') {
+        match p {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            other => parts.push(other),
+        }
+    }
+    parts.join("/")
+}
+
+/// Parent directory of a relative file path (`""` for a top-level file).
+pub fn parent(rel: &str) -> &str {
+    rel.rsplit_once('/').map(|(d, _)| d).unwrap_or("")
+}
+
+/// Find the 0-based line index of the key at `path` in block-style YAML `lines`.
+///
+/// Sequence items are transparent (`- key:` continues the enclosing path), block scalars
+/// (`key: |`) are skipped, so a `kind:` inside an embedded config is not mistaken for one.
+pub fn locate<S: AsRef<str>>(lines: &[String], path: &[S], needle: Option<&str>) -> Option<usize> {
+    let mut stack: Vec<(usize, String)> = Vec::new();
+    let mut block_scalar_indent: Option<usize> = None;
+    let mut first_match = None;
+    for (i, raw) in lines.iter().enumerate() {
+        let trimmed = raw.trim_start();
+        if trimmed.is_empty() || trimmed.starts_with('#') {
+            continue;
+        }
+        let mut indent = raw.len() - trimmed.len();
+        if let Some(bi) = block_scalar_indent {
+            if indent > bi {
+                continue;
+            }
+            block_scalar_indent = None;
+        }
+        let mut content = trimmed;
+        while let Some(rest) = content.strip_prefix("- ") {
+            indent += 2;
+            let t = rest.trim_start();
+            indent += rest.len() - t.len();
+            content = t;
+        }
+        let Some((key, rest)) = split_key(content) else { continue };
+        while stack.last().is_some_and(|(ind, _)| *ind >= indent) {
+            stack.pop();
+        }
+        stack.push((indent, key.to_string()));
+        let r = rest.trim();
+        if r.starts_with('|') || r.starts_with('>') {
+            block_scalar_indent = Some(indent);
+        }
+        let matches = stack.len() == path.len() && stack.iter().zip(path).all(|((_, k), p)| k == p.as_ref());
+        if matches {
+            match needle {
+                None => return Some(i),
+                Some(n) if raw.contains(n) => return Some(i),
+                Some(_) => {
+                    first_match.get_or_insert(i);
+                }
+            }
+        }
+    }
+    first_match
+}
+
+/// `key: rest` for a block mapping line; quotes around the key are removed.
+fn split_key(content: &str) -> Option<(&str, &str)> {
+    let (key, rest) = if let Some(q) = content.strip_prefix('"') {
+        let end = q.find('"')?;
+        let rest = q[end + 1..].strip_prefix(':')?;
+        (&q[..end], rest)
+    } else if let Some(q) = content.strip_prefix('\'') {
+        let end = q.find('\'')?;
+        let rest = q[end + 1..].strip_prefix(':')?;
+        (&q[..end], rest)
+    } else {
+        let idx = content.find(':')?;
+        let key = &content[..idx];
+        if key.is_empty() || key.contains(' ') || key.starts_with('{') || key.starts_with('[') {
+            return None;
+        }
+        (key, &content[idx + 1..])
+    };
+    if rest.is_empty() || rest.starts_with(' ') || rest.starts_with('\t') {
+        Some((key, rest))
+    } else {
+        None
+    }
+}
+
+/// Visit every node of `value` with the mapping-key path leading to it (sequence indices are not
+/// part of the path, matching [`locate`]).
+pub fn walk<'a>(value: &'a Value, path: &mut Vec<String>, f: &mut dyn FnMut(&[String], &'a Value)) {
+    f(path, value);
+    match value {
+        Value::Mapping(m) => {
+            for (k, v) in m {
+                let key = match k {
+                    Value::String(s) => s.clone(),
+                    other => serde_yaml::to_string(other).unwrap_or_default().trim().to_string(),
+                };
+                path.push(key);
+                walk(v, path, f);
+                path.pop();
+            }
+        }
+        Value::Sequence(s) => {
+            for v in s {
+                walk(v, path, f);
+            }
+        }
+        Value::Tagged(t) => walk(&t.value, path, f),
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lines(s: &str) -> Vec<String> {
+        s.lines().map(str::to_string).collect()
+    }
+
+    #[test]
+    fn splits_documents_with_lines() {
+        let f = YamlFile::parse("a.yaml".into(), "# c\na: 1\n---\nb: 2\nc: [\n---\n\n");
+        assert_eq!(f.docs.len(), 2);
+        assert_eq!(f.docs[0].start_line, 1);
+        assert_eq!(f.docs[1].start_line, 4);
+        let (msg, line) = f.docs[1].error.clone().expect("parse error");
+        assert!(line >= 5, "{msg} at {line}");
+    }
+
+    #[test]
+    fn locates_nested_keys_through_sequences() {
+        let l = lines(
+            "spec:\n  template:\n    spec:\n      containers:\n        - name: a\n          image: x:1\n        - name: b\n          image: y\n",
+        );
+        let path = ["spec", "template", "spec", "containers", "image"];
+        assert_eq!(locate(&l, &path, None), Some(5));
+        assert_eq!(locate(&l, &path, Some("y")), Some(7));
+    }
+
+    #[test]
+    fn skips_block_scalars() {
+        let l = lines("data:\n  config.yaml: |\n    kind: Ingress\nkind: ConfigMap\n");
+        assert_eq!(locate(&l, &["kind"], None), Some(3));
+    }
+
+    #[test]
+    fn normalizes_paths() {
+        assert_eq!(normalize("./cluster/kubernetes/../x/"), "cluster/x");
+        assert_eq!(parent("a/b/c.yaml"), "a/b");
+    }
+}
