@@ -28,5 +28,9 @@ pub fn run(global: &GlobalArgs, args: &CheckArgs) -> ExitCode {
         OutputFormat::Human => print!("{}", output::human(&report)),
         OutputFormat::Json => println!("{}", output::json(&report)),
     }
-    if report.ok() { ExitCode::SUCCESS } else { ExitCode::from(1) }
+    if report.ok() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
 }

@@ -14,5 +14,8 @@ pub fn find_root(explicit: Option<&Path>, start: &Path) -> Option<PathBuf> {
     if let Some(p) = explicit {
         return Some(p.to_path_buf());
     }
-    start.ancestors().find(|a| a.join("config").join("clusters").is_dir()).map(Path::to_path_buf)
+    start
+        .ancestors()
+        .find(|a| a.join("config").join("clusters").is_dir())
+        .map(Path::to_path_buf)
 }

@@ -15,13 +15,20 @@ pub fn human(report: &Report) -> String {
         RULES.len()
     );
     if report.ok() {
-        let _ = writeln!(s, "\nok: the repository conforms to the Stage 1 architecture");
+        let _ = writeln!(
+            s,
+            "\nok: the repository conforms to the Stage 1 architecture"
+        );
         return s;
     }
     let groups = report.by_rule();
     for (rule, violations) in &groups {
         let _ = writeln!(s, "\n[{}] {} ({})", rule.id, rule.title, violations.len());
-        let width = violations.iter().map(|v| v.location().len()).max().unwrap_or(0);
+        let width = violations
+            .iter()
+            .map(|v| v.location().len())
+            .max()
+            .unwrap_or(0);
         for v in violations {
             let _ = writeln!(s, "  {:<width$}  {}", v.location(), v.message);
         }
@@ -31,7 +38,11 @@ pub fn human(report: &Report) -> String {
         s,
         "\n{} violation{} of {} rule{}",
         report.violations.len(),
-        if report.violations.len() == 1 { "" } else { "s" },
+        if report.violations.len() == 1 {
+            ""
+        } else {
+            "s"
+        },
         groups.len(),
         if groups.len() == 1 { "" } else { "s" }
     );

@@ -59,11 +59,18 @@ impl Doc {
         self.value.as_ref()?.get("metadata")?.get("name")?.as_str()
     }
     pub fn namespace(&self) -> Option<&str> {
-        self.value.as_ref()?.get("metadata")?.get("namespace")?.as_str()
+        self.value
+            .as_ref()?
+            .get("metadata")?
+            .get("namespace")?
+            .as_str()
     }
     /// `kind` with the API group, e.g. `("kustomize.toolkit.fluxcd.io", "Kustomization")`.
     pub fn is(&self, group_prefix: &str, kind: &str) -> bool {
-        self.kind() == Some(kind) && self.api_version().is_some_and(|a| a.starts_with(group_prefix))
+        self.kind() == Some(kind)
+            && self
+                .api_version()
+                .is_some_and(|a| a.starts_with(group_prefix))
     }
     /// Follow `path` (mapping keys) from the document root.
     pub fn get(&self, path: &[&str]) -> Option<&Value> {
@@ -145,15 +152,35 @@ fn parse_doc(start_line: u32, lines: Vec<String>) -> Doc {
         t.is_empty() || t.starts_with('#')
     });
     if only_comments {
-        return Doc { start_line, lines, value: None, error: None };
+        return Doc {
+            start_line,
+            lines,
+            value: None,
+            error: None,
+        };
     }
     match serde_yaml::from_str::<Value>(&text) {
-        Ok(Value::Null) => Doc { start_line, lines, value: None, error: None },
-        Ok(v) => Doc { start_line, lines, value: Some(v), error: None },
+        Ok(Value::Null) => Doc {
+            start_line,
+            lines,
+            value: None,
+            error: None,
+        },
+        Ok(v) => Doc {
+            start_line,
+            lines,
+            value: Some(v),
+            error: None,
+        },
         Err(e) => {
             let line = e.location().map(|l| l.line() as u32).unwrap_or(1);
             let msg = e.to_string();
-            Doc { start_line, lines, value: None, error: Some((msg, start_line + line - 1)) }
+            Doc {
+                start_line,
+                lines,
+                value: None,
+                error: Some((msg, start_line + line - 1)),
+            }
         }
     }
 }
@@ -183,14 +210,18 @@ pub struct Tree {
 impl Tree {
     /// Read the repository at `root`.
     pub fn load(root: &Path) -> Result<Tree, TreeError> {
-        let mut tree = Tree { root: root.to_path_buf(), ..Tree::default() };
+        let mut tree = Tree {
+            root: root.to_path_buf(),
+            ..Tree::default()
+        };
         let entries = read_dir_sorted(root)?;
         for (name, is_dir) in &entries {
             if name == ".git" || name == "target" {
                 continue;
             }
             tree.top_level.push(name.clone());
-            let scanned = YAML_ROOTS.contains(&name.as_str()) || SCRIPT_ROOTS.contains(&name.as_str());
+            let scanned =
+                YAML_ROOTS.contains(&name.as_str()) || SCRIPT_ROOTS.contains(&name.as_str());
             if *is_dir && scanned {
                 tree.dirs.insert(name.clone());
                 tree.walk(&root.join(name), name)?;
@@ -230,7 +261,9 @@ impl Tree {
 
     /// Every parsed document with its file.
     pub fn docs(&self) -> impl Iterator<Item = (&YamlFile, &Doc)> {
-        self.yaml.iter().flat_map(|f| f.values().map(move |d| (f, d)))
+        self.yaml
+            .iter()
+            .flat_map(|f| f.values().map(move |d| (f, d)))
     }
 
     /// Whether a relative path (file or directory) exists in the scanned tree.
@@ -250,12 +283,18 @@ impl Tree {
 }
 
 fn read_text(path: &Path) -> Result<String, TreeError> {
-    let bytes = std::fs::read(path).map_err(|source| TreeError { path: path.to_path_buf(), source })?;
+    let bytes = std::fs::read(path).map_err(|source| TreeError {
+        path: path.to_path_buf(),
+        source,
+    })?;
     Ok(String::from_utf8_lossy(&bytes).into_owned())
 }
 
 fn read_dir_sorted(dir: &Path) -> Result<Vec<(String, bool)>, TreeError> {
-    let err = |source| TreeError { path: dir.to_path_buf(), source };
+    let err = |source| TreeError {
+        path: dir.to_path_buf(),
+        source,
+    };
     let mut out = Vec::new();
     for entry in std::fs::read_dir(dir).map_err(err)? {
         let entry = entry.map_err(err)?;
@@ -313,7 +352,9 @@ pub fn locate<S: AsRef<str>>(lines: &[String], path: &[S], needle: Option<&str>)
             indent += rest.len() - t.len();
             content = t;
         }
-        let Some((key, rest)) = split_key(content) else { continue };
+        let Some((key, rest)) = split_key(content) else {
+            continue;
+        };
         while stack.last().is_some_and(|(ind, _)| *ind >= indent) {
             stack.pop();
         }
@@ -322,7 +363,8 @@ pub fn locate<S: AsRef<str>>(lines: &[String], path: &[S], needle: Option<&str>)
         if r.starts_with('|') || r.starts_with('>') {
             block_scalar_indent = Some(indent);
         }
-        let matches = stack.len() == path.len() && stack.iter().zip(path).all(|((_, k), p)| k == p.as_ref());
+        let matches =
+            stack.len() == path.len() && stack.iter().zip(path).all(|((_, k), p)| k == p.as_ref());
         if matches {
             match needle {
                 None => return Some(i),
@@ -370,7 +412,10 @@ pub fn walk<'a>(value: &'a Value, path: &mut Vec<String>, f: &mut dyn FnMut(&[St
             for (k, v) in m {
                 let key = match k {
                     Value::String(s) => s.clone(),
-                    other => serde_yaml::to_string(other).unwrap_or_default().trim().to_string(),
+                    other => serde_yaml::to_string(other)
+                        .unwrap_or_default()
+                        .trim()
+                        .to_string(),
                 };
                 path.push(key);
                 walk(v, path, f);

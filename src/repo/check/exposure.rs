@@ -26,8 +26,10 @@ pub const PUBLIC_APPS: &[&str] = &["jellyfin", "jellyseerr", "jellyseer", "navid
 /// Where the Gateway (and so its LoadBalancer) is defined.
 pub const GATEWAY_DIR: &str = "cluster/kubernetes/platform/ingress/gateway-api/";
 
-const EXTERNAL_DNS_ANNOTATIONS: &[&str] =
-    &["external-dns.alpha.kubernetes.io/hostname", "external-dns.alpha.kubernetes.io/target"];
+const EXTERNAL_DNS_ANNOTATIONS: &[&str] = &[
+    "external-dns.alpha.kubernetes.io/hostname",
+    "external-dns.alpha.kubernetes.io/target",
+];
 
 pub fn check(tree: &Tree, out: &mut Vec<Violation>) {
     let domains = tree.domains();
@@ -46,7 +48,10 @@ fn ingress_objects(f: &YamlFile, d: &Doc, out: &mut Vec<Violation>) {
             &NO_INGRESS,
             &f.rel,
             Some(d.line_of(&["kind"], None)),
-            format!("Ingress `{}`: the Stage 1 ingress API is Gateway API (HTTPRoute)", d.name().unwrap_or("?")),
+            format!(
+                "Ingress `{}`: the Stage 1 ingress API is Gateway API (HTTPRoute)",
+                d.name().unwrap_or("?")
+            ),
         ));
     }
     if d.is("helm.toolkit.fluxcd.io/", "HelmRelease")
@@ -62,7 +67,11 @@ fn ingress_objects(f: &YamlFile, d: &Doc, out: &mut Vec<Violation>) {
                     &NO_INGRESS,
                     &f.rel,
                     Some(d.line_of(&kp, None)),
-                    format!("HelmRelease `{}` enables a chart Ingress at {}", d.name().unwrap_or("?"), kp[2..].join(".")),
+                    format!(
+                        "HelmRelease `{}` enables a chart Ingress at {}",
+                        d.name().unwrap_or("?"),
+                        kp[2..].join(".")
+                    ),
                 ));
             }
         });
@@ -92,15 +101,25 @@ fn service_types(f: &YamlFile, d: &Doc, out: &mut Vec<Violation>) {
     {
         let mut path = vec!["spec".to_string(), "values".to_string()];
         walk(values, &mut path, &mut |p, v| {
-            let is_service = p.last().is_some_and(|k| k.to_ascii_lowercase().contains("service"));
-            if let Some(t) = v.get("type").and_then(Value::as_str).filter(|t| is_service && exposing(t)) {
+            let is_service = p
+                .last()
+                .is_some_and(|k| k.to_ascii_lowercase().contains("service"));
+            if let Some(t) = v
+                .get("type")
+                .and_then(Value::as_str)
+                .filter(|t| is_service && exposing(t))
+            {
                 let mut kp = p.to_vec();
                 kp.push("type".into());
                 out.push(Violation::new(
                     &SERVICE_TYPE,
                     &f.rel,
                     Some(d.line_of(&kp, Some(t))),
-                    format!("HelmRelease `{}` sets {} to {t}", d.name().unwrap_or("?"), kp[2..].join(".")),
+                    format!(
+                        "HelmRelease `{}` sets {} to {t}",
+                        d.name().unwrap_or("?"),
+                        kp[2..].join(".")
+                    ),
                 ));
             }
         });
@@ -114,11 +133,15 @@ fn allowed(name: &str) -> bool {
 /// A hostname under one of the cluster's public domains (they all route through the tunnel).
 fn public_hostname(host: &str, domains: &[String]) -> bool {
     let h = host.trim_start_matches("*.");
-    domains.iter().any(|d| h == d || h.ends_with(&format!(".{d}")))
+    domains
+        .iter()
+        .any(|d| h == d || h.ends_with(&format!(".{d}")))
 }
 
 fn public_routes(f: &YamlFile, d: &Doc, domains: &[String], out: &mut Vec<Violation>) {
-    let is_route = d.api_version().is_some_and(|a| a.starts_with("gateway.networking.k8s.io/"))
+    let is_route = d
+        .api_version()
+        .is_some_and(|a| a.starts_with("gateway.networking.k8s.io/"))
         && d.kind().is_some_and(|k| k.ends_with("Route"));
     if !is_route {
         return;
@@ -129,7 +152,12 @@ fn public_routes(f: &YamlFile, d: &Doc, domains: &[String], out: &mut Vec<Violat
         .and_then(Value::as_sequence)
         .into_iter()
         .flatten()
-        .flat_map(|r| r.get("backendRefs").and_then(Value::as_sequence).into_iter().flatten())
+        .flat_map(|r| {
+            r.get("backendRefs")
+                .and_then(Value::as_sequence)
+                .into_iter()
+                .flatten()
+        })
         .filter_map(|b| b.get("name").and_then(Value::as_str))
         .collect();
     let app_allowed = allowed(name) && backends.iter().all(|b| allowed(b));
@@ -141,7 +169,12 @@ fn public_routes(f: &YamlFile, d: &Doc, domains: &[String], out: &mut Vec<Violat
     } else {
         format!("route `{name}`")
     };
-    for p in d.get(&["spec", "parentRefs"]).and_then(Value::as_sequence).into_iter().flatten() {
+    for p in d
+        .get(&["spec", "parentRefs"])
+        .and_then(Value::as_sequence)
+        .into_iter()
+        .flatten()
+    {
         let section = p.get("sectionName").and_then(Value::as_str);
         let line_path = ["spec", "parentRefs", "sectionName"];
         match section {
@@ -173,7 +206,9 @@ fn public_routes(f: &YamlFile, d: &Doc, domains: &[String], out: &mut Vec<Violat
 }
 
 fn external_dns_annotations(f: &YamlFile, d: &Doc, out: &mut Vec<Violation>) {
-    let Some(Value::Mapping(ann)) = d.get(&["metadata", "annotations"]) else { return };
+    let Some(Value::Mapping(ann)) = d.get(&["metadata", "annotations"]) else {
+        return;
+    };
     let name = d.name().unwrap_or("?");
     if allowed(name) {
         return;
@@ -184,7 +219,10 @@ fn external_dns_annotations(f: &YamlFile, d: &Doc, out: &mut Vec<Violation>) {
                 &PUBLIC_ALLOWLIST,
                 &f.rel,
                 Some(d.line_containing(key)),
-                format!("{} `{name}` asks external-dns to publish a public record ({key}: {v})", d.kind().unwrap_or("object")),
+                format!(
+                    "{} `{name}` asks external-dns to publish a public record ({key}: {v})",
+                    d.kind().unwrap_or("object")
+                ),
             ));
         }
     }
@@ -196,14 +234,24 @@ fn cloudflared_config(f: &YamlFile, d: &Doc, domains: &[String], out: &mut Vec<V
     if d.kind() != Some("ConfigMap") {
         return;
     }
-    let Some(Value::Mapping(data)) = d.get(&["data"]) else { return };
+    let Some(Value::Mapping(data)) = d.get(&["data"]) else {
+        return;
+    };
     for text in data.values().filter_map(Value::as_str) {
-        let Ok(cfg) = serde_yaml::from_str::<Value>(text) else { continue };
-        let Some(rules) = cfg.get("ingress").and_then(Value::as_sequence) else { continue };
+        let Ok(cfg) = serde_yaml::from_str::<Value>(text) else {
+            continue;
+        };
+        let Some(rules) = cfg.get("ingress").and_then(Value::as_sequence) else {
+            continue;
+        };
         for r in rules {
-            let Some(host) = r.get("hostname").and_then(Value::as_str) else { continue };
+            let Some(host) = r.get("hostname").and_then(Value::as_str) else {
+                continue;
+            };
             let ok = domains.iter().any(|dom| {
-                host == format!("*.{dom}") || host == dom.as_str() || PUBLIC_APPS.iter().any(|a| host == format!("{a}.{dom}"))
+                host == format!("*.{dom}")
+                    || host == dom.as_str()
+                    || PUBLIC_APPS.iter().any(|a| host == format!("{a}.{dom}"))
             });
             if !ok {
                 out.push(Violation::new(

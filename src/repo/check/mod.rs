@@ -64,7 +64,12 @@ pub struct Violation {
 
 impl Violation {
     pub fn new(rule: &Rule, file: &str, line: Option<u32>, message: impl Into<String>) -> Self {
-        Violation { rule: rule.id, file: file.to_string(), line, message: message.into() }
+        Violation {
+            rule: rule.id,
+            file: file.to_string(),
+            line,
+            message: message.into(),
+        }
     }
     /// `file:line` (or just `file`).
     pub fn location(&self) -> String {
@@ -93,7 +98,8 @@ impl Report {
         RULES
             .iter()
             .filter_map(|r| {
-                let v: Vec<&Violation> = self.violations.iter().filter(|v| v.rule == r.id).collect();
+                let v: Vec<&Violation> =
+                    self.violations.iter().filter(|v| v.rule == r.id).collect();
                 (!v.is_empty()).then_some((r, v))
             })
             .collect()

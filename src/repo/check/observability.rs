@@ -17,8 +17,10 @@ pub const GRAFANA_DATASOURCES: Rule = Rule {
     hint: "add the missing datasource under the grafana HelmRelease's values.datasources.\"datasources.yaml\".datasources (type prometheus, loki, tempo)",
 };
 
-pub const OTEL_PATHS: &[&str] =
-    &["cluster/kubernetes/platform/observability/otel-collector/", "cluster/kubernetes/platform/monitoring/otel-collector/"];
+pub const OTEL_PATHS: &[&str] = &[
+    "cluster/kubernetes/platform/observability/otel-collector/",
+    "cluster/kubernetes/platform/monitoring/otel-collector/",
+];
 const GRAFANA_DIR: &str = "cluster/kubernetes/platform/monitoring/grafana/";
 const TRACE_TYPES: &[&str] = &["tempo", "jaeger", "zipkin"];
 
@@ -29,7 +31,9 @@ pub fn check(tree: &Tree, out: &mut Vec<Violation>) {
 
 fn is_collector(d: &Doc) -> bool {
     if d.is("helm.toolkit.fluxcd.io/", "HelmRelease") {
-        return d.get_str(&["spec", "chart", "spec", "chart"]).is_some_and(|c| c.contains("opentelemetry-collector"));
+        return d
+            .get_str(&["spec", "chart", "spec", "chart"])
+            .is_some_and(|c| c.contains("opentelemetry-collector"));
     }
     if d.kind() == Some("OpenTelemetryCollector") {
         return true;
@@ -46,15 +50,20 @@ fn is_collector(d: &Doc) -> bool {
 
 fn otel(tree: &Tree, out: &mut Vec<Violation>) {
     let collectors: Vec<(&YamlFile, &Doc)> = tree.docs().filter(|(_, d)| is_collector(d)).collect();
-    let canonical: Vec<&(&YamlFile, &Doc)> =
-        collectors.iter().filter(|(f, _)| OTEL_PATHS.iter().any(|p| f.rel.starts_with(p))).collect();
+    let canonical: Vec<&(&YamlFile, &Doc)> = collectors
+        .iter()
+        .filter(|(f, _)| OTEL_PATHS.iter().any(|p| f.rel.starts_with(p)))
+        .collect();
     if canonical.is_empty() {
         for (f, d) in &collectors {
             out.push(Violation::new(
                 &OTEL_COLLECTOR,
                 &f.rel,
                 Some(d.line_of(&["kind"], None)),
-                format!("OTel collector `{}` is outside the two canonical paths", d.name().unwrap_or("?")),
+                format!(
+                    "OTel collector `{}` is outside the two canonical paths",
+                    d.name().unwrap_or("?")
+                ),
             ));
         }
         if collectors.is_empty() {
@@ -74,12 +83,20 @@ fn otel(tree: &Tree, out: &mut Vec<Violation>) {
 
 /// For a chart-based collector, the memo's receivers and exporters.
 fn collector_config(f: &YamlFile, d: &Doc, out: &mut Vec<Violation>) {
-    let Some(cfg) = d.get(&["spec", "values", "config"]) else { return };
+    let Some(cfg) = d.get(&["spec", "values", "config"]) else {
+        return;
+    };
     let name = d.name().unwrap_or("?");
     let mut missing = Vec::new();
-    let protocols = cfg.get("receivers").and_then(|r| r.get("otlp")).and_then(|o| o.get("protocols"));
+    let protocols = cfg
+        .get("receivers")
+        .and_then(|r| r.get("otlp"))
+        .and_then(|o| o.get("protocols"));
     for proto in ["grpc", "http"] {
-        if protocols.and_then(|p| p.as_mapping()).is_none_or(|m| !m.contains_key(proto)) {
+        if protocols
+            .and_then(|p| p.as_mapping())
+            .is_none_or(|m| !m.contains_key(proto))
+        {
             missing.push(format!("an OTLP {proto} receiver"));
         }
     }
@@ -89,8 +106,15 @@ fn collector_config(f: &YamlFile, d: &Doc, out: &mut Vec<Violation>) {
             .and_then(|p| p.as_mapping())
             .into_iter()
             .flat_map(|m| m.iter())
-            .filter(|(k, _)| k.as_str().is_some_and(|k| k == signal || k.starts_with(&format!("{signal}/"))))
-            .any(|(_, p)| p.get("exporters").and_then(Value::as_sequence).is_some_and(|e| !e.is_empty()));
+            .filter(|(k, _)| {
+                k.as_str()
+                    .is_some_and(|k| k == signal || k.starts_with(&format!("{signal}/")))
+            })
+            .any(|(_, p)| {
+                p.get("exporters")
+                    .and_then(Value::as_sequence)
+                    .is_some_and(|e| !e.is_empty())
+            });
         if !has {
             missing.push(format!("a {signal} pipeline with an exporter"));
         }
@@ -112,7 +136,12 @@ fn datasource_types(v: &Value, types: &mut Vec<String>) {
         if p.last().is_some_and(|k| k == "datasources")
             && let Value::Sequence(items) = node
         {
-            types.extend(items.iter().filter_map(|i| i.get("type").and_then(Value::as_str)).map(str::to_ascii_lowercase));
+            types.extend(
+                items
+                    .iter()
+                    .filter_map(|i| i.get("type").and_then(Value::as_str))
+                    .map(str::to_ascii_lowercase),
+            );
         }
         if let Value::String(s) = node
             && s.contains("datasources")
@@ -153,11 +182,22 @@ fn grafana(tree: &Tree, out: &mut Vec<Violation>) {
     let msg = format!("Grafana has no datasource for {}", missing.join(", "));
     match grafanas.first() {
         Some((f, d)) => {
-            let line = crate::repo::tree::locate(&d.lines, &["spec", "values", "datasources"], None)
-                .map(|i| d.start_line + i as u32)
-                .unwrap_or_else(|| d.line_of(&["metadata", "name"], None));
-            out.push(Violation::new(&GRAFANA_DATASOURCES, &f.rel, Some(line), msg));
+            let line =
+                crate::repo::tree::locate(&d.lines, &["spec", "values", "datasources"], None)
+                    .map(|i| d.start_line + i as u32)
+                    .unwrap_or_else(|| d.line_of(&["metadata", "name"], None));
+            out.push(Violation::new(
+                &GRAFANA_DATASOURCES,
+                &f.rel,
+                Some(line),
+                msg,
+            ));
         }
-        None => out.push(Violation::new(&GRAFANA_DATASOURCES, GRAFANA_DIR, None, format!("{msg} (no Grafana HelmRelease found)"))),
+        None => out.push(Violation::new(
+            &GRAFANA_DATASOURCES,
+            GRAFANA_DIR,
+            None,
+            format!("{msg} (no Grafana HelmRelease found)"),
+        )),
     }
 }

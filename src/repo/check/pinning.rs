@@ -34,7 +34,10 @@ pub fn exact_version(v: &str) -> bool {
     let core = v.strip_prefix('v').unwrap_or(v);
     let core = core.split(['-', '+']).next().unwrap_or("");
     let parts: Vec<&str> = core.split('.').collect();
-    parts.len() == 3 && parts.iter().all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()))
+    parts.len() == 3
+        && parts
+            .iter()
+            .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()))
 }
 
 fn helm_version(f: &YamlFile, d: &Doc, out: &mut Vec<Violation>) {
@@ -52,7 +55,10 @@ fn helm_version(f: &YamlFile, d: &Doc, out: &mut Vec<Violation>) {
         Some(v) => {
             let text = match v {
                 Value::String(s) => s.clone(),
-                other => serde_yaml::to_string(other).unwrap_or_default().trim().to_string(),
+                other => serde_yaml::to_string(other)
+                    .unwrap_or_default()
+                    .trim()
+                    .to_string(),
             };
             if !exact_version(&text) {
                 out.push(Violation::new(
@@ -74,12 +80,29 @@ fn oci_ref(f: &YamlFile, d: &Doc, out: &mut Vec<Violation>) {
     let (ok, line, what) = match (digest, tag, semver) {
         (Some(_), _, _) => (true, 0, String::new()),
         (None, Some(t), _) if t != "latest" => (true, 0, String::new()),
-        (None, Some(t), _) => (false, d.line_of(&["spec", "ref", "tag"], None), format!("tag `{t}`")),
-        (None, None, Some(s)) => (false, d.line_of(&["spec", "ref", "semver"], None), format!("semver range `{s}`")),
-        (None, None, None) => (false, d.line_of(&["spec", "url"], None), "no ref (latest)".to_string()),
+        (None, Some(t), _) => (
+            false,
+            d.line_of(&["spec", "ref", "tag"], None),
+            format!("tag `{t}`"),
+        ),
+        (None, None, Some(s)) => (
+            false,
+            d.line_of(&["spec", "ref", "semver"], None),
+            format!("semver range `{s}`"),
+        ),
+        (None, None, None) => (
+            false,
+            d.line_of(&["spec", "url"], None),
+            "no ref (latest)".to_string(),
+        ),
     };
     if !ok {
-        out.push(Violation::new(&CHART_VERSION, &f.rel, Some(line), format!("OCIRepository `{name}` follows {what}")));
+        out.push(Violation::new(
+            &CHART_VERSION,
+            &f.rel,
+            Some(line),
+            format!("OCIRepository `{name}` follows {what}"),
+        ));
     }
 }
 
@@ -123,7 +146,12 @@ fn images(f: &YamlFile, d: &Doc, v: &Value, out: &mut Vec<Violation>) {
                 &IMAGE_TAG,
                 &f.rel,
                 Some(d.line_of(&kp, Some("latest"))),
-                format!("image {} uses the mutable tag latest", node.get("repository").and_then(Value::as_str).unwrap_or("?")),
+                format!(
+                    "image {} uses the mutable tag latest",
+                    node.get("repository")
+                        .and_then(Value::as_str)
+                        .unwrap_or("?")
+                ),
             ));
         }
     });
@@ -138,7 +166,16 @@ mod tests {
         for ok in ["1.19.0", "v1.19.1", "79.10.0", "1.0.0-rc.1"] {
             assert!(exact_version(ok), "{ok}");
         }
-        for bad in ["*", "1.x", ">=1.0.0", "^1.2.3", "~1.2", "1.2", "1.2.3 || 2.0.0", ""] {
+        for bad in [
+            "*",
+            "1.x",
+            ">=1.0.0",
+            "^1.2.3",
+            "~1.2",
+            "1.2",
+            "1.2.3 || 2.0.0",
+            "",
+        ] {
             assert!(!exact_version(bad), "{bad}");
         }
     }

@@ -18,13 +18,17 @@ pub fn check(tree: &Tree, out: &mut Vec<Violation>) {
     for f in &tree.yaml {
         let claims_encrypted = f.rel.ends_with(".sops.yaml") || f.rel.ends_with(".sops.yml");
         for d in f.values() {
-            let encrypted = d.get(&["sops", "mac"]).is_some() || d.get(&["sops"]).is_some_and(|s| s.is_mapping());
+            let encrypted = d.get(&["sops", "mac"]).is_some()
+                || d.get(&["sops"]).is_some_and(|s| s.is_mapping());
             if d.kind() == Some("Secret") && !encrypted {
                 out.push(Violation::new(
                     &PLAINTEXT_SECRET,
                     &f.rel,
                     Some(d.line_of(&["kind"], Some("Secret"))),
-                    format!("Secret `{}` is plaintext (no sops metadata)", d.name().unwrap_or("?")),
+                    format!(
+                        "Secret `{}` is plaintext (no sops metadata)",
+                        d.name().unwrap_or("?")
+                    ),
                 ));
             } else if claims_encrypted && !encrypted {
                 out.push(Violation::new(
@@ -38,7 +42,11 @@ pub fn check(tree: &Tree, out: &mut Vec<Violation>) {
     }
     for f in &tree.env_files {
         let encrypted = f.text.lines().any(|l| l.starts_with("sops_mac="));
-        if !encrypted && f.text.lines().any(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#')) {
+        if !encrypted
+            && f.text
+                .lines()
+                .any(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
+        {
             out.push(Violation::new(
                 &PLAINTEXT_ENV,
                 &f.rel,

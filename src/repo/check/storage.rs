@@ -52,7 +52,10 @@ fn class_references(f: &YamlFile, d: &Doc, v: &Value, out: &mut Vec<Violation>) 
             &STORAGE_CLASS,
             &f.rel,
             Some(d.line_of(&kp, Some(class))),
-            format!("storage class `{class}` at {} is not longhorn or nfs", kp.join(".")),
+            format!(
+                "storage class `{class}` at {} is not longhorn or nfs",
+                kp.join(".")
+            ),
         ));
     });
 }
@@ -75,7 +78,11 @@ fn forbidden_engines(f: &YamlFile, d: &Doc, out: &mut Vec<Violation>) {
             &STORAGE_CLASS,
             &f.rel,
             Some(d.line_of(&["apiVersion"], None)),
-            format!("{} `{}` belongs to a {group} storage engine", d.kind().unwrap_or("object"), d.name().unwrap_or("?")),
+            format!(
+                "{} `{}` belongs to a {group} storage engine",
+                d.kind().unwrap_or("object"),
+                d.name().unwrap_or("?")
+            ),
         ));
     }
     if d.is("helm.toolkit.fluxcd.io/", "HelmRelease")

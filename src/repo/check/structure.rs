@@ -40,7 +40,12 @@ pub fn check(tree: &Tree, out: &mut Vec<Violation>) {
     for f in &tree.yaml {
         for d in &f.docs {
             if let Some((msg, line)) = &d.error {
-                out.push(Violation::new(&YAML_PARSE, &f.rel, Some(*line), first_line(msg)));
+                out.push(Violation::new(
+                    &YAML_PARSE,
+                    &f.rel,
+                    Some(*line),
+                    first_line(msg),
+                ));
             }
         }
     }
@@ -80,7 +85,7 @@ fn is_remote(entry: &str) -> bool {
 /// `resources`, `components`, `patches[].path`, `patchesStrategicMerge`, generator `files`.
 fn kustomization_entries(tree: &Tree, f: &YamlFile, d: &Doc, out: &mut Vec<Violation>) {
     let dir = parent(&f.rel);
-    let mut check_entry = |path: &[&str], entry: &str| {
+    let mut check_entry = |entry: &str| {
         if is_remote(entry) {
             return;
         }
@@ -88,8 +93,8 @@ fn kustomization_entries(tree: &Tree, f: &YamlFile, d: &Doc, out: &mut Vec<Viola
         let file = entry.split_once('=').map(|(_, p)| p).unwrap_or(entry);
         let target = normalize(&format!("{dir}/{file}"));
         if !tree.exists(&target) {
-            let line = d.line_of(path, Some(file));
-            let line = if line == d.start_line { d.line_containing(file) } else { line };
+            // entries are sequence items, not keys: find the item's own line
+            let line = d.line_containing(file);
             out.push(Violation::new(
                 &KUSTOMIZE_ENTRY,
                 &f.rel,
@@ -100,13 +105,13 @@ fn kustomization_entries(tree: &Tree, f: &YamlFile, d: &Doc, out: &mut Vec<Viola
     };
     for key in ["resources", "components", "patchesStrategicMerge"] {
         for e in seq_strs(d.get(&[key])) {
-            check_entry(&[key], e);
+            check_entry(e);
         }
     }
     if let Some(Value::Sequence(patches)) = d.get(&["patches"]) {
         for p in patches {
             if let Some(path) = p.get("path").and_then(Value::as_str) {
-                check_entry(&["patches", "path"], path);
+                check_entry(path);
             }
         }
     }
@@ -114,7 +119,7 @@ fn kustomization_entries(tree: &Tree, f: &YamlFile, d: &Doc, out: &mut Vec<Viola
         if let Some(Value::Sequence(gens)) = d.get(&[generator]) {
             for g in gens {
                 for e in seq_strs(g.get("files")) {
-                    check_entry(&[generator, "files"], e);
+                    check_entry(e);
                 }
             }
         }
@@ -123,10 +128,19 @@ fn kustomization_entries(tree: &Tree, f: &YamlFile, d: &Doc, out: &mut Vec<Viola
 
 /// Sequence of strings at `v` (anything else yields nothing).
 pub(super) fn seq_strs(v: Option<&Value>) -> impl Iterator<Item = &str> {
-    v.and_then(Value::as_sequence).into_iter().flatten().filter_map(Value::as_str)
+    v.and_then(Value::as_sequence)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
 }
 
-fn flux_kustomization(tree: &Tree, f: &YamlFile, d: &Doc, names: &[&str], out: &mut Vec<Violation>) {
+fn flux_kustomization(
+    tree: &Tree,
+    f: &YamlFile,
+    d: &Doc,
+    names: &[&str],
+    out: &mut Vec<Violation>,
+) {
     let name = d.name().unwrap_or("?");
     match d.get_str(&["spec", "path"]) {
         Some(p) => {
@@ -144,12 +158,16 @@ fn flux_kustomization(tree: &Tree, f: &YamlFile, d: &Doc, names: &[&str], out: &
             &FLUX_PATH,
             &f.rel,
             Some(d.line_of(&["spec"], None)),
-            format!("Kustomization `{name}` has no spec.path (Flux would apply the repository root)"),
+            format!(
+                "Kustomization `{name}` has no spec.path (Flux would apply the repository root)"
+            ),
         )),
     }
     if let Some(Value::Sequence(deps)) = d.get(&["spec", "dependsOn"]) {
         for dep in deps {
-            let Some(dn) = dep.get("name").and_then(Value::as_str) else { continue };
+            let Some(dn) = dep.get("name").and_then(Value::as_str) else {
+                continue;
+            };
             if !names.contains(&dn) {
                 out.push(Violation::new(
                     &FLUX_DEPENDS_ON,
@@ -170,7 +188,9 @@ fn flux_kustomization(tree: &Tree, f: &YamlFile, d: &Doc, names: &[&str], out: &
         missing.push("prune: true");
     }
     let waits = d.get(&["spec", "wait"]).and_then(Value::as_bool) == Some(true)
-        || d.get(&["spec", "healthChecks"]).and_then(Value::as_sequence).is_some_and(|s| !s.is_empty());
+        || d.get(&["spec", "healthChecks"])
+            .and_then(Value::as_sequence)
+            .is_some_and(|s| !s.is_empty());
     if !waits {
         missing.push("wait: true or healthChecks");
     }
@@ -186,10 +206,14 @@ fn flux_kustomization(tree: &Tree, f: &YamlFile, d: &Doc, names: &[&str], out: &
 
 fn helm_source(tree: &Tree, f: &YamlFile, d: &Doc, out: &mut Vec<Violation>) {
     let hr_ns = d.namespace().unwrap_or("default");
-    let (reference, path): (Option<&Value>, &[&str]) = if let Some(r) = d.get(&["spec", "chartRef"]) {
+    let (reference, path): (Option<&Value>, &[&str]) = if let Some(r) = d.get(&["spec", "chartRef"])
+    {
         (Some(r), &["spec", "chartRef"])
     } else {
-        (d.get(&["spec", "chart", "spec", "sourceRef"]), &["spec", "chart", "spec", "sourceRef"])
+        (
+            d.get(&["spec", "chart", "spec", "sourceRef"]),
+            &["spec", "chart", "spec", "sourceRef"],
+        )
     };
     let name = d.name().unwrap_or("?");
     let Some(r) = reference else {
@@ -206,7 +230,8 @@ fn helm_source(tree: &Tree, f: &YamlFile, d: &Doc, out: &mut Vec<Violation>) {
     let ns = r.get("namespace").and_then(Value::as_str).unwrap_or(hr_ns);
     let found = tree.docs().any(|(_, s)| {
         s.kind() == Some(kind)
-            && s.api_version().is_some_and(|a| a.starts_with("source.toolkit.fluxcd.io/"))
+            && s.api_version()
+                .is_some_and(|a| a.starts_with("source.toolkit.fluxcd.io/"))
             && s.name() == Some(src)
             && s.namespace().unwrap_or("default") == ns
     });
@@ -217,7 +242,9 @@ fn helm_source(tree: &Tree, f: &YamlFile, d: &Doc, out: &mut Vec<Violation>) {
             &HELM_SOURCE,
             &f.rel,
             Some(d.line_of(&p, Some(src))),
-            format!("HelmRelease `{name}` uses {kind} `{ns}/{src}`, which is not defined in the tree"),
+            format!(
+                "HelmRelease `{name}` uses {kind} `{ns}/{src}`, which is not defined in the tree"
+            ),
         ));
     }
 }

@@ -16,10 +16,19 @@ pub const SWAP_DISABLED: Rule = Rule {
 static PATTERNS: LazyLock<Vec<(Regex, &'static str)>> = LazyLock::new(|| {
     [
         (r"\bswapoff\b", "runs swapoff"),
-        (r"fstab.*\bswap\b|\bswap\b.*fstab", "edits /etc/fstab swap entries"),
-        (r#"fail-swap-on\s*[=:]?\s*["']?true\b|--fail-swap-on(\s|$|["'])"#, "sets kubelet fail-swap-on=true"),
-        (r#"failSwapOn["']?\s*:\s*["']?true\b"#, "sets kubelet failSwapOn: true"),
-        (r"systemctl\s+(mask|disable|stop)\b.*\bswap\b", "stops or masks a swap unit"),
+        (r"fstab.*swap|swap.*fstab", "edits /etc/fstab swap entries"),
+        (
+            r#"fail-swap-on\s*[=:]?\s*["']?true\b|--fail-swap-on(\s|$|["'])"#,
+            "sets kubelet fail-swap-on=true",
+        ),
+        (
+            r#"failSwapOn["']?\s*:\s*["']?true\b"#,
+            "sets kubelet failSwapOn: true",
+        ),
+        (
+            r"systemctl\s+(mask|disable|stop)\b.*\bswap\b",
+            "stops or masks a swap unit",
+        ),
     ]
     .into_iter()
     .filter_map(|(p, w)| Regex::new(p).ok().map(|r| (r, w)))
@@ -45,14 +54,31 @@ pub fn disables_swap(line: &str) -> Option<&'static str> {
 }
 
 fn edits(line: &str) -> bool {
-    ["sed ", "sed\t", "awk", "perl", "grep -v", "tee", ">", "ed ", "lineinfile"].iter().any(|w| line.contains(w))
+    [
+        "sed ",
+        "sed\t",
+        "awk",
+        "perl",
+        "grep -v",
+        "tee",
+        ">",
+        "ed ",
+        "lineinfile",
+    ]
+    .iter()
+    .any(|w| line.contains(w))
 }
 
 pub fn check(tree: &Tree, out: &mut Vec<Violation>) {
     for s in &tree.scripts {
         for (i, line) in s.text.lines().enumerate() {
             if let Some(what) = disables_swap(line) {
-                out.push(Violation::new(&SWAP_DISABLED, &s.rel, Some(i as u32 + 1), format!("{what}: `{}`", line.trim())));
+                out.push(Violation::new(
+                    &SWAP_DISABLED,
+                    &s.rel,
+                    Some(i as u32 + 1),
+                    format!("{what}: `{}`", line.trim()),
+                ));
             }
         }
     }

@@ -1,0 +1,15 @@
+//! `homelab check` and the GitOps tree: the real tree passes, every rule has a broken fixture
+//! that fails with that rule's id at the right file:line, the CLI's exit codes and JSON, and the
+//! outside cross-checks (kubectl kustomize on every kustomization, shellcheck on the scripts).
+
+#[path = "check/support.rs"]
+mod support;
+
+#[path = "check/rules.rs"]
+mod rules;
+
+#[path = "check/cli.rs"]
+mod cli;
+
+#[path = "check/peers.rs"]
+mod peers;

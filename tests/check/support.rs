@@ -1,0 +1,77 @@
+//! Shared helpers: the repository root, copies of the tree with a fixture applied, peers.
+
+use std::path::{Path, PathBuf};
+
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn fixtures() -> PathBuf {
+    repo_root().join("tests/fixtures/check")
+}
+
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+/// A temporary repository: the real cluster/, config/ and infrastructure/ folders, with the
+/// fixture's `delete` list removed and its `files/` copied over.
+pub fn tree_with_fixture(case: &str) -> tempfile::TempDir {
+    let tmp = tempfile::tempdir().unwrap();
+    for dir in ["cluster", "config", "infrastructure"] {
+        copy_dir(&repo_root().join(dir), &tmp.path().join(dir));
+    }
+    let fixture = fixtures().join(case);
+    assert!(fixture.is_dir(), "no fixture {}", fixture.display());
+    if let Ok(list) = std::fs::read_to_string(fixture.join("delete")) {
+        for rel in list.lines().filter(|l| !l.trim().is_empty()) {
+            std::fs::remove_file(tmp.path().join(rel.trim())).unwrap();
+        }
+    }
+    if fixture.join("files").is_dir() {
+        copy_dir(&fixture.join("files"), tmp.path());
+    }
+    tmp
+}
+
+/// The fixture's expected violations, `rule file[:line]` per line.
+pub fn expected(case: &str) -> Vec<String> {
+    let text = std::fs::read_to_string(fixtures().join(case).join("expect")).unwrap();
+    let mut v: Vec<String> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(String::from)
+        .collect();
+    v.sort();
+    v
+}
+
+/// The executable `name` on PATH. Without it the test is skipped with a printed reason, unless
+/// HOMELAB_REQUIRE_PEERS=1 (CI), where a missing peer is a failure.
+pub fn require_peer(name: &str) -> Option<PathBuf> {
+    let found = std::env::var_os("PATH")
+        .map(|p| {
+            std::env::split_paths(&p)
+                .map(|d| d.join(name))
+                .find(|c| c.is_file())
+        })
+        .unwrap_or(None);
+    if found.is_none() {
+        let reason = format!("peer `{name}` is not installed (apt-get install {name})");
+        if std::env::var("HOMELAB_REQUIRE_PEERS").as_deref() == Ok("1") {
+            panic!("HOMELAB_REQUIRE_PEERS=1 but {reason}");
+        }
+        eprintln!("SKIP: {reason}");
+    }
+    found
+}
