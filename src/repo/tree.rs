@@ -120,15 +120,16 @@ impl YamlFile {
         for (i, line) in text.lines().enumerate() {
             let lno = i as u32 + 1;
             if is_separator(line) {
-                if !cur.is_empty() {
+                if cur.iter().any(|l| !l.trim().is_empty()) {
                     docs.push(parse_doc(start, std::mem::take(&mut cur)));
                 }
+                cur.clear();
                 start = lno + 1;
                 continue;
             }
             cur.push(line.to_string());
         }
-        if !cur.is_empty() {
+        if cur.iter().any(|l| !l.trim().is_empty()) {
             docs.push(parse_doc(start, cur));
         }
         YamlFile { rel, docs }
