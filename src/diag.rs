@@ -15,12 +15,27 @@ pub struct Diagnostic {
 }
 
 impl Diagnostic {
-    pub fn new(file: impl Into<String>, line: usize, column: usize, message: impl Into<String>) -> Self {
-        Self { file: file.into(), line, column, message: message.into() }
+    pub fn new(
+        file: impl Into<String>,
+        line: usize,
+        column: usize,
+        message: impl Into<String>,
+    ) -> Self {
+        Self {
+            file: file.into(),
+            line,
+            column,
+            message: message.into(),
+        }
     }
 
     /// A diagnostic at a byte offset of `source`.
-    pub fn at_offset(file: impl Into<String>, source: &str, offset: usize, message: impl Into<String>) -> Self {
+    pub fn at_offset(
+        file: impl Into<String>,
+        source: &str,
+        offset: usize,
+        message: impl Into<String>,
+    ) -> Self {
         let (line, column) = line_col(source, offset);
         Self::new(file, line, column, message)
     }
@@ -31,7 +46,11 @@ impl fmt::Display for Diagnostic {
         if self.line == 0 {
             write!(f, "{}: {}", self.file, self.message)
         } else {
-            write!(f, "{}:{}:{}: {}", self.file, self.line, self.column, self.message)
+            write!(
+                f,
+                "{}:{}:{}: {}",
+                self.file, self.line, self.column, self.message
+            )
         }
     }
 }
@@ -62,7 +81,13 @@ mod tests {
         assert_eq!(line_col(src, 3), (2, 1));
         assert_eq!(line_col(src, 7), (2, 4)); // after the two-byte é
         assert_eq!(line_col(src, 99), (3, 2));
-        assert_eq!(Diagnostic::at_offset("f.toml", src, 4, "bad").to_string(), "f.toml:2:2: bad");
-        assert_eq!(Diagnostic::new("f.toml", 0, 0, "unreadable").to_string(), "f.toml: unreadable");
+        assert_eq!(
+            Diagnostic::at_offset("f.toml", src, 4, "bad").to_string(),
+            "f.toml:2:2: bad"
+        );
+        assert_eq!(
+            Diagnostic::new("f.toml", 0, 0, "unreadable").to_string(),
+            "f.toml: unreadable"
+        );
     }
 }

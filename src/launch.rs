@@ -27,10 +27,14 @@ pub struct Start {
 pub fn resolve_repo_and_cluster(global: &GlobalArgs) -> Result<(PathBuf, PathBuf), String> {
     let repo = match &global.repo {
         Some(r) => find_repo_root(r).map_err(|_| {
-            format!("--repo {}: no config/clusters/ folder there or above it", r.display())
+            format!(
+                "--repo {}: no config/clusters/ folder there or above it",
+                r.display()
+            )
         })?,
         None => {
-            let cwd = std::env::current_dir().map_err(|e| format!("cannot read the working directory: {e}"))?;
+            let cwd = std::env::current_dir()
+                .map_err(|e| format!("cannot read the working directory: {e}"))?;
             find_repo_root(&cwd)?
         }
     };
@@ -44,21 +48,48 @@ pub fn build_app(global: &GlobalArgs, dirs: Option<&UserDirs>) -> Result<App, St
     let cluster = load_cluster(&repo, &cluster_file);
     let mut warnings: Vec<(Level, String)> = Vec::new();
     if let Err(d) = &cluster.config {
-        warnings.push((Level::Error, format!("{} has {} problem(s); details on the home screen", cluster.display, d.len())));
+        warnings.push((
+            Level::Error,
+            format!(
+                "{} has {} problem(s); details on the home screen",
+                cluster.display,
+                d.len()
+            ),
+        ));
     }
     let (themes, settings, keymap) = match dirs {
         Some(dirs) => {
             let (themes, theme_diags) = ThemeCatalog::with_user_dir(&dirs.themes_dir());
             let (settings, settings_diag) = Settings::load(&dirs.settings_file());
             let (keymap, key_issues) = keymap::load_user(&dirs.keymap_file());
-            warnings.extend(theme_diags.into_iter().map(|d| (Level::Error, format!("theme: {d}"))));
-            warnings.extend(settings_diag.into_iter().map(|d| (Level::Error, format!("settings: {d}"))));
-            warnings.extend(key_issues.into_iter().map(|d| (Level::Warn, format!("keymap: {d}"))));
+            warnings.extend(
+                theme_diags
+                    .into_iter()
+                    .map(|d| (Level::Error, format!("theme: {d}"))),
+            );
+            warnings.extend(
+                settings_diag
+                    .into_iter()
+                    .map(|d| (Level::Error, format!("settings: {d}"))),
+            );
+            warnings.extend(
+                key_issues
+                    .into_iter()
+                    .map(|d| (Level::Warn, format!("keymap: {d}"))),
+            );
             (themes, settings, keymap)
         }
-        None => (ThemeCatalog::builtin(), Settings::default(), Keymap::builtin()),
+        None => (
+            ThemeCatalog::builtin(),
+            Settings::default(),
+            Keymap::builtin(),
+        ),
     };
-    let theme_name = global.theme.clone().or(settings.theme).unwrap_or_else(|| DEFAULT_THEME.to_owned());
+    let theme_name = global
+        .theme
+        .clone()
+        .or(settings.theme)
+        .unwrap_or_else(|| DEFAULT_THEME.to_owned());
     Ok(App::new(AppOptions {
         session: Session::new(repo, cluster),
         theme_name,
@@ -93,7 +124,10 @@ pub fn tui(global: &GlobalArgs, start: Start) -> ExitCode {
         }
     };
     if start.screen != ScreenId::Home {
-        crate::app::update(&mut app, crate::msg::Msg::Action(Action::Open(start.screen)));
+        crate::app::update(
+            &mut app,
+            crate::msg::Msg::Action(Action::Open(start.screen)),
+        );
     }
     tracing::info!(repo = %app.session.repo_root.display(), cluster = %app.session.cluster.name, "starting TUI");
     let rt = match tokio::runtime::Runtime::new() {
@@ -103,7 +137,10 @@ pub fn tui(global: &GlobalArgs, start: Start) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let opts = RunOptions { exit_after_first_frame: global.exit_after_first_frame, started: Some(start.started) };
+    let opts = RunOptions {
+        exit_after_first_frame: global.exit_after_first_frame,
+        started: Some(start.started),
+    };
     let result = rt.block_on(runtime::run(app, opts));
     rt.shutdown_timeout(std::time::Duration::from_millis(200));
     match result {

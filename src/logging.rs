@@ -10,7 +10,12 @@ pub fn init(state_dir: &Path, level: &str) -> Result<(WorkerGuard, PathBuf), Str
     let filter = EnvFilter::try_new(level).map_err(|e| {
         format!("--log-level `{level}`: {e} (expected error, warn, info, debug, trace, or a filter like homelab=debug)")
     })?;
-    std::fs::create_dir_all(state_dir).map_err(|e| format!("{}: cannot create the log directory: {e}", state_dir.display()))?;
+    std::fs::create_dir_all(state_dir).map_err(|e| {
+        format!(
+            "{}: cannot create the log directory: {e}",
+            state_dir.display()
+        )
+    })?;
     let file = tracing_appender::rolling::never(state_dir, "homelab.log");
     let (writer, guard) = tracing_appender::non_blocking(file);
     tracing_subscriber::fmt()

@@ -9,7 +9,13 @@ fn main() -> ExitCode {
     let started = Instant::now();
     let cli = Cli::parse();
     match cli.command {
-        None => launch::tui(&cli.global, Start { screen: ScreenId::Home, started }),
+        None => launch::tui(
+            &cli.global,
+            Start {
+                screen: ScreenId::Home,
+                started,
+            },
+        ),
         Some(Command::Demo) => not_landed("demo"),
         Some(Command::Bootstrap(_)) => not_landed("bootstrap"),
         Some(Command::Console(_)) => not_landed("console"),

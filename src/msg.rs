@@ -130,7 +130,10 @@ const SIMPLE: &[(&str, Action)] = &[
 impl Action {
     /// Every action name the keymap accepts, for error messages.
     pub fn names() -> impl Iterator<Item = &'static str> {
-        SIMPLE.iter().map(|(n, _)| *n).chain(["open <screen>", "theme <name>"])
+        SIMPLE
+            .iter()
+            .map(|(n, _)| *n)
+            .chain(["open <screen>", "theme <name>"])
     }
 }
 
@@ -144,19 +147,29 @@ impl FromStr for Action {
             None => (text, None),
         };
         match (head, arg) {
-            ("open", Some(screen)) => ScreenId::from_name(screen).map(Action::Open).ok_or_else(|| {
-                format!(
-                    "unknown screen `{screen}` (expected one of: {})",
-                    ScreenId::ALL.iter().map(|s| s.name()).collect::<Vec<_>>().join(", ")
-                )
-            }),
+            ("open", Some(screen)) => {
+                ScreenId::from_name(screen)
+                    .map(Action::Open)
+                    .ok_or_else(|| {
+                        format!(
+                            "unknown screen `{screen}` (expected one of: {})",
+                            ScreenId::ALL
+                                .iter()
+                                .map(|s| s.name())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        )
+                    })
+            }
             ("theme", Some(name)) if !name.is_empty() => Ok(Action::Theme(name.to_owned())),
             (name, None) => SIMPLE
                 .iter()
                 .find(|(n, _)| *n == name)
                 .map(|(_, a)| a.clone())
                 .ok_or_else(|| format!("unknown action `{name}`")),
-            (name, Some(_)) => Err(format!("unknown action `{text}` (`{name}` takes no argument)")),
+            (name, Some(_)) => Err(format!(
+                "unknown action `{text}` (`{name}` takes no argument)"
+            )),
         }
     }
 }
@@ -174,7 +187,11 @@ impl fmt::Display for Action {
             Action::Open(id) => write!(f, "open {}", id.name()),
             Action::Theme(name) => write!(f, "theme {name}"),
             other => {
-                let name = SIMPLE.iter().find(|(_, a)| a == other).map(|(n, _)| *n).unwrap_or("?");
+                let name = SIMPLE
+                    .iter()
+                    .find(|(_, a)| a == other)
+                    .map(|(n, _)| *n)
+                    .unwrap_or("?");
                 f.write_str(name)
             }
         }
@@ -213,13 +230,22 @@ mod tests {
     #[test]
     fn actions_with_arguments() {
         assert_eq!("open console".parse(), Ok(Action::Open(ScreenId::Console)));
-        assert_eq!("theme  homelab-light ".parse(), Ok(Action::Theme("homelab-light".into())));
+        assert_eq!(
+            "theme  homelab-light ".parse(),
+            Ok(Action::Theme("homelab-light".into()))
+        );
         assert_eq!(Action::Theme("x".into()).to_string(), "theme x");
         assert_eq!(
             "open nowhere".parse::<Action>(),
             Err("unknown screen `nowhere` (expected one of: home, wizard, console, env, scaffold, check)".into())
         );
-        assert_eq!("jump".parse::<Action>(), Err("unknown action `jump`".into()));
-        assert_eq!("quit now".parse::<Action>(), Err("unknown action `quit now` (`quit` takes no argument)".into()));
+        assert_eq!(
+            "jump".parse::<Action>(),
+            Err("unknown action `jump`".into())
+        );
+        assert_eq!(
+            "quit now".parse::<Action>(),
+            Err("unknown action `quit now` (`quit` takes no argument)".into())
+        );
     }
 }

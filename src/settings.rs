@@ -16,8 +16,14 @@ impl UserDirs {
     /// The XDG locations (`XDG_CONFIG_HOME`/`XDG_STATE_HOME` honoured), or None without a home.
     pub fn discover() -> Option<Self> {
         let dirs = directories::ProjectDirs::from("", "", "homelab")?;
-        let state = dirs.state_dir().map(Path::to_path_buf).unwrap_or_else(|| dirs.data_local_dir().to_path_buf());
-        Some(Self { config: dirs.config_dir().to_path_buf(), state })
+        let state = dirs
+            .state_dir()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| dirs.data_local_dir().to_path_buf());
+        Some(Self {
+            config: dirs.config_dir().to_path_buf(),
+            state,
+        })
     }
 
     pub fn keymap_file(&self) -> PathBuf {
@@ -47,15 +53,35 @@ impl Settings {
     pub fn load(path: &Path) -> (Settings, Option<Diagnostic>) {
         let text = match std::fs::read_to_string(path) {
             Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return (Settings::default(), None),
-            Err(e) => return (Settings::default(), Some(Diagnostic::new(path.display().to_string(), 0, 0, format!("cannot read: {e}")))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return (Settings::default(), None);
+            }
+            Err(e) => {
+                return (
+                    Settings::default(),
+                    Some(Diagnostic::new(
+                        path.display().to_string(),
+                        0,
+                        0,
+                        format!("cannot read: {e}"),
+                    )),
+                );
+            }
         };
         match toml::from_str(&text) {
             Ok(s) => (s, None),
             Err(e) => {
                 let offset = e.span().map(|s| s.start).unwrap_or(0);
                 let msg = format!("{}; using defaults", e.message().trim());
-                (Settings::default(), Some(Diagnostic::at_offset(path.display().to_string(), &text, offset, msg)))
+                (
+                    Settings::default(),
+                    Some(Diagnostic::at_offset(
+                        path.display().to_string(),
+                        &text,
+                        offset,
+                        msg,
+                    )),
+                )
             }
         }
     }

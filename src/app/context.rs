@@ -29,7 +29,13 @@ pub enum Badge {
 }
 
 impl Badge {
-    pub const ALL: [Badge; 5] = [Badge::Pve, Badge::Ssh, Badge::Kube, Badge::Loki, Badge::Prometheus];
+    pub const ALL: [Badge; 5] = [
+        Badge::Pve,
+        Badge::Ssh,
+        Badge::Kube,
+        Badge::Loki,
+        Badge::Prometheus,
+    ];
 
     pub fn label(self) -> &'static str {
         match self {
@@ -53,7 +59,12 @@ pub struct Session {
 
 impl Session {
     pub fn new(repo_root: PathBuf, cluster: LoadedCluster) -> Self {
-        Self { repo_root, cluster, repo: RepoState::Loading, badges: [Health::Unknown; 5] }
+        Self {
+            repo_root,
+            cluster,
+            repo: RepoState::Loading,
+            badges: [Health::Unknown; 5],
+        }
     }
 
     pub fn badge(&self, badge: Badge) -> Health {
@@ -64,7 +75,9 @@ impl Session {
     pub fn repo_display(&self) -> String {
         let root = self.repo_root.display().to_string();
         match std::env::var("HOME") {
-            Ok(home) if !home.is_empty() && root.starts_with(&home) && home != "/" => format!("~{}", &root[home.len()..]),
+            Ok(home) if !home.is_empty() && root.starts_with(&home) && home != "/" => {
+                format!("~{}", &root[home.len()..])
+            }
             _ => root,
         }
     }
@@ -96,7 +109,13 @@ pub struct UpdateCx<'a> {
 
 impl<'a> UpdateCx<'a> {
     pub fn new(session: &'a Session, keymap: &'a Keymap, screen: ScreenId, tick: u64) -> Self {
-        Self { session, keymap, screen, tick, out: Vec::new() }
+        Self {
+            session,
+            keymap,
+            screen,
+            tick,
+            out: Vec::new(),
+        }
     }
 
     /// A notice toast (fades).
@@ -128,7 +147,8 @@ impl<'a> UpdateCx<'a> {
 
     /// Ask a yes/no question; on yes, this screen's `on_confirmed(tag)` runs.
     pub fn confirm(&mut self, confirm: ConfirmState) {
-        self.out.push(Command::Confirm(confirm.owned_by(self.screen)));
+        self.out
+            .push(Command::Confirm(confirm.owned_by(self.screen)));
     }
 
     pub fn set_badge(&mut self, badge: Badge, health: Health) {

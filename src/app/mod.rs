@@ -59,7 +59,11 @@ pub struct AppOptions {
 impl App {
     pub fn new(opts: AppOptions) -> Self {
         let (theme, theme_diags) = opts.themes.load(&opts.theme_name);
-        let theme = if opts.no_color { theme.without_colors() } else { theme };
+        let theme = if opts.no_color {
+            theme.without_colors()
+        } else {
+            theme
+        };
         let screens = Screens::new(&opts.session);
         let mut app = Self {
             session: opts.session,
@@ -92,9 +96,14 @@ impl App {
     /// theme still switches to whatever resolved (a fallback at worst).
     pub fn set_theme(&mut self, name: &str) {
         let (theme, diags) = self.themes.load(name);
-        self.theme = if self.no_color { theme.without_colors() } else { theme };
+        self.theme = if self.no_color {
+            theme.without_colors()
+        } else {
+            theme
+        };
         for d in &diags {
-            self.toasts.push(Level::Error, format!("theme: {d}"), self.tick);
+            self.toasts
+                .push(Level::Error, format!("theme: {d}"), self.tick);
         }
         if diags.is_empty() {
             self.status = Some((Level::Info, format!("Theme: {}", self.theme.name)));
@@ -104,12 +113,25 @@ impl App {
 
     /// The view context for a frame at `now`.
     pub fn view_cx(&self, now: jiff::Timestamp) -> ViewCx<'_> {
-        let available = ScreenId::ALL.into_iter().filter(|id| self.screens.available(*id)).collect();
-        ViewCx { theme: &self.theme, keymap: &self.keymap, session: &self.session, now, tick: self.tick, available }
+        let available = ScreenId::ALL
+            .into_iter()
+            .filter(|id| self.screens.available(*id))
+            .collect();
+        ViewCx {
+            theme: &self.theme,
+            keymap: &self.keymap,
+            session: &self.session,
+            now,
+            tick: self.tick,
+            available,
+        }
     }
 
     /// Keymap context currently receiving keys: the top overlay's or the screen's.
     pub fn context(&self) -> &'static str {
-        self.overlays.last().map(Overlay::context).unwrap_or(self.current.name())
+        self.overlays
+            .last()
+            .map(Overlay::context)
+            .unwrap_or(self.current.name())
     }
 }

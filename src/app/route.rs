@@ -30,7 +30,9 @@ pub(crate) fn key(app: &mut App, ev: KeyEvent) {
     }
     // 2. A focused text field on the screen.
     let id = app.current;
-    let typed = with_screen(app, id, |s, cx| s.text_input_active() && s.on_text_key(ev, cx) == Handled::Yes);
+    let typed = with_screen(app, id, |s, cx| {
+        s.text_input_active() && s.on_text_key(ev, cx) == Handled::Yes
+    });
     if typed == Some(true) {
         return;
     }
@@ -55,7 +57,9 @@ pub(crate) fn mouse(app: &mut App, ev: MouseEvent) {
     let areas = frame_areas(area);
     let pos = (ev.column, ev.row).into();
     if let MouseEventKind::Down(MouseButton::Left) = ev.kind
-        && let Some(i) = toasts::layout(&app.toasts, areas.body).iter().position(|r| r.contains(pos))
+        && let Some(i) = toasts::layout(&app.toasts, areas.body)
+            .iter()
+            .position(|r| r.contains(pos))
     {
         app.toasts.dismiss(i);
         return;

@@ -25,14 +25,27 @@ pub struct Toasts {
 impl Toasts {
     pub fn push(&mut self, level: Level, text: impl Into<String>, now_tick: u64) {
         let text = text.into();
-        if let Some(t) = self.items.iter_mut().find(|t| t.text == text && t.level == level) {
+        if let Some(t) = self
+            .items
+            .iter_mut()
+            .find(|t| t.text == text && t.level == level)
+        {
             t.count += 1;
             t.born = now_tick;
             return;
         }
-        self.items.push(Toast { level, text, count: 1, born: now_tick });
+        self.items.push(Toast {
+            level,
+            text,
+            count: 1,
+            born: now_tick,
+        });
         while self.items.len() > MAX_TOASTS {
-            let idx = self.items.iter().position(|t| t.level != Level::Error).unwrap_or(0);
+            let idx = self
+                .items
+                .iter()
+                .position(|t| t.level != Level::Error)
+                .unwrap_or(0);
             self.items.remove(idx);
         }
     }
@@ -100,7 +113,10 @@ mod tests {
         assert_eq!(t.iter().last().unwrap().count, 2);
         assert!(!t.expire(17));
         assert!(t.expire(18));
-        assert_eq!(t.iter().map(|x| x.text.as_str()).collect::<Vec<_>>(), vec!["boom"]);
+        assert_eq!(
+            t.iter().map(|x| x.text.as_str()).collect::<Vec<_>>(),
+            vec!["boom"]
+        );
         assert!(!t.expire(10_000));
         assert!(t.dismiss_errors());
         assert!(t.is_empty());

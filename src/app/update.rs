@@ -39,24 +39,38 @@ pub fn update(app: &mut App, msg: Msg) -> Effects {
 pub(crate) fn refresh_repo(app: &mut App) {
     let root = app.session.repo_root.clone();
     app.session.repo = RepoState::Loading;
-    app.effects.push(Effect::Spawn(Task::blocking(TaskKey::new("repo-status"), "reading git status", move || {
-        BackendEvent::RepoStatusLoaded(git::status(&root))
-    })));
+    app.effects.push(Effect::Spawn(Task::blocking(
+        TaskKey::new("repo-status"),
+        "reading git status",
+        move || BackendEvent::RepoStatusLoaded(git::status(&root)),
+    )));
 }
 
 /// Re-read the cluster definition from disk in a blocking task.
 fn reload_cluster(app: &mut App) {
     let root = app.session.repo_root.clone();
     let path = app.session.cluster.path.clone();
-    app.effects.push(Effect::Spawn(Task::blocking(TaskKey::new("cluster-config"), "reading the cluster definition", move || {
-        BackendEvent::ClusterLoaded(Box::new(crate::config::load_cluster(&root, &path)))
-    })));
+    app.effects.push(Effect::Spawn(Task::blocking(
+        TaskKey::new("cluster-config"),
+        "reading the cluster definition",
+        move || BackendEvent::ClusterLoaded(Box::new(crate::config::load_cluster(&root, &path))),
+    )));
 }
 
 /// Run `f` on screen `id` with an [`UpdateCx`], then apply what it asked for. `None` when the
 /// screen has not landed.
-pub(crate) fn with_screen<R>(app: &mut App, id: ScreenId, f: impl FnOnce(&mut dyn Screen, &mut UpdateCx) -> R) -> Option<R> {
-    let App { screens, session, keymap, tick, .. } = app;
+pub(crate) fn with_screen<R>(
+    app: &mut App,
+    id: ScreenId,
+    f: impl FnOnce(&mut dyn Screen, &mut UpdateCx) -> R,
+) -> Option<R> {
+    let App {
+        screens,
+        session,
+        keymap,
+        tick,
+        ..
+    } = app;
     let screen = screens.get_mut(id)?;
     let mut cx = UpdateCx::new(session, keymap, id, *tick);
     let result = f(screen, &mut cx);
@@ -92,7 +106,10 @@ pub(crate) fn open(app: &mut App, id: ScreenId) {
     if !app.screens.available(id) {
         app.toasts.push(
             Level::Warn,
-            format!("{} is not available in this build yet. Nothing was started.", id.title()),
+            format!(
+                "{} is not available in this build yet. Nothing was started.",
+                id.title()
+            ),
             app.tick,
         );
         return;
@@ -133,8 +150,12 @@ fn request_quit(app: &mut App) {
         quit_now(app);
     } else {
         app.overlays.push(Overlay::Confirm(
-            ConfirmState::new("quit", "Quit homelab?", format!("Still running: {}. Quitting stops it.", busy.join("; ")))
-                .labels("Quit", "Stay"),
+            ConfirmState::new(
+                "quit",
+                "Quit homelab?",
+                format!("Still running: {}. Quitting stops it.", busy.join("; ")),
+            )
+            .labels("Quit", "Stay"),
         ));
     }
 }
@@ -161,10 +182,13 @@ fn global(app: &mut App, action: Action) {
         Action::Back => back(app),
         Action::Close if !app.toasts.dismiss_errors() && app.current != ScreenId::Home => back(app),
         Action::Suspend => app.effects.push(Effect::Suspend),
-        Action::Help => app.overlays.push(Overlay::Help(HelpState::new(&app.keymap, app.current))),
+        Action::Help => app
+            .overlays
+            .push(Overlay::Help(HelpState::new(&app.keymap, app.current))),
         Action::Palette => {
             let entries = palette_entries(app);
-            app.overlays.push(Overlay::Palette(PaletteState::new(entries)));
+            app.overlays
+                .push(Overlay::Palette(PaletteState::new(entries)));
         }
         Action::DismissToasts => {
             app.toasts.clear();
@@ -196,7 +220,12 @@ fn palette_entries(app: &App) -> Vec<Entry> {
         } else {
             format!("{} · not available yet", id.title())
         };
-        out.push(Entry { command: action.to_string(), desc, key: key(&action), action });
+        out.push(Entry {
+            command: action.to_string(),
+            desc,
+            key: key(&action),
+            action,
+        });
     }
     let skip = |a: &Action| {
         matches!(
@@ -227,16 +256,35 @@ fn palette_entries(app: &App) -> Vec<Entry> {
             if skip(&b.action) || out.iter().any(|e| e.action == b.action) {
                 continue;
             }
-            out.push(Entry { command: b.action.to_string(), desc: b.desc.clone(), key: b.keys.first().map(|k| k.to_string()), action: b.action.clone() });
+            out.push(Entry {
+                command: b.action.to_string(),
+                desc: b.desc.clone(),
+                key: b.keys.first().map(|k| k.to_string()),
+                action: b.action.clone(),
+            });
         }
     }
     if !out.iter().any(|e| e.action == Action::Quit) {
-        out.push(Entry { command: "quit".into(), desc: "Quit homelab (asks if work is running)".into(), key: None, action: Action::Quit });
+        out.push(Entry {
+            command: "quit".into(),
+            desc: "Quit homelab (asks if work is running)".into(),
+            key: None,
+            action: Action::Quit,
+        });
     }
     for name in app.themes.names() {
         let current = name == app.theme.name || app.theme.name.starts_with(&format!("{name} "));
-        let desc = if current { "Colour theme (current)".to_owned() } else { "Switch the colour theme".to_owned() };
-        out.push(Entry { command: format!("theme {name}"), desc, key: None, action: Action::Theme(name) });
+        let desc = if current {
+            "Colour theme (current)".to_owned()
+        } else {
+            "Switch the colour theme".to_owned()
+        };
+        out.push(Entry {
+            command: format!("theme {name}"),
+            desc,
+            key: None,
+            action: Action::Theme(name),
+        });
     }
     out
 }
@@ -280,13 +328,25 @@ fn backend(app: &mut App, ev: BackendEvent) {
         BackendEvent::ClusterLoaded(loaded) => {
             match &loaded.config {
                 Ok(_) => app.status = Some((Level::Info, format!("Re-read {}", loaded.display))),
-                Err(d) => app.toasts.push(Level::Error, format!("{} has {} problem(s); see the home screen", loaded.display, d.len()), app.tick),
+                Err(d) => app.toasts.push(
+                    Level::Error,
+                    format!(
+                        "{} has {} problem(s); see the home screen",
+                        loaded.display,
+                        d.len()
+                    ),
+                    app.tick,
+                ),
             }
             app.session.cluster = *loaded;
             return;
         }
         BackendEvent::TaskFailed { key, error } => {
-            app.toasts.push(Level::Error, format!("task `{key}` failed: {error}"), app.tick);
+            app.toasts.push(
+                Level::Error,
+                format!("task `{key}` failed: {error}"),
+                app.tick,
+            );
             return;
         }
         #[allow(unreachable_patterns)]

@@ -18,16 +18,34 @@ pub fn view(app: &App, frame: &mut Frame, cx: &ViewCx) {
     match app.screens.get(app.current) {
         Some(screen) => screen.view(frame, areas.body, cx),
         None => frame.render_widget(
-            Paragraph::new(Line::styled(format!("{} is not available in this build yet.", app.current.title()), t.ui.muted)),
+            Paragraph::new(Line::styled(
+                format!(
+                    "{} is not available in this build yet.",
+                    app.current.title()
+                ),
+                t.ui.muted,
+            )),
             areas.body,
         ),
     }
     bars::render_top(frame, areas.top, app.current, cx);
 
     let context = app.context();
-    let status = app.status.as_ref().map(|(level, text)| (text.as_str(), t.level(*level)));
+    let status = app
+        .status
+        .as_ref()
+        .map(|(level, text)| (text.as_str(), t.level(*level)));
     if app.overlays.is_empty() {
-        let hints = cx.keymap.hints(context).chain(cx.keymap.hints("global"));
+        // Global hints whose key the screen rebinds are shadowed: do not show them twice.
+        let shadowed = |b: &&crate::keymap::Binding| {
+            b.keys
+                .iter()
+                .any(|k| cx.keymap.lookup(context, *k).is_some())
+        };
+        let hints = cx
+            .keymap
+            .hints(context)
+            .chain(cx.keymap.hints("global").filter(|b| !shadowed(b)));
         bars::render_bottom(frame, areas.bottom, hints, status, cx);
     } else {
         bars::render_bottom(frame, areas.bottom, cx.keymap.hints(context), status, cx);

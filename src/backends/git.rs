@@ -7,7 +7,8 @@ use std::path::Path;
 /// Read branch, HEAD and changed files of the repository containing `path`. Blocking: call it
 /// from `Task::blocking`.
 pub fn status(path: &Path) -> Result<RepoStatus, String> {
-    let repo = Repository::discover(path).map_err(|e| format!("{}: not a git repository ({})", path.display(), e.message()))?;
+    let repo = Repository::discover(path)
+        .map_err(|e| format!("{}: not a git repository ({})", path.display(), e.message()))?;
     let root = repo.workdir().unwrap_or_else(|| repo.path()).to_path_buf();
     let (branch, head) = match repo.head() {
         Ok(head) => {
@@ -18,15 +19,32 @@ pub fn status(path: &Path) -> Result<RepoStatus, String> {
             } else {
                 format!("HEAD (detached at {})", short.clone().unwrap_or_default())
             };
-            let head = commit.map(|c| (c.id().to_string()[..7].to_owned(), String::from_utf8_lossy(c.summary_bytes().unwrap_or_default()).into_owned()));
+            let head = commit.map(|c| {
+                (
+                    c.id().to_string()[..7].to_owned(),
+                    String::from_utf8_lossy(c.summary_bytes().unwrap_or_default()).into_owned(),
+                )
+            });
             (branch, head)
         }
-        Err(e) if e.code() == git2::ErrorCode::UnbornBranch => ("(no commits yet)".to_owned(), None),
-        Err(e) => return Err(format!("{}: cannot read HEAD ({})", root.display(), e.message())),
+        Err(e) if e.code() == git2::ErrorCode::UnbornBranch => {
+            ("(no commits yet)".to_owned(), None)
+        }
+        Err(e) => {
+            return Err(format!(
+                "{}: cannot read HEAD ({})",
+                root.display(),
+                e.message()
+            ));
+        }
     };
     let mut opts = StatusOptions::new();
-    opts.include_untracked(true).recurse_untracked_dirs(true).include_ignored(false);
-    let statuses = repo.statuses(Some(&mut opts)).map_err(|e| format!("{}: git status failed ({})", root.display(), e.message()))?;
+    opts.include_untracked(true)
+        .recurse_untracked_dirs(true)
+        .include_ignored(false);
+    let statuses = repo
+        .statuses(Some(&mut opts))
+        .map_err(|e| format!("{}: git status failed ({})", root.display(), e.message()))?;
     let mut dirty: Vec<DirtyFile> = statuses
         .iter()
         .filter_map(|entry| {
@@ -41,16 +59,29 @@ pub fn status(path: &Path) -> Result<RepoStatus, String> {
                 Change::Deleted
             } else if s.intersects(Status::INDEX_RENAMED | Status::WT_RENAMED) {
                 Change::Renamed
-            } else if s.intersects(Status::INDEX_MODIFIED | Status::WT_MODIFIED | Status::INDEX_TYPECHANGE | Status::WT_TYPECHANGE) {
+            } else if s.intersects(
+                Status::INDEX_MODIFIED
+                    | Status::WT_MODIFIED
+                    | Status::INDEX_TYPECHANGE
+                    | Status::WT_TYPECHANGE,
+            ) {
                 Change::Modified
             } else {
                 return None;
             };
-            Some(DirtyFile { path: entry.path().unwrap_or("?").to_owned(), change })
+            Some(DirtyFile {
+                path: entry.path().unwrap_or("?").to_owned(),
+                change,
+            })
         })
         .collect();
     dirty.sort_by(|a, b| a.path.cmp(&b.path));
-    Ok(RepoStatus { root, branch, head, dirty })
+    Ok(RepoStatus {
+        root,
+        branch,
+        head,
+        dirty,
+    })
 }
 
 #[cfg(test)]
@@ -72,7 +103,8 @@ mod tests {
         index.write().unwrap();
         let tree = repo.find_tree(index.write_tree().unwrap()).unwrap();
         let sig = git2::Signature::now("t", "t@example.com").unwrap();
-        repo.commit(Some("HEAD"), &sig, &sig, "first commit", &tree, &[]).unwrap();
+        repo.commit(Some("HEAD"), &sig, &sig, "first commit", &tree, &[])
+            .unwrap();
 
         fs::write(dir.path().join("a.txt"), "two\n").unwrap();
         fs::create_dir(dir.path().join("sub")).unwrap();
@@ -84,8 +116,14 @@ mod tests {
         assert_eq!(
             st.dirty,
             vec![
-                DirtyFile { path: "a.txt".into(), change: Change::Modified },
-                DirtyFile { path: "sub/new.txt".into(), change: Change::Untracked },
+                DirtyFile {
+                    path: "a.txt".into(),
+                    change: Change::Modified
+                },
+                DirtyFile {
+                    path: "sub/new.txt".into(),
+                    change: Change::Untracked
+                },
             ]
         );
     }

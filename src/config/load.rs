@@ -47,37 +47,74 @@ pub fn choose_cluster(repo: &Path, name: Option<&str>) -> Result<PathBuf, String
     names.dedup();
     let file_of = |n: &str| {
         let yaml = dir.join(format!("{n}.yaml"));
-        if yaml.is_file() { yaml } else { dir.join(format!("{n}.yml")) }
+        if yaml.is_file() {
+            yaml
+        } else {
+            dir.join(format!("{n}.yml"))
+        }
     };
     match name {
         Some(n) if names.iter().any(|x| x == n) => Ok(file_of(n)),
         Some(n) => Err(format!(
             "cluster `{n}` not found in {CLUSTERS_DIR}/ (available: {})",
-            if names.is_empty() { "none".to_owned() } else { names.join(", ") }
+            if names.is_empty() {
+                "none".to_owned()
+            } else {
+                names.join(", ")
+            }
         )),
         None => match names.as_slice() {
             [only] => Ok(file_of(only)),
-            [] => Err(format!("{CLUSTERS_DIR}/ holds no cluster definition (*.yaml); see docs/cluster-config.md")),
-            many => Err(format!("{CLUSTERS_DIR}/ holds several clusters; choose one with --cluster NAME: {}", many.join(", "))),
+            [] => Err(format!(
+                "{CLUSTERS_DIR}/ holds no cluster definition (*.yaml); see docs/cluster-config.md"
+            )),
+            many => Err(format!(
+                "{CLUSTERS_DIR}/ holds several clusters; choose one with --cluster NAME: {}",
+                many.join(", ")
+            )),
         },
     }
 }
 
 /// Read and parse `path`; `repo` makes the displayed path relative.
 pub fn load_cluster(repo: &Path, path: &Path) -> LoadedCluster {
-    let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-    let display = path.strip_prefix(repo).unwrap_or(path).display().to_string();
+    let name = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let display = path
+        .strip_prefix(repo)
+        .unwrap_or(path)
+        .display()
+        .to_string();
     let config = match std::fs::read_to_string(path) {
         Ok(text) => parse_cluster(&name, &display, &text),
-        Err(e) => Err(vec![Diagnostic::new(&display, 0, 0, format!("cannot read: {e}"))]),
+        Err(e) => Err(vec![Diagnostic::new(
+            &display,
+            0,
+            0,
+            format!("cannot read: {e}"),
+        )]),
     };
-    LoadedCluster { name, path: path.to_path_buf(), display, config }
+    LoadedCluster {
+        name,
+        path: path.to_path_buf(),
+        display,
+        config,
+    }
 }
 
 /// Parse and validate a cluster definition. `name` is the file stem the `name:` field must match.
-pub fn parse_cluster(name: &str, display: &str, text: &str) -> Result<ClusterConfig, Vec<Diagnostic>> {
+pub fn parse_cluster(
+    name: &str,
+    display: &str,
+    text: &str,
+) -> Result<ClusterConfig, Vec<Diagnostic>> {
     let config: ClusterConfig = serde_yaml::from_str(text).map_err(|e| {
-        let (line, column) = e.location().map(|l| (l.line(), l.column())).unwrap_or((0, 0));
+        let (line, column) = e
+            .location()
+            .map(|l| (l.line(), l.column()))
+            .unwrap_or((0, 0));
         let mut message = e.to_string();
         if let Some(i) = message.rfind(" at line ") {
             message.truncate(i);
@@ -85,7 +122,11 @@ pub fn parse_cluster(name: &str, display: &str, text: &str) -> Result<ClusterCon
         vec![Diagnostic::new(display, line, column, message)]
     })?;
     let problems = validate::validate(&config, name, display, text);
-    if problems.is_empty() { Ok(config) } else { Err(problems) }
+    if problems.is_empty() {
+        Ok(config)
+    } else {
+        Err(problems)
+    }
 }
 
 #[cfg(test)]
@@ -105,19 +146,29 @@ mod tests {
             "config/clusters/ holds no cluster definition (*.yaml); see docs/cluster-config.md"
         );
         fs::write(root.join("config/clusters/a.yaml"), "").unwrap();
-        assert_eq!(choose_cluster(&root, None).unwrap(), root.join("config/clusters/a.yaml"));
+        assert_eq!(
+            choose_cluster(&root, None).unwrap(),
+            root.join("config/clusters/a.yaml")
+        );
         fs::write(root.join("config/clusters/b.yaml"), "").unwrap();
         assert_eq!(
             choose_cluster(&root, None).unwrap_err(),
             "config/clusters/ holds several clusters; choose one with --cluster NAME: a, b"
         );
-        assert_eq!(choose_cluster(&root, Some("b")).unwrap(), root.join("config/clusters/b.yaml"));
+        assert_eq!(
+            choose_cluster(&root, Some("b")).unwrap(),
+            root.join("config/clusters/b.yaml")
+        );
         assert_eq!(
             choose_cluster(&root, Some("c")).unwrap_err(),
             "cluster `c` not found in config/clusters/ (available: a, b)"
         );
         let outside = tempfile::tempdir().unwrap();
-        assert!(find_repo_root(outside.path()).unwrap_err().starts_with("no homelab repository found"));
+        assert!(
+            find_repo_root(outside.path())
+                .unwrap_err()
+                .starts_with("no homelab repository found")
+        );
     }
 
     #[test]

@@ -23,7 +23,8 @@ impl Key {
     /// Normalise a crossterm key event: SHIFT is folded into the character, BackTab is
     /// `shift-tab`, and only ctrl/alt/shift are kept.
     pub fn from_event(ev: &KeyEvent) -> Self {
-        let mut mods = ev.modifiers & (KeyModifiers::CONTROL | KeyModifiers::ALT | KeyModifiers::SHIFT);
+        let mut mods =
+            ev.modifiers & (KeyModifiers::CONTROL | KeyModifiers::ALT | KeyModifiers::SHIFT);
         let code = match ev.code {
             KeyCode::Char(c) => {
                 mods.remove(KeyModifiers::SHIFT);
@@ -116,7 +117,10 @@ impl Key {
 
     /// True for keys a text field should receive: printable characters without ctrl/alt.
     pub fn is_text(&self) -> bool {
-        matches!(self.code, KeyCode::Char(_)) && !self.mods.intersects(KeyModifiers::CONTROL | KeyModifiers::ALT)
+        matches!(self.code, KeyCode::Char(_))
+            && !self
+                .mods
+                .intersects(KeyModifiers::CONTROL | KeyModifiers::ALT)
     }
 }
 
@@ -162,13 +166,29 @@ mod tests {
     #[test]
     fn parses_and_normalises() {
         assert_eq!(Key::parse("G").unwrap(), Key::plain(KeyCode::Char('G')));
-        assert_eq!(Key::parse("shift-g").unwrap(), Key::plain(KeyCode::Char('G')));
-        assert_eq!(Key::parse("ctrl-S").unwrap(), Key::new(KeyCode::Char('s'), KeyModifiers::CONTROL));
-        assert_eq!(Key::parse("backtab").unwrap(), Key::parse("shift-tab").unwrap());
+        assert_eq!(
+            Key::parse("shift-g").unwrap(),
+            Key::plain(KeyCode::Char('G'))
+        );
+        assert_eq!(
+            Key::parse("ctrl-S").unwrap(),
+            Key::new(KeyCode::Char('s'), KeyModifiers::CONTROL)
+        );
+        assert_eq!(
+            Key::parse("backtab").unwrap(),
+            Key::parse("shift-tab").unwrap()
+        );
         assert_eq!(Key::parse("-").unwrap(), Key::plain(KeyCode::Char('-')));
-        assert_eq!(Key::parse("ctrl--").unwrap(), Key::new(KeyCode::Char('-'), KeyModifiers::CONTROL));
+        assert_eq!(
+            Key::parse("ctrl--").unwrap(),
+            Key::new(KeyCode::Char('-'), KeyModifiers::CONTROL)
+        );
         assert_eq!(Key::parse("f5").unwrap(), Key::plain(KeyCode::F(5)));
-        assert!(Key::parse("hyper-x").unwrap_err().contains("unknown key `hyper-x`"));
+        assert!(
+            Key::parse("hyper-x")
+                .unwrap_err()
+                .contains("unknown key `hyper-x`")
+        );
     }
 
     #[test]
@@ -177,7 +197,10 @@ mod tests {
         assert_eq!(Key::from_event(&ev), Key::parse("G").unwrap());
         let ev = KeyEvent::new(KeyCode::BackTab, KeyModifiers::SHIFT);
         assert_eq!(Key::from_event(&ev), Key::parse("shift-tab").unwrap());
-        let ev = KeyEvent::new(KeyCode::Char('C'), KeyModifiers::CONTROL | KeyModifiers::SHIFT);
+        let ev = KeyEvent::new(
+            KeyCode::Char('C'),
+            KeyModifiers::CONTROL | KeyModifiers::SHIFT,
+        );
         assert_eq!(Key::from_event(&ev), Key::parse("ctrl-c").unwrap());
     }
 

@@ -19,7 +19,15 @@ struct RawBinding {
     #[serde(default)]
     desc: Option<String>,
     #[serde(default)]
-    hint: Option<bool>,
+    hint: Option<Hint>,
+}
+
+/// `hint = true` (footer shows the description) or `hint = "short text"`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum Hint {
+    Show(bool),
+    Text(String),
 }
 
 /// Parse `source`. With `base`, the file patches it: a binding for an action replaces that
@@ -32,7 +40,12 @@ pub(crate) fn parse(source: &str, file: &str, base: Option<&Keymap>) -> (Keymap,
         Ok(raw) => raw,
         Err(e) => {
             let offset = e.span().map(|s| s.start).unwrap_or(0);
-            issues.push(Diagnostic::at_offset(file, source, offset, format!("{}; file ignored", e.message().trim())));
+            issues.push(Diagnostic::at_offset(
+                file,
+                source,
+                offset,
+                format!("{}; file ignored", e.message().trim()),
+            ));
             return (Keymap::from_contexts(contexts), issues);
         }
     };
@@ -47,14 +60,20 @@ pub(crate) fn parse(source: &str, file: &str, base: Option<&Keymap>) -> (Keymap,
                 file,
                 source,
                 span.start,
-                format!("unknown context `{name}` (expected one of: {}); ignored", CONTEXTS.join(", ")),
+                format!(
+                    "unknown context `{name}` (expected one of: {}); ignored",
+                    CONTEXTS.join(", ")
+                ),
             ));
             continue;
         }
         let ci = match contexts.iter().position(|c| c.name == name) {
             Some(ci) => ci,
             None => {
-                contexts.push(Context { name: name.clone(), bindings: Vec::new() });
+                contexts.push(Context {
+                    name: name.clone(),
+                    bindings: Vec::new(),
+                });
                 contexts.len() - 1
             }
         };
@@ -76,7 +95,12 @@ pub(crate) fn parse(source: &str, file: &str, base: Option<&Keymap>) -> (Keymap,
                 match Key::parse(k.get_ref()) {
                     Ok(key) if !keys.contains(&key) => keys.push(key),
                     Ok(_) => {}
-                    Err(e) => issues.push(Diagnostic::at_offset(file, source, k.span().start, format!("[{name}] {e}"))),
+                    Err(e) => issues.push(Diagnostic::at_offset(
+                        file,
+                        source,
+                        k.span().start,
+                        format!("[{name}] {e}"),
+                    )),
                 }
             }
             let ctx = &mut contexts[ci];
@@ -90,10 +114,17 @@ pub(crate) fn parse(source: &str, file: &str, base: Option<&Keymap>) -> (Keymap,
                     file,
                     source,
                     rb.run.span().start,
-                    format!("[{name}] binding for `{action}` needs `desc` (the help overlay shows it)"),
+                    format!(
+                        "[{name}] binding for `{action}` needs `desc` (the help overlay shows it)"
+                    ),
                 ));
             }
-            let hint = rb.hint.or_else(|| previous.map(|i| ctx.bindings[i].hint)).unwrap_or(false);
+            let hint = match rb.hint {
+                Some(Hint::Show(true)) => Some(desc.to_lowercase()),
+                Some(Hint::Show(false)) => None,
+                Some(Hint::Text(t)) => Some(t),
+                None => previous.and_then(|i| ctx.bindings[i].hint.clone()),
+            };
             if base.is_some() {
                 // Patch: steal keys from other actions, reporting each.
                 for other in ctx.bindings.iter_mut().filter(|b| b.action != action) {
@@ -112,7 +143,12 @@ pub(crate) fn parse(source: &str, file: &str, base: Option<&Keymap>) -> (Keymap,
                     }
                 }
             }
-            let binding = Binding { keys, action, desc, hint };
+            let binding = Binding {
+                keys,
+                action,
+                desc,
+                hint,
+            };
             match previous {
                 Some(i) => ctx.bindings[i] = binding,
                 None => ctx.bindings.push(binding),
@@ -126,7 +162,12 @@ pub(crate) fn parse(source: &str, file: &str, base: Option<&Keymap>) -> (Keymap,
                 file,
                 0,
                 0,
-                format!("[{}] conflict: `{}` is bound to {}; the first wins", c.context, c.key, c.actions.join(" and ")),
+                format!(
+                    "[{}] conflict: `{}` is bound to {}; the first wins",
+                    c.context,
+                    c.key,
+                    c.actions.join(" and ")
+                ),
             ));
         }
     }
@@ -140,7 +181,15 @@ pub fn load_user(path: &Path) -> (Keymap, Vec<KeymapIssue>) {
     match std::fs::read_to_string(path) {
         Ok(src) => parse(&src, &path.display().to_string(), Some(&base)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => (base, Vec::new()),
-        Err(e) => (base, vec![Diagnostic::new(path.display().to_string(), 0, 0, format!("cannot read: {e}"))]),
+        Err(e) => (
+            base,
+            vec![Diagnostic::new(
+                path.display().to_string(),
+                0,
+                0,
+                format!("cannot read: {e}"),
+            )],
+        ),
     }
 }
 
@@ -169,9 +218,16 @@ mod tests {
         let (map, issues) = user("global = [\n  { keys = [\"q\"], run = \"help\" },\n]\n");
         assert_eq!(
             issues,
-            vec!["keymap.toml:2:12: [global] conflict: a key of `help` was bound to `back`; `help` now has it"]
+            vec![
+                "keymap.toml:2:12: [global] conflict: a key of `help` was bound to `back`; `help` now has it"
+            ]
         );
-        assert_eq!(map.lookup("global", Key::plain(KeyCode::Char('q'))).unwrap().action, Action::Help);
+        assert_eq!(
+            map.lookup("global", Key::plain(KeyCode::Char('q')))
+                .unwrap()
+                .action,
+            Action::Help
+        );
         assert_eq!(map.conflicts(), vec![]);
     }
 
@@ -196,6 +252,11 @@ mod tests {
         assert_eq!(issues.len(), 1);
         assert!(issues[0].starts_with("keymap.toml:1:"), "{issues:?}");
         assert!(issues[0].ends_with("; file ignored"), "{issues:?}");
-        assert_eq!(map.lookup("global", Key::plain(KeyCode::Char('?'))).unwrap().action, Action::Help);
+        assert_eq!(
+            map.lookup("global", Key::plain(KeyCode::Char('?')))
+                .unwrap()
+                .action,
+            Action::Help
+        );
     }
 }

@@ -19,8 +19,9 @@ use std::collections::HashMap;
 pub const DEFAULT_TOML: &str = include_str!("default.toml");
 
 /// Contexts the app knows; a user file naming another context gets a warning.
-pub const CONTEXTS: &[&str] =
-    &["global", "home", "wizard", "console", "env", "scaffold", "check", "help", "palette", "confirm"];
+pub const CONTEXTS: &[&str] = &[
+    "global", "home", "wizard", "console", "env", "scaffold", "check", "help", "palette", "confirm",
+];
 
 /// One binding: any of `keys` runs `action`.
 #[derive(Debug, Clone, PartialEq)]
@@ -28,14 +29,19 @@ pub struct Binding {
     pub keys: Vec<Key>,
     pub action: Action,
     pub desc: String,
-    /// Shown in the footer hint bar of its context.
-    pub hint: bool,
+    /// Footer text when the binding is shown in its context's hint bar (`hint = "open"` in
+    /// the file; `hint = true` uses the description).
+    pub hint: Option<String>,
 }
 
 impl Binding {
     /// `j/↓` - the keys as help and hints show them.
     pub fn keys_label(&self) -> String {
-        self.keys.iter().map(Key::to_string).collect::<Vec<_>>().join("/")
+        self.keys
+            .iter()
+            .map(Key::to_string)
+            .collect::<Vec<_>>()
+            .join("/")
     }
 }
 
@@ -69,7 +75,10 @@ impl Keymap {
     }
 
     pub(crate) fn from_contexts(contexts: Vec<Context>) -> Self {
-        let mut map = Self { contexts, index: HashMap::new() };
+        let mut map = Self {
+            contexts,
+            index: HashMap::new(),
+        };
         map.reindex();
         map
     }
@@ -93,22 +102,31 @@ impl Keymap {
     /// The binding for `key` in exactly this context (no fallback).
     pub fn lookup(&self, context: &str, key: Key) -> Option<&Binding> {
         let ci = self.context_index(context)?;
-        self.index.get(&(ci, key)).map(|&bi| &self.contexts[ci].bindings[bi])
+        self.index
+            .get(&(ci, key))
+            .map(|&bi| &self.contexts[ci].bindings[bi])
     }
 
     /// Bindings of one context in file order (empty for an unknown context).
     pub fn bindings(&self, context: &str) -> &[Binding] {
-        self.context_index(context).map(|ci| self.contexts[ci].bindings.as_slice()).unwrap_or(&[])
+        self.context_index(context)
+            .map(|ci| self.contexts[ci].bindings.as_slice())
+            .unwrap_or(&[])
     }
 
     /// Footer hints of one context.
     pub fn hints<'a>(&'a self, context: &str) -> impl Iterator<Item = &'a Binding> + 'a {
-        self.bindings(context).iter().filter(|b| b.hint && !b.keys.is_empty())
+        self.bindings(context)
+            .iter()
+            .filter(|b| b.hint.is_some() && !b.keys.is_empty())
     }
 
     /// The first key bound to `action` in `context`, for "press X to ..." texts.
     pub fn key_for(&self, context: &str, action: &Action) -> Option<Key> {
-        self.bindings(context).iter().find(|b| &b.action == action).and_then(|b| b.keys.first().copied())
+        self.bindings(context)
+            .iter()
+            .find(|b| &b.action == action)
+            .and_then(|b| b.keys.first().copied())
     }
 
     pub fn contexts(&self) -> &[Context] {
@@ -133,11 +151,15 @@ impl Keymap {
                     }
                 }
             }
-            out.extend(seen.into_iter().filter(|(_, a)| a.len() > 1).map(|(key, actions)| Conflict {
-                context: ctx.name.clone(),
-                key,
-                actions,
-            }));
+            out.extend(
+                seen.into_iter()
+                    .filter(|(_, a)| a.len() > 1)
+                    .map(|(key, actions)| Conflict {
+                        context: ctx.name.clone(),
+                        key,
+                        actions,
+                    }),
+            );
         }
         out
     }
@@ -154,7 +176,11 @@ mod tests {
         assert_eq!(issues, vec![]);
         assert_eq!(map.conflicts(), vec![]);
         for ctx in map.contexts() {
-            assert!(CONTEXTS.contains(&ctx.name.as_str()), "unknown context {}", ctx.name);
+            assert!(
+                CONTEXTS.contains(&ctx.name.as_str()),
+                "unknown context {}",
+                ctx.name
+            );
             for b in &ctx.bindings {
                 assert!(!b.desc.is_empty(), "{}: {} has no desc", ctx.name, b.action);
             }
@@ -177,7 +203,10 @@ mod tests {
             ("palette", Action::Select),
             ("confirm", Action::Confirm),
         ] {
-            assert!(map.key_for(ctx, &action).is_some(), "{ctx}: no key for {action}");
+            assert!(
+                map.key_for(ctx, &action).is_some(),
+                "{ctx}: no key for {action}"
+            );
         }
     }
 
@@ -185,10 +214,16 @@ mod tests {
     fn lookup_is_per_context() {
         let map = Keymap::builtin();
         let q = Key::plain(KeyCode::Char('q'));
-        assert_eq!(map.lookup("global", q).map(|b| &b.action), Some(&Action::Back));
+        assert_eq!(
+            map.lookup("global", q).map(|b| &b.action),
+            Some(&Action::Back)
+        );
         assert_eq!(map.lookup("palette", q), None);
         let j = Key::plain(KeyCode::Char('j'));
-        assert_eq!(map.lookup("global", j).map(|b| &b.action), Some(&Action::Down));
+        assert_eq!(
+            map.lookup("global", j).map(|b| &b.action),
+            Some(&Action::Down)
+        );
     }
 
     #[test]
@@ -203,9 +238,17 @@ global = [
         assert_eq!(issues, vec![]);
         assert_eq!(
             map.conflicts(),
-            vec![Conflict { context: "global".into(), key: Key::plain(KeyCode::Char('x')), actions: vec!["quit".into(), "help".into()] }]
+            vec![Conflict {
+                context: "global".into(),
+                key: Key::plain(KeyCode::Char('x')),
+                actions: vec!["quit".into(), "help".into()]
+            }]
         );
         // The first binding in file order wins the lookup.
-        assert_eq!(map.lookup("global", Key::plain(KeyCode::Char('x'))).map(|b| &b.action), Some(&Action::Quit));
+        assert_eq!(
+            map.lookup("global", Key::plain(KeyCode::Char('x')))
+                .map(|b| &b.action),
+            Some(&Action::Quit)
+        );
     }
 }

@@ -29,7 +29,11 @@ pub struct ConfirmState {
 }
 
 impl ConfirmState {
-    pub fn new(tag: impl Into<String>, title: impl Into<String>, message: impl Into<String>) -> Self {
+    pub fn new(
+        tag: impl Into<String>,
+        title: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
         Self {
             tag: tag.into(),
             title: title.into(),
@@ -65,7 +69,9 @@ impl ConfirmState {
     }
 
     fn typed_ok(&self) -> bool {
-        self.type_to_confirm.as_deref().is_none_or(|n| self.typed.value() == n)
+        self.type_to_confirm
+            .as_deref()
+            .is_none_or(|n| self.typed.value() == n)
     }
 
     pub fn on_text_key(&mut self, key: KeyEvent) -> bool {
@@ -73,7 +79,14 @@ impl ConfirmState {
     }
 
     fn confirmed(&self) -> Outcome {
-        if self.typed_ok() { Outcome::Confirmed { owner: self.owner, tag: self.tag.clone() } } else { Outcome::Stay }
+        if self.typed_ok() {
+            Outcome::Confirmed {
+                owner: self.owner,
+                tag: self.tag.clone(),
+            }
+        } else {
+            Outcome::Stay
+        }
     }
 
     pub fn on_action(&mut self, action: &Action) -> Outcome {
@@ -105,7 +118,11 @@ impl ConfirmState {
             }
             if ev.row == rect.bottom().saturating_sub(2) {
                 let mid = rect.x + rect.width / 2;
-                return if ev.column < mid { self.confirmed() } else { Outcome::Close };
+                return if ev.column < mid {
+                    self.confirmed()
+                } else {
+                    Outcome::Close
+                };
             }
         }
         Outcome::Stay
@@ -115,7 +132,10 @@ impl ConfirmState {
         let t = cx.theme;
         let rect = self.rect(area);
         let inner = popup::frame(frame, rect, &self.title, None, cx);
-        let mut lines = vec![Line::default(), Line::styled(self.message.clone(), t.ui.overlay)];
+        let mut lines = vec![
+            Line::default(),
+            Line::styled(self.message.clone(), t.ui.overlay),
+        ];
         if let Some(name) = &self.type_to_confirm {
             lines.push(Line::default());
             lines.push(Line::from(vec![
@@ -124,10 +144,26 @@ impl ConfirmState {
                 Span::styled(" to confirm:", t.ui.muted),
             ]));
         }
-        frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }).style(t.ui.overlay), inner);
+        frame.render_widget(
+            Paragraph::new(lines)
+                .wrap(Wrap { trim: false })
+                .style(t.ui.overlay),
+            inner,
+        );
         if self.wants_typing() {
             let y = inner.bottom().saturating_sub(3);
-            self.typed.render(frame, Rect { y, height: 1, ..inner }, "> ", "", t.ui.key, cx);
+            self.typed.render(
+                frame,
+                Rect {
+                    y,
+                    height: 1,
+                    ..inner
+                },
+                "> ",
+                "",
+                t.ui.key,
+                cx,
+            );
         }
         let buttons_y = inner.bottom().saturating_sub(1);
         let yes_style = if self.yes_focused || self.wants_typing() && self.typed_ok() {
@@ -135,14 +171,36 @@ impl ConfirmState {
         } else {
             t.ui.overlay
         };
-        let no_style = if self.yes_focused { t.ui.overlay } else { t.ui.selection.add_modifier(Modifier::BOLD) };
+        let no_style = if self.yes_focused {
+            t.ui.overlay
+        } else {
+            t.ui.selection.add_modifier(Modifier::BOLD)
+        };
         let yes = format!("  [y] {}  ", self.yes);
         let no = format!("  [n] {}  ", self.no);
         let half = inner.width / 2;
         let yes_x = inner.x + half.saturating_sub(yes.chars().count() as u16 + 1);
         let no_x = inner.x + half + 1;
-        frame.render_widget(Paragraph::new(Span::styled(yes.clone(), yes_style)), Rect { x: yes_x, y: buttons_y, width: yes.chars().count() as u16, height: 1 }.intersection(inner));
-        frame.render_widget(Paragraph::new(Span::styled(no.clone(), no_style)), Rect { x: no_x, y: buttons_y, width: no.chars().count() as u16, height: 1 }.intersection(inner));
+        frame.render_widget(
+            Paragraph::new(Span::styled(yes.clone(), yes_style)),
+            Rect {
+                x: yes_x,
+                y: buttons_y,
+                width: yes.chars().count() as u16,
+                height: 1,
+            }
+            .intersection(inner),
+        );
+        frame.render_widget(
+            Paragraph::new(Span::styled(no.clone(), no_style)),
+            Rect {
+                x: no_x,
+                y: buttons_y,
+                width: no.chars().count() as u16,
+                height: 1,
+            }
+            .intersection(inner),
+        );
     }
 }
 
@@ -154,14 +212,31 @@ mod tests {
     #[test]
     fn yes_no_and_typed_name() {
         let mut c = ConfirmState::new("quit", "Quit?", "Work is running.");
-        assert_eq!(c.on_action(&Action::Select), Outcome::Close, "Enter defaults to No");
-        assert_eq!(c.on_action(&Action::Confirm), Outcome::Confirmed { owner: None, tag: "quit".into() });
+        assert_eq!(
+            c.on_action(&Action::Select),
+            Outcome::Close,
+            "Enter defaults to No"
+        );
+        assert_eq!(
+            c.on_action(&Action::Confirm),
+            Outcome::Confirmed {
+                owner: None,
+                tag: "quit".into()
+            }
+        );
 
-        let mut c = ConfirmState::new("del", "Delete VM", "Delete k3s-agent-1?").type_to_confirm("k3s-agent-1");
+        let mut c = ConfirmState::new("del", "Delete VM", "Delete k3s-agent-1?")
+            .type_to_confirm("k3s-agent-1");
         assert_eq!(c.on_action(&Action::Confirm), Outcome::Stay);
         for ch in "k3s-agent-1".chars() {
             c.on_text_key(KeyEvent::new(KeyCode::Char(ch), KeyModifiers::NONE));
         }
-        assert_eq!(c.on_action(&Action::Select), Outcome::Confirmed { owner: None, tag: "del".into() });
+        assert_eq!(
+            c.on_action(&Action::Select),
+            Outcome::Confirmed {
+                owner: None,
+                tag: "del".into()
+            }
+        );
     }
 }

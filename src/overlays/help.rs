@@ -30,8 +30,15 @@ pub enum HelpRow {
 /// Help rows for `screen`: its own context, then global, each in keymap file order.
 pub fn rows(keymap: &Keymap, screen: ScreenId) -> Vec<HelpRow> {
     let mut out = Vec::new();
-    for (context, title) in [(screen.name(), format!("{} keys", screen.title())), ("global", "Everywhere".to_owned())] {
-        let bindings: Vec<_> = keymap.bindings(context).iter().filter(|b| !b.keys.is_empty()).collect();
+    for (context, title) in [
+        (screen.name(), format!("{} keys", screen.title())),
+        ("global", "Everywhere".to_owned()),
+    ] {
+        let bindings: Vec<_> = keymap
+            .bindings(context)
+            .iter()
+            .filter(|b| !b.keys.is_empty())
+            .collect();
         if bindings.is_empty() {
             continue;
         }
@@ -39,14 +46,21 @@ pub fn rows(keymap: &Keymap, screen: ScreenId) -> Vec<HelpRow> {
             out.push(HelpRow::Blank);
         }
         out.push(HelpRow::Section(title));
-        out.extend(bindings.into_iter().map(|b| HelpRow::Binding { keys: b.keys_label(), desc: b.desc.clone() }));
+        out.extend(bindings.into_iter().map(|b| HelpRow::Binding {
+            keys: b.keys_label(),
+            desc: b.desc.clone(),
+        }));
     }
     out
 }
 
 impl HelpState {
     pub fn new(keymap: &Keymap, screen: ScreenId) -> Self {
-        Self { screen, scroll: 0, rows: rows(keymap, screen).len() }
+        Self {
+            screen,
+            scroll: 0,
+            rows: rows(keymap, screen).len(),
+        }
     }
 
     fn rect(area: Rect) -> Rect {
@@ -76,7 +90,9 @@ impl HelpState {
         match ev.kind {
             MouseEventKind::ScrollDown => self.on_action(&Action::Down),
             MouseEventKind::ScrollUp => self.on_action(&Action::Up),
-            MouseEventKind::Down(MouseButton::Left) if !Self::rect(area).contains((ev.column, ev.row).into()) => {
+            MouseEventKind::Down(MouseButton::Left)
+                if !Self::rect(area).contains((ev.column, ev.row).into()) =>
+            {
                 Outcome::Close
             }
             _ => Outcome::Stay,
@@ -86,9 +102,19 @@ impl HelpState {
     pub fn view(&self, frame: &mut Frame, area: Rect, cx: &ViewCx) {
         let t = cx.theme;
         let rect = Self::rect(area);
-        let close = cx.keymap.key_for("help", &Action::Close).map(|k| k.to_string()).unwrap_or_else(|| "Esc".into());
+        let close = cx
+            .keymap
+            .key_for("help", &Action::Close)
+            .map(|k| k.to_string())
+            .unwrap_or_else(|| "Esc".into());
         let footer = popup::hint_spans(&[(close, "close"), ("j/k".into(), "scroll")], cx);
-        let inner = popup::frame(frame, rect, &format!("Help · {}", self.screen.title()), Some(footer), cx);
+        let inner = popup::frame(
+            frame,
+            rect,
+            &format!("Help · {}", self.screen.title()),
+            Some(footer),
+            cx,
+        );
         let all = rows(cx.keymap, self.screen);
         let key_w = all
             .iter()
@@ -118,8 +144,14 @@ impl HelpState {
         if all.len() > visible {
             let mut state = ScrollbarState::new(all.len().saturating_sub(visible)).position(scroll);
             frame.render_stateful_widget(
-                Scrollbar::new(ScrollbarOrientation::VerticalRight).style(t.ui.scrollbar).begin_symbol(None).end_symbol(None),
-                rect.inner(ratatui::layout::Margin { horizontal: 0, vertical: 1 }),
+                Scrollbar::new(ScrollbarOrientation::VerticalRight)
+                    .style(t.ui.scrollbar)
+                    .begin_symbol(None)
+                    .end_symbol(None),
+                rect.inner(ratatui::layout::Margin {
+                    horizontal: 0,
+                    vertical: 1,
+                }),
                 &mut state,
             );
         }
@@ -136,6 +168,9 @@ mod tests {
         let r = rows(&km, ScreenId::Home);
         assert_eq!(r[0], HelpRow::Section("Home keys".into()));
         assert!(r.contains(&HelpRow::Section("Everywhere".into())));
-        assert!(r.contains(&HelpRow::Binding { keys: "?".into(), desc: "Help for this screen".into() }));
+        assert!(r.contains(&HelpRow::Binding {
+            keys: "?".into(),
+            desc: "Help for this screen".into()
+        }));
     }
 }

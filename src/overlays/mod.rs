@@ -30,7 +30,10 @@ pub enum Outcome {
     /// Close and run this action as if its key was pressed on the screen.
     Run(Action),
     /// Close; the user said yes to the confirm `tag` asked by `owner` (None: the app).
-    Confirmed { owner: Option<ScreenId>, tag: String },
+    Confirmed {
+        owner: Option<ScreenId>,
+        tag: String,
+    },
 }
 
 impl Overlay {

@@ -44,7 +44,13 @@ pub struct PaletteState {
 
 impl PaletteState {
     pub fn new(entries: Vec<Entry>) -> Self {
-        let mut p = Self { input: TextInput::default(), entries, matches: Vec::new(), selected: 0, error: None };
+        let mut p = Self {
+            input: TextInput::default(),
+            entries,
+            matches: Vec::new(),
+            selected: 0,
+            error: None,
+        };
         p.refilter();
         p
     }
@@ -68,7 +74,12 @@ impl PaletteState {
         self.selected = 0;
         let query = self.input.value().trim();
         if query.is_empty() {
-            self.matches = (0..self.entries.len()).map(|entry| Match { entry, indices: Vec::new() }).collect();
+            self.matches = (0..self.entries.len())
+                .map(|entry| Match {
+                    entry,
+                    indices: Vec::new(),
+                })
+                .collect();
             return;
         }
         let pattern = Pattern::parse(query, CaseMatching::Ignore, Normalization::Smart);
@@ -138,14 +149,26 @@ impl PaletteState {
 
     fn rect(area: Rect) -> Rect {
         let r = popup::centered(area, 76, 18);
-        Rect { y: area.y + area.height.saturating_sub(r.height) / 4, ..r }
+        Rect {
+            y: area.y + area.height.saturating_sub(r.height) / 4,
+            ..r
+        }
     }
 
     /// Rect of the result list inside the overlay (below the input line and a rule).
     fn list_rect(area: Rect) -> Rect {
         let r = Self::rect(area);
-        let inner = Rect { x: r.x + 2, y: r.y + 1, width: r.width.saturating_sub(4), height: r.height.saturating_sub(2) };
-        Rect { y: inner.y + 2, height: inner.height.saturating_sub(2), ..inner }
+        let inner = Rect {
+            x: r.x + 2,
+            y: r.y + 1,
+            width: r.width.saturating_sub(4),
+            height: r.height.saturating_sub(2),
+        };
+        Rect {
+            y: inner.y + 2,
+            height: inner.height.saturating_sub(2),
+            ..inner
+        }
     }
 
     pub fn on_mouse(&mut self, ev: MouseEvent, area: Rect) -> Outcome {
@@ -156,7 +179,8 @@ impl PaletteState {
             MouseEventKind::Down(MouseButton::Left) => {
                 let lr = Self::list_rect(area);
                 if lr.contains(pos) {
-                    let offset = list::offset(self.selected, self.matches.len(), lr.height as usize);
+                    let offset =
+                        list::offset(self.selected, self.matches.len(), lr.height as usize);
                     let row = offset + (ev.row - lr.y) as usize;
                     if row < self.matches.len() {
                         self.selected = row;
@@ -176,28 +200,65 @@ impl PaletteState {
     pub fn view(&self, frame: &mut Frame, area: Rect, cx: &ViewCx) {
         let t = cx.theme;
         let rect = Self::rect(area);
-        let footer = popup::hint_spans(&[("Enter".into(), "run"), ("↑↓".into(), "move"), ("Esc".into(), "close")], cx);
-        let title = format!("Command palette · {}/{}", self.matches.len(), self.entries.len());
+        let footer = popup::hint_spans(
+            &[
+                ("Enter".into(), "run"),
+                ("↑↓".into(), "move"),
+                ("Esc".into(), "close"),
+            ],
+            cx,
+        );
+        let title = format!(
+            "Command palette · {}/{}",
+            self.matches.len(),
+            self.entries.len()
+        );
         let inner = popup::frame(frame, rect, &title, Some(footer), cx);
         if inner.height < 3 {
             return;
         }
         let input_area = Rect { height: 1, ..inner };
-        self.input.render(frame, input_area, ": ", "type a command: open console, theme light, help", t.ui.key, cx);
-        let rule = Rect { y: inner.y + 1, height: 1, ..inner };
-        frame.render_widget(Paragraph::new("─".repeat(rule.width as usize)).style(t.ui.overlay_border), rule);
+        self.input.render(
+            frame,
+            input_area,
+            ": ",
+            "type a command: open console, theme light, help",
+            t.ui.key,
+            cx,
+        );
+        let rule = Rect {
+            y: inner.y + 1,
+            height: 1,
+            ..inner
+        };
+        frame.render_widget(
+            Paragraph::new("─".repeat(rule.width as usize)).style(t.ui.overlay_border),
+            rule,
+        );
         let lr = Self::list_rect(area);
         if let Some(err) = &self.error {
-            frame.render_widget(Paragraph::new(Line::styled(err.clone(), t.status.error)).style(t.ui.overlay), lr);
+            frame.render_widget(
+                Paragraph::new(Line::styled(err.clone(), t.status.error)).style(t.ui.overlay),
+                lr,
+            );
             return;
         }
         if self.matches.is_empty() {
             let msg = "No command matches. Enter runs the text as typed, e.g. `theme <name>`.";
-            frame.render_widget(Paragraph::new(Line::styled(msg, t.ui.muted)).style(t.ui.overlay), lr);
+            frame.render_widget(
+                Paragraph::new(Line::styled(msg, t.ui.muted)).style(t.ui.overlay),
+                lr,
+            );
             return;
         }
         let width = lr.width as usize;
-        let cmd_w = self.matches.iter().map(|m| self.entries[m.entry].command.chars().count()).max().unwrap_or(0).min(width / 2);
+        let cmd_w = self
+            .matches
+            .iter()
+            .map(|m| self.entries[m.entry].command.chars().count())
+            .max()
+            .unwrap_or(0)
+            .min(width / 2);
         let rows: Vec<Line> = self
             .matches
             .iter()
@@ -208,7 +269,11 @@ impl PaletteState {
                     .chars()
                     .enumerate()
                     .map(|(i, c)| {
-                        let style = if m.indices.binary_search(&(i as u32)).is_ok() { t.ui.match_highlight } else { Style::default() };
+                        let style = if m.indices.binary_search(&(i as u32)).is_ok() {
+                            t.ui.match_highlight
+                        } else {
+                            Style::default()
+                        };
                         Span::styled(c.to_string(), style)
                     })
                     .collect();
@@ -217,7 +282,8 @@ impl PaletteState {
                 let key = e.key.as_deref().unwrap_or("");
                 let desc_w = width.saturating_sub(cmd_w + 2 + key.chars().count() + 1);
                 let desc: String = e.desc.chars().take(desc_w).collect();
-                let gap = width.saturating_sub(cmd_w + 2 + desc.chars().count() + key.chars().count());
+                let gap =
+                    width.saturating_sub(cmd_w + 2 + desc.chars().count() + key.chars().count());
                 spans.push(Span::styled(desc, t.ui.muted));
                 spans.push(Span::raw(" ".repeat(gap)));
                 spans.push(Span::styled(key.to_owned(), t.ui.key));
@@ -235,11 +301,26 @@ mod tests {
 
     fn palette() -> PaletteState {
         let mut entries = vec![
-            Entry { command: "open console".into(), desc: "Go to Console".into(), action: Action::Open(ScreenId::Console), key: None },
-            Entry { command: "help".into(), desc: "Help".into(), action: Action::Help, key: Some("?".into()) },
+            Entry {
+                command: "open console".into(),
+                desc: "Go to Console".into(),
+                action: Action::Open(ScreenId::Console),
+                key: None,
+            },
+            Entry {
+                command: "help".into(),
+                desc: "Help".into(),
+                action: Action::Help,
+                key: Some("?".into()),
+            },
         ];
         for name in ["homelab-dark", "homelab-light", "high-contrast"] {
-            entries.push(Entry { command: format!("theme {name}"), desc: "Switch theme".into(), action: Action::Theme(name.into()), key: None });
+            entries.push(Entry {
+                command: format!("theme {name}"),
+                desc: "Switch theme".into(),
+                action: Action::Theme(name.into()),
+                key: None,
+            });
         }
         PaletteState::new(entries)
     }
@@ -250,7 +331,10 @@ mod tests {
         p.set_query("theme light");
         let got: Vec<&str> = p.matching().map(|e| e.command.as_str()).collect();
         assert_eq!(got, vec!["theme homelab-light"]);
-        assert_eq!(p.on_action(&Action::Select), Outcome::Run(Action::Theme("homelab-light".into())));
+        assert_eq!(
+            p.on_action(&Action::Select),
+            Outcome::Run(Action::Theme("homelab-light".into()))
+        );
     }
 
     #[test]
@@ -261,7 +345,10 @@ mod tests {
         assert_eq!(p.selected, 4);
         p.set_query("theme my-own");
         assert_eq!(p.matching().count(), 0);
-        assert_eq!(p.on_action(&Action::Select), Outcome::Run(Action::Theme("my-own".into())));
+        assert_eq!(
+            p.on_action(&Action::Select),
+            Outcome::Run(Action::Theme("my-own".into()))
+        );
         p.set_query("zzz");
         assert_eq!(p.on_action(&Action::Select), Outcome::Stay);
         assert_eq!(p.error.as_deref(), Some("unknown action `zzz`"));

@@ -47,12 +47,25 @@ pub struct EventSink {
 
 impl EventSink {
     pub async fn send(&self, event: BackendEvent) -> bool {
-        self.tx.send(Tagged { key: self.key.clone(), generation: self.generation, event }).await.is_ok()
+        self.tx
+            .send(Tagged {
+                key: self.key.clone(),
+                generation: self.generation,
+                event,
+            })
+            .await
+            .is_ok()
     }
 
     /// For blocking code inside `spawn_blocking`.
     pub fn blocking_send(&self, event: BackendEvent) -> bool {
-        self.tx.blocking_send(Tagged { key: self.key.clone(), generation: self.generation, event }).is_ok()
+        self.tx
+            .blocking_send(Tagged {
+                key: self.key.clone(),
+                generation: self.generation,
+                event,
+            })
+            .is_ok()
     }
 }
 
@@ -77,12 +90,28 @@ pub struct Task {
 }
 
 impl Task {
-    pub fn future(key: TaskKey, label: impl Into<String>, fut: impl Future<Output = BackendEvent> + Send + 'static) -> Self {
-        Self { key, label: label.into(), job: Job::Future(Box::pin(fut)) }
+    pub fn future(
+        key: TaskKey,
+        label: impl Into<String>,
+        fut: impl Future<Output = BackendEvent> + Send + 'static,
+    ) -> Self {
+        Self {
+            key,
+            label: label.into(),
+            job: Job::Future(Box::pin(fut)),
+        }
     }
 
-    pub fn blocking(key: TaskKey, label: impl Into<String>, f: impl FnOnce() -> BackendEvent + Send + 'static) -> Self {
-        Self { key, label: label.into(), job: Job::Blocking(Box::new(f)) }
+    pub fn blocking(
+        key: TaskKey,
+        label: impl Into<String>,
+        f: impl FnOnce() -> BackendEvent + Send + 'static,
+    ) -> Self {
+        Self {
+            key,
+            label: label.into(),
+            job: Job::Blocking(Box::new(f)),
+        }
     }
 
     pub fn stream<F, Fut>(key: TaskKey, label: impl Into<String>, f: F) -> Self
@@ -90,7 +119,11 @@ impl Task {
         F: FnOnce(EventSink) -> Fut + Send + 'static,
         Fut: Future<Output = ()> + Send + 'static,
     {
-        Self { key, label: label.into(), job: Job::Stream(Box::new(move |sink| Box::pin(f(sink)))) }
+        Self {
+            key,
+            label: label.into(),
+            job: Job::Stream(Box::new(move |sink| Box::pin(f(sink)))),
+        }
     }
 }
 
@@ -129,7 +162,12 @@ pub struct TaskRegistry {
 
 impl TaskRegistry {
     pub fn new(tx: mpsc::Sender<Tagged>) -> Self {
-        Self { tx, current: HashMap::new(), handles: HashMap::new(), next_generation: 1 }
+        Self {
+            tx,
+            current: HashMap::new(),
+            handles: HashMap::new(),
+            next_generation: 1,
+        }
     }
 
     /// Start `task`, aborting a running task with the same key. Must run inside a tokio runtime.
@@ -141,7 +179,11 @@ impl TaskRegistry {
             old.abort();
         }
         self.current.insert(task.key.clone(), generation);
-        let sink = EventSink { key: task.key.clone(), generation, tx: self.tx.clone() };
+        let sink = EventSink {
+            key: task.key.clone(),
+            generation,
+            tx: self.tx.clone(),
+        };
         tracing::debug!(key = %task.key, label = %task.label, generation, "spawn task");
         let key = task.key.clone();
         let handle = match task.job {
@@ -152,7 +194,10 @@ impl TaskRegistry {
             Job::Blocking(f) => tokio::spawn(async move {
                 let event = match tokio::task::spawn_blocking(f).await {
                     Ok(event) => event,
-                    Err(e) => BackendEvent::TaskFailed { key: sink.key.clone(), error: e.to_string() },
+                    Err(e) => BackendEvent::TaskFailed {
+                        key: sink.key.clone(),
+                        error: e.to_string(),
+                    },
                 };
                 sink.send(event).await;
             }),
@@ -177,8 +222,12 @@ impl TaskRegistry {
 
     /// Labels of tasks still running, sorted.
     pub fn running(&self) -> Vec<String> {
-        let mut labels: Vec<String> =
-            self.handles.values().filter(|(h, _)| !h.is_finished()).map(|(_, l)| l.clone()).collect();
+        let mut labels: Vec<String> = self
+            .handles
+            .values()
+            .filter(|(h, _)| !h.is_finished())
+            .map(|(_, l)| l.clone())
+            .collect();
         labels.sort();
         labels
     }
@@ -202,7 +251,10 @@ mod tests {
     use std::time::Duration;
 
     fn failed(key: &str, text: &str) -> BackendEvent {
-        BackendEvent::TaskFailed { key: TaskKey::new(key), error: text.into() }
+        BackendEvent::TaskFailed {
+            key: TaskKey::new(key),
+            error: text.into(),
+        }
     }
 
     fn text(ev: &BackendEvent) -> String {
@@ -221,12 +273,21 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(200)).await;
             failed("k", "first")
         }));
-        reg.spawn(Task::future(TaskKey::new("k"), "fast", async { failed("k", "second") }));
-        let got = tokio::time::timeout(Duration::from_secs(5), rx.recv()).await.unwrap().unwrap();
+        reg.spawn(Task::future(TaskKey::new("k"), "fast", async {
+            failed("k", "second")
+        }));
+        let got = tokio::time::timeout(Duration::from_secs(5), rx.recv())
+            .await
+            .unwrap()
+            .unwrap();
         assert!(reg.accept(&got));
         assert_eq!(text(&got.event), "second");
         // The first was aborted: nothing else arrives.
-        assert!(tokio::time::timeout(Duration::from_millis(400), rx.recv()).await.is_err());
+        assert!(
+            tokio::time::timeout(Duration::from_millis(400), rx.recv())
+                .await
+                .is_err()
+        );
     }
 
     #[tokio::test]
@@ -234,22 +295,39 @@ mod tests {
         let (tx, mut rx) = mpsc::channel(16);
         let mut reg = TaskRegistry::new(tx);
         // The old result is already queued when the new request starts: it must be ignored.
-        reg.spawn(Task::blocking(TaskKey::new("b"), "blocking", || failed("b", "old")));
+        reg.spawn(Task::blocking(TaskKey::new("b"), "blocking", || {
+            failed("b", "old")
+        }));
         tokio::time::sleep(Duration::from_millis(100)).await;
-        reg.spawn(Task::future(TaskKey::new("b"), "new", async { failed("b", "new") }));
-        let first = tokio::time::timeout(Duration::from_secs(5), rx.recv()).await.unwrap().unwrap();
+        reg.spawn(Task::future(TaskKey::new("b"), "new", async {
+            failed("b", "new")
+        }));
+        let first = tokio::time::timeout(Duration::from_secs(5), rx.recv())
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(text(&first.event), "old");
         assert!(!reg.accept(&first), "stale blocking result accepted");
-        let second = tokio::time::timeout(Duration::from_secs(5), rx.recv()).await.unwrap().unwrap();
+        let second = tokio::time::timeout(Duration::from_secs(5), rx.recv())
+            .await
+            .unwrap()
+            .unwrap();
         assert!(reg.accept(&second));
 
-        reg.spawn(Task::stream(TaskKey::new("s"), "stream", |sink| async move {
-            for i in 0..3 {
-                sink.send(failed("s", &i.to_string())).await;
-            }
-            std::future::pending::<()>().await;
-        }));
-        let one = tokio::time::timeout(Duration::from_secs(5), rx.recv()).await.unwrap().unwrap();
+        reg.spawn(Task::stream(
+            TaskKey::new("s"),
+            "stream",
+            |sink| async move {
+                for i in 0..3 {
+                    sink.send(failed("s", &i.to_string())).await;
+                }
+                std::future::pending::<()>().await;
+            },
+        ));
+        let one = tokio::time::timeout(Duration::from_secs(5), rx.recv())
+            .await
+            .unwrap()
+            .unwrap();
         assert!(reg.accept(&one));
         assert_eq!(reg.running(), vec!["stream".to_owned()]);
         reg.cancel(&TaskKey::new("s"));

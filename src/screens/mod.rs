@@ -25,8 +25,14 @@ pub enum ScreenId {
 }
 
 impl ScreenId {
-    pub const ALL: [ScreenId; 6] =
-        [ScreenId::Home, ScreenId::Wizard, ScreenId::Console, ScreenId::Env, ScreenId::Scaffold, ScreenId::Check];
+    pub const ALL: [ScreenId; 6] = [
+        ScreenId::Home,
+        ScreenId::Wizard,
+        ScreenId::Console,
+        ScreenId::Env,
+        ScreenId::Scaffold,
+        ScreenId::Check,
+    ];
 
     /// Name used by `open <name>` and as the keymap context.
     pub fn name(self) -> &'static str {
@@ -56,10 +62,16 @@ impl ScreenId {
     pub fn blurb(self) -> &'static str {
         match self {
             ScreenId::Home => "Jobs, cluster summary and repository state",
-            ScreenId::Wizard => "Secrets -> Proxmox VMs -> k3s -> Flux -> storage -> ingress -> observability",
-            ScreenId::Console => "Loki logs, Prometheus and Alertmanager alerts, cluster and Flux health",
+            ScreenId::Wizard => {
+                "Secrets -> Proxmox VMs -> k3s -> Flux -> storage -> ingress -> observability"
+            }
+            ScreenId::Console => {
+                "Loki logs, Prometheus and Alertmanager alerts, cluster and Flux health"
+            }
             ScreenId::Env => "Edit the SOPS-encrypted config/env/*.env files in place",
-            ScreenId::Scaffold => "Guided app scaffolding into cluster/kubernetes/apps/, committed with git",
+            ScreenId::Scaffold => {
+                "Guided app scaffolding into cluster/kubernetes/apps/, committed with git"
+            }
             ScreenId::Check => "Conformance of this repository with the Stage 1 architecture",
         }
     }

@@ -12,10 +12,22 @@ pub const DEFAULT_THEME: &str = "homelab-dark";
 
 /// Builtin themes, name and TOML source, in the order the palette lists them.
 pub const BUILTIN: &[(&str, &str)] = &[
-    ("homelab-dark", include_str!("../../themes/homelab-dark.toml")),
-    ("homelab-light", include_str!("../../themes/homelab-light.toml")),
-    ("high-contrast", include_str!("../../themes/high-contrast.toml")),
-    ("catppuccin-mocha", include_str!("../../themes/catppuccin-mocha.toml")),
+    (
+        "homelab-dark",
+        include_str!("../../themes/homelab-dark.toml"),
+    ),
+    (
+        "homelab-light",
+        include_str!("../../themes/homelab-light.toml"),
+    ),
+    (
+        "high-contrast",
+        include_str!("../../themes/high-contrast.toml"),
+    ),
+    (
+        "catppuccin-mocha",
+        include_str!("../../themes/catppuccin-mocha.toml"),
+    ),
 ];
 
 const MODIFIERS: &[(&str, Modifier)] = &[
@@ -66,7 +78,12 @@ impl ThemeCatalog {
             Ok(e) => e,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return (Self { user }, diags),
             Err(e) => {
-                diags.push(Diagnostic::new(dir.display().to_string(), 0, 0, format!("cannot read theme directory: {e}")));
+                diags.push(Diagnostic::new(
+                    dir.display().to_string(),
+                    0,
+                    0,
+                    format!("cannot read theme directory: {e}"),
+                ));
                 return (Self { user }, diags);
             }
         };
@@ -76,10 +93,22 @@ impl ThemeCatalog {
             .collect();
         paths.sort();
         for path in paths {
-            let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+            let name = path
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default();
             match std::fs::read_to_string(&path) {
-                Ok(text) => user.push(Source { name, file: path.display().to_string(), text }),
-                Err(e) => diags.push(Diagnostic::new(path.display().to_string(), 0, 0, format!("cannot read: {e}"))),
+                Ok(text) => user.push(Source {
+                    name,
+                    file: path.display().to_string(),
+                    text,
+                }),
+                Err(e) => diags.push(Diagnostic::new(
+                    path.display().to_string(),
+                    0,
+                    0,
+                    format!("cannot read: {e}"),
+                )),
             }
         }
         (Self { user }, diags)
@@ -87,7 +116,10 @@ impl ThemeCatalog {
 
     /// A catalog with user themes given as text (tests, and `--theme-file` style callers).
     pub fn with_user_sources(sources: impl IntoIterator<Item = (String, String, String)>) -> Self {
-        let user = sources.into_iter().map(|(name, file, text)| Source { name, file, text }).collect();
+        let user = sources
+            .into_iter()
+            .map(|(name, file, text)| Source { name, file, text })
+            .collect();
         Self { user }
     }
 
@@ -112,7 +144,10 @@ impl ThemeCatalog {
                 name,
                 0,
                 0,
-                format!("unknown theme `{name}` (available: {}); using {DEFAULT_THEME}", self.names().join(", ")),
+                format!(
+                    "unknown theme `{name}` (available: {}); using {DEFAULT_THEME}",
+                    self.names().join(", ")
+                ),
             ));
             merged = Merged::default();
             self.merge(DEFAULT_THEME, &mut merged, &mut diags, 0);
@@ -126,16 +161,28 @@ impl ThemeCatalog {
     }
 
     fn sources(&self, name: &str) -> Vec<Source> {
-        let builtin = BUILTIN.iter().find(|(n, _)| *n == name).map(|(n, text)| Source {
-            name: (*n).to_owned(),
-            file: format!("themes/{n}.toml"),
-            text: (*text).to_owned(),
-        });
-        builtin.into_iter().chain(self.user.iter().filter(|s| s.name == name).cloned()).collect()
+        let builtin = BUILTIN
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(n, text)| Source {
+                name: (*n).to_owned(),
+                file: format!("themes/{n}.toml"),
+                text: (*text).to_owned(),
+            });
+        builtin
+            .into_iter()
+            .chain(self.user.iter().filter(|s| s.name == name).cloned())
+            .collect()
     }
 
     /// Merge `name` (its parent first) into `out`. False when no source for `name` exists.
-    fn merge(&self, name: &str, out: &mut Merged, diags: &mut Vec<Diagnostic>, depth: usize) -> bool {
+    fn merge(
+        &self,
+        name: &str,
+        out: &mut Merged,
+        diags: &mut Vec<Diagnostic>,
+        depth: usize,
+    ) -> bool {
         let sources = self.sources(name);
         if sources.is_empty() {
             return false;
@@ -156,19 +203,30 @@ impl ThemeCatalog {
                 }
             }
         }
-        let parent = tables
-            .iter()
-            .rev()
-            .find_map(|(s, t)| t.get("inherits").and_then(|v| v.as_str()).map(|p| (s, p.to_owned())));
+        let parent = tables.iter().rev().find_map(|(s, t)| {
+            t.get("inherits")
+                .and_then(|v| v.as_str())
+                .map(|p| (s, p.to_owned()))
+        });
         match parent {
             Some((s, p)) if depth < 8 && p != name && !self.merge(&p, out, diags, depth + 1) => {
                 let (line, col) = locate(&s.text, None, "inherits");
-                diags.push(Diagnostic::new(&s.file, line, col, format!("inherits: unknown theme `{p}`")));
+                diags.push(Diagnostic::new(
+                    &s.file,
+                    line,
+                    col,
+                    format!("inherits: unknown theme `{p}`"),
+                ));
             }
             Some((_, p)) if depth < 8 && p != name => {}
             Some((s, p)) => {
                 let (line, col) = locate(&s.text, None, "inherits");
-                diags.push(Diagnostic::new(&s.file, line, col, format!("inherits: `{p}` makes a cycle; ignored")));
+                diags.push(Diagnostic::new(
+                    &s.file,
+                    line,
+                    col,
+                    format!("inherits: `{p}` makes a cycle; ignored"),
+                ));
             }
             None if name != DEFAULT_THEME => {
                 self.merge(DEFAULT_THEME, out, diags, depth + 1);
@@ -194,8 +252,17 @@ fn merge_table(s: &Source, table: &toml::Table, out: &mut Merged, diags: &mut Ve
                 for (k, v) in p {
                     let l = loc(Some("palette"), k);
                     match v.as_str() {
-                        Some(c) => out.palette.entry(k.clone()).or_default().push((c.to_owned(), l)),
-                        None => diags.push(Diagnostic::new(l.0, l.1, l.2, format!("[palette] {k}: expected a colour string"))),
+                        Some(c) => out
+                            .palette
+                            .entry(k.clone())
+                            .or_default()
+                            .push((c.to_owned(), l)),
+                        None => diags.push(Diagnostic::new(
+                            l.0,
+                            l.1,
+                            l.2,
+                            format!("[palette] {k}: expected a colour string"),
+                        )),
                     }
                 }
             }
@@ -204,13 +271,19 @@ fn merge_table(s: &Source, table: &toml::Table, out: &mut Merged, diags: &mut Ve
                 for (k, v) in slots {
                     let l = loc(Some(section), k);
                     if known.contains(&k.as_str()) {
-                        out.slots.entry((section.to_owned(), k.clone())).or_default().push((v.clone(), l));
+                        out.slots
+                            .entry((section.to_owned(), k.clone()))
+                            .or_default()
+                            .push((v.clone(), l));
                     } else {
                         diags.push(Diagnostic::new(
                             l.0,
                             l.1,
                             l.2,
-                            format!("[{section}] unknown key `{k}` (known: {}); ignored", known.join(", ")),
+                            format!(
+                                "[{section}] unknown key `{k}` (known: {}); ignored",
+                                known.join(", ")
+                            ),
                         ));
                     }
                 }
@@ -260,7 +333,12 @@ fn resolve(m: &Merged, diags: &mut Vec<Diagnostic>) -> Theme {
                     }
                     break;
                 }
-                Err(e) => diags.push(Diagnostic::new(file, *line, *col, format!("[{section}] {key}: {e}"))),
+                Err(e) => diags.push(Diagnostic::new(
+                    file,
+                    *line,
+                    *col,
+                    format!("[{section}] {key}: {e}"),
+                )),
             }
         }
     }
@@ -284,7 +362,11 @@ fn style_from(value: &toml::Value, palette: &BTreeMap<&str, Color>) -> Result<St
                     ("fg", toml::Value::String(c)) => style = style.fg(color(c, palette)?),
                     ("bg", toml::Value::String(c)) => style = style.bg(color(c, palette)?),
                     (m, toml::Value::Boolean(on)) if MODIFIERS.iter().any(|(n, _)| *n == m) => {
-                        let flag = MODIFIERS.iter().find(|(n, _)| *n == m).map(|(_, f)| *f).unwrap_or_default();
+                        let flag = MODIFIERS
+                            .iter()
+                            .find(|(n, _)| *n == m)
+                            .map(|(_, f)| *f)
+                            .unwrap_or_default();
                         if *on {
                             style = style.add_modifier(flag);
                         } else {
@@ -294,14 +376,20 @@ fn style_from(value: &toml::Value, palette: &BTreeMap<&str, Color>) -> Result<St
                     (k, _) => {
                         return Err(format!(
                             "invalid `{k}` (expected fg/bg = \"colour\" or {} = true/false)",
-                            MODIFIERS.iter().map(|(n, _)| *n).collect::<Vec<_>>().join("/")
+                            MODIFIERS
+                                .iter()
+                                .map(|(n, _)| *n)
+                                .collect::<Vec<_>>()
+                                .join("/")
                         ));
                     }
                 }
             }
             Ok(style)
         }
-        _ => Err("expected a colour string or a table like { fg = \"accent\", bold = true }".into()),
+        _ => {
+            Err("expected a colour string or a table like { fg = \"accent\", bold = true }".into())
+        }
     }
 }
 
@@ -312,7 +400,10 @@ fn locate(text: &str, section: Option<&str>, key: &str) -> (usize, usize) {
     for (i, line) in text.lines().enumerate() {
         let trimmed = line.trim_start();
         if let Some(rest) = trimmed.strip_prefix('[') {
-            current = rest.split(']').next().map(|s| s.trim().trim_matches('"').to_owned());
+            current = rest
+                .split(']')
+                .next()
+                .map(|s| s.trim().trim_matches('"').to_owned());
             continue;
         }
         if current.as_deref() != section {
@@ -358,7 +449,11 @@ mod tests {
     use super::*;
 
     fn user(name: &str, text: &str) -> ThemeCatalog {
-        ThemeCatalog::with_user_sources([(name.to_owned(), format!("user/{name}.toml"), text.to_owned())])
+        ThemeCatalog::with_user_sources([(
+            name.to_owned(),
+            format!("user/{name}.toml"),
+            text.to_owned(),
+        )])
     }
 
     #[test]
@@ -376,7 +471,10 @@ mod tests {
         // The default defines every slot explicitly (others inherit from it).
         let text = BUILTIN[0].1.parse::<toml::Table>().unwrap();
         for section in Theme::SECTIONS {
-            let t = text.get(*section).and_then(|v| v.as_table()).unwrap_or_else(|| panic!("no [{section}]"));
+            let t = text
+                .get(*section)
+                .and_then(|v| v.as_table())
+                .unwrap_or_else(|| panic!("no [{section}]"));
             for key in Theme::section_keys(section).unwrap() {
                 assert!(t.contains_key(*key), "homelab-dark lacks [{section}] {key}");
             }
@@ -385,18 +483,27 @@ mod tests {
 
     #[test]
     fn user_file_overlays_builtin_of_same_name() {
-        let cat = user("homelab-dark", "[palette]\naccent = \"#ff0000\"\n[ui]\nborder = { fg = \"green\" }\n");
+        let cat = user(
+            "homelab-dark",
+            "[palette]\naccent = \"#ff0000\"\n[ui]\nborder = { fg = \"green\" }\n",
+        );
         let (t, diags) = cat.load("homelab-dark");
         assert_eq!(diags, vec![]);
         assert_eq!(t.ui.border.fg, Some(Color::Green));
         assert_eq!(t.ui.accent.fg, Some(Color::Rgb(255, 0, 0)));
         // Untouched slots keep the builtin value.
-        assert_eq!(t.ui.title, ThemeCatalog::builtin().load("homelab-dark").0.ui.title);
+        assert_eq!(
+            t.ui.title,
+            ThemeCatalog::builtin().load("homelab-dark").0.ui.title
+        );
     }
 
     #[test]
     fn bad_slot_names_file_line_key_and_keeps_inherited_value() {
-        let cat = user("mine", "inherits = \"homelab-light\"\n\n[ui]\nborder = { fg = \"nope\" }\nbordr = \"red\"\n");
+        let cat = user(
+            "mine",
+            "inherits = \"homelab-light\"\n\n[ui]\nborder = { fg = \"nope\" }\nbordr = \"red\"\n",
+        );
         let (t, diags) = cat.load("mine");
         let msgs: Vec<String> = diags.iter().map(ToString::to_string).collect();
         assert_eq!(
@@ -406,7 +513,10 @@ mod tests {
                 "user/mine.toml:4:1: [ui] border: unknown colour `nope` (expected a [palette] name, #rrggbb, a colour name or 0-255)",
             ]
         );
-        assert_eq!(t.ui.border, ThemeCatalog::builtin().load("homelab-light").0.ui.border);
+        assert_eq!(
+            t.ui.border,
+            ThemeCatalog::builtin().load("homelab-light").0.ui.border
+        );
         assert_eq!(t.name, "mine");
     }
 
@@ -419,7 +529,10 @@ mod tests {
         assert!(msg.starts_with("user/broken.toml:2:"), "{msg}");
         assert!(msg.contains("[ui] border: "), "{msg}");
         assert!(msg.ends_with("; theme file ignored"), "{msg}");
-        assert_eq!(t.ui.border, ThemeCatalog::builtin().load(DEFAULT_THEME).0.ui.border);
+        assert_eq!(
+            t.ui.border,
+            ThemeCatalog::builtin().load(DEFAULT_THEME).0.ui.border
+        );
     }
 
     #[test]

@@ -102,15 +102,27 @@ pub enum Level {
 
 impl Theme {
     pub fn border(&self, focused: bool) -> Style {
-        if focused { self.ui.border_focused } else { self.ui.border }
+        if focused {
+            self.ui.border_focused
+        } else {
+            self.ui.border
+        }
     }
 
     pub fn title(&self, focused: bool) -> Style {
-        if focused { self.ui.title_focused } else { self.ui.title }
+        if focused {
+            self.ui.title_focused
+        } else {
+            self.ui.title
+        }
     }
 
     pub fn selection(&self, focused: bool) -> Style {
-        if focused { self.ui.selection } else { self.ui.selection_unfocused }
+        if focused {
+            self.ui.selection
+        } else {
+            self.ui.selection_unfocused
+        }
     }
 
     pub fn badge(&self, health: Health) -> Style {
@@ -152,7 +164,13 @@ impl Theme {
             }
         });
         // The whole screen and the bars must not be reversed.
-        for s in [&mut t.ui.base, &mut t.ui.top_bar, &mut t.ui.bottom_bar, &mut t.ui.overlay, &mut t.ui.dim] {
+        for s in [
+            &mut t.ui.base,
+            &mut t.ui.top_bar,
+            &mut t.ui.bottom_bar,
+            &mut t.ui.overlay,
+            &mut t.ui.dim,
+        ] {
             s.add_modifier.remove(Modifier::REVERSED);
         }
         t.ui.dim.add_modifier.insert(Modifier::DIM);

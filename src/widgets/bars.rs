@@ -25,15 +25,29 @@ pub fn render_top(frame: &mut Frame, area: Rect, screen: ScreenId, cx: &ViewCx) 
 
     let mut left = vec![
         Span::styled(" homelab ", t.ui.top_bar_title),
-        Span::styled(format!(" {} ", screen.title()), bar.patch(t.ui.title_focused)),
+        Span::styled(
+            format!(" {} ", screen.title()),
+            bar.patch(t.ui.title_focused),
+        ),
     ];
-    let cluster_style = if s.cluster.config.is_ok() { bar } else { bar.patch(t.status.error) };
-    let cluster = vec![sep.clone(), Span::styled(s.cluster.name.clone(), cluster_style)];
+    let cluster_style = if s.cluster.config.is_ok() {
+        bar
+    } else {
+        bar.patch(t.status.error)
+    };
+    let cluster = vec![
+        sep.clone(),
+        Span::styled(s.cluster.name.clone(), cluster_style),
+    ];
     let (branch, dirty) = match &s.repo {
-        RepoState::Loading => (Span::styled(format!("{} ", cx.spinner()), bar.patch(t.status.spinner)), None),
+        RepoState::Loading => (
+            Span::styled(format!("{} ", cx.spinner()), bar.patch(t.status.spinner)),
+            None,
+        ),
         RepoState::Loaded(st) => (
             Span::styled(format!(" {}", st.branch), bar.patch(t.ui.accent)),
-            (!st.dirty.is_empty()).then(|| Span::styled(format!(" ●{}", st.dirty.len()), bar.patch(t.status.warn))),
+            (!st.dirty.is_empty())
+                .then(|| Span::styled(format!(" ●{}", st.dirty.len()), bar.patch(t.status.warn))),
         ),
         RepoState::Failed(_) => (Span::styled(" no git", bar.patch(t.status.error)), None),
     };
@@ -43,7 +57,11 @@ pub fn render_top(frame: &mut Frame, area: Rect, screen: ScreenId, cx: &ViewCx) 
         .iter()
         .flat_map(|b| {
             let h = s.badge(*b);
-            [Span::styled(format!("{} ", b.label()), bar.patch(t.ui.muted)), Span::styled(dot(h), bar.patch(t.badge(h))), Span::styled(" ", bar)]
+            [
+                Span::styled(format!("{} ", b.label()), bar.patch(t.ui.muted)),
+                Span::styled(dot(h), bar.patch(t.badge(h))),
+                Span::styled(" ", bar),
+            ]
         })
         .collect();
     let badges_short: Vec<Span> = Badge::ALL
@@ -54,7 +72,10 @@ pub fn render_top(frame: &mut Frame, area: Rect, screen: ScreenId, cx: &ViewCx) 
     let total = area.width as usize;
     let mut repo = vec![sep.clone(), path.clone(), branch.clone()];
     repo.extend(dirty.clone());
-    let repo_short: Vec<Span> = std::iter::once(sep.clone()).chain(std::iter::once(branch.trim_start())).chain(dirty).collect();
+    let repo_short: Vec<Span> = std::iter::once(sep.clone())
+        .chain(std::iter::once(branch.trim_start()))
+        .chain(dirty)
+        .collect();
 
     // Pick the richest layout that fits.
     let candidates: [(Vec<Span>, &Vec<Span>); 4] = [
@@ -101,15 +122,30 @@ fn dot(h: Health) -> &'static str {
 
 /// Hints (`key desc`) left, status message right. Hints that do not fit are dropped whole,
 /// never cut; the status is shortened with `…` when it has to be.
-pub fn render_bottom<'a>(frame: &mut Frame, area: Rect, hints: impl Iterator<Item = &'a Binding>, status: Option<(&str, Style)>, cx: &ViewCx) {
+pub fn render_bottom<'a>(
+    frame: &mut Frame,
+    area: Rect,
+    hints: impl Iterator<Item = &'a Binding>,
+    status: Option<(&str, Style)>,
+    cx: &ViewCx,
+) {
     let t = cx.theme;
     let bar = t.ui.bottom_bar;
     let total = area.width as usize;
-    let status_w = status.map(|(s, _)| s.chars().count() + 2).unwrap_or(0).min(total / 2);
+    let status_w = status
+        .map(|(s, _)| s.chars().count() + 2)
+        .unwrap_or(0)
+        .min(total / 2);
     let mut spans = vec![Span::styled(" ", bar)];
     for b in hints {
         let key = b.keys.first().map(|k| k.to_string()).unwrap_or_default();
-        let piece = [Span::styled(key, bar.patch(t.ui.key)), Span::styled(format!(" {}  ", short_desc(&b.desc)), bar.patch(t.ui.key_desc))];
+        let piece = [
+            Span::styled(key, bar.patch(t.ui.key)),
+            Span::styled(
+                format!(" {}  ", b.hint.as_deref().unwrap_or(&b.desc)),
+                bar.patch(t.ui.key_desc),
+            ),
+        ];
         if width(&spans) + width(&piece) + status_w > total {
             break;
         }
@@ -119,7 +155,11 @@ pub fn render_bottom<'a>(frame: &mut Frame, area: Rect, hints: impl Iterator<Ite
         let room = total.saturating_sub(width(&spans) + 1);
         let mut text: String = text.to_owned();
         if text.chars().count() > room {
-            text = text.chars().take(room.saturating_sub(1)).collect::<String>() + "…";
+            text = text
+                .chars()
+                .take(room.saturating_sub(1))
+                .collect::<String>()
+                + "…";
         }
         let pad = total.saturating_sub(width(&spans) + text.chars().count() + 1);
         spans.push(Span::styled(" ".repeat(pad), bar));
@@ -127,10 +167,4 @@ pub fn render_bottom<'a>(frame: &mut Frame, area: Rect, hints: impl Iterator<Ite
         spans.push(Span::styled(" ", bar));
     }
     frame.render_widget(Paragraph::new(Line::from(spans)).style(bar), area);
-}
-
-/// Footer form of a description: up to the first comma or parenthesis, lower-cased.
-fn short_desc(desc: &str) -> String {
-    let cut = desc.find([',', '(']).unwrap_or(desc.len());
-    desc[..cut].trim().to_lowercase()
 }

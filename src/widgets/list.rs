@@ -27,7 +27,14 @@ pub fn row_at(row: u16, area: Rect, selected: usize, len: usize) -> Option<usize
 
 /// Draw `rows` in `area` with `selected` highlighted (focused or not) and a scrollbar when
 /// they do not fit.
-pub fn render(frame: &mut Frame, area: Rect, rows: Vec<Line<'_>>, selected: usize, focused: bool, cx: &ViewCx) {
+pub fn render(
+    frame: &mut Frame,
+    area: Rect,
+    rows: Vec<Line<'_>>,
+    selected: usize,
+    focused: bool,
+    cx: &ViewCx,
+) {
     let len = rows.len();
     let height = area.height as usize;
     let off = offset(selected, len, height);
@@ -37,12 +44,25 @@ pub fn render(frame: &mut Frame, area: Rect, rows: Vec<Line<'_>>, selected: usiz
         .enumerate()
         .skip(off)
         .take(height)
-        .map(|(i, line)| if i == selected { line.patch_style(sel_style) } else { line })
+        .map(|(i, line)| {
+            if i == selected {
+                line.patch_style(sel_style)
+            } else {
+                line
+            }
+        })
         .collect();
     // Selected row: fill the full width, not just the text.
     if selected >= off && selected < off + height {
         let y = area.y + (selected - off) as u16;
-        frame.buffer_mut().set_style(Rect { y, height: 1, ..area }, sel_style);
+        frame.buffer_mut().set_style(
+            Rect {
+                y,
+                height: 1,
+                ..area
+            },
+            sel_style,
+        );
     }
     frame.render_widget(Paragraph::new(lines), area);
     if len > height && area.width > 2 {

@@ -1,21 +1,34 @@
 //! Centred overlay frames and the dimming behind them.
 
 use crate::app::ViewCx;
+use ratatui::Frame;
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, BorderType, Borders, Clear, Padding};
-use ratatui::Frame;
 
 /// A `width` x `height` rect centred in `area`, shrunk to fit (leaving a one-cell margin when
 /// there is room).
 pub fn centered(area: Rect, width: u16, height: u16) -> Rect {
-    let max_w = if area.width > 4 { area.width - 2 } else { area.width };
-    let max_h = if area.height > 4 { area.height - 2 } else { area.height };
+    let max_w = if area.width > 4 {
+        area.width - 2
+    } else {
+        area.width
+    };
+    let max_h = if area.height > 4 {
+        area.height - 2
+    } else {
+        area.height
+    };
     let w = width.min(max_w);
     let h = height.min(max_h);
-    Rect { x: area.x + (area.width - w) / 2, y: area.y + (area.height - h) / 2, width: w, height: h }
+    Rect {
+        x: area.x + (area.width - w) / 2,
+        y: area.y + (area.height - h) / 2,
+        width: w,
+        height: h,
+    }
 }
 
 /// Restyle everything in `area` with the theme's dim slot (keeps the characters).
@@ -32,7 +45,13 @@ pub fn dim(buf: &mut Buffer, area: Rect, style: Style) {
 
 /// Clear `rect` and draw the overlay frame with a title and an optional footer line of hints.
 /// Returns the inner area.
-pub fn frame(frame: &mut Frame, rect: Rect, title: &str, footer: Option<Line<'_>>, cx: &ViewCx) -> Rect {
+pub fn frame(
+    frame: &mut Frame,
+    rect: Rect,
+    title: &str,
+    footer: Option<Line<'_>>,
+    cx: &ViewCx,
+) -> Rect {
     let t = cx.theme;
     frame.render_widget(Clear, rect);
     let mut block = Block::default()
@@ -41,7 +60,11 @@ pub fn frame(frame: &mut Frame, rect: Rect, title: &str, footer: Option<Line<'_>
         .border_style(t.ui.overlay_border)
         .style(t.ui.overlay)
         .padding(Padding::horizontal(1))
-        .title(Line::from(vec![Span::raw(" "), Span::styled(title.to_owned(), t.ui.overlay_title), Span::raw(" ")]));
+        .title(Line::from(vec![
+            Span::raw(" "),
+            Span::styled(title.to_owned(), t.ui.overlay_title),
+            Span::raw(" "),
+        ]));
     if let Some(footer) = footer {
         block = block.title_bottom(footer.right_aligned());
     }

@@ -26,7 +26,11 @@ impl TextInput {
     }
 
     fn byte_at(&self, char_idx: usize) -> usize {
-        self.value.char_indices().nth(char_idx).map(|(b, _)| b).unwrap_or(self.value.len())
+        self.value
+            .char_indices()
+            .nth(char_idx)
+            .map(|(b, _)| b)
+            .unwrap_or(self.value.len())
     }
 
     pub fn insert_str(&mut self, text: &str) {
@@ -94,21 +98,42 @@ impl TextInput {
 
     /// Draw `prompt` + value with a block cursor, or the placeholder when empty. Scrolls
     /// horizontally so the cursor stays visible.
-    pub fn render(&self, frame: &mut Frame, area: Rect, prompt: &str, placeholder: &str, prompt_style: Style, cx: &ViewCx) {
+    pub fn render(
+        &self,
+        frame: &mut Frame,
+        area: Rect,
+        prompt: &str,
+        placeholder: &str,
+        prompt_style: Style,
+        cx: &ViewCx,
+    ) {
         let t = cx.theme;
         let width = (area.width as usize).saturating_sub(prompt.chars().count() + 1);
         let chars: Vec<char> = self.value.chars().collect();
         let start = self.cursor.saturating_sub(width);
         let mut spans = vec![Span::styled(prompt.to_owned(), prompt_style)];
         if chars.is_empty() {
-            spans.push(Span::styled(" ", t.ui.input.add_modifier(Modifier::REVERSED)));
+            spans.push(Span::styled(
+                " ",
+                t.ui.input.add_modifier(Modifier::REVERSED),
+            ));
             spans.push(Span::styled(placeholder.to_owned(), t.ui.input_placeholder));
         } else {
             let before: String = chars[start..self.cursor].iter().collect();
-            let at: String = chars.get(self.cursor).map(|c| c.to_string()).unwrap_or_else(|| " ".into());
-            let after: String = chars.iter().skip(self.cursor + 1).take(width.saturating_sub(self.cursor - start)).collect();
+            let at: String = chars
+                .get(self.cursor)
+                .map(|c| c.to_string())
+                .unwrap_or_else(|| " ".into());
+            let after: String = chars
+                .iter()
+                .skip(self.cursor + 1)
+                .take(width.saturating_sub(self.cursor - start))
+                .collect();
             spans.push(Span::styled(before, t.ui.input));
-            spans.push(Span::styled(at, t.ui.input.add_modifier(Modifier::REVERSED)));
+            spans.push(Span::styled(
+                at,
+                t.ui.input.add_modifier(Modifier::REVERSED),
+            ));
             spans.push(Span::styled(after, t.ui.input));
         }
         frame.render_widget(Paragraph::new(Line::from(spans)).style(t.ui.input), area);

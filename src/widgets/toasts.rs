@@ -20,12 +20,18 @@ pub fn layout(toasts: &Toasts, body: Rect) -> Vec<Rect> {
     let mut y = body.y;
     let mut out = Vec::new();
     for toast in toasts.iter() {
-        let lines = wrapped_lines(&label(toast.level, &toast.text, toast.count), inner_w).min(MAX_LINES) as u16;
+        let lines = wrapped_lines(&label(toast.level, &toast.text, toast.count), inner_w)
+            .min(MAX_LINES) as u16;
         let h = lines + 2;
         if y + h > body.bottom() {
             break;
         }
-        out.push(Rect { x: body.right() - width - 1, y, width, height: h });
+        out.push(Rect {
+            x: body.right() - width - 1,
+            y,
+            width,
+            height: h,
+        });
         y += h;
     }
     out
@@ -37,7 +43,11 @@ fn label(level: Level, text: &str, count: u32) -> String {
         Level::Warn => "⚠",
         Level::Error => "✖",
     };
-    if count > 1 { format!("{icon} {text} (x{count})") } else { format!("{icon} {text}") }
+    if count > 1 {
+        format!("{icon} {text} (x{count})")
+    } else {
+        format!("{icon} {text}")
+    }
 }
 
 /// Lines `text` takes when word-wrapped at `width` (approximation good enough for sizing).
@@ -78,8 +88,18 @@ pub fn render(frame: &mut Frame, toasts: &Toasts, body: Rect, cx: &ViewCx) {
             .title(Line::from(Span::styled(title, style)));
         let inner = block.inner(rect);
         frame.render_widget(block, rect);
-        let para = Paragraph::new(Line::from(Span::styled(label(toast.level, &toast.text, toast.count), t.ui.overlay)))
-            .wrap(Wrap { trim: true });
-        frame.render_widget(para, Rect { x: inner.x + 1, width: inner.width.saturating_sub(1), ..inner });
+        let para = Paragraph::new(Line::from(Span::styled(
+            label(toast.level, &toast.text, toast.count),
+            t.ui.overlay,
+        )))
+        .wrap(Wrap { trim: true });
+        frame.render_widget(
+            para,
+            Rect {
+                x: inner.x + 1,
+                width: inner.width.saturating_sub(1),
+                ..inner
+            },
+        );
     }
 }

@@ -14,7 +14,13 @@ use ratatui::layout::Rect;
 pub use view::{HomeLayout, layout};
 
 /// The jobs the home menu offers, in order.
-pub const JOBS: [ScreenId; 5] = [ScreenId::Wizard, ScreenId::Console, ScreenId::Env, ScreenId::Scaffold, ScreenId::Check];
+pub const JOBS: [ScreenId; 5] = [
+    ScreenId::Wizard,
+    ScreenId::Console,
+    ScreenId::Env,
+    ScreenId::Scaffold,
+    ScreenId::Check,
+];
 
 /// Panes that take focus with Tab.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -31,7 +37,11 @@ impl Pane {
     fn step(self, forward: bool) -> Pane {
         let i = Self::ORDER.iter().position(|p| *p == self).unwrap_or(0);
         let n = Self::ORDER.len();
-        Self::ORDER[if forward { (i + 1) % n } else { (i + n - 1) % n }]
+        Self::ORDER[if forward {
+            (i + 1) % n
+        } else {
+            (i + n - 1) % n
+        }]
     }
 }
 
@@ -55,7 +65,12 @@ impl HomeState {
     fn len(&self, pane: Pane, session: &Session) -> usize {
         match pane {
             Pane::Jobs => JOBS.len(),
-            Pane::Vms => session.cluster.config.as_ref().map(|c| c.vms.len()).unwrap_or(0),
+            Pane::Vms => session
+                .cluster
+                .config
+                .as_ref()
+                .map(|c| c.vms.len())
+                .unwrap_or(0),
             Pane::Repo => match &session.repo {
                 crate::app::RepoState::Loaded(st) => st.dirty.len(),
                 _ => 0,
@@ -102,7 +117,12 @@ impl Screen for HomeState {
 
     fn on_action(&mut self, action: &Action, cx: &mut UpdateCx) -> Handled {
         match action {
-            Action::Up | Action::Down | Action::Top | Action::Bottom | Action::PageUp | Action::PageDown => {
+            Action::Up
+            | Action::Down
+            | Action::Top
+            | Action::Bottom
+            | Action::PageUp
+            | Action::PageDown => {
                 self.move_cursor(self.focus, action, cx.session);
                 self.announce(cx);
             }
@@ -118,10 +138,16 @@ impl Screen for HomeState {
     fn on_mouse(&mut self, ev: MouseEvent, area: Rect, cx: &mut UpdateCx) -> Handled {
         let l = layout(area);
         let pos = (ev.column, ev.row).into();
-        let pane = [(Pane::Jobs, l.jobs_list), (Pane::Vms, l.vms_list), (Pane::Repo, l.repo_list)]
-            .into_iter()
-            .find(|(_, r)| r.contains(pos));
-        let Some((pane, rect)) = pane else { return Handled::No };
+        let pane = [
+            (Pane::Jobs, l.jobs_list),
+            (Pane::Vms, l.vms_list),
+            (Pane::Repo, l.repo_list),
+        ]
+        .into_iter()
+        .find(|(_, r)| r.contains(pos));
+        let Some((pane, rect)) = pane else {
+            return Handled::No;
+        };
         match ev.kind {
             MouseEventKind::ScrollDown => {
                 self.move_cursor(pane, &Action::Down, cx.session);
