@@ -295,7 +295,15 @@ fn render_cluster(state: &HomeState, frame: &mut Frame, l: &HomeLayout, cx: &Vie
                 Line::default(),
             ];
             for d in diags {
-                lines.push(Line::styled(d.to_string(), t.ui.text));
+                let place = if d.line == 0 {
+                    String::new()
+                } else {
+                    format!("{}:{}  ", d.line, d.column)
+                };
+                lines.push(Line::from(vec![
+                    Span::styled(place, t.ui.accent),
+                    Span::styled(d.message.clone(), t.ui.text),
+                ]));
             }
             lines.push(Line::default());
             lines.push(Line::styled(
