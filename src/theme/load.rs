@@ -100,11 +100,11 @@ impl ThemeCatalog {
             match std::fs::read_to_string(&path) {
                 Ok(text) => user.push(Source {
                     name,
-                    file: path.display().to_string(),
+                    file: crate::diag::tilde(&path),
                     text,
                 }),
                 Err(e) => diags.push(Diagnostic::new(
-                    path.display().to_string(),
+                    crate::diag::tilde(&path),
                     0,
                     0,
                     format!("cannot read: {e}"),

@@ -8,7 +8,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, BorderType, Borders, Clear, Paragraph, Wrap};
 
 const MAX_WIDTH: u16 = 48;
-const MAX_LINES: usize = 4;
+const MAX_LINES: usize = 6;
 
 /// Where each toast is drawn (same order as `Toasts::iter`), for drawing and for clicks.
 pub fn layout(toasts: &Toasts, body: Rect) -> Vec<Rect> {
