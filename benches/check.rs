@@ -16,7 +16,9 @@ fn bench_check(c: &mut Criterion) {
         })
     });
     let tree = Tree::load(root).expect("tree loads");
-    c.bench_function("check/rules_only", |b| b.iter(|| check::check_tree(black_box(&tree))));
+    c.bench_function("check/rules_only", |b| {
+        b.iter(|| check::check_tree(black_box(&tree)))
+    });
 }
 
 criterion_group!(benches, bench_check);

@@ -213,6 +213,13 @@ pub enum BackendEvent {
     // --- wizard: engine and stages (pve, k3s) ---
     // --- console (console) ---
     // --- check (gitops) ---
+    /// `homelab check` finished (the error: the repository could not be read).
+    CheckFinished(Result<Box<crate::repo::check::Report>, String>),
+    /// A file the check screen's viewer asked for (a folder comes back as a listing).
+    CheckFileLoaded {
+        file: String,
+        text: Result<String, String>,
+    },
 }
 
 #[cfg(test)]

@@ -1,9 +1,12 @@
 //! `homelab check` and the GitOps tree: the real tree passes, every rule has a broken fixture
-//! that fails with that rule's id at the right file:line, the CLI's exit codes and JSON, and the
-//! outside cross-checks (kubectl kustomize on every kustomization, shellcheck on the scripts).
+//! that fails with that rule's id at the right file:line, the CLI's exit codes and JSON, the
+//! check screen's frames, and the outside cross-checks (kubectl kustomize on every
+//! kustomization, shellcheck on the scripts).
 
-#[path = "check/support.rs"]
 mod support;
+
+#[path = "check/fixture.rs"]
+mod fixture;
 
 #[path = "check/rules.rs"]
 mod rules;
@@ -13,3 +16,6 @@ mod cli;
 
 #[path = "check/peers.rs"]
 mod peers;
+
+#[path = "check/tui.rs"]
+mod tui;

@@ -1,18 +1,33 @@
 //! `homelab check [--format human|json] [--tui]`: exit 0 when the tree conforms, 1 on any
 //! violation, 2 when the repository cannot be found or read.
 
-use super::{check, find_root, output};
+use super::{check, output};
 use crate::cli::{CheckArgs, GlobalArgs, OutputFormat};
+use crate::config::find_repo_root;
 use std::process::ExitCode;
+use std::time::Instant;
 
 pub fn run(global: &GlobalArgs, args: &CheckArgs) -> ExitCode {
-    let cwd = std::env::current_dir().unwrap_or_default();
-    let Some(root) = find_root(global.repo.as_deref(), &cwd) else {
-        eprintln!(
-            "homelab check: no repository found: no folder holding config/clusters/ above {}; run inside the homelab repository or pass --repo PATH",
-            cwd.display()
-        );
-        return ExitCode::from(2);
+    let started = Instant::now();
+    if args.tui {
+        let start = crate::launch::Start {
+            screen: crate::screens::ScreenId::Check,
+            started,
+        };
+        return crate::launch::tui(global, start);
+    }
+    let root = match &global.repo {
+        Some(r) => find_repo_root(r),
+        None => std::env::current_dir()
+            .map_err(|e| format!("cannot read the working directory: {e}"))
+            .and_then(|cwd| find_repo_root(&cwd)),
+    };
+    let root = match root {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("homelab check: {e}");
+            return ExitCode::from(2);
+        }
     };
     let report = match check::run(&root) {
         Ok(r) => r,
@@ -21,9 +36,6 @@ pub fn run(global: &GlobalArgs, args: &CheckArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    if args.tui {
-        return crate::cli::not_landed("check --tui");
-    }
     match args.format {
         OutputFormat::Human => print!("{}", output::human(&report)),
         OutputFormat::Json => println!("{}", output::json(&report)),

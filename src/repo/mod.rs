@@ -5,17 +5,3 @@ pub mod check;
 pub mod cli;
 pub mod output;
 pub mod tree;
-
-use std::path::{Path, PathBuf};
-
-/// The repository root: `explicit` if given, else the nearest ancestor of `start` holding
-/// `config/clusters/`.
-pub fn find_root(explicit: Option<&Path>, start: &Path) -> Option<PathBuf> {
-    if let Some(p) = explicit {
-        return Some(p.to_path_buf());
-    }
-    start
-        .ancestors()
-        .find(|a| a.join("config").join("clusters").is_dir())
-        .map(Path::to_path_buf)
-}

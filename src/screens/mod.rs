@@ -1,6 +1,7 @@
 //! Screens: one folder each, typed fields in [`Screens`], one [`ScreenId`] each.
 //! How to add one: docs/code-layout.md, "Adding a screen".
 
+pub mod check;
 pub mod home;
 
 use crate::app::{UpdateCx, ViewCx};
@@ -144,6 +145,7 @@ pub trait Screen {
 pub struct Screens {
     pub home: home::HomeState,
     // --- add your screen's field below (one line), e.g. `pub env: env::EnvState,` ---
+    pub check: check::CheckState,
 }
 
 impl Screens {
@@ -151,6 +153,7 @@ impl Screens {
         Self {
             home: home::HomeState::new(session),
             // --- construct your screen here ---
+            check: check::CheckState::new(session),
         }
     }
 
@@ -163,7 +166,7 @@ impl Screens {
             ScreenId::Console => None,
             ScreenId::Env => None,
             ScreenId::Scaffold => None,
-            ScreenId::Check => None,
+            ScreenId::Check => Some(&self.check),
         }
     }
 
@@ -175,7 +178,7 @@ impl Screens {
             ScreenId::Console => None,
             ScreenId::Env => None,
             ScreenId::Scaffold => None,
-            ScreenId::Check => None,
+            ScreenId::Check => Some(&mut self.check),
         }
     }
 

@@ -1,6 +1,6 @@
 //! The `homelab check` command as a user runs it: exit codes, grouped text, JSON.
 
-use crate::support::{repo_root, tree_with_fixture};
+use crate::fixture::{repo_root, tree_with_fixture};
 use std::process::Command;
 
 fn homelab() -> Command {

@@ -2,7 +2,8 @@
 //! tree; shellcheck passes the infrastructure scripts; the Synology script's DSM side is
 //! idempotent when run against a scratch exports file.
 
-use crate::support::{repo_root, require_peer};
+use crate::fixture::repo_root;
+use crate::support::{find_peer, require_peer};
 use std::process::Command;
 
 fn kustomization_dirs(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
@@ -18,9 +19,10 @@ fn kustomization_dirs(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) 
 
 #[test]
 fn kubectl_kustomize_builds_every_kustomization() {
-    let Some(kubectl) = require_peer("kubectl") else {
+    if !require_peer("kubectl") {
         return;
-    };
+    }
+    let kubectl = find_peer("kubectl").expect("kubectl on PATH");
     let mut dirs = Vec::new();
     kustomization_dirs(&repo_root().join("cluster"), &mut dirs);
     assert!(dirs.len() > 30, "found only {} kustomizations", dirs.len());
@@ -57,9 +59,10 @@ fn kubectl_kustomize_builds_every_kustomization() {
 
 #[test]
 fn shellcheck_passes_the_scripts() {
-    let Some(shellcheck) = require_peer("shellcheck") else {
+    if !require_peer("shellcheck") {
         return;
-    };
+    }
+    let shellcheck = find_peer("shellcheck").expect("shellcheck on PATH");
     let scripts = [
         "infrastructure/proxmox/cluster_bootstrap.sh",
         "infrastructure/synology/setup.sh",

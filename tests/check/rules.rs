@@ -1,7 +1,7 @@
 //! The real tree passes; each fixture breaks one rule and must fail with exactly that rule's
 //! violations at the expected file:line.
 
-use crate::support::{expected, fixtures, repo_root, tree_with_fixture};
+use crate::fixture::{expected, fixtures, repo_root, tree_with_fixture};
 use homelab::repo::check::{self, RULES};
 
 fn violations(root: &std::path::Path) -> Vec<String> {

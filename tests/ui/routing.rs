@@ -148,6 +148,9 @@ fn mouse_click_selects_then_opens_and_wheel_scrolls() {
 fn open_actions_for_unbuilt_screens_never_navigate() {
     let mut app = support::app();
     for id in ScreenId::ALL {
+        if app.screens.available(id) && id != ScreenId::Home {
+            continue; // landed screens do navigate
+        }
         act(&mut app, Action::Open(id));
         assert_eq!(app.current, ScreenId::Home, "{id:?}");
     }

@@ -1,4 +1,4 @@
-//! Shared helpers: the repository root, copies of the tree with a fixture applied, peers.
+//! Fixture trees: copies of the real tree with a broken fixture applied, and their expectations.
 
 use std::path::{Path, PathBuf};
 
@@ -26,21 +26,32 @@ pub fn copy_dir(from: &Path, to: &Path) {
 /// A temporary repository: the real cluster/, config/ and infrastructure/ folders, with the
 /// fixture's `delete` list removed and its `files/` copied over.
 pub fn tree_with_fixture(case: &str) -> tempfile::TempDir {
+    tree_with_fixtures(&[case])
+}
+
+/// The same with several fixtures applied in order.
+pub fn tree_with_fixtures(cases: &[&str]) -> tempfile::TempDir {
     let tmp = tempfile::tempdir().unwrap();
     for dir in ["cluster", "config", "infrastructure"] {
         copy_dir(&repo_root().join(dir), &tmp.path().join(dir));
     }
+    for case in cases {
+        apply(tmp.path(), case);
+    }
+    tmp
+}
+
+fn apply(root: &Path, case: &str) {
     let fixture = fixtures().join(case);
     assert!(fixture.is_dir(), "no fixture {}", fixture.display());
     if let Ok(list) = std::fs::read_to_string(fixture.join("delete")) {
         for rel in list.lines().filter(|l| !l.trim().is_empty()) {
-            std::fs::remove_file(tmp.path().join(rel.trim())).unwrap();
+            std::fs::remove_file(root.join(rel.trim())).unwrap();
         }
     }
     if fixture.join("files").is_dir() {
-        copy_dir(&fixture.join("files"), tmp.path());
+        copy_dir(&fixture.join("files"), root);
     }
-    tmp
 }
 
 /// The fixture's expected violations, `rule file[:line]` per line.
@@ -54,24 +65,4 @@ pub fn expected(case: &str) -> Vec<String> {
         .collect();
     v.sort();
     v
-}
-
-/// The executable `name` on PATH. Without it the test is skipped with a printed reason, unless
-/// HOMELAB_REQUIRE_PEERS=1 (CI), where a missing peer is a failure.
-pub fn require_peer(name: &str) -> Option<PathBuf> {
-    let found = std::env::var_os("PATH")
-        .map(|p| {
-            std::env::split_paths(&p)
-                .map(|d| d.join(name))
-                .find(|c| c.is_file())
-        })
-        .unwrap_or(None);
-    if found.is_none() {
-        let reason = format!("peer `{name}` is not installed (apt-get install {name})");
-        if std::env::var("HOMELAB_REQUIRE_PEERS").as_deref() == Ok("1") {
-            panic!("HOMELAB_REQUIRE_PEERS=1 but {reason}");
-        }
-        eprintln!("SKIP: {reason}");
-    }
-    found
 }
