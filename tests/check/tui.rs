@@ -125,3 +125,37 @@ fn unreadable_repository_is_an_error_not_a_panic() {
     let frame = support::render(&mut app, 80, 24);
     assert!(support::contains(&frame, "permission denied"));
 }
+
+#[test]
+fn mouse_selects_then_opens_and_wheel_moves() {
+    use crossterm::event::{MouseButton, MouseEventKind};
+    let mut app = app_on_check();
+    support::backend(
+        &mut app,
+        BackendEvent::CheckFinished(Ok(Box::new(broken_report()))),
+    );
+    support::render(&mut app, 80, 24);
+    // list rows start at y=2: header, 3 exposure violations, header, then the image ones
+    let click = MouseEventKind::Down(MouseButton::Left);
+    let effects = support::mouse(&mut app, click, 10, 8);
+    assert!(
+        !spawned(&effects, "check-file"),
+        "the first click only selects"
+    );
+    assert_eq!(app.screens.check.selected, 4);
+    let effects = support::mouse(&mut app, click, 10, 8);
+    assert!(
+        spawned(&effects, "check-file"),
+        "clicking the selected violation opens it"
+    );
+    assert_eq!(
+        app.screens.check.viewer.as_ref().map(|v| v.line),
+        Some(Some(20))
+    );
+    support::press(&mut app, "esc");
+    support::mouse(&mut app, MouseEventKind::ScrollDown, 10, 5);
+    assert_eq!(app.screens.check.selected, 5);
+    // a click on a rule header selects nothing
+    support::mouse(&mut app, click, 10, 2);
+    assert_eq!(app.screens.check.selected, 5);
+}

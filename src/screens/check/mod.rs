@@ -9,8 +9,10 @@ use crate::app::{Session, UpdateCx, ViewCx};
 use crate::msg::{Action, BackendEvent};
 use crate::repo::check::{self, Report};
 use crate::runtime::effects::{Task, TaskKey};
+use crate::widgets::list;
+use crossterm::event::{MouseButton, MouseEvent, MouseEventKind};
 use ratatui::Frame;
-use ratatui::layout::Rect;
+use ratatui::layout::{Margin, Rect};
 use std::path::{Path, PathBuf};
 
 pub use view::layout;
@@ -188,8 +190,10 @@ impl Screen for CheckState {
         view::render(self, frame, area, cx);
     }
 
+    /// Runs the check unless a report is already shown (`r` re-runs it). Starting again while a
+    /// run is pending is harmless: the task key is the same, so the newer run replaces it.
     fn on_enter(&mut self, cx: &mut UpdateCx) {
-        if self.run == Run::Idle {
+        if self.report.is_none() {
             self.start(cx);
         }
     }
@@ -250,6 +254,47 @@ impl Screen for CheckState {
             }
             other => Some(other),
         }
+    }
+
+    /// Click a violation to select it, click the selected one to open its file; the wheel
+    /// moves the selection over the list and scrolls the viewer over the viewer.
+    fn on_mouse(&mut self, ev: MouseEvent, area: Rect, cx: &mut UpdateCx) -> Handled {
+        let Some(report) = self.report.as_ref().filter(|r| !r.ok()) else {
+            return Handled::No;
+        };
+        let l = layout(area, self.viewer.is_some());
+        let pos = (ev.column, ev.row).into();
+        let in_list = l.list.contains(pos);
+        let wheel = match ev.kind {
+            MouseEventKind::ScrollDown => Some(Action::Down),
+            MouseEventKind::ScrollUp => Some(Action::Up),
+            _ => None,
+        };
+        if let Some(action) = wheel {
+            match (&mut self.viewer, in_list) {
+                (Some(v), false) => v.scroll(&action),
+                _ => self.move_selection(&action),
+            }
+            return Handled::Yes;
+        }
+        if ev.kind != MouseEventKind::Down(MouseButton::Left) || !in_list {
+            return Handled::No;
+        }
+        let inner = l.list.inner(Margin::new(1, 1));
+        let targets = view::row_targets(report);
+        let selected_row = view::selected_row(report, self.selected);
+        let Some(row) = list::row_at(ev.row, inner, selected_row, targets.len()) else {
+            return Handled::No;
+        };
+        match targets.get(row).copied().flatten() {
+            Some(i) if i == self.selected && self.viewer.is_none() => self.open_selected(cx),
+            Some(i) => {
+                self.selected = i;
+                self.viewer = None;
+            }
+            None => {}
+        }
+        Handled::Yes
     }
 
     fn busy(&self) -> Option<String> {

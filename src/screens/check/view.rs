@@ -177,6 +177,25 @@ fn rows(report: &Report) -> Vec<Row<'_>> {
     out
 }
 
+/// For each list row, the violation it shows (`None` for a rule header), for mouse hit-testing.
+pub fn row_targets(report: &Report) -> Vec<Option<usize>> {
+    rows(report)
+        .iter()
+        .map(|r| match r {
+            Row::Header(..) => None,
+            Row::Item(i, _) => Some(*i),
+        })
+        .collect()
+}
+
+/// The list row showing violation `selected`.
+pub fn selected_row(report: &Report, selected: usize) -> usize {
+    row_targets(report)
+        .iter()
+        .position(|t| *t == Some(selected))
+        .unwrap_or(0)
+}
+
 fn render_list(state: &CheckState, report: &Report, frame: &mut Frame, area: Rect, cx: &ViewCx) {
     let n = report.violations.len();
     let groups = report.by_rule().len();
@@ -193,11 +212,9 @@ fn render_list(state: &CheckState, report: &Report, frame: &mut Frame, area: Rec
     }
     let rows = rows(report);
     let width = list::text_width(inner, rows.len());
-    let mut selected_row = 0;
     let lines: Vec<Line> = rows
         .iter()
-        .enumerate()
-        .map(|(i, row)| match row {
+        .map(|row| match row {
             Row::Header(id, title, count) => Line::from(vec![
                 Span::styled(format!("{id} "), cx.theme.check.rule),
                 Span::styled(format!("({count}) "), cx.theme.ui.muted),
@@ -206,10 +223,7 @@ fn render_list(state: &CheckState, report: &Report, frame: &mut Frame, area: Rec
                     cx.theme.ui.muted,
                 ),
             ]),
-            Row::Item(idx, v) => {
-                if *idx == state.selected {
-                    selected_row = i;
-                }
+            Row::Item(_, v) => {
                 let loc = v.location();
                 let room = width.saturating_sub(loc.len() + 4);
                 Line::from(vec![
@@ -225,7 +239,7 @@ fn render_list(state: &CheckState, report: &Report, frame: &mut Frame, area: Rec
         frame,
         inner,
         lines,
-        selected_row,
+        selected_row(report, state.selected),
         state.viewer.is_none(),
         cx,
     );
