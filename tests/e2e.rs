@@ -338,3 +338,21 @@ fn ctrl_z_suspends_and_fg_resumes() {
     t.wait_gone("Jobs", T);
     t.wait_for("e2e$", T);
 }
+
+/// `homelab check --tui` on this repository (gitops): the check runs in the background, the
+/// clean result shows, the home screen is one `q` away, and the terminal comes back cooked.
+#[test]
+fn check_tui_shows_the_result_and_returns() {
+    let Some(t) = Tmux::start("check") else {
+        return;
+    };
+    t.shell(&t.run_line("check --tui"));
+    let screen = t.wait_for("conforms to the Stage 1 architecture", T);
+    assert!(screen.contains("Check repository"), "{screen}");
+    assert!(screen.contains("swap/disabled"), "{screen}");
+    t.keys(&["q"]);
+    t.wait_for("Jobs", T);
+    t.keys(&["q"]);
+    let end = t.wait_for("EXIT=0", T);
+    assert_terminal_restored(&end);
+}
