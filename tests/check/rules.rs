@@ -117,6 +117,10 @@ fn otel_path() {
     case("otel-path");
 }
 #[test]
+fn otel_missing() {
+    case("otel-missing");
+}
+#[test]
 fn grafana_datasources() {
     case("grafana-datasources");
 }
