@@ -175,7 +175,7 @@ fn parse_doc(start_line: u32, lines: Vec<String>) -> Doc {
         },
         Err(e) => {
             let line = e.location().map(|l| l.line() as u32).unwrap_or(1);
-            let msg = e.to_string();
+            let msg = absolute_lines(&e.to_string(), start_line);
             Doc {
                 start_line,
                 lines,
@@ -184,6 +184,20 @@ fn parse_doc(start_line: u32, lines: Vec<String>) -> Doc {
             }
         }
     }
+}
+
+/// serde_yaml reports lines relative to the document; say them relative to the file.
+fn absolute_lines(msg: &str, start_line: u32) -> String {
+    static LINE: std::sync::LazyLock<Option<regex::Regex>> =
+        std::sync::LazyLock::new(|| regex::Regex::new(r"line (\d+)").ok());
+    let Some(re) = LINE.as_ref() else {
+        return msg.to_string();
+    };
+    re.replace_all(msg, |c: &regex::Captures| {
+        let n: u32 = c[1].parse().unwrap_or(1);
+        format!("line {}", n + start_line - 1)
+    })
+    .into_owned()
 }
 
 /// A text file checked line by line (shell scripts, env files).
@@ -449,6 +463,10 @@ mod tests {
         assert_eq!(f.docs[1].start_line, 4);
         let (msg, line) = f.docs[1].error.clone().expect("parse error");
         assert!(line >= 5, "{msg} at {line}");
+        assert!(
+            msg.contains(&format!("line {line}")),
+            "message uses file lines: {msg}"
+        );
     }
 
     #[test]

@@ -105,6 +105,10 @@ fn image() {
     case("image");
 }
 #[test]
+fn resource_requests() {
+    case("resource-requests");
+}
+#[test]
 fn swap() {
     case("swap");
 }

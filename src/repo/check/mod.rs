@@ -11,6 +11,7 @@ mod secrets;
 mod storage;
 mod structure;
 mod swap;
+mod workloads;
 
 use super::tree::{Tree, TreeError};
 use serde::Serialize;
@@ -41,6 +42,7 @@ pub const RULES: &[Rule] = &[
     secrets::PLAINTEXT_ENV,
     pinning::CHART_VERSION,
     pinning::IMAGE_TAG,
+    workloads::RESOURCE_REQUESTS,
     swap::SWAP_DISABLED,
     observability::OTEL_COLLECTOR,
     observability::GRAFANA_DATASOURCES,
@@ -115,6 +117,7 @@ pub fn check_tree(tree: &Tree) -> Report {
     storage::check(tree, &mut out);
     secrets::check(tree, &mut out);
     pinning::check(tree, &mut out);
+    workloads::check(tree, &mut out);
     swap::check(tree, &mut out);
     observability::check(tree, &mut out);
     let order = |id: &str| RULES.iter().position(|r| r.id == id).unwrap_or(usize::MAX);
