@@ -57,6 +57,10 @@ fn flux_depends_on() {
     case("flux-depends-on");
 }
 #[test]
+fn flux_cycle() {
+    case("flux-cycle");
+}
+#[test]
 fn flux_decryption() {
     case("flux-decryption");
 }

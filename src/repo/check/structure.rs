@@ -22,8 +22,8 @@ pub const FLUX_PATH: Rule = Rule {
 };
 pub const FLUX_DEPENDS_ON: Rule = Rule {
     id: "flux/depends-on",
-    title: "Every Flux dependsOn names a Kustomization in the tree",
-    hint: "name an existing Flux Kustomization (see cluster/kubernetes/flux/platform.yaml and apps.yaml) or remove the dependency",
+    title: "Every Flux dependsOn names a Kustomization in the tree, without cycles",
+    hint: "name an existing Flux Kustomization (see cluster/kubernetes/flux/platform.yaml and apps.yaml) or remove the dependency; a cycle never reconciles, so break it",
 };
 pub const FLUX_DECRYPTION: Rule = Rule {
     id: "flux/decryption",
@@ -65,6 +65,67 @@ pub fn check(tree: &Tree, out: &mut Vec<Violation>) {
         }
         if d.is("helm.toolkit.fluxcd.io/", "HelmRelease") {
             helm_source(tree, f, d, out);
+        }
+    }
+    dependency_cycles(tree, out);
+}
+
+/// Flux never reconciles a Kustomization that (transitively) depends on itself.
+fn dependency_cycles(tree: &Tree, out: &mut Vec<Violation>) {
+    use std::collections::BTreeMap;
+    let mut graph: BTreeMap<&str, (Vec<&str>, &YamlFile, &Doc)> = BTreeMap::new();
+    for (f, d) in tree
+        .docs()
+        .filter(|(_, d)| d.is("kustomize.toolkit.fluxcd.io/", "Kustomization"))
+    {
+        let Some(name) = d.name() else { continue };
+        let deps = d
+            .get(&["spec", "dependsOn"])
+            .and_then(Value::as_sequence)
+            .into_iter()
+            .flatten()
+            .filter_map(|x| x.get("name").and_then(Value::as_str))
+            .collect();
+        graph.insert(name, (deps, f, d));
+    }
+    // iterative DFS; 0 = unvisited, 1 = on the stack, 2 = done
+    let mut state: BTreeMap<&str, u8> = BTreeMap::new();
+    for &start in graph.keys() {
+        if state.get(start).copied().unwrap_or(0) != 0 {
+            continue;
+        }
+        let mut stack: Vec<(&str, usize)> = vec![(start, 0)];
+        state.insert(start, 1);
+        while let Some((node, next)) = stack.pop() {
+            let deps = graph.get(node).map(|g| g.0.as_slice()).unwrap_or(&[]);
+            let Some(&dep) = deps.get(next) else {
+                state.insert(node, 2);
+                continue;
+            };
+            stack.push((node, next + 1));
+            match state.get(dep).copied().unwrap_or(0) {
+                0 if graph.contains_key(dep) => {
+                    state.insert(dep, 1);
+                    stack.push((dep, 0));
+                }
+                1 => {
+                    let cycle: Vec<&str> = stack
+                        .iter()
+                        .map(|(n, _)| *n)
+                        .skip_while(|n| *n != dep)
+                        .chain([dep])
+                        .collect();
+                    if let Some((_, f, d)) = graph.get(node) {
+                        out.push(Violation::new(
+                            &FLUX_DEPENDS_ON,
+                            &f.rel,
+                            Some(d.line_of(&["spec", "dependsOn", "name"], Some(dep))),
+                            format!("dependency cycle: {}", cycle.join(" -> ")),
+                        ));
+                    }
+                }
+                _ => {}
+            }
         }
     }
 }
