@@ -353,6 +353,7 @@ fn check_tui_shows_the_result_and_returns() {
     t.keys(&["q"]);
     t.wait_for("Jobs", T);
     t.keys(&["q"]);
-    let end = t.wait_for("EXIT=0", T);
-    assert_terminal_restored(&end);
+    let done = t.wait_for("EXIT=0", T);
+    assert!(!done.contains("Jobs"), "alternate screen not left:\n{done}");
+    assert_terminal_restored(&t.wait_for("icanon", T));
 }
