@@ -94,11 +94,12 @@ impl Doc {
             .unwrap_or(self.start_line)
     }
 
-    /// Line of the key at `path` (mapping keys from the root; sequence items are transparent),
-    /// preferring the first match whose line contains `needle`. Falls back to the document start.
-    pub fn line_of<S: AsRef<str>>(&self, path: &[S], needle: Option<&str>) -> u32 {
-        locate(&self.lines, path, needle)
-            .map(|i| self.start_line + i as u32)
+    /// Line of the value (or, for a nested block, the key) at `path` - `spec.rules[0].name`
+    /// syntax, as [`crate::config::locate::locate`] reads it - or of its nearest ancestor that
+    /// exists. Falls back to the document start.
+    pub fn line_at(&self, path: &str) -> u32 {
+        crate::config::locate::locate(&self.lines.join("\n"), path)
+            .map(|(line, _)| self.start_line + line as u32 - 1)
             .unwrap_or(self.start_line)
     }
 }
@@ -340,87 +341,63 @@ pub fn parent(rel: &str) -> &str {
     rel.rsplit_once('/').map(|(d, _)| d).unwrap_or("")
 }
 
-/// Find the 0-based line index of the key at `path` in block-style YAML `lines`.
-///
-/// Sequence items are transparent (`- key:` continues the enclosing path), block scalars
-/// (`key: |`) are skipped, so a `kind:` inside an embedded config is not mistaken for one.
-pub fn locate<S: AsRef<str>>(lines: &[String], path: &[S], needle: Option<&str>) -> Option<usize> {
-    let mut stack: Vec<(usize, String)> = Vec::new();
-    let mut block_scalar_indent: Option<usize> = None;
-    let mut first_match = None;
-    for (i, raw) in lines.iter().enumerate() {
-        let trimmed = raw.trim_start();
-        if trimmed.is_empty() || trimmed.starts_with('#') {
-            continue;
-        }
-        let mut indent = raw.len() - trimmed.len();
-        if let Some(bi) = block_scalar_indent {
-            if indent > bi {
-                continue;
-            }
-            block_scalar_indent = None;
-        }
-        let mut content = trimmed;
-        while let Some(rest) = content.strip_prefix("- ") {
-            indent += 2;
-            let t = rest.trim_start();
-            indent += rest.len() - t.len();
-            content = t;
-        }
-        let Some((key, rest)) = split_key(content) else {
-            continue;
-        };
-        while stack.last().is_some_and(|(ind, _)| *ind >= indent) {
-            stack.pop();
-        }
-        stack.push((indent, key.to_string()));
-        let r = rest.trim();
-        if r.starts_with('|') || r.starts_with('>') {
-            block_scalar_indent = Some(indent);
-        }
-        let matches =
-            stack.len() == path.len() && stack.iter().zip(path).all(|((_, k), p)| k == p.as_ref());
-        if matches {
-            match needle {
-                None => return Some(i),
-                Some(n) if raw.contains(n) => return Some(i),
-                Some(_) => {
-                    first_match.get_or_insert(i);
-                }
-            }
-        }
-    }
-    first_match
+/// Where a node is inside a document: mapping keys and sequence indices from the root.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct YamlPath(Vec<Seg>);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Seg {
+    Key(String),
+    Index(usize),
 }
 
-/// `key: rest` for a block mapping line; quotes around the key are removed.
-fn split_key(content: &str) -> Option<(&str, &str)> {
-    let (key, rest) = if let Some(q) = content.strip_prefix('"') {
-        let end = q.find('"')?;
-        let rest = q[end + 1..].strip_prefix(':')?;
-        (&q[..end], rest)
-    } else if let Some(q) = content.strip_prefix('\'') {
-        let end = q.find('\'')?;
-        let rest = q[end + 1..].strip_prefix(':')?;
-        (&q[..end], rest)
-    } else {
-        let idx = content.find(':')?;
-        let key = &content[..idx];
-        if key.is_empty() || key.contains(' ') || key.starts_with('{') || key.starts_with('[') {
-            return None;
-        }
-        (key, &content[idx + 1..])
-    };
-    if rest.is_empty() || rest.starts_with(' ') || rest.starts_with('\t') {
-        Some((key, rest))
-    } else {
-        None
+impl YamlPath {
+    pub fn new(keys: &[&str]) -> Self {
+        YamlPath(keys.iter().map(|k| Seg::Key((*k).to_string())).collect())
+    }
+    /// The innermost mapping key (skipping sequence indices).
+    pub fn last_key(&self) -> Option<&str> {
+        self.0.iter().rev().find_map(|s| match s {
+            Seg::Key(k) => Some(k.as_str()),
+            Seg::Index(_) => None,
+        })
+    }
+    /// This path with `key` appended.
+    pub fn join(&self, key: &str) -> YamlPath {
+        let mut p = self.clone();
+        p.0.push(Seg::Key(key.to_string()));
+        p
+    }
+    /// Keys only, from the root, `.`-joined (for messages: `values.service.type`).
+    pub fn keys_after(&self, skip: usize) -> String {
+        self.0
+            .iter()
+            .filter_map(|s| match s {
+                Seg::Key(k) => Some(k.as_str()),
+                Seg::Index(_) => None,
+            })
+            .skip(skip)
+            .collect::<Vec<_>>()
+            .join(".")
     }
 }
 
-/// Visit every node of `value` with the mapping-key path leading to it (sequence indices are not
-/// part of the path, matching [`locate`]).
-pub fn walk<'a>(value: &'a Value, path: &mut Vec<String>, f: &mut dyn FnMut(&[String], &'a Value)) {
+impl std::fmt::Display for YamlPath {
+    /// `spec.template.spec.containers[1].image`, the syntax [`Doc::line_at`] takes.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, s) in self.0.iter().enumerate() {
+            match s {
+                Seg::Key(k) if i == 0 => write!(f, "{k}")?,
+                Seg::Key(k) => write!(f, ".{k}")?,
+                Seg::Index(n) => write!(f, "[{n}]")?,
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Visit every node of `value` with its path from `path` on.
+pub fn walk<'a>(value: &'a Value, path: &mut YamlPath, f: &mut dyn FnMut(&YamlPath, &'a Value)) {
     f(path, value);
     match value {
         Value::Mapping(m) => {
@@ -432,14 +409,16 @@ pub fn walk<'a>(value: &'a Value, path: &mut Vec<String>, f: &mut dyn FnMut(&[St
                         .trim()
                         .to_string(),
                 };
-                path.push(key);
+                path.0.push(Seg::Key(key));
                 walk(v, path, f);
-                path.pop();
+                path.0.pop();
             }
         }
         Value::Sequence(s) => {
-            for v in s {
+            for (i, v) in s.iter().enumerate() {
+                path.0.push(Seg::Index(i));
                 walk(v, path, f);
+                path.0.pop();
             }
         }
         Value::Tagged(t) => walk(&t.value, path, f),
@@ -470,19 +449,44 @@ mod tests {
     }
 
     #[test]
-    fn locates_nested_keys_through_sequences() {
-        let l = lines(
-            "spec:\n  template:\n    spec:\n      containers:\n        - name: a\n          image: x:1\n        - name: b\n          image: y\n",
+    fn paths_locate_through_sequences_and_skip_block_scalars() {
+        let text = "kind: Deployment\nspec:\n  template:\n    spec:\n      containers:\n        - name: a\n          image: x:1\n        - name: b\n          image: y\n";
+        let f = YamlFile::parse("d.yaml".into(), &format!("a: 1\n---\n{text}"));
+        let d = &f.docs[1];
+        let mut found = Vec::new();
+        walk(
+            d.value.as_ref().expect("parsed"),
+            &mut YamlPath::default(),
+            &mut |p, v| {
+                if p.last_key() == Some("image") {
+                    found.push((
+                        p.to_string(),
+                        d.line_at(&p.to_string()),
+                        v.as_str().unwrap_or("").to_string(),
+                    ));
+                }
+            },
         );
-        let path = ["spec", "template", "spec", "containers", "image"];
-        assert_eq!(locate(&l, &path, None), Some(5));
-        assert_eq!(locate(&l, &path, Some("y")), Some(7));
-    }
-
-    #[test]
-    fn skips_block_scalars() {
-        let l = lines("data:\n  config.yaml: |\n    kind: Ingress\nkind: ConfigMap\n");
-        assert_eq!(locate(&l, &["kind"], None), Some(3));
+        assert_eq!(
+            found,
+            vec![
+                (
+                    "spec.template.spec.containers[0].image".into(),
+                    9,
+                    "x:1".into()
+                ),
+                (
+                    "spec.template.spec.containers[1].image".into(),
+                    11,
+                    "y".into()
+                ),
+            ]
+        );
+        let cm = YamlFile::parse(
+            "c.yaml".into(),
+            "data:\n  config.yaml: |\n    kind: Ingress\nkind: ConfigMap\n",
+        );
+        assert_eq!(cm.docs[0].line_at("kind"), 4);
     }
 
     #[test]

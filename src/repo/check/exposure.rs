@@ -2,7 +2,7 @@
 //! except the Gateway's own, and public exposure only for the allowlisted media apps.
 
 use super::{Rule, Violation};
-use crate::repo::tree::{Doc, Tree, YamlFile, walk};
+use crate::repo::tree::{Doc, Tree, YamlFile, YamlPath, walk};
 use serde_yaml::Value;
 
 pub const NO_INGRESS: Rule = Rule {
@@ -47,7 +47,7 @@ fn ingress_objects(f: &YamlFile, d: &Doc, out: &mut Vec<Violation>) {
         out.push(Violation::new(
             &NO_INGRESS,
             &f.rel,
-            Some(d.line_of(&["kind"], None)),
+            Some(d.line_at("kind")),
             format!(
                 "Ingress `{}`: the Stage 1 ingress API is Gateway API (HTTPRoute)",
                 d.name().unwrap_or("?")
@@ -57,20 +57,22 @@ fn ingress_objects(f: &YamlFile, d: &Doc, out: &mut Vec<Violation>) {
     if d.is("helm.toolkit.fluxcd.io/", "HelmRelease")
         && let Some(values) = d.get(&["spec", "values"])
     {
-        let mut path = vec!["spec".to_string(), "values".to_string()];
+        let mut path = YamlPath::new(&["spec", "values"]);
         walk(values, &mut path, &mut |p, v| {
             let enabled = v.get("enabled").and_then(Value::as_bool) == Some(true);
-            if enabled && p.last().is_some_and(|k| k.eq_ignore_ascii_case("ingress")) {
-                let mut kp = p.to_vec();
-                kp.push("enabled".into());
+            if enabled
+                && p.last_key()
+                    .is_some_and(|k| k.eq_ignore_ascii_case("ingress"))
+            {
+                let kp = p.join("enabled");
                 out.push(Violation::new(
                     &NO_INGRESS,
                     &f.rel,
-                    Some(d.line_of(&kp, None)),
+                    Some(d.line_at(&kp.to_string())),
                     format!(
                         "HelmRelease `{}` enables a chart Ingress at {}",
                         d.name().unwrap_or("?"),
-                        kp[2..].join(".")
+                        kp.keys_after(2)
                     ),
                 ));
             }
@@ -92,33 +94,32 @@ fn service_types(f: &YamlFile, d: &Doc, out: &mut Vec<Violation>) {
         out.push(Violation::new(
             &SERVICE_TYPE,
             &f.rel,
-            Some(d.line_of(&["spec", "type"], None)),
+            Some(d.line_at("spec.type")),
             format!("Service `{}` is type {t}", d.name().unwrap_or("?")),
         ));
     }
     if d.is("helm.toolkit.fluxcd.io/", "HelmRelease")
         && let Some(values) = d.get(&["spec", "values"])
     {
-        let mut path = vec!["spec".to_string(), "values".to_string()];
+        let mut path = YamlPath::new(&["spec", "values"]);
         walk(values, &mut path, &mut |p, v| {
             let is_service = p
-                .last()
+                .last_key()
                 .is_some_and(|k| k.to_ascii_lowercase().contains("service"));
             if let Some(t) = v
                 .get("type")
                 .and_then(Value::as_str)
                 .filter(|t| is_service && exposing(t))
             {
-                let mut kp = p.to_vec();
-                kp.push("type".into());
+                let kp = p.join("type");
                 out.push(Violation::new(
                     &SERVICE_TYPE,
                     &f.rel,
-                    Some(d.line_of(&kp, Some(t))),
+                    Some(d.line_at(&kp.to_string())),
                     format!(
                         "HelmRelease `{}` sets {} to {t}",
                         d.name().unwrap_or("?"),
-                        kp[2..].join(".")
+                        kp.keys_after(2)
                     ),
                 ));
             }
@@ -169,25 +170,25 @@ fn public_routes(f: &YamlFile, d: &Doc, domains: &[String], out: &mut Vec<Violat
     } else {
         format!("route `{name}`")
     };
-    for p in d
+    for (i, p) in d
         .get(&["spec", "parentRefs"])
         .and_then(Value::as_sequence)
         .into_iter()
         .flatten()
+        .enumerate()
     {
         let section = p.get("sectionName").and_then(Value::as_str);
-        let line_path = ["spec", "parentRefs", "sectionName"];
         match section {
             Some("public") => out.push(Violation::new(
                 &PUBLIC_ALLOWLIST,
                 &f.rel,
-                Some(d.line_of(&line_path, Some("public"))),
+                Some(d.line_at(&format!("spec.parentRefs[{i}].sectionName"))),
                 format!("{who} attaches to the public listener"),
             )),
             None => out.push(Violation::new(
                 &PUBLIC_ALLOWLIST,
                 &f.rel,
-                Some(d.line_of(&["spec", "parentRefs", "name"], None)),
+                Some(d.line_at(&format!("spec.parentRefs[{i}].name"))),
                 format!("{who} names no sectionName, so it attaches to every listener including `public`"),
             )),
             Some(_) => {}

@@ -3,7 +3,7 @@
 //! to Prometheus, Loki and the traces backend.
 
 use super::{Rule, Violation};
-use crate::repo::tree::{Doc, Tree, YamlFile, walk};
+use crate::repo::tree::{Doc, Tree, YamlFile, YamlPath, walk};
 use serde_yaml::Value;
 
 pub const OTEL_COLLECTOR: Rule = Rule {
@@ -59,7 +59,7 @@ fn otel(tree: &Tree, out: &mut Vec<Violation>) {
             out.push(Violation::new(
                 &OTEL_COLLECTOR,
                 &f.rel,
-                Some(d.line_of(&["kind"], None)),
+                Some(d.line_at("kind")),
                 format!(
                     "OTel collector `{}` is outside the two canonical paths",
                     d.name().unwrap_or("?")
@@ -123,7 +123,7 @@ fn collector_config(f: &YamlFile, d: &Doc, out: &mut Vec<Violation>) {
         out.push(Violation::new(
             &OTEL_COLLECTOR,
             &f.rel,
-            Some(d.line_of(&["spec", "values", "config"], None)),
+            Some(d.line_at("spec.values.config")),
             format!("OTel collector `{name}` lacks {}", missing.join(", ")),
         ));
     }
@@ -131,9 +131,8 @@ fn collector_config(f: &YamlFile, d: &Doc, out: &mut Vec<Violation>) {
 
 /// Datasource types declared anywhere in `v` (chart values or embedded provisioning files).
 fn datasource_types(v: &Value, types: &mut Vec<String>) {
-    let mut path = Vec::new();
-    walk(v, &mut path, &mut |p, node| {
-        if p.last().is_some_and(|k| k == "datasources")
+    walk(v, &mut YamlPath::default(), &mut |p, node| {
+        if p.last_key() == Some("datasources")
             && let Value::Sequence(items) = node
         {
             types.extend(
@@ -182,10 +181,7 @@ fn grafana(tree: &Tree, out: &mut Vec<Violation>) {
     let msg = format!("Grafana has no datasource for {}", missing.join(", "));
     match grafanas.first() {
         Some((f, d)) => {
-            let line =
-                crate::repo::tree::locate(&d.lines, &["spec", "values", "datasources"], None)
-                    .map(|i| d.start_line + i as u32)
-                    .unwrap_or_else(|| d.line_of(&["metadata", "name"], None));
+            let line = d.line_at("spec.values.datasources");
             out.push(Violation::new(
                 &GRAFANA_DATASOURCES,
                 &f.rel,

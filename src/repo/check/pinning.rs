@@ -1,7 +1,7 @@
 //! Pinning: chart versions and container images are exact, so git says what runs.
 
 use super::{Rule, Violation};
-use crate::repo::tree::{Doc, Tree, YamlFile, walk};
+use crate::repo::tree::{Doc, Tree, YamlFile, YamlPath, walk};
 use serde_yaml::Value;
 
 pub const CHART_VERSION: Rule = Rule {
@@ -49,7 +49,7 @@ fn helm_version(f: &YamlFile, d: &Doc, out: &mut Vec<Violation>) {
         None => out.push(Violation::new(
             &CHART_VERSION,
             &f.rel,
-            Some(d.line_of(&["spec", "chart", "spec", "chart"], None)),
+            Some(d.line_at("spec.chart.spec.chart")),
             format!("HelmRelease `{name}` has no chart version (Flux would take the newest)"),
         )),
         Some(v) => {
@@ -64,7 +64,7 @@ fn helm_version(f: &YamlFile, d: &Doc, out: &mut Vec<Violation>) {
                 out.push(Violation::new(
                     &CHART_VERSION,
                     &f.rel,
-                    Some(d.line_of(&["spec", "chart", "spec", "version"], None)),
+                    Some(d.line_at("spec.chart.spec.version")),
                     format!("HelmRelease `{name}` chart version `{text}` is not an exact version"),
                 ));
             }
@@ -80,21 +80,13 @@ fn oci_ref(f: &YamlFile, d: &Doc, out: &mut Vec<Violation>) {
     let (ok, line, what) = match (digest, tag, semver) {
         (Some(_), _, _) => (true, 0, String::new()),
         (None, Some(t), _) if t != "latest" => (true, 0, String::new()),
-        (None, Some(t), _) => (
-            false,
-            d.line_of(&["spec", "ref", "tag"], None),
-            format!("tag `{t}`"),
-        ),
+        (None, Some(t), _) => (false, d.line_at("spec.ref.tag"), format!("tag `{t}`")),
         (None, None, Some(s)) => (
             false,
-            d.line_of(&["spec", "ref", "semver"], None),
+            d.line_at("spec.ref.semver"),
             format!("semver range `{s}`"),
         ),
-        (None, None, None) => (
-            false,
-            d.line_of(&["spec", "url"], None),
-            "no ref (latest)".to_string(),
-        ),
+        (None, None, None) => (false, d.line_at("spec.url"), "no ref (latest)".to_string()),
     };
     if !ok {
         out.push(Violation::new(
@@ -121,17 +113,15 @@ pub fn unpinned(image: &str) -> Option<&'static str> {
 }
 
 fn images(f: &YamlFile, d: &Doc, v: &Value, out: &mut Vec<Violation>) {
-    let mut path = Vec::new();
-    walk(v, &mut path, &mut |p, node| {
-        let Some(key) = p.last() else { return };
-        if key == "image"
+    walk(v, &mut YamlPath::default(), &mut |p, node| {
+        if p.last_key() == Some("image")
             && let Value::String(img) = node
             && let Some(why) = unpinned(img)
         {
             out.push(Violation::new(
                 &IMAGE_TAG,
                 &f.rel,
-                Some(d.line_of(p, Some(img))),
+                Some(d.line_at(&p.to_string())),
                 format!("image `{img}` {why}"),
             ));
         }
@@ -140,12 +130,10 @@ fn images(f: &YamlFile, d: &Doc, v: &Value, out: &mut Vec<Violation>) {
             && node.get("repository").is_some()
             && node.get("tag").and_then(Value::as_str) == Some("latest")
         {
-            let mut kp = p.to_vec();
-            kp.push("tag".into());
             out.push(Violation::new(
                 &IMAGE_TAG,
                 &f.rel,
-                Some(d.line_of(&kp, Some("latest"))),
+                Some(d.line_at(&p.join("tag").to_string())),
                 format!(
                     "image {} uses the mutable tag latest",
                     node.get("repository")

@@ -24,7 +24,7 @@ pub fn check(tree: &Tree, out: &mut Vec<Violation>) {
                 out.push(Violation::new(
                     &PLAINTEXT_SECRET,
                     &f.rel,
-                    Some(d.line_of(&["kind"], Some("Secret"))),
+                    Some(d.line_at("kind")),
                     format!(
                         "Secret `{}` is plaintext (no sops metadata)",
                         d.name().unwrap_or("?")

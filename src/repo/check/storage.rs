@@ -1,7 +1,7 @@
 //! Storage (Stage 1 memo 5): Longhorn for block, NFS subdir for bulk, nothing else.
 
 use super::{Rule, Violation};
-use crate::repo::tree::{Doc, Tree, YamlFile, walk};
+use crate::repo::tree::{Doc, Tree, YamlFile, YamlPath, walk};
 use serde_yaml::Value;
 
 pub const STORAGE_CLASS: Rule = Rule {
@@ -30,17 +30,16 @@ fn forbidden(s: &str) -> Option<&'static str> {
 
 /// storageClassName / storageClass anywhere (manifests, PVC templates, chart values).
 fn class_references(f: &YamlFile, d: &Doc, v: &Value, out: &mut Vec<Violation>) {
-    let mut path = Vec::new();
-    walk(v, &mut path, &mut |p, node| {
-        let Some(key) = p.last() else { return };
+    walk(v, &mut YamlPath::default(), &mut |p, node| {
+        let Some(key) = p.last_key() else { return };
         if key != "storageClassName" && key != "storageClass" {
             return;
         }
         // chart values sometimes nest: storageClass: {name: nfs, ...}
         let (class, kp) = match node {
-            Value::String(s) => (s.as_str(), p.to_vec()),
+            Value::String(s) => (s.as_str(), p.clone()),
             Value::Mapping(_) => match node.get("name").and_then(Value::as_str) {
-                Some(s) => (s, [p, &["name".to_string()]].concat()),
+                Some(s) => (s, p.join("name")),
                 None => return,
             },
             _ => return,
@@ -51,10 +50,10 @@ fn class_references(f: &YamlFile, d: &Doc, v: &Value, out: &mut Vec<Violation>) 
         out.push(Violation::new(
             &STORAGE_CLASS,
             &f.rel,
-            Some(d.line_of(&kp, Some(class))),
+            Some(d.line_at(&kp.to_string())),
             format!(
                 "storage class `{class}` at {} is not longhorn or nfs",
-                kp.join(".")
+                kp.keys_after(0)
             ),
         ));
     });
@@ -68,7 +67,7 @@ fn forbidden_engines(f: &YamlFile, d: &Doc, out: &mut Vec<Violation>) {
             out.push(Violation::new(
                 &STORAGE_CLASS,
                 &f.rel,
-                Some(d.line_of(&["metadata", "name"], None)),
+                Some(d.line_at("metadata.name")),
                 format!("StorageClass `{name}` (provisioner {provisioner}) is outside the Longhorn + NFS model"),
             ));
         }
@@ -77,7 +76,7 @@ fn forbidden_engines(f: &YamlFile, d: &Doc, out: &mut Vec<Violation>) {
         out.push(Violation::new(
             &STORAGE_CLASS,
             &f.rel,
-            Some(d.line_of(&["apiVersion"], None)),
+            Some(d.line_at("apiVersion")),
             format!(
                 "{} `{}` belongs to a {group} storage engine",
                 d.kind().unwrap_or("object"),
@@ -92,7 +91,7 @@ fn forbidden_engines(f: &YamlFile, d: &Doc, out: &mut Vec<Violation>) {
         out.push(Violation::new(
             &STORAGE_CLASS,
             &f.rel,
-            Some(d.line_of(&["spec", "chart", "spec", "chart"], None)),
+            Some(d.line_at("spec.chart.spec.chart")),
             format!("HelmRelease installs chart `{chart}`, a {engine} storage engine"),
         ));
     }

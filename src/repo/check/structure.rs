@@ -119,7 +119,7 @@ fn dependency_cycles(tree: &Tree, out: &mut Vec<Violation>) {
                         out.push(Violation::new(
                             &FLUX_DEPENDS_ON,
                             &f.rel,
-                            Some(d.line_of(&["spec", "dependsOn", "name"], Some(dep))),
+                            Some(d.line_at(&format!("spec.dependsOn[{next}].name"))),
                             format!("dependency cycle: {}", cycle.join(" -> ")),
                         ));
                     }
@@ -210,7 +210,7 @@ fn flux_kustomization(
                 out.push(Violation::new(
                     &FLUX_PATH,
                     &f.rel,
-                    Some(d.line_of(&["spec", "path"], None)),
+                    Some(d.line_at("spec.path")),
                     format!("Kustomization `{name}`: path `{p}` is not a folder in the repository"),
                 ));
             }
@@ -218,14 +218,14 @@ fn flux_kustomization(
         None => out.push(Violation::new(
             &FLUX_PATH,
             &f.rel,
-            Some(d.line_of(&["spec"], None)),
+            Some(d.line_at("spec")),
             format!(
                 "Kustomization `{name}` has no spec.path (Flux would apply the repository root)"
             ),
         )),
     }
     if let Some(Value::Sequence(deps)) = d.get(&["spec", "dependsOn"]) {
-        for dep in deps {
+        for (i, dep) in deps.iter().enumerate() {
             let Some(dn) = dep.get("name").and_then(Value::as_str) else {
                 continue;
             };
@@ -233,7 +233,7 @@ fn flux_kustomization(
                 out.push(Violation::new(
                     &FLUX_DEPENDS_ON,
                     &f.rel,
-                    Some(d.line_of(&["spec", "dependsOn", "name"], Some(dn))),
+                    Some(d.line_at(&format!("spec.dependsOn[{i}].name"))),
                     format!("Kustomization `{name}` depends on `{dn}`, which no Flux Kustomization in the tree is named"),
                 ));
             }
@@ -259,7 +259,7 @@ fn flux_kustomization(
         out.push(Violation::new(
             &FLUX_DECRYPTION,
             &f.rel,
-            Some(d.line_of(&["metadata", "name"], Some(name))),
+            Some(d.line_at("metadata.name")),
             format!("Kustomization `{name}` lacks {}", missing.join(", ")),
         ));
     }
@@ -281,7 +281,7 @@ fn helm_source(tree: &Tree, f: &YamlFile, d: &Doc, out: &mut Vec<Violation>) {
         out.push(Violation::new(
             &HELM_SOURCE,
             &f.rel,
-            Some(d.line_of(&["spec"], None)),
+            Some(d.line_at("spec")),
             format!("HelmRelease `{name}` has neither spec.chart.spec.sourceRef nor spec.chartRef"),
         ));
         return;
@@ -297,12 +297,10 @@ fn helm_source(tree: &Tree, f: &YamlFile, d: &Doc, out: &mut Vec<Violation>) {
             && s.namespace().unwrap_or("default") == ns
     });
     if !found {
-        let mut p: Vec<&str> = path.to_vec();
-        p.push("name");
         out.push(Violation::new(
             &HELM_SOURCE,
             &f.rel,
-            Some(d.line_of(&p, Some(src))),
+            Some(d.line_at(&format!("{}.name", path.join(".")))),
             format!(
                 "HelmRelease `{name}` uses {kind} `{ns}/{src}`, which is not defined in the tree"
             ),

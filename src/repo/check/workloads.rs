@@ -29,12 +29,12 @@ pub fn check(tree: &Tree, out: &mut Vec<Violation>) {
         };
         let Some(pod) = d.get(path) else { continue };
         for list in ["initContainers", "containers"] {
-            for c in pod
+            let containers = pod
                 .get(list)
                 .and_then(Value::as_sequence)
                 .into_iter()
-                .flatten()
-            {
+                .flatten();
+            for (i, c) in containers.enumerate() {
                 let name = c.get("name").and_then(Value::as_str).unwrap_or("?");
                 let requests = c
                     .get("resources")
@@ -43,12 +43,11 @@ pub fn check(tree: &Tree, out: &mut Vec<Violation>) {
                 if requests.is_some_and(|m| !m.is_empty()) {
                     continue;
                 }
-                let mut p: Vec<&str> = path.to_vec();
-                p.extend([list, "name"]);
+                let at = format!("{}.{list}[{i}].name", path.join("."));
                 out.push(Violation::new(
                     &RESOURCE_REQUESTS,
                     &f.rel,
-                    Some(d.line_of(&p, Some(name))),
+                    Some(d.line_at(&at)),
                     format!(
                         "{} `{}`: container `{name}` has no resource requests",
                         d.kind().unwrap_or("?"),
