@@ -430,10 +430,6 @@ pub fn walk<'a>(value: &'a Value, path: &mut YamlPath, f: &mut dyn FnMut(&YamlPa
 mod tests {
     use super::*;
 
-    fn lines(s: &str) -> Vec<String> {
-        s.lines().map(str::to_string).collect()
-    }
-
     #[test]
     fn splits_documents_with_lines() {
         let f = YamlFile::parse("a.yaml".into(), "# c\na: 1\n---\nb: 2\nc: [\n---\n\n");
