@@ -162,3 +162,20 @@ fn mouse_selects_then_opens_and_wheel_moves() {
     support::mouse(&mut app, click, 10, 2);
     assert_eq!(app.screens.check.selected, 5);
 }
+
+#[test]
+fn check_help_lists_the_screen_keys() {
+    let mut app = app_on_check();
+    support::backend(
+        &mut app,
+        BackendEvent::CheckFinished(Ok(Box::new(broken_report()))),
+    );
+    support::press(&mut app, "?");
+    support::assert_frame("check", "check_help", &mut app, 80, 24);
+    let frame = support::render(&mut app, 80, 24);
+    assert!(support::contains(
+        &frame,
+        "Open the file at the violation's line"
+    ));
+    assert!(support::contains(&frame, "Run the check again"));
+}
