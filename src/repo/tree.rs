@@ -217,6 +217,8 @@ pub struct Tree {
     pub yaml: Vec<YamlFile>,
     pub scripts: Vec<TextFile>,
     pub env_files: Vec<TextFile>,
+    /// `SECRETS.md` files next to workloads (which secrets they reference, with their keys).
+    pub secret_docs: Vec<TextFile>,
     /// Every file path (relative, `/`-separated) under the scanned roots, for existence checks.
     pub files: std::collections::BTreeSet<String>,
     /// Every directory path (relative) under the scanned roots.
@@ -270,6 +272,9 @@ impl Tree {
             } else if name.ends_with(".env") && rel == "config/env" {
                 let text = read_text(&path)?;
                 self.env_files.push(TextFile { rel: child, text });
+            } else if name == "SECRETS.md" && top == "cluster" {
+                let text = read_text(&path)?;
+                self.secret_docs.push(TextFile { rel: child, text });
             }
         }
         Ok(())

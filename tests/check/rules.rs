@@ -69,6 +69,14 @@ fn helm_source() {
     case("helm-source");
 }
 #[test]
+fn namespace() {
+    case("namespace");
+}
+#[test]
+fn secrets_documented() {
+    case("secrets-documented");
+}
+#[test]
 fn top_level() {
     case("top-level");
 }

@@ -7,6 +7,7 @@ mod exposure;
 mod layout;
 mod observability;
 mod pinning;
+mod references;
 mod secrets;
 mod storage;
 mod structure;
@@ -33,6 +34,7 @@ pub const RULES: &[Rule] = &[
     structure::FLUX_DEPENDS_ON,
     structure::FLUX_DECRYPTION,
     structure::HELM_SOURCE,
+    references::NAMESPACE,
     layout::TOP_LEVEL,
     exposure::NO_INGRESS,
     exposure::SERVICE_TYPE,
@@ -40,6 +42,7 @@ pub const RULES: &[Rule] = &[
     storage::STORAGE_CLASS,
     secrets::PLAINTEXT_SECRET,
     secrets::PLAINTEXT_ENV,
+    references::SECRET_DOCUMENTED,
     pinning::CHART_VERSION,
     pinning::IMAGE_TAG,
     workloads::RESOURCE_REQUESTS,
@@ -112,6 +115,7 @@ impl Report {
 pub fn check_tree(tree: &Tree) -> Report {
     let mut out = Vec::new();
     structure::check(tree, &mut out);
+    references::check(tree, &mut out);
     layout::check(tree, &mut out);
     exposure::check(tree, &mut out);
     storage::check(tree, &mut out);
