@@ -114,6 +114,12 @@ fn check_clean_tree() {
     report.documents = 170;
     support::backend(&mut app, BackendEvent::CheckFinished(Ok(Box::new(report))));
     support::assert_frames("check", "check_ok", &mut app);
+    // the passed rules are a list: the last one is reachable at 80x24, with its fix hint
+    support::press(&mut app, "G");
+    let frame = support::render(&mut app, 80, 24);
+    let last = check::RULES.last().expect("rules");
+    assert!(support::contains(&frame, last.id), "{frame:?}");
+    assert!(support::contains(&frame, "fix when it fails:"));
 }
 
 #[test]

@@ -72,8 +72,13 @@ impl CheckState {
         }
     }
 
-    fn violations(&self) -> usize {
-        self.report.as_ref().map_or(0, |r| r.violations.len())
+    /// Rows the selection moves over: the violations, or the rules when there are none.
+    fn selectable(&self) -> usize {
+        match &self.report {
+            Some(r) if r.ok() => check::RULES.len(),
+            Some(r) => r.violations.len(),
+            None => 0,
+        }
     }
 
     fn start(&mut self, cx: &mut UpdateCx) {
@@ -111,7 +116,7 @@ impl CheckState {
     }
 
     fn move_selection(&mut self, action: &Action) {
-        let n = self.violations();
+        let n = self.selectable();
         if n == 0 {
             return;
         }

@@ -129,33 +129,63 @@ fn summary(report: &Report) -> String {
     )
 }
 
+/// A clean tree: the verdict, then every rule that passed (a scrollable list, the selected
+/// rule's fix hint at the bottom, so the rules are browsable even at 80x24).
 fn render_ok(state: &CheckState, report: &Report, frame: &mut Frame, area: Rect, cx: &ViewCx) {
-    let mut text = vec![
-        Line::raw(""),
+    let b = block("Check repository", true, cx);
+    let inner = b.inner(area);
+    frame.render_widget(b, area);
+    let header = vec![
         Line::styled(
-            "  ✓ The repository conforms to the Stage 1 architecture",
+            "✓ The repository conforms to the Stage 1 architecture",
             cx.theme.check.pass,
         ),
-        Line::raw(""),
         Line::styled(
-            format!("  {}  ·  {}", state.root.display(), summary(report)),
+            format!("{}  ·  {}", state.root.display(), summary(report)),
             cx.theme.ui.muted,
         ),
         Line::raw(""),
     ];
-    let id_width = RULES.iter().map(|r| r.id.len()).max().unwrap_or(0) + 2;
-    let title_room = (area.width as usize).saturating_sub(id_width + 6);
-    for r in RULES {
-        text.push(Line::from(vec![
-            Span::styled("  ✓ ", cx.theme.check.pass),
-            Span::styled(format!("{:<id_width$}", r.id), cx.theme.check.rule),
-            Span::styled(truncate(r.title, title_room), cx.theme.ui.text),
-        ]));
-    }
+    let head_h = (header.len() as u16).min(inner.height);
     frame.render_widget(
-        Paragraph::new(text).block(block("Check repository", true, cx)),
-        area,
+        Paragraph::new(header),
+        Rect {
+            height: head_h,
+            ..inner
+        },
     );
+    let selected = state.selected.min(RULES.len() - 1);
+    let hint_h = if inner.height > head_h + 4 { 2 } else { 0 };
+    let list_area = Rect {
+        y: inner.y + head_h,
+        height: inner.height.saturating_sub(head_h + hint_h),
+        ..inner
+    };
+    let id_width = RULES.iter().map(|r| r.id.len()).max().unwrap_or(0) + 2;
+    let title_room = list::text_width(list_area, RULES.len()).saturating_sub(id_width + 2);
+    let rows: Vec<Line> = RULES
+        .iter()
+        .map(|r| {
+            Line::from(vec![
+                Span::styled("✓ ", cx.theme.check.pass),
+                Span::styled(format!("{:<id_width$}", r.id), cx.theme.check.rule),
+                Span::styled(truncate(r.title, title_room), cx.theme.ui.text),
+            ])
+        })
+        .collect();
+    list::render(frame, list_area, rows, selected, true, cx);
+    if hint_h > 0 {
+        let hint = Line::from(vec![
+            Span::styled("fix when it fails: ", cx.theme.ui.key),
+            Span::styled(RULES[selected].hint, cx.theme.ui.muted),
+        ]);
+        let hint_area = Rect {
+            y: list_area.bottom(),
+            height: hint_h,
+            ..inner
+        };
+        frame.render_widget(Paragraph::new(hint).wrap(Wrap { trim: false }), hint_area);
+    }
 }
 
 /// One list row: a rule header (not selectable) or a violation.
