@@ -1,0 +1,1 @@
+//! Kubernetes through kube-rs: only what the k3s stage needs (nodes Ready).
