@@ -1,0 +1,7 @@
+//! k3s stage and SSH backend against real OpenSSH sshd nodes (see k3s/nodes.rs), the kube
+//! simulator cross-checked with kubectl, and the stage's wizard view.
+
+#[path = "k3s/nodes.rs"]
+mod nodes;
+#[path = "k3s/ssh.rs"]
+mod ssh;
