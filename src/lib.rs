@@ -6,3 +6,4 @@ pub mod backends;
 pub mod cli;
 pub mod config;
 pub mod domain;
+pub mod stages;
