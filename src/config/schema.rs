@@ -187,6 +187,9 @@ pub struct K3sConfig {
     /// Address the kubeconfig points at and that goes into `--tls-san` (first server's IP by default).
     #[serde(default)]
     pub api_address: Option<String>,
+    /// API server port (k3s `--https-listen-port`); 6443 unless set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_port: Option<u16>,
     #[serde(default)]
     pub install: K3sInstall,
     #[serde(default)]

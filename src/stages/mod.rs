@@ -3,4 +3,5 @@
 //! checks and events into plain text for `homelab bootstrap --plan` / `--yes`.
 
 pub mod engine;
+pub mod k3s;
 pub mod printer;

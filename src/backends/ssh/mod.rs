@@ -20,9 +20,53 @@ pub use command::{ExecOutcome, OutputLine, RemoteCommand, Stream};
 pub use prompt::{HostKeyPrompt, NonInteractive, Prompter};
 pub use shell::NodeShell;
 
+use async_trait::async_trait;
 use config::{JumpHost, SshConfigFile};
+use tokio::io::AsyncRead;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+/// A node's shell as stages see it (the real one is [`NodeShell`]; benches and fault-injection
+/// wrappers implement it too).
+#[async_trait]
+pub trait RemoteShell: Send + Sync {
+    /// Run `cmd`, streaming lines; a non-zero exit is `Ok` with that status.
+    async fn run(
+        &self,
+        cmd: &RemoteCommand,
+        on_line: &mut (dyn FnMut(OutputLine) + Send),
+    ) -> Result<ExecOutcome, SshError>;
+    /// Upload `size` bytes to `remote_path` with `mode`, reporting `(sent, total)`.
+    async fn upload(
+        &self,
+        reader: &mut (dyn AsyncRead + Unpin + Send),
+        size: u64,
+        remote_path: &str,
+        mode: u32,
+        progress: &mut (dyn FnMut(u64, u64) + Send),
+    ) -> Result<u64, SshError>;
+}
+
+#[async_trait]
+impl RemoteShell for NodeShell {
+    async fn run(
+        &self,
+        cmd: &RemoteCommand,
+        on_line: &mut (dyn FnMut(OutputLine) + Send),
+    ) -> Result<ExecOutcome, SshError> {
+        NodeShell::run(self, cmd, on_line).await
+    }
+    async fn upload(
+        &self,
+        reader: &mut (dyn AsyncRead + Unpin + Send),
+        size: u64,
+        remote_path: &str,
+        mode: u32,
+        progress: &mut (dyn FnMut(u64, u64) + Send),
+    ) -> Result<u64, SshError> {
+        NodeShell::upload(self, reader, size, remote_path, mode, progress).await
+    }
+}
 
 /// Where the SSH client reads its configuration.
 #[derive(Debug, Clone)]
