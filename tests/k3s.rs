@@ -5,3 +5,5 @@
 mod nodes;
 #[path = "k3s/ssh.rs"]
 mod ssh;
+#[path = "k3s/kube_sim.rs"]
+mod kube_sim;
