@@ -7,3 +7,5 @@ mod nodes;
 mod ssh;
 #[path = "k3s/kube_sim.rs"]
 mod kube_sim;
+#[path = "k3s/stage.rs"]
+mod stage;

@@ -343,6 +343,14 @@ for p in etc var/lib usr/local; do
   mount -t overlay overlay -o lowerdir=/$p,upperdir={d}/up/$p,workdir={d}/work/$p /$p
 done
 mount -t cgroup2 none /sys/fs/cgroup 2>/dev/null || true
+# Private /tmp like a VM's, and 2 GiB of swap as the node sees it (/proc/swaps, swapon --show).
+mount -t tmpfs tmpfs /tmp
+printf 'Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n/swap.img                               file\t\t2097148\t\t0\t\t-2\n' > {d}/swaps
+mount --bind {d}/swaps /proc/swaps
+# Anything calling swapoff is recorded (sudo's secure_path finds /usr/local/sbin first).
+mkdir -p /usr/local/sbin /var/lib/homelab-test
+printf '#!/bin/sh\necho "swapoff $*" >> /var/lib/homelab-test/swapoff-calls\nexit 0\n' > /usr/local/sbin/swapoff
+chmod 755 /usr/local/sbin/swapoff
 hostname {name}
 echo {name} > /etc/hostname
 printf '127.0.0.1 localhost\n127.0.1.1 {name}\n' > /etc/hosts
@@ -398,9 +406,12 @@ impl Operator {
     }
 }
 
-/// A tempdir under /tmp that the node users can traverse.
+/// A tempdir the node users can traverse, outside /tmp (isolated nodes get a private /tmp).
 pub fn workdir() -> tempfile::TempDir {
-    let d = tempfile::Builder::new().prefix("hl-k3s-").tempdir().unwrap();
+    let d = tempfile::Builder::new()
+        .prefix("hl-k3s-")
+        .tempdir_in("/var/tmp")
+        .unwrap();
     sh(&format!("chmod 755 {}", d.path().display())).unwrap();
     d
 }

@@ -217,16 +217,20 @@ impl SshSession {
     }
 
     /// Run `command` (a full remote command line), feed `stdin`, stream lines to `on_line`
-    /// (secrets masked) and return the exit status and collected output.
+    /// (secrets masked) and return the exit status and collected output. `label` names the
+    /// command in errors (defaults to the command line).
+    #[allow(clippy::too_many_arguments)]
     pub async fn exec(
         &self,
         command: &str,
+        label: Option<&str>,
         stdin: Option<&[u8]>,
         secrets: &[String],
         timeout: Option<Duration>,
         on_line: &mut (dyn FnMut(OutputLine) + Send),
     ) -> Result<ExecOutcome, SshError> {
         let host = self.host().to_string();
+        let label = mask(label.unwrap_or(command), secrets);
         let lost = |message: String| SshError::Disconnected {
             host: host.clone(),
             message,
@@ -271,7 +275,7 @@ impl SshSession {
                         let _ = channel.close().await;
                         return Err(SshError::Timeout {
                             host,
-                            what: format!("running `{}`", mask(command, secrets)),
+                            what: format!("running `{label}`"),
                             secs: timeout.map(|t| t.as_secs()).unwrap_or_default(),
                         });
                     }
@@ -313,8 +317,7 @@ impl SshSession {
         }
         if out.exit_status.is_none() && out.exit_signal.is_none() && !closed_cleanly {
             return Err(lost(format!(
-                "the connection dropped while `{}` was running",
-                mask(command, secrets)
+                "the connection dropped while `{label}` was running"
             )));
         }
         Ok(out)

@@ -2,7 +2,7 @@
 //! (re-running only idempotent commands), and runs root commands through sudo, with or without
 //! a password. A sudo password is asked once per node and kept in memory only (zeroized).
 
-use super::command::{ExecOutcome, OutputLine, RemoteCommand, shell_quote};
+use super::command::{ExecOutcome, OutputLine, RemoteCommand};
 use super::prompt::Prompter;
 use super::session::SshSession;
 use super::{SshEnv, SshError, SshTarget, resolve};
@@ -88,14 +88,25 @@ impl NodeShell {
         on_line: &mut (dyn FnMut(OutputLine) + Send),
     ) -> Result<ExecOutcome, SshError> {
         let session = self.session().await?;
-        let (line, stdin) = if cmd.sudo {
-            self.sudo_wrap(&session, &cmd.script).await?
+        // The script travels on stdin (`sh -s`), so secrets in it never show up in the node's
+        // process list or in sudo's SUDO_COMMAND.
+        let (line, mut stdin) = if cmd.sudo {
+            self.sudo_wrap(&session).await?
         } else {
-            (format!("sh -c {}", shell_quote(&cmd.script)), None)
+            ("sh -s".to_string(), Zeroizing::new(String::new()))
         };
-        let stdin_ref = stdin.as_ref().map(|s| s.as_bytes());
+        stdin.push_str(&cmd.script);
+        stdin.push('\n');
+        let display = cmd.display();
         let res = session
-            .exec(&line, stdin_ref, &cmd.secrets, cmd.timeout, on_line)
+            .exec(
+                &line,
+                Some(&display),
+                Some(stdin.as_bytes()),
+                &cmd.secrets,
+                cmd.timeout,
+                on_line,
+            )
             .await;
         if res.is_err() && session.is_closed() {
             self.session.lock().await.take();
@@ -111,20 +122,18 @@ impl NodeShell {
         Ok(out)
     }
 
-    /// Build the sudo command line (and stdin carrying the password, if one is needed).
-    async fn sudo_wrap(
-        &self,
-        session: &SshSession,
-        script: &str,
-    ) -> Result<(String, Option<Zeroizing<String>>), SshError> {
+    /// The sudo command line and the start of stdin (the password line, if one is needed;
+    /// sudo reads it byte by byte, the rest of stdin is the script for `sh -s`).
+    async fn sudo_wrap(&self, session: &SshSession) -> Result<(String, Zeroizing<String>), SshError> {
         let mode = self.sudo_mode(session).await?;
-        let quoted = shell_quote(script);
         Ok(match mode {
-            Sudo::NotNeeded => (format!("sh -c {quoted}"), None),
-            Sudo::Passwordless | Sudo::Unknown => (format!("sudo -n -- sh -c {quoted}"), None),
+            Sudo::NotNeeded => ("sh -s".into(), Zeroizing::new(String::new())),
+            Sudo::Passwordless | Sudo::Unknown => {
+                ("sudo -n -- sh -s".into(), Zeroizing::new(String::new()))
+            }
             Sudo::Password(pw) => (
-                format!("sudo -k -S -p '' -- sh -c {quoted}"),
-                Some(Zeroizing::new(format!("{}\n", pw.as_str()))),
+                "sudo -k -S -p '' -- sh -s".into(),
+                Zeroizing::new(format!("{}\n", pw.as_str())),
             ),
         })
     }
@@ -144,7 +153,14 @@ impl NodeShell {
             return Ok(Sudo::NotNeeded);
         }
         let probe = session
-            .exec("sudo -n true", None, &[], Some(std::time::Duration::from_secs(30)), &mut |_| {})
+            .exec(
+                "sudo -n true",
+                None,
+                None,
+                &[],
+                Some(std::time::Duration::from_secs(30)),
+                &mut |_| {},
+            )
             .await?;
         if probe.success() {
             *guard = Sudo::Passwordless;
@@ -176,6 +192,7 @@ impl NodeShell {
         let check = session
             .exec(
                 "sudo -k -S -p '' true",
+                None,
                 Some(stdin.as_bytes()),
                 &[],
                 Some(std::time::Duration::from_secs(30)),
