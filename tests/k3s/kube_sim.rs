@@ -20,7 +20,10 @@ pub fn node(name: &str, server: bool, ready: bool) -> NodeSpec {
 async fn client(sim: &KubeSim, dir: &std::path::Path) -> (kube::Client, std::path::PathBuf) {
     let path = dir.join("kubeconfig");
     std::fs::write(&path, sim.kubeconfig(&sim.url())).unwrap();
-    (kube_nodes::client_for(&path, "default").await.unwrap(), path)
+    (
+        kube_nodes::client_for(&path, "default").await.unwrap(),
+        path,
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -53,7 +56,10 @@ async fn kube_rs_lists_and_watches_nodes_until_ready() {
     );
     let done = res.unwrap();
     assert!(done.iter().all(|r| r.ready));
-    assert!(seen.contains(&("a1".to_string(), false)) && seen.contains(&("a1".to_string(), true)), "{seen:?}");
+    assert!(
+        seen.contains(&("a1".to_string(), false)) && seen.contains(&("a1".to_string(), true)),
+        "{seen:?}"
+    );
 
     // A node that never becomes Ready: the deadline returns the last state.
     sim.set_ready("a2", false);
@@ -73,7 +79,10 @@ async fn wire_details_status_objects_410_and_auth() {
     let (client, _) = client(&sim, dir.path()).await;
     let api: kube::Api<k8s_openapi::api::core::v1::Node> = kube::Api::all(client.clone());
     // get: present and missing (404 Status mapped by kube-rs).
-    assert_eq!(api.get("n1").await.unwrap().metadata.name.as_deref(), Some("n1"));
+    assert_eq!(
+        api.get("n1").await.unwrap().metadata.name.as_deref(),
+        Some("n1")
+    );
     match api.get("nope").await.unwrap_err() {
         kube::Error::Api(s) => {
             assert_eq!(s.code, 404);
@@ -88,15 +97,24 @@ async fn wire_details_status_objects_410_and_auth() {
     let mut stream = api.watch(&wp, "101").await.unwrap().boxed();
     match stream.next().await.unwrap() {
         Err(kube::Error::Api(s)) => assert_eq!((s.code, s.reason.as_str()), (410, "Expired")),
-        Ok(kube::api::WatchEvent::Error(s)) => assert_eq!((s.code, s.reason.as_str()), (410, "Expired")),
+        Ok(kube::api::WatchEvent::Error(s)) => {
+            assert_eq!((s.code, s.reason.as_str()), (410, "Expired"))
+        }
         other => panic!("expected 410, got {other:?}"),
     }
     // version through kube-rs.
     let v = client.apiserver_version().await.unwrap();
-    assert_eq!((v.major.as_str(), v.minor.as_str(), v.git_version.as_str()), ("1", "33", "v1.33.5+k3s1"));
+    assert_eq!(
+        (v.major.as_str(), v.minor.as_str(), v.git_version.as_str()),
+        ("1", "33", "v1.33.5+k3s1")
+    );
     // A wrong token is refused with a 401 Status.
     let path = dir.path().join("bad");
-    std::fs::write(&path, sim.kubeconfig(&sim.url()).replace(&sim.token, "wrong")).unwrap();
+    std::fs::write(
+        &path,
+        sim.kubeconfig(&sim.url()).replace(&sim.token, "wrong"),
+    )
+    .unwrap();
     let bad = kube_nodes::client_for(&path, "default").await.unwrap();
     let err = kube_nodes::list(&bad).await.unwrap_err();
     assert!(err.contains("401") || err.contains("Unauthorized"), "{err}");
@@ -104,7 +122,11 @@ async fn wire_details_status_objects_410_and_auth() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kubectl_sees_the_same_nodes() {
-    if !require_peer("kubectl", which("kubectl"), "kubectl is expected at /usr/bin/kubectl") {
+    if !require_peer(
+        "kubectl",
+        which("kubectl"),
+        "kubectl is expected at /usr/bin/kubectl",
+    ) {
         return;
     }
     let sim = KubeSim::start(SimOptions::default()).await.unwrap();
@@ -131,18 +153,39 @@ async fn kubectl_sees_the_same_nodes() {
     };
     let table = tokio::task::spawn_blocking(move || {
         let t = run(&["get", "nodes"]);
-        let j = run(&["get", "node", "k3s-agent-1", "-o", "jsonpath={.status.conditions[?(@.type==\"Ready\")].status}"]);
+        let j = run(&[
+            "get",
+            "node",
+            "k3s-agent-1",
+            "-o",
+            "jsonpath={.status.conditions[?(@.type==\"Ready\")].status}",
+        ]);
         (t, j)
     })
     .await
     .unwrap();
     let (t, ready) = table;
     let lines: Vec<&str> = t.lines().collect();
-    assert!(lines[0].split_whitespace().eq(["NAME", "STATUS", "ROLES", "AGE", "VERSION"]), "{t}");
-    let agent: Vec<&str> = lines.iter().find(|l| l.starts_with("k3s-agent-1")).unwrap().split_whitespace().collect();
+    assert!(
+        lines[0]
+            .split_whitespace()
+            .eq(["NAME", "STATUS", "ROLES", "AGE", "VERSION"]),
+        "{t}"
+    );
+    let agent: Vec<&str> = lines
+        .iter()
+        .find(|l| l.starts_with("k3s-agent-1"))
+        .unwrap()
+        .split_whitespace()
+        .collect();
     assert_eq!(agent[1], "NotReady");
     assert_eq!(agent[4], "v1.33.5+k3s1");
-    let server: Vec<&str> = lines.iter().find(|l| l.starts_with("k3s-server-1")).unwrap().split_whitespace().collect();
+    let server: Vec<&str> = lines
+        .iter()
+        .find(|l| l.starts_with("k3s-server-1"))
+        .unwrap()
+        .split_whitespace()
+        .collect();
     assert_eq!(server[1], "Ready");
     assert_eq!(server[2], "control-plane,etcd,master");
     assert_eq!(ready, "False");

@@ -46,10 +46,9 @@ fn netns_works() -> bool {
     static OK: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     *OK.get_or_init(|| {
         let name = format!("hlprobe{}", std::process::id());
-        let ok = sh(&format!("ip netns add {name} && ip netns del {name}")).is_ok()
+        sh(&format!("ip netns add {name} && ip netns del {name}")).is_ok()
             && which("unshare")
-            && which("useradd");
-        ok
+            && which("useradd")
     })
 }
 
@@ -133,12 +132,19 @@ impl Node {
         match &spec.host_key {
             Some(k) => {
                 std::fs::copy(k, &host_key).unwrap();
-                std::fs::copy(format!("{}.pub", k.display()), format!("{}.pub", host_key.display()))
-                    .unwrap();
+                std::fs::copy(
+                    format!("{}.pub", k.display()),
+                    format!("{}.pub", host_key.display()),
+                )
+                .unwrap();
                 sh(&format!("chmod 600 {}", host_key.display())).unwrap();
             }
             None => {
-                sh(&format!("ssh-keygen -q -t ed25519 -N '' -f {}", host_key.display())).unwrap();
+                sh(&format!(
+                    "ssh-keygen -q -t ed25519 -N '' -f {}",
+                    host_key.display()
+                ))
+                .unwrap();
             }
         }
         std::fs::write(dir.join("authorized_keys"), authorized_keys).unwrap();
@@ -186,7 +192,17 @@ impl Node {
         let child = if let Some(ns) = &netns {
             std::fs::write(dir.join("setup.sh"), node_setup(&dir, spec) + &sshd + "\n").unwrap();
             Command::new("ip")
-                .args(["netns", "exec", ns, "unshare", "--uts", "--mount", "--propagation", "private", "sh"])
+                .args([
+                    "netns",
+                    "exec",
+                    ns,
+                    "unshare",
+                    "--uts",
+                    "--mount",
+                    "--propagation",
+                    "private",
+                    "sh",
+                ])
                 .arg(dir.join("setup.sh"))
                 .stdout(log.try_clone().unwrap())
                 .stderr(log)
@@ -218,8 +234,11 @@ impl Node {
         let deadline = Instant::now() + Duration::from_secs(15);
         let target = format!("{}:{}", self.addr, self.port);
         loop {
-            if std::net::TcpStream::connect_timeout(&target.parse().unwrap(), Duration::from_millis(200))
-                .is_ok()
+            if std::net::TcpStream::connect_timeout(
+                &target.parse().unwrap(),
+                Duration::from_millis(200),
+            )
+            .is_ok()
             {
                 return;
             }
@@ -246,7 +265,11 @@ impl Node {
     /// A file as the node sees it (its overlay upper dir first, then the host).
     pub fn read_file(&self, path: &str) -> Option<String> {
         let rel = path.trim_start_matches('/');
-        for (prefix, upper) in [("etc/", "up/etc/"), ("var/lib/", "up/var/lib/"), ("usr/local/", "up/usr/local/")] {
+        for (prefix, upper) in [
+            ("etc/", "up/etc/"),
+            ("var/lib/", "up/var/lib/"),
+            ("usr/local/", "up/usr/local/"),
+        ] {
             if let Some(rest) = rel.strip_prefix(prefix) {
                 let p = self.dir.join(upper).join(rest);
                 if p.exists() {
@@ -384,7 +407,11 @@ impl Operator {
         let home = base.join("home");
         std::fs::create_dir_all(home.join(".ssh")).unwrap();
         let key = home.join(".ssh").join("id_ed25519");
-        sh(&format!("ssh-keygen -q -t ed25519 -N '' -C operator -f {}", key.display())).unwrap();
+        sh(&format!(
+            "ssh-keygen -q -t ed25519 -N '' -C operator -f {}",
+            key.display()
+        ))
+        .unwrap();
         Operator { home, key }
     }
 

@@ -22,7 +22,10 @@ pub struct Scripted {
 #[async_trait]
 impl Prompter for Scripted {
     async fn trust_host_key(&self, prompt: &HostKeyPrompt) -> bool {
-        self.asked.lock().unwrap().push(format!("trust {}", prompt.host));
+        self.asked
+            .lock()
+            .unwrap()
+            .push(format!("trust {}", prompt.host));
         self.host_prompts.lock().unwrap().push(prompt.clone());
         self.trust
     }
@@ -34,7 +37,10 @@ impl Prompter for Scripted {
         self.passphrase.clone().map(Zeroizing::new)
     }
     async fn sudo_password(&self, user: &str, host: &str) -> Option<Zeroizing<String>> {
-        self.asked.lock().unwrap().push(format!("sudo {user}@{host}"));
+        self.asked
+            .lock()
+            .unwrap()
+            .push(format!("sudo {user}@{host}"));
         self.sudo.clone().map(Zeroizing::new)
     }
 }
@@ -56,7 +62,10 @@ fn env(op: &Operator, agent: Option<PathBuf>) -> Arc<SshEnv> {
     Arc::new(SshEnv::for_home(&op.home, agent).unwrap())
 }
 
-async fn run(shell: &NodeShell, cmd: RemoteCommand) -> Result<(homelab::backends::ssh::ExecOutcome, Vec<(Stream, String)>), SshError> {
+async fn run(
+    shell: &NodeShell,
+    cmd: RemoteCommand,
+) -> Result<(homelab::backends::ssh::ExecOutcome, Vec<(Stream, String)>), SshError> {
     let mut lines = vec![];
     let out = shell
         .run(&cmd, &mut |l| lines.push((l.stream, l.text)))
@@ -105,7 +114,13 @@ fn read_pub(key: &Path) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn agent_key_authenticates_without_files() {
-    if !nodes::have_sshd() || !nodes::require_peer("ssh-agent", nodes::which("ssh-agent"), "apt-get install -y openssh-client") {
+    if !nodes::have_sshd()
+        || !nodes::require_peer(
+            "ssh-agent",
+            nodes::which("ssh-agent"),
+            "apt-get install -y openssh-client",
+        )
+    {
         return;
     }
     let wd = nodes::workdir();
@@ -124,13 +139,24 @@ async fn agent_key_authenticates_without_files() {
         }
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
-    sh(&format!("SSH_AUTH_SOCK={} ssh-add -q {}", sock.display(), agent_key.display())).unwrap();
+    sh(&format!(
+        "SSH_AUTH_SOCK={} ssh-add -q {}",
+        sock.display(),
+        agent_key.display()
+    ))
+    .unwrap();
     // Only the agent's key is authorized; the operator's default key file is not.
     let node = Node::start(wd.path(), &spec("agent"), &read_pub(&agent_key));
     std::fs::remove_file(&agent_key).unwrap();
     std::fs::remove_file(&op.key).unwrap();
-    let shell = NodeShell::new(env(&op, Some(sock.clone())), target(&node, "root", None), accept());
-    let (out, _) = run(&shell, RemoteCommand::probe("echo via-agent")).await.unwrap();
+    let shell = NodeShell::new(
+        env(&op, Some(sock.clone())),
+        target(&node, "root", None),
+        accept(),
+    );
+    let (out, _) = run(&shell, RemoteCommand::probe("echo via-agent"))
+        .await
+        .unwrap();
     assert_eq!(out.stdout, "via-agent\n");
 
     // Without the agent nothing authenticates, and the error lists what was tried.
@@ -155,7 +181,11 @@ async fn encrypted_key_asks_for_its_passphrase_once() {
         passphrase: Some("wrong".into()),
         ..Default::default()
     });
-    let shell = NodeShell::new(env(&op, None), target(&node, "root", Some(&locked)), wrong.clone());
+    let shell = NodeShell::new(
+        env(&op, None),
+        target(&node, "root", Some(&locked)),
+        wrong.clone(),
+    );
     let err = run(&shell, RemoteCommand::probe("true")).await.unwrap_err();
     assert!(err.to_string().contains("id_locked"), "{err}");
 
@@ -164,8 +194,14 @@ async fn encrypted_key_asks_for_its_passphrase_once() {
         passphrase: Some("open sesame".into()),
         ..Default::default()
     });
-    let shell = NodeShell::new(env(&op, None), target(&node, "root", Some(&locked)), right.clone());
-    let (out, _) = run(&shell, RemoteCommand::probe("echo unlocked")).await.unwrap();
+    let shell = NodeShell::new(
+        env(&op, None),
+        target(&node, "root", Some(&locked)),
+        right.clone(),
+    );
+    let (out, _) = run(&shell, RemoteCommand::probe("echo unlocked"))
+        .await
+        .unwrap();
     assert_eq!(out.stdout, "unlocked\n");
     let asked = right.asked.lock().unwrap().clone();
     assert_eq!(
@@ -186,7 +222,11 @@ async fn unknown_host_prompts_with_fingerprint_and_records_only_when_trusted() {
     let known = op.home.join(".ssh/known_hosts");
 
     let no = Arc::new(Scripted::default());
-    let shell = NodeShell::new(env(&op, None), target(&node, "root", Some(&op.key)), no.clone());
+    let shell = NodeShell::new(
+        env(&op, None),
+        target(&node, "root", Some(&op.key)),
+        no.clone(),
+    );
     let err = run(&shell, RemoteCommand::probe("true")).await.unwrap_err();
     assert!(matches!(err, SshError::HostKeyNotTrusted { .. }), "{err}");
     let prompt = no.host_prompts.lock().unwrap()[0].clone();
@@ -198,7 +238,11 @@ async fn unknown_host_prompts_with_fingerprint_and_records_only_when_trusted() {
         trust: true,
         ..Default::default()
     });
-    let shell = NodeShell::new(env(&op, None), target(&node, "root", Some(&op.key)), yes.clone());
+    let shell = NodeShell::new(
+        env(&op, None),
+        target(&node, "root", Some(&op.key)),
+        yes.clone(),
+    );
     run(&shell, RemoteCommand::probe("true")).await.unwrap();
     let text = std::fs::read_to_string(&known).unwrap();
     assert!(text.contains(&node.host_pub()), "{text}");
@@ -207,7 +251,11 @@ async fn unknown_host_prompts_with_fingerprint_and_records_only_when_trusted() {
     sh(&format!("ssh-keygen -q -H -f {}", known.display())).unwrap();
     assert!(std::fs::read_to_string(&known).unwrap().starts_with("|1|"));
     let again = Arc::new(Scripted::default());
-    let shell = NodeShell::new(env(&op, None), target(&node, "root", Some(&op.key)), again.clone());
+    let shell = NodeShell::new(
+        env(&op, None),
+        target(&node, "root", Some(&op.key)),
+        again.clone(),
+    );
     run(&shell, RemoteCommand::probe("true")).await.unwrap();
     assert!(again.asked.lock().unwrap().is_empty());
 }
@@ -220,7 +268,11 @@ async fn changed_host_key_stops_and_known_hosts_is_untouched() {
     let wd = nodes::workdir();
     let op = Operator::new(wd.path());
     let mut node = Node::start(wd.path(), &spec("rekey"), &op.pubkey());
-    let shell = NodeShell::new(env(&op, None), target(&node, "root", Some(&op.key)), accept());
+    let shell = NodeShell::new(
+        env(&op, None),
+        target(&node, "root", Some(&op.key)),
+        accept(),
+    );
     run(&shell, RemoteCommand::probe("true")).await.unwrap();
     let known = op.home.join(".ssh/known_hosts");
     let before = std::fs::read(&known).unwrap();
@@ -231,18 +283,37 @@ async fn changed_host_key_stops_and_known_hosts_is_untouched() {
     let node = Node::start(wd.path(), &spec("rekey2"), &op.pubkey());
     // The fresh node may get another address; point the old entry at it so it is a real change.
     let old_line = String::from_utf8(before.clone()).unwrap();
-    let old_key = old_line.split_whitespace().skip(1).collect::<Vec<_>>().join(" ");
-    let name = if node.port == 22 { node.addr.clone() } else { format!("[{}]:{}", node.addr, node.port) };
+    let old_key = old_line
+        .split_whitespace()
+        .skip(1)
+        .collect::<Vec<_>>()
+        .join(" ");
+    let name = if node.port == 22 {
+        node.addr.clone()
+    } else {
+        format!("[{}]:{}", node.addr, node.port)
+    };
     std::fs::write(&known, format!("{name} {old_key}\n")).unwrap();
     let before = std::fs::read(&known).unwrap();
 
-    let shell = NodeShell::new(env(&op, None), target(&node, "root", Some(&op.key)), accept());
+    let shell = NodeShell::new(
+        env(&op, None),
+        target(&node, "root", Some(&op.key)),
+        accept(),
+    );
     let err = run(&shell, RemoteCommand::probe("true")).await.unwrap_err();
     let msg = err.to_string();
-    assert!(matches!(err, SshError::HostKeyChanged { .. }), "{msg}");
-    assert!(msg.contains("HOST KEY CHANGED") && msg.contains(&node.host_fingerprint()), "{msg}");
+    assert!(matches!(err, SshError::HostKeyChanged(_)), "{msg}");
+    assert!(
+        msg.contains("HOST KEY CHANGED") && msg.contains(&node.host_fingerprint()),
+        "{msg}"
+    );
     assert!(msg.contains("known_hosts:1"), "{msg}");
-    assert_eq!(std::fs::read(&known).unwrap(), before, "known_hosts must not change");
+    assert_eq!(
+        std::fs::read(&known).unwrap(),
+        before,
+        "known_hosts must not change"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -274,12 +345,27 @@ async fn ssh_config_and_proxy_jump_reach_a_host_only_the_jump_host_sees() {
         ..Default::default()
     });
     let shell = NodeShell::new(env(&op, None), t, prompts.clone());
-    let (out, _) = run(&shell, RemoteCommand::probe("hostname; echo $SSH_CONNECTION")).await.unwrap();
+    let (out, _) = run(
+        &shell,
+        RemoteCommand::probe("hostname; echo $SSH_CONNECTION"),
+    )
+    .await
+    .unwrap();
     let mut lines = out.stdout.lines();
     assert_eq!(lines.next(), Some("bastion"));
-    assert!(lines.next().unwrap().starts_with("127.0.0.1 "), "{}", out.stdout);
+    assert!(
+        lines.next().unwrap().starts_with("127.0.0.1 "),
+        "{}",
+        out.stdout
+    );
     let asked = prompts.asked.lock().unwrap().clone();
-    assert_eq!(asked, vec![format!("trust {}", bastion.addr), "trust 127.0.0.1".to_string()]);
+    assert_eq!(
+        asked,
+        vec![
+            format!("trust {}", bastion.addr),
+            "trust 127.0.0.1".to_string()
+        ]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -291,7 +377,11 @@ async fn sudo_without_and_with_a_prompted_password() {
     let op = Operator::new(wd.path());
     let node = Node::start(wd.path(), &NodeSpec::isolated("sudo"), &op.pubkey());
 
-    let shell = NodeShell::new(env(&op, None), target(&node, "ubuntu", Some(&op.key)), accept());
+    let shell = NodeShell::new(
+        env(&op, None),
+        target(&node, "ubuntu", Some(&op.key)),
+        accept(),
+    );
     let (out, _) = run(&shell, RemoteCommand::root("id -un")).await.unwrap();
     assert_eq!(out.stdout, "root\n");
     let (out, _) = run(&shell, RemoteCommand::probe("id -un")).await.unwrap();
@@ -303,14 +393,22 @@ async fn sudo_without_and_with_a_prompted_password() {
         sudo: Some("correct horse".into()),
         ..Default::default()
     });
-    let shell = NodeShell::new(env(&op, None), target(&node, "op", Some(&op.key)), p.clone());
+    let shell = NodeShell::new(
+        env(&op, None),
+        target(&node, "op", Some(&op.key)),
+        p.clone(),
+    );
     for _ in 0..2 {
         let (out, lines) = run(&shell, RemoteCommand::root("id -un")).await.unwrap();
         assert_eq!(out.stdout, "root\n");
         assert!(lines.iter().all(|(_, l)| !l.contains("correct horse")));
     }
     let asked = p.asked.lock().unwrap().clone();
-    assert_eq!(asked.iter().filter(|a| a.starts_with("sudo ")).count(), 1, "{asked:?}");
+    assert_eq!(
+        asked.iter().filter(|a| a.starts_with("sudo ")).count(),
+        1,
+        "{asked:?}"
+    );
 
     let bad = Arc::new(Scripted {
         trust: true,
@@ -318,12 +416,20 @@ async fn sudo_without_and_with_a_prompted_password() {
         ..Default::default()
     });
     let shell = NodeShell::new(env(&op, None), target(&node, "op", Some(&op.key)), bad);
-    let err = run(&shell, RemoteCommand::root("id -un")).await.unwrap_err();
-    assert!(err.to_string().contains("sudo password was rejected"), "{err}");
+    let err = run(&shell, RemoteCommand::root("id -un"))
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("sudo password was rejected"),
+        "{err}"
+    );
 
     let none = NodeShell::new(env(&op, None), target(&node, "op", Some(&op.key)), accept());
     let err = run(&none, RemoteCommand::root("true")).await.unwrap_err();
-    assert!(err.to_string().contains("needs a password for sudo"), "{err}");
+    assert!(
+        err.to_string().contains("needs a password for sudo"),
+        "{err}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -334,7 +440,11 @@ async fn killed_connection_mid_stream_is_reported_then_reconnected() {
     let wd = nodes::workdir();
     let op = Operator::new(wd.path());
     let node = Arc::new(Node::start(wd.path(), &spec("drop"), &op.pubkey()));
-    let shell = NodeShell::new(env(&op, None), target(&node, "root", Some(&op.key)), accept());
+    let shell = NodeShell::new(
+        env(&op, None),
+        target(&node, "root", Some(&op.key)),
+        accept(),
+    );
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let killer = {
         let node = node.clone();
@@ -355,7 +465,9 @@ async fn killed_connection_mid_stream_is_reported_then_reconnected() {
     assert!(matches!(err, SshError::Disconnected { .. }), "{err}");
     assert!(err.to_string().contains("sleep 30"), "{err}");
     // The next command reconnects by itself.
-    let (out, _) = run(&shell, RemoteCommand::probe("echo back")).await.unwrap();
+    let (out, _) = run(&shell, RemoteCommand::probe("echo back"))
+        .await
+        .unwrap();
     assert_eq!(out.stdout, "back\n");
 }
 
@@ -367,8 +479,14 @@ async fn sftp_upload_reports_progress_and_lands_intact() {
     let wd = nodes::workdir();
     let op = Operator::new(wd.path());
     let node = Node::start(wd.path(), &spec("sftp"), &op.pubkey());
-    let shell = NodeShell::new(env(&op, None), target(&node, "root", Some(&op.key)), accept());
-    let data: Vec<u8> = (0..(3 * 1024 * 1024 + 123)).map(|i: u32| (i * 31 % 251) as u8).collect();
+    let shell = NodeShell::new(
+        env(&op, None),
+        target(&node, "root", Some(&op.key)),
+        accept(),
+    );
+    let data: Vec<u8> = (0..(3 * 1024 * 1024 + 123))
+        .map(|i: u32| (i * 31 % 251) as u8)
+        .collect();
     let local = wd.path().join("blob");
     std::fs::write(&local, &data).unwrap();
     let expect = sh(&format!("sha256sum {}", local.display())).unwrap();
@@ -377,17 +495,24 @@ async fn sftp_upload_reports_progress_and_lands_intact() {
     let mut progress = vec![];
     let mut f = tokio::fs::File::open(&local).await.unwrap();
     let sent = shell
-        .upload(&mut f, data.len() as u64, &remote, 0o750, &mut |s, t| progress.push((s, t)))
+        .upload(&mut f, data.len() as u64, &remote, 0o750, &mut |s, t| {
+            progress.push((s, t))
+        })
         .await
         .unwrap();
     assert_eq!(sent, data.len() as u64);
     assert_eq!(progress.first(), Some(&(0, data.len() as u64)));
-    assert_eq!(progress.last(), Some(&(data.len() as u64, data.len() as u64)));
+    assert_eq!(
+        progress.last(),
+        Some(&(data.len() as u64, data.len() as u64))
+    );
     assert!(progress.len() > 10, "progress is reported per chunk");
     assert!(progress.windows(2).all(|w| w[0].0 <= w[1].0));
     let (out, _) = run(
         &shell,
-        RemoteCommand::probe(format!("sha256sum {remote} | cut -d' ' -f1; stat -c %a {remote}; rm -f {remote}")),
+        RemoteCommand::probe(format!(
+            "sha256sum {remote} | cut -d' ' -f1; stat -c %a {remote}; rm -f {remote}"
+        )),
     )
     .await
     .unwrap();

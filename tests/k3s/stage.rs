@@ -153,7 +153,9 @@ impl Lab {
         let base = wd.path().to_path_buf();
         let started: Vec<Node> = futures::future::join_all(specs.iter().map(|(n, _)| {
             let (base, pubkey, n) = (base.clone(), pubkey.clone(), n.clone());
-            tokio::task::spawn_blocking(move || Node::start(&base, &NodeSpec::isolated(&n), &pubkey))
+            tokio::task::spawn_blocking(move || {
+                Node::start(&base, &NodeSpec::isolated(&n), &pubkey)
+            })
         }))
         .await
         .into_iter()
@@ -165,7 +167,12 @@ impl Lab {
         std::fs::write(&template, sim.kubeconfig("https://127.0.0.1:6443")).unwrap();
         let stub = wd.path().join("install-stub.sh");
         std::fs::write(&stub, stub_script(&template)).unwrap();
-        sh(&format!("chmod 644 {} {}", stub.display(), template.display())).unwrap();
+        sh(&format!(
+            "chmod 644 {} {}",
+            stub.display(),
+            template.display()
+        ))
+        .unwrap();
         let sha = sh(&format!("sha256sum {}", stub.display())).unwrap();
 
         let mut cluster: ClusterConfig =
@@ -203,7 +210,12 @@ impl Lab {
                 .iter()
                 .zip(&started)
                 .map(|((n, r), node)| {
-                    (n.clone(), node.dir.join("up/var/lib/homelab-test/calls"), node.addr.clone(), *r == VmRole::Server)
+                    (
+                        n.clone(),
+                        node.dir.join("up/var/lib/homelab-test/calls"),
+                        node.addr.clone(),
+                        *r == VmRole::Server,
+                    )
                 })
                 .collect();
             tokio::spawn(async move {
@@ -255,7 +267,12 @@ impl Lab {
         let mut opts = K3sOptions::with_kubeconfig(self.kubeconfig.clone());
         opts.ready_timeout = Duration::from_secs(30);
         opts.token_timeout = Duration::from_secs(20);
-        K3sStage::over_ssh(cluster, env, Arc::new(NonInteractive { accept_new: true }), opts)
+        K3sStage::over_ssh(
+            cluster,
+            env,
+            Arc::new(NonInteractive { accept_new: true }),
+            opts,
+        )
     }
 
     pub fn node(&self, name: &str) -> &Node {
@@ -263,12 +280,27 @@ impl Lab {
     }
 
     /// Apply `stage`'s fresh plan, collecting events.
-    pub async fn apply(&self, stage: &K3sStage, confirm: bool) -> (Result<homelab::stages::engine::RunSummary, homelab::stages::engine::StageError>, Vec<StageEvent>) {
+    pub async fn apply(
+        &self,
+        stage: &K3sStage,
+        confirm: bool,
+    ) -> (
+        Result<homelab::stages::engine::RunSummary, homelab::stages::engine::StageError>,
+        Vec<StageEvent>,
+    ) {
         let plan = stage.plan().await.unwrap();
         self.apply_plan(stage, &plan, confirm).await
     }
 
-    pub async fn apply_plan(&self, stage: &K3sStage, plan: &homelab::stages::engine::Plan, confirm: bool) -> (Result<homelab::stages::engine::RunSummary, homelab::stages::engine::StageError>, Vec<StageEvent>) {
+    pub async fn apply_plan(
+        &self,
+        stage: &K3sStage,
+        plan: &homelab::stages::engine::Plan,
+        confirm: bool,
+    ) -> (
+        Result<homelab::stages::engine::RunSummary, homelab::stages::engine::StageError>,
+        Vec<StageEvent>,
+    ) {
         let (tx, mut rx) = tokio::sync::mpsc::channel(4096);
         let collect = tokio::spawn(async move {
             let mut v = vec![];
@@ -318,29 +350,57 @@ async fn ha_servers_then_parallel_agents_with_token_flow_swap_untouched_and_idem
         n.exec("echo 1 > /etc/homelab-stub-sleep").unwrap();
     }
     let swap_before = lab.swap_state();
-    assert!(swap_before[0].0.contains("/swap.img"), "{:?}", swap_before[0]);
+    assert!(
+        swap_before[0].0.contains("/swap.img"),
+        "{:?}",
+        swap_before[0]
+    );
 
     let stage = lab.stage();
     let checks = stage.preflight().await;
-    let fails: Vec<_> = checks.iter().filter(|c| c.status == CheckStatus::Fail).collect();
+    let fails: Vec<_> = checks
+        .iter()
+        .filter(|c| c.status == CheckStatus::Fail)
+        .collect();
     assert!(fails.is_empty(), "{fails:#?}");
-    let swap = checks.iter().find(|c| c.id == "node/k3s-agent-1/swap").unwrap();
-    assert!(swap.detail.starts_with("ON, 2.0 GiB - left on by policy"), "{}", swap.detail);
+    let swap = checks
+        .iter()
+        .find(|c| c.id == "node/k3s-agent-1/swap")
+        .unwrap();
+    assert!(
+        swap.detail.starts_with("ON, 2.0 GiB - left on by policy"),
+        "{}",
+        swap.detail
+    );
 
     let plan = stage.plan().await.unwrap();
     let ids: Vec<&str> = plan.steps.iter().map(|s| s.id.as_str()).collect();
     assert_eq!(
         ids,
         vec![
-            "k3s-server-1/swap-config", "k3s-server-1/install",
-            "k3s-server-2/swap-config", "k3s-server-2/join",
-            "k3s-agent-1/swap-config", "k3s-agent-1/join",
-            "k3s-agent-2/swap-config", "k3s-agent-2/join",
-            "cluster/kubeconfig", "cluster/ready",
+            "k3s-server-1/swap-config",
+            "k3s-server-1/install",
+            "k3s-server-2/swap-config",
+            "k3s-server-2/join",
+            "k3s-agent-1/swap-config",
+            "k3s-agent-1/join",
+            "k3s-agent-2/swap-config",
+            "k3s-agent-2/join",
+            "cluster/kubeconfig",
+            "cluster/ready",
         ]
     );
-    let all_calls = plan.steps.iter().flat_map(|s| s.calls.iter()).cloned().collect::<Vec<_>>().join("\n");
-    assert!(!all_calls.contains("swapoff") && !all_calls.contains("fstab"), "{all_calls}");
+    let all_calls = plan
+        .steps
+        .iter()
+        .flat_map(|s| s.calls.iter())
+        .cloned()
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(
+        !all_calls.contains("swapoff") && !all_calls.contains("fstab"),
+        "{all_calls}"
+    );
 
     let (res, events) = lab.apply_plan(&stage, &plan, true).await;
     let summary = res.unwrap_or_else(|e| panic!("{}\n{:?}", e.message, e.hint));
@@ -352,18 +412,30 @@ async fn ha_servers_then_parallel_agents_with_token_flow_swap_untouched_and_idem
     let api = format!("https://127.0.0.1:{}", lab.sim.addr.port());
     assert_eq!(
         s1[0].args,
-        format!("server --cluster-init --tls-san 127.0.0.1 --disable traefik --disable servicelb --write-kubeconfig-mode 0600 --https-listen-port {} --kubelet-arg=fail-swap-on=false", lab.sim.addr.port())
+        format!(
+            "server --cluster-init --tls-san 127.0.0.1 --disable traefik --disable servicelb --write-kubeconfig-mode 0600 --https-listen-port {} --kubelet-arg=fail-swap-on=false",
+            lab.sim.addr.port()
+        )
     );
-    assert_eq!(s1[0].env.get("INSTALL_K3S_VERSION").map(String::as_str), Some(VERSION));
+    assert_eq!(
+        s1[0].env.get("INSTALL_K3S_VERSION").map(String::as_str),
+        Some(VERSION)
+    );
     assert!(!s1[0].env.contains_key("K3S_TOKEN"));
     assert_eq!(s1[0].uid, "0", "installed as root through sudo");
-    let token = lab.node("k3s-server-1").read_file("/var/lib/rancher/k3s/server/node-token").unwrap();
+    let token = lab
+        .node("k3s-server-1")
+        .read_file("/var/lib/rancher/k3s/server/node-token")
+        .unwrap();
     let token = token.trim();
 
     let s2 = calls(lab.node("k3s-server-2"));
     assert_eq!(
         s2[0].args,
-        format!("server --server {api} --tls-san 127.0.0.1 --disable traefik --disable servicelb --write-kubeconfig-mode 0600 --https-listen-port {} --kubelet-arg=fail-swap-on=false", lab.sim.addr.port())
+        format!(
+            "server --server {api} --tls-san 127.0.0.1 --disable traefik --disable servicelb --write-kubeconfig-mode 0600 --https-listen-port {} --kubelet-arg=fail-swap-on=false",
+            lab.sim.addr.port()
+        )
     );
     assert_eq!(s2[0].env.get("K3S_TOKEN").map(String::as_str), Some(token));
     assert!(!s2[0].env.contains_key("K3S_URL"));
@@ -373,14 +445,28 @@ async fn ha_servers_then_parallel_agents_with_token_flow_swap_untouched_and_idem
         assert_eq!(c[0].args, "agent --kubelet-arg=fail-swap-on=false");
         assert_eq!(c[0].env.get("K3S_TOKEN").map(String::as_str), Some(token));
         assert_eq!(c[0].env.get("K3S_URL"), Some(&api));
-        assert_eq!(c[0].env.get("INSTALL_K3S_VERSION").map(String::as_str), Some(VERSION));
+        assert_eq!(
+            c[0].env.get("INSTALL_K3S_VERSION").map(String::as_str),
+            Some(VERSION)
+        );
         // The kubelet drop-in is in place.
-        let dropin = lab.node(a).read_file("/var/lib/rancher/k3s/agent/etc/kubelet.conf.d/50-homelab-swap.conf").unwrap();
-        assert!(dropin.contains("failSwapOn: false") && dropin.contains("swapBehavior: LimitedSwap"));
+        let dropin = lab
+            .node(a)
+            .read_file("/var/lib/rancher/k3s/agent/etc/kubelet.conf.d/50-homelab-swap.conf")
+            .unwrap();
+        assert!(
+            dropin.contains("failSwapOn: false") && dropin.contains("swapBehavior: LimitedSwap")
+        );
     }
     // Agents ran concurrently: their installer runs overlap; servers ran before them.
-    let (a1, a2) = (&calls(lab.node("k3s-agent-1"))[0], &calls(lab.node("k3s-agent-2"))[0]);
-    assert!(a1.start < a2.end && a2.start < a1.end, "agents did not overlap: {a1:?} {a2:?}");
+    let (a1, a2) = (
+        &calls(lab.node("k3s-agent-1"))[0],
+        &calls(lab.node("k3s-agent-2"))[0],
+    );
+    assert!(
+        a1.start < a2.end && a2.start < a1.end,
+        "agents did not overlap: {a1:?} {a2:?}"
+    );
     assert!(s2[0].end <= a1.start.min(a2.start));
 
     // The token never reached the event log.
@@ -394,16 +480,32 @@ async fn ha_servers_then_parallel_agents_with_token_flow_swap_untouched_and_idem
     assert_eq!(names, vec!["work", "lab"]);
     assert_eq!(kc.current_context.as_deref(), Some("work"));
     let lab_cluster = kc.clusters.iter().find(|c| c.name == "lab").unwrap();
-    assert_eq!(lab_cluster.cluster.as_ref().unwrap().server.as_deref(), Some(api.as_str()));
-    let backups: Vec<_> = std::fs::read_dir(lab.kubeconfig.parent().unwrap()).unwrap().flatten()
-        .filter(|e| e.file_name().to_string_lossy().starts_with("config.homelab-backup-")).collect();
+    assert_eq!(
+        lab_cluster.cluster.as_ref().unwrap().server.as_deref(),
+        Some(api.as_str())
+    );
+    let backups: Vec<_> = std::fs::read_dir(lab.kubeconfig.parent().unwrap())
+        .unwrap()
+        .flatten()
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with("config.homelab-backup-")
+        })
+        .collect();
     assert_eq!(backups.len(), 1);
     assert_eq!(std::fs::read_to_string(backups[0].path()).unwrap(), other);
 
     // Verify reads the observed state (k3s versions over SSH, Ready through kube-rs).
     let checks = stage.verify().await.unwrap();
-    assert!(checks.iter().all(|c| c.status == CheckStatus::Pass), "{checks:#?}");
-    assert_eq!(checks.iter().filter(|c| c.id.ends_with("/ready")).count(), 4);
+    assert!(
+        checks.iter().all(|c| c.status == CheckStatus::Pass),
+        "{checks:#?}"
+    );
+    assert_eq!(
+        checks.iter().filter(|c| c.id.ends_with("/ready")).count(),
+        4
+    );
 
     // Nothing touched swap.
     assert_eq!(lab.swap_state(), swap_before);
@@ -412,10 +514,19 @@ async fn ha_servers_then_parallel_agents_with_token_flow_swap_untouched_and_idem
     // Second run: everything holds, the installer is not called again.
     let stage = lab.stage();
     let plan = stage.plan().await.unwrap();
-    assert!(plan.steps.iter().filter(|s| s.subject != "cluster").all(|s| s.intent == Intent::Verify));
+    assert!(
+        plan.steps
+            .iter()
+            .filter(|s| s.subject != "cluster")
+            .all(|s| s.intent == Intent::Verify)
+    );
     let (res, events) = lab.apply_plan(&stage, &plan, false).await;
     let summary = res.unwrap();
-    assert_eq!((summary.changed, summary.held), (1, 9), "only the Ready wait runs");
+    assert_eq!(
+        (summary.changed, summary.held),
+        (1, 9),
+        "only the Ready wait runs"
+    );
     assert!(events.iter().any(|e| matches!(&e.kind, EventKind::StepDone { outcome: Outcome::Held, step } if step == "k3s-agent-2/join")));
     for n in &lab.nodes {
         assert_eq!(calls(n).len(), 1, "{} installed twice", n.name);
@@ -443,7 +554,10 @@ async fn killed_mid_stage_then_run_again_resumes_and_finishes() {
         tokio::spawn(async move { stage.apply(&plan, &run).await })
     };
     // Kill once the agents' installers are running (the server is done).
-    let marker = lab.node("k3s-agent-1").dir.join("up/var/lib/homelab-test/calls/1.partial");
+    let marker = lab
+        .node("k3s-agent-1")
+        .dir
+        .join("up/var/lib/homelab-test/calls/1.partial");
     for _ in 0..300 {
         if marker.exists() {
             break;
@@ -463,11 +577,18 @@ async fn killed_mid_stage_then_run_again_resumes_and_finishes() {
     let (res, events) = lab.apply(&stage, true).await;
     res.unwrap_or_else(|e| panic!("{}", e.message));
     assert!(events.iter().any(|e| matches!(&e.kind, EventKind::StepDone { outcome: Outcome::Held, step } if step == "k3s-server-1/install")));
-    assert_eq!(calls(lab.node("k3s-server-1")).len(), 1, "the server was not reinstalled");
+    assert_eq!(
+        calls(lab.node("k3s-server-1")).len(),
+        1,
+        "the server was not reinstalled"
+    );
     for n in lab.nodes.iter().filter(|n| n.name.contains("agent")) {
         let c = calls(n);
         assert!(!c.is_empty(), "{} never installed", n.name);
-        assert_eq!(n.exec("k3s --version | head -n1").unwrap().trim(), format!("k3s version {VERSION} (stub)"));
+        assert_eq!(
+            n.exec("k3s --version | head -n1").unwrap().trim(),
+            format!("k3s version {VERSION} (stub)")
+        );
     }
 }
 
@@ -477,30 +598,67 @@ async fn failing_agent_reports_command_and_stderr_others_finish_then_retry_that_
         return;
     }
     let lab = Lab::start(1, 2).await;
-    lab.node("k3s-agent-2").exec("echo 'Failed to download k3s-agent binary: 503' > /etc/homelab-stub-fail").unwrap();
+    lab.node("k3s-agent-2")
+        .exec("echo 'Failed to download k3s-agent binary: 503' > /etc/homelab-stub-fail")
+        .unwrap();
     let stage = lab.stage();
     let (res, events) = lab.apply(&stage, true).await;
     let err = res.unwrap_err();
-    assert!(err.message.starts_with("k3s-agent-2: `sudo sh -c "), "{}", err.message);
-    assert!(err.message.contains("exited with status 1"), "{}", err.message);
-    assert!(err.message.contains("[ERROR]  Failed to download k3s-agent binary: 503"), "{}", err.message);
-    assert!(err.message.contains("K3S_TOKEN=••••"), "the command is shown masked: {}", err.message);
-    let token = lab.node("k3s-server-1").read_file("/var/lib/rancher/k3s/server/node-token").unwrap();
+    assert!(
+        err.message.starts_with("k3s-agent-2: `sudo sh -c "),
+        "{}",
+        err.message
+    );
+    assert!(
+        err.message.contains("exited with status 1"),
+        "{}",
+        err.message
+    );
+    assert!(
+        err.message
+            .contains("[ERROR]  Failed to download k3s-agent binary: 503"),
+        "{}",
+        err.message
+    );
+    assert!(
+        err.message.contains("K3S_TOKEN=••••"),
+        "the command is shown masked: {}",
+        err.message
+    );
+    let token = lab
+        .node("k3s-server-1")
+        .read_file("/var/lib/rancher/k3s/server/node-token")
+        .unwrap();
     assert!(!err.message.contains(token.trim()));
     assert!(events.iter().any(|e| matches!(&e.kind, EventKind::StepDone { step, outcome: Outcome::Changed } if step == "k3s-agent-1/join")), "the healthy agent finished");
-    assert!(events.iter().any(|e| matches!(&e.kind, EventKind::StepFailed { step, .. } if step == "k3s-agent-2/join")));
-    assert!(!events.iter().any(|e| matches!(&e.kind, EventKind::StepStarted { step, .. } if step == "cluster/kubeconfig")));
+    assert!(events.iter().any(
+        |e| matches!(&e.kind, EventKind::StepFailed { step, .. } if step == "k3s-agent-2/join")
+    ));
+    assert!(!events.iter().any(
+        |e| matches!(&e.kind, EventKind::StepStarted { step, .. } if step == "cluster/kubeconfig")
+    ));
 
     // Fix the node, retry only that node.
-    lab.node("k3s-agent-2").exec("rm /etc/homelab-stub-fail").unwrap();
+    lab.node("k3s-agent-2")
+        .exec("rm /etc/homelab-stub-fail")
+        .unwrap();
     let plan = stage.plan().await.unwrap();
     let only = K3sStage::plan_for_node(&plan, "k3s-agent-2");
     assert!(only.steps.iter().all(|s| s.subject == "k3s-agent-2"));
     let (res, _) = lab.apply_plan(&stage, &only, true).await;
     res.unwrap();
     assert_eq!(calls(lab.node("k3s-agent-1")).len(), 1);
-    assert_eq!(calls(lab.node("k3s-agent-2")).len(), 1, "the failed call never finished recording");
-    assert!(lab.node("k3s-agent-2").dir.join("up/var/lib/homelab-test/calls/1.partial").exists());
+    assert_eq!(
+        calls(lab.node("k3s-agent-2")).len(),
+        1,
+        "the failed call never finished recording"
+    );
+    assert!(
+        lab.node("k3s-agent-2")
+            .dir
+            .join("up/var/lib/homelab-test/calls/1.partial")
+            .exists()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -518,16 +676,31 @@ async fn upgrade_is_offered_asks_and_checksum_mismatch_stops() {
     let plan = stage.plan().await.unwrap();
     let join = plan.step("k3s-agent-1/join").unwrap();
     assert_eq!(join.intent, Intent::Change);
-    assert_eq!(join.note.as_deref(), Some("upgrade v1.32.3+k3s1 -> v1.33.5+k3s1 (asks first)"));
+    assert_eq!(
+        join.note.as_deref(),
+        Some("upgrade v1.32.3+k3s1 -> v1.33.5+k3s1 (asks first)")
+    );
     let (res, _) = lab.apply_plan(&stage, &plan, false).await;
     let err = res.unwrap_err();
-    assert!(err.message.contains("upgrade v1.32.3+k3s1 -> v1.33.5+k3s1 declined"), "{}", err.message);
-    assert_eq!(calls(lab.node("k3s-server-1")).len(), 1, "nothing ran without consent");
+    assert!(
+        err.message
+            .contains("upgrade v1.32.3+k3s1 -> v1.33.5+k3s1 declined"),
+        "{}",
+        err.message
+    );
+    assert_eq!(
+        calls(lab.node("k3s-server-1")).len(),
+        1,
+        "nothing ran without consent"
+    );
     let (res, _) = lab.apply_plan(&stage, &plan, true).await;
     res.unwrap();
     let c = calls(lab.node("k3s-agent-1"));
     assert_eq!(c.len(), 2);
-    assert_eq!(c[1].env.get("INSTALL_K3S_VERSION").map(String::as_str), Some(VERSION));
+    assert_eq!(
+        c[1].env.get("INSTALL_K3S_VERSION").map(String::as_str),
+        Some(VERSION)
+    );
 
     // A script that is not the pinned one is refused before it runs.
     let mut tampered = lab.cluster.clone();
@@ -535,7 +708,11 @@ async fn upgrade_is_offered_asks_and_checksum_mismatch_stops() {
     tampered.k3s.install.script_sha256 = Some("0".repeat(64));
     let (res, _) = lab.apply(&lab.stage_with(tampered), true).await;
     let err = res.unwrap_err();
-    assert!(err.message.contains("install script checksum mismatch"), "{}", err.message);
+    assert!(
+        err.message.contains("install script checksum mismatch"),
+        "{}",
+        err.message
+    );
     assert_eq!(calls(lab.node("k3s-server-1")).len(), 2);
 }
 
@@ -546,7 +723,11 @@ async fn airgap_uploads_over_sftp_and_skips_the_download() {
     }
     let lab = Lab::start(1, 1).await;
     let bin = lab.wd.path().join("k3s");
-    std::fs::write(&bin, format!("#!/bin/sh\n[ \"$1\" = --version ] && echo \"k3s version {VERSION} (airgap)\"\n")).unwrap();
+    std::fs::write(
+        &bin,
+        format!("#!/bin/sh\n[ \"$1\" = --version ] && echo \"k3s version {VERSION} (airgap)\"\n"),
+    )
+    .unwrap();
     let images = lab.wd.path().join("k3s-airgap-images-amd64.tar.zst");
     std::fs::write(&images, vec![7u8; 2 * 1024 * 1024]).unwrap();
     let mut c = lab.cluster.clone();
@@ -556,18 +737,33 @@ async fn airgap_uploads_over_sftp_and_skips_the_download() {
     c.k3s.install.script_url = lab.stub.display().to_string();
     let stage = lab.stage_with(c);
     let checks = stage.preflight().await;
-    assert!(checks.iter().any(|c| c.id == "cluster/airgap" && c.status == CheckStatus::Pass));
+    assert!(
+        checks
+            .iter()
+            .any(|c| c.id == "cluster/airgap" && c.status == CheckStatus::Pass)
+    );
     let (res, events) = lab.apply(&stage, true).await;
     res.unwrap_or_else(|e| panic!("{}", e.message));
     for n in &lab.nodes {
         let call = &calls(n)[0];
-        assert_eq!(call.env.get("INSTALL_K3S_SKIP_DOWNLOAD").map(String::as_str), Some("true"));
-        assert_eq!(n.exec("k3s --version").unwrap().trim(), format!("k3s version {VERSION} (airgap)"));
+        assert_eq!(
+            call.env
+                .get("INSTALL_K3S_SKIP_DOWNLOAD")
+                .map(String::as_str),
+            Some("true")
+        );
+        assert_eq!(
+            n.exec("k3s --version").unwrap().trim(),
+            format!("k3s version {VERSION} (airgap)")
+        );
         assert_eq!(
             n.exec("sha256sum /var/lib/rancher/k3s/agent/images/k3s-airgap-images-amd64.tar.zst | cut -d' ' -f1").unwrap(),
             sh(&format!("sha256sum {} | cut -d' ' -f1", images.display())).unwrap()
         );
     }
-    let progress = events.iter().filter(|e| matches!(e.kind, EventKind::Progress { .. })).count();
+    let progress = events
+        .iter()
+        .filter(|e| matches!(e.kind, EventKind::Progress { .. }))
+        .count();
     assert!(progress > 10, "uploads report progress ({progress} events)");
 }

@@ -127,10 +127,17 @@ pub fn save_with_backup(path: &Path, kc: &Kubeconfig) -> Result<Option<PathBuf>,
     std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
     let mut backup = None;
     if path.exists() {
-        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        let b = dir.join(format!("{name}.homelab-backup-{}", jiff::Timestamp::now().as_second()));
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let b = dir.join(format!(
+            "{name}.homelab-backup-{}",
+            jiff::Timestamp::now().as_second()
+        ));
         let bytes = std::fs::read(path).map_err(|e| io(path, e))?;
-        crate::backends::ssh::known_hosts::write_atomic(&b, &bytes, 0o600).map_err(|e| io(&b, e))?;
+        crate::backends::ssh::known_hosts::write_atomic(&b, &bytes, 0o600)
+            .map_err(|e| io(&b, e))?;
         backup = Some(b);
     }
     let text = serde_yaml::to_string(kc).map_err(|e| KubeconfigError::Io {
@@ -157,9 +164,15 @@ mod tests {
             Some("https://192.168.1.21:6443")
         );
         let ctx = kc.contexts[0].context.as_ref().unwrap();
-        assert_eq!((ctx.cluster.as_str(), ctx.user.as_deref()), ("prox-n100", Some("prox-n100")));
+        assert_eq!(
+            (ctx.cluster.as_str(), ctx.user.as_deref()),
+            ("prox-n100", Some("prox-n100"))
+        );
         let text = serde_yaml::to_string(&kc).unwrap();
-        assert!(text.contains("client-key-data: a2V5"), "keys survive the round trip: {text}");
+        assert!(
+            text.contains("client-key-data: a2V5"),
+            "keys survive the round trip: {text}"
+        );
     }
 
     #[test]
@@ -172,7 +185,10 @@ mod tests {
         assert_eq!(merged.current_context.as_deref(), Some("work"));
         let names: Vec<_> = merged.contexts.iter().map(|c| c.name.as_str()).collect();
         assert_eq!(names, vec!["work", "lab"]);
-        assert_eq!(merge_effect(&merged, &ours, "lab"), MergeEffect::AlreadyPresent);
+        assert_eq!(
+            merge_effect(&merged, &ours, "lab"),
+            MergeEffect::AlreadyPresent
+        );
         let moved = rewrite(K3S_YAML, "lab", "https://10.0.0.2:6443").unwrap();
         assert_eq!(merge_effect(&merged, &moved, "lab"), MergeEffect::Replaces);
         let again = merge(merged, moved, "lab");
@@ -185,16 +201,26 @@ mod tests {
         let p = dir.path().join(".kube/config");
         assert_eq!(save_with_backup(&p, &Kubeconfig::default()).unwrap(), None);
         let ours = rewrite(K3S_YAML, "lab", "https://10.0.0.1:6443").unwrap();
-        let b = save_with_backup(&p, &merge(load(&p).unwrap(), ours, "lab")).unwrap().unwrap();
-        assert!(std::fs::read_to_string(&b).unwrap().len() < std::fs::read_to_string(&p).unwrap().len());
+        let b = save_with_backup(&p, &merge(load(&p).unwrap(), ours, "lab"))
+            .unwrap()
+            .unwrap();
+        assert!(
+            std::fs::read_to_string(&b).unwrap().len() < std::fs::read_to_string(&p).unwrap().len()
+        );
         use std::os::unix::fs::PermissionsExt;
-        assert_eq!(std::fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            std::fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
         assert_eq!(load(&p).unwrap().contexts[0].name, "lab");
     }
 
     #[test]
     fn garbage_is_a_named_error() {
         let e = rewrite("clusters: 7", "lab", "https://x:6443").unwrap_err();
-        assert!(e.to_string().starts_with("k3s.yaml from the first server"), "{e}");
+        assert!(
+            e.to_string().starts_with("k3s.yaml from the first server"),
+            "{e}"
+        );
     }
 }

@@ -55,7 +55,8 @@ pub fn readiness(node: &Node) -> NodeReadiness {
 
 /// A client for `context` of the kubeconfig at `path`.
 pub async fn client_for(path: &Path, context: &str) -> Result<Client, String> {
-    let kc = kube::config::Kubeconfig::read_from(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let kc = kube::config::Kubeconfig::read_from(path)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
     let opts = kube::config::KubeConfigOptions {
         context: Some(context.to_string()),
         ..Default::default()
@@ -100,7 +101,9 @@ pub async fn wait_ready(
             .collect()
     };
     let all_ready = |seen: &BTreeMap<String, NodeReadiness>| {
-        expected.iter().all(|n| seen.get(n).is_some_and(|r| r.ready))
+        expected
+            .iter()
+            .all(|n| seen.get(n).is_some_and(|r| r.ready))
     };
     let mut stream = Box::pin(watcher(api, watcher::Config::default().timeout(60)));
     let deadline = tokio::time::Instant::now() + timeout;

@@ -116,7 +116,11 @@ impl SshConfigFile {
     /// Settings for `alias` (the name given on the command line).
     pub fn settings_for(&self, alias: &str) -> HostSettings {
         let mut s = HostSettings::default();
-        for block in self.blocks.iter().filter(|b| host_matches(&b.patterns, alias)) {
+        for block in self
+            .blocks
+            .iter()
+            .filter(|b| host_matches(&b.patterns, alias))
+        {
             for (key, value, _) in &block.options {
                 match key.as_str() {
                     "hostname" if s.host_name.is_none() => s.host_name = Some(value.clone()),
@@ -339,7 +343,10 @@ Host *
         assert_eq!(s.user.as_deref(), Some("ubuntu"));
         assert_eq!(
             s.identity_files,
-            vec!["~/.ssh/homelab_ed25519".to_string(), "%d/.ssh/id_rsa".into()]
+            vec![
+                "~/.ssh/homelab_ed25519".to_string(),
+                "%d/.ssh/id_rsa".into()
+            ]
         );
         assert_eq!(s.identities_only, Some(false), "global line comes first");
         assert_eq!(

@@ -181,6 +181,9 @@ pub fn check(
 
 /// Append `host:port key` to `file` (atomic rewrite; creates `~/.ssh` with mode 700).
 pub fn append(file: &Path, host: &str, port: u16, key: &PublicKey) -> std::io::Result<()> {
+    // Several nodes are trusted concurrently: serialize the read-modify-write in this process.
+    static WRITE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _guard = WRITE.lock().unwrap_or_else(|p| p.into_inner());
     let dir = file.parent().unwrap_or(Path::new("."));
     if !dir.exists() {
         std::fs::create_dir_all(dir)?;
@@ -211,7 +214,9 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()>
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.homelab-{}", std::process::id()));
+    static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let seq = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = dir.join(format!(".{name}.homelab-{}-{seq}", std::process::id()));
     {
         let mut f = std::fs::File::create(&tmp)?;
         f.write_all(bytes)?;
@@ -234,8 +239,10 @@ fn set_mode(path: &Path, mode: u32) -> std::io::Result<()> {
 mod tests {
     use super::*;
 
-    const ED_A: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAzlt2yd53h+6JAgTnFghwd3kxEwb98eWAWUPVkyb1/G";
-    const ED_B: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJ8ndqIPlAH8MUHih75nPwVBgjugt6L4ETcX4L6lIZI7";
+    const ED_A: &str =
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAzlt2yd53h+6JAgTnFghwd3kxEwb98eWAWUPVkyb1/G";
+    const ED_B: &str =
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJ8ndqIPlAH8MUHih75nPwVBgjugt6L4ETcX4L6lIZI7";
 
     fn key(s: &str) -> PublicKey {
         PublicKey::from_openssh(s).unwrap()
@@ -286,7 +293,7 @@ mod tests {
         let f = dir.path().join("known_hosts");
         let text = format!("{} {ED_A}\n", hashed("10.0.0.6", b"salt-salt-salt-salt!"));
         std::fs::write(&f, &text).unwrap();
-        match check(&[f.clone()], "10.0.0.6", 22, &key(ED_B)).unwrap() {
+        match check(std::slice::from_ref(&f), "10.0.0.6", 22, &key(ED_B)).unwrap() {
             HostKeyStatus::Changed {
                 line,
                 expected_fingerprint,
@@ -328,10 +335,32 @@ mod tests {
         append(&f, "10.0.0.9", 22, &key(ED_B)).unwrap();
         let text = std::fs::read_to_string(&f).unwrap();
         let lines: Vec<_> = text.lines().collect();
-        assert_eq!(lines, vec![format!("[10.0.0.8]:2200 {ED_A}"), format!("10.0.0.9 {ED_B}")]);
+        assert_eq!(
+            lines,
+            vec![
+                format!("[10.0.0.8]:2200 {ED_A}"),
+                format!("10.0.0.9 {ED_B}")
+            ]
+        );
         assert!(matches!(
             check(&[f], "10.0.0.8", 2200, &key(ED_A)).unwrap(),
             HostKeyStatus::Known { .. }
         ));
+    }
+
+    #[test]
+    fn concurrent_appends_keep_every_host() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("known_hosts");
+        let handles: Vec<_> = (0..16)
+            .map(|i| {
+                let f = f.clone();
+                std::thread::spawn(move || {
+                    append(&f, &format!("10.0.0.{i}"), 22, &key(ED_A)).unwrap()
+                })
+            })
+            .collect();
+        handles.into_iter().for_each(|h| h.join().unwrap());
+        assert_eq!(std::fs::read_to_string(&f).unwrap().lines().count(), 16);
     }
 }

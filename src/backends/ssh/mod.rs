@@ -22,9 +22,9 @@ pub use shell::NodeShell;
 
 use async_trait::async_trait;
 use config::{JumpHost, SshConfigFile};
-use tokio::io::AsyncRead;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+use tokio::io::AsyncRead;
 
 /// A node's shell as stages see it (the real one is [`NodeShell`]; benches and fault-injection
 /// wrappers implement it too).
@@ -195,6 +195,25 @@ pub fn resolve(env: &SshEnv, target: &SshTarget) -> Route {
     }
 }
 
+/// A host whose key differs from the one recorded in known_hosts.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "{host}:{port}: HOST KEY CHANGED. The server offers {actual} but {file}:{line} records \
+     {expected}. This can mean someone is intercepting the connection, or the node was \
+     reinstalled. homelab stopped and did not touch known_hosts. If the node really was \
+     rebuilt, remove the old entry with `ssh-keygen -R {name} -f {file}` and run again."
+)]
+pub struct ChangedHostKey {
+    pub host: String,
+    pub port: u16,
+    /// The known_hosts name (`host` or `[host]:port`).
+    pub name: String,
+    pub file: String,
+    pub line: usize,
+    pub expected: String,
+    pub actual: String,
+}
+
 /// Everything that can go wrong talking to a node. Messages name the host and say what to do.
 #[derive(Debug, thiserror::Error)]
 pub enum SshError {
@@ -214,22 +233,11 @@ pub enum SshError {
         what: String,
         secs: u64,
     },
+    #[error("{0}")]
+    HostKeyChanged(Box<ChangedHostKey>),
     #[error(
-        "{host}:{port}: HOST KEY CHANGED. The server offers {actual} but {file}:{line} records \
-         {expected}. This can mean someone is intercepting the connection, or the node was \
-         reinstalled. homelab stopped and did not touch known_hosts. If the node really was \
-         rebuilt, remove the old entry with `ssh-keygen -R {name} -f {file}` and run again."
+        "{host}:{port}: host key {fingerprint} is marked @revoked in {file}:{line}; refusing to connect"
     )]
-    HostKeyChanged {
-        host: String,
-        port: u16,
-        name: String,
-        file: String,
-        line: usize,
-        expected: String,
-        actual: String,
-    },
-    #[error("{host}:{port}: host key {fingerprint} is marked @revoked in {file}:{line}; refusing to connect")]
     HostKeyRevoked {
         host: String,
         port: u16,

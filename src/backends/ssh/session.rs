@@ -41,16 +41,15 @@ impl client::Handler for HostKeyCheck {
             }
         };
         let fingerprint = known_hosts::fingerprint(key);
-        let status = known_hosts::check(&self.files, &self.host, self.port, key).map_err(|e| {
-            SshError::Setup(format!("reading known_hosts for {}: {e}", self.host))
-        })?;
+        let status = known_hosts::check(&self.files, &self.host, self.port, key)
+            .map_err(|e| SshError::Setup(format!("reading known_hosts for {}: {e}", self.host)))?;
         match status {
             HostKeyStatus::Known { .. } => Ok(true),
             HostKeyStatus::Changed {
                 file,
                 line,
                 expected_fingerprint,
-            } => Err(SshError::HostKeyChanged {
+            } => Err(SshError::HostKeyChanged(Box::new(super::ChangedHostKey {
                 host: self.host.clone(),
                 port: self.port,
                 name: known_hosts::host_port_name(&self.host, self.port),
@@ -58,7 +57,7 @@ impl client::Handler for HostKeyCheck {
                 line,
                 expected: expected_fingerprint,
                 actual: fingerprint,
-            }),
+            }))),
             HostKeyStatus::Revoked { file, line } => Err(SshError::HostKeyRevoked {
                 host: self.host.clone(),
                 port: self.port,
@@ -158,7 +157,12 @@ impl SshSession {
                     None => client::connect(config, (hop.host.as_str(), hop.port), handler).await,
                     Some(prev) => {
                         let ch = prev
-                            .channel_open_direct_tcpip(hop.host.clone(), hop.port as u32, "127.0.0.1", 0)
+                            .channel_open_direct_tcpip(
+                                hop.host.clone(),
+                                hop.port as u32,
+                                "127.0.0.1",
+                                0,
+                            )
                             .await
                             .map_err(|e| SshError::Connect {
                                 host: hop.host.clone(),
@@ -196,7 +200,9 @@ impl SshSession {
             })??;
             held.push(handle);
         }
-        let handle = held.pop().ok_or_else(|| SshError::Setup("empty route".into()))?;
+        let handle = held
+            .pop()
+            .ok_or_else(|| SshError::Setup("empty route".into()))?;
         Ok(Self {
             handle,
             _jumps: held,
@@ -419,7 +425,12 @@ async fn authenticate(
         .iter()
         .filter_map(|p| keys::public_key_of(p))
         .collect();
-    let rsa_hash = handle.best_supported_rsa_hash().await.ok().flatten().flatten();
+    let rsa_hash = handle
+        .best_supported_rsa_hash()
+        .await
+        .ok()
+        .flatten()
+        .flatten();
     let mut agent_keys: Vec<PublicKey> = Vec::new();
 
     if let Some(sock) = &env.agent_socket
@@ -430,12 +441,22 @@ async fn authenticate(
             let AgentIdentity::PublicKey { key, comment } = id else {
                 continue;
             };
-            if hop.identities_only && !file_pubkeys.iter().any(|k| k.key_data() == key.key_data())
-            {
+            if hop.identities_only && !file_pubkeys.iter().any(|k| k.key_data() == key.key_data()) {
                 continue;
             }
-            tried.push(format!("agent:{}", if comment.is_empty() { key.algorithm().to_string() } else { comment }));
-            let hash = if key.algorithm().is_rsa() { rsa_hash } else { None };
+            tried.push(format!(
+                "agent:{}",
+                if comment.is_empty() {
+                    key.algorithm().to_string()
+                } else {
+                    comment
+                }
+            ));
+            let hash = if key.algorithm().is_rsa() {
+                rsa_hash
+            } else {
+                None
+            };
             match handle
                 .authenticate_publickey_with(hop.user.clone(), key.clone(), hash, &mut agent)
                 .await
@@ -476,9 +497,16 @@ async fn authenticate(
             }
         };
         tried.push(path.display().to_string());
-        let hash = if key.algorithm().is_rsa() { rsa_hash } else { None };
+        let hash = if key.algorithm().is_rsa() {
+            rsa_hash
+        } else {
+            None
+        };
         let res = handle
-            .authenticate_publickey(hop.user.clone(), PrivateKeyWithHashAlg::new(Arc::new(key), hash))
+            .authenticate_publickey(
+                hop.user.clone(),
+                PrivateKeyWithHashAlg::new(Arc::new(key), hash),
+            )
             .await?;
         if res.success() {
             return Ok(());

@@ -124,7 +124,10 @@ impl NodeShell {
 
     /// The sudo command line and the start of stdin (the password line, if one is needed;
     /// sudo reads it byte by byte, the rest of stdin is the script for `sh -s`).
-    async fn sudo_wrap(&self, session: &SshSession) -> Result<(String, Zeroizing<String>), SshError> {
+    async fn sudo_wrap(
+        &self,
+        session: &SshSession,
+    ) -> Result<(String, Zeroizing<String>), SshError> {
         let mode = self.sudo_mode(session).await?;
         Ok(match mode {
             Sudo::NotNeeded => ("sh -s".into(), Zeroizing::new(String::new())),
@@ -177,11 +180,7 @@ impl NodeShell {
                 probe.stderr.trim()
             )));
         }
-        let Some(pw) = self
-            .prompter
-            .sudo_password(session.user(), &host)
-            .await
-        else {
+        let Some(pw) = self.prompter.sudo_password(session.user(), &host).await else {
             return Err(sudo_err(format!(
                 "{} needs a password for sudo and none was given; answer the prompt in the \
                  wizard or allow NOPASSWD sudo for this user",

@@ -218,10 +218,16 @@ fn router(shared: Arc<Shared>) -> Router {
 }
 
 fn json_response(code: StatusCode, body: Value) -> Response {
-    (code, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
+    (
+        code,
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response()
 }
 
-fn authorized(shared: &Shared, headers: &HeaderMap) -> Result<(), Response> {
+/// `Err(401 Status)` unless the request carries the bearer token.
+fn authorized(shared: &Shared, headers: &HeaderMap) -> Result<(), Box<Response>> {
     let ok = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -230,16 +236,16 @@ fn authorized(shared: &Shared, headers: &HeaderMap) -> Result<(), Response> {
     if ok {
         Ok(())
     } else {
-        Err(json_response(
+        Err(Box::new(json_response(
             StatusCode::UNAUTHORIZED,
             objects::status(401, "Unauthorized", "Unauthorized", None),
-        ))
+        )))
     }
 }
 
 async fn version(State(s): State<Arc<Shared>>, headers: HeaderMap) -> Response {
     if let Err(r) = authorized(&s, &headers) {
-        return r;
+        return *r;
     }
     json_response(StatusCode::OK, objects::version(&s.version))
 }
@@ -250,7 +256,7 @@ async fn health() -> &'static str {
 
 async fn api_versions(State(s): State<Arc<Shared>>, headers: HeaderMap) -> Response {
     if let Err(r) = authorized(&s, &headers) {
-        return r;
+        return *r;
     }
     json_response(
         StatusCode::OK,
@@ -261,7 +267,7 @@ async fn api_versions(State(s): State<Arc<Shared>>, headers: HeaderMap) -> Respo
 
 async fn api_groups(State(s): State<Arc<Shared>>, headers: HeaderMap) -> Response {
     if let Err(r) = authorized(&s, &headers) {
-        return r;
+        return *r;
     }
     json_response(
         StatusCode::OK,
@@ -271,7 +277,7 @@ async fn api_groups(State(s): State<Arc<Shared>>, headers: HeaderMap) -> Respons
 
 async fn core_resources(State(s): State<Arc<Shared>>, headers: HeaderMap) -> Response {
     if let Err(r) = authorized(&s, &headers) {
-        return r;
+        return *r;
     }
     json_response(StatusCode::OK, objects::core_v1_resources())
 }
@@ -282,7 +288,10 @@ async fn not_found(uri: axum::http::Uri) -> Response {
         objects::status(
             404,
             "NotFound",
-            &format!("the server could not find the requested resource ({})", uri.path()),
+            &format!(
+                "the server could not find the requested resource ({})",
+                uri.path()
+            ),
             None,
         ),
     )
@@ -294,7 +303,7 @@ async fn get_node(
     Path(name): Path<String>,
 ) -> Response {
     if let Err(r) = authorized(&s, &headers) {
-        return r;
+        return *r;
     }
     let node = lock(&s).nodes.get(&name).cloned();
     match node {
@@ -325,7 +334,7 @@ async fn list_or_watch_nodes(
     RawQuery(raw): RawQuery,
 ) -> Response {
     if let Err(r) = authorized(&s, &headers) {
-        return r;
+        return *r;
     }
     let q = query(raw);
     let watching = matches!(q.get("watch").map(String::as_str), Some("true" | "1"));
@@ -338,7 +347,10 @@ async fn list_or_watch_nodes(
         let nodes: Vec<Value> = st.nodes.values().cloned().collect();
         return (
             StatusCode::OK,
-            [(header::CONTENT_TYPE, "application/json;as=Table;v=v1;g=meta.k8s.io")],
+            [(
+                header::CONTENT_TYPE,
+                "application/json;as=Table;v=v1;g=meta.k8s.io",
+            )],
             objects::node_table(&nodes, st.rv).to_string(),
         )
             .into_response();

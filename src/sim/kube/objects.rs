@@ -14,7 +14,9 @@ pub struct NodeSpec {
 }
 
 fn now() -> String {
-    jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
+    jiff::Timestamp::now()
+        .strftime("%Y-%m-%dT%H:%M:%SZ")
+        .to_string()
 }
 
 fn ready_condition(ready: bool) -> Value {
@@ -146,9 +148,7 @@ fn age(created: &str) -> String {
 /// Server-side printing of nodes (`Accept: application/json;as=Table;v=v1;g=meta.k8s.io`), the
 /// columns `kubectl get nodes` (and `-o wide`) shows.
 pub fn node_table(nodes: &[Value], rv: u64) -> Value {
-    let col = |name: &str, priority: u8, format: &str| {
-        json!({"name":name,"type":"string","format":format,"description":"","priority":priority})
-    };
+    let col = |name: &str, priority: u8, format: &str| json!({"name":name,"type":"string","format":format,"description":"","priority":priority});
     let rows: Vec<Value> = nodes
         .iter()
         .map(|n| {

@@ -157,7 +157,10 @@ pub fn install(cluster: &ClusterConfig, role: &Role, token: Option<&str>) -> Rem
         .iter()
         .map(|(k, v)| format!("{k}={}", shell_quote(v)))
         .collect();
-    let args: Vec<String> = k3s_args(cluster, role).iter().map(|a| shell_quote(a)).collect();
+    let args: Vec<String> = k3s_args(cluster, role)
+        .iter()
+        .map(|a| shell_quote(a))
+        .collect();
     let mut script = String::from("set -e\n");
     match k.install.mode {
         InstallMode::Online => {
@@ -249,7 +252,10 @@ mod tests {
         ha.vms.push(s2);
         assert!(k3s_args(&ha, &Role::FirstServer).contains(&"--cluster-init".to_string()));
         let join = k3s_args(&ha, &Role::JoinServer).join(" ");
-        assert!(join.starts_with("server --server https://192.168.1.21:6443 "), "{join}");
+        assert!(
+            join.starts_with("server --server https://192.168.1.21:6443 "),
+            "{join}"
+        );
     }
 
     #[test]
@@ -263,7 +269,10 @@ mod tests {
         assert!(!cmd.display().contains("K10secret"));
         assert!(cmd.script.contains("checksum mismatch"));
         for text in [cmd.script.as_str(), &swap_dropin(SwapBehavior::LimitedSwap)] {
-            assert!(!text.contains("swapoff") && !text.contains("fstab"), "{text}");
+            assert!(
+                !text.contains("swapoff") && !text.contains("fstab"),
+                "{text}"
+            );
         }
         assert!(swap_dropin(SwapBehavior::LimitedSwap).contains("swapBehavior: LimitedSwap"));
     }

@@ -25,9 +25,8 @@ use crate::backends::ssh::{
 };
 use crate::config::{ClusterConfig, InstallMode, VmConfig, VmRole};
 use crate::stages::engine::{
-    Check, EventKind, Holds, Intent, JournalEntry, JournalKind, Outcome, Plan,
-    Prompt, RunCx, RunSummary, Stage, StageError, StageEvent, StageId, StageResult, Step, StepCx,
-    Unit,
+    Check, EventKind, Holds, Intent, JournalEntry, JournalKind, Outcome, Plan, Prompt, RunCx,
+    RunSummary, Stage, StageError, StageEvent, StageId, StageResult, Step, StepCx, Unit,
 };
 use async_trait::async_trait;
 use commands::Role;
@@ -131,9 +130,13 @@ async fn forwarding<T>(
 
 fn ssh_error(node: &str, e: SshError) -> StageError {
     let hint = match &e {
-        SshError::HostKeyChanged { .. } => "known_hosts was left as it is; the run stopped",
-        SshError::HostKeyNotTrusted { .. } => "trust the host key in the prompt, or pass --accept-new",
-        SshError::AuthFailed { .. } => "check ssh.user / identity_file in the cluster config and ssh-agent",
+        SshError::HostKeyChanged(_) => "known_hosts was left as it is; the run stopped",
+        SshError::HostKeyNotTrusted { .. } => {
+            "trust the host key in the prompt, or pass --accept-new"
+        }
+        SshError::AuthFailed { .. } => {
+            "check ssh.user / identity_file in the cluster config and ssh-agent"
+        }
         SshError::Sudo { .. } => "the login user needs sudo rights on the node",
         _ if e.is_transient() => "the node may be booting or unreachable; retry the node",
         _ => "see the message above",
@@ -185,7 +188,11 @@ impl K3sStage {
             .map(|vm| {
                 let target = SshTarget {
                     alias: vm.ip.to_string(),
-                    user: Some(vm.ssh_user.clone().unwrap_or_else(|| cluster.ssh.user.clone())),
+                    user: Some(
+                        vm.ssh_user
+                            .clone()
+                            .unwrap_or_else(|| cluster.ssh.user.clone()),
+                    ),
                     port: (cluster.ssh.port != 22).then_some(cluster.ssh.port),
                     identity_file: vm
                         .identity_file
@@ -337,9 +344,7 @@ impl K3sStage {
 
     async fn fetch_kubeconfig(&self) -> StageResult<kube::config::Kubeconfig> {
         let first = self.first_server()?;
-        let out = self
-            .run_silent(first, &commands::read_kubeconfig())
-            .await?;
+        let out = self.run_silent(first, &commands::read_kubeconfig()).await?;
         kubeconfig::rewrite(&out.stdout, &self.cluster.name, &self.kube_server())
             .map_err(|e| StageError::new(format!("{}: {e}", first.vm.name)))
     }
@@ -356,33 +361,69 @@ impl K3sStage {
                 Step::new(
                     format!("{name}/swap-config"),
                     name,
-                    if at_version { Intent::Verify } else { Intent::Create },
-                    format!("Kubelet swap drop-in ({:?}, swap stays on)", k.swap_behavior),
+                    if at_version {
+                        Intent::Verify
+                    } else {
+                        Intent::Create
+                    },
+                    format!(
+                        "Kubelet swap drop-in ({:?}, swap stays on)",
+                        k.swap_behavior
+                    ),
                 )
                 .call(commands::write_dropin(k.swap_behavior).display()),
             );
         }
         if k.install.mode == InstallMode::Airgap {
             steps.push(
-                Step::new(format!("{name}/upload"), name, if at_version { Intent::Verify } else { Intent::Create }, "Upload k3s binary, images and install script (SFTP)")
-                    .call(format!("sftp put {} {}/k3s", k.install.airgap_binary.as_deref().unwrap_or("?"), commands::STAGING_DIR))
-                    .call(format!("sftp put {} {}/images/", k.install.airgap_images.as_deref().unwrap_or("?"), commands::STAGING_DIR))
-                    .call(format!("sftp put {} {}/install.sh", k.install.script_url, commands::STAGING_DIR)),
+                Step::new(
+                    format!("{name}/upload"),
+                    name,
+                    if at_version {
+                        Intent::Verify
+                    } else {
+                        Intent::Create
+                    },
+                    "Upload k3s binary, images and install script (SFTP)",
+                )
+                .call(format!(
+                    "sftp put {} {}/k3s",
+                    k.install.airgap_binary.as_deref().unwrap_or("?"),
+                    commands::STAGING_DIR
+                ))
+                .call(format!(
+                    "sftp put {} {}/images/",
+                    k.install.airgap_images.as_deref().unwrap_or("?"),
+                    commands::STAGING_DIR
+                ))
+                .call(format!(
+                    "sftp put {} {}/install.sh",
+                    k.install.script_url,
+                    commands::STAGING_DIR
+                )),
             );
         }
         let (suffix, title) = match role {
-            Role::FirstServer => ("install", format!("Install k3s {} (first server)", k.version)),
+            Role::FirstServer => (
+                "install",
+                format!("Install k3s {} (first server)", k.version),
+            ),
             Role::JoinServer => ("join", format!("Join as server ({})", k.version)),
             Role::Agent => ("join", format!("Join as agent ({})", k.version)),
         };
         let (intent, note) = match installed {
-            Ok(Some(v)) if *v == k.version => (Intent::Verify, Some(format!("{v} already installed"))),
+            Ok(Some(v)) if *v == k.version => {
+                (Intent::Verify, Some(format!("{v} already installed")))
+            }
             Ok(Some(v)) => (
                 Intent::Change,
                 Some(format!("upgrade {v} -> {} (asks first)", k.version)),
             ),
             Ok(None) => (Intent::Create, None),
-            Err(e) => (Intent::Create, Some(format!("not reachable while planning: {e}"))),
+            Err(e) => (
+                Intent::Create,
+                Some(format!("not reachable while planning: {e}")),
+            ),
         };
         let token = (role != Role::FirstServer).then_some("<node-token>");
         let mut step = Step::new(format!("{name}/{suffix}"), name, intent, title);
@@ -390,7 +431,9 @@ impl K3sStage {
             step = step.call(format!(
                 "sudo cat {} on {} (token kept in memory, masked)",
                 commands::TOKEN_PATH,
-                self.first_server().map(|f| f.vm.name.as_str()).unwrap_or("?")
+                self.first_server()
+                    .map(|f| f.vm.name.as_str())
+                    .unwrap_or("?")
             ));
         }
         step = step.call(commands::install(&self.cluster, &role, token).display());
@@ -442,7 +485,9 @@ impl K3sStage {
                     "{}: upgrade {v} -> {want} declined; k3s left at {v}",
                     node.vm.name
                 ))
-                .with_hint("pin the installed version in the cluster config, or accept the upgrade"));
+                .with_hint(
+                    "pin the installed version in the cluster config, or accept the upgrade",
+                ));
             }
             cx.log(format!("upgrading {v} -> {want}")).await;
         }
@@ -471,7 +516,10 @@ impl K3sStage {
         let out = self.run(node, &commands::read_dropin(), None).await?;
         let want = commands::swap_dropin(self.cluster.k3s.swap_behavior);
         Ok(if out.stdout == want {
-            Holds::Yes(format!("{} has the expected content", commands::DROPIN_FILE))
+            Holds::Yes(format!(
+                "{} has the expected content",
+                commands::DROPIN_FILE
+            ))
         } else if out.stdout.is_empty() {
             Holds::No(format!("{} is missing", commands::DROPIN_FILE))
         } else {
@@ -483,7 +531,8 @@ impl K3sStage {
         let i = &self.cluster.k3s.install;
         let need = |p: &Option<String>, what: &str| {
             p.clone().map(PathBuf::from).ok_or_else(|| {
-                StageError::new(format!("k3s.install.{what} is not set")).with_hint("set it in the cluster config")
+                StageError::new(format!("k3s.install.{what} is not set"))
+                    .with_hint("set it in the cluster config")
             })
         };
         let bin = need(&i.airgap_binary, "airgap_binary")?;
@@ -495,8 +544,16 @@ impl K3sStage {
             .unwrap_or_else(|| "k3s-airgap-images.tar".into());
         Ok(vec![
             (bin, format!("{}/k3s", commands::STAGING_DIR), 0o755),
-            (images, format!("{}/images/{image_name}", commands::STAGING_DIR), 0o644),
-            (script, format!("{}/install.sh", commands::STAGING_DIR), 0o755),
+            (
+                images,
+                format!("{}/images/{image_name}", commands::STAGING_DIR),
+                0o644,
+            ),
+            (
+                script,
+                format!("{}/install.sh", commands::STAGING_DIR),
+                0o755,
+            ),
         ])
     }
 
@@ -510,15 +567,23 @@ impl K3sStage {
         .await?;
         for (local, remote, mode) in files {
             let mut f = tokio::fs::File::open(&local).await.map_err(|e| {
-                StageError::new(format!("{}: {e}", local.display())).with_hint("check the air-gap paths in the cluster config")
+                StageError::new(format!("{}: {e}", local.display()))
+                    .with_hint("check the air-gap paths in the cluster config")
             })?;
             let size = f.metadata().await.map(|m| m.len()).unwrap_or(0);
-            cx.log(format!("upload {} -> {}:{remote} ({size} bytes)", local.display(), node.vm.name)).await;
+            cx.log(format!(
+                "upload {} -> {}:{remote} ({size} bytes)",
+                local.display(),
+                node.vm.name
+            ))
+            .await;
             forwarding(cx, async |tx| {
                 let mut progress = |done: u64, total: u64| {
                     let _ = tx.send(Report::Progress(done, total));
                 };
-                node.shell.upload(&mut f, size, &remote, mode, &mut progress).await
+                node.shell
+                    .upload(&mut f, size, &remote, mode, &mut progress)
+                    .await
             })
             .await
             .map_err(|e| ssh_error(&node.vm.name, e))?;
@@ -528,24 +593,27 @@ impl K3sStage {
 
     async fn check_kubeconfig(&self) -> StageResult<Holds> {
         let ours = self.fetch_kubeconfig().await?;
-        let existing = kubeconfig::load(&self.opts.kubeconfig).map_err(|e| StageError::new(e.to_string()))?;
-        Ok(match kubeconfig::merge_effect(&existing, &ours, &self.cluster.name) {
-            kubeconfig::MergeEffect::AlreadyPresent => Holds::Yes(format!(
-                "context {} in {} is current",
-                self.cluster.name,
-                self.opts.kubeconfig.display()
-            )),
-            kubeconfig::MergeEffect::Added => Holds::No(format!(
-                "context {} not in {} yet",
-                self.cluster.name,
-                self.opts.kubeconfig.display()
-            )),
-            kubeconfig::MergeEffect::Replaces => Holds::No(format!(
-                "context {} in {} differs",
-                self.cluster.name,
-                self.opts.kubeconfig.display()
-            )),
-        })
+        let existing =
+            kubeconfig::load(&self.opts.kubeconfig).map_err(|e| StageError::new(e.to_string()))?;
+        Ok(
+            match kubeconfig::merge_effect(&existing, &ours, &self.cluster.name) {
+                kubeconfig::MergeEffect::AlreadyPresent => Holds::Yes(format!(
+                    "context {} in {} is current",
+                    self.cluster.name,
+                    self.opts.kubeconfig.display()
+                )),
+                kubeconfig::MergeEffect::Added => Holds::No(format!(
+                    "context {} not in {} yet",
+                    self.cluster.name,
+                    self.opts.kubeconfig.display()
+                )),
+                kubeconfig::MergeEffect::Replaces => Holds::No(format!(
+                    "context {} in {} differs",
+                    self.cluster.name,
+                    self.opts.kubeconfig.display()
+                )),
+            },
+        )
     }
 
     async fn execute_kubeconfig(&self, cx: &StepCx) -> StageResult<()> {
@@ -564,14 +632,21 @@ impl K3sStage {
                 type_to_confirm: None,
             };
             if !cx.confirm(&prompt).await {
-                return Err(StageError::new(format!("kubeconfig context {name} left unchanged"))
-                    .with_hint("rename or remove the existing context, then retry"));
+                return Err(
+                    StageError::new(format!("kubeconfig context {name} left unchanged"))
+                        .with_hint("rename or remove the existing context, then retry"),
+                );
             }
         }
         let merged = kubeconfig::merge(existing, ours, name);
-        let backup = kubeconfig::save_with_backup(path, &merged).map_err(|e| StageError::new(e.to_string()))?;
+        let backup = kubeconfig::save_with_backup(path, &merged)
+            .map_err(|e| StageError::new(e.to_string()))?;
         if let Some(b) = backup {
-            cx.log(format!("backup of the previous kubeconfig: {}", b.display())).await;
+            cx.log(format!(
+                "backup of the previous kubeconfig: {}",
+                b.display()
+            ))
+            .await;
         }
         cx.log(format!(
             "context {name} -> {} merged into {}",
@@ -598,9 +673,13 @@ impl K3sStage {
         let res = forwarding(cx, async |tx| {
             let mut on_change = |r: &kube_nodes::NodeReadiness| {
                 let state = if r.ready { "Ready" } else { "NotReady" };
-                let _ = tx.send(Report::Line(format!("node {}: {state} {}", r.name, r.detail)));
+                let _ = tx.send(Report::Line(format!(
+                    "node {}: {state} {}",
+                    r.name, r.detail
+                )));
             };
-            kube_nodes::wait_ready(&client, &expected, self.opts.ready_timeout, &mut on_change).await
+            kube_nodes::wait_ready(&client, &expected, self.opts.ready_timeout, &mut on_change)
+                .await
         })
         .await;
         match res {
@@ -662,7 +741,11 @@ impl K3sStage {
             Ok(Holds::No(d)) => {
                 cx.log(d).await;
                 run.journal
-                    .record(&JournalEntry::new(id, Some(&step.id), JournalKind::StepStarted))
+                    .record(&JournalEntry::new(
+                        id,
+                        Some(&step.id),
+                        JournalKind::StepStarted,
+                    ))
                     .map_err(io)?;
                 self.execute(step, &cx).await.map(|()| Outcome::Changed)
             }
@@ -686,7 +769,8 @@ impl K3sStage {
                 Ok(outcome)
             }
             Err(error) => {
-                let entry = JournalEntry::new(id, Some(&step.id), JournalKind::Failed).detail(&error.message);
+                let entry = JournalEntry::new(id, Some(&step.id), JournalKind::Failed)
+                    .detail(&error.message);
                 run.journal.record(&entry).map_err(io)?;
                 emit(EventKind::StepFailed {
                     step: step.id.clone(),
@@ -846,11 +930,14 @@ impl Stage for K3sStage {
                 commands::DROPIN_FILE
             )
         } else {
-            "swap stays ON: kubelet --fail-swap-on=false (k3s < 1.32: no drop-in, pods do not swap)".into()
+            "swap stays ON: kubelet --fail-swap-on=false (k3s < 1.32: no drop-in, pods do not swap)"
+                .into()
         });
-        let installed = futures::future::join_all(self.nodes.iter().map(|n| async move {
-            self.installed_version(n).await.map_err(|e| e.message)
-        }))
+        let installed = futures::future::join_all(
+            self.nodes
+                .iter()
+                .map(|n| async move { self.installed_version(n).await.map_err(|e| e.message) }),
+        )
         .await;
         let mut servers = Vec::new();
         let mut agents = Vec::new();
@@ -865,14 +952,23 @@ impl Stage for K3sStage {
         plan.steps.extend(servers);
         plan.steps.extend(agents);
         plan.steps.push(
-            Step::new("cluster/kubeconfig", "cluster", Intent::Create, "Merge kubeconfig context")
-                .call(format!("sudo cat {} on {}", commands::KUBECONFIG_PATH, first.vm.name))
-                .call(format!(
-                    "rename default -> {n}, server -> {}, merge into {} (backup first)",
-                    self.kube_server(),
-                    self.opts.kubeconfig.display(),
-                    n = self.cluster.name
-                )),
+            Step::new(
+                "cluster/kubeconfig",
+                "cluster",
+                Intent::Create,
+                "Merge kubeconfig context",
+            )
+            .call(format!(
+                "sudo cat {} on {}",
+                commands::KUBECONFIG_PATH,
+                first.vm.name
+            ))
+            .call(format!(
+                "rename default -> {n}, server -> {}, merge into {} (backup first)",
+                self.kube_server(),
+                self.opts.kubeconfig.display(),
+                n = self.cluster.name
+            )),
         );
         plan.steps.push(
             Step::new("cluster/ready", "cluster", Intent::Wait, "Every node Ready")
@@ -917,7 +1013,9 @@ impl Stage for K3sStage {
             StepKind::Kubeconfig => self.check_kubeconfig().await,
             StepKind::Ready => Ok(Holds::No("waiting for every node to be Ready".into())),
             StepKind::SwapConfig => self.check_dropin(self.node(&step.subject)?).await,
-            StepKind::Install | StepKind::Join => self.check_install(self.node(&step.subject)?).await,
+            StepKind::Install | StepKind::Join => {
+                self.check_install(self.node(&step.subject)?).await
+            }
             StepKind::Upload => {
                 let node = self.node(&step.subject)?;
                 match self.check_install(node).await? {
@@ -936,9 +1034,13 @@ impl Stage for K3sStage {
             StepKind::Ready => self.execute_ready(cx).await,
             StepKind::SwapConfig => {
                 let node = self.node(&step.subject)?;
-                self.run(node, &commands::write_dropin(self.cluster.k3s.swap_behavior), Some(cx))
-                    .await
-                    .map(|_| ())
+                self.run(
+                    node,
+                    &commands::write_dropin(self.cluster.k3s.swap_behavior),
+                    Some(cx),
+                )
+                .await
+                .map(|_| ())
             }
             StepKind::Upload => self.execute_upload(self.node(&step.subject)?, cx).await,
             StepKind::Install | StepKind::Join => {
@@ -952,16 +1054,23 @@ impl Stage for K3sStage {
         let want = &self.cluster.k3s.version;
         for (name, res) in self.gather_facts().await {
             checks.push(match res {
-                Ok(f) if f.k3s.as_deref() == Some(want.as_str()) => {
-                    Check::pass(format!("node/{name}/k3s"), format!("{name}: k3s"), want.clone())
-                }
+                Ok(f) if f.k3s.as_deref() == Some(want.as_str()) => Check::pass(
+                    format!("node/{name}/k3s"),
+                    format!("{name}: k3s"),
+                    want.clone(),
+                ),
                 Ok(f) => Check::fail(
                     format!("node/{name}/k3s"),
                     format!("{name}: k3s"),
                     format!("found {}", f.k3s.as_deref().unwrap_or("nothing")),
                     "apply the k3s stage",
                 ),
-                Err(e) => Check::fail(format!("node/{name}/reach"), format!("{name}: SSH"), e, "check the node"),
+                Err(e) => Check::fail(
+                    format!("node/{name}/reach"),
+                    format!("{name}: SSH"),
+                    e,
+                    "check the node",
+                ),
             });
         }
         match self.kube_client().await {
@@ -990,16 +1099,30 @@ impl Stage for K3sStage {
                         });
                     }
                 }
-                Err(e) => checks.push(Check::fail("cluster/api", "Kubernetes API", e, "is the first server up?")),
+                Err(e) => checks.push(Check::fail(
+                    "cluster/api",
+                    "Kubernetes API",
+                    e,
+                    "is the first server up?",
+                )),
             },
-            Err(e) => checks.push(Check::fail("cluster/api", "Kubernetes API", e.message, "apply the k3s stage")),
+            Err(e) => checks.push(Check::fail(
+                "cluster/api",
+                "Kubernetes API",
+                e.message,
+                "apply the k3s stage",
+            )),
         }
         Ok(checks)
     }
 
     async fn apply(&self, plan: &Plan, run: &RunCx) -> StageResult<RunSummary> {
         run.journal
-            .record(&JournalEntry::new(StageId::K3s, None, JournalKind::RunStarted))
+            .record(&JournalEntry::new(
+                StageId::K3s,
+                None,
+                JournalKind::RunStarted,
+            ))
             .map_err(StageError::from_io)?;
         let _ = run
             .events

@@ -71,7 +71,11 @@ pub fn node_checks(cluster: &ClusterConfig, vm: &VmConfig, f: &NodeFacts) -> Vec
     let mut out = Vec::new();
 
     out.push(if f.os_id == "ubuntu" {
-        Check::pass(id("os"), format!("{n}: Ubuntu"), format!("Ubuntu {}", f.os_version))
+        Check::pass(
+            id("os"),
+            format!("{n}: Ubuntu"),
+            format!("Ubuntu {}", f.os_version),
+        )
     } else {
         Check::fail(
             id("os"),
@@ -94,7 +98,11 @@ pub fn node_checks(cluster: &ClusterConfig, vm: &VmConfig, f: &NodeFacts) -> Vec
     });
 
     out.push(if f.cpus >= vm.cores {
-        Check::pass(id("cpu"), format!("{n}: CPUs"), format!("{} (config: {})", f.cpus, vm.cores))
+        Check::pass(
+            id("cpu"),
+            format!("{n}: CPUs"),
+            format!("{} (config: {})", f.cpus, vm.cores),
+        )
     } else {
         Check::warn(
             id("cpu"),
@@ -116,7 +124,11 @@ pub fn node_checks(cluster: &ClusterConfig, vm: &VmConfig, f: &NodeFacts) -> Vec
         Check::warn(
             id("memory"),
             format!("{n}: memory"),
-            format!("{} visible, config says {} MiB", gib(f.mem_kib), vm.memory_mib),
+            format!(
+                "{} visible, config says {} MiB",
+                gib(f.mem_kib),
+                vm.memory_mib
+            ),
             "check the VM's memory (and ballooning) in Proxmox",
         )
     });
@@ -147,7 +159,10 @@ pub fn node_checks(cluster: &ClusterConfig, vm: &VmConfig, f: &NodeFacts) -> Vec
         Check::fail(
             id("cgroup"),
             format!("{n}: cgroup v2"),
-            format!("/sys/fs/cgroup is `{}`; LimitedSwap needs cgroup v2", f.cgroup_fs),
+            format!(
+                "/sys/fs/cgroup is `{}`; LimitedSwap needs cgroup v2",
+                f.cgroup_fs
+            ),
             "use Ubuntu 22.04 or later (cgroup v2 by default) or set swap_behavior: NoSwap",
         )
     } else {
@@ -176,7 +191,11 @@ pub fn node_checks(cluster: &ClusterConfig, vm: &VmConfig, f: &NodeFacts) -> Vec
         .filter(|p| f.listening.contains(p))
         .collect();
     out.push(if busy.is_empty() {
-        Check::pass(id("ports"), format!("{n}: ports"), "6443, 10250, 2379-2380 free")
+        Check::pass(
+            id("ports"),
+            format!("{n}: ports"),
+            "6443, 10250, 2379-2380 free",
+        )
     } else if f.k3s.is_some() {
         Check::pass(
             id("ports"),
@@ -203,9 +222,11 @@ pub fn node_checks(cluster: &ClusterConfig, vm: &VmConfig, f: &NodeFacts) -> Vec
 
     out.push(match &f.k3s {
         None => Check::pass(id("k3s"), format!("{n}: k3s"), "not installed yet"),
-        Some(v) if *v == cluster.k3s.version => {
-            Check::pass(id("k3s"), format!("{n}: k3s"), format!("{v} already installed"))
-        }
+        Some(v) if *v == cluster.k3s.version => Check::pass(
+            id("k3s"),
+            format!("{n}: k3s"),
+            format!("{v} already installed"),
+        ),
         Some(v) => Check::warn(
             id("k3s"),
             format!("{n}: k3s"),
@@ -217,7 +238,10 @@ pub fn node_checks(cluster: &ClusterConfig, vm: &VmConfig, f: &NodeFacts) -> Vec
 }
 
 fn swap_mode(cluster: &ClusterConfig) -> &'static str {
-    match (cluster.k3s.swap_behavior, supports_dropin(&cluster.k3s.version)) {
+    match (
+        cluster.k3s.swap_behavior,
+        supports_dropin(&cluster.k3s.version),
+    ) {
         (SwapBehavior::LimitedSwap, true) => "LimitedSwap drop-in",
         (SwapBehavior::LimitedSwap, false) => "LimitedSwap needs k3s >= 1.32: NoSwap for pods",
         (SwapBehavior::NoSwap, _) => "NoSwap for pods",
@@ -321,9 +345,16 @@ mod tests {
         let f = NodeFacts::parse(PROBE);
         assert_eq!(f.swap_kib, 2097148);
         let checks = node_checks(&c, &c.vms[0], &f);
-        assert!(checks.iter().all(|c| c.status == CheckStatus::Pass), "{checks:#?}");
+        assert!(
+            checks.iter().all(|c| c.status == CheckStatus::Pass),
+            "{checks:#?}"
+        );
         let swap = checks.iter().find(|c| c.id.ends_with("/swap")).unwrap();
-        assert!(swap.detail.starts_with("ON, 2.0 GiB - left on"), "{}", swap.detail);
+        assert!(
+            swap.detail.starts_with("ON, 2.0 GiB - left on"),
+            "{}",
+            swap.detail
+        );
     }
 
     #[test]
@@ -343,6 +374,9 @@ mod tests {
         let cc = cluster_checks(&c, &same);
         assert_eq!(cc[0].status, CheckStatus::Fail);
         assert!(cc[0].detail.contains("a, b"));
-        assert!(cc.iter().any(|c| c.id == "cluster/script-checksum" && c.status == CheckStatus::Fail));
+        assert!(
+            cc.iter()
+                .any(|c| c.id == "cluster/script-checksum" && c.status == CheckStatus::Fail)
+        );
     }
 }
