@@ -1,0 +1,3 @@
+//! One module per real system, each on its field's library. Timeouts and retries live here, once.
+
+pub mod pve;
