@@ -4,3 +4,5 @@
 
 pub mod engine;
 pub mod printer;
+pub mod proxmox;
+pub mod run;

@@ -13,6 +13,7 @@
 //! ```
 
 pub mod api;
+pub mod cli;
 pub mod state;
 
 use api::{ApiErr, Req};
