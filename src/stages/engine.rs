@@ -714,16 +714,17 @@ pub async fn run_plan<S: Stage + ?Sized>(
         };
         match outcome {
             Ok(outcome) => {
-                let kind = if outcome == Outcome::Held {
-                    JournalKind::Held
-                } else {
-                    JournalKind::Changed
+                let kind = match outcome {
+                    Outcome::Held => JournalKind::Held,
+                    Outcome::Drift => JournalKind::Drift,
+                    _ => JournalKind::Changed,
                 };
                 journal
                     .record(&JournalEntry::new(id, Some(&step.id), kind))
                     .map_err(io)?;
                 match outcome {
                     Outcome::Held => summary.held += 1,
+                    Outcome::Drift => summary.drifted += 1,
                     _ => summary.changed += 1,
                 }
                 run.emit(
@@ -752,8 +753,8 @@ pub async fn run_plan<S: Stage + ?Sized>(
         }
     }
     let entry = JournalEntry::new(id, None, JournalKind::RunFinished).detail(&format!(
-        "{} changed, {} held, {} skipped",
-        summary.changed, summary.held, summary.skipped
+        "{} changed, {} held, {} skipped, {} drifted",
+        summary.changed, summary.held, summary.skipped, summary.drifted
     ));
     journal.record(&entry).map_err(io)?;
     run.emit(id, EventKind::Finished { summary }).await;

@@ -9,9 +9,10 @@
 //!    The template on `template.node` gets `template.vmid`; other nodes get `template.vmid + k`
 //!    (k = 1.. in the order of `proxmox.nodes`), because a local-storage template cannot be cloned
 //!    across nodes.
-//! 2. per VM: full clone [`vm/<name>/clone`]; cloud-init user, SSH keys (PVE's double encoding),
-//!    static IP/gateway/DNS, vendor snippet installing qemu-guest-agent, cores, memory, tags
-//!    [`vm/<name>/config`]; disk resize [`vm/<name>/resize`]; start [`vm/<name>/start`].
+//! 2. per VM: full clone [`vm/<name>/clone`]; disk resize [`vm/<name>/resize`]; cloud-init user,
+//!    SSH keys (PVE's double encoding), static IP/gateway/DNS, vendor snippet installing
+//!    qemu-guest-agent, cores, memory, tags [`vm/<name>/config`] (after the resize, because its tag
+//!    marks the VM as configured); start [`vm/<name>/start`].
 //! 3. per VM: wait for the guest agent to report the configured IP and for the SSH port to answer
 //!    [`vm/<name>/wait`] (all VMs boot in parallel while earlier ones are waited on).
 //! 4. per VM tagged as ours but absent from the definition: reported [`orphan/<name>`]; deleted only
@@ -1057,6 +1058,18 @@ impl Stage for ProxmoxStage {
                 } else {
                     (Intent::Create, None, Intent::Create, None)
                 };
+            let mut rs = Step::new(
+                format!("vm/{}/resize", vm.name),
+                &subject,
+                resize_intent,
+                format!("Disk scsi0 to {} GiB", vm.disk_gib),
+            )
+            .call(format!(
+                "PUT /nodes/{}/qemu/{}/resize disk=scsi0 size={}G",
+                vm.node, vm.vmid, vm.disk_gib
+            ));
+            rs.note = resize_note;
+            plan.steps.push(rs);
             let snippet = self.snippet_present(&vm.node).await;
             let want = self.desired(vm, snippet);
             let params: Vec<String> = want
@@ -1081,18 +1094,6 @@ impl Stage for ProxmoxStage {
             ));
             cs.note = config_note;
             plan.steps.push(cs);
-            let mut rs = Step::new(
-                format!("vm/{}/resize", vm.name),
-                &subject,
-                resize_intent,
-                format!("Disk scsi0 to {} GiB", vm.disk_gib),
-            )
-            .call(format!(
-                "PUT /nodes/{}/qemu/{}/resize disk=scsi0 size={}G",
-                vm.node, vm.vmid, vm.disk_gib
-            ));
-            rs.note = resize_note;
-            plan.steps.push(rs);
             let running = existing.is_some_and(|r| r.status == "running");
             plan.steps.push(
                 Step::new(

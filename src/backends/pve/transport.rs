@@ -376,9 +376,9 @@ fn transport_error(call: &str, e: &reqwest::Error) -> PveError {
         PveErrorKind::Timeout
     } else if msg.contains("certificate")
         || msg.contains("fingerprint")
-        || msg.contains("TLS")
-        || msg.contains("tls")
+        || msg.contains("HandshakeFailure")
     {
+        // A refused certificate is not retried; a connection cut mid-answer (even inside TLS) is.
         PveErrorKind::Tls(msg)
     } else {
         PveErrorKind::Connect(msg)
