@@ -7,13 +7,17 @@ fn main() -> ExitCode {
     match cli.command {
         None => not_landed("homelab (home screen)"),
         Some(Command::Demo) => not_landed("demo"),
-        Some(Command::Bootstrap(_)) => not_landed("bootstrap"),
+        Some(Command::Bootstrap(a)) => homelab::stages::run::bootstrap(&cli.global, &a),
         Some(Command::Console(_)) => not_landed("console"),
         Some(Command::Env(_)) => not_landed("env"),
         Some(Command::Scaffold(_)) => not_landed("scaffold"),
         Some(Command::Check(_)) => not_landed("check"),
         Some(Command::Sim(s)) => match s.command {
-            SimCommand::Pve { .. } => not_landed("sim pve"),
+            SimCommand::Pve {
+                listen,
+                plain_http,
+                nodes,
+            } => homelab::sim::pve::cli::run(listen, plain_http, nodes),
             SimCommand::Kube { .. } => not_landed("sim kube"),
             SimCommand::Loki { .. } => not_landed("sim loki"),
             SimCommand::Alerts { .. } => not_landed("sim alerts"),

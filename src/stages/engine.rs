@@ -9,7 +9,7 @@
 //! |---|---|---|
 //! | [`Stage::plan`] | a [`Plan`]: ordered [`Step`]s, each with the exact API calls or commands it would run and an [`Intent`] (create / change / verify / drift / wait) | never |
 //! | [`Stage::preflight`] | [`Check`]s with [`CheckStatus`] pass / warn / fail and a fix hint | never |
-//! | [`Stage::check`] | whether one step's effect already [`Holds`] (observed, not journalled) | never |
+//! | [`Stage::check`] | whether one step's effect already [`Holds`] (yes / no / drift; observed, not journalled) | never |
 //! | [`Stage::execute`] | performs one step, streaming log lines and progress through its [`StepCx`] | yes |
 //! | [`Stage::verify`] | [`Check`]s describing the observed end state | never |
 //! | [`Stage::apply`] | provided: runs a plan through [`run_plan`] | via `execute` |
@@ -386,6 +386,9 @@ pub enum Holds {
     Yes(String),
     /// No; the string says what is missing or different.
     No(String),
+    /// The effect exists but differs from the definition, and the run was not asked to reconcile:
+    /// reported, nothing written. The string describes the difference.
+    Drift(String),
 }
 
 /// How a step ended.
@@ -398,6 +401,8 @@ pub enum Outcome {
     Held,
     /// Skipped by the operator.
     Skipped,
+    /// Differs from the definition; reported, not changed (see [`RunOptions::reconcile`]).
+    Drift,
 }
 
 /// Unit of a progress report.
@@ -460,6 +465,8 @@ pub struct RunSummary {
     pub changed: usize,
     pub held: usize,
     pub skipped: usize,
+    /// Steps whose object drifted from the definition and was left as is.
+    pub drifted: usize,
 }
 
 /// Something the operator must agree to.
@@ -687,6 +694,11 @@ pub async fn run_plan<S: Stage + ?Sized>(
                 cx.log(format!("already done: {detail}")).await;
                 Ok(Outcome::Held)
             }
+            Ok(Holds::Drift(detail)) => {
+                cx.log(format!("drift (not changed; reconcile to apply): {detail}"))
+                    .await;
+                Ok(Outcome::Drift)
+            }
             Ok(Holds::No(detail)) => {
                 cx.log(detail).await;
                 journal
@@ -702,16 +714,17 @@ pub async fn run_plan<S: Stage + ?Sized>(
         };
         match outcome {
             Ok(outcome) => {
-                let kind = if outcome == Outcome::Held {
-                    JournalKind::Held
-                } else {
-                    JournalKind::Changed
+                let kind = match outcome {
+                    Outcome::Held => JournalKind::Held,
+                    Outcome::Drift => JournalKind::Drift,
+                    _ => JournalKind::Changed,
                 };
                 journal
                     .record(&JournalEntry::new(id, Some(&step.id), kind))
                     .map_err(io)?;
                 match outcome {
                     Outcome::Held => summary.held += 1,
+                    Outcome::Drift => summary.drifted += 1,
                     _ => summary.changed += 1,
                 }
                 run.emit(
@@ -740,8 +753,8 @@ pub async fn run_plan<S: Stage + ?Sized>(
         }
     }
     let entry = JournalEntry::new(id, None, JournalKind::RunFinished).detail(&format!(
-        "{} changed, {} held, {} skipped",
-        summary.changed, summary.held, summary.skipped
+        "{} changed, {} held, {} skipped, {} drifted",
+        summary.changed, summary.held, summary.skipped, summary.drifted
     ));
     journal.record(&entry).map_err(io)?;
     run.emit(id, EventKind::Finished { summary }).await;
@@ -783,6 +796,7 @@ pub enum JournalKind {
     Changed,
     Held,
     Skipped,
+    Drift,
     Failed,
     Note,
     RunFinished,
@@ -1037,7 +1051,8 @@ mod tests {
             RunSummary {
                 changed: 3,
                 held: 0,
-                skipped: 0
+                skipped: 0,
+                drifted: 0,
             }
         );
         let s2 = stage.apply(&plan, &run).await.unwrap();
@@ -1046,7 +1061,8 @@ mod tests {
             RunSummary {
                 changed: 0,
                 held: 3,
-                skipped: 0
+                skipped: 0,
+                drifted: 0,
             }
         );
         assert_eq!(stage.executed.lock().unwrap().len(), 3);
@@ -1106,7 +1122,8 @@ mod tests {
             RunSummary {
                 changed: 1,
                 held: 1,
-                skipped: 1
+                skipped: 1,
+                drifted: 0,
             }
         );
         assert_eq!(

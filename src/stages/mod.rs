@@ -5,3 +5,5 @@
 pub mod engine;
 pub mod k3s;
 pub mod printer;
+pub mod proxmox;
+pub mod run;

@@ -28,6 +28,9 @@ pub fn line(ev: &StageEvent) -> String {
                 Outcome::Changed => "done",
                 Outcome::Held => "ok (already in place)",
                 Outcome::Skipped => "skipped by operator",
+                Outcome::Drift => {
+                    "DRIFT left as is (see the log line above; run with --reconcile to change it)"
+                }
             };
             format!("[{step}] {what}")
         }
@@ -36,8 +39,8 @@ pub fn line(ev: &StageEvent) -> String {
             None => format!("[{step}] FAILED: {}", error.message),
         },
         EventKind::Finished { summary } => format!(
-            "stage finished: {} changed, {} already in place, {} skipped",
-            summary.changed, summary.held, summary.skipped
+            "stage finished: {} changed, {} already in place, {} skipped, {} drifted",
+            summary.changed, summary.held, summary.skipped, summary.drifted
         ),
         EventKind::Failed { error } => format!("stage FAILED: {}", error.message),
     };
