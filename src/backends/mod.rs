@@ -1,5 +1,7 @@
-//! One module per real system, each on its field's library. Timeouts and retries live here, once.
+//! Backends: one module per real system, each on its field's library. They know nothing about
+//! the UI and speak `domain` types. Timeouts and retries live here, once.
 
+pub mod git;
 pub mod kube;
 pub mod pve;
 pub mod ssh;
