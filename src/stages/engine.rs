@@ -469,6 +469,18 @@ pub struct RunSummary {
     pub drifted: usize,
 }
 
+impl RunSummary {
+    /// Count one step's outcome.
+    pub fn count(&mut self, outcome: Outcome) {
+        match outcome {
+            Outcome::Changed => self.changed += 1,
+            Outcome::Held => self.held += 1,
+            Outcome::Skipped => self.skipped += 1,
+            Outcome::Drift => self.drifted += 1,
+        }
+    }
+}
+
 /// Something the operator must agree to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Prompt {
@@ -649,12 +661,26 @@ pub async fn run_plan<S: Stage + ?Sized>(
     plan: &Plan,
     run: &RunCx,
 ) -> StageResult<RunSummary> {
-    let id = stage.id();
-    let journal = &run.journal;
-    let io = StageError::from_io;
-    journal
+    begin_run(stage.id(), plan, run).await?;
+    let mut summary = RunSummary::default();
+    for step in &plan.steps {
+        if run.cancel.is_cancelled() {
+            return finish_run(stage.id(), run, Err(StageError::cancelled())).await;
+        }
+        match run_step(stage, step, run).await {
+            Ok(outcome) => summary.count(outcome),
+            Err(error) => return finish_run(stage.id(), run, Err(error)).await,
+        }
+    }
+    finish_run(stage.id(), run, Ok(summary)).await
+}
+
+/// Journal `RunStarted` and emit [`EventKind::Started`]. For stages that sequence steps
+/// themselves (e.g. k3s runs its agents concurrently) with [`run_step`] and [`finish_run`].
+pub async fn begin_run(id: StageId, plan: &Plan, run: &RunCx) -> StageResult<()> {
+    run.journal
         .record(&JournalEntry::new(id, None, JournalKind::RunStarted))
-        .map_err(io)?;
+        .map_err(StageError::from_io)?;
     run.emit(
         id,
         EventKind::Started {
@@ -662,126 +688,136 @@ pub async fn run_plan<S: Stage + ?Sized>(
         },
     )
     .await;
-    let mut summary = RunSummary::default();
-    for step in &plan.steps {
-        if run.cancel.is_cancelled() {
-            return fail_run(stage, run, StageError::cancelled()).await;
+    Ok(())
+}
+
+/// One step as [`run_plan`] runs it: `StepStarted`, the skip list, `check` then `execute` only
+/// when the effect does not hold, the journal entry, and `StepDone` or `StepFailed`. Safe to call
+/// concurrently for different steps of the same run.
+pub async fn run_step<S: Stage + ?Sized>(
+    stage: &S,
+    step: &Step,
+    run: &RunCx,
+) -> StageResult<Outcome> {
+    let id = stage.id();
+    let journal = &run.journal;
+    let io = StageError::from_io;
+    let started = EventKind::StepStarted {
+        step: step.id.clone(),
+        subject: step.subject.clone(),
+        title: step.title.clone(),
+    };
+    run.emit(id, started).await;
+    if run.options.skip.contains(&step.id) {
+        journal
+            .record(&JournalEntry::new(id, Some(&step.id), JournalKind::Skipped))
+            .map_err(io)?;
+        run.emit(
+            id,
+            EventKind::StepDone {
+                step: step.id.clone(),
+                outcome: Outcome::Skipped,
+            },
+        )
+        .await;
+        return Ok(Outcome::Skipped);
+    }
+    let cx = run.step_cx(id, step);
+    let outcome = match stage.check(step, &cx).await {
+        Ok(Holds::Yes(detail)) => {
+            cx.log(format!("already done: {detail}")).await;
+            Ok(Outcome::Held)
         }
-        let started = EventKind::StepStarted {
-            step: step.id.clone(),
-            subject: step.subject.clone(),
-            title: step.title.clone(),
-        };
-        run.emit(id, started).await;
-        if run.options.skip.contains(&step.id) {
+        Ok(Holds::Drift(detail)) => {
+            cx.log(format!("drift (not changed; reconcile to apply): {detail}"))
+                .await;
+            Ok(Outcome::Drift)
+        }
+        Ok(Holds::No(detail)) => {
+            cx.log(detail).await;
             journal
-                .record(&JournalEntry::new(id, Some(&step.id), JournalKind::Skipped))
+                .record(&JournalEntry::new(
+                    id,
+                    Some(&step.id),
+                    JournalKind::StepStarted,
+                ))
                 .map_err(io)?;
-            summary.skipped += 1;
+            stage.execute(step, &cx).await.map(|()| Outcome::Changed)
+        }
+        Err(e) => Err(e),
+    };
+    match outcome {
+        Ok(outcome) => {
+            let kind = match outcome {
+                Outcome::Held => JournalKind::Held,
+                Outcome::Drift => JournalKind::Drift,
+                _ => JournalKind::Changed,
+            };
+            journal
+                .record(&JournalEntry::new(id, Some(&step.id), kind))
+                .map_err(io)?;
             run.emit(
                 id,
                 EventKind::StepDone {
                     step: step.id.clone(),
-                    outcome: Outcome::Skipped,
+                    outcome,
                 },
             )
             .await;
-            continue;
+            Ok(outcome)
         }
-        let cx = run.step_cx(id, step);
-        let outcome = match stage.check(step, &cx).await {
-            Ok(Holds::Yes(detail)) => {
-                cx.log(format!("already done: {detail}")).await;
-                Ok(Outcome::Held)
-            }
-            Ok(Holds::Drift(detail)) => {
-                cx.log(format!("drift (not changed; reconcile to apply): {detail}"))
-                    .await;
-                Ok(Outcome::Drift)
-            }
-            Ok(Holds::No(detail)) => {
-                cx.log(detail).await;
-                journal
-                    .record(&JournalEntry::new(
-                        id,
-                        Some(&step.id),
-                        JournalKind::StepStarted,
-                    ))
-                    .map_err(io)?;
-                stage.execute(step, &cx).await.map(|()| Outcome::Changed)
-            }
-            Err(e) => Err(e),
-        };
-        match outcome {
-            Ok(outcome) => {
-                let kind = match outcome {
-                    Outcome::Held => JournalKind::Held,
-                    Outcome::Drift => JournalKind::Drift,
-                    _ => JournalKind::Changed,
-                };
-                journal
-                    .record(&JournalEntry::new(id, Some(&step.id), kind))
-                    .map_err(io)?;
-                match outcome {
-                    Outcome::Held => summary.held += 1,
-                    Outcome::Drift => summary.drifted += 1,
-                    _ => summary.changed += 1,
-                }
-                run.emit(
-                    id,
-                    EventKind::StepDone {
-                        step: step.id.clone(),
-                        outcome,
-                    },
-                )
-                .await;
-            }
-            Err(error) => {
-                let entry = JournalEntry::new(id, Some(&step.id), JournalKind::Failed)
-                    .detail(&error.message);
-                journal.record(&entry).map_err(io)?;
-                run.emit(
-                    id,
-                    EventKind::StepFailed {
-                        step: step.id.clone(),
-                        error: error.clone(),
-                    },
-                )
-                .await;
-                return fail_run(stage, run, error).await;
-            }
+        Err(error) => {
+            let entry =
+                JournalEntry::new(id, Some(&step.id), JournalKind::Failed).detail(&error.message);
+            journal.record(&entry).map_err(io)?;
+            run.emit(
+                id,
+                EventKind::StepFailed {
+                    step: step.id.clone(),
+                    error: error.clone(),
+                },
+            )
+            .await;
+            Err(error)
         }
     }
-    let entry = JournalEntry::new(id, None, JournalKind::RunFinished).detail(&format!(
-        "{} changed, {} held, {} skipped, {} drifted",
-        summary.changed, summary.held, summary.skipped, summary.drifted
-    ));
-    journal.record(&entry).map_err(io)?;
-    run.emit(id, EventKind::Finished { summary }).await;
-    Ok(summary)
 }
 
-async fn fail_run<S: Stage + ?Sized, T>(
-    stage: &S,
+/// Journal the end of a run (finished, failed or cancelled) and emit `Finished` or `Failed`.
+pub async fn finish_run(
+    id: StageId,
     run: &RunCx,
-    error: StageError,
-) -> StageResult<T> {
-    let kind = if error.cancelled {
-        JournalKind::RunCancelled
-    } else {
-        JournalKind::RunFailed
-    };
-    let _ = run
-        .journal
-        .record(&JournalEntry::new(stage.id(), None, kind).detail(&error.message));
-    run.emit(
-        stage.id(),
-        EventKind::Failed {
-            error: error.clone(),
-        },
-    )
-    .await;
-    Err(error)
+    result: StageResult<RunSummary>,
+) -> StageResult<RunSummary> {
+    match result {
+        Ok(summary) => {
+            let entry = JournalEntry::new(id, None, JournalKind::RunFinished).detail(&format!(
+                "{} changed, {} held, {} skipped, {} drifted",
+                summary.changed, summary.held, summary.skipped, summary.drifted
+            ));
+            run.journal.record(&entry).map_err(StageError::from_io)?;
+            run.emit(id, EventKind::Finished { summary }).await;
+            Ok(summary)
+        }
+        Err(error) => {
+            let kind = if error.cancelled {
+                JournalKind::RunCancelled
+            } else {
+                JournalKind::RunFailed
+            };
+            let _ = run
+                .journal
+                .record(&JournalEntry::new(id, None, kind).detail(&error.message));
+            run.emit(
+                id,
+                EventKind::Failed {
+                    error: error.clone(),
+                },
+            )
+            .await;
+            Err(error)
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

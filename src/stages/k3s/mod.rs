@@ -25,8 +25,8 @@ use crate::backends::ssh::{
 };
 use crate::config::{ClusterConfig, InstallMode, VmConfig, VmRole};
 use crate::stages::engine::{
-    Check, EventKind, Holds, Intent, JournalEntry, JournalKind, Outcome, Plan, Prompt, RunCx,
-    RunSummary, Stage, StageError, StageEvent, StageId, StageResult, Step, StepCx, Unit,
+    Check, Holds, Intent, Plan, Prompt, RunCx, RunSummary, Stage, StageError, StageId, StageResult,
+    Step, StepCx, Unit, begin_run, finish_run, run_step,
 };
 use async_trait::async_trait;
 use commands::Role;
@@ -700,88 +700,6 @@ impl K3sStage {
         }
     }
 
-    /// Run one step the way the engine's `run_plan` does: skip list, check, execute, journal,
-    /// events. Used for the agents, which run concurrently.
-    async fn run_step(&self, step: &Step, run: &RunCx) -> StageResult<Outcome> {
-        let id = StageId::K3s;
-        let emit = |kind: EventKind| {
-            let ev = StageEvent {
-                at: jiff::Timestamp::now(),
-                stage: id,
-                kind,
-            };
-            async move {
-                let _ = run.events.send(ev).await;
-            }
-        };
-        let io = StageError::from_io;
-        emit(EventKind::StepStarted {
-            step: step.id.clone(),
-            subject: step.subject.clone(),
-            title: step.title.clone(),
-        })
-        .await;
-        if run.options.skip.contains(&step.id) {
-            run.journal
-                .record(&JournalEntry::new(id, Some(&step.id), JournalKind::Skipped))
-                .map_err(io)?;
-            emit(EventKind::StepDone {
-                step: step.id.clone(),
-                outcome: Outcome::Skipped,
-            })
-            .await;
-            return Ok(Outcome::Skipped);
-        }
-        let cx = run.step_cx(id, step);
-        let result = match self.check(step, &cx).await {
-            Ok(Holds::Yes(d)) => {
-                cx.log(format!("already done: {d}")).await;
-                Ok(Outcome::Held)
-            }
-            Ok(Holds::No(d)) => {
-                cx.log(d).await;
-                run.journal
-                    .record(&JournalEntry::new(
-                        id,
-                        Some(&step.id),
-                        JournalKind::StepStarted,
-                    ))
-                    .map_err(io)?;
-                self.execute(step, &cx).await.map(|()| Outcome::Changed)
-            }
-            Err(e) => Err(e),
-        };
-        match result {
-            Ok(outcome) => {
-                let kind = if outcome == Outcome::Held {
-                    JournalKind::Held
-                } else {
-                    JournalKind::Changed
-                };
-                run.journal
-                    .record(&JournalEntry::new(id, Some(&step.id), kind))
-                    .map_err(io)?;
-                emit(EventKind::StepDone {
-                    step: step.id.clone(),
-                    outcome,
-                })
-                .await;
-                Ok(outcome)
-            }
-            Err(error) => {
-                let entry = JournalEntry::new(id, Some(&step.id), JournalKind::Failed)
-                    .detail(&error.message);
-                run.journal.record(&entry).map_err(io)?;
-                emit(EventKind::StepFailed {
-                    step: step.id.clone(),
-                    error: error.clone(),
-                })
-                .await;
-                Err(error)
-            }
-        }
-    }
-
     /// Agents' subjects in plan order.
     fn is_agent(&self, subject: &str) -> bool {
         self.nodes
@@ -789,49 +707,8 @@ impl K3sStage {
             .any(|n| n.vm.name == subject && n.vm.role == VmRole::Agent)
     }
 
-    async fn finish(&self, run: &RunCx, res: StageResult<RunSummary>) -> StageResult<RunSummary> {
-        let id = StageId::K3s;
-        let (kind, entry) = match &res {
-            Ok(s) => (
-                EventKind::Finished { summary: *s },
-                JournalEntry::new(id, None, JournalKind::RunFinished).detail(&format!(
-                    "{} changed, {} held, {} skipped",
-                    s.changed, s.held, s.skipped
-                )),
-            ),
-            Err(e) => (
-                EventKind::Failed { error: e.clone() },
-                JournalEntry::new(
-                    id,
-                    None,
-                    if e.cancelled {
-                        JournalKind::RunCancelled
-                    } else {
-                        JournalKind::RunFailed
-                    },
-                )
-                .detail(&e.message),
-            ),
-        };
-        let _ = run.journal.record(&entry);
-        let _ = run
-            .events
-            .send(StageEvent {
-                at: jiff::Timestamp::now(),
-                stage: id,
-                kind,
-            })
-            .await;
-        res
-    }
-
     async fn apply_inner(&self, plan: &Plan, run: &RunCx) -> StageResult<RunSummary> {
         let mut summary = RunSummary::default();
-        let count = |s: &mut RunSummary, o: Outcome| match o {
-            Outcome::Changed => s.changed += 1,
-            Outcome::Held => s.held += 1,
-            Outcome::Skipped => s.skipped += 1,
-        };
         let (agents, others): (Vec<&Step>, Vec<&Step>) =
             plan.steps.iter().partition(|s| self.is_agent(&s.subject));
         let (before, after): (Vec<&Step>, Vec<&Step>) =
@@ -840,7 +717,7 @@ impl K3sStage {
             if run.cancel.is_cancelled() {
                 return Err(StageError::cancelled());
             }
-            count(&mut summary, self.run_step(step, run).await?);
+            summary.count(run_step(self, step, run).await?);
         }
         // Agents in parallel; each agent's own steps in order. Every agent runs to its end even
         // when another fails, so one bad node does not leave the others half-done.
@@ -857,7 +734,7 @@ impl K3sStage {
                 if run.cancel.is_cancelled() {
                     return (outcomes, Err(StageError::cancelled()));
                 }
-                match self.run_step(step, run).await {
+                match run_step(self, step, run).await {
                     Ok(o) => outcomes.push(o),
                     Err(e) => return (outcomes, Err(e)),
                 }
@@ -867,7 +744,7 @@ impl K3sStage {
         .await;
         let mut errors = Vec::new();
         for (outcomes, res) in results {
-            outcomes.into_iter().for_each(|o| count(&mut summary, o));
+            outcomes.into_iter().for_each(|o| summary.count(o));
             if let Err(e) = res {
                 errors.push(e);
             }
@@ -887,7 +764,7 @@ impl K3sStage {
             if run.cancel.is_cancelled() {
                 return Err(StageError::cancelled());
             }
-            count(&mut summary, self.run_step(step, run).await?);
+            summary.count(run_step(self, step, run).await?);
         }
         Ok(summary)
     }
@@ -1020,7 +897,7 @@ impl Stage for K3sStage {
                 let node = self.node(&step.subject)?;
                 match self.check_install(node).await? {
                     Holds::Yes(d) => Ok(Holds::Yes(format!("{d}; nothing to upload"))),
-                    Holds::No(_) => Ok(Holds::No("uploading the air-gap files".into())),
+                    _ => Ok(Holds::No("uploading the air-gap files".into())),
                 }
             }
         }
@@ -1117,24 +994,8 @@ impl Stage for K3sStage {
     }
 
     async fn apply(&self, plan: &Plan, run: &RunCx) -> StageResult<RunSummary> {
-        run.journal
-            .record(&JournalEntry::new(
-                StageId::K3s,
-                None,
-                JournalKind::RunStarted,
-            ))
-            .map_err(StageError::from_io)?;
-        let _ = run
-            .events
-            .send(StageEvent {
-                at: jiff::Timestamp::now(),
-                stage: StageId::K3s,
-                kind: EventKind::Started {
-                    steps: plan.steps.len(),
-                },
-            })
-            .await;
+        begin_run(StageId::K3s, plan, run).await?;
         let res = self.apply_inner(plan, run).await;
-        self.finish(run, res).await
+        finish_run(StageId::K3s, run, res).await
     }
 }
