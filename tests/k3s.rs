@@ -3,9 +3,14 @@
 
 #[path = "k3s/kube_sim.rs"]
 mod kube_sim;
+#[path = "support/mod.rs"]
+mod support;
+
 #[path = "k3s/nodes.rs"]
 mod nodes;
 #[path = "k3s/ssh.rs"]
 mod ssh;
 #[path = "k3s/stage.rs"]
 mod stage;
+#[path = "k3s/view.rs"]
+mod view;

@@ -2,6 +2,7 @@
 //! How to add one: docs/code-layout.md, "Adding a screen".
 
 pub mod home;
+pub mod wizard;
 
 use crate::app::{UpdateCx, ViewCx};
 use crate::msg::{Action, BackendEvent};
