@@ -28,7 +28,7 @@ fn main() -> ExitCode {
                 plain_http,
                 nodes,
             } => homelab::sim::pve::cli::run(listen, plain_http, nodes),
-            SimCommand::Kube { .. } => not_landed("sim kube"),
+            SimCommand::Kube { listen } => homelab::sim::kube::cli::run(listen),
             SimCommand::Loki { .. } => not_landed("sim loki"),
             SimCommand::Alerts { .. } => not_landed("sim alerts"),
         },

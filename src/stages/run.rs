@@ -237,6 +237,23 @@ async fn bootstrap_async(global: &GlobalArgs, args: &BootstrapArgs) -> ExitCode 
                     return ExitCode::from(1);
                 }
             },
+            StageId::K3s => {
+                let env = match crate::backends::ssh::SshEnv::from_process() {
+                    Ok(e) => e,
+                    Err(e) => {
+                        eprintln!("homelab bootstrap: k3s: {e}");
+                        return ExitCode::from(1);
+                    }
+                };
+                Box::new(crate::stages::k3s::K3sStage::over_ssh(
+                    cfg.clone(),
+                    Arc::new(env),
+                    Arc::new(crate::backends::ssh::prompt::TerminalPrompter {
+                        accept_new: args.accept_new,
+                    }),
+                    crate::stages::k3s::K3sOptions::from_process(),
+                ))
+            }
             other => {
                 println!(
                     "{} {:<8} stage `{other}` is not implemented in this build yet; nothing was done for it",

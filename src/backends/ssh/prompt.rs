@@ -116,3 +116,100 @@ impl Prompter for ChannelPrompter {
         rx.await.ok().flatten()
     }
 }
+
+/// `homelab bootstrap --yes` on a terminal: unknown hosts are trusted with `--accept-new` or a
+/// y/N answer; passphrases and sudo passwords are read without echo. Without a terminal it
+/// behaves like [`NonInteractive`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TerminalPrompter {
+    pub accept_new: bool,
+}
+
+fn on_terminal() -> bool {
+    use std::io::IsTerminal;
+    std::io::stdin().is_terminal() && std::io::stderr().is_terminal()
+}
+
+/// Read a line from the terminal without echo (raw mode, restored before returning).
+fn read_hidden(prompt: String) -> Option<Zeroizing<String>> {
+    use crossterm::event::{Event, KeyCode, KeyEventKind, KeyModifiers, read};
+    use std::io::Write;
+    eprint!("{prompt}");
+    let _ = std::io::stderr().flush();
+    crossterm::terminal::enable_raw_mode().ok()?;
+    let mut buf = Zeroizing::new(String::new());
+    let answer = loop {
+        match read() {
+            Ok(Event::Key(k)) if k.kind == KeyEventKind::Press => match k.code {
+                KeyCode::Enter => break Some(buf),
+                KeyCode::Esc => break None,
+                KeyCode::Char('c') if k.modifiers.contains(KeyModifiers::CONTROL) => break None,
+                KeyCode::Backspace => {
+                    buf.pop();
+                }
+                KeyCode::Char(c) => buf.push(c),
+                _ => {}
+            },
+            Ok(_) => {}
+            Err(_) => break None,
+        }
+    };
+    let _ = crossterm::terminal::disable_raw_mode();
+    eprintln!();
+    answer
+}
+
+#[async_trait]
+impl Prompter for TerminalPrompter {
+    async fn trust_host_key(&self, prompt: &HostKeyPrompt) -> bool {
+        if self.accept_new {
+            eprintln!(
+                "trusting new host key for {}:{} ({} {}) (--accept-new)",
+                prompt.host, prompt.port, prompt.algorithm, prompt.fingerprint
+            );
+            return true;
+        }
+        if !on_terminal() {
+            return false;
+        }
+        let p = prompt.clone();
+        tokio::task::spawn_blocking(move || {
+            use std::io::{BufRead, Write};
+            eprint!(
+                "The authenticity of host {}:{} can't be established.\n{} key fingerprint is {}.\n\
+                 Trust it and add it to {}? [y/N] ",
+                p.host,
+                p.port,
+                p.algorithm,
+                p.fingerprint,
+                p.known_hosts.display()
+            );
+            let _ = std::io::stderr().flush();
+            let mut line = String::new();
+            std::io::stdin().lock().read_line(&mut line).is_ok()
+                && matches!(line.trim(), "y" | "Y" | "yes")
+        })
+        .await
+        .unwrap_or(false)
+    }
+    async fn key_passphrase(&self, key_path: &Path) -> Option<Zeroizing<String>> {
+        if !on_terminal() {
+            return None;
+        }
+        let prompt = format!("Enter passphrase for key '{}': ", key_path.display());
+        tokio::task::spawn_blocking(move || read_hidden(prompt))
+            .await
+            .ok()
+            .flatten()
+    }
+    async fn sudo_password(&self, user: &str, host: &str) -> Option<Zeroizing<String>> {
+        if !on_terminal() {
+            return None;
+        }
+        let prompt = format!("[sudo] password for {user}@{host}: ");
+        tokio::task::spawn_blocking(move || read_hidden(prompt))
+            .await
+            .ok()
+            .flatten()
+    }
+}
