@@ -1,3 +1,5 @@
-//! One module per real system, each on its field's library. Timeouts and retries live here, once.
+//! Backends: one module per real system, each on its field's library. They know nothing about
+//! the UI and speak `domain` types. Add your `pub mod <name>;` line below.
 
+pub mod git;
 pub mod pve;
