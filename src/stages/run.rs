@@ -17,53 +17,22 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use zeroize::Zeroizing;
 
-/// The cluster file chosen by `--cluster` / `--repo` (or the only one under config/clusters/).
+/// The cluster file chosen by `--repo` / `--cluster` (foundation's loader: validated, with
+/// file:line:column diagnostics).
 pub fn locate_cluster(global: &GlobalArgs) -> Result<PathBuf, String> {
-    let root = match &global.repo {
+    let start = match &global.repo {
         Some(r) => r.clone(),
-        None => {
-            let mut dir = std::env::current_dir().map_err(|e| e.to_string())?;
-            loop {
-                if dir.join("config/clusters").is_dir() {
-                    break dir;
-                }
-                if !dir.pop() {
-                    return Err("no config/clusters/ here or above; run inside the homelab repository or pass --repo".into());
-                }
-            }
-        }
+        None => std::env::current_dir().map_err(|e| e.to_string())?,
     };
-    let dir = root.join("config/clusters");
-    if let Some(name) = &global.cluster {
-        let p = dir.join(format!("{name}.yaml"));
-        return if p.is_file() {
-            Ok(p)
-        } else {
-            Err(format!("{}: no such cluster file", p.display()))
-        };
-    }
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .map_err(|e| format!("{}: {e}", dir.display()))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
-        .collect();
-    files.sort();
-    match files.len() {
-        1 => Ok(files.remove(0)),
-        0 => Err(format!("{}: no cluster file", dir.display())),
-        _ => Err(format!(
-            "{}: several clusters; pick one with --cluster NAME",
-            dir.display()
-        )),
-    }
+    let root = crate::config::load::find_repo_root(&start)?;
+    crate::config::load::choose_cluster(&root, global.cluster.as_deref())
 }
 
 pub fn load_cluster(path: &Path) -> Result<ClusterConfig, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    serde_yaml::from_str(&text).map_err(|e| match e.location() {
-        Some(l) => format!("{}:{}:{}: {e}", path.display(), l.line(), l.column()),
-        None => format!("{}: {e}", path.display()),
-    })
+    let root = path.parent().and_then(Path::parent).and_then(Path::parent).unwrap_or(Path::new("."));
+    crate::config::load::load_cluster(root, path)
+        .config
+        .map_err(|diags| diags.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("\n"))
 }
 
 /// How the stage asks the operator: stdin prompts, or fixed answers under `--yes`.
