@@ -3,6 +3,8 @@
 
 #[path = "pve/support.rs"]
 mod support;
+#[path = "support/mod.rs"]
+mod ui;
 
 #[path = "pve/cli.rs"]
 mod cli;
@@ -12,3 +14,5 @@ mod client;
 mod proxmoxer;
 #[path = "pve/stage.rs"]
 mod stage;
+#[path = "pve/wizard.rs"]
+mod wizard;

@@ -2,6 +2,7 @@
 //! How to add one: docs/code-layout.md, "Adding a screen".
 
 pub mod home;
+pub mod wizard;
 
 use crate::app::{UpdateCx, ViewCx};
 use crate::msg::{Action, BackendEvent};
@@ -144,6 +145,7 @@ pub trait Screen {
 pub struct Screens {
     pub home: home::HomeState,
     // --- add your screen's field below (one line), e.g. `pub env: env::EnvState,` ---
+    pub wizard: wizard::WizardState,
 }
 
 impl Screens {
@@ -151,6 +153,7 @@ impl Screens {
         Self {
             home: home::HomeState::new(session),
             // --- construct your screen here ---
+            wizard: wizard::WizardState::new(session),
         }
     }
 
@@ -159,7 +162,7 @@ impl Screens {
         match id {
             ScreenId::Home => Some(&self.home),
             // --- replace your `None` with `Some(&self.<field>)` ---
-            ScreenId::Wizard => None,
+            ScreenId::Wizard => Some(&self.wizard),
             ScreenId::Console => None,
             ScreenId::Env => None,
             ScreenId::Scaffold => None,
@@ -171,7 +174,7 @@ impl Screens {
         match id {
             ScreenId::Home => Some(&mut self.home),
             // --- replace your `None` with `Some(&mut self.<field>)` ---
-            ScreenId::Wizard => None,
+            ScreenId::Wizard => Some(&mut self.wizard),
             ScreenId::Console => None,
             ScreenId::Env => None,
             ScreenId::Scaffold => None,

@@ -29,10 +29,20 @@ pub fn locate_cluster(global: &GlobalArgs) -> Result<PathBuf, String> {
 }
 
 pub fn load_cluster(path: &Path) -> Result<ClusterConfig, String> {
-    let root = path.parent().and_then(Path::parent).and_then(Path::parent).unwrap_or(Path::new("."));
+    let root = path
+        .parent()
+        .and_then(Path::parent)
+        .and_then(Path::parent)
+        .unwrap_or(Path::new("."));
     crate::config::load::load_cluster(root, path)
         .config
-        .map_err(|diags| diags.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("\n"))
+        .map_err(|diags| {
+            diags
+                .iter()
+                .map(|d| d.to_string())
+                .collect::<Vec<_>>()
+                .join("\n")
+        })
 }
 
 /// How the stage asks the operator: stdin prompts, or fixed answers under `--yes`.
