@@ -295,13 +295,13 @@ impl Check {
         title: impl Into<String>,
         detail: impl Into<String>,
     ) -> Self {
-        Check {
-            id: id.into(),
-            title: title.into(),
-            status: CheckStatus::Pass,
-            detail: detail.into(),
-            fix: None,
-        }
+        Check::new(
+            CheckStatus::Pass,
+            id.into(),
+            title.into(),
+            detail.into(),
+            None,
+        )
     }
     pub fn warn(
         id: impl Into<String>,
@@ -309,13 +309,13 @@ impl Check {
         detail: impl Into<String>,
         fix: impl Into<String>,
     ) -> Self {
-        Check {
-            id: id.into(),
-            title: title.into(),
-            status: CheckStatus::Warn,
-            detail: detail.into(),
-            fix: Some(fix.into()),
-        }
+        Check::new(
+            CheckStatus::Warn,
+            id.into(),
+            title.into(),
+            detail.into(),
+            Some(fix.into()),
+        )
     }
     pub fn fail(
         id: impl Into<String>,
@@ -323,12 +323,27 @@ impl Check {
         detail: impl Into<String>,
         fix: impl Into<String>,
     ) -> Self {
+        Check::new(
+            CheckStatus::Fail,
+            id.into(),
+            title.into(),
+            detail.into(),
+            Some(fix.into()),
+        )
+    }
+    fn new(
+        status: CheckStatus,
+        id: String,
+        title: String,
+        detail: String,
+        fix: Option<String>,
+    ) -> Self {
         Check {
-            id: id.into(),
-            title: title.into(),
-            status: CheckStatus::Fail,
-            detail: detail.into(),
-            fix: Some(fix.into()),
+            id,
+            title,
+            status,
+            detail,
+            fix,
         }
     }
 }

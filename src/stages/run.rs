@@ -7,15 +7,14 @@
 
 use super::engine::*;
 use super::printer;
-use super::proxmox::ProxmoxStage;
-use crate::backends::pve::{self, Auth, PveClient, PveSettings, Trust};
+use super::proxmox::{Connection, ProxmoxStage, connect};
+use crate::backends::pve::{self, PveClient};
 use crate::cli::{BootstrapArgs, GlobalArgs};
 use crate::config::ClusterConfig;
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
-use zeroize::Zeroizing;
 
 /// The cluster file chosen by `--repo` / `--cluster` (foundation's loader: validated, with
 /// file:line:column diagnostics).
@@ -79,82 +78,41 @@ pub async fn pve_client(
     cluster_file: &Path,
     args: &BootstrapArgs,
 ) -> Result<PveClient, String> {
-    let p = &cfg.proxmox;
-    let auth = if let Some(secret) = std::env::var("PROXMOX_TOKEN_SECRET")
-        .ok()
-        .filter(|s| !s.is_empty())
-    {
-        Auth::Token {
-            id: p.token_id.clone(),
-            secret: Zeroizing::new(secret),
-        }
-    } else if let Some(password) = std::env::var("PROXMOX_PASSWORD")
-        .ok()
-        .filter(|s| !s.is_empty())
-    {
-        let user = p
-            .token_id
-            .split('!')
-            .next()
-            .unwrap_or(&p.token_id)
-            .to_owned();
-        Auth::Password {
-            user,
-            password: Zeroizing::new(password),
-        }
-    } else {
-        return Err(format!(
-            "no PVE credentials: set PROXMOX_TOKEN_SECRET (the secret of token {}) or PROXMOX_PASSWORD",
-            p.token_id
-        ));
+    let (host, port) = match connect(cfg, None)? {
+        Connection::Ready(client) => return Ok(client),
+        Connection::NeedsTrust { host, port } => (host, port),
     };
-    let trust = if p.tls.verify_ca {
-        Trust::CaVerified
-    } else if let Some(fp) = &p.tls.fingerprint {
-        Trust::Pinned(fp.clone())
-    } else if p.endpoint.starts_with("http://") {
-        Trust::CaVerified
+    let fp = pve::tls::probe_fingerprint(&host, port, std::time::Duration::from_secs(10)).await?;
+    eprintln!(
+        "The PVE API at {host}:{port} presents a certificate with SHA-256 fingerprint\n  {fp}"
+    );
+    eprintln!(
+        "Compare it with `pvenode cert info` on the node (or the GUI: System > Certificates)."
+    );
+    let yes = if args.accept_new {
+        true
+    } else if args.yes {
+        return Err("unknown PVE certificate: re-run with --accept-new to trust it, or set proxmox.tls.fingerprint".into());
     } else {
-        let url = url::Url::parse(&p.endpoint)
-            .map_err(|e| format!("proxmox.endpoint `{}`: {e}", p.endpoint))?;
-        let host = url
-            .host_str()
-            .ok_or("proxmox.endpoint has no host")?
-            .trim_matches(['[', ']'])
-            .to_owned();
-        let port = url.port().unwrap_or(8006);
-        let fp =
-            pve::tls::probe_fingerprint(&host, port, std::time::Duration::from_secs(10)).await?;
-        eprintln!(
-            "The PVE API at {host}:{port} presents a certificate with SHA-256 fingerprint\n  {fp}"
-        );
-        eprintln!(
-            "Compare it with `pvenode cert info` on the node (or the GUI: System > Certificates)."
-        );
-        let yes = if args.accept_new {
-            true
-        } else if args.yes {
-            return Err("unknown PVE certificate: re-run with --accept-new to trust it, or set proxmox.tls.fingerprint".into());
-        } else {
-            StdinConfirm
-                .confirm(&Prompt {
-                    title: "Trust this certificate?".into(),
-                    detail: String::new(),
-                    type_to_confirm: None,
-                })
-                .await
+        let prompt = Prompt {
+            title: "Trust this certificate?".into(),
+            detail: String::new(),
+            type_to_confirm: None,
         };
-        if !yes {
-            return Err("certificate not trusted; nothing was done".into());
-        }
-        pve::trust::store_fingerprint(cluster_file, &fp)?;
-        eprintln!(
-            "Pinned in {} (proxmox.tls.fingerprint).",
-            cluster_file.display()
-        );
-        Trust::Pinned(fp)
+        StdinConfirm.confirm(&prompt).await
     };
-    PveClient::new(PveSettings::new(p.endpoint.clone(), auth, trust)).map_err(|e| e.to_string())
+    if !yes {
+        return Err("certificate not trusted; nothing was done".into());
+    }
+    pve::trust::store_fingerprint(cluster_file, &fp)?;
+    eprintln!(
+        "Pinned in {} (proxmox.tls.fingerprint).",
+        cluster_file.display()
+    );
+    match connect(cfg, Some(&fp))? {
+        Connection::Ready(client) => Ok(client),
+        Connection::NeedsTrust { .. } => Err("the pinned fingerprint was not taken up".into()),
+    }
 }
 
 /// `homelab bootstrap ...` (blocking; builds its own runtime).

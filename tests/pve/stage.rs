@@ -258,18 +258,11 @@ async fn orphans_and_foreign_vmids_are_never_touched() {
 async fn homelab_sim_with_foreign(port: u16) -> homelab::sim::pve::PveSim {
     let s = sim(&["pve"], port).await;
     s.with(|st| {
-        let vm = homelab::sim::pve::state::Vm {
-            vmid: 201,
-            node: "pve".into(),
-            config: [
-                ("name".to_string(), "grafana-old".to_string()),
-                ("cores".into(), "1".into()),
-            ]
-            .into(),
-            running: false,
-            started: None,
-            lock: None,
-        };
+        let config = [
+            ("name".to_string(), "grafana-old".to_string()),
+            ("cores".into(), "1".into()),
+        ];
+        let vm = homelab::sim::pve::state::Vm::new(201, "pve", config.into());
         st.vms.insert(201, vm);
     });
     s

@@ -154,6 +154,16 @@ impl PveClient {
     fn nodes_api(&self) -> NodesClient<PveClient> {
         NodesClient::new(self.clone())
     }
+    /// `/nodes/{node}/qemu/{id}` as a generated client.
+    fn vm_api(
+        &self,
+        call: &str,
+        node: &str,
+        id: u32,
+    ) -> Result<proxmox_api::nodes::node::qemu::vmid::VmidClient<PveClient>, PveError> {
+        Ok(self.nodes_api().node(node).qemu().vmid(vmid(call, id)?))
+    }
+
     async fn get_raw(&self, path: &str, query: &[(String, String)]) -> Result<Value, PveError> {
         self.call(Method::Get, path, &[], query).await
     }
@@ -367,14 +377,7 @@ impl Hypervisor for PveClient {
         params.full = Some(true);
         params.name = Some(name.to_owned());
         params.storage = Some(storage.to_owned());
-        let s = self
-            .nodes_api()
-            .node(node)
-            .qemu()
-            .vmid(vmid(&call, id)?)
-            .clone()
-            .post(params)
-            .await?;
+        let s = self.vm_api(&call, node, id)?.clone().post(params).await?;
         upid(&call, s)
     }
 
@@ -416,10 +419,7 @@ impl Hypervisor for PveClient {
         let size = pve_resize::SizeStr::try_from(format!("{gib}G"))
             .map_err(|e| bad(&call, format!("{e:?}")))?;
         let s = self
-            .nodes_api()
-            .node(node)
-            .qemu()
-            .vmid(vmid(&call, id)?)
+            .vm_api(&call, node, id)?
             .resize()
             .put(pve_resize::PutParams::new(disk, size))
             .await?;
@@ -429,10 +429,7 @@ impl Hypervisor for PveClient {
     async fn start_vm(&self, node: &str, id: u32) -> Result<Upid, PveError> {
         let call = format!("POST /nodes/{node}/qemu/{id}/status/start");
         let s = self
-            .nodes_api()
-            .node(node)
-            .qemu()
-            .vmid(vmid(&call, id)?)
+            .vm_api(&call, node, id)?
             .status()
             .start()
             .post(Default::default())
@@ -444,10 +441,7 @@ impl Hypervisor for PveClient {
         use proxmox_api::nodes::node::qemu::vmid::status::current::Status;
         let call = format!("GET /nodes/{node}/qemu/{id}/status/current");
         let s = self
-            .nodes_api()
-            .node(node)
-            .qemu()
-            .vmid(vmid(&call, id)?)
+            .vm_api(&call, node, id)?
             .status()
             .current()
             .get()

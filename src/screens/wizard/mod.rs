@@ -168,12 +168,7 @@ impl WizardState {
                     _ => {
                         let error =
                             StageError::new("the stage could not be built; review it again (p)");
-                        let ev = StageEvent {
-                            at: jiff::Timestamp::now(),
-                            stage: id,
-                            kind: EventKind::Failed { error },
-                        };
-                        sink.send(BackendEvent::Stage(ev)).await;
+                        sink.send(failed(id, error)).await;
                         return;
                     }
                 };
@@ -182,12 +177,7 @@ impl WizardState {
                     Err(e) => {
                         let error = StageError::new(format!("journal: {e}"))
                             .with_hint("set HOMELAB_STATE_DIR to a writable directory");
-                        let ev = StageEvent {
-                            at: jiff::Timestamp::now(),
-                            stage: id,
-                            kind: EventKind::Failed { error },
-                        };
-                        sink.send(BackendEvent::Stage(ev)).await;
+                        sink.send(failed(id, error)).await;
                         return;
                     }
                 };
@@ -414,6 +404,15 @@ impl Screen for WizardState {
             .find(|s| s.phase == Phase::Running)
             .map(|s| format!("the {} stage is running", s.id.title()))
     }
+}
+
+/// A run that ended before the engine started.
+fn failed(stage: StageId, error: StageError) -> BackendEvent {
+    BackendEvent::Stage(StageEvent {
+        at: jiff::Timestamp::now(),
+        stage,
+        kind: EventKind::Failed { error },
+    })
 }
 
 /// One line on what a stage does (status bar, empty panes).
