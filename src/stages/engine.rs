@@ -1161,6 +1161,59 @@ mod tests {
         assert_eq!(last.kind, JournalKind::RunCancelled);
     }
 
+    /// Reports drift for step "b" instead of changing it.
+    struct Drifting(Toy);
+
+    #[async_trait]
+    impl Stage for Drifting {
+        fn id(&self) -> StageId {
+            self.0.id()
+        }
+        async fn plan(&self) -> StageResult<Plan> {
+            self.0.plan().await
+        }
+        async fn preflight(&self) -> Vec<Check> {
+            self.0.preflight().await
+        }
+        async fn check(&self, step: &Step, cx: &StepCx) -> StageResult<Holds> {
+            if step.id == "b" && !cx.options().reconcile {
+                return Ok(Holds::Drift("cores: 4 (definition: 2)".into()));
+            }
+            self.0.check(step, cx).await
+        }
+        async fn execute(&self, step: &Step, cx: &StepCx) -> StageResult<()> {
+            self.0.execute(step, cx).await
+        }
+        async fn verify(&self) -> StageResult<Vec<Check>> {
+            self.0.verify().await
+        }
+    }
+
+    #[tokio::test]
+    async fn drift_is_counted_journalled_and_not_executed_unless_reconciling() {
+        let dir = tempfile::tempdir().unwrap();
+        let stage = Drifting(toy(None));
+        let (run, mut rx) = run_cx(dir.path());
+        let plan = stage.plan().await.unwrap();
+        let s = stage.apply(&plan, &run).await.unwrap();
+        assert_eq!((s.changed, s.drifted), (2, 1));
+        assert!(!stage.0.executed.lock().unwrap().contains(&"b".to_string()));
+        assert_eq!(
+            run.journal.last_outcome(StageId::Proxmox, "b"),
+            Some(JournalKind::Drift)
+        );
+        let kinds = drain(&mut rx);
+        assert!(kinds.iter().any(
+            |k| matches!(k, EventKind::StepDone { step, outcome: Outcome::Drift } if step == "b")
+        ));
+        let run = run.with_options(RunOptions {
+            reconcile: true,
+            ..Default::default()
+        });
+        let s = stage.apply(&plan, &run).await.unwrap();
+        assert_eq!((s.changed, s.held, s.drifted), (1, 2, 0));
+    }
+
     #[test]
     fn journal_skips_a_torn_last_line() {
         let dir = tempfile::tempdir().unwrap();

@@ -115,8 +115,16 @@ pub async fn pve_client(
     }
 }
 
-/// `homelab bootstrap ...` (blocking; builds its own runtime).
+/// `homelab bootstrap ...` (blocking; builds its own runtime). Without `--plan` or `--yes` it
+/// opens the wizard screen.
 pub fn bootstrap(global: &GlobalArgs, args: &BootstrapArgs) -> ExitCode {
+    if !args.yes && !args.plan {
+        let start = crate::launch::Start {
+            screen: crate::screens::ScreenId::Wizard,
+            started: std::time::Instant::now(),
+        };
+        return crate::launch::tui(global, start);
+    }
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -141,12 +149,6 @@ async fn bootstrap_async(global: &GlobalArgs, args: &BootstrapArgs) -> ExitCode 
         },
         None => StageId::ALL.to_vec(),
     };
-    if !args.yes && !args.plan {
-        eprintln!(
-            "homelab bootstrap: the interactive wizard is the home screen's Bootstrap entry; use --plan to review or --yes to run here"
-        );
-        return ExitCode::from(2);
-    }
     let file = match locate_cluster(global) {
         Ok(f) => f,
         Err(e) => {
