@@ -1563,7 +1563,24 @@ impl Stage for ProxmoxStage {
         let reconcile = cx.options().reconcile;
         let parts: Vec<&str> = step.id.split('/').collect();
         match parts.as_slice() {
-            ["image", node] => self.check_image(node).await,
+            ["image", node] => {
+                // A download started by a killed run may still be running: wait for it rather
+                // than starting a second one.
+                if let Holds::No(_) = self.check_image(node).await?
+                    && let Some(upid) = cx
+                        .notes(&step.id)
+                        .get("upid")
+                        .and_then(|u| Upid::parse(u).ok())
+                    && self.pve.task_status(&upid).await.is_ok_and(|t| t.running)
+                {
+                    cx.log(format!(
+                        "resuming: waiting for download task {upid} started by an earlier run"
+                    ))
+                    .await;
+                    let _ = self.wait_task(cx, &upid).await;
+                }
+                self.check_image(node).await
+            }
             ["template", node, "create"] => self.check_template_created(node, cx).await,
             ["template", node, "convert"] => self.check_template_converted(node).await,
             ["vm", name, "clone"] => self.check_clone(self.vm(name)?, cx).await,
