@@ -206,7 +206,13 @@ impl Screen for WizardState {
     }
 
     fn on_enter(&mut self, cx: &mut UpdateCx) {
-        if self.current().phase == Phase::Idle && stages::available(self.current().id) {
+        // Reviewing too: a review asked for earlier may not have been started (effects returned
+        // before the runtime ran are dropped); asking again replaces it (same task key).
+        let m = self.current();
+        if matches!(m.phase, Phase::Idle | Phase::Reviewing)
+            && m.plan_error.is_none()
+            && stages::available(m.id)
+        {
             self.review(cx);
         }
     }
