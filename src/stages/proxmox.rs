@@ -1686,9 +1686,12 @@ impl Stage for ProxmoxStage {
                     .await;
                     return Ok(());
                 }
-                Err(StageError::new(format!(
-                    "deleting VM {vmid} is confirmed but not done by this build; delete it in PVE (`qm destroy {vmid}`)"
-                )))
+                if r.status == "running" {
+                    let upid = self.pve.stop_vm(&r.node, vmid).await?;
+                    self.run_task(cx, upid).await?;
+                }
+                let upid = self.pve.destroy_vm(&r.node, vmid).await?;
+                self.run_task(cx, upid).await
             }
             _ => Err(StageError::new(format!("unknown step {}", step.id))),
         }

@@ -72,6 +72,28 @@ impl Confirm for StdinConfirm {
     }
 }
 
+/// `--yes` answers yes, except to prompts that require typing a name (deleting a VM): those are
+/// asked at the terminal, and refused when there is none.
+struct CliConfirm;
+
+#[async_trait::async_trait]
+impl Confirm for CliConfirm {
+    async fn confirm(&self, prompt: &Prompt) -> bool {
+        use std::io::IsTerminal;
+        let Some(name) = &prompt.type_to_confirm else {
+            return true;
+        };
+        if !std::io::stdin().is_terminal() {
+            eprintln!(
+                "{}: typing `{name}` at a terminal is required; not done",
+                prompt.title
+            );
+            return false;
+        }
+        StdinConfirm.confirm(prompt).await
+    }
+}
+
 /// Build the PVE client for `cfg`, trusting on first use as the flags allow.
 pub async fn pve_client(
     cfg: &ClusterConfig,
@@ -256,7 +278,7 @@ pub async fn run_one(
         reconcile: args.reconcile,
     };
     let run = RunCx::new(tx, journal)
-        .with_confirm(Arc::new(AutoConfirm(true)))
+        .with_confirm(Arc::new(CliConfirm))
         .with_options(options);
     let cancel = run.cancel.clone();
     tokio::spawn(async move {

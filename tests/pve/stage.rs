@@ -229,6 +229,47 @@ async fn orphans_and_foreign_vmids_are_never_touched() {
     assert_eq!(sim.writes(), writes);
     assert!(sim.with(|st| st.vms.contains_key(&212)));
 
+    // Typing the VM's name deletes it (stopped first): the only way homelab deletes anything.
+    struct Typist(&'static str);
+    #[async_trait::async_trait]
+    impl Confirm for Typist {
+        async fn confirm(&self, prompt: &Prompt) -> bool {
+            prompt.type_to_confirm.as_deref() == Some(self.0)
+        }
+    }
+    for (typed, deleted) in [("k3s-agent-1", false), ("k3s-agent-old", true)] {
+        let (tx, rx) = tokio::sync::mpsc::channel(100_000);
+        drop(rx);
+        let run = RunCx::new(tx, Journal::at(dir.path().join("j")).unwrap())
+            .with_options(RunOptions {
+                reconcile: true,
+                ..Default::default()
+            })
+            .with_confirm(std::sync::Arc::new(Typist(typed)));
+        let plan = stage.plan().await.unwrap();
+        stage.apply(&plan, &run).await.unwrap();
+        assert_eq!(
+            !sim.with(|st| st.vms.contains_key(&212)),
+            deleted,
+            "typed {typed}"
+        );
+    }
+    let deletes: Vec<String> = sim.with(|st| {
+        st.seen
+            .iter()
+            .filter(|s| s.is_write())
+            .skip(writes)
+            .map(|s| format!("{} {}", s.method, s.path))
+            .collect()
+    });
+    assert_eq!(
+        deletes,
+        vec![
+            "POST /api2/json/nodes/pve/qemu/212/status/stop",
+            "DELETE /api2/json/nodes/pve/qemu/212"
+        ]
+    );
+
     // A foreign VM holding one of our VMIDs stops the run with a clear message.
     let port2 = free_port();
     let sim2 = homelab_sim_with_foreign(port2).await;

@@ -122,6 +122,10 @@ pub trait Hypervisor: Send + Sync {
         gib: u64,
     ) -> Result<Upid, PveError>;
     async fn start_vm(&self, node: &str, vmid: u32) -> Result<Upid, PveError>;
+    /// Hard stop (`POST .../status/stop`).
+    async fn stop_vm(&self, node: &str, vmid: u32) -> Result<Upid, PveError>;
+    /// Destroy a stopped VM and its disks (`DELETE /nodes/{node}/qemu/{vmid}`).
+    async fn destroy_vm(&self, node: &str, vmid: u32) -> Result<Upid, PveError>;
     async fn vm_status(&self, node: &str, vmid: u32) -> Result<VmStatus, PveError>;
     async fn guest_interfaces(
         &self,
@@ -433,6 +437,26 @@ impl Hypervisor for PveClient {
             .status()
             .start()
             .post(Default::default())
+            .await?;
+        upid(&call, s)
+    }
+
+    async fn stop_vm(&self, node: &str, id: u32) -> Result<Upid, PveError> {
+        let call = format!("POST /nodes/{node}/qemu/{id}/status/stop");
+        let s = self
+            .vm_api(&call, node, id)?
+            .status()
+            .stop()
+            .post(Default::default())
+            .await?;
+        upid(&call, s)
+    }
+
+    async fn destroy_vm(&self, node: &str, id: u32) -> Result<Upid, PveError> {
+        let call = format!("DELETE /nodes/{node}/qemu/{id}");
+        let s = self
+            .vm_api(&call, node, id)?
+            .delete(Default::default())
             .await?;
         upid(&call, s)
     }
