@@ -145,6 +145,7 @@ pub trait Screen {
 pub struct Screens {
     pub home: home::HomeState,
     // --- add your screen's field below (one line), e.g. `pub env: env::EnvState,` ---
+    pub wizard: wizard::WizardState,
 }
 
 impl Screens {
@@ -152,6 +153,7 @@ impl Screens {
         Self {
             home: home::HomeState::new(session),
             // --- construct your screen here ---
+            wizard: wizard::WizardState::new(session),
         }
     }
 
@@ -160,7 +162,7 @@ impl Screens {
         match id {
             ScreenId::Home => Some(&self.home),
             // --- replace your `None` with `Some(&self.<field>)` ---
-            ScreenId::Wizard => None,
+            ScreenId::Wizard => Some(&self.wizard),
             ScreenId::Console => None,
             ScreenId::Env => None,
             ScreenId::Scaffold => None,
@@ -172,7 +174,7 @@ impl Screens {
         match id {
             ScreenId::Home => Some(&mut self.home),
             // --- replace your `None` with `Some(&mut self.<field>)` ---
-            ScreenId::Wizard => None,
+            ScreenId::Wizard => Some(&mut self.wizard),
             ScreenId::Console => None,
             ScreenId::Env => None,
             ScreenId::Scaffold => None,
