@@ -33,9 +33,14 @@ fn join(c: &mut Criterion) {
     // Install the server (and trust every host key) once.
     let (res, _) = rt.block_on(lab.apply(&stage, true));
     res.expect("first full run");
-    let agents: Vec<&nodes::Node> = lab.nodes.iter().filter(|n| n.name.contains("agent")).collect();
+    let agents: Vec<&nodes::Node> = lab
+        .nodes
+        .iter()
+        .filter(|n| n.name.contains("agent"))
+        .collect();
     for a in &agents {
-        a.exec("echo 2 > /etc/homelab-stub-sleep").expect("slow installer");
+        a.exec("echo 2 > /etc/homelab-stub-sleep")
+            .expect("slow installer");
     }
     let full = rt.block_on(stage.plan()).expect("plan");
     let plan = Plan {

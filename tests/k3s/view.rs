@@ -3,7 +3,7 @@
 use crate::support;
 use homelab::backends::ssh::HostKeyPrompt;
 use homelab::config::ClusterConfig;
-use homelab::screens::wizard::k3s::{K3sView, StepStatus, render};
+use homelab::screens::wizard::k3s::{K3sView, StepStatus, render, render_trust};
 use homelab::stages::engine::{
     EventKind, Intent, Outcome, Plan, RunSummary, StageError, StageEvent, StageId, Step, Unit,
 };
@@ -128,17 +128,31 @@ fn running() -> K3sView {
     v
 }
 
-fn frame(v: &K3sView, w: u16, h: u16) -> String {
+fn frame_with(v: &K3sView, trust: Option<&HostKeyPrompt>, w: u16, h: u16) -> String {
     let app = support::app();
     let cx = app.view_cx(support::now());
     let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
-    t.draw(|f| render(v, f, f.area(), &cx)).unwrap();
+    t.draw(|f| {
+        render(v, f, f.area(), &cx);
+        if let Some(p) = trust {
+            render_trust(p, f, f.area(), &cx);
+        }
+    })
+    .unwrap();
     t.backend().to_string()
 }
 
+fn frame(v: &K3sView, w: u16, h: u16) -> String {
+    frame_with(v, None, w, h)
+}
+
 fn snap(name: &str, v: &K3sView) {
+    snap_with(name, v, None)
+}
+
+fn snap_with(name: &str, v: &K3sView, trust: Option<&HostKeyPrompt>) {
     for &(w, h) in support::SIZES {
-        let text = frame(v, w, h);
+        let text = frame_with(v, trust, w, h);
         let mut s = support::settings("wizard");
         s.set_snapshot_suffix(format!("{w}x{h}"));
         s.bind(|| insta::assert_snapshot!(name, text));
@@ -197,20 +211,20 @@ fn k3s_view_failed_shows_command_and_stderr_and_retry_targets_the_node() {
 
 #[test]
 fn k3s_view_trust_prompt_shows_the_fingerprint() {
-    let mut v = running();
-    v.trust = Some(HostKeyPrompt {
+    let v = running();
+    let trust = Some(HostKeyPrompt {
         host: "192.168.1.32".into(),
         port: 22,
         algorithm: "ssh-ed25519".into(),
         fingerprint: "SHA256:Wz0Fq0mX8hI4mGv2tQ3J3cQYj0J5x6fWm1c9o5a0b8E".into(),
         known_hosts: "/home/op/.ssh/known_hosts".into(),
     });
-    let text = frame(&v, 80, 24);
+    let text = frame_with(&v, trust.as_ref(), 80, 24);
     assert!(
         text.contains("SHA256:Wz0Fq0mX8hI4mGv2tQ3J3cQYj0J5x6fWm1c9o5a0b8E"),
         "{text}"
     );
-    snap("k3s_trust_prompt", &v);
+    snap_with("k3s_trust_prompt", &v, trust.as_ref());
 }
 
 #[test]

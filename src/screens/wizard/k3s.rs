@@ -3,8 +3,8 @@
 //! Ready); the host key trust prompt. State is fed by [`StageEvent`]s; drawing is pure.
 //!
 //! Keys (wizard context): `h`/`l` or `Tab` move between nodes, `r` retries the focused node
-//! (its steps only, see [`K3sView::retry_plan`]), `l` toggles the full log, `y`/`n` answer the
-//! trust prompt.
+//! (its steps only, see [`K3sView::retry_plan`]), `L` toggles the full log; the host key trust
+//! prompt is [`render_trust`] (answered through `ssh_prompt`).
 
 use crate::app::ViewCx;
 use crate::backends::ssh::HostKeyPrompt;
@@ -98,8 +98,6 @@ pub struct K3sView {
     pub nodes: Vec<NodeColumn>,
     pub cluster: NodeColumn,
     pub focus: usize,
-    /// An unknown host key waiting for the operator.
-    pub trust: Option<HostKeyPrompt>,
     pub finished: Option<Result<RunSummary, String>>,
     pub full_log: bool,
 }
@@ -145,7 +143,6 @@ impl K3sView {
             nodes,
             cluster: cluster_col,
             focus: 0,
-            trust: None,
             finished: None,
             full_log: false,
         }
@@ -429,7 +426,8 @@ fn render_cluster_row(view: &K3sView, frame: &mut Frame, area: Rect, cx: &ViewCx
     frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: true }), area);
 }
 
-fn render_trust(prompt: &HostKeyPrompt, frame: &mut Frame, area: Rect, cx: &ViewCx) {
+/// The unknown-host-key question (drawn by the wizard over whatever is showing).
+pub fn render_trust(prompt: &HostKeyPrompt, frame: &mut Frame, area: Rect, cx: &ViewCx) {
     let rect = popup::centered(area, 72, 11);
     popup::dim(frame.buffer_mut(), area, cx.theme.ui.dim);
     let footer = Line::from(vec![
@@ -529,7 +527,4 @@ pub fn render(view: &K3sView, frame: &mut Frame, area: Rect, cx: &ViewCx) {
         }
     }
     render_cluster_row(view, frame, foot, cx);
-    if let Some(p) = &view.trust {
-        render_trust(p, frame, area, cx);
-    }
 }

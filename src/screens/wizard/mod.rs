@@ -7,6 +7,7 @@
 
 pub mod k3s;
 pub mod model;
+pub mod ssh_prompt;
 pub mod stages;
 mod view;
 
@@ -37,6 +38,10 @@ pub struct WizardState {
     /// Steps skipped by the operator (journalled as skipped).
     pub skip: BTreeSet<String>,
     cancel: Option<CancellationToken>,
+    /// The k3s stage's per-node view (from its reviewed plan, fed by its events).
+    pub k3s: Option<k3s::K3sView>,
+    /// Questions from the SSH backend (host keys, passphrases, sudo passwords).
+    pub ssh: ssh_prompt::SshPrompts,
 }
 
 fn key(id: StageId) -> TaskKey {
@@ -57,6 +62,8 @@ impl WizardState {
             trust_pending: None,
             skip: BTreeSet::new(),
             cancel: None,
+            k3s: None,
+            ssh: ssh_prompt::SshPrompts::default(),
         }
     }
 
@@ -99,11 +106,12 @@ impl WizardState {
         };
         self.current_mut().phase = Phase::Reviewing;
         let pin = self.pinned.clone();
+        let ssh = self.ssh.prompter();
         cx.spawn(Task::future(
             key(id),
             format!("{} preflight and plan", id.title()),
             async move {
-                match stages::build(id, &cfg, pin.as_deref()) {
+                match stages::build(id, &cfg, pin.as_deref(), ssh) {
                     stages::Build::Ready(stage) => {
                         let checks = stage.preflight().await;
                         let plan = stage.plan().await;
@@ -134,13 +142,18 @@ impl WizardState {
 
     /// Apply the reviewed plan in a streaming task.
     fn run(&mut self, cx: &mut UpdateCx) {
+        self.run_plan(None, cx)
+    }
+
+    /// Apply `only` (a part of the reviewed plan, e.g. one k3s node's steps) or the whole plan.
+    fn run_plan(&mut self, only: Option<Plan>, cx: &mut UpdateCx) {
         let m = self.current();
         let id = m.id;
         if self.running() {
             cx.status("a stage is already running");
             return;
         }
-        let Some(plan) = m.plan.clone() else {
+        let Some(plan) = only.or_else(|| m.plan.clone()) else {
             cx.status("press p to review the plan first");
             return;
         };
@@ -159,12 +172,13 @@ impl WizardState {
         };
         let pin = self.pinned.clone();
         let cluster = cx.session.cluster.name.clone();
+        let ssh = self.ssh.prompter();
         self.current_mut().phase = Phase::Running;
         cx.spawn(Task::stream(
             key(id),
             format!("{} stage", id.title()),
             move |sink| async move {
-                let stage = match stages::build(id, &cfg, pin.as_deref()) {
+                let stage = match stages::build(id, &cfg, pin.as_deref(), ssh) {
                     stages::Build::Ready(s) => s,
                     _ => {
                         let error =
@@ -219,6 +233,31 @@ impl Screen for WizardState {
     }
 
     fn on_action(&mut self, action: &Action, cx: &mut UpdateCx) -> Handled {
+        if self.current().id == StageId::K3s && self.k3s.is_some() {
+            let failed = matches!(self.current().phase, Phase::Failed(_));
+            let plan = self.current().plan.clone();
+            if let Some(v) = self.k3s.as_mut() {
+                match action {
+                    Action::Left | Action::PrevPane => {
+                        v.focus_prev();
+                        return Handled::Yes;
+                    }
+                    Action::Right | Action::NextPane => {
+                        v.focus_next();
+                        return Handled::Yes;
+                    }
+                    Action::Retry if failed => {
+                        let only = plan.as_ref().and_then(|p| v.retry_plan(p));
+                        if let Some(n) = v.focused() {
+                            cx.status(format!("retrying {}", n.name));
+                        }
+                        self.run_plan(only, cx);
+                        return Handled::Yes;
+                    }
+                    _ => {}
+                }
+            }
+        }
         match action {
             Action::Up | Action::Down | Action::Top | Action::Bottom if !self.show_log => {
                 let last = self.stages.len() - 1;
@@ -328,6 +367,11 @@ impl Screen for WizardState {
                     .iter()
                     .filter(|c| c.status == CheckStatus::Fail)
                     .count();
+                if stage == StageId::K3s
+                    && let (Ok(p), Ok(cfg)) = (&plan, &cx.session.cluster.config)
+                {
+                    self.k3s = Some(k3s::K3sView::from_plan(p, cfg));
+                }
                 self.model(stage).reviewed(checks, plan);
                 if fails > 0 {
                     cx.warn(format!(
@@ -381,6 +425,11 @@ impl Screen for WizardState {
             },
             BackendEvent::Stage(ev) => {
                 let id = ev.stage;
+                if id == StageId::K3s
+                    && let Some(v) = self.k3s.as_mut()
+                {
+                    v.on_event(&ev);
+                }
                 self.model(id).apply(&ev);
                 match &ev.kind {
                     EventKind::Finished { summary } => {
@@ -403,6 +452,22 @@ impl Screen for WizardState {
             other => return Some(other),
         }
         None
+    }
+
+    fn text_input_active(&self) -> bool {
+        self.ssh.active()
+    }
+
+    fn on_text_key(&mut self, key: crossterm::event::KeyEvent, _cx: &mut UpdateCx) -> Handled {
+        if self.ssh.on_key(key) {
+            Handled::Yes
+        } else {
+            Handled::No
+        }
+    }
+
+    fn on_tick(&mut self, _cx: &mut UpdateCx) -> bool {
+        self.ssh.poll()
     }
 
     fn busy(&self) -> Option<String> {

@@ -2,6 +2,7 @@
 //! a runnable [`Stage`]. Adding a stage to the wizard is one arm here (the views are generic over
 //! the engine's plan, checks and events).
 
+use crate::backends::ssh::Prompter;
 use crate::config::ClusterConfig;
 use crate::stages::engine::{Stage, StageId};
 use crate::stages::proxmox::{Connection, ProxmoxStage, connect};
@@ -21,14 +22,16 @@ pub enum Build {
 
 /// Stages this build can run.
 pub fn available(id: StageId) -> bool {
-    matches!(id, StageId::Proxmox)
+    matches!(id, StageId::Proxmox | StageId::K3s)
 }
 
 /// Build stage `id` for `cfg`. `pin` is a fingerprint trusted in this session (already written
-/// to the cluster file, which the loaded `cfg` may predate).
-pub fn build(id: StageId, cfg: &ClusterConfig, pin: Option<&str>) -> Build {
+/// to the cluster file, which the loaded `cfg` may predate). `ssh` answers the SSH backend's
+/// questions (host keys, passphrases, sudo) through the wizard.
+pub fn build(id: StageId, cfg: &ClusterConfig, pin: Option<&str>, ssh: Arc<dyn Prompter>) -> Build {
     match id {
         StageId::Proxmox => build_proxmox(cfg, pin),
+        StageId::K3s => build_k3s(cfg, ssh),
         // --- other stages: add `StageId::X => build_x(cfg),` here ---
         other => Build::Unavailable(format!(
             "the {} stage is not in this build yet",
@@ -44,5 +47,17 @@ fn build_proxmox(cfg: &ClusterConfig, pin: Option<&str>) -> Build {
         }
         Ok(Connection::NeedsTrust { host, port }) => Build::NeedsTrust { host, port },
         Err(e) => Build::Unavailable(e),
+    }
+}
+
+fn build_k3s(cfg: &ClusterConfig, ssh: Arc<dyn Prompter>) -> Build {
+    match crate::backends::ssh::SshEnv::from_process() {
+        Ok(env) => Build::Ready(Arc::new(crate::stages::k3s::K3sStage::over_ssh(
+            cfg.clone(),
+            Arc::new(env),
+            ssh,
+            crate::stages::k3s::K3sOptions::from_process(),
+        ))),
+        Err(e) => Build::Unavailable(e.to_string()),
     }
 }

@@ -18,6 +18,11 @@ const STAGES_W: u16 = 22;
 const MIN_WITH_LIST: u16 = 70;
 
 pub fn render(w: &WizardState, frame: &mut Frame, area: Rect, cx: &ViewCx) {
+    render_body(w, frame, area, cx);
+    w.ssh.render(frame, area, cx);
+}
+
+fn render_body(w: &WizardState, frame: &mut Frame, area: Rect, cx: &ViewCx) {
     let m = w.current();
     if w.show_log {
         match &m.plan {
@@ -60,7 +65,16 @@ pub fn render(w: &WizardState, frame: &mut Frame, area: Rect, cx: &ViewCx) {
     if let Some(list) = list {
         render_stages(w, frame, list, cx);
     }
-    render_main(m, frame, main, cx);
+    match &w.k3s {
+        // The k3s stage shows a column per node once it runs.
+        Some(v)
+            if m.id == crate::stages::engine::StageId::K3s
+                && matches!(m.phase, Phase::Running | Phase::Failed(_) | Phase::Done(_)) =>
+        {
+            super::k3s::render(v, frame, main, cx)
+        }
+        _ => render_main(m, frame, main, cx),
+    }
     if log_h > 0 {
         render_log(m, w.log_scroll, frame, log, cx, false);
     }
