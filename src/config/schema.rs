@@ -215,6 +215,9 @@ pub struct K3sInstall {
     pub airgap_binary: Option<String>,
     #[serde(default)]
     pub airgap_images: Option<String>,
+    /// Air-gap: local path of the k3s install script to upload (checked against script_sha256).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub airgap_script: Option<String>,
 }
 
 impl Default for K3sInstall {
@@ -225,6 +228,7 @@ impl Default for K3sInstall {
             script_sha256: None,
             airgap_binary: None,
             airgap_images: None,
+            airgap_script: None,
         }
     }
 }

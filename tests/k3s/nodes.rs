@@ -159,7 +159,8 @@ impl Node {
                 "ip netns add {ns} && ip link add {va} type veth peer name {vb} && \
                  ip link set {vb} netns {ns} && ip addr add 10.213.{n}.1/24 dev {va} && \
                  ip link set {va} up && ip netns exec {ns} ip addr add 10.213.{n}.2/24 dev {vb} && \
-                 ip netns exec {ns} ip link set {vb} up && ip netns exec {ns} ip link set lo up"
+                 ip netns exec {ns} ip link set {vb} up && ip netns exec {ns} ip link set lo up && \
+                 ip netns exec {ns} ip route add default via 10.213.{n}.1"
             ))
             .unwrap();
             (format!("10.213.{n}.2"), 22u16, Some(ns), Some(va))

@@ -130,12 +130,31 @@ pub struct Lab {
     pub kubeconfig: PathBuf,
     pub journal: PathBuf,
     registrar: tokio::task::JoinHandle<()>,
+    script_server: tokio::task::JoinHandle<()>,
 }
 
 impl Drop for Lab {
     fn drop(&mut self) {
         self.registrar.abort();
+        self.script_server.abort();
     }
+}
+
+/// Serve the stub like get.k3s.io does, over HTTP on the host side of the nodes' links.
+async fn serve_script(body: String) -> (u16, tokio::task::JoinHandle<()>) {
+    let app = axum::Router::new().route(
+        "/install.sh",
+        axum::routing::get(move || {
+            let body = body.clone();
+            async move { body }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("0.0.0.0:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (port, task)
 }
 
 impl Lab {
@@ -200,7 +219,9 @@ impl Lab {
         cluster.k3s.version = VERSION.into();
         cluster.k3s.api_address = Some("127.0.0.1".into());
         cluster.k3s.api_port = Some(sim.addr.port());
-        cluster.k3s.install.script_url = format!("file://{}", stub.display());
+        let (port, script_server) = serve_script(std::fs::read_to_string(&stub).unwrap()).await;
+        let gateway = started[0].addr.trim_end_matches(".2").to_string() + ".1";
+        cluster.k3s.install.script_url = format!("http://{gateway}:{port}/install.sh");
         cluster.k3s.install.script_sha256 = Some(sha.split_whitespace().next().unwrap().into());
 
         // The "kubelets": a node registers (NotReady) once its installer ran, Ready shortly after.
@@ -255,6 +276,7 @@ impl Lab {
             kubeconfig,
             journal,
             registrar,
+            script_server,
         }
     }
 
@@ -734,7 +756,7 @@ async fn airgap_uploads_over_sftp_and_skips_the_download() {
     c.k3s.install.mode = InstallMode::Airgap;
     c.k3s.install.airgap_binary = Some(bin.display().to_string());
     c.k3s.install.airgap_images = Some(images.display().to_string());
-    c.k3s.install.script_url = lab.stub.display().to_string();
+    c.k3s.install.airgap_script = Some(lab.stub.display().to_string());
     let stage = lab.stage_with(c);
     let checks = stage.preflight().await;
     assert!(
@@ -766,4 +788,83 @@ async fn airgap_uploads_over_sftp_and_skips_the_download() {
         .filter(|e| matches!(e.kind, EventKind::Progress { .. }))
         .count();
     assert!(progress > 10, "uploads report progress ({progress} events)");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn cli_bootstrap_k3s_plan_then_yes_with_accept_new() {
+    if !ready() {
+        return;
+    }
+    let lab = Lab::start(1, 1).await;
+    let repo = lab.wd.path().join("repo");
+    std::fs::create_dir_all(repo.join("config/clusters")).unwrap();
+    let mut c = lab.cluster.clone();
+    for vm in &mut c.vms {
+        vm.memory_mib = 1024;
+    }
+    c.network.subnet = "10.213.0.0/16".into();
+    c.network.gateway = "10.213.0.1".parse().unwrap();
+    std::fs::write(
+        repo.join("config/clusters/lab.yaml"),
+        serde_yaml::to_string(&c).unwrap(),
+    )
+    .unwrap();
+    let (repo2, home, kube, state) = (
+        repo.clone(),
+        lab.op.home.clone(),
+        lab.kubeconfig.clone(),
+        lab.wd.path().join("state"),
+    );
+    let run = move |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_homelab"))
+            .args(["--repo", &repo2.display().to_string()])
+            .args(args)
+            .env("HOME", &home)
+            .env("KUBECONFIG", &kube)
+            .env("HOMELAB_STATE_DIR", &state)
+            .env_remove("SSH_AUTH_SOCK")
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap()
+    };
+    let run2 = run.clone();
+    let plan =
+        tokio::task::spawn_blocking(move || run2(&["bootstrap", "--stage", "k3s", "--plan"]))
+            .await
+            .unwrap();
+    let out = String::from_utf8_lossy(&plan.stdout).into_owned();
+    // Without --accept-new and without a terminal, unknown hosts are refused: preflight fails.
+    assert_eq!(
+        plan.status.code(),
+        Some(1),
+        "{out}\n{}",
+        String::from_utf8_lossy(&plan.stderr)
+    );
+    assert!(
+        out.contains("was not trusted"),
+        "{out}\n{}",
+        String::from_utf8_lossy(&plan.stderr)
+    );
+    assert!(!lab.op.home.join(".ssh/known_hosts").exists());
+
+    let yes = tokio::task::spawn_blocking(move || {
+        run(&["bootstrap", "--stage", "k3s", "--yes", "--accept-new"])
+    })
+    .await
+    .unwrap();
+    let out = String::from_utf8_lossy(&yes.stdout).into_owned();
+    assert!(
+        yes.status.success(),
+        "{out}\n{}",
+        String::from_utf8_lossy(&yes.stderr)
+    );
+    assert!(out.contains("k3s-agent-1/join"), "{out}");
+    assert!(out.contains("K3S_TOKEN=••••"), "{out}");
+    let token = lab
+        .node("k3s-server-1")
+        .read_file("/var/lib/rancher/k3s/server/node-token")
+        .unwrap();
+    assert!(!out.contains(token.trim()), "token leaked to stdout");
+    assert_eq!(calls(lab.node("k3s-agent-1")).len(), 1);
+    assert!(lab.op.home.join(".ssh/known_hosts").exists());
 }

@@ -92,15 +92,15 @@ async fn bootstrap_plan_then_yes_prints_timestamped_lines_and_is_idempotent() {
     assert_eq!(sim.writes(), writes);
 
     let (d4, s4) = (d.clone(), secret);
-    let k3s = tokio::task::spawn_blocking(move || {
-        homelab(&d4, &s4, &["bootstrap", "--stage", "k3s", "--yes"])
+    let flux = tokio::task::spawn_blocking(move || {
+        homelab(&d4, &s4, &["bootstrap", "--stage", "flux", "--yes"])
     })
     .await
     .unwrap();
-    assert_eq!(k3s.status.code(), Some(2));
+    assert_eq!(flux.status.code(), Some(2));
     assert!(
-        String::from_utf8_lossy(&k3s.stdout)
-            .contains("stage `k3s` is not implemented in this build yet")
+        String::from_utf8_lossy(&flux.stdout)
+            .contains("stage `flux` is not implemented in this build yet")
     );
 }
 

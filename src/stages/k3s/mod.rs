@@ -537,7 +537,7 @@ impl K3sStage {
         };
         let bin = need(&i.airgap_binary, "airgap_binary")?;
         let images = need(&i.airgap_images, "airgap_images")?;
-        let script = PathBuf::from(i.script_url.trim_start_matches("file://"));
+        let script = need(&i.airgap_script, "airgap_script")?;
         let image_name = images
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())

@@ -300,19 +300,20 @@ pub fn cluster_checks(cluster: &ClusterConfig, facts: &[(String, NodeFacts)]) ->
             let missing: Vec<&str> = [
                 ("airgap_binary", k.install.airgap_binary.as_deref()),
                 ("airgap_images", k.install.airgap_images.as_deref()),
+                ("airgap_script", k.install.airgap_script.as_deref()),
             ]
             .iter()
             .filter(|(_, p)| p.is_none_or(|p| !std::path::Path::new(p).exists()))
             .map(|(n, _)| *n)
             .collect();
             if missing.is_empty() {
-                Check::pass("cluster/airgap", "air-gap files", "binary and images present")
+                Check::pass("cluster/airgap", "air-gap files", "binary, images and install script present")
             } else {
                 Check::fail(
                     "cluster/airgap",
                     "air-gap files",
                     format!("missing or unset: {}", missing.join(", ")),
-                    "download k3s and k3s-airgap-images for the pinned version and set their paths",
+                    "download k3s, k3s-airgap-images and install.sh for the pinned version and set their paths",
                 )
             }
         }
