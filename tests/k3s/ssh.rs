@@ -4,7 +4,9 @@
 use crate::nodes::{self, Node, NodeSpec, Operator, sh};
 use async_trait::async_trait;
 use homelab::backends::ssh::prompt::{HostKeyPrompt, NonInteractive, Prompter};
-use homelab::backends::ssh::{NodeShell, RemoteCommand, SshEnv, SshError, SshTarget, Stream};
+use homelab::backends::ssh::{
+    NodeShell, RemoteCommand, RemoteShell, SshEnv, SshError, SshTarget, Stream,
+};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use zeroize::Zeroizing;

@@ -47,27 +47,6 @@ pub trait RemoteShell: Send + Sync {
     ) -> Result<u64, SshError>;
 }
 
-#[async_trait]
-impl RemoteShell for NodeShell {
-    async fn run(
-        &self,
-        cmd: &RemoteCommand,
-        on_line: &mut (dyn FnMut(OutputLine) + Send),
-    ) -> Result<ExecOutcome, SshError> {
-        NodeShell::run(self, cmd, on_line).await
-    }
-    async fn upload(
-        &self,
-        reader: &mut (dyn AsyncRead + Unpin + Send),
-        size: u64,
-        remote_path: &str,
-        mode: u32,
-        progress: &mut (dyn FnMut(u64, u64) + Send),
-    ) -> Result<u64, SshError> {
-        NodeShell::upload(self, reader, size, remote_path, mode, progress).await
-    }
-}
-
 /// Where the SSH client reads its configuration.
 #[derive(Debug, Clone)]
 pub struct SshEnv {

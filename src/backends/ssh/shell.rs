@@ -5,7 +5,8 @@
 use super::command::{ExecOutcome, OutputLine, RemoteCommand};
 use super::prompt::Prompter;
 use super::session::SshSession;
-use super::{SshEnv, SshError, SshTarget, resolve};
+use super::{RemoteShell, SshEnv, SshError, SshTarget, resolve};
+use async_trait::async_trait;
 use std::sync::Arc;
 use tokio::io::AsyncRead;
 use tokio::sync::Mutex;
@@ -63,22 +64,6 @@ impl NodeShell {
     pub async fn disconnect(&self) {
         if let Some(s) = self.session.lock().await.take() {
             s.disconnect().await;
-        }
-    }
-
-    /// Run `cmd`, streaming lines to `on_line`. A non-zero exit is an `Ok` outcome; transport
-    /// failures are errors. Idempotent commands are retried once after reconnecting.
-    pub async fn run(
-        &self,
-        cmd: &RemoteCommand,
-        on_line: &mut (dyn FnMut(OutputLine) + Send),
-    ) -> Result<ExecOutcome, SshError> {
-        match self.run_once(cmd, on_line).await {
-            Err(e) if e.is_transient() && cmd.idempotent => {
-                self.session.lock().await.take();
-                self.run_once(cmd, on_line).await
-            }
-            other => other,
         }
     }
 
@@ -204,9 +189,28 @@ impl NodeShell {
         *guard = Sudo::Password(pw);
         Ok(guard.clone())
     }
+}
+
+#[async_trait]
+impl RemoteShell for NodeShell {
+    /// Run `cmd`, streaming lines to `on_line`. A non-zero exit is an `Ok` outcome; transport
+    /// failures are errors. Idempotent commands are retried once after reconnecting.
+    async fn run(
+        &self,
+        cmd: &RemoteCommand,
+        on_line: &mut (dyn FnMut(OutputLine) + Send),
+    ) -> Result<ExecOutcome, SshError> {
+        match self.run_once(cmd, on_line).await {
+            Err(e) if e.is_transient() && cmd.idempotent => {
+                self.session.lock().await.take();
+                self.run_once(cmd, on_line).await
+            }
+            other => other,
+        }
+    }
 
     /// Upload to `remote_path` as the login user (use a temp dir, then `install` with sudo).
-    pub async fn upload(
+    async fn upload(
         &self,
         reader: &mut (dyn AsyncRead + Unpin + Send),
         size: u64,
