@@ -119,7 +119,7 @@ impl SshConfigFile {
         for block in self
             .blocks
             .iter()
-            .filter(|b| host_matches(&b.patterns, alias))
+            .filter(|b| host_matches(b.patterns.iter().map(String::as_str), alias))
         {
             for (key, value, _) in &block.options {
                 match key.as_str() {
@@ -199,8 +199,9 @@ fn split_args(rest: &str) -> Result<Vec<String>, String> {
     Ok(out)
 }
 
-/// `Host` pattern list: any positive match and no negated match.
-fn host_matches(patterns: &[String], host: &str) -> bool {
+/// A pattern list (ssh_config `Host`, known_hosts host field): any positive match and no
+/// negated (`!pattern`) match.
+pub(crate) fn host_matches<'a>(patterns: impl IntoIterator<Item = &'a str>, host: &str) -> bool {
     let mut matched = false;
     for p in patterns {
         if let Some(neg) = p.strip_prefix('!') {

@@ -5,7 +5,7 @@
 //! A changed key is never overwritten: the only write is appending a new entry for a host that
 //! had none, done atomically (temp file in the same directory, fsync, rename).
 
-use super::config::glob;
+use super::config::host_matches;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use hmac::{Hmac, KeyInit, Mac};
@@ -111,17 +111,7 @@ fn hosts_match(field: &str, name: &str) -> bool {
         mac.update(name.as_bytes());
         return mac.verify_slice(&hash).is_ok();
     }
-    let mut matched = false;
-    for pat in field.split(',') {
-        if let Some(neg) = pat.strip_prefix('!') {
-            if glob(neg, name) {
-                return false;
-            }
-        } else if glob(pat, name) {
-            matched = true;
-        }
-    }
-    matched
+    host_matches(field.split(','), name)
 }
 
 /// Key algorithms recorded for this host across `files`, in file order (to prefer them in KEX).
