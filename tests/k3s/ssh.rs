@@ -520,3 +520,30 @@ async fn sftp_upload_reports_progress_and_lands_intact() {
     .unwrap();
     assert_eq!(out.stdout, format!("{expect}\n750\n"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn command_timeout_is_reported_and_the_session_stays_usable() {
+    if !nodes::have_sshd() {
+        return;
+    }
+    let wd = nodes::workdir();
+    let op = Operator::new(wd.path());
+    let node = Node::start(wd.path(), &spec("timeout"), &op.pubkey());
+    let shell = NodeShell::new(
+        env(&op, None),
+        target(&node, "root", Some(&op.key)),
+        accept(),
+    );
+    let mut cmd = RemoteCommand::probe("echo begin; sleep 20");
+    cmd.timeout = Some(std::time::Duration::from_millis(700));
+    cmd.idempotent = false;
+    let err = run(&shell, cmd).await.unwrap_err();
+    match &err {
+        SshError::Timeout { what, .. } => assert!(what.contains("sleep 20"), "{err}"),
+        other => panic!("expected a timeout, got {other}"),
+    }
+    let (out, _) = run(&shell, RemoteCommand::probe("echo still-here"))
+        .await
+        .unwrap();
+    assert_eq!(out.stdout, "still-here\n");
+}

@@ -528,6 +528,11 @@ async fn ha_servers_then_parallel_agents_with_token_flow_swap_untouched_and_idem
         checks.iter().filter(|c| c.id.ends_with("/ready")).count(),
         4
     );
+    assert_eq!(
+        checks.iter().filter(|c| c.id.ends_with("/swap")).count(),
+        4,
+        "verify reports swap still on for every node"
+    );
 
     // Nothing touched swap.
     assert_eq!(lab.swap_state(), swap_before);

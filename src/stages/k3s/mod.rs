@@ -930,6 +930,22 @@ impl Stage for K3sStage {
         let mut checks = Vec::new();
         let want = &self.cluster.k3s.version;
         for (name, res) in self.gather_facts().await {
+            if let Ok(f) = &res {
+                checks.push(if f.swap_kib > 0 {
+                    Check::pass(
+                        format!("node/{name}/swap"),
+                        format!("{name}: swap"),
+                        format!("still ON ({} KiB), untouched", f.swap_kib),
+                    )
+                } else {
+                    Check::warn(
+                        format!("node/{name}/swap"),
+                        format!("{name}: swap"),
+                        "OFF (homelab did not change it)",
+                        "the Stage 1 design keeps swap on; add swap on the node if you want it",
+                    )
+                });
+            }
             checks.push(match res {
                 Ok(f) if f.k3s.as_deref() == Some(want.as_str()) => Check::pass(
                     format!("node/{name}/k3s"),
