@@ -270,3 +270,134 @@ fn k3s_view_many_nodes_keep_the_focused_one_visible_at_80_columns() {
     assert!(!text.contains("k3s-agent-1 "), "{text}");
     assert!(text.contains("of 6 nodes"), "{text}");
 }
+
+// ---- inside the wizard shell (the app as the operator drives it) ----
+
+use homelab::app::App;
+use homelab::msg::{Action, BackendEvent, Msg};
+use homelab::screens::ScreenId;
+use homelab::stages::engine::Check;
+
+fn wizard_on_k3s() -> App {
+    let mut app = support::app();
+    support::act(&mut app, Action::Open(ScreenId::Wizard));
+    // The wizard reviews Proxmox when it opens; that review is not what this test is about.
+    support::backend(
+        &mut app,
+        BackendEvent::StageUnavailable {
+            stage: StageId::Proxmox,
+            error: "no PVE token in this test".into(),
+        },
+    );
+    // Stage list: Secrets, Proxmox VMs, k3s; the wizard opens on Proxmox.
+    support::press(&mut app, "down");
+    assert_eq!(app.screens.wizard.current().id, StageId::K3s);
+    support::backend(
+        &mut app,
+        BackendEvent::StageReviewed {
+            stage: StageId::K3s,
+            checks: vec![Check::pass(
+                "node/k3s-agent-1/swap",
+                "k3s-agent-1: swap",
+                "ON, 2.0 GiB - left on by policy",
+            )],
+            plan: Ok(plan()),
+        },
+    );
+    let events = vec![
+        ev(EventKind::Started { steps: 8 }),
+        started("k3s-server-1/swap-config"),
+        done("k3s-server-1/swap-config", Outcome::Changed),
+        started("k3s-server-1/install"),
+        log("k3s-server-1/install", "[INFO]  systemd: Starting k3s"),
+        done("k3s-server-1/install", Outcome::Changed),
+        started("k3s-agent-1/join"),
+        started("k3s-agent-2/join"),
+        log("k3s-agent-1/join", "[INFO]  Using v1.33.5+k3s1 as release"),
+        log("k3s-agent-2/join", "[INFO]  Using v1.33.5+k3s1 as release"),
+    ];
+    for e in events {
+        support::backend(&mut app, BackendEvent::Stage(e));
+    }
+    app.toasts.clear();
+    app
+}
+
+#[test]
+fn k3s_wizard_running_shows_node_columns_and_retry_targets_the_focused_node() {
+    let mut app = wizard_on_k3s();
+    support::assert_frames("wizard", "k3s_wizard_running", &mut app);
+    support::backend(
+        &mut app,
+        BackendEvent::Stage(ev(EventKind::StepFailed {
+            step: "k3s-agent-2/join".into(),
+            error: StageError::new(
+                "k3s-agent-2: `sudo sh -c ...` exited with status 1\nstderr:\n[ERROR]  boom",
+            ),
+        })),
+    );
+    support::backend(
+        &mut app,
+        BackendEvent::Stage(ev(EventKind::Failed {
+            error: StageError::new("k3s-agent-2 failed"),
+        })),
+    );
+    support::press(&mut app, "l");
+    support::press(&mut app, "l");
+    let v = app.screens.wizard.k3s.as_ref().unwrap();
+    assert_eq!(v.focused().unwrap().name, "k3s-agent-2");
+    let effects = support::press(&mut app, "r");
+    assert!(!effects.is_empty(), "retry starts a run");
+    assert_eq!(
+        app.status.as_ref().map(|(_, s)| s.as_str()),
+        Some("retrying k3s-agent-2")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn k3s_wizard_asks_ssh_questions_and_answers_on_the_reply_channel() {
+    let mut app = wizard_on_k3s();
+    let prompter = app.screens.wizard.ssh.prompter();
+    let asked = tokio::spawn(async move {
+        let trusted = prompter
+            .trust_host_key(&HostKeyPrompt {
+                host: "192.168.1.32".into(),
+                port: 22,
+                algorithm: "ssh-ed25519".into(),
+                fingerprint: "SHA256:Wz0Fq0mX8hI4mGv2tQ3J3cQYj0J5x6fWm1c9o5a0b8E".into(),
+                known_hosts: "/home/op/.ssh/known_hosts".into(),
+            })
+            .await;
+        let pw = prompter.sudo_password("ubuntu", "192.168.1.32").await;
+        (trusted, pw.map(|p| p.len()))
+    });
+    let tick_until_asked = |app: &mut App| {
+        for _ in 0..200 {
+            homelab::app::update(app, Msg::Tick);
+            if app.screens.wizard.ssh.active() {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        panic!("no question arrived");
+    };
+    tick_until_asked(&mut app);
+    let frame = support::render(&mut app, 80, 24);
+    assert!(support::contains(
+        &frame,
+        "SHA256:Wz0Fq0mX8hI4mGv2tQ3J3cQYj0J5x6fWm1c9o5a0b8E"
+    ));
+    support::press(&mut app, "y");
+    tick_until_asked(&mut app);
+    support::assert_frame("wizard", "k3s_wizard_sudo_prompt", &mut app, 80, 24);
+    support::type_text(&mut app, "hunter2");
+    let frame = support::render(&mut app, 80, 24);
+    assert!(support::contains(&frame, "•••••••"));
+    assert!(
+        !support::contains(&frame, "hunter2"),
+        "the password is never drawn"
+    );
+    support::press(&mut app, "enter");
+    assert!(!app.screens.wizard.ssh.active());
+    assert_eq!(asked.await.unwrap(), (true, Some(7)));
+}

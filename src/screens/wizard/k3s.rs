@@ -236,6 +236,28 @@ impl K3sView {
     }
 }
 
+/// SSH and kube badges from the k3s stage's events: SSH is live once a node step finished and
+/// degraded when one failed; kube is live once every node was Ready.
+pub fn update_badges(ev: &StageEvent, cx: &mut crate::app::UpdateCx) {
+    use crate::app::Badge;
+    use crate::theme::Health;
+    match &ev.kind {
+        EventKind::StepDone { step, .. } if step == "cluster/ready" => {
+            cx.set_badge(Badge::Kube, Health::Live)
+        }
+        EventKind::StepFailed { step, .. } if step == "cluster/ready" => {
+            cx.set_badge(Badge::Kube, Health::Degraded)
+        }
+        EventKind::StepDone { step, .. } if !step.starts_with("cluster/") => {
+            cx.set_badge(Badge::Ssh, Health::Live)
+        }
+        EventKind::StepFailed { step, .. } if !step.starts_with("cluster/") => {
+            cx.set_badge(Badge::Ssh, Health::Degraded)
+        }
+        _ => {}
+    }
+}
+
 fn glyph(status: StepStatus, cx: &ViewCx) -> (&'static str, Style) {
     let w = &cx.theme.wizard;
     match status {
@@ -472,16 +494,18 @@ pub fn render_trust(prompt: &HostKeyPrompt, frame: &mut Frame, area: Rect, cx: &
 pub fn render(view: &K3sView, frame: &mut Frame, area: Rect, cx: &ViewCx) {
     let servers = view.nodes.iter().filter(|n| n.role == "server").count();
     let agents = view.nodes.len() - servers;
+    let detail = if area.width >= 90 {
+        format!(
+            " · {servers} server{} · {agents} agent{} (in parallel) · swap stays ON",
+            if servers == 1 { "" } else { "s" },
+            if agents == 1 { "" } else { "s" }
+        )
+    } else {
+        format!(" · {servers}+{agents} nodes · swap ON")
+    };
     let header = Line::from(vec![
         Span::styled(format!("k3s {}", view.version), cx.theme.ui.header),
-        Span::styled(
-            format!(
-                " · {servers} server{} · {agents} agent{} (in parallel) · swap stays ON",
-                if servers == 1 { "" } else { "s" },
-                if agents == 1 { "" } else { "s" }
-            ),
-            cx.theme.ui.muted,
-        ),
+        Span::styled(detail, cx.theme.ui.muted),
     ]);
     let cluster_h = if area.height >= 16 { 4 } else { 3 };
     let [head, body, foot] = Layout::vertical([

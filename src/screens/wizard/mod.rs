@@ -425,10 +425,11 @@ impl Screen for WizardState {
             },
             BackendEvent::Stage(ev) => {
                 let id = ev.stage;
-                if id == StageId::K3s
-                    && let Some(v) = self.k3s.as_mut()
-                {
-                    v.on_event(&ev);
+                if id == StageId::K3s {
+                    if let Some(v) = self.k3s.as_mut() {
+                        v.on_event(&ev);
+                    }
+                    k3s::update_badges(&ev, cx);
                 }
                 self.model(id).apply(&ev);
                 match &ev.kind {
