@@ -190,3 +190,55 @@ async fn kubectl_sees_the_same_nodes() {
     assert_eq!(server[2], "control-plane,etcd,master");
     assert_eq!(ready, "False");
 }
+
+#[test]
+fn homelab_sim_kube_standalone_answers_kubectl() {
+    if !require_peer(
+        "kubectl",
+        which("kubectl"),
+        "kubectl is expected at /usr/bin/kubectl",
+    ) {
+        return;
+    }
+    use std::io::BufRead;
+    let home = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_homelab"))
+        .args(["sim", "kube", "--listen", "127.0.0.1:0"])
+        .env("TMPDIR", home.path())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut kubeconfig = None;
+    for line in lines.by_ref().take(10) {
+        let line = line.unwrap();
+        if let Some(p) = line.strip_prefix("kubeconfig: ") {
+            kubeconfig = Some(p.to_string());
+            break;
+        }
+    }
+    let kubeconfig = kubeconfig.expect("the simulator prints its kubeconfig path");
+    let out = Command::new("kubectl")
+        .args(["--kubeconfig", &kubeconfig, "get", "nodes", "--no-headers"])
+        .env("HOME", home.path())
+        .output()
+        .unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let names: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    assert_eq!(names, vec!["k3s-agent-1", "k3s-agent-2", "k3s-server-1"]);
+    assert!(
+        text.lines()
+            .all(|l| l.split_whitespace().nth(1) == Some("Ready")),
+        "{text}"
+    );
+}

@@ -391,7 +391,10 @@ async fn k3s_wizard_asks_ssh_questions_and_answers_on_the_reply_channel() {
     tick_until_asked(&mut app);
     // (No snapshot here: the number of ticks until the question arrives moves the spinners.)
     let frame = support::render(&mut app, 80, 24);
-    assert!(support::contains(&frame, "sudo password for ubuntu@192.168.1.32"));
+    assert!(support::contains(
+        &frame,
+        "sudo password for ubuntu@192.168.1.32"
+    ));
     support::type_text(&mut app, "hunter2");
     let frame = support::render(&mut app, 80, 24);
     assert!(support::contains(&frame, "•••••••"));
