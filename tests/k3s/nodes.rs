@@ -296,9 +296,14 @@ impl Node {
 
     /// Kill every live connection's sshd process (the listener stays), like a dropped link.
     pub fn kill_connections(&self) {
+        self.signal_connections("KILL");
+    }
+
+    /// Send `signal` (KILL, STOP, CONT...) to every live connection's processes.
+    pub fn signal_connections(&self, signal: &str) {
         let pid = self.child.as_ref().map(|c| c.id()).unwrap_or(0);
         for child in descendants(pid) {
-            let _ = sh(&format!("kill -9 {child}"));
+            let _ = sh(&format!("kill -{signal} {child}"));
         }
     }
 

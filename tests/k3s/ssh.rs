@@ -547,3 +547,39 @@ async fn command_timeout_is_reported_and_the_session_stays_usable() {
         .unwrap();
     assert_eq!(out.stdout, "still-here\n");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keepalive_notices_a_frozen_peer_and_the_next_command_reconnects() {
+    if !nodes::have_sshd() {
+        return;
+    }
+    let wd = nodes::workdir();
+    let op = Operator::new(wd.path());
+    let node = Arc::new(Node::start(wd.path(), &spec("frozen"), &op.pubkey()));
+    let mut e = SshEnv::for_home(&op.home, None).unwrap();
+    e.keepalive = std::time::Duration::from_millis(300);
+    let shell = NodeShell::new(Arc::new(e), target(&node, "root", Some(&op.key)), accept());
+    run(&shell, RemoteCommand::probe("true")).await.unwrap();
+    // Freeze the connection's sshd processes: the TCP link stays up but nothing answers.
+    let frozen = {
+        let node = node.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+            node.signal_connections("STOP");
+        })
+    };
+    let mut cmd = RemoteCommand::root("echo started; sleep 60");
+    cmd.timeout = None;
+    // Without keepalives this would hang until the 60 s sleep; the guard only avoids a hung test.
+    let err = tokio::time::timeout(std::time::Duration::from_secs(50), run(&shell, cmd))
+        .await
+        .expect("keepalive should have dropped the frozen connection")
+        .unwrap_err();
+    frozen.await.unwrap();
+    assert!(matches!(err, SshError::Disconnected { .. }), "{err}");
+    node.signal_connections("KILL");
+    let (out, _) = run(&shell, RemoteCommand::probe("echo back"))
+        .await
+        .unwrap();
+    assert_eq!(out.stdout, "back\n");
+}
