@@ -102,6 +102,35 @@ async fn wire_details_status_objects_410_and_auth() {
         }
         other => panic!("expected 410, got {other:?}"),
     }
+    // Bookmarks keep an idle watch alive and carry the current resourceVersion.
+    drop(stream);
+    let quick = KubeSim::start(SimOptions {
+        bookmark_every: Duration::from_millis(100),
+        ..SimOptions::default()
+    })
+    .await
+    .unwrap();
+    quick.upsert_node(node("b1", false, true));
+    let path = dir.path().join("quick");
+    std::fs::write(&path, quick.kubeconfig(&quick.url())).unwrap();
+    let qc = kube_nodes::client_for(&path, "default").await.unwrap();
+    let qapi: kube::Api<k8s_openapi::api::core::v1::Node> = kube::Api::all(qc);
+    let wp = kube::api::WatchParams::default().timeout(5); // allowWatchBookmarks=true by default
+    let mut stream = qapi.watch(&wp, "0").await.unwrap().boxed();
+    let mut kinds = vec![];
+    while let Some(ev) = stream.next().await {
+        match ev.unwrap() {
+            kube::api::WatchEvent::Added(n) => {
+                kinds.push(format!("ADDED {}", n.metadata.name.unwrap()))
+            }
+            kube::api::WatchEvent::Bookmark(b) => {
+                kinds.push(format!("BOOKMARK {}", b.metadata.resource_version));
+                break;
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(kinds, vec!["ADDED b1".to_string(), "BOOKMARK 101".into()]);
     // version through kube-rs.
     let v = client.apiserver_version().await.unwrap();
     assert_eq!(

@@ -70,7 +70,18 @@ pub fn node_checks(cluster: &ClusterConfig, vm: &VmConfig, f: &NodeFacts) -> Vec
     let n = &vm.name;
     let mut out = Vec::new();
 
-    out.push(if f.os_id == "ubuntu" {
+    let release = f
+        .os_version
+        .split_once('.')
+        .and_then(|(y, m)| Some((y.parse::<u32>().ok()?, m.parse::<u32>().ok()?)));
+    out.push(if f.os_id == "ubuntu" && release.is_some_and(|r| r < (22, 4)) {
+        Check::warn(
+            id("os"),
+            format!("{n}: Ubuntu"),
+            format!("Ubuntu {} predates 22.04 (cgroup v1 by default)", f.os_version),
+            "rebuild the VM from a 22.04 or 24.04 LTS template",
+        )
+    } else if f.os_id == "ubuntu" {
         Check::pass(
             id("os"),
             format!("{n}: Ubuntu"),
@@ -371,6 +382,10 @@ mod tests {
         assert_eq!(status("/os"), CheckStatus::Fail);
         assert_eq!(status("/ports"), CheckStatus::Fail);
         assert_eq!(status("/swap"), CheckStatus::Warn);
+        let old = NodeFacts::parse(&PROBE.replace("24.04", "20.04"));
+        let checks = node_checks(&c, &c.vms[0], &old);
+        let os = checks.iter().find(|c| c.id.ends_with("/os")).unwrap();
+        assert_eq!(os.status, CheckStatus::Warn, "{os:?}");
         let same = vec![("a".to_string(), f.clone()), ("b".to_string(), f)];
         let cc = cluster_checks(&c, &same);
         assert_eq!(cc[0].status, CheckStatus::Fail);
