@@ -146,7 +146,7 @@ pub fn tui(global: &GlobalArgs, start: Start) -> ExitCode {
     match result {
         Ok(Exit::Quit) => ExitCode::SUCCESS,
         Ok(Exit::FirstFrame(elapsed)) => {
-            println!("first frame after {:.1} ms", elapsed.as_secs_f64() * 1000.0);
+            eprintln!("first frame after {:.1} ms", elapsed.as_secs_f64() * 1000.0);
             ExitCode::SUCCESS
         }
         Ok(Exit::Signal(sig)) => {

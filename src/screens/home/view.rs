@@ -6,7 +6,7 @@ use crate::config::ClusterConfig;
 use crate::msg::Action;
 use crate::widgets::list;
 use ratatui::Frame;
-use ratatui::layout::{Margin, Rect};
+use ratatui::layout::{Constraint, Layout, Margin, Rect};
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, BorderType, Borders, Paragraph, Wrap};
@@ -38,35 +38,13 @@ pub fn layout(area: Rect) -> HomeLayout {
     } else {
         area.width
     };
-    let left = Rect {
-        width: left_w,
-        ..area
-    };
-    let right = Rect {
-        x: area.x + left_w,
-        width: area.width - left_w,
-        ..area
-    };
-    let jobs_h = (JOBS.len() as u16 * JOB_ROWS + 2).min(left.height);
-    let jobs = Rect {
-        height: jobs_h,
-        ..left
-    };
-    let repo = Rect {
-        y: jobs.bottom(),
-        height: left.height - jobs_h,
-        ..left
-    };
-    let cluster_h = (CLUSTER_LINES + 2).min(right.height);
-    let cluster = Rect {
-        height: cluster_h,
-        ..right
-    };
-    let vms = Rect {
-        y: cluster.bottom(),
-        height: right.height - cluster_h,
-        ..right
-    };
+    let [left, right] =
+        Layout::horizontal([Constraint::Length(left_w), Constraint::Fill(1)]).areas(area);
+    let jobs_h = JOBS.len() as u16 * JOB_ROWS + 2;
+    let [jobs, repo] =
+        Layout::vertical([Constraint::Length(jobs_h), Constraint::Fill(1)]).areas(left);
+    let [cluster, vms] =
+        Layout::vertical([Constraint::Length(CLUSTER_LINES + 2), Constraint::Fill(1)]).areas(right);
     let inner = |r: Rect| {
         r.inner(Margin {
             horizontal: 1,
