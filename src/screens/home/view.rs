@@ -13,8 +13,11 @@ use ratatui::widgets::{Block, BorderType, Borders, Paragraph, Wrap};
 
 /// Rows per job in the menu (title, then what it does).
 pub const JOB_ROWS: u16 = 2;
-/// Lines of the cluster summary.
+/// Lines of the cluster summary; tall screens get storage and endpoints too.
 const CLUSTER_LINES: u16 = 7;
+const CLUSTER_LINES_TALL: u16 = 9;
+/// Body height from which the tall summary is used.
+const TALL: u16 = 36;
 /// Lines above the changed-file list in the repository pane.
 const REPO_HEADER: u16 = 4;
 /// Below this width the right column (cluster, VMs) is hidden rather than squeezed.
@@ -43,8 +46,11 @@ pub fn layout(area: Rect) -> HomeLayout {
     let jobs_h = JOBS.len() as u16 * JOB_ROWS + 2;
     let [jobs, repo] =
         Layout::vertical([Constraint::Length(jobs_h), Constraint::Fill(1)]).areas(left);
-    let [cluster, vms] =
-        Layout::vertical([Constraint::Length(CLUSTER_LINES + 2), Constraint::Fill(1)]).areas(right);
+    let [cluster, vms] = Layout::vertical([
+        Constraint::Length(cluster_lines(area) + 2),
+        Constraint::Fill(1),
+    ])
+    .areas(right);
     let inner = |r: Rect| {
         r.inner(Margin {
             horizontal: 1,
@@ -249,10 +255,9 @@ fn render_cluster(state: &HomeState, frame: &mut Frame, l: &HomeLayout, cx: &Vie
     match &c.config {
         Ok(cfg) => {
             frame.render_widget(block(format!("Cluster {}", cfg.name), false, cx), l.cluster);
-            frame.render_widget(
-                Paragraph::new(summary_lines(cfg, inner.width as usize, cx)),
-                inner,
-            );
+            let tall = l.cluster.height >= CLUSTER_LINES_TALL + 2;
+            let lines = summary_lines(cfg, inner.width as usize, tall, cx);
+            frame.render_widget(Paragraph::new(lines), inner);
             render_vms(state, cfg, frame, l, cx);
         }
         Err(diags) => {
@@ -293,7 +298,15 @@ fn render_cluster(state: &HomeState, frame: &mut Frame, l: &HomeLayout, cx: &Vie
     }
 }
 
-fn summary_lines<'a>(cfg: &ClusterConfig, width: usize, cx: &ViewCx) -> Vec<Line<'a>> {
+fn cluster_lines(area: Rect) -> u16 {
+    if area.height >= TALL {
+        CLUSTER_LINES_TALL
+    } else {
+        CLUSTER_LINES
+    }
+}
+
+fn summary_lines<'a>(cfg: &ClusterConfig, width: usize, tall: bool, cx: &ViewCx) -> Vec<Line<'a>> {
     let t = cx.theme;
     let row = |label: &str, value: String| {
         Line::from(vec![
@@ -301,7 +314,7 @@ fn summary_lines<'a>(cfg: &ClusterConfig, width: usize, cx: &ViewCx) -> Vec<Line
             Span::styled(truncate(&value, width.saturating_sub(9)), t.ui.text),
         ])
     };
-    vec![
+    let mut lines = vec![
         row(
             "Proxmox",
             format!(
@@ -337,7 +350,30 @@ fn summary_lines<'a>(cfg: &ClusterConfig, width: usize, cx: &ViewCx) -> Vec<Line
             ),
         ),
         row("Domain", cfg.domain.clone()),
-    ]
+    ];
+    if tall {
+        let storage = match (&cfg.storage.nfs_server, &cfg.storage.nfs_export) {
+            (Some(server), Some(export)) => format!("longhorn · nfs {server}:{export}"),
+            _ => "longhorn · no NFS server set".to_owned(),
+        };
+        lines.push(row("Storage", storage));
+        let o = &cfg.observability;
+        let set: Vec<&str> = [
+            ("loki", &o.loki_url),
+            ("prometheus", &o.prometheus_url),
+            ("alertmanager", &o.alertmanager_url),
+        ]
+        .into_iter()
+        .filter_map(|(name, url)| url.as_ref().map(|_| name))
+        .collect();
+        let endpoints = if set.is_empty() {
+            "none configured".to_owned()
+        } else {
+            set.join(", ")
+        };
+        lines.push(row("Observe", endpoints));
+    }
+    lines
 }
 
 /// VM table columns, most important first; narrow terminals drop from the end.
@@ -466,6 +502,24 @@ fn render_vms(
         })
         .collect();
     list::render(frame, l.vms_list, rows, state.vm, focused, cx);
+    // Totals a line below the table, when it all fits.
+    if l.vms_list.height as usize > cfg.vms.len() + 1 {
+        let cores: u32 = cfg.vms.iter().map(|v| v.cores).sum();
+        let mem: u64 = cfg.vms.iter().map(|v| v.memory_mib).sum();
+        let disk: u64 = cfg.vms.iter().map(|v| v.disk_gib).sum();
+        let text = format!(
+            "total  {cores} cores · {} memory · {disk} GiB disk",
+            size_mib(mem)
+        );
+        let text = truncate(&text, l.vms_list.width as usize);
+        let y = l.vms_list.y + cfg.vms.len() as u16 + 1;
+        let area = Rect {
+            y,
+            height: 1,
+            ..l.vms_list
+        };
+        frame.render_widget(Paragraph::new(Line::styled(text, t.ui.muted)), area);
+    }
 }
 
 fn size_mib(mib: u64) -> String {
