@@ -6,7 +6,7 @@ pub mod terminal;
 
 use crate::app::{self, App};
 use crate::msg::Msg;
-use crossterm::event::{Event, EventStream, KeyEventKind};
+use crossterm::event::{Event, EventStream, KeyEventKind, MouseEventKind};
 use effects::{Effect, TaskRegistry};
 use futures::StreamExt;
 use std::time::{Duration, Instant};
@@ -126,6 +126,8 @@ pub async fn run(mut app: App, opts: RunOptions) -> color_eyre::Result<Exit> {
 fn to_msg(ev: Event) -> Option<Msg> {
     match ev {
         Event::Key(k) if k.kind != KeyEventKind::Release => Some(Msg::Key(k)),
+        // Bare pointer motion changes nothing we draw: no message, no redraw.
+        Event::Mouse(m) if m.kind == MouseEventKind::Moved => None,
         Event::Mouse(m) => Some(Msg::Mouse(m)),
         Event::Paste(p) => Some(Msg::Paste(p)),
         Event::Resize(w, h) => Some(Msg::Resize(w, h)),
