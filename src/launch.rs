@@ -138,6 +138,7 @@ pub fn tui(global: &GlobalArgs, start: Start) -> ExitCode {
         }
     };
     let opts = RunOptions {
+        debug_panic: global.debug_panic,
         exit_after_first_frame: global.exit_after_first_frame,
         started: Some(start.started),
     };

@@ -29,6 +29,8 @@ pub struct RunOptions {
     pub exit_after_first_frame: bool,
     /// When the process started, for the startup-to-first-frame figure.
     pub started: Option<Instant>,
+    /// Panic after the first frame (the end-to-end test of the panic hook).
+    pub debug_panic: bool,
 }
 
 /// Why the loop ended.
@@ -110,6 +112,9 @@ pub async fn run(mut app: App, opts: RunOptions) -> color_eyre::Result<Exit> {
                 let now = jiff::Timestamp::now();
                 tui.terminal.draw(|f| app::view(&app, f, &app.view_cx(now)))?;
                 app.dirty = false;
+                if opts.debug_panic {
+                    panic!("--debug-panic: deliberate panic after the first frame");
+                }
                 if let Some(started) = opts.started.filter(|_| opts.exit_after_first_frame) {
                     break Exit::FirstFrame(started.elapsed());
                 }
