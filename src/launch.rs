@@ -6,7 +6,7 @@ use crate::app::{App, AppOptions, Session};
 use crate::cli::GlobalArgs;
 use crate::config::{choose_cluster, find_repo_root, load_cluster};
 use crate::keymap::{self, Keymap};
-use crate::msg::Action;
+use crate::runtime::effects::Effects;
 use crate::runtime::{self, Exit, RunOptions, terminal};
 use crate::screens::ScreenId;
 use crate::settings::{Settings, UserDirs};
@@ -40,6 +40,28 @@ pub fn resolve_repo_and_cluster(global: &GlobalArgs) -> Result<(PathBuf, PathBuf
     };
     let cluster = choose_cluster(&repo, global.cluster.as_deref())?;
     Ok((repo, cluster))
+}
+
+/// For non-TUI subcommands: the repository root and the validated cluster definition, or one
+/// message listing every problem as `file:line:column: field: ...` lines.
+pub fn cluster_for_cli(
+    global: &GlobalArgs,
+) -> Result<(PathBuf, crate::config::ClusterConfig), String> {
+    let (repo, file) = resolve_repo_and_cluster(global)?;
+    let loaded = load_cluster(&repo, &file);
+    match loaded.config {
+        Ok(cfg) => Ok((repo, cfg)),
+        Err(diags) => {
+            let lines: Vec<String> = diags.iter().map(ToString::to_string).collect();
+            Err(format!(
+                "{} does not load ({} problem{}):\n{}",
+                loaded.display,
+                diags.len(),
+                if diags.len() == 1 { "" } else { "s" },
+                lines.join("\n")
+            ))
+        }
+    }
 }
 
 /// Build the app as the TUI would, without a terminal (also used by the startup benchmark).
@@ -102,6 +124,17 @@ pub fn build_app(global: &GlobalArgs, dirs: Option<&UserDirs>) -> Result<App, St
 
 /// Run the TUI until the user quits or a signal arrives.
 pub fn tui(global: &GlobalArgs, start: Start) -> ExitCode {
+    tui_with(global, start, |_| Effects::new())
+}
+
+/// Like [`tui`], with a hook to prepare the app before the loop starts (e.g. `homelab env edit
+/// FILE` telling the env screen which file to open before it is entered). The hook must not
+/// block; the effects it returns (tasks to spawn) run at startup.
+pub fn tui_with(
+    global: &GlobalArgs,
+    start: Start,
+    prepare: impl FnOnce(&mut App) -> Effects,
+) -> ExitCode {
     if let Err(e) = terminal::install_hooks() {
         eprintln!("homelab: cannot install the panic hook: {e}");
     }
@@ -123,12 +156,7 @@ pub fn tui(global: &GlobalArgs, start: Start) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    if start.screen != ScreenId::Home {
-        crate::app::update(
-            &mut app,
-            crate::msg::Msg::Action(Action::Open(start.screen)),
-        );
-    }
+    let initial_effects = prepare(&mut app);
     tracing::info!(repo = %app.session.repo_root.display(), cluster = %app.session.cluster.name, "starting TUI");
     let rt = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
@@ -138,6 +166,8 @@ pub fn tui(global: &GlobalArgs, start: Start) -> ExitCode {
         }
     };
     let opts = RunOptions {
+        start: (start.screen != ScreenId::Home).then_some(start.screen),
+        initial_effects,
         debug_panic: global.debug_panic,
         exit_after_first_frame: global.exit_after_first_frame,
         started: Some(start.started),

@@ -121,7 +121,11 @@ impl Tmux {
         let start = Instant::now();
         loop {
             let s = self.screen();
-            let modes = s.lines().skip_while(|l| !l.starts_with("EXIT=")).nth(1).unwrap_or_default();
+            let modes = s
+                .lines()
+                .skip_while(|l| !l.starts_with("EXIT="))
+                .nth(1)
+                .unwrap_or_default();
             if modes.split_whitespace().count() >= 3 {
                 return s;
             }

@@ -23,8 +23,12 @@ const FRAME: Duration = Duration::from_millis(16);
 /// Backend events handled per loop turn before drawing again (log floods batch into one frame).
 const BATCH: usize = 512;
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Default)]
 pub struct RunOptions {
+    /// Screen to open after startup (None: home).
+    pub start: Option<crate::screens::ScreenId>,
+    /// Effects to run at startup besides the app's own (from `launch::tui_with`).
+    pub initial_effects: effects::Effects,
     /// Exit right after the first frame is drawn (startup benchmark).
     pub exit_after_first_frame: bool,
     /// When the process started, for the startup-to-first-frame figure.
@@ -42,7 +46,7 @@ pub enum Exit {
     FirstFrame(Duration),
 }
 
-pub async fn run(mut app: App, opts: RunOptions) -> color_eyre::Result<Exit> {
+pub async fn run(mut app: App, mut opts: RunOptions) -> color_eyre::Result<Exit> {
     let mut tui = Tui::enter()?;
     let size = tui.terminal.size()?;
     app.size = ratatui::layout::Rect::new(0, 0, size.width, size.height);
@@ -59,6 +63,13 @@ pub async fn run(mut app: App, opts: RunOptions) -> color_eyre::Result<Exit> {
     let mut sighup = signal(SignalKind::hangup())?;
 
     let mut pending = app::init(&mut app);
+    if let Some(screen) = opts.start {
+        pending.extend(app::update(
+            &mut app,
+            Msg::Action(crate::msg::Action::Open(screen)),
+        ));
+    }
+    pending.append(&mut opts.initial_effects);
     let exit = loop {
         for effect in pending.drain(..) {
             match effect {
