@@ -191,3 +191,42 @@ pub fn tui_with(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn global(repo: &std::path::Path, cluster: Option<&str>) -> GlobalArgs {
+        GlobalArgs {
+            cluster: cluster.map(str::to_owned),
+            repo: Some(repo.to_path_buf()),
+            theme: None,
+            log_level: "info".into(),
+            exit_after_first_frame: false,
+            debug_panic: false,
+        }
+    }
+
+    #[test]
+    fn cluster_for_cli_lists_every_problem() {
+        let dir = tempfile::tempdir().unwrap();
+        let clusters = dir.path().join("config/clusters");
+        std::fs::create_dir_all(&clusters).unwrap();
+        let good = include_str!("../tests/fixtures/clusters/prox-n100.yaml");
+        std::fs::write(clusters.join("prox-n100.yaml"), good).unwrap();
+        let (repo, cfg) = cluster_for_cli(&global(dir.path(), None)).unwrap();
+        assert_eq!(repo, dir.path().canonicalize().unwrap());
+        assert_eq!(cfg.vms.len(), 3);
+
+        let bad = good
+            .replace("vmid: 212", "vmid: 9000")
+            .replace("version: v2.7.3", "version: 2.7");
+        std::fs::write(clusters.join("prox-n100.yaml"), bad).unwrap();
+        assert_eq!(
+            cluster_for_cli(&global(dir.path(), Some("prox-n100"))).unwrap_err(),
+            "config/clusters/prox-n100.yaml does not load (2 problems):\n\
+             config/clusters/prox-n100.yaml:41:63: vms[2].vmid: 9000 is the template's vmid; expected a vmid not used by template.vmid\n\
+             config/clusters/prox-n100.yaml:55:12: flux.version: `2.7` is not a Flux release; expected vMAJOR.MINOR.PATCH, e.g. v2.7.3"
+        );
+    }
+}
