@@ -371,6 +371,7 @@ fn backend(app: &mut App, ev: BackendEvent) {
 fn tick(app: &mut App) -> bool {
     app.tick += 1;
     let mut dirty = app.toasts.expire(app.tick);
+    dirty |= app.toasts.iter().any(|t| t.fading(app.tick));
     dirty |= app.session.repo == RepoState::Loading;
     let id = app.current;
     dirty |= with_screen(app, id, |s, cx| s.on_tick(cx)).unwrap_or(false);
