@@ -411,20 +411,14 @@ fn render_vms(
     if inner.height == 0 {
         return;
     }
-    let name_w = cfg
-        .vms
-        .iter()
-        .map(|v| v.name.chars().count())
-        .max()
-        .unwrap_or(4)
-        .max(4);
-    let node_w = cfg
-        .vms
-        .iter()
-        .map(|v| v.node.chars().count())
-        .max()
-        .unwrap_or(4)
-        .max(4);
+    // Widest value of a text column, at least its header's 4 characters.
+    let widest = |text: fn(&crate::config::VmConfig) -> &str| {
+        cfg.vms
+            .iter()
+            .map(|v| text(v).chars().count())
+            .fold(4, usize::max)
+    };
+    let (name_w, node_w) = (widest(|v| &v.name), widest(|v| &v.node));
     let width_of = |i: usize| match i {
         0 => name_w,
         7 => node_w,
