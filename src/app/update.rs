@@ -180,6 +180,7 @@ fn global(app: &mut App, action: Action) {
     match action {
         Action::Quit | Action::Cancel => request_quit(app),
         Action::Back => back(app),
+        // Esc dismisses error toasts first; only when there were none does it go back.
         Action::Close if !app.toasts.dismiss_errors() && app.current != ScreenId::Home => back(app),
         Action::Suspend => app.effects.push(Effect::Suspend),
         Action::Help => app

@@ -77,6 +77,9 @@ pub async fn run(mut app: App, mut opts: RunOptions) -> color_eyre::Result<Exit>
                 Effect::Cancel(key) => tasks.cancel(&key),
                 Effect::Suspend => {
                     tui.suspend()?;
+                    // The window may have changed size while we were stopped.
+                    let size = tui.terminal.size()?;
+                    app.size = ratatui::layout::Rect::new(0, 0, size.width, size.height);
                     app.dirty = true;
                 }
                 Effect::Quit => app.quitting = true,
