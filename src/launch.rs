@@ -111,6 +111,10 @@ pub fn build_app(global: &GlobalArgs, dirs: Option<&UserDirs>) -> Result<App, St
         .theme
         .clone()
         .or(settings.theme)
+        .or_else(|| {
+            theme::for_terminal_background(std::env::var("COLORFGBG").ok().as_deref())
+                .map(str::to_owned)
+        })
         .unwrap_or_else(|| DEFAULT_THEME.to_owned());
     Ok(App::new(AppOptions {
         session: Session::new(repo, cluster),
