@@ -196,7 +196,7 @@ fn render_repo(state: &HomeState, frame: &mut Frame, l: &HomeLayout, cx: &ViewCx
         }
         RepoState::Loaded(st) => {
             let mut branch = vec![
-                Span::styled("⎇ ", t.ui.muted),
+                Span::styled("branch ", t.ui.muted),
                 Span::styled(st.branch.clone(), t.ui.accent),
             ];
             if st.dirty.is_empty() {
