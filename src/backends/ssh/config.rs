@@ -52,65 +52,19 @@ pub struct JumpHost {
 }
 
 impl SshConfigFile {
-    /// Read `path`; a missing file is an empty config.
+    /// Read `path`; a missing file is an empty config. `Include` lines are followed (relative
+    /// to the file's directory, `~` expanded, `*`/`?` in file names, 8 levels deep at most).
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        match std::fs::read_to_string(path) {
-            Ok(text) => Self::parse(&text, &path.display().to_string()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Self::default()),
-            Err(e) => Err(ConfigError {
-                file: path.display().to_string(),
-                line: 0,
-                message: format!("cannot read: {e}"),
-            }),
-        }
+        let mut p = Parser::new();
+        p.include(path, 0)?;
+        Ok(Self { blocks: p.blocks })
     }
 
+    /// Parse `text` (no `Include` following: there is no directory to resolve against).
     pub fn parse(text: &str, file: &str) -> Result<Self, ConfigError> {
-        let err = |line: usize, message: String| ConfigError {
-            file: file.to_string(),
-            line,
-            message,
-        };
-        // Options before the first Host line apply to every host.
-        let mut blocks = vec![Block {
-            patterns: vec!["*".into()],
-            options: vec![],
-        }];
-        let mut skipping_match = false;
-        for (idx, raw) in text.lines().enumerate() {
-            let line_no = idx + 1;
-            let line = raw.trim();
-            if line.is_empty() || line.starts_with('#') {
-                continue;
-            }
-            let (keyword, rest) = split_keyword(line);
-            let keyword = keyword.to_ascii_lowercase();
-            let args = split_args(rest).map_err(|m| err(line_no, m))?;
-            match keyword.as_str() {
-                "host" => {
-                    if args.is_empty() {
-                        return Err(err(line_no, "`Host` needs at least one pattern".into()));
-                    }
-                    skipping_match = false;
-                    blocks.push(Block {
-                        patterns: args,
-                        options: vec![],
-                    });
-                }
-                "match" => skipping_match = true,
-                _ if skipping_match => {}
-                _ => {
-                    let Some(value) = args.first() else {
-                        return Err(err(line_no, format!("`{keyword}` needs a value")));
-                    };
-                    validate(&keyword, value).map_err(|m| err(line_no, m))?;
-                    if let Some(block) = blocks.last_mut() {
-                        block.options.push((keyword, value.clone(), line_no));
-                    }
-                }
-            }
-        }
-        Ok(Self { blocks })
+        let mut p = Parser::new();
+        p.lines(text, file, None, 0)?;
+        Ok(Self { blocks: p.blocks })
     }
 
     /// Settings for `alias` (the name given on the command line).
@@ -139,6 +93,126 @@ impl SshConfigFile {
         }
         s
     }
+}
+
+/// Reads lines into blocks; `Include` splices the included files in place, as OpenSSH does.
+struct Parser {
+    blocks: Vec<Block>,
+    skipping_match: bool,
+}
+
+impl Parser {
+    fn new() -> Self {
+        // Options before the first Host line apply to every host.
+        Self {
+            blocks: vec![Block {
+                patterns: vec!["*".into()],
+                options: vec![],
+            }],
+            skipping_match: false,
+        }
+    }
+
+    /// Read `path` into the blocks; a missing file adds nothing (like OpenSSH).
+    fn include(&mut self, path: &Path, depth: usize) -> Result<(), ConfigError> {
+        let file = path.display().to_string();
+        match std::fs::read_to_string(path) {
+            Ok(text) => self.lines(&text, &file, path.parent(), depth),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(ConfigError {
+                file,
+                line: 0,
+                message: format!("cannot read: {e}"),
+            }),
+        }
+    }
+
+    fn lines(
+        &mut self,
+        text: &str,
+        file: &str,
+        dir: Option<&Path>,
+        depth: usize,
+    ) -> Result<(), ConfigError> {
+        let err = |line: usize, message: String| ConfigError {
+            file: file.to_string(),
+            line,
+            message,
+        };
+        for (idx, raw) in text.lines().enumerate() {
+            let line_no = idx + 1;
+            let line = raw.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let (keyword, rest) = split_keyword(line);
+            let keyword = keyword.to_ascii_lowercase();
+            let args = split_args(rest).map_err(|m| err(line_no, m))?;
+            match keyword.as_str() {
+                "host" => {
+                    if args.is_empty() {
+                        return Err(err(line_no, "`Host` needs at least one pattern".into()));
+                    }
+                    self.skipping_match = false;
+                    self.blocks.push(Block {
+                        patterns: args,
+                        options: vec![],
+                    });
+                }
+                "match" => self.skipping_match = true,
+                _ if self.skipping_match => {}
+                "include" => {
+                    let Some(dir) = dir else { continue };
+                    if depth >= 8 {
+                        return Err(err(line_no, "Include nested too deeply (8 levels)".into()));
+                    }
+                    for pattern in &args {
+                        for path in include_paths(dir, pattern) {
+                            self.include(&path, depth + 1)?;
+                        }
+                    }
+                }
+                _ => {
+                    let Some(value) = args.first() else {
+                        return Err(err(line_no, format!("`{keyword}` needs a value")));
+                    };
+                    validate(&keyword, value).map_err(|m| err(line_no, m))?;
+                    if let Some(block) = self.blocks.last_mut() {
+                        block.options.push((keyword, value.clone(), line_no));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Files an `Include` pattern names: `~/` is the home (the parent of `~/.ssh`), relative paths
+/// are relative to `dir`, `*`/`?` match file names (sorted).
+fn include_paths(dir: &Path, pattern: &str) -> Vec<PathBuf> {
+    let home = dir.parent().unwrap_or(dir);
+    let full = match pattern.strip_prefix("~/") {
+        Some(rest) => home.join(rest),
+        None if Path::new(pattern).is_absolute() => PathBuf::from(pattern),
+        None => dir.join(pattern),
+    };
+    let name = full
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    if !name.contains(['*', '?']) {
+        return vec![full];
+    }
+    let parent = full.parent().unwrap_or(dir);
+    let mut found: Vec<PathBuf> = std::fs::read_dir(parent)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| glob(&name, &e.file_name().to_string_lossy()))
+        .map(|e| e.path())
+        .collect();
+    found.sort();
+    found
 }
 
 fn validate(keyword: &str, value: &str) -> Result<(), String> {
@@ -404,5 +478,30 @@ Host *
             expand_path("%d/k_%r", home, "n", "ubuntu"),
             PathBuf::from("/home/op/k_ubuntu")
         );
+    }
+
+    #[test]
+    fn include_splices_files_in_place_with_globs() {
+        let dir = tempfile::tempdir().unwrap();
+        let ssh = dir.path().join(".ssh");
+        std::fs::create_dir_all(ssh.join("config.d")).unwrap();
+        std::fs::write(
+            ssh.join("config"),
+            "Include config.d/*.conf ~/.ssh/missing\nHost *\n  User late\n",
+        )
+        .unwrap();
+        std::fs::write(
+            ssh.join("config.d/10-lab.conf"),
+            "Host 10.0.0.*\n  User lab\n  Port 2222\n",
+        )
+        .unwrap();
+        std::fs::write(ssh.join("config.d/20-bad.conf"), "Host x\n  Port nope\n").unwrap();
+        let e = SshConfigFile::load(&ssh.join("config")).unwrap_err();
+        assert!(e.file.ends_with("20-bad.conf") && e.line == 2, "{e}");
+        std::fs::remove_file(ssh.join("config.d/20-bad.conf")).unwrap();
+        let cfg = SshConfigFile::load(&ssh.join("config")).unwrap();
+        let s = cfg.settings_for("10.0.0.4");
+        assert_eq!((s.user.as_deref(), s.port), (Some("lab"), Some(2222)));
+        assert_eq!(cfg.settings_for("other").user.as_deref(), Some("late"));
     }
 }
