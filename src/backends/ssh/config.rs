@@ -1,4 +1,4 @@
-//! The subset of `ssh_config(5)` homelab honours: `Host` blocks with `*`/`?`/`!` patterns and the
+//! The subset of `ssh_config(5)` homelab honours: `Host` blocks with `*`/`?`/`!` patterns, `Include`, and the
 //! keywords HostName, User, Port, IdentityFile, IdentitiesOnly and ProxyJump.
 //!
 //! OpenSSH semantics: for each keyword the first value obtained wins (IdentityFile accumulates),
