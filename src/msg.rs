@@ -211,6 +211,30 @@ pub enum BackendEvent {
     TaskFailed { key: TaskKey, error: String },
     // --- env editor (secrets) ---
     // --- wizard: engine and stages (pve, k3s) ---
+    /// Preflight and plan of a stage are known (wizard `p`).
+    StageReviewed {
+        stage: crate::stages::engine::StageId,
+        checks: Vec<crate::stages::engine::Check>,
+        plan: Result<crate::stages::engine::Plan, crate::stages::engine::StageError>,
+    },
+    /// A stage cannot run here (not in this build, no credentials...): why.
+    StageUnavailable {
+        stage: crate::stages::engine::StageId,
+        error: String,
+    },
+    /// The PVE certificate is not pinned yet: the operator must compare and trust it.
+    StageTrustNeeded {
+        stage: crate::stages::engine::StageId,
+        endpoint: String,
+        fingerprint: String,
+    },
+    /// The trusted fingerprint was written to the cluster file (or could not be).
+    StageTrustStored {
+        stage: crate::stages::engine::StageId,
+        result: Result<String, String>,
+    },
+    /// An engine event of a running stage.
+    Stage(crate::stages::engine::StageEvent),
     // --- console (console) ---
     // --- check (gitops) ---
     /// `homelab check` finished (the error: the repository could not be read).

@@ -187,6 +187,9 @@ pub struct K3sConfig {
     /// Address the kubeconfig points at and that goes into `--tls-san` (first server's IP by default).
     #[serde(default)]
     pub api_address: Option<String>,
+    /// API server port (k3s `--https-listen-port`); 6443 unless set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_port: Option<u16>,
     #[serde(default)]
     pub install: K3sInstall,
     #[serde(default)]
@@ -212,6 +215,9 @@ pub struct K3sInstall {
     pub airgap_binary: Option<String>,
     #[serde(default)]
     pub airgap_images: Option<String>,
+    /// Air-gap: local path of the k3s install script to upload (checked against script_sha256).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub airgap_script: Option<String>,
 }
 
 impl Default for K3sInstall {
@@ -222,6 +228,7 @@ impl Default for K3sInstall {
             script_sha256: None,
             airgap_binary: None,
             airgap_images: None,
+            airgap_script: None,
         }
     }
 }

@@ -75,3 +75,47 @@ fn toasts_stack_newest_first() {
     );
     support::assert_frames("widgets", "toasts_stacked", &mut app);
 }
+
+/// Tiny and odd terminal sizes never panic, with any overlay open.
+#[test]
+fn tiny_terminals_do_not_panic() {
+    use homelab::overlays::Overlay;
+    use homelab::overlays::confirm::ConfirmState;
+    let sizes = [
+        (1u16, 1u16),
+        (2, 2),
+        (5, 3),
+        (12, 4),
+        (20, 6),
+        (40, 10),
+        (63, 15),
+        (64, 12),
+        (79, 23),
+        (300, 5),
+        (10, 100),
+    ];
+    for (w, h) in sizes {
+        let mut app = support::app();
+        app.toasts.push(
+            Level::Error,
+            "a long error message that has to wrap over several lines in a toast",
+            0,
+        );
+        support::render(&mut app, w, h);
+        support::press(&mut app, "?");
+        support::render(&mut app, w, h);
+        support::press(&mut app, "esc");
+        support::press(&mut app, ":");
+        support::type_text(&mut app, "th");
+        support::render(&mut app, w, h);
+        support::press(&mut app, "esc");
+        app.overlays.push(Overlay::Confirm(
+            ConfirmState::new("x", "Delete VM", "Delete it?").type_to_confirm("vm"),
+        ));
+        support::render(&mut app, w, h);
+        app.overlays.clear();
+        support::press(&mut app, "tab");
+        support::press(&mut app, "G");
+        support::render(&mut app, w, h);
+    }
+}

@@ -1,0 +1,356 @@
+//! `known_hosts` verification as OpenSSH does it: plain, wildcard and negated patterns,
+//! `[host]:port` for non-22 ports, hashed entries (`|1|salt|hmac-sha1`), `@revoked` markers.
+//! `@cert-authority` lines are skipped (homelab does not use host certificates).
+//!
+//! A changed key is never overwritten: the only write is appending a new entry for a host that
+//! had none, done atomically (temp file in the same directory, fsync, rename).
+
+use super::config::host_matches;
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use hmac::{Hmac, KeyInit, Mac};
+use russh::keys::{HashAlg, PublicKey};
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+/// Outcome of looking a host key up.
+#[derive(Debug, Clone, PartialEq)]
+pub enum HostKeyStatus {
+    /// Recorded and equal.
+    Known { file: PathBuf, line: usize },
+    /// No entry for this host (or none of this key type).
+    Unknown,
+    /// An entry of the same key type holds a different key: possible man-in-the-middle.
+    Changed {
+        file: PathBuf,
+        line: usize,
+        expected_fingerprint: String,
+    },
+    /// The key is marked `@revoked`.
+    Revoked { file: PathBuf, line: usize },
+}
+
+/// One parsed line.
+#[derive(Debug, Clone)]
+struct Entry {
+    line: usize,
+    revoked: bool,
+    hosts: String,
+    key: PublicKey,
+}
+
+/// The name OpenSSH looks up: `host` on port 22, else `[host]:port`.
+pub fn host_port_name(host: &str, port: u16) -> String {
+    if port == 22 {
+        host.to_string()
+    } else {
+        format!("[{host}]:{port}")
+    }
+}
+
+/// SHA-256 fingerprint in OpenSSH's form, `SHA256:base64-without-padding`.
+pub fn fingerprint(key: &PublicKey) -> String {
+    key.fingerprint(HashAlg::Sha256).to_string()
+}
+
+fn parse_file(path: &Path) -> std::io::Result<Vec<Entry>> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(vec![]),
+        Err(e) => return Err(e),
+    };
+    let mut out = Vec::new();
+    for (idx, raw) in text.lines().enumerate() {
+        let line = raw.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let mut fields = line.split_whitespace();
+        let Some(mut first) = fields.next() else {
+            continue;
+        };
+        let mut revoked = false;
+        if first.starts_with('@') {
+            match first {
+                "@revoked" => revoked = true,
+                _ => continue, // @cert-authority and unknown markers
+            }
+            let Some(next) = fields.next() else { continue };
+            first = next;
+        }
+        let (Some(kind), Some(b64)) = (fields.next(), fields.next()) else {
+            continue;
+        };
+        // Malformed keys are skipped like OpenSSH does, not fatal.
+        let Ok(key) = PublicKey::from_openssh(&format!("{kind} {b64}")) else {
+            continue;
+        };
+        out.push(Entry {
+            line: idx + 1,
+            revoked,
+            hosts: first.to_string(),
+            key,
+        });
+    }
+    Ok(out)
+}
+
+/// Does a host field (comma list, patterns, hashed) name `name`?
+fn hosts_match(field: &str, name: &str) -> bool {
+    if let Some(rest) = field.strip_prefix("|1|") {
+        let mut parts = rest.splitn(2, '|');
+        let (Some(salt), Some(hash)) = (parts.next(), parts.next()) else {
+            return false;
+        };
+        let (Ok(salt), Ok(hash)) = (B64.decode(salt), B64.decode(hash)) else {
+            return false;
+        };
+        let Ok(mut mac) = <Hmac<sha1::Sha1> as KeyInit>::new_from_slice(&salt) else {
+            return false;
+        };
+        mac.update(name.as_bytes());
+        return mac.verify_slice(&hash).is_ok();
+    }
+    host_matches(field.split(','), name)
+}
+
+/// Key algorithms recorded for this host across `files`, in file order (to prefer them in KEX).
+pub fn known_algorithms(files: &[PathBuf], host: &str, port: u16) -> Vec<russh::keys::Algorithm> {
+    let name = host_port_name(host, port);
+    let mut algs = Vec::new();
+    for f in files {
+        for e in parse_file(f).unwrap_or_default() {
+            if !e.revoked && hosts_match(&e.hosts, &name) && !algs.contains(&e.key.algorithm()) {
+                algs.push(e.key.algorithm());
+            }
+        }
+    }
+    algs
+}
+
+/// Look `key` up for `host:port` in `files` (user file first, then the global one).
+pub fn check(
+    files: &[PathBuf],
+    host: &str,
+    port: u16,
+    key: &PublicKey,
+) -> std::io::Result<HostKeyStatus> {
+    let name = host_port_name(host, port);
+    let mut changed = None;
+    for f in files {
+        for e in parse_file(f)? {
+            if e.revoked {
+                if e.key.key_data() == key.key_data() {
+                    return Ok(HostKeyStatus::Revoked {
+                        file: f.clone(),
+                        line: e.line,
+                    });
+                }
+                continue;
+            }
+            if !hosts_match(&e.hosts, &name) {
+                continue;
+            }
+            if e.key.key_data() == key.key_data() {
+                return Ok(HostKeyStatus::Known {
+                    file: f.clone(),
+                    line: e.line,
+                });
+            }
+            if e.key.algorithm() == key.algorithm() && changed.is_none() {
+                changed = Some(HostKeyStatus::Changed {
+                    file: f.clone(),
+                    line: e.line,
+                    expected_fingerprint: fingerprint(&e.key),
+                });
+            }
+        }
+    }
+    Ok(changed.unwrap_or(HostKeyStatus::Unknown))
+}
+
+/// Append `host:port key` to `file` (atomic rewrite; creates `~/.ssh` with mode 700).
+pub fn append(file: &Path, host: &str, port: u16, key: &PublicKey) -> std::io::Result<()> {
+    // Several nodes are trusted concurrently: serialize the read-modify-write in this process.
+    static WRITE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _guard = WRITE.lock().unwrap_or_else(|p| p.into_inner());
+    let dir = file.parent().unwrap_or(Path::new("."));
+    if !dir.exists() {
+        std::fs::create_dir_all(dir)?;
+        set_mode(dir, 0o700)?;
+    }
+    let mut text = match std::fs::read_to_string(file) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => return Err(e),
+    };
+    if !text.is_empty() && !text.ends_with('\n') {
+        text.push('\n');
+    }
+    let openssh = key
+        .to_openssh()
+        .map_err(|e| std::io::Error::other(e.to_string()))?;
+    // Drop the comment: known_hosts lines are `hosts type base64`.
+    let mut parts = openssh.split_whitespace();
+    let (kind, b64) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+    text.push_str(&format!("{} {kind} {b64}\n", host_port_name(host, port)));
+    write_atomic(file, text.as_bytes(), 0o644)
+}
+
+/// Temp file in the same directory, fsync, rename.
+pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let seq = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = dir.join(format!(".{name}.homelab-{}-{seq}", std::process::id()));
+    {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+    }
+    set_mode(&tmp, mode)?;
+    std::fs::rename(&tmp, path)?;
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
+
+fn set_mode(path: &Path, mode: u32) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ED_A: &str =
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAzlt2yd53h+6JAgTnFghwd3kxEwb98eWAWUPVkyb1/G";
+    const ED_B: &str =
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJ8ndqIPlAH8MUHih75nPwVBgjugt6L4ETcX4L6lIZI7";
+
+    fn key(s: &str) -> PublicKey {
+        PublicKey::from_openssh(s).unwrap()
+    }
+
+    /// `|1|salt|hmac` for `name`, as `ssh-keygen -H` writes it.
+    fn hashed(name: &str, salt: &[u8]) -> String {
+        let mut mac = <Hmac<sha1::Sha1> as KeyInit>::new_from_slice(salt).unwrap();
+        mac.update(name.as_bytes());
+        format!(
+            "|1|{}|{}",
+            B64.encode(salt),
+            B64.encode(mac.finalize().into_bytes())
+        )
+    }
+
+    #[test]
+    fn plain_hashed_and_port_forms() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("known_hosts");
+        let text = format!(
+            "# comment\n10.0.0.5,node1 {ED_A}\n{} {ED_A}\n[10.0.0.7]:2222 {ED_A}\n",
+            hashed("10.0.0.6", b"0123456789abcdef0123")
+        );
+        std::fs::write(&f, text).unwrap();
+        let files = [f.clone()];
+        assert!(matches!(
+            check(&files, "node1", 22, &key(ED_A)).unwrap(),
+            HostKeyStatus::Known { line: 2, .. }
+        ));
+        assert!(matches!(
+            check(&files, "10.0.0.6", 22, &key(ED_A)).unwrap(),
+            HostKeyStatus::Known { line: 3, .. }
+        ));
+        assert!(matches!(
+            check(&files, "10.0.0.7", 2222, &key(ED_A)).unwrap(),
+            HostKeyStatus::Known { line: 4, .. }
+        ));
+        assert_eq!(
+            check(&files, "10.0.0.7", 22, &key(ED_A)).unwrap(),
+            HostKeyStatus::Unknown
+        );
+    }
+
+    #[test]
+    fn changed_key_is_reported_with_line_and_never_rewritten() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("known_hosts");
+        let text = format!("{} {ED_A}\n", hashed("10.0.0.6", b"salt-salt-salt-salt!"));
+        std::fs::write(&f, &text).unwrap();
+        match check(std::slice::from_ref(&f), "10.0.0.6", 22, &key(ED_B)).unwrap() {
+            HostKeyStatus::Changed {
+                line,
+                expected_fingerprint,
+                ..
+            } => {
+                assert_eq!(line, 1);
+                assert_eq!(expected_fingerprint, fingerprint(&key(ED_A)));
+            }
+            other => panic!("expected Changed, got {other:?}"),
+        }
+        assert_eq!(std::fs::read_to_string(&f).unwrap(), text);
+    }
+
+    #[test]
+    fn revoked_and_negated_patterns() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("known_hosts");
+        std::fs::write(&f, format!("@revoked * {ED_B}\n10.0.*,!10.0.0.9 {ED_A}\n")).unwrap();
+        let files = [f];
+        assert!(matches!(
+            check(&files, "10.0.0.1", 22, &key(ED_B)).unwrap(),
+            HostKeyStatus::Revoked { .. }
+        ));
+        assert!(matches!(
+            check(&files, "10.0.3.3", 22, &key(ED_A)).unwrap(),
+            HostKeyStatus::Known { .. }
+        ));
+        assert_eq!(
+            check(&files, "10.0.0.9", 22, &key(ED_A)).unwrap(),
+            HostKeyStatus::Unknown
+        );
+    }
+
+    #[test]
+    fn append_creates_then_keeps_existing_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("ssh").join("known_hosts");
+        append(&f, "10.0.0.8", 2200, &key(ED_A)).unwrap();
+        append(&f, "10.0.0.9", 22, &key(ED_B)).unwrap();
+        let text = std::fs::read_to_string(&f).unwrap();
+        let lines: Vec<_> = text.lines().collect();
+        assert_eq!(
+            lines,
+            vec![
+                format!("[10.0.0.8]:2200 {ED_A}"),
+                format!("10.0.0.9 {ED_B}")
+            ]
+        );
+        assert!(matches!(
+            check(&[f], "10.0.0.8", 2200, &key(ED_A)).unwrap(),
+            HostKeyStatus::Known { .. }
+        ));
+    }
+
+    #[test]
+    fn concurrent_appends_keep_every_host() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("known_hosts");
+        let handles: Vec<_> = (0..16)
+            .map(|i| {
+                let f = f.clone();
+                std::thread::spawn(move || {
+                    append(&f, &format!("10.0.0.{i}"), 22, &key(ED_A)).unwrap()
+                })
+            })
+            .collect();
+        handles.into_iter().for_each(|h| h.join().unwrap());
+        assert_eq!(std::fs::read_to_string(&f).unwrap().lines().count(), 16);
+    }
+}

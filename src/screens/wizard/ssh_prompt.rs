@@ -1,0 +1,222 @@
+//! The SSH backend's questions inside the wizard: trust an unknown host key (y/n, with the
+//! fingerprint), a key passphrase or a sudo password (typed masked). Requests arrive from the
+//! stage's tasks through a [`ChannelPrompter`]; the wizard polls them on its tick and answers on
+//! the request's own reply channel. Typed secrets live in a zeroized buffer and are never drawn.
+
+use crate::app::ViewCx;
+use crate::backends::ssh::prompt::{ChannelPrompter, PromptRequest, Prompter};
+use crate::widgets::popup;
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Paragraph, Wrap};
+use std::sync::Arc;
+use tokio::sync::mpsc;
+use zeroize::Zeroizing;
+
+pub struct SshPrompts {
+    tx: mpsc::Sender<PromptRequest>,
+    rx: mpsc::Receiver<PromptRequest>,
+    pending: Option<PromptRequest>,
+    input: Zeroizing<String>,
+}
+
+impl Default for SshPrompts {
+    fn default() -> Self {
+        let (tx, rx) = mpsc::channel(16);
+        Self {
+            tx,
+            rx,
+            pending: None,
+            input: Zeroizing::new(String::new()),
+        }
+    }
+}
+
+impl SshPrompts {
+    /// The prompter to hand to stages built for this wizard.
+    pub fn prompter(&self) -> Arc<dyn Prompter> {
+        Arc::new(ChannelPrompter::new(self.tx.clone()))
+    }
+
+    /// Take the next question if none is showing. True when something changed.
+    pub fn poll(&mut self) -> bool {
+        if self.pending.is_some() {
+            return false;
+        }
+        match self.rx.try_recv() {
+            Ok(req) => {
+                self.input = Zeroizing::new(String::new());
+                self.pending = Some(req);
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// A question is showing (keys go to it).
+    pub fn active(&self) -> bool {
+        self.pending.is_some()
+    }
+
+    /// Answer with `yes` (trust) or the typed text; `no` refuses / gives none.
+    fn answer(&mut self, yes: bool) {
+        let Some(req) = self.pending.take() else {
+            return;
+        };
+        let typed = std::mem::replace(&mut self.input, Zeroizing::new(String::new()));
+        match req {
+            PromptRequest::TrustHostKey { reply, .. } => {
+                let _ = reply.send(yes);
+            }
+            PromptRequest::KeyPassphrase { reply, .. }
+            | PromptRequest::SudoPassword { reply, .. } => {
+                let _ = reply.send(yes.then_some(typed));
+            }
+        }
+    }
+
+    /// A key while a question is showing. Returns true when it was used.
+    pub fn on_key(&mut self, key: KeyEvent) -> bool {
+        let Some(req) = &self.pending else {
+            return false;
+        };
+        let text = !matches!(req, PromptRequest::TrustHostKey { .. });
+        match key.code {
+            KeyCode::Esc => self.answer(false),
+            KeyCode::Char('c') if key.modifiers.contains(KeyModifiers::CONTROL) => {
+                self.answer(false)
+            }
+            KeyCode::Enter if text => self.answer(true),
+            KeyCode::Backspace if text => {
+                self.input.pop();
+            }
+            KeyCode::Char(c) if text => self.input.push(c),
+            KeyCode::Char('y' | 'Y') => self.answer(true),
+            KeyCode::Char('n' | 'N') => self.answer(false),
+            _ => {}
+        }
+        true
+    }
+
+    pub fn render(&self, frame: &mut Frame, area: Rect, cx: &ViewCx) {
+        match &self.pending {
+            None => {}
+            Some(PromptRequest::TrustHostKey { prompt, .. }) => {
+                super::k3s::render_trust(prompt, frame, area, cx)
+            }
+            Some(PromptRequest::KeyPassphrase { key_path, .. }) => self.render_secret(
+                "Key passphrase",
+                format!("Passphrase for {}", key_path.display()),
+                frame,
+                area,
+                cx,
+            ),
+            Some(PromptRequest::SudoPassword { user, host, .. }) => self.render_secret(
+                "sudo password",
+                format!("sudo password for {user}@{host} (kept in memory for this run only)"),
+                frame,
+                area,
+                cx,
+            ),
+        }
+    }
+
+    fn render_secret(&self, title: &str, what: String, frame: &mut Frame, area: Rect, cx: &ViewCx) {
+        let rect = popup::centered(area, 64, 7);
+        popup::dim(frame.buffer_mut(), area, cx.theme.ui.dim);
+        let footer = Line::from(vec![
+            Span::styled(" enter ", cx.theme.ui.key),
+            Span::styled("ok  ", cx.theme.ui.key_desc),
+            Span::styled(" esc ", cx.theme.ui.key),
+            Span::styled("skip ", cx.theme.ui.key_desc),
+        ]);
+        let inner = popup::frame(frame, rect, title, Some(footer), cx);
+        let masked = "•".repeat(self.input.chars().count());
+        let lines = vec![
+            Line::styled(what, cx.theme.ui.text),
+            Line::raw(""),
+            Line::from(vec![
+                Span::styled("> ", cx.theme.form.label),
+                Span::styled(masked, cx.theme.form.input_focused),
+            ]),
+        ];
+        frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), inner);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backends::ssh::HostKeyPrompt;
+    use crossterm::event::KeyEventKind;
+
+    fn key(code: KeyCode) -> KeyEvent {
+        KeyEvent::new_with_kind(code, KeyModifiers::NONE, KeyEventKind::Press)
+    }
+
+    #[tokio::test]
+    async fn trust_and_sudo_answers_reach_the_asking_task() {
+        let mut p = SshPrompts::default();
+        let prompter = p.prompter();
+        let ask = tokio::spawn(async move {
+            let trusted = prompter
+                .trust_host_key(&HostKeyPrompt {
+                    host: "10.0.0.5".into(),
+                    port: 22,
+                    algorithm: "ssh-ed25519".into(),
+                    fingerprint: "SHA256:x".into(),
+                    known_hosts: "/k".into(),
+                })
+                .await;
+            let pw = prompter.sudo_password("ubuntu", "10.0.0.5").await;
+            (trusted, pw.map(|p| p.to_string()))
+        });
+        while !p.poll() {
+            tokio::task::yield_now().await;
+        }
+        assert!(p.active());
+        assert!(p.on_key(key(KeyCode::Char('y'))));
+        while !p.poll() {
+            tokio::task::yield_now().await;
+        }
+        for c in "s3cret".chars() {
+            p.on_key(key(KeyCode::Char(c)));
+        }
+        p.on_key(key(KeyCode::Backspace));
+        p.on_key(key(KeyCode::Enter));
+        assert!(!p.active());
+        assert_eq!(ask.await.unwrap(), (true, Some("s3cre".to_string())));
+    }
+
+    #[tokio::test]
+    async fn escape_refuses_and_a_dropped_prompt_counts_as_no() {
+        let mut p = SshPrompts::default();
+        let prompter = p.prompter();
+        let ask =
+            tokio::spawn(async move { prompter.key_passphrase(std::path::Path::new("/k")).await });
+        while !p.poll() {
+            tokio::task::yield_now().await;
+        }
+        p.on_key(key(KeyCode::Esc));
+        assert!(ask.await.unwrap().is_none());
+        let prompter = p.prompter();
+        let ask = tokio::spawn(async move {
+            prompter
+                .trust_host_key(&HostKeyPrompt {
+                    host: "h".into(),
+                    port: 22,
+                    algorithm: "a".into(),
+                    fingerprint: "f".into(),
+                    known_hosts: "/k".into(),
+                })
+                .await
+        });
+        while !p.poll() {
+            tokio::task::yield_now().await;
+        }
+        drop(p);
+        assert!(!ask.await.unwrap());
+    }
+}

@@ -1,0 +1,16 @@
+//! k3s stage and SSH backend against real OpenSSH sshd nodes (see k3s/nodes.rs), the kube
+//! simulator cross-checked with kubectl, and the stage's wizard view.
+
+#[path = "k3s/kube_sim.rs"]
+mod kube_sim;
+#[path = "support/mod.rs"]
+mod support;
+
+#[path = "k3s/nodes.rs"]
+mod nodes;
+#[path = "k3s/ssh.rs"]
+mod ssh;
+#[path = "k3s/stage.rs"]
+mod stage;
+#[path = "k3s/view.rs"]
+mod view;
