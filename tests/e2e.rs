@@ -116,6 +116,26 @@ impl Tmux {
         }
     }
 
+    /// Wait until the `stty` modes line after `EXIT=...` has been printed.
+    fn wait_for_modes(&self) -> String {
+        let start = Instant::now();
+        loop {
+            let s = self.screen();
+            let modes = s
+                .lines()
+                .skip_while(|l| !l.starts_with("EXIT="))
+                .nth(1)
+                .unwrap_or_default();
+            if modes.split_whitespace().count() >= 3 {
+                return s;
+            }
+            if start.elapsed() > T {
+                panic!("no stty modes line; screen:\n{s}");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     fn xdg(&self, kind: &str) -> PathBuf {
         self.dir.path().join(kind)
     }
@@ -210,7 +230,7 @@ fn open_help_theme_switch_quit_restores_terminal() {
     t.keys(&["q"]);
     let done = t.wait_for("EXIT=0", T);
     assert!(!done.contains("Jobs"), "alternate screen not left:\n{done}");
-    assert_terminal_restored(&t.wait_for("icanon", T));
+    assert_terminal_restored(&t.wait_for_modes());
     assert!(
         log_mentions(&t, "starting TUI"),
         "no log line in the XDG state dir"
@@ -230,7 +250,7 @@ fn sigterm_restores_terminal() {
     assert!(status.success());
     let done = t.wait_for("EXIT=143", T);
     assert!(!done.contains("Jobs"), "alternate screen not left:\n{done}");
-    assert_terminal_restored(&t.wait_for("icanon", T));
+    assert_terminal_restored(&t.wait_for_modes());
 }
 
 #[test]
@@ -337,4 +357,20 @@ fn ctrl_z_suspends_and_fg_resumes() {
     t.keys(&["q"]);
     t.wait_gone("Jobs", T);
     t.wait_for("e2e$", T);
+}
+
+#[test]
+fn panic_restores_terminal_then_prints_the_report() {
+    let Some(t) = Tmux::start("panic") else {
+        return;
+    };
+    t.shell(&t.run_line("--debug-panic"));
+    let done = t.wait_for("EXIT=101", T);
+    // The report is printed after the terminal is restored, so it is on the normal screen.
+    assert!(
+        done.contains("deliberate panic after the first frame"),
+        "{done}"
+    );
+    assert!(!done.contains("Jobs"), "alternate screen not left:\n{done}");
+    assert_terminal_restored(&t.wait_for_modes());
 }

@@ -536,6 +536,16 @@ mod tests {
     }
 
     #[test]
+    fn terminal_background_picks_light_or_dark() {
+        use super::super::for_terminal_background as pick;
+        assert_eq!(pick(Some("0;15")), Some("homelab-light"));
+        assert_eq!(pick(Some("15;default;0")), Some("homelab-dark"));
+        assert_eq!(pick(Some("12;7")), Some("homelab-light"));
+        assert_eq!(pick(Some("garbage")), None);
+        assert_eq!(pick(None), None);
+    }
+
+    #[test]
     fn unknown_theme_falls_back_to_default() {
         let (t, diags) = ThemeCatalog::builtin().load("solarized");
         assert_eq!(t.name, DEFAULT_THEME);
