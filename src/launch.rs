@@ -69,9 +69,10 @@ pub fn build_app(global: &GlobalArgs, dirs: Option<&UserDirs>) -> Result<App, St
     let (repo, cluster_file) = resolve_repo_and_cluster(global)?;
     let cluster = load_cluster(&repo, &cluster_file);
     let mut warnings: Vec<(Level, String)> = Vec::new();
+    // A notice that fades: the home screen keeps showing every problem in place.
     if let Err(d) = &cluster.config {
         warnings.push((
-            Level::Error,
+            Level::Warn,
             format!(
                 "{} has {} problem(s); details on the home screen",
                 cluster.display,

@@ -235,6 +235,11 @@ pub enum BackendEvent {
     },
     /// An engine event of a running stage.
     Stage(crate::stages::engine::StageEvent),
+    /// The observed state after a finished run (`Stage::verify`).
+    StageVerified {
+        stage: crate::stages::engine::StageId,
+        result: Result<Vec<crate::stages::engine::Check>, crate::stages::engine::StageError>,
+    },
     // --- console (console) ---
     // --- check (gitops) ---
     /// `homelab check` finished (the error: the repository could not be read).

@@ -320,7 +320,8 @@ fn backend(app: &mut App, ev: BackendEvent) {
             app.session.repo = match result {
                 Ok(st) => RepoState::Loaded(st),
                 Err(e) => {
-                    app.toasts.push(Level::Error, format!("git: {e}"), app.tick);
+                    // Fades: the repository pane and the top bar keep showing it.
+                    app.toasts.push(Level::Warn, format!("git: {e}"), app.tick);
                     RepoState::Failed(e)
                 }
             };

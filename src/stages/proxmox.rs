@@ -874,11 +874,22 @@ impl ProxmoxStage {
                 vec!["VM.Clone"],
                 "cloning the template",
             ));
-            out.push((
-                format!("/vms/{tid}"),
-                vec!["VM.Config.HWType"],
-                "template hardware (scsihw, serial0)",
-            ));
+            for (privilege, why) in [
+                (
+                    "VM.Config.HWType",
+                    "template hardware (scsihw, serial0, vga)",
+                ),
+                ("VM.Config.CPU", "template cores and cpu type"),
+                ("VM.Config.Memory", "template memory"),
+                (
+                    "VM.Config.Disk",
+                    "template disk import and cloud-init drive",
+                ),
+                ("VM.Config.Network", "template NIC"),
+                ("VM.Config.Options", "template tags and agent"),
+            ] {
+                out.push((format!("/vms/{tid}"), vec![privilege], why));
+            }
         }
         out.push((
             format!("/sdn/zones/localnetwork/{}", p.bridge),

@@ -100,7 +100,9 @@ async fn wizard_runs_the_proxmox_stage_in_a_real_terminal() {
         // The wizard opens on the proxmox stage and reviews it by itself.
         t.wait_for("to write", Duration::from_secs(30));
         t.run(&["send-keys", "-t", "main", "Enter"]);
-        let done = t.wait_for("✓ done:", Duration::from_secs(60));
+        t.wait_for("✓ done:", Duration::from_secs(60));
+        // After the run, the observed state (verify) is shown.
+        let done = t.wait_for("Verified (observed now)", Duration::from_secs(30));
         (t, done)
     })
     .await

@@ -363,6 +363,25 @@ fn wizard_done() {
             },
         ),
     );
+    backend(
+        &mut app,
+        BackendEvent::StageVerified {
+            stage: StageId::Proxmox,
+            result: Ok(vec![
+                Check::warn(
+                    "vm/k3s-server-1",
+                    "k3s-server-1 (201)",
+                    "running, 4 cores, 4096 MiB, 48.0 GiB; drift: cores: 4 (definition: 2)",
+                    "reconcile",
+                ),
+                Check::pass(
+                    "vm/k3s-agent-1",
+                    "k3s-agent-1 (211)",
+                    "running, 2 cores, 4096 MiB, 64.0 GiB; guest agent reports 192.168.1.31; SSH 192.168.1.31:22 answers",
+                ),
+            ]),
+        },
+    );
     app.toasts.clear();
     assert!(app.screens.wizard.busy().is_none());
     assert_frames("wizard", "wizard_done", &mut app);

@@ -140,6 +140,29 @@ impl WizardState {
         ));
     }
 
+    /// Observe the end state after a run (read-only) in a task.
+    fn verify(&mut self, id: StageId, cx: &mut UpdateCx) {
+        let Ok(cfg) = cx.session.cluster.config.clone() else {
+            return;
+        };
+        let pin = self.pinned.clone();
+        let ssh = self.ssh.prompter();
+        let key = TaskKey::new(format!("verify:{id}"));
+        cx.spawn(Task::future(
+            key,
+            format!("verify {}", id.title()),
+            async move {
+                let result = match stages::build(id, &cfg, pin.as_deref(), ssh) {
+                    stages::Build::Ready(stage) => stage.verify().await,
+                    _ => Err(StageError::new(
+                        "the stage could not be built for verification",
+                    )),
+                };
+                BackendEvent::StageVerified { stage: id, result }
+            },
+        ));
+    }
+
     /// Apply the reviewed plan in a streaming task.
     fn run(&mut self, cx: &mut UpdateCx) {
         self.run_plan(None, cx)
@@ -423,6 +446,10 @@ impl Screen for WizardState {
                 }
                 Err(e) => cx.error(format!("could not store the fingerprint: {e}")),
             },
+            BackendEvent::StageVerified { stage, result } => match result {
+                Ok(checks) => self.model(stage).verified = checks,
+                Err(e) => cx.warn(format!("{}: verify failed: {}", stage.title(), e.message)),
+            },
             BackendEvent::Stage(ev) => {
                 let id = ev.stage;
                 if id == StageId::K3s {
@@ -435,6 +462,7 @@ impl Screen for WizardState {
                 match &ev.kind {
                     EventKind::Finished { summary } => {
                         self.cancel = None;
+                        self.verify(id, cx);
                         cx.notify(format!(
                             "{} done: {} changed, {} already in place, {} drifted",
                             id.title(),

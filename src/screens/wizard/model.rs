@@ -61,6 +61,8 @@ pub struct StageModel {
     pub log: VecDeque<LogLine>,
     /// The step that failed last (retry / skip act on it).
     pub failed_step: Option<String>,
+    /// The observed end state after a finished run (`Stage::verify`).
+    pub verified: Vec<Check>,
 }
 
 /// A per-subject digest of the plan or the run (one row per VM, "image", "template").
@@ -98,6 +100,7 @@ impl StageModel {
             steps: Vec::new(),
             log: VecDeque::new(),
             failed_step: None,
+            verified: Vec::new(),
         }
     }
 
@@ -147,6 +150,7 @@ impl StageModel {
             EventKind::Started { .. } => {
                 self.phase = Phase::Running;
                 self.failed_step = None;
+                self.verified.clear();
                 for r in &mut self.steps {
                     r.status = StepStatus::Pending;
                     r.progress = None;

@@ -343,6 +343,28 @@ fn render_main(m: &StageModel, frame: &mut Frame, area: Rect, cx: &ViewCx) {
                             cx.theme.status.warn,
                         )));
                     }
+                    if !m.verified.is_empty() {
+                        lines.push(Line::default());
+                        lines.push(Line::from(Span::styled(
+                            "Verified (observed now)",
+                            cx.theme.ui.header,
+                        )));
+                        for c in &m.verified {
+                            let (mark, style) = match c.status {
+                                CheckStatus::Pass => ("✓", cx.theme.status.ok),
+                                CheckStatus::Warn => ("!", cx.theme.status.warn),
+                                CheckStatus::Fail => ("✗", cx.theme.status.error),
+                            };
+                            let text = truncate(
+                                &format!("{}: {}", c.title, c.detail),
+                                width.saturating_sub(4),
+                            );
+                            lines.push(Line::from(vec![
+                                Span::styled(format!(" {mark} "), style),
+                                Span::styled(text, cx.theme.ui.text),
+                            ]));
+                        }
+                    }
                 }
                 Phase::Failed(e) => {
                     let step = m.failed_step.clone().unwrap_or_default();
