@@ -244,7 +244,8 @@ mod tests {
         assert_eq!(
             args,
             "server --tls-san 192.168.1.21 --disable traefik --disable servicelb \
-             --write-kubeconfig-mode 0600 --kubelet-arg=fail-swap-on=false"
+             --write-kubeconfig-mode 0600 --kubelet-arg=fail-swap-on=false \
+             --disable=local-storage --disable=metrics-server"
         );
         let mut ha = c.clone();
         let mut s2 = ha.vms[0].clone();
