@@ -2,6 +2,8 @@
 //! TUI (app, runtime, screens, overlays, widgets, theme, keymap) -> stages, console models,
 //! secrets, repo -> backends, domain, config, sim.
 
+pub mod backends;
 pub mod cli;
 pub mod config;
 pub mod domain;
+pub mod sim;

@@ -1,1 +1,4 @@
 //! Plain data shared by every layer: no ratatui, tokio or reqwest types here.
+
+pub mod alerts;
+pub mod logs;
