@@ -6,4 +6,5 @@ pub mod backends;
 pub mod cli;
 pub mod config;
 pub mod domain;
+pub mod screens;
 pub mod sim;

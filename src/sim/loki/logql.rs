@@ -406,7 +406,8 @@ mod tests {
     #[test]
     fn logfmt_with_quotes() {
         let q = LogQuery::parse(r#"{app="p"} | logfmt | component="tsdb""#).unwrap();
-        let (l, _) = q.run(&labels(&[("app", "p")]), r#"ts=1 level=info component=tsdb msg="Head GC completed""#).unwrap();
+        let input = labels(&[("app", "p")]);
+        let (l, _) = q.run(&input, r#"ts=1 level=info component=tsdb msg="Head GC completed""#).unwrap();
         assert_eq!(l["msg"], "Head GC completed");
     }
 

@@ -1,0 +1,6 @@
+//! The day-two console: a logs pane (Loki) and an alerts pane (Prometheus + Alertmanager),
+//! with room for a cluster-health pane.
+
+pub mod conn;
+pub mod events;
+pub mod logs;

@@ -1,0 +1,3 @@
+//! Screens of the TUI.
+
+pub mod console;
