@@ -15,8 +15,8 @@ fn main() -> ExitCode {
         Some(Command::Sim(s)) => match s.command {
             SimCommand::Pve { .. } => not_landed("sim pve"),
             SimCommand::Kube { .. } => not_landed("sim kube"),
-            SimCommand::Loki { .. } => not_landed("sim loki"),
-            SimCommand::Alerts { .. } => not_landed("sim alerts"),
+            SimCommand::Loki { listen, rate } => homelab::sim::cli::run_loki(listen, rate),
+            SimCommand::Alerts { listen } => homelab::sim::cli::run_alerts(listen),
         },
         Some(Command::Completions { .. }) => not_landed("completions"),
     }

@@ -4,3 +4,6 @@
 pub mod conn;
 pub mod events;
 pub mod logs;
+pub mod alerts;
+pub mod pivot;
+pub mod effects;
