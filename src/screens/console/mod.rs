@@ -7,3 +7,5 @@ pub mod logs;
 pub mod alerts;
 pub mod pivot;
 pub mod effects;
+pub mod state;
+pub mod view;

@@ -1,0 +1,14 @@
+//! Console: backends against real Prometheus + Alertmanager and the Loki simulator, the panes
+//! driven through their real effect runner, and frame snapshots of every pane state.
+
+#[path = "console/support.rs"]
+mod support;
+
+#[path = "console/alerts_peers.rs"]
+mod alerts_peers;
+#[path = "console/loki_sim.rs"]
+mod loki_sim;
+#[path = "console/sims.rs"]
+mod sims;
+#[path = "console/snapshots.rs"]
+mod snapshots;
