@@ -59,6 +59,7 @@ async fn firing_alert_shows_a_silence_from_the_pane_mutes_it_and_expiry_brings_i
         h.st.apply(ConsoleAction::Down, 0);
     }
     h.st.apply(ConsoleAction::Details, 0);
+    h.st.apply(ConsoleAction::Zoom, 0);
     let screen = h.screen(120, 30);
     assert!(screen.contains("Always firing, for the console tests") && screen.contains("app=jellyfin"), "{screen}");
     h.st.apply(ConsoleAction::Silence, 0);
@@ -83,6 +84,7 @@ async fn firing_alert_shows_a_silence_from_the_pane_mutes_it_and_expiry_brings_i
     assert!(h.screen(120, 30).contains("SILENCED"));
 
     // Expire from the pane (asks first), and it fires again.
+    h.st.apply(ConsoleAction::Back, 0);
     h.st.apply(ConsoleAction::Back, 0);
     h.st.apply(ConsoleAction::Expire, 0);
     assert!(h.screen(120, 30).contains("Expire silence"));

@@ -144,6 +144,7 @@ impl LokiClient {
         let mut cursor = TailCursor::default();
         let mut backoff = Backoff::default();
         let mut attempt = 0u32;
+        let mut connected_before = false;
         loop {
             attempt += 1;
             if events.send(TailEvent::Connecting { attempt }).await.is_err() {
@@ -159,7 +160,8 @@ impl LokiClient {
                 Err(Connect::Transient(reason)) => reason,
                 Ok(ws) => {
                     cursor.begin_resume();
-                    let resumed_from = if attempt > 1 { cursor.resume_start() } else { None };
+                    let resumed_from = if connected_before { cursor.resume_start() } else { None };
+                    connected_before = true;
                     if events.send(TailEvent::Live { resumed_from }).await.is_err() {
                         return;
                     }

@@ -198,8 +198,11 @@ fn render_detail(a: &Alert, f: &mut Frame, body: Rect, cx: &Cx) {
     let key = |k: &str| Span::styled(format!("{k:<13}"), look.muted);
     let mut lines = vec![
         Line::from(vec![Span::styled(a.name().to_owned(), look.header), Span::raw("  "), Span::styled(a.state.as_str().to_uppercase(), state_style(a.state, look))]),
-        Line::from(vec![key("severity"), Span::raw(a.severity().as_str())]),
     ];
+    for (k, v) in &a.annotations {
+        lines.push(Line::from(vec![Span::styled(format!("{k}: "), look.muted), Span::raw(v.clone())]));
+    }
+    lines.push(Line::from(vec![key("severity"), Span::raw(a.severity().as_str())]));
     if let Some(t) = a.active_since {
         lines.push(Line::from(vec![key("active since"), Span::raw(format!("{} ({} ago)", utc(t), human_secs(cx.now_s - t)))]));
     }
@@ -228,12 +231,6 @@ fn render_detail(a: &Alert, f: &mut Frame, body: Rect, cx: &Cx) {
     lines.push(Line::styled("Labels", look.header));
     for (k, v) in &a.labels {
         lines.push(Line::from(vec![Span::raw("  "), Span::styled(format!("{k}="), look.log_labels), Span::raw(v.clone())]));
-    }
-    if !a.annotations.is_empty() {
-        lines.push(Line::styled("Annotations", look.header));
-        for (k, v) in &a.annotations {
-            lines.push(Line::from(vec![Span::raw("  "), Span::styled(format!("{k}: "), look.muted), Span::raw(v.clone())]));
-        }
     }
     lines.push(Line::from(vec![
         Span::styled("Enter", look.key),
