@@ -1,14 +1,24 @@
 use clap::Parser;
 use homelab::cli::{Cli, Command, SimCommand, not_landed};
+use homelab::launch::{self, Start};
+use homelab::screens::ScreenId;
 use std::process::ExitCode;
+use std::time::Instant;
 
 fn main() -> ExitCode {
+    let started = Instant::now();
     let cli = Cli::parse();
     match cli.command {
-        None => not_landed("homelab (home screen)"),
+        None => launch::tui(
+            &cli.global,
+            Start {
+                screen: ScreenId::Home,
+                started,
+            },
+        ),
         Some(Command::Demo) => not_landed("demo"),
         Some(Command::Bootstrap(_)) => not_landed("bootstrap"),
-        Some(Command::Console(_)) => not_landed("console"),
+        Some(Command::Console(args)) => homelab::screens::console::cli::run(&cli.global, args),
         Some(Command::Env(_)) => not_landed("env"),
         Some(Command::Scaffold(_)) => not_landed("scaffold"),
         Some(Command::Check(_)) => not_landed("check"),
@@ -18,6 +28,6 @@ fn main() -> ExitCode {
             SimCommand::Loki { listen, rate } => homelab::sim::cli::run_loki(listen, rate),
             SimCommand::Alerts { listen } => homelab::sim::cli::run_alerts(listen),
         },
-        Some(Command::Completions { .. }) => not_landed("completions"),
+        Some(Command::Completions { shell }) => homelab::cli::completions(shell),
     }
 }

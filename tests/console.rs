@@ -1,8 +1,11 @@
 //! Console: backends against real Prometheus + Alertmanager and the Loki simulator, the panes
 //! driven through their real effect runner, and frame snapshots of every pane state.
 
-#[path = "console/support.rs"]
+#[path = "support/mod.rs"]
 mod support;
+
+#[path = "console/harness.rs"]
+mod harness;
 
 #[path = "console/alerts_peers.rs"]
 mod alerts_peers;

@@ -1,5 +1,7 @@
-//! One module per real system the app talks to. UI-agnostic: results are `domain` types.
+//! Backends: one module per real system, each on its field's library. They know nothing about
+//! the UI and speak `domain` types. Add your `pub mod <name>;` line below.
 
+pub mod git;
 pub mod backoff;
 pub mod endpoint;
 pub mod loki;

@@ -5,7 +5,11 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 #[derive(Debug, Parser)]
-#[command(name = "homelab", version, about = "From bare Proxmox hardware to an observable k3s platform, and day two after it.")]
+#[command(
+    name = "homelab",
+    version,
+    about = "From bare Proxmox hardware to an observable k3s platform, and day two after it."
+)]
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,
@@ -27,6 +31,9 @@ pub struct GlobalArgs {
     /// Log level for the log file in the XDG state dir (error, warn, info, debug, trace).
     #[arg(long, global = true, default_value = "info", env = "HOMELAB_LOG")]
     pub log_level: String,
+    /// Draw one frame, restore the terminal, print the startup time and exit (benchmarks).
+    #[arg(long, global = true, hide = true)]
+    pub exit_after_first_frame: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -98,7 +105,11 @@ pub enum EnvCommand {
     /// Print one value.
     Get { file: PathBuf, key: String },
     /// Set one value (`-` or no VALUE reads it from stdin).
-    Set { file: PathBuf, key: String, value: Option<String> },
+    Set {
+        file: PathBuf,
+        key: String,
+        value: Option<String>,
+    },
     /// Remove one key.
     Unset { file: PathBuf, key: String },
     /// Open the editor screen.
@@ -188,8 +199,27 @@ pub enum SimCommand {
     },
 }
 
+/// Print completions for `shell` to stdout.
+pub fn completions(shell: CompletionShell) -> std::process::ExitCode {
+    use clap::CommandFactory;
+    let shell = match shell {
+        CompletionShell::Bash => clap_complete::Shell::Bash,
+        CompletionShell::Zsh => clap_complete::Shell::Zsh,
+        CompletionShell::Fish => clap_complete::Shell::Fish,
+    };
+    clap_complete::generate(
+        shell,
+        &mut Cli::command(),
+        "homelab",
+        &mut std::io::stdout(),
+    );
+    std::process::ExitCode::SUCCESS
+}
+
 /// A subcommand whose issue has not landed: say so plainly, exit 2.
 pub fn not_landed(what: &str) -> std::process::ExitCode {
-    eprintln!("homelab: `{what}` is not available in this build yet; see the issue tracker. Nothing was done.");
+    eprintln!(
+        "homelab: `{what}` is not available in this build yet; see the issue tracker. Nothing was done."
+    );
     std::process::ExitCode::from(2)
 }

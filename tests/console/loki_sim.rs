@@ -1,7 +1,7 @@
 //! The logs pane against the Loki simulator: history then tail, reconnect without duplicates,
 //! Loki's errors in the pane, an outage and recovery, dropped entries, completion data.
 
-use crate::support::Harness;
+use crate::harness::Harness;
 use homelab::domain::logs::{Labels, LogLevel};
 use homelab::screens::console::conn::ConnState;
 use homelab::screens::console::state::ConsoleAction;
@@ -167,7 +167,7 @@ async fn dropped_entries_completion_and_copy() {
     h.st.focus = homelab::screens::console::state::PaneId::Logs;
     let fx = h.st.apply(ConsoleAction::CopyLine, 0);
     h.run(fx);
-    let clip = h.clipboard.lock().unwrap().clone();
+    let clip = h.clipboard.clone();
     assert_eq!(clip, vec!["\x1b]52;c;Y29weSBtZQ==\x07".to_string()]);
     sim.stop().await;
 }

@@ -1,44 +1,60 @@
-//! Runs [`ConsoleEffect`]s as tokio tasks that report back as [`ConsoleEvent`]s on the app's
-//! bounded channel. The tail and the alert pollers are long-lived subscriptions: a new tail
-//! replaces the old one (newest request wins), and dropping the runner stops everything.
+//! Turns [`ConsoleEffect`]s into the app's keyed [`Task`]s (the runtime runs them and delivers
+//! their [`BackendEvent`]s). The tail and the alert pollers are long-lived streams; a new tail
+//! replaces the old one because it reuses the key (newest request wins), and leaving the
+//! console cancels them by key.
 
 use super::events::{AlertSource, AlertsUpdate, ConsoleEffect, ConsoleEvent};
 use crate::backends::backoff::Backoff;
 use crate::backends::loki::{LokiClient, TailEvent};
 use crate::backends::prom::{AlertmanagerClient, PrometheusClient};
+use crate::msg::BackendEvent;
+use crate::runtime::effects::{EventSink, Task, TaskKey};
 use base64::Engine;
-use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{Notify, mpsc};
-use tokio::task::JoinHandle;
 
 /// The clients the console talks to; `None` when that peer is not configured.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct ConsoleBackends {
     pub loki: Option<LokiClient>,
     pub prometheus: Option<PrometheusClient>,
     pub alertmanager: Option<AlertmanagerClient>,
+    /// How often alerts are polled while the peers answer.
+    pub alert_poll: Duration,
+    /// "Poll now" for the alert pollers (after a silence change).
+    pub refresh: Arc<Notify>,
 }
 
-/// How often alerts are polled while things are fine.
+impl Default for ConsoleBackends {
+    fn default() -> Self {
+        Self { loki: None, prometheus: None, alertmanager: None, alert_poll: ALERT_POLL, refresh: Arc::new(Notify::new()) }
+    }
+}
+
+/// Default alert poll interval.
 pub const ALERT_POLL: Duration = Duration::from_secs(5);
 
-/// Owns the console's running tasks.
-pub struct ConsoleTasks {
-    backends: ConsoleBackends,
-    tail: Option<JoinHandle<()>>,
-    pollers: Vec<JoinHandle<()>>,
-    refresh: Arc<Notify>,
-    poll_every: Duration,
-    /// Where OSC 52 goes (the terminal; tests use a buffer).
-    clipboard: Box<dyn FnMut(&str) + Send>,
+pub const TAIL_KEY: &str = "console:loki-tail";
+pub const PROMETHEUS_KEY: &str = "console:alerts:prometheus";
+pub const ALERTMANAGER_KEY: &str = "console:alerts:alertmanager";
+
+/// Keys of the console's subscriptions (cancelled when leaving the screen).
+pub fn subscription_keys() -> [TaskKey; 3] {
+    [TaskKey::new(TAIL_KEY), TaskKey::new(PROMETHEUS_KEY), TaskKey::new(ALERTMANAGER_KEY)]
 }
 
-impl Drop for ConsoleTasks {
-    fn drop(&mut self) {
-        self.stop_all();
-    }
+/// What an effect becomes.
+#[derive(Debug)]
+pub enum Planned {
+    Spawn(Task),
+    Cancel(TaskKey),
+    /// Write this OSC 52 sequence to the terminal (on the UI task, between frames).
+    Terminal(String),
+    /// Nothing to do (peer not configured; already reported in the pane).
+    Nothing,
+    /// Poke the alert pollers.
+    Notify,
 }
 
 /// The OSC 52 sequence that puts `text` on the terminal's clipboard.
@@ -46,192 +62,156 @@ pub fn osc52(text: &str) -> String {
     format!("\x1b]52;c;{}\x07", base64::engine::general_purpose::STANDARD.encode(text))
 }
 
-impl ConsoleTasks {
-    pub fn new(backends: ConsoleBackends) -> Self {
-        Self {
-            backends,
-            tail: None,
-            pollers: Vec::new(),
-            refresh: Arc::new(Notify::new()),
-            poll_every: ALERT_POLL,
-            clipboard: Box::new(|seq| {
-                let mut out = std::io::stdout();
-                let _ = out.write_all(seq.as_bytes());
-                let _ = out.flush();
-            }),
+fn ev(e: ConsoleEvent) -> BackendEvent {
+    BackendEvent::Console(e)
+}
+
+/// Plan the work for `effect`.
+pub fn plan(effect: ConsoleEffect, b: &ConsoleBackends) -> Vec<Planned> {
+    if let ConsoleEffect::WatchAlerts = effect {
+        return alert_pollers(b).into_iter().map(Planned::Spawn).collect();
+    }
+    vec![plan_one(effect, b)]
+}
+
+fn plan_one(effect: ConsoleEffect, b: &ConsoleBackends) -> Planned {
+    match effect {
+        ConsoleEffect::QueryLogs { generation, query } => {
+            let Some(loki) = b.loki.clone() else { return Planned::Nothing };
+            Planned::Spawn(Task::future(TaskKey::new("console:loki-query"), "Loki query", async move {
+                let result = loki.query_range(&query).await.map_err(|e| e.to_string());
+                ev(ConsoleEvent::LogsLoaded { generation, result })
+            }))
         }
-    }
-
-    /// Poll alerts this often (tests use a short interval).
-    pub fn with_poll_interval(mut self, every: Duration) -> Self {
-        self.poll_every = every;
-        self
-    }
-
-    /// Send OSC 52 sequences somewhere else than stdout.
-    pub fn with_clipboard(mut self, sink: impl FnMut(&str) + Send + 'static) -> Self {
-        self.clipboard = Box::new(sink);
-        self
-    }
-
-    pub fn backends(&self) -> &ConsoleBackends {
-        &self.backends
-    }
-
-    pub fn stop_all(&mut self) {
-        if let Some(t) = self.tail.take() {
-            t.abort();
+        ConsoleEffect::StartTail { generation, request } => {
+            let Some(loki) = b.loki.clone() else { return Planned::Nothing };
+            Planned::Spawn(Task::stream(TaskKey::new(TAIL_KEY), "Loki live tail", move |sink| async move {
+                let (tx, rx) = mpsc::channel::<TailEvent>(256);
+                let tail = tokio::spawn(async move { loki.tail(request, tx).await });
+                forward_tail(rx, generation, &sink).await;
+                tail.abort();
+            }))
         }
-        for p in self.pollers.drain(..) {
-            p.abort();
+        ConsoleEffect::StopTail => Planned::Cancel(TaskKey::new(TAIL_KEY)),
+        ConsoleEffect::FetchLabels => {
+            let Some(loki) = b.loki.clone() else { return Planned::Nothing };
+            Planned::Spawn(Task::future(TaskKey::new("console:loki-labels"), "Loki labels", async move {
+                ev(ConsoleEvent::LabelsLoaded(loki.labels(6 * 3600).await.map_err(|e| e.short())))
+            }))
         }
+        ConsoleEffect::FetchLabelValues { name } => {
+            let Some(loki) = b.loki.clone() else { return Planned::Nothing };
+            let key = TaskKey::new(format!("console:loki-values:{name}"));
+            Planned::Spawn(Task::future(key, "Loki label values", async move {
+                let result = loki.label_values(&name, 6 * 3600).await.map_err(|e| e.short());
+                ev(ConsoleEvent::LabelValuesLoaded { name, result })
+            }))
+        }
+        ConsoleEffect::WatchAlerts => Planned::Nothing,
+        ConsoleEffect::RefreshAlerts => Planned::Notify,
+        ConsoleEffect::CreateSilence(silence) => {
+            let am = b.alertmanager.clone();
+            Planned::Spawn(Task::future(TaskKey::new("console:silence"), "create a silence", async move {
+                let result = match am {
+                    Some(am) => am.create_silence(&silence).await.map_err(|e| e.to_string()),
+                    None => Err("Alertmanager is not configured".into()),
+                };
+                ev(ConsoleEvent::SilenceCreated(result))
+            }))
+        }
+        ConsoleEffect::ExpireSilence { id } => {
+            let Some(am) = b.alertmanager.clone() else { return Planned::Nothing };
+            let key = TaskKey::new(format!("console:expire:{id}"));
+            Planned::Spawn(Task::future(key, "expire a silence", async move {
+                let result = am.expire_silence(&id).await.map_err(|e| e.to_string());
+                ev(ConsoleEvent::SilenceExpired { id, result })
+            }))
+        }
+        ConsoleEffect::Copy(text) => Planned::Terminal(osc52(&text)),
     }
+}
 
-    /// Start the work for `effect`; results arrive on `tx`.
-    pub fn run<T>(&mut self, effect: ConsoleEffect, tx: &mpsc::Sender<T>)
-    where
-        T: From<ConsoleEvent> + Send + 'static,
-    {
-        let tx = tx.clone();
-        let send = move |ev: ConsoleEvent| {
-            let tx = tx.clone();
-            async move { tx.send(T::from(ev)).await.is_ok() }
-        };
-        match effect {
-            ConsoleEffect::QueryLogs { generation, query } => {
-                let Some(loki) = self.backends.loki.clone() else { return };
-                tokio::spawn(async move {
-                    let result = loki.query_range(&query).await.map_err(|e| e.to_string());
-                    send(ConsoleEvent::LogsLoaded { generation, result }).await;
-                });
-            }
-            ConsoleEffect::StartTail { generation, request } => {
-                if let Some(t) = self.tail.take() {
-                    t.abort();
+/// The alert pollers for `WatchAlerts` (one task per configured source).
+pub fn alert_pollers(b: &ConsoleBackends) -> Vec<Task> {
+    let mut tasks = Vec::new();
+    if let Some(p) = b.prometheus.clone() {
+        let (every, refresh) = (b.alert_poll, b.refresh.clone());
+        tasks.push(Task::stream(TaskKey::new(PROMETHEUS_KEY), "poll Prometheus alerts", move |sink| async move {
+            let fetch = || {
+                let p = p.clone();
+                async move {
+                    let alerts = p.alerts().await?;
+                    let rules = p.alert_rules().await?;
+                    Ok(AlertsUpdate::Prometheus { alerts, rules })
                 }
-                let Some(loki) = self.backends.loki.clone() else { return };
-                self.tail = Some(tokio::spawn(async move {
-                    let (ttx, mut trx) = mpsc::channel::<TailEvent>(256);
-                    let tail = tokio::spawn(async move { loki.tail(request, ttx).await });
-                    // Forward, merging consecutive line batches so a flood becomes few events.
-                    while let Some(first) = trx.recv().await {
-                        let mut after = None;
-                        let ev = match first {
-                            TailEvent::Lines(mut lines) => {
-                                loop {
-                                    match trx.try_recv() {
-                                        Ok(TailEvent::Lines(more)) => lines.extend(more),
-                                        Ok(other) => {
-                                            after = Some(other);
-                                            break;
-                                        }
-                                        Err(_) => break,
-                                    }
-                                }
-                                TailEvent::Lines(lines)
-                            }
-                            other => other,
-                        };
-                        if !send(ConsoleEvent::Tail { generation, event: ev }).await {
+            };
+            poll(AlertSource::Prometheus, fetch, every, refresh, sink).await
+        }));
+    }
+    if let Some(am) = b.alertmanager.clone() {
+        let (every, refresh) = (b.alert_poll, b.refresh.clone());
+        tasks.push(Task::stream(TaskKey::new(ALERTMANAGER_KEY), "poll Alertmanager alerts", move |sink| async move {
+            let fetch = || {
+                let am = am.clone();
+                async move { Ok(AlertsUpdate::Alertmanager { alerts: am.alerts().await? }) }
+            };
+            poll(AlertSource::Alertmanager, fetch, every, refresh, sink).await
+        }));
+    }
+    tasks
+}
+
+/// Forward tail events, merging consecutive line batches so a flood becomes few events
+/// (and the pane redraws once per frame, not once per line).
+async fn forward_tail(mut rx: mpsc::Receiver<TailEvent>, generation: u64, sink: &EventSink) {
+    while let Some(first) = rx.recv().await {
+        let mut after = None;
+        let event = match first {
+            TailEvent::Lines(mut lines) => {
+                loop {
+                    match rx.try_recv() {
+                        Ok(TailEvent::Lines(more)) => lines.extend(more),
+                        Ok(other) => {
+                            after = Some(other);
                             break;
                         }
-                        if let Some(event) = after {
-                            if !send(ConsoleEvent::Tail { generation, event }).await {
-                                break;
-                            }
-                        }
+                        Err(_) => break,
                     }
-                    tail.abort();
-                }));
-            }
-            ConsoleEffect::StopTail => {
-                if let Some(t) = self.tail.take() {
-                    t.abort();
                 }
+                TailEvent::Lines(lines)
             }
-            ConsoleEffect::FetchLabels => {
-                let Some(loki) = self.backends.loki.clone() else { return };
-                tokio::spawn(async move {
-                    let result = loki.labels(6 * 3600).await.map_err(|e| e.short());
-                    send(ConsoleEvent::LabelsLoaded(result)).await;
-                });
+            other => other,
+        };
+        if !sink.send(ev(ConsoleEvent::Tail { generation, event })).await {
+            return;
+        }
+        if let Some(event) = after {
+            if !sink.send(ev(ConsoleEvent::Tail { generation, event })).await {
+                return;
             }
-            ConsoleEffect::FetchLabelValues { name } => {
-                let Some(loki) = self.backends.loki.clone() else { return };
-                tokio::spawn(async move {
-                    let result = loki.label_values(&name, 6 * 3600).await.map_err(|e| e.short());
-                    send(ConsoleEvent::LabelValuesLoaded { name, result }).await;
-                });
-            }
-            ConsoleEffect::WatchAlerts => {
-                if !self.pollers.is_empty() {
-                    return;
-                }
-                if let Some(p) = self.backends.prometheus.clone() {
-                    let fetch = move || {
-                        let p = p.clone();
-                        async move {
-                            let alerts = p.alerts().await?;
-                            let rules = p.alert_rules().await?;
-                            Ok(AlertsUpdate::Prometheus { alerts, rules })
-                        }
-                    };
-                    self.pollers.push(tokio::spawn(poll(AlertSource::Prometheus, fetch, self.poll_every, self.refresh.clone(), send.clone())));
-                }
-                if let Some(am) = self.backends.alertmanager.clone() {
-                    let fetch = move || {
-                        let am = am.clone();
-                        async move { Ok(AlertsUpdate::Alertmanager { alerts: am.alerts().await? }) }
-                    };
-                    self.pollers.push(tokio::spawn(poll(AlertSource::Alertmanager, fetch, self.poll_every, self.refresh.clone(), send)));
-                }
-            }
-            ConsoleEffect::RefreshAlerts => self.refresh.notify_waiters(),
-            ConsoleEffect::CreateSilence(silence) => {
-                let Some(am) = self.backends.alertmanager.clone() else {
-                    tokio::spawn(async move {
-                        send(ConsoleEvent::SilenceCreated(Err("Alertmanager is not configured".into()))).await;
-                    });
-                    return;
-                };
-                tokio::spawn(async move {
-                    let result = am.create_silence(&silence).await.map_err(|e| e.to_string());
-                    send(ConsoleEvent::SilenceCreated(result)).await;
-                });
-            }
-            ConsoleEffect::ExpireSilence { id } => {
-                let Some(am) = self.backends.alertmanager.clone() else { return };
-                tokio::spawn(async move {
-                    let result = am.expire_silence(&id).await.map_err(|e| e.to_string());
-                    send(ConsoleEvent::SilenceExpired { id, result }).await;
-                });
-            }
-            ConsoleEffect::Copy(text) => (self.clipboard)(&osc52(&text)),
         }
     }
 }
 
-/// Poll one source until the receiver goes away: every `every` while it answers, with
-/// backoff while it does not; `refresh` polls at once.
-async fn poll<F, Fut, S, SFut>(source: AlertSource, fetch: F, every: Duration, refresh: Arc<Notify>, send: S)
+/// Poll one source until the app goes away: every `every` while it answers, with backoff
+/// while it does not; `refresh` polls at once.
+async fn poll<F, Fut>(source: AlertSource, fetch: F, every: Duration, refresh: Arc<Notify>, sink: EventSink)
 where
     F: Fn() -> Fut,
     Fut: std::future::Future<Output = Result<AlertsUpdate, crate::backends::endpoint::EndpointError>>,
-    S: Fn(ConsoleEvent) -> SFut,
-    SFut: std::future::Future<Output = bool>,
 {
     let mut backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(30));
     let mut healthy = false;
     loop {
-        // Say "connecting" on the first attempt and on retries, not on every healthy poll.
-        if !healthy && !send(ConsoleEvent::Alerts { source, update: AlertsUpdate::Connecting }).await {
+        // "connecting" on the first attempt and on retries, not on every healthy poll.
+        if !healthy && !sink.send(ev(ConsoleEvent::Alerts { source, update: AlertsUpdate::Connecting })).await {
             return;
         }
         let wait = match fetch().await {
             Ok(update) => {
                 healthy = true;
                 backoff.reset();
-                if !send(ConsoleEvent::Alerts { source, update }).await {
+                if !sink.send(ev(ConsoleEvent::Alerts { source, update })).await {
                     return;
                 }
                 every
@@ -240,7 +220,7 @@ where
                 healthy = false;
                 let retry_in = backoff.next_delay();
                 let update = AlertsUpdate::Failed { reason: e.to_string(), attempt: backoff.attempt(), retry_in };
-                if !send(ConsoleEvent::Alerts { source, update }).await {
+                if !sink.send(ev(ConsoleEvent::Alerts { source, update })).await {
                     return;
                 }
                 retry_in

@@ -1,11 +1,288 @@
-//! The day-two console: a logs pane (Loki) and an alerts pane (Prometheus + Alertmanager),
-//! with room for a cluster-health pane.
+//! The day-two console: an alerts pane (Prometheus + Alertmanager) and a logs pane (Loki),
+//! with room for a cluster-health pane. The models (`logs`, `alerts`, `state`) are pure; this
+//! file plugs them into the app: keymap actions in, keyed tasks out, backend events back.
 
+pub mod alerts;
+pub mod cli;
 pub mod conn;
+pub mod effects;
+pub mod endpoints;
 pub mod events;
 pub mod logs;
-pub mod alerts;
 pub mod pivot;
-pub mod effects;
 pub mod state;
 pub mod view;
+
+use crate::app::{Badge, Session, UpdateCx, ViewCx};
+use crate::backends::endpoint::{Auth, Timeouts};
+use crate::backends::loki::LokiClient;
+use crate::backends::prom::{AlertmanagerClient, PrometheusClient};
+use crate::msg::{Action, BackendEvent};
+use crate::overlays::confirm::ConfirmState;
+use crate::screens::{Handled, Screen};
+use crate::theme::Health;
+use conn::ConnState;
+use crossterm::event::{KeyEvent, MouseEvent, MouseEventKind};
+use effects::{ConsoleBackends, Planned};
+use events::ConsoleEffect;
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use state::{ConsoleAction, ConsoleState, EndpointsShown, PaneId};
+use std::io::Write;
+
+/// The query the logs pane starts with: every namespace.
+pub const DEFAULT_QUERY: &str = r#"{namespace=~".+"}"#;
+
+const EXPIRE_TAG: &str = "console:expire";
+
+pub struct ConsoleScreen {
+    pub state: ConsoleState,
+    backends: ConsoleBackends,
+    opened: bool,
+    /// Warnings to show once the screen opens (bad URLs, unreadable credentials).
+    notes: Vec<String>,
+}
+
+fn now_ns() -> i64 {
+    jiff::Timestamp::now().as_nanosecond() as i64
+}
+
+fn author() -> String {
+    let user = std::env::var("USER").or_else(|_| std::env::var("LOGNAME")).unwrap_or_else(|_| "operator".into());
+    format!("{user} (homelab console)")
+}
+
+impl ConsoleScreen {
+    /// Endpoints from `homelab console` flags, HOMELAB_*_URL, then the cluster config.
+    pub fn new(session: &Session) -> Self {
+        let cfg = session.cluster.config.as_ref().ok().map(|c| &c.observability);
+        let r = endpoints::resolve(&endpoints::overrides(), cfg, &|k| std::env::var(k).ok());
+        let mut notes = r.notes.clone();
+        let timeouts = Timeouts::default();
+        let mut build = |ep: &Option<endpoints::Endpoint>, make: &dyn Fn(&str, Auth) -> Result<(), String>| {
+            if let Some(e) = ep {
+                if let Err(msg) = make(&e.url, r.auth.clone()) {
+                    notes.push(msg);
+                }
+            }
+        };
+        // Validate each URL once (clients are cheap to build again below).
+        build(&r.loki, &|u, a| LokiClient::new(u, a, timeouts).map(drop).map_err(|e| e.to_string()));
+        build(&r.prometheus, &|u, a| PrometheusClient::new(u, a, timeouts).map(drop).map_err(|e| e.to_string()));
+        build(&r.alertmanager, &|u, a| AlertmanagerClient::new(u, a, timeouts).map(drop).map_err(|e| e.to_string()));
+        let backends = ConsoleBackends {
+            loki: r.loki.as_ref().and_then(|e| LokiClient::new(&e.url, r.auth.clone(), timeouts).ok()),
+            prometheus: r.prometheus.as_ref().and_then(|e| PrometheusClient::new(&e.url, r.auth.clone(), timeouts).ok()),
+            alertmanager: r.alertmanager.as_ref().and_then(|e| AlertmanagerClient::new(&e.url, r.auth.clone(), timeouts).ok()),
+            ..ConsoleBackends::default()
+        };
+        Self::with_backends(backends, author(), notes)
+    }
+
+    /// A console on the given clients (tests, demo).
+    pub fn with_backends(backends: ConsoleBackends, author: String, notes: Vec<String>) -> Self {
+        let shown = EndpointsShown {
+            loki: backends.loki.as_ref().map(|c| c.endpoint().base().to_string()),
+            prometheus: backends.prometheus.as_ref().map(|c| c.endpoint().base().to_string()),
+            alertmanager: backends.alertmanager.as_ref().map(|c| c.endpoint().base().to_string()),
+        };
+        let state = ConsoleState::new(author, shown);
+        Self { state, backends, opened: false, notes }
+    }
+
+    pub fn backends(&self) -> &ConsoleBackends {
+        &self.backends
+    }
+
+    /// Hand the effects to the runtime as keyed tasks.
+    fn run(&mut self, effects: Vec<ConsoleEffect>, cx: &mut UpdateCx) {
+        for fx in effects {
+            for p in effects::plan(fx, &self.backends) {
+                match p {
+                    Planned::Spawn(task) => cx.spawn(task),
+                    Planned::Cancel(key) => cx.cancel(key),
+                    Planned::Notify => self.backends.refresh.notify_waiters(),
+                    Planned::Terminal(seq) => {
+                        // Between frames, on the UI task: cannot interleave with a draw.
+                        let mut out = std::io::stdout();
+                        let _ = out.write_all(seq.as_bytes());
+                        let _ = out.flush();
+                    }
+                    Planned::Nothing => {}
+                }
+            }
+        }
+        self.update_badges(cx);
+    }
+
+    fn update_badges(&self, cx: &mut UpdateCx) {
+        let health = |c: &ConnState| match c {
+            ConnState::NotConfigured | ConnState::Connecting => Health::Unknown,
+            ConnState::Live => Health::Live,
+            ConnState::Reconnecting { .. } => Health::Degraded,
+            ConnState::Failed { .. } => Health::Down,
+        };
+        cx.set_badge(Badge::Loki, health(&self.state.logs.conn));
+        let (p, a) = (health(&self.state.alerts.prometheus.conn), health(&self.state.alerts.alertmanager.conn));
+        // The alerts badge shows the worse of its two sources.
+        let rank = |h: Health| match h {
+            Health::Down => 3,
+            Health::Degraded => 2,
+            Health::Live => 1,
+            Health::Unknown => 0,
+        };
+        cx.set_badge(Badge::Prometheus, if rank(p) >= rank(a) { p } else { a });
+    }
+
+    fn translate(action: &Action) -> Option<ConsoleAction> {
+        use ConsoleAction as C;
+        Some(match action {
+            Action::NextPane => C::FocusNext,
+            Action::PrevPane => C::FocusPrev,
+            Action::Zoom => C::Zoom,
+            Action::Grow => C::Grow(true),
+            Action::Shrink => C::Grow(false),
+            Action::Up => C::Up,
+            Action::Down => C::Down,
+            Action::PageUp => C::PageUp,
+            Action::PageDown => C::PageDown,
+            Action::Top => C::Top,
+            Action::Bottom => C::Bottom,
+            Action::Select => C::Open,
+            Action::Edit => C::EditQuery,
+            Action::LineFilter => C::AddLineFilter,
+            Action::Search => C::Search,
+            Action::NextMatch => C::NextMatch,
+            Action::PrevMatch => C::PrevMatch,
+            Action::ContextLines => C::ToggleContext,
+            Action::Follow => C::ToggleFollow,
+            Action::Wrap => C::ToggleWrap,
+            Action::Timestamps => C::ToggleTimestamps,
+            Action::Labels => C::ToggleLabels,
+            Action::JumpTo => C::JumpToTime,
+            Action::Window => C::SetWindow,
+            Action::Copy => C::CopyLine,
+            Action::Details => C::Details,
+            Action::Silence => C::Silence,
+            Action::Expire => C::Expire,
+            Action::Refresh => C::Refresh,
+            _ => return None,
+        })
+    }
+}
+
+impl Screen for ConsoleScreen {
+    fn view(&self, frame: &mut Frame, area: Rect, cx: &ViewCx) {
+        let look = view::Look::from_theme(cx.theme);
+        view::render_console(&self.state, frame, area, &view::Cx { look: &look, now_s: cx.now.as_second() });
+    }
+
+    fn on_action(&mut self, action: &Action, cx: &mut UpdateCx) -> Handled {
+        if matches!(action, Action::Close | Action::Back) {
+            let st = &self.state;
+            let something_open = st.alerts.detail || st.zoomed || (st.focus == PaneId::Logs && st.logs.search.is_some());
+            if !something_open {
+                return Handled::No;
+            }
+            let fx = self.state.apply(ConsoleAction::Back, now_ns());
+            self.run(fx, cx);
+            return Handled::Yes;
+        }
+        let Some(a) = Self::translate(action) else { return Handled::No };
+        let fx = self.state.apply(a, now_ns());
+        if a == ConsoleAction::Expire {
+            if let Some(ids) = &self.state.alerts.confirm_expire {
+                let name = self.state.alerts.selected().map(|al| al.name().to_owned()).unwrap_or_default();
+                cx.confirm(ConfirmState::new(
+                    EXPIRE_TAG,
+                    "Expire silence",
+                    format!("Expire {} muting {name}? It will notify again.", ids.join(", ")),
+                ));
+            }
+        }
+        self.run(fx, cx);
+        if let Some(n) = self.state.alerts.notice.take() {
+            cx.status(n);
+        }
+        Handled::Yes
+    }
+
+    fn text_input_active(&self) -> bool {
+        self.state.text_input_active()
+    }
+
+    fn on_text_key(&mut self, key: KeyEvent, cx: &mut UpdateCx) -> Handled {
+        match self.state.input_key(key, now_ns()) {
+            Some(fx) => {
+                self.run(fx, cx);
+                Handled::Yes
+            }
+            None => Handled::No,
+        }
+    }
+
+    fn on_paste(&mut self, text: &str, _cx: &mut UpdateCx) {
+        if let Some(prompt) = self.state.logs.prompt {
+            let input = if prompt == logs::LogsPrompt::Query { &mut self.state.logs.query_box } else { &mut self.state.logs.prompt_input };
+            for c in text.chars().filter(|c| !c.is_control()) {
+                input.insert(c);
+            }
+        }
+    }
+
+    fn on_mouse(&mut self, event: MouseEvent, area: Rect, _cx: &mut UpdateCx) -> Handled {
+        let pos = ratatui::layout::Position::new(event.column, event.row);
+        let Some((pane, _)) = view::pane_areas(&self.state, area).into_iter().find(|(_, r)| r.contains(pos)) else {
+            return Handled::No;
+        };
+        match event.kind {
+            MouseEventKind::Down(_) => self.state.focus = pane,
+            MouseEventKind::ScrollUp if pane == PaneId::Logs => self.state.logs.scroll_up(3),
+            MouseEventKind::ScrollDown if pane == PaneId::Logs => self.state.logs.scroll_down(3),
+            MouseEventKind::ScrollUp => self.state.alerts.select_prev(),
+            MouseEventKind::ScrollDown => self.state.alerts.select_next(),
+            _ => return Handled::No,
+        }
+        Handled::Yes
+    }
+
+    fn on_backend(&mut self, event: BackendEvent, cx: &mut UpdateCx) -> Option<BackendEvent> {
+        match event {
+            BackendEvent::Console(ev) => {
+                let fx = self.state.on_event(ev);
+                self.run(fx, cx);
+                if let Some(n) = self.state.alerts.notice.take() {
+                    cx.status(n);
+                }
+                None
+            }
+            other => Some(other),
+        }
+    }
+
+    fn on_confirmed(&mut self, tag: &str, cx: &mut UpdateCx) {
+        if tag == EXPIRE_TAG {
+            let fx = self.state.confirm(true);
+            self.run(fx, cx);
+        }
+    }
+
+    fn on_enter(&mut self, cx: &mut UpdateCx) {
+        for n in std::mem::take(&mut self.notes) {
+            cx.warn(n);
+        }
+        let fx = if self.opened {
+            self.state.resume(now_ns())
+        } else {
+            self.opened = true;
+            self.state.open(DEFAULT_QUERY, now_ns())
+        };
+        self.run(fx, cx);
+    }
+
+    fn on_leave(&mut self, cx: &mut UpdateCx) {
+        for key in effects::subscription_keys() {
+            cx.cancel(key);
+        }
+    }
+}

@@ -117,6 +117,17 @@ impl ConsoleState {
         fx
     }
 
+    /// Effects when the console is shown again: the subscriptions stopped when it was left
+    /// restart (the tail from the newest buffered line; the buffer stays).
+    pub fn resume(&mut self, now_ns: i64) -> Vec<ConsoleEffect> {
+        let mut fx = Vec::new();
+        if self.endpoints.prometheus.is_some() || self.endpoints.alertmanager.is_some() {
+            fx.push(ConsoleEffect::WatchAlerts);
+        }
+        fx.extend(self.logs.resume_tail(now_ns));
+        fx
+    }
+
     /// Route a backend event to its pane.
     pub fn on_event(&mut self, ev: ConsoleEvent) -> Vec<ConsoleEffect> {
         match ev {

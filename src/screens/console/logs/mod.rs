@@ -177,6 +177,20 @@ impl LogsPane {
         fx
     }
 
+    /// Restart the tail of the running query after it was stopped (leaving the screen),
+    /// continuing after the newest buffered line.
+    pub fn resume_tail(&mut self, now_ns: i64) -> Vec<ConsoleEffect> {
+        if self.query.is_empty() || self.mode != LogsMode::Live {
+            return Vec::new();
+        }
+        let start = self.buffer.newest_ts().map_or(now_ns, |t| t + 1);
+        self.conn = ConnState::Connecting;
+        vec![ConsoleEffect::StartTail {
+            generation: self.generation,
+            request: TailRequest { query: self.query.clone(), start_ns: Some(start), limit: 1000, delay_for: 0 },
+        }]
+    }
+
     /// Apply a backend event meant for this pane.
     pub fn on_event(&mut self, ev: ConsoleEvent) -> Vec<ConsoleEffect> {
         match ev {

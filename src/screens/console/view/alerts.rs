@@ -87,15 +87,6 @@ pub(super) fn render(p: &AlertsPane, f: &mut Frame, area: Rect, cx: &Cx, focused
     }
     if let Some(form) = &p.silence_form {
         render_silence_form(p, form, f, area, cx);
-    } else if let Some(ids) = &p.confirm_expire {
-        let text = Text::from(vec![
-            Line::from(format!("Expire silence {}?", ids.join(", "))),
-            Line::from("The alert will notify again."),
-            Line::from(vec![Span::styled("y", look.key), Span::raw(" expire   "), Span::styled("n", look.key), Span::raw(" keep")]),
-        ]);
-        let popup = centered(area, 56.min(area.width), 5);
-        f.render_widget(Clear, popup);
-        f.render_widget(Paragraph::new(text).block(Block::bordered().title(" Expire silence ").border_style(look.border_focused)), popup);
     }
 }
 

@@ -34,6 +34,39 @@ pub struct Look {
 }
 
 impl Look {
+    /// The console's styles from the theme's semantic slots.
+    pub fn from_theme(t: &crate::theme::Theme) -> Self {
+        Self {
+            text: t.ui.text,
+            muted: t.ui.muted,
+            border: t.ui.border,
+            border_focused: t.ui.border_focused,
+            title: t.ui.title,
+            title_focused: t.ui.title_focused,
+            header: t.ui.header,
+            selection: t.ui.selection,
+            selection_unfocused: t.ui.selection_unfocused,
+            input: t.ui.input,
+            key: t.ui.key,
+            match_highlight: t.console.log_match,
+            log_debug: t.console.log_debug,
+            log_info: t.console.log_info,
+            log_warn: t.console.log_warn,
+            log_error: t.console.log_error,
+            log_timestamp: t.console.log_timestamp,
+            log_labels: t.console.log_labels,
+            alert_firing: t.console.alert_firing,
+            alert_pending: t.console.alert_pending,
+            alert_silenced: t.console.alert_silenced,
+            live: t.status.live,
+            degraded: t.status.degraded,
+            down: t.status.down,
+            unknown: t.status.unknown,
+            error: t.status.error,
+            overlay: t.ui.overlay,
+        }
+    }
+
     /// Colours close to homelab-dark, for tests and when no theme is loaded.
     pub fn fallback() -> Self {
         let fg = |c| Style::new().fg(c);

@@ -6,33 +6,20 @@
 use homelab::backends::endpoint::{Auth, Timeouts};
 use homelab::backends::loki::LokiClient;
 use homelab::backends::prom::{AlertmanagerClient, PrometheusClient};
-use homelab::screens::console::effects::{ConsoleBackends, ConsoleTasks};
-use homelab::screens::console::events::{ConsoleEffect, ConsoleEvent};
+use homelab::msg::BackendEvent;
+use homelab::runtime::effects::{Tagged, TaskRegistry};
+use homelab::screens::console::effects::{ConsoleBackends, Planned, plan};
+use homelab::screens::console::events::ConsoleEffect;
 use homelab::screens::console::state::{ConsoleState, EndpointsShown};
 use homelab::screens::console::view::{Cx, Look, render_console};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
-/// True when `binary` is on PATH. Missing: print SKIP, or fail when HOMELAB_REQUIRE_PEERS=1.
-pub fn require_peer(binary: &str) -> bool {
-    let found = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).any(|d| d.join(binary).is_file()))
-        .unwrap_or(false);
-    if found {
-        return true;
-    }
-    let reason = format!("`{binary}` is not installed (apt-get install prometheus prometheus-alertmanager)");
-    if std::env::var("HOMELAB_REQUIRE_PEERS").as_deref() == Ok("1") {
-        panic!("peer required by HOMELAB_REQUIRE_PEERS=1 but missing: {reason}");
-    }
-    eprintln!("SKIP: {reason}");
-    false
-}
+pub use crate::support::require_peer;
 
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
@@ -42,13 +29,15 @@ pub fn fast() -> Timeouts {
     Timeouts { connect: Duration::from_secs(2), request: Duration::from_secs(5) }
 }
 
-/// A console wired to real backends, with the events coming back on a channel.
+/// A console wired to real backends through the app's task registry, with the events
+/// coming back on its channel, as in the running TUI.
 pub struct Harness {
     pub st: ConsoleState,
-    pub tasks: ConsoleTasks,
-    pub tx: mpsc::Sender<ConsoleEvent>,
-    pub rx: mpsc::Receiver<ConsoleEvent>,
-    pub clipboard: Arc<Mutex<Vec<String>>>,
+    pub backends: ConsoleBackends,
+    pub tasks: TaskRegistry,
+    pub rx: mpsc::Receiver<Tagged>,
+    /// OSC 52 sequences the console wrote to the terminal.
+    pub clipboard: Vec<String>,
 }
 
 impl Harness {
@@ -57,12 +46,9 @@ impl Harness {
             loki: loki.map(|u| LokiClient::new(u, Auth::None, fast()).unwrap()),
             prometheus: prometheus.map(|u| PrometheusClient::new(u, Auth::None, fast()).unwrap()),
             alertmanager: alertmanager.map(|u| AlertmanagerClient::new(u, Auth::None, fast()).unwrap()),
+            alert_poll: Duration::from_millis(300),
+            ..ConsoleBackends::default()
         };
-        let clipboard = Arc::new(Mutex::new(Vec::new()));
-        let sink = Arc::clone(&clipboard);
-        let tasks = ConsoleTasks::new(backends)
-            .with_poll_interval(Duration::from_millis(300))
-            .with_clipboard(move |s| sink.lock().unwrap().push(s.to_owned()));
         let (tx, rx) = mpsc::channel(1024);
         let endpoints = EndpointsShown {
             loki: loki.map(str::to_owned),
@@ -71,12 +57,20 @@ impl Harness {
         };
         let mut st = ConsoleState::new("homelab-test", endpoints);
         st.tz = jiff::tz::TimeZone::UTC;
-        Self { st, tasks, tx, rx, clipboard }
+        Self { st, backends, tasks: TaskRegistry::new(tx), rx, clipboard: Vec::new() }
     }
 
     pub fn run(&mut self, effects: Vec<ConsoleEffect>) {
         for fx in effects {
-            self.tasks.run(fx, &self.tx);
+            for p in plan(fx, &self.backends) {
+                match p {
+                    Planned::Spawn(t) => self.tasks.spawn(t),
+                    Planned::Cancel(k) => self.tasks.cancel(&k),
+                    Planned::Notify => self.backends.refresh.notify_waiters(),
+                    Planned::Terminal(s) => self.clipboard.push(s),
+                    Planned::Nothing => {}
+                }
+            }
         }
     }
 
@@ -100,9 +94,14 @@ impl Harness {
                 );
             }
             match tokio::time::timeout(left.min(Duration::from_millis(500)), self.rx.recv()).await {
-                Ok(Some(ev)) => {
-                    let fx = self.st.on_event(ev);
-                    self.run(fx);
+                Ok(Some(tagged)) => {
+                    if !self.tasks.accept(&tagged) {
+                        continue;
+                    }
+                    if let BackendEvent::Console(ev) = tagged.event {
+                        let fx = self.st.on_event(ev);
+                        self.run(fx);
+                    }
                 }
                 Ok(None) => panic!("event channel closed while waiting for {what}"),
                 Err(_) => {}
