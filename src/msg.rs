@@ -240,7 +240,10 @@ pub enum BackendEvent {
     /// The cluster definition was re-read (home screen `r`).
     ClusterLoaded(Box<LoadedCluster>),
     /// A task ended without producing its event (it panicked or was dropped); the key says which.
-    TaskFailed { key: TaskKey, error: String },
+    TaskFailed {
+        key: TaskKey,
+        error: String,
+    },
     // --- env editor (secrets) ---
     // --- wizard: engine and stages (pve, k3s) ---
     // --- console (console) ---

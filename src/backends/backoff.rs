@@ -14,7 +14,12 @@ pub struct Backoff {
 
 impl Backoff {
     pub fn new(initial: Duration, max: Duration) -> Self {
-        Self { initial, max, attempt: 0, jitter: true }
+        Self {
+            initial,
+            max,
+            attempt: 0,
+            jitter: true,
+        }
     }
 
     /// The same schedule without jitter (tests and docs).
@@ -59,7 +64,8 @@ mod tests {
 
     #[test]
     fn doubles_up_to_the_cap_and_resets() {
-        let mut b = Backoff::new(Duration::from_millis(100), Duration::from_millis(700)).without_jitter();
+        let mut b =
+            Backoff::new(Duration::from_millis(100), Duration::from_millis(700)).without_jitter();
         let got: Vec<_> = (0..5).map(|_| b.next_delay().as_millis()).collect();
         assert_eq!(got, vec![100, 200, 400, 700, 700]);
         assert_eq!(b.attempt(), 5);
@@ -71,6 +77,9 @@ mod tests {
     fn jitter_stays_within_bounds() {
         let mut b = Backoff::new(Duration::from_millis(1000), Duration::from_secs(10));
         let d = b.next_delay();
-        assert!(d >= Duration::from_millis(800) && d <= Duration::from_millis(1200), "{d:?}");
+        assert!(
+            d >= Duration::from_millis(800) && d <= Duration::from_millis(1200),
+            "{d:?}"
+        );
     }
 }

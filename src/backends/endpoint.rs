@@ -12,7 +12,10 @@ use url::Url;
 pub enum Auth {
     #[default]
     None,
-    Basic { user: String, password: String },
+    Basic {
+        user: String,
+        password: String,
+    },
     Bearer(String),
 }
 
@@ -30,7 +33,10 @@ impl Auth {
     /// Parse a basic-auth `user:password` pair.
     pub fn basic_from_pair(pair: &str) -> Option<Self> {
         let (user, password) = pair.split_once(':')?;
-        Some(Auth::Basic { user: user.to_owned(), password: password.to_owned() })
+        Some(Auth::Basic {
+            user: user.to_owned(),
+            password: password.to_owned(),
+        })
     }
 
     /// The `Authorization` header value, if any.
@@ -50,15 +56,38 @@ impl Auth {
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum EndpointError {
     #[error("{peer}: `{url}` is not a usable URL ({reason}); give http(s)://host:port")]
-    InvalidUrl { peer: &'static str, url: String, reason: String },
+    InvalidUrl {
+        peer: &'static str,
+        url: String,
+        reason: String,
+    },
     #[error("{peer} at {url} is unreachable: {reason}; is it running and is the URL right?")]
-    Connect { peer: &'static str, url: String, reason: String },
-    #[error("{peer} at {url} did not answer within {secs}s; it may be overloaded or the URL may point elsewhere")]
-    Timeout { peer: &'static str, url: String, secs: u64 },
+    Connect {
+        peer: &'static str,
+        url: String,
+        reason: String,
+    },
+    #[error(
+        "{peer} at {url} did not answer within {secs}s; it may be overloaded or the URL may point elsewhere"
+    )]
+    Timeout {
+        peer: &'static str,
+        url: String,
+        secs: u64,
+    },
     #[error("{peer} answered {status} at {url}: {message}")]
-    Status { peer: &'static str, url: String, status: u16, message: String },
+    Status {
+        peer: &'static str,
+        url: String,
+        status: u16,
+        message: String,
+    },
     #[error("{peer} at {url} sent a response we could not read: {reason}")]
-    Decode { peer: &'static str, url: String, reason: String },
+    Decode {
+        peer: &'static str,
+        url: String,
+        reason: String,
+    },
     #[error("{peer}: {message}")]
     Unsupported { peer: &'static str, message: String },
 }
@@ -70,14 +99,18 @@ impl EndpointError {
         match self {
             EndpointError::Connect { .. } | EndpointError::Timeout { .. } => true,
             EndpointError::Status { status, .. } => *status >= 500 || *status == 429,
-            EndpointError::InvalidUrl { .. } | EndpointError::Decode { .. } | EndpointError::Unsupported { .. } => false,
+            EndpointError::InvalidUrl { .. }
+            | EndpointError::Decode { .. }
+            | EndpointError::Unsupported { .. } => false,
         }
     }
 
     /// The peer's own message, without our framing (for a pane's one-line status).
     pub fn short(&self) -> String {
         match self {
-            EndpointError::Status { status, message, .. } => format!("{status}: {message}"),
+            EndpointError::Status {
+                status, message, ..
+            } => format!("{status}: {message}"),
             EndpointError::Connect { reason, .. } => format!("unreachable: {reason}"),
             EndpointError::Timeout { secs, .. } => format!("no answer within {secs}s"),
             EndpointError::InvalidUrl { reason, .. } => format!("bad URL: {reason}"),
@@ -96,7 +129,10 @@ pub struct Timeouts {
 
 impl Default for Timeouts {
     fn default() -> Self {
-        Self { connect: Duration::from_secs(5), request: Duration::from_secs(15) }
+        Self {
+            connect: Duration::from_secs(5),
+            request: Duration::from_secs(15),
+        }
     }
 }
 
@@ -112,11 +148,23 @@ pub struct HttpEndpoint {
 
 impl HttpEndpoint {
     /// `peer` names the system in errors ("Loki", "Prometheus", "Alertmanager").
-    pub fn new(peer: &'static str, base: &str, auth: Auth, timeouts: Timeouts) -> Result<Self, EndpointError> {
-        let invalid = |reason: String| EndpointError::InvalidUrl { peer, url: base.to_owned(), reason };
+    pub fn new(
+        peer: &'static str,
+        base: &str,
+        auth: Auth,
+        timeouts: Timeouts,
+    ) -> Result<Self, EndpointError> {
+        let invalid = |reason: String| EndpointError::InvalidUrl {
+            peer,
+            url: base.to_owned(),
+            reason,
+        };
         let mut url = Url::parse(base.trim()).map_err(|e| invalid(e.to_string()))?;
         if !matches!(url.scheme(), "http" | "https") {
-            return Err(invalid(format!("scheme `{}` is not http or https", url.scheme())));
+            return Err(invalid(format!(
+                "scheme `{}` is not http or https",
+                url.scheme()
+            )));
         }
         if url.host_str().is_none() {
             return Err(invalid("no host".into()));
@@ -131,7 +179,13 @@ impl HttpEndpoint {
             .user_agent(concat!("homelab/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| invalid(e.to_string()))?;
-        Ok(Self { peer, base: url, auth, timeouts, client })
+        Ok(Self {
+            peer,
+            base: url,
+            auth,
+            timeouts,
+            client,
+        })
     }
 
     pub fn peer(&self) -> &'static str {
@@ -156,7 +210,10 @@ impl HttpEndpoint {
     }
 
     pub fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
-        let mut rb = self.client.request(method, self.url(path)).timeout(self.timeouts.request);
+        let mut rb = self
+            .client
+            .request(method, self.url(path))
+            .timeout(self.timeouts.request);
         if let Some(h) = self.auth.header_value() {
             rb = rb.header(reqwest::header::AUTHORIZATION, h);
         }
@@ -172,9 +229,16 @@ impl HttpEndpoint {
             reason: e.to_string(),
         })?;
         let url = redact(req.url());
-        let resp = self.client.execute(req).await.map_err(|e| self.transport_error(&url, e))?;
+        let resp = self
+            .client
+            .execute(req)
+            .await
+            .map_err(|e| self.transport_error(&url, e))?;
         let status = resp.status();
-        let body = resp.bytes().await.map_err(|e| self.transport_error(&url, e))?;
+        let body = resp
+            .bytes()
+            .await
+            .map_err(|e| self.transport_error(&url, e))?;
         if !status.is_success() {
             return Err(EndpointError::Status {
                 peer: self.peer,
@@ -187,20 +251,35 @@ impl HttpEndpoint {
     }
 
     /// Send and decode a JSON answer.
-    pub async fn send_json<T: DeserializeOwned>(&self, rb: reqwest::RequestBuilder) -> Result<T, EndpointError> {
+    pub async fn send_json<T: DeserializeOwned>(
+        &self,
+        rb: reqwest::RequestBuilder,
+    ) -> Result<T, EndpointError> {
         let body = self.send_bytes(rb).await?;
         serde_json::from_slice(&body).map_err(|e| self.decode_error_for(&body, e))
     }
 
     pub fn decode_error_for(&self, _body: &[u8], e: serde_json::Error) -> EndpointError {
-        EndpointError::Decode { peer: self.peer, url: self.base.to_string(), reason: e.to_string() }
+        EndpointError::Decode {
+            peer: self.peer,
+            url: self.base.to_string(),
+            reason: e.to_string(),
+        }
     }
 
     fn transport_error(&self, url: &str, e: reqwest::Error) -> EndpointError {
         if e.is_timeout() {
-            EndpointError::Timeout { peer: self.peer, url: url.to_owned(), secs: self.timeouts.request.as_secs() }
+            EndpointError::Timeout {
+                peer: self.peer,
+                url: url.to_owned(),
+                secs: self.timeouts.request.as_secs(),
+            }
         } else {
-            EndpointError::Connect { peer: self.peer, url: url.to_owned(), reason: root_cause(&e) }
+            EndpointError::Connect {
+                peer: self.peer,
+                url: url.to_owned(),
+                reason: root_cause(&e),
+            }
         }
     }
 }
@@ -251,16 +330,29 @@ mod tests {
 
     #[test]
     fn keeps_path_prefix_and_joins() {
-        let e = HttpEndpoint::new("Loki", "http://127.0.0.1:3100/proxy", Auth::None, Timeouts::default()).unwrap();
-        assert_eq!(e.url("loki/api/v1/labels").as_str(), "http://127.0.0.1:3100/proxy/loki/api/v1/labels");
+        let e = HttpEndpoint::new(
+            "Loki",
+            "http://127.0.0.1:3100/proxy",
+            Auth::None,
+            Timeouts::default(),
+        )
+        .unwrap();
+        assert_eq!(
+            e.url("loki/api/v1/labels").as_str(),
+            "http://127.0.0.1:3100/proxy/loki/api/v1/labels"
+        );
         let e = HttpEndpoint::new("Loki", "http://h:1/", Auth::None, Timeouts::default()).unwrap();
         assert_eq!(e.url("/ready").as_str(), "http://h:1/ready");
     }
 
     #[test]
     fn rejects_unusable_urls_with_the_peer_named() {
-        let err = HttpEndpoint::new("Prometheus", "ftp://x", Auth::None, Timeouts::default()).unwrap_err();
-        assert!(err.to_string().starts_with("Prometheus: `ftp://x`"), "{err}");
+        let err = HttpEndpoint::new("Prometheus", "ftp://x", Auth::None, Timeouts::default())
+            .unwrap_err();
+        assert!(
+            err.to_string().starts_with("Prometheus: `ftp://x`"),
+            "{err}"
+        );
         assert!(HttpEndpoint::new("Loki", "not a url", Auth::None, Timeouts::default()).is_err());
     }
 
@@ -274,8 +366,14 @@ mod tests {
 
     #[test]
     fn peer_messages_from_each_format() {
-        assert_eq!(peer_message(br#"{"status":"error","error":"bad query"}"#), "bad query");
+        assert_eq!(
+            peer_message(br#"{"status":"error","error":"bad query"}"#),
+            "bad query"
+        );
         assert_eq!(peer_message(br#""missing matchers""#), "missing matchers");
-        assert_eq!(peer_message(b"parse error at line 1\n"), "parse error at line 1");
+        assert_eq!(
+            peer_message(b"parse error at line 1\n"),
+            "parse error at line 1"
+        );
     }
 }

@@ -1,8 +1,8 @@
 //! Backends: one module per real system, each on its field's library. They know nothing about
 //! the UI and speak `domain` types. Add your `pub mod <name>;` line below.
 
-pub mod git;
 pub mod backoff;
 pub mod endpoint;
+pub mod git;
 pub mod loki;
 pub mod prom;

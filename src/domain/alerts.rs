@@ -85,7 +85,10 @@ pub struct Alert {
 
 impl Alert {
     pub fn name(&self) -> &str {
-        self.labels.get("alertname").map(String::as_str).unwrap_or("(unnamed)")
+        self.labels
+            .get("alertname")
+            .map(String::as_str)
+            .unwrap_or("(unnamed)")
     }
     pub fn severity(&self) -> Severity {
         Severity::from_label(self.labels.get("severity").map(String::as_str))
@@ -133,12 +136,23 @@ pub struct NewSilence {
 
 impl NewSilence {
     /// Exact matchers on every label of `alert`, from now for `duration_s` seconds.
-    pub fn for_alert(alert: &Alert, now: i64, duration_s: i64, created_by: &str, comment: &str) -> Self {
+    pub fn for_alert(
+        alert: &Alert,
+        now: i64,
+        duration_s: i64,
+        created_by: &str,
+        comment: &str,
+    ) -> Self {
         Self {
             matchers: alert
                 .labels
                 .iter()
-                .map(|(k, v)| SilenceMatcher { name: k.clone(), value: v.clone(), is_regex: false, is_equal: true })
+                .map(|(k, v)| SilenceMatcher {
+                    name: k.clone(),
+                    value: v.clone(),
+                    is_regex: false,
+                    is_equal: true,
+                })
                 .collect(),
             starts_at: now,
             ends_at: now + duration_s,

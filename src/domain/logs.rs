@@ -52,7 +52,13 @@ impl LogLevel {
                 _ => LogLevel::Fatal,
             };
         }
-        for key in ["level=", "\"level\":\"", "lvl=", "severity=", "\"severity\":\""] {
+        for key in [
+            "level=",
+            "\"level\":\"",
+            "lvl=",
+            "severity=",
+            "\"severity\":\"",
+        ] {
             if let Some(pos) = find_ascii_case_insensitive(head, key) {
                 let rest = &head[pos + key.len()..];
                 let word: &str = rest
@@ -126,7 +132,8 @@ fn contains_word(hay: &str, needle: &str) -> bool {
         let end = start + needle.len();
         let before_ok = start == 0 || !h[start - 1].is_ascii_alphabetic();
         // `WARNING` counts as WARN.
-        let after_ok = end >= h.len() || !h[end].is_ascii_alphabetic() || hay[end..].starts_with("ING");
+        let after_ok =
+            end >= h.len() || !h[end].is_ascii_alphabetic() || hay[end..].starts_with("ING");
         if before_ok && after_ok {
             return true;
         }
@@ -149,7 +156,12 @@ impl LogLine {
     /// Build a line, taking the level from `level`/`detected_level` labels or the text.
     pub fn new(ts_ns: i64, labels: Arc<Labels>, line: String) -> Self {
         let level = level_from_labels(&labels).unwrap_or_else(|| LogLevel::detect(&line));
-        Self { ts_ns, labels, line, level }
+        Self {
+            ts_ns,
+            labels,
+            line,
+            level,
+        }
     }
 }
 
@@ -167,14 +179,29 @@ mod tests {
 
     #[test]
     fn detects_levels_in_common_formats() {
-        assert_eq!(LogLevel::detect(r#"{"level":"error","msg":"x"}"#), LogLevel::Error);
+        assert_eq!(
+            LogLevel::detect(r#"{"level":"error","msg":"x"}"#),
+            LogLevel::Error
+        );
         assert_eq!(LogLevel::detect("ts=1 level=warn msg=slow"), LogLevel::Warn);
-        assert_eq!(LogLevel::detect("E0102 15:04:05.000000 1 reflector.go] failed"), LogLevel::Error);
-        assert_eq!(LogLevel::detect("2024-01-01 [INFO] started"), LogLevel::Info);
-        assert_eq!(LogLevel::detect("WARNING: disk almost full"), LogLevel::Warn);
+        assert_eq!(
+            LogLevel::detect("E0102 15:04:05.000000 1 reflector.go] failed"),
+            LogLevel::Error
+        );
+        assert_eq!(
+            LogLevel::detect("2024-01-01 [INFO] started"),
+            LogLevel::Info
+        );
+        assert_eq!(
+            LogLevel::detect("WARNING: disk almost full"),
+            LogLevel::Warn
+        );
         assert_eq!(LogLevel::detect("GET /healthz 200"), LogLevel::Unknown);
         assert_eq!(LogLevel::detect("INFORMATIONAL"), LogLevel::Unknown);
-        assert_eq!(LogLevel::detect("[10:00:00] [WRN] [12] Session: slow"), LogLevel::Warn);
+        assert_eq!(
+            LogLevel::detect("[10:00:00] [WRN] [12] Session: slow"),
+            LogLevel::Warn
+        );
     }
 
     #[test]

@@ -4,14 +4,19 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 
 fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
-    tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| {
-        eprintln!("homelab: cannot start the async runtime: {e}");
-        ExitCode::FAILURE
-    })
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            eprintln!("homelab: cannot start the async runtime: {e}");
+            ExitCode::FAILURE
+        })
 }
 
 fn bind_error(what: &str, listen: SocketAddr, e: std::io::Error) -> ExitCode {
-    eprintln!("homelab sim {what}: cannot listen on {listen}: {e}; pick another --listen address (port 0 picks a free one)");
+    eprintln!(
+        "homelab sim {what}: cannot listen on {listen}: {e}; pick another --listen address (port 0 picks a free one)"
+    );
     ExitCode::FAILURE
 }
 
@@ -26,16 +31,25 @@ pub fn run_loki(listen: SocketAddr, rate: u32) -> ExitCode {
         Err(code) => return code,
     };
     rt.block_on(async move {
-        let opts = super::loki::LokiSimOptions { rate, ..Default::default() };
+        let opts = super::loki::LokiSimOptions {
+            rate,
+            ..Default::default()
+        };
         let sim = match super::loki::LokiSim::start(listen, opts).await {
             Ok(s) => s,
             Err(e) => return bind_error("loki", listen, e),
         };
         let url = sim.url();
-        println!("Loki simulator listening; {rate} lines/s, {} lines of history.", sim.store().len());
+        println!(
+            "Loki simulator listening; {rate} lines/s, {} lines of history.",
+            sim.store().len()
+        );
         println!("  HOMELAB_LOKI_URL={url}");
         println!("  query_range: {url}/loki/api/v1/query_range?query={{namespace=\"media\"}}");
-        println!("  tail:        ws://{}/loki/api/v1/tail?query={{namespace=\"media\"}}", sim.addr());
+        println!(
+            "  tail:        ws://{}/loki/api/v1/tail?query={{namespace=\"media\"}}",
+            sim.addr()
+        );
         println!("  try:         homelab console --loki {url}");
         println!("Ctrl-C stops it.");
         ctrl_c().await;

@@ -22,11 +22,18 @@ use tokio::sync::mpsc;
 pub use crate::support::require_peer;
 
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 pub fn fast() -> Timeouts {
-    Timeouts { connect: Duration::from_secs(2), request: Duration::from_secs(5) }
+    Timeouts {
+        connect: Duration::from_secs(2),
+        request: Duration::from_secs(5),
+    }
 }
 
 /// A console wired to real backends through the app's task registry, with the events
@@ -45,7 +52,8 @@ impl Harness {
         let backends = ConsoleBackends {
             loki: loki.map(|u| LokiClient::new(u, Auth::None, fast()).unwrap()),
             prometheus: prometheus.map(|u| PrometheusClient::new(u, Auth::None, fast()).unwrap()),
-            alertmanager: alertmanager.map(|u| AlertmanagerClient::new(u, Auth::None, fast()).unwrap()),
+            alertmanager: alertmanager
+                .map(|u| AlertmanagerClient::new(u, Auth::None, fast()).unwrap()),
             alert_poll: Duration::from_millis(300),
             ..ConsoleBackends::default()
         };
@@ -57,7 +65,13 @@ impl Harness {
         };
         let mut st = ConsoleState::new("homelab-test", endpoints);
         st.tz = jiff::tz::TimeZone::UTC;
-        Self { st, backends, tasks: TaskRegistry::new(tx), rx, clipboard: Vec::new() }
+        Self {
+            st,
+            backends,
+            tasks: TaskRegistry::new(tx),
+            rx,
+            clipboard: Vec::new(),
+        }
     }
 
     pub fn run(&mut self, effects: Vec<ConsoleEffect>) {
@@ -122,7 +136,8 @@ impl Harness {
 pub fn render(st: &ConsoleState, w: u16, h: u16, now_s: i64) -> String {
     let mut term = Terminal::new(TestBackend::new(w, h)).unwrap();
     let look = Look::fallback();
-    term.draw(|f| render_console(st, f, f.area(), &Cx { look: &look, now_s })).unwrap();
+    term.draw(|f| render_console(st, f, f.area(), &Cx { look: &look, now_s }))
+        .unwrap();
     term.backend().to_string()
 }
 
@@ -181,14 +196,26 @@ impl PromStack {
             ),
         )
         .unwrap();
-        let mut s = Self { dir, prom_port, am_port, prom: None, am: None };
+        let mut s = Self {
+            dir,
+            prom_port,
+            am_port,
+            prom: None,
+            am: None,
+        };
         s.start_alertmanager();
         s.start_prometheus();
         Some(s)
     }
 
     fn log(&self, name: &str) -> Stdio {
-        Stdio::from(std::fs::OpenOptions::new().create(true).append(true).open(self.dir.path().join(name)).unwrap())
+        Stdio::from(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(self.dir.path().join(name))
+                .unwrap(),
+        )
     }
 
     pub fn start_alertmanager(&mut self) {
@@ -209,7 +236,10 @@ impl PromStack {
         let d = self.dir.path();
         let child = Command::new("prometheus")
             .arg(format!("--config.file={}", d.join("prom.yml").display()))
-            .arg(format!("--storage.tsdb.path={}", d.join("prom-data").display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                d.join("prom-data").display()
+            ))
             .arg(format!("--web.listen-address=127.0.0.1:{}", self.prom_port))
             .arg("--rules.alert.resend-delay=1s")
             .stdout(self.log("prom.log"))
@@ -228,7 +258,11 @@ impl PromStack {
 
     pub fn logs(&self) -> String {
         let read = |n: &str| std::fs::read_to_string(self.dir.path().join(n)).unwrap_or_default();
-        format!("--- prom.log\n{}\n--- am.log\n{}", read("prom.log"), read("am.log"))
+        format!(
+            "--- prom.log\n{}\n--- am.log\n{}",
+            read("prom.log"),
+            read("am.log")
+        )
     }
 
     pub fn path(&self) -> &Path {
@@ -247,5 +281,7 @@ impl Drop for PromStack {
 }
 
 pub fn snapshot_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("snapshots").join("console")
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("snapshots")
+        .join("console")
 }

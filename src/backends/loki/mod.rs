@@ -39,7 +39,9 @@ pub struct LokiClient {
 
 impl LokiClient {
     pub fn new(base: &str, auth: Auth, timeouts: Timeouts) -> Result<Self, EndpointError> {
-        Ok(Self { http: HttpEndpoint::new("Loki", base, auth, timeouts)? })
+        Ok(Self {
+            http: HttpEndpoint::new("Loki", base, auth, timeouts)?,
+        })
     }
 
     pub fn endpoint(&self) -> &HttpEndpoint {
@@ -49,28 +51,48 @@ impl LokiClient {
     /// `GET /loki/api/v1/query_range`. Line filters in the query (`|=`, `|~`) run in Loki, before
     /// the limit applies. Lines come back oldest first.
     pub async fn query_range(&self, q: &RangeQuery) -> Result<Vec<LogLine>, EndpointError> {
-        let rb = self.http.request(Method::GET, "loki/api/v1/query_range").query(&[
-            ("query", q.query.as_str()),
-            ("start", &q.start_ns.to_string()),
-            ("end", &q.end_ns.to_string()),
-            ("limit", &q.limit.to_string()),
-            ("direction", if q.direction == Direction::Backward { "backward" } else { "forward" }),
-        ]);
+        let rb = self
+            .http
+            .request(Method::GET, "loki/api/v1/query_range")
+            .query(&[
+                ("query", q.query.as_str()),
+                ("start", &q.start_ns.to_string()),
+                ("end", &q.end_ns.to_string()),
+                ("limit", &q.limit.to_string()),
+                (
+                    "direction",
+                    if q.direction == Direction::Backward {
+                        "backward"
+                    } else {
+                        "forward"
+                    },
+                ),
+            ]);
         let body = self.http.send_bytes(rb).await?;
         wire::parse_query_range(&body).map_err(|e| self.wire_error(e))
     }
 
     /// `GET /loki/api/v1/labels` over the last `since_s` seconds.
     pub async fn labels(&self, since_s: u64) -> Result<Vec<String>, EndpointError> {
-        let rb = self.http.request(Method::GET, "loki/api/v1/labels").query(&[("since", format!("{since_s}s"))]);
+        let rb = self
+            .http
+            .request(Method::GET, "loki/api/v1/labels")
+            .query(&[("since", format!("{since_s}s"))]);
         let body = self.http.send_bytes(rb).await?;
         wire::parse_string_list(&body).map_err(|e| self.wire_error(e))
     }
 
     /// `GET /loki/api/v1/label/<name>/values` over the last `since_s` seconds.
-    pub async fn label_values(&self, name: &str, since_s: u64) -> Result<Vec<String>, EndpointError> {
+    pub async fn label_values(
+        &self,
+        name: &str,
+        since_s: u64,
+    ) -> Result<Vec<String>, EndpointError> {
         if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-            return Err(EndpointError::Unsupported { peer: "Loki", message: format!("`{name}` is not a label name") });
+            return Err(EndpointError::Unsupported {
+                peer: "Loki",
+                message: format!("`{name}` is not a label name"),
+            });
         }
         let rb = self
             .http
@@ -82,15 +104,23 @@ impl LokiClient {
 
     /// `GET /ready`.
     pub async fn ready(&self) -> Result<(), EndpointError> {
-        self.http.send_bytes(self.http.request(Method::GET, "ready")).await.map(drop)
+        self.http
+            .send_bytes(self.http.request(Method::GET, "ready"))
+            .await
+            .map(drop)
     }
 
     fn wire_error(&self, e: WireError) -> EndpointError {
         match e {
-            WireError::NotStreams(_) | WireError::Loki(_) => {
-                EndpointError::Unsupported { peer: "Loki", message: e.to_string() }
-            }
-            _ => EndpointError::Decode { peer: "Loki", url: self.http.base().to_string(), reason: e.to_string() },
+            WireError::NotStreams(_) | WireError::Loki(_) => EndpointError::Unsupported {
+                peer: "Loki",
+                message: e.to_string(),
+            },
+            _ => EndpointError::Decode {
+                peer: "Loki",
+                url: self.http.base().to_string(),
+                reason: e.to_string(),
+            },
         }
     }
 }

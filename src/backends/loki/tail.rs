@@ -27,24 +27,41 @@ pub struct TailRequest {
 
 impl TailRequest {
     pub fn new(query: impl Into<String>) -> Self {
-        Self { query: query.into(), start_ns: None, limit: 1000, delay_for: 0 }
+        Self {
+            query: query.into(),
+            start_ns: None,
+            limit: 1000,
+            delay_for: 0,
+        }
     }
 }
 
 /// Progress of a tail, in the order a pane should show it.
 #[derive(Debug, Clone, PartialEq)]
 pub enum TailEvent {
-    Connecting { attempt: u32 },
+    Connecting {
+        attempt: u32,
+    },
     /// The websocket is open; `resumed_from` is the timestamp it resumed at after a reconnect.
-    Live { resumed_from: Option<i64> },
+    Live {
+        resumed_from: Option<i64>,
+    },
     /// New lines, oldest first, never one already delivered.
     Lines(Vec<LogLine>),
     /// Loki reported entries it dropped because the tail could not keep up.
-    Dropped { count: usize },
+    Dropped {
+        count: usize,
+    },
     /// The connection failed or closed; the next attempt comes after `retry_in`.
-    Reconnecting { attempt: u32, retry_in: Duration, reason: String },
+    Reconnecting {
+        attempt: u32,
+        retry_in: Duration,
+        reason: String,
+    },
     /// Loki rejected the tail (bad query, bad credentials); retrying cannot help.
-    Failed { reason: String },
+    Failed {
+        reason: String,
+    },
 }
 
 /// Where a tail is: the newest timestamp delivered and which entries at that timestamp were
@@ -101,7 +118,8 @@ impl TailCursor {
             _ => {
                 self.newest = Some(ts);
                 self.at_newest.clear();
-                self.at_newest.insert(hash.unwrap_or_else(|| entry_hash(line)));
+                self.at_newest
+                    .insert(hash.unwrap_or_else(|| entry_hash(line)));
             }
         }
         true
@@ -147,11 +165,19 @@ impl LokiClient {
         let mut connected_before = false;
         loop {
             attempt += 1;
-            if events.send(TailEvent::Connecting { attempt }).await.is_err() {
+            if events
+                .send(TailEvent::Connecting { attempt })
+                .await
+                .is_err()
+            {
                 return;
             }
             let start = cursor.resume_start().or(req.start_ns);
-            let limit = if cursor.resume_start().is_some() { req.limit.max(1000) } else { req.limit };
+            let limit = if cursor.resume_start().is_some() {
+                req.limit.max(1000)
+            } else {
+                req.limit
+            };
             let reason = match self.connect(&self.tail_url(&req, start, limit)).await {
                 Err(Connect::Rejected(reason)) => {
                     let _ = events.send(TailEvent::Failed { reason }).await;
@@ -160,7 +186,11 @@ impl LokiClient {
                 Err(Connect::Transient(reason)) => reason,
                 Ok(ws) => {
                     cursor.begin_resume();
-                    let resumed_from = if connected_before { cursor.resume_start() } else { None };
+                    let resumed_from = if connected_before {
+                        cursor.resume_start()
+                    } else {
+                        None
+                    };
                     connected_before = true;
                     if events.send(TailEvent::Live { resumed_from }).await.is_err() {
                         return;
@@ -174,7 +204,11 @@ impl LokiClient {
                 }
             };
             let retry_in = backoff.next_delay();
-            let ev = TailEvent::Reconnecting { attempt: backoff.attempt(), retry_in, reason };
+            let ev = TailEvent::Reconnecting {
+                attempt: backoff.attempt(),
+                retry_in,
+                reason,
+            };
             if events.send(ev).await.is_err() {
                 return;
             }
@@ -188,22 +222,41 @@ impl LokiClient {
     async fn connect(
         &self,
         url: &url::Url,
-    ) -> Result<tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>, Connect>
-    {
-        let mut request = url.as_str().into_client_request().map_err(|e| Connect::Rejected(e.to_string()))?;
+    ) -> Result<
+        tokio_tungstenite::WebSocketStream<
+            tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+        >,
+        Connect,
+    > {
+        let mut request = url
+            .as_str()
+            .into_client_request()
+            .map_err(|e| Connect::Rejected(e.to_string()))?;
         if let Some(h) = self.endpoint().auth().header_value() {
-            let v = HeaderValue::from_str(&h).map_err(|_| Connect::Rejected("credentials are not a valid header".into()))?;
+            let v = HeaderValue::from_str(&h)
+                .map_err(|_| Connect::Rejected("credentials are not a valid header".into()))?;
             request.headers_mut().insert("authorization", v);
         }
         let timeout = self.endpoint().timeouts().connect;
         match tokio::time::timeout(timeout, tokio_tungstenite::connect_async(request)).await {
-            Err(_) => Err(Connect::Transient(format!("no answer within {}s", timeout.as_secs()))),
+            Err(_) => Err(Connect::Transient(format!(
+                "no answer within {}s",
+                timeout.as_secs()
+            ))),
             Ok(Ok((ws, _resp))) => Ok(ws),
             Ok(Err(tungstenite::Error::Http(resp))) => {
                 let status = resp.status().as_u16();
-                let body = resp.body().as_deref().map(crate::backends::endpoint::peer_message).unwrap_or_default();
+                let body = resp
+                    .body()
+                    .as_deref()
+                    .map(crate::backends::endpoint::peer_message)
+                    .unwrap_or_default();
                 let reason = format!("Loki answered {status}: {body}");
-                if status >= 500 || status == 429 { Err(Connect::Transient(reason)) } else { Err(Connect::Rejected(reason)) }
+                if status >= 500 || status == 429 {
+                    Err(Connect::Transient(reason))
+                } else {
+                    Err(Connect::Rejected(reason))
+                }
             }
             Ok(Err(e)) => Err(Connect::Transient(root_message(&e))),
         }
@@ -246,7 +299,9 @@ where
             None => return Some("Loki closed the connection".into()),
             Some(Err(e)) => return Some(format!("connection lost: {}", root_message(&e))),
             Some(Ok(Message::Close(frame))) => {
-                let why = frame.map(|f| f.reason.to_string()).filter(|r| !r.is_empty());
+                let why = frame
+                    .map(|f| f.reason.to_string())
+                    .filter(|r| !r.is_empty());
                 return Some(match why {
                     Some(r) => format!("Loki closed the tail: {r}"),
                     None => "Loki closed the tail".into(),
@@ -264,7 +319,14 @@ where
         if !lines.is_empty() && events.send(TailEvent::Lines(lines)).await.is_err() {
             return None;
         }
-        if frame.dropped > 0 && events.send(TailEvent::Dropped { count: frame.dropped }).await.is_err() {
+        if frame.dropped > 0
+            && events
+                .send(TailEvent::Dropped {
+                    count: frame.dropped,
+                })
+                .await
+                .is_err()
+        {
             return None;
         }
     }
@@ -291,8 +353,17 @@ mod tests {
         assert_eq!(c.resume_start(), Some(20));
         c.begin_resume();
         // Backfill from start=20 repeats b and c, and brings d at the same nanosecond.
-        let got = c.admit_all(vec![line(10, "a"), line(20, "b"), line(20, "c"), line(20, "d"), line(30, "e")]);
-        assert_eq!(got.iter().map(|l| l.line.as_str()).collect::<Vec<_>>(), vec!["d", "e"]);
+        let got = c.admit_all(vec![
+            line(10, "a"),
+            line(20, "b"),
+            line(20, "c"),
+            line(20, "d"),
+            line(30, "e"),
+        ]);
+        assert_eq!(
+            got.iter().map(|l| l.line.as_str()).collect::<Vec<_>>(),
+            vec!["d", "e"]
+        );
         assert_eq!(c.resume_start(), Some(30));
     }
 
@@ -306,7 +377,12 @@ mod tests {
 
     #[test]
     fn tail_url_uses_ws_scheme_and_resume_start() {
-        let client = LokiClient::new("https://loki.example:3100/base", Default::default(), Default::default()).unwrap();
+        let client = LokiClient::new(
+            "https://loki.example:3100/base",
+            Default::default(),
+            Default::default(),
+        )
+        .unwrap();
         let url = client.tail_url(&TailRequest::new(r#"{app="x"} |= "err""#), Some(42), 100);
         assert_eq!(url.scheme(), "wss");
         assert_eq!(url.path(), "/base/loki/api/v1/tail");

@@ -72,11 +72,17 @@ pub enum WireError {
 
 fn push_streams(streams: Vec<WireStream<'_>>, out: &mut Vec<LogLine>) -> Result<(), WireError> {
     for s in streams {
-        let labels: Labels = s.stream.into_iter().map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
+        let labels: Labels = s
+            .stream
+            .into_iter()
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
         let labels = Arc::new(labels);
         out.reserve(s.values.len());
         for (ts, line) in s.values {
-            let ts_ns: i64 = ts.parse().map_err(|_| WireError::Timestamp(ts.to_string()))?;
+            let ts_ns: i64 = ts
+                .parse()
+                .map_err(|_| WireError::Timestamp(ts.to_string()))?;
             out.push(LogLine::new(ts_ns, Arc::clone(&labels), line.into_owned()));
         }
     }
@@ -85,26 +91,37 @@ fn push_streams(streams: Vec<WireStream<'_>>, out: &mut Vec<LogLine>) -> Result<
 
 /// Parse a tail frame `{"streams":[...],"dropped_entries":[...]}`; lines come out sorted by time.
 pub fn parse_tail_frame(text: &[u8]) -> Result<TailFrame, WireError> {
-    let frame: WireTailFrame<'_> = serde_json::from_slice(text).map_err(|e| WireError::Json(e.to_string()))?;
+    let frame: WireTailFrame<'_> =
+        serde_json::from_slice(text).map_err(|e| WireError::Json(e.to_string()))?;
     let mut lines = Vec::new();
     push_streams(frame.streams, &mut lines)?;
     lines.sort_by_key(|l| l.ts_ns);
-    Ok(TailFrame { lines, dropped: frame.dropped_entries.map_or(0, |d| d.len()) })
+    Ok(TailFrame {
+        lines,
+        dropped: frame.dropped_entries.map_or(0, |d| d.len()),
+    })
 }
 
 /// Parse a `query_range` answer for a log query; lines come out oldest first whatever the
 /// `direction` was.
 pub fn parse_query_range(body: &[u8]) -> Result<Vec<LogLine>, WireError> {
-    let resp: WireQueryResponse<'_> = serde_json::from_slice(body).map_err(|e| WireError::Json(e.to_string()))?;
+    let resp: WireQueryResponse<'_> =
+        serde_json::from_slice(body).map_err(|e| WireError::Json(e.to_string()))?;
     if resp.status != "success" {
-        return Err(WireError::Loki(resp.error.unwrap_or_else(|| resp.status.into_owned())));
+        return Err(WireError::Loki(
+            resp.error.unwrap_or_else(|| resp.status.into_owned()),
+        ));
     }
-    let data = resp.data.ok_or_else(|| WireError::Json("missing `data`".into()))?;
+    let data = resp
+        .data
+        .ok_or_else(|| WireError::Json("missing `data`".into()))?;
     let streams = match data {
         WireQueryData::Streams(s) => s,
         WireQueryData::Matrix(_) => return Err(WireError::NotStreams("matrix".into())),
         WireQueryData::Vector(_) => return Err(WireError::NotStreams("vector".into())),
-        WireQueryData::Scalar(_) | WireQueryData::String(_) => return Err(WireError::NotStreams("scalar".into())),
+        WireQueryData::Scalar(_) | WireQueryData::String(_) => {
+            return Err(WireError::NotStreams("scalar".into()));
+        }
     };
     let mut lines = Vec::new();
     push_streams(streams, &mut lines)?;
@@ -155,7 +172,10 @@ mod tests {
   {"stream":{"job":"varlogs"},"values":[["1569266497240578000","foo \"quoted\""],["1569266492548155000","bar"]]}],
  "stats":{}}}"#;
         let lines = parse_query_range(body).unwrap();
-        assert_eq!(lines.iter().map(|l| l.line.as_str()).collect::<Vec<_>>(), vec!["bar", "foo \"quoted\""]);
+        assert_eq!(
+            lines.iter().map(|l| l.line.as_str()).collect::<Vec<_>>(),
+            vec!["bar", "foo \"quoted\""]
+        );
     }
 
     #[test]
@@ -163,12 +183,18 @@ mod tests {
         let body = br#"{"status":"success","data":{"resultType":"matrix","result":[]}}"#;
         assert!(matches!(parse_query_range(body), Err(WireError::NotStreams(t)) if t == "matrix"));
         let body = br#"{"streams":[{"stream":{},"values":[["yesterday","x"]]}]}"#;
-        assert_eq!(parse_tail_frame(body), Err(WireError::Timestamp("yesterday".into())));
+        assert_eq!(
+            parse_tail_frame(body),
+            Err(WireError::Timestamp("yesterday".into()))
+        );
         assert!(matches!(parse_tail_frame(b"{"), Err(WireError::Json(_))));
     }
 
     #[test]
     fn string_lists() {
-        assert_eq!(parse_string_list(br#"{"status":"success","data":["app","job"]}"#).unwrap(), vec!["app", "job"]);
+        assert_eq!(
+            parse_string_list(br#"{"status":"success","data":["app","job"]}"#).unwrap(),
+            vec!["app", "job"]
+        );
     }
 }

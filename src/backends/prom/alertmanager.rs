@@ -92,7 +92,9 @@ pub struct AlertmanagerClient {
 
 impl AlertmanagerClient {
     pub fn new(base: &str, auth: Auth, timeouts: Timeouts) -> Result<Self, EndpointError> {
-        Ok(Self { http: HttpEndpoint::new("Alertmanager", base, auth, timeouts)? })
+        Ok(Self {
+            http: HttpEndpoint::new("Alertmanager", base, auth, timeouts)?,
+        })
     }
 
     pub fn endpoint(&self) -> &HttpEndpoint {
@@ -101,12 +103,17 @@ impl AlertmanagerClient {
 
     /// `GET /api/v2/alerts`: active, silenced and inhibited alerts.
     pub async fn alerts(&self) -> Result<Vec<AmAlert>, EndpointError> {
-        self.http.send_json(self.http.request(Method::GET, "api/v2/alerts")).await
+        self.http
+            .send_json(self.http.request(Method::GET, "api/v2/alerts"))
+            .await
     }
 
     /// `GET /api/v2/silences`.
     pub async fn silences(&self) -> Result<Vec<Silence>, EndpointError> {
-        let wire: Vec<WireSilence> = self.http.send_json(self.http.request(Method::GET, "api/v2/silences")).await?;
+        let wire: Vec<WireSilence> = self
+            .http
+            .send_json(self.http.request(Method::GET, "api/v2/silences"))
+            .await?;
         Ok(wire
             .into_iter()
             .map(|s| Silence {
@@ -114,7 +121,12 @@ impl AlertmanagerClient {
                 matchers: s
                     .matchers
                     .into_iter()
-                    .map(|m| SilenceMatcher { name: m.name, value: m.value, is_regex: m.is_regex, is_equal: m.is_equal })
+                    .map(|m| SilenceMatcher {
+                        name: m.name,
+                        value: m.value,
+                        is_regex: m.is_regex,
+                        is_equal: m.is_equal,
+                    })
                     .collect(),
                 starts_at: rfc3339_secs(&s.starts_at).unwrap_or(0),
                 ends_at: rfc3339_secs(&s.ends_at).unwrap_or(0),
@@ -139,7 +151,10 @@ impl AlertmanagerClient {
             });
         }
         if s.matchers.is_empty() {
-            return Err(EndpointError::Unsupported { peer: "Alertmanager", message: "a silence needs matchers".into() });
+            return Err(EndpointError::Unsupported {
+                peer: "Alertmanager",
+                message: "a silence needs matchers".into(),
+            });
         }
         let body = WirePostSilence {
             matchers: s
@@ -157,17 +172,32 @@ impl AlertmanagerClient {
             created_by: &s.created_by,
             comment: &s.comment,
         };
-        let created: WireSilenceCreated =
-            self.http.send_json(self.http.request(Method::POST, "api/v2/silences").json(&body)).await?;
+        let created: WireSilenceCreated = self
+            .http
+            .send_json(
+                self.http
+                    .request(Method::POST, "api/v2/silences")
+                    .json(&body),
+            )
+            .await?;
         Ok(created.silence_id)
     }
 
     /// `DELETE /api/v2/silence/{id}`: expire a silence now.
     pub async fn expire_silence(&self, id: &str) -> Result<(), EndpointError> {
         if id.is_empty() || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
-            return Err(EndpointError::Unsupported { peer: "Alertmanager", message: format!("`{id}` is not a silence id") });
+            return Err(EndpointError::Unsupported {
+                peer: "Alertmanager",
+                message: format!("`{id}` is not a silence id"),
+            });
         }
-        self.http.send_bytes(self.http.request(Method::DELETE, &format!("api/v2/silence/{id}"))).await.map(drop)
+        self.http
+            .send_bytes(
+                self.http
+                    .request(Method::DELETE, &format!("api/v2/silence/{id}")),
+            )
+            .await
+            .map(drop)
     }
 }
 
@@ -201,7 +231,12 @@ mod tests {
     #[test]
     fn silence_body_has_the_wire_field_names() {
         let body = WirePostSilence {
-            matchers: vec![WireMatcher { name: "a".into(), value: "b".into(), is_regex: false, is_equal: true }],
+            matchers: vec![WireMatcher {
+                name: "a".into(),
+                value: "b".into(),
+                is_regex: false,
+                is_equal: true,
+            }],
             starts_at: secs_to_rfc3339(0),
             ends_at: secs_to_rfc3339(60),
             created_by: "me",

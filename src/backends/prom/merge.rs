@@ -18,7 +18,11 @@ pub fn merge_alerts(prom: &[PromAlert], am: &[AmAlert]) -> Vec<Alert> {
         let mut alert = Alert {
             labels: p.labels.clone(),
             annotations: p.annotations.clone(),
-            state: if pending { AlertState::Pending } else { AlertState::Firing },
+            state: if pending {
+                AlertState::Pending
+            } else {
+                AlertState::Firing
+            },
             active_since: p.active_since(),
             ends_at: None,
             fingerprint: None,
@@ -26,7 +30,10 @@ pub fn merge_alerts(prom: &[PromAlert], am: &[AmAlert]) -> Vec<Alert> {
             inhibited_by: Vec::new(),
             value: p.value.clone(),
             generator_url: None,
-            sources: AlertSources { prometheus: true, alertmanager: false },
+            sources: AlertSources {
+                prometheus: true,
+                alertmanager: false,
+            },
         };
         if let Some((i, a)) = matched {
             am_used[i] = true;
@@ -49,13 +56,21 @@ pub fn merge_alerts(prom: &[PromAlert], am: &[AmAlert]) -> Vec<Alert> {
             inhibited_by: Vec::new(),
             value: None,
             generator_url: None,
-            sources: AlertSources { prometheus: false, alertmanager: true },
+            sources: AlertSources {
+                prometheus: false,
+                alertmanager: true,
+            },
         };
         apply_am(&mut alert, a);
         out.push(alert);
     }
     out.sort_by(|a, b| {
-        (a.severity(), a.state, a.name(), &a.labels).cmp(&(b.severity(), b.state, b.name(), &b.labels))
+        (a.severity(), a.state, a.name(), &a.labels).cmp(&(
+            b.severity(),
+            b.state,
+            b.name(),
+            &b.labels,
+        ))
     });
     out
 }
@@ -68,7 +83,10 @@ fn apply_am(alert: &mut Alert, a: &AmAlert) {
     alert.ends_at = a.ends();
     alert.generator_url = a.generator_url.clone();
     for (k, v) in &a.annotations {
-        alert.annotations.entry(k.clone()).or_insert_with(|| v.clone());
+        alert
+            .annotations
+            .entry(k.clone())
+            .or_insert_with(|| v.clone());
     }
     if a.status.state == "suppressed" {
         alert.state = AlertState::Suppressed;
@@ -85,7 +103,10 @@ mod tests {
     use crate::domain::alerts::Severity;
 
     fn labels(pairs: &[(&str, &str)]) -> crate::domain::alerts::AlertLabels {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     fn prom(name: &str, sev: &str, state: &str) -> PromAlert {
@@ -100,7 +121,11 @@ mod tests {
 
     fn am(name: &str, sev: &str, state: &str, silenced: &[&str]) -> AmAlert {
         AmAlert {
-            labels: labels(&[("alertname", name), ("severity", sev), ("cluster", "prox-n100")]),
+            labels: labels(&[
+                ("alertname", name),
+                ("severity", sev),
+                ("cluster", "prox-n100"),
+            ]),
             annotations: labels(&[("summary", "s")]),
             fingerprint: format!("fp-{name}"),
             starts_at: Some("2024-06-01T10:00:30Z".into()),
@@ -117,10 +142,19 @@ mod tests {
     #[test]
     fn merges_by_label_subset_and_keeps_silence_state() {
         let merged = merge_alerts(
-            &[prom("Disk", "warning", "firing"), prom("Boot", "critical", "pending")],
-            &[am("Disk", "warning", "suppressed", &["sil-1"]), am("Watchdog", "none", "active", &[])],
+            &[
+                prom("Disk", "warning", "firing"),
+                prom("Boot", "critical", "pending"),
+            ],
+            &[
+                am("Disk", "warning", "suppressed", &["sil-1"]),
+                am("Watchdog", "none", "active", &[]),
+            ],
         );
-        let names: Vec<_> = merged.iter().map(|a| (a.name(), a.state, a.severity())).collect();
+        let names: Vec<_> = merged
+            .iter()
+            .map(|a| (a.name(), a.state, a.severity()))
+            .collect();
         assert_eq!(
             names,
             vec![
@@ -131,7 +165,11 @@ mod tests {
         );
         let disk = &merged[1];
         assert_eq!(disk.silenced_by, vec!["sil-1"]);
-        assert_eq!(disk.active_since, Some(1717236000), "Prometheus activeAt wins over startsAt");
+        assert_eq!(
+            disk.active_since,
+            Some(1717236000),
+            "Prometheus activeAt wins over startsAt"
+        );
         assert!(disk.sources.prometheus && disk.sources.alertmanager);
         assert_eq!(disk.annotations["summary"], "s");
     }

@@ -92,7 +92,9 @@ pub struct PrometheusClient {
 
 impl PrometheusClient {
     pub fn new(base: &str, auth: Auth, timeouts: Timeouts) -> Result<Self, EndpointError> {
-        Ok(Self { http: HttpEndpoint::new("Prometheus", base, auth, timeouts)? })
+        Ok(Self {
+            http: HttpEndpoint::new("Prometheus", base, auth, timeouts)?,
+        })
     }
 
     pub fn endpoint(&self) -> &HttpEndpoint {
@@ -101,13 +103,19 @@ impl PrometheusClient {
 
     /// `GET /api/v1/alerts`: pending and firing alerts.
     pub async fn alerts(&self) -> Result<Vec<PromAlert>, EndpointError> {
-        let env: Envelope<AlertsData> = self.http.send_json(self.http.request(Method::GET, "api/v1/alerts")).await?;
+        let env: Envelope<AlertsData> = self
+            .http
+            .send_json(self.http.request(Method::GET, "api/v1/alerts"))
+            .await?;
         Ok(self.unwrap(env)?.alerts)
     }
 
     /// `GET /api/v1/rules?type=alert`: alerting rules with their state.
     pub async fn alert_rules(&self) -> Result<Vec<RuleGroup>, EndpointError> {
-        let rb = self.http.request(Method::GET, "api/v1/rules").query(&[("type", "alert")]);
+        let rb = self
+            .http
+            .request(Method::GET, "api/v1/rules")
+            .query(&[("type", "alert")]);
         let env: Envelope<RulesData> = self.http.send_json(rb).await?;
         Ok(self.unwrap(env)?.groups)
     }
@@ -133,9 +141,11 @@ mod tests {
 
     #[test]
     fn decodes_documented_shapes() {
-        let a: Envelope<AlertsData> = serde_json::from_str(r#"{"status":"success","data":{"alerts":[
+        let a: Envelope<AlertsData> = serde_json::from_str(
+            r#"{"status":"success","data":{"alerts":[
  {"labels":{"alertname":"KubeNodeNotReady","severity":"warning"},"annotations":{"summary":"..."},
-  "state":"firing","activeAt":"2018-07-04T20:27:12.60602144+02:00","value":"1e+00"}]}}"#)
+  "state":"firing","activeAt":"2018-07-04T20:27:12.60602144+02:00","value":"1e+00"}]}}"#,
+        )
         .unwrap();
         let alerts = a.data.unwrap().alerts;
         assert_eq!(alerts[0].state, "firing");

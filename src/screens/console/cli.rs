@@ -9,6 +9,16 @@ use std::time::Instant;
 
 pub fn run(global: &GlobalArgs, args: ConsoleArgs) -> ExitCode {
     let started = Instant::now();
-    set_overrides(EndpointOverrides { loki: args.loki, prometheus: args.prometheus, alertmanager: args.alertmanager });
-    tui(global, Start { screen: ScreenId::Console, started })
+    set_overrides(EndpointOverrides {
+        loki: args.loki,
+        prometheus: args.prometheus,
+        alertmanager: args.alertmanager,
+    });
+    tui(
+        global,
+        Start {
+            screen: ScreenId::Console,
+            started,
+        },
+    )
 }

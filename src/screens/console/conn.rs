@@ -11,9 +11,15 @@ pub enum ConnState {
     Connecting,
     Live,
     /// Lost; the next attempt is in `retry_in`.
-    Reconnecting { attempt: u32, retry_in: Duration, reason: String },
+    Reconnecting {
+        attempt: u32,
+        retry_in: Duration,
+        reason: String,
+    },
     /// Retrying cannot help until the operator changes something (bad query, bad credentials).
-    Failed { reason: String },
+    Failed {
+        reason: String,
+    },
 }
 
 impl ConnState {
@@ -23,7 +29,9 @@ impl ConnState {
             ConnState::NotConfigured => "not configured".into(),
             ConnState::Connecting => "connecting".into(),
             ConnState::Live => "live".into(),
-            ConnState::Reconnecting { attempt, retry_in, .. } => {
+            ConnState::Reconnecting {
+                attempt, retry_in, ..
+            } => {
                 format!("reconnecting #{attempt} in {}", human_duration(*retry_in))
             }
             ConnState::Failed { .. } => "error".into(),
@@ -59,15 +67,27 @@ pub fn human_secs(secs: i64) -> String {
         0..=59 => format!("{s}s"),
         60..=3599 => {
             let (m, r) = (s / 60, s % 60);
-            if r == 0 { format!("{m}m") } else { format!("{m}m {r}s") }
+            if r == 0 {
+                format!("{m}m")
+            } else {
+                format!("{m}m {r}s")
+            }
         }
         3600..=86_399 => {
             let (h, m) = (s / 3600, (s % 3600) / 60);
-            if m == 0 { format!("{h}h") } else { format!("{h}h {m}m") }
+            if m == 0 {
+                format!("{h}h")
+            } else {
+                format!("{h}h {m}m")
+            }
         }
         _ => {
             let (d, h) = (s / 86_400, (s % 86_400) / 3600);
-            if h == 0 { format!("{d}d") } else { format!("{d}d {h}h") }
+            if h == 0 {
+                format!("{d}d")
+            } else {
+                format!("{d}d {h}h")
+            }
         }
     }
 }
@@ -83,7 +103,11 @@ mod tests {
         assert_eq!(human_secs(3600 * 2 + 300), "2h 5m");
         assert_eq!(human_secs(86_400 * 3 + 3600 * 4), "3d 4h");
         assert_eq!(human_duration(Duration::from_millis(850)), "850ms");
-        let s = ConnState::Reconnecting { attempt: 2, retry_in: Duration::from_secs(4), reason: "refused".into() };
+        let s = ConnState::Reconnecting {
+            attempt: 2,
+            retry_in: Duration::from_secs(4),
+            reason: "refused".into(),
+        };
         assert_eq!(s.badge(), "reconnecting #2 in 4s");
         assert_eq!(s.reason(), Some("refused"));
     }

@@ -28,7 +28,13 @@ pub struct ConsoleBackends {
 
 impl Default for ConsoleBackends {
     fn default() -> Self {
-        Self { loki: None, prometheus: None, alertmanager: None, alert_poll: ALERT_POLL, refresh: Arc::new(Notify::new()) }
+        Self {
+            loki: None,
+            prometheus: None,
+            alertmanager: None,
+            alert_poll: ALERT_POLL,
+            refresh: Arc::new(Notify::new()),
+        }
     }
 }
 
@@ -41,7 +47,11 @@ pub const ALERTMANAGER_KEY: &str = "console:alerts:alertmanager";
 
 /// Keys of the console's subscriptions (cancelled when leaving the screen).
 pub fn subscription_keys() -> [TaskKey; 3] {
-    [TaskKey::new(TAIL_KEY), TaskKey::new(PROMETHEUS_KEY), TaskKey::new(ALERTMANAGER_KEY)]
+    [
+        TaskKey::new(TAIL_KEY),
+        TaskKey::new(PROMETHEUS_KEY),
+        TaskKey::new(ALERTMANAGER_KEY),
+    ]
 }
 
 /// What an effect becomes.
@@ -59,7 +69,10 @@ pub enum Planned {
 
 /// The OSC 52 sequence that puts `text` on the terminal's clipboard.
 pub fn osc52(text: &str) -> String {
-    format!("\x1b]52;c;{}\x07", base64::engine::general_purpose::STANDARD.encode(text))
+    format!(
+        "\x1b]52;c;{}\x07",
+        base64::engine::general_purpose::STANDARD.encode(text)
+    )
 }
 
 fn ev(e: ConsoleEvent) -> BackendEvent {
@@ -77,33 +90,61 @@ pub fn plan(effect: ConsoleEffect, b: &ConsoleBackends) -> Vec<Planned> {
 fn plan_one(effect: ConsoleEffect, b: &ConsoleBackends) -> Planned {
     match effect {
         ConsoleEffect::QueryLogs { generation, query } => {
-            let Some(loki) = b.loki.clone() else { return Planned::Nothing };
-            Planned::Spawn(Task::future(TaskKey::new("console:loki-query"), "Loki query", async move {
-                let result = loki.query_range(&query).await.map_err(|e| e.to_string());
-                ev(ConsoleEvent::LogsLoaded { generation, result })
-            }))
+            let Some(loki) = b.loki.clone() else {
+                return Planned::Nothing;
+            };
+            Planned::Spawn(Task::future(
+                TaskKey::new("console:loki-query"),
+                "Loki query",
+                async move {
+                    let result = loki.query_range(&query).await.map_err(|e| e.to_string());
+                    ev(ConsoleEvent::LogsLoaded { generation, result })
+                },
+            ))
         }
-        ConsoleEffect::StartTail { generation, request } => {
-            let Some(loki) = b.loki.clone() else { return Planned::Nothing };
-            Planned::Spawn(Task::stream(TaskKey::new(TAIL_KEY), "Loki live tail", move |sink| async move {
-                let (tx, rx) = mpsc::channel::<TailEvent>(256);
-                let tail = tokio::spawn(async move { loki.tail(request, tx).await });
-                forward_tail(rx, generation, &sink).await;
-                tail.abort();
-            }))
+        ConsoleEffect::StartTail {
+            generation,
+            request,
+        } => {
+            let Some(loki) = b.loki.clone() else {
+                return Planned::Nothing;
+            };
+            Planned::Spawn(Task::stream(
+                TaskKey::new(TAIL_KEY),
+                "Loki live tail",
+                move |sink| async move {
+                    let (tx, rx) = mpsc::channel::<TailEvent>(256);
+                    let tail = tokio::spawn(async move { loki.tail(request, tx).await });
+                    forward_tail(rx, generation, &sink).await;
+                    tail.abort();
+                },
+            ))
         }
         ConsoleEffect::StopTail => Planned::Cancel(TaskKey::new(TAIL_KEY)),
         ConsoleEffect::FetchLabels => {
-            let Some(loki) = b.loki.clone() else { return Planned::Nothing };
-            Planned::Spawn(Task::future(TaskKey::new("console:loki-labels"), "Loki labels", async move {
-                ev(ConsoleEvent::LabelsLoaded(loki.labels(6 * 3600).await.map_err(|e| e.short())))
-            }))
+            let Some(loki) = b.loki.clone() else {
+                return Planned::Nothing;
+            };
+            Planned::Spawn(Task::future(
+                TaskKey::new("console:loki-labels"),
+                "Loki labels",
+                async move {
+                    ev(ConsoleEvent::LabelsLoaded(
+                        loki.labels(6 * 3600).await.map_err(|e| e.short()),
+                    ))
+                },
+            ))
         }
         ConsoleEffect::FetchLabelValues { name } => {
-            let Some(loki) = b.loki.clone() else { return Planned::Nothing };
+            let Some(loki) = b.loki.clone() else {
+                return Planned::Nothing;
+            };
             let key = TaskKey::new(format!("console:loki-values:{name}"));
             Planned::Spawn(Task::future(key, "Loki label values", async move {
-                let result = loki.label_values(&name, 6 * 3600).await.map_err(|e| e.short());
+                let result = loki
+                    .label_values(&name, 6 * 3600)
+                    .await
+                    .map_err(|e| e.short());
                 ev(ConsoleEvent::LabelValuesLoaded { name, result })
             }))
         }
@@ -111,16 +152,22 @@ fn plan_one(effect: ConsoleEffect, b: &ConsoleBackends) -> Planned {
         ConsoleEffect::RefreshAlerts => Planned::Notify,
         ConsoleEffect::CreateSilence(silence) => {
             let am = b.alertmanager.clone();
-            Planned::Spawn(Task::future(TaskKey::new("console:silence"), "create a silence", async move {
-                let result = match am {
-                    Some(am) => am.create_silence(&silence).await.map_err(|e| e.to_string()),
-                    None => Err("Alertmanager is not configured".into()),
-                };
-                ev(ConsoleEvent::SilenceCreated(result))
-            }))
+            Planned::Spawn(Task::future(
+                TaskKey::new("console:silence"),
+                "create a silence",
+                async move {
+                    let result = match am {
+                        Some(am) => am.create_silence(&silence).await.map_err(|e| e.to_string()),
+                        None => Err("Alertmanager is not configured".into()),
+                    };
+                    ev(ConsoleEvent::SilenceCreated(result))
+                },
+            ))
         }
         ConsoleEffect::ExpireSilence { id } => {
-            let Some(am) = b.alertmanager.clone() else { return Planned::Nothing };
+            let Some(am) = b.alertmanager.clone() else {
+                return Planned::Nothing;
+            };
             let key = TaskKey::new(format!("console:expire:{id}"));
             Planned::Spawn(Task::future(key, "expire a silence", async move {
                 let result = am.expire_silence(&id).await.map_err(|e| e.to_string());
@@ -136,27 +183,39 @@ pub fn alert_pollers(b: &ConsoleBackends) -> Vec<Task> {
     let mut tasks = Vec::new();
     if let Some(p) = b.prometheus.clone() {
         let (every, refresh) = (b.alert_poll, b.refresh.clone());
-        tasks.push(Task::stream(TaskKey::new(PROMETHEUS_KEY), "poll Prometheus alerts", move |sink| async move {
-            let fetch = || {
-                let p = p.clone();
-                async move {
-                    let alerts = p.alerts().await?;
-                    let rules = p.alert_rules().await?;
-                    Ok(AlertsUpdate::Prometheus { alerts, rules })
-                }
-            };
-            poll(AlertSource::Prometheus, fetch, every, refresh, sink).await
-        }));
+        tasks.push(Task::stream(
+            TaskKey::new(PROMETHEUS_KEY),
+            "poll Prometheus alerts",
+            move |sink| async move {
+                let fetch = || {
+                    let p = p.clone();
+                    async move {
+                        let alerts = p.alerts().await?;
+                        let rules = p.alert_rules().await?;
+                        Ok(AlertsUpdate::Prometheus { alerts, rules })
+                    }
+                };
+                poll(AlertSource::Prometheus, fetch, every, refresh, sink).await
+            },
+        ));
     }
     if let Some(am) = b.alertmanager.clone() {
         let (every, refresh) = (b.alert_poll, b.refresh.clone());
-        tasks.push(Task::stream(TaskKey::new(ALERTMANAGER_KEY), "poll Alertmanager alerts", move |sink| async move {
-            let fetch = || {
-                let am = am.clone();
-                async move { Ok(AlertsUpdate::Alertmanager { alerts: am.alerts().await? }) }
-            };
-            poll(AlertSource::Alertmanager, fetch, every, refresh, sink).await
-        }));
+        tasks.push(Task::stream(
+            TaskKey::new(ALERTMANAGER_KEY),
+            "poll Alertmanager alerts",
+            move |sink| async move {
+                let fetch = || {
+                    let am = am.clone();
+                    async move {
+                        Ok(AlertsUpdate::Alertmanager {
+                            alerts: am.alerts().await?,
+                        })
+                    }
+                };
+                poll(AlertSource::Alertmanager, fetch, every, refresh, sink).await
+            },
+        ));
     }
     tasks
 }
@@ -182,11 +241,17 @@ async fn forward_tail(mut rx: mpsc::Receiver<TailEvent>, generation: u64, sink: 
             }
             other => other,
         };
-        if !sink.send(ev(ConsoleEvent::Tail { generation, event })).await {
+        if !sink
+            .send(ev(ConsoleEvent::Tail { generation, event }))
+            .await
+        {
             return;
         }
         if let Some(event) = after {
-            if !sink.send(ev(ConsoleEvent::Tail { generation, event })).await {
+            if !sink
+                .send(ev(ConsoleEvent::Tail { generation, event }))
+                .await
+            {
                 return;
             }
         }
@@ -195,8 +260,13 @@ async fn forward_tail(mut rx: mpsc::Receiver<TailEvent>, generation: u64, sink: 
 
 /// Poll one source until the app goes away: every `every` while it answers, with backoff
 /// while it does not; `refresh` polls at once.
-async fn poll<F, Fut>(source: AlertSource, fetch: F, every: Duration, refresh: Arc<Notify>, sink: EventSink)
-where
+async fn poll<F, Fut>(
+    source: AlertSource,
+    fetch: F,
+    every: Duration,
+    refresh: Arc<Notify>,
+    sink: EventSink,
+) where
     F: Fn() -> Fut,
     Fut: std::future::Future<Output = Result<AlertsUpdate, crate::backends::endpoint::EndpointError>>,
 {
@@ -204,7 +274,14 @@ where
     let mut healthy = false;
     loop {
         // "connecting" on the first attempt and on retries, not on every healthy poll.
-        if !healthy && !sink.send(ev(ConsoleEvent::Alerts { source, update: AlertsUpdate::Connecting })).await {
+        if !healthy
+            && !sink
+                .send(ev(ConsoleEvent::Alerts {
+                    source,
+                    update: AlertsUpdate::Connecting,
+                }))
+                .await
+        {
             return;
         }
         let wait = match fetch().await {
@@ -219,7 +296,11 @@ where
             Err(e) => {
                 healthy = false;
                 let retry_in = backoff.next_delay();
-                let update = AlertsUpdate::Failed { reason: e.to_string(), attempt: backoff.attempt(), retry_in };
+                let update = AlertsUpdate::Failed {
+                    reason: e.to_string(),
+                    attempt: backoff.attempt(),
+                    retry_in,
+                };
                 if !sink.send(ev(ConsoleEvent::Alerts { source, update })).await {
                     return;
                 }

@@ -53,19 +53,37 @@ pub struct Resolved {
     pub notes: Vec<String>,
 }
 
-fn pick(flag: &Option<String>, env_name: &str, cfg: Option<&String>, env: &dyn Fn(&str) -> Option<String>) -> Option<Endpoint> {
+fn pick(
+    flag: &Option<String>,
+    env_name: &str,
+    cfg: Option<&String>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Option<Endpoint> {
     let clean = |s: &String| Some(s.trim().to_owned()).filter(|s| !s.is_empty());
     if let Some(url) = flag.as_ref().and_then(clean) {
-        return Some(Endpoint { url, origin: Origin::Flag });
+        return Some(Endpoint {
+            url,
+            origin: Origin::Flag,
+        });
     }
     if let Some(url) = env(env_name).as_ref().and_then(clean) {
-        return Some(Endpoint { url, origin: Origin::Env });
+        return Some(Endpoint {
+            url,
+            origin: Origin::Env,
+        });
     }
-    cfg.and_then(clean).map(|url| Endpoint { url, origin: Origin::ClusterConfig })
+    cfg.and_then(clean).map(|url| Endpoint {
+        url,
+        origin: Origin::ClusterConfig,
+    })
 }
 
 /// Resolve with flags > environment > cluster config.
-pub fn resolve(flags: &EndpointOverrides, cfg: Option<&ObservabilityConfig>, env: &dyn Fn(&str) -> Option<String>) -> Resolved {
+pub fn resolve(
+    flags: &EndpointOverrides,
+    cfg: Option<&ObservabilityConfig>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Resolved {
     let mut notes = Vec::new();
     let auth = if let Some(token) = env("HOMELAB_BEARER_TOKEN").filter(|t| !t.is_empty()) {
         Auth::Bearer(token)
@@ -75,7 +93,9 @@ pub fn resolve(flags: &EndpointOverrides, cfg: Option<&ObservabilityConfig>, env
             Auth::None
         })
     } else {
-        if let Some(key) = cfg.and_then(|c| c.bearer_token_env.as_ref().or(c.basic_auth_env.as_ref())) {
+        if let Some(key) =
+            cfg.and_then(|c| c.bearer_token_env.as_ref().or(c.basic_auth_env.as_ref()))
+        {
             notes.push(format!(
                 "the cluster config names credentials `{key}` in the env file; this build cannot read it yet: set HOMELAB_BEARER_TOKEN or HOMELAB_BASIC_AUTH"
             ));
@@ -83,9 +103,24 @@ pub fn resolve(flags: &EndpointOverrides, cfg: Option<&ObservabilityConfig>, env
         Auth::None
     };
     Resolved {
-        loki: pick(&flags.loki, "HOMELAB_LOKI_URL", cfg.and_then(|c| c.loki_url.as_ref()), env),
-        prometheus: pick(&flags.prometheus, "HOMELAB_PROMETHEUS_URL", cfg.and_then(|c| c.prometheus_url.as_ref()), env),
-        alertmanager: pick(&flags.alertmanager, "HOMELAB_ALERTMANAGER_URL", cfg.and_then(|c| c.alertmanager_url.as_ref()), env),
+        loki: pick(
+            &flags.loki,
+            "HOMELAB_LOKI_URL",
+            cfg.and_then(|c| c.loki_url.as_ref()),
+            env,
+        ),
+        prometheus: pick(
+            &flags.prometheus,
+            "HOMELAB_PROMETHEUS_URL",
+            cfg.and_then(|c| c.prometheus_url.as_ref()),
+            env,
+        ),
+        alertmanager: pick(
+            &flags.alertmanager,
+            "HOMELAB_ALERTMANAGER_URL",
+            cfg.and_then(|c| c.alertmanager_url.as_ref()),
+            env,
+        ),
         auth,
         notes,
     }
@@ -104,12 +139,33 @@ mod tests {
             basic_auth_env: None,
             bearer_token_env: Some("OBS_TOKEN".into()),
         };
-        let flags = EndpointOverrides { loki: Some("http://loki.flag".into()), ..Default::default() };
+        let flags = EndpointOverrides {
+            loki: Some("http://loki.flag".into()),
+            ..Default::default()
+        };
         let env = |k: &str| (k == "HOMELAB_PROMETHEUS_URL").then(|| "http://prom.env".to_string());
         let r = resolve(&flags, Some(&cfg), &env);
-        assert_eq!(r.loki, Some(Endpoint { url: "http://loki.flag".into(), origin: Origin::Flag }));
-        assert_eq!(r.prometheus, Some(Endpoint { url: "http://prom.env".into(), origin: Origin::Env }));
-        assert_eq!(r.alertmanager, Some(Endpoint { url: "https://am.cfg".into(), origin: Origin::ClusterConfig }));
+        assert_eq!(
+            r.loki,
+            Some(Endpoint {
+                url: "http://loki.flag".into(),
+                origin: Origin::Flag
+            })
+        );
+        assert_eq!(
+            r.prometheus,
+            Some(Endpoint {
+                url: "http://prom.env".into(),
+                origin: Origin::Env
+            })
+        );
+        assert_eq!(
+            r.alertmanager,
+            Some(Endpoint {
+                url: "https://am.cfg".into(),
+                origin: Origin::ClusterConfig
+            })
+        );
         assert_eq!(r.auth, Auth::None);
         assert!(r.notes[0].contains("OBS_TOKEN"));
     }
@@ -118,9 +174,17 @@ mod tests {
     fn credentials_from_the_environment() {
         let env = |k: &str| (k == "HOMELAB_BASIC_AUTH").then(|| "ops:pw".to_string());
         let r = resolve(&EndpointOverrides::default(), None, &env);
-        assert_eq!(r.auth, Auth::Basic { user: "ops".into(), password: "pw".into() });
+        assert_eq!(
+            r.auth,
+            Auth::Basic {
+                user: "ops".into(),
+                password: "pw".into()
+            }
+        );
         assert_eq!(r.loki, None);
         let env = |k: &str| (k == "HOMELAB_BASIC_AUTH").then(|| "no-colon".to_string());
-        assert!(resolve(&EndpointOverrides::default(), None, &env).notes[0].contains("user:password"));
+        assert!(
+            resolve(&EndpointOverrides::default(), None, &env).notes[0].contains("user:password")
+        );
     }
 }

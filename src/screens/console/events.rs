@@ -11,21 +11,31 @@ use std::time::Duration;
 #[derive(Debug, Clone, PartialEq)]
 pub enum ConsoleEffect {
     /// Run a range query for the logs pane.
-    QueryLogs { generation: u64, query: RangeQuery },
+    QueryLogs {
+        generation: u64,
+        query: RangeQuery,
+    },
     /// Start (or replace) the live tail of the logs pane.
-    StartTail { generation: u64, request: TailRequest },
+    StartTail {
+        generation: u64,
+        request: TailRequest,
+    },
     /// Stop the live tail.
     StopTail,
     /// Label names for completion.
     FetchLabels,
     /// Values of one label for completion.
-    FetchLabelValues { name: String },
+    FetchLabelValues {
+        name: String,
+    },
     /// Start polling Prometheus and Alertmanager (idempotent).
     WatchAlerts,
     /// Poll both now (after a silence change).
     RefreshAlerts,
     CreateSilence(NewSilence),
-    ExpireSilence { id: String },
+    ExpireSilence {
+        id: String,
+    },
     /// Put text on the clipboard with OSC 52.
     Copy(String),
 }
@@ -49,19 +59,43 @@ impl AlertSource {
 #[derive(Debug, Clone, PartialEq)]
 pub enum AlertsUpdate {
     Connecting,
-    Prometheus { alerts: Vec<PromAlert>, rules: Vec<RuleGroup> },
-    Alertmanager { alerts: Vec<AmAlert> },
+    Prometheus {
+        alerts: Vec<PromAlert>,
+        rules: Vec<RuleGroup>,
+    },
+    Alertmanager {
+        alerts: Vec<AmAlert>,
+    },
     /// The poll failed; the next one is in `retry_in`.
-    Failed { reason: String, attempt: u32, retry_in: Duration },
+    Failed {
+        reason: String,
+        attempt: u32,
+        retry_in: Duration,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum ConsoleEvent {
-    LogsLoaded { generation: u64, result: Result<Vec<LogLine>, String> },
-    Tail { generation: u64, event: TailEvent },
+    LogsLoaded {
+        generation: u64,
+        result: Result<Vec<LogLine>, String>,
+    },
+    Tail {
+        generation: u64,
+        event: TailEvent,
+    },
     LabelsLoaded(Result<Vec<String>, String>),
-    LabelValuesLoaded { name: String, result: Result<Vec<String>, String> },
-    Alerts { source: AlertSource, update: AlertsUpdate },
+    LabelValuesLoaded {
+        name: String,
+        result: Result<Vec<String>, String>,
+    },
+    Alerts {
+        source: AlertSource,
+        update: AlertsUpdate,
+    },
     SilenceCreated(Result<String, String>),
-    SilenceExpired { id: String, result: Result<(), String> },
+    SilenceExpired {
+        id: String,
+        result: Result<(), String>,
+    },
 }

@@ -48,18 +48,26 @@ fn now_ns() -> i64 {
 }
 
 fn author() -> String {
-    let user = std::env::var("USER").or_else(|_| std::env::var("LOGNAME")).unwrap_or_else(|_| "operator".into());
+    let user = std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_else(|_| "operator".into());
     format!("{user} (homelab console)")
 }
 
 impl ConsoleScreen {
     /// Endpoints from `homelab console` flags, HOMELAB_*_URL, then the cluster config.
     pub fn new(session: &Session) -> Self {
-        let cfg = session.cluster.config.as_ref().ok().map(|c| &c.observability);
+        let cfg = session
+            .cluster
+            .config
+            .as_ref()
+            .ok()
+            .map(|c| &c.observability);
         let r = endpoints::resolve(&endpoints::overrides(), cfg, &|k| std::env::var(k).ok());
         let mut notes = r.notes.clone();
         let timeouts = Timeouts::default();
-        let mut build = |ep: &Option<endpoints::Endpoint>, make: &dyn Fn(&str, Auth) -> Result<(), String>| {
+        let mut build = |ep: &Option<endpoints::Endpoint>,
+                         make: &dyn Fn(&str, Auth) -> Result<(), String>| {
             if let Some(e) = ep {
                 if let Err(msg) = make(&e.url, r.auth.clone()) {
                     notes.push(msg);
@@ -67,13 +75,34 @@ impl ConsoleScreen {
             }
         };
         // Validate each URL once (clients are cheap to build again below).
-        build(&r.loki, &|u, a| LokiClient::new(u, a, timeouts).map(drop).map_err(|e| e.to_string()));
-        build(&r.prometheus, &|u, a| PrometheusClient::new(u, a, timeouts).map(drop).map_err(|e| e.to_string()));
-        build(&r.alertmanager, &|u, a| AlertmanagerClient::new(u, a, timeouts).map(drop).map_err(|e| e.to_string()));
+        build(&r.loki, &|u, a| {
+            LokiClient::new(u, a, timeouts)
+                .map(drop)
+                .map_err(|e| e.to_string())
+        });
+        build(&r.prometheus, &|u, a| {
+            PrometheusClient::new(u, a, timeouts)
+                .map(drop)
+                .map_err(|e| e.to_string())
+        });
+        build(&r.alertmanager, &|u, a| {
+            AlertmanagerClient::new(u, a, timeouts)
+                .map(drop)
+                .map_err(|e| e.to_string())
+        });
         let backends = ConsoleBackends {
-            loki: r.loki.as_ref().and_then(|e| LokiClient::new(&e.url, r.auth.clone(), timeouts).ok()),
-            prometheus: r.prometheus.as_ref().and_then(|e| PrometheusClient::new(&e.url, r.auth.clone(), timeouts).ok()),
-            alertmanager: r.alertmanager.as_ref().and_then(|e| AlertmanagerClient::new(&e.url, r.auth.clone(), timeouts).ok()),
+            loki: r
+                .loki
+                .as_ref()
+                .and_then(|e| LokiClient::new(&e.url, r.auth.clone(), timeouts).ok()),
+            prometheus: r
+                .prometheus
+                .as_ref()
+                .and_then(|e| PrometheusClient::new(&e.url, r.auth.clone(), timeouts).ok()),
+            alertmanager: r
+                .alertmanager
+                .as_ref()
+                .and_then(|e| AlertmanagerClient::new(&e.url, r.auth.clone(), timeouts).ok()),
             ..ConsoleBackends::default()
         };
         Self::with_backends(backends, author(), notes)
@@ -82,12 +111,26 @@ impl ConsoleScreen {
     /// A console on the given clients (tests, demo).
     pub fn with_backends(backends: ConsoleBackends, author: String, notes: Vec<String>) -> Self {
         let shown = EndpointsShown {
-            loki: backends.loki.as_ref().map(|c| c.endpoint().base().to_string()),
-            prometheus: backends.prometheus.as_ref().map(|c| c.endpoint().base().to_string()),
-            alertmanager: backends.alertmanager.as_ref().map(|c| c.endpoint().base().to_string()),
+            loki: backends
+                .loki
+                .as_ref()
+                .map(|c| c.endpoint().base().to_string()),
+            prometheus: backends
+                .prometheus
+                .as_ref()
+                .map(|c| c.endpoint().base().to_string()),
+            alertmanager: backends
+                .alertmanager
+                .as_ref()
+                .map(|c| c.endpoint().base().to_string()),
         };
         let state = ConsoleState::new(author, shown);
-        Self { state, backends, opened: false, notes }
+        Self {
+            state,
+            backends,
+            opened: false,
+            notes,
+        }
     }
 
     pub fn backends(&self) -> &ConsoleBackends {
@@ -123,7 +166,10 @@ impl ConsoleScreen {
             ConnState::Failed { .. } => Health::Down,
         };
         cx.set_badge(Badge::Loki, health(&self.state.logs.conn));
-        let (p, a) = (health(&self.state.alerts.prometheus.conn), health(&self.state.alerts.alertmanager.conn));
+        let (p, a) = (
+            health(&self.state.alerts.prometheus.conn),
+            health(&self.state.alerts.alertmanager.conn),
+        );
         // The alerts badge shows the worse of its two sources.
         let rank = |h: Health| match h {
             Health::Down => 3,
@@ -174,13 +220,23 @@ impl ConsoleScreen {
 impl Screen for ConsoleScreen {
     fn view(&self, frame: &mut Frame, area: Rect, cx: &ViewCx) {
         let look = view::Look::from_theme(cx.theme);
-        view::render_console(&self.state, frame, area, &view::Cx { look: &look, now_s: cx.now.as_second() });
+        view::render_console(
+            &self.state,
+            frame,
+            area,
+            &view::Cx {
+                look: &look,
+                now_s: cx.now.as_second(),
+            },
+        );
     }
 
     fn on_action(&mut self, action: &Action, cx: &mut UpdateCx) -> Handled {
         if matches!(action, Action::Close | Action::Back) {
             let st = &self.state;
-            let something_open = st.alerts.detail || st.zoomed || (st.focus == PaneId::Logs && st.logs.search.is_some());
+            let something_open = st.alerts.detail
+                || st.zoomed
+                || (st.focus == PaneId::Logs && st.logs.search.is_some());
             if !something_open {
                 return Handled::No;
             }
@@ -188,15 +244,25 @@ impl Screen for ConsoleScreen {
             self.run(fx, cx);
             return Handled::Yes;
         }
-        let Some(a) = Self::translate(action) else { return Handled::No };
+        let Some(a) = Self::translate(action) else {
+            return Handled::No;
+        };
         let fx = self.state.apply(a, now_ns());
         if a == ConsoleAction::Expire {
             if let Some(ids) = &self.state.alerts.confirm_expire {
-                let name = self.state.alerts.selected().map(|al| al.name().to_owned()).unwrap_or_default();
+                let name = self
+                    .state
+                    .alerts
+                    .selected()
+                    .map(|al| al.name().to_owned())
+                    .unwrap_or_default();
                 cx.confirm(ConfirmState::new(
                     EXPIRE_TAG,
                     "Expire silence",
-                    format!("Expire {} muting {name}? It will notify again.", ids.join(", ")),
+                    format!(
+                        "Expire {} muting {name}? It will notify again.",
+                        ids.join(", ")
+                    ),
                 ));
             }
         }
@@ -223,7 +289,11 @@ impl Screen for ConsoleScreen {
 
     fn on_paste(&mut self, text: &str, _cx: &mut UpdateCx) {
         if let Some(prompt) = self.state.logs.prompt {
-            let input = if prompt == logs::LogsPrompt::Query { &mut self.state.logs.query_box } else { &mut self.state.logs.prompt_input };
+            let input = if prompt == logs::LogsPrompt::Query {
+                &mut self.state.logs.query_box
+            } else {
+                &mut self.state.logs.prompt_input
+            };
             for c in text.chars().filter(|c| !c.is_control()) {
                 input.insert(c);
             }
@@ -232,7 +302,10 @@ impl Screen for ConsoleScreen {
 
     fn on_mouse(&mut self, event: MouseEvent, area: Rect, _cx: &mut UpdateCx) -> Handled {
         let pos = ratatui::layout::Position::new(event.column, event.row);
-        let Some((pane, _)) = view::pane_areas(&self.state, area).into_iter().find(|(_, r)| r.contains(pos)) else {
+        let Some((pane, _)) = view::pane_areas(&self.state, area)
+            .into_iter()
+            .find(|(_, r)| r.contains(pos))
+        else {
             return Handled::No;
         };
         match event.kind {

@@ -27,7 +27,10 @@ pub fn pivot_query(alert: &Alert) -> String {
         // Nothing to select on: every namespace, lines that mention the alert.
         return format!(r#"{{namespace=~".+"}} |= "{}""#, escape(alert.name()));
     }
-    let inner: Vec<String> = matchers.iter().map(|(k, v)| format!(r#"{k}="{}""#, escape(v))).collect();
+    let inner: Vec<String> = matchers
+        .iter()
+        .map(|(k, v)| format!(r#"{k}="{}""#, escape(v)))
+        .collect();
     format!("{{{}}}", inner.join(", "))
 }
 
@@ -48,7 +51,10 @@ mod tests {
 
     fn alert(pairs: &[(&str, &str)]) -> Alert {
         Alert {
-            labels: pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            labels: pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
             annotations: Default::default(),
             state: AlertState::Firing,
             active_since: Some(1_000),
@@ -64,11 +70,27 @@ mod tests {
 
     #[test]
     fn builds_selectors_from_workload_labels() {
-        let a = alert(&[("alertname", "KubePodCrashLooping"), ("namespace", "media"), ("pod", "jellyseer-1"), ("job", "kube-state-metrics")]);
+        let a = alert(&[
+            ("alertname", "KubePodCrashLooping"),
+            ("namespace", "media"),
+            ("pod", "jellyseer-1"),
+            ("job", "kube-state-metrics"),
+        ]);
         assert_eq!(pivot_query(&a), r#"{namespace="media", pod="jellyseer-1"}"#);
-        let a = alert(&[("alertname", "Flux"), ("namespace", "flux-system"), ("app", "kustomize-controller")]);
-        assert_eq!(pivot_query(&a), r#"{namespace="flux-system", app="kustomize-controller"}"#);
-        let a = alert(&[("alertname", "NodeDisk"), ("job", "node-exporter"), ("instance", "k3s-agent-2:9100")]);
+        let a = alert(&[
+            ("alertname", "Flux"),
+            ("namespace", "flux-system"),
+            ("app", "kustomize-controller"),
+        ]);
+        assert_eq!(
+            pivot_query(&a),
+            r#"{namespace="flux-system", app="kustomize-controller"}"#
+        );
+        let a = alert(&[
+            ("alertname", "NodeDisk"),
+            ("job", "node-exporter"),
+            ("instance", "k3s-agent-2:9100"),
+        ]);
         assert_eq!(pivot_query(&a), r#"{job="node-exporter"}"#);
         let a = alert(&[("alertname", "Weird\"Name")]);
         assert_eq!(pivot_query(&a), r#"{namespace=~".+"} |= "Weird\"Name""#);

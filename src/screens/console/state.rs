@@ -131,9 +131,9 @@ impl ConsoleState {
     /// Route a backend event to its pane.
     pub fn on_event(&mut self, ev: ConsoleEvent) -> Vec<ConsoleEffect> {
         match ev {
-            ConsoleEvent::Alerts { .. } | ConsoleEvent::SilenceCreated(_) | ConsoleEvent::SilenceExpired { .. } => {
-                self.alerts.on_event(ev)
-            }
+            ConsoleEvent::Alerts { .. }
+            | ConsoleEvent::SilenceCreated(_)
+            | ConsoleEvent::SilenceExpired { .. } => self.alerts.on_event(ev),
             _ => self.logs.on_event(ev),
         }
     }
@@ -147,17 +147,27 @@ impl ConsoleState {
     /// for the prompt (so the keymap may handle it).
     pub fn input_key(&mut self, key: KeyEvent, now_ns: i64) -> Option<Vec<ConsoleEffect>> {
         if let Some(form) = &mut self.alerts.silence_form {
-            let field = if form.field == 0 { &mut form.duration } else { &mut form.comment };
+            let field = if form.field == 0 {
+                &mut form.duration
+            } else {
+                &mut form.comment
+            };
             match key.code {
                 KeyCode::Esc => self.alerts.silence_form = None,
-                KeyCode::Tab | KeyCode::BackTab | KeyCode::Up | KeyCode::Down => form.field = 1 - form.field,
+                KeyCode::Tab | KeyCode::BackTab | KeyCode::Up | KeyCode::Down => {
+                    form.field = 1 - form.field
+                }
                 KeyCode::Enter => return Some(self.alerts.submit_silence(now_ns / 1_000_000_000)),
                 _ => edit(field, key),
             }
             return Some(Vec::new());
         }
         let prompt = self.logs.prompt?;
-        let input = if prompt == LogsPrompt::Query { &mut self.logs.query_box } else { &mut self.logs.prompt_input };
+        let input = if prompt == LogsPrompt::Query {
+            &mut self.logs.query_box
+        } else {
+            &mut self.logs.prompt_input
+        };
         match key.code {
             KeyCode::Esc => {
                 self.logs.prompt = None;
@@ -180,7 +190,8 @@ impl ConsoleState {
                     }
                     LogsPrompt::Jump => {
                         let text = self.logs.prompt_input.text().to_owned();
-                        let now = jiff::Timestamp::from_nanosecond(i128::from(now_ns)).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+                        let now = jiff::Timestamp::from_nanosecond(i128::from(now_ns))
+                            .unwrap_or(jiff::Timestamp::UNIX_EPOCH);
                         match super::logs::jump::parse_jump(&text, now, &self.tz) {
                             Ok(ts) => self.logs.jump_to(ts, now_ns),
                             Err(e) => {
@@ -227,14 +238,25 @@ impl ConsoleState {
         let logs = self.focus == PaneId::Logs;
         match action {
             A::FocusNext | A::FocusPrev => {
-                let i = PaneId::ALL.iter().position(|p| *p == self.focus).unwrap_or(0);
+                let i = PaneId::ALL
+                    .iter()
+                    .position(|p| *p == self.focus)
+                    .unwrap_or(0);
                 let n = PaneId::ALL.len();
-                let j = if action == A::FocusNext { (i + 1) % n } else { (i + n - 1) % n };
+                let j = if action == A::FocusNext {
+                    (i + 1) % n
+                } else {
+                    (i + n - 1) % n
+                };
                 self.focus = PaneId::ALL[j];
             }
             A::Zoom => self.zoomed = !self.zoomed,
             A::Grow(more) => {
-                self.split = if more { (self.split + 5).min(80) } else { self.split.saturating_sub(5).max(20) };
+                self.split = if more {
+                    (self.split + 5).min(80)
+                } else {
+                    self.split.saturating_sub(5).max(20)
+                };
             }
             A::Up if logs => self.logs.select_up(),
             A::Down if logs => self.logs.select_down(),
@@ -260,7 +282,12 @@ impl ConsoleState {
                 self.logs.query_box.set_cursor(end);
             }
             A::Search => {
-                let current = self.logs.search.as_ref().map(|s| s.pattern.clone()).unwrap_or_default();
+                let current = self
+                    .logs
+                    .search
+                    .as_ref()
+                    .map(|s| s.pattern.clone())
+                    .unwrap_or_default();
                 self.open_prompt(LogsPrompt::Search, &current);
             }
             A::NextMatch => self.logs.next_match(true),
@@ -297,7 +324,9 @@ impl ConsoleState {
 
     /// Confirmation answer for the pending expire (y / n).
     pub fn confirm(&mut self, yes: bool) -> Vec<ConsoleEffect> {
-        if yes { self.alerts.confirm_expire() } else {
+        if yes {
+            self.alerts.confirm_expire()
+        } else {
             self.alerts.confirm_expire = None;
             Vec::new()
         }
@@ -305,9 +334,12 @@ impl ConsoleState {
 
     /// Enter on an alert: its logs, from a little before it started, live.
     pub fn pivot(&mut self, now_ns: i64) -> Vec<ConsoleEffect> {
-        let Some(alert) = self.alerts.selected().cloned() else { return Vec::new() };
+        let Some(alert) = self.alerts.selected().cloned() else {
+            return Vec::new();
+        };
         if self.endpoints.loki.is_none() {
-            self.alerts.notice = Some("pivot needs Loki: pass --loki URL or set HOMELAB_LOKI_URL".into());
+            self.alerts.notice =
+                Some("pivot needs Loki: pass --loki URL or set HOMELAB_LOKI_URL".into());
             return Vec::new();
         }
         let query = pivot::pivot_query(&alert);
@@ -315,7 +347,11 @@ impl ConsoleState {
         self.focus = PaneId::Logs;
         self.zoomed = false;
         let fx = self.logs.run_query_from(&query, start, now_ns);
-        self.logs.notice = Some(format!("logs for alert {} since {}s before it started", alert.name(), pivot::LOOKBACK_SECS));
+        self.logs.notice = Some(format!(
+            "logs for alert {} since {}s before it started",
+            alert.name(),
+            pivot::LOOKBACK_SECS
+        ));
         fx
     }
 }

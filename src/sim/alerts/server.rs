@@ -32,7 +32,13 @@ impl SimAlert {
         let mut labels = AlertLabels::new();
         labels.insert("alertname".into(), name.into());
         labels.insert("severity".into(), severity.into());
-        Self { labels, annotations: AlertLabels::new(), pending, active_at, expr: "vector(1)".into() }
+        Self {
+            labels,
+            annotations: AlertLabels::new(),
+            pending,
+            active_at,
+            expr: "vector(1)".into(),
+        }
     }
     pub fn label(mut self, k: &str, v: &str) -> Self {
         self.labels.insert(k.into(), v.into());
@@ -177,7 +183,10 @@ impl AlertsSim {
     pub async fn start_with(listen: SocketAddr, alerts: Vec<SimAlert>) -> std::io::Result<Self> {
         let listener = tokio::net::TcpListener::bind(listen).await?;
         let addr = listener.local_addr()?;
-        let data: Shared = Arc::new(Mutex::new(Data { alerts, ..Data::default() }));
+        let data: Shared = Arc::new(Mutex::new(Data {
+            alerts,
+            ..Data::default()
+        }));
         let cancel = CancellationToken::new();
         let app = Router::new()
             .route("/-/healthy", get(|| async { "Healthy.\n" }))
@@ -186,14 +195,24 @@ impl AlertsSim {
             .route("/api/v1/rules", get(prom_rules))
             .route("/api/v2/alerts", get(am_alerts))
             .route("/api/v2/silences", get(am_silences).post(am_post_silence))
-            .route("/api/v2/silence/{id}", delete(am_delete_silence).get(am_get_silence))
+            .route(
+                "/api/v2/silence/{id}",
+                delete(am_delete_silence).get(am_get_silence),
+            )
             .route("/api/v2/status", get(am_status))
             .with_state(Arc::clone(&data));
         let shutdown = cancel.clone();
         let server = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).with_graceful_shutdown(shutdown.cancelled_owned()).await;
+            let _ = axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown.cancelled_owned())
+                .await;
         });
-        Ok(Self { addr, data, cancel, server })
+        Ok(Self {
+            addr,
+            data,
+            cancel,
+            server,
+        })
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -212,7 +231,12 @@ impl AlertsSim {
     /// Ids of silences that are active now.
     pub fn active_silences(&self) -> Vec<String> {
         let now = now_s();
-        lock(&self.data).silences.iter().filter(|s| s.state(now) == "active").map(|s| s.id.clone()).collect()
+        lock(&self.data)
+            .silences
+            .iter()
+            .filter(|s| s.state(now) == "active")
+            .map(|s| s.id.clone())
+            .collect()
     }
 
     pub async fn stop(self) {
@@ -244,13 +268,25 @@ struct RulesParams {
 async fn prom_rules(State(d): State<Shared>, Query(p): Query<RulesParams>) -> Response {
     let d = lock(&d);
     let mut rules: Vec<Value> = Vec::new();
-    let mut names: Vec<&str> = d.alerts.iter().filter_map(|a| a.labels.get("alertname").map(String::as_str)).collect();
+    let mut names: Vec<&str> = d
+        .alerts
+        .iter()
+        .filter_map(|a| a.labels.get("alertname").map(String::as_str))
+        .collect();
     names.sort_unstable();
     names.dedup();
     if p.kind.as_deref() != Some("record") {
         for name in names {
-            let members: Vec<&SimAlert> = d.alerts.iter().filter(|a| a.labels.get("alertname").map(String::as_str) == Some(name)).collect();
-            let state = if members.iter().any(|a| !a.pending) { "firing" } else { "pending" };
+            let members: Vec<&SimAlert> = d
+                .alerts
+                .iter()
+                .filter(|a| a.labels.get("alertname").map(String::as_str) == Some(name))
+                .collect();
+            let state = if members.iter().any(|a| !a.pending) {
+                "firing"
+            } else {
+                "pending"
+            };
             let first = members[0];
             let mut rule_labels = AlertLabels::new();
             if let Some(s) = first.labels.get("severity") {
@@ -325,7 +361,10 @@ fn silence_json(s: &SimSilence, now: i64) -> Value {
 async fn am_silences(State(d): State<Shared>) -> Response {
     let now = now_s();
     let d = lock(&d);
-    axum::Json(Value::Array(d.silences.iter().map(|s| silence_json(s, now)).collect())).into_response()
+    axum::Json(Value::Array(
+        d.silences.iter().map(|s| silence_json(s, now)).collect(),
+    ))
+    .into_response()
 }
 
 async fn am_get_silence(State(d): State<Shared>, Path(id): Path<String>) -> Response {
@@ -333,7 +372,11 @@ async fn am_get_silence(State(d): State<Shared>, Path(id): Path<String>) -> Resp
     let d = lock(&d);
     match d.silences.iter().find(|s| s.id == id) {
         Some(s) => axum::Json(silence_json(s, now)).into_response(),
-        None => (StatusCode::NOT_FOUND, axum::Json(json!(format!("silence {id} not found")))).into_response(),
+        None => (
+            StatusCode::NOT_FOUND,
+            axum::Json(json!(format!("silence {id} not found"))),
+        )
+            .into_response(),
     }
 }
 
@@ -370,19 +413,34 @@ async fn am_post_silence(State(d): State<Shared>, body: axum::body::Bytes) -> Re
         Err(e) => return am_error(StatusCode::BAD_REQUEST, format!("parsing body: {e}")),
     };
     let (Some(starts), Some(ends)) = (
-        p.starts_at.parse::<jiff::Timestamp>().ok().map(|t| t.as_second()),
-        p.ends_at.parse::<jiff::Timestamp>().ok().map(|t| t.as_second()),
+        p.starts_at
+            .parse::<jiff::Timestamp>()
+            .ok()
+            .map(|t| t.as_second()),
+        p.ends_at
+            .parse::<jiff::Timestamp>()
+            .ok()
+            .map(|t| t.as_second()),
     ) else {
         return am_error(StatusCode::BAD_REQUEST, "invalid startsAt or endsAt");
     };
     if p.matchers.is_empty() {
-        return am_error(StatusCode::BAD_REQUEST, "silence invalid: at least one matcher required");
+        return am_error(
+            StatusCode::BAD_REQUEST,
+            "silence invalid: at least one matcher required",
+        );
     }
     if ends <= starts {
-        return am_error(StatusCode::BAD_REQUEST, "silence invalid: end time must not be before start time");
+        return am_error(
+            StatusCode::BAD_REQUEST,
+            "silence invalid: end time must not be before start time",
+        );
     }
     if p.created_by.trim().is_empty() {
-        return am_error(StatusCode::BAD_REQUEST, "silence invalid: creator information missing");
+        return am_error(
+            StatusCode::BAD_REQUEST,
+            "silence invalid: creator information missing",
+        );
     }
     if p.comment.trim().is_empty() {
         return am_error(StatusCode::BAD_REQUEST, "silence invalid: comment missing");
@@ -392,12 +450,23 @@ async fn am_post_silence(State(d): State<Shared>, body: axum::body::Bytes) -> Re
         let re = if m.is_regex {
             match Regex::new(&format!("^(?:{})$", m.value)) {
                 Ok(r) => Some(r),
-                Err(e) => return am_error(StatusCode::BAD_REQUEST, format!("silence invalid: invalid regex {}: {e}", m.value)),
+                Err(e) => {
+                    return am_error(
+                        StatusCode::BAD_REQUEST,
+                        format!("silence invalid: invalid regex {}: {e}", m.value),
+                    );
+                }
             }
         } else {
             None
         };
-        matchers.push(SimMatcher { name: m.name, value: m.value, is_regex: m.is_regex, is_equal: m.is_equal.unwrap_or(true), re });
+        matchers.push(SimMatcher {
+            name: m.name,
+            value: m.value,
+            is_regex: m.is_regex,
+            is_equal: m.is_equal.unwrap_or(true),
+            re,
+        });
     }
     let now = now_s();
     let mut d = lock(&d);
@@ -417,7 +486,14 @@ async fn am_post_silence(State(d): State<Shared>, body: axum::body::Bytes) -> Re
         None => {
             d.next_silence += 1;
             let n = d.next_silence;
-            let id = format!("{:08x}-{:04x}-4{:03x}-8{:03x}-{:012x}", 0x51_1e_0c_e5u32, n & 0xffff, n & 0xfff, n & 0xfff, n);
+            let id = format!(
+                "{:08x}-{:04x}-4{:03x}-8{:03x}-{:012x}",
+                0x51_1e_0c_e5u32,
+                n & 0xffff,
+                n & 0xfff,
+                n & 0xfff,
+                n
+            );
             d.silences.push(SimSilence {
                 id: id.clone(),
                 matchers,
@@ -438,7 +514,9 @@ async fn am_delete_silence(State(d): State<Shared>, Path(id): Path<String>) -> R
     let mut d = lock(&d);
     match d.silences.iter_mut().find(|s| s.id == id) {
         None => am_error(StatusCode::NOT_FOUND, format!("silence {id} not found")),
-        Some(s) if s.state(now) == "expired" => am_error(StatusCode::INTERNAL_SERVER_ERROR, "silence already expired"),
+        Some(s) if s.state(now) == "expired" => {
+            am_error(StatusCode::INTERNAL_SERVER_ERROR, "silence already expired")
+        }
         Some(s) => {
             s.ends_at = now;
             s.updated_at = now;

@@ -46,7 +46,11 @@ const PATHS: &[&str] = &[
     "/Users/Me",
     "/socket",
 ];
-const HOSTS: &[&str] = &["jellyfin.funoffshore.com", "navidrome.funoffshore.com", "jellyseer.funoffshore.com"];
+const HOSTS: &[&str] = &[
+    "jellyfin.funoffshore.com",
+    "navidrome.funoffshore.com",
+    "jellyseer.funoffshore.com",
+];
 const FLUX_OBJECTS: &[(&str, &str)] = &[
     ("kustomization", "apps"),
     ("kustomization", "platform-monitoring"),
@@ -59,17 +63,89 @@ impl Generator {
     pub fn new(seed: u64) -> Self {
         use rand::SeedableRng;
         let streams = vec![
-            (stream("envoy-gateway-system", "envoy", "envoy-homelab-gw-5d8c7b9f4-x2k8q", "envoy", "k3s-agent-1"), Kind::Envoy),
-            (stream("flux-system", "kustomize-controller", "kustomize-controller-6f7d8c9b5-4mzqp", "manager", "k3s-server-1"), Kind::Flux),
-            (stream("flux-system", "helm-controller", "helm-controller-7b9c6d5f8-9tqzl", "manager", "k3s-server-1"), Kind::Flux),
-            (stream("media", "jellyfin", "jellyfin-0", "jellyfin", "k3s-agent-2"), Kind::Jellyfin),
-            (stream("media", "navidrome", "navidrome-7c5b8d6f9-kq2vn", "navidrome", "k3s-agent-2"), Kind::Navidrome),
-            (stream("monitoring", "prometheus", "prometheus-kube-prometheus-stack-0", "prometheus", "k3s-agent-1"), Kind::Prometheus),
-            (stream("kube-system", "coredns", "coredns-ccb96694c-8fz7r", "coredns", "k3s-server-1"), Kind::CoreDns),
-            (stream("longhorn-system", "longhorn-manager", "longhorn-manager-7xk2p", "longhorn-manager", "k3s-agent-1"), Kind::Longhorn),
-            (stream("kube-system", "k3s", "k3s-server-1", "k3s", "k3s-server-1"), Kind::K3s),
+            (
+                stream(
+                    "envoy-gateway-system",
+                    "envoy",
+                    "envoy-homelab-gw-5d8c7b9f4-x2k8q",
+                    "envoy",
+                    "k3s-agent-1",
+                ),
+                Kind::Envoy,
+            ),
+            (
+                stream(
+                    "flux-system",
+                    "kustomize-controller",
+                    "kustomize-controller-6f7d8c9b5-4mzqp",
+                    "manager",
+                    "k3s-server-1",
+                ),
+                Kind::Flux,
+            ),
+            (
+                stream(
+                    "flux-system",
+                    "helm-controller",
+                    "helm-controller-7b9c6d5f8-9tqzl",
+                    "manager",
+                    "k3s-server-1",
+                ),
+                Kind::Flux,
+            ),
+            (
+                stream("media", "jellyfin", "jellyfin-0", "jellyfin", "k3s-agent-2"),
+                Kind::Jellyfin,
+            ),
+            (
+                stream(
+                    "media",
+                    "navidrome",
+                    "navidrome-7c5b8d6f9-kq2vn",
+                    "navidrome",
+                    "k3s-agent-2",
+                ),
+                Kind::Navidrome,
+            ),
+            (
+                stream(
+                    "monitoring",
+                    "prometheus",
+                    "prometheus-kube-prometheus-stack-0",
+                    "prometheus",
+                    "k3s-agent-1",
+                ),
+                Kind::Prometheus,
+            ),
+            (
+                stream(
+                    "kube-system",
+                    "coredns",
+                    "coredns-ccb96694c-8fz7r",
+                    "coredns",
+                    "k3s-server-1",
+                ),
+                Kind::CoreDns,
+            ),
+            (
+                stream(
+                    "longhorn-system",
+                    "longhorn-manager",
+                    "longhorn-manager-7xk2p",
+                    "longhorn-manager",
+                    "k3s-agent-1",
+                ),
+                Kind::Longhorn,
+            ),
+            (
+                stream("kube-system", "k3s", "k3s-server-1", "k3s", "k3s-server-1"),
+                Kind::K3s,
+            ),
         ];
-        Self { rng: StdRng::seed_from_u64(seed), streams }
+        Self {
+            rng: StdRng::seed_from_u64(seed),
+            streams,
+        }
     }
 
     /// The label sets of every stream this generator writes.
@@ -97,7 +173,8 @@ impl Generator {
     }
 
     fn text(&mut self, kind: Kind, ts_ns: i64) -> String {
-        let time = jiff::Timestamp::from_nanosecond(ts_ns as i128).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+        let time =
+            jiff::Timestamp::from_nanosecond(ts_ns as i128).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
         let iso = time.to_string();
         let hms = time.strftime("%H:%M:%S").to_string();
         let r = &mut self.rng;
@@ -141,9 +218,19 @@ impl Generator {
                 }
             }
             Kind::Jellyfin => match roll {
-                0..=2 => format!("[{hms}] [ERR] [{}] MediaBrowser.MediaEncoding.Transcoding.TranscodeManager: FFmpeg exited with code 1", r.gen_range(10..80)),
-                3..=9 => format!("[{hms}] [WRN] [{}] Emby.Server.Implementations.Session.SessionManager: Slow response time for GET /Sessions/Playing/Progress: {}ms", r.gen_range(10..80), r.gen_range(500..3000)),
-                _ => format!("[{hms}] [INF] [{}] Jellyfin.Api.Helpers.MediaInfoHelper: User policy for viewer. EnablePlaybackRemuxing: True EnableVideoPlaybackTranscoding: True", r.gen_range(10..80)),
+                0..=2 => format!(
+                    "[{hms}] [ERR] [{}] MediaBrowser.MediaEncoding.Transcoding.TranscodeManager: FFmpeg exited with code 1",
+                    r.gen_range(10..80)
+                ),
+                3..=9 => format!(
+                    "[{hms}] [WRN] [{}] Emby.Server.Implementations.Session.SessionManager: Slow response time for GET /Sessions/Playing/Progress: {}ms",
+                    r.gen_range(10..80),
+                    r.gen_range(500..3000)
+                ),
+                _ => format!(
+                    "[{hms}] [INF] [{}] Jellyfin.Api.Helpers.MediaInfoHelper: User policy for viewer. EnablePlaybackRemuxing: True EnableVideoPlaybackTranscoding: True",
+                    r.gen_range(10..80)
+                ),
             },
             Kind::Navidrome => format!(
                 "time=\"{iso}\" level={} msg=\"HTTP: GET http://navidrome.funoffshore.com/rest/getCoverArt.view\" elapsedTime={}ms httpStatus=200 remoteAddr=10.42.0.{}",
@@ -152,8 +239,16 @@ impl Generator {
                 r.gen_range(2..250)
             ),
             Kind::Prometheus => match roll {
-                0..=4 => format!("ts={iso} caller=scrape.go:1384 level=warn component=\"scrape manager\" scrape_pool=serviceMonitor/media/jellyfin/0 target=http://10.42.2.{}:8096/metrics msg=\"Append failed\" err=\"out of bounds\"", r.gen_range(2..60)),
-                _ => format!("ts={iso} caller=head.go:1{:03} level=info component=tsdb msg=\"Head GC completed\" caller=truncateMemory duration={}.{}ms", r.gen_range(0..999), r.gen_range(1..90), r.gen_range(0..999)),
+                0..=4 => format!(
+                    "ts={iso} caller=scrape.go:1384 level=warn component=\"scrape manager\" scrape_pool=serviceMonitor/media/jellyfin/0 target=http://10.42.2.{}:8096/metrics msg=\"Append failed\" err=\"out of bounds\"",
+                    r.gen_range(2..60)
+                ),
+                _ => format!(
+                    "ts={iso} caller=head.go:1{:03} level=info component=tsdb msg=\"Head GC completed\" caller=truncateMemory duration={}.{}ms",
+                    r.gen_range(0..999),
+                    r.gen_range(1..90),
+                    r.gen_range(0..999)
+                ),
             },
             Kind::CoreDns => {
                 let rcode = if roll < 3 { "NXDOMAIN" } else { "NOERROR" };
@@ -169,17 +264,36 @@ impl Generator {
             Kind::Longhorn => format!(
                 "time=\"{iso}\" level={} msg=\"{}\" node=k3s-agent-1 volume=pvc-{:08x}",
                 if roll < 8 { "warning" } else { "info" },
-                if roll < 8 { "Volume is degraded: replica count 1 of 2 healthy" } else { "Snapshot completed" },
+                if roll < 8 {
+                    "Volume is degraded: replica count 1 of 2 healthy"
+                } else {
+                    "Snapshot completed"
+                },
                 r.r#gen::<u32>()
             ),
             Kind::K3s => {
-                let tag = if roll < 6 { 'E' } else if roll < 15 { 'W' } else { 'I' };
+                let tag = if roll < 6 {
+                    'E'
+                } else if roll < 15 {
+                    'W'
+                } else {
+                    'I'
+                };
                 let msg = match tag {
-                    'E' => "\"Unhandled Error\" err=\"failed to list *v1.Endpoints: the server was unable to return a response in the time allotted\"",
-                    'W' => "\"Swap is enabled; production deployments should use LimitedSwap\" swapBehavior=\"LimitedSwap\"",
+                    'E' => {
+                        "\"Unhandled Error\" err=\"failed to list *v1.Endpoints: the server was unable to return a response in the time allotted\""
+                    }
+                    'W' => {
+                        "\"Swap is enabled; production deployments should use LimitedSwap\" swapBehavior=\"LimitedSwap\""
+                    }
                     _ => "\"Successfully renewed lease\" lease=\"kube-system/k3s\"",
                 };
-                format!("{tag}{} {hms}.{:06}       1 controller.go:{}] {msg}", time.strftime("%m%d"), r.gen_range(0..999_999), r.gen_range(100..400))
+                format!(
+                    "{tag}{} {hms}.{:06}       1 controller.go:{}] {msg}",
+                    time.strftime("%m%d"),
+                    r.gen_range(0..999_999),
+                    r.gen_range(100..400)
+                )
             }
         }
     }

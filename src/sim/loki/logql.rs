@@ -27,11 +27,17 @@ impl LabelMatcher {
         let re = match op {
             MatchOp::Re | MatchOp::NotRe => Some(
                 // Label regexes are fully anchored in LogQL/PromQL.
-                Regex::new(&format!("^(?:{value})$")).map_err(|e| ParseError::at(at, format!("invalid regex: {e}")))?,
+                Regex::new(&format!("^(?:{value})$"))
+                    .map_err(|e| ParseError::at(at, format!("invalid regex: {e}")))?,
             ),
             _ => None,
         };
-        Ok(Self { name, op, value, re })
+        Ok(Self {
+            name,
+            op,
+            value,
+            re,
+        })
     }
 
     pub fn matches(&self, labels: &Labels) -> bool {
@@ -73,7 +79,10 @@ pub struct ParseError {
 
 impl ParseError {
     fn at(pos: usize, message: impl Into<String>) -> Self {
-        Self { col: pos + 1, message: message.into() }
+        Self {
+            col: pos + 1,
+            message: message.into(),
+        }
     }
 }
 
@@ -110,10 +119,15 @@ impl<'a> Lexer<'a> {
         let rest = &self.src[self.pos..];
         let len = rest
             .char_indices()
-            .take_while(|(i, c)| c.is_ascii_alphabetic() || *c == '_' || (*i > 0 && c.is_ascii_digit()))
+            .take_while(|(i, c)| {
+                c.is_ascii_alphabetic() || *c == '_' || (*i > 0 && c.is_ascii_digit())
+            })
             .count();
         if len == 0 {
-            return Err(ParseError::at(self.pos, format!("syntax error: unexpected {}", describe(rest))));
+            return Err(ParseError::at(
+                self.pos,
+                format!("syntax error: unexpected {}", describe(rest)),
+            ));
         }
         self.pos += len;
         Ok(rest[..len].to_owned())
@@ -123,12 +137,20 @@ impl<'a> Lexer<'a> {
         let start = self.pos;
         let rest = &self.src[self.pos..];
         if let Some(raw) = rest.strip_prefix('`') {
-            let end = raw.find('`').ok_or_else(|| ParseError::at(start, "unterminated raw string"))?;
+            let end = raw
+                .find('`')
+                .ok_or_else(|| ParseError::at(start, "unterminated raw string"))?;
             self.pos += end + 2;
             return Ok(raw[..end].to_owned());
         }
         if !rest.starts_with('"') {
-            return Err(ParseError::at(start, format!("syntax error: unexpected {}, expecting STRING", describe(rest))));
+            return Err(ParseError::at(
+                start,
+                format!(
+                    "syntax error: unexpected {}, expecting STRING",
+                    describe(rest)
+                ),
+            ));
         }
         let mut out = String::new();
         let mut chars = rest[1..].char_indices();
@@ -150,12 +172,23 @@ impl<'a> Lexer<'a> {
         Err(ParseError::at(start, "unterminated string"))
     }
     fn match_op(&mut self) -> Result<MatchOp, ParseError> {
-        for (tok, op) in [("=~", MatchOp::Re), ("!~", MatchOp::NotRe), ("!=", MatchOp::Ne), ("=", MatchOp::Eq)] {
+        for (tok, op) in [
+            ("=~", MatchOp::Re),
+            ("!~", MatchOp::NotRe),
+            ("!=", MatchOp::Ne),
+            ("=", MatchOp::Eq),
+        ] {
             if self.eat(tok) {
                 return Ok(op);
             }
         }
-        Err(ParseError::at(self.pos, format!("syntax error: unexpected {}, expecting = or != or =~ or !~", describe(&self.src[self.pos..]))))
+        Err(ParseError::at(
+            self.pos,
+            format!(
+                "syntax error: unexpected {}, expecting = or != or =~ or !~",
+                describe(&self.src[self.pos..])
+            ),
+        ))
     }
 }
 
@@ -175,7 +208,10 @@ impl LogQuery {
         let mut lx = Lexer { src, pos: 0 };
         if !lx.eat("{") {
             lx.skip_ws();
-            return Err(ParseError::at(lx.pos, "queries require at least one stream selector such as {app=\"x\"}"));
+            return Err(ParseError::at(
+                lx.pos,
+                "queries require at least one stream selector such as {app=\"x\"}",
+            ));
         }
         let mut selector = Vec::new();
         if !lx.eat("}") {
@@ -191,7 +227,13 @@ impl LogQuery {
                 if lx.eat("}") {
                     break;
                 }
-                return Err(ParseError::at(lx.pos, format!("syntax error: unexpected {}, expecting , or }}", describe(&src[lx.pos..]))));
+                return Err(ParseError::at(
+                    lx.pos,
+                    format!(
+                        "syntax error: unexpected {}, expecting , or }}",
+                        describe(&src[lx.pos..])
+                    ),
+                ));
             }
         }
         if !selector.iter().any(|m| match m.op {
@@ -199,7 +241,10 @@ impl LogQuery {
             MatchOp::Re => m.re.as_ref().is_some_and(|r| !r.is_match("")),
             _ => false,
         }) {
-            return Err(ParseError::at(0, "queries require at least one regexp or equality matcher that does not have an empty-compatible value. For instance, app=~\".*\" does not meet this requirement, but app=~\".+\" will"));
+            return Err(ParseError::at(
+                0,
+                "queries require at least one regexp or equality matcher that does not have an empty-compatible value. For instance, app=~\".*\" does not meet this requirement, but app=~\".+\" will",
+            ));
         }
         let mut stages = Vec::new();
         while !lx.at_end() {
@@ -221,8 +266,12 @@ impl LogQuery {
                     "json" => stages.push(Stage::Json),
                     "logfmt" => stages.push(Stage::Logfmt),
                     "line_format" => stages.push(Stage::LineFormat(lx.string()?)),
-                    "regexp" | "pattern" | "unpack" | "label_format" | "drop" | "keep" | "decolorize" | "unwrap" => {
-                        return Err(ParseError::at(at, format!("`{word}` is not supported by the simulated Loki")));
+                    "regexp" | "pattern" | "unpack" | "label_format" | "drop" | "keep"
+                    | "decolorize" | "unwrap" => {
+                        return Err(ParseError::at(
+                            at,
+                            format!("`{word}` is not supported by the simulated Loki"),
+                        ));
                     }
                     _ => {
                         let op = lx.match_op()?;
@@ -231,7 +280,10 @@ impl LogQuery {
                     }
                 }
             } else {
-                return Err(ParseError::at(at, format!("syntax error: unexpected {}", describe(&src[at..]))));
+                return Err(ParseError::at(
+                    at,
+                    format!("syntax error: unexpected {}", describe(&src[at..])),
+                ));
             }
         }
         Ok(Self { selector, stages })
@@ -245,7 +297,11 @@ impl LogQuery {
     /// Run the pipeline on one line of a selected stream: `None` when filtered out, else the
     /// (possibly extended) labels and the (possibly reformatted) line. Labels are only cloned
     /// when a parser stage adds to them.
-    pub fn run<'l>(&self, labels: &'l Labels, line: &str) -> Option<(std::borrow::Cow<'l, Labels>, String)> {
+    pub fn run<'l>(
+        &self,
+        labels: &'l Labels,
+        line: &str,
+    ) -> Option<(std::borrow::Cow<'l, Labels>, String)> {
         let mut labels = std::borrow::Cow::Borrowed(labels);
         let mut line = std::borrow::Cow::Borrowed(line);
         for stage in &self.stages {
@@ -271,7 +327,9 @@ impl LogQuery {
                     }
                 }
                 Stage::Json => {
-                    if let Ok(serde_json::Value::Object(map)) = serde_json::from_str::<serde_json::Value>(&line) {
+                    if let Ok(serde_json::Value::Object(map)) =
+                        serde_json::from_str::<serde_json::Value>(&line)
+                    {
                         let l = labels.to_mut();
                         for (k, v) in map {
                             let v = match v {
@@ -281,7 +339,9 @@ impl LogQuery {
                             l.insert(sanitize(&k), v);
                         }
                     } else {
-                        labels.to_mut().insert("__error__".into(), "JSONParserErr".into());
+                        labels
+                            .to_mut()
+                            .insert("__error__".into(), "JSONParserErr".into());
                     }
                 }
                 Stage::Logfmt => {
@@ -306,14 +366,24 @@ impl LogQuery {
 }
 
 fn sanitize(key: &str) -> String {
-    key.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' }).collect()
+    key.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
 }
 
 fn logfmt_pairs(line: &str) -> Vec<(String, String)> {
     let mut out = Vec::new();
     let mut rest = line.trim_start();
     while !rest.is_empty() {
-        let key_end = rest.find(|c: char| c == '=' || c.is_whitespace()).unwrap_or(rest.len());
+        let key_end = rest
+            .find(|c: char| c == '=' || c.is_whitespace())
+            .unwrap_or(rest.len());
         let key = &rest[..key_end];
         rest = &rest[key_end..];
         let value = if let Some(r) = rest.strip_prefix('=') {
@@ -379,15 +449,24 @@ mod tests {
     use super::*;
 
     fn labels(pairs: &[(&str, &str)]) -> Labels {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
     fn selector_and_line_filters() {
-        let q = LogQuery::parse(r#"{namespace="media", app=~"jelly.*"} |= "GET" != "healthz" |~ "5\\d\\d""#).unwrap();
+        let q = LogQuery::parse(
+            r#"{namespace="media", app=~"jelly.*"} |= "GET" != "healthz" |~ "5\\d\\d""#,
+        )
+        .unwrap();
         let l = labels(&[("namespace", "media"), ("app", "jellyfin")]);
         assert!(q.selects(&l));
-        assert!(!q.selects(&labels(&[("namespace", "media"), ("app", "xjellyfin")])), "regex is anchored");
+        assert!(
+            !q.selects(&labels(&[("namespace", "media"), ("app", "xjellyfin")])),
+            "regex is anchored"
+        );
         assert!(q.run(&l, "GET /items 503").is_some());
         assert!(q.run(&l, "GET /healthz 503").is_none());
         assert!(q.run(&l, "GET /items 200").is_none());
@@ -395,9 +474,14 @@ mod tests {
 
     #[test]
     fn json_label_filter_and_line_format() {
-        let q = LogQuery::parse(r#"{app="flux"} | json | level="error" | line_format "{{.level}}: {{.msg}}""#).unwrap();
+        let q = LogQuery::parse(
+            r#"{app="flux"} | json | level="error" | line_format "{{.level}}: {{.msg}}""#,
+        )
+        .unwrap();
         let l = labels(&[("app", "flux")]);
-        let (labels_out, line) = q.run(&l, r#"{"level":"error","msg":"apply failed"}"#).unwrap();
+        let (labels_out, line) = q
+            .run(&l, r#"{"level":"error","msg":"apply failed"}"#)
+            .unwrap();
         assert_eq!(line, "error: apply failed");
         assert_eq!(labels_out["msg"], "apply failed");
         assert!(q.run(&l, r#"{"level":"info","msg":"ok"}"#).is_none());
@@ -407,18 +491,46 @@ mod tests {
     fn logfmt_with_quotes() {
         let q = LogQuery::parse(r#"{app="p"} | logfmt | component="tsdb""#).unwrap();
         let input = labels(&[("app", "p")]);
-        let (l, _) = q.run(&input, r#"ts=1 level=info component=tsdb msg="Head GC completed""#).unwrap();
+        let (l, _) = q
+            .run(
+                &input,
+                r#"ts=1 level=info component=tsdb msg="Head GC completed""#,
+            )
+            .unwrap();
         assert_eq!(l["msg"], "Head GC completed");
     }
 
     #[test]
     fn rejects_what_loki_rejects() {
-        assert!(LogQuery::parse("app=\"x\"").unwrap_err().message.contains("stream selector"));
-        assert!(LogQuery::parse(r#"{app=~".*"}"#).unwrap_err().message.contains("empty-compatible"));
-        assert!(LogQuery::parse(r#"{app="x"} |= "a"#).unwrap_err().message.contains("unterminated"));
-        assert!(LogQuery::parse(r#"{app="x"} | regexp "(?P<a>.)""#).unwrap_err().message.contains("not supported"));
+        assert!(
+            LogQuery::parse("app=\"x\"")
+                .unwrap_err()
+                .message
+                .contains("stream selector")
+        );
+        assert!(
+            LogQuery::parse(r#"{app=~".*"}"#)
+                .unwrap_err()
+                .message
+                .contains("empty-compatible")
+        );
+        assert!(
+            LogQuery::parse(r#"{app="x"} |= "a"#)
+                .unwrap_err()
+                .message
+                .contains("unterminated")
+        );
+        assert!(
+            LogQuery::parse(r#"{app="x"} | regexp "(?P<a>.)""#)
+                .unwrap_err()
+                .message
+                .contains("not supported")
+        );
         assert!(LogQuery::parse(r#"{app="x" job="y"}"#).is_err());
         let e = LogQuery::parse(r#"{app="x"} |~ "(""#).unwrap_err();
-        assert!(e.to_string().starts_with("parse error at line 1, col 11"), "{e}");
+        assert!(
+            e.to_string().starts_with("parse error at line 1, col 11"),
+            "{e}"
+        );
     }
 }

@@ -37,7 +37,12 @@ pub struct LokiSimOptions {
 
 impl Default for LokiSimOptions {
     fn default() -> Self {
-        Self { rate: 20, seed: 42, capacity: 200_000, history_secs: 900 }
+        Self {
+            rate: 20,
+            seed: 42,
+            capacity: 200_000,
+            history_secs: 900,
+        }
     }
 }
 
@@ -85,7 +90,12 @@ impl LokiStore {
         let (feed, _) = broadcast::channel(1024);
         Self {
             inner: Arc::new(StoreShared {
-                store: Mutex::new(Store { entries: VecDeque::new(), next_seq: 1, last_ts: 0, capacity: capacity.max(1) }),
+                store: Mutex::new(Store {
+                    entries: VecDeque::new(),
+                    next_seq: 1,
+                    last_ts: 0,
+                    capacity: capacity.max(1),
+                }),
                 feed,
             }),
         }
@@ -106,7 +116,12 @@ impl LokiStore {
             for (ts, labels, line) in batch {
                 let ts = ts.max(s.last_ts);
                 s.last_ts = ts;
-                let e = Entry { seq: s.next_seq, ts, labels, line };
+                let e = Entry {
+                    seq: s.next_seq,
+                    ts,
+                    labels,
+                    line,
+                };
                 s.next_seq += 1;
                 if s.entries.len() == s.capacity {
                     s.entries.pop_front();
@@ -177,11 +192,18 @@ impl LokiSim {
     }
 
     /// Start on `listen` serving an existing store (a restart keeps history).
-    pub async fn start_with(listen: SocketAddr, store: LokiStore, opts: LokiSimOptions) -> std::io::Result<Self> {
+    pub async fn start_with(
+        listen: SocketAddr,
+        store: LokiStore,
+        opts: LokiSimOptions,
+    ) -> std::io::Result<Self> {
         let listener = tokio::net::TcpListener::bind(listen).await?;
         let addr = listener.local_addr()?;
         let cancel = CancellationToken::new();
-        let state = AppState { store: store.clone(), cancel: cancel.clone() };
+        let state = AppState {
+            store: store.clone(),
+            cancel: cancel.clone(),
+        };
         let app = Router::new()
             .route("/ready", get(|| async { "ready\n" }))
             .route("/loki/api/v1/status/buildinfo", get(buildinfo))
@@ -192,12 +214,24 @@ impl LokiSim {
             .with_state(state);
         let shutdown = cancel.clone();
         let server = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).with_graceful_shutdown(shutdown.cancelled_owned()).await;
+            let _ = axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown.cancelled_owned())
+                .await;
         });
         if opts.rate > 0 {
-            tokio::spawn(generate(store.clone(), opts.rate, opts.seed, cancel.clone()));
+            tokio::spawn(generate(
+                store.clone(),
+                opts.rate,
+                opts.seed,
+                cancel.clone(),
+            ));
         }
-        Ok(Self { addr, store, cancel, server })
+        Ok(Self {
+            addr,
+            store,
+            cancel,
+            server,
+        })
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -262,19 +296,30 @@ async fn generate(store: LokiStore, rate: u32, seed: u64, cancel: CancellationTo
 }
 
 fn bad_request(msg: impl Into<String>) -> Response {
-    (StatusCode::BAD_REQUEST, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], msg.into()).into_response()
+    (
+        StatusCode::BAD_REQUEST,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        msg.into(),
+    )
+        .into_response()
 }
 
 /// Loki accepts ns integers, float seconds, or RFC 3339.
 fn parse_time(s: &str) -> Option<i64> {
     if let Ok(ns) = s.parse::<i64>() {
         // Small integers are seconds (Loki guesses the same way).
-        return Some(if ns.abs() < 10_000_000_000 { ns * 1_000_000_000 } else { ns });
+        return Some(if ns.abs() < 10_000_000_000 {
+            ns * 1_000_000_000
+        } else {
+            ns
+        });
     }
     if let Ok(secs) = s.parse::<f64>() {
         return Some((secs * 1e9) as i64);
     }
-    s.parse::<jiff::Timestamp>().ok().map(|t| t.as_nanosecond() as i64)
+    s.parse::<jiff::Timestamp>()
+        .ok()
+        .map(|t| t.as_nanosecond() as i64)
 }
 
 /// Go-style durations: `5m`, `1h30m`, `10s`.
@@ -319,14 +364,22 @@ struct RangeParams {
 }
 
 /// `(start, end)` in ns from `start`/`end`/`since`, with `default_span` before now.
-fn window(start: Option<&str>, end: Option<&str>, since: Option<&str>, default_span: i64) -> Result<(i64, i64), String> {
+fn window(
+    start: Option<&str>,
+    end: Option<&str>,
+    since: Option<&str>,
+    default_span: i64,
+) -> Result<(i64, i64), String> {
     let end_ns = match end {
         Some(e) => parse_time(e).ok_or_else(|| format!("invalid end parameter: `{e}`"))?,
         None => now_ns() + 1,
     };
     let start_ns = match (start, since) {
         (Some(s), _) => parse_time(s).ok_or_else(|| format!("invalid start parameter: `{s}`"))?,
-        (None, Some(d)) => end_ns - parse_duration_ns(d).ok_or_else(|| format!("invalid since parameter: `{d}`"))?,
+        (None, Some(d)) => {
+            end_ns
+                - parse_duration_ns(d).ok_or_else(|| format!("invalid since parameter: `{d}`"))?
+        }
         (None, None) => end_ns - default_span,
     };
     if end_ns < start_ns {
@@ -350,7 +403,10 @@ fn group<'a>(items: impl Iterator<Item = (Cow<'a, Labels>, i64, String)>) -> Vec
             Some(i) => *i,
             None => {
                 index.insert(labels.as_ref().clone(), out.len());
-                out.push(StreamOut { stream: labels, values: Vec::new() });
+                out.push(StreamOut {
+                    stream: labels,
+                    values: Vec::new(),
+                });
                 out.len() - 1
             }
         };
@@ -367,7 +423,12 @@ async fn query_range(State(st): State<AppState>, Query(p): Query<RangeParams>) -
         Ok(q) => q,
         Err(e) => return bad_request(e.to_string()),
     };
-    let (start, end) = match window(p.start.as_deref(), p.end.as_deref(), p.since.as_deref(), 3_600_000_000_000) {
+    let (start, end) = match window(
+        p.start.as_deref(),
+        p.end.as_deref(),
+        p.since.as_deref(),
+        3_600_000_000_000,
+    ) {
         Ok(w) => w,
         Err(e) => return bad_request(e),
     };
@@ -424,11 +485,19 @@ struct LabelParams {
 }
 
 fn label_sets(st: &AppState, p: &LabelParams) -> Result<Vec<Arc<Labels>>, String> {
-    let (start, end) = window(p.start.as_deref(), p.end.as_deref(), p.since.as_deref(), 6 * 3_600_000_000_000)?;
+    let (start, end) = window(
+        p.start.as_deref(),
+        p.end.as_deref(),
+        p.since.as_deref(),
+        6 * 3_600_000_000_000,
+    )?;
     let store = st.store.lock();
     let mut seen: Vec<Arc<Labels>> = Vec::new();
     for e in store.entries.iter().filter(|e| e.ts >= start && e.ts < end) {
-        if !seen.iter().any(|s| Arc::ptr_eq(s, &e.labels) || **s == *e.labels) {
+        if !seen
+            .iter()
+            .any(|s| Arc::ptr_eq(s, &e.labels) || **s == *e.labels)
+        {
             seen.push(Arc::clone(&e.labels));
         }
     }
@@ -446,7 +515,11 @@ async fn labels(State(st): State<AppState>, Query(p): Query<LabelParams>) -> Res
     }
 }
 
-async fn label_values(State(st): State<AppState>, Path(name): Path<String>, Query(p): Query<LabelParams>) -> Response {
+async fn label_values(
+    State(st): State<AppState>,
+    Path(name): Path<String>,
+    Query(p): Query<LabelParams>,
+) -> Response {
     match label_sets(&st, &p) {
         Ok(sets) => string_list(sets.iter().filter_map(|l| l.get(&name).cloned()).collect()),
         Err(e) => bad_request(e),
@@ -469,7 +542,11 @@ struct TailParams {
     delay_for: Option<String>,
 }
 
-async fn tail(State(st): State<AppState>, Query(p): Query<TailParams>, mut req: Request) -> Response {
+async fn tail(
+    State(st): State<AppState>,
+    Query(p): Query<TailParams>,
+    mut req: Request,
+) -> Response {
     let Some(q) = p.query.as_deref() else {
         return bad_request("query parameter is required");
     };
@@ -484,7 +561,11 @@ async fn tail(State(st): State<AppState>, Query(p): Query<TailParams>, mut req: 
         },
         None => now_ns() - 3_600_000_000_000,
     };
-    let limit: usize = p.limit.as_deref().and_then(|l| l.parse().ok()).unwrap_or(100);
+    let limit: usize = p
+        .limit
+        .as_deref()
+        .and_then(|l| l.parse().ok())
+        .unwrap_or(100);
     if let Some(d) = p.delay_for.as_deref() {
         match d.parse::<u32>() {
             Ok(d) if d <= 5 => {}
@@ -496,7 +577,12 @@ async fn tail(State(st): State<AppState>, Query(p): Query<TailParams>, mut req: 
         .get(header::UPGRADE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
-    let Some(key) = req.headers().get("sec-websocket-key").cloned().filter(|_| is_ws) else {
+    let Some(key) = req
+        .headers()
+        .get("sec-websocket-key")
+        .cloned()
+        .filter(|_| is_ws)
+    else {
         return bad_request("this endpoint is a websocket: send Upgrade: websocket");
     };
     let on_upgrade = hyper::upgrade::on(&mut req);
@@ -505,7 +591,9 @@ async fn tail(State(st): State<AppState>, Query(p): Query<TailParams>, mut req: 
     let cancel = st.cancel.clone();
     let store = st.store.clone();
     tokio::spawn(async move {
-        let Ok(upgraded) = on_upgrade.await else { return };
+        let Ok(upgraded) = on_upgrade.await else {
+            return;
+        };
         let io = hyper_util::rt::TokioIo::new(upgraded);
         let ws = WebSocketStream::from_raw_socket(io, Role::Server, None).await;
         serve_tail(ws, store, query, start, limit, feed, cancel).await;
@@ -534,16 +622,30 @@ struct FrameOut<'a> {
 }
 
 fn frame_json(entries: &[Entry], query: &LogQuery, dropped: usize) -> Option<String> {
-    let items = entries.iter().filter(|e| query.selects(&e.labels)).filter_map(|e| {
-        query.run(&e.labels, &e.line).map(|(l, line)| (Cow::Owned(l.into_owned()), e.ts, line))
-    });
+    let items = entries
+        .iter()
+        .filter(|e| query.selects(&e.labels))
+        .filter_map(|e| {
+            query
+                .run(&e.labels, &e.line)
+                .map(|(l, line)| (Cow::Owned(l.into_owned()), e.ts, line))
+        });
     let streams = group(items);
     if streams.is_empty() && dropped == 0 {
         return None;
     }
     let now = now_ns().to_string();
-    let dropped_entries = (0..dropped).map(|_| DroppedOut { labels: Labels::new(), timestamp: now.clone() }).collect();
-    serde_json::to_string(&FrameOut { streams, dropped_entries }).ok()
+    let dropped_entries = (0..dropped)
+        .map(|_| DroppedOut {
+            labels: Labels::new(),
+            timestamp: now.clone(),
+        })
+        .collect();
+    serde_json::to_string(&FrameOut {
+        streams,
+        dropped_entries,
+    })
+    .ok()
 }
 
 async fn serve_tail<S>(
@@ -563,7 +665,9 @@ async fn serve_tail<S>(
         let picked: Vec<Entry> = s
             .entries
             .iter()
-            .filter(|e| e.ts >= start && query.selects(&e.labels) && query.run(&e.labels, &e.line).is_some())
+            .filter(|e| {
+                e.ts >= start && query.selects(&e.labels) && query.run(&e.labels, &e.line).is_some()
+            })
             .take(limit)
             .cloned()
             .collect();
@@ -613,7 +717,10 @@ mod tests {
     fn times_and_durations() {
         assert_eq!(parse_time("1569266497240578000"), Some(1569266497240578000));
         assert_eq!(parse_time("1569266497"), Some(1569266497000000000));
-        assert_eq!(parse_time("2019-09-23T19:21:37Z"), Some(1569266497000000000));
+        assert_eq!(
+            parse_time("2019-09-23T19:21:37Z"),
+            Some(1569266497000000000)
+        );
         assert_eq!(parse_duration_ns("1h30m"), Some(5_400_000_000_000));
         assert_eq!(parse_duration_ns("250ms"), Some(250_000_000));
         assert_eq!(parse_duration_ns("5x"), None);

@@ -6,9 +6,9 @@ mod tests;
 
 use super::conn::ConnState;
 use super::events::{AlertSource, AlertsUpdate, ConsoleEffect, ConsoleEvent};
+use super::logs::query_box::QueryBox;
 use crate::backends::prom::{AmAlert, PromAlert, RuleGroup, merge_alerts};
 use crate::domain::alerts::{Alert, AlertLabels, AlertState, NewSilence, Severity};
-use super::logs::query_box::QueryBox;
 
 /// One source's connection and whether it ever answered.
 #[derive(Debug, Clone, Default)]
@@ -61,7 +61,9 @@ pub struct AlertsPane {
 pub fn parse_duration_secs(input: &str) -> Result<i64, String> {
     let s = input.trim();
     let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
-    let n: i64 = num.parse().map_err(|_| format!("`{s}`: give a duration like 30m, 2h or 1d"))?;
+    let n: i64 = num
+        .parse()
+        .map_err(|_| format!("`{s}`: give a duration like 30m, 2h or 1d"))?;
     let secs = match unit.trim() {
         "" | "m" | "min" => n * 60,
         "h" => n * 3600,
@@ -77,7 +79,10 @@ pub fn parse_duration_secs(input: &str) -> Result<i64, String> {
 
 impl AlertsPane {
     pub fn new(author: impl Into<String>) -> Self {
-        Self { author: author.into(), ..Self::default() }
+        Self {
+            author: author.into(),
+            ..Self::default()
+        }
     }
 
     pub fn on_event(&mut self, ev: ConsoleEvent) -> Vec<ConsoleEffect> {
@@ -93,8 +98,16 @@ impl AlertsPane {
                             state.conn = ConnState::Connecting;
                         }
                     }
-                    AlertsUpdate::Failed { reason, attempt, retry_in } => {
-                        state.conn = ConnState::Reconnecting { attempt, retry_in, reason };
+                    AlertsUpdate::Failed {
+                        reason,
+                        attempt,
+                        retry_in,
+                    } => {
+                        state.conn = ConnState::Reconnecting {
+                            attempt,
+                            retry_in,
+                            reason,
+                        };
                     }
                     AlertsUpdate::Prometheus { alerts, rules } => {
                         state.conn = ConnState::Live;
@@ -145,7 +158,11 @@ impl AlertsPane {
         // While one source is down, keep showing what the other knows plus the last answer
         // of the one that failed: a pane degrades, it does not go blank.
         self.alerts = merge_alerts(&self.prom_alerts, &self.am_alerts);
-        if self.selected.as_ref().is_none_or(|l| !self.alerts.iter().any(|a| &a.labels == l)) {
+        if self
+            .selected
+            .as_ref()
+            .is_none_or(|l| !self.alerts.iter().any(|a| &a.labels == l))
+        {
             self.selected = self.alerts.first().map(|a| a.labels.clone());
         }
     }
@@ -156,8 +173,14 @@ impl AlertsPane {
         let mut i = 0;
         while i < self.alerts.len() {
             let sev = self.alerts[i].severity();
-            let count = self.alerts[i..].iter().take_while(|a| a.severity() == sev).count();
-            rows.push(AlertRow::Group { severity: sev, count });
+            let count = self.alerts[i..]
+                .iter()
+                .take_while(|a| a.severity() == sev)
+                .count();
+            rows.push(AlertRow::Group {
+                severity: sev,
+                count,
+            });
             rows.extend((i..i + count).map(AlertRow::Alert));
             i += count;
         }
@@ -167,7 +190,11 @@ impl AlertsPane {
     /// Counts by state: (firing, pending, silenced).
     pub fn counts(&self) -> (usize, usize, usize) {
         let c = |s| self.alerts.iter().filter(|a| a.state == s).count();
-        (c(AlertState::Firing), c(AlertState::Pending), c(AlertState::Suppressed))
+        (
+            c(AlertState::Firing),
+            c(AlertState::Pending),
+            c(AlertState::Suppressed),
+        )
     }
 
     pub fn selected_index(&self) -> Option<usize> {
@@ -206,20 +233,30 @@ impl AlertsPane {
 
     /// `s`: open the silence form for the selected alert.
     pub fn open_silence_form(&mut self) {
-        let Some(alert) = self.selected().cloned() else { return };
+        let Some(alert) = self.selected().cloned() else {
+            return;
+        };
         if !self.alertmanager.conn.is_live() && !self.alertmanager.loaded {
             self.notice = Some("silences need Alertmanager, which is not reachable".into());
             return;
         }
         let mut duration = QueryBox::default();
         duration.set_text("2h");
-        self.silence_form = Some(SilenceForm { alert, duration, comment: QueryBox::default(), field: 0, error: None });
+        self.silence_form = Some(SilenceForm {
+            alert,
+            duration,
+            comment: QueryBox::default(),
+            field: 0,
+            error: None,
+        });
     }
 
     /// Enter in the silence form: validate and create.
     pub fn submit_silence(&mut self, now_s: i64) -> Vec<ConsoleEffect> {
         let author = self.author.clone();
-        let Some(form) = &mut self.silence_form else { return Vec::new() };
+        let Some(form) = &mut self.silence_form else {
+            return Vec::new();
+        };
         let secs = match parse_duration_secs(form.duration.text()) {
             Ok(s) => s,
             Err(e) => {
@@ -230,19 +267,29 @@ impl AlertsPane {
         };
         let comment = form.comment.text().trim().to_owned();
         if comment.is_empty() {
-            form.error = Some("a comment is required: say why (Alertmanager keeps it with the silence)".into());
+            form.error = Some(
+                "a comment is required: say why (Alertmanager keeps it with the silence)".into(),
+            );
             form.field = 1;
             return Vec::new();
         }
         form.error = None;
         self.busy = true;
-        vec![ConsoleEffect::CreateSilence(NewSilence::for_alert(&form.alert, now_s, secs, &author, &comment))]
+        vec![ConsoleEffect::CreateSilence(NewSilence::for_alert(
+            &form.alert,
+            now_s,
+            secs,
+            &author,
+            &comment,
+        ))]
     }
 
     /// `x`: ask to expire the silences muting the selected alert.
     pub fn ask_expire(&mut self) {
         match self.selected() {
-            Some(a) if !a.silenced_by.is_empty() => self.confirm_expire = Some(a.silenced_by.clone()),
+            Some(a) if !a.silenced_by.is_empty() => {
+                self.confirm_expire = Some(a.silenced_by.clone())
+            }
             Some(_) => self.notice = Some("this alert is not silenced".into()),
             None => {}
         }
@@ -250,8 +297,12 @@ impl AlertsPane {
 
     /// Confirmed: expire them.
     pub fn confirm_expire(&mut self) -> Vec<ConsoleEffect> {
-        let Some(ids) = self.confirm_expire.take() else { return Vec::new() };
+        let Some(ids) = self.confirm_expire.take() else {
+            return Vec::new();
+        };
         self.busy = true;
-        ids.into_iter().map(|id| ConsoleEffect::ExpireSilence { id }).collect()
+        ids.into_iter()
+            .map(|id| ConsoleEffect::ExpireSilence { id })
+            .collect()
     }
 }

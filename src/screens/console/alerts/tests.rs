@@ -26,13 +26,22 @@ fn loaded() -> AlertsPane {
     p.on_event(ConsoleEvent::Alerts {
         source: AlertSource::Prometheus,
         update: AlertsUpdate::Prometheus {
-            alerts: vec![prom("Disk", "critical", "firing"), prom("Crash", "warning", "firing"), prom("Slow", "warning", "pending")],
+            alerts: vec![
+                prom("Disk", "critical", "firing"),
+                prom("Crash", "warning", "firing"),
+                prom("Slow", "warning", "pending"),
+            ],
             rules: vec![],
         },
     });
     p.on_event(ConsoleEvent::Alerts {
         source: AlertSource::Alertmanager,
-        update: AlertsUpdate::Alertmanager { alerts: vec![am("Disk", "critical", &[]), am("Crash", "warning", &["sil-1"])] },
+        update: AlertsUpdate::Alertmanager {
+            alerts: vec![
+                am("Disk", "critical", &[]),
+                am("Crash", "warning", &["sil-1"]),
+            ],
+        },
     });
     p
 }
@@ -41,12 +50,28 @@ fn loaded() -> AlertsPane {
 fn groups_by_severity_with_states() {
     let p = loaded();
     let rows = p.rows();
-    assert_eq!(rows[0], AlertRow::Group { severity: Severity::Critical, count: 1 });
-    assert_eq!(rows[2], AlertRow::Group { severity: Severity::Warning, count: 2 });
+    assert_eq!(
+        rows[0],
+        AlertRow::Group {
+            severity: Severity::Critical,
+            count: 1
+        }
+    );
+    assert_eq!(
+        rows[2],
+        AlertRow::Group {
+            severity: Severity::Warning,
+            count: 2
+        }
+    );
     let states: Vec<_> = p.alerts.iter().map(|a| (a.name(), a.state)).collect();
     assert_eq!(
         states,
-        vec![("Disk", AlertState::Firing), ("Slow", AlertState::Pending), ("Crash", AlertState::Suppressed)]
+        vec![
+            ("Disk", AlertState::Firing),
+            ("Slow", AlertState::Pending),
+            ("Crash", AlertState::Suppressed)
+        ]
     );
     assert_eq!(p.counts(), (1, 1, 1));
     assert!(p.prometheus.conn.is_live() && p.alertmanager.conn.is_live());
@@ -60,11 +85,19 @@ fn selection_follows_the_alert_across_refreshes() {
     // Disk resolves: the list shifts, the selection stays on Slow.
     p.on_event(ConsoleEvent::Alerts {
         source: AlertSource::Prometheus,
-        update: AlertsUpdate::Prometheus { alerts: vec![prom("Crash", "warning", "firing"), prom("Slow", "warning", "pending")], rules: vec![] },
+        update: AlertsUpdate::Prometheus {
+            alerts: vec![
+                prom("Crash", "warning", "firing"),
+                prom("Slow", "warning", "pending"),
+            ],
+            rules: vec![],
+        },
     });
     p.on_event(ConsoleEvent::Alerts {
         source: AlertSource::Alertmanager,
-        update: AlertsUpdate::Alertmanager { alerts: vec![am("Crash", "warning", &["sil-1"])] },
+        update: AlertsUpdate::Alertmanager {
+            alerts: vec![am("Crash", "warning", &["sil-1"])],
+        },
     });
     assert_eq!(p.selected().unwrap().name(), "Slow");
 }
@@ -74,13 +107,23 @@ fn one_source_down_degrades_without_blanking() {
     let mut p = loaded();
     p.on_event(ConsoleEvent::Alerts {
         source: AlertSource::Alertmanager,
-        update: AlertsUpdate::Failed { reason: "connection refused".into(), attempt: 1, retry_in: Duration::from_secs(1) },
+        update: AlertsUpdate::Failed {
+            reason: "connection refused".into(),
+            attempt: 1,
+            retry_in: Duration::from_secs(1),
+        },
     });
     assert_eq!(p.alerts.len(), 3, "last known alerts stay");
     assert!(p.prometheus.conn.is_live());
     assert_eq!(p.alertmanager.conn.reason(), Some("connection refused"));
-    p.on_event(ConsoleEvent::Alerts { source: AlertSource::Alertmanager, update: AlertsUpdate::Connecting });
-    assert!(matches!(p.alertmanager.conn, ConnState::Reconnecting { .. }), "still shows the outage while retrying");
+    p.on_event(ConsoleEvent::Alerts {
+        source: AlertSource::Alertmanager,
+        update: AlertsUpdate::Connecting,
+    });
+    assert!(
+        matches!(p.alertmanager.conn, ConnState::Reconnecting { .. }),
+        "still shows the outage while retrying"
+    );
 }
 
 #[test]
@@ -90,18 +133,32 @@ fn silence_form_requires_a_comment_and_a_valid_duration() {
     let f = p.silence_form.as_mut().unwrap();
     assert_eq!(f.duration.text(), "2h");
     assert!(p.submit_silence(1_000).is_empty());
-    assert!(p.silence_form.as_ref().unwrap().error.as_deref().unwrap().contains("comment"));
+    assert!(
+        p.silence_form
+            .as_ref()
+            .unwrap()
+            .error
+            .as_deref()
+            .unwrap()
+            .contains("comment")
+    );
     let f = p.silence_form.as_mut().unwrap();
     f.comment.set_text("disk swap planned");
     f.duration.set_text("5y");
     assert!(p.submit_silence(1_000).is_empty());
     p.silence_form.as_mut().unwrap().duration.set_text("30m");
     let fx = p.submit_silence(1_000);
-    let [ConsoleEffect::CreateSilence(s)] = fx.as_slice() else { panic!("{fx:?}") };
+    let [ConsoleEffect::CreateSilence(s)] = fx.as_slice() else {
+        panic!("{fx:?}")
+    };
     assert_eq!(s.created_by, "ops@homelab");
     assert_eq!(s.comment, "disk swap planned");
     assert_eq!(s.ends_at - s.starts_at, 1800);
-    assert!(s.matchers.iter().any(|m| m.name == "alertname" && m.value == "Disk" && m.is_equal && !m.is_regex));
+    assert!(
+        s.matchers
+            .iter()
+            .any(|m| m.name == "alertname" && m.value == "Disk" && m.is_equal && !m.is_regex)
+    );
     let fx = p.on_event(ConsoleEvent::SilenceCreated(Ok("abc".into())));
     assert_eq!(fx, vec![ConsoleEffect::RefreshAlerts]);
     assert!(p.silence_form.is_none());
@@ -115,8 +172,14 @@ fn expire_asks_first_and_only_for_silenced_alerts() {
     assert_eq!(p.notice.as_deref(), Some("this alert is not silenced"));
     p.select_last();
     p.ask_expire();
-    assert_eq!(p.confirm_expire.as_deref(), Some(&["sil-1".to_string()][..]));
-    assert_eq!(p.confirm_expire(), vec![ConsoleEffect::ExpireSilence { id: "sil-1".into() }]);
+    assert_eq!(
+        p.confirm_expire.as_deref(),
+        Some(&["sil-1".to_string()][..])
+    );
+    assert_eq!(
+        p.confirm_expire(),
+        vec![ConsoleEffect::ExpireSilence { id: "sil-1".into() }]
+    );
 }
 
 #[test]

@@ -30,7 +30,12 @@ impl Default for LogBuffer {
 
 impl LogBuffer {
     pub fn with_capacity(capacity: usize) -> Self {
-        Self { lines: VecDeque::new(), first: 0, capacity: capacity.max(1), evicted: 0 }
+        Self {
+            lines: VecDeque::new(),
+            first: 0,
+            capacity: capacity.max(1),
+            evicted: 0,
+        }
     }
 
     pub fn capacity(&self) -> usize {
@@ -103,7 +108,10 @@ impl LogBuffer {
     /// Lines with their seqs, oldest first.
     pub fn iter(&self) -> impl DoubleEndedIterator<Item = (Seq, &LogLine)> + ExactSizeIterator {
         let first = self.first;
-        self.lines.iter().enumerate().map(move |(i, l)| (first + i as Seq, l))
+        self.lines
+            .iter()
+            .enumerate()
+            .map(move |(i, l)| (first + i as Seq, l))
     }
 
     /// Seqs `from..=to` (clamped), oldest first.
@@ -111,7 +119,10 @@ impl LogBuffer {
         let lo = (from - self.first).max(0) as usize;
         let hi = ((to - self.first + 1).max(0) as usize).min(self.lines.len());
         let first = self.first;
-        self.lines.range(lo.min(hi)..hi).enumerate().map(move |(i, l)| (first + (lo + i) as Seq, l))
+        self.lines
+            .range(lo.min(hi)..hi)
+            .enumerate()
+            .map(move |(i, l)| (first + (lo + i) as Seq, l))
     }
 
     /// First seq whose timestamp is >= `ts_ns` (lines are held in time order).
@@ -130,7 +141,8 @@ impl LogBuffer {
 
     /// Approximate heap bytes held (lines' text and the deque; labels are shared per stream).
     pub fn approx_bytes(&self) -> usize {
-        self.lines.capacity() * std::mem::size_of::<LogLine>() + self.lines.iter().map(|l| l.line.capacity()).sum::<usize>()
+        self.lines.capacity() * std::mem::size_of::<LogLine>()
+            + self.lines.iter().map(|l| l.line.capacity()).sum::<usize>()
     }
 }
 
@@ -161,8 +173,15 @@ mod tests {
         b.extend([l(10), l(11)]);
         let seq_of_10 = b.first_seq();
         b.prepend_older(vec![l(1), l(2), l(3)]);
-        assert_eq!(b.get(seq_of_10).unwrap().ts_ns, 10, "existing lines keep their seq");
-        assert_eq!(b.iter().map(|(_, l)| l.ts_ns).collect::<Vec<_>>(), vec![2, 3, 10, 11]);
+        assert_eq!(
+            b.get(seq_of_10).unwrap().ts_ns,
+            10,
+            "existing lines keep their seq"
+        );
+        assert_eq!(
+            b.iter().map(|(_, l)| l.ts_ns).collect::<Vec<_>>(),
+            vec![2, 3, 10, 11]
+        );
         assert_eq!(b.evicted(), 1);
     }
 
@@ -170,7 +189,10 @@ mod tests {
     fn range_and_time_lookup() {
         let mut b = LogBuffer::with_capacity(10);
         b.extend([l(10), l(20), l(30), l(40)]);
-        assert_eq!(b.range(1, 2).map(|(s, _)| s).collect::<Vec<_>>(), vec![1, 2]);
+        assert_eq!(
+            b.range(1, 2).map(|(s, _)| s).collect::<Vec<_>>(),
+            vec![1, 2]
+        );
         assert_eq!(b.range(-5, 100).count(), 4);
         assert_eq!(b.range(3, 1).count(), 0);
         assert_eq!(b.seq_at_or_after(25), Some(2));

@@ -11,9 +11,12 @@ pub fn parse_jump(input: &str, now: Timestamp, tz: &TimeZone) -> Result<i64, Str
     if s.is_empty() {
         return Err(help.into());
     }
-    let rel = s.strip_prefix('-').or_else(|| s.strip_suffix("ago").map(str::trim));
+    let rel = s
+        .strip_prefix('-')
+        .or_else(|| s.strip_suffix("ago").map(str::trim));
     if let Some(rel) = rel {
-        let (num, unit) = rel.split_at(rel.find(|c: char| !c.is_ascii_digit()).unwrap_or(rel.len()));
+        let (num, unit) =
+            rel.split_at(rel.find(|c: char| !c.is_ascii_digit()).unwrap_or(rel.len()));
         let n: i64 = num.parse().map_err(|_| format!("`{s}`: {help}"))?;
         let secs = match unit.trim() {
             "s" => n,
@@ -33,7 +36,10 @@ pub fn parse_jump(input: &str, now: Timestamp, tz: &TimeZone) -> Result<i64, Str
     }
     if let Ok(t) = s.parse::<jiff::civil::Time>() {
         let today = now.to_zoned(tz.clone()).date();
-        let zoned = today.to_datetime(t).to_zoned(tz.clone()).map_err(|e| e.to_string())?;
+        let zoned = today
+            .to_datetime(t)
+            .to_zoned(tz.clone())
+            .map_err(|e| e.to_string())?;
         return Ok(zoned.timestamp().as_nanosecond() as i64);
     }
     Err(format!("`{s}`: {help}"))
@@ -48,12 +54,34 @@ mod tests {
         let now: Timestamp = "2026-11-23T18:00:00Z".parse().unwrap();
         let utc = TimeZone::UTC;
         let at = |s: &str| parse_jump(s, now, &utc).unwrap();
-        assert_eq!(at("14:05"), "2026-11-23T14:05:00Z".parse::<Timestamp>().unwrap().as_nanosecond() as i64);
-        assert_eq!(at("14:05:30"), "2026-11-23T14:05:30Z".parse::<Timestamp>().unwrap().as_nanosecond() as i64);
+        assert_eq!(
+            at("14:05"),
+            "2026-11-23T14:05:00Z"
+                .parse::<Timestamp>()
+                .unwrap()
+                .as_nanosecond() as i64
+        );
+        assert_eq!(
+            at("14:05:30"),
+            "2026-11-23T14:05:30Z"
+                .parse::<Timestamp>()
+                .unwrap()
+                .as_nanosecond() as i64
+        );
         assert_eq!(at("-15m"), at("17:45"));
         assert_eq!(at("2h ago"), at("16:00"));
-        assert_eq!(at("2026-11-22 09:00"), "2026-11-22T09:00:00Z".parse::<Timestamp>().unwrap().as_nanosecond() as i64);
+        assert_eq!(
+            at("2026-11-22 09:00"),
+            "2026-11-22T09:00:00Z"
+                .parse::<Timestamp>()
+                .unwrap()
+                .as_nanosecond() as i64
+        );
         assert_eq!(at("2026-11-22T09:00:00Z"), at("2026-11-22 09:00"));
-        assert!(parse_jump("yesterday", now, &utc).unwrap_err().contains("HH:MM"));
+        assert!(
+            parse_jump("yesterday", now, &utc)
+                .unwrap_err()
+                .contains("HH:MM")
+        );
     }
 }

@@ -35,7 +35,9 @@ pub enum LogsPrompt {
 pub enum LogsMode {
     Live,
     /// A range loaded from `from_ns` forward, no tail (after a jump before the buffer).
-    Historic { from_ns: i64 },
+    Historic {
+        from_ns: i64,
+    },
 }
 
 #[derive(Debug)]
@@ -119,15 +121,31 @@ impl LogsPane {
     /// Run `query` live: the history window first (server-side filters apply before the
     /// limit), then the tail from the same instant. Errors come back as events.
     pub fn run_query(&mut self, query: &str, now_ns: i64) -> Vec<ConsoleEffect> {
-        self.start(query, now_ns, now_ns - i64::from(self.window.minutes) * 60_000_000_000, LogsMode::Live)
+        self.start(
+            query,
+            now_ns,
+            now_ns - i64::from(self.window.minutes) * 60_000_000_000,
+            LogsMode::Live,
+        )
     }
 
     /// Run `query` live with history from `start_ns` (the alert pivot).
-    pub fn run_query_from(&mut self, query: &str, start_ns: i64, now_ns: i64) -> Vec<ConsoleEffect> {
+    pub fn run_query_from(
+        &mut self,
+        query: &str,
+        start_ns: i64,
+        now_ns: i64,
+    ) -> Vec<ConsoleEffect> {
         self.start(query, now_ns, start_ns, LogsMode::Live)
     }
 
-    fn start(&mut self, query: &str, now_ns: i64, start_ns: i64, mode: LogsMode) -> Vec<ConsoleEffect> {
+    fn start(
+        &mut self,
+        query: &str,
+        now_ns: i64,
+        start_ns: i64,
+        mode: LogsMode,
+    ) -> Vec<ConsoleEffect> {
         let query = query.trim().to_owned();
         if query.is_empty() {
             return Vec::new();
@@ -156,21 +174,38 @@ impl LogsPane {
                     limit: self.window.lines,
                     direction: Direction::Backward,
                 },
-                Some(TailRequest { query, start_ns: Some(now_ns), limit: 1000, delay_for: 0 }),
+                Some(TailRequest {
+                    query,
+                    start_ns: Some(now_ns),
+                    limit: 1000,
+                    delay_for: 0,
+                }),
             ),
             LogsMode::Historic { from_ns } => (
-                RangeQuery { query, start_ns: from_ns, end_ns: now_ns, limit: self.window.lines, direction: Direction::Forward },
+                RangeQuery {
+                    query,
+                    start_ns: from_ns,
+                    end_ns: now_ns,
+                    limit: self.window.lines,
+                    direction: Direction::Forward,
+                },
                 None,
             ),
         };
         if matches!(mode, LogsMode::Historic { .. }) {
             self.bottom = Some(self.buffer.first_seq());
         }
-        let mut fx = vec![ConsoleEffect::QueryLogs { generation, query: range }];
+        let mut fx = vec![ConsoleEffect::QueryLogs {
+            generation,
+            query: range,
+        }];
         match tail {
             Some(request) => {
                 self.conn = ConnState::Connecting;
-                fx.push(ConsoleEffect::StartTail { generation, request });
+                fx.push(ConsoleEffect::StartTail {
+                    generation,
+                    request,
+                });
             }
             None => fx.push(ConsoleEffect::StopTail),
         }
@@ -187,7 +222,12 @@ impl LogsPane {
         self.conn = ConnState::Connecting;
         vec![ConsoleEffect::StartTail {
             generation: self.generation,
-            request: TailRequest { query: self.query.clone(), start_ns: Some(start), limit: 1000, delay_for: 0 },
+            request: TailRequest {
+                query: self.query.clone(),
+                start_ns: Some(start),
+                limit: 1000,
+                delay_for: 0,
+            },
         }]
     }
 
@@ -201,12 +241,18 @@ impl LogsPane {
                     Err(e) => self.error = Some(e),
                 }
             }
-            ConsoleEvent::Tail { generation, event } if generation == self.generation => self.on_tail(event),
+            ConsoleEvent::Tail { generation, event } if generation == self.generation => {
+                self.on_tail(event)
+            }
             ConsoleEvent::LabelsLoaded(Ok(names)) => self.query_box.label_names = names,
-            ConsoleEvent::LabelValuesLoaded { name, result: Ok(values) } => {
+            ConsoleEvent::LabelValuesLoaded {
+                name,
+                result: Ok(values),
+            } => {
                 self.query_box.label_values.insert(name, values);
             }
-            ConsoleEvent::LabelsLoaded(Err(e)) | ConsoleEvent::LabelValuesLoaded { result: Err(e), .. } => {
+            ConsoleEvent::LabelsLoaded(Err(e))
+            | ConsoleEvent::LabelValuesLoaded { result: Err(e), .. } => {
                 self.notice = Some(format!("completion unavailable: {e}"));
             }
             _ => {}
@@ -224,7 +270,10 @@ impl LogsPane {
             TailEvent::Live { resumed_from } => {
                 self.conn = ConnState::Live;
                 if let Some(ts) = resumed_from {
-                    self.notice = Some(format!("reconnected: resumed at {} ns without duplicates", ts));
+                    self.notice = Some(format!(
+                        "reconnected: resumed at {} ns without duplicates",
+                        ts
+                    ));
                 }
             }
             TailEvent::Lines(lines) => self.ingest(lines),
@@ -235,8 +284,16 @@ impl LogsPane {
                     self.loki_dropped
                 ));
             }
-            TailEvent::Reconnecting { attempt, retry_in, reason } => {
-                self.conn = ConnState::Reconnecting { attempt, retry_in, reason };
+            TailEvent::Reconnecting {
+                attempt,
+                retry_in,
+                reason,
+            } => {
+                self.conn = ConnState::Reconnecting {
+                    attempt,
+                    retry_in,
+                    reason,
+                };
             }
             TailEvent::Failed { reason } => {
                 self.error = Some(reason.clone());
@@ -275,7 +332,11 @@ impl LogsPane {
         if was_empty && matches!(self.mode, LogsMode::Historic { .. }) {
             let page = self.page.get().max(1) as Seq;
             self.bottom = self.buffer.clamp(self.buffer.first_seq() + page - 1);
-            self.selected_up = self.page.get().saturating_sub(1).min(self.buffer.len().saturating_sub(1));
+            self.selected_up = self
+                .page
+                .get()
+                .saturating_sub(1)
+                .min(self.buffer.len().saturating_sub(1));
         }
     }
 
@@ -416,7 +477,9 @@ impl LogsPane {
 
     pub fn scroll_up(&mut self, n: usize) {
         self.pause_here();
-        let Some(mut b) = self.bottom_seq() else { return };
+        let Some(mut b) = self.bottom_seq() else {
+            return;
+        };
         // Never scroll the top of the screen past the first line.
         let page = self.page.get().max(1);
         for _ in 0..n {
@@ -435,7 +498,9 @@ impl LogsPane {
     }
 
     pub fn scroll_down(&mut self, n: usize) {
-        let Some(mut b) = self.bottom_seq() else { return };
+        let Some(mut b) = self.bottom_seq() else {
+            return;
+        };
         if self.following() {
             return;
         }
@@ -483,7 +548,11 @@ impl LogsPane {
     pub fn top(&mut self) {
         let first = self.buffer.first_seq();
         let page = self.page.get().max(1);
-        let mut b = if self.is_shown(first) { Some(first) } else { self.next_shown(first) };
+        let mut b = if self.is_shown(first) {
+            Some(first)
+        } else {
+            self.next_shown(first)
+        };
         let Some(start) = b else { return };
         let mut shown = 1;
         while shown < page {
@@ -528,7 +597,9 @@ impl LogsPane {
         });
         match &self.search {
             None => {}
-            Some(s) if s.matches().is_empty() => self.notice = Some(format!("no match for `{pattern}` in the buffer")),
+            Some(s) if s.matches().is_empty() => {
+                self.notice = Some(format!("no match for `{pattern}` in the buffer"))
+            }
             Some(s) => {
                 let from = self.selected_seq().unwrap_or(0) + 1;
                 if let Some(m) = s.prev_before(from) {
@@ -542,7 +613,11 @@ impl LogsPane {
     pub fn next_match(&mut self, forward: bool) {
         let Some(s) = &self.search else { return };
         let cur = self.selected_seq().unwrap_or(self.buffer.first_seq());
-        let target = if forward { s.next_after(cur) } else { s.prev_before(cur) };
+        let target = if forward {
+            s.next_after(cur)
+        } else {
+            s.prev_before(cur)
+        };
         if let Some(t) = target {
             self.reveal(t);
         }
@@ -555,13 +630,21 @@ impl LogsPane {
             self.notice = Some("search first (/), then C shows matches with context".into());
             return;
         };
-        s.context = if s.context.is_some() { None } else { Some(CONTEXT_LINES) };
+        s.context = if s.context.is_some() {
+            None
+        } else {
+            Some(CONTEXT_LINES)
+        };
         if self.following() {
             return;
         }
         // Keep the selected line selected, or move to the nearest match.
         let target = sel.and_then(|q| {
-            if self.is_shown(q) { Some(q) } else { self.search.as_ref().and_then(|s| s.prev_before(q + 1)) }
+            if self.is_shown(q) {
+                Some(q)
+            } else {
+                self.search.as_ref().and_then(|s| s.prev_before(q + 1))
+            }
         });
         if let Some(t) = target {
             self.reveal(t);

@@ -7,16 +7,29 @@ use std::collections::HashMap;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CompletionContext {
     /// Typing a label name inside `{...}`.
-    LabelName { prefix: String },
+    LabelName {
+        prefix: String,
+    },
     /// Typing a value inside quotes after `name=`, `name=~`...
-    LabelValue { name: String, prefix: String },
+    LabelValue {
+        name: String,
+        prefix: String,
+    },
     /// After a `|`: a pipeline stage.
-    Stage { prefix: String },
+    Stage {
+        prefix: String,
+    },
     None,
 }
 
 /// Pipeline words offered after `|`.
-const STAGES: &[&str] = &["json", "logfmt", "line_format \"{{.msg}}\"", "= \"\"", "~ \"\""];
+const STAGES: &[&str] = &[
+    "json",
+    "logfmt",
+    "line_format \"{{.msg}}\"",
+    "= \"\"",
+    "~ \"\"",
+];
 
 /// Analyse the text before the cursor.
 pub fn context_at(before: &str) -> CompletionContext {
@@ -62,12 +75,20 @@ pub fn context_at(before: &str) -> CompletionContext {
             if name.is_empty() {
                 return CompletionContext::None;
             }
-            return CompletionContext::LabelValue { name, prefix: before[quote_start + 1..].to_owned() };
+            return CompletionContext::LabelValue {
+                name,
+                prefix: before[quote_start + 1..].to_owned(),
+            };
         }
         let segment = &before[open + 1..];
         let segment = segment.rsplit(',').next().unwrap_or("").trim_start();
-        if segment.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-            return CompletionContext::LabelName { prefix: segment.to_owned() };
+        if segment
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_')
+        {
+            return CompletionContext::LabelName {
+                prefix: segment.to_owned(),
+            };
         }
         return CompletionContext::None;
     }
@@ -77,8 +98,13 @@ pub fn context_at(before: &str) -> CompletionContext {
     if let Some(pos) = before.rfind('|') {
         let after = &before[pos + 1..];
         let trimmed = after.trim_start();
-        if trimmed.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-            return CompletionContext::Stage { prefix: trimmed.to_owned() };
+        if trimmed
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_')
+        {
+            return CompletionContext::Stage {
+                prefix: trimmed.to_owned(),
+            };
         }
     }
     CompletionContext::None
@@ -165,7 +191,8 @@ impl QueryBox {
 
     pub fn delete(&mut self) {
         if let Some(c) = self.text[self.cursor..].chars().next() {
-            self.text.replace_range(self.cursor..self.cursor + c.len_utf8(), "");
+            self.text
+                .replace_range(self.cursor..self.cursor + c.len_utf8(), "");
         }
         self.clear_candidates();
     }
@@ -274,8 +301,12 @@ impl QueryBox {
     /// What completion needs fetched for the current context, if anything.
     pub fn need(&self) -> QueryBoxNeed {
         match self.context() {
-            CompletionContext::LabelName { .. } if self.label_names.is_empty() => QueryBoxNeed::LabelNames,
-            CompletionContext::LabelValue { name, .. } if !self.label_values.contains_key(&name) => {
+            CompletionContext::LabelName { .. } if self.label_names.is_empty() => {
+                QueryBoxNeed::LabelNames
+            }
+            CompletionContext::LabelValue { name, .. }
+                if !self.label_values.contains_key(&name) =>
+            {
                 QueryBoxNeed::LabelValues(name)
             }
             _ => QueryBoxNeed::Nothing,
@@ -285,9 +316,15 @@ impl QueryBox {
     /// Candidates for the context: prefix matches first, then substring matches.
     pub fn candidates_for(&self, ctx: &CompletionContext) -> Vec<String> {
         let (pool, prefix): (Vec<&str>, &str) = match ctx {
-            CompletionContext::LabelName { prefix } => (self.label_names.iter().map(String::as_str).collect(), prefix),
+            CompletionContext::LabelName { prefix } => (
+                self.label_names.iter().map(String::as_str).collect(),
+                prefix,
+            ),
             CompletionContext::LabelValue { name, prefix } => (
-                self.label_values.get(name).map(|v| v.iter().map(String::as_str).collect()).unwrap_or_default(),
+                self.label_values
+                    .get(name)
+                    .map(|v| v.iter().map(String::as_str).collect())
+                    .unwrap_or_default(),
                 prefix,
             ),
             CompletionContext::Stage { prefix } => (STAGES.to_vec(), prefix),
@@ -330,8 +367,15 @@ impl QueryBox {
         }
         let (kind, start) = match &ctx {
             CompletionContext::LabelName { prefix } => (Kind::Name, self.cursor - prefix.len()),
-            CompletionContext::LabelValue { prefix, .. } => (Kind::Value, self.cursor - prefix.len()),
-            CompletionContext::Stage { .. } => (Kind::Stage, self.text[..self.cursor].rfind('|').map_or(self.cursor, |p| p + 1)),
+            CompletionContext::LabelValue { prefix, .. } => {
+                (Kind::Value, self.cursor - prefix.len())
+            }
+            CompletionContext::Stage { .. } => (
+                Kind::Stage,
+                self.text[..self.cursor]
+                    .rfind('|')
+                    .map_or(self.cursor, |p| p + 1),
+            ),
             CompletionContext::None => return false,
         };
         let insert = render_candidate(kind, &self.candidates[0]);
@@ -371,25 +415,53 @@ mod tests {
 
     #[test]
     fn contexts() {
-        assert_eq!(context_at("{"), CompletionContext::LabelName { prefix: "".into() });
-        assert_eq!(context_at("{app=\"x\", name"), CompletionContext::LabelName { prefix: "name".into() });
+        assert_eq!(
+            context_at("{"),
+            CompletionContext::LabelName { prefix: "".into() }
+        );
+        assert_eq!(
+            context_at("{app=\"x\", name"),
+            CompletionContext::LabelName {
+                prefix: "name".into()
+            }
+        );
         assert_eq!(
             context_at("{app=~\"jel"),
-            CompletionContext::LabelValue { name: "app".into(), prefix: "jel".into() }
+            CompletionContext::LabelValue {
+                name: "app".into(),
+                prefix: "jel".into()
+            }
         );
         assert_eq!(
             context_at("{app=\"a\", namespace != \""),
-            CompletionContext::LabelValue { name: "namespace".into(), prefix: "".into() }
+            CompletionContext::LabelValue {
+                name: "namespace".into(),
+                prefix: "".into()
+            }
         );
-        assert_eq!(context_at("{app=\"a\"} | js"), CompletionContext::Stage { prefix: "js".into() });
+        assert_eq!(
+            context_at("{app=\"a\"} | js"),
+            CompletionContext::Stage {
+                prefix: "js".into()
+            }
+        );
         assert_eq!(context_at("{app=\"a\"} |= \"x"), CompletionContext::None);
-        assert_eq!(context_at("{app=\"a{b\", x"), CompletionContext::LabelName { prefix: "x".into() });
+        assert_eq!(
+            context_at("{app=\"a{b\", x"),
+            CompletionContext::LabelName { prefix: "x".into() }
+        );
     }
 
     #[test]
     fn completes_names_then_values_and_cycles() {
-        let mut q = QueryBox { label_names: vec!["app".into(), "namespace".into(), "node_name".into()], ..Default::default() };
-        q.label_values.insert("namespace".into(), vec!["media".into(), "monitoring".into()]);
+        let mut q = QueryBox {
+            label_names: vec!["app".into(), "namespace".into(), "node_name".into()],
+            ..Default::default()
+        };
+        q.label_values.insert(
+            "namespace".into(),
+            vec!["media".into(), "monitoring".into()],
+        );
         for c in "{na".chars() {
             q.insert(c);
         }

@@ -21,12 +21,25 @@ impl Search {
         if pattern.is_empty() {
             return None;
         }
-        let smart_case = if pattern.chars().any(char::is_uppercase) { "" } else { "(?i)" };
+        let smart_case = if pattern.chars().any(char::is_uppercase) {
+            ""
+        } else {
+            "(?i)"
+        };
         let regex = Regex::new(&format!("{smart_case}{pattern}"))
             .or_else(|_| Regex::new(&format!("{smart_case}{}", regex::escape(pattern))))
             .ok()?;
-        let mut s = Self { pattern: pattern.to_owned(), regex, matches: Vec::new(), context: None };
-        s.matches = buffer.iter().filter(|(_, l)| s.regex.is_match(&l.line)).map(|(seq, _)| seq).collect();
+        let mut s = Self {
+            pattern: pattern.to_owned(),
+            regex,
+            matches: Vec::new(),
+            context: None,
+        };
+        s.matches = buffer
+            .iter()
+            .filter(|(_, l)| s.regex.is_match(&l.line))
+            .map(|(seq, _)| seq)
+            .collect();
         Some(s)
     }
 
@@ -50,7 +63,11 @@ impl Search {
 
     /// Rescan (after older lines were prepended).
     pub fn rescan(&mut self, buffer: &LogBuffer) {
-        self.matches = buffer.iter().filter(|(_, l)| self.regex.is_match(&l.line)).map(|(seq, _)| seq).collect();
+        self.matches = buffer
+            .iter()
+            .filter(|(_, l)| self.regex.is_match(&l.line))
+            .map(|(seq, _)| seq)
+            .collect();
     }
 
     /// Drop matches of evicted lines.
@@ -70,7 +87,10 @@ impl Search {
     /// Last match before `seq` (wrapping to the last).
     pub fn prev_before(&self, seq: Seq) -> Option<Seq> {
         let i = self.matches.partition_point(|&m| m < seq);
-        i.checked_sub(1).and_then(|i| self.matches.get(i)).or(self.matches.last()).copied()
+        i.checked_sub(1)
+            .and_then(|i| self.matches.get(i))
+            .or(self.matches.last())
+            .copied()
     }
 
     /// 1-based position of `seq` among matches, for "3/17".
@@ -118,7 +138,11 @@ impl Search {
 
     /// Byte ranges of matches in `text` (for highlighting).
     pub fn spans(&self, text: &str) -> Vec<(usize, usize)> {
-        self.regex.find_iter(text).filter(|m| !m.is_empty()).map(|m| (m.start(), m.end())).collect()
+        self.regex
+            .find_iter(text)
+            .filter(|m| !m.is_empty())
+            .map(|m| (m.start(), m.end()))
+            .collect()
     }
 }
 
@@ -130,7 +154,12 @@ mod tests {
 
     fn buf(lines: &[&str]) -> LogBuffer {
         let mut b = LogBuffer::with_capacity(100);
-        b.extend(lines.iter().enumerate().map(|(i, t)| LogLine::new(i as i64, Arc::default(), (*t).to_owned())));
+        b.extend(
+            lines
+                .iter()
+                .enumerate()
+                .map(|(i, t)| LogLine::new(i as i64, Arc::default(), (*t).to_owned())),
+        );
         b
     }
 

@@ -10,7 +10,9 @@ fn line(ts: i64, text: &str) -> LogLine {
 }
 
 fn lines(from: i64, n: i64) -> Vec<LogLine> {
-    (from..from + n).map(|i| line(i, &format!("line {i}"))).collect()
+    (from..from + n)
+        .map(|i| line(i, &format!("line {i}")))
+        .collect()
 }
 
 fn pane_with(n: i64) -> LogsPane {
@@ -24,16 +26,26 @@ fn pane_with(n: i64) -> LogsPane {
 #[test]
 fn a_query_asks_for_history_with_server_side_filters_then_tails_from_the_same_instant() {
     let mut p = LogsPane::new(100);
-    p.window = HistoryWindow { minutes: 10, lines: 500 };
+    p.window = HistoryWindow {
+        minutes: 10,
+        lines: 500,
+    };
     let now = 3_600_000_000_000;
     let fx = p.run_query(r#"{app="web"} |= "error""#, now);
-    let ConsoleEffect::QueryLogs { generation, query } = &fx[0] else { panic!("{fx:?}") };
+    let ConsoleEffect::QueryLogs { generation, query } = &fx[0] else {
+        panic!("{fx:?}")
+    };
     assert_eq!(*generation, 1);
-    assert_eq!(query.query, r#"{app="web"} |= "error""#, "the filter goes to Loki, applied before the limit");
+    assert_eq!(
+        query.query, r#"{app="web"} |= "error""#,
+        "the filter goes to Loki, applied before the limit"
+    );
     assert_eq!(query.limit, 500);
     assert_eq!(query.end_ns - query.start_ns, 600_000_000_000);
     assert_eq!(query.direction, Direction::Backward);
-    let ConsoleEffect::StartTail { request, .. } = &fx[1] else { panic!("{fx:?}") };
+    let ConsoleEffect::StartTail { request, .. } = &fx[1] else {
+        panic!("{fx:?}")
+    };
     assert_eq!(request.start_ns, Some(now));
     assert!(p.loading);
     assert_eq!(p.conn, ConnState::Connecting);
@@ -44,11 +56,20 @@ fn stale_answers_of_a_replaced_query_are_ignored() {
     let mut p = LogsPane::new(100);
     p.run_query(r#"{app="a"}"#, 10);
     p.run_query(r#"{app="b"}"#, 20);
-    p.on_event(ConsoleEvent::LogsLoaded { generation: 1, result: Ok(lines(0, 5)) });
+    p.on_event(ConsoleEvent::LogsLoaded {
+        generation: 1,
+        result: Ok(lines(0, 5)),
+    });
     assert!(p.buffer.is_empty());
-    p.on_event(ConsoleEvent::Tail { generation: 1, event: TailEvent::Lines(lines(0, 5)) });
+    p.on_event(ConsoleEvent::Tail {
+        generation: 1,
+        event: TailEvent::Lines(lines(0, 5)),
+    });
     assert!(p.buffer.is_empty());
-    p.on_event(ConsoleEvent::LogsLoaded { generation: 2, result: Ok(lines(0, 5)) });
+    p.on_event(ConsoleEvent::LogsLoaded {
+        generation: 2,
+        result: Ok(lines(0, 5)),
+    });
     assert_eq!(p.buffer.len(), 5);
     assert!(!p.loading);
 }
@@ -57,8 +78,14 @@ fn stale_answers_of_a_replaced_query_are_ignored() {
 fn history_goes_before_lines_tailed_meanwhile() {
     let mut p = LogsPane::new(100);
     p.run_query(r#"{app="a"}"#, 100);
-    p.on_event(ConsoleEvent::Tail { generation: 1, event: TailEvent::Lines(lines(100, 2)) });
-    p.on_event(ConsoleEvent::LogsLoaded { generation: 1, result: Ok(lines(95, 5)) });
+    p.on_event(ConsoleEvent::Tail {
+        generation: 1,
+        event: TailEvent::Lines(lines(100, 2)),
+    });
+    p.on_event(ConsoleEvent::LogsLoaded {
+        generation: 1,
+        result: Ok(lines(95, 5)),
+    });
     let ts: Vec<i64> = p.buffer.iter().map(|(_, l)| l.ts_ns).collect();
     assert_eq!(ts, vec![95, 96, 97, 98, 99, 100, 101]);
 }
@@ -69,20 +96,40 @@ fn errors_and_connection_states_show_in_the_pane() {
     p.run_query(r#"{app="a"} |~ "(""#, 1);
     p.on_event(ConsoleEvent::LogsLoaded {
         generation: 1,
-        result: Err("Loki answered 400 at http://x/: parse error at line 1, col 13: invalid regex".into()),
+        result: Err(
+            "Loki answered 400 at http://x/: parse error at line 1, col 13: invalid regex".into(),
+        ),
     });
     assert!(p.error.as_deref().unwrap().contains("parse error"));
     p.on_event(ConsoleEvent::Tail {
         generation: 1,
-        event: TailEvent::Reconnecting { attempt: 3, retry_in: Duration::from_secs(2), reason: "refused".into() },
+        event: TailEvent::Reconnecting {
+            attempt: 3,
+            retry_in: Duration::from_secs(2),
+            reason: "refused".into(),
+        },
     });
     assert_eq!(p.conn.badge(), "reconnecting #3 in 2s");
-    p.on_event(ConsoleEvent::Tail { generation: 1, event: TailEvent::Connecting { attempt: 4 } });
-    assert!(matches!(p.conn, ConnState::Reconnecting { .. }), "keeps showing the outage while retrying");
-    p.on_event(ConsoleEvent::Tail { generation: 1, event: TailEvent::Live { resumed_from: Some(5) } });
+    p.on_event(ConsoleEvent::Tail {
+        generation: 1,
+        event: TailEvent::Connecting { attempt: 4 },
+    });
+    assert!(
+        matches!(p.conn, ConnState::Reconnecting { .. }),
+        "keeps showing the outage while retrying"
+    );
+    p.on_event(ConsoleEvent::Tail {
+        generation: 1,
+        event: TailEvent::Live {
+            resumed_from: Some(5),
+        },
+    });
     assert!(p.conn.is_live());
     assert!(p.notice.as_deref().unwrap().contains("without duplicates"));
-    p.on_event(ConsoleEvent::Tail { generation: 1, event: TailEvent::Dropped { count: 7 } });
+    p.on_event(ConsoleEvent::Tail {
+        generation: 1,
+        event: TailEvent::Dropped { count: 7 },
+    });
     assert_eq!(p.loki_dropped, 7);
     assert!(p.notice.as_deref().unwrap().contains("dropped 7"));
 }
@@ -99,7 +146,11 @@ fn pause_keeps_the_view_while_lines_arrive_and_follow_catches_up_at_once() {
     assert_eq!(p.unseen(), 30);
     p.toggle_follow(0);
     assert!(p.following());
-    assert_eq!(p.bottom_seq(), p.buffer.last_seq(), "follow jumps to the newest line at once");
+    assert_eq!(
+        p.bottom_seq(),
+        p.buffer.last_seq(),
+        "follow jumps to the newest line at once"
+    );
 }
 
 #[test]
@@ -113,11 +164,19 @@ fn selection_moves_and_scrolls_at_the_edges() {
         p.select_up();
     }
     assert_eq!(p.selected_seq(), Some(last - 21));
-    assert_eq!(p.bottom_seq(), Some(last - 21 + 9), "selection at the top row, view scrolled");
+    assert_eq!(
+        p.bottom_seq(),
+        Some(last - 21 + 9),
+        "selection at the top row, view scrolled"
+    );
     p.top();
     assert_eq!(p.selected_seq(), Some(p.buffer.first_seq()));
     p.scroll_up(5);
-    assert_eq!(p.lines_up_from_bottom(100).len(), 10, "cannot scroll above the first line");
+    assert_eq!(
+        p.lines_up_from_bottom(100).len(),
+        10,
+        "cannot scroll above the first line"
+    );
     p.select_down();
     assert_eq!(p.selected_seq(), Some(p.buffer.first_seq() + 1));
 }
@@ -148,7 +207,11 @@ fn search_highlights_and_steps_through_matches_and_context_view() {
     p.ingest(ls);
     p.set_search("connect error");
     let first = p.buffer.first_seq();
-    assert_eq!(p.selected_seq(), Some(first + 90), "newest match at or before the selection");
+    assert_eq!(
+        p.selected_seq(),
+        Some(first + 90),
+        "newest match at or before the selection"
+    );
     p.next_match(false);
     assert_eq!(p.selected_seq(), Some(first + 50));
     p.next_match(true);
@@ -156,11 +219,17 @@ fn search_highlights_and_steps_through_matches_and_context_view() {
     p.next_match(true);
     assert_eq!(p.selected_seq(), Some(first + 10), "wraps");
     p.toggle_context();
-    assert_eq!(p.selected_seq(), Some(first + 10), "the selection stays on its match");
+    assert_eq!(
+        p.selected_seq(),
+        Some(first + 10),
+        "the selection stays on its match"
+    );
     p.follow();
     let shown = p.lines_up_from_bottom(100);
     assert_eq!(shown.len(), 3 * (2 * CONTEXT_LINES + 1));
-    assert!(shown.iter().all(|&s| (s - first - 10).abs() <= 3 || (s - first - 50).abs() <= 3 || (s - first - 90).abs() <= 3));
+    assert!(shown.iter().all(|&s| (s - first - 10).abs() <= 3
+        || (s - first - 50).abs() <= 3
+        || (s - first - 90).abs() <= 3));
     // New matching lines join the match list.
     p.ingest(vec![line(200, "connect error again")]);
     assert_eq!(p.search.as_ref().unwrap().matches().len(), 4);
@@ -186,12 +255,26 @@ fn jump_inside_the_buffer_selects_and_before_it_loads_history() {
     assert_eq!(p.buffer.get(sel).unwrap().ts_ns, 1_040);
     let fx = p.jump_to(10, 5_000);
     assert!(matches!(p.mode, LogsMode::Historic { from_ns: 10 }));
-    assert!(matches!(&fx[0], ConsoleEffect::QueryLogs { query, .. } if query.direction == Direction::Forward && query.start_ns == 10));
+    assert!(
+        matches!(&fx[0], ConsoleEffect::QueryLogs { query, .. } if query.direction == Direction::Forward && query.start_ns == 10)
+    );
     assert_eq!(fx[1], ConsoleEffect::StopTail);
-    p.on_event(ConsoleEvent::LogsLoaded { generation: p.generation(), result: Ok(lines(10, 30)) });
-    assert_eq!(p.selected_seq().and_then(|s| p.buffer.get(s)).map(|l| l.ts_ns), Some(10), "starts at the jump point");
+    p.on_event(ConsoleEvent::LogsLoaded {
+        generation: p.generation(),
+        result: Ok(lines(10, 30)),
+    });
+    assert_eq!(
+        p.selected_seq()
+            .and_then(|s| p.buffer.get(s))
+            .map(|l| l.ts_ns),
+        Some(10),
+        "starts at the jump point"
+    );
     let fx = p.toggle_follow(6_000);
-    assert!(matches!(fx.last(), Some(ConsoleEffect::StartTail { .. })), "f goes live again");
+    assert!(
+        matches!(fx.last(), Some(ConsoleEffect::StartTail { .. })),
+        "f goes live again"
+    );
 }
 
 #[test]
@@ -202,5 +285,8 @@ fn window_prompt_reruns_and_copy_yields_the_selected_text() {
     assert!(p.set_window("lots", 0).is_empty());
     assert!(p.notice.is_some());
     let mut p = pane_with(5);
-    assert_eq!(p.copy_selected(), vec![ConsoleEffect::Copy("line 1004".into())]);
+    assert_eq!(
+        p.copy_selected(),
+        vec![ConsoleEffect::Copy("line 1004".into())]
+    );
 }

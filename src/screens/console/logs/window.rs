@@ -10,13 +10,21 @@ pub struct HistoryWindow {
 
 impl Default for HistoryWindow {
     fn default() -> Self {
-        Self { minutes: 15, lines: 1000 }
+        Self {
+            minutes: 15,
+            lines: 1000,
+        }
     }
 }
 
 impl fmt::Display for HistoryWindow {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "last {} or {} lines", crate::screens::console::conn::human_secs(i64::from(self.minutes) * 60), self.lines)
+        write!(
+            f,
+            "last {} or {} lines",
+            crate::screens::console::conn::human_secs(i64::from(self.minutes) * 60),
+            self.lines
+        )
     }
 }
 
@@ -28,17 +36,27 @@ impl HistoryWindow {
     pub fn parse(input: &str, current: HistoryWindow) -> Result<Self, String> {
         let mut out = current;
         let mut any = false;
-        for word in input.split(|c: char| c.is_whitespace() || c == '/' || c == ',').filter(|w| !w.is_empty()) {
+        for word in input
+            .split(|c: char| c.is_whitespace() || c == '/' || c == ',')
+            .filter(|w| !w.is_empty())
+        {
             any = true;
             if let Ok(n) = word.parse::<u32>() {
                 if n == 0 || n > MAX_LINES {
-                    return Err(format!("{n} lines: give 1 to {MAX_LINES} (Loki's per-query limit)"));
+                    return Err(format!(
+                        "{n} lines: give 1 to {MAX_LINES} (Loki's per-query limit)"
+                    ));
                 }
                 out.lines = n;
                 continue;
             }
-            let (num, unit) = word.split_at(word.find(|c: char| !c.is_ascii_digit()).unwrap_or(word.len()));
-            let n: u32 = num.parse().map_err(|_| format!("`{word}`: give minutes like 15m, hours like 2h, or a line count"))?;
+            let (num, unit) = word.split_at(
+                word.find(|c: char| !c.is_ascii_digit())
+                    .unwrap_or(word.len()),
+            );
+            let n: u32 = num.parse().map_err(|_| {
+                format!("`{word}`: give minutes like 15m, hours like 2h, or a line count")
+            })?;
             let minutes = match unit {
                 "m" | "min" => n,
                 "h" => n.saturating_mul(60),
@@ -64,10 +82,32 @@ mod tests {
     #[test]
     fn parses_either_or_both() {
         let d = HistoryWindow::default();
-        assert_eq!(HistoryWindow::parse("2h", d).unwrap(), HistoryWindow { minutes: 120, lines: 1000 });
-        assert_eq!(HistoryWindow::parse("500", d).unwrap(), HistoryWindow { minutes: 15, lines: 500 });
-        assert_eq!(HistoryWindow::parse("30m 2000", d).unwrap(), HistoryWindow { minutes: 30, lines: 2000 });
-        assert!(HistoryWindow::parse("9000", d).unwrap_err().contains("5000"));
+        assert_eq!(
+            HistoryWindow::parse("2h", d).unwrap(),
+            HistoryWindow {
+                minutes: 120,
+                lines: 1000
+            }
+        );
+        assert_eq!(
+            HistoryWindow::parse("500", d).unwrap(),
+            HistoryWindow {
+                minutes: 15,
+                lines: 500
+            }
+        );
+        assert_eq!(
+            HistoryWindow::parse("30m 2000", d).unwrap(),
+            HistoryWindow {
+                minutes: 30,
+                lines: 2000
+            }
+        );
+        assert!(
+            HistoryWindow::parse("9000", d)
+                .unwrap_err()
+                .contains("5000")
+        );
         assert!(HistoryWindow::parse("5y", d).unwrap_err().contains("unit"));
         assert!(HistoryWindow::parse("", d).is_err());
         assert_eq!(d.to_string(), "last 15m or 1000 lines");

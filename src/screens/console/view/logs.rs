@@ -15,9 +15,24 @@ use ratatui::widgets::{Paragraph, Wrap};
 const LABEL_COL: usize = 28;
 const LABEL_COL_NARROW: usize = 16;
 
-pub(super) fn render(p: &LogsPane, f: &mut Frame, area: Rect, cx: &Cx, focused: bool, zoomed: bool, st: &ConsoleState) {
+pub(super) fn render(
+    p: &LogsPane,
+    f: &mut Frame,
+    area: Rect,
+    cx: &Cx,
+    focused: bool,
+    zoomed: bool,
+    st: &ConsoleState,
+) {
     let look = cx.look;
-    let mut title = vec![Span::styled(" Logs ", if focused { look.title_focused } else { look.title })];
+    let mut title = vec![Span::styled(
+        " Logs ",
+        if focused {
+            look.title_focused
+        } else {
+            look.title
+        },
+    )];
     title.extend(conn_badge("Loki", &p.conn, look));
     title.push(Span::styled(format!("  {}", p.window), look.muted));
     match (p.mode, p.following()) {
@@ -54,19 +69,37 @@ pub(super) fn render(p: &LogsPane, f: &mut Frame, area: Rect, cx: &Cx, focused: 
 
     // Query row: the running query, or the LogQL box being edited.
     if editing_query {
-        render_input(f, query_row, "LogQL ❯ ", p.query_box.text(), p.query_box.cursor(), look);
+        render_input(
+            f,
+            query_row,
+            "LogQL ❯ ",
+            p.query_box.text(),
+            p.query_box.cursor(),
+            look,
+        );
     } else {
-        let q = if p.query.is_empty() { "(no query: e edits one)" } else { &p.query };
+        let q = if p.query.is_empty() {
+            "(no query: e edits one)"
+        } else {
+            &p.query
+        };
         let line = Line::from(vec![
             Span::styled("❯ ", look.key),
-            Span::styled(truncate(q, (query_row.width as usize).saturating_sub(2)).into_owned(), look.input),
+            Span::styled(
+                truncate(q, (query_row.width as usize).saturating_sub(2)).into_owned(),
+                look.input,
+            ),
         ]);
         f.render_widget(Paragraph::new(line), query_row);
     }
     if show_candidates {
         let mut spans = vec![Span::styled("Tab ", look.key)];
         for (i, c) in p.query_box.candidates.iter().take(12).enumerate() {
-            let style = if Some(i) == p.query_box.candidate_idx { look.selection } else { look.muted };
+            let style = if Some(i) == p.query_box.candidate_idx {
+                look.selection
+            } else {
+                look.muted
+            };
             spans.push(Span::styled(c.clone(), style));
             spans.push(Span::raw(" "));
         }
@@ -78,7 +111,10 @@ pub(super) fn render(p: &LogsPane, f: &mut Frame, area: Rect, cx: &Cx, focused: 
 
     if p.buffer.is_empty() {
         let (msg, style) = empty_message(p, st);
-        f.render_widget(Paragraph::new(msg).style(style).wrap(Wrap { trim: false }), body);
+        f.render_widget(
+            Paragraph::new(msg).style(style).wrap(Wrap { trim: false }),
+            body,
+        );
         return;
     }
     render_lines(p, f, body, cx, focused, &st.tz);
@@ -90,7 +126,9 @@ fn empty_message(p: &LogsPane, st: &ConsoleState) -> (Text<'static>, Style) {
         return (
             Text::from(vec![
                 Line::from("Loki is not configured."),
-                Line::from("Pass --loki URL, set HOMELAB_LOKI_URL, or set observability.loki_url in the cluster config."),
+                Line::from(
+                    "Pass --loki URL, set HOMELAB_LOKI_URL, or set observability.loki_url in the cluster config.",
+                ),
             ]),
             Style::new(),
         );
@@ -107,15 +145,30 @@ fn empty_message(p: &LogsPane, st: &ConsoleState) -> (Text<'static>, Style) {
         );
     }
     if let ConnState::Failed { reason } = &p.conn {
-        return (Text::from(vec![Line::from("The tail failed:"), Line::from(reason.clone())]), look_err);
-    }
-    if p.loading {
-        return (Text::from(format!("Querying Loki: {}…", p.window)), Style::new());
-    }
-    if let ConnState::Reconnecting { reason, retry_in, .. } = &p.conn {
         return (
             Text::from(vec![
-                Line::from(format!("Loki is unreachable; retrying in {}.", crate::screens::console::conn::human_duration(*retry_in))),
+                Line::from("The tail failed:"),
+                Line::from(reason.clone()),
+            ]),
+            look_err,
+        );
+    }
+    if p.loading {
+        return (
+            Text::from(format!("Querying Loki: {}…", p.window)),
+            Style::new(),
+        );
+    }
+    if let ConnState::Reconnecting {
+        reason, retry_in, ..
+    } = &p.conn
+    {
+        return (
+            Text::from(vec![
+                Line::from(format!(
+                    "Loki is unreachable; retrying in {}.",
+                    crate::screens::console::conn::human_duration(*retry_in)
+                )),
                 Line::from(reason.clone()),
             ]),
             Style::new(),
@@ -138,20 +191,47 @@ fn render_status(p: &LogsPane, f: &mut Frame, row: Rect, look: &super::Look) {
             LogsPrompt::Window => "window (15m, 500, 30m 2000) ❯ ",
             LogsPrompt::Query => "",
         };
-        render_input(f, row, label, p.prompt_input.text(), p.prompt_input.cursor(), look);
+        render_input(
+            f,
+            row,
+            label,
+            p.prompt_input.text(),
+            p.prompt_input.cursor(),
+            look,
+        );
         return;
     }
     let mut spans: Vec<Span> = Vec::new();
-    spans.push(Span::styled(format!("{} lines", p.buffer.len()), look.muted));
+    spans.push(Span::styled(
+        format!("{} lines", p.buffer.len()),
+        look.muted,
+    ));
     if p.buffer.evicted() > 0 {
-        spans.push(Span::styled(format!(" · {} dropped (buffer {})", p.buffer.evicted(), p.buffer.capacity()), look.degraded));
+        spans.push(Span::styled(
+            format!(
+                " · {} dropped (buffer {})",
+                p.buffer.evicted(),
+                p.buffer.capacity()
+            ),
+            look.degraded,
+        ));
     }
     if p.loki_dropped > 0 {
-        spans.push(Span::styled(format!(" · Loki dropped {}", p.loki_dropped), look.degraded));
+        spans.push(Span::styled(
+            format!(" · Loki dropped {}", p.loki_dropped),
+            look.degraded,
+        ));
     }
     if let Some(s) = &p.search {
-        let pos = p.selected_seq().and_then(|q| s.position(q)).map(|i| i.to_string()).unwrap_or_else(|| "-".into());
-        spans.push(Span::styled(format!(" · /{} {pos}/{}", s.pattern, s.matches().len()), look.key));
+        let pos = p
+            .selected_seq()
+            .and_then(|q| s.position(q))
+            .map(|i| i.to_string())
+            .unwrap_or_else(|| "-".into());
+        spans.push(Span::styled(
+            format!(" · /{} {pos}/{}", s.pattern, s.matches().len()),
+            look.key,
+        ));
         if s.context.is_some() {
             spans.push(Span::styled(" (matches + context)", look.muted));
         }
@@ -167,7 +247,14 @@ fn render_status(p: &LogsPane, f: &mut Frame, row: Rect, look: &super::Look) {
 }
 
 /// A one-line editor with a visible cursor.
-pub(super) fn render_input(f: &mut Frame, row: Rect, label: &str, text: &str, cursor: usize, look: &super::Look) {
+pub(super) fn render_input(
+    f: &mut Frame,
+    row: Rect,
+    label: &str,
+    text: &str,
+    cursor: usize,
+    look: &super::Look,
+) {
     let label_w = width(label) as u16;
     let avail = (row.width.saturating_sub(label_w)) as usize;
     let before_w = width(&text[..cursor.min(text.len())]);
@@ -182,7 +269,10 @@ pub(super) fn render_input(f: &mut Frame, row: Rect, label: &str, text: &str, cu
         }
         col += cw;
     }
-    let line = Line::from(vec![Span::styled(label.to_owned(), look.key), Span::styled(truncate(&shown, avail).into_owned(), look.input)]);
+    let line = Line::from(vec![
+        Span::styled(label.to_owned(), look.key),
+        Span::styled(truncate(&shown, avail).into_owned(), look.input),
+    ]);
     f.render_widget(Paragraph::new(line), row);
     let x = row.x + label_w + (before_w - skip_cols) as u16;
     f.set_cursor_position((x.min(row.right().saturating_sub(1)), row.y));
@@ -200,33 +290,62 @@ fn level_style(level: LogLevel, look: &super::Look) -> Style {
 /// The label column: `namespace/pod` (or app, job, whatever identifies the stream).
 fn stream_name(line: &LogLine) -> String {
     let l = &line.labels;
-    let who = l.get("pod").or_else(|| l.get("app")).or_else(|| l.get("container")).or_else(|| l.get("job"));
+    let who = l
+        .get("pod")
+        .or_else(|| l.get("app"))
+        .or_else(|| l.get("container"))
+        .or_else(|| l.get("job"));
     match (l.get("namespace"), who) {
         (Some(ns), Some(w)) => format!("{ns}/{w}"),
         (None, Some(w)) => w.clone(),
         (Some(ns), None) => ns.clone(),
-        (None, None) => l.iter().next().map(|(k, v)| format!("{k}={v}")).unwrap_or_default(),
+        (None, None) => l
+            .iter()
+            .next()
+            .map(|(k, v)| format!("{k}={v}"))
+            .unwrap_or_default(),
     }
 }
 
 fn clock(ts_ns: i64, tz: &jiff::tz::TimeZone) -> String {
-    let Ok(ts) = jiff::Timestamp::from_nanosecond(i128::from(ts_ns)) else { return "??:??:??.???".into() };
+    let Ok(ts) = jiff::Timestamp::from_nanosecond(i128::from(ts_ns)) else {
+        return "??:??:??.???".into();
+    };
     let dt = tz.to_datetime(ts);
-    format!("{:02}:{:02}:{:02}.{:03}", dt.hour(), dt.minute(), dt.second(), dt.millisecond())
+    format!(
+        "{:02}:{:02}:{:02}.{:03}",
+        dt.hour(),
+        dt.minute(),
+        dt.second(),
+        dt.millisecond()
+    )
 }
 
-fn line_spans(p: &LogsPane, line: &LogLine, cols: usize, tz: &jiff::tz::TimeZone, look: &super::Look) -> Vec<Span<'static>> {
+fn line_spans(
+    p: &LogsPane,
+    line: &LogLine,
+    cols: usize,
+    tz: &jiff::tz::TimeZone,
+    look: &super::Look,
+) -> Vec<Span<'static>> {
     let mut spans = Vec::with_capacity(6);
     if p.show_time {
         spans.push(Span::styled(clock(line.ts_ns, tz), look.log_timestamp));
         spans.push(Span::raw(" "));
     }
     if p.show_labels {
-        let w = if cols >= 120 { LABEL_COL } else { LABEL_COL_NARROW };
+        let w = if cols >= 120 {
+            LABEL_COL
+        } else {
+            LABEL_COL_NARROW
+        };
         let name = stream_name(line);
         let cut = truncate(&name, w);
         let pad = w.saturating_sub(width(&cut));
-        spans.push(Span::styled(format!("{cut}{}", " ".repeat(pad)), look.log_labels));
+        spans.push(Span::styled(
+            format!("{cut}{}", " ".repeat(pad)),
+            look.log_labels,
+        ));
         spans.push(Span::raw(" "));
     }
     let text = sanitize(&line.line);
@@ -238,7 +357,10 @@ fn line_spans(p: &LogsPane, line: &LogLine, cols: usize, tz: &jiff::tz::TimeZone
                 if a > at {
                     spans.push(Span::styled(text[at..a].to_owned(), base));
                 }
-                spans.push(Span::styled(text[a..b].to_owned(), base.patch(look.match_highlight)));
+                spans.push(Span::styled(
+                    text[a..b].to_owned(),
+                    base.patch(look.match_highlight),
+                ));
                 at = b;
             }
             if at < text.len() {
@@ -250,12 +372,23 @@ fn line_spans(p: &LogsPane, line: &LogLine, cols: usize, tz: &jiff::tz::TimeZone
     spans
 }
 
-fn render_lines(p: &LogsPane, f: &mut Frame, body: Rect, cx: &Cx, focused: bool, tz: &jiff::tz::TimeZone) {
+fn render_lines(
+    p: &LogsPane,
+    f: &mut Frame,
+    body: Rect,
+    cx: &Cx,
+    focused: bool,
+    tz: &jiff::tz::TimeZone,
+) {
     let look = cx.look;
     let cols = body.width as usize;
     let height = body.height as usize;
     let selected = p.selected_seq();
-    let sel_style = if focused { look.selection } else { look.selection_unfocused };
+    let sel_style = if focused {
+        look.selection
+    } else {
+        look.selection_unfocused
+    };
     // Walk up from the bottom line until the body is full.
     let seqs = p.lines_up_from_bottom(height);
     let mut rows: Vec<Line<'static>> = Vec::with_capacity(height);
@@ -266,7 +399,9 @@ fn render_lines(p: &LogsPane, f: &mut Frame, body: Rect, cx: &Cx, focused: bool,
         if used >= height {
             break;
         }
-        let Some(line) = p.buffer.get(seq) else { continue };
+        let Some(line) = p.buffer.get(seq) else {
+            continue;
+        };
         let mut spans = line_spans(p, line, cols, tz, look);
         if Some(seq) == selected {
             for s in &mut spans {
@@ -278,7 +413,10 @@ fn render_lines(p: &LogsPane, f: &mut Frame, body: Rect, cx: &Cx, focused: bool,
             if rows_for(w, cols) == 1 {
                 vec![Line::from(spans)]
             } else {
-                wrap_spans(spans, cols).into_iter().map(Line::from).collect()
+                wrap_spans(spans, cols)
+                    .into_iter()
+                    .map(Line::from)
+                    .collect()
             }
         } else {
             vec![Line::from(spans)]
@@ -306,4 +444,3 @@ fn render_lines(p: &LogsPane, f: &mut Frame, body: Rect, cx: &Cx, focused: bool,
     let text = Text::from(rows.split_off(skip));
     f.render_widget(Paragraph::new(text), body);
 }
-

@@ -78,7 +78,9 @@ impl Look {
             title: Style::new().add_modifier(Modifier::BOLD),
             title_focused: fg(Color::Cyan).add_modifier(Modifier::BOLD),
             header: Style::new().add_modifier(Modifier::BOLD),
-            selection: Style::new().bg(Color::Indexed(237)).add_modifier(Modifier::BOLD),
+            selection: Style::new()
+                .bg(Color::Indexed(237))
+                .add_modifier(Modifier::BOLD),
             selection_unfocused: Style::new().bg(Color::Indexed(235)),
             input: Style::new(),
             key: fg(Color::Cyan).add_modifier(Modifier::BOLD),

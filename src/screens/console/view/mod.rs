@@ -2,8 +2,8 @@
 //! Only the visible lines are touched, so a frame costs the same with 100 or 100k lines held.
 
 mod alerts;
-pub mod look;
 mod logs;
+pub mod look;
 pub mod text;
 
 pub use look::Look;
@@ -40,23 +40,54 @@ pub fn pane_areas(state: &ConsoleState, area: Rect) -> Vec<(PaneId, Rect)> {
         Layout::vertical([first, rest]).split(area)
     };
     // A third pane (cluster health) joins PaneId::ALL and gets a chunk here.
-    PaneId::ALL.iter().copied().zip(chunks.iter().copied()).collect()
+    PaneId::ALL
+        .iter()
+        .copied()
+        .zip(chunks.iter().copied())
+        .collect()
 }
 
 pub fn render_console(state: &ConsoleState, f: &mut Frame, area: Rect, cx: &Cx) {
     for (pane, rect) in pane_areas(state, area) {
         let focused = pane == state.focus;
         match pane {
-            PaneId::Alerts => alerts::render(&state.alerts, f, rect, cx, focused, state.zoomed && focused, state),
-            PaneId::Logs => logs::render(&state.logs, f, rect, cx, focused, state.zoomed && focused, state),
+            PaneId::Alerts => alerts::render(
+                &state.alerts,
+                f,
+                rect,
+                cx,
+                focused,
+                state.zoomed && focused,
+                state,
+            ),
+            PaneId::Logs => logs::render(
+                &state.logs,
+                f,
+                rect,
+                cx,
+                focused,
+                state.zoomed && focused,
+                state,
+            ),
         }
     }
 }
 
 /// A pane's frame: bordered, title with the focus style.
 pub(super) fn pane_block<'a>(title: Vec<Span<'a>>, focused: bool, look: &Look) -> Block<'a> {
-    let border = if focused { look.border_focused } else { look.border };
-    Block::bordered().border_type(if focused { BorderType::Thick } else { BorderType::Plain }).border_style(border).title(Line::from(title))
+    let border = if focused {
+        look.border_focused
+    } else {
+        look.border
+    };
+    Block::bordered()
+        .border_type(if focused {
+            BorderType::Thick
+        } else {
+            BorderType::Plain
+        })
+        .border_style(border)
+        .title(Line::from(title))
 }
 
 /// `● live` style badge for a connection.
@@ -68,7 +99,10 @@ pub(super) fn conn_badge(name: &str, conn: &ConnState, look: &Look) -> Vec<Span<
         ConnState::Failed { .. } => look.down,
         ConnState::NotConfigured => look.unknown,
     };
-    vec![Span::styled("● ", style), Span::styled(format!("{name} {}", conn.badge()), style)]
+    vec![
+        Span::styled("● ", style),
+        Span::styled(format!("{name} {}", conn.badge()), style),
+    ]
 }
 
 #[cfg(test)]

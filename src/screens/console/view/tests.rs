@@ -8,7 +8,11 @@ use std::sync::Arc;
 fn state() -> ConsoleState {
     let mut st = ConsoleState::new(
         "t",
-        EndpointsShown { loki: Some("http://loki".into()), prometheus: None, alertmanager: None },
+        EndpointsShown {
+            loki: Some("http://loki".into()),
+            prometheus: None,
+            alertmanager: None,
+        },
     );
     st.tz = jiff::tz::TimeZone::UTC;
     st.focus = PaneId::Logs;
@@ -18,7 +22,18 @@ fn state() -> ConsoleState {
 fn draw(st: &ConsoleState, w: u16, h: u16) -> String {
     let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
     let look = Look::fallback();
-    t.draw(|f| render_console(st, f, f.area(), &Cx { look: &look, now_s: 0 })).unwrap();
+    t.draw(|f| {
+        render_console(
+            st,
+            f,
+            f.area(),
+            &Cx {
+                look: &look,
+                now_s: 0,
+            },
+        )
+    })
+    .unwrap();
     t.backend().to_string()
 }
 
@@ -34,7 +49,8 @@ fn wrap_shows_the_whole_line_and_escapes_never_reach_the_terminal() {
     let mut st = state();
     st.logs.run_query(r#"{namespace="media"}"#, 0);
     let long = format!("\x1b[31mred\x1b[0m {}END", "x".repeat(150));
-    st.logs.ingest(vec![LogLine::new(1_000_000_000, labels(), long)]);
+    st.logs
+        .ingest(vec![LogLine::new(1_000_000_000, labels(), long)]);
     let plain = draw(&st, 80, 24);
     assert!(!plain.contains("END"), "cut without wrap");
     assert!(!plain.contains('\x1b'));
@@ -49,7 +65,19 @@ fn context_view_separates_groups_and_columns_toggle() {
     let mut st = state();
     st.logs.run_query(r#"{namespace="media"}"#, 0);
     st.logs.ingest(
-        (0..40).map(|i| LogLine::new(i * 1_000_000_000, labels(), if i % 20 == 5 { format!("hit {i}") } else { format!("line {i}") })).collect(),
+        (0..40)
+            .map(|i| {
+                LogLine::new(
+                    i * 1_000_000_000,
+                    labels(),
+                    if i % 20 == 5 {
+                        format!("hit {i}")
+                    } else {
+                        format!("line {i}")
+                    },
+                )
+            })
+            .collect(),
     );
     st.logs.set_search("hit");
     st.logs.toggle_context();
@@ -67,7 +95,8 @@ fn context_view_separates_groups_and_columns_toggle() {
 fn tiny_terminals_do_not_panic() {
     let mut st = state();
     st.logs.run_query(r#"{namespace="media"}"#, 0);
-    st.logs.ingest(vec![LogLine::new(0, labels(), "日本語 text".into())]);
+    st.logs
+        .ingest(vec![LogLine::new(0, labels(), "日本語 text".into())]);
     for (w, h) in [(1, 1), (5, 3), (20, 4), (80, 5)] {
         draw(&st, w, h);
         st.apply(ConsoleAction::Zoom, 0);

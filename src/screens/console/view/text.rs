@@ -124,7 +124,10 @@ mod tests {
         assert_eq!(truncate("abcdef", 4), "abc…");
         assert_eq!(truncate("日本語", 4), "日…");
         let rows = wrap_spans(vec![Span::raw("abcde"), Span::raw("fg")], 3);
-        let text: Vec<String> = rows.iter().map(|r| r.iter().map(|s| s.content.to_string()).collect()).collect();
+        let text: Vec<String> = rows
+            .iter()
+            .map(|r| r.iter().map(|s| s.content.to_string()).collect())
+            .collect();
         assert_eq!(text, vec!["abc", "def", "g"]);
         assert_eq!(rows_for(7, 3), 3);
         assert_eq!(rows_for(0, 3), 1);
