@@ -25,13 +25,13 @@ async fn alertmanager_says(
 ) {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        if let Ok(alerts) = am.alerts().await {
-            if alerts.iter().any(|a| {
+        if let Ok(alerts) = am.alerts().await
+            && alerts.iter().any(|a| {
                 a.labels.get("alertname").map(String::as_str) == Some("AlwaysFiring")
                     && pred(&a.status.state, &a.status.silenced_by)
-            }) {
-                return;
-            }
+            })
+        {
+            return;
         }
         assert!(
             Instant::now() < deadline,

@@ -247,13 +247,12 @@ async fn forward_tail(mut rx: mpsc::Receiver<TailEvent>, generation: u64, sink: 
         {
             return;
         }
-        if let Some(event) = after {
-            if !sink
+        if let Some(event) = after
+            && !sink
                 .send(ev(ConsoleEvent::Tail { generation, event }))
                 .await
-            {
-                return;
-            }
+        {
+            return;
         }
     }
 }

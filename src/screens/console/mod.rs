@@ -68,10 +68,10 @@ impl ConsoleScreen {
         let timeouts = Timeouts::default();
         let mut build = |ep: &Option<endpoints::Endpoint>,
                          make: &dyn Fn(&str, Auth) -> Result<(), String>| {
-            if let Some(e) = ep {
-                if let Err(msg) = make(&e.url, r.auth.clone()) {
-                    notes.push(msg);
-                }
+            if let Some(e) = ep
+                && let Err(msg) = make(&e.url, r.auth.clone())
+            {
+                notes.push(msg);
             }
         };
         // Validate each URL once (clients are cheap to build again below).
@@ -248,23 +248,23 @@ impl Screen for ConsoleScreen {
             return Handled::No;
         };
         let fx = self.state.apply(a, now_ns());
-        if a == ConsoleAction::Expire {
-            if let Some(ids) = &self.state.alerts.confirm_expire {
-                let name = self
-                    .state
-                    .alerts
-                    .selected()
-                    .map(|al| al.name().to_owned())
-                    .unwrap_or_default();
-                cx.confirm(ConfirmState::new(
-                    EXPIRE_TAG,
-                    "Expire silence",
-                    format!(
-                        "Expire {} muting {name}? It will notify again.",
-                        ids.join(", ")
-                    ),
-                ));
-            }
+        if a == ConsoleAction::Expire
+            && let Some(ids) = &self.state.alerts.confirm_expire
+        {
+            let name = self
+                .state
+                .alerts
+                .selected()
+                .map(|al| al.name().to_owned())
+                .unwrap_or_default();
+            cx.confirm(ConfirmState::new(
+                EXPIRE_TAG,
+                "Expire silence",
+                format!(
+                    "Expire {} muting {name}? It will notify again.",
+                    ids.join(", ")
+                ),
+            ));
         }
         self.run(fx, cx);
         if let Some(n) = self.state.alerts.notice.take() {

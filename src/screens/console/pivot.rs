@@ -18,10 +18,10 @@ pub fn pivot_query(alert: &Alert) -> String {
     } else if let Some(app) = get("app") {
         matchers.push(("app", app));
     }
-    if matchers.is_empty() {
-        if let Some(job) = get("job") {
-            matchers.push(("job", job));
-        }
+    if matchers.is_empty()
+        && let Some(job) = get("job")
+    {
+        matchers.push(("job", job));
     }
     if matchers.is_empty() {
         // Nothing to select on: every namespace, lines that mention the alert.

@@ -189,7 +189,11 @@ impl Generator {
                     5 => 499,
                     _ => 200,
                 };
-                let method = if roll % 7 == 0 { "POST" } else { "GET" };
+                let method = if roll.is_multiple_of(7) {
+                    "POST"
+                } else {
+                    "GET"
+                };
                 format!(
                     "[{iso}] \"{method} {path} HTTP/1.1\" {status} - 0 {} {} {} \"10.42.0.{}\" \"Mozilla/5.0 (X11; Linux x86_64)\" \"{:08x}-{:04x}\" \"{host}\" \"10.42.2.{}:8096\"",
                     r.gen_range(120..90_000),

@@ -448,10 +448,10 @@ async fn query_range(State(st): State<AppState>, Query(p): Query<RangeParams>) -
         if picked.len() >= limit {
             return false;
         }
-        if query.selects(&e.labels) {
-            if let Some((labels, line)) = query.run(&e.labels, &e.line) {
-                picked.push((Cow::Owned(labels.into_owned()), e.ts, line));
-            }
+        if query.selects(&e.labels)
+            && let Some((labels, line)) = query.run(&e.labels, &e.line)
+        {
+            picked.push((Cow::Owned(labels.into_owned()), e.ts, line));
         }
         true
     };
@@ -673,10 +673,10 @@ async fn serve_tail<S>(
             .collect();
         (picked, s.next_seq.saturating_sub(1))
     };
-    if let Some(json) = frame_json(&backfill, &query, 0) {
-        if ws.send(Message::text(json)).await.is_err() {
-            return;
-        }
+    if let Some(json) = frame_json(&backfill, &query, 0)
+        && ws.send(Message::text(json)).await.is_err()
+    {
+        return;
     }
     loop {
         tokio::select! {
@@ -699,11 +699,10 @@ async fn serve_tail<S>(
                     Err(broadcast::error::RecvError::Lagged(n)) => frame_json(&[], &query, n as usize),
                     Err(broadcast::error::RecvError::Closed) => return,
                 };
-                if let Some(json) = json {
-                    if ws.send(Message::text(json)).await.is_err() {
+                if let Some(json) = json
+                    && ws.send(Message::text(json)).await.is_err() {
                         return;
                     }
-                }
             }
         }
     }

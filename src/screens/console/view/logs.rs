@@ -427,10 +427,10 @@ fn render_lines(
             }
         }
         // A gap in the context view gets a separator below the older block.
-        if let Some(newer) = prev {
-            if newer != seq + 1 {
-                block.push(Line::styled("--", look.muted));
-            }
+        if let Some(newer) = prev
+            && newer != seq + 1
+        {
+            block.push(Line::styled("--", look.muted));
         }
         used += block.len();
         blocks.push(block);
