@@ -106,10 +106,7 @@ impl ConsoleState {
 
     /// Effects to run when the console opens: watch alerts, start the default query.
     pub fn open(&mut self, default_query: &str, now_ns: i64) -> Vec<ConsoleEffect> {
-        let mut fx = Vec::new();
-        if self.endpoints.prometheus.is_some() || self.endpoints.alertmanager.is_some() {
-            fx.push(ConsoleEffect::WatchAlerts);
-        }
+        let mut fx = self.watch_alerts();
         if self.endpoints.loki.is_some() && self.logs.query.is_empty() {
             fx.extend(self.logs.run_query(default_query, now_ns));
             fx.push(ConsoleEffect::FetchLabels);
@@ -120,12 +117,36 @@ impl ConsoleState {
     /// Effects when the console is shown again: the subscriptions stopped when it was left
     /// restart (the tail from the newest buffered line; the buffer stays).
     pub fn resume(&mut self, now_ns: i64) -> Vec<ConsoleEffect> {
-        let mut fx = Vec::new();
-        if self.endpoints.prometheus.is_some() || self.endpoints.alertmanager.is_some() {
-            fx.push(ConsoleEffect::WatchAlerts);
-        }
+        let mut fx = self.watch_alerts();
         fx.extend(self.logs.resume_tail(now_ns));
         fx
+    }
+
+    /// Start polling the configured alert sources; they show "connecting" until they answer.
+    fn watch_alerts(&mut self) -> Vec<ConsoleEffect> {
+        let mut any = false;
+        for (configured, src) in [
+            (
+                self.endpoints.prometheus.is_some(),
+                &mut self.alerts.prometheus,
+            ),
+            (
+                self.endpoints.alertmanager.is_some(),
+                &mut self.alerts.alertmanager,
+            ),
+        ] {
+            if configured {
+                any = true;
+                if !src.loaded {
+                    src.conn = super::conn::ConnState::Connecting;
+                }
+            }
+        }
+        if any {
+            vec![ConsoleEffect::WatchAlerts]
+        } else {
+            Vec::new()
+        }
     }
 
     /// Route a backend event to its pane.
@@ -348,9 +369,9 @@ impl ConsoleState {
         self.zoomed = false;
         let fx = self.logs.run_query_from(&query, start, now_ns);
         self.logs.notice = Some(format!(
-            "logs for alert {} since {}s before it started",
+            "logs for alert {}, from {} before it started",
             alert.name(),
-            pivot::LOOKBACK_SECS
+            super::conn::human_secs(pivot::LOOKBACK_SECS)
         ));
         fx
     }

@@ -50,6 +50,8 @@ pub struct LogsPane {
     /// The running query.
     pub query: String,
     pub window: HistoryWindow,
+    /// History starts here instead of `window.minutes` ago (the alert pivot), Unix ns.
+    pub history_from: Option<i64>,
     pub mode: LogsMode,
     generation: u64,
     pub conn: ConnState,
@@ -91,6 +93,7 @@ impl LogsPane {
             prompt_input: QueryBox::default(),
             query: String::new(),
             window: HistoryWindow::default(),
+            history_from: None,
             mode: LogsMode::Live,
             generation: 0,
             conn: ConnState::NotConfigured,
@@ -121,6 +124,7 @@ impl LogsPane {
     /// Run `query` live: the history window first (server-side filters apply before the
     /// limit), then the tail from the same instant. Errors come back as events.
     pub fn run_query(&mut self, query: &str, now_ns: i64) -> Vec<ConsoleEffect> {
+        self.history_from = None;
         self.start(
             query,
             now_ns,
@@ -136,6 +140,7 @@ impl LogsPane {
         start_ns: i64,
         now_ns: i64,
     ) -> Vec<ConsoleEffect> {
+        self.history_from = Some(start_ns);
         self.start(query, now_ns, start_ns, LogsMode::Live)
     }
 

@@ -34,7 +34,15 @@ pub(super) fn render(
         },
     )];
     title.extend(conn_badge("Loki", &p.conn, look));
-    title.push(Span::styled(format!("  {}", p.window), look.muted));
+    let window = match p.history_from {
+        Some(from) => format!(
+            "  since {} or {} lines",
+            clock(from, &st.tz).get(..8).unwrap_or(""),
+            p.window.lines
+        ),
+        None => format!("  {}", p.window),
+    };
+    title.push(Span::styled(window, look.muted));
     match (p.mode, p.following()) {
         (LogsMode::Historic { .. }, _) => title.push(Span::styled("  HISTORY", look.degraded)),
         (_, true) => title.push(Span::styled("  FOLLOW", look.live)),
@@ -154,10 +162,15 @@ fn empty_message(p: &LogsPane, st: &ConsoleState) -> (Text<'static>, Style) {
         );
     }
     if p.loading {
-        return (
-            Text::from(format!("Querying Loki: {}…", p.window)),
-            Style::new(),
-        );
+        let what = match p.history_from {
+            Some(from) => format!(
+                "since {} or {} lines",
+                clock(from, &st.tz).get(..8).unwrap_or(""),
+                p.window.lines
+            ),
+            None => p.window.to_string(),
+        };
+        return (Text::from(format!("Querying Loki: {what}…")), Style::new());
     }
     if let ConnState::Reconnecting {
         reason, retry_in, ..
@@ -240,7 +253,7 @@ fn render_status(p: &LogsPane, f: &mut Frame, row: Rect, look: &super::Look) {
         spans.push(Span::styled(format!(" · {e}"), look.error));
     } else if let Some(n) = &p.notice {
         spans.push(Span::styled(format!(" · {n}"), look.muted));
-    } else if let Some(r) = p.conn.reason() {
+    } else if let Some(r) = p.conn.reason().filter(|_| !p.buffer.is_empty()) {
         spans.push(Span::styled(format!(" · {r}"), look.degraded));
     }
     f.render_widget(Paragraph::new(Line::from(spans)), row);

@@ -24,8 +24,9 @@ pub struct Cx<'a> {
     pub now_s: i64,
 }
 
-/// Width from which the panes sit side by side.
-pub const SIDE_BY_SIDE_MIN_WIDTH: u16 = 160;
+/// Width from which the panes sit side by side (log lines are long: below this, stacked
+/// full-width panes show more of each line).
+pub const SIDE_BY_SIDE_MIN_WIDTH: u16 = 260;
 
 /// Areas of the panes in focus order (a zoomed pane gets everything).
 pub fn pane_areas(state: &ConsoleState, area: Rect) -> Vec<(PaneId, Rect)> {
