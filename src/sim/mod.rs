@@ -3,3 +3,4 @@
 pub mod alerts;
 pub mod cli;
 pub mod loki;
+pub mod server;

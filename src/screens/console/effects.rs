@@ -5,6 +5,7 @@
 
 use super::events::{AlertSource, AlertsUpdate, ConsoleEffect, ConsoleEvent};
 use crate::backends::backoff::Backoff;
+use crate::backends::endpoint::EndpointError;
 use crate::backends::loki::{LokiClient, TailEvent};
 use crate::backends::prom::{AlertmanagerClient, PrometheusClient};
 use crate::msg::BackendEvent;
@@ -182,42 +183,52 @@ fn plan_one(effect: ConsoleEffect, b: &ConsoleBackends) -> Planned {
 pub fn alert_pollers(b: &ConsoleBackends) -> Vec<Task> {
     let mut tasks = Vec::new();
     if let Some(p) = b.prometheus.clone() {
-        let (every, refresh) = (b.alert_poll, b.refresh.clone());
-        tasks.push(Task::stream(
-            TaskKey::new(PROMETHEUS_KEY),
-            "poll Prometheus alerts",
-            move |sink| async move {
-                let fetch = || {
-                    let p = p.clone();
-                    async move {
-                        let alerts = p.alerts().await?;
-                        let rules = p.alert_rules().await?;
-                        Ok(AlertsUpdate::Prometheus { alerts, rules })
-                    }
-                };
-                poll(AlertSource::Prometheus, fetch, every, refresh, sink).await
+        tasks.push(poller(
+            PROMETHEUS_KEY,
+            AlertSource::Prometheus,
+            p,
+            b,
+            |p| async move {
+                let alerts = p.alerts().await?;
+                let rules = p.alert_rules().await?;
+                Ok(AlertsUpdate::Prometheus { alerts, rules })
             },
         ));
     }
     if let Some(am) = b.alertmanager.clone() {
-        let (every, refresh) = (b.alert_poll, b.refresh.clone());
-        tasks.push(Task::stream(
-            TaskKey::new(ALERTMANAGER_KEY),
-            "poll Alertmanager alerts",
-            move |sink| async move {
-                let fetch = || {
-                    let am = am.clone();
-                    async move {
-                        Ok(AlertsUpdate::Alertmanager {
-                            alerts: am.alerts().await?,
-                        })
-                    }
-                };
-                poll(AlertSource::Alertmanager, fetch, every, refresh, sink).await
+        tasks.push(poller(
+            ALERTMANAGER_KEY,
+            AlertSource::Alertmanager,
+            am,
+            b,
+            |am| async move {
+                Ok(AlertsUpdate::Alertmanager {
+                    alerts: am.alerts().await?,
+                })
             },
         ));
     }
     tasks
+}
+
+/// A keyed stream task polling one source with `fetch(client)`.
+fn poller<C, F, Fut>(
+    key: &str,
+    source: AlertSource,
+    client: C,
+    b: &ConsoleBackends,
+    fetch: F,
+) -> Task
+where
+    C: Clone + Send + Sync + 'static,
+    F: Fn(C) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Result<AlertsUpdate, EndpointError>> + Send,
+{
+    let (every, refresh) = (b.alert_poll, b.refresh.clone());
+    let label = format!("poll {} alerts", source.name());
+    Task::stream(TaskKey::new(key), label, move |sink| async move {
+        poll(source, move || fetch(client.clone()), every, refresh, sink).await
+    })
 }
 
 /// Forward tail events, merging consecutive line batches so a flood becomes few events
@@ -267,7 +278,7 @@ async fn poll<F, Fut>(
     sink: EventSink,
 ) where
     F: Fn() -> Fut,
-    Fut: std::future::Future<Output = Result<AlertsUpdate, crate::backends::endpoint::EndpointError>>,
+    Fut: std::future::Future<Output = Result<AlertsUpdate, EndpointError>>,
 {
     let mut backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(30));
     let mut healthy = false;

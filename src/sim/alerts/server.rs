@@ -1,6 +1,7 @@
 //! Server of the simulated Prometheus + Alertmanager.
 
 use crate::domain::alerts::AlertLabels;
+use crate::sim::server::SimServer;
 use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -168,10 +169,8 @@ fn rfc3339(secs: i64) -> String {
 
 /// A running simulated Prometheus + Alertmanager.
 pub struct AlertsSim {
-    addr: SocketAddr,
+    server: SimServer,
     data: Shared,
-    cancel: CancellationToken,
-    server: tokio::task::JoinHandle<()>,
 }
 
 impl AlertsSim {
@@ -181,13 +180,10 @@ impl AlertsSim {
     }
 
     pub async fn start_with(listen: SocketAddr, alerts: Vec<SimAlert>) -> std::io::Result<Self> {
-        let listener = tokio::net::TcpListener::bind(listen).await?;
-        let addr = listener.local_addr()?;
         let data: Shared = Arc::new(Mutex::new(Data {
             alerts,
             ..Data::default()
         }));
-        let cancel = CancellationToken::new();
         let app = Router::new()
             .route("/-/healthy", get(|| async { "Healthy.\n" }))
             .route("/-/ready", get(|| async { "Ready.\n" }))
@@ -201,26 +197,17 @@ impl AlertsSim {
             )
             .route("/api/v2/status", get(am_status))
             .with_state(Arc::clone(&data));
-        let shutdown = cancel.clone();
-        let server = tokio::spawn(async move {
-            let _ = axum::serve(listener, app)
-                .with_graceful_shutdown(shutdown.cancelled_owned())
-                .await;
-        });
-        Ok(Self {
-            addr,
-            data,
-            cancel,
-            server,
-        })
+        let server = SimServer::start(listen, app, CancellationToken::new()).await?;
+        Ok(Self { server, data })
     }
 
     pub fn addr(&self) -> SocketAddr {
-        self.addr
+        self.server.addr()
     }
+
     /// Base URL of both APIs (`http://127.0.0.1:PORT`).
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        self.server.url()
     }
 
     /// Replace the evaluated alerts.
@@ -240,8 +227,7 @@ impl AlertsSim {
     }
 
     pub async fn stop(self) {
-        self.cancel.cancel();
-        let _ = self.server.await;
+        self.server.stop().await;
     }
 }
 

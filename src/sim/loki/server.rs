@@ -3,6 +3,7 @@
 use super::generator::Generator;
 use super::logql::LogQuery;
 use crate::domain::logs::Labels;
+use crate::sim::server::SimServer;
 use axum::Router;
 use axum::extract::{Path, Query, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
@@ -163,10 +164,8 @@ struct AppState {
 
 /// A running simulated Loki.
 pub struct LokiSim {
-    addr: SocketAddr,
+    server: SimServer,
     store: LokiStore,
-    cancel: CancellationToken,
-    server: tokio::task::JoinHandle<()>,
 }
 
 impl LokiSim {
@@ -197,8 +196,6 @@ impl LokiSim {
         store: LokiStore,
         opts: LokiSimOptions,
     ) -> std::io::Result<Self> {
-        let listener = tokio::net::TcpListener::bind(listen).await?;
-        let addr = listener.local_addr()?;
         let cancel = CancellationToken::new();
         let state = AppState {
             store: store.clone(),
@@ -212,12 +209,7 @@ impl LokiSim {
             .route("/loki/api/v1/label/{name}/values", get(label_values))
             .route("/loki/api/v1/tail", get(tail))
             .with_state(state);
-        let shutdown = cancel.clone();
-        let server = tokio::spawn(async move {
-            let _ = axum::serve(listener, app)
-                .with_graceful_shutdown(shutdown.cancelled_owned())
-                .await;
-        });
+        let server = SimServer::start(listen, app, cancel.clone()).await?;
         if opts.rate > 0 {
             tokio::spawn(generate(
                 store.clone(),
@@ -226,21 +218,16 @@ impl LokiSim {
                 cancel.clone(),
             ));
         }
-        Ok(Self {
-            addr,
-            store,
-            cancel,
-            server,
-        })
+        Ok(Self { server, store })
     }
 
     pub fn addr(&self) -> SocketAddr {
-        self.addr
+        self.server.addr()
     }
 
     /// Base URL for clients (`http://127.0.0.1:PORT`).
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        self.server.url()
     }
 
     pub fn store(&self) -> &LokiStore {
@@ -259,8 +246,7 @@ impl LokiSim {
 
     /// Stop serving (connections close, the port is freed); the store stays usable for a restart.
     pub async fn stop(self) -> LokiStore {
-        self.cancel.cancel();
-        let _ = self.server.await;
+        self.server.stop().await;
         self.store
     }
 }

@@ -1,7 +1,7 @@
 //! The alerts pane: grouped list, detail view, silence form, expire confirmation.
 
 use super::text::{truncate, width};
-use super::{Cx, Look, conn_badge, pane_block};
+use super::{Cx, Look, conn_badge, key_hints, pane_block, pane_title};
 use crate::domain::alerts::{Alert, AlertState, Severity};
 use crate::screens::console::alerts::{AlertRow, AlertsPane};
 use crate::screens::console::conn::{ConnState, human_secs};
@@ -30,14 +30,7 @@ pub(super) fn render(
     st: &ConsoleState,
 ) {
     let look = cx.look;
-    let mut title = vec![Span::styled(
-        " Alerts ",
-        if focused {
-            look.title_focused
-        } else {
-            look.title
-        },
-    )];
+    let mut title = pane_title("Alerts", focused, look);
     title.extend(conn_badge("Prometheus", &p.prometheus.conn, look));
     title.push(Span::raw("  "));
     title.extend(conn_badge("Alertmanager", &p.alertmanager.conn, look));
@@ -331,16 +324,15 @@ fn render_detail(a: &Alert, f: &mut Frame, body: Rect, cx: &Cx) {
             Span::raw(v.clone()),
         ]));
     }
-    lines.push(Line::from(vec![
-        Span::styled("Enter", look.key),
-        Span::raw(" logs  "),
-        Span::styled("s", look.key),
-        Span::raw(" silence  "),
-        Span::styled("x", look.key),
-        Span::raw(" expire  "),
-        Span::styled("Esc", look.key),
-        Span::raw(" back"),
-    ]));
+    lines.push(key_hints(
+        &[
+            ("Enter", "logs"),
+            ("s", "silence"),
+            ("x", "expire"),
+            ("Esc", "back"),
+        ],
+        look,
+    ));
     f.render_widget(
         Paragraph::new(Text::from(lines)).wrap(Wrap { trim: false }),
         body,
@@ -427,14 +419,14 @@ fn render_silence_form(
         );
     }
     f.render_widget(
-        Paragraph::new(Line::from(vec![
-            Span::styled("Enter", look.key),
-            Span::raw(" create  "),
-            Span::styled("Tab", look.key),
-            Span::raw(" next field  "),
-            Span::styled("Esc", look.key),
-            Span::raw(" cancel"),
-        ])),
+        Paragraph::new(key_hints(
+            &[
+                ("Enter", "create"),
+                ("Tab", "next field"),
+                ("Esc", "cancel"),
+            ],
+            look,
+        )),
         rows[6],
     );
 }

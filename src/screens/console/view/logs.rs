@@ -1,7 +1,7 @@
 //! The logs pane.
 
 use super::text::{rows_for, sanitize, truncate, width, wrap_spans};
-use super::{Cx, conn_badge, pane_block};
+use super::{Cx, conn_badge, pane_block, pane_title};
 use crate::domain::logs::{LogLevel, LogLine};
 use crate::screens::console::conn::ConnState;
 use crate::screens::console::logs::{LogsMode, LogsPane, LogsPrompt};
@@ -25,14 +25,7 @@ pub(super) fn render(
     st: &ConsoleState,
 ) {
     let look = cx.look;
-    let mut title = vec![Span::styled(
-        " Logs ",
-        if focused {
-            look.title_focused
-        } else {
-            look.title
-        },
-    )];
+    let mut title = pane_title("Logs", focused, look);
     title.extend(conn_badge("Loki", &p.conn, look));
     let window = match p.history_from {
         Some(from) => format!(

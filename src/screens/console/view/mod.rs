@@ -91,6 +91,27 @@ pub(super) fn pane_block<'a>(title: Vec<Span<'a>>, focused: bool, look: &Look) -
         .title(Line::from(title))
 }
 
+/// The start of a pane title: its name in the focus style.
+pub(super) fn pane_title(name: &str, focused: bool, look: &Look) -> Vec<Span<'static>> {
+    let style = if focused {
+        look.title_focused
+    } else {
+        look.title
+    };
+    vec![Span::styled(format!(" {name} "), style)]
+}
+
+/// `Enter create  Tab next field  Esc cancel`.
+pub(super) fn key_hints(pairs: &[(&str, &str)], look: &Look) -> Line<'static> {
+    let mut spans = Vec::with_capacity(pairs.len() * 2);
+    for (i, (key, what)) in pairs.iter().enumerate() {
+        let sep = if i + 1 < pairs.len() { "  " } else { "" };
+        spans.push(Span::styled((*key).to_owned(), look.key));
+        spans.push(Span::raw(format!(" {what}{sep}")));
+    }
+    Line::from(spans)
+}
+
 /// `● live` style badge for a connection.
 pub(super) fn conn_badge(name: &str, conn: &ConnState, look: &Look) -> Vec<Span<'static>> {
     let style: Style = match conn {
