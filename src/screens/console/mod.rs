@@ -344,7 +344,9 @@ impl Screen for ConsoleScreen {
         for n in std::mem::take(&mut self.notes) {
             cx.warn(n);
         }
-        let fx = if self.opened {
+        // Resume only once the first query has answered: effects of an enter that never ran
+        // (the screen opened before the runtime started) must not be lost.
+        let fx = if self.opened && !self.state.logs.loading {
             self.state.resume(now_ns())
         } else {
             self.opened = true;

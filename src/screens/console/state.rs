@@ -105,10 +105,17 @@ impl ConsoleState {
     }
 
     /// Effects to run when the console opens: watch alerts, start the default query.
+    /// Runs the current query again (or `default_query` when there is none), so opening twice
+    /// before the first answers arrived loses nothing.
     pub fn open(&mut self, default_query: &str, now_ns: i64) -> Vec<ConsoleEffect> {
         let mut fx = self.watch_alerts();
-        if self.endpoints.loki.is_some() && self.logs.query.is_empty() {
-            fx.extend(self.logs.run_query(default_query, now_ns));
+        if self.endpoints.loki.is_some() {
+            let q = if self.logs.query.is_empty() {
+                default_query.to_owned()
+            } else {
+                self.logs.query.clone()
+            };
+            fx.extend(self.logs.run_query(&q, now_ns));
             fx.push(ConsoleEffect::FetchLabels);
         }
         fx

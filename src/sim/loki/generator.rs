@@ -22,6 +22,7 @@ enum Kind {
     Longhorn,
     K3s,
     Navidrome,
+    Jellyseer,
 }
 
 fn stream(namespace: &str, app: &str, pod: &str, container: &str, node: &str) -> Arc<Labels> {
@@ -138,6 +139,16 @@ impl Generator {
                 Kind::Longhorn,
             ),
             (
+                stream(
+                    "media",
+                    "jellyseer",
+                    "jellyseer-6d9f7c8b5-2xkqp",
+                    "jellyseer",
+                    "k3s-agent-2",
+                ),
+                Kind::Jellyseer,
+            ),
+            (
                 stream("kube-system", "k3s", "k3s-server-1", "k3s", "k3s-server-1"),
                 Kind::K3s,
             ),
@@ -156,7 +167,7 @@ impl Generator {
     /// One line at `ts_ns`: (stream labels, text).
     pub fn line(&mut self, ts_ns: i64) -> (Arc<Labels>, String) {
         // Busy streams (access logs) more often than quiet ones.
-        let weights = [30u32, 6, 4, 14, 8, 6, 14, 6, 5];
+        let weights = [30u32, 6, 4, 14, 8, 6, 14, 6, 3, 5];
         let total: u32 = weights.iter().sum();
         let mut pick = self.rng.gen_range(0..total);
         let mut idx = 0;
@@ -275,6 +286,11 @@ impl Generator {
                 },
                 r.r#gen::<u32>()
             ),
+            Kind::Jellyseer => match roll {
+                0..=39 => "Error: connect ECONNREFUSED 10.43.12.7:5432\n    at TCPConnectWrap.afterConnect [as oncomplete] (node:net:1607:16)".replace("\n    ", " "),
+                40..=69 => format!("{iso} [error][Jobs]: Failed to sync Jellyfin libraries {{\"errorMessage\":\"connect ECONNREFUSED\",\"attempt\":{}}}", r.gen_range(1..6)),
+                _ => format!("{iso} [info]: Starting Overseerr version 1.33.2"),
+            },
             Kind::K3s => {
                 let tag = if roll < 6 {
                     'E'

@@ -27,15 +27,10 @@ pub(super) fn render(
     let look = cx.look;
     let mut title = pane_title("Logs", focused, look);
     title.extend(conn_badge("Loki", &p.conn, look));
-    let window = match p.history_from {
-        Some(from) => format!(
-            "  since {} or {} lines",
-            clock(from, &st.tz).get(..8).unwrap_or(""),
-            p.window.lines
-        ),
-        None => format!("  {}", p.window),
-    };
-    title.push(Span::styled(window, look.muted));
+    title.push(Span::styled(
+        format!("  {}", window_text(p, &st.tz)),
+        look.muted,
+    ));
     match (p.mode, p.following()) {
         (LogsMode::Historic { .. }, _) => title.push(Span::styled("  HISTORY", look.degraded)),
         (_, true) => title.push(Span::styled("  FOLLOW", look.live)),
@@ -155,14 +150,7 @@ fn empty_message(p: &LogsPane, st: &ConsoleState) -> (Text<'static>, Style) {
         );
     }
     if p.loading {
-        let what = match p.history_from {
-            Some(from) => format!(
-                "since {} or {} lines",
-                clock(from, &st.tz).get(..8).unwrap_or(""),
-                p.window.lines
-            ),
-            None => p.window.to_string(),
-        };
+        let what = window_text(p, &st.tz);
         return (Text::from(format!("Querying Loki: {what}…")), Style::new());
     }
     if let ConnState::Reconnecting {
@@ -182,8 +170,8 @@ fn empty_message(p: &LogsPane, st: &ConsoleState) -> (Text<'static>, Style) {
     }
     (
         Text::from(format!(
-            "No lines in the {} for this query. New lines appear here as they arrive; w sets the window.",
-            p.window.to_string().trim_start_matches("last ")
+            "No lines ({}) for this query. New lines appear here as they arrive; W sets the window.",
+            window_text(p, &st.tz)
         )),
         Style::new(),
     )
@@ -310,6 +298,18 @@ fn stream_name(line: &LogLine) -> String {
             .next()
             .map(|(k, v)| format!("{k}={v}"))
             .unwrap_or_default(),
+    }
+}
+
+/// `last 15m or 1000 lines`, or `since 17:25:42 or 1000 lines` after a pivot.
+fn window_text(p: &LogsPane, tz: &jiff::tz::TimeZone) -> String {
+    match p.history_from {
+        Some(from) => format!(
+            "since {} or {} lines",
+            clock(from, tz).get(..8).unwrap_or(""),
+            p.window.lines
+        ),
+        None => p.window.to_string(),
     }
 }
 
