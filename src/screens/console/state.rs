@@ -199,6 +199,7 @@ impl ConsoleState {
         match key.code {
             KeyCode::Esc => {
                 self.logs.prompt = None;
+                self.logs.end_search();
                 if prompt == LogsPrompt::Query {
                     let q = self.logs.query.clone();
                     self.logs.query_box.set_text(q);
@@ -214,6 +215,7 @@ impl ConsoleState {
                     LogsPrompt::Search => {
                         let p = self.logs.prompt_input.text().to_owned();
                         self.logs.set_search(&p);
+                        self.logs.end_search();
                         Vec::new()
                     }
                     LogsPrompt::Jump => {
@@ -257,6 +259,9 @@ impl ConsoleState {
         self.logs.prompt = Some(prompt);
         if prompt != LogsPrompt::Query {
             self.logs.prompt_input.set_text(text);
+        }
+        if prompt == LogsPrompt::Search {
+            self.logs.begin_search();
         }
     }
 

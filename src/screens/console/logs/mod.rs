@@ -66,6 +66,8 @@ pub struct LogsPane {
     /// Selected line: this many shown lines above the bottom one.
     selected_up: usize,
     pub search: Option<Search>,
+    /// Where the selection was when the search prompt opened: typing searches from there.
+    search_from: Option<Seq>,
     pub show_time: bool,
     pub show_labels: bool,
     pub wrap: bool,
@@ -103,6 +105,7 @@ impl LogsPane {
             bottom: None,
             selected_up: 0,
             search: None,
+            search_from: None,
             show_time: true,
             show_labels: false,
             wrap: false,
@@ -606,12 +609,22 @@ impl LogsPane {
                 self.notice = Some(format!("no match for `{pattern}` in the buffer"))
             }
             Some(s) => {
-                let from = self.selected_seq().unwrap_or(0) + 1;
+                let from = self.search_from.or(self.selected_seq()).unwrap_or(0) + 1;
                 if let Some(m) = s.prev_before(from) {
                     self.reveal(m);
                 }
             }
         }
+    }
+
+    /// The search prompt opened: matches are looked for from the current selection while typing.
+    pub fn begin_search(&mut self) {
+        self.search_from = self.selected_seq();
+    }
+
+    /// The search prompt closed.
+    pub fn end_search(&mut self) {
+        self.search_from = None;
     }
 
     /// `n` / `N`.
