@@ -14,7 +14,7 @@ pub mod state;
 pub mod view;
 
 use crate::app::{Badge, Session, UpdateCx, ViewCx};
-use crate::backends::endpoint::{Auth, Timeouts};
+use crate::backends::endpoint::Timeouts;
 use crate::backends::loki::LokiClient;
 use crate::backends::prom::{AlertmanagerClient, PrometheusClient};
 use crate::msg::{Action, BackendEvent};
@@ -47,6 +47,16 @@ fn now_ns() -> i64 {
     jiff::Timestamp::now().as_nanosecond() as i64
 }
 
+/// A client for a configured endpoint; a bad URL becomes a note for the operator.
+fn client<T>(
+    ep: &Option<endpoints::Endpoint>,
+    notes: &mut Vec<String>,
+    make: impl FnOnce(&str) -> Result<T, crate::backends::endpoint::EndpointError>,
+) -> Option<T> {
+    let e = ep.as_ref()?;
+    make(&e.url).map_err(|err| notes.push(err.to_string())).ok()
+}
+
 fn author() -> String {
     let user = std::env::var("USER")
         .or_else(|_| std::env::var("LOGNAME"))
@@ -65,44 +75,16 @@ impl ConsoleScreen {
             .map(|c| &c.observability);
         let r = endpoints::resolve(&endpoints::overrides(), cfg, &|k| std::env::var(k).ok());
         let mut notes = r.notes.clone();
-        let timeouts = Timeouts::default();
-        let mut build = |ep: &Option<endpoints::Endpoint>,
-                         make: &dyn Fn(&str, Auth) -> Result<(), String>| {
-            if let Some(e) = ep
-                && let Err(msg) = make(&e.url, r.auth.clone())
-            {
-                notes.push(msg);
-            }
-        };
-        // Validate each URL once (clients are cheap to build again below).
-        build(&r.loki, &|u, a| {
-            LokiClient::new(u, a, timeouts)
-                .map(drop)
-                .map_err(|e| e.to_string())
-        });
-        build(&r.prometheus, &|u, a| {
-            PrometheusClient::new(u, a, timeouts)
-                .map(drop)
-                .map_err(|e| e.to_string())
-        });
-        build(&r.alertmanager, &|u, a| {
-            AlertmanagerClient::new(u, a, timeouts)
-                .map(drop)
-                .map_err(|e| e.to_string())
-        });
+        let t = Timeouts::default();
+        let auth = || r.auth.clone();
         let backends = ConsoleBackends {
-            loki: r
-                .loki
-                .as_ref()
-                .and_then(|e| LokiClient::new(&e.url, r.auth.clone(), timeouts).ok()),
-            prometheus: r
-                .prometheus
-                .as_ref()
-                .and_then(|e| PrometheusClient::new(&e.url, r.auth.clone(), timeouts).ok()),
-            alertmanager: r
-                .alertmanager
-                .as_ref()
-                .and_then(|e| AlertmanagerClient::new(&e.url, r.auth.clone(), timeouts).ok()),
+            loki: client(&r.loki, &mut notes, |u| LokiClient::new(u, auth(), t)),
+            prometheus: client(&r.prometheus, &mut notes, |u| {
+                PrometheusClient::new(u, auth(), t)
+            }),
+            alertmanager: client(&r.alertmanager, &mut notes, |u| {
+                AlertmanagerClient::new(u, auth(), t)
+            }),
             ..ConsoleBackends::default()
         };
         Self::with_backends(backends, author(), notes)
