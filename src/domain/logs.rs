@@ -35,59 +35,70 @@ impl LogLevel {
         })
     }
 
-    /// Guess the level of a line: `level=warn`, `"level":"error"`, `[ERROR]`, ` WARN `, klog `E0102`.
-    /// Looks at the first 160 bytes only, so a flood stays cheap.
+    /// Guess the level of a line: `level=warn`, `"level":"error"`, `severity: E`, klog
+    /// `E0102 ...`, or the first upper-case level word (`[ERROR]`, `WARN`, `[WRN]`). One pass
+    /// over the first 160 bytes, so a flood stays cheap.
     pub fn detect(line: &str) -> Self {
         let head = truncate_to_char_boundary(line, 160);
-        let bytes = head.as_bytes();
+        let b = head.as_bytes();
         // klog: `I0102 15:04:05.000000 ...`
-        if bytes.len() > 5
-            && matches!(bytes[0], b'I' | b'W' | b'E' | b'F')
-            && bytes[1..5].iter().all(u8::is_ascii_digit)
+        if b.len() > 5
+            && matches!(b[0], b'I' | b'W' | b'E' | b'F')
+            && b[1..5].iter().all(u8::is_ascii_digit)
         {
-            return match bytes[0] {
+            return match b[0] {
                 b'I' => LogLevel::Info,
                 b'W' => LogLevel::Warn,
                 b'E' => LogLevel::Error,
                 _ => LogLevel::Fatal,
             };
         }
-        for key in [
-            "level=",
-            "\"level\":\"",
-            "lvl=",
-            "severity=",
-            "\"severity\":\"",
-        ] {
-            if let Some(pos) = find_ascii_case_insensitive(head, key) {
-                let rest = &head[pos + key.len()..];
-                let word: &str = rest
-                    .split(|c: char| !c.is_ascii_alphabetic())
-                    .next()
-                    .unwrap_or_default();
-                if let Some(level) = LogLevel::from_word(word) {
-                    return level;
+        let mut first_upper: Option<LogLevel> = None;
+        let mut i = 0;
+        while i < b.len() {
+            if !b[i].is_ascii_alphabetic() {
+                i += 1;
+                continue;
+            }
+            let start = i;
+            while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_') {
+                i += 1;
+            }
+            let word = &head[start..i];
+            let is_key = ["level", "lvl", "severity"]
+                .iter()
+                .any(|k| word.eq_ignore_ascii_case(k));
+            if is_key {
+                // `level=warn`, `"level":"error"`, `severity: E`
+                let mut j = i;
+                while j < b.len() && matches!(b[j], b'=' | b':' | b'"' | b' ' | b'\'') {
+                    j += 1;
                 }
+                let mut k = j;
+                while k < b.len() && b[k].is_ascii_alphabetic() {
+                    k += 1;
+                }
+                if j > i && k > j {
+                    if let Some(level) = LogLevel::from_word(&head[j..k]) {
+                        return level;
+                    }
+                }
+            } else if first_upper.is_none()
+                && word.len() >= 3
+                && word.bytes().all(|c| c.is_ascii_uppercase())
+            {
+                first_upper = match word {
+                    "ERROR" | "ERR" => Some(LogLevel::Error),
+                    "FATAL" | "PANIC" | "CRIT" => Some(LogLevel::Fatal),
+                    "WARN" | "WARNING" | "WRN" => Some(LogLevel::Warn),
+                    "INFO" | "INF" => Some(LogLevel::Info),
+                    "DEBUG" | "DBG" => Some(LogLevel::Debug),
+                    "TRACE" | "TRC" => Some(LogLevel::Trace),
+                    _ => None,
+                };
             }
         }
-        for (needle, level) in [
-            ("ERROR", LogLevel::Error),
-            ("FATAL", LogLevel::Fatal),
-            ("PANIC", LogLevel::Fatal),
-            ("WARN", LogLevel::Warn),
-            ("INFO", LogLevel::Info),
-            ("DEBUG", LogLevel::Debug),
-            ("TRACE", LogLevel::Trace),
-            ("ERR", LogLevel::Error),
-            ("WRN", LogLevel::Warn),
-            ("INF", LogLevel::Info),
-            ("DBG", LogLevel::Debug),
-        ] {
-            if contains_word(head, needle) {
-                return level;
-            }
-        }
-        LogLevel::Unknown
+        first_upper.unwrap_or(LogLevel::Unknown)
     }
 
     pub fn as_str(self) -> &'static str {
@@ -112,34 +123,6 @@ fn truncate_to_char_boundary(s: &str, max: usize) -> &str {
         end -= 1;
     }
     &s[..end]
-}
-
-fn find_ascii_case_insensitive(hay: &str, needle: &str) -> Option<usize> {
-    let h = hay.as_bytes();
-    let n = needle.as_bytes();
-    if n.len() > h.len() {
-        return None;
-    }
-    (0..=h.len() - n.len()).find(|&i| h[i..i + n.len()].eq_ignore_ascii_case(n))
-}
-
-/// `needle` (upper-case) as a whole word: not surrounded by letters.
-fn contains_word(hay: &str, needle: &str) -> bool {
-    let h = hay.as_bytes();
-    let mut from = 0;
-    while let Some(pos) = hay[from..].find(needle) {
-        let start = from + pos;
-        let end = start + needle.len();
-        let before_ok = start == 0 || !h[start - 1].is_ascii_alphabetic();
-        // `WARNING` counts as WARN.
-        let after_ok =
-            end >= h.len() || !h[end].is_ascii_alphabetic() || hay[end..].starts_with("ING");
-        if before_ok && after_ok {
-            return true;
-        }
-        from = end;
-    }
-    false
 }
 
 /// One log entry.
@@ -198,6 +181,10 @@ mod tests {
         );
         assert_eq!(LogLevel::detect("GET /healthz 200"), LogLevel::Unknown);
         assert_eq!(LogLevel::detect("INFORMATIONAL"), LogLevel::Unknown);
+        assert_eq!(LogLevel::detect("INFO retry after ERROR"), LogLevel::Info, "the first marker wins");
+        assert_eq!(LogLevel::detect("INFO msg level=error"), LogLevel::Error, "a level key beats words");
+        assert_eq!(LogLevel::detect("time=\"x\" level=warning msg=\"y\""), LogLevel::Warn);
+        assert_eq!(LogLevel::detect("nothing like a level here: levels=3"), LogLevel::Unknown);
         assert_eq!(
             LogLevel::detect("[10:00:00] [WRN] [12] Session: slow"),
             LogLevel::Warn
