@@ -62,7 +62,7 @@ pub fn render(
         })
         .collect();
     // Selected row: fill the full width, not just the text.
-    if selected >= off && selected < off + height {
+    if selected < len && selected >= off && selected < off + height {
         let y = area.y + (selected - off) as u16;
         frame.buffer_mut().set_style(
             Rect {
