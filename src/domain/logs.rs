@@ -78,10 +78,11 @@ impl LogLevel {
                 while k < b.len() && b[k].is_ascii_alphabetic() {
                     k += 1;
                 }
-                if j > i && k > j {
-                    if let Some(level) = LogLevel::from_word(&head[j..k]) {
-                        return level;
-                    }
+                if j > i
+                    && k > j
+                    && let Some(level) = LogLevel::from_word(&head[j..k])
+                {
+                    return level;
                 }
             } else if first_upper.is_none()
                 && word.len() >= 3
