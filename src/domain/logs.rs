@@ -182,10 +182,24 @@ mod tests {
         );
         assert_eq!(LogLevel::detect("GET /healthz 200"), LogLevel::Unknown);
         assert_eq!(LogLevel::detect("INFORMATIONAL"), LogLevel::Unknown);
-        assert_eq!(LogLevel::detect("INFO retry after ERROR"), LogLevel::Info, "the first marker wins");
-        assert_eq!(LogLevel::detect("INFO msg level=error"), LogLevel::Error, "a level key beats words");
-        assert_eq!(LogLevel::detect("time=\"x\" level=warning msg=\"y\""), LogLevel::Warn);
-        assert_eq!(LogLevel::detect("nothing like a level here: levels=3"), LogLevel::Unknown);
+        assert_eq!(
+            LogLevel::detect("INFO retry after ERROR"),
+            LogLevel::Info,
+            "the first marker wins"
+        );
+        assert_eq!(
+            LogLevel::detect("INFO msg level=error"),
+            LogLevel::Error,
+            "a level key beats words"
+        );
+        assert_eq!(
+            LogLevel::detect("time=\"x\" level=warning msg=\"y\""),
+            LogLevel::Warn
+        );
+        assert_eq!(
+            LogLevel::detect("nothing like a level here: levels=3"),
+            LogLevel::Unknown
+        );
         assert_eq!(
             LogLevel::detect("[10:00:00] [WRN] [12] Session: slow"),
             LogLevel::Warn

@@ -98,4 +98,6 @@ pub enum ConsoleEvent {
         id: String,
         result: Result<(), String>,
     },
+    /// The LogQL history was written to the state dir.
+    HistorySaved(Result<(), String>),
 }

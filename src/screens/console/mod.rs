@@ -8,6 +8,7 @@ pub mod conn;
 pub mod effects;
 pub mod endpoints;
 pub mod events;
+pub mod history;
 pub mod logs;
 pub mod pivot;
 pub mod state;
@@ -19,6 +20,7 @@ use crate::backends::loki::LokiClient;
 use crate::backends::prom::{AlertmanagerClient, PrometheusClient};
 use crate::msg::{Action, BackendEvent};
 use crate::overlays::confirm::ConfirmState;
+use crate::runtime::effects::{Task, TaskKey};
 use crate::screens::{Handled, Screen};
 use crate::theme::Health;
 use conn::ConnState;
@@ -41,6 +43,8 @@ pub struct ConsoleScreen {
     opened: bool,
     /// Warnings to show once the screen opens (bad URLs, unreadable credentials).
     notes: Vec<String>,
+    /// Where the LogQL history is kept (None: not persisted).
+    history_file: Option<std::path::PathBuf>,
 }
 
 fn now_ns() -> i64 {
@@ -112,6 +116,7 @@ impl ConsoleScreen {
             backends,
             opened: false,
             notes,
+            history_file: None,
         }
     }
 
@@ -138,6 +143,23 @@ impl ConsoleScreen {
             }
         }
         self.update_badges(cx);
+    }
+
+    /// Write the LogQL history in a blocking task (never on the UI task).
+    fn save_history(&self, cx: &mut UpdateCx) {
+        let Some(path) = self.history_file.clone() else {
+            return;
+        };
+        let history = self.state.logs.query_box.history().to_vec();
+        cx.spawn(Task::blocking(
+            TaskKey::new("console:history"),
+            "save the LogQL history",
+            move || {
+                let result =
+                    history::save(&path, &history).map_err(|e| format!("{}: {e}", path.display()));
+                BackendEvent::Console(events::ConsoleEvent::HistorySaved(result))
+            },
+        ));
     }
 
     fn update_badges(&self, cx: &mut UpdateCx) {
@@ -260,9 +282,13 @@ impl Screen for ConsoleScreen {
     }
 
     fn on_text_key(&mut self, key: KeyEvent, cx: &mut UpdateCx) -> Handled {
+        let before = self.state.logs.query_box.history().to_vec();
         match self.state.input_key(key, now_ns()) {
             Some(fx) => {
                 self.run(fx, cx);
+                if self.state.logs.query_box.history() != before.as_slice() {
+                    self.save_history(cx);
+                }
                 Handled::Yes
             }
             None => Handled::No,
@@ -325,6 +351,13 @@ impl Screen for ConsoleScreen {
     fn on_enter(&mut self, cx: &mut UpdateCx) {
         for n in std::mem::take(&mut self.notes) {
             cx.warn(n);
+        }
+        if !self.opened && self.history_file.is_none() {
+            // A few hundred short lines at most: read once, on first open.
+            self.history_file = history::path();
+            if let Some(p) = &self.history_file {
+                self.state.logs.query_box.set_history(history::load(p));
+            }
         }
         // Resume only once the first query has answered: effects of an enter that never ran
         // (the screen opened before the runtime started) must not be lost.

@@ -162,6 +162,11 @@ impl ConsoleState {
             ConsoleEvent::Alerts { .. }
             | ConsoleEvent::SilenceCreated(_)
             | ConsoleEvent::SilenceExpired { .. } => self.alerts.on_event(ev),
+            ConsoleEvent::HistorySaved(Err(e)) => {
+                self.logs.notice = Some(format!("could not save the query history: {e}"));
+                Vec::new()
+            }
+            ConsoleEvent::HistorySaved(Ok(())) => Vec::new(),
             _ => self.logs.on_event(ev),
         }
     }
