@@ -163,47 +163,27 @@ mod tests {
 
     #[test]
     fn detects_levels_in_common_formats() {
-        assert_eq!(
-            LogLevel::detect(r#"{"level":"error","msg":"x"}"#),
-            LogLevel::Error
-        );
-        assert_eq!(LogLevel::detect("ts=1 level=warn msg=slow"), LogLevel::Warn);
-        assert_eq!(
-            LogLevel::detect("E0102 15:04:05.000000 1 reflector.go] failed"),
-            LogLevel::Error
-        );
-        assert_eq!(
-            LogLevel::detect("2024-01-01 [INFO] started"),
-            LogLevel::Info
-        );
-        assert_eq!(
-            LogLevel::detect("WARNING: disk almost full"),
-            LogLevel::Warn
-        );
-        assert_eq!(LogLevel::detect("GET /healthz 200"), LogLevel::Unknown);
-        assert_eq!(LogLevel::detect("INFORMATIONAL"), LogLevel::Unknown);
-        assert_eq!(
-            LogLevel::detect("INFO retry after ERROR"),
-            LogLevel::Info,
-            "the first marker wins"
-        );
-        assert_eq!(
-            LogLevel::detect("INFO msg level=error"),
-            LogLevel::Error,
-            "a level key beats words"
-        );
-        assert_eq!(
-            LogLevel::detect("time=\"x\" level=warning msg=\"y\""),
-            LogLevel::Warn
-        );
-        assert_eq!(
-            LogLevel::detect("nothing like a level here: levels=3"),
-            LogLevel::Unknown
-        );
-        assert_eq!(
-            LogLevel::detect("[10:00:00] [WRN] [12] Session: slow"),
-            LogLevel::Warn
-        );
+        let cases = [
+            (r#"{"level":"error","msg":"x"}"#, LogLevel::Error),
+            ("ts=1 level=warn msg=slow", LogLevel::Warn),
+            (
+                "E0102 15:04:05.000000 1 reflector.go] failed",
+                LogLevel::Error,
+            ),
+            ("2024-01-01 [INFO] started", LogLevel::Info),
+            ("WARNING: disk almost full", LogLevel::Warn),
+            ("GET /healthz 200", LogLevel::Unknown),
+            ("INFORMATIONAL", LogLevel::Unknown),
+            // The first marker wins; a level key beats words.
+            ("INFO retry after ERROR", LogLevel::Info),
+            ("INFO msg level=error", LogLevel::Error),
+            ("time=\"x\" level=warning msg=\"y\"", LogLevel::Warn),
+            ("nothing like a level here: levels=3", LogLevel::Unknown),
+            ("[10:00:00] [WRN] [12] Session: slow", LogLevel::Warn),
+        ];
+        for (line, want) in cases {
+            assert_eq!(LogLevel::detect(line), want, "{line}");
+        }
     }
 
     #[test]
