@@ -9,6 +9,8 @@ mod harness;
 
 #[path = "console/alerts_peers.rs"]
 mod alerts_peers;
+#[path = "console/e2e.rs"]
+mod e2e;
 #[path = "console/loki_sim.rs"]
 mod loki_sim;
 #[path = "console/sims.rs"]
