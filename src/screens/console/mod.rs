@@ -296,15 +296,22 @@ impl Screen for ConsoleScreen {
     }
 
     fn on_paste(&mut self, text: &str, _cx: &mut UpdateCx) {
-        if let Some(prompt) = self.state.logs.prompt {
-            let input = if prompt == logs::LogsPrompt::Query {
-                &mut self.state.logs.query_box
+        let st = &mut self.state;
+        let input = if let Some(form) = &mut st.alerts.silence_form {
+            if form.field == 0 {
+                &mut form.duration
             } else {
-                &mut self.state.logs.prompt_input
-            };
-            for c in text.chars().filter(|c| !c.is_control()) {
-                input.insert(c);
+                &mut form.comment
             }
+        } else {
+            match st.logs.prompt {
+                Some(logs::LogsPrompt::Query) => &mut st.logs.query_box,
+                Some(_) => &mut st.logs.prompt_input,
+                None => return,
+            }
+        };
+        for c in text.chars().filter(|c| !c.is_control()) {
+            input.insert(c);
         }
     }
 
