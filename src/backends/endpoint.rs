@@ -269,10 +269,15 @@ impl HttpEndpoint {
 
     fn transport_error(&self, url: &str, e: reqwest::Error) -> EndpointError {
         if e.is_timeout() {
+            let limit = if e.is_connect() {
+                self.timeouts.connect
+            } else {
+                self.timeouts.request
+            };
             EndpointError::Timeout {
                 peer: self.peer,
                 url: url.to_owned(),
-                secs: self.timeouts.request.as_secs(),
+                secs: limit.as_secs(),
             }
         } else {
             EndpointError::Connect {
