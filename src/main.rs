@@ -9,7 +9,7 @@ fn main() -> ExitCode {
         Some(Command::Demo) => not_landed("demo"),
         Some(Command::Bootstrap(_)) => not_landed("bootstrap"),
         Some(Command::Console(_)) => not_landed("console"),
-        Some(Command::Env(_)) => not_landed("env"),
+        Some(Command::Env(a)) => homelab::secrets::cli::run(&cli.global, a),
         Some(Command::Scaffold(_)) => not_landed("scaffold"),
         Some(Command::Check(_)) => not_landed("check"),
         Some(Command::Sim(s)) => match s.command {

@@ -5,7 +5,11 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 #[derive(Debug, Parser)]
-#[command(name = "homelab", version, about = "From bare Proxmox hardware to an observable k3s platform, and day two after it.")]
+#[command(
+    name = "homelab",
+    version,
+    about = "From bare Proxmox hardware to an observable k3s platform, and day two after it."
+)]
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,
@@ -98,7 +102,11 @@ pub enum EnvCommand {
     /// Print one value.
     Get { file: PathBuf, key: String },
     /// Set one value (`-` or no VALUE reads it from stdin).
-    Set { file: PathBuf, key: String, value: Option<String> },
+    Set {
+        file: PathBuf,
+        key: String,
+        value: Option<String>,
+    },
     /// Remove one key.
     Unset { file: PathBuf, key: String },
     /// Open the editor screen.
@@ -190,6 +198,8 @@ pub enum SimCommand {
 
 /// A subcommand whose issue has not landed: say so plainly, exit 2.
 pub fn not_landed(what: &str) -> std::process::ExitCode {
-    eprintln!("homelab: `{what}` is not available in this build yet; see the issue tracker. Nothing was done.");
+    eprintln!(
+        "homelab: `{what}` is not available in this build yet; see the issue tracker. Nothing was done."
+    );
     std::process::ExitCode::from(2)
 }
