@@ -35,8 +35,39 @@ fn temp_path(path: &Path) -> PathBuf {
     ))
 }
 
+/// Remove temp files an earlier, killed writer left beside `path` (they hold ciphertext only).
+fn remove_stale_temps(path: &Path) {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let Some(name) = path.file_name().map(|n| n.to_string_lossy().into_owned()) else {
+        return;
+    };
+    let prefix = format!(".{name}.");
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let file = entry.file_name().to_string_lossy().into_owned();
+        let Some(rest) = file
+            .strip_prefix(&prefix)
+            .and_then(|r| r.strip_suffix(".homelab-tmp"))
+        else {
+            continue;
+        };
+        let pid = rest.split('.').next().and_then(|p| p.parse::<u32>().ok());
+        if let Some(pid) = pid
+            && !Path::new(&format!("/proc/{pid}")).exists()
+        {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
+}
+
 /// Replace `path` with `contents` atomically.
 pub fn write_atomic(path: &Path, contents: &[u8]) -> io::Result<()> {
+    remove_stale_temps(path);
     let existing = fs::metadata(path).ok();
     let mode = existing
         .as_ref()

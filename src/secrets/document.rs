@@ -215,7 +215,7 @@ impl EncryptedFile {
                                 let plain = cipher.decrypt(text, &aad).map_err(|e| value_error(&self.path, cx.path, e))?;
                                 match plain {
                                     Plain::Value(v) => {
-                                        hasher.update(&Zeroizing::new(v.to_bytes()));
+                                        hasher.update(Zeroizing::new(v.to_bytes()));
                                         *node = Node::Scalar(v);
                                     }
                                     Plain::Comment(t) => *node = Node::Comment(t),
@@ -229,7 +229,7 @@ impl EncryptedFile {
                             }),
                             Node::Scalar(v) => {
                                 if !mac_only {
-                                    hasher.update(&Zeroizing::new(v.to_bytes()));
+                                    hasher.update(Zeroizing::new(v.to_bytes()));
                                 }
                                 Ok(())
                             }
@@ -573,7 +573,7 @@ impl Opened {
                         if let Plain::Value(v) = &plain
                             && (!mac_only || encrypted)
                         {
-                            hasher.update(&Zeroizing::new(v.to_bytes()));
+                            hasher.update(Zeroizing::new(v.to_bytes()));
                         }
                         if encrypted {
                             let enc = cipher.encrypt(&plain, &aad);

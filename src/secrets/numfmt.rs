@@ -72,7 +72,7 @@ pub fn yaml_float(f: f64) -> String {
     }
     let (digits, point) = shortest_digits(f.abs());
     let exp = point - 1;
-    let body = if exp < -4 || exp >= 6 {
+    let body = if !(-4..6).contains(&exp) {
         exponent(&digits, point)
     } else {
         fixed(&digits, point)

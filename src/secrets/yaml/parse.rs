@@ -171,10 +171,7 @@ impl Parser<'_> {
     fn mapping(&mut self, indent: usize) -> Result<Vec<Entry>> {
         let mut entries = Vec::new();
         let mut first = true;
-        loop {
-            let Some(line) = self.next_content() else {
-                break;
-            };
+        while let Some(line) = self.next_content() {
             if line.indent < indent {
                 break;
             }
@@ -192,6 +189,12 @@ impl Parser<'_> {
                 return Err(self.err(line.no, "expected `key: value`"));
             };
             let key = self.key_text(&key, line.no)?;
+            if entries
+                .iter()
+                .any(|e| matches!(e, Entry::Pair(k, _) if *k == key))
+            {
+                return Err(self.err(line.no, &format!("mapping key \"{key}\" already defined")));
+            }
             self.pos += 1;
             let (value, comment) = self.value_after_indicator(&rest, indent, line.no, true)?;
             if let Some(c) = comment {
@@ -213,10 +216,7 @@ impl Parser<'_> {
 
     fn sequence(&mut self, indent: usize) -> Result<Vec<Node>> {
         let mut items = Vec::new();
-        loop {
-            let Some(line) = self.next_content() else {
-                break;
-            };
+        while let Some(line) = self.next_content() {
             if line.indent < indent || !is_seq_item(&line.text) {
                 if line.indent > indent {
                     return Err(self.err(line.no, "unexpected indentation inside a list"));
@@ -518,7 +518,7 @@ impl Parser<'_> {
                 Some(end) => {
                     let tail = text[end..].to_string();
                     let mut fp = FlowParser {
-                        s: text[..end].as_bytes(),
+                        s: &text.as_bytes()[..end],
                         i: 0,
                     };
                     let node = fp
