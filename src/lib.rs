@@ -2,7 +2,20 @@
 //! TUI (app, runtime, screens, overlays, widgets, theme, keymap) -> stages, console models,
 //! secrets, repo -> backends, domain, config, sim.
 
+pub mod app;
+pub mod backends;
 pub mod cli;
 pub mod config;
+pub mod diag;
 pub mod domain;
+pub mod keymap;
+pub mod launch;
+pub mod logging;
+pub mod msg;
+pub mod overlays;
+pub mod runtime;
+pub mod screens;
 pub mod secrets;
+pub mod settings;
+pub mod theme;
+pub mod widgets;

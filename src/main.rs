@@ -1,11 +1,21 @@
 use clap::Parser;
 use homelab::cli::{Cli, Command, SimCommand, not_landed};
+use homelab::launch::{self, Start};
+use homelab::screens::ScreenId;
 use std::process::ExitCode;
+use std::time::Instant;
 
 fn main() -> ExitCode {
+    let started = Instant::now();
     let cli = Cli::parse();
     match cli.command {
-        None => not_landed("homelab (home screen)"),
+        None => launch::tui(
+            &cli.global,
+            Start {
+                screen: ScreenId::Home,
+                started,
+            },
+        ),
         Some(Command::Demo) => not_landed("demo"),
         Some(Command::Bootstrap(_)) => not_landed("bootstrap"),
         Some(Command::Console(_)) => not_landed("console"),
@@ -18,6 +28,6 @@ fn main() -> ExitCode {
             SimCommand::Loki { .. } => not_landed("sim loki"),
             SimCommand::Alerts { .. } => not_landed("sim alerts"),
         },
-        Some(Command::Completions { .. }) => not_landed("completions"),
+        Some(Command::Completions { shell }) => homelab::cli::completions(shell),
     }
 }

@@ -31,6 +31,9 @@ pub struct GlobalArgs {
     /// Log level for the log file in the XDG state dir (error, warn, info, debug, trace).
     #[arg(long, global = true, default_value = "info", env = "HOMELAB_LOG")]
     pub log_level: String,
+    /// Draw one frame, restore the terminal, print the startup time and exit (benchmarks).
+    #[arg(long, global = true, hide = true)]
+    pub exit_after_first_frame: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -194,6 +197,23 @@ pub enum SimCommand {
         #[arg(long, default_value = "127.0.0.1:0")]
         listen: SocketAddr,
     },
+}
+
+/// Print completions for `shell` to stdout.
+pub fn completions(shell: CompletionShell) -> std::process::ExitCode {
+    use clap::CommandFactory;
+    let shell = match shell {
+        CompletionShell::Bash => clap_complete::Shell::Bash,
+        CompletionShell::Zsh => clap_complete::Shell::Zsh,
+        CompletionShell::Fish => clap_complete::Shell::Fish,
+    };
+    clap_complete::generate(
+        shell,
+        &mut Cli::command(),
+        "homelab",
+        &mut std::io::stdout(),
+    );
+    std::process::ExitCode::SUCCESS
 }
 
 /// A subcommand whose issue has not landed: say so plainly, exit 2.

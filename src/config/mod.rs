@@ -1,8 +1,13 @@
 //! The cluster definition: `config/clusters/<name>.yaml`.
 //!
-//! This is the contract every stage and screen reads. The types here are plain serde data;
-//! validation (with file:line:column errors) lives in [`validate`].
+//! This is the contract every stage and screen reads. The types in [`schema`] are plain serde
+//! data; [`load`] finds the repository and the cluster file and parses it; [`validate`] checks
+//! what serde cannot, with `file:line:column` diagnostics.
 
+pub mod load;
+pub mod locate;
 pub mod schema;
+pub mod validate;
 
+pub use load::{LoadedCluster, choose_cluster, find_repo_root, load_cluster, parse_cluster};
 pub use schema::*;

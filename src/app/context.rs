@@ -1,0 +1,194 @@
+//! What screens get: [`UpdateCx`] while handling input (read the session, ask for things) and
+//! [`ViewCx`] while drawing (theme, keymap, session, a fixed clock).
+
+use crate::config::LoadedCluster;
+use crate::domain::repo::RepoStatus;
+use crate::keymap::Keymap;
+use crate::overlays::confirm::ConfirmState;
+use crate::runtime::effects::{Effect, Task, TaskKey};
+use crate::screens::ScreenId;
+use crate::theme::{Health, Level, Theme};
+use std::path::PathBuf;
+
+/// The git state of the repository, as far as it is known.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RepoState {
+    Loading,
+    Loaded(RepoStatus),
+    Failed(String),
+}
+
+/// The top bar's connection badges.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Badge {
+    Pve,
+    Ssh,
+    Kube,
+    Loki,
+    Prometheus,
+}
+
+impl Badge {
+    pub const ALL: [Badge; 5] = [
+        Badge::Pve,
+        Badge::Ssh,
+        Badge::Kube,
+        Badge::Loki,
+        Badge::Prometheus,
+    ];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Badge::Pve => "PVE",
+            Badge::Ssh => "SSH",
+            Badge::Kube => "kube",
+            Badge::Loki => "Loki",
+            Badge::Prometheus => "Prom",
+        }
+    }
+}
+
+/// What the app works on: the repository and the selected cluster definition.
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub repo_root: PathBuf,
+    pub cluster: LoadedCluster,
+    pub repo: RepoState,
+    pub badges: [Health; 5],
+}
+
+impl Session {
+    pub fn new(repo_root: PathBuf, cluster: LoadedCluster) -> Self {
+        Self {
+            repo_root,
+            cluster,
+            repo: RepoState::Loading,
+            badges: [Health::Unknown; 5],
+        }
+    }
+
+    pub fn badge(&self, badge: Badge) -> Health {
+        self.badges[Badge::ALL.iter().position(|b| *b == badge).unwrap_or(0)]
+    }
+
+    /// The repository root shown to humans: `~/src/homelab` when under $HOME.
+    pub fn repo_display(&self) -> String {
+        let root = self.repo_root.display().to_string();
+        match std::env::var("HOME") {
+            Ok(home) if !home.is_empty() && root.starts_with(&home) && home != "/" => {
+                format!("~{}", &root[home.len()..])
+            }
+            _ => root,
+        }
+    }
+}
+
+/// Requests a screen makes through [`UpdateCx`]; the app applies them after the call returns.
+#[derive(Debug)]
+pub enum Command {
+    Toast(Level, String),
+    Status(String),
+    Open(ScreenId),
+    Back,
+    Confirm(ConfirmState),
+    Badge(Badge, Health),
+    Effect(Effect),
+    Quit,
+}
+
+/// Handed to a screen while it handles input or events.
+pub struct UpdateCx<'a> {
+    pub session: &'a Session,
+    pub keymap: &'a Keymap,
+    /// The screen being updated (owner of any confirm it asks for).
+    pub screen: ScreenId,
+    /// Monotonic 250 ms tick count.
+    pub tick: u64,
+    pub(crate) out: Vec<Command>,
+}
+
+impl<'a> UpdateCx<'a> {
+    pub fn new(session: &'a Session, keymap: &'a Keymap, screen: ScreenId, tick: u64) -> Self {
+        Self {
+            session,
+            keymap,
+            screen,
+            tick,
+            out: Vec::new(),
+        }
+    }
+
+    /// A notice toast (fades).
+    pub fn notify(&mut self, text: impl Into<String>) {
+        self.out.push(Command::Toast(Level::Info, text.into()));
+    }
+
+    pub fn warn(&mut self, text: impl Into<String>) {
+        self.out.push(Command::Toast(Level::Warn, text.into()));
+    }
+
+    /// An error toast: stays until dismissed. Say what failed, why, and what to try.
+    pub fn error(&mut self, text: impl Into<String>) {
+        self.out.push(Command::Toast(Level::Error, text.into()));
+    }
+
+    /// The status text at the right of the bottom bar.
+    pub fn status(&mut self, text: impl Into<String>) {
+        self.out.push(Command::Status(text.into()));
+    }
+
+    pub fn open(&mut self, screen: ScreenId) {
+        self.out.push(Command::Open(screen));
+    }
+
+    pub fn back(&mut self) {
+        self.out.push(Command::Back);
+    }
+
+    /// Ask a yes/no question; on yes, this screen's `on_confirmed(tag)` runs.
+    pub fn confirm(&mut self, confirm: ConfirmState) {
+        self.out
+            .push(Command::Confirm(confirm.owned_by(self.screen)));
+    }
+
+    pub fn set_badge(&mut self, badge: Badge, health: Health) {
+        self.out.push(Command::Badge(badge, health));
+    }
+
+    /// Run a task; a running task with the same key is cancelled (newest wins).
+    pub fn spawn(&mut self, task: Task) {
+        self.out.push(Command::Effect(Effect::Spawn(task)));
+    }
+
+    pub fn cancel(&mut self, key: TaskKey) {
+        self.out.push(Command::Effect(Effect::Cancel(key)));
+    }
+
+    pub fn quit(&mut self) {
+        self.out.push(Command::Quit);
+    }
+
+    pub fn into_commands(self) -> Vec<Command> {
+        self.out
+    }
+}
+
+/// Everything a view may read besides its own state. `now` and `tick` come from here, never
+/// from the system clock, so frames are deterministic in tests.
+pub struct ViewCx<'a> {
+    pub theme: &'a Theme,
+    pub keymap: &'a Keymap,
+    pub session: &'a Session,
+    pub now: jiff::Timestamp,
+    pub tick: u64,
+    /// Screens that have landed in this build (the rest say "not available yet").
+    pub available: Vec<ScreenId>,
+}
+
+impl ViewCx<'_> {
+    /// A spinner frame for "something is happening".
+    pub fn spinner(&self) -> &'static str {
+        const FRAMES: [&str; 10] = ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"];
+        FRAMES[(self.tick % FRAMES.len() as u64) as usize]
+    }
+}

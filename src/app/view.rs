@@ -1,0 +1,59 @@
+//! `view(&App, &mut Frame, &ViewCx)`: pure. Top bar, the current screen, bottom bar, toasts,
+//! then overlays over a dimmed background.
+
+use super::App;
+use super::ViewCx;
+use super::layout::frame_areas;
+use crate::widgets::{bars, popup, toasts};
+use ratatui::Frame;
+use ratatui::text::Line;
+use ratatui::widgets::Paragraph;
+
+pub fn view(app: &App, frame: &mut Frame, cx: &ViewCx) {
+    let area = frame.area();
+    let t = cx.theme;
+    frame.buffer_mut().set_style(area, t.ui.base);
+    let areas = frame_areas(area);
+
+    match app.screens.get(app.current) {
+        Some(screen) => screen.view(frame, areas.body, cx),
+        None => frame.render_widget(
+            Paragraph::new(Line::styled(
+                format!(
+                    "{} is not available in this build yet.",
+                    app.current.title()
+                ),
+                t.ui.muted,
+            )),
+            areas.body,
+        ),
+    }
+    bars::render_top(frame, areas.top, app.current, cx);
+
+    let context = app.context();
+    let status = app
+        .status
+        .as_ref()
+        .map(|(level, text)| (text.as_str(), t.level(*level)));
+    if app.overlays.is_empty() {
+        // Global hints whose key the screen rebinds are shadowed: do not show them twice.
+        let shadowed = |b: &&crate::keymap::Binding| {
+            b.keys
+                .iter()
+                .any(|k| cx.keymap.lookup(context, *k).is_some())
+        };
+        let hints = cx
+            .keymap
+            .hints(context)
+            .chain(cx.keymap.hints("global").filter(|b| !shadowed(b)));
+        bars::render_bottom(frame, areas.bottom, hints, status, cx);
+    } else {
+        bars::render_bottom(frame, areas.bottom, cx.keymap.hints(context), status, cx);
+    }
+    toasts::render(frame, &app.toasts, areas.body, cx);
+
+    for overlay in &app.overlays {
+        popup::dim(frame.buffer_mut(), areas.top.union(areas.body), t.ui.dim);
+        overlay.view(frame, area, cx);
+    }
+}

@@ -1,0 +1,4 @@
+//! Backends: one module per real system, each on its field's library. They know nothing about
+//! the UI and speak `domain` types. Add your `pub mod <name>;` line below.
+
+pub mod git;

@@ -1,0 +1,1 @@
+//! Find where a field lives in YAML source text.

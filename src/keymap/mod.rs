@@ -1,0 +1,254 @@
+//! Keys are data: one keymap (embedded `default.toml`, patched by the user's
+//! `$XDG_CONFIG_HOME/homelab/keymap.toml`) drives key routing, the `?` help overlay and the
+//! footer hints.
+//!
+//! A context is a screen (`home`, `wizard`, `console`, `env`, `scaffold`, `check`), an overlay
+//! (`help`, `palette`, `confirm`) or `global`. Routing (see `app::route`) asks the top overlay's
+//! context, then the focused text input, then the screen's context, then `global`.
+
+mod key;
+mod load;
+
+pub use key::Key;
+pub use load::{KeymapIssue, load_user};
+
+use crate::msg::Action;
+use std::collections::HashMap;
+
+/// The keymap shipped in the binary.
+pub const DEFAULT_TOML: &str = include_str!("default.toml");
+
+/// Contexts the app knows; a user file naming another context gets a warning.
+pub const CONTEXTS: &[&str] = &[
+    "global", "home", "wizard", "console", "env", "scaffold", "check", "help", "palette", "confirm",
+];
+
+/// One binding: any of `keys` runs `action`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Binding {
+    pub keys: Vec<Key>,
+    pub action: Action,
+    pub desc: String,
+    /// Footer text when the binding is shown in its context's hint bar (`hint = "open"` in
+    /// the file; `hint = true` uses the description).
+    pub hint: Option<String>,
+}
+
+impl Binding {
+    /// `j/↓` - the keys as help and hints show them.
+    pub fn keys_label(&self) -> String {
+        self.keys
+            .iter()
+            .map(Key::to_string)
+            .collect::<Vec<_>>()
+            .join("/")
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Context {
+    pub name: String,
+    pub bindings: Vec<Binding>,
+}
+
+/// Two actions claiming one key in one context.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Conflict {
+    pub context: String,
+    pub key: Key,
+    pub actions: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Keymap {
+    contexts: Vec<Context>,
+    index: HashMap<(usize, Key), usize>,
+}
+
+impl Keymap {
+    /// The embedded default keymap. It is tested to parse without issues, so a failure here is a
+    /// build defect, not user input.
+    pub fn builtin() -> Self {
+        let (map, issues) = load::parse(DEFAULT_TOML, "default keymap", None);
+        debug_assert!(issues.is_empty(), "embedded keymap has issues: {issues:?}");
+        map
+    }
+
+    pub(crate) fn from_contexts(contexts: Vec<Context>) -> Self {
+        let mut map = Self {
+            contexts,
+            index: HashMap::new(),
+        };
+        map.reindex();
+        map
+    }
+
+    fn reindex(&mut self) {
+        self.index.clear();
+        for (ci, ctx) in self.contexts.iter().enumerate() {
+            for (bi, b) in ctx.bindings.iter().enumerate() {
+                for k in &b.keys {
+                    // First binding wins, as in the file; conflicts are reported separately.
+                    self.index.entry((ci, *k)).or_insert(bi);
+                }
+            }
+        }
+    }
+
+    fn context_index(&self, name: &str) -> Option<usize> {
+        self.contexts.iter().position(|c| c.name == name)
+    }
+
+    /// The binding for `key` in exactly this context (no fallback).
+    pub fn lookup(&self, context: &str, key: Key) -> Option<&Binding> {
+        let ci = self.context_index(context)?;
+        self.index
+            .get(&(ci, key))
+            .map(|&bi| &self.contexts[ci].bindings[bi])
+    }
+
+    /// Bindings of one context in file order (empty for an unknown context).
+    pub fn bindings(&self, context: &str) -> &[Binding] {
+        self.context_index(context)
+            .map(|ci| self.contexts[ci].bindings.as_slice())
+            .unwrap_or(&[])
+    }
+
+    /// Footer hints of one context.
+    pub fn hints<'a>(&'a self, context: &str) -> impl Iterator<Item = &'a Binding> + 'a {
+        self.bindings(context)
+            .iter()
+            .filter(|b| b.hint.is_some() && !b.keys.is_empty())
+    }
+
+    /// The first key bound to `action` in `context`, for "press X to ..." texts.
+    pub fn key_for(&self, context: &str, action: &Action) -> Option<Key> {
+        self.bindings(context)
+            .iter()
+            .find(|b| &b.action == action)
+            .and_then(|b| b.keys.first().copied())
+    }
+
+    pub fn contexts(&self) -> &[Context] {
+        &self.contexts
+    }
+
+    /// Keys bound to more than one action within one context.
+    pub fn conflicts(&self) -> Vec<Conflict> {
+        let mut out = Vec::new();
+        for ctx in &self.contexts {
+            let mut seen: Vec<(Key, Vec<String>)> = Vec::new();
+            for b in &ctx.bindings {
+                for k in &b.keys {
+                    match seen.iter_mut().find(|(sk, _)| sk == k) {
+                        Some((_, actions)) => {
+                            let name = b.action.to_string();
+                            if !actions.contains(&name) {
+                                actions.push(name);
+                            }
+                        }
+                        None => seen.push((*k, vec![b.action.to_string()])),
+                    }
+                }
+            }
+            out.extend(
+                seen.into_iter()
+                    .filter(|(_, a)| a.len() > 1)
+                    .map(|(key, actions)| Conflict {
+                        context: ctx.name.clone(),
+                        key,
+                        actions,
+                    }),
+            );
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crossterm::event::KeyCode;
+
+    #[test]
+    fn default_keymap_parses_cleanly_and_has_no_conflicts() {
+        let (map, issues) = load::parse(DEFAULT_TOML, "default.toml", None);
+        assert_eq!(issues, vec![]);
+        assert_eq!(map.conflicts(), vec![]);
+        for ctx in map.contexts() {
+            assert!(
+                CONTEXTS.contains(&ctx.name.as_str()),
+                "unknown context {}",
+                ctx.name
+            );
+            for b in &ctx.bindings {
+                assert!(!b.desc.is_empty(), "{}: {} has no desc", ctx.name, b.action);
+            }
+        }
+    }
+
+    #[test]
+    fn required_actions_have_keys() {
+        let map = Keymap::builtin();
+        for (ctx, action) in [
+            ("global", Action::Help),
+            ("global", Action::Palette),
+            ("global", Action::Back),
+            ("global", Action::Close),
+            ("global", Action::Cancel),
+            ("global", Action::Up),
+            ("global", Action::Down),
+            ("home", Action::Select),
+            ("help", Action::Close),
+            ("palette", Action::Select),
+            ("confirm", Action::Confirm),
+        ] {
+            assert!(
+                map.key_for(ctx, &action).is_some(),
+                "{ctx}: no key for {action}"
+            );
+        }
+    }
+
+    #[test]
+    fn lookup_is_per_context() {
+        let map = Keymap::builtin();
+        let q = Key::plain(KeyCode::Char('q'));
+        assert_eq!(
+            map.lookup("global", q).map(|b| &b.action),
+            Some(&Action::Back)
+        );
+        assert_eq!(map.lookup("palette", q), None);
+        let j = Key::plain(KeyCode::Char('j'));
+        assert_eq!(
+            map.lookup("global", j).map(|b| &b.action),
+            Some(&Action::Down)
+        );
+    }
+
+    #[test]
+    fn conflicts_are_detected() {
+        let src = r#"
+global = [
+  { keys = ["x"], run = "quit", desc = "Quit" },
+  { keys = ["y", "x"], run = "help", desc = "Help" },
+]
+"#;
+        let (map, issues) = load::parse(src, "k.toml", None);
+        assert_eq!(issues, vec![]);
+        assert_eq!(
+            map.conflicts(),
+            vec![Conflict {
+                context: "global".into(),
+                key: Key::plain(KeyCode::Char('x')),
+                actions: vec!["quit".into(), "help".into()]
+            }]
+        );
+        // The first binding in file order wins the lookup.
+        assert_eq!(
+            map.lookup("global", Key::plain(KeyCode::Char('x')))
+                .map(|b| &b.action),
+            Some(&Action::Quit)
+        );
+    }
+}

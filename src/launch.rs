@@ -1,0 +1,162 @@
+//! From command-line arguments to a running TUI: logging, hooks, repository and cluster
+//! discovery, theme, keymap, then the event loop. Subcommands that open a screen (`console`,
+//! `env edit`, `check --tui`) call [`tui`] with their start screen.
+
+use crate::app::{App, AppOptions, Session};
+use crate::cli::GlobalArgs;
+use crate::config::{choose_cluster, find_repo_root, load_cluster};
+use crate::keymap::{self, Keymap};
+use crate::msg::Action;
+use crate::runtime::{self, Exit, RunOptions, terminal};
+use crate::screens::ScreenId;
+use crate::settings::{Settings, UserDirs};
+use crate::theme::{self, DEFAULT_THEME, Level, ThemeCatalog};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+/// Where the TUI starts.
+#[derive(Debug, Clone)]
+pub struct Start {
+    pub screen: ScreenId,
+    pub started: Instant,
+}
+
+/// Repository root and cluster file from `--repo`/`--cluster` (or their defaults). The error
+/// is the message to print.
+pub fn resolve_repo_and_cluster(global: &GlobalArgs) -> Result<(PathBuf, PathBuf), String> {
+    let repo = match &global.repo {
+        Some(r) => find_repo_root(r).map_err(|_| {
+            format!(
+                "--repo {}: no config/clusters/ folder there or above it",
+                r.display()
+            )
+        })?,
+        None => {
+            let cwd = std::env::current_dir()
+                .map_err(|e| format!("cannot read the working directory: {e}"))?;
+            find_repo_root(&cwd)?
+        }
+    };
+    let cluster = choose_cluster(&repo, global.cluster.as_deref())?;
+    Ok((repo, cluster))
+}
+
+/// Build the app as the TUI would, without a terminal (also used by the startup benchmark).
+pub fn build_app(global: &GlobalArgs, dirs: Option<&UserDirs>) -> Result<App, String> {
+    let (repo, cluster_file) = resolve_repo_and_cluster(global)?;
+    let cluster = load_cluster(&repo, &cluster_file);
+    let mut warnings: Vec<(Level, String)> = Vec::new();
+    if let Err(d) = &cluster.config {
+        warnings.push((
+            Level::Error,
+            format!(
+                "{} has {} problem(s); details on the home screen",
+                cluster.display,
+                d.len()
+            ),
+        ));
+    }
+    let (themes, settings, keymap) = match dirs {
+        Some(dirs) => {
+            let (themes, theme_diags) = ThemeCatalog::with_user_dir(&dirs.themes_dir());
+            let (settings, settings_diag) = Settings::load(&dirs.settings_file());
+            let (keymap, key_issues) = keymap::load_user(&dirs.keymap_file());
+            warnings.extend(
+                theme_diags
+                    .into_iter()
+                    .map(|d| (Level::Error, format!("theme: {d}"))),
+            );
+            warnings.extend(
+                settings_diag
+                    .into_iter()
+                    .map(|d| (Level::Error, format!("settings: {d}"))),
+            );
+            warnings.extend(
+                key_issues
+                    .into_iter()
+                    .map(|d| (Level::Warn, format!("keymap: {d}"))),
+            );
+            (themes, settings, keymap)
+        }
+        None => (
+            ThemeCatalog::builtin(),
+            Settings::default(),
+            Keymap::builtin(),
+        ),
+    };
+    let theme_name = global
+        .theme
+        .clone()
+        .or(settings.theme)
+        .unwrap_or_else(|| DEFAULT_THEME.to_owned());
+    Ok(App::new(AppOptions {
+        session: Session::new(repo, cluster),
+        theme_name,
+        themes,
+        keymap,
+        no_color: theme::no_color_requested(),
+        startup_warnings: warnings,
+    }))
+}
+
+/// Run the TUI until the user quits or a signal arrives.
+pub fn tui(global: &GlobalArgs, start: Start) -> ExitCode {
+    if let Err(e) = terminal::install_hooks() {
+        eprintln!("homelab: cannot install the panic hook: {e}");
+    }
+    let dirs = UserDirs::discover();
+    let _log_guard = match &dirs {
+        Some(d) => match crate::logging::init(&d.state, &global.log_level) {
+            Ok((guard, _)) => Some(guard),
+            Err(e) => {
+                eprintln!("homelab: {e}");
+                return ExitCode::from(2);
+            }
+        },
+        None => None,
+    };
+    let mut app = match build_app(global, dirs.as_ref()) {
+        Ok(app) => app,
+        Err(e) => {
+            eprintln!("homelab: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if start.screen != ScreenId::Home {
+        crate::app::update(
+            &mut app,
+            crate::msg::Msg::Action(Action::Open(start.screen)),
+        );
+    }
+    tracing::info!(repo = %app.session.repo_root.display(), cluster = %app.session.cluster.name, "starting TUI");
+    let rt = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("homelab: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let opts = RunOptions {
+        exit_after_first_frame: global.exit_after_first_frame,
+        started: Some(start.started),
+    };
+    let result = rt.block_on(runtime::run(app, opts));
+    rt.shutdown_timeout(std::time::Duration::from_millis(200));
+    match result {
+        Ok(Exit::Quit) => ExitCode::SUCCESS,
+        Ok(Exit::FirstFrame(elapsed)) => {
+            println!("first frame after {:.1} ms", elapsed.as_secs_f64() * 1000.0);
+            ExitCode::SUCCESS
+        }
+        Ok(Exit::Signal(sig)) => {
+            tracing::info!(sig, "terminated by signal");
+            ExitCode::from(128u8.saturating_add(sig as u8))
+        }
+        Err(e) => {
+            terminal::restore();
+            eprintln!("homelab: {e:?}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,251 @@
+//! The messages that drive the app: [`Msg`] in, [`Action`] (user intent, from the keymap or the
+//! palette), [`BackendEvent`] (results of effects, past tense). Effects live in
+//! [`crate::runtime::effects`].
+
+use crate::config::LoadedCluster;
+use crate::domain::repo::RepoStatus;
+use crate::runtime::effects::TaskKey;
+use crate::screens::ScreenId;
+use crossterm::event::{KeyEvent, MouseEvent};
+use serde::Deserialize;
+use std::fmt;
+use std::str::FromStr;
+
+/// Everything `app::update` reacts to.
+#[derive(Debug)]
+pub enum Msg {
+    Key(KeyEvent),
+    Mouse(MouseEvent),
+    Paste(String),
+    Resize(u16, u16),
+    /// An action injected directly (palette, tests, scripted input).
+    Action(Action),
+    Backend(BackendEvent),
+    /// Fires every 250 ms: toast expiry, spinners, chord timeouts.
+    Tick,
+}
+
+/// User intent. The keymap's `run = "..."` and the command palette both parse into this, with
+/// the same text form (`open console`, `theme homelab-light`, `page_down`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Deserialize)]
+#[serde(try_from = "String")]
+pub enum Action {
+    // --- app ---
+    /// Quit (asks first when work is running).
+    Quit,
+    /// `q`: back to the previous screen; on the home screen, quit.
+    Back,
+    /// `Esc`: close the top overlay, leave a mode, dismiss error toasts, else back.
+    Close,
+    /// `Ctrl-C`: cancel the running step (the screen asks), else quit.
+    Cancel,
+    /// `Ctrl-Z`: suspend to the shell.
+    Suspend,
+    Help,
+    Palette,
+    /// Dismiss every toast.
+    DismissToasts,
+    Open(ScreenId),
+    /// Switch the colour theme live.
+    Theme(String),
+    // --- movement (lists, logs, forms) ---
+    Up,
+    Down,
+    Left,
+    Right,
+    Top,
+    Bottom,
+    PageUp,
+    PageDown,
+    Select,
+    NextPane,
+    PrevPane,
+    Search,
+    NextMatch,
+    PrevMatch,
+    Refresh,
+    // --- confirm overlay ---
+    Confirm,
+    // --- wizard ---
+    Plan,
+    Run,
+    Retry,
+    Skip,
+    ToggleLog,
+    // --- console ---
+    Follow,
+    Wrap,
+    Timestamps,
+    Zoom,
+    // --- env editor ---
+    Edit,
+    Add,
+    Delete,
+    Reveal,
+    Save,
+}
+
+/// Action names without an argument, in one table so parse and display agree.
+const SIMPLE: &[(&str, Action)] = &[
+    ("quit", Action::Quit),
+    ("back", Action::Back),
+    ("close", Action::Close),
+    ("cancel", Action::Cancel),
+    ("suspend", Action::Suspend),
+    ("help", Action::Help),
+    ("palette", Action::Palette),
+    ("dismiss_toasts", Action::DismissToasts),
+    ("up", Action::Up),
+    ("down", Action::Down),
+    ("left", Action::Left),
+    ("right", Action::Right),
+    ("top", Action::Top),
+    ("bottom", Action::Bottom),
+    ("page_up", Action::PageUp),
+    ("page_down", Action::PageDown),
+    ("select", Action::Select),
+    ("next_pane", Action::NextPane),
+    ("prev_pane", Action::PrevPane),
+    ("search", Action::Search),
+    ("next_match", Action::NextMatch),
+    ("prev_match", Action::PrevMatch),
+    ("refresh", Action::Refresh),
+    ("confirm", Action::Confirm),
+    ("plan", Action::Plan),
+    ("run", Action::Run),
+    ("retry", Action::Retry),
+    ("skip", Action::Skip),
+    ("toggle_log", Action::ToggleLog),
+    ("follow", Action::Follow),
+    ("wrap", Action::Wrap),
+    ("timestamps", Action::Timestamps),
+    ("zoom", Action::Zoom),
+    ("edit", Action::Edit),
+    ("add", Action::Add),
+    ("delete", Action::Delete),
+    ("reveal", Action::Reveal),
+    ("save", Action::Save),
+];
+
+impl Action {
+    /// Every action name the keymap accepts, for error messages.
+    pub fn names() -> impl Iterator<Item = &'static str> {
+        SIMPLE
+            .iter()
+            .map(|(n, _)| *n)
+            .chain(["open <screen>", "theme <name>"])
+    }
+}
+
+impl FromStr for Action {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        let text = text.trim();
+        let (head, arg) = match text.split_once(char::is_whitespace) {
+            Some((h, a)) => (h, Some(a.trim())),
+            None => (text, None),
+        };
+        match (head, arg) {
+            ("open", Some(screen)) => {
+                ScreenId::from_name(screen)
+                    .map(Action::Open)
+                    .ok_or_else(|| {
+                        format!(
+                            "unknown screen `{screen}` (expected one of: {})",
+                            ScreenId::ALL
+                                .iter()
+                                .map(|s| s.name())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        )
+                    })
+            }
+            ("theme", Some(name)) if !name.is_empty() => Ok(Action::Theme(name.to_owned())),
+            (name, None) => SIMPLE
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, a)| a.clone())
+                .ok_or_else(|| format!("unknown action `{name}`")),
+            (name, Some(_)) => Err(format!(
+                "unknown action `{text}` (`{name}` takes no argument)"
+            )),
+        }
+    }
+}
+
+impl TryFrom<String> for Action {
+    type Error = String;
+    fn try_from(value: String) -> Result<Self, String> {
+        value.parse()
+    }
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Action::Open(id) => write!(f, "open {}", id.name()),
+            Action::Theme(name) => write!(f, "theme {name}"),
+            other => {
+                let name = SIMPLE
+                    .iter()
+                    .find(|(_, a)| a == other)
+                    .map(|(n, _)| *n)
+                    .unwrap_or("?");
+                f.write_str(name)
+            }
+        }
+    }
+}
+
+/// Results coming back from effects, past tense. Each area adds its variants in its own slot
+/// below (one line per variant keeps merges clean); the screen that owns a variant takes it in
+/// `Screen::on_backend`, so no central routing table needs editing.
+#[derive(Debug)]
+pub enum BackendEvent {
+    /// The repository's git state was read (home screen).
+    RepoStatusLoaded(Result<RepoStatus, String>),
+    /// The cluster definition was re-read (home screen `r`).
+    ClusterLoaded(Box<LoadedCluster>),
+    /// A task ended without producing its event (it panicked or was dropped); the key says which.
+    TaskFailed { key: TaskKey, error: String },
+    // --- env editor (secrets) ---
+    // --- wizard: engine and stages (pve, k3s) ---
+    // --- console (console) ---
+    // --- check (gitops) ---
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_simple_action_round_trips() {
+        for (name, action) in SIMPLE {
+            assert_eq!(name.parse::<Action>().as_ref(), Ok(action));
+            assert_eq!(action.to_string(), *name);
+        }
+    }
+
+    #[test]
+    fn actions_with_arguments() {
+        assert_eq!("open console".parse(), Ok(Action::Open(ScreenId::Console)));
+        assert_eq!(
+            "theme  homelab-light ".parse(),
+            Ok(Action::Theme("homelab-light".into()))
+        );
+        assert_eq!(Action::Theme("x".into()).to_string(), "theme x");
+        assert_eq!(
+            "open nowhere".parse::<Action>(),
+            Err("unknown screen `nowhere` (expected one of: home, wizard, console, env, scaffold, check)".into())
+        );
+        assert_eq!(
+            "jump".parse::<Action>(),
+            Err("unknown action `jump`".into())
+        );
+        assert_eq!(
+            "quit now".parse::<Action>(),
+            Err("unknown action `quit now` (`quit` takes no argument)".into())
+        );
+    }
+}

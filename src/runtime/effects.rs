@@ -1,0 +1,340 @@
+//! Effects: the side effects `update` asks for. Tasks run on tokio and report back as
+//! [`BackendEvent`]s over one bounded channel. Tasks are keyed: spawning a task with a key that
+//! is already running aborts the old one, and anything the old one still sends is dropped
+//! (generation check), so the newest request always wins.
+
+use crate::msg::BackendEvent;
+use futures::future::BoxFuture;
+use std::collections::HashMap;
+use std::fmt;
+use std::future::Future;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+/// Identifies a task for "newest wins" and cancellation: `repo-status`, `loki-tail`,
+/// `stage:proxmox`... One running task per key.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TaskKey(pub String);
+
+impl TaskKey {
+    pub fn new(key: impl Into<String>) -> Self {
+        Self(key.into())
+    }
+}
+
+impl fmt::Display for TaskKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A backend event tagged with the task that produced it.
+#[derive(Debug)]
+pub struct Tagged {
+    pub key: TaskKey,
+    pub generation: u64,
+    pub event: BackendEvent,
+}
+
+/// Handed to streaming tasks: send as many events as you like; `send` waits when the channel
+/// is full (back-pressure) and returns false once the app is gone or the task is stale.
+#[derive(Debug, Clone)]
+pub struct EventSink {
+    key: TaskKey,
+    generation: u64,
+    tx: mpsc::Sender<Tagged>,
+}
+
+impl EventSink {
+    pub async fn send(&self, event: BackendEvent) -> bool {
+        self.tx
+            .send(Tagged {
+                key: self.key.clone(),
+                generation: self.generation,
+                event,
+            })
+            .await
+            .is_ok()
+    }
+
+    /// For blocking code inside `spawn_blocking`.
+    pub fn blocking_send(&self, event: BackendEvent) -> bool {
+        self.tx
+            .blocking_send(Tagged {
+                key: self.key.clone(),
+                generation: self.generation,
+                event,
+            })
+            .is_ok()
+    }
+}
+
+type StreamFn = Box<dyn FnOnce(EventSink) -> BoxFuture<'static, ()> + Send>;
+type BlockingFn = Box<dyn FnOnce() -> BackendEvent + Send>;
+
+/// What a task runs.
+pub enum Job {
+    /// One async computation, one event.
+    Future(BoxFuture<'static, BackendEvent>),
+    /// Blocking work (git2, file I/O, crypto) on tokio's blocking pool, one event.
+    Blocking(BlockingFn),
+    /// A long-lived subscription that sends many events (log tail, watch, stage run).
+    Stream(StreamFn),
+}
+
+pub struct Task {
+    pub key: TaskKey,
+    /// Human description for logs and "quit while X is running" prompts.
+    pub label: String,
+    pub job: Job,
+}
+
+impl Task {
+    pub fn future(
+        key: TaskKey,
+        label: impl Into<String>,
+        fut: impl Future<Output = BackendEvent> + Send + 'static,
+    ) -> Self {
+        Self {
+            key,
+            label: label.into(),
+            job: Job::Future(Box::pin(fut)),
+        }
+    }
+
+    pub fn blocking(
+        key: TaskKey,
+        label: impl Into<String>,
+        f: impl FnOnce() -> BackendEvent + Send + 'static,
+    ) -> Self {
+        Self {
+            key,
+            label: label.into(),
+            job: Job::Blocking(Box::new(f)),
+        }
+    }
+
+    pub fn stream<F, Fut>(key: TaskKey, label: impl Into<String>, f: F) -> Self
+    where
+        F: FnOnce(EventSink) -> Fut + Send + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        Self {
+            key,
+            label: label.into(),
+            job: Job::Stream(Box::new(move |sink| Box::pin(f(sink)))),
+        }
+    }
+}
+
+impl fmt::Debug for Task {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kind = match self.job {
+            Job::Future(_) => "future",
+            Job::Blocking(_) => "blocking",
+            Job::Stream(_) => "stream",
+        };
+        write!(f, "Task({}, {kind}, {:?})", self.key, self.label)
+    }
+}
+
+/// A side effect for the runtime. `update` returns these; it never performs them.
+#[derive(Debug)]
+pub enum Effect {
+    Spawn(Task),
+    Cancel(TaskKey),
+    /// Restore the terminal, stop the process (SIGTSTP), take the terminal back on resume.
+    Suspend,
+    /// Leave the event loop, restore the terminal.
+    Quit,
+}
+
+pub type Effects = Vec<Effect>;
+
+/// Running tasks by key, with the newest generation per key for stale-result dropping.
+pub struct TaskRegistry {
+    tx: mpsc::Sender<Tagged>,
+    /// Newest generation spawned per key; 0 after a cancel (matches nothing).
+    current: HashMap<TaskKey, u64>,
+    handles: HashMap<TaskKey, (JoinHandle<()>, String)>,
+    next_generation: u64,
+}
+
+impl TaskRegistry {
+    pub fn new(tx: mpsc::Sender<Tagged>) -> Self {
+        Self {
+            tx,
+            current: HashMap::new(),
+            handles: HashMap::new(),
+            next_generation: 1,
+        }
+    }
+
+    /// Start `task`, aborting a running task with the same key. Must run inside a tokio runtime.
+    pub fn spawn(&mut self, task: Task) {
+        let generation = self.next_generation;
+        self.next_generation += 1;
+        self.handles.retain(|_, (h, _)| !h.is_finished());
+        if let Some((old, _)) = self.handles.remove(&task.key) {
+            old.abort();
+        }
+        self.current.insert(task.key.clone(), generation);
+        let sink = EventSink {
+            key: task.key.clone(),
+            generation,
+            tx: self.tx.clone(),
+        };
+        tracing::debug!(key = %task.key, label = %task.label, generation, "spawn task");
+        let key = task.key.clone();
+        let handle = match task.job {
+            Job::Future(fut) => tokio::spawn(async move {
+                let event = fut.await;
+                sink.send(event).await;
+            }),
+            Job::Blocking(f) => tokio::spawn(async move {
+                let event = match tokio::task::spawn_blocking(f).await {
+                    Ok(event) => event,
+                    Err(e) => BackendEvent::TaskFailed {
+                        key: sink.key.clone(),
+                        error: e.to_string(),
+                    },
+                };
+                sink.send(event).await;
+            }),
+            Job::Stream(f) => tokio::spawn(f(sink)),
+        };
+        self.handles.insert(key, (handle, task.label));
+    }
+
+    /// Abort the task with this key; anything it already queued is dropped.
+    pub fn cancel(&mut self, key: &TaskKey) {
+        self.current.insert(key.clone(), 0);
+        if let Some((handle, label)) = self.handles.remove(key) {
+            tracing::debug!(%key, %label, "cancel task");
+            handle.abort();
+        }
+    }
+
+    /// Whether an event comes from the newest, not cancelled, task of its key.
+    pub fn accept(&self, tagged: &Tagged) -> bool {
+        self.current.get(&tagged.key) == Some(&tagged.generation)
+    }
+
+    /// Labels of tasks still running, sorted.
+    pub fn running(&self) -> Vec<String> {
+        let mut labels: Vec<String> = self
+            .handles
+            .values()
+            .filter(|(h, _)| !h.is_finished())
+            .map(|(_, l)| l.clone())
+            .collect();
+        labels.sort();
+        labels
+    }
+
+    pub fn abort_all(&mut self) {
+        for (_, (handle, _)) in self.handles.drain() {
+            handle.abort();
+        }
+    }
+}
+
+impl Drop for TaskRegistry {
+    fn drop(&mut self) {
+        self.abort_all();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn failed(key: &str, text: &str) -> BackendEvent {
+        BackendEvent::TaskFailed {
+            key: TaskKey::new(key),
+            error: text.into(),
+        }
+    }
+
+    fn text(ev: &BackendEvent) -> String {
+        match ev {
+            BackendEvent::TaskFailed { error, .. } => error.clone(),
+            other => format!("{other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn newest_request_wins() {
+        let (tx, mut rx) = mpsc::channel(16);
+        let mut reg = TaskRegistry::new(tx);
+        // A slow first request, then a fast second one with the same key.
+        reg.spawn(Task::future(TaskKey::new("k"), "slow", async {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            failed("k", "first")
+        }));
+        reg.spawn(Task::future(TaskKey::new("k"), "fast", async {
+            failed("k", "second")
+        }));
+        let got = tokio::time::timeout(Duration::from_secs(5), rx.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(reg.accept(&got));
+        assert_eq!(text(&got.event), "second");
+        // The first was aborted: nothing else arrives.
+        assert!(
+            tokio::time::timeout(Duration::from_millis(400), rx.recv())
+                .await
+                .is_err()
+        );
+    }
+
+    #[tokio::test]
+    async fn stale_and_cancelled_events_are_dropped() {
+        let (tx, mut rx) = mpsc::channel(16);
+        let mut reg = TaskRegistry::new(tx);
+        // The old result is already queued when the new request starts: it must be ignored.
+        reg.spawn(Task::blocking(TaskKey::new("b"), "blocking", || {
+            failed("b", "old")
+        }));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        reg.spawn(Task::future(TaskKey::new("b"), "new", async {
+            failed("b", "new")
+        }));
+        let first = tokio::time::timeout(Duration::from_secs(5), rx.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(text(&first.event), "old");
+        assert!(!reg.accept(&first), "stale blocking result accepted");
+        let second = tokio::time::timeout(Duration::from_secs(5), rx.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(reg.accept(&second));
+
+        reg.spawn(Task::stream(
+            TaskKey::new("s"),
+            "stream",
+            |sink| async move {
+                for i in 0..3 {
+                    sink.send(failed("s", &i.to_string())).await;
+                }
+                std::future::pending::<()>().await;
+            },
+        ));
+        let one = tokio::time::timeout(Duration::from_secs(5), rx.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(reg.accept(&one));
+        assert_eq!(reg.running(), vec!["stream".to_owned()]);
+        reg.cancel(&TaskKey::new("s"));
+        // Whatever the stream queued before the cancel is now stale.
+        while let Ok(Some(ev)) = tokio::time::timeout(Duration::from_millis(100), rx.recv()).await {
+            assert!(!reg.accept(&ev));
+        }
+        assert_eq!(reg.running(), Vec::<String>::new());
+    }
+}

@@ -1,0 +1,7 @@
+//! Reusable drawing pieces. Widgets take the theme from `ViewCx`; they never name colours.
+
+pub mod bars;
+pub mod list;
+pub mod popup;
+pub mod text_input;
+pub mod toasts;

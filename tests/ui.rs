@@ -1,0 +1,13 @@
+//! TUI integration tests: build the App on fixtures, feed it messages, snapshot frames into
+//! snapshots/{home,overlays,themes,widgets}/.
+
+mod support;
+
+#[path = "ui/home.rs"]
+mod home;
+#[path = "ui/overlays.rs"]
+mod overlays;
+#[path = "ui/routing.rs"]
+mod routing;
+#[path = "ui/themes.rs"]
+mod themes;

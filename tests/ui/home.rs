@@ -1,0 +1,79 @@
+//! Home screen frames: default, focus moved, invalid cluster definition, git states, toasts.
+
+use crate::support::{self, assert_frames, backend, press};
+use homelab::app::RepoState;
+use homelab::msg::BackendEvent;
+
+#[test]
+fn home_default() {
+    let mut app = support::app();
+    assert_frames("home", "home_default", &mut app);
+}
+
+#[test]
+fn home_vms_focused() {
+    let mut app = support::app();
+    press(&mut app, "tab");
+    press(&mut app, "j");
+    assert_frames("home", "home_vms_focused", &mut app);
+}
+
+#[test]
+fn home_job_selected_shows_blurb_in_status() {
+    let mut app = support::app();
+    press(&mut app, "j");
+    press(&mut app, "j");
+    assert_frames("home", "home_env_selected", &mut app);
+}
+
+#[test]
+fn home_invalid_cluster() {
+    let text = support::fixture_cluster_text()
+        .replace("vmid: 211", "vmid: 201")
+        .replace("ip: 192.168.1.32", "ip: 10.0.0.32");
+    let mut app = support::app_with(support::session_with(&text), "homelab-dark");
+    assert_frames("home", "home_invalid_cluster", &mut app);
+}
+
+#[test]
+fn home_repo_loading_and_clean() {
+    let mut app = support::app();
+    app.session.repo = RepoState::Loading;
+    assert_frames("home", "home_repo_loading", &mut app);
+    let mut clean = support::repo_status();
+    clean.dirty.clear();
+    backend(&mut app, BackendEvent::RepoStatusLoaded(Ok(clean)));
+    assert_frames("home", "home_repo_clean", &mut app);
+}
+
+#[test]
+fn home_error_toast() {
+    let mut app = support::app();
+    backend(
+        &mut app,
+        BackendEvent::RepoStatusLoaded(Err(
+            "/srv/homelab: not a git repository (could not find repository at '/srv/homelab')"
+                .into(),
+        )),
+    );
+    assert_frames("home", "home_error_toast", &mut app);
+    // Esc dismisses it; the pane keeps saying what is wrong.
+    press(&mut app, "esc");
+    assert!(app.toasts.is_empty());
+    assert!(support::contains(
+        &support::render(&mut app, 80, 24),
+        "not a git"
+    ));
+}
+
+#[test]
+fn home_unavailable_job_says_so() {
+    let mut app = support::app();
+    press(&mut app, "enter");
+    assert_eq!(
+        app.current,
+        homelab::screens::ScreenId::Home,
+        "must not pretend to open"
+    );
+    assert_frames("home", "home_unavailable_toast", &mut app);
+}
