@@ -12,3 +12,9 @@ mod edits;
 mod failures;
 #[path = "sops/interop.rs"]
 mod interop;
+
+#[path = "sops/env_screen.rs"]
+mod env_screen;
+/// The foundation's UI test helpers (app fixture, rendering, snapshot settings).
+#[path = "support/mod.rs"]
+mod ui_support;

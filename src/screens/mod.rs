@@ -1,6 +1,7 @@
 //! Screens: one folder each, typed fields in [`Screens`], one [`ScreenId`] each.
 //! How to add one: docs/code-layout.md, "Adding a screen".
 
+pub mod env;
 pub mod home;
 
 use crate::app::{UpdateCx, ViewCx};
@@ -143,6 +144,7 @@ pub trait Screen {
 /// The screens, as typed fields: state survives switching away (the console keeps its buffer).
 pub struct Screens {
     pub home: home::HomeState,
+    pub env: env::EnvState,
     // --- add your screen's field below (one line), e.g. `pub env: env::EnvState,` ---
 }
 
@@ -150,6 +152,7 @@ impl Screens {
     pub fn new(session: &crate::app::Session) -> Self {
         Self {
             home: home::HomeState::new(session),
+            env: env::EnvState::new(session),
             // --- construct your screen here ---
         }
     }
@@ -161,7 +164,7 @@ impl Screens {
             // --- replace your `None` with `Some(&self.<field>)` ---
             ScreenId::Wizard => None,
             ScreenId::Console => None,
-            ScreenId::Env => None,
+            ScreenId::Env => Some(&self.env),
             ScreenId::Scaffold => None,
             ScreenId::Check => None,
         }
@@ -173,7 +176,7 @@ impl Screens {
             // --- replace your `None` with `Some(&mut self.<field>)` ---
             ScreenId::Wizard => None,
             ScreenId::Console => None,
-            ScreenId::Env => None,
+            ScreenId::Env => Some(&mut self.env),
             ScreenId::Scaffold => None,
             ScreenId::Check => None,
         }

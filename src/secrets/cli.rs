@@ -21,6 +21,9 @@ pub fn run(global: &GlobalArgs, args: EnvArgs) -> ExitCode {
         );
         return ExitCode::from(2);
     };
+    if let EnvCommand::Edit { file, read_only } = &command {
+        return crate::screens::env::run_editor(global, file, *read_only);
+    }
     match execute(global, command) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -106,10 +109,9 @@ fn execute(_global: &GlobalArgs, command: EnvCommand) -> Result<()> {
             eprintln!("homelab: {}: removed {key}", file.display());
             Ok(())
         }
-        EnvCommand::Edit { file, .. } => Err(SopsError::Usage(format!(
-            "{}: the env editor screen is not in this build yet; use `homelab env set/unset`",
-            file.display()
-        ))),
+        EnvCommand::Edit { .. } => Err(SopsError::Usage(
+            "edit opens the editor screen (handled before this point)".into(),
+        )),
         EnvCommand::Encrypt { file } => {
             let format = Format::from_path(&file)?;
             let config = rules::load_from_cwd()?;

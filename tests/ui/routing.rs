@@ -119,35 +119,36 @@ fn vim_keys_and_arrows_move_the_same() {
 fn mouse_click_selects_then_opens_and_wheel_scrolls() {
     let mut app = support::app();
     app.size = ratatui::layout::Rect::new(0, 0, 80, 24);
-    // Jobs list starts at row 2 (top bar, border); each job has two rows. Env files = job 2.
+    // Jobs list starts at row 2 (top bar, border); each job has two rows. Scaffold = job 3.
     mouse(
         &mut app,
         MouseEventKind::Down(MouseButton::Left),
         5,
-        2 + 2 * 2,
+        2 + 2 * 3,
     );
-    assert_eq!(app.screens.home.job, 2);
+    assert_eq!(app.screens.home.job, 3);
     assert_eq!(app.current, ScreenId::Home);
     // Clicking the selected job opens it: not built yet, so a toast says so.
     mouse(
         &mut app,
         MouseEventKind::Down(MouseButton::Left),
         5,
-        2 + 2 * 2,
+        2 + 2 * 3,
     );
     assert_eq!(app.current, ScreenId::Home);
     assert!(app.toasts.iter().any(|t| {
         t.text
-            .starts_with("Env files is not available in this build yet")
+            .starts_with("Scaffold app is not available in this build yet")
     }));
     mouse(&mut app, MouseEventKind::ScrollDown, 5, 4);
-    assert_eq!(app.screens.home.job, 3);
+    assert_eq!(app.screens.home.job, 4);
 }
 
 #[test]
 fn open_actions_for_unbuilt_screens_never_navigate() {
     let mut app = support::app();
-    for id in ScreenId::ALL {
+    // The env editor has landed (secrets); the others are still unbuilt on this branch.
+    for id in ScreenId::ALL.into_iter().filter(|id| *id != ScreenId::Env) {
         act(&mut app, Action::Open(id));
         assert_eq!(app.current, ScreenId::Home, "{id:?}");
     }
