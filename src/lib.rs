@@ -17,5 +17,7 @@ pub mod runtime;
 pub mod screens;
 pub mod secrets;
 pub mod settings;
+pub mod sim;
+pub mod stages;
 pub mod theme;
 pub mod widgets;

@@ -1,4 +1,6 @@
 //! Backends: one module per real system, each on its field's library. They know nothing about
-//! the UI and speak `domain` types. Add your `pub mod <name>;` line below.
+//! the UI and speak `domain` types. Timeouts and retries live here, once. Add your
+//! `pub mod <name>;` line below.
 
 pub mod git;
+pub mod pve;

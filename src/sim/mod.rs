@@ -1,0 +1,4 @@
+//! Servers on 127.0.0.1 that speak the real protocols (for `homelab demo`, `homelab sim`, and
+//! tests). The real clients talk to them over sockets; they are never mock objects.
+
+pub mod pve;
