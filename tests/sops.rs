@@ -15,6 +15,8 @@ mod interop;
 
 #[path = "sops/env_screen.rs"]
 mod env_screen;
+#[path = "sops/stage.rs"]
+mod stage;
 /// The foundation's UI test helpers (app fixture, rendering, snapshot settings).
 #[path = "support/mod.rs"]
 mod ui_support;

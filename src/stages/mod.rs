@@ -6,3 +6,4 @@ pub mod engine;
 pub mod printer;
 pub mod proxmox;
 pub mod run;
+pub mod secrets;
