@@ -248,3 +248,28 @@ fn yaml_duplicate_keys_are_refused_like_sops() {
     );
     assert_eq!(lab.read("dup.yaml"), "a: 1\na: 2\n", "file untouched");
 }
+
+#[test]
+fn yaml_comment_placement_matches_sops() {
+    let Some(lab) = Lab::new() else { return };
+    let cases = [
+        "# head 1\n\n# head 2 after blank\na:\n    # first in a\n    b: 1 # trailing b\n    c:\n        - x # trailing x\n        # between\n        - y\n    # foot of a\n# before d\nd:\n    e:\n        f: 1\n    # foot of d at 4\n# end\n",
+        "list:\n  - name: a\n    # inside item\n    v: 1\n  - # comment after dash\n    name: b\ntop: |\n  keep\n\n  blank lines\nempty_map:\nnested:\n  deep:\n    deeper: \"x\"\n",
+    ];
+    for (i, case) in cases.iter().enumerate() {
+        let ours = format!("ours{i}.yaml");
+        let theirs = format!("theirs{i}.yaml");
+        lab.write(&ours, case);
+        lab.write(&theirs, case);
+        ok(lab.ours(&["encrypt", &ours]), "ours encrypt");
+        ok(lab.sops(&["encrypt", "--in-place", &theirs]), "sops encrypt");
+        let expected = ok(lab.sops(&["decrypt", &theirs]), "sops decrypt");
+        assert_eq!(ok(lab.ours(&["decrypt", &theirs]), "ours decrypt sops' file"), expected, "case {i}");
+        let out = lab.sops(&["decrypt", &ours]);
+        assert!(
+            !String::from_utf8_lossy(&out.stderr).contains("possibly unencrypted comment"),
+            "sops finds every comment where we encrypted it (same AAD), case {i}"
+        );
+        assert_eq!(ok(out, "sops decrypt ours"), expected, "case {i}");
+    }
+}

@@ -127,13 +127,12 @@ impl Parser<'_> {
         None
     }
 
-    /// Trailing comments of a collection at `indent`: the leading pending ones indented at least as deep.
-    fn take_foot(&mut self, indent: usize) -> Vec<String> {
-        let n = self
-            .pending
-            .iter()
-            .take_while(|(col, _)| *col >= indent)
-            .count();
+    /// Trailing comments of a collection that just ended: go-yaml gives every comment indented
+    /// deeper than the next entry (or than column 0 at the end of the document) to the innermost
+    /// collection that closed, which is the first one to call this.
+    fn take_foot(&mut self) -> Vec<String> {
+        let next_indent = self.lines.get(self.pos).map(|l| l.indent).unwrap_or(0);
+        let n = self.pending.iter().take_while(|(col, _)| *col > next_indent).count();
         self.pending.drain(..n).map(|(_, t)| t).collect()
     }
 
@@ -210,7 +209,7 @@ impl Parser<'_> {
             first = false;
             entries.push(Entry::Pair(key, value));
         }
-        entries.extend(self.take_foot(indent).into_iter().map(Entry::Comment));
+        entries.extend(self.take_foot().into_iter().map(Entry::Comment));
         Ok(entries)
     }
 
@@ -263,7 +262,7 @@ impl Parser<'_> {
                 items.push(value);
             }
         }
-        items.extend(self.take_foot(indent).into_iter().map(Node::Comment));
+        items.extend(self.take_foot().into_iter().map(Node::Comment));
         Ok(items)
     }
 
@@ -849,8 +848,8 @@ mod tests {
                         Entry::Comment(" line".into()),
                         Entry::Pair("name".into(), s("demo")),
                         Entry::Pair("port".into(), Node::Scalar(Scalar::Int(8080))),
-                        Entry::Pair("tags".into(), Node::List(vec![s("a"), s("b")])),
-                        Entry::Comment(" foot of app".into()),
+                        // As go-yaml: a trailing comment goes to the innermost block that closed.
+                        Entry::Pair("tags".into(), Node::List(vec![s("a"), s("b"), Node::Comment(" foot of app".into())])),
                     ])
                 ),
                 Entry::Pair("empty".into(), s("")),
