@@ -107,6 +107,15 @@ pub fn is_encrypted(text: &str) -> bool {
 impl EncValue {
     pub fn parse(text: &str) -> Result<EncValue, CipherError> {
         let format_err = || CipherError::Format(text.chars().take(60).collect());
+        if let Some(parts) = split_well_formed(text) {
+            let decode = |p: &str| B64.decode(p).map_err(|_| format_err());
+            return Ok(EncValue {
+                data: decode(parts[0])?,
+                iv: decode(parts[1])?,
+                tag: decode(parts[2])?,
+                typ: parts[3].to_string(),
+            });
+        }
         let caps = enc_regex().captures(text).ok_or_else(format_err)?;
         let part = |i: usize| B64.decode(&caps[i]).map_err(|_| format_err());
         Ok(EncValue {
@@ -126,6 +135,23 @@ impl EncValue {
             self.typ
         )
     }
+}
+
+/// The fast path for the usual shape: base64 fields and a word type, closed by `]` (where the
+/// regex's greedy groups have only one way to match, so the result is the same).
+fn split_well_formed(text: &str) -> Option<[&str; 4]> {
+    let rest = text.strip_prefix("ENC[AES256_GCM,data:")?;
+    let b64 = |s: &str| {
+        !s.is_empty()
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'='))
+    };
+    let (data, rest) = rest.split_once(",iv:")?;
+    let (iv, rest) = rest.split_once(",tag:")?;
+    let (tag, rest) = rest.split_once(",type:")?;
+    let typ = rest.strip_suffix(']')?;
+    let word = !typ.is_empty() && typ.bytes().all(|b| b.is_ascii_alphanumeric());
+    (b64(data) && b64(iv) && b64(tag) && word).then_some([data, iv, tag, typ])
 }
 
 /// Encrypts and decrypts values under one data key, remembering the IV of every value it
@@ -320,6 +346,23 @@ mod tests {
         assert_eq!(
             c.decrypt("", "A:").unwrap(),
             Plain::Value(Scalar::Str(String::new()))
+        );
+    }
+
+    #[test]
+    fn fast_path_agrees_with_the_regex() {
+        let mut c = Cipher::new(vector_key());
+        let enc = c.encrypt(&Plain::Value(Scalar::Str("value".into())), "K:");
+        assert!(split_well_formed(&enc).is_some());
+        let caps = enc_regex().captures(&enc).unwrap();
+        let fast = split_well_formed(&enc).unwrap();
+        for i in 0..4 {
+            assert_eq!(fast[i], &caps[i + 1]);
+        }
+        // Odd shapes go through the regex, as sops would read them.
+        assert!(split_well_formed("ENC[AES256_GCM,data:a,b,iv:x,tag:y,type:str]").is_none());
+        assert!(
+            EncValue::parse("ENC[AES256_GCM,data:YQ==,iv:YQ==,tag:YQ==,type:str]trailing").is_ok()
         );
     }
 

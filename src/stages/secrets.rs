@@ -348,7 +348,9 @@ impl SecretsStage {
             match cfg.rule_for(&self.repo.join(sample)) {
                 Ok(rule) if rule.age.iter().any(|r| r == recipient) => {}
                 Ok(_) => {
-                    return Holds::Drift(format!("the rule for {sample} does not list {recipient}"));
+                    return Holds::Drift(format!(
+                        "the rule for {sample} does not list {recipient}"
+                    ));
                 }
                 Err(_) => return Holds::Drift(format!("no creation rule matches {sample}")),
             }

@@ -2,7 +2,7 @@
 //! one-value change is as small as sops' own (the value line, lastmodified, mac).
 
 use super::interop::{DOTENV, YAML, dotenv_decrypted};
-use super::support::{Lab, changed_lines, line_key, ok};
+use super::support::{Lab, changed_lines, line_key, map_lines, ok};
 
 /// Assert that only `key`, lastmodified and mac lines changed, and that `key` did.
 fn assert_minimal(before: &str, after: &str, key: &str, lastmod: &str, mac: &str) {
@@ -24,6 +24,39 @@ fn assert_minimal(before: &str, after: &str, key: &str, lastmod: &str, mac: &str
     }
 }
 
+/// Which tool does something.
+#[derive(Clone, Copy)]
+enum Tool {
+    Ours,
+    Sops,
+}
+
+/// One edit by `editor` (`args` of its set command), then: only `key`, lastmodified and mac
+/// changed, and the other tool decrypts the file (MAC valid) to `expected`.
+fn edit_then_cross_check(
+    lab: &Lab,
+    file: &str,
+    editor: Tool,
+    args: &[&str],
+    key: &str,
+    meta: (&str, &str),
+    expected: &str,
+) {
+    let before = lab.read(file);
+    let (edit, reader) = match editor {
+        Tool::Ours => (lab.ours(args), lab.sops_cmd(&lab.key1, &["decrypt", file])),
+        Tool::Sops => (lab.sops(args), lab.ours_cmd(&lab.key1, &["decrypt", file])),
+    };
+    ok(edit, &format!("set {key}"));
+    assert_minimal(&before, &lab.read(file), key, meta.0, meta.1);
+    let mut reader = reader;
+    assert_eq!(
+        ok(reader.output().unwrap(), "decrypt by the other tool"),
+        expected,
+        "after setting {key}"
+    );
+}
+
 #[test]
 fn dotenv_alternating_edits_three_rounds() {
     let Some(lab) = Lab::new() else { return };
@@ -32,40 +65,32 @@ fn dotenv_alternating_edits_three_rounds() {
         lab.sops(&["encrypt", "--in-place", "site.env"]),
         "sops encrypt",
     );
+    let meta = ("sops_lastmodified", "sops_mac");
     let mut expected = dotenv_decrypted();
     for round in 0..3 {
-        let before = lab.read("site.env");
         let value = format!("54{round}{round}");
-        ok(
-            lab.ours(&["set", "site.env", "DB_PORT", &value]),
-            "homelab env set",
-        );
-        let after = lab.read("site.env");
-        assert_minimal(&before, &after, "DB_PORT", "sops_lastmodified", "sops_mac");
         expected = replace_line(&expected, "DB_PORT=", &format!("DB_PORT={value}"));
-        assert_eq!(
-            ok(
-                lab.sops(&["decrypt", "site.env"]),
-                "sops decrypt after ours"
-            ),
-            expected
+        edit_then_cross_check(
+            &lab,
+            "site.env",
+            Tool::Ours,
+            &["set", "site.env", "DB_PORT", &value],
+            "DB_PORT",
+            meta,
+            &expected,
         );
 
-        let before = after;
         let host = format!("db{round}.lan");
-        ok(
-            lab.sops(&["set", "site.env", "[\"DB_HOST\"]", &format!("\"{host}\"")]),
-            "sops set",
-        );
-        let after = lab.read("site.env");
-        assert_minimal(&before, &after, "DB_HOST", "sops_lastmodified", "sops_mac");
         expected = replace_line(&expected, "DB_HOST=", &format!("DB_HOST={host}"));
-        assert_eq!(
-            ok(
-                lab.ours(&["decrypt", "site.env"]),
-                "ours decrypt after sops"
-            ),
-            expected
+        let quoted = format!("\"{host}\"");
+        edit_then_cross_check(
+            &lab,
+            "site.env",
+            Tool::Sops,
+            &["set", "site.env", "[\"DB_HOST\"]", &quoted],
+            "DB_HOST",
+            meta,
+            &expected,
         );
     }
     // A set to the same value does not rewrite the file at all.
@@ -82,58 +107,40 @@ fn yaml_alternating_edits_three_rounds() {
     let Some(lab) = Lab::new() else { return };
     lab.write("values.yaml", YAML);
     ok(lab.ours(&["encrypt", "values.yaml"]), "homelab env encrypt");
+    let meta = ("lastmodified", "mac");
     let mut expected = YAML.to_string();
-    let mut secret = "s3cr3t".to_string();
-    let mut name = "demo".to_string();
+    let (mut secret, mut name) = ("s3cr3t".to_string(), "demo".to_string());
     for round in 0..3 {
-        let before = lab.read("values.yaml");
         let new_secret = format!("secret-{round}");
-        ok(
-            lab.ours(&[
-                "set",
-                "values.yaml",
-                "[\"app\"][\"nested\"][\"secret\"]",
-                &new_secret,
-            ]),
-            "homelab env set",
-        );
-        let after = lab.read("values.yaml");
-        assert_minimal(&before, &after, "secret", "lastmodified", "mac");
         expected = expected.replace(
             &format!("secret: {secret}\n"),
             &format!("secret: {new_secret}\n"),
         );
+        let path = "[\"app\"][\"nested\"][\"secret\"]";
+        edit_then_cross_check(
+            &lab,
+            "values.yaml",
+            Tool::Ours,
+            &["set", "values.yaml", path, &new_secret],
+            "secret",
+            meta,
+            &expected,
+        );
         secret = new_secret;
-        assert_eq!(
-            ok(
-                lab.sops(&["decrypt", "values.yaml"]),
-                "sops decrypt after ours"
-            ),
-            expected
-        );
 
-        let before = after;
         let new_name = format!("demo-{round}");
-        ok(
-            lab.sops(&[
-                "set",
-                "values.yaml",
-                "[\"app\"][\"name\"]",
-                &format!("\"{new_name}\""),
-            ]),
-            "sops set",
-        );
-        let after = lab.read("values.yaml");
-        assert_minimal(&before, &after, "name", "lastmodified", "mac");
         expected = expected.replace(&format!("name: {name}\n"), &format!("name: {new_name}\n"));
-        name = new_name;
-        assert_eq!(
-            ok(
-                lab.ours(&["decrypt", "values.yaml"]),
-                "ours decrypt after sops"
-            ),
-            expected
+        let quoted = format!("\"{new_name}\"");
+        edit_then_cross_check(
+            &lab,
+            "values.yaml",
+            Tool::Sops,
+            &["set", "values.yaml", "[\"app\"][\"name\"]", &quoted],
+            "name",
+            meta,
+            &expected,
         );
+        name = new_name;
     }
 }
 
@@ -269,15 +276,11 @@ fn changed_lines_prefix(a: &str, b: &str) -> Vec<(String, String)> {
 }
 
 fn replace_line(text: &str, prefix: &str, new_line: &str) -> String {
-    text.lines()
-        .map(|l| {
-            if l.starts_with(prefix) {
-                new_line.to_string()
-            } else {
-                l.to_string()
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
-        + "\n"
+    map_lines(text, |l| {
+        if l.starts_with(prefix) {
+            new_line.to_string()
+        } else {
+            l.to_string()
+        }
+    })
 }

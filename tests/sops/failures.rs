@@ -2,7 +2,7 @@
 //! that says what to do, and the file is left byte-identical.
 
 use super::interop::DOTENV;
-use super::support::{Lab, ok};
+use super::support::{Lab, map_lines, ok};
 
 fn stderr(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
@@ -55,20 +55,14 @@ fn wrong_identity_names_the_expected_recipients() {
 
 /// Flip one base64 character inside the `data:` of the line starting with `prefix`.
 fn tamper_data(text: &str, prefix: &str) -> String {
-    text.lines()
-        .map(|l| {
-            if l.starts_with(prefix) {
-                let i = l.find("data:").unwrap() + 5;
-                let c = l.as_bytes()[i];
-                let flipped = if c == b'A' { 'B' } else { 'A' };
-                format!("{}{}{}", &l[..i], flipped, &l[i + 1..])
-            } else {
-                l.to_string()
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
-        + "\n"
+    map_lines(text, |l| {
+        if !l.starts_with(prefix) {
+            return l.to_string();
+        }
+        let i = l.find("data:").unwrap() + 5;
+        let flipped = if l.as_bytes()[i] == b'A' { 'B' } else { 'A' };
+        format!("{}{}{}", &l[..i], flipped, &l[i + 1..])
+    })
 }
 
 #[test]

@@ -262,9 +262,16 @@ fn yaml_comment_placement_matches_sops() {
         lab.write(&ours, case);
         lab.write(&theirs, case);
         ok(lab.ours(&["encrypt", &ours]), "ours encrypt");
-        ok(lab.sops(&["encrypt", "--in-place", &theirs]), "sops encrypt");
+        ok(
+            lab.sops(&["encrypt", "--in-place", &theirs]),
+            "sops encrypt",
+        );
         let expected = ok(lab.sops(&["decrypt", &theirs]), "sops decrypt");
-        assert_eq!(ok(lab.ours(&["decrypt", &theirs]), "ours decrypt sops' file"), expected, "case {i}");
+        assert_eq!(
+            ok(lab.ours(&["decrypt", &theirs]), "ours decrypt sops' file"),
+            expected,
+            "case {i}"
+        );
         let out = lab.sops(&["decrypt", &ours]);
         assert!(
             !String::from_utf8_lossy(&out.stderr).contains("possibly unencrypted comment"),

@@ -207,3 +207,8 @@ pub fn line_key(line: &str) -> String {
     let t = line.trim_start();
     t.split(['=', ':']).next().unwrap_or_default().to_string()
 }
+
+/// Rewrite every line of `text` with `f` (each line ends with `\n`).
+pub fn map_lines(text: &str, f: impl Fn(&str) -> String) -> String {
+    text.lines().map(|l| f(l) + "\n").collect()
+}

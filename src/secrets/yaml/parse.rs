@@ -132,7 +132,11 @@ impl Parser<'_> {
     /// collection that closed, which is the first one to call this.
     fn take_foot(&mut self) -> Vec<String> {
         let next_indent = self.lines.get(self.pos).map(|l| l.indent).unwrap_or(0);
-        let n = self.pending.iter().take_while(|(col, _)| *col > next_indent).count();
+        let n = self
+            .pending
+            .iter()
+            .take_while(|(col, _)| *col > next_indent)
+            .count();
         self.pending.drain(..n).map(|(_, t)| t).collect()
     }
 
@@ -849,7 +853,10 @@ mod tests {
                         Entry::Pair("name".into(), s("demo")),
                         Entry::Pair("port".into(), Node::Scalar(Scalar::Int(8080))),
                         // As go-yaml: a trailing comment goes to the innermost block that closed.
-                        Entry::Pair("tags".into(), Node::List(vec![s("a"), s("b"), Node::Comment(" foot of app".into())])),
+                        Entry::Pair(
+                            "tags".into(),
+                            Node::List(vec![s("a"), s("b"), Node::Comment(" foot of app".into())])
+                        ),
                     ])
                 ),
                 Entry::Pair("empty".into(), s("")),
