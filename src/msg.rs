@@ -104,6 +104,12 @@ pub enum Action {
     Delete,
     Reveal,
     Save,
+    /// Reveal / mask every value (env editor).
+    RevealAll,
+    /// Rename the selected key (env editor).
+    Rename,
+    /// Undo the last edit (env editor).
+    Undo,
 }
 
 /// Action names without an argument, in one table so parse and display agree.
@@ -157,6 +163,9 @@ const SIMPLE: &[(&str, Action)] = &[
     ("delete", Action::Delete),
     ("reveal", Action::Reveal),
     ("save", Action::Save),
+    ("reveal_all", Action::RevealAll),
+    ("rename", Action::Rename),
+    ("undo", Action::Undo),
 ];
 
 impl Action {
@@ -245,6 +254,12 @@ pub enum BackendEvent {
         error: String,
     },
     // --- env editor (secrets) ---
+    /// config/env/*.env files found in the repository.
+    EnvFilesListed(Vec<std::path::PathBuf>),
+    /// A file was decrypted (or could not be).
+    EnvLoaded(Result<Box<crate::screens::env::Loaded>, (std::path::PathBuf, String)>),
+    /// A save finished; the crypto context comes back either way.
+    EnvSaved(Result<Box<crate::secrets::Opened>, (Box<crate::secrets::Opened>, String)>),
     // --- wizard: engine and stages (pve, k3s) ---
     // --- console (console) ---
     Console(crate::screens::console::events::ConsoleEvent),

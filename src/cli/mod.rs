@@ -83,6 +83,13 @@ pub struct BootstrapArgs {
     /// Non-interactive: trust unknown SSH host keys and the PVE certificate on first use.
     #[arg(long)]
     pub accept_new: bool,
+    /// Change drifted VMs (cores, memory, disk, cloud-init) back to the definition; without it
+    /// drift is only reported.
+    #[arg(long)]
+    pub reconcile: bool,
+    /// Skip this step (repeatable; journalled as skipped), e.g. `--skip vm/k3s-agent-2/wait`.
+    #[arg(long = "skip", value_name = "STEP")]
+    pub skip: Vec<String>,
 }
 
 #[derive(Debug, Args)]

@@ -2,6 +2,7 @@
 //! How to add one: docs/code-layout.md, "Adding a screen".
 
 pub mod console;
+pub mod env;
 pub mod home;
 
 use crate::app::{UpdateCx, ViewCx};
@@ -145,6 +146,7 @@ pub trait Screen {
 pub struct Screens {
     pub home: home::HomeState,
     pub console: console::ConsoleScreen,
+    pub env: env::EnvState,
     // --- add your screen's field below (one line), e.g. `pub env: env::EnvState,` ---
 }
 
@@ -153,6 +155,7 @@ impl Screens {
         Self {
             home: home::HomeState::new(session),
             console: console::ConsoleScreen::new(session),
+            env: env::EnvState::new(session),
             // --- construct your screen here ---
         }
     }
@@ -164,7 +167,7 @@ impl Screens {
             // --- replace your `None` with `Some(&self.<field>)` ---
             ScreenId::Wizard => None,
             ScreenId::Console => Some(&self.console),
-            ScreenId::Env => None,
+            ScreenId::Env => Some(&self.env),
             ScreenId::Scaffold => None,
             ScreenId::Check => None,
         }
@@ -176,7 +179,7 @@ impl Screens {
             // --- replace your `None` with `Some(&mut self.<field>)` ---
             ScreenId::Wizard => None,
             ScreenId::Console => Some(&mut self.console),
-            ScreenId::Env => None,
+            ScreenId::Env => Some(&mut self.env),
             ScreenId::Scaffold => None,
             ScreenId::Check => None,
         }

@@ -1,0 +1,9 @@
+//! Bootstrap stages, run in order: secrets -> proxmox -> k3s -> flux -> storage -> ingress ->
+//! observability. [`engine`] is the contract every stage implements; [`printer`] turns plans,
+//! checks and events into plain text for `homelab bootstrap --plan` / `--yes`.
+
+pub mod engine;
+pub mod printer;
+pub mod proxmox;
+pub mod run;
+pub mod secrets;

@@ -1,0 +1,157 @@
+//! Plain-text rendering of plans, checks and events: what `homelab bootstrap --plan` and
+//! `homelab bootstrap --yes` print. One line per event, each with a UTC timestamp, so the output
+//! can be piped into a file or CI log.
+
+use super::engine::{Check, CheckStatus, EventKind, Outcome, Plan, StageEvent, Unit};
+use std::fmt::Write;
+
+/// One timestamped log line for an event.
+pub fn line(ev: &StageEvent) -> String {
+    let ts = ev.at.strftime("%Y-%m-%dT%H:%M:%SZ");
+    let stage = ev.stage.as_str();
+    let body = match &ev.kind {
+        EventKind::Started { steps } => format!("stage started ({steps} steps)"),
+        EventKind::StepStarted { step, title, .. } => format!("[{step}] {title}"),
+        EventKind::Progress {
+            step,
+            done,
+            total,
+            unit,
+        } => format!("[{step}] {}", progress(*done, *total, *unit)),
+        EventKind::Log {
+            step: Some(step),
+            line,
+        } => format!("[{step}] | {line}"),
+        EventKind::Log { step: None, line } => line.clone(),
+        EventKind::StepDone { step, outcome } => {
+            let what = match outcome {
+                Outcome::Changed => "done",
+                Outcome::Held => "ok (already in place)",
+                Outcome::Skipped => "skipped by operator",
+                Outcome::Drift => {
+                    "DRIFT left as is (see the log line above; run with --reconcile to change it)"
+                }
+            };
+            format!("[{step}] {what}")
+        }
+        EventKind::StepFailed { step, error } => match &error.hint {
+            Some(h) => format!("[{step}] FAILED: {} (try: {h})", error.message),
+            None => format!("[{step}] FAILED: {}", error.message),
+        },
+        EventKind::Finished { summary } => format!(
+            "stage finished: {} changed, {} already in place, {} skipped, {} drifted",
+            summary.changed, summary.held, summary.skipped, summary.drifted
+        ),
+        EventKind::Failed { error } => format!("stage FAILED: {}", error.message),
+    };
+    format!("{ts} {stage:<8} {body}")
+}
+
+/// "12.0 MiB / 600.0 MiB (2%)", "3/5", "40%".
+pub fn progress(done: u64, total: Option<u64>, unit: Unit) -> String {
+    match (unit, total) {
+        (Unit::Bytes, Some(t)) if t > 0 => {
+            format!("{} / {} ({}%)", bytes(done), bytes(t), done * 100 / t)
+        }
+        (Unit::Bytes, _) => bytes(done),
+        (Unit::Items, Some(t)) => format!("{done}/{t}"),
+        (Unit::Items, None) => done.to_string(),
+        (Unit::Percent, _) => format!("{done}%"),
+    }
+}
+
+/// Binary units with one decimal: "1.5 GiB".
+pub fn bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut i = 0;
+    while v >= 1024.0 && i < UNITS.len() - 1 {
+        v /= 1024.0;
+        i += 1;
+    }
+    if i == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[i])
+    }
+}
+
+/// The plan as reviewable text: one block per step with its calls.
+pub fn plan(plan: &Plan) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "Plan for stage {} ({} steps, {} write):",
+        plan.stage,
+        plan.steps.len(),
+        plan.writes()
+    );
+    for note in &plan.notes {
+        let _ = writeln!(out, "  note: {note}");
+    }
+    for step in &plan.steps {
+        let _ = writeln!(
+            out,
+            "  {:<7} {:<28} {}",
+            step.intent.as_str(),
+            step.id,
+            step.title
+        );
+        if let Some(n) = &step.note {
+            let _ = writeln!(out, "          note: {n}");
+        }
+        for call in &step.calls {
+            let _ = writeln!(out, "          {call}");
+        }
+    }
+    out
+}
+
+/// Preflight / verify results, one per line, with fix hints.
+pub fn checks(checks: &[Check]) -> String {
+    let mut out = String::new();
+    for c in checks {
+        let mark = match c.status {
+            CheckStatus::Pass => "PASS",
+            CheckStatus::Warn => "WARN",
+            CheckStatus::Fail => "FAIL",
+        };
+        let _ = writeln!(out, "  {mark} {}: {}", c.title, c.detail);
+        if let Some(fix) = &c.fix {
+            let _ = writeln!(out, "       fix: {fix}");
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stages::engine::{StageError, StageId};
+
+    #[test]
+    fn lines_carry_timestamp_stage_step_and_hint() {
+        let ev = StageEvent {
+            at: jiff::Timestamp::from_second(1_800_000_000).unwrap(),
+            stage: StageId::Proxmox,
+            kind: EventKind::StepFailed {
+                step: "vm/a/clone".into(),
+                error: StageError::new("403 Permission check failed").with_hint("grant VM.Clone"),
+            },
+        };
+        assert_eq!(
+            line(&ev),
+            "2027-01-15T08:00:00Z proxmox  [vm/a/clone] FAILED: 403 Permission check failed (try: grant VM.Clone)"
+        );
+    }
+
+    #[test]
+    fn progress_formats() {
+        assert_eq!(
+            progress(512 * 1024 * 1024, Some(1024 * 1024 * 1024), Unit::Bytes),
+            "512.0 MiB / 1.0 GiB (50%)"
+        );
+        assert_eq!(progress(3, Some(5), Unit::Items), "3/5");
+        assert_eq!(bytes(12), "12 B");
+    }
+}

@@ -1,0 +1,14 @@
+//! Proxmox: the PVE client, the proxmox stage and the `homelab` CLI against the simulator in
+//! `src/sim/pve`, and proxmoxer (PyPI) as an outside client of that simulator.
+
+#[path = "pve/support.rs"]
+mod support;
+
+#[path = "pve/cli.rs"]
+mod cli;
+#[path = "pve/client.rs"]
+mod client;
+#[path = "pve/proxmoxer.rs"]
+mod proxmoxer;
+#[path = "pve/stage.rs"]
+mod stage;

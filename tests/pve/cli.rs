@@ -1,0 +1,183 @@
+//! The `homelab` binary: `sim pve`, `bootstrap --plan`, `bootstrap --yes`, unimplemented stages.
+
+use crate::support::*;
+use std::path::Path;
+use std::process::Command;
+
+fn repo_with_cluster(yaml: &str, dir: &Path) {
+    std::fs::create_dir_all(dir.join("config/clusters")).unwrap();
+    std::fs::write(dir.join("id.pub"), format!("{KEY}\n")).unwrap();
+    let yaml = yaml.replace(
+        "/nonexistent/id_ed25519.pub",
+        &dir.join("id.pub").display().to_string(),
+    );
+    std::fs::write(dir.join("config/clusters/simlab.yaml"), yaml).unwrap();
+}
+
+fn homelab(dir: &Path, secret: &str, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_homelab"))
+        .args(["--repo", &dir.display().to_string()])
+        .args(args)
+        .env("PROXMOX_TOKEN_SECRET", secret)
+        .env("HOMELAB_STATE_DIR", dir.join("state"))
+        .output()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bootstrap_plan_then_yes_prints_timestamped_lines_and_is_idempotent() {
+    let port = free_port();
+    let sim = sim(&["pve"], port).await;
+    let dir = tempfile::tempdir().unwrap();
+    repo_with_cluster(&cluster_yaml(&sim, &["pve"], port), dir.path());
+    let d = dir.path().to_owned();
+    let secret = sim.token_secret.clone();
+
+    let (d1, s1) = (d.clone(), secret.clone());
+    let plan = tokio::task::spawn_blocking(move || {
+        homelab(&d1, &s1, &["bootstrap", "--stage", "proxmox", "--plan"])
+    })
+    .await
+    .unwrap();
+    let out = String::from_utf8_lossy(&plan.stdout);
+    assert!(
+        plan.status.success(),
+        "{out}\n{}",
+        String::from_utf8_lossy(&plan.stderr)
+    );
+    assert!(out.contains("PASS PVE API reachable"), "{out}");
+    assert!(out.contains("Plan for stage proxmox"), "{out}");
+    assert!(
+        out.contains(
+            "POST /nodes/pve/qemu/9000/clone newid=201 name=k3s-server-1 full=1 storage=local-lvm"
+        ),
+        "{out}"
+    );
+    assert_eq!(sim.writes(), 0, "--plan writes nothing");
+
+    let (d2, s2) = (d.clone(), secret.clone());
+    let run = tokio::task::spawn_blocking(move || {
+        homelab(&d2, &s2, &["bootstrap", "--stage", "proxmox", "--yes"])
+    })
+    .await
+    .unwrap();
+    let out = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        run.status.success(),
+        "{out}\n{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let ts = regex::Regex::new(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ proxmox  ").unwrap();
+    assert!(
+        out.lines().all(|l| ts.is_match(l) || l.starts_with("  ")),
+        "{out}"
+    );
+    assert!(
+        out.contains("[vm/k3s-agent-1/clone] | create full clone of drive scsi0"),
+        "{out}"
+    );
+    assert!(out.contains("stage finished: "), "{out}");
+    assert!(dir.path().join("state/simlab/journal.jsonl").is_file());
+
+    let writes = sim.writes();
+    let (d3, s3) = (d.clone(), secret.clone());
+    let again = tokio::task::spawn_blocking(move || {
+        homelab(&d3, &s3, &["bootstrap", "--stage", "proxmox", "--yes"])
+    })
+    .await
+    .unwrap();
+    let out = String::from_utf8_lossy(&again.stdout);
+    assert!(again.status.success(), "{out}");
+    assert!(out.contains("stage finished: 0 changed"), "{out}");
+    assert_eq!(sim.writes(), writes);
+
+    let (d4, s4) = (d.clone(), secret);
+    let k3s = tokio::task::spawn_blocking(move || {
+        homelab(&d4, &s4, &["bootstrap", "--stage", "k3s", "--yes"])
+    })
+    .await
+    .unwrap();
+    assert_eq!(k3s.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&k3s.stdout)
+            .contains("stage `k3s` is not implemented in this build yet")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_certificate_needs_accept_new_under_yes() {
+    let port = free_port();
+    let sim = sim(&["pve"], port).await;
+    let dir = tempfile::tempdir().unwrap();
+    let fp = sim.fingerprint.clone().unwrap();
+    let yaml = cluster_yaml(&sim, &["pve"], port).replace(
+        &format!("    fingerprint: \"{fp}\"\n"),
+        "    verify_ca: false\n",
+    );
+    repo_with_cluster(&yaml, dir.path());
+    let (d, s) = (dir.path().to_owned(), sim.token_secret.clone());
+    let out = tokio::task::spawn_blocking(move || {
+        homelab(&d, &s, &["bootstrap", "--stage", "proxmox", "--yes"])
+    })
+    .await
+    .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&fp) && err.contains("--accept-new"), "{err}");
+
+    let (d, s) = (dir.path().to_owned(), sim.token_secret.clone());
+    let out = tokio::task::spawn_blocking(move || {
+        homelab(
+            &d,
+            &s,
+            &[
+                "bootstrap",
+                "--stage",
+                "proxmox",
+                "--plan",
+                "--yes",
+                "--accept-new",
+            ],
+        )
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(dir.path().join("config/clusters/simlab.yaml")).unwrap();
+    assert!(text.contains(&format!("fingerprint: \"{fp}\"")), "{text}");
+}
+
+#[test]
+fn sim_pve_prints_url_token_and_fingerprint() {
+    use std::io::{BufRead, BufReader};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_homelab"))
+        .args(["sim", "pve", "--nodes", "2"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut seen = Vec::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        let done = line.starts_with("Ctrl-C");
+        seen.push(line);
+        if done {
+            break;
+        }
+    }
+    child.kill().unwrap();
+    let _ = child.wait();
+    let text = seen.join("\n");
+    assert!(text.contains("on https://127.0.0.1:"), "{text}");
+    assert!(text.contains("nodes:        pve1, pve2"), "{text}");
+    assert!(
+        text.contains("API token:    homelab@pve!bootstrap"),
+        "{text}"
+    );
+    let fp = regex::Regex::new(r"TLS SHA-256:  ([0-9A-F]{2}:){31}[0-9A-F]{2}").unwrap();
+    assert!(fp.is_match(&text), "{text}");
+}

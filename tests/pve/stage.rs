@@ -1,0 +1,384 @@
+//! The proxmox stage against the simulator: fresh run, idempotent second run, drift, resume.
+
+use crate::support::*;
+use homelab::backends::pve::types::{decode_sshkeys, disk_size};
+use homelab::sim::pve::{Fault, FaultRule};
+use homelab::stages::engine::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fresh_run_creates_everything_and_second_run_writes_nothing() {
+    let nodes = ["pve1", "pve2"];
+    let port = free_port();
+    let sim = sim(&nodes, port).await;
+    let stage = stage(&sim, cluster(&sim, &nodes, port));
+    let dir = tempfile::tempdir().unwrap();
+    let journal = dir.path().join("journal.jsonl");
+
+    let checks = stage.preflight().await;
+    let failed: Vec<_> = checks
+        .iter()
+        .filter(|c| c.status == CheckStatus::Fail)
+        .collect();
+    assert!(failed.is_empty(), "preflight failed: {failed:#?}");
+
+    let plan = stage.plan().await.unwrap();
+    assert!(plan.writes() >= 12, "fresh plan writes: {}", plan.writes());
+    assert!(
+        plan.step("template/pve2/create").is_some(),
+        "a template per VM node"
+    );
+    let clone = plan.step("vm/k3s-agent-1/clone").unwrap();
+    assert_eq!(clone.intent, Intent::Create);
+    assert!(
+        clone.calls[0].contains("POST /nodes/pve2/qemu/9001/clone newid=211"),
+        "{:?}",
+        clone.calls
+    );
+
+    let out = apply(&stage, &journal, RunOptions::default()).await;
+    let summary = out
+        .result
+        .as_ref()
+        .unwrap_or_else(|e| panic!("apply failed: {e:?}\n{:#?}", out.logs()));
+    assert_eq!(summary.drifted, 0);
+    assert!(summary.changed >= 14, "{summary:?}");
+    // Task logs were streamed into step logs, and the download reported progress.
+    assert!(
+        out.logs()
+            .iter()
+            .any(|l| l.contains("create full clone of drive scsi0")),
+        "clone task log streamed"
+    );
+    assert!(out.events.iter().any(
+        |e| matches!(&e.kind, EventKind::Progress { step, done: 100, .. } if step == "image/pve1")
+    ));
+
+    sim.with(|st| {
+        let server = &st.vms[&201];
+        assert_eq!(server.node, "pve1");
+        assert!(server.running);
+        assert_eq!(server.config["cores"], "2");
+        assert_eq!(server.config["memory"], "4096");
+        assert_eq!(server.config["ciuser"], "ubuntu");
+        assert_eq!(server.config["ipconfig0"], "ip=127.0.0.21/8,gw=127.0.0.1");
+        assert_eq!(server.config["nameserver"], "1.1.1.1 9.9.9.9");
+        assert_eq!(decode_sshkeys(&server.config["sshkeys"]), KEY);
+        assert_eq!(server.config["tags"], "homelab;k3s-server");
+        assert_eq!(
+            server.config["cicustom"],
+            "vendor=local:snippets/homelab-vendor.yaml"
+        );
+        assert_eq!(disk_size(&server.config["scsi0"]), Some(32 << 30));
+        let agent = &st.vms[&211];
+        assert_eq!(agent.node, "pve2");
+        assert!(st.vms[&9000].template() && st.vms[&9001].template());
+        assert!(st.vms[&9001].config["scsi0"].contains("base-9001-disk"));
+        assert_eq!(st.vms.len(), 4, "two templates and two VMs");
+        assert!(
+            st.node("pve2")
+                .unwrap()
+                .storage("local")
+                .unwrap()
+                .volumes
+                .contains_key("local:import/ubuntu-24.04-server-cloudimg-amd64.qcow2")
+        );
+        // Swap untouched: no balloon/swap-related keys were written.
+        assert!(!server.config.contains_key("balloon"));
+    });
+
+    let verify = stage.verify().await.unwrap();
+    assert!(
+        verify.iter().all(|c| c.status == CheckStatus::Pass),
+        "{verify:#?}"
+    );
+
+    // Second run: everything holds, zero write calls reach the API.
+    let writes = sim.writes();
+    let plan2 = stage.plan().await.unwrap();
+    assert_eq!(
+        plan2.writes(),
+        0,
+        "{}",
+        homelab::stages::printer::plan(&plan2)
+    );
+    let out2 = apply(&stage, &journal, RunOptions::default()).await;
+    let s2 = out2.result.unwrap();
+    assert_eq!(s2.changed, 0, "{s2:?}");
+    assert_eq!(s2.drifted, 0);
+    assert_eq!(sim.writes(), writes, "the second run wrote to the API");
+    let journal = Journal::at(&journal).unwrap();
+    assert_eq!(
+        journal.last_outcome(StageId::Proxmox, "vm/k3s-server-1/clone"),
+        Some(JournalKind::Held)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drift_is_reported_and_reconciled_only_on_request() {
+    let nodes = ["pve"];
+    let port = free_port();
+    let sim = sim(&nodes, port).await;
+    let stage = stage(&sim, cluster(&sim, &nodes, port));
+    let dir = tempfile::tempdir().unwrap();
+    let journal = dir.path().join("j.jsonl");
+    apply(&stage, &journal, RunOptions::default())
+        .await
+        .result
+        .unwrap();
+
+    // Someone changes the server in the PVE GUI.
+    sim.with(|st| {
+        let vm = st.vms.get_mut(&201).unwrap();
+        vm.config.insert("cores".into(), "4".into());
+        vm.config.insert("memory".into(), "8192".into());
+    });
+    let plan = stage.plan().await.unwrap();
+    let step = plan.step("vm/k3s-server-1/config").unwrap();
+    assert_eq!(step.intent, Intent::Drift);
+    let note = step.note.clone().unwrap();
+    assert!(
+        note.contains("cores: 4 (definition: 2)")
+            && note.contains("memory: 8192 (definition: 4096)"),
+        "{note}"
+    );
+
+    let writes = sim.writes();
+    let out = apply(&stage, &journal, RunOptions::default()).await;
+    let logs = out.logs();
+    assert_eq!(out.result.clone().unwrap().drifted, 1, "{logs:#?}");
+    assert_eq!(
+        sim.writes(),
+        writes,
+        "drift must not be written without --reconcile"
+    );
+    assert!(
+        out.logs()
+            .iter()
+            .any(|l| l.starts_with("drift (not changed") && l.contains("cores: 4"))
+    );
+    let verify = stage.verify().await.unwrap();
+    let server = verify.iter().find(|c| c.id == "vm/k3s-server-1").unwrap();
+    assert_eq!(server.status, CheckStatus::Warn);
+    assert!(server.detail.contains("drift"), "{}", server.detail);
+
+    let out = apply(
+        &stage,
+        &journal,
+        RunOptions {
+            reconcile: true,
+            ..Default::default()
+        },
+    )
+    .await;
+    assert_eq!(out.result.clone().unwrap().changed, 1);
+    assert!(
+        out.logs()
+            .iter()
+            .any(|l| l.contains("take effect at its next reboot"))
+    );
+    sim.with(|st| {
+        assert_eq!(st.vms[&201].config["cores"], "2");
+        assert_eq!(st.vms[&201].config["memory"], "4096");
+    });
+    let seen_put = sim.with(|st| {
+        st.seen
+            .iter()
+            .filter(|s| s.method == "PUT" && s.path.ends_with("/201/config"))
+            .count()
+    });
+    assert_eq!(seen_put, 2, "one initial config and one reconcile");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn orphans_and_foreign_vmids_are_never_touched() {
+    let nodes = ["pve"];
+    let port = free_port();
+    let sim = sim(&nodes, port).await;
+    let stage = stage(&sim, cluster(&sim, &nodes, port));
+    let dir = tempfile::tempdir().unwrap();
+    apply(&stage, &dir.path().join("j"), RunOptions::default())
+        .await
+        .result
+        .unwrap();
+    // An old VM of ours that left the definition.
+    sim.with(|st| {
+        let mut vm = st.vms[&211].clone();
+        vm.vmid = 212;
+        vm.config.insert("name".into(), "k3s-agent-old".into());
+        st.vms.insert(212, vm);
+    });
+    let plan = stage.plan().await.unwrap();
+    assert_eq!(plan.step("orphan/212").unwrap().intent, Intent::Drift);
+    let writes = sim.writes();
+    // Even reconciling, an automatic "yes" is not a typed confirmation: nothing is deleted.
+    let out = apply(
+        &stage,
+        &dir.path().join("j"),
+        RunOptions {
+            reconcile: true,
+            ..Default::default()
+        },
+    )
+    .await;
+    out.result.clone().unwrap();
+    assert!(
+        out.logs()
+            .iter()
+            .any(|l| l.contains("left in place: deletion was not confirmed"))
+    );
+    assert_eq!(sim.writes(), writes);
+    assert!(sim.with(|st| st.vms.contains_key(&212)));
+
+    // A foreign VM holding one of our VMIDs stops the run with a clear message.
+    let port2 = free_port();
+    let sim2 = homelab_sim_with_foreign(port2).await;
+    let stage2 = crate::support::stage(&sim2, cluster(&sim2, &["pve"], port2));
+    let checks = stage2.preflight().await;
+    let vmid = checks.iter().find(|c| c.id == "vmid/201").unwrap();
+    assert_eq!(vmid.status, CheckStatus::Fail);
+    assert!(
+        vmid.detail.contains("taken by `grafana-old`"),
+        "{}",
+        vmid.detail
+    );
+    let out = apply(&stage2, &dir.path().join("j2"), RunOptions::default()).await;
+    let err = out.result.clone().unwrap_err();
+    assert!(
+        err.message.contains("VMID 201 is taken by `grafana-old`"),
+        "{}",
+        err.message
+    );
+    assert!(err.hint.unwrap().contains("another vmid"));
+    assert_eq!(
+        sim2.with(|st| st.vms[&201].config["name"].clone()),
+        "grafana-old"
+    );
+}
+
+async fn homelab_sim_with_foreign(port: u16) -> homelab::sim::pve::PveSim {
+    let s = sim(&["pve"], port).await;
+    s.with(|st| {
+        let vm = homelab::sim::pve::state::Vm {
+            vmid: 201,
+            node: "pve".into(),
+            config: [
+                ("name".to_string(), "grafana-old".to_string()),
+                ("cores".into(), "1".into()),
+            ]
+            .into(),
+            running: false,
+            started: None,
+            lock: None,
+        };
+        st.vms.insert(201, vm);
+    });
+    s
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_killed_mid_clone_resumes_without_duplicates() {
+    let nodes = ["pve"];
+    let port = free_port();
+    let sim = sim(&nodes, port).await;
+    // Slow clones so the kill lands while the clone task runs.
+    sim.with(|st| st.timing.task = std::time::Duration::from_millis(150));
+    let cfg = cluster(&sim, &nodes, port);
+    let dir = tempfile::tempdir().unwrap();
+    let journal_path = dir.path().join("j.jsonl");
+
+    let stage1 = std::sync::Arc::new(stage(&sim, cfg.clone()));
+    let (tx, mut rx) = tokio::sync::mpsc::channel(100_000);
+    let run = RunCx::new(tx, Journal::at(&journal_path).unwrap());
+    let plan = stage1.plan().await.unwrap();
+    let s1 = stage1.clone();
+    let task = tokio::spawn(async move { s1.apply(&plan, &run).await });
+    // Kill the "process" as soon as the server's clone task has been started.
+    while let Some(ev) = rx.recv().await {
+        if let EventKind::Log {
+            step: Some(step),
+            line,
+        } = &ev.kind
+            && step == "vm/k3s-server-1/clone"
+            && line.starts_with("task UPID:")
+        {
+            break;
+        }
+    }
+    task.abort();
+    let _ = task.await;
+    assert!(
+        sim.with(|st| st
+            .vms
+            .get(&201)
+            .is_some_and(|vm| vm.lock.as_deref() == Some("clone"))),
+        "killed while cloning"
+    );
+
+    // A fresh process: same journal, new stage and client.
+    let stage2 = stage(&sim, cfg);
+    let out = apply(&stage2, &journal_path, RunOptions::default()).await;
+    let logs = out.logs();
+    out.result
+        .clone()
+        .unwrap_or_else(|e| panic!("{e:?}\n{logs:#?}"));
+    assert!(
+        out.logs()
+            .iter()
+            .any(|l| l.contains("resuming: waiting for task")),
+        "{:#?}",
+        out.logs()
+    );
+    sim.with(|st| {
+        let names: Vec<&str> = st.vms.values().map(|v| v.name()).collect();
+        assert_eq!(
+            names.iter().filter(|n| **n == "k3s-server-1").count(),
+            1,
+            "{names:?}"
+        );
+        assert_eq!(st.vms.len(), 3, "{names:?}");
+        let clones = st
+            .seen
+            .iter()
+            .filter(|s| s.method == "POST" && s.path.ends_with("/clone") && s.status == 200)
+            .count();
+        assert_eq!(clones, 2, "server cloned once, agent once");
+    });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_clone_task_is_reported_and_the_retry_clones_again() {
+    let nodes = ["pve"];
+    let port = free_port();
+    let sim = sim(&nodes, port).await;
+    let stage = stage(&sim, cluster(&sim, &nodes, port));
+    let dir = tempfile::tempdir().unwrap();
+    let msg = "clone failed: lvcreate 'pve/vm-211-disk-0' error:   Volume group \"pve\" has insufficient free space (1023 extents): 10240 required.";
+    sim.inject(FaultRule {
+        method: Some("POST".into()),
+        path_contains: "/qemu/9000/clone".into(),
+        fault: Fault::FailTask(msg.into()),
+        times: 1,
+    });
+    let out = apply(&stage, &dir.path().join("j"), RunOptions::default()).await;
+    let err = out.result.clone().unwrap_err();
+    assert!(
+        err.message.contains("task qmclone on pve")
+            && err.message.contains("insufficient free space"),
+        "{}",
+        err.message
+    );
+    assert!(
+        out.logs()
+            .iter()
+            .any(|l| l.starts_with("TASK ERROR: clone failed")),
+        "task log carries the error line"
+    );
+    assert!(
+        !sim.with(|st| st.vms.contains_key(&201)),
+        "PVE removes a failed clone"
+    );
+    // Retry: the same plan runs again, cloning the server this time.
+    let out = apply(&stage, &dir.path().join("j"), RunOptions::default()).await;
+    out.result.clone().unwrap();
+    assert!(sim.with(|st| st.vms[&201].running));
+}
