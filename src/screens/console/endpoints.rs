@@ -2,12 +2,15 @@
 //! HOMELAB_LOKI_URL / HOMELAB_PROMETHEUS_URL / HOMELAB_ALERTMANAGER_URL) win over the cluster
 //! config's `observability` section, as logcli and amtool users expect.
 //!
-//! Credentials: the cluster config names env-file keys (`basic_auth_env`, `bearer_token_env`)
-//! in the SOPS env file. Until the SOPS env reader is wired in, the values come from
-//! HOMELAB_BASIC_AUTH (`user:password`) or HOMELAB_BEARER_TOKEN in the environment.
+//! Credentials: HOMELAB_BEARER_TOKEN or HOMELAB_BASIC_AUTH (`user:password`) in the environment
+//! win; otherwise the cluster config names env-file keys (`bearer_token_env`,
+//! `basic_auth_env`) whose values are decrypted from `config/env/<cluster>.env` (see
+//! [`super::credentials`]).
 
+use super::credentials::CredentialSource;
 use crate::backends::endpoint::Auth;
 use crate::config::ObservabilityConfig;
+use std::path::Path;
 use std::sync::OnceLock;
 
 /// Endpoints given on the command line (clap already folds in the HOMELAB_*_URL variables).
@@ -49,7 +52,9 @@ pub struct Resolved {
     pub prometheus: Option<Endpoint>,
     pub alertmanager: Option<Endpoint>,
     pub auth: Auth,
-    /// Things the operator should know (credentials named but not readable...).
+    /// Credentials still to be read from the SOPS env file (off the UI task).
+    pub credentials: Option<CredentialSource>,
+    /// Things the operator should know (malformed credentials...).
     pub notes: Vec<String>,
 }
 
@@ -82,9 +87,11 @@ fn pick(
 pub fn resolve(
     flags: &EndpointOverrides,
     cfg: Option<&ObservabilityConfig>,
+    env_file: &Path,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Resolved {
     let mut notes = Vec::new();
+    let mut credentials = None;
     let auth = if let Some(token) = env("HOMELAB_BEARER_TOKEN").filter(|t| !t.is_empty()) {
         Auth::Bearer(token)
     } else if let Some(pair) = env("HOMELAB_BASIC_AUTH").filter(|t| !t.is_empty()) {
@@ -93,12 +100,13 @@ pub fn resolve(
             Auth::None
         })
     } else {
-        if let Some(key) =
-            cfg.and_then(|c| c.bearer_token_env.as_ref().or(c.basic_auth_env.as_ref()))
+        if let Some(c) = cfg.filter(|c| c.bearer_token_env.is_some() || c.basic_auth_env.is_some())
         {
-            notes.push(format!(
-                "the cluster config names credentials `{key}` in the env file; this build cannot read it yet: set HOMELAB_BEARER_TOKEN or HOMELAB_BASIC_AUTH"
-            ));
+            credentials = Some(CredentialSource {
+                env_file: env_file.to_path_buf(),
+                basic_auth_key: c.basic_auth_env.clone(),
+                bearer_token_key: c.bearer_token_env.clone(),
+            });
         }
         Auth::None
     };
@@ -122,6 +130,7 @@ pub fn resolve(
             env,
         ),
         auth,
+        credentials,
         notes,
     }
 }
@@ -144,7 +153,7 @@ mod tests {
             ..Default::default()
         };
         let env = |k: &str| (k == "HOMELAB_PROMETHEUS_URL").then(|| "http://prom.env".to_string());
-        let r = resolve(&flags, Some(&cfg), &env);
+        let r = resolve(&flags, Some(&cfg), Path::new("config/env/x.env"), &env);
         assert_eq!(
             r.loki,
             Some(Endpoint {
@@ -167,13 +176,20 @@ mod tests {
             })
         );
         assert_eq!(r.auth, Auth::None);
-        assert!(r.notes[0].contains("OBS_TOKEN"));
+        let c = r.credentials.expect("read from the env file");
+        assert_eq!(c.bearer_token_key.as_deref(), Some("OBS_TOKEN"));
+        assert_eq!(c.env_file, Path::new("config/env/x.env"));
     }
 
     #[test]
     fn credentials_from_the_environment() {
         let env = |k: &str| (k == "HOMELAB_BASIC_AUTH").then(|| "ops:pw".to_string());
-        let r = resolve(&EndpointOverrides::default(), None, &env);
+        let r = resolve(
+            &EndpointOverrides::default(),
+            None,
+            Path::new("e.env"),
+            &env,
+        );
         assert_eq!(
             r.auth,
             Auth::Basic {
@@ -184,7 +200,14 @@ mod tests {
         assert_eq!(r.loki, None);
         let env = |k: &str| (k == "HOMELAB_BASIC_AUTH").then(|| "no-colon".to_string());
         assert!(
-            resolve(&EndpointOverrides::default(), None, &env).notes[0].contains("user:password")
+            resolve(
+                &EndpointOverrides::default(),
+                None,
+                Path::new("e.env"),
+                &env
+            )
+            .notes[0]
+                .contains("user:password")
         );
     }
 }

@@ -98,6 +98,8 @@ pub enum ConsoleEvent {
         id: String,
         result: Result<(), String>,
     },
+    /// Credentials were read from the SOPS env file (or could not be).
+    CredentialsLoaded(Result<crate::backends::endpoint::Auth, String>),
     /// The LogQL history was written to the state dir.
     HistorySaved(Result<(), String>),
 }

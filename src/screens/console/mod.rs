@@ -5,6 +5,7 @@
 pub mod alerts;
 pub mod cli;
 pub mod conn;
+pub mod credentials;
 pub mod effects;
 pub mod endpoints;
 pub mod events;
@@ -15,7 +16,7 @@ pub mod state;
 pub mod view;
 
 use crate::app::{Badge, Session, UpdateCx, ViewCx};
-use crate::backends::endpoint::Timeouts;
+use crate::backends::endpoint::{Auth, Timeouts};
 use crate::backends::loki::LokiClient;
 use crate::backends::prom::{AlertmanagerClient, PrometheusClient};
 use crate::msg::{Action, BackendEvent};
@@ -45,10 +46,29 @@ pub struct ConsoleScreen {
     notes: Vec<String>,
     /// Where the LogQL history is kept (None: not persisted).
     history_file: Option<std::path::PathBuf>,
+    /// Credentials still to read from the SOPS env file before the first query.
+    credentials: Option<credentials::CredentialSource>,
+    /// The endpoints, to rebuild the clients once credentials are known.
+    resolved: Option<endpoints::Resolved>,
 }
 
 fn now_ns() -> i64 {
     jiff::Timestamp::now().as_nanosecond() as i64
+}
+
+/// Clients for the resolved endpoints with `auth`; bad URLs become notes.
+fn build_backends(r: &endpoints::Resolved, auth: Auth, notes: &mut Vec<String>) -> ConsoleBackends {
+    let t = Timeouts::default();
+    ConsoleBackends {
+        loki: client(&r.loki, notes, |u| LokiClient::new(u, auth.clone(), t)),
+        prometheus: client(&r.prometheus, notes, |u| {
+            PrometheusClient::new(u, auth.clone(), t)
+        }),
+        alertmanager: client(&r.alertmanager, notes, |u| {
+            AlertmanagerClient::new(u, auth.clone(), t)
+        }),
+        ..ConsoleBackends::default()
+    }
 }
 
 /// A client for a configured endpoint; a bad URL becomes a note for the operator.
@@ -77,21 +97,19 @@ impl ConsoleScreen {
             .as_ref()
             .ok()
             .map(|c| &c.observability);
-        let r = endpoints::resolve(&endpoints::overrides(), cfg, &|k| std::env::var(k).ok());
+        let env_file = session
+            .repo_root
+            .join("config/env")
+            .join(format!("{}.env", session.cluster.name));
+        let r = endpoints::resolve(&endpoints::overrides(), cfg, &env_file, &|k| {
+            std::env::var(k).ok()
+        });
         let mut notes = r.notes.clone();
-        let t = Timeouts::default();
-        let auth = || r.auth.clone();
-        let backends = ConsoleBackends {
-            loki: client(&r.loki, &mut notes, |u| LokiClient::new(u, auth(), t)),
-            prometheus: client(&r.prometheus, &mut notes, |u| {
-                PrometheusClient::new(u, auth(), t)
-            }),
-            alertmanager: client(&r.alertmanager, &mut notes, |u| {
-                AlertmanagerClient::new(u, auth(), t)
-            }),
-            ..ConsoleBackends::default()
-        };
-        Self::with_backends(backends, author(), notes)
+        let backends = build_backends(&r, r.auth.clone(), &mut notes);
+        let mut screen = Self::with_backends(backends, author(), notes);
+        screen.credentials = r.credentials.clone();
+        screen.resolved = Some(r);
+        screen
     }
 
     /// A console on the given clients (tests, demo).
@@ -117,6 +135,8 @@ impl ConsoleScreen {
             opened: false,
             notes,
             history_file: None,
+            credentials: None,
+            resolved: None,
         }
     }
 
@@ -336,6 +356,28 @@ impl Screen for ConsoleScreen {
 
     fn on_backend(&mut self, event: BackendEvent, cx: &mut UpdateCx) -> Option<BackendEvent> {
         match event {
+            BackendEvent::Console(events::ConsoleEvent::CredentialsLoaded(result)) => {
+                self.credentials = None;
+                self.state.logs.notice = None;
+                let auth = result.unwrap_or_else(|e| {
+                    cx.warn(format!(
+                        "no credentials for Loki/Prometheus/Alertmanager: {e}"
+                    ));
+                    Auth::None
+                });
+                if let Some(r) = &self.resolved {
+                    let mut notes = Vec::new();
+                    let refresh = self.backends.refresh.clone();
+                    self.backends = ConsoleBackends {
+                        refresh,
+                        ..build_backends(r, auth, &mut notes)
+                    };
+                }
+                self.opened = true;
+                let fx = self.state.open(DEFAULT_QUERY, now_ns());
+                self.run(fx, cx);
+                None
+            }
             BackendEvent::Console(ev) => {
                 let fx = self.state.on_event(ev);
                 self.run(fx, cx);
@@ -365,6 +407,24 @@ impl Screen for ConsoleScreen {
             if let Some(p) = &self.history_file {
                 self.state.logs.query_box.set_history(history::load(p));
             }
+        }
+        // Credentials first (decrypting is blocking work: a task, never the UI task). Asked on
+        // every enter until they arrive, so an enter whose effects never ran loses nothing.
+        if let Some(src) = self.credentials.clone() {
+            self.state.logs.notice = Some(format!(
+                "reading credentials from {}…",
+                src.env_file.display()
+            ));
+            cx.spawn(Task::blocking(
+                TaskKey::new("console:credentials"),
+                "read the observability credentials",
+                move || {
+                    BackendEvent::Console(events::ConsoleEvent::CredentialsLoaded(
+                        credentials::load(&src),
+                    ))
+                },
+            ));
+            return;
         }
         // Resume only once the first query has answered: effects of an enter that never ran
         // (the screen opened before the runtime started) must not be lost.
