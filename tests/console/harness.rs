@@ -49,11 +49,20 @@ pub struct Harness {
 
 impl Harness {
     pub fn new(loki: Option<&str>, prometheus: Option<&str>, alertmanager: Option<&str>) -> Self {
+        Self::with_auth(loki, prometheus, alertmanager, Auth::None)
+    }
+
+    pub fn with_auth(
+        loki: Option<&str>,
+        prometheus: Option<&str>,
+        alertmanager: Option<&str>,
+        auth: Auth,
+    ) -> Self {
         let backends = ConsoleBackends {
-            loki: loki.map(|u| LokiClient::new(u, Auth::None, fast()).unwrap()),
-            prometheus: prometheus.map(|u| PrometheusClient::new(u, Auth::None, fast()).unwrap()),
+            loki: loki.map(|u| LokiClient::new(u, auth.clone(), fast()).unwrap()),
+            prometheus: prometheus.map(|u| PrometheusClient::new(u, auth.clone(), fast()).unwrap()),
             alertmanager: alertmanager
-                .map(|u| AlertmanagerClient::new(u, Auth::None, fast()).unwrap()),
+                .map(|u| AlertmanagerClient::new(u, auth.clone(), fast()).unwrap()),
             alert_poll: Duration::from_millis(300),
             ..ConsoleBackends::default()
         };

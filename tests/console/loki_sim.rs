@@ -285,3 +285,43 @@ async fn dropped_entries_completion_and_copy() {
     assert_eq!(clip, vec!["\x1b]52;c;Y29weSBtZQ==\x07".to_string()]);
     sim.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn credentials_reach_loki_on_queries_and_on_the_websocket_tail() {
+    let auth = homelab::backends::endpoint::Auth::Basic {
+        user: "ops".into(),
+        password: "pw".into(),
+    };
+    let opts = LokiSimOptions {
+        authorization: auth.header_value(),
+        ..quiet()
+    };
+    let sim = LokiSim::start("127.0.0.1:0".parse().unwrap(), opts)
+        .await
+        .unwrap();
+    sim.store().push(web(), "behind the proxy");
+
+    let mut h = Harness::new(Some(&sim.url()), None, None);
+    let fx = h.st.open(QUERY, Harness::now_ns());
+    h.run(fx);
+    h.until("refused without credentials", |st| {
+        st.logs.error.is_some() && matches!(st.logs.conn, ConnState::Failed { .. })
+    })
+    .await;
+    assert!(
+        h.st.logs.error.as_deref().unwrap().contains("401"),
+        "{:?}",
+        h.st.logs.error
+    );
+
+    let mut h = Harness::with_auth(Some(&sim.url()), None, None, auth);
+    let fx = h.st.open(QUERY, Harness::now_ns());
+    h.run(fx);
+    h.until("history with credentials", |st| {
+        st.logs.conn.is_live() && st.logs.buffer.len() == 1
+    })
+    .await;
+    sim.store().push(web(), "tailed with credentials");
+    h.until("tailed line", |st| st.logs.buffer.len() == 2).await;
+    sim.stop().await;
+}

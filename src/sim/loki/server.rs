@@ -7,6 +7,7 @@ use crate::sim::server::SimServer;
 use axum::Router;
 use axum::extract::{Path, Query, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use futures::{SinkExt, StreamExt};
@@ -34,6 +35,9 @@ pub struct LokiSimOptions {
     pub capacity: usize,
     /// Seconds of history generated at start (at `rate`), so queries have something to show.
     pub history_secs: u64,
+    /// Require this exact `Authorization` header (as a reverse proxy in front of Loki would);
+    /// anything else gets 401.
+    pub authorization: Option<String>,
 }
 
 impl Default for LokiSimOptions {
@@ -43,6 +47,7 @@ impl Default for LokiSimOptions {
             seed: 42,
             capacity: 200_000,
             history_secs: 900,
+            authorization: None,
         }
     }
 }
@@ -209,6 +214,30 @@ impl LokiSim {
             .route("/loki/api/v1/label/{name}/values", get(label_values))
             .route("/loki/api/v1/tail", get(tail))
             .with_state(state);
+        let app = match opts.authorization.clone() {
+            Some(expected) => app.layer(axum::middleware::from_fn(
+                move |req: Request, next: Next| {
+                    let expected = expected.clone();
+                    async move {
+                        let given = req
+                            .headers()
+                            .get(header::AUTHORIZATION)
+                            .and_then(|v| v.to_str().ok());
+                        if given == Some(expected.as_str()) {
+                            next.run(req).await
+                        } else {
+                            (
+                                StatusCode::UNAUTHORIZED,
+                                [(header::WWW_AUTHENTICATE, "Basic realm=\"loki\"")],
+                                "401 Unauthorized: missing or wrong credentials\n",
+                            )
+                                .into_response()
+                        }
+                    }
+                },
+            )),
+            None => app,
+        };
         let server = SimServer::start(listen, app, cancel.clone()).await?;
         if opts.rate > 0 {
             tokio::spawn(generate(
