@@ -412,3 +412,110 @@ fn edit(input: &mut super::logs::query_box::QueryBox, key: KeyEvent) {
         _ => {}
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::alerts::{Alert, AlertSources, AlertState};
+
+    fn console(loki: bool) -> ConsoleState {
+        let endpoints = EndpointsShown {
+            loki: loki.then(|| "http://loki".to_string()),
+            prometheus: Some("http://prom".into()),
+            alertmanager: Some("http://am".into()),
+        };
+        ConsoleState::new("t", endpoints)
+    }
+
+    fn key(c: KeyCode) -> KeyEvent {
+        KeyEvent::new(c, KeyModifiers::NONE)
+    }
+
+    #[test]
+    fn line_filter_puts_the_cursor_inside_the_quotes() {
+        let mut st = console(true);
+        st.logs.run_query(r#"{app="web"}"#, 0);
+        st.apply(ConsoleAction::AddLineFilter, 0);
+        assert_eq!(st.focus, PaneId::Logs);
+        for c in "timeout".chars() {
+            st.input_key(key(KeyCode::Char(c)), 0);
+        }
+        assert_eq!(st.logs.query_box.text(), r#"{app="web"} |= "timeout""#);
+        let fx = st.input_key(key(KeyCode::Enter), 5).unwrap();
+        assert!(
+            matches!(&fx[0], ConsoleEffect::QueryLogs { query, .. } if query.query == r#"{app="web"} |= "timeout""#)
+        );
+        assert_eq!(
+            st.logs.query_box.history().last().unwrap(),
+            r#"{app="web"} |= "timeout""#
+        );
+    }
+
+    #[test]
+    fn esc_in_the_query_box_restores_the_running_query() {
+        let mut st = console(true);
+        st.logs.run_query(r#"{app="web"}"#, 0);
+        st.apply(ConsoleAction::EditQuery, 0);
+        st.input_key(key(KeyCode::Char('x')), 0);
+        st.input_key(key(KeyCode::Esc), 0);
+        assert_eq!(st.logs.prompt, None);
+        assert_eq!(st.logs.query_box.text(), r#"{app="web"}"#);
+    }
+
+    #[test]
+    fn focus_zoom_and_split_stay_in_bounds() {
+        let mut st = console(true);
+        assert_eq!(st.focus, PaneId::Alerts);
+        st.apply(ConsoleAction::FocusNext, 0);
+        assert_eq!(st.focus, PaneId::Logs);
+        st.apply(ConsoleAction::FocusNext, 0);
+        assert_eq!(st.focus, PaneId::Alerts);
+        st.apply(ConsoleAction::FocusPrev, 0);
+        assert_eq!(st.focus, PaneId::Logs);
+        for _ in 0..20 {
+            st.apply(ConsoleAction::Grow(true), 0);
+        }
+        assert_eq!(st.split, 80);
+        for _ in 0..20 {
+            st.apply(ConsoleAction::Grow(false), 0);
+        }
+        assert_eq!(st.split, 20);
+        st.apply(ConsoleAction::Zoom, 0);
+        assert!(st.zoomed);
+        st.apply(ConsoleAction::Back, 0);
+        assert!(!st.zoomed);
+    }
+
+    #[test]
+    fn pivot_needs_loki_and_says_so() {
+        let mut st = console(false);
+        st.alerts.alerts = vec![Alert {
+            labels: [
+                ("alertname".to_string(), "X".to_string()),
+                ("namespace".to_string(), "media".to_string()),
+            ]
+            .into_iter()
+            .collect(),
+            annotations: Default::default(),
+            state: AlertState::Firing,
+            active_since: Some(100),
+            ends_at: None,
+            fingerprint: None,
+            silenced_by: vec![],
+            inhibited_by: vec![],
+            value: None,
+            generator_url: None,
+            sources: AlertSources::default(),
+        }];
+        st.alerts.select_first();
+        assert!(st.apply(ConsoleAction::Open, 0).is_empty());
+        assert!(st.alerts.notice.as_deref().unwrap().contains("--loki"));
+        let mut st2 = console(true);
+        st2.alerts.alerts = st.alerts.alerts.clone();
+        st2.alerts.select_first();
+        let fx = st2.apply(ConsoleAction::Open, 1_000_000_000_000);
+        assert_eq!(st2.focus, PaneId::Logs);
+        assert!(matches!(&fx[0], ConsoleEffect::QueryLogs { query, .. }
+            if query.query == r#"{namespace="media"}"# && query.start_ns == (100 - 300) * 1_000_000_000));
+    }
+}
