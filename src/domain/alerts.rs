@@ -84,6 +84,23 @@ pub struct Alert {
 }
 
 impl Alert {
+    /// An alert with these labels, annotations and state; everything else unknown yet.
+    pub fn new(labels: AlertLabels, annotations: AlertLabels, state: AlertState) -> Self {
+        Self {
+            labels,
+            annotations,
+            state,
+            active_since: None,
+            ends_at: None,
+            fingerprint: None,
+            silenced_by: Vec::new(),
+            inhibited_by: Vec::new(),
+            value: None,
+            generator_url: None,
+            sources: AlertSources::default(),
+        }
+    }
+
     pub fn name(&self) -> &str {
         self.labels
             .get("alertname")

@@ -41,11 +41,9 @@ async fn alertmanager_says(
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn firing_alert_shows_a_silence_from_the_pane_mutes_it_and_expiry_brings_it_back() {
-    let Some(stack) = PromStack::start() else {
-        return;
-    };
+/// Prometheus + Alertmanager started, the console watching them, AlwaysFiring seen by both.
+async fn firing_in_both() -> Option<(PromStack, Harness)> {
+    let stack = PromStack::start()?;
     let mut h = Harness::new(
         None,
         Some(&stack.prometheus_url()),
@@ -59,6 +57,14 @@ async fn firing_alert_shows_a_silence_from_the_pane_mutes_it_and_expiry_brings_i
         })
     })
     .await;
+    Some((stack, h))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn firing_alert_shows_a_silence_from_the_pane_mutes_it_and_expiry_brings_it_back() {
+    let Some((stack, mut h)) = firing_in_both().await else {
+        return;
+    };
     h.until("SlowToFire pending (inside its for: window)", |st| {
         st.alerts
             .alerts
@@ -166,20 +172,9 @@ async fn firing_alert_shows_a_silence_from_the_pane_mutes_it_and_expiry_brings_i
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn prometheus_going_away_degrades_only_its_source_and_recovers_by_itself() {
-    let Some(mut stack) = PromStack::start() else {
+    let Some((mut stack, mut h)) = firing_in_both().await else {
         return;
     };
-    let mut h = Harness::new(
-        None,
-        Some(&stack.prometheus_url()),
-        Some(&stack.alertmanager_url()),
-    );
-    let fx = h.st.open("", Harness::now_ns());
-    h.run(fx);
-    h.until("AlwaysFiring from both", |st| {
-        always_firing(st).is_some_and(|a| a.sources.prometheus && a.sources.alertmanager)
-    })
-    .await;
 
     stack.stop_prometheus();
     h.until("Prometheus shown reconnecting", |st| {

@@ -3,7 +3,7 @@
 //! Alertmanager label set contains the Prometheus one (Alertmanager may add external labels).
 
 use super::{AmAlert, PromAlert};
-use crate::domain::alerts::{Alert, AlertSources, AlertState};
+use crate::domain::alerts::{Alert, AlertState};
 
 /// Merge; either side may be empty (peer not configured or down). Sorted by severity, state,
 /// name, labels.
@@ -15,26 +15,15 @@ pub fn merge_alerts(prom: &[PromAlert], am: &[AmAlert]) -> Vec<Alert> {
             !am_used[*i] && p.labels.iter().all(|(k, v)| a.labels.get(k) == Some(v))
         });
         let pending = p.state == "pending";
-        let mut alert = Alert {
-            labels: p.labels.clone(),
-            annotations: p.annotations.clone(),
-            state: if pending {
-                AlertState::Pending
-            } else {
-                AlertState::Firing
-            },
-            active_since: p.active_since(),
-            ends_at: None,
-            fingerprint: None,
-            silenced_by: Vec::new(),
-            inhibited_by: Vec::new(),
-            value: p.value.clone(),
-            generator_url: None,
-            sources: AlertSources {
-                prometheus: true,
-                alertmanager: false,
-            },
+        let state = if pending {
+            AlertState::Pending
+        } else {
+            AlertState::Firing
         };
+        let mut alert = Alert::new(p.labels.clone(), p.annotations.clone(), state);
+        alert.active_since = p.active_since();
+        alert.value = p.value.clone();
+        alert.sources.prometheus = true;
         if let Some((i, a)) = matched {
             am_used[i] = true;
             apply_am(&mut alert, a);
@@ -45,22 +34,8 @@ pub fn merge_alerts(prom: &[PromAlert], am: &[AmAlert]) -> Vec<Alert> {
         if am_used[i] {
             continue;
         }
-        let mut alert = Alert {
-            labels: a.labels.clone(),
-            annotations: a.annotations.clone(),
-            state: AlertState::Firing,
-            active_since: a.starts(),
-            ends_at: None,
-            fingerprint: None,
-            silenced_by: Vec::new(),
-            inhibited_by: Vec::new(),
-            value: None,
-            generator_url: None,
-            sources: AlertSources {
-                prometheus: false,
-                alertmanager: true,
-            },
-        };
+        let mut alert = Alert::new(a.labels.clone(), a.annotations.clone(), AlertState::Firing);
+        alert.active_since = a.starts();
         apply_am(&mut alert, a);
         out.push(alert);
     }

@@ -47,25 +47,16 @@ fn escape(v: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::alerts::{AlertSources, AlertState};
+    use crate::domain::alerts::AlertState;
 
     fn alert(pairs: &[(&str, &str)]) -> Alert {
-        Alert {
-            labels: pairs
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-            annotations: Default::default(),
-            state: AlertState::Firing,
-            active_since: Some(1_000),
-            ends_at: None,
-            fingerprint: None,
-            silenced_by: vec![],
-            inhibited_by: vec![],
-            value: None,
-            generator_url: None,
-            sources: AlertSources::default(),
-        }
+        let labels = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let mut a = Alert::new(labels, Default::default(), AlertState::Firing);
+        a.active_since = Some(1_000);
+        a
     }
 
     #[test]

@@ -416,7 +416,7 @@ fn edit(input: &mut super::logs::query_box::QueryBox, key: KeyEvent) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::alerts::{Alert, AlertSources, AlertState};
+    use crate::domain::alerts::{Alert, AlertState};
 
     fn console(loki: bool) -> ConsoleState {
         let endpoints = EndpointsShown {
@@ -489,24 +489,13 @@ mod tests {
     #[test]
     fn pivot_needs_loki_and_says_so() {
         let mut st = console(false);
-        st.alerts.alerts = vec![Alert {
-            labels: [
-                ("alertname".to_string(), "X".to_string()),
-                ("namespace".to_string(), "media".to_string()),
-            ]
+        let labels = [("alertname", "X"), ("namespace", "media")]
             .into_iter()
-            .collect(),
-            annotations: Default::default(),
-            state: AlertState::Firing,
-            active_since: Some(100),
-            ends_at: None,
-            fingerprint: None,
-            silenced_by: vec![],
-            inhibited_by: vec![],
-            value: None,
-            generator_url: None,
-            sources: AlertSources::default(),
-        }];
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let mut alert = Alert::new(labels, Default::default(), AlertState::Firing);
+        alert.active_since = Some(100);
+        st.alerts.alerts = vec![alert];
         st.alerts.select_first();
         assert!(st.apply(ConsoleAction::Open, 0).is_empty());
         assert!(st.alerts.notice.as_deref().unwrap().contains("--loki"));
