@@ -16,6 +16,7 @@ pub mod overlays;
 pub mod repo;
 pub mod runtime;
 pub mod screens;
+pub mod secrets;
 pub mod settings;
 pub mod sim;
 pub mod stages;

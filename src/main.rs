@@ -18,8 +18,8 @@ fn main() -> ExitCode {
         ),
         Some(Command::Demo) => not_landed("demo"),
         Some(Command::Bootstrap(a)) => homelab::stages::run::bootstrap(&cli.global, &a),
-        Some(Command::Console(_)) => not_landed("console"),
-        Some(Command::Env(_)) => not_landed("env"),
+        Some(Command::Console(args)) => homelab::screens::console::cli::run(&cli.global, args),
+        Some(Command::Env(a)) => homelab::secrets::cli::run(&cli.global, a),
         Some(Command::Scaffold(_)) => not_landed("scaffold"),
         Some(Command::Check(a)) => homelab::repo::cli::run(&cli.global, &a),
         Some(Command::Sim(s)) => match s.command {
@@ -29,8 +29,8 @@ fn main() -> ExitCode {
                 nodes,
             } => homelab::sim::pve::cli::run(listen, plain_http, nodes),
             SimCommand::Kube { listen } => homelab::sim::kube::cli::run(listen),
-            SimCommand::Loki { .. } => not_landed("sim loki"),
-            SimCommand::Alerts { .. } => not_landed("sim alerts"),
+            SimCommand::Loki { listen, rate } => homelab::sim::cli::run_loki(listen, rate),
+            SimCommand::Alerts { listen } => homelab::sim::cli::run_alerts(listen),
         },
         Some(Command::Completions { shell }) => homelab::cli::completions(shell),
     }

@@ -77,12 +77,39 @@ pub enum Action {
     Wrap,
     Timestamps,
     Zoom,
+    /// Logs: append a `|= ""` line filter to the LogQL query and edit it.
+    LineFilter,
+    /// Logs: show only search matches with context lines, or everything.
+    ContextLines,
+    /// Logs: show the stream label column.
+    Labels,
+    /// Logs: jump to a time.
+    JumpTo,
+    /// Logs: set the history window (last N minutes or M lines).
+    Window,
+    /// Logs: copy the selected line (OSC 52).
+    Copy,
+    /// Alerts: labels and annotations of the selected alert.
+    Details,
+    /// Alerts: silence the selected alert (asks for duration and comment).
+    Silence,
+    /// Alerts: expire the silences of the selected alert (asks).
+    Expire,
+    /// Give the first pane more / less room.
+    Grow,
+    Shrink,
     // --- env editor ---
     Edit,
     Add,
     Delete,
     Reveal,
     Save,
+    /// Reveal / mask every value (env editor).
+    RevealAll,
+    /// Rename the selected key (env editor).
+    Rename,
+    /// Undo the last edit (env editor).
+    Undo,
 }
 
 /// Action names without an argument, in one table so parse and display agree.
@@ -120,11 +147,25 @@ const SIMPLE: &[(&str, Action)] = &[
     ("wrap", Action::Wrap),
     ("timestamps", Action::Timestamps),
     ("zoom", Action::Zoom),
+    ("line_filter", Action::LineFilter),
+    ("context_lines", Action::ContextLines),
+    ("labels", Action::Labels),
+    ("jump_to", Action::JumpTo),
+    ("window", Action::Window),
+    ("copy", Action::Copy),
+    ("details", Action::Details),
+    ("silence", Action::Silence),
+    ("expire", Action::Expire),
+    ("grow", Action::Grow),
+    ("shrink", Action::Shrink),
     ("edit", Action::Edit),
     ("add", Action::Add),
     ("delete", Action::Delete),
     ("reveal", Action::Reveal),
     ("save", Action::Save),
+    ("reveal_all", Action::RevealAll),
+    ("rename", Action::Rename),
+    ("undo", Action::Undo),
 ];
 
 impl Action {
@@ -208,8 +249,17 @@ pub enum BackendEvent {
     /// The cluster definition was re-read (home screen `r`).
     ClusterLoaded(Box<LoadedCluster>),
     /// A task ended without producing its event (it panicked or was dropped); the key says which.
-    TaskFailed { key: TaskKey, error: String },
+    TaskFailed {
+        key: TaskKey,
+        error: String,
+    },
     // --- env editor (secrets) ---
+    /// config/env/*.env files found in the repository.
+    EnvFilesListed(Vec<std::path::PathBuf>),
+    /// A file was decrypted (or could not be).
+    EnvLoaded(Result<Box<crate::screens::env::Loaded>, (std::path::PathBuf, String)>),
+    /// A save finished; the crypto context comes back either way.
+    EnvSaved(Result<Box<crate::secrets::Opened>, (Box<crate::secrets::Opened>, String)>),
     // --- wizard: engine and stages (pve, k3s) ---
     /// Preflight and plan of a stage are known (wizard `p`).
     StageReviewed {
@@ -241,6 +291,7 @@ pub enum BackendEvent {
         result: Result<Vec<crate::stages::engine::Check>, crate::stages::engine::StageError>,
     },
     // --- console (console) ---
+    Console(crate::screens::console::events::ConsoleEvent),
     // --- check (gitops) ---
     /// `homelab check` finished (the error: the repository could not be read).
     CheckFinished(Result<Box<crate::repo::check::Report>, String>),

@@ -1,7 +1,12 @@
 //! Backends: one module per real system, each on its field's library. They know nothing about
-//! the UI and speak `domain` types. Timeouts and retries live here, once.
+//! the UI and speak `domain` types. Timeouts and retries live here, once. Add your
+//! `pub mod <name>;` line below.
 
+pub mod backoff;
+pub mod endpoint;
 pub mod git;
 pub mod kube;
+pub mod loki;
+pub mod prom;
 pub mod pve;
 pub mod ssh;

@@ -1,3 +1,5 @@
 //! Plain data shared by every layer: no ratatui, tokio or reqwest types here.
 
+pub mod alerts;
+pub mod logs;
 pub mod repo;

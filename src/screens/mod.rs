@@ -2,6 +2,8 @@
 //! How to add one: docs/code-layout.md, "Adding a screen".
 
 pub mod check;
+pub mod console;
+pub mod env;
 pub mod home;
 pub mod wizard;
 
@@ -145,6 +147,8 @@ pub trait Screen {
 /// The screens, as typed fields: state survives switching away (the console keeps its buffer).
 pub struct Screens {
     pub home: home::HomeState,
+    pub console: console::ConsoleScreen,
+    pub env: env::EnvState,
     // --- add your screen's field below (one line), e.g. `pub env: env::EnvState,` ---
     pub check: check::CheckState,
     pub wizard: wizard::WizardState,
@@ -154,6 +158,8 @@ impl Screens {
     pub fn new(session: &crate::app::Session) -> Self {
         Self {
             home: home::HomeState::new(session),
+            console: console::ConsoleScreen::new(session),
+            env: env::EnvState::new(session),
             // --- construct your screen here ---
             check: check::CheckState::new(session),
             wizard: wizard::WizardState::new(session),
@@ -166,8 +172,8 @@ impl Screens {
             ScreenId::Home => Some(&self.home),
             // --- replace your `None` with `Some(&self.<field>)` ---
             ScreenId::Wizard => Some(&self.wizard),
-            ScreenId::Console => None,
-            ScreenId::Env => None,
+            ScreenId::Console => Some(&self.console),
+            ScreenId::Env => Some(&self.env),
             ScreenId::Scaffold => None,
             ScreenId::Check => Some(&self.check),
         }
@@ -178,8 +184,8 @@ impl Screens {
             ScreenId::Home => Some(&mut self.home),
             // --- replace your `None` with `Some(&mut self.<field>)` ---
             ScreenId::Wizard => Some(&mut self.wizard),
-            ScreenId::Console => None,
-            ScreenId::Env => None,
+            ScreenId::Console => Some(&mut self.console),
+            ScreenId::Env => Some(&mut self.env),
             ScreenId::Scaffold => None,
             ScreenId::Check => Some(&mut self.check),
         }

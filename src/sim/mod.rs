@@ -1,5 +1,9 @@
 //! Servers on 127.0.0.1 that speak the real protocols (for `homelab demo`, `homelab sim`, and
 //! tests). The real clients talk to them over sockets; they are never mock objects.
 
+pub mod alerts;
+pub mod cli;
 pub mod kube;
+pub mod loki;
 pub mod pve;
+pub mod server;

@@ -7,3 +7,4 @@ pub mod k3s;
 pub mod printer;
 pub mod proxmox;
 pub mod run;
+pub mod secrets;

@@ -215,6 +215,7 @@ async fn bootstrap_async(global: &GlobalArgs, args: &BootstrapArgs) -> ExitCode 
                     crate::stages::k3s::K3sOptions::from_process(),
                 ))
             }
+            StageId::Secrets => Box::new(secrets_stage(&file, &cfg)),
             other => {
                 println!(
                     "{} {:<8} stage `{other}` is not implemented in this build yet; nothing was done for it",
@@ -235,6 +236,25 @@ async fn bootstrap_async(global: &GlobalArgs, args: &BootstrapArgs) -> ExitCode 
     } else {
         ExitCode::from(2)
     }
+}
+
+/// The secrets stage for `homelab bootstrap`: values from the environment, or asked on the
+/// terminal (masked) when there is one.
+fn secrets_stage(cluster_file: &Path, cfg: &ClusterConfig) -> super::secrets::SecretsStage {
+    use std::io::IsTerminal;
+    let repo = cluster_file
+        .parent()
+        .and_then(Path::parent)
+        .and_then(Path::parent)
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
+    let identity = super::secrets::identity_location().unwrap_or_else(|| PathBuf::from("keys.txt"));
+    let ask: Arc<dyn super::secrets::AskValues> = if std::io::stdin().is_terminal() {
+        Arc::new(super::secrets::TerminalValues)
+    } else {
+        Arc::new(super::secrets::EnvValues)
+    };
+    super::secrets::SecretsStage::new(repo, cfg, identity, ask)
 }
 
 fn now() -> String {

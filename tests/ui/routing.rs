@@ -119,34 +119,29 @@ fn vim_keys_and_arrows_move_the_same() {
 fn mouse_click_selects_then_opens_and_wheel_scrolls() {
     let mut app = support::app();
     app.size = ratatui::layout::Rect::new(0, 0, 80, 24);
-    // Jobs list starts at row 2 (top bar, border); each job has two rows. Env files = job 2.
+    // Jobs list starts at row 2 (top bar, border); each job has two rows. Scaffold = job 3.
     mouse(
         &mut app,
         MouseEventKind::Down(MouseButton::Left),
         5,
-        2 + 2 * 2,
+        2 + 2 * 3,
     );
-    assert_eq!(app.screens.home.job, 2);
-    assert_eq!(app.current, ScreenId::Home);
-    mouse(&mut app, MouseEventKind::ScrollDown, 5, 4);
     assert_eq!(app.screens.home.job, 3);
-    mouse(&mut app, MouseEventKind::ScrollUp, 5, 4);
-    // Clicking the selected job opens it, or says plainly that it is not built yet.
+    assert_eq!(app.current, ScreenId::Home);
+    // Clicking the selected job opens it; Scaffold is not built yet, so a toast says so.
     mouse(
         &mut app,
         MouseEventKind::Down(MouseButton::Left),
         5,
-        2 + 2 * 2,
+        2 + 2 * 3,
     );
-    if app.screens.available(ScreenId::Env) {
-        assert_eq!(app.current, ScreenId::Env);
-    } else {
-        assert_eq!(app.current, ScreenId::Home);
-        assert!(app.toasts.iter().any(|t| {
-            t.text
-                .starts_with("Env files is not available in this build yet")
-        }));
-    }
+    assert_eq!(app.current, ScreenId::Home);
+    assert!(app.toasts.iter().any(|t| {
+        t.text
+            .starts_with("Scaffold app is not available in this build yet")
+    }));
+    mouse(&mut app, MouseEventKind::ScrollDown, 5, 4);
+    assert_eq!(app.screens.home.job, 4);
 }
 
 #[test]

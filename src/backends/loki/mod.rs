@@ -1,0 +1,126 @@
+//! Loki client: `query_range`, labels and label values for completion, and a websocket tail that
+//! reconnects with backoff and resumes from the last timestamp without duplicates.
+
+mod tail;
+pub mod wire;
+
+pub use tail::{TailCursor, TailEvent, TailRequest};
+
+use crate::backends::endpoint::{Auth, EndpointError, HttpEndpoint, Timeouts};
+use crate::domain::logs::LogLine;
+use reqwest::Method;
+use wire::WireError;
+
+/// `direction` of a range query.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// Newest first: with a `limit`, you get the newest N lines of the window.
+    Backward,
+    /// Oldest first: with a `limit`, you get the oldest N lines of the window.
+    Forward,
+}
+
+/// A log query over a time window.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RangeQuery {
+    pub query: String,
+    /// Unix ns, inclusive.
+    pub start_ns: i64,
+    /// Unix ns, exclusive.
+    pub end_ns: i64,
+    pub limit: u32,
+    pub direction: Direction,
+}
+
+#[derive(Debug, Clone)]
+pub struct LokiClient {
+    http: HttpEndpoint,
+}
+
+impl LokiClient {
+    pub fn new(base: &str, auth: Auth, timeouts: Timeouts) -> Result<Self, EndpointError> {
+        Ok(Self {
+            http: HttpEndpoint::new("Loki", base, auth, timeouts)?,
+        })
+    }
+
+    pub fn endpoint(&self) -> &HttpEndpoint {
+        &self.http
+    }
+
+    /// `GET /loki/api/v1/query_range`. Line filters in the query (`|=`, `|~`) run in Loki, before
+    /// the limit applies. Lines come back oldest first.
+    pub async fn query_range(&self, q: &RangeQuery) -> Result<Vec<LogLine>, EndpointError> {
+        let rb = self
+            .http
+            .request(Method::GET, "loki/api/v1/query_range")
+            .query(&[
+                ("query", q.query.as_str()),
+                ("start", &q.start_ns.to_string()),
+                ("end", &q.end_ns.to_string()),
+                ("limit", &q.limit.to_string()),
+                (
+                    "direction",
+                    if q.direction == Direction::Backward {
+                        "backward"
+                    } else {
+                        "forward"
+                    },
+                ),
+            ]);
+        let body = self.http.send_bytes(rb).await?;
+        wire::parse_query_range(&body).map_err(|e| self.wire_error(e))
+    }
+
+    /// `GET /loki/api/v1/labels` over the last `since_s` seconds.
+    pub async fn labels(&self, since_s: u64) -> Result<Vec<String>, EndpointError> {
+        let rb = self
+            .http
+            .request(Method::GET, "loki/api/v1/labels")
+            .query(&[("since", format!("{since_s}s"))]);
+        let body = self.http.send_bytes(rb).await?;
+        wire::parse_string_list(&body).map_err(|e| self.wire_error(e))
+    }
+
+    /// `GET /loki/api/v1/label/<name>/values` over the last `since_s` seconds.
+    pub async fn label_values(
+        &self,
+        name: &str,
+        since_s: u64,
+    ) -> Result<Vec<String>, EndpointError> {
+        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            return Err(EndpointError::Unsupported {
+                peer: "Loki",
+                message: format!("`{name}` is not a label name"),
+            });
+        }
+        let rb = self
+            .http
+            .request(Method::GET, &format!("loki/api/v1/label/{name}/values"))
+            .query(&[("since", format!("{since_s}s"))]);
+        let body = self.http.send_bytes(rb).await?;
+        wire::parse_string_list(&body).map_err(|e| self.wire_error(e))
+    }
+
+    /// `GET /ready`.
+    pub async fn ready(&self) -> Result<(), EndpointError> {
+        self.http
+            .send_bytes(self.http.request(Method::GET, "ready"))
+            .await
+            .map(drop)
+    }
+
+    fn wire_error(&self, e: WireError) -> EndpointError {
+        match e {
+            WireError::NotStreams(_) | WireError::Loki(_) => EndpointError::Unsupported {
+                peer: "Loki",
+                message: e.to_string(),
+            },
+            _ => EndpointError::Decode {
+                peer: "Loki",
+                url: self.http.base().to_string(),
+                reason: e.to_string(),
+            },
+        }
+    }
+}

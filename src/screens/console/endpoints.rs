@@ -1,0 +1,213 @@
+//! Where the console's peers are: `homelab console --loki/--prometheus/--alertmanager` (or
+//! HOMELAB_LOKI_URL / HOMELAB_PROMETHEUS_URL / HOMELAB_ALERTMANAGER_URL) win over the cluster
+//! config's `observability` section, as logcli and amtool users expect.
+//!
+//! Credentials: HOMELAB_BEARER_TOKEN or HOMELAB_BASIC_AUTH (`user:password`) in the environment
+//! win; otherwise the cluster config names env-file keys (`bearer_token_env`,
+//! `basic_auth_env`) whose values are decrypted from `config/env/<cluster>.env` (see
+//! [`super::credentials`]).
+
+use super::credentials::CredentialSource;
+use crate::backends::endpoint::Auth;
+use crate::config::ObservabilityConfig;
+use std::path::Path;
+use std::sync::OnceLock;
+
+/// Endpoints given on the command line (clap already folds in the HOMELAB_*_URL variables).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EndpointOverrides {
+    pub loki: Option<String>,
+    pub prometheus: Option<String>,
+    pub alertmanager: Option<String>,
+}
+
+static OVERRIDES: OnceLock<EndpointOverrides> = OnceLock::new();
+
+/// Set once by `homelab console` before the TUI starts.
+pub fn set_overrides(o: EndpointOverrides) {
+    let _ = OVERRIDES.set(o);
+}
+
+pub fn overrides() -> EndpointOverrides {
+    OVERRIDES.get().cloned().unwrap_or_default()
+}
+
+/// Where a URL came from (shown in the pane when the peer is unreachable).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    Flag,
+    Env,
+    ClusterConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    pub url: String,
+    pub origin: Origin,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Resolved {
+    pub loki: Option<Endpoint>,
+    pub prometheus: Option<Endpoint>,
+    pub alertmanager: Option<Endpoint>,
+    pub auth: Auth,
+    /// Credentials still to be read from the SOPS env file (off the UI task).
+    pub credentials: Option<CredentialSource>,
+    /// Things the operator should know (malformed credentials...).
+    pub notes: Vec<String>,
+}
+
+fn pick(
+    flag: &Option<String>,
+    env_name: &str,
+    cfg: Option<&String>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Option<Endpoint> {
+    let clean = |s: &String| Some(s.trim().to_owned()).filter(|s| !s.is_empty());
+    if let Some(url) = flag.as_ref().and_then(clean) {
+        return Some(Endpoint {
+            url,
+            origin: Origin::Flag,
+        });
+    }
+    if let Some(url) = env(env_name).as_ref().and_then(clean) {
+        return Some(Endpoint {
+            url,
+            origin: Origin::Env,
+        });
+    }
+    cfg.and_then(clean).map(|url| Endpoint {
+        url,
+        origin: Origin::ClusterConfig,
+    })
+}
+
+/// Resolve with flags > environment > cluster config.
+pub fn resolve(
+    flags: &EndpointOverrides,
+    cfg: Option<&ObservabilityConfig>,
+    env_file: &Path,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Resolved {
+    let mut notes = Vec::new();
+    let mut credentials = None;
+    let auth = if let Some(token) = env("HOMELAB_BEARER_TOKEN").filter(|t| !t.is_empty()) {
+        Auth::Bearer(token)
+    } else if let Some(pair) = env("HOMELAB_BASIC_AUTH").filter(|t| !t.is_empty()) {
+        Auth::basic_from_pair(&pair).unwrap_or_else(|| {
+            notes.push("HOMELAB_BASIC_AUTH must be user:password; sending no credentials".into());
+            Auth::None
+        })
+    } else {
+        if let Some(c) = cfg.filter(|c| c.bearer_token_env.is_some() || c.basic_auth_env.is_some())
+        {
+            credentials = Some(CredentialSource {
+                env_file: env_file.to_path_buf(),
+                basic_auth_key: c.basic_auth_env.clone(),
+                bearer_token_key: c.bearer_token_env.clone(),
+            });
+        }
+        Auth::None
+    };
+    Resolved {
+        loki: pick(
+            &flags.loki,
+            "HOMELAB_LOKI_URL",
+            cfg.and_then(|c| c.loki_url.as_ref()),
+            env,
+        ),
+        prometheus: pick(
+            &flags.prometheus,
+            "HOMELAB_PROMETHEUS_URL",
+            cfg.and_then(|c| c.prometheus_url.as_ref()),
+            env,
+        ),
+        alertmanager: pick(
+            &flags.alertmanager,
+            "HOMELAB_ALERTMANAGER_URL",
+            cfg.and_then(|c| c.alertmanager_url.as_ref()),
+            env,
+        ),
+        auth,
+        credentials,
+        notes,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_beat_env_beat_cluster_config() {
+        let cfg = ObservabilityConfig {
+            loki_url: Some("https://loki.cfg".into()),
+            prometheus_url: Some("https://prom.cfg".into()),
+            alertmanager_url: Some("https://am.cfg".into()),
+            basic_auth_env: None,
+            bearer_token_env: Some("OBS_TOKEN".into()),
+        };
+        let flags = EndpointOverrides {
+            loki: Some("http://loki.flag".into()),
+            ..Default::default()
+        };
+        let env = |k: &str| (k == "HOMELAB_PROMETHEUS_URL").then(|| "http://prom.env".to_string());
+        let r = resolve(&flags, Some(&cfg), Path::new("config/env/x.env"), &env);
+        assert_eq!(
+            r.loki,
+            Some(Endpoint {
+                url: "http://loki.flag".into(),
+                origin: Origin::Flag
+            })
+        );
+        assert_eq!(
+            r.prometheus,
+            Some(Endpoint {
+                url: "http://prom.env".into(),
+                origin: Origin::Env
+            })
+        );
+        assert_eq!(
+            r.alertmanager,
+            Some(Endpoint {
+                url: "https://am.cfg".into(),
+                origin: Origin::ClusterConfig
+            })
+        );
+        assert_eq!(r.auth, Auth::None);
+        let c = r.credentials.expect("read from the env file");
+        assert_eq!(c.bearer_token_key.as_deref(), Some("OBS_TOKEN"));
+        assert_eq!(c.env_file, Path::new("config/env/x.env"));
+    }
+
+    #[test]
+    fn credentials_from_the_environment() {
+        let env = |k: &str| (k == "HOMELAB_BASIC_AUTH").then(|| "ops:pw".to_string());
+        let r = resolve(
+            &EndpointOverrides::default(),
+            None,
+            Path::new("e.env"),
+            &env,
+        );
+        assert_eq!(
+            r.auth,
+            Auth::Basic {
+                user: "ops".into(),
+                password: "pw".into()
+            }
+        );
+        assert_eq!(r.loki, None);
+        let env = |k: &str| (k == "HOMELAB_BASIC_AUTH").then(|| "no-colon".to_string());
+        assert!(
+            resolve(
+                &EndpointOverrides::default(),
+                None,
+                Path::new("e.env"),
+                &env
+            )
+            .notes[0]
+                .contains("user:password")
+        );
+    }
+}

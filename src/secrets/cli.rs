@@ -1,0 +1,189 @@
+//! `homelab env ...`: the SOPS file commands, with sops' exit codes.
+
+use std::io::{IsTerminal, Read, Write};
+use std::path::Path;
+use std::process::ExitCode;
+
+use zeroize::Zeroizing;
+
+use super::document::{EncryptedFile, Format, Opened};
+use super::error::{Result, SopsError};
+use super::keys::Identities;
+use super::rules;
+use super::tree::{Node, Scalar, parse_path};
+use crate::cli::{EnvArgs, EnvCommand, GlobalArgs};
+
+/// Run an `env` subcommand and turn errors into messages and exit codes.
+pub fn run(global: &GlobalArgs, args: EnvArgs) -> ExitCode {
+    let Some(command) = args.command else {
+        eprintln!(
+            "homelab env: choose a command: decrypt FILE | get FILE KEY | set FILE KEY [VALUE|-] | unset FILE KEY | edit FILE | encrypt FILE | rotate FILE [--data-key]"
+        );
+        return ExitCode::from(2);
+    };
+    if let EnvCommand::Edit { file, read_only } = &command {
+        return crate::screens::env::run_editor(global, file, *read_only);
+    }
+    match execute(global, command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("homelab: {e}");
+            ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+fn identities() -> Identities {
+    let ids = Identities::discover();
+    for w in &ids.warnings {
+        eprintln!("homelab: warning: {w}");
+    }
+    ids
+}
+
+fn open_checked(file: &Path) -> Result<Opened> {
+    let enc = EncryptedFile::load(file)?;
+    let opened = enc.open(&identities())?;
+    opened.require_mac()?;
+    Ok(opened)
+}
+
+fn execute(_global: &GlobalArgs, command: EnvCommand) -> Result<()> {
+    match command {
+        EnvCommand::Decrypt { file } => {
+            let opened = open_checked(&file)?;
+            let text = opened.plaintext()?;
+            write_stdout(text.as_bytes(), &file)
+        }
+        EnvCommand::Get { file, key } => {
+            let opened = open_checked(&file)?;
+            let path = parse_path(&key).map_err(SopsError::Usage)?;
+            match opened.get(&path) {
+                Some(Node::Scalar(s)) => {
+                    let text = Zeroizing::new(s.display_text());
+                    write_stdout(text.as_bytes(), &file)?;
+                    if std::io::stdout().is_terminal() {
+                        println!();
+                    }
+                    Ok(())
+                }
+                Some(_) => Err(SopsError::Usage(format!(
+                    "{}: `{key}` is a mapping or list, not a single value; use `homelab env decrypt`",
+                    file.display()
+                ))),
+                None => Err(SopsError::KeyNotFound {
+                    path: file.clone(),
+                    key,
+                }),
+            }
+        }
+        EnvCommand::Set { file, key, value } => {
+            let value = match value.as_deref() {
+                None | Some("-") => read_stdin_value()?,
+                Some(v) => Zeroizing::new(v.to_string()),
+            };
+            let mut opened = open_checked(&file)?;
+            let path = parse_path(&key).map_err(SopsError::Usage)?;
+            if opened.format == Format::Dotenv && path.len() != 1 {
+                return Err(SopsError::Usage(
+                    "dotenv files have only top-level keys".into(),
+                ));
+            }
+            let changed = opened.set(&path, Node::Scalar(Scalar::Str(value.to_string())))?;
+            if changed {
+                opened.save()?;
+                eprintln!("homelab: {}: set {key}", file.display());
+            } else {
+                eprintln!(
+                    "homelab: {}: {key} already has that value; file not rewritten",
+                    file.display()
+                );
+            }
+            Ok(())
+        }
+        EnvCommand::Unset { file, key } => {
+            let mut opened = open_checked(&file)?;
+            let path = parse_path(&key).map_err(SopsError::Usage)?;
+            opened.unset(&path)?;
+            opened.save()?;
+            eprintln!("homelab: {}: removed {key}", file.display());
+            Ok(())
+        }
+        EnvCommand::Edit { .. } => Err(SopsError::Usage(
+            "edit opens the editor screen (handled before this point)".into(),
+        )),
+        EnvCommand::Encrypt { file } => {
+            let format = Format::from_path(&file)?;
+            let config = rules::load_from_cwd()?;
+            let rule = config.rule_for(&file)?.clone();
+            let plain = Zeroizing::new(
+                std::fs::read_to_string(&file).map_err(|e| SopsError::io(&file, e))?,
+            );
+            let mut opened = Opened::new_plain(
+                &file,
+                format,
+                &plain,
+                rule.rule,
+                rule.mac_only_encrypted,
+                &rule.age,
+            )?;
+            opened.save()?;
+            eprintln!(
+                "homelab: {}: encrypted for {} (rule from {})",
+                file.display(),
+                rule.age.join(", "),
+                config.path.display()
+            );
+            Ok(())
+        }
+        EnvCommand::Rotate { file, data_key } => {
+            let config = rules::load_from_cwd()?;
+            let recipients = config.rule_for(&file)?.age.clone();
+            if data_key {
+                let mut opened = open_checked(&file)?;
+                opened.rotate_data_key(&recipients)?;
+                opened.save()?;
+                eprintln!(
+                    "homelab: {}: new data key, every value re-encrypted, wrapped for {}",
+                    file.display(),
+                    recipients.join(", ")
+                );
+            } else {
+                let mut enc = EncryptedFile::load(&file)?;
+                let before = enc.recipients();
+                let key = enc.data_key(&identities())?;
+                enc.rewrap(&key, &recipients)?;
+                enc.save()?;
+                let added: Vec<_> = recipients.iter().filter(|r| !before.contains(r)).collect();
+                let removed: Vec<_> = before.iter().filter(|r| !recipients.contains(r)).collect();
+                eprintln!(
+                    "homelab: {}: data key re-wrapped for {} recipient(s); added {:?}, removed {:?}",
+                    file.display(),
+                    recipients.len(),
+                    added,
+                    removed
+                );
+            }
+            Ok(())
+        }
+    }
+}
+
+fn write_stdout(bytes: &[u8], file: &Path) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(bytes)
+        .and_then(|_| out.flush())
+        .map_err(|e| SopsError::io(file, e))
+}
+
+/// A value from stdin; one trailing newline (from `echo`) is dropped.
+fn read_stdin_value() -> Result<Zeroizing<String>> {
+    let mut buf = Zeroizing::new(String::new());
+    std::io::stdin()
+        .read_to_string(&mut buf)
+        .map_err(|e| SopsError::io("<stdin>", e))?;
+    if buf.ends_with('\n') {
+        buf.pop();
+    }
+    Ok(buf)
+}

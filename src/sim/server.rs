@@ -1,0 +1,49 @@
+//! The part every simulator shares: an axum router served on 127.0.0.1 until stopped.
+
+use std::net::SocketAddr;
+use tokio_util::sync::CancellationToken;
+
+/// A running HTTP server; `stop` closes it and frees the port.
+pub struct SimServer {
+    addr: SocketAddr,
+    cancel: CancellationToken,
+    handle: tokio::task::JoinHandle<()>,
+}
+
+impl SimServer {
+    /// Bind `listen` (port 0 picks a free one) and serve `router`. `cancel` stops the server
+    /// (and anything else the simulator ties to it, such as websocket tails).
+    pub async fn start(
+        listen: SocketAddr,
+        router: axum::Router,
+        cancel: CancellationToken,
+    ) -> std::io::Result<Self> {
+        let listener = tokio::net::TcpListener::bind(listen).await?;
+        let addr = listener.local_addr()?;
+        let shutdown = cancel.clone();
+        let handle = tokio::spawn(async move {
+            let _ = axum::serve(listener, router)
+                .with_graceful_shutdown(shutdown.cancelled_owned())
+                .await;
+        });
+        Ok(Self {
+            addr,
+            cancel,
+            handle,
+        })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Base URL for clients (`http://127.0.0.1:PORT`).
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub async fn stop(self) {
+        self.cancel.cancel();
+        let _ = self.handle.await;
+    }
+}

@@ -1,0 +1,19 @@
+//! Console: backends against real Prometheus + Alertmanager and the Loki simulator, the panes
+//! driven through their real effect runner, and frame snapshots of every pane state.
+
+#[path = "support/mod.rs"]
+mod support;
+
+#[path = "console/harness.rs"]
+mod harness;
+
+#[path = "console/alerts_peers.rs"]
+mod alerts_peers;
+#[path = "console/e2e.rs"]
+mod e2e;
+#[path = "console/loki_sim.rs"]
+mod loki_sim;
+#[path = "console/sims.rs"]
+mod sims;
+#[path = "console/snapshots.rs"]
+mod snapshots;
