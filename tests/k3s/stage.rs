@@ -435,7 +435,7 @@ async fn ha_servers_then_parallel_agents_with_token_flow_swap_untouched_and_idem
     assert_eq!(
         s1[0].args,
         format!(
-            "server --cluster-init --tls-san 127.0.0.1 --disable traefik --disable servicelb --write-kubeconfig-mode 0600 --https-listen-port {} --kubelet-arg=fail-swap-on=false",
+            "server --cluster-init --tls-san 127.0.0.1 --disable traefik --disable servicelb --write-kubeconfig-mode 0600 --https-listen-port {} --kubelet-arg=fail-swap-on=false --disable=local-storage --disable=metrics-server",
             lab.sim.addr.port()
         )
     );
@@ -455,7 +455,7 @@ async fn ha_servers_then_parallel_agents_with_token_flow_swap_untouched_and_idem
     assert_eq!(
         s2[0].args,
         format!(
-            "server --server {api} --tls-san 127.0.0.1 --disable traefik --disable servicelb --write-kubeconfig-mode 0600 --https-listen-port {} --kubelet-arg=fail-swap-on=false",
+            "server --server {api} --tls-san 127.0.0.1 --disable traefik --disable servicelb --write-kubeconfig-mode 0600 --https-listen-port {} --kubelet-arg=fail-swap-on=false --disable=local-storage --disable=metrics-server",
             lab.sim.addr.port()
         )
     );
