@@ -670,4 +670,38 @@ mod fixtures {
             ]
         );
     }
+
+    /// Damaged files never panic the loader, and every diagnostic has a line inside the file.
+    #[test]
+    fn damaged_files_give_located_errors_never_panics() {
+        let lines: Vec<&str> = GOOD.lines().collect();
+        let mut variants: Vec<String> = Vec::new();
+        for i in 0..lines.len() {
+            let mut v = lines.clone();
+            v.remove(i);
+            variants.push(v.join("\n"));
+            let mut v = lines.clone();
+            v.insert(i, lines[i]);
+            variants.push(v.join("\n"));
+        }
+        for cut in (0..GOOD.len())
+            .step_by(7)
+            .filter(|c| GOOD.is_char_boundary(*c))
+        {
+            variants.push(GOOD[..cut].to_owned());
+        }
+        variants.push(GOOD.replace(": ", ":"));
+        variants.push(GOOD.replace("  ", "\t"));
+        for text in &variants {
+            let n = text.lines().count().max(1);
+            if let Err(diags) = parse_cluster("prox-n100", FILE, text) {
+                assert!(!diags.is_empty());
+                for d in diags {
+                    assert!(d.line > 0, "{d} has no location");
+                    assert!(d.line <= n + 1, "{d} points past the end ({n} lines)");
+                    assert!(d.to_string().starts_with(FILE), "{d}");
+                }
+            }
+        }
+    }
 }
