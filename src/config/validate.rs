@@ -108,6 +108,21 @@ fn in_subnet(ip: Ipv4Addr, net: Ipv4Addr, prefix: u8) -> bool {
     u32::from(ip) & mask(prefix) == u32::from(net) & mask(prefix)
 }
 
+/// The index that used `key` first, or None (and `index` is recorded) when it is new.
+fn first_user<K: std::hash::Hash + Eq>(
+    seen: &mut HashMap<K, usize>,
+    key: K,
+    index: usize,
+) -> Option<usize> {
+    match seen.entry(key) {
+        std::collections::hash_map::Entry::Occupied(e) => Some(*e.get()),
+        std::collections::hash_map::Entry::Vacant(v) => {
+            v.insert(index);
+            None
+        }
+    }
+}
+
 /// Check `cfg` (parsed from `text`, shown as `display`, file stem `name`).
 pub fn validate(cfg: &ClusterConfig, name: &str, display: &str, text: &str) -> Vec<Diagnostic> {
     let mut c = Checker {
@@ -284,7 +299,7 @@ pub fn validate(cfg: &ClusterConfig, name: &str, display: &str, text: &str) -> V
     for (i, vm) in cfg.vms.iter().enumerate() {
         let at = |f: &str| format!("vms[{i}].{f}");
         c.dns_label(&at("name"), &vm.name);
-        if let Some(&j) = names.get(vm.name.as_str()) {
+        if let Some(j) = first_user(&mut names, vm.name.as_str(), i) {
             c.err(
                 &at("name"),
                 format!(
@@ -292,8 +307,6 @@ pub fn validate(cfg: &ClusterConfig, name: &str, display: &str, text: &str) -> V
                     vm.name
                 ),
             );
-        } else {
-            names.insert(&vm.name, i);
         }
         if !VMID_RANGE.contains(&vm.vmid) {
             c.err(
@@ -308,7 +321,7 @@ pub fn validate(cfg: &ClusterConfig, name: &str, display: &str, text: &str) -> V
                     vm.vmid
                 ),
             );
-        } else if let Some(&j) = vmids.get(&vm.vmid) {
+        } else if let Some(j) = first_user(&mut vmids, vm.vmid, i) {
             c.err(
                 &at("vmid"),
                 format!(
@@ -316,8 +329,6 @@ pub fn validate(cfg: &ClusterConfig, name: &str, display: &str, text: &str) -> V
                     vm.vmid, cfg.vms[j].name
                 ),
             );
-        } else {
-            vmids.insert(vm.vmid, i);
         }
         if !p.nodes.contains(&vm.node) {
             c.err(
@@ -370,7 +381,7 @@ pub fn validate(cfg: &ClusterConfig, name: &str, display: &str, text: &str) -> V
                 &at("ip"),
                 format!("{} is the gateway; expected an address of its own", vm.ip),
             );
-        } else if let Some(&j) = ips.get(&vm.ip) {
+        } else if let Some(j) = first_user(&mut ips, vm.ip, i) {
             c.err(
                 &at("ip"),
                 format!(
@@ -378,8 +389,6 @@ pub fn validate(cfg: &ClusterConfig, name: &str, display: &str, text: &str) -> V
                     vm.ip, cfg.vms[j].name
                 ),
             );
-        } else {
-            ips.insert(vm.ip, i);
         }
         if let Some(u) = &vm.ssh_user
             && !UNIX_USER.is_match(u)
