@@ -6,10 +6,19 @@ use libfuzzer_sys::fuzz_target;
 use std::path::Path;
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(text) = std::str::from_utf8(data) else { return };
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
     let path = Path::new("fuzz.yaml");
-    let Ok(docs) = yaml::parse(text, path) else { return };
+    let Ok(docs) = yaml::parse(text, path) else {
+        return;
+    };
     let once = yaml::emit(&docs, None);
-    let again = yaml::parse(&once, path).unwrap_or_else(|e| panic!("our output must parse: {e}\n{once}"));
-    assert_eq!(yaml::emit(&again, None), once, "emit(parse(x)) is a fixpoint");
+    let again =
+        yaml::parse(&once, path).unwrap_or_else(|e| panic!("our output must parse: {e}\n{once}"));
+    assert_eq!(
+        yaml::emit(&again, None),
+        once,
+        "emit(parse(x)) is a fixpoint"
+    );
 });
