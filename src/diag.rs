@@ -57,6 +57,18 @@ impl fmt::Display for Diagnostic {
 
 impl std::error::Error for Diagnostic {}
 
+/// A path as diagnostics show it: `~/.config/homelab/themes/x.toml` under $HOME.
+pub fn tilde(path: &std::path::Path) -> String {
+    let shown = path.display().to_string();
+    match std::env::var("HOME") {
+        Ok(home) if !home.is_empty() && home != "/" => match path.strip_prefix(&home) {
+            Ok(rest) => format!("~/{}", rest.display()),
+            Err(_) => shown,
+        },
+        _ => shown,
+    }
+}
+
 /// 1-based line and column (in characters) of a byte offset. Offsets past the end point just
 /// after the last character.
 pub fn line_col(source: &str, offset: usize) -> (usize, usize) {

@@ -6,7 +6,7 @@ use crate::app::{App, AppOptions, Session};
 use crate::cli::GlobalArgs;
 use crate::config::{choose_cluster, find_repo_root, load_cluster};
 use crate::keymap::{self, Keymap};
-use crate::msg::Action;
+use crate::runtime::effects::Effects;
 use crate::runtime::{self, Exit, RunOptions, terminal};
 use crate::screens::ScreenId;
 use crate::settings::{Settings, UserDirs};
@@ -42,14 +42,37 @@ pub fn resolve_repo_and_cluster(global: &GlobalArgs) -> Result<(PathBuf, PathBuf
     Ok((repo, cluster))
 }
 
+/// For non-TUI subcommands: the repository root and the validated cluster definition, or one
+/// message listing every problem as `file:line:column: field: ...` lines.
+pub fn cluster_for_cli(
+    global: &GlobalArgs,
+) -> Result<(PathBuf, crate::config::ClusterConfig), String> {
+    let (repo, file) = resolve_repo_and_cluster(global)?;
+    let loaded = load_cluster(&repo, &file);
+    match loaded.config {
+        Ok(cfg) => Ok((repo, cfg)),
+        Err(diags) => {
+            let lines: Vec<String> = diags.iter().map(ToString::to_string).collect();
+            Err(format!(
+                "{} does not load ({} problem{}):\n{}",
+                loaded.display,
+                diags.len(),
+                if diags.len() == 1 { "" } else { "s" },
+                lines.join("\n")
+            ))
+        }
+    }
+}
+
 /// Build the app as the TUI would, without a terminal (also used by the startup benchmark).
 pub fn build_app(global: &GlobalArgs, dirs: Option<&UserDirs>) -> Result<App, String> {
     let (repo, cluster_file) = resolve_repo_and_cluster(global)?;
     let cluster = load_cluster(&repo, &cluster_file);
     let mut warnings: Vec<(Level, String)> = Vec::new();
+    // A notice that fades: the home screen keeps showing every problem in place.
     if let Err(d) = &cluster.config {
         warnings.push((
-            Level::Error,
+            Level::Warn,
             format!(
                 "{} has {} problem(s); details on the home screen",
                 cluster.display,
@@ -89,6 +112,10 @@ pub fn build_app(global: &GlobalArgs, dirs: Option<&UserDirs>) -> Result<App, St
         .theme
         .clone()
         .or(settings.theme)
+        .or_else(|| {
+            theme::for_terminal_background(std::env::var("COLORFGBG").ok().as_deref())
+                .map(str::to_owned)
+        })
         .unwrap_or_else(|| DEFAULT_THEME.to_owned());
     Ok(App::new(AppOptions {
         session: Session::new(repo, cluster),
@@ -102,6 +129,17 @@ pub fn build_app(global: &GlobalArgs, dirs: Option<&UserDirs>) -> Result<App, St
 
 /// Run the TUI until the user quits or a signal arrives.
 pub fn tui(global: &GlobalArgs, start: Start) -> ExitCode {
+    tui_with(global, start, |_| Effects::new())
+}
+
+/// Like [`tui`], with a hook to prepare the app before the loop starts (e.g. `homelab env edit
+/// FILE` telling the env screen which file to open before it is entered). The hook must not
+/// block; the effects it returns (tasks to spawn) run at startup.
+pub fn tui_with(
+    global: &GlobalArgs,
+    start: Start,
+    prepare: impl FnOnce(&mut App) -> Effects,
+) -> ExitCode {
     if let Err(e) = terminal::install_hooks() {
         eprintln!("homelab: cannot install the panic hook: {e}");
     }
@@ -123,12 +161,7 @@ pub fn tui(global: &GlobalArgs, start: Start) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    if start.screen != ScreenId::Home {
-        crate::app::update(
-            &mut app,
-            crate::msg::Msg::Action(Action::Open(start.screen)),
-        );
-    }
+    let initial_effects = prepare(&mut app);
     tracing::info!(repo = %app.session.repo_root.display(), cluster = %app.session.cluster.name, "starting TUI");
     let rt = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
@@ -138,6 +171,9 @@ pub fn tui(global: &GlobalArgs, start: Start) -> ExitCode {
         }
     };
     let opts = RunOptions {
+        start: (start.screen != ScreenId::Home).then_some(start.screen),
+        initial_effects,
+        debug_panic: global.debug_panic,
         exit_after_first_frame: global.exit_after_first_frame,
         started: Some(start.started),
     };
@@ -146,7 +182,7 @@ pub fn tui(global: &GlobalArgs, start: Start) -> ExitCode {
     match result {
         Ok(Exit::Quit) => ExitCode::SUCCESS,
         Ok(Exit::FirstFrame(elapsed)) => {
-            println!("first frame after {:.1} ms", elapsed.as_secs_f64() * 1000.0);
+            eprintln!("first frame after {:.1} ms", elapsed.as_secs_f64() * 1000.0);
             ExitCode::SUCCESS
         }
         Ok(Exit::Signal(sig)) => {
@@ -158,5 +194,44 @@ pub fn tui(global: &GlobalArgs, start: Start) -> ExitCode {
             eprintln!("homelab: {e:?}");
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn global(repo: &std::path::Path, cluster: Option<&str>) -> GlobalArgs {
+        GlobalArgs {
+            cluster: cluster.map(str::to_owned),
+            repo: Some(repo.to_path_buf()),
+            theme: None,
+            log_level: "info".into(),
+            exit_after_first_frame: false,
+            debug_panic: false,
+        }
+    }
+
+    #[test]
+    fn cluster_for_cli_lists_every_problem() {
+        let dir = tempfile::tempdir().unwrap();
+        let clusters = dir.path().join("config/clusters");
+        std::fs::create_dir_all(&clusters).unwrap();
+        let good = include_str!("../tests/fixtures/clusters/prox-n100.yaml");
+        std::fs::write(clusters.join("prox-n100.yaml"), good).unwrap();
+        let (repo, cfg) = cluster_for_cli(&global(dir.path(), None)).unwrap();
+        assert_eq!(repo, dir.path().canonicalize().unwrap());
+        assert_eq!(cfg.vms.len(), 3);
+
+        let bad = good
+            .replace("vmid: 212", "vmid: 9000")
+            .replace("version: v2.7.3", "version: 2.7");
+        std::fs::write(clusters.join("prox-n100.yaml"), bad).unwrap();
+        assert_eq!(
+            cluster_for_cli(&global(dir.path(), Some("prox-n100"))).unwrap_err(),
+            "config/clusters/prox-n100.yaml does not load (2 problems):\n\
+             config/clusters/prox-n100.yaml:41:63: vms[2].vmid: 9000 is the template's vmid; expected a vmid not used by template.vmid\n\
+             config/clusters/prox-n100.yaml:55:12: flux.version: `2.7` is not a Flux release; expected vMAJOR.MINOR.PATCH, e.g. v2.7.3"
+        );
     }
 }

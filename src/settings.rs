@@ -60,7 +60,7 @@ impl Settings {
                 return (
                     Settings::default(),
                     Some(Diagnostic::new(
-                        path.display().to_string(),
+                        crate::diag::tilde(path),
                         0,
                         0,
                         format!("cannot read: {e}"),
@@ -76,7 +76,7 @@ impl Settings {
                 (
                     Settings::default(),
                     Some(Diagnostic::at_offset(
-                        path.display().to_string(),
+                        crate::diag::tilde(path),
                         &text,
                         offset,
                         msg,

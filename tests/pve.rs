@@ -3,12 +3,18 @@
 
 #[path = "pve/support.rs"]
 mod support;
+#[path = "support/mod.rs"]
+mod ui;
 
 #[path = "pve/cli.rs"]
 mod cli;
 #[path = "pve/client.rs"]
 mod client;
+#[path = "pve/e2e.rs"]
+mod e2e;
 #[path = "pve/proxmoxer.rs"]
 mod proxmoxer;
 #[path = "pve/stage.rs"]
 mod stage;
+#[path = "pve/wizard.rs"]
+mod wizard;

@@ -11,3 +11,5 @@ mod overlays;
 mod routing;
 #[path = "ui/themes.rs"]
 mod themes;
+#[path = "ui/widgets.rs"]
+mod widgets;

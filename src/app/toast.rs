@@ -17,6 +17,21 @@ pub struct Toast {
     born: u64,
 }
 
+/// Ticks before expiry during which a notice is drawn dimmed (fading out).
+const FADE_TICKS: u64 = 4;
+
+impl Toast {
+    /// In its last second: drawn dimmed.
+    pub fn fading(&self, now_tick: u64) -> bool {
+        let ttl = match self.level {
+            Level::Info => INFO_TICKS,
+            Level::Warn => WARN_TICKS,
+            Level::Error => return false,
+        };
+        now_tick.saturating_sub(self.born) + FADE_TICKS >= ttl
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Toasts {
     items: Vec<Toast>,
@@ -111,6 +126,12 @@ mod tests {
         t.push(Level::Info, "saved", 2);
         assert_eq!(t.len(), 2);
         assert_eq!(t.iter().last().unwrap().count, 2);
+        assert!(!t.iter().last().unwrap().fading(13));
+        assert!(t.iter().last().unwrap().fading(14));
+        assert!(
+            !t.iter().next().unwrap().fading(10_000),
+            "errors never fade"
+        );
         assert!(!t.expire(17));
         assert!(t.expire(18));
         assert_eq!(

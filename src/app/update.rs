@@ -180,6 +180,7 @@ fn global(app: &mut App, action: Action) {
     match action {
         Action::Quit | Action::Cancel => request_quit(app),
         Action::Back => back(app),
+        // Esc dismisses error toasts first; only when there were none does it go back.
         Action::Close if !app.toasts.dismiss_errors() && app.current != ScreenId::Home => back(app),
         Action::Suspend => app.effects.push(Effect::Suspend),
         Action::Help => app
@@ -319,7 +320,8 @@ fn backend(app: &mut App, ev: BackendEvent) {
             app.session.repo = match result {
                 Ok(st) => RepoState::Loaded(st),
                 Err(e) => {
-                    app.toasts.push(Level::Error, format!("git: {e}"), app.tick);
+                    // Fades: the repository pane and the top bar keep showing it.
+                    app.toasts.push(Level::Warn, format!("git: {e}"), app.tick);
                     RepoState::Failed(e)
                 }
             };
@@ -371,6 +373,7 @@ fn backend(app: &mut App, ev: BackendEvent) {
 fn tick(app: &mut App) -> bool {
     app.tick += 1;
     let mut dirty = app.toasts.expire(app.tick);
+    dirty |= app.toasts.iter().any(|t| t.fading(app.tick));
     dirty |= app.session.repo == RepoState::Loading;
     let id = app.current;
     dirty |= with_screen(app, id, |s, cx| s.on_tick(cx)).unwrap_or(false);

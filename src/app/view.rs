@@ -36,16 +36,7 @@ pub fn view(app: &App, frame: &mut Frame, cx: &ViewCx) {
         .as_ref()
         .map(|(level, text)| (text.as_str(), t.level(*level)));
     if app.overlays.is_empty() {
-        // Global hints whose key the screen rebinds are shadowed: do not show them twice.
-        let shadowed = |b: &&crate::keymap::Binding| {
-            b.keys
-                .iter()
-                .any(|k| cx.keymap.lookup(context, *k).is_some())
-        };
-        let hints = cx
-            .keymap
-            .hints(context)
-            .chain(cx.keymap.hints("global").filter(|b| !shadowed(b)));
+        let hints = cx.keymap.footer_hints(context);
         bars::render_bottom(frame, areas.bottom, hints, status, cx);
     } else {
         bars::render_bottom(frame, areas.bottom, cx.keymap.hints(context), status, cx);

@@ -34,6 +34,9 @@ pub struct GlobalArgs {
     /// Draw one frame, restore the terminal, print the startup time and exit (benchmarks).
     #[arg(long, global = true, hide = true)]
     pub exit_after_first_frame: bool,
+    /// Panic right after the first frame (tests that a panic restores the terminal).
+    #[arg(long, global = true, hide = true)]
+    pub debug_panic: bool,
 }
 
 #[derive(Debug, Subcommand)]

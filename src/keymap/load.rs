@@ -179,12 +179,12 @@ pub(crate) fn parse(source: &str, file: &str, base: Option<&Keymap>) -> (Keymap,
 pub fn load_user(path: &Path) -> (Keymap, Vec<KeymapIssue>) {
     let base = Keymap::builtin();
     match std::fs::read_to_string(path) {
-        Ok(src) => parse(&src, &path.display().to_string(), Some(&base)),
+        Ok(src) => parse(&src, &crate::diag::tilde(path), Some(&base)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => (base, Vec::new()),
         Err(e) => (
             base,
             vec![Diagnostic::new(
-                path.display().to_string(),
+                crate::diag::tilde(path),
                 0,
                 0,
                 format!("cannot read: {e}"),

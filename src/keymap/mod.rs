@@ -6,9 +6,11 @@
 //! (`help`, `palette`, `confirm`) or `global`. Routing (see `app::route`) asks the top overlay's
 //! context, then the focused text input, then the screen's context, then `global`.
 
+mod help;
 mod key;
 mod load;
 
+pub use help::markdown;
 pub use key::Key;
 pub use load::{KeymapIssue, load_user};
 
@@ -119,6 +121,14 @@ impl Keymap {
         self.bindings(context)
             .iter()
             .filter(|b| b.hint.is_some() && !b.keys.is_empty())
+    }
+
+    /// The footer of a screen: its own hints, then the global ones whose keys it does not rebind.
+    pub fn footer_hints<'a>(&'a self, context: &'a str) -> impl Iterator<Item = &'a Binding> + 'a {
+        let shadowed =
+            move |b: &&Binding| b.keys.iter().any(|k| self.lookup(context, *k).is_some());
+        self.hints(context)
+            .chain(self.hints("global").filter(move |b| !shadowed(b)))
     }
 
     /// The first key bound to `action` in `context`, for "press X to ..." texts.

@@ -181,26 +181,18 @@ impl ConfirmState {
         let half = inner.width / 2;
         let yes_x = inner.x + half.saturating_sub(yes.chars().count() as u16 + 1);
         let no_x = inner.x + half + 1;
-        frame.render_widget(
-            Paragraph::new(Span::styled(yes.clone(), yes_style)),
-            Rect {
-                x: yes_x,
+        for (label, style, x) in [(yes, yes_style, yes_x), (no, no_style, no_x)] {
+            let rect = Rect {
+                x,
                 y: buttons_y,
-                width: yes.chars().count() as u16,
+                width: label.chars().count() as u16,
                 height: 1,
-            }
-            .intersection(inner),
-        );
-        frame.render_widget(
-            Paragraph::new(Span::styled(no.clone(), no_style)),
-            Rect {
-                x: no_x,
-                y: buttons_y,
-                width: no.chars().count() as u16,
-                height: 1,
-            }
-            .intersection(inner),
-        );
+            };
+            frame.render_widget(
+                Paragraph::new(Span::styled(label, style)),
+                rect.intersection(inner),
+            );
+        }
     }
 }
 

@@ -34,22 +34,33 @@ pub fn rows(keymap: &Keymap, screen: ScreenId) -> Vec<HelpRow> {
         (screen.name(), format!("{} keys", screen.title())),
         ("global", "Everywhere".to_owned()),
     ] {
-        let bindings: Vec<_> = keymap
+        // Keys the screen rebinds do not reach the global binding: leave them out there.
+        let rows: Vec<HelpRow> = keymap
             .bindings(context)
             .iter()
-            .filter(|b| !b.keys.is_empty())
+            .filter_map(|b| {
+                let keys: Vec<String> = b
+                    .keys
+                    .iter()
+                    .filter(|k| {
+                        context == screen.name() || keymap.lookup(screen.name(), **k).is_none()
+                    })
+                    .map(ToString::to_string)
+                    .collect();
+                (!keys.is_empty()).then(|| HelpRow::Binding {
+                    keys: keys.join("/"),
+                    desc: b.desc.clone(),
+                })
+            })
             .collect();
-        if bindings.is_empty() {
+        if rows.is_empty() {
             continue;
         }
         if !out.is_empty() {
             out.push(HelpRow::Blank);
         }
         out.push(HelpRow::Section(title));
-        out.extend(bindings.into_iter().map(|b| HelpRow::Binding {
-            keys: b.keys_label(),
-            desc: b.desc.clone(),
-        }));
+        out.extend(rows);
     }
     out
 }

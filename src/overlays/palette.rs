@@ -251,7 +251,7 @@ impl PaletteState {
             );
             return;
         }
-        let width = lr.width as usize;
+        let width = list::text_width(lr, self.matches.len());
         let cmd_w = self
             .matches
             .iter()

@@ -6,7 +6,7 @@ pub mod terminal;
 
 use crate::app::{self, App};
 use crate::msg::Msg;
-use crossterm::event::{Event, EventStream, KeyEventKind};
+use crossterm::event::{Event, EventStream, KeyEventKind, MouseEventKind};
 use effects::{Effect, TaskRegistry};
 use futures::StreamExt;
 use std::time::{Duration, Instant};
@@ -23,12 +23,18 @@ const FRAME: Duration = Duration::from_millis(16);
 /// Backend events handled per loop turn before drawing again (log floods batch into one frame).
 const BATCH: usize = 512;
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Default)]
 pub struct RunOptions {
+    /// Screen to open after startup (None: home).
+    pub start: Option<crate::screens::ScreenId>,
+    /// Effects to run at startup besides the app's own (from `launch::tui_with`).
+    pub initial_effects: effects::Effects,
     /// Exit right after the first frame is drawn (startup benchmark).
     pub exit_after_first_frame: bool,
     /// When the process started, for the startup-to-first-frame figure.
     pub started: Option<Instant>,
+    /// Panic after the first frame (the end-to-end test of the panic hook).
+    pub debug_panic: bool,
 }
 
 /// Why the loop ended.
@@ -40,7 +46,7 @@ pub enum Exit {
     FirstFrame(Duration),
 }
 
-pub async fn run(mut app: App, opts: RunOptions) -> color_eyre::Result<Exit> {
+pub async fn run(mut app: App, mut opts: RunOptions) -> color_eyre::Result<Exit> {
     let mut tui = Tui::enter()?;
     let size = tui.terminal.size()?;
     app.size = ratatui::layout::Rect::new(0, 0, size.width, size.height);
@@ -57,6 +63,13 @@ pub async fn run(mut app: App, opts: RunOptions) -> color_eyre::Result<Exit> {
     let mut sighup = signal(SignalKind::hangup())?;
 
     let mut pending = app::init(&mut app);
+    if let Some(screen) = opts.start {
+        pending.extend(app::update(
+            &mut app,
+            Msg::Action(crate::msg::Action::Open(screen)),
+        ));
+    }
+    pending.append(&mut opts.initial_effects);
     let exit = loop {
         for effect in pending.drain(..) {
             match effect {
@@ -64,6 +77,9 @@ pub async fn run(mut app: App, opts: RunOptions) -> color_eyre::Result<Exit> {
                 Effect::Cancel(key) => tasks.cancel(&key),
                 Effect::Suspend => {
                     tui.suspend()?;
+                    // The window may have changed size while we were stopped.
+                    let size = tui.terminal.size()?;
+                    app.size = ratatui::layout::Rect::new(0, 0, size.width, size.height);
                     app.dirty = true;
                 }
                 Effect::Quit => app.quitting = true,
@@ -110,6 +126,9 @@ pub async fn run(mut app: App, opts: RunOptions) -> color_eyre::Result<Exit> {
                 let now = jiff::Timestamp::now();
                 tui.terminal.draw(|f| app::view(&app, f, &app.view_cx(now)))?;
                 app.dirty = false;
+                if opts.debug_panic {
+                    panic!("--debug-panic: deliberate panic after the first frame");
+                }
                 if let Some(started) = opts.started.filter(|_| opts.exit_after_first_frame) {
                     break Exit::FirstFrame(started.elapsed());
                 }
@@ -126,6 +145,8 @@ pub async fn run(mut app: App, opts: RunOptions) -> color_eyre::Result<Exit> {
 fn to_msg(ev: Event) -> Option<Msg> {
     match ev {
         Event::Key(k) if k.kind != KeyEventKind::Release => Some(Msg::Key(k)),
+        // Bare pointer motion changes nothing we draw: no message, no redraw.
+        Event::Mouse(m) if m.kind == MouseEventKind::Moved => None,
         Event::Mouse(m) => Some(Msg::Mouse(m)),
         Event::Paste(p) => Some(Msg::Paste(p)),
         Event::Resize(w, h) => Some(Msg::Resize(w, h)),

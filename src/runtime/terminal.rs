@@ -6,7 +6,7 @@ use crossterm::event::{
     DisableBracketedPaste, DisableMouseCapture, EnableBracketedPaste, EnableMouseCapture,
 };
 use crossterm::terminal::{
-    EnterAlternateScreen, LeaveAlternateScreen, disable_raw_mode, enable_raw_mode,
+    Clear, ClearType, EnterAlternateScreen, LeaveAlternateScreen, disable_raw_mode, enable_raw_mode,
 };
 use crossterm::{cursor, execute};
 use ratatui::Terminal;
@@ -23,8 +23,9 @@ pub struct Tui {
 impl Tui {
     pub fn enter() -> io::Result<Self> {
         setup()?;
-        let mut terminal = Terminal::new(CrosstermBackend::new(io::stdout()))?;
-        terminal.clear()?;
+        // A fresh fullscreen Terminal draws everything on its first frame; `Terminal::clear`
+        // would query the cursor position (DSR), which some terminals never answer.
+        let terminal = Terminal::new(CrosstermBackend::new(io::stdout()))?;
         Ok(Self { terminal })
     }
 
@@ -37,7 +38,9 @@ impl Tui {
             libc::raise(libc::SIGTSTP);
         }
         setup()?;
-        self.terminal.clear()
+        // New buffers: the next frame repaints the whole screen.
+        self.terminal = Terminal::new(CrosstermBackend::new(io::stdout()))?;
+        Ok(())
     }
 }
 
@@ -55,7 +58,8 @@ fn setup() -> io::Result<()> {
         EnterAlternateScreen,
         EnableMouseCapture,
         EnableBracketedPaste,
-        cursor::Hide
+        cursor::Hide,
+        Clear(ClearType::All)
     )
 }
 

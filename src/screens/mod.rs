@@ -3,6 +3,7 @@
 
 pub mod env;
 pub mod home;
+pub mod wizard;
 
 use crate::app::{UpdateCx, ViewCx};
 use crate::msg::{Action, BackendEvent};
@@ -146,6 +147,7 @@ pub struct Screens {
     pub home: home::HomeState,
     pub env: env::EnvState,
     // --- add your screen's field below (one line), e.g. `pub env: env::EnvState,` ---
+    pub wizard: wizard::WizardState,
 }
 
 impl Screens {
@@ -154,6 +156,7 @@ impl Screens {
             home: home::HomeState::new(session),
             env: env::EnvState::new(session),
             // --- construct your screen here ---
+            wizard: wizard::WizardState::new(session),
         }
     }
 
@@ -162,7 +165,7 @@ impl Screens {
         match id {
             ScreenId::Home => Some(&self.home),
             // --- replace your `None` with `Some(&self.<field>)` ---
-            ScreenId::Wizard => None,
+            ScreenId::Wizard => Some(&self.wizard),
             ScreenId::Console => None,
             ScreenId::Env => Some(&self.env),
             ScreenId::Scaffold => None,
@@ -174,7 +177,7 @@ impl Screens {
         match id {
             ScreenId::Home => Some(&mut self.home),
             // --- replace your `None` with `Some(&mut self.<field>)` ---
-            ScreenId::Wizard => None,
+            ScreenId::Wizard => Some(&mut self.wizard),
             ScreenId::Console => None,
             ScreenId::Env => Some(&mut self.env),
             ScreenId::Scaffold => None,

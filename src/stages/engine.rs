@@ -295,13 +295,13 @@ impl Check {
         title: impl Into<String>,
         detail: impl Into<String>,
     ) -> Self {
-        Check {
-            id: id.into(),
-            title: title.into(),
-            status: CheckStatus::Pass,
-            detail: detail.into(),
-            fix: None,
-        }
+        Check::new(
+            CheckStatus::Pass,
+            id.into(),
+            title.into(),
+            detail.into(),
+            None,
+        )
     }
     pub fn warn(
         id: impl Into<String>,
@@ -309,13 +309,13 @@ impl Check {
         detail: impl Into<String>,
         fix: impl Into<String>,
     ) -> Self {
-        Check {
-            id: id.into(),
-            title: title.into(),
-            status: CheckStatus::Warn,
-            detail: detail.into(),
-            fix: Some(fix.into()),
-        }
+        Check::new(
+            CheckStatus::Warn,
+            id.into(),
+            title.into(),
+            detail.into(),
+            Some(fix.into()),
+        )
     }
     pub fn fail(
         id: impl Into<String>,
@@ -323,12 +323,27 @@ impl Check {
         detail: impl Into<String>,
         fix: impl Into<String>,
     ) -> Self {
+        Check::new(
+            CheckStatus::Fail,
+            id.into(),
+            title.into(),
+            detail.into(),
+            Some(fix.into()),
+        )
+    }
+    fn new(
+        status: CheckStatus,
+        id: String,
+        title: String,
+        detail: String,
+        fix: Option<String>,
+    ) -> Self {
         Check {
-            id: id.into(),
-            title: title.into(),
-            status: CheckStatus::Fail,
-            detail: detail.into(),
-            fix: Some(fix.into()),
+            id,
+            title,
+            status,
+            detail,
+            fix,
         }
     }
 }
@@ -1144,6 +1159,59 @@ mod tests {
         assert!(stage.executed.lock().unwrap().is_empty());
         let last = run.journal.entries().unwrap().pop().unwrap();
         assert_eq!(last.kind, JournalKind::RunCancelled);
+    }
+
+    /// Reports drift for step "b" instead of changing it.
+    struct Drifting(Toy);
+
+    #[async_trait]
+    impl Stage for Drifting {
+        fn id(&self) -> StageId {
+            self.0.id()
+        }
+        async fn plan(&self) -> StageResult<Plan> {
+            self.0.plan().await
+        }
+        async fn preflight(&self) -> Vec<Check> {
+            self.0.preflight().await
+        }
+        async fn check(&self, step: &Step, cx: &StepCx) -> StageResult<Holds> {
+            if step.id == "b" && !cx.options().reconcile {
+                return Ok(Holds::Drift("cores: 4 (definition: 2)".into()));
+            }
+            self.0.check(step, cx).await
+        }
+        async fn execute(&self, step: &Step, cx: &StepCx) -> StageResult<()> {
+            self.0.execute(step, cx).await
+        }
+        async fn verify(&self) -> StageResult<Vec<Check>> {
+            self.0.verify().await
+        }
+    }
+
+    #[tokio::test]
+    async fn drift_is_counted_journalled_and_not_executed_unless_reconciling() {
+        let dir = tempfile::tempdir().unwrap();
+        let stage = Drifting(toy(None));
+        let (run, mut rx) = run_cx(dir.path());
+        let plan = stage.plan().await.unwrap();
+        let s = stage.apply(&plan, &run).await.unwrap();
+        assert_eq!((s.changed, s.drifted), (2, 1));
+        assert!(!stage.0.executed.lock().unwrap().contains(&"b".to_string()));
+        assert_eq!(
+            run.journal.last_outcome(StageId::Proxmox, "b"),
+            Some(JournalKind::Drift)
+        );
+        let kinds = drain(&mut rx);
+        assert!(kinds.iter().any(
+            |k| matches!(k, EventKind::StepDone { step, outcome: Outcome::Drift } if step == "b")
+        ));
+        let run = run.with_options(RunOptions {
+            reconcile: true,
+            ..Default::default()
+        });
+        let s = stage.apply(&plan, &run).await.unwrap();
+        assert_eq!((s.changed, s.held, s.drifted), (1, 2, 0));
     }
 
     #[test]

@@ -34,6 +34,69 @@ use std::net::Ipv4Addr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// How to reach the PVE API of a cluster definition.
+pub enum Connection {
+    Ready(crate::backends::pve::PveClient),
+    /// No fingerprint pinned yet: probe `host:port`, show it, store it, connect again with it.
+    NeedsTrust {
+        host: String,
+        port: u16,
+    },
+}
+
+/// Connect as the definition says. Credentials come from the environment:
+/// `PROXMOX_TOKEN_SECRET` (API token `proxmox.token_id`) or `PROXMOX_PASSWORD` (ticket login as
+/// the token's user). `pin` is a fingerprint trusted after the file was loaded.
+pub fn connect(cfg: &ClusterConfig, pin: Option<&str>) -> Result<Connection, String> {
+    use crate::backends::pve::{Auth, PveClient, PveSettings, Trust};
+    use zeroize::Zeroizing;
+    let p = &cfg.proxmox;
+    let env = |k: &str| std::env::var(k).ok().filter(|s| !s.is_empty());
+    let auth = if let Some(secret) = env("PROXMOX_TOKEN_SECRET") {
+        Auth::Token {
+            id: p.token_id.clone(),
+            secret: Zeroizing::new(secret),
+        }
+    } else if let Some(password) = env("PROXMOX_PASSWORD") {
+        let user = p
+            .token_id
+            .split('!')
+            .next()
+            .unwrap_or(&p.token_id)
+            .to_owned();
+        Auth::Password {
+            user,
+            password: Zeroizing::new(password),
+        }
+    } else {
+        return Err(format!(
+            "no PVE credentials: set PROXMOX_TOKEN_SECRET (the secret of token {}) or PROXMOX_PASSWORD",
+            p.token_id
+        ));
+    };
+    let trust = match (p.tls.verify_ca, pin.or(p.tls.fingerprint.as_deref())) {
+        (true, _) => Trust::CaVerified,
+        (false, Some(fp)) => Trust::Pinned(fp.to_owned()),
+        (false, None) if p.endpoint.starts_with("http://") => Trust::CaVerified,
+        (false, None) => {
+            let url = url::Url::parse(&p.endpoint)
+                .map_err(|e| format!("proxmox.endpoint `{}`: {e}", p.endpoint))?;
+            let host = url
+                .host_str()
+                .ok_or("proxmox.endpoint has no host")?
+                .trim_matches(['[', ']'])
+                .to_owned();
+            return Ok(Connection::NeedsTrust {
+                host,
+                port: url.port().unwrap_or(8006),
+            });
+        }
+    };
+    PveClient::new(PveSettings::new(p.endpoint.clone(), auth, trust))
+        .map(Connection::Ready)
+        .map_err(|e| e.to_string())
+}
+
 /// Name of the vendor snippet that installs qemu-guest-agent (see docs/proxmox-stage.md).
 pub const VENDOR_SNIPPET: &str = "homelab-vendor.yaml";
 
@@ -626,11 +689,7 @@ impl ProxmoxStage {
             .find(vm.vmid)
             .await?
             .ok_or_else(|| StageError::new(format!("VM {} does not exist", vm.vmid)))?;
-        let cfg = self.pve.vm_config(&vm.node, vm.vmid).await?;
-        let have = cfg
-            .get("scsi0")
-            .and_then(|d| types::disk_size(d))
-            .unwrap_or(0);
+        let have = self.disk_bytes(vm).await?;
         let want = vm.disk_gib << 30;
         let show = crate::stages::printer::bytes;
         Ok(if have >= want {
@@ -658,6 +717,15 @@ impl ProxmoxStage {
                 show(want)
             ))
         })
+    }
+
+    /// Size of the VM's boot disk (`scsi0`), 0 when unknown.
+    async fn disk_bytes(&self, vm: &VmConfig) -> StageResult<u64> {
+        let cfg = self.pve.vm_config(&vm.node, vm.vmid).await?;
+        Ok(cfg
+            .get("scsi0")
+            .and_then(|d| types::disk_size(d))
+            .unwrap_or(0))
     }
 
     async fn check_start(&self, vm: &VmConfig) -> StageResult<Holds> {
@@ -806,11 +874,22 @@ impl ProxmoxStage {
                 vec!["VM.Clone"],
                 "cloning the template",
             ));
-            out.push((
-                format!("/vms/{tid}"),
-                vec!["VM.Config.HWType"],
-                "template hardware (scsihw, serial0)",
-            ));
+            for (privilege, why) in [
+                (
+                    "VM.Config.HWType",
+                    "template hardware (scsihw, serial0, vga)",
+                ),
+                ("VM.Config.CPU", "template cores and cpu type"),
+                ("VM.Config.Memory", "template memory"),
+                (
+                    "VM.Config.Disk",
+                    "template disk import and cloud-init drive",
+                ),
+                ("VM.Config.Network", "template NIC"),
+                ("VM.Config.Options", "template tags and agent"),
+            ] {
+                out.push((format!("/vms/{tid}"), vec![privilege], why));
+            }
         }
         out.push((
             format!("/sdn/zones/localnetwork/{}", p.bridge),
@@ -1026,11 +1105,7 @@ impl Stage for ProxmoxStage {
                         (false, true) => Intent::Drift,
                         (false, false) => Intent::Create,
                     };
-                    let cfg = self.pve.vm_config(&vm.node, vm.vmid).await?;
-                    let have = cfg
-                        .get("scsi0")
-                        .and_then(|d| types::disk_size(d))
-                        .unwrap_or(0);
+                    let have = self.disk_bytes(vm).await?;
                     let want = vm.disk_gib << 30;
                     let (ri, rn) = if have >= want {
                         (
@@ -1499,7 +1574,24 @@ impl Stage for ProxmoxStage {
         let reconcile = cx.options().reconcile;
         let parts: Vec<&str> = step.id.split('/').collect();
         match parts.as_slice() {
-            ["image", node] => self.check_image(node).await,
+            ["image", node] => {
+                // A download started by a killed run may still be running: wait for it rather
+                // than starting a second one.
+                if let Holds::No(_) = self.check_image(node).await?
+                    && let Some(upid) = cx
+                        .notes(&step.id)
+                        .get("upid")
+                        .and_then(|u| Upid::parse(u).ok())
+                    && self.pve.task_status(&upid).await.is_ok_and(|t| t.running)
+                {
+                    cx.log(format!(
+                        "resuming: waiting for download task {upid} started by an earlier run"
+                    ))
+                    .await;
+                    let _ = self.wait_task(cx, &upid).await;
+                }
+                self.check_image(node).await
+            }
             ["template", node, "create"] => self.check_template_created(node, cx).await,
             ["template", node, "convert"] => self.check_template_converted(node).await,
             ["vm", name, "clone"] => self.check_clone(self.vm(name)?, cx).await,
@@ -1605,9 +1697,12 @@ impl Stage for ProxmoxStage {
                     .await;
                     return Ok(());
                 }
-                Err(StageError::new(format!(
-                    "deleting VM {vmid} is confirmed but not done by this build; delete it in PVE (`qm destroy {vmid}`)"
-                )))
+                if r.status == "running" {
+                    let upid = self.pve.stop_vm(&r.node, vmid).await?;
+                    self.run_task(cx, upid).await?;
+                }
+                let upid = self.pve.destroy_vm(&r.node, vmid).await?;
+                self.run_task(cx, upid).await
             }
             _ => Err(StageError::new(format!("unknown step {}", step.id))),
         }

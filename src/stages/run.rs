@@ -7,63 +7,41 @@
 
 use super::engine::*;
 use super::printer;
-use super::proxmox::ProxmoxStage;
-use crate::backends::pve::{self, Auth, PveClient, PveSettings, Trust};
+use super::proxmox::{Connection, ProxmoxStage, connect};
+use crate::backends::pve::{self, PveClient};
 use crate::cli::{BootstrapArgs, GlobalArgs};
 use crate::config::ClusterConfig;
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
-use zeroize::Zeroizing;
 
-/// The cluster file chosen by `--cluster` / `--repo` (or the only one under config/clusters/).
+/// The cluster file chosen by `--repo` / `--cluster` (foundation's loader: validated, with
+/// file:line:column diagnostics).
 pub fn locate_cluster(global: &GlobalArgs) -> Result<PathBuf, String> {
-    let root = match &global.repo {
+    let start = match &global.repo {
         Some(r) => r.clone(),
-        None => {
-            let mut dir = std::env::current_dir().map_err(|e| e.to_string())?;
-            loop {
-                if dir.join("config/clusters").is_dir() {
-                    break dir;
-                }
-                if !dir.pop() {
-                    return Err("no config/clusters/ here or above; run inside the homelab repository or pass --repo".into());
-                }
-            }
-        }
+        None => std::env::current_dir().map_err(|e| e.to_string())?,
     };
-    let dir = root.join("config/clusters");
-    if let Some(name) = &global.cluster {
-        let p = dir.join(format!("{name}.yaml"));
-        return if p.is_file() {
-            Ok(p)
-        } else {
-            Err(format!("{}: no such cluster file", p.display()))
-        };
-    }
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .map_err(|e| format!("{}: {e}", dir.display()))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
-        .collect();
-    files.sort();
-    match files.len() {
-        1 => Ok(files.remove(0)),
-        0 => Err(format!("{}: no cluster file", dir.display())),
-        _ => Err(format!(
-            "{}: several clusters; pick one with --cluster NAME",
-            dir.display()
-        )),
-    }
+    let root = crate::config::load::find_repo_root(&start)?;
+    crate::config::load::choose_cluster(&root, global.cluster.as_deref())
 }
 
 pub fn load_cluster(path: &Path) -> Result<ClusterConfig, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    serde_yaml::from_str(&text).map_err(|e| match e.location() {
-        Some(l) => format!("{}:{}:{}: {e}", path.display(), l.line(), l.column()),
-        None => format!("{}: {e}", path.display()),
-    })
+    let root = path
+        .parent()
+        .and_then(Path::parent)
+        .and_then(Path::parent)
+        .unwrap_or(Path::new("."));
+    crate::config::load::load_cluster(root, path)
+        .config
+        .map_err(|diags| {
+            diags
+                .iter()
+                .map(|d| d.to_string())
+                .collect::<Vec<_>>()
+                .join("\n")
+        })
 }
 
 /// How the stage asks the operator: stdin prompts, or fixed answers under `--yes`.
@@ -94,92 +72,81 @@ impl Confirm for StdinConfirm {
     }
 }
 
+/// `--yes` answers yes, except to prompts that require typing a name (deleting a VM): those are
+/// asked at the terminal, and refused when there is none.
+struct CliConfirm;
+
+#[async_trait::async_trait]
+impl Confirm for CliConfirm {
+    async fn confirm(&self, prompt: &Prompt) -> bool {
+        use std::io::IsTerminal;
+        let Some(name) = &prompt.type_to_confirm else {
+            return true;
+        };
+        if !std::io::stdin().is_terminal() {
+            eprintln!(
+                "{}: typing `{name}` at a terminal is required; not done",
+                prompt.title
+            );
+            return false;
+        }
+        StdinConfirm.confirm(prompt).await
+    }
+}
+
 /// Build the PVE client for `cfg`, trusting on first use as the flags allow.
 pub async fn pve_client(
     cfg: &ClusterConfig,
     cluster_file: &Path,
     args: &BootstrapArgs,
 ) -> Result<PveClient, String> {
-    let p = &cfg.proxmox;
-    let auth = if let Some(secret) = std::env::var("PROXMOX_TOKEN_SECRET")
-        .ok()
-        .filter(|s| !s.is_empty())
-    {
-        Auth::Token {
-            id: p.token_id.clone(),
-            secret: Zeroizing::new(secret),
-        }
-    } else if let Some(password) = std::env::var("PROXMOX_PASSWORD")
-        .ok()
-        .filter(|s| !s.is_empty())
-    {
-        let user = p
-            .token_id
-            .split('!')
-            .next()
-            .unwrap_or(&p.token_id)
-            .to_owned();
-        Auth::Password {
-            user,
-            password: Zeroizing::new(password),
-        }
-    } else {
-        return Err(format!(
-            "no PVE credentials: set PROXMOX_TOKEN_SECRET (the secret of token {}) or PROXMOX_PASSWORD",
-            p.token_id
-        ));
+    let (host, port) = match connect(cfg, None)? {
+        Connection::Ready(client) => return Ok(client),
+        Connection::NeedsTrust { host, port } => (host, port),
     };
-    let trust = if p.tls.verify_ca {
-        Trust::CaVerified
-    } else if let Some(fp) = &p.tls.fingerprint {
-        Trust::Pinned(fp.clone())
-    } else if p.endpoint.starts_with("http://") {
-        Trust::CaVerified
+    let fp = pve::tls::probe_fingerprint(&host, port, std::time::Duration::from_secs(10)).await?;
+    eprintln!(
+        "The PVE API at {host}:{port} presents a certificate with SHA-256 fingerprint\n  {fp}"
+    );
+    eprintln!(
+        "Compare it with `pvenode cert info` on the node (or the GUI: System > Certificates)."
+    );
+    let yes = if args.accept_new {
+        true
+    } else if args.yes {
+        return Err("unknown PVE certificate: re-run with --accept-new to trust it, or set proxmox.tls.fingerprint".into());
     } else {
-        let url = url::Url::parse(&p.endpoint)
-            .map_err(|e| format!("proxmox.endpoint `{}`: {e}", p.endpoint))?;
-        let host = url
-            .host_str()
-            .ok_or("proxmox.endpoint has no host")?
-            .trim_matches(['[', ']'])
-            .to_owned();
-        let port = url.port().unwrap_or(8006);
-        let fp =
-            pve::tls::probe_fingerprint(&host, port, std::time::Duration::from_secs(10)).await?;
-        eprintln!(
-            "The PVE API at {host}:{port} presents a certificate with SHA-256 fingerprint\n  {fp}"
-        );
-        eprintln!(
-            "Compare it with `pvenode cert info` on the node (or the GUI: System > Certificates)."
-        );
-        let yes = if args.accept_new {
-            true
-        } else if args.yes {
-            return Err("unknown PVE certificate: re-run with --accept-new to trust it, or set proxmox.tls.fingerprint".into());
-        } else {
-            StdinConfirm
-                .confirm(&Prompt {
-                    title: "Trust this certificate?".into(),
-                    detail: String::new(),
-                    type_to_confirm: None,
-                })
-                .await
+        let prompt = Prompt {
+            title: "Trust this certificate?".into(),
+            detail: String::new(),
+            type_to_confirm: None,
         };
-        if !yes {
-            return Err("certificate not trusted; nothing was done".into());
-        }
-        pve::trust::store_fingerprint(cluster_file, &fp)?;
-        eprintln!(
-            "Pinned in {} (proxmox.tls.fingerprint).",
-            cluster_file.display()
-        );
-        Trust::Pinned(fp)
+        StdinConfirm.confirm(&prompt).await
     };
-    PveClient::new(PveSettings::new(p.endpoint.clone(), auth, trust)).map_err(|e| e.to_string())
+    if !yes {
+        return Err("certificate not trusted; nothing was done".into());
+    }
+    pve::trust::store_fingerprint(cluster_file, &fp)?;
+    eprintln!(
+        "Pinned in {} (proxmox.tls.fingerprint).",
+        cluster_file.display()
+    );
+    match connect(cfg, Some(&fp))? {
+        Connection::Ready(client) => Ok(client),
+        Connection::NeedsTrust { .. } => Err("the pinned fingerprint was not taken up".into()),
+    }
 }
 
-/// `homelab bootstrap ...` (blocking; builds its own runtime).
+/// `homelab bootstrap ...` (blocking; builds its own runtime). Without `--plan` or `--yes` it
+/// opens the wizard screen.
 pub fn bootstrap(global: &GlobalArgs, args: &BootstrapArgs) -> ExitCode {
+    if !args.yes && !args.plan {
+        let start = crate::launch::Start {
+            screen: crate::screens::ScreenId::Wizard,
+            started: std::time::Instant::now(),
+        };
+        return crate::launch::tui(global, start);
+    }
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -204,12 +171,6 @@ async fn bootstrap_async(global: &GlobalArgs, args: &BootstrapArgs) -> ExitCode 
         },
         None => StageId::ALL.to_vec(),
     };
-    if !args.yes && !args.plan {
-        eprintln!(
-            "homelab bootstrap: the interactive wizard is the home screen's Bootstrap entry; use --plan to review or --yes to run here"
-        );
-        return ExitCode::from(2);
-    }
     let file = match locate_cluster(global) {
         Ok(f) => f,
         Err(e) => {
@@ -337,7 +298,7 @@ pub async fn run_one(
         reconcile: args.reconcile,
     };
     let run = RunCx::new(tx, journal)
-        .with_confirm(Arc::new(AutoConfirm(true)))
+        .with_confirm(Arc::new(CliConfirm))
         .with_options(options);
     let cancel = run.cancel.clone();
     tokio::spawn(async move {

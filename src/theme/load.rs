@@ -100,11 +100,11 @@ impl ThemeCatalog {
             match std::fs::read_to_string(&path) {
                 Ok(text) => user.push(Source {
                     name,
-                    file: path.display().to_string(),
+                    file: crate::diag::tilde(&path),
                     text,
                 }),
                 Err(e) => diags.push(Diagnostic::new(
-                    path.display().to_string(),
+                    crate::diag::tilde(&path),
                     0,
                     0,
                     format!("cannot read: {e}"),
@@ -533,6 +533,16 @@ mod tests {
             t.ui.border,
             ThemeCatalog::builtin().load(DEFAULT_THEME).0.ui.border
         );
+    }
+
+    #[test]
+    fn terminal_background_picks_light_or_dark() {
+        use super::super::for_terminal_background as pick;
+        assert_eq!(pick(Some("0;15")), Some("homelab-light"));
+        assert_eq!(pick(Some("15;default;0")), Some("homelab-dark"));
+        assert_eq!(pick(Some("12;7")), Some("homelab-light"));
+        assert_eq!(pick(Some("garbage")), None);
+        assert_eq!(pick(None), None);
     }
 
     #[test]

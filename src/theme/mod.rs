@@ -179,6 +179,18 @@ impl Theme {
     }
 }
 
+/// The builtin theme that suits the terminal's background, when the terminal says what it is
+/// (`COLORFGBG="fg;bg"`, set by rxvt, Konsole and others; bg 7 or 15 is a light background).
+/// Used only when no theme was chosen.
+pub fn for_terminal_background(colorfgbg: Option<&str>) -> Option<&'static str> {
+    let bg: u8 = colorfgbg?.rsplit(';').next()?.trim().parse().ok()?;
+    Some(if bg == 7 || bg == 15 {
+        "homelab-light"
+    } else {
+        DEFAULT_THEME
+    })
+}
+
 /// True when the NO_COLOR convention (https://no-color.org) asks for no colour.
 pub fn no_color_requested() -> bool {
     std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty())

@@ -7,6 +7,15 @@ use ratatui::layout::Rect;
 use ratatui::text::Line;
 use ratatui::widgets::{Paragraph, Scrollbar, ScrollbarOrientation, ScrollbarState};
 
+/// Columns the rows may use: one less than `area` when a scrollbar will be drawn.
+pub fn text_width(area: Rect, len: usize) -> usize {
+    if len > area.height as usize && area.width > 2 {
+        area.width as usize - 1
+    } else {
+        area.width as usize
+    }
+}
+
 /// First visible row so that `selected` is on screen, keeping a little context below it.
 pub fn offset(selected: usize, len: usize, height: usize) -> usize {
     if height == 0 || len <= height {
@@ -53,7 +62,7 @@ pub fn render(
         })
         .collect();
     // Selected row: fill the full width, not just the text.
-    if selected >= off && selected < off + height {
+    if selected < len && selected >= off && selected < off + height {
         let y = area.y + (selected - off) as u16;
         frame.buffer_mut().set_style(
             Rect {
@@ -64,8 +73,18 @@ pub fn render(
             sel_style,
         );
     }
-    frame.render_widget(Paragraph::new(lines), area);
-    if len > height && area.width > 2 {
+    let overflow = len > height && area.width > 2;
+    // Leave the last column to the scrollbar.
+    let text_area = if overflow {
+        Rect {
+            width: area.width - 1,
+            ..area
+        }
+    } else {
+        area
+    };
+    frame.render_widget(Paragraph::new(lines), text_area);
+    if overflow {
         let mut state = ScrollbarState::new(len - height).position(off);
         frame.render_stateful_widget(
             Scrollbar::new(ScrollbarOrientation::VerticalRight)

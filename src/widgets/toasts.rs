@@ -4,11 +4,12 @@ use crate::app::{Toasts, ViewCx};
 use crate::theme::Level;
 use ratatui::Frame;
 use ratatui::layout::Rect;
+use ratatui::style::Modifier;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, BorderType, Borders, Clear, Paragraph, Wrap};
 
 const MAX_WIDTH: u16 = 48;
-const MAX_LINES: usize = 4;
+const MAX_LINES: usize = 6;
 
 /// Where each toast is drawn (same order as `Toasts::iter`), for drawing and for clicks.
 pub fn layout(toasts: &Toasts, body: Rect) -> Vec<Rect> {
@@ -73,7 +74,12 @@ fn wrapped_lines(text: &str, width: usize) -> usize {
 pub fn render(frame: &mut Frame, toasts: &Toasts, body: Rect, cx: &ViewCx) {
     let t = cx.theme;
     for (toast, rect) in toasts.iter().zip(layout(toasts, body)) {
-        let style = t.toast(toast.level);
+        let fade = if toast.fading(cx.tick) {
+            Modifier::DIM
+        } else {
+            Modifier::empty()
+        };
+        let style = t.toast(toast.level).add_modifier(fade);
         let title = match toast.level {
             Level::Error => " error · Esc dismisses ",
             Level::Warn => " warning ",
@@ -90,7 +96,7 @@ pub fn render(frame: &mut Frame, toasts: &Toasts, body: Rect, cx: &ViewCx) {
         frame.render_widget(block, rect);
         let para = Paragraph::new(Line::from(Span::styled(
             label(toast.level, &toast.text, toast.count),
-            t.ui.overlay,
+            t.ui.overlay.add_modifier(fade),
         )))
         .wrap(Wrap { trim: true });
         frame.render_widget(

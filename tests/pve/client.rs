@@ -8,6 +8,16 @@ use homelab::stages::engine::*;
 use std::time::Duration;
 use zeroize::Zeroizing;
 
+fn download_spec(filename: &str) -> pve::DownloadSpec {
+    pve::DownloadSpec {
+        url: IMAGE_URL.into(),
+        filename: filename.into(),
+        content: "import".into(),
+        checksum_algorithm: "sha256".into(),
+        checksum: IMAGE_SHA.into(),
+    }
+}
+
 fn rule(method: Option<&str>, path: &str, fault: Fault, times: u32) -> FaultRule {
     FaultRule {
         method: method.map(str::to_owned),
@@ -31,13 +41,7 @@ async fn token_and_ticket_auth_and_csrf() {
     };
     let c = PveClient::new(s).unwrap();
     assert_eq!(c.nodes().await.unwrap()[0].node, "pve");
-    let spec = pve::DownloadSpec {
-        url: IMAGE_URL.into(),
-        filename: "x.qcow2".into(),
-        content: "import".into(),
-        checksum_algorithm: "sha256".into(),
-        checksum: IMAGE_SHA.into(),
-    };
+    let spec = download_spec("x.qcow2");
     let upid = c.download_url("pve", "local", &spec).await.unwrap();
     assert_eq!(upid.user, "homelab@pve");
     assert_eq!(upid.kind, "download");
@@ -149,13 +153,7 @@ async fn retries_5xx_and_dropped_connections_but_never_4xx() {
 
     // A 4xx is never retried.
     let before = sim.with(|st| st.seen.len());
-    let spec = pve::DownloadSpec {
-        url: IMAGE_URL.into(),
-        filename: "noble.img".into(),
-        content: "import".into(),
-        checksum_algorithm: "sha256".into(),
-        checksum: IMAGE_SHA.into(),
-    };
+    let spec = download_spec("noble.img");
     assert_eq!(
         c.download_url("pve", "local", &spec)
             .await
@@ -269,13 +267,7 @@ async fn parameter_errors_come_back_with_the_errors_map() {
     let sim = sim(&["pve"], free_port()).await;
     let c = client(&sim);
     // PVE rejects .img for import content.
-    let spec = pve::DownloadSpec {
-        url: IMAGE_URL.into(),
-        filename: "noble.img".into(),
-        content: "import".into(),
-        checksum_algorithm: "sha256".into(),
-        checksum: IMAGE_SHA.into(),
-    };
+    let spec = download_spec("noble.img");
     let e = c.download_url("pve", "local", &spec).await.unwrap_err();
     assert_eq!(
         e.to_string(),
@@ -285,14 +277,11 @@ async fn parameter_errors_come_back_with_the_errors_map() {
     sim.with(|st| {
         st.vms.insert(
             300,
-            homelab::sim::pve::state::Vm {
-                vmid: 300,
-                node: "pve".into(),
-                config: [("name".to_string(), "x".to_string())].into(),
-                running: false,
-                started: None,
-                lock: None,
-            },
+            homelab::sim::pve::state::Vm::new(
+                300,
+                "pve",
+                [("name".to_string(), "x".to_string())].into(),
+            ),
         )
     });
     let e = c

@@ -229,6 +229,47 @@ async fn orphans_and_foreign_vmids_are_never_touched() {
     assert_eq!(sim.writes(), writes);
     assert!(sim.with(|st| st.vms.contains_key(&212)));
 
+    // Typing the VM's name deletes it (stopped first): the only way homelab deletes anything.
+    struct Typist(&'static str);
+    #[async_trait::async_trait]
+    impl Confirm for Typist {
+        async fn confirm(&self, prompt: &Prompt) -> bool {
+            prompt.type_to_confirm.as_deref() == Some(self.0)
+        }
+    }
+    for (typed, deleted) in [("k3s-agent-1", false), ("k3s-agent-old", true)] {
+        let (tx, rx) = tokio::sync::mpsc::channel(100_000);
+        drop(rx);
+        let run = RunCx::new(tx, Journal::at(dir.path().join("j")).unwrap())
+            .with_options(RunOptions {
+                reconcile: true,
+                ..Default::default()
+            })
+            .with_confirm(std::sync::Arc::new(Typist(typed)));
+        let plan = stage.plan().await.unwrap();
+        stage.apply(&plan, &run).await.unwrap();
+        assert_eq!(
+            !sim.with(|st| st.vms.contains_key(&212)),
+            deleted,
+            "typed {typed}"
+        );
+    }
+    let deletes: Vec<String> = sim.with(|st| {
+        st.seen
+            .iter()
+            .filter(|s| s.is_write())
+            .skip(writes)
+            .map(|s| format!("{} {}", s.method, s.path))
+            .collect()
+    });
+    assert_eq!(
+        deletes,
+        vec![
+            "POST /api2/json/nodes/pve/qemu/212/status/stop",
+            "DELETE /api2/json/nodes/pve/qemu/212"
+        ]
+    );
+
     // A foreign VM holding one of our VMIDs stops the run with a clear message.
     let port2 = free_port();
     let sim2 = homelab_sim_with_foreign(port2).await;
@@ -258,21 +299,45 @@ async fn orphans_and_foreign_vmids_are_never_touched() {
 async fn homelab_sim_with_foreign(port: u16) -> homelab::sim::pve::PveSim {
     let s = sim(&["pve"], port).await;
     s.with(|st| {
-        let vm = homelab::sim::pve::state::Vm {
-            vmid: 201,
-            node: "pve".into(),
-            config: [
-                ("name".to_string(), "grafana-old".to_string()),
-                ("cores".into(), "1".into()),
-            ]
-            .into(),
-            running: false,
-            started: None,
-            lock: None,
-        };
+        let config = [
+            ("name".to_string(), "grafana-old".to_string()),
+            ("cores".into(), "1".into()),
+        ];
+        let vm = homelab::sim::pve::state::Vm::new(201, "pve", config.into());
         st.vms.insert(201, vm);
     });
     s
+}
+
+/// Run the stage until `step` has started its PVE task, then kill the run (abort the future,
+/// as a killed process would leave it) and return the journal path.
+async fn kill_after_task_start(
+    sim: &homelab::sim::pve::PveSim,
+    cfg: homelab::config::ClusterConfig,
+    step: &str,
+    dir: &std::path::Path,
+) -> std::path::PathBuf {
+    let journal_path = dir.join("j.jsonl");
+    let stage1 = std::sync::Arc::new(stage(sim, cfg));
+    let (tx, mut rx) = tokio::sync::mpsc::channel(100_000);
+    let run = RunCx::new(tx, Journal::at(&journal_path).unwrap());
+    let plan = stage1.plan().await.unwrap();
+    let s1 = stage1.clone();
+    let task = tokio::spawn(async move { s1.apply(&plan, &run).await });
+    while let Some(ev) = rx.recv().await {
+        if let EventKind::Log {
+            step: Some(s),
+            line,
+        } = &ev.kind
+            && s == step
+            && line.starts_with("task UPID:")
+        {
+            break;
+        }
+    }
+    task.abort();
+    let _ = task.await;
+    journal_path
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -284,28 +349,8 @@ async fn a_run_killed_mid_clone_resumes_without_duplicates() {
     sim.with(|st| st.timing.task = std::time::Duration::from_millis(150));
     let cfg = cluster(&sim, &nodes, port);
     let dir = tempfile::tempdir().unwrap();
-    let journal_path = dir.path().join("j.jsonl");
-
-    let stage1 = std::sync::Arc::new(stage(&sim, cfg.clone()));
-    let (tx, mut rx) = tokio::sync::mpsc::channel(100_000);
-    let run = RunCx::new(tx, Journal::at(&journal_path).unwrap());
-    let plan = stage1.plan().await.unwrap();
-    let s1 = stage1.clone();
-    let task = tokio::spawn(async move { s1.apply(&plan, &run).await });
-    // Kill the "process" as soon as the server's clone task has been started.
-    while let Some(ev) = rx.recv().await {
-        if let EventKind::Log {
-            step: Some(step),
-            line,
-        } = &ev.kind
-            && step == "vm/k3s-server-1/clone"
-            && line.starts_with("task UPID:")
-        {
-            break;
-        }
-    }
-    task.abort();
-    let _ = task.await;
+    let journal_path =
+        kill_after_task_start(&sim, cfg.clone(), "vm/k3s-server-1/clone", dir.path()).await;
     assert!(
         sim.with(|st| st
             .vms
@@ -322,11 +367,9 @@ async fn a_run_killed_mid_clone_resumes_without_duplicates() {
         .clone()
         .unwrap_or_else(|e| panic!("{e:?}\n{logs:#?}"));
     assert!(
-        out.logs()
-            .iter()
+        logs.iter()
             .any(|l| l.contains("resuming: waiting for task")),
-        "{:#?}",
-        out.logs()
+        "{logs:#?}"
     );
     sim.with(|st| {
         let names: Vec<&str> = st.vms.values().map(|v| v.name()).collect();
@@ -343,6 +386,34 @@ async fn a_run_killed_mid_clone_resumes_without_duplicates() {
             .count();
         assert_eq!(clones, 2, "server cloned once, agent once");
     });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_killed_mid_download_waits_for_it_instead_of_downloading_again() {
+    let nodes = ["pve"];
+    let port = free_port();
+    let sim = sim(&nodes, port).await;
+    sim.with(|st| st.timing.download = std::time::Duration::from_millis(400));
+    let cfg = cluster(&sim, &nodes, port);
+    let dir = tempfile::tempdir().unwrap();
+    let journal_path = kill_after_task_start(&sim, cfg.clone(), "image/pve", dir.path()).await;
+    let out = apply(&stage(&sim, cfg), &journal_path, RunOptions::default()).await;
+    let logs = out.logs();
+    out.result
+        .clone()
+        .unwrap_or_else(|e| panic!("{e:?}\n{logs:#?}"));
+    assert!(
+        logs.iter()
+            .any(|l| l.contains("resuming: waiting for download task")),
+        "{logs:#?}"
+    );
+    let downloads = sim.with(|st| {
+        st.seen
+            .iter()
+            .filter(|s| s.path.ends_with("/download-url"))
+            .count()
+    });
+    assert_eq!(downloads, 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -16,7 +16,8 @@ pub const IMAGE_URL: &str = "https://cloud-images.ubuntu.com/releases/noble/rele
 pub const IMAGE_SHA: &str = "1b7b2b6a2b1ef5a3d1f63d3b7c0ad5a1a3c5f3e0e1c9d9ea0b8f3b5f1a2c4d6e";
 pub const KEY: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHomelabTestKey+/= tester@homelab";
 
-/// Skip (printing why) when a peer is missing, except under HOMELAB_REQUIRE_PEERS=1.
+/// Like `tests/support`'s `require_peer`, for peers that are not programs on PATH (a Python
+/// module): skip (printing why) when missing, except under HOMELAB_REQUIRE_PEERS=1.
 pub fn require_peer(name: &str, available: bool) -> bool {
     if available {
         return true;

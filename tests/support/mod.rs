@@ -106,6 +106,13 @@ pub fn press(app: &mut App, key: &str) -> Effects {
     app::update(app, Msg::Key(ev))
 }
 
+/// Press several keys in order.
+pub fn press_all(app: &mut App, keys: &[&str]) {
+    for k in keys {
+        press(app, k);
+    }
+}
+
 /// Deliver a backend event as the runtime would.
 pub fn backend(app: &mut App, ev: homelab::msg::BackendEvent) -> Effects {
     app::update(app, Msg::Backend(ev))

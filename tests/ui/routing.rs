@@ -119,37 +119,100 @@ fn vim_keys_and_arrows_move_the_same() {
 fn mouse_click_selects_then_opens_and_wheel_scrolls() {
     let mut app = support::app();
     app.size = ratatui::layout::Rect::new(0, 0, 80, 24);
-    // Jobs list starts at row 2 (top bar, border); each job has two rows. Scaffold = job 3.
+    // Jobs list starts at row 2 (top bar, border); each job has two rows. Env files = job 2.
     mouse(
         &mut app,
         MouseEventKind::Down(MouseButton::Left),
         5,
-        2 + 2 * 3,
+        2 + 2 * 2,
     );
-    assert_eq!(app.screens.home.job, 3);
+    assert_eq!(app.screens.home.job, 2);
     assert_eq!(app.current, ScreenId::Home);
-    // Clicking the selected job opens it: not built yet, so a toast says so.
-    mouse(
-        &mut app,
-        MouseEventKind::Down(MouseButton::Left),
-        5,
-        2 + 2 * 3,
-    );
-    assert_eq!(app.current, ScreenId::Home);
-    assert!(app.toasts.iter().any(|t| {
-        t.text
-            .starts_with("Scaffold app is not available in this build yet")
-    }));
     mouse(&mut app, MouseEventKind::ScrollDown, 5, 4);
-    assert_eq!(app.screens.home.job, 4);
+    assert_eq!(app.screens.home.job, 3);
+    mouse(&mut app, MouseEventKind::ScrollUp, 5, 4);
+    // Clicking the selected job opens it, or says plainly that it is not built yet.
+    mouse(
+        &mut app,
+        MouseEventKind::Down(MouseButton::Left),
+        5,
+        2 + 2 * 2,
+    );
+    if app.screens.available(ScreenId::Env) {
+        assert_eq!(app.current, ScreenId::Env);
+    } else {
+        assert_eq!(app.current, ScreenId::Home);
+        assert!(app.toasts.iter().any(|t| {
+            t.text
+                .starts_with("Env files is not available in this build yet")
+        }));
+    }
 }
 
 #[test]
 fn open_actions_for_unbuilt_screens_never_navigate() {
     let mut app = support::app();
-    // The env editor has landed (secrets); the others are still unbuilt on this branch.
-    for id in ScreenId::ALL.into_iter().filter(|id| *id != ScreenId::Env) {
+    let unbuilt: Vec<ScreenId> = ScreenId::ALL
+        .into_iter()
+        .filter(|id| *id != ScreenId::Home && !app.screens.available(*id))
+        .collect();
+    for id in unbuilt {
         act(&mut app, Action::Open(id));
         assert_eq!(app.current, ScreenId::Home, "{id:?}");
+    }
+}
+
+#[test]
+fn refresh_spawns_keyed_reads_and_update_never_does_io() {
+    let mut app = support::app();
+    let effects = press(&mut app, "r");
+    let keys: Vec<String> = effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Spawn(t) => Some(t.key.to_string()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(keys, vec!["repo-status", "cluster-config"]);
+    assert_eq!(app.session.repo, homelab::app::RepoState::Loading);
+}
+
+#[test]
+fn confirming_the_quit_dialog_quits_and_no_stays() {
+    use homelab::overlays::confirm::ConfirmState;
+    let mut app = support::app();
+    app.overlays.push(Overlay::Confirm(ConfirmState::new(
+        "quit",
+        "Quit homelab?",
+        "Still running: x.",
+    )));
+    // Enter presses the focused button, which is "No" by default.
+    assert!(!quits(&press(&mut app, "enter")));
+    assert!(app.overlays.is_empty());
+    app.overlays.push(Overlay::Confirm(ConfirmState::new(
+        "quit",
+        "Quit homelab?",
+        "Still running: x.",
+    )));
+    assert!(quits(&press(&mut app, "y")));
+}
+
+#[test]
+fn paste_goes_to_the_palette_input() {
+    let mut app = support::app();
+    press(&mut app, ":");
+    homelab::app::update(
+        &mut app,
+        homelab::msg::Msg::Paste("theme high\ncontrast".into()),
+    );
+    match app.overlays.last() {
+        Some(Overlay::Palette(p)) => {
+            assert_eq!(p.input.value(), "theme highcontrast");
+            assert_eq!(
+                p.matching().next().map(|e| e.command.as_str()),
+                Some("theme high-contrast")
+            );
+        }
+        other => panic!("palette closed: {other:?}"),
     }
 }

@@ -122,6 +122,10 @@ pub trait Hypervisor: Send + Sync {
         gib: u64,
     ) -> Result<Upid, PveError>;
     async fn start_vm(&self, node: &str, vmid: u32) -> Result<Upid, PveError>;
+    /// Hard stop (`POST .../status/stop`).
+    async fn stop_vm(&self, node: &str, vmid: u32) -> Result<Upid, PveError>;
+    /// Destroy a stopped VM and its disks (`DELETE /nodes/{node}/qemu/{vmid}`).
+    async fn destroy_vm(&self, node: &str, vmid: u32) -> Result<Upid, PveError>;
     async fn vm_status(&self, node: &str, vmid: u32) -> Result<VmStatus, PveError>;
     async fn guest_interfaces(
         &self,
@@ -154,6 +158,16 @@ impl PveClient {
     fn nodes_api(&self) -> NodesClient<PveClient> {
         NodesClient::new(self.clone())
     }
+    /// `/nodes/{node}/qemu/{id}` as a generated client.
+    fn vm_api(
+        &self,
+        call: &str,
+        node: &str,
+        id: u32,
+    ) -> Result<proxmox_api::nodes::node::qemu::vmid::VmidClient<PveClient>, PveError> {
+        Ok(self.nodes_api().node(node).qemu().vmid(vmid(call, id)?))
+    }
+
     async fn get_raw(&self, path: &str, query: &[(String, String)]) -> Result<Value, PveError> {
         self.call(Method::Get, path, &[], query).await
     }
@@ -367,14 +381,7 @@ impl Hypervisor for PveClient {
         params.full = Some(true);
         params.name = Some(name.to_owned());
         params.storage = Some(storage.to_owned());
-        let s = self
-            .nodes_api()
-            .node(node)
-            .qemu()
-            .vmid(vmid(&call, id)?)
-            .clone()
-            .post(params)
-            .await?;
+        let s = self.vm_api(&call, node, id)?.clone().post(params).await?;
         upid(&call, s)
     }
 
@@ -416,10 +423,7 @@ impl Hypervisor for PveClient {
         let size = pve_resize::SizeStr::try_from(format!("{gib}G"))
             .map_err(|e| bad(&call, format!("{e:?}")))?;
         let s = self
-            .nodes_api()
-            .node(node)
-            .qemu()
-            .vmid(vmid(&call, id)?)
+            .vm_api(&call, node, id)?
             .resize()
             .put(pve_resize::PutParams::new(disk, size))
             .await?;
@@ -429,13 +433,30 @@ impl Hypervisor for PveClient {
     async fn start_vm(&self, node: &str, id: u32) -> Result<Upid, PveError> {
         let call = format!("POST /nodes/{node}/qemu/{id}/status/start");
         let s = self
-            .nodes_api()
-            .node(node)
-            .qemu()
-            .vmid(vmid(&call, id)?)
+            .vm_api(&call, node, id)?
             .status()
             .start()
             .post(Default::default())
+            .await?;
+        upid(&call, s)
+    }
+
+    async fn stop_vm(&self, node: &str, id: u32) -> Result<Upid, PveError> {
+        let call = format!("POST /nodes/{node}/qemu/{id}/status/stop");
+        let s = self
+            .vm_api(&call, node, id)?
+            .status()
+            .stop()
+            .post(Default::default())
+            .await?;
+        upid(&call, s)
+    }
+
+    async fn destroy_vm(&self, node: &str, id: u32) -> Result<Upid, PveError> {
+        let call = format!("DELETE /nodes/{node}/qemu/{id}");
+        let s = self
+            .vm_api(&call, node, id)?
+            .delete(Default::default())
             .await?;
         upid(&call, s)
     }
@@ -444,10 +465,7 @@ impl Hypervisor for PveClient {
         use proxmox_api::nodes::node::qemu::vmid::status::current::Status;
         let call = format!("GET /nodes/{node}/qemu/{id}/status/current");
         let s = self
-            .nodes_api()
-            .node(node)
-            .qemu()
-            .vmid(vmid(&call, id)?)
+            .vm_api(&call, node, id)?
             .status()
             .current()
             .get()

@@ -4,7 +4,7 @@
 //! PVE ships a self-signed node certificate. Instead of turning verification off, homelab shows
 //! the operator the SHA-256 of the leaf certificate the endpoint presents ([`probe_fingerprint`]),
 //! stores it in the cluster definition once they agree, and from then on accepts exactly that
-//! certificate ([`PinnedVerifier`]). Handshake signatures are still verified with the provider's
+//! certificate ([`CertVerifier`]). Handshake signatures are still verified with the provider's
 //! algorithms, so a peer without the private key is refused.
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
@@ -47,18 +47,41 @@ pub fn parse_fingerprint(s: &str) -> Result<[u8; 32], String> {
         .map_err(|b: Vec<u8>| format!("fingerprint `{s}` has {} bytes, a SHA-256 has 32", b.len()))
 }
 
-/// Accepts exactly one leaf certificate, identified by its SHA-256.
+/// What a [`CertVerifier`] accepts.
 #[derive(Debug)]
-pub struct PinnedVerifier {
-    pin: [u8; 32],
+enum Mode {
+    /// Exactly the leaf certificate with this SHA-256.
+    Pin([u8; 32]),
+    /// Any certificate, recording the leaf: only for [`probe_fingerprint`], never for API calls.
+    Record(Mutex<Option<Vec<u8>>>),
+}
+
+/// Our certificate verifier: a pinned leaf, or recording for the first-use probe. Handshake
+/// signatures are verified either way.
+#[derive(Debug)]
+pub struct CertVerifier {
+    mode: Mode,
     algs: WebPkiSupportedAlgorithms,
 }
 
-impl PinnedVerifier {
-    pub fn new(pin: [u8; 32]) -> Self {
-        PinnedVerifier {
-            pin,
+impl CertVerifier {
+    /// Accept exactly the certificate whose SHA-256 is `pin`.
+    pub fn pinned(pin: [u8; 32]) -> Self {
+        CertVerifier {
+            mode: Mode::Pin(pin),
             algs: provider().signature_verification_algorithms,
+        }
+    }
+    fn recording() -> Self {
+        CertVerifier {
+            mode: Mode::Record(Mutex::new(None)),
+            algs: provider().signature_verification_algorithms,
+        }
+    }
+    fn recorded(&self) -> Option<Vec<u8>> {
+        match &self.mode {
+            Mode::Record(seen) => seen.lock().unwrap_or_else(|p| p.into_inner()).take(),
+            Mode::Pin(_) => None,
         }
     }
 }
@@ -76,7 +99,7 @@ fn mismatch(expected: &[u8; 32], got: &[u8]) -> rustls::Error {
     ))
 }
 
-impl ServerCertVerifier for PinnedVerifier {
+impl ServerCertVerifier for CertVerifier {
     fn verify_server_cert(
         &self,
         end_entity: &CertificateDer<'_>,
@@ -85,52 +108,17 @@ impl ServerCertVerifier for PinnedVerifier {
         _ocsp: &[u8],
         _now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        let got = Sha256::digest(end_entity.as_ref());
-        if got.as_slice() == self.pin {
-            Ok(ServerCertVerified::assertion())
-        } else {
-            Err(mismatch(&self.pin, end_entity.as_ref()))
+        match &self.mode {
+            Mode::Pin(pin) if Sha256::digest(end_entity.as_ref()).as_slice() == pin => {
+                Ok(ServerCertVerified::assertion())
+            }
+            Mode::Pin(pin) => Err(mismatch(pin, end_entity.as_ref())),
+            Mode::Record(seen) => {
+                *seen.lock().unwrap_or_else(|p| p.into_inner()) =
+                    Some(end_entity.as_ref().to_vec());
+                Ok(ServerCertVerified::assertion())
+            }
         }
-    }
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algs)
-    }
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algs)
-    }
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.algs.supported_schemes()
-    }
-}
-
-/// Records the leaf certificate and accepts it: only for [`probe_fingerprint`], never for API calls.
-#[derive(Debug)]
-struct Recorder {
-    seen: Mutex<Option<Vec<u8>>>,
-    algs: WebPkiSupportedAlgorithms,
-}
-
-impl ServerCertVerifier for Recorder {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        *self.seen.lock().unwrap_or_else(|p| p.into_inner()) = Some(end_entity.as_ref().to_vec());
-        Ok(ServerCertVerified::assertion())
     }
     fn verify_tls12_signature(
         &self,
@@ -159,7 +147,7 @@ pub fn pinned_config(pin: [u8; 32]) -> Result<rustls::ClientConfig, String> {
         .with_safe_default_protocol_versions()
         .map_err(|e| e.to_string())?
         .dangerous()
-        .with_custom_certificate_verifier(Arc::new(PinnedVerifier::new(pin)))
+        .with_custom_certificate_verifier(Arc::new(CertVerifier::pinned(pin)))
         .with_no_client_auth())
 }
 
@@ -170,10 +158,7 @@ pub async fn probe_fingerprint(
     port: u16,
     timeout: std::time::Duration,
 ) -> Result<String, String> {
-    let recorder = Arc::new(Recorder {
-        seen: Mutex::new(None),
-        algs: provider().signature_verification_algorithms,
-    });
+    let recorder = Arc::new(CertVerifier::recording());
     let config = rustls::ClientConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
         .map_err(|e| e.to_string())?
@@ -199,11 +184,7 @@ pub async fn probe_fingerprint(
             timeout.as_secs()
         )
     })??;
-    let der = recorder
-        .seen
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .take();
+    let der = recorder.recorded();
     der.map(|d| fingerprint_of(&d))
         .ok_or_else(|| format!("{host}:{port} presented no certificate"))
 }

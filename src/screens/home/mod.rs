@@ -103,9 +103,41 @@ impl HomeState {
         true
     }
 
+    /// The status line describes the selection in full: what a job does, every field of a VM
+    /// (narrow terminals hide columns), the whole path of a changed file.
     fn announce(&self, cx: &mut UpdateCx) {
-        if self.focus == Pane::Jobs {
-            cx.status(self.selected_job().blurb());
+        let text = match self.focus {
+            Pane::Jobs => Some(self.selected_job().blurb().to_owned()),
+            Pane::Vms => cx
+                .session
+                .cluster
+                .config
+                .as_ref()
+                .ok()
+                .and_then(|c| c.vms.get(self.vm))
+                .map(|v| {
+                    format!(
+                        "{} · {} on {} · vmid {} · {} cores · {} MiB · {} GiB · {}",
+                        v.name,
+                        v.role.as_str(),
+                        v.node,
+                        v.vmid,
+                        v.cores,
+                        v.memory_mib,
+                        v.disk_gib,
+                        v.ip
+                    )
+                }),
+            Pane::Repo => match &cx.session.repo {
+                crate::app::RepoState::Loaded(st) => st
+                    .dirty
+                    .get(self.repo_file)
+                    .map(|f| format!("{} {}", f.change.code(), f.path)),
+                _ => None,
+            },
+        };
+        if let Some(text) = text {
+            cx.status(text);
         }
     }
 }
@@ -126,10 +158,17 @@ impl Screen for HomeState {
                 self.move_cursor(self.focus, action, cx.session);
                 self.announce(cx);
             }
-            Action::NextPane => self.focus = self.focus.step(true),
-            Action::PrevPane => self.focus = self.focus.step(false),
+            Action::NextPane => {
+                self.focus = self.focus.step(true);
+                self.announce(cx);
+            }
+            Action::PrevPane => {
+                self.focus = self.focus.step(false);
+                self.announce(cx);
+            }
             Action::Select if self.focus == Pane::Jobs => cx.open(self.selected_job()),
-            Action::Select => self.focus = Pane::Jobs,
+            // In the VM and file lists Enter shows the full row in the status line.
+            Action::Select => self.announce(cx),
             _ => return Handled::No,
         }
         Handled::Yes

@@ -6,15 +6,18 @@ use crate::config::ClusterConfig;
 use crate::msg::Action;
 use crate::widgets::list;
 use ratatui::Frame;
-use ratatui::layout::{Margin, Rect};
+use ratatui::layout::{Constraint, Layout, Margin, Rect};
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, BorderType, Borders, Paragraph, Wrap};
 
 /// Rows per job in the menu (title, then what it does).
 pub const JOB_ROWS: u16 = 2;
-/// Lines of the cluster summary.
+/// Lines of the cluster summary; tall screens get storage and endpoints too.
 const CLUSTER_LINES: u16 = 7;
+const CLUSTER_LINES_TALL: u16 = 9;
+/// Body height from which the tall summary is used.
+const TALL: u16 = 36;
 /// Lines above the changed-file list in the repository pane.
 const REPO_HEADER: u16 = 4;
 /// Below this width the right column (cluster, VMs) is hidden rather than squeezed.
@@ -38,35 +41,16 @@ pub fn layout(area: Rect) -> HomeLayout {
     } else {
         area.width
     };
-    let left = Rect {
-        width: left_w,
-        ..area
-    };
-    let right = Rect {
-        x: area.x + left_w,
-        width: area.width - left_w,
-        ..area
-    };
-    let jobs_h = (JOBS.len() as u16 * JOB_ROWS + 2).min(left.height);
-    let jobs = Rect {
-        height: jobs_h,
-        ..left
-    };
-    let repo = Rect {
-        y: jobs.bottom(),
-        height: left.height - jobs_h,
-        ..left
-    };
-    let cluster_h = (CLUSTER_LINES + 2).min(right.height);
-    let cluster = Rect {
-        height: cluster_h,
-        ..right
-    };
-    let vms = Rect {
-        y: cluster.bottom(),
-        height: right.height - cluster_h,
-        ..right
-    };
+    let [left, right] =
+        Layout::horizontal([Constraint::Length(left_w), Constraint::Fill(1)]).areas(area);
+    let jobs_h = JOBS.len() as u16 * JOB_ROWS + 2;
+    let [jobs, repo] =
+        Layout::vertical([Constraint::Length(jobs_h), Constraint::Fill(1)]).areas(left);
+    let [cluster, vms] = Layout::vertical([
+        Constraint::Length(cluster_lines(area) + 2),
+        Constraint::Fill(1),
+    ])
+    .areas(right);
     let inner = |r: Rect| {
         r.inner(Margin {
             horizontal: 1,
@@ -212,7 +196,7 @@ fn render_repo(state: &HomeState, frame: &mut Frame, l: &HomeLayout, cx: &ViewCx
         }
         RepoState::Loaded(st) => {
             let mut branch = vec![
-                Span::styled("⎇ ", t.ui.muted),
+                Span::styled("branch ", t.ui.muted),
                 Span::styled(st.branch.clone(), t.ui.accent),
             ];
             if st.dirty.is_empty() {
@@ -271,10 +255,9 @@ fn render_cluster(state: &HomeState, frame: &mut Frame, l: &HomeLayout, cx: &Vie
     match &c.config {
         Ok(cfg) => {
             frame.render_widget(block(format!("Cluster {}", cfg.name), false, cx), l.cluster);
-            frame.render_widget(
-                Paragraph::new(summary_lines(cfg, inner.width as usize, cx)),
-                inner,
-            );
+            let tall = l.cluster.height >= CLUSTER_LINES_TALL + 2;
+            let lines = summary_lines(cfg, inner.width as usize, tall, cx);
+            frame.render_widget(Paragraph::new(lines), inner);
             render_vms(state, cfg, frame, l, cx);
         }
         Err(diags) => {
@@ -295,7 +278,15 @@ fn render_cluster(state: &HomeState, frame: &mut Frame, l: &HomeLayout, cx: &Vie
                 Line::default(),
             ];
             for d in diags {
-                lines.push(Line::styled(d.to_string(), t.ui.text));
+                let place = if d.line == 0 {
+                    String::new()
+                } else {
+                    format!("{}:{}  ", d.line, d.column)
+                };
+                lines.push(Line::from(vec![
+                    Span::styled(place, t.ui.accent),
+                    Span::styled(d.message.clone(), t.ui.text),
+                ]));
             }
             lines.push(Line::default());
             lines.push(Line::styled(
@@ -307,7 +298,15 @@ fn render_cluster(state: &HomeState, frame: &mut Frame, l: &HomeLayout, cx: &Vie
     }
 }
 
-fn summary_lines<'a>(cfg: &ClusterConfig, width: usize, cx: &ViewCx) -> Vec<Line<'a>> {
+fn cluster_lines(area: Rect) -> u16 {
+    if area.height >= TALL {
+        CLUSTER_LINES_TALL
+    } else {
+        CLUSTER_LINES
+    }
+}
+
+fn summary_lines<'a>(cfg: &ClusterConfig, width: usize, tall: bool, cx: &ViewCx) -> Vec<Line<'a>> {
     let t = cx.theme;
     let row = |label: &str, value: String| {
         Line::from(vec![
@@ -315,7 +314,7 @@ fn summary_lines<'a>(cfg: &ClusterConfig, width: usize, cx: &ViewCx) -> Vec<Line
             Span::styled(truncate(&value, width.saturating_sub(9)), t.ui.text),
         ])
     };
-    vec![
+    let mut lines = vec![
         row(
             "Proxmox",
             format!(
@@ -351,7 +350,30 @@ fn summary_lines<'a>(cfg: &ClusterConfig, width: usize, cx: &ViewCx) -> Vec<Line
             ),
         ),
         row("Domain", cfg.domain.clone()),
-    ]
+    ];
+    if tall {
+        let storage = match (&cfg.storage.nfs_server, &cfg.storage.nfs_export) {
+            (Some(server), Some(export)) => format!("longhorn · nfs {server}:{export}"),
+            _ => "longhorn · no NFS server set".to_owned(),
+        };
+        lines.push(row("Storage", storage));
+        let o = &cfg.observability;
+        let set: Vec<&str> = [
+            ("loki", &o.loki_url),
+            ("prometheus", &o.prometheus_url),
+            ("alertmanager", &o.alertmanager_url),
+        ]
+        .into_iter()
+        .filter_map(|(name, url)| url.as_ref().map(|_| name))
+        .collect();
+        let endpoints = if set.is_empty() {
+            "none configured".to_owned()
+        } else {
+            set.join(", ")
+        };
+        lines.push(row("Observe", endpoints));
+    }
+    lines
 }
 
 /// VM table columns, most important first; narrow terminals drop from the end.
@@ -389,20 +411,14 @@ fn render_vms(
     if inner.height == 0 {
         return;
     }
-    let name_w = cfg
-        .vms
-        .iter()
-        .map(|v| v.name.chars().count())
-        .max()
-        .unwrap_or(4)
-        .max(4);
-    let node_w = cfg
-        .vms
-        .iter()
-        .map(|v| v.node.chars().count())
-        .max()
-        .unwrap_or(4)
-        .max(4);
+    // Widest value of a text column, at least its header's 4 characters.
+    let widest = |text: fn(&crate::config::VmConfig) -> &str| {
+        cfg.vms
+            .iter()
+            .map(|v| text(v).chars().count())
+            .fold(4, usize::max)
+    };
+    let (name_w, node_w) = (widest(|v| &v.name), widest(|v| &v.node));
     let width_of = |i: usize| match i {
         0 => name_w,
         7 => node_w,
@@ -480,6 +496,24 @@ fn render_vms(
         })
         .collect();
     list::render(frame, l.vms_list, rows, state.vm, focused, cx);
+    // Totals a line below the table, when it all fits.
+    if l.vms_list.height as usize > cfg.vms.len() + 1 {
+        let cores: u32 = cfg.vms.iter().map(|v| v.cores).sum();
+        let mem: u64 = cfg.vms.iter().map(|v| v.memory_mib).sum();
+        let disk: u64 = cfg.vms.iter().map(|v| v.disk_gib).sum();
+        let text = format!(
+            "total  {cores} cores · {} memory · {disk} GiB disk",
+            size_mib(mem)
+        );
+        let text = truncate(&text, l.vms_list.width as usize);
+        let y = l.vms_list.y + cfg.vms.len() as u16 + 1;
+        let area = Rect {
+            y,
+            height: 1,
+            ..l.vms_list
+        };
+        frame.render_widget(Paragraph::new(Line::styled(text, t.ui.muted)), area);
+    }
 }
 
 fn size_mib(mib: u64) -> String {

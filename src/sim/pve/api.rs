@@ -101,6 +101,22 @@ fn vm_on<'a>(st: &'a State, node: &str, id: &str) -> Result<&'a Vm, ApiErr> {
         })
 }
 
+/// The VM `id` on `node`, after the checks every change makes: node up, VM there, `privilege`
+/// granted, no lock.
+fn vm_to_change(
+    st: &State,
+    who: &str,
+    node: &str,
+    id: &str,
+    privilege: &str,
+) -> Result<Vm, ApiErr> {
+    check_node(st, node)?;
+    let vm = vm_on(st, node, id)?;
+    need(st, who, &format!("/vms/{}", vm.vmid), privilege)?;
+    not_locked(vm)?;
+    Ok(vm.clone())
+}
+
 fn not_locked(vm: &Vm) -> Result<(), ApiErr> {
     match &vm.lock {
         Some(l) => Err(ApiErr::new(500, format!("VM is locked ({l})"))),
@@ -354,11 +370,8 @@ pub fn handle(st: &mut State, who: &str, req: &Req) -> Reply {
         }
         ("POST", ["nodes", node, "qemu"]) => create_vm(st, who, node, req),
         ("DELETE", ["nodes", node, "qemu", id]) => {
-            check_node(st, node)?;
-            let vm = vm_on(st, node, id)?;
+            let vm = &vm_to_change(st, who, node, id, "VM.Allocate")?;
             let vmid = vm.vmid;
-            need(st, who, &format!("/vms/{vmid}"), "VM.Allocate")?;
-            not_locked(vm)?;
             if vm.running {
                 return Err(ApiErr::new(
                     500,
@@ -366,25 +379,20 @@ pub fn handle(st: &mut State, who: &str, req: &Req) -> Reply {
                 ));
             }
             let lines = vec![(0.5, "Removing image: 100% complete...done.".to_string())];
-            let d = st.timing.task;
-            Ok(json!(st.start_task(
+            Ok(simple_task(
+                st,
                 node,
                 "qmdestroy",
                 id,
                 who,
-                d,
                 lines,
                 req.fail_task.clone(),
                 Effect::Destroy { vmid },
-                Effect::None
-            )))
+            ))
         }
         ("POST", ["nodes", node, "qemu", id, "template"]) => {
-            check_node(st, node)?;
-            let vm = vm_on(st, node, id)?;
+            let vm = &vm_to_change(st, who, node, id, "VM.Allocate")?;
             let vmid = vm.vmid;
-            need(st, who, &format!("/vms/{vmid}"), "VM.Allocate")?;
-            not_locked(vm)?;
             if vm.running {
                 return Err(ApiErr::new(
                     500,
@@ -403,18 +411,16 @@ pub fn handle(st: &mut State, who: &str, req: &Req) -> Reply {
                     "Renamed \"vm-{vmid}-disk-0\" to \"base-{vmid}-disk-0\" in volume group \"pve\""
                 ),
             )];
-            let d = st.timing.task;
-            Ok(json!(st.start_task(
+            Ok(simple_task(
+                st,
                 node,
                 "qmtemplate",
                 id,
                 who,
-                d,
                 lines,
                 req.fail_task.clone(),
                 Effect::MakeTemplate { vmid },
-                Effect::None
-            )))
+            ))
         }
         ("POST", ["nodes", node, "qemu", id, "clone"]) => clone_vm(st, who, node, id, req),
         ("GET", ["nodes", node, "qemu", id, "config"]) => {
@@ -475,28 +481,23 @@ pub fn handle(st: &mut State, who: &str, req: &Req) -> Reply {
                 }
             }
             if m == "POST" {
-                let d = st.timing.task;
-                Ok(json!(st.start_task(
+                Ok(simple_task(
+                    st,
                     node,
                     "qmconfig",
                     id,
                     who,
-                    d,
                     vec![],
                     None,
                     Effect::None,
-                    Effect::None
-                )))
+                ))
             } else {
                 Ok(Value::Null)
             }
         }
         ("PUT", ["nodes", node, "qemu", id, "resize"]) => {
-            check_node(st, node)?;
-            let vm = vm_on(st, node, id)?;
+            let vm = &vm_to_change(st, who, node, id, "VM.Config.Disk")?;
             let vmid = vm.vmid;
-            need(st, who, &format!("/vms/{vmid}"), "VM.Config.Disk")?;
-            not_locked(vm)?;
             let disk = p.get("disk").ok_or_else(|| {
                 ApiErr::params(&[("disk", "property is missing and it is not optional")])
             })?;
@@ -561,11 +562,8 @@ pub fn handle(st: &mut State, who: &str, req: &Req) -> Reply {
                 action @ ("start" | "stop" | "shutdown"),
             ],
         ) => {
-            check_node(st, node)?;
-            let vm = vm_on(st, node, id)?;
+            let vm = &vm_to_change(st, who, node, id, "VM.PowerMgmt")?;
             let vmid = vm.vmid;
-            need(st, who, &format!("/vms/{vmid}"), "VM.PowerMgmt")?;
-            not_locked(vm)?;
             if *action == "start" {
                 if vm.template() {
                     return Err(ApiErr::new(500, "you can't start a vm if it's a template"));
@@ -574,18 +572,16 @@ pub fn handle(st: &mut State, who: &str, req: &Req) -> Reply {
                     return Err(ApiErr::new(500, format!("VM {vmid} already running")));
                 }
                 let lines = vec![(0.2, "generating cloud-init ISO".to_owned())];
-                let d = st.timing.task;
-                Ok(json!(st.start_task(
+                Ok(simple_task(
+                    st,
                     node,
                     "qmstart",
                     id,
                     who,
-                    d,
                     lines,
                     req.fail_task.clone(),
                     Effect::Start { vmid },
-                    Effect::None
-                )))
+                ))
             } else {
                 let vm = st.vms.get_mut(&vmid).expect("checked");
                 vm.running = false;
@@ -685,6 +681,22 @@ pub fn log_total(st: &State, segs: &[String]) -> Option<usize> {
         return Some(t.visible_lines(std::time::Instant::now()).len());
     }
     None
+}
+
+/// Start a task of the usual length whose failure leaves nothing to undo; its UPID as JSON.
+#[allow(clippy::too_many_arguments)]
+fn simple_task(
+    st: &mut State,
+    node: &str,
+    kind: &str,
+    id: &str,
+    who: &str,
+    lines: Vec<(f64, String)>,
+    failure: Option<String>,
+    effect: Effect,
+) -> Value {
+    let d = st.timing.task;
+    json!(st.start_task(node, kind, id, who, d, lines, failure, effect, Effect::None))
 }
 
 fn task<'a>(st: &'a State, who: &str, node: &str, upid: &str) -> Result<&'a Task, ApiErr> {
@@ -1094,17 +1106,8 @@ fn create_vm(st: &mut State, who: &str, node: &str, req: &Req) -> Reply {
     {
         config.insert("net0".into(), format!("virtio={net_mac},{rest}"));
     }
-    st.vms.insert(
-        vmid,
-        Vm {
-            vmid,
-            node: node.to_owned(),
-            config,
-            running: false,
-            started: None,
-            lock: Some("create".into()),
-        },
-    );
+    st.vms
+        .insert(vmid, Vm::new(vmid, node, config).locked("create"));
     let d = st.timing.task * 2;
     Ok(json!(st.start_task(
         node,
@@ -1232,17 +1235,8 @@ fn clone_vm(st: &mut State, who: &str, node: &str, id: &str, req: &Req) -> Reply
             ),
         ));
     }
-    st.vms.insert(
-        newid,
-        Vm {
-            vmid: newid,
-            node: node.to_owned(),
-            config,
-            running: false,
-            started: None,
-            lock: Some("clone".into()),
-        },
-    );
+    st.vms
+        .insert(newid, Vm::new(newid, node, config).locked("clone"));
     let d = st.timing.task * 3;
     let upid = st.start_task(
         node,

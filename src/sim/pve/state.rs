@@ -93,6 +93,23 @@ pub struct Vm {
 }
 
 impl Vm {
+    /// A stopped, unlocked VM.
+    pub fn new(vmid: u32, node: &str, config: BTreeMap<String, String>) -> Vm {
+        Vm {
+            vmid,
+            node: node.to_owned(),
+            config,
+            running: false,
+            started: None,
+            lock: None,
+        }
+    }
+
+    pub fn locked(mut self, lock: &str) -> Vm {
+        self.lock = Some(lock.to_owned());
+        self
+    }
+
     pub fn name(&self) -> &str {
         self.config.get("name").map(String::as_str).unwrap_or("")
     }

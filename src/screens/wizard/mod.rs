@@ -1,0 +1,462 @@
+//! The bootstrap wizard: the stage list, and for the selected stage its plan (per subject:
+//! create / verify / drift), the preflight list with fix hints, live progress per subject with
+//! gauges, the task log, retry / skip / abort, and the PVE certificate trust prompt.
+//!
+//! The shell is generic: it shows any [`Stage`] through the engine's plan, checks and events.
+//! Stages plug in through [`stages::build`].
+
+pub mod model;
+pub mod stages;
+mod view;
+
+use crate::app::{Session, UpdateCx, ViewCx};
+use crate::msg::{Action, BackendEvent};
+use crate::overlays::confirm::ConfirmState;
+use crate::runtime::effects::{Task, TaskKey};
+use crate::screens::{Handled, Screen};
+use crate::stages::engine::*;
+use model::{Phase, StageModel};
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
+
+pub struct WizardState {
+    pub stages: Vec<StageModel>,
+    pub selected: usize,
+    /// Full-height log (`L`).
+    pub show_log: bool,
+    /// Lines scrolled up from the end of the log.
+    pub log_scroll: usize,
+    /// A fingerprint the operator trusted in this session.
+    pub pinned: Option<String>,
+    /// The fingerprint waiting for the operator's answer.
+    pub trust_pending: Option<String>,
+    /// Steps skipped by the operator (journalled as skipped).
+    pub skip: BTreeSet<String>,
+    cancel: Option<CancellationToken>,
+}
+
+fn key(id: StageId) -> TaskKey {
+    TaskKey::new(format!("stage:{id}"))
+}
+
+impl WizardState {
+    pub fn new(_session: &Session) -> Self {
+        WizardState {
+            stages: StageId::ALL.iter().map(|id| StageModel::new(*id)).collect(),
+            selected: StageId::ALL
+                .iter()
+                .position(|s| *s == StageId::Proxmox)
+                .unwrap_or(0),
+            show_log: false,
+            log_scroll: 0,
+            pinned: None,
+            trust_pending: None,
+            skip: BTreeSet::new(),
+            cancel: None,
+        }
+    }
+
+    pub fn current(&self) -> &StageModel {
+        &self.stages[self.selected.min(self.stages.len() - 1)]
+    }
+
+    fn current_mut(&mut self) -> &mut StageModel {
+        let i = self.selected.min(self.stages.len() - 1);
+        &mut self.stages[i]
+    }
+
+    fn model(&mut self, id: StageId) -> &mut StageModel {
+        let i = self.stages.iter().position(|s| s.id == id).unwrap_or(0);
+        &mut self.stages[i]
+    }
+
+    /// The full-height pane shows the plan's calls (nothing logged yet).
+    fn calls_view(&self) -> bool {
+        self.show_log && self.current().log.is_empty() && self.current().plan.is_some()
+    }
+
+    fn running(&self) -> bool {
+        self.stages.iter().any(|s| s.phase == Phase::Running)
+    }
+
+    /// Preflight + plan in a task.
+    fn review(&mut self, cx: &mut UpdateCx) {
+        let id = self.current().id;
+        if !stages::available(id) {
+            cx.status(format!("the {} stage is not in this build yet", id.title()));
+            return;
+        }
+        let Ok(cfg) = cx.session.cluster.config.clone() else {
+            cx.error(format!(
+                "{} has errors; fix them first (home screen lists them)",
+                cx.session.cluster.display
+            ));
+            return;
+        };
+        self.current_mut().phase = Phase::Reviewing;
+        let pin = self.pinned.clone();
+        cx.spawn(Task::future(
+            key(id),
+            format!("{} preflight and plan", id.title()),
+            async move {
+                match stages::build(id, &cfg, pin.as_deref()) {
+                    stages::Build::Ready(stage) => {
+                        let checks = stage.preflight().await;
+                        let plan = stage.plan().await;
+                        BackendEvent::StageReviewed {
+                            stage: id,
+                            checks,
+                            plan,
+                        }
+                    }
+                    stages::Build::NeedsTrust { host, port } => {
+                        let t = std::time::Duration::from_secs(10);
+                        match crate::backends::pve::tls::probe_fingerprint(&host, port, t).await {
+                            Ok(fingerprint) => BackendEvent::StageTrustNeeded {
+                                stage: id,
+                                endpoint: format!("{host}:{port}"),
+                                fingerprint,
+                            },
+                            Err(error) => BackendEvent::StageUnavailable { stage: id, error },
+                        }
+                    }
+                    stages::Build::Unavailable(error) => {
+                        BackendEvent::StageUnavailable { stage: id, error }
+                    }
+                }
+            },
+        ));
+    }
+
+    /// Observe the end state after a run (read-only) in a task.
+    fn verify(&mut self, id: StageId, cx: &mut UpdateCx) {
+        let Ok(cfg) = cx.session.cluster.config.clone() else {
+            return;
+        };
+        let pin = self.pinned.clone();
+        let key = TaskKey::new(format!("verify:{id}"));
+        cx.spawn(Task::future(
+            key,
+            format!("verify {}", id.title()),
+            async move {
+                let result = match stages::build(id, &cfg, pin.as_deref()) {
+                    stages::Build::Ready(stage) => stage.verify().await,
+                    _ => Err(StageError::new(
+                        "the stage could not be built for verification",
+                    )),
+                };
+                BackendEvent::StageVerified { stage: id, result }
+            },
+        ));
+    }
+
+    /// Apply the reviewed plan in a streaming task.
+    fn run(&mut self, cx: &mut UpdateCx) {
+        let m = self.current();
+        let id = m.id;
+        if self.running() {
+            cx.status("a stage is already running");
+            return;
+        }
+        let Some(plan) = m.plan.clone() else {
+            cx.status("press p to review the plan first");
+            return;
+        };
+        if !m.preflight_ok() {
+            cx.warn("preflight has failures: fix the items marked FAIL, then press p");
+            return;
+        }
+        let Ok(cfg) = cx.session.cluster.config.clone() else {
+            return;
+        };
+        let cancel = CancellationToken::new();
+        self.cancel = Some(cancel.clone());
+        let options = RunOptions {
+            skip: self.skip.clone(),
+            reconcile: false,
+        };
+        let pin = self.pinned.clone();
+        let cluster = cx.session.cluster.name.clone();
+        self.current_mut().phase = Phase::Running;
+        cx.spawn(Task::stream(
+            key(id),
+            format!("{} stage", id.title()),
+            move |sink| async move {
+                let stage = match stages::build(id, &cfg, pin.as_deref()) {
+                    stages::Build::Ready(s) => s,
+                    _ => {
+                        let error =
+                            StageError::new("the stage could not be built; review it again (p)");
+                        sink.send(failed(id, error)).await;
+                        return;
+                    }
+                };
+                let journal = match Journal::open(&cluster) {
+                    Ok(j) => j,
+                    Err(e) => {
+                        let error = StageError::new(format!("journal: {e}"))
+                            .with_hint("set HOMELAB_STATE_DIR to a writable directory");
+                        sink.send(failed(id, error)).await;
+                        return;
+                    }
+                };
+                let (tx, mut rx) = tokio::sync::mpsc::channel(1024);
+                // Confirmations inside a TUI run are refused (the wizard never reconciles or deletes);
+                // destructive work is done from the CLI with --reconcile and a typed confirmation.
+                let run = RunCx::new(tx, journal)
+                    .with_cancel(cancel)
+                    .with_options(options)
+                    .with_confirm(Arc::new(AutoConfirm(false)));
+                let worker = tokio::spawn(async move { stage.apply(&plan, &run).await });
+                while let Some(ev) = rx.recv().await {
+                    if !sink.send(BackendEvent::Stage(ev)).await {
+                        break;
+                    }
+                }
+                let _ = worker.await;
+            },
+        ));
+    }
+}
+
+impl Screen for WizardState {
+    fn view(&self, frame: &mut Frame, area: Rect, cx: &ViewCx) {
+        view::render(self, frame, area, cx);
+    }
+
+    fn on_enter(&mut self, cx: &mut UpdateCx) {
+        // Reviewing too: a review asked for earlier may not have been started (effects returned
+        // before the runtime ran are dropped); asking again replaces it (same task key).
+        let m = self.current();
+        if matches!(m.phase, Phase::Idle | Phase::Reviewing)
+            && m.plan_error.is_none()
+            && stages::available(m.id)
+        {
+            self.review(cx);
+        }
+    }
+
+    fn on_action(&mut self, action: &Action, cx: &mut UpdateCx) -> Handled {
+        match action {
+            Action::Up | Action::Down | Action::Top | Action::Bottom if !self.show_log => {
+                let last = self.stages.len() - 1;
+                self.selected = match action {
+                    Action::Up => self.selected.saturating_sub(1),
+                    Action::Down => (self.selected + 1).min(last),
+                    Action::Top => 0,
+                    _ => last,
+                };
+                self.log_scroll = 0;
+                cx.status(format!(
+                    "{}: {}",
+                    self.current().id.title(),
+                    stage_blurb(self.current().id)
+                ));
+            }
+            Action::Up | Action::PageUp | Action::Down | Action::PageDown => {
+                let step = if matches!(action, Action::Up | Action::Down) {
+                    1
+                } else {
+                    10
+                };
+                // The log counts lines up from its end; the plan view counts down from its top.
+                let back = matches!(action, Action::Up | Action::PageUp) != self.calls_view();
+                self.log_scroll = if back {
+                    self.log_scroll.saturating_add(step)
+                } else {
+                    self.log_scroll.saturating_sub(step)
+                };
+            }
+            Action::Bottom => self.log_scroll = 0,
+            Action::Top => self.log_scroll = self.current().log.len(),
+            Action::Plan | Action::Refresh => {
+                if self.running() {
+                    cx.status("a stage is running; its plan is fixed until it ends");
+                } else {
+                    self.review(cx);
+                }
+            }
+            Action::Run | Action::Select => self.run(cx),
+            Action::Retry => match &self.current().phase {
+                Phase::Failed(_) => self.run(cx),
+                _ => cx.status("nothing failed to retry"),
+            },
+            Action::Skip => match self.current().failed_step.clone() {
+                Some(step) if matches!(self.current().phase, Phase::Failed(_)) => {
+                    let msg = format!(
+                        "Skip `{step}` and continue? The skip is journalled; later steps may fail without it."
+                    );
+                    cx.confirm(
+                        ConfirmState::new("skip", "Skip this step?", msg).labels("Skip", "Cancel"),
+                    );
+                }
+                _ => cx.status("skip applies to the step that failed"),
+            },
+            Action::ToggleLog => {
+                self.show_log = !self.show_log;
+                self.log_scroll = 0;
+            }
+            Action::Cancel if self.running() => {
+                if let Some(c) = &self.cancel {
+                    c.cancel();
+                }
+                cx.status("cancelling after the current step's safe point");
+            }
+            _ => return Handled::No,
+        }
+        Handled::Yes
+    }
+
+    fn on_confirmed(&mut self, tag: &str, cx: &mut UpdateCx) {
+        match tag {
+            "trust" => {
+                let Some(fp) = self.trust_pending.take() else {
+                    return;
+                };
+                let path = cx.session.cluster.path.clone();
+                let id = self.current().id;
+                cx.spawn(Task::blocking(
+                    key(id),
+                    "store the PVE certificate pin",
+                    move || {
+                        let result =
+                            crate::backends::pve::trust::store_fingerprint(&path, &fp).map(|()| fp);
+                        BackendEvent::StageTrustStored { stage: id, result }
+                    },
+                ));
+            }
+            "skip" => {
+                if let Some(step) = self.current().failed_step.clone() {
+                    self.skip.insert(step);
+                    self.run(cx);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn on_backend(&mut self, event: BackendEvent, cx: &mut UpdateCx) -> Option<BackendEvent> {
+        match event {
+            BackendEvent::StageReviewed {
+                stage,
+                checks,
+                plan,
+            } => {
+                let fails = checks
+                    .iter()
+                    .filter(|c| c.status == CheckStatus::Fail)
+                    .count();
+                self.model(stage).reviewed(checks, plan);
+                if fails > 0 {
+                    cx.warn(format!(
+                        "{}: {fails} preflight check(s) failed; see the fix hints",
+                        stage.title()
+                    ));
+                }
+                cx.set_badge(
+                    crate::app::Badge::Pve,
+                    if fails > 0 {
+                        crate::theme::Health::Degraded
+                    } else {
+                        crate::theme::Health::Live
+                    },
+                );
+            }
+            BackendEvent::StageUnavailable { stage, error } => {
+                let m = self.model(stage);
+                m.phase = Phase::Idle;
+                m.plan_error = Some(StageError::new(error.clone()));
+                cx.error(format!("{}: {error}", stage.title()));
+            }
+            BackendEvent::StageTrustNeeded {
+                stage,
+                endpoint,
+                fingerprint,
+            } => {
+                self.model(stage).phase = Phase::Idle;
+                self.trust_pending = Some(fingerprint.clone());
+                let msg = format!(
+                    "The PVE API at {endpoint} presents a certificate with SHA-256 fingerprint {fingerprint} . Compare it with `pvenode cert info` on the node. Trusting stores it in the cluster file (proxmox.tls.fingerprint)."
+                );
+                cx.confirm(
+                    ConfirmState::new("trust", "Trust this certificate?", msg)
+                        .labels("Trust", "Cancel"),
+                );
+            }
+            BackendEvent::StageTrustStored { stage, result } => match result {
+                Ok(fp) => {
+                    self.pinned = Some(fp);
+                    cx.notify(format!(
+                        "certificate pinned in {}",
+                        cx.session.cluster.display
+                    ));
+                    if let Some(i) = self.stages.iter().position(|s| s.id == stage) {
+                        self.selected = i;
+                    }
+                    self.review(cx);
+                }
+                Err(e) => cx.error(format!("could not store the fingerprint: {e}")),
+            },
+            BackendEvent::StageVerified { stage, result } => match result {
+                Ok(checks) => self.model(stage).verified = checks,
+                Err(e) => cx.warn(format!("{}: verify failed: {}", stage.title(), e.message)),
+            },
+            BackendEvent::Stage(ev) => {
+                let id = ev.stage;
+                self.model(id).apply(&ev);
+                match &ev.kind {
+                    EventKind::Finished { summary } => {
+                        self.cancel = None;
+                        self.verify(id, cx);
+                        cx.notify(format!(
+                            "{} done: {} changed, {} already in place, {} drifted",
+                            id.title(),
+                            summary.changed,
+                            summary.held,
+                            summary.drifted
+                        ));
+                    }
+                    EventKind::Failed { error } => {
+                        self.cancel = None;
+                        cx.error(format!("{} failed: {}", id.title(), error.message));
+                    }
+                    _ => {}
+                }
+            }
+            other => return Some(other),
+        }
+        None
+    }
+
+    fn busy(&self) -> Option<String> {
+        self.stages
+            .iter()
+            .find(|s| s.phase == Phase::Running)
+            .map(|s| format!("the {} stage is running", s.id.title()))
+    }
+}
+
+/// A run that ended before the engine started.
+fn failed(stage: StageId, error: StageError) -> BackendEvent {
+    BackendEvent::Stage(StageEvent {
+        at: jiff::Timestamp::now(),
+        stage,
+        kind: EventKind::Failed { error },
+    })
+}
+
+/// One line on what a stage does (status bar, empty panes).
+pub fn stage_blurb(id: StageId) -> &'static str {
+    match id {
+        StageId::Secrets => "age key, SOPS rules and the encrypted env file",
+        StageId::Proxmox => "Ubuntu cloud-init VMs on Proxmox VE through its API",
+        StageId::K3s => "k3s over SSH: server, then agents; swap stays on",
+        StageId::Flux => "Flux with SOPS + age decryption, pointed at this repository",
+        StageId::Storage => "Longhorn and NFS subdir on the Synology",
+        StageId::Ingress => "Gateway API on Envoy Gateway, cloudflared, external-dns",
+        StageId::Observability => "Prometheus, Alertmanager, Loki, Promtail, Grafana, OTel",
+    }
+}

@@ -1,0 +1,73 @@
+//! Where stages plug into the wizard: [`build`] turns a stage id and the cluster definition into
+//! a runnable [`Stage`]. Adding a stage to the wizard is one arm here (the views are generic over
+//! the engine's plan, checks and events).
+
+use crate::config::ClusterConfig;
+use crate::stages::engine::{Stage, StageId};
+use crate::stages::proxmox::{Connection, ProxmoxStage, connect};
+use std::sync::Arc;
+
+/// The outcome of building a stage.
+pub enum Build {
+    Ready(Arc<dyn Stage>),
+    /// The PVE certificate is not pinned yet: probe it and ask the operator.
+    NeedsTrust {
+        host: String,
+        port: u16,
+    },
+    /// Cannot run here (not in this build, missing credentials...): the reason.
+    Unavailable(String),
+}
+
+/// Stages this build can run.
+pub fn available(id: StageId) -> bool {
+    matches!(id, StageId::Proxmox | StageId::Secrets)
+}
+
+/// Build stage `id` for `cfg`. `pin` is a fingerprint trusted in this session (already written
+/// to the cluster file, which the loaded `cfg` may predate).
+pub fn build(id: StageId, cfg: &ClusterConfig, pin: Option<&str>) -> Build {
+    match id {
+        StageId::Proxmox => build_proxmox(cfg, pin),
+        StageId::Secrets => build_secrets(cfg),
+        // --- other stages: add `StageId::X => build_x(cfg),` here ---
+        other => Build::Unavailable(format!(
+            "the {} stage is not in this build yet",
+            other.title()
+        )),
+    }
+}
+
+fn build_proxmox(cfg: &ClusterConfig, pin: Option<&str>) -> Build {
+    match connect(cfg, pin) {
+        Ok(Connection::Ready(client)) => {
+            Build::Ready(Arc::new(ProxmoxStage::new(cfg.clone(), Arc::new(client))))
+        }
+        Ok(Connection::NeedsTrust { host, port }) => Build::NeedsTrust { host, port },
+        Err(e) => Build::Unavailable(e),
+    }
+}
+
+/// The secrets stage in the wizard: values come from the environment or their defaults (the
+/// terminal prompts of `homelab bootstrap --stage secrets --yes` cannot run under the TUI).
+fn build_secrets(cfg: &ClusterConfig) -> Build {
+    use crate::stages::secrets::{EnvValues, SecretsStage, identity_location};
+    let repo = match std::env::current_dir()
+        .map_err(|e| e.to_string())
+        .and_then(|d| crate::config::find_repo_root(&d))
+    {
+        Ok(r) => r,
+        Err(e) => return Build::Unavailable(e),
+    };
+    let Some(identity) = identity_location() else {
+        return Build::Unavailable(
+            "no HOME or SOPS_AGE_KEY_FILE: cannot place the age identity".into(),
+        );
+    };
+    Build::Ready(Arc::new(SecretsStage::new(
+        repo,
+        cfg,
+        identity,
+        Arc::new(EnvValues),
+    )))
+}

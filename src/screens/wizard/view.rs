@@ -1,0 +1,479 @@
+//! Drawing the wizard: stage list (left), the selected stage's preflight + plan or its live
+//! progress (right), the task log (bottom, or full height with `L`).
+
+use super::WizardState;
+use super::model::{Phase, StageModel, StepStatus, SubjectRow};
+use super::stages;
+use crate::app::ViewCx;
+use crate::stages::engine::{CheckStatus, Intent, Outcome, Unit};
+use crate::stages::printer;
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, BorderType, Borders, Paragraph, Wrap};
+
+const STAGES_W: u16 = 22;
+/// Below this width the stage list is hidden.
+const MIN_WITH_LIST: u16 = 70;
+
+pub fn render(w: &WizardState, frame: &mut Frame, area: Rect, cx: &ViewCx) {
+    let m = w.current();
+    if w.show_log {
+        match &m.plan {
+            Some(plan) if m.log.is_empty() => render_calls(plan, w.log_scroll, frame, area, cx),
+            _ => render_log(m, w.log_scroll, frame, area, cx, true),
+        }
+        return;
+    }
+    let quiet =
+        m.log.is_empty() && matches!(m.phase, Phase::Idle | Phase::Reviewing | Phase::Reviewed);
+    let log_h = if area.height >= 20 && !quiet {
+        (area.height / 3).max(6)
+    } else {
+        0
+    };
+    let top = Rect {
+        height: area.height - log_h,
+        ..area
+    };
+    let log = Rect {
+        y: top.bottom(),
+        height: log_h,
+        ..area
+    };
+    let (list, main) = if area.width >= MIN_WITH_LIST {
+        (
+            Some(Rect {
+                width: STAGES_W,
+                ..top
+            }),
+            Rect {
+                x: top.x + STAGES_W,
+                width: top.width - STAGES_W,
+                ..top
+            },
+        )
+    } else {
+        (None, top)
+    };
+    if let Some(list) = list {
+        render_stages(w, frame, list, cx);
+    }
+    render_main(m, frame, main, cx);
+    if log_h > 0 {
+        render_log(m, w.log_scroll, frame, log, cx, false);
+    }
+}
+
+fn block<'a>(title: String, focused: bool, cx: &ViewCx) -> Block<'a> {
+    Block::default()
+        .borders(Borders::ALL)
+        .border_type(BorderType::Rounded)
+        .border_style(cx.theme.border(focused))
+        .title(Span::styled(format!(" {title} "), cx.theme.title(focused)))
+}
+
+fn render_stages(w: &WizardState, frame: &mut Frame, area: Rect, cx: &ViewCx) {
+    let t = &cx.theme.wizard;
+    let lines: Vec<Line> = w
+        .stages
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let (mark, style) = match &s.phase {
+                Phase::Done(_) => ("✓", t.stage_done),
+                Phase::Failed(_) => ("✗", t.stage_failed),
+                Phase::Running | Phase::Reviewing => (cx.spinner(), t.stage_active),
+                Phase::Reviewed => ("•", t.stage_active),
+                Phase::Idle if stages::available(s.id) => ("·", t.stage_todo),
+                Phase::Idle => ("-", t.stage_skipped),
+            };
+            let mut line = Line::from(vec![
+                Span::styled(format!(" {mark} "), style),
+                Span::styled(s.id.title(), style),
+            ]);
+            if i == w.selected {
+                line = line.patch_style(cx.theme.selection(true));
+            }
+            line
+        })
+        .collect();
+    frame.render_widget(
+        Paragraph::new(lines).block(block("Stages".into(), false, cx)),
+        area,
+    );
+}
+
+fn intent_label(i: Intent) -> &'static str {
+    match i {
+        Intent::Create => "create",
+        Intent::Change => "change",
+        Intent::Verify => "verify",
+        Intent::Drift => "drift",
+        Intent::Wait => "wait",
+    }
+}
+
+fn intent_style(i: Intent, cx: &ViewCx) -> Style {
+    match i {
+        Intent::Create | Intent::Change => cx.theme.wizard.stage_active,
+        Intent::Verify | Intent::Wait => cx.theme.status.ok,
+        Intent::Drift => cx.theme.status.warn,
+    }
+}
+
+fn check_lines<'a>(m: &'a StageModel, width: usize, cx: &ViewCx) -> Vec<Line<'a>> {
+    let mut checks: Vec<_> = m.checks.iter().collect();
+    checks.sort_by_key(|c| std::cmp::Reverse(c.status));
+    let mut out = vec![Line::from(Span::styled("Preflight", cx.theme.ui.header))];
+    let passes = checks
+        .iter()
+        .filter(|c| c.status == CheckStatus::Pass)
+        .count();
+    for c in checks.iter().filter(|c| c.status != CheckStatus::Pass) {
+        let (mark, style) = if c.status == CheckStatus::Fail {
+            ("✗", cx.theme.status.error)
+        } else {
+            ("!", cx.theme.status.warn)
+        };
+        out.push(Line::from(vec![
+            Span::styled(format!(" {mark} "), style),
+            Span::styled(format!("{}: ", c.title), style),
+            Span::styled(c.detail.as_str(), cx.theme.ui.text),
+        ]));
+        if let Some(fix) = &c.fix {
+            out.push(Line::from(vec![
+                Span::styled("     fix: ", cx.theme.ui.muted),
+                Span::styled(fix.as_str(), cx.theme.wizard.plan_command),
+            ]));
+        }
+    }
+    if passes > 0 {
+        let names: Vec<&str> = checks
+            .iter()
+            .filter(|c| c.status == CheckStatus::Pass)
+            .map(|c| c.title.as_str())
+            .collect();
+        let mut text = format!("{passes} passed: {}", names.join(", "));
+        text = truncate(&text, width.saturating_sub(4));
+        out.push(Line::from(vec![
+            Span::styled(" ✓ ", cx.theme.status.ok),
+            Span::styled(text, cx.theme.ui.muted),
+        ]));
+    }
+    out
+}
+
+fn gauge<'a>(ratio: f64, width: usize, cx: &ViewCx) -> Vec<Span<'a>> {
+    let filled = ((ratio.clamp(0.0, 1.0)) * width as f64).round() as usize;
+    vec![
+        Span::styled("█".repeat(filled), cx.theme.wizard.progress),
+        Span::styled("░".repeat(width - filled), cx.theme.ui.muted),
+    ]
+}
+
+fn subject_line<'a>(
+    s: &SubjectRow,
+    name_w: usize,
+    running: bool,
+    width: usize,
+    cx: &ViewCx,
+) -> Line<'a> {
+    let name = format!(" {:<name_w$} ", s.subject);
+    if !running {
+        let mut spans = vec![
+            Span::styled(name, cx.theme.ui.text),
+            Span::styled(
+                format!("{:<7}", intent_label(s.intent)),
+                intent_style(s.intent, cx),
+            ),
+        ];
+        let note = match (&s.note, s.intent) {
+            (Some(n), _) => n.clone(),
+            (None, Intent::Verify) => "in place; checked again".into(),
+            (None, _) => format!("{} step(s)", s.total),
+        };
+        spans.push(Span::styled(format!(" {note}"), cx.theme.ui.muted));
+        return Line::from(spans);
+    }
+    let bar_w = 16.min(width.saturating_sub(name_w + 20)).max(4);
+    let (ratio, label) = match (&s.failed, &s.current) {
+        (Some(m), _) => (
+            s.done as f64 / s.total.max(1) as f64,
+            format!("failed: {m}"),
+        ),
+        (None, Some((title, Some((done, Some(total), unit))))) if *total > 0 => (
+            *done as f64 / *total as f64,
+            format!("{title} {}", printer::progress(*done, Some(*total), *unit)),
+        ),
+        (None, Some((title, _))) => (s.done as f64 / s.total.max(1) as f64, title.clone()),
+        (None, None) if s.done == s.total => (1.0, "done".into()),
+        (None, None) => (s.done as f64 / s.total.max(1) as f64, "waiting".into()),
+    };
+    let style = if s.failed.is_some() {
+        cx.theme.status.error
+    } else {
+        cx.theme.ui.text
+    };
+    let mut spans = vec![Span::styled(name, cx.theme.ui.text)];
+    spans.extend(gauge(ratio, bar_w, cx));
+    spans.push(Span::styled(
+        format!(" {}/{} ", s.done, s.total),
+        cx.theme.ui.muted,
+    ));
+    spans.push(Span::styled(label, style));
+    Line::from(spans)
+}
+
+/// At most `n` characters, with an ellipsis when cut.
+fn truncate(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        return s.to_owned();
+    }
+    let mut out: String = s.chars().take(n.saturating_sub(1)).collect();
+    out.push('…');
+    out
+}
+
+fn render_main(m: &StageModel, frame: &mut Frame, area: Rect, cx: &ViewCx) {
+    let width = area.width.saturating_sub(2) as usize;
+    let mut title = m.id.title().to_owned();
+    if let Some(p) = &m.plan {
+        title = format!("{title} · {} steps, {} to write", p.steps.len(), p.writes());
+    }
+    let mut lines: Vec<Line> = Vec::new();
+    let subjects = m.subjects();
+    let name_w = subjects
+        .iter()
+        .map(|s| s.subject.chars().count())
+        .max()
+        .unwrap_or(8)
+        .min(20);
+    match &m.phase {
+        Phase::Idle => {
+            lines.push(Line::from(Span::styled(
+                super::stage_blurb(m.id),
+                cx.theme.ui.text,
+            )));
+            lines.push(Line::default());
+            if let Some(e) = &m.plan_error {
+                lines.push(Line::from(Span::styled(
+                    format!("✗ {}", e.message),
+                    cx.theme.status.error,
+                )));
+            } else if stages::available(m.id) {
+                lines.push(Line::from(Span::styled(
+                    "Press p to run the preflight checks and review the plan.",
+                    cx.theme.ui.muted,
+                )));
+            } else {
+                lines.push(Line::from(Span::styled(
+                    "This stage is not in this build yet.",
+                    cx.theme.ui.muted,
+                )));
+            }
+        }
+        Phase::Reviewing => {
+            lines.push(Line::from(vec![
+                Span::styled(format!("{} ", cx.spinner()), cx.theme.status.spinner),
+                Span::styled("running preflight checks and planning...", cx.theme.ui.text),
+            ]));
+        }
+        Phase::Reviewed => {
+            lines.extend(check_lines(m, width, cx));
+            lines.push(Line::default());
+            match (&m.plan, &m.plan_error) {
+                (Some(_), _) => {
+                    lines.push(Line::from(Span::styled("Plan", cx.theme.ui.header)));
+                    for s in &subjects {
+                        lines.push(subject_line(s, name_w, false, width, cx));
+                    }
+                    lines.push(Line::default());
+                    let hint = if m.preflight_ok() {
+                        "Enter runs the stage · L shows every API call"
+                    } else {
+                        "fix the FAIL items, then p to check again"
+                    };
+                    lines.push(Line::from(Span::styled(hint, cx.theme.ui.muted)));
+                }
+                (None, Some(e)) => lines.push(Line::from(Span::styled(
+                    format!("✗ cannot plan: {}", e.message),
+                    cx.theme.status.error,
+                ))),
+                (None, None) => {}
+            }
+        }
+        Phase::Running | Phase::Done(_) | Phase::Failed(_) => {
+            for s in &subjects {
+                lines.push(subject_line(s, name_w, true, width, cx));
+            }
+            lines.push(Line::default());
+            match &m.phase {
+                Phase::Done(sum) => {
+                    lines.push(Line::from(Span::styled(
+                        format!(
+                            "✓ done: {} changed, {} already in place, {} skipped, {} drifted",
+                            sum.changed, sum.held, sum.skipped, sum.drifted
+                        ),
+                        cx.theme.wizard.stage_done,
+                    )));
+                    let drift: Vec<_> = m
+                        .steps
+                        .iter()
+                        .filter(|r| r.status == StepStatus::Done(Outcome::Drift))
+                        .collect();
+                    for r in drift {
+                        lines.push(Line::from(Span::styled(
+                            format!("  drift left as is: {}", r.step.title),
+                            cx.theme.status.warn,
+                        )));
+                    }
+                    if !m.verified.is_empty() {
+                        lines.push(Line::default());
+                        lines.push(Line::from(Span::styled(
+                            "Verified (observed now)",
+                            cx.theme.ui.header,
+                        )));
+                        for c in &m.verified {
+                            let (mark, style) = match c.status {
+                                CheckStatus::Pass => ("✓", cx.theme.status.ok),
+                                CheckStatus::Warn => ("!", cx.theme.status.warn),
+                                CheckStatus::Fail => ("✗", cx.theme.status.error),
+                            };
+                            let text = truncate(
+                                &format!("{}: {}", c.title, c.detail),
+                                width.saturating_sub(4),
+                            );
+                            lines.push(Line::from(vec![
+                                Span::styled(format!(" {mark} "), style),
+                                Span::styled(text, cx.theme.ui.text),
+                            ]));
+                        }
+                    }
+                }
+                Phase::Failed(e) => {
+                    let step = m.failed_step.clone().unwrap_or_default();
+                    lines.push(Line::from(Span::styled(
+                        format!("✗ {step}: {}", e.message),
+                        cx.theme.status.error,
+                    )));
+                    if let Some(h) = &e.hint {
+                        lines.push(Line::from(vec![
+                            Span::styled("  try: ", cx.theme.ui.muted),
+                            Span::styled(h.as_str(), cx.theme.ui.text),
+                        ]));
+                    }
+                    lines.push(Line::from(Span::styled(
+                        "r retry · s skip this step · p review again",
+                        cx.theme.ui.muted,
+                    )));
+                }
+                _ => {
+                    let running = m.steps.iter().find(|r| r.status == StepStatus::Running);
+                    if let Some(r) = running {
+                        let mut spans = vec![
+                            Span::styled(format!("{} ", cx.spinner()), cx.theme.status.spinner),
+                            Span::styled(r.step.title.clone(), cx.theme.ui.text),
+                        ];
+                        if let Some((d, t, u)) = r.progress {
+                            let text = if u == Unit::Percent {
+                                format!(" ({d}%)")
+                            } else {
+                                format!(" ({})", printer::progress(d, t, u))
+                            };
+                            spans.push(Span::styled(text, cx.theme.ui.muted));
+                        }
+                        lines.push(Line::from(spans));
+                        if let Some(call) = r.step.calls.first() {
+                            lines.push(Line::from(Span::styled(
+                                format!("  {call}"),
+                                cx.theme.wizard.plan_command,
+                            )));
+                        }
+                    }
+                    lines.push(Line::from(Span::styled(
+                        "Ctrl-C stops after the current step's safe point",
+                        cx.theme.ui.muted,
+                    )));
+                }
+            }
+        }
+    }
+    let p = Paragraph::new(lines)
+        .wrap(Wrap { trim: false })
+        .block(block(title, true, cx));
+    frame.render_widget(p, area);
+}
+
+fn render_log(
+    m: &StageModel,
+    scroll: usize,
+    frame: &mut Frame,
+    area: Rect,
+    cx: &ViewCx,
+    full: bool,
+) {
+    let inner_h = area.height.saturating_sub(2) as usize;
+    let total = m.log.len();
+    let end = total.saturating_sub(scroll.min(total));
+    let start = end.saturating_sub(inner_h);
+    let lines: Vec<Line> = m
+        .log
+        .iter()
+        .skip(start)
+        .take(end - start)
+        .map(|l| {
+            let ts = l.at.strftime("%H:%M:%S").to_string();
+            let mut spans = vec![Span::styled(
+                format!("{ts} "),
+                cx.theme.console.log_timestamp,
+            )];
+            if full && let Some(s) = &l.step {
+                spans.push(Span::styled(format!("[{s}] "), cx.theme.console.log_labels));
+            }
+            let style = if l.text.starts_with("FAILED") || l.text.starts_with("TASK ERROR") {
+                cx.theme.console.log_error
+            } else if l.text.starts_with("drift") {
+                cx.theme.console.log_warn
+            } else {
+                cx.theme.console.log_info
+            };
+            spans.push(Span::styled(l.text.clone(), style));
+            Line::from(spans)
+        })
+        .collect();
+    let title = if scroll > 0 {
+        format!("Task log (scrolled {scroll} up)")
+    } else {
+        "Task log".to_owned()
+    };
+    frame.render_widget(Paragraph::new(lines).block(block(title, full, cx)), area);
+}
+
+/// The plan with every API call (what `homelab bootstrap --plan` prints), scrollable.
+fn render_calls(
+    plan: &crate::stages::engine::Plan,
+    scroll: usize,
+    frame: &mut Frame,
+    area: Rect,
+    cx: &ViewCx,
+) {
+    let text = printer::plan(plan);
+    let lines: Vec<Line> = text
+        .lines()
+        .skip(scroll)
+        .map(|l| {
+            let style = if l.starts_with("          ") {
+                cx.theme.wizard.plan_command
+            } else {
+                cx.theme.ui.text
+            };
+            Line::from(Span::styled(l.to_owned(), style))
+        })
+        .collect();
+    let p = Paragraph::new(lines)
+        .wrap(Wrap { trim: false })
+        .block(block("Plan: every API call".into(), true, cx));
+    frame.render_widget(p, area);
+}

@@ -1,0 +1,408 @@
+//! The wizard screen: plan, running, failed, done and the trust prompt, snapshotted into
+//! snapshots/wizard/, plus its keys (retry, skip, cancel, trust).
+
+use crate::ui::{act, assert_frames, backend, now, press};
+use homelab::msg::{Action, BackendEvent};
+use homelab::screens::{Screen, ScreenId};
+use homelab::stages::engine::*;
+
+fn at(secs: i64) -> jiff::Timestamp {
+    now()
+        .checked_add(jiff::SignedDuration::from_secs(secs))
+        .unwrap()
+}
+
+fn ev(secs: i64, kind: EventKind) -> BackendEvent {
+    BackendEvent::Stage(StageEvent {
+        at: at(secs),
+        stage: StageId::Proxmox,
+        kind,
+    })
+}
+
+fn checks(fail: bool) -> Vec<Check> {
+    let mut c = vec![
+        Check::pass(
+            "api",
+            "PVE API reachable",
+            "https://192.168.1.10:8006 answers as PVE 8.4.1",
+        ),
+        Check::pass("version", "PVE version", "PVE 8.4.1 (>= 8.4)"),
+        Check::pass("node/pve-n100", "Node pve-n100", "online"),
+        Check::pass("privileges", "Token privileges", "41 privilege checks pass"),
+        Check::warn(
+            "snippet/pve-n100",
+            "Vendor snippet on pve-n100",
+            "local:snippets/homelab-vendor.yaml is missing: the stage waits for SSH only",
+            "run infrastructure/proxmox/cluster_bootstrap.sh on the node",
+        ),
+    ];
+    if fail {
+        c.push(Check::fail(
+            "privilege/VM.PowerMgmt",
+            "Privilege VM.PowerMgmt",
+            "homelab@pve!bootstrap lacks VM.PowerMgmt on /vms/201 (starting it)",
+            "pveum acl modify /vms/201 --tokens 'homelab@pve!bootstrap' --roles HomelabBootstrap",
+        ));
+    }
+    c
+}
+
+fn plan() -> Plan {
+    let mut p = Plan::new(StageId::Proxmox);
+    fn push(p: &mut Plan, id: &str, subject: &str, intent: Intent, title: &str, call: &str) {
+        p.steps
+            .push(Step::new(id, subject, intent, title).call(call));
+    }
+    push(
+        &mut p,
+        "image/pve-n100",
+        "image",
+        Intent::Create,
+        "Ubuntu cloud image on pve-n100:local",
+        "POST /nodes/pve-n100/storage/local/download-url content=import filename=ubuntu-24.04-server-cloudimg-amd64.qcow2",
+    );
+    push(
+        &mut p,
+        "template/pve-n100/create",
+        "template",
+        Intent::Create,
+        "Template VM 9000 (ubuntu-2404-cloud) on pve-n100",
+        "POST /nodes/pve-n100/qemu vmid=9000",
+    );
+    push(
+        &mut p,
+        "template/pve-n100/convert",
+        "template",
+        Intent::Create,
+        "Convert VM 9000 to a template",
+        "POST /nodes/pve-n100/qemu/9000/template",
+    );
+    for (name, vmid, intent) in [
+        ("k3s-server-1", 201, Intent::Verify),
+        ("k3s-agent-1", 211, Intent::Create),
+        ("k3s-agent-2", 212, Intent::Create),
+    ] {
+        push(
+            &mut p,
+            &format!("vm/{name}/clone"),
+            name,
+            intent,
+            &format!("Full clone of template 9000 to VM {vmid} ({name}) on pve-n100"),
+            &format!(
+                "POST /nodes/pve-n100/qemu/9000/clone newid={vmid} name={name} full=1 storage=local-lvm"
+            ),
+        );
+        push(
+            &mut p,
+            &format!("vm/{name}/resize"),
+            name,
+            intent,
+            "Disk scsi0 to 64 GiB",
+            &format!("PUT /nodes/pve-n100/qemu/{vmid}/resize disk=scsi0 size=64G"),
+        );
+        let ci = if name == "k3s-server-1" {
+            Intent::Drift
+        } else {
+            intent
+        };
+        p.steps.push(
+            Step::new(
+                format!("vm/{name}/config"),
+                name,
+                ci,
+                format!("Cloud-init, 2 cores, 4096 MiB, tags for VM {vmid}"),
+            )
+            .call(format!(
+                "PUT /nodes/pve-n100/qemu/{vmid}/config cores=2 memory=4096"
+            ))
+            .with_note(if name == "k3s-server-1" {
+                "cores: 4 (definition: 2)"
+            } else {
+                ""
+            }),
+        );
+        push(
+            &mut p,
+            &format!("vm/{name}/start"),
+            name,
+            intent,
+            &format!("Start VM {vmid}"),
+            &format!("POST /nodes/pve-n100/qemu/{vmid}/status/start"),
+        );
+    }
+    for name in ["k3s-server-1", "k3s-agent-1", "k3s-agent-2"] {
+        push(
+            &mut p,
+            &format!("vm/{name}/wait"),
+            name,
+            Intent::Wait,
+            &format!("Wait for {name}"),
+            "GET .../agent/network-get-interfaces",
+        );
+    }
+    for s in &mut p.steps {
+        if s.note.as_deref() == Some("") {
+            s.note = None;
+        }
+    }
+    p
+}
+
+fn reviewed(fail: bool) -> homelab::app::App {
+    let mut app = crate::ui::app();
+    act(&mut app, Action::Open(ScreenId::Wizard));
+    assert_eq!(app.current, ScreenId::Wizard);
+    backend(
+        &mut app,
+        BackendEvent::StageReviewed {
+            stage: StageId::Proxmox,
+            checks: checks(fail),
+            plan: Ok(plan()),
+        },
+    );
+    app.toasts.clear();
+    app
+}
+
+fn running() -> homelab::app::App {
+    let mut app = reviewed(false);
+    let mut t = 0;
+    let mut send = |app: &mut homelab::app::App, kind: EventKind| {
+        t += 1;
+        backend(app, ev(t, kind));
+    };
+    send(&mut app, EventKind::Started { steps: 22 });
+    for (step, subject, title) in [
+        ("image/pve-n100", "image", "Ubuntu cloud image"),
+        ("template/pve-n100/create", "template", "Template VM 9000"),
+        ("template/pve-n100/convert", "template", "Convert"),
+    ] {
+        send(
+            &mut app,
+            EventKind::StepStarted {
+                step: step.into(),
+                subject: subject.into(),
+                title: title.into(),
+            },
+        );
+        send(
+            &mut app,
+            EventKind::StepDone {
+                step: step.into(),
+                outcome: Outcome::Changed,
+            },
+        );
+    }
+    for step in ["clone", "resize", "config", "start"] {
+        let id = format!("vm/k3s-server-1/{step}");
+        send(
+            &mut app,
+            EventKind::StepStarted {
+                step: id.clone(),
+                subject: "k3s-server-1".into(),
+                title: step.into(),
+            },
+        );
+        send(
+            &mut app,
+            EventKind::StepDone {
+                step: id,
+                outcome: if step == "config" {
+                    Outcome::Drift
+                } else {
+                    Outcome::Held
+                },
+            },
+        );
+    }
+    let clone = "vm/k3s-agent-1/clone".to_string();
+    send(
+        &mut app,
+        EventKind::StepStarted {
+            step: clone.clone(),
+            subject: "k3s-agent-1".into(),
+            title: "Full clone of template 9000 to VM 211 (k3s-agent-1) on pve-n100".into(),
+        },
+    );
+    send(
+        &mut app,
+        EventKind::Log {
+            step: Some(clone.clone()),
+            line:
+                "task UPID:pve-n100:000A1D1F:0C3B4A10:6923A1F0:qmclone:9000:homelab@pve!bootstrap:"
+                    .into(),
+        },
+    );
+    send(
+        &mut app,
+        EventKind::Log {
+            step: Some(clone.clone()),
+            line: "create full clone of drive scsi0 (local-lvm:base-9000-disk-0)".into(),
+        },
+    );
+    send(
+        &mut app,
+        EventKind::Log {
+            step: Some(clone.clone()),
+            line: "transferred 1.4 GiB of 3.5 GiB (40.00%)".into(),
+        },
+    );
+    send(
+        &mut app,
+        EventKind::Progress {
+            step: clone,
+            done: 40,
+            total: Some(100),
+            unit: Unit::Percent,
+        },
+    );
+    app
+}
+
+#[test]
+fn wizard_plan() {
+    let mut app = reviewed(false);
+    assert_frames("wizard", "wizard_plan", &mut app);
+    // `L` before a run shows every API call of the plan.
+    press(&mut app, "L");
+    let frame = crate::ui::render(&mut app, 160, 48);
+    assert!(crate::ui::contains(
+        &frame,
+        "POST /nodes/pve-n100/qemu/9000/clone newid=211 name=k3s-agent-1"
+    ));
+    assert!(crate::ui::contains(&frame, "Plan: every API call"));
+}
+
+#[test]
+fn wizard_preflight_failed_blocks_the_run() {
+    let mut app = reviewed(true);
+    assert_frames("wizard", "wizard_preflight_failed", &mut app);
+    let effects = press(&mut app, "enter");
+    assert!(effects.is_empty(), "no run with a failing preflight");
+    assert!(
+        app.toasts
+            .iter()
+            .any(|t| t.text.contains("preflight has failures"))
+    );
+}
+
+#[test]
+fn wizard_running() {
+    let mut app = running();
+    assert!(
+        app.screens.wizard.busy().is_some(),
+        "quitting asks while a stage runs"
+    );
+    assert_frames("wizard", "wizard_running", &mut app);
+}
+
+#[test]
+fn wizard_failed_then_retry_and_skip() {
+    let mut app = running();
+    let error = StageError::new("POST /nodes/pve-n100/qemu/9000/clone: 403 Permission check failed (/vms/211, VM.Allocate)")
+        .with_hint("the API token lacks VM.Allocate on /vms/211; grant it, e.g. `pveum acl modify /vms/211 --tokens '<token id>' --roles HomelabBootstrap`");
+    backend(
+        &mut app,
+        ev(
+            30,
+            EventKind::StepFailed {
+                step: "vm/k3s-agent-1/clone".into(),
+                error: error.clone(),
+            },
+        ),
+    );
+    backend(&mut app, ev(31, EventKind::Failed { error }));
+    app.toasts.clear();
+    assert_frames("wizard", "wizard_failed", &mut app);
+    // `s` asks before skipping the failed step; yes journals the skip and runs again.
+    press(&mut app, "s");
+    assert!(app.overlays.last().is_some(), "skip asks first");
+    let effects = press(&mut app, "y");
+    assert!(app.screens.wizard.skip.contains("vm/k3s-agent-1/clone"));
+    assert!(!effects.is_empty(), "the run starts again");
+}
+
+#[test]
+fn wizard_done() {
+    let mut app = running();
+    backend(
+        &mut app,
+        ev(
+            40,
+            EventKind::StepDone {
+                step: "vm/k3s-agent-1/clone".into(),
+                outcome: Outcome::Changed,
+            },
+        ),
+    );
+    for step in plan().steps.iter().skip(8) {
+        backend(
+            &mut app,
+            ev(
+                41,
+                EventKind::StepDone {
+                    step: step.id.clone(),
+                    outcome: Outcome::Changed,
+                },
+            ),
+        );
+    }
+    backend(&mut app, ev(42, EventKind::Log { step: Some("vm/k3s-agent-2/wait".into()), line: "guest agent reports 192.168.1.32; SSH 192.168.1.32:22 answers (SSH-2.0-OpenSSH_9.6p1)".into() }));
+    backend(
+        &mut app,
+        ev(
+            43,
+            EventKind::Finished {
+                summary: RunSummary {
+                    changed: 17,
+                    held: 3,
+                    skipped: 0,
+                    drifted: 1,
+                },
+            },
+        ),
+    );
+    backend(
+        &mut app,
+        BackendEvent::StageVerified {
+            stage: StageId::Proxmox,
+            result: Ok(vec![
+                Check::warn(
+                    "vm/k3s-server-1",
+                    "k3s-server-1 (201)",
+                    "running, 4 cores, 4096 MiB, 48.0 GiB; drift: cores: 4 (definition: 2)",
+                    "reconcile",
+                ),
+                Check::pass(
+                    "vm/k3s-agent-1",
+                    "k3s-agent-1 (211)",
+                    "running, 2 cores, 4096 MiB, 64.0 GiB; guest agent reports 192.168.1.31; SSH 192.168.1.31:22 answers",
+                ),
+            ]),
+        },
+    );
+    app.toasts.clear();
+    assert!(app.screens.wizard.busy().is_none());
+    assert_frames("wizard", "wizard_done", &mut app);
+    press(&mut app, "L");
+    assert_frames("wizard", "wizard_full_log", &mut app);
+}
+
+#[test]
+fn wizard_trust_prompt_names_the_fingerprint() {
+    let mut app = crate::ui::app();
+    act(&mut app, Action::Open(ScreenId::Wizard));
+    let fp = "3F:A0:9C:11:5B:7E:D2:44:90:1C:6A:E8:0B:53:27:FD:C4:18:9A:72:6E:05:B1:3D:E9:40:8C:2F:76:A5:1B:D3";
+    backend(
+        &mut app,
+        BackendEvent::StageTrustNeeded {
+            stage: StageId::Proxmox,
+            endpoint: "192.168.1.10:8006".into(),
+            fingerprint: fp.into(),
+        },
+    );
+    assert_frames("wizard", "wizard_trust", &mut app);
+    let effects = press(&mut app, "y");
+    assert!(!effects.is_empty(), "trusting stores the pin in a task");
+}
