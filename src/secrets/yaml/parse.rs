@@ -7,6 +7,9 @@
 
 use std::path::Path;
 
+/// YAML's white space inside a line: space and tab only (not Unicode spaces such as U+00A0).
+const WS: &[char] = &[' ', '\t'];
+
 use super::scalar::resolve_plain;
 use crate::secrets::error::{Result, SopsError};
 use crate::secrets::tree::{Entry, Node, Scalar};
@@ -21,7 +24,7 @@ struct Line {
 
 impl Line {
     fn is_blank(&self) -> bool {
-        self.text.trim().is_empty()
+        self.text.trim_matches(WS).is_empty()
     }
     fn is_comment(&self) -> bool {
         self.text.starts_with('#')
@@ -39,7 +42,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Vec<Vec<Entry>>> {
     for (i, raw) in body.split('\n').enumerate() {
         let no = i + 1;
         if raw.starts_with("---") && (raw.len() == 3 || raw[3..].starts_with([' ', '\t'])) {
-            let rest = raw[3..].trim();
+            let rest = raw[3..].trim_matches(WS);
             if !rest.is_empty() && !rest.starts_with('#') {
                 return Err(err(
                     path,
@@ -296,7 +299,7 @@ impl Parser<'_> {
     }
 
     fn key_text(&self, key: &str, no: usize) -> Result<String> {
-        let key = key.trim_end();
+        let key = key.trim_end_matches(WS);
         if key.starts_with('"') {
             return self.double_quoted_inline(key, no).map(|(s, _)| s);
         }
@@ -407,7 +410,7 @@ impl Parser<'_> {
     }
 
     fn trailing_comment(&self, tail: &str, no: usize) -> Result<Option<String>> {
-        let tail = tail.trim_start();
+        let tail = tail.trim_start_matches(WS);
         if tail.is_empty() {
             Ok(None)
         } else if let Some(c) = tail.strip_prefix('#') {
@@ -459,12 +462,12 @@ impl Parser<'_> {
         if let Ok(Some(_)) = unescape_double(&s[1..]) {
             return self.double_quoted_inline(s, no);
         }
-        let mut joined = s.trim_end().to_string();
+        let mut joined = s.trim_end_matches(WS).to_string();
         while let Some(next) = self.lines.get(self.pos) {
             if next.indent <= parent && !next.is_blank() {
                 break;
             }
-            let t = next.text.trim();
+            let t = next.text.trim_matches(WS);
             self.pos += 1;
             if t.is_empty() {
                 joined.push('\n');
@@ -485,7 +488,7 @@ impl Parser<'_> {
 
     fn block_scalar(&mut self, header: &str, parent: usize, no: usize) -> Result<Node> {
         let (head, _comment) = split_plain_comment(header);
-        let head = head.trim();
+        let head = head.trim_matches(WS);
         let folded = head.starts_with('>');
         let mut chomp = ' ';
         let mut explicit: Option<usize> = None;
@@ -517,7 +520,7 @@ impl Parser<'_> {
         }
         // Trailing blank lines are not content lines of the next node: count them for chomping.
         let mut trailing = 0;
-        while raw.last().is_some_and(|l| l.trim().is_empty()) {
+        while raw.last().is_some_and(|l| l.trim_matches(WS).is_empty()) {
             raw.pop();
             trailing += 1;
         }
@@ -560,7 +563,7 @@ impl Parser<'_> {
                         return Err(self.err(no, "unterminated flow collection"));
                     };
                     text.push(' ');
-                    text.push_str(next.text.trim());
+                    text.push_str(next.text.trim_matches(WS));
                     self.pos += 1;
                 }
             }
@@ -640,10 +643,10 @@ fn split_plain_comment(text: &str) -> (&str, Option<&str>) {
     let bytes = text.as_bytes();
     for i in 0..bytes.len() {
         if bytes[i] == b'#' && (i == 0 || bytes[i - 1] == b' ' || bytes[i - 1] == b'\t') {
-            return (text[..i].trim_end(), Some(&text[i + 1..]));
+            return (text[..i].trim_end_matches(WS), Some(&text[i + 1..]));
         }
     }
-    (text.trim_end(), None)
+    (text.trim_end_matches(WS), None)
 }
 
 /// Unescape the body of a double-quoted scalar (after the opening quote). Returns the value and
@@ -851,7 +854,7 @@ impl FlowParser<'_> {
                 }
                 let text = std::str::from_utf8(&self.s[start..self.i])
                     .map_err(|e| e.to_string())?
-                    .trim();
+                    .trim_matches(WS);
                 resolve_plain(text).map(Node::Scalar)
             }
             None => Err("unexpected end".into()),
