@@ -41,6 +41,8 @@ pub struct App {
     /// Something changed since the last frame.
     pub dirty: bool,
     pub quitting: bool,
+    /// While the palette highlights a theme: its name and the theme to go back to.
+    pub(crate) theme_preview: Option<(String, Theme)>,
     /// Effects produced while handling the current message.
     pub(crate) effects: crate::runtime::effects::Effects,
 }
@@ -81,6 +83,7 @@ impl App {
             tick: 0,
             dirty: true,
             quitting: false,
+            theme_preview: None,
             effects: Vec::new(),
         };
         for (level, text) in opts.startup_warnings {
@@ -109,6 +112,32 @@ impl App {
             self.status = Some((Level::Info, format!("Theme: {}", self.theme.name)));
         }
         self.dirty = true;
+    }
+
+    /// Show theme `name` without committing to it (the palette previews the highlighted theme).
+    pub(crate) fn preview_theme(&mut self, name: &str) {
+        if self.theme_preview.as_ref().is_some_and(|(n, _)| n == name) {
+            return;
+        }
+        let (theme, _) = self.themes.load(name);
+        let theme = if self.no_color {
+            theme.without_colors()
+        } else {
+            theme
+        };
+        let original = match self.theme_preview.take() {
+            Some((_, original)) => original,
+            None => self.theme.clone(),
+        };
+        self.theme = theme;
+        self.theme_preview = Some((name.to_owned(), original));
+    }
+
+    /// Back to the theme from before the preview, if one is showing.
+    pub(crate) fn end_theme_preview(&mut self) {
+        if let Some((_, original)) = self.theme_preview.take() {
+            self.theme = original;
+        }
     }
 
     /// The view context for a frame at `now`.

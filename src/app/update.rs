@@ -22,6 +22,7 @@ pub fn init(app: &mut App) -> Effects {
 
 pub fn update(app: &mut App, msg: Msg) -> Effects {
     let mut dirty = true;
+    let input = matches!(msg, Msg::Key(_) | Msg::Mouse(_) | Msg::Paste(_));
     match msg {
         Msg::Key(ev) => route::key(app, ev),
         Msg::Mouse(ev) => route::mouse(app, ev),
@@ -31,8 +32,26 @@ pub fn update(app: &mut App, msg: Msg) -> Effects {
         Msg::Backend(ev) => backend(app, ev),
         Msg::Tick => dirty = tick(app),
     }
+    if input {
+        sync_theme_preview(app);
+    }
     app.dirty |= dirty;
     std::mem::take(&mut app.effects)
+}
+
+/// While the palette highlights `theme <name>`, show that theme; otherwise the chosen one.
+fn sync_theme_preview(app: &mut App) {
+    let wanted = match app.overlays.last() {
+        Some(Overlay::Palette(p)) => p.highlighted().and_then(|e| match &e.action {
+            Action::Theme(name) => Some(name.clone()),
+            _ => None,
+        }),
+        _ => None,
+    };
+    match wanted {
+        Some(name) => app.preview_theme(&name),
+        None => app.end_theme_preview(),
+    }
 }
 
 /// Read the repository's git state in a blocking task (newest request wins).
@@ -296,9 +315,11 @@ pub(crate) fn outcome(app: &mut App, outcome: Outcome) {
         Outcome::Stay => {}
         Outcome::Close => {
             app.overlays.pop();
+            app.end_theme_preview();
         }
         Outcome::Run(action) => {
             app.overlays.pop();
+            app.end_theme_preview();
             dispatch(app, action);
         }
         Outcome::Confirmed { owner, tag } => {

@@ -108,6 +108,21 @@ fn in_subnet(ip: Ipv4Addr, net: Ipv4Addr, prefix: u8) -> bool {
     u32::from(ip) & mask(prefix) == u32::from(net) & mask(prefix)
 }
 
+/// The index that used `key` first, or None (and `index` is recorded) when it is new.
+fn first_user<K: std::hash::Hash + Eq>(
+    seen: &mut HashMap<K, usize>,
+    key: K,
+    index: usize,
+) -> Option<usize> {
+    match seen.entry(key) {
+        std::collections::hash_map::Entry::Occupied(e) => Some(*e.get()),
+        std::collections::hash_map::Entry::Vacant(v) => {
+            v.insert(index);
+            None
+        }
+    }
+}
+
 /// Check `cfg` (parsed from `text`, shown as `display`, file stem `name`).
 pub fn validate(cfg: &ClusterConfig, name: &str, display: &str, text: &str) -> Vec<Diagnostic> {
     let mut c = Checker {
@@ -284,7 +299,7 @@ pub fn validate(cfg: &ClusterConfig, name: &str, display: &str, text: &str) -> V
     for (i, vm) in cfg.vms.iter().enumerate() {
         let at = |f: &str| format!("vms[{i}].{f}");
         c.dns_label(&at("name"), &vm.name);
-        if let Some(&j) = names.get(vm.name.as_str()) {
+        if let Some(j) = first_user(&mut names, vm.name.as_str(), i) {
             c.err(
                 &at("name"),
                 format!(
@@ -292,8 +307,6 @@ pub fn validate(cfg: &ClusterConfig, name: &str, display: &str, text: &str) -> V
                     vm.name
                 ),
             );
-        } else {
-            names.insert(&vm.name, i);
         }
         if !VMID_RANGE.contains(&vm.vmid) {
             c.err(
@@ -308,7 +321,7 @@ pub fn validate(cfg: &ClusterConfig, name: &str, display: &str, text: &str) -> V
                     vm.vmid
                 ),
             );
-        } else if let Some(&j) = vmids.get(&vm.vmid) {
+        } else if let Some(j) = first_user(&mut vmids, vm.vmid, i) {
             c.err(
                 &at("vmid"),
                 format!(
@@ -316,8 +329,6 @@ pub fn validate(cfg: &ClusterConfig, name: &str, display: &str, text: &str) -> V
                     vm.vmid, cfg.vms[j].name
                 ),
             );
-        } else {
-            vmids.insert(vm.vmid, i);
         }
         if !p.nodes.contains(&vm.node) {
             c.err(
@@ -370,7 +381,7 @@ pub fn validate(cfg: &ClusterConfig, name: &str, display: &str, text: &str) -> V
                 &at("ip"),
                 format!("{} is the gateway; expected an address of its own", vm.ip),
             );
-        } else if let Some(&j) = ips.get(&vm.ip) {
+        } else if let Some(j) = first_user(&mut ips, vm.ip, i) {
             c.err(
                 &at("ip"),
                 format!(
@@ -378,8 +389,6 @@ pub fn validate(cfg: &ClusterConfig, name: &str, display: &str, text: &str) -> V
                     vm.ip, cfg.vms[j].name
                 ),
             );
-        } else {
-            ips.insert(vm.ip, i);
         }
         if let Some(u) = &vm.ssh_user
             && !UNIX_USER.is_match(u)
@@ -669,5 +678,39 @@ mod fixtures {
                 "config/clusters/prox-n100.yaml:16:3: proxmox: unknown field `bridges`, expected one of `endpoint`, `nodes`, `token_id`, `tls`, `vm_storage`, `image_storage`, `snippets_storage`, `bridge`, `tag`"
             ]
         );
+    }
+
+    /// Damaged files never panic the loader, and every diagnostic has a line inside the file.
+    #[test]
+    fn damaged_files_give_located_errors_never_panics() {
+        let lines: Vec<&str> = GOOD.lines().collect();
+        let mut variants: Vec<String> = Vec::new();
+        for i in 0..lines.len() {
+            let mut v = lines.clone();
+            v.remove(i);
+            variants.push(v.join("\n"));
+            let mut v = lines.clone();
+            v.insert(i, lines[i]);
+            variants.push(v.join("\n"));
+        }
+        for cut in (0..GOOD.len())
+            .step_by(7)
+            .filter(|c| GOOD.is_char_boundary(*c))
+        {
+            variants.push(GOOD[..cut].to_owned());
+        }
+        variants.push(GOOD.replace(": ", ":"));
+        variants.push(GOOD.replace("  ", "\t"));
+        for text in &variants {
+            let n = text.lines().count().max(1);
+            if let Err(diags) = parse_cluster("prox-n100", FILE, text) {
+                assert!(!diags.is_empty());
+                for d in diags {
+                    assert!(d.line > 0, "{d} has no location");
+                    assert!(d.line <= n + 1, "{d} points past the end ({n} lines)");
+                    assert!(d.to_string().starts_with(FILE), "{d}");
+                }
+            }
+        }
     }
 }

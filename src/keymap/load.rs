@@ -259,4 +259,17 @@ mod tests {
             Action::Help
         );
     }
+
+    /// Damaged user keymaps never panic; the builtin bindings survive what cannot be read.
+    #[test]
+    fn damaged_user_keymaps_never_panic() {
+        let text = crate::keymap::DEFAULT_TOML;
+        for cut in (0..text.len())
+            .step_by(11)
+            .filter(|c| text.is_char_boundary(*c))
+        {
+            let (map, _) = parse(&text[..cut], "keymap.toml", Some(&Keymap::builtin()));
+            assert!(map.lookup("global", Key::parse("?").unwrap()).is_some());
+        }
+    }
 }

@@ -59,6 +59,13 @@ impl PaletteState {
         &self.entries
     }
 
+    /// The highlighted entry, if any matches.
+    pub fn highlighted(&self) -> Option<&Entry> {
+        self.matches
+            .get(self.selected)
+            .map(|m| &self.entries[m.entry])
+    }
+
     /// Entries currently matching, best first.
     pub fn matching(&self) -> impl Iterator<Item = &Entry> {
         self.matches.iter().map(|m| &self.entries[m.entry])

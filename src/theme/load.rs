@@ -564,4 +564,23 @@ mod tests {
         assert!(m.ui.selection.add_modifier.contains(Modifier::REVERSED));
         assert!(!m.ui.base.add_modifier.contains(Modifier::REVERSED));
     }
+
+    /// Damaged user themes never panic and always produce a usable theme.
+    #[test]
+    fn damaged_user_themes_never_panic() {
+        let text = BUILTIN[1].1;
+        for cut in (0..text.len())
+            .step_by(5)
+            .filter(|c| text.is_char_boundary(*c))
+        {
+            let (t, diags) = user("homelab-light", &text[..cut]).load("homelab-light");
+            assert_eq!(t.name, "homelab-light");
+            assert!(
+                diags
+                    .iter()
+                    .all(|d| d.to_string().starts_with("user/homelab-light.toml")),
+                "{diags:?}"
+            );
+        }
+    }
 }

@@ -216,3 +216,36 @@ fn paste_goes_to_the_palette_input() {
         other => panic!("palette closed: {other:?}"),
     }
 }
+
+#[test]
+fn palette_previews_the_highlighted_theme_and_esc_reverts() {
+    let mut app = support::app();
+    press(&mut app, ":");
+    type_text(&mut app, "theme high");
+    assert_eq!(
+        app.theme.name, "high-contrast",
+        "highlighted theme is previewed"
+    );
+    press(&mut app, "backspace");
+    type_text(&mut app, "zzzz");
+    assert_eq!(
+        app.theme.name, "homelab-dark",
+        "no theme highlighted: back to the chosen one"
+    );
+    press(&mut app, "ctrl-u");
+    type_text(&mut app, "theme cat");
+    assert_eq!(app.theme.name, "catppuccin-mocha");
+    press(&mut app, "esc");
+    assert_eq!(app.theme.name, "homelab-dark", "Esc reverts the preview");
+    // Enter commits.
+    press(&mut app, ":");
+    type_text(&mut app, "theme cat");
+    press(&mut app, "enter");
+    assert_eq!(app.theme.name, "catppuccin-mocha");
+    press(&mut app, ":");
+    press(&mut app, "esc");
+    assert_eq!(
+        app.theme.name, "catppuccin-mocha",
+        "closing the palette keeps a committed theme"
+    );
+}
