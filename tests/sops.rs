@@ -17,6 +17,8 @@ mod interop;
 mod env_screen;
 #[path = "sops/stage.rs"]
 mod stage;
+#[path = "sops/tui.rs"]
+mod tui;
 /// The foundation's UI test helpers (app fixture, rendering, snapshot settings).
 #[path = "support/mod.rs"]
 mod ui_support;

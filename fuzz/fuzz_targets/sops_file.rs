@@ -8,15 +8,21 @@ use libfuzzer_sys::fuzz_target;
 use std::path::Path;
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&selector, rest)) = data.split_first() else { return };
-    let Ok(text) = std::str::from_utf8(rest) else { return };
+    let Some((&selector, rest)) = data.split_first() else {
+        return;
+    };
+    let Ok(text) = std::str::from_utf8(rest) else {
+        return;
+    };
     let (format, name) = match selector % 3 {
         0 => (Format::Dotenv, "fuzz.env"),
         1 => (Format::Yaml, "fuzz.yaml"),
         _ => (Format::Json, "fuzz.json"),
     };
     let path = Path::new(name);
-    let Ok(file) = EncryptedFile::parse(text, path, format) else { return };
+    let Ok(file) = EncryptedFile::parse(text, path, format) else {
+        return;
+    };
     if let Ok(written) = file.to_text() {
         EncryptedFile::parse(&written, path, format).expect("our own output loads");
     }

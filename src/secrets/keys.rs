@@ -305,6 +305,22 @@ mod tests {
     }
 
     #[test]
+    fn any_of_several_identities_opens_the_file() {
+        let (a, _) = generate_identity();
+        let (b, rb) = generate_identity();
+        let ids = identities_from_text(&format!("{}{}", a.as_str(), b.as_str()), "keys.txt");
+        assert_eq!(ids.recipients().len(), 2);
+        let key = DataKey::generate();
+        let stanzas = wrap_data_key(&key, &[rb]).unwrap();
+        assert_eq!(
+            ids.unwrap_data_key(&stanzas, Path::new("f.env"))
+                .unwrap()
+                .bytes(),
+            key.bytes()
+        );
+    }
+
+    #[test]
     fn ssh_recipients_are_refused_with_a_reason() {
         assert!(
             parse_recipient("ssh-ed25519 AAAA")

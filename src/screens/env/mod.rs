@@ -53,7 +53,10 @@ pub enum Phase {
         files: Vec<PathBuf>,
         selected: usize,
     },
-    Loading(PathBuf),
+    Loading {
+        path: PathBuf,
+        read_only: bool,
+    },
     Failed {
         path: PathBuf,
         message: String,
@@ -121,7 +124,10 @@ impl EnvState {
 
     /// Start decrypting `path` on the blocking pool.
     pub fn load(&mut self, path: PathBuf, read_only: bool, cx: &mut UpdateCx) {
-        self.phase = Phase::Loading(path.clone());
+        self.phase = Phase::Loading {
+            path: path.clone(),
+            read_only,
+        };
         cx.spawn(Task::blocking(
             TaskKey::new("env-load"),
             format!("decrypt {}", path.display()),
@@ -573,7 +579,7 @@ impl Screen for EnvState {
                 }
                 _ => return Handled::No,
             },
-            Phase::Loading(_) => return Handled::No,
+            Phase::Loading { .. } => return Handled::No,
             Phase::Ready(_) => {
                 if matches!(action, Action::Back | Action::Close)
                     && self
@@ -719,7 +725,7 @@ impl Screen for EnvState {
     fn on_tick(&mut self, cx: &mut UpdateCx) -> bool {
         let tick = cx.tick;
         match &mut self.phase {
-            Phase::Loading(_) => true,
+            Phase::Loading { .. } => true,
             Phase::Ready(doc) => {
                 let before = doc.revealed.len() + usize::from(doc.reveal_all_until.is_some());
                 doc.revealed.retain(|(_, until)| tick < *until);
@@ -735,10 +741,16 @@ impl Screen for EnvState {
 
     fn on_enter(&mut self, cx: &mut UpdateCx) {
         let request = REQUEST.lock().ok().and_then(|mut r| r.take());
-        match request {
-            Some((path, read_only)) => self.load(path, read_only, cx),
-            None if matches!(self.phase, Phase::Pick { .. }) => self.list_files(cx),
-            None => {}
+        match (request, &self.phase) {
+            (Some((path, read_only)), _) => self.load(path, read_only, cx),
+            // Entered again while a load was asked for (the start-up open runs before the
+            // runtime, which enters the screen once more): ask again; the newest task wins.
+            (None, Phase::Loading { path, read_only }) => {
+                let (path, read_only) = (path.clone(), *read_only);
+                self.load(path, read_only, cx);
+            }
+            (None, Phase::Pick { .. }) => self.list_files(cx),
+            (None, _) => {}
         }
     }
 

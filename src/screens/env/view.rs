@@ -18,7 +18,7 @@ pub const MASK: &str = "••••••••";
 pub fn render(state: &EnvState, frame: &mut Frame, area: Rect, cx: &ViewCx) {
     match &state.phase {
         Phase::Pick { files, selected } => pick(files, *selected, frame, area, cx),
-        Phase::Loading(path) => {
+        Phase::Loading { path, .. } => {
             let block = panel(&display(path), cx, false);
             let inner = block.inner(area);
             frame.render_widget(block, area);

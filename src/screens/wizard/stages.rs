@@ -22,7 +22,7 @@ pub enum Build {
 
 /// Stages this build can run.
 pub fn available(id: StageId) -> bool {
-    matches!(id, StageId::Proxmox | StageId::K3s)
+    matches!(id, StageId::Secrets | StageId::Proxmox | StageId::K3s)
 }
 
 /// Build stage `id` for `cfg`. `pin` is a fingerprint trusted in this session (already written
@@ -31,6 +31,7 @@ pub fn available(id: StageId) -> bool {
 pub fn build(id: StageId, cfg: &ClusterConfig, pin: Option<&str>, ssh: Arc<dyn Prompter>) -> Build {
     match id {
         StageId::Proxmox => build_proxmox(cfg, pin),
+        StageId::Secrets => build_secrets(cfg),
         StageId::K3s => build_k3s(cfg, ssh),
         // --- other stages: add `StageId::X => build_x(cfg),` here ---
         other => Build::Unavailable(format!(
@@ -60,4 +61,28 @@ fn build_k3s(cfg: &ClusterConfig, ssh: Arc<dyn Prompter>) -> Build {
         ))),
         Err(e) => Build::Unavailable(e.to_string()),
     }
+}
+
+/// The secrets stage in the wizard: values come from the environment or their defaults (the
+/// terminal prompts of `homelab bootstrap --stage secrets --yes` cannot run under the TUI).
+fn build_secrets(cfg: &ClusterConfig) -> Build {
+    use crate::stages::secrets::{EnvValues, SecretsStage, identity_location};
+    let repo = match std::env::current_dir()
+        .map_err(|e| e.to_string())
+        .and_then(|d| crate::config::find_repo_root(&d))
+    {
+        Ok(r) => r,
+        Err(e) => return Build::Unavailable(e),
+    };
+    let Some(identity) = identity_location() else {
+        return Build::Unavailable(
+            "no HOME or SOPS_AGE_KEY_FILE: cannot place the age identity".into(),
+        );
+    };
+    Build::Ready(Arc::new(SecretsStage::new(
+        repo,
+        cfg,
+        identity,
+        Arc::new(EnvValues),
+    )))
 }

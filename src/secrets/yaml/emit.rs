@@ -73,14 +73,14 @@ impl Emitter {
                     let style = string_style(key, true);
                     self.out.push_str(&quote(key, style));
                     self.out.push(':');
-                    self.value(value, child_indent(indent));
+                    self.value(value, indent, child_indent(indent));
                 }
             }
         }
     }
 
     /// A value after `key:` (or `-`); `nested` is the indentation for block content under it.
-    fn value(&mut self, value: &Node, nested: usize) {
+    fn value(&mut self, value: &Node, parent: usize, nested: usize) {
         match value {
             Node::Map(entries) if has_pairs(entries) => {
                 self.out.push('\n');
@@ -96,7 +96,7 @@ impl Emitter {
             }
             Node::List(items) if items.iter().any(|i| !matches!(i, Node::Comment(_))) => {
                 self.out.push('\n');
-                self.seq(items, nested);
+                self.seq(items, nested, false);
             }
             Node::List(items) => {
                 self.out.push_str(" []\n");
@@ -112,11 +112,11 @@ impl Emitter {
                 self.out.push_str(c);
                 self.out.push('\n');
             }
-            Node::Scalar(s) => self.scalar(s, nested),
+            Node::Scalar(s) => self.scalar(s, parent, nested),
         }
     }
 
-    fn scalar(&mut self, s: &Scalar, block_indent: usize) {
+    fn scalar(&mut self, s: &Scalar, parent: usize, block_indent: usize) {
         let text = match s {
             Scalar::Null => "null".to_string(),
             Scalar::Int(i) => i.to_string(),
@@ -127,7 +127,7 @@ impl Emitter {
             Scalar::Str(v) => {
                 let style = string_style(v, false);
                 if style == Style::Literal {
-                    self.literal(v, block_indent);
+                    self.literal(v, parent, block_indent);
                     return;
                 }
                 quote(v, style)
@@ -138,11 +138,13 @@ impl Emitter {
         self.out.push('\n');
     }
 
-    fn literal(&mut self, v: &str, indent: usize) {
+    fn literal(&mut self, v: &str, parent: usize, indent: usize) {
         self.out.push_str(" |");
         let first = v.chars().next();
         if first.is_some_and(|c| c == ' ' || super::scalar::is_break(c)) {
-            self.out.push_str(&BEST_INDENT.to_string());
+            // The indentation indicator is relative to the parent node (go-yaml always writes its
+            // indent width, which reads back wrong inside `- ` items).
+            self.out.push_str(&(indent - parent).to_string());
         }
         let trailing = v.len() - v.trim_end_matches('\n').len();
         if !v.ends_with('\n') {
@@ -167,38 +169,71 @@ impl Emitter {
         }
     }
 
-    fn seq(&mut self, items: &[Node], indent: usize) {
+    /// A block sequence at `indent`. With `hoisted`, the leading comments of the first item's
+    /// chain were already written before the `- ` that holds this sequence.
+    fn seq(&mut self, items: &[Node], indent: usize, hoisted: bool) {
+        let mut skipping = hoisted;
         for item in items {
+            if skipping && matches!(item, Node::Comment(_)) {
+                continue;
+            }
+            let first = std::mem::take(&mut skipping);
             match item {
                 Node::Comment(c) => self.comment(c, indent),
                 Node::Map(entries) if has_pairs(entries) => {
+                    self.hoist(item, indent, first);
                     let lead = entries
                         .iter()
                         .take_while(|e| matches!(e, Entry::Comment(_)))
                         .count();
-                    for e in &entries[..lead] {
-                        if let Entry::Comment(c) = e {
-                            self.comment(c, indent);
-                        }
-                    }
-                    self.start_line(indent);
-                    self.out.push_str("- ");
-                    self.inline = true;
                     self.map(&entries[lead..], indent + 2);
                 }
                 Node::List(inner) if inner.iter().any(|i| !matches!(i, Node::Comment(_))) => {
-                    self.start_line(indent);
-                    self.out.push_str("- ");
-                    self.inline = true;
-                    self.seq(inner, indent + 2);
+                    self.hoist(item, indent, first);
+                    self.seq(inner, indent + 2, true);
                 }
                 other => {
                     self.start_line(indent);
                     self.out.push('-');
-                    self.value(other, indent + 2);
+                    self.value(other, indent, indent + 2);
                 }
             }
         }
+    }
+
+    /// Write the comments that lead `item` (down its chain of first items, which all start on
+    /// the `- ` line) before that line, then start it. Comments cannot follow `- ` on its line.
+    fn hoist(&mut self, item: &Node, indent: usize, already: bool) {
+        if !already {
+            let mut lead = Vec::new();
+            leading_comments(item, &mut lead);
+            for c in lead {
+                self.comment(c, indent);
+            }
+        }
+        self.start_line(indent);
+        self.out.push_str("- ");
+        self.inline = true;
+    }
+}
+
+/// Comments before the first pair of a mapping, or before the first item of a list and,
+/// recursively, of that item.
+fn leading_comments<'a>(node: &'a Node, out: &mut Vec<&'a str>) {
+    match node {
+        Node::Map(entries) => out.extend(entries.iter().map_while(|e| match e {
+            Entry::Comment(c) => Some(c.as_str()),
+            Entry::Pair(..) => None,
+        })),
+        Node::List(items) => {
+            for item in items {
+                match item {
+                    Node::Comment(c) => out.push(c),
+                    other => return leading_comments(other, out),
+                }
+            }
+        }
+        _ => {}
     }
 }
 

@@ -7,6 +7,9 @@
 
 use std::path::Path;
 
+/// YAML's white space inside a line: space and tab only (not Unicode spaces such as U+00A0).
+const WS: &[char] = &[' ', '\t'];
+
 use super::scalar::resolve_plain;
 use crate::secrets::error::{Result, SopsError};
 use crate::secrets::tree::{Entry, Node, Scalar};
@@ -21,7 +24,7 @@ struct Line {
 
 impl Line {
     fn is_blank(&self) -> bool {
-        self.text.trim().is_empty()
+        self.text.trim_matches(WS).is_empty()
     }
     fn is_comment(&self) -> bool {
         self.text.starts_with('#')
@@ -32,11 +35,14 @@ impl Line {
 pub fn parse(text: &str, path: &Path) -> Result<Vec<Vec<Entry>>> {
     let mut docs: Vec<Vec<Line>> = vec![Vec::new()];
     let mut seen_content = false;
-    for (i, raw) in text.split('\n').enumerate() {
-        let raw = raw.strip_suffix('\r').unwrap_or(raw);
+    // YAML line breaks are LF, CR LF and CR; all of them end a line.
+    let text = text.replace("\r\n", "\n").replace('\r', "\n");
+    // The break ending the last line does not start another (empty) line.
+    let body = text.strip_suffix('\n').unwrap_or(&text);
+    for (i, raw) in body.split('\n').enumerate() {
         let no = i + 1;
         if raw.starts_with("---") && (raw.len() == 3 || raw[3..].starts_with([' ', '\t'])) {
-            let rest = raw[3..].trim();
+            let rest = raw[3..].trim_matches(WS);
             if !rest.is_empty() && !rest.starts_with('#') {
                 return Err(err(
                     path,
@@ -55,13 +61,6 @@ pub fn parse(text: &str, path: &Path) -> Result<Vec<Vec<Entry>>> {
         }
         let indent = raw.len() - raw.trim_start_matches(' ').len();
         let text = raw[indent..].to_string();
-        if text.starts_with('\t') && !text.trim().is_empty() {
-            return Err(err(
-                path,
-                no,
-                "tab used for indentation; YAML indents with spaces",
-            ));
-        }
         let line = Line { no, indent, text };
         if !line.is_blank() && !line.is_comment() {
             seen_content = true;
@@ -112,6 +111,17 @@ impl Parser<'_> {
         err(self.path, line, message)
     }
 
+    /// Tabs cannot indent YAML (inside block scalars they are content and never reach here).
+    fn refuse_tab(&self, line: &Line) -> Result<()> {
+        if line.text.starts_with('\t') {
+            return Err(self.err(
+                line.no,
+                "tab used for indentation; YAML indents with spaces",
+            ));
+        }
+        Ok(())
+    }
+
     /// Skip blank lines and collect comment lines; return the next content line.
     fn next_content(&mut self) -> Option<Line> {
         while let Some(line) = self.lines.get(self.pos) {
@@ -148,11 +158,27 @@ impl Parser<'_> {
                 .map(|(_, t)| Entry::Comment(t))
                 .collect());
         };
+        self.refuse_tab(&first)?;
         if is_seq_item(&first.text) {
             return Err(self.err(
                 first.no,
                 "YAML documents that are sequences are not supported",
             ));
+        }
+        if first.text.starts_with('{') {
+            // A flow mapping as the whole document (`{}` is how an empty one is written).
+            self.pos += 1;
+            let text = first.text.clone();
+            let (node, comment) = self.flow(&text, first.no)?;
+            let Node::Map(mut entries) = node else {
+                return Err(self.err(first.no, "a sops YAML file is a mapping"));
+            };
+            if let Some(extra) = self.next_content() {
+                return Err(self.err(extra.no, "unexpected content after the top-level mapping"));
+            }
+            entries.extend(comment.map(Entry::Comment));
+            entries.extend(self.pending.drain(..).map(|(_, t)| Entry::Comment(t)));
+            return Ok(entries);
         }
         if split_key(&first.text).is_none() {
             return Err(self.err(
@@ -175,6 +201,7 @@ impl Parser<'_> {
         let mut entries = Vec::new();
         let mut first = true;
         while let Some(line) = self.next_content() {
+            self.refuse_tab(&line)?;
             if line.indent < indent {
                 break;
             }
@@ -220,6 +247,7 @@ impl Parser<'_> {
     fn sequence(&mut self, indent: usize) -> Result<Vec<Node>> {
         let mut items = Vec::new();
         while let Some(line) = self.next_content() {
+            self.refuse_tab(&line)?;
             if line.indent < indent || !is_seq_item(&line.text) {
                 if line.indent > indent {
                     return Err(self.err(line.no, "unexpected indentation inside a list"));
@@ -271,14 +299,14 @@ impl Parser<'_> {
     }
 
     fn key_text(&self, key: &str, no: usize) -> Result<String> {
-        let key = key.trim_end();
+        let key = key.trim_end_matches(WS);
         if key.starts_with('"') {
             return self.double_quoted_inline(key, no).map(|(s, _)| s);
         }
         if key.starts_with('\'') {
             return self.single_quoted_inline(key, no).map(|(s, _)| s);
         }
-        if key.starts_with(['&', '*', '!', '?', '[', '{']) {
+        if key.starts_with(['&', '*', '!', '[', '{']) || key == "?" || key.starts_with("? ") {
             return Err(self.err(no, "anchors, aliases, tags and complex keys are not supported in sops files homelab edits"));
         }
         Ok(key.to_string())
@@ -382,7 +410,7 @@ impl Parser<'_> {
     }
 
     fn trailing_comment(&self, tail: &str, no: usize) -> Result<Option<String>> {
-        let tail = tail.trim_start();
+        let tail = tail.trim_start_matches(WS);
         if tail.is_empty() {
             Ok(None)
         } else if let Some(c) = tail.strip_prefix('#') {
@@ -434,12 +462,12 @@ impl Parser<'_> {
         if let Ok(Some(_)) = unescape_double(&s[1..]) {
             return self.double_quoted_inline(s, no);
         }
-        let mut joined = s.trim_end().to_string();
+        let mut joined = s.trim_end_matches(WS).to_string();
         while let Some(next) = self.lines.get(self.pos) {
             if next.indent <= parent && !next.is_blank() {
                 break;
             }
-            let t = next.text.trim();
+            let t = next.text.trim_matches(WS);
             self.pos += 1;
             if t.is_empty() {
                 joined.push('\n');
@@ -460,7 +488,7 @@ impl Parser<'_> {
 
     fn block_scalar(&mut self, header: &str, parent: usize, no: usize) -> Result<Node> {
         let (head, _comment) = split_plain_comment(header);
-        let head = head.trim();
+        let head = head.trim_matches(WS);
         let folded = head.starts_with('>');
         let mut chomp = ' ';
         let mut explicit: Option<usize> = None;
@@ -492,7 +520,7 @@ impl Parser<'_> {
         }
         // Trailing blank lines are not content lines of the next node: count them for chomping.
         let mut trailing = 0;
-        while raw.last().is_some_and(|l| l.trim().is_empty()) {
+        while raw.last().is_some_and(|l| l.trim_matches(WS).is_empty()) {
             raw.pop();
             trailing += 1;
         }
@@ -535,7 +563,7 @@ impl Parser<'_> {
                         return Err(self.err(no, "unterminated flow collection"));
                     };
                     text.push(' ');
-                    text.push_str(next.text.trim());
+                    text.push_str(next.text.trim_matches(WS));
                     self.pos += 1;
                 }
             }
@@ -615,10 +643,10 @@ fn split_plain_comment(text: &str) -> (&str, Option<&str>) {
     let bytes = text.as_bytes();
     for i in 0..bytes.len() {
         if bytes[i] == b'#' && (i == 0 || bytes[i - 1] == b' ' || bytes[i - 1] == b'\t') {
-            return (text[..i].trim_end(), Some(&text[i + 1..]));
+            return (text[..i].trim_end_matches(WS), Some(&text[i + 1..]));
         }
     }
-    (text.trim_end(), None)
+    (text.trim_end_matches(WS), None)
 }
 
 /// Unescape the body of a double-quoted scalar (after the opening quote). Returns the value and
@@ -750,6 +778,9 @@ impl FlowParser<'_> {
                     }
                     let key = match self.value()? {
                         Node::Scalar(Scalar::Str(s)) => s,
+                        Node::Scalar(Scalar::Null) => {
+                            return Err("empty key in a flow mapping".into());
+                        }
                         Node::Scalar(other) => other.display_text(),
                         _ => return Err("only scalar keys are supported".into()),
                     };
@@ -760,6 +791,12 @@ impl FlowParser<'_> {
                     } else {
                         Node::Scalar(Scalar::Null)
                     };
+                    if entries
+                        .iter()
+                        .any(|e| matches!(e, Entry::Pair(k, _) if *k == key))
+                    {
+                        return Err(format!("mapping key \"{key}\" already defined"));
+                    }
                     entries.push(Entry::Pair(key, value));
                     self.ws();
                     match self.s.get(self.i) {
@@ -817,7 +854,7 @@ impl FlowParser<'_> {
                 }
                 let text = std::str::from_utf8(&self.s[start..self.i])
                     .map_err(|e| e.to_string())?
-                    .trim();
+                    .trim_matches(WS);
                 resolve_plain(text).map(Node::Scalar)
             }
             None => Err("unexpected end".into()),
@@ -911,6 +948,18 @@ mod tests {
         assert!(e.starts_with("t.yaml:2:"), "{e}");
         assert!(parse("a: &x 1\n", Path::new("t.yaml")).is_err());
         assert!(parse("- a\n", Path::new("t.yaml")).is_err());
+    }
+
+    #[test]
+    fn empty_flow_mapping_document() {
+        assert_eq!(
+            parse("{}\n", Path::new("t.yaml")).unwrap(),
+            vec![Vec::<Entry>::new()]
+        );
+        assert_eq!(
+            p("{a: 1}\n"),
+            vec![Entry::Pair("a".into(), Node::Scalar(Scalar::Int(1)))]
+        );
     }
 
     #[test]

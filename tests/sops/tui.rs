@@ -1,0 +1,102 @@
+//! The real binary in tmux, driven with keys as a user would: `homelab env edit FILE`, change a
+//! value, review the diff, save; the real sops reads the result and only that value changed.
+
+use super::interop::{DOTENV, dotenv_decrypted};
+use super::support::{Lab, changed_lines, line_key, ok};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+fn tmux(args: &[&str]) -> String {
+    let out = Command::new("tmux").args(args).output().expect("tmux");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn wait_for(session: &str, needle: &str) -> String {
+    let start = Instant::now();
+    loop {
+        let screen = tmux(&["capture-pane", "-t", session, "-p"]);
+        if screen.contains(needle) {
+            return screen;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "`{needle}` never appeared:\n{screen}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn edit_save_in_tmux_then_sops_reads_it() {
+    let Some(lab) = Lab::new() else { return };
+    if !crate::ui_support::require_peer("tmux") {
+        return;
+    }
+    let repo = lab.path("repo");
+    std::fs::create_dir_all(repo.join("config/clusters")).unwrap();
+    std::fs::copy(
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/config/clusters/prox-n100.yaml"
+        ),
+        repo.join("config/clusters/prox-n100.yaml"),
+    )
+    .unwrap();
+    lab.write("repo/site.env", DOTENV);
+    ok(lab.ours(&["encrypt", "repo/site.env"]), "encrypt");
+    let before = lab.read("repo/site.env");
+
+    let session = format!("homelab-env-{}", std::process::id());
+    let command = format!(
+        "cd {} && SOPS_AGE_KEY_FILE={} XDG_CONFIG_HOME={} XDG_STATE_HOME={} {} env edit site.env",
+        repo.display(),
+        lab.key1.display(),
+        lab.path("xdg").display(),
+        lab.path("state").display(),
+        env!("CARGO_BIN_EXE_homelab")
+    );
+    tmux(&[
+        "new-session",
+        "-d",
+        "-s",
+        &session,
+        "-x",
+        "120",
+        "-y",
+        "32",
+        &command,
+    ]);
+    let screen = wait_for(&session, "MAC verified");
+    assert!(
+        !screen.contains("localhost"),
+        "values masked on open:\n{screen}"
+    );
+    // The first row is DB_HOST (comments are kept but are not rows).
+    tmux(&["send-keys", "-t", &session, "Enter", "C-u"]);
+    tmux(&["send-keys", "-t", &session, "-l", "db.tmux.lan"]);
+    tmux(&["send-keys", "-t", &session, "Enter", "C-s"]);
+    wait_for(&session, "~ changed  DB_HOST");
+    tmux(&["send-keys", "-t", &session, "Enter"]);
+    wait_for(&session, "Saved site.env");
+    tmux(&["send-keys", "-t", &session, "q"]);
+    tmux(&["kill-session", "-t", &session]);
+
+    let after = lab.read("repo/site.env");
+    let keys: Vec<String> = changed_lines(&before, &after)
+        .iter()
+        .map(|(a, _)| line_key(a))
+        .collect();
+    assert!(
+        keys.iter()
+            .all(|k| ["DB_HOST", "sops_lastmodified", "sops_mac"].contains(&k.as_str())),
+        "{keys:?}"
+    );
+    let plain = ok(
+        lab.sops(&["decrypt", "repo/site.env"]),
+        "sops decrypt after the editor",
+    );
+    assert_eq!(
+        plain,
+        dotenv_decrypted().replace("DB_HOST=localhost", "DB_HOST=db.tmux.lan")
+    );
+}
