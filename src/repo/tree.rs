@@ -301,6 +301,20 @@ impl Tree {
             .filter_map(|d| d.get_str(&["domain"]).map(str::to_string))
             .collect()
     }
+
+    /// The k3s nodes' LAN addresses (`vms[].ip` of every cluster definition under
+    /// config/clusters/), in file order.
+    pub fn node_addresses(&self) -> Vec<String> {
+        self.yaml
+            .iter()
+            .filter(|f| f.rel.starts_with("config/clusters/"))
+            .flat_map(|f| f.values())
+            .filter_map(|d| d.get(&["vms"]).and_then(Value::as_sequence))
+            .flatten()
+            .filter_map(|vm| vm.get("ip").and_then(Value::as_str))
+            .map(str::to_string)
+            .collect()
+    }
 }
 
 fn read_text(path: &Path) -> Result<String, TreeError> {

@@ -88,6 +88,12 @@ fn ingress() {
 fn service_type() {
     case("service-type");
 }
+/// The LAN path without servicelb: every Gateway has an EnvoyProxy whose Service is ClusterIP,
+/// and only the shared Gateway's EnvoyProxy claims externalIPs, all of them node addresses.
+#[test]
+fn gateway_lan_path() {
+    case("gateway-lan");
+}
 #[test]
 fn public_allowlist() {
     case("public-allowlist");

@@ -1,5 +1,7 @@
-//! Ingress and exposure (Stage 1 memo 7 and 8.1): Gateway API only, no NodePort/LoadBalancer
-//! except the Gateway's own, and public exposure only for the allowlisted media apps.
+//! Ingress and exposure (Stage 1 memo 7 and 8.1): Gateway API only; no NodePort, LoadBalancer or
+//! externalIPs Service (k3s runs without servicelb, so the one way in from the LAN is the
+//! Gateway's Envoy Service: ClusterIP with the nodes' addresses as externalIPs, set by its
+//! EnvoyProxy); and public exposure only for the allowlisted media apps.
 
 use super::{Rule, Violation};
 use crate::repo::tree::{Doc, Tree, YamlFile, YamlPath, walk};
@@ -12,8 +14,8 @@ pub const NO_INGRESS: Rule = Rule {
 };
 pub const SERVICE_TYPE: Rule = Rule {
     id: "ingress/service-type",
-    title: "No NodePort or LoadBalancer Service except the Gateway's own",
-    hint: "use type ClusterIP and reach the app through an HTTPRoute; only platform/ingress/gateway-api/ may expose the Gateway",
+    title: "No NodePort, LoadBalancer or externalIPs; only the Gateway's EnvoyProxy claims the node addresses",
+    hint: "use type ClusterIP and reach the app through an HTTPRoute on the `homelab` Gateway. k3s runs without servicelb, so a LoadBalancer stays <pending>: the Gateway needs an EnvoyProxy (platform/ingress/gateway-api/gateway/) with envoyService.type ClusterIP whose externalIPs are the cluster definition's vms[].ip",
 };
 pub const PUBLIC_ALLOWLIST: Rule = Rule {
     id: "exposure/public-allowlist",
@@ -23,8 +25,10 @@ pub const PUBLIC_ALLOWLIST: Rule = Rule {
 
 /// Apps the memo allows to be public (the memo spells the folder `jellyseer`).
 pub const PUBLIC_APPS: &[&str] = &["jellyfin", "jellyseerr", "jellyseer", "navidrome"];
-/// Where the Gateway (and so its LoadBalancer) is defined.
+/// Where the Gateway and its EnvoyProxy (the only owner of externalIPs) are defined.
 pub const GATEWAY_DIR: &str = "cluster/kubernetes/platform/ingress/gateway-api/";
+/// Where an EnvoyProxy keeps its Service settings.
+const ENVOY_SERVICE: &[&str] = &["spec", "provider", "kubernetes", "envoyService"];
 
 const EXTERNAL_DNS_ANNOTATIONS: &[&str] = &[
     "external-dns.alpha.kubernetes.io/hostname",
@@ -40,6 +44,8 @@ pub fn check(tree: &Tree, out: &mut Vec<Violation>) {
         external_dns_annotations(f, d, out);
         cloudflared_config(f, d, &domains, out);
     }
+    envoy_proxies(tree, out);
+    gateways_have_envoy_proxy(tree, out);
 }
 
 fn ingress_objects(f: &YamlFile, d: &Doc, out: &mut Vec<Violation>) {
@@ -85,18 +91,24 @@ fn exposing(t: &str) -> bool {
 }
 
 fn service_types(f: &YamlFile, d: &Doc, out: &mut Vec<Violation>) {
-    if f.rel.starts_with(GATEWAY_DIR) {
-        return;
-    }
-    if d.kind() == Some("Service")
-        && let Some(t) = d.get_str(&["spec", "type"]).filter(|t| exposing(t))
-    {
-        out.push(Violation::new(
-            &SERVICE_TYPE,
-            &f.rel,
-            Some(d.line_at("spec.type")),
-            format!("Service `{}` is type {t}", d.name().unwrap_or("?")),
-        ));
+    let name = d.name().unwrap_or("?");
+    if d.kind() == Some("Service") {
+        if let Some(t) = d.get_str(&["spec", "type"]).filter(|t| exposing(t)) {
+            out.push(Violation::new(
+                &SERVICE_TYPE,
+                &f.rel,
+                Some(d.line_at("spec.type")),
+                format!("Service `{name}` is type {t}"),
+            ));
+        }
+        if has_items(d.get(&["spec", "externalIPs"])) {
+            out.push(Violation::new(
+                &SERVICE_TYPE,
+                &f.rel,
+                Some(d.line_at("spec.externalIPs")),
+                format!("Service `{name}` claims externalIPs; only the Gateway's EnvoyProxy may answer on the node addresses"),
+            ));
+        }
     }
     if d.is("helm.toolkit.fluxcd.io/", "HelmRelease")
         && let Some(values) = d.get(&["spec", "values"])
@@ -106,24 +118,196 @@ fn service_types(f: &YamlFile, d: &Doc, out: &mut Vec<Violation>) {
             let is_service = p
                 .last_key()
                 .is_some_and(|k| k.to_ascii_lowercase().contains("service"));
+            if !is_service {
+                return;
+            }
             if let Some(t) = v
                 .get("type")
                 .and_then(Value::as_str)
-                .filter(|t| is_service && exposing(t))
+                .filter(|t| exposing(t))
             {
                 let kp = p.join("type");
                 out.push(Violation::new(
                     &SERVICE_TYPE,
                     &f.rel,
                     Some(d.line_at(&kp.to_string())),
-                    format!(
-                        "HelmRelease `{}` sets {} to {t}",
-                        d.name().unwrap_or("?"),
-                        kp.keys_after(2)
-                    ),
+                    format!("HelmRelease `{name}` sets {} to {t}", kp.keys_after(2)),
+                ));
+            }
+            if has_items(v.get("externalIPs")) {
+                let kp = p.join("externalIPs");
+                out.push(Violation::new(
+                    &SERVICE_TYPE,
+                    &f.rel,
+                    Some(d.line_at(&kp.to_string())),
+                    format!("HelmRelease `{name}` sets {}", kp.keys_after(2)),
                 ));
             }
         });
+    }
+}
+
+fn has_items(v: Option<&Value>) -> bool {
+    v.and_then(Value::as_sequence)
+        .is_some_and(|s| !s.is_empty())
+}
+
+/// Every EnvoyProxy: its Service must be ClusterIP (Envoy Gateway's default is LoadBalancer),
+/// and externalIPs - set through `envoyService.patch`, the API has no field of its own - only
+/// in the Gateway's folder and only the cluster definition's node addresses.
+fn envoy_proxies(tree: &Tree, out: &mut Vec<Violation>) {
+    let nodes = tree.node_addresses();
+    for (f, d) in tree.docs() {
+        if !d.is("gateway.envoyproxy.io/", "EnvoyProxy") {
+            continue;
+        }
+        let name = d.name().unwrap_or("?");
+        let svc = ENVOY_SERVICE.join(".");
+        match d.get(ENVOY_SERVICE).and_then(|s| s.get("type")).and_then(Value::as_str) {
+            Some("ClusterIP") => {}
+            Some(t) => out.push(Violation::new(
+                &SERVICE_TYPE,
+                &f.rel,
+                Some(d.line_at(&format!("{svc}.type"))),
+                format!("EnvoyProxy `{name}` sets envoyService.type to {t}"),
+            )),
+            None => out.push(Violation::new(
+                &SERVICE_TYPE,
+                &f.rel,
+                Some(d.line_at(&format!("{svc}.type"))),
+                format!("EnvoyProxy `{name}` leaves envoyService.type at Envoy Gateway's default, LoadBalancer, which stays <pending> (k3s runs with servicelb disabled): set it to ClusterIP"),
+            )),
+        }
+        let patched = format!("{svc}.patch.value.spec");
+        let mut patch_spec = ENVOY_SERVICE.to_vec();
+        patch_spec.extend(["patch", "value", "spec"]);
+        if let Some(t) = d
+            .get(&patch_spec)
+            .and_then(|s| s.get("type"))
+            .and_then(Value::as_str)
+            .filter(|t| exposing(t))
+        {
+            out.push(Violation::new(
+                &SERVICE_TYPE,
+                &f.rel,
+                Some(d.line_at(&format!("{patched}.type"))),
+                format!("EnvoyProxy `{name}` patches its Service to type {t}"),
+            ));
+        }
+        let ips = d
+            .get(&patch_spec)
+            .and_then(|s| s.get("externalIPs"))
+            .and_then(Value::as_sequence);
+        let Some(ips) = ips.filter(|s| !s.is_empty()) else {
+            continue;
+        };
+        if !f.rel.starts_with(GATEWAY_DIR) {
+            out.push(Violation::new(
+                &SERVICE_TYPE,
+                &f.rel,
+                Some(d.line_at(&format!("{patched}.externalIPs"))),
+                format!("EnvoyProxy `{name}` claims externalIPs outside {GATEWAY_DIR}; only the shared Gateway answers on the node addresses"),
+            ));
+            continue;
+        }
+        if nodes.is_empty() {
+            continue;
+        }
+        let claimed: Vec<&str> = ips.iter().filter_map(Value::as_str).collect();
+        let missing: Vec<&str> = nodes
+            .iter()
+            .map(String::as_str)
+            .filter(|n| !claimed.contains(n))
+            .collect();
+        if !missing.is_empty() {
+            out.push(Violation::new(
+                &SERVICE_TYPE,
+                &f.rel,
+                Some(d.line_at(&format!("{patched}.externalIPs"))),
+                format!("EnvoyProxy `{name}` leaves out the k3s node address(es) {}: the Gateway would not answer there", missing.join(", ")),
+            ));
+        }
+        for (i, ip) in ips.iter().enumerate() {
+            let ip = ip.as_str().unwrap_or("?");
+            if !nodes.iter().any(|n| n == ip) {
+                out.push(Violation::new(
+                    &SERVICE_TYPE,
+                    &f.rel,
+                    Some(d.line_at(&format!("{patched}.externalIPs[{i}]"))),
+                    format!("EnvoyProxy `{name}` claims externalIP {ip}, which is not a k3s node address in config/clusters/ ({}): kube-proxy would capture traffic for another host", nodes.join(", ")),
+                ));
+            }
+        }
+    }
+}
+
+/// Every Gateway needs an EnvoyProxy (its own `spec.infrastructure.parametersRef`, or its
+/// GatewayClass's `spec.parametersRef`) that exists in the tree; without one Envoy Gateway
+/// creates its default LoadBalancer Service.
+fn gateways_have_envoy_proxy(tree: &Tree, out: &mut Vec<Violation>) {
+    let proxies: Vec<(Option<&str>, &str)> = tree
+        .docs()
+        .filter(|(_, d)| d.is("gateway.envoyproxy.io/", "EnvoyProxy"))
+        .filter_map(|(_, d)| Some((d.namespace(), d.name()?)))
+        .collect();
+    let exists = |ns: Option<&str>, name: &str| proxies.contains(&(ns, name));
+    let is_proxy_ref = |r: &Value| {
+        r.get("kind").and_then(Value::as_str) == Some("EnvoyProxy")
+            && r.get("group").and_then(Value::as_str) == Some("gateway.envoyproxy.io")
+    };
+    let classes: Vec<(&str, Option<&Value>)> = tree
+        .docs()
+        .filter(|(_, d)| d.is("gateway.networking.k8s.io/", "GatewayClass"))
+        .filter_map(|(_, d)| Some((d.name()?, d.get(&["spec", "parametersRef"]))))
+        .collect();
+    for (f, d) in tree.docs() {
+        if !d.is("gateway.networking.k8s.io/", "Gateway") {
+            continue;
+        }
+        let name = d.name().unwrap_or("?");
+        let ns = d.namespace();
+        let own = d
+            .get(&["spec", "infrastructure", "parametersRef"])
+            .filter(|r| is_proxy_ref(r));
+        if let Some(r) = own {
+            let target = r.get("name").and_then(Value::as_str).unwrap_or("?");
+            if !exists(ns, target) {
+                out.push(Violation::new(
+                    &SERVICE_TYPE,
+                    &f.rel,
+                    Some(d.line_at("spec.infrastructure.parametersRef.name")),
+                    format!("Gateway `{name}` references EnvoyProxy `{target}`, which is not in its namespace in the tree"),
+                ));
+            }
+            continue;
+        }
+        let class = d.get_str(&["spec", "gatewayClassName"]).unwrap_or("?");
+        let via_class = classes
+            .iter()
+            .find(|(c, _)| *c == class)
+            .and_then(|(_, r)| *r)
+            .filter(|r| is_proxy_ref(r))
+            .map(|r| {
+                (
+                    r.get("namespace").and_then(Value::as_str),
+                    r.get("name").and_then(Value::as_str).unwrap_or("?"),
+                )
+            });
+        match via_class {
+            Some((pns, pname)) if exists(pns, pname) => {}
+            Some((pns, pname)) => out.push(Violation::new(
+                &SERVICE_TYPE,
+                &f.rel,
+                Some(d.line_at("spec.gatewayClassName")),
+                format!("Gateway `{name}`: its GatewayClass `{class}` references EnvoyProxy `{}/{pname}`, which is not in the tree", pns.unwrap_or("")),
+            )),
+            None => out.push(Violation::new(
+                &SERVICE_TYPE,
+                &f.rel,
+                Some(d.line_at("spec.gatewayClassName")),
+                format!("Gateway `{name}` has no EnvoyProxy (spec.infrastructure.parametersRef or its GatewayClass's parametersRef), so Envoy Gateway gives it a LoadBalancer Service that stays <pending> (k3s runs with servicelb disabled)"),
+            )),
+        }
     }
 }
 
