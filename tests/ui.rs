@@ -7,6 +7,8 @@ mod support;
 mod home;
 #[path = "ui/overlays.rs"]
 mod overlays;
+#[path = "ui/readme.rs"]
+mod readme;
 #[path = "ui/routing.rs"]
 mod routing;
 #[path = "ui/themes.rs"]
