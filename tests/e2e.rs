@@ -3,180 +3,37 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use support::tmux::{Launch, PROMPT, Tmux};
 
-/// A private tmux server with one 100x30 window running an interactive bash.
-struct Tmux {
-    socket: String,
-    dir: tempfile::TempDir,
+/// A private tmux server with one 100x30 window running an interactive bash, HOME and the XDG
+/// dirs in a tempdir.
+fn start(tag: &str) -> Option<Tmux> {
+    Launch::new(tag).map(Launch::shell)
 }
 
-impl Tmux {
-    fn start(tag: &str) -> Option<Self> {
-        if !support::require_peer("tmux") {
-            return None;
-        }
-        let dir = tempfile::tempdir().expect("tempdir");
-        let socket = format!("homelab-e2e-{}-{tag}", std::process::id());
-        let status = Command::new("tmux")
-            .args([
-                "-L",
-                &socket,
-                "-f",
-                "/dev/null",
-                "new-session",
-                "-d",
-                "-s",
-                "main",
-                "-x",
-                "100",
-                "-y",
-                "30",
-            ])
-            .args([
-                "env",
-                "-i",
-                "PATH=/usr/local/bin:/usr/bin:/bin",
-                "TERM=xterm-256color",
-                "LANG=C.UTF-8",
-                "PS1=e2e$ ",
-            ])
-            .arg(format!("HOME={}", dir.path().display()))
-            .args(["bash", "--norc", "--noprofile"])
-            .status()
-            .expect("run tmux");
-        assert!(status.success(), "tmux new-session failed");
-        let t = Self { socket, dir };
-        t.wait_for("e2e$", Duration::from_secs(10));
-        Some(t)
-    }
-
-    fn tmux(&self, args: &[&str]) -> String {
-        let out = Command::new("tmux")
-            .args(["-L", &self.socket])
-            .args(args)
-            .output()
-            .expect("tmux");
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    /// Type a shell line and press Enter.
-    fn shell(&self, line: &str) {
-        self.tmux(&["send-keys", "-t", "main", "-l", line]);
-        self.tmux(&["send-keys", "-t", "main", "Enter"]);
-    }
-
-    /// Send keys by tmux name (`Escape`, `Enter`, `q`); each call is one burst.
-    fn keys(&self, keys: &[&str]) {
-        let mut args = vec!["send-keys", "-t", "main"];
-        args.extend_from_slice(keys);
-        self.tmux(&args);
-    }
-
-    fn literal(&self, text: &str) {
-        self.tmux(&["send-keys", "-t", "main", "-l", text]);
-    }
-
-    fn screen(&self) -> String {
-        self.tmux(&["capture-pane", "-p", "-t", "main"])
-    }
-
-    /// The screen with colour escapes.
-    fn screen_styled(&self) -> String {
-        self.tmux(&["capture-pane", "-p", "-e", "-t", "main"])
-    }
-
-    fn wait_for(&self, needle: &str, timeout: Duration) -> String {
-        let start = Instant::now();
-        loop {
-            let s = self.screen();
-            if s.contains(needle) {
-                return s;
-            }
-            if start.elapsed() > timeout {
-                panic!("timed out waiting for {needle:?}; screen:\n{s}");
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    fn wait_gone(&self, needle: &str, timeout: Duration) -> String {
-        let start = Instant::now();
-        loop {
-            let s = self.screen();
-            if !s.contains(needle) {
-                return s;
-            }
-            if start.elapsed() > timeout {
-                panic!("timed out waiting for {needle:?} to go; screen:\n{s}");
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    /// Wait until the `stty` modes line after `EXIT=...` has been printed.
-    fn wait_for_modes(&self) -> String {
-        let start = Instant::now();
-        loop {
-            let s = self.screen();
-            let modes = s
-                .lines()
-                .skip_while(|l| !l.starts_with("EXIT="))
-                .nth(1)
-                .unwrap_or_default();
-            if modes.split_whitespace().count() >= 3 {
-                return s;
-            }
-            if start.elapsed() > T {
-                panic!("no stty modes line; screen:\n{s}");
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    fn xdg(&self, kind: &str) -> PathBuf {
-        self.dir.path().join(kind)
-    }
-
-    /// The command line that starts homelab on this repository with private XDG dirs, then
-    /// reports its exit code and the terminal modes.
-    fn run_line(&self, extra: &str) -> String {
-        format!(
-            "XDG_CONFIG_HOME={} XDG_STATE_HOME={} {} --repo {} {extra}; echo EXIT=$?; stty -a | tr ' ' '\\n' | grep -xE -- '-?(icanon|echo|isig)' | tr '\\n' ' '; echo",
-            self.xdg("config").display(),
-            self.xdg("state").display(),
-            env!("CARGO_BIN_EXE_homelab"),
-            support::manifest_dir().display(),
-        )
-    }
-
-    /// Pid of the homelab process running under the pane's shell.
-    fn app_pid(&self) -> Option<u32> {
-        let shell: u32 = self
-            .tmux(&["display", "-p", "-t", "main", "#{pane_pid}"])
-            .trim()
-            .parse()
-            .ok()?;
-        let children =
-            std::fs::read_to_string(format!("/proc/{shell}/task/{shell}/children")).ok()?;
-        children
-            .split_whitespace()
-            .filter_map(|p| p.parse().ok())
-            .find(|pid: &u32| {
-                std::fs::read_to_string(format!("/proc/{pid}/comm"))
-                    .is_ok_and(|c| c.trim() == "homelab")
-            })
-    }
+/// Wait until the `stty` modes line after `EXIT=...` has been printed.
+fn wait_for_modes(t: &Tmux) -> String {
+    t.wait_until("the stty modes line", T, |s| {
+        let modes = s
+            .lines()
+            .skip_while(|l| !l.starts_with("EXIT="))
+            .nth(1)
+            .unwrap_or_default();
+        modes.split_whitespace().count() >= 3
+    })
 }
 
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = Command::new("tmux")
-            .args(["-L", &self.socket, "kill-server"])
-            .status();
-    }
+/// The command line that starts homelab on this repository (with the window's private XDG
+/// dirs), then reports its exit code and the terminal modes.
+fn run_line(extra: &str) -> String {
+    format!(
+        "{} --repo {} {extra}; echo EXIT=$?; stty -a | tr ' ' '\\n' | grep -xE -- '-?(icanon|echo|isig)' | tr '\\n' ' '; echo",
+        env!("CARGO_BIN_EXE_homelab"),
+        support::manifest_dir().display(),
+    )
 }
 
 const T: Duration = Duration::from_secs(20);
@@ -201,8 +58,8 @@ fn log_mentions(t: &Tmux, needle: &str) -> bool {
 
 #[test]
 fn open_help_theme_switch_quit_restores_terminal() {
-    let Some(t) = Tmux::start("main") else { return };
-    t.shell(&t.run_line(""));
+    let Some(t) = start("main") else { return };
+    t.shell(&run_line(""));
     let home = t.wait_for("Jobs", T);
     assert!(home.contains("prox-n100"), "{home}");
     assert!(home.contains("k3s-server-1"), "{home}");
@@ -230,7 +87,7 @@ fn open_help_theme_switch_quit_restores_terminal() {
     t.keys(&["q"]);
     let done = t.wait_for("EXIT=0", T);
     assert!(!done.contains("Jobs"), "alternate screen not left:\n{done}");
-    assert_terminal_restored(&t.wait_for_modes());
+    assert_terminal_restored(&wait_for_modes(&t));
     assert!(
         log_mentions(&t, "starting TUI"),
         "no log line in the XDG state dir"
@@ -239,10 +96,10 @@ fn open_help_theme_switch_quit_restores_terminal() {
 
 #[test]
 fn sigterm_restores_terminal() {
-    let Some(t) = Tmux::start("term") else { return };
-    t.shell(&t.run_line(""));
+    let Some(t) = start("term") else { return };
+    t.shell(&run_line(""));
     t.wait_for("Jobs", T);
-    let pid = t.app_pid().expect("homelab pid");
+    let pid = t.child_pid("homelab").expect("homelab pid");
     let status = Command::new("kill")
         .args(["-TERM", &pid.to_string()])
         .status()
@@ -250,12 +107,12 @@ fn sigterm_restores_terminal() {
     assert!(status.success());
     let done = t.wait_for("EXIT=143", T);
     assert!(!done.contains("Jobs"), "alternate screen not left:\n{done}");
-    assert_terminal_restored(&t.wait_for_modes());
+    assert_terminal_restored(&wait_for_modes(&t));
 }
 
 #[test]
 fn malformed_user_theme_is_reported_and_falls_back() {
-    let Some(t) = Tmux::start("theme") else {
+    let Some(t) = start("theme") else {
         return;
     };
     let themes = t.xdg("config").join("homelab/themes");
@@ -265,7 +122,7 @@ fn malformed_user_theme_is_reported_and_falls_back() {
         "inherits = \"homelab-dark\"\n[ui]\nborder = { fg = \"nope\" }\n",
     )
     .unwrap();
-    t.shell(&t.run_line("--theme mine"));
+    t.shell(&run_line("--theme mine"));
     let s = t.wait_for("Jobs", T);
     let s = if s.contains("unknown colour") {
         s
@@ -319,9 +176,9 @@ fn completions_for_every_shell() {
 
 #[test]
 fn ctrl_z_suspends_and_fg_resumes() {
-    let Some(t) = Tmux::start("tstp") else { return };
+    let Some(t) = start("tstp") else { return };
     // Alone on the line: in a `a; b` list bash would move on to `b` once `a` stops.
-    let line = t.run_line("");
+    let line = run_line("");
     t.shell(line.split(';').next().expect("command"));
     t.wait_for("Jobs", T);
     t.keys(&["C-z"]);
@@ -332,22 +189,19 @@ fn ctrl_z_suspends_and_fg_resumes() {
     );
     // The shell has a sane terminal while homelab is stopped.
     t.shell("stty -a | tr ' ' '\\n' | grep -xE -- '-?(icanon|echo)' | tr '\\n' ' '; echo");
-    let start = Instant::now();
-    let modes = loop {
-        let s = t.screen();
-        let found = s.lines().find(|l| {
-            let words: Vec<&str> = l.split_whitespace().collect();
-            words.len() == 2
-                && words.iter().all(|w| {
-                    w.trim_start_matches('-') == "icanon" || w.trim_start_matches('-') == "echo"
-                })
-        });
-        if let Some(l) = found {
-            break l.to_owned();
-        }
-        assert!(start.elapsed() < T, "no stty output:\n{s}");
-        std::thread::sleep(Duration::from_millis(100));
+    let modes_line = |s: &str| {
+        s.lines()
+            .find(|l| {
+                let words: Vec<&str> = l.split_whitespace().collect();
+                words.len() == 2
+                    && words.iter().all(|w| {
+                        w.trim_start_matches('-') == "icanon" || w.trim_start_matches('-') == "echo"
+                    })
+            })
+            .map(str::to_owned)
     };
+    let s = t.wait_until("stty output", T, |s| modes_line(s).is_some());
+    let modes = modes_line(&s).expect("stty output");
     assert_eq!(
         modes.split_whitespace().collect::<Vec<_>>(),
         vec!["icanon", "echo"]
@@ -356,17 +210,17 @@ fn ctrl_z_suspends_and_fg_resumes() {
     t.wait_for("Jobs", T);
     t.keys(&["q"]);
     t.wait_gone("Jobs", T);
-    t.wait_for("e2e$", T);
+    t.wait_for(PROMPT, T);
 }
 
 /// `homelab check --tui` on this repository (gitops): the check runs in the background, the
 /// clean result shows, the home screen is one `q` away, and the terminal comes back cooked.
 #[test]
 fn check_tui_shows_the_result_and_returns() {
-    let Some(t) = Tmux::start("check") else {
+    let Some(t) = start("check") else {
         return;
     };
-    t.shell(&t.run_line("check --tui"));
+    t.shell(&run_line("check --tui"));
     let screen = t.wait_for("conforms to the Stage 1 architecture", T);
     assert!(screen.contains("Check repository"), "{screen}");
     assert!(screen.contains("swap/disabled"), "{screen}");
@@ -380,10 +234,10 @@ fn check_tui_shows_the_result_and_returns() {
 
 #[test]
 fn panic_restores_terminal_then_prints_the_report() {
-    let Some(t) = Tmux::start("panic") else {
+    let Some(t) = start("panic") else {
         return;
     };
-    t.shell(&t.run_line("--debug-panic"));
+    t.shell(&run_line("--debug-panic"));
     let done = t.wait_for("EXIT=101", T);
     // The report is printed after the terminal is restored, so it is on the normal screen.
     assert!(
@@ -391,5 +245,5 @@ fn panic_restores_terminal_then_prints_the_report() {
         "{done}"
     );
     assert!(!done.contains("Jobs"), "alternate screen not left:\n{done}");
-    assert_terminal_restored(&t.wait_for_modes());
+    assert_terminal_restored(&wait_for_modes(&t));
 }

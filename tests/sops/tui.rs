@@ -3,35 +3,17 @@
 
 use super::interop::{DOTENV, dotenv_decrypted};
 use super::support::{Lab, changed_lines, line_key, ok};
-use std::process::Command;
-use std::time::{Duration, Instant};
+use crate::ui_support::tmux::Launch;
+use std::time::Duration;
 
-fn tmux(args: &[&str]) -> String {
-    let out = Command::new("tmux").args(args).output().expect("tmux");
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn wait_for(session: &str, needle: &str) -> String {
-    let start = Instant::now();
-    loop {
-        let screen = tmux(&["capture-pane", "-t", session, "-p"]);
-        if screen.contains(needle) {
-            return screen;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "`{needle}` never appeared:\n{screen}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
+const T: Duration = Duration::from_secs(20);
 
 #[test]
 fn edit_save_in_tmux_then_sops_reads_it() {
     let Some(lab) = Lab::new() else { return };
-    if !crate::ui_support::require_peer("tmux") {
+    let Some(launch) = Launch::new("sops-env") else {
         return;
-    }
+    };
     let repo = lab.path("repo");
     std::fs::create_dir_all(repo.join("config/clusters")).unwrap();
     std::fs::copy(
@@ -46,40 +28,27 @@ fn edit_save_in_tmux_then_sops_reads_it() {
     ok(lab.ours(&["encrypt", "repo/site.env"]), "encrypt");
     let before = lab.read("repo/site.env");
 
-    let session = format!("homelab-env-{}", std::process::id());
-    let command = format!(
-        "cd {} && SOPS_AGE_KEY_FILE={} XDG_CONFIG_HOME={} XDG_STATE_HOME={} {} env edit site.env",
-        repo.display(),
-        lab.key1.display(),
-        lab.path("xdg").display(),
-        lab.path("state").display(),
-        env!("CARGO_BIN_EXE_homelab")
-    );
-    tmux(&[
-        "new-session",
-        "-d",
-        "-s",
-        &session,
-        "-x",
-        "120",
-        "-y",
-        "32",
-        &command,
-    ]);
-    let screen = wait_for(&session, "MAC verified");
+    let t = launch
+        .size(120, 32)
+        .cwd(&repo)
+        .env("SOPS_AGE_KEY_FILE", lab.key1.display().to_string())
+        .env("XDG_CONFIG_HOME", lab.path("xdg").display().to_string())
+        .env("XDG_STATE_HOME", lab.path("state").display().to_string())
+        .run(&[env!("CARGO_BIN_EXE_homelab"), "env", "edit", "site.env"]);
+    let screen = t.wait_for("MAC verified", T);
     assert!(
         !screen.contains("localhost"),
         "values masked on open:\n{screen}"
     );
     // The first row is DB_HOST (comments are kept but are not rows).
-    tmux(&["send-keys", "-t", &session, "Enter", "C-u"]);
-    tmux(&["send-keys", "-t", &session, "-l", "db.tmux.lan"]);
-    tmux(&["send-keys", "-t", &session, "Enter", "C-s"]);
-    wait_for(&session, "~ changed  DB_HOST");
-    tmux(&["send-keys", "-t", &session, "Enter"]);
-    wait_for(&session, "Saved site.env");
-    tmux(&["send-keys", "-t", &session, "q"]);
-    tmux(&["kill-session", "-t", &session]);
+    t.keys(&["Enter", "C-u"]);
+    t.literal("db.tmux.lan");
+    t.keys(&["Enter", "C-s"]);
+    t.wait_for("~ changed  DB_HOST", T);
+    t.keys(&["Enter"]);
+    t.wait_for("Saved site.env", T);
+    t.keys(&["q"]);
+    drop(t);
 
     let after = lab.read("repo/site.env");
     let keys: Vec<String> = changed_lines(&before, &after)

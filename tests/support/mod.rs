@@ -1,9 +1,12 @@
 //! Shared helpers for integration tests: an App on a fixed fixture, input helpers, frame
 //! rendering into ratatui's TestBackend, insta settings that write into the top-level
-//! `snapshots/<group>/`, style-aware frame dumps, and `require_peer`.
+//! `snapshots/<group>/`, style-aware frame dumps, `require_peer`, and the tmux end-to-end
+//! harness ([`tmux`]).
 //!
 //! Use from `tests/<area>.rs` with `mod support;` (submodules: `use crate::support;`).
 #![allow(dead_code)]
+
+pub mod tmux;
 
 use homelab::app::{self, App, AppOptions, RepoState, Session};
 use homelab::config::{LoadedCluster, parse_cluster};
