@@ -69,6 +69,8 @@ pub enum Action {
     // --- wizard ---
     Plan,
     Run,
+    /// Wizard: run the stage changing drift back (each destructive write asks first).
+    Reconcile,
     Retry,
     Skip,
     ToggleLog,
@@ -140,6 +142,7 @@ const SIMPLE: &[(&str, Action)] = &[
     ("confirm", Action::Confirm),
     ("plan", Action::Plan),
     ("run", Action::Run),
+    ("reconcile", Action::Reconcile),
     ("retry", Action::Retry),
     ("skip", Action::Skip),
     ("toggle_log", Action::ToggleLog),

@@ -314,8 +314,13 @@ pub(crate) fn outcome(app: &mut App, outcome: Outcome) {
     match outcome {
         Outcome::Stay => {}
         Outcome::Close => {
-            app.overlays.pop();
+            let closed = app.overlays.pop();
             app.end_theme_preview();
+            if let Some(crate::overlays::Overlay::Confirm(c)) = closed
+                && let Some(id) = c.owner
+            {
+                with_screen(app, id, |s, cx| s.on_declined(&c.tag, cx));
+            }
         }
         Outcome::Run(action) => {
             app.overlays.pop();

@@ -406,3 +406,125 @@ fn wizard_trust_prompt_names_the_fingerprint() {
     let effects = press(&mut app, "y");
     assert!(!effects.is_empty(), "trusting stores the pin in a task");
 }
+
+/// Tick the app (as the runtime does every 250 ms) until an overlay is up.
+async fn tick_until_overlay(app: &mut homelab::app::App) {
+    for _ in 0..500 {
+        homelab::app::update(app, homelab::msg::Msg::Tick);
+        if !app.overlays.is_empty() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("no overlay appeared for the stage's question");
+}
+
+fn confirm_overlay(app: &homelab::app::App) -> homelab::overlays::confirm::ConfirmState {
+    match app.overlays.last() {
+        Some(homelab::overlays::Overlay::Confirm(c)) => c.clone(),
+        other => panic!("expected the confirm overlay, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wizard_asks_for_a_stage_confirmation_and_the_answer_reaches_the_stage() {
+    for (key, want) in [("y", true), ("esc", false), ("n", false)] {
+        let mut app = reviewed(false);
+        let confirm = app
+            .screens
+            .wizard
+            .confirms
+            .confirmer(CancellationToken::new());
+        let ask = tokio::spawn(async move {
+            confirm
+                .confirm(&Prompt {
+                    title: "Upgrade k3s on k3s-server-1?".into(),
+                    detail: "k3s-server-1 runs v1.31.4+k3s1; the cluster config pins v1.32.3+k3s1."
+                        .into(),
+                    type_to_confirm: None,
+                })
+                .await
+        });
+        tick_until_overlay(&mut app).await;
+        let c = confirm_overlay(&app);
+        assert_eq!(c.title, "Upgrade k3s on k3s-server-1?");
+        assert!(c.type_to_confirm.is_none());
+        assert_eq!(c.owner, Some(ScreenId::Wizard));
+        press(&mut app, key);
+        assert!(app.overlays.is_empty(), "{key} closes the question");
+        assert_eq!(ask.await.unwrap(), want, "answer for {key}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wizard_reconcile_deletes_an_orphan_vm_only_after_its_name_is_typed() {
+    use crate::support::{apply, cluster, free_port, sim, stage};
+    let nodes = ["pve"];
+    let port = free_port();
+    let sim = sim(&nodes, port).await;
+    let stage = std::sync::Arc::new(stage(&sim, cluster(&sim, &nodes, port)));
+    let dir = tempfile::tempdir().unwrap();
+    apply(&*stage, &dir.path().join("j"), RunOptions::default())
+        .await
+        .result
+        .unwrap();
+    sim.with(|st| {
+        let mut vm = st.vms[&211].clone();
+        vm.vmid = 212;
+        vm.config.insert("name".into(), "k3s-agent-old".into());
+        st.vms.insert(212, vm);
+    });
+
+    for (typed, deleted) in [(None, false), (Some("k3s-agent-old"), true)] {
+        let mut app = reviewed(false);
+        let cancel = CancellationToken::new();
+        let confirm = app.screens.wizard.confirms.confirmer(cancel.clone());
+        let (tx, rx) = tokio::sync::mpsc::channel(100_000);
+        drop(rx);
+        let run = RunCx::new(tx, Journal::at(dir.path().join("j")).unwrap())
+            .with_cancel(cancel)
+            .with_options(RunOptions {
+                reconcile: true,
+                ..Default::default()
+            })
+            .with_confirm(confirm);
+        let s = stage.clone();
+        let worker = tokio::spawn(async move {
+            let plan = s.plan().await.unwrap();
+            s.apply(&plan, &run).await
+        });
+        tick_until_overlay(&mut app).await;
+        let c = confirm_overlay(&app);
+        assert_eq!(c.type_to_confirm.as_deref(), Some("k3s-agent-old"));
+        assert!(
+            c.title.contains("Delete VM 212 (k3s-agent-old)"),
+            "{}",
+            c.title
+        );
+        match typed {
+            Some(name) => {
+                app.toasts.clear();
+                assert_frames("wizard", "wizard_confirm_delete_vm", &mut app);
+                // `y` before the name is typed does nothing; the wrong name neither.
+                crate::ui::type_text(&mut app, "k3s-agent-1");
+                press(&mut app, "enter");
+                assert!(!app.overlays.is_empty(), "a wrong name does not confirm");
+                for _ in 0.."k3s-agent-1".len() {
+                    press(&mut app, "backspace");
+                }
+                crate::ui::type_text(&mut app, name);
+                press(&mut app, "enter");
+            }
+            None => {
+                press(&mut app, "esc");
+            }
+        }
+        assert!(app.overlays.is_empty());
+        worker.await.unwrap().unwrap();
+        assert_eq!(
+            !sim.with(|st| st.vms.contains_key(&212)),
+            deleted,
+            "typed {typed:?}"
+        );
+    }
+}

@@ -8,6 +8,7 @@
 pub mod k3s;
 pub mod model;
 pub mod ssh_prompt;
+pub mod stage_confirm;
 pub mod stages;
 mod view;
 
@@ -21,7 +22,6 @@ use model::{Phase, StageModel};
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use std::collections::BTreeSet;
-use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
 pub struct WizardState {
@@ -42,6 +42,8 @@ pub struct WizardState {
     pub k3s: Option<k3s::K3sView>,
     /// Questions from the SSH backend (host keys, passphrases, sudo passwords).
     pub ssh: ssh_prompt::SshPrompts,
+    /// Questions from a running stage (delete an orphan VM, upgrade k3s, replace a context).
+    pub confirms: stage_confirm::StageConfirms,
 }
 
 fn key(id: StageId) -> TaskKey {
@@ -64,6 +66,7 @@ impl WizardState {
             cancel: None,
             k3s: None,
             ssh: ssh_prompt::SshPrompts::default(),
+            confirms: stage_confirm::StageConfirms::default(),
         }
     }
 
@@ -165,11 +168,12 @@ impl WizardState {
 
     /// Apply the reviewed plan in a streaming task.
     fn run(&mut self, cx: &mut UpdateCx) {
-        self.run_plan(None, cx)
+        self.run_plan(None, false, cx)
     }
 
     /// Apply `only` (a part of the reviewed plan, e.g. one k3s node's steps) or the whole plan.
-    fn run_plan(&mut self, only: Option<Plan>, cx: &mut UpdateCx) {
+    /// `reconcile` (`R`) changes drift back and deletes orphans; every such write asks first.
+    fn run_plan(&mut self, only: Option<Plan>, reconcile: bool, cx: &mut UpdateCx) {
         let m = self.current();
         let id = m.id;
         if self.running() {
@@ -191,8 +195,9 @@ impl WizardState {
         self.cancel = Some(cancel.clone());
         let options = RunOptions {
             skip: self.skip.clone(),
-            reconcile: false,
+            reconcile,
         };
+        let confirm = self.confirms.confirmer(cancel.clone());
         let pin = self.pinned.clone();
         let cluster = cx.session.cluster.name.clone();
         let ssh = self.ssh.prompter();
@@ -220,12 +225,12 @@ impl WizardState {
                     }
                 };
                 let (tx, mut rx) = tokio::sync::mpsc::channel(1024);
-                // Confirmations inside a TUI run are refused (the wizard never reconciles or deletes);
-                // destructive work is done from the CLI with --reconcile and a typed confirmation.
+                // The stage's questions travel to the wizard (confirm overlay; deletions need
+                // the name typed) and its answer comes back on the request's oneshot.
                 let run = RunCx::new(tx, journal)
                     .with_cancel(cancel)
                     .with_options(options)
-                    .with_confirm(Arc::new(AutoConfirm(false)));
+                    .with_confirm(confirm);
                 let worker = tokio::spawn(async move { stage.apply(&plan, &run).await });
                 while let Some(ev) = rx.recv().await {
                     if !sink.send(BackendEvent::Stage(ev)).await {
@@ -274,7 +279,7 @@ impl Screen for WizardState {
                         if let Some(n) = v.focused() {
                             cx.status(format!("retrying {}", n.name));
                         }
-                        self.run_plan(only, cx);
+                        self.run_plan(only, false, cx);
                         return Handled::Yes;
                     }
                     _ => {}
@@ -321,6 +326,7 @@ impl Screen for WizardState {
                 }
             }
             Action::Run | Action::Select => self.run(cx),
+            Action::Reconcile => self.run_plan(None, true, cx),
             Action::Retry => match &self.current().phase {
                 Phase::Failed(_) => self.run(cx),
                 _ => cx.status("nothing failed to retry"),
@@ -351,8 +357,15 @@ impl Screen for WizardState {
         Handled::Yes
     }
 
+    fn on_declined(&mut self, tag: &str, _cx: &mut UpdateCx) {
+        if tag == stage_confirm::TAG {
+            self.confirms.answer(false);
+        }
+    }
+
     fn on_confirmed(&mut self, tag: &str, cx: &mut UpdateCx) {
         match tag {
+            stage_confirm::TAG => self.confirms.answer(true),
             "trust" => {
                 let Some(fp) = self.trust_pending.take() else {
                     return;
@@ -495,8 +508,9 @@ impl Screen for WizardState {
         }
     }
 
-    fn on_tick(&mut self, _cx: &mut UpdateCx) -> bool {
-        self.ssh.poll()
+    fn on_tick(&mut self, cx: &mut UpdateCx) -> bool {
+        let ssh = self.ssh.poll();
+        self.confirms.poll(cx) || ssh
     }
 
     fn busy(&self) -> Option<String> {
