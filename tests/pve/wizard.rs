@@ -528,3 +528,131 @@ async fn wizard_reconcile_deletes_an_orphan_vm_only_after_its_name_is_typed() {
         );
     }
 }
+
+/// The wizard on the secrets stage with a reviewed plan that creates the env file.
+fn secrets_reviewed() -> homelab::app::App {
+    let mut app = crate::ui::app();
+    act(&mut app, Action::Open(ScreenId::Wizard));
+    let mut plan = Plan::new(StageId::Secrets);
+    plan.steps.push(Step::new(
+        "identity",
+        "age",
+        Intent::Verify,
+        "Use the age identity",
+    ));
+    plan.steps.push(Step::new(
+        "env-file",
+        "env",
+        Intent::Create,
+        "Create config/env/prox-n100.env",
+    ));
+    backend(
+        &mut app,
+        BackendEvent::StageReviewed {
+            stage: StageId::Secrets,
+            checks: vec![Check::pass("identity", "age identity", "found")],
+            plan: Ok(plan),
+        },
+    );
+    press(&mut app, "g");
+    assert_eq!(app.screens.wizard.current().id, StageId::Secrets);
+    app.toasts.clear();
+    app
+}
+
+#[test]
+fn wizard_secrets_form_masks_values_and_runs_the_stage_with_them() {
+    let mut app = secrets_reviewed();
+    let effects = press(&mut app, "enter");
+    assert!(effects.is_empty(), "the form comes first, no run yet");
+    let form = app.screens.wizard.secrets_form.as_ref().expect("form open");
+    let keys: Vec<&str> = form.fields.iter().map(|f| f.spec.key.as_str()).collect();
+    assert!(keys.contains(&"PROXMOX_TOKEN_SECRET") && keys.contains(&"K3S_TOKEN"));
+    let k3s = form
+        .fields
+        .iter()
+        .find(|f| f.spec.key == "K3S_TOKEN")
+        .unwrap();
+    assert_eq!(k3s.value().len(), 32, "generated default pre-filled");
+    let domain = form.fields.iter().find(|f| f.spec.key == "DOMAIN").unwrap();
+    assert!(!domain.value().is_empty(), "default from the cluster file");
+    let first = form.fields[0].spec.key.clone();
+    assert_eq!(first, "PROXMOX_TOKEN_SECRET");
+    crate::ui::type_text(&mut app, "fake-pve-token-0000");
+    app.status = None;
+    assert_frames("wizard", "wizard_secrets_form_masked", &mut app);
+    let masked = crate::ui::render(&mut app, 160, 48);
+    assert!(!crate::ui::contains(&masked, "fake-pve-token-0000"));
+    press(&mut app, "ctrl-r");
+    assert_frames("wizard", "wizard_secrets_form_revealed", &mut app);
+    let shown = crate::ui::render(&mut app, 160, 48);
+    assert!(crate::ui::contains(&shown, "fake-pve-token-0000"));
+    press(&mut app, "ctrl-r");
+
+    // Tab / Shift-Tab move; Enter accepts each field; required empty fields stop the submit.
+    press(&mut app, "tab");
+    assert_eq!(app.screens.wizard.secrets_form.as_ref().unwrap().focus, 1);
+    press(&mut app, "shift-tab");
+    assert_eq!(app.screens.wizard.secrets_form.as_ref().unwrap().focus, 0);
+    let n = app
+        .screens
+        .wizard
+        .secrets_form
+        .as_ref()
+        .unwrap()
+        .fields
+        .len();
+    for _ in 0..n {
+        press(&mut app, "enter");
+    }
+    let form = app
+        .screens
+        .wizard
+        .secrets_form
+        .as_ref()
+        .expect("still open");
+    let missing = form.fields[form.focus].spec.key.clone();
+    assert!(form.fields[form.focus].value().is_empty());
+    assert!(
+        app.toasts
+            .iter()
+            .any(|t| t.text.contains(&format!("{missing} is required"))),
+        "names the empty required key"
+    );
+    // Fill every empty required field, then Enter through to the end: the stage runs.
+    let mut effects = Vec::new();
+    for _ in 0..3 * n {
+        let Some(form) = app.screens.wizard.secrets_form.as_ref() else {
+            break;
+        };
+        let f = &form.fields[form.focus];
+        if f.value().is_empty() && !f.spec.optional {
+            let fake = format!("fake-{}", f.spec.key.to_lowercase());
+            crate::ui::type_text(&mut app, &fake);
+        }
+        effects = press(&mut app, "enter");
+    }
+    assert!(app.screens.wizard.secrets_form.is_none(), "form submitted");
+    assert!(!effects.is_empty(), "the run was spawned");
+    assert!(
+        app.screens.wizard.busy().is_some(),
+        "the secrets stage runs"
+    );
+}
+
+#[test]
+fn wizard_secrets_form_escape_and_leaving_discard_the_values() {
+    let mut app = secrets_reviewed();
+    press(&mut app, "enter");
+    crate::ui::type_text(&mut app, "fake");
+    press(&mut app, "esc");
+    assert!(app.screens.wizard.secrets_form.is_none());
+    assert!(app.screens.wizard.busy().is_none(), "nothing runs");
+    press(&mut app, "enter");
+    assert!(app.screens.wizard.secrets_form.is_some());
+    act(&mut app, Action::Open(ScreenId::Home));
+    assert!(
+        app.screens.wizard.secrets_form.is_none(),
+        "leaving the wizard drops (wipes) the form"
+    );
+}

@@ -7,6 +7,7 @@
 
 pub mod k3s;
 pub mod model;
+pub mod secrets_form;
 pub mod ssh_prompt;
 pub mod stage_confirm;
 pub mod stages;
@@ -22,6 +23,7 @@ use model::{Phase, StageModel};
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use std::collections::BTreeSet;
+use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
 pub struct WizardState {
@@ -44,6 +46,10 @@ pub struct WizardState {
     pub ssh: ssh_prompt::SshPrompts,
     /// Questions from a running stage (delete an orphan VM, upgrade k3s, replace a context).
     pub confirms: stage_confirm::StageConfirms,
+    /// The secrets stage's value form (masked fields), before its run.
+    pub secrets_form: Option<secrets_form::SecretsForm>,
+    /// Values from a submitted form, taken by the next secrets run.
+    form_values: Option<Arc<secrets_form::FormValues>>,
 }
 
 fn key(id: StageId) -> TaskKey {
@@ -67,6 +73,8 @@ impl WizardState {
             k3s: None,
             ssh: ssh_prompt::SshPrompts::default(),
             confirms: stage_confirm::StageConfirms::default(),
+            secrets_form: None,
+            form_values: None,
         }
     }
 
@@ -168,9 +176,61 @@ impl WizardState {
 
     /// Apply the reviewed plan in a streaming task.
     fn run(&mut self, cx: &mut UpdateCx) {
+        if self.wants_values() {
+            self.open_secrets_form(cx);
+            return;
+        }
         self.run_plan(None, false, cx)
     }
 
+    /// The secrets stage is about to create the env file: its values come from the form first.
+    fn wants_values(&self) -> bool {
+        let m = self.current();
+        m.id == StageId::Secrets
+            && self.form_values.is_none()
+            && !self.running()
+            && m.preflight_ok()
+            && m.plan.as_ref().is_some_and(|p| {
+                p.step("env-file")
+                    .is_some_and(|s| s.intent == Intent::Create)
+            })
+    }
+
+    fn open_secrets_form(&mut self, cx: &mut UpdateCx) {
+        use crate::stages::secrets::{default_for, documented_keys};
+        let cfg = cx.session.cluster.config.as_ref().ok();
+        let repo = &cx.session.repo_root;
+        let file = format!("config/env/{}.env", cx.session.cluster.name);
+        self.secrets_form = Some(secrets_form::SecretsForm::new(
+            file,
+            documented_keys(repo),
+            |k| default_for(k, cfg),
+        ));
+        cx.status("fill in the values (Tab: next field, Ctrl-R: reveal, Esc: cancel)");
+    }
+
+    fn on_form_key(&mut self, key: crossterm::event::KeyEvent, cx: &mut UpdateCx) {
+        use secrets_form::FormOutcome;
+        let Some(form) = self.secrets_form.as_mut() else {
+            return;
+        };
+        match form.on_key(key) {
+            FormOutcome::Stay => {}
+            FormOutcome::Cancel => {
+                self.secrets_form = None;
+                cx.status("values discarded; nothing was written");
+            }
+            FormOutcome::Missing(k) => cx.warn(format!("{k} is required")),
+            FormOutcome::Submit => {
+                if let Some(form) = self.secrets_form.take() {
+                    self.form_values = Some(Arc::new(form.into_values()));
+                    self.run_plan(None, false, cx);
+                }
+            }
+        }
+    }
+
+    /// Apply `only` (a part of the reviewed plan, e.g. one k3s node's steps) or the whole plan.
     /// Apply `only` (a part of the reviewed plan, e.g. one k3s node's steps) or the whole plan.
     /// `reconcile` (`R`) changes drift back and deletes orphans; every such write asks first.
     fn run_plan(&mut self, only: Option<Plan>, reconcile: bool, cx: &mut UpdateCx) {
@@ -201,12 +261,18 @@ impl WizardState {
         let pin = self.pinned.clone();
         let cluster = cx.session.cluster.name.clone();
         let ssh = self.ssh.prompter();
+        let values = self.form_values.take().filter(|_| id == StageId::Secrets);
+        let repo = cx.session.repo_root.clone();
         self.current_mut().phase = Phase::Running;
         cx.spawn(Task::stream(
             key(id),
             format!("{} stage", id.title()),
             move |sink| async move {
-                let stage = match stages::build(id, &cfg, pin.as_deref(), ssh) {
+                let built = match values {
+                    Some(v) => stages::build_secrets_with(repo, &cfg, v),
+                    None => stages::build(id, &cfg, pin.as_deref(), ssh),
+                };
+                let stage = match built {
                     stages::Build::Ready(s) => s,
                     _ => {
                         let error =
@@ -497,11 +563,30 @@ impl Screen for WizardState {
     }
 
     fn text_input_active(&self) -> bool {
-        self.ssh.active()
+        self.ssh.active() || self.secrets_form.is_some()
     }
 
-    fn on_text_key(&mut self, key: crossterm::event::KeyEvent, _cx: &mut UpdateCx) -> Handled {
-        if self.ssh.on_key(key) {
+    fn on_paste(&mut self, text: &str, _cx: &mut UpdateCx) {
+        if let Some(f) = self.secrets_form.as_mut() {
+            f.paste(text);
+        }
+    }
+
+    fn on_leave(&mut self, _cx: &mut UpdateCx) {
+        // Typed values never outlive the screen (dropping wipes them).
+        self.secrets_form = None;
+        if !self.running() {
+            self.form_values = None;
+        }
+    }
+
+    fn on_text_key(&mut self, key: crossterm::event::KeyEvent, cx: &mut UpdateCx) -> Handled {
+        if self.ssh.active() && self.ssh.on_key(key) {
+            Handled::Yes
+        } else if self.secrets_form.is_some() {
+            self.on_form_key(key, cx);
+            Handled::Yes
+        } else if self.ssh.on_key(key) {
             Handled::Yes
         } else {
             Handled::No

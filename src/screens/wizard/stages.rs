@@ -63,10 +63,9 @@ fn build_k3s(cfg: &ClusterConfig, ssh: Arc<dyn Prompter>) -> Build {
     }
 }
 
-/// The secrets stage in the wizard: values come from the environment or their defaults (the
-/// terminal prompts of `homelab bootstrap --stage secrets --yes` cannot run under the TUI).
+/// The secrets stage with values from the environment or their defaults (review, verify, and a
+/// run whose env file already exists); the wizard's value form uses [`build_secrets_with`].
 fn build_secrets(cfg: &ClusterConfig) -> Build {
-    use crate::stages::secrets::{EnvValues, SecretsStage, identity_location};
     let repo = match std::env::current_dir()
         .map_err(|e| e.to_string())
         .and_then(|d| crate::config::find_repo_root(&d))
@@ -74,15 +73,20 @@ fn build_secrets(cfg: &ClusterConfig) -> Build {
         Ok(r) => r,
         Err(e) => return Build::Unavailable(e),
     };
+    build_secrets_with(repo, cfg, Arc::new(crate::stages::secrets::EnvValues))
+}
+
+/// The secrets stage in `repo` taking its values from `ask` (the wizard's value form).
+pub fn build_secrets_with(
+    repo: std::path::PathBuf,
+    cfg: &ClusterConfig,
+    ask: Arc<dyn crate::stages::secrets::AskValues>,
+) -> Build {
+    use crate::stages::secrets::{SecretsStage, identity_location};
     let Some(identity) = identity_location() else {
         return Build::Unavailable(
             "no HOME or SOPS_AGE_KEY_FILE: cannot place the age identity".into(),
         );
     };
-    Build::Ready(Arc::new(SecretsStage::new(
-        repo,
-        cfg,
-        identity,
-        Arc::new(EnvValues),
-    )))
+    Build::Ready(Arc::new(SecretsStage::new(repo, cfg, identity, ask)))
 }
