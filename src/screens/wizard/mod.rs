@@ -117,12 +117,13 @@ impl WizardState {
         };
         self.current_mut().phase = Phase::Reviewing;
         let pin = self.pinned.clone();
+        let repo = cx.session.repo_root.clone();
         let ssh = self.ssh.prompter();
         cx.spawn(Task::future(
             key(id),
             format!("{} preflight and plan", id.title()),
             async move {
-                match stages::build(id, &cfg, pin.as_deref(), ssh) {
+                match stages::build(id, &repo, &cfg, pin.as_deref(), ssh) {
                     stages::Build::Ready(stage) => {
                         let checks = stage.preflight().await;
                         let plan = stage.plan().await;
@@ -157,13 +158,14 @@ impl WizardState {
             return;
         };
         let pin = self.pinned.clone();
+        let repo = cx.session.repo_root.clone();
         let ssh = self.ssh.prompter();
         let key = TaskKey::new(format!("verify:{id}"));
         cx.spawn(Task::future(
             key,
             format!("verify {}", id.title()),
             async move {
-                let result = match stages::build(id, &cfg, pin.as_deref(), ssh) {
+                let result = match stages::build(id, &repo, &cfg, pin.as_deref(), ssh) {
                     stages::Build::Ready(stage) => stage.verify().await,
                     _ => Err(StageError::new(
                         "the stage could not be built for verification",
@@ -270,7 +272,7 @@ impl WizardState {
             move |sink| async move {
                 let built = match values {
                     Some(v) => stages::build_secrets_with(repo, &cfg, v),
-                    None => stages::build(id, &cfg, pin.as_deref(), ssh),
+                    None => stages::build(id, &repo, &cfg, pin.as_deref(), ssh),
                 };
                 let stage = match built {
                     stages::Build::Ready(s) => s,
