@@ -293,6 +293,8 @@ pub enum BackendEvent {
         stage: crate::stages::engine::StageId,
         result: Result<Vec<crate::stages::engine::Check>, crate::stages::engine::StageError>,
     },
+    /// The documented env keys (config/env/README.md) for the wizard's secrets value form.
+    WizardSecretKeys(Vec<crate::stages::secrets::KeySpec>),
     // --- console (console) ---
     Console(crate::screens::console::events::ConsoleEvent),
     // --- check (gitops) ---

@@ -529,9 +529,35 @@ async fn wizard_reconcile_deletes_an_orphan_vm_only_after_its_name_is_typed() {
     }
 }
 
+/// The documented keys as the wizard's task reads them (from the session's repository; the
+/// fixture's has no config/env/README.md, so the stage's built-in list: stable snapshots).
+fn documented(app: &homelab::app::App) -> Vec<homelab::stages::secrets::KeySpec> {
+    homelab::stages::secrets::documented_keys(&app.session.repo_root)
+}
+
+/// Enter on the secrets stage reads the documented keys in a task (no run yet); delivering
+/// them opens the form.
+fn open_form(app: &mut homelab::app::App) {
+    let effects = press(app, "enter");
+    assert_eq!(effects.len(), 1, "one task: read the key list");
+    assert!(app.screens.wizard.secrets_form.is_none());
+    assert!(
+        app.screens.wizard.busy().is_none(),
+        "the form comes first, no run yet"
+    );
+    let keys = documented(app);
+    backend(app, BackendEvent::WizardSecretKeys(keys));
+    assert!(app.screens.wizard.secrets_form.is_some(), "form open");
+}
+
 /// The wizard on the secrets stage with a reviewed plan that creates the env file.
-fn secrets_reviewed() -> homelab::app::App {
+/// `ask`: the keys the env-file step asks for (None: every documented key, a new file).
+fn secrets_reviewed(ask: Option<&[&str]>) -> homelab::app::App {
     let mut app = crate::ui::app();
+    let ask: Vec<String> = match ask {
+        Some(keys) => keys.iter().map(|k| k.to_string()).collect(),
+        None => documented(&app).into_iter().map(|k| k.key).collect(),
+    };
     act(&mut app, Action::Open(ScreenId::Wizard));
     let mut plan = Plan::new(StageId::Secrets);
     plan.steps.push(Step::new(
@@ -540,12 +566,15 @@ fn secrets_reviewed() -> homelab::app::App {
         Intent::Verify,
         "Use the age identity",
     ));
-    plan.steps.push(Step::new(
-        "env-file",
-        "env",
-        Intent::Create,
-        "Create config/env/prox-n100.env",
-    ));
+    plan.steps.push(
+        Step::new(
+            "env-file",
+            "env",
+            Intent::Create,
+            "Create config/env/prox-n100.env",
+        )
+        .call(format!("ask: {}", ask.join(", "))),
+    );
     backend(
         &mut app,
         BackendEvent::StageReviewed {
@@ -562,9 +591,8 @@ fn secrets_reviewed() -> homelab::app::App {
 
 #[test]
 fn wizard_secrets_form_masks_values_and_runs_the_stage_with_them() {
-    let mut app = secrets_reviewed();
-    let effects = press(&mut app, "enter");
-    assert!(effects.is_empty(), "the form comes first, no run yet");
+    let mut app = secrets_reviewed(None);
+    open_form(&mut app);
     let form = app.screens.wizard.secrets_form.as_ref().expect("form open");
     let keys: Vec<&str> = form.fields.iter().map(|f| f.spec.key.as_str()).collect();
     assert!(keys.contains(&"PROXMOX_TOKEN_SECRET") && keys.contains(&"K3S_TOKEN"));
@@ -642,17 +670,25 @@ fn wizard_secrets_form_masks_values_and_runs_the_stage_with_them() {
 
 #[test]
 fn wizard_secrets_form_escape_and_leaving_discard_the_values() {
-    let mut app = secrets_reviewed();
-    press(&mut app, "enter");
+    let mut app = secrets_reviewed(None);
+    open_form(&mut app);
     crate::ui::type_text(&mut app, "fake");
     press(&mut app, "esc");
     assert!(app.screens.wizard.secrets_form.is_none());
     assert!(app.screens.wizard.busy().is_none(), "nothing runs");
-    press(&mut app, "enter");
-    assert!(app.screens.wizard.secrets_form.is_some());
+    open_form(&mut app);
     act(&mut app, Action::Open(ScreenId::Home));
     assert!(
         app.screens.wizard.secrets_form.is_none(),
         "leaving the wizard drops (wipes) the form"
     );
+}
+
+#[test]
+fn wizard_secrets_form_asks_only_for_the_keys_an_existing_file_lacks() {
+    let mut app = secrets_reviewed(Some(&["CLOUDFLARE_TUNNEL_TOKEN", "NFS_EXPORT"]));
+    open_form(&mut app);
+    let form = app.screens.wizard.secrets_form.as_ref().unwrap();
+    let keys: Vec<&str> = form.fields.iter().map(|f| f.spec.key.as_str()).collect();
+    assert_eq!(keys, ["CLOUDFLARE_TUNNEL_TOKEN", "NFS_EXPORT"]);
 }

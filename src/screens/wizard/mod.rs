@@ -19,6 +19,7 @@ use crate::overlays::confirm::ConfirmState;
 use crate::runtime::effects::{Task, TaskKey};
 use crate::screens::{Handled, Screen};
 use crate::stages::engine::*;
+use crate::stages::secrets::{KeySpec, asked_keys};
 use model::{Phase, StageModel};
 use ratatui::Frame;
 use ratatui::layout::Rect;
@@ -194,20 +195,42 @@ impl WizardState {
             && m.preflight_ok()
             && m.plan.as_ref().is_some_and(|p| {
                 p.step("env-file")
-                    .is_some_and(|s| s.intent == Intent::Create)
+                    .is_some_and(|s| s.intent.writes() && !asked_keys(s).is_empty())
             })
     }
 
+    /// Read the documented keys (a file) on the blocking pool; the form opens when they arrive.
     fn open_secrets_form(&mut self, cx: &mut UpdateCx) {
-        use crate::stages::secrets::{default_for, documented_keys};
-        let cfg = cx.session.cluster.config.as_ref().ok();
-        let repo = &cx.session.repo_root;
-        let file = format!("config/env/{}.env", cx.session.cluster.name);
-        self.secrets_form = Some(secrets_form::SecretsForm::new(
-            file,
-            documented_keys(repo),
-            |k| default_for(k, cfg),
+        let repo = cx.session.repo_root.clone();
+        cx.spawn(Task::blocking(
+            TaskKey::new("secrets-form-keys"),
+            "read config/env/README.md",
+            move || BackendEvent::WizardSecretKeys(crate::stages::secrets::documented_keys(&repo)),
         ));
+    }
+
+    /// A field for each key the reviewed env-file step will ask for (every documented key for
+    /// a new file, the missing ones for an existing file), in the documented order.
+    fn show_secrets_form(&mut self, documented: Vec<KeySpec>, cx: &mut UpdateCx) {
+        if !self.wants_values() || self.secrets_form.is_some() {
+            return;
+        }
+        let asked: Vec<String> = self
+            .current()
+            .plan
+            .as_ref()
+            .and_then(|p| p.step("env-file"))
+            .map(asked_keys)
+            .unwrap_or_default();
+        let cfg = cx.session.cluster.config.as_ref().ok();
+        let file = format!("config/env/{}.env", cx.session.cluster.name);
+        let keys = documented
+            .into_iter()
+            .filter(|k| asked.contains(&k.key))
+            .collect();
+        self.secrets_form = Some(secrets_form::SecretsForm::new(file, keys, |k| {
+            crate::stages::secrets::default_for(k, cfg)
+        }));
         cx.status("fill in the values (Tab: next field, Ctrl-R: reveal, Esc: cancel)");
     }
 
@@ -527,6 +550,7 @@ impl Screen for WizardState {
                 }
                 Err(e) => cx.error(format!("could not store the fingerprint: {e}")),
             },
+            BackendEvent::WizardSecretKeys(keys) => self.show_secrets_form(keys, cx),
             BackendEvent::StageVerified { stage, result } => match result {
                 Ok(checks) => self.model(stage).verified = checks,
                 Err(e) => cx.warn(format!("{}: verify failed: {}", stage.title(), e.message)),
