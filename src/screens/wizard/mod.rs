@@ -124,7 +124,7 @@ impl WizardState {
             key(id),
             format!("{} preflight and plan", id.title()),
             async move {
-                match stages::build(id, &repo, &cfg, pin.as_deref(), ssh) {
+                match stages::build_blocking(id, repo, cfg.clone(), pin, ssh).await {
                     stages::Build::Ready(stage) => {
                         let checks = stage.preflight().await;
                         let plan = stage.plan().await;
@@ -166,7 +166,7 @@ impl WizardState {
             key,
             format!("verify {}", id.title()),
             async move {
-                let result = match stages::build(id, &repo, &cfg, pin.as_deref(), ssh) {
+                let result = match stages::build_blocking(id, repo, cfg.clone(), pin, ssh).await {
                     stages::Build::Ready(stage) => stage.verify().await,
                     _ => Err(StageError::new(
                         "the stage could not be built for verification",
@@ -295,7 +295,7 @@ impl WizardState {
             move |sink| async move {
                 let built = match values {
                     Some(v) => stages::build_secrets_with(repo, &cfg, v),
-                    None => stages::build(id, &repo, &cfg, pin.as_deref(), ssh),
+                    None => stages::build_blocking(id, repo, cfg.clone(), pin, ssh).await,
                 };
                 let stage = match built {
                     stages::Build::Ready(s) => s,

@@ -50,6 +50,20 @@ pub fn build(
 
 /// The PVE secret comes from the environment or `config/env/<cluster>.env` (decrypted here,
 /// inside the stage's task, never on the UI task).
+/// [`build`] on the blocking pool: building may read and decrypt the env file (and run
+/// SOPS_AGE_KEY_CMD), which must not stall an async worker, let alone the UI task.
+pub async fn build_blocking(
+    id: StageId,
+    repo: std::path::PathBuf,
+    cfg: ClusterConfig,
+    pin: Option<String>,
+    ssh: Arc<dyn Prompter>,
+) -> Build {
+    tokio::task::spawn_blocking(move || build(id, &repo, &cfg, pin.as_deref(), ssh))
+        .await
+        .unwrap_or_else(|e| Build::Unavailable(format!("building the stage failed: {e}")))
+}
+
 fn build_proxmox(repo: &Path, cfg: &ClusterConfig, pin: Option<&str>) -> Build {
     let env_file = crate::stages::proxmox::env_file(repo, &cfg.name);
     match connect(cfg, Some(&env_file), pin) {
