@@ -1319,6 +1319,43 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn channel_confirm_waits_for_the_ui_and_treats_silence_as_no() {
+        let prompt = Prompt {
+            title: "Upgrade?".into(),
+            detail: String::new(),
+            type_to_confirm: None,
+        };
+        let (tx, mut rx) = mpsc::channel(4);
+        let cancel = CancellationToken::new();
+        let c = ChannelConfirm::new(tx, cancel.clone());
+        // Answered yes.
+        let (ask, ()) = tokio::join!(c.confirm(&prompt), async {
+            let req = rx.recv().await.unwrap();
+            assert_eq!(req.prompt, prompt);
+            req.reply.send(true).unwrap();
+        });
+        assert!(ask);
+        // The UI dropped the question: no.
+        let (ask, ()) = tokio::join!(c.confirm(&prompt), async {
+            drop(rx.recv().await.unwrap());
+        });
+        assert!(!ask);
+        // The run was cancelled while the question was up: no, without an answer.
+        let (ask, _req) = tokio::join!(c.confirm(&prompt), async {
+            let req = rx.recv().await.unwrap();
+            cancel.cancel();
+            req
+        });
+        assert!(!ask);
+        // Nobody listens any more: no.
+        drop(rx);
+        let (tx, rx) = mpsc::channel(1);
+        drop(rx);
+        let c = ChannelConfirm::new(tx, CancellationToken::new());
+        assert!(!c.confirm(&prompt).await);
+    }
+
+    #[tokio::test]
     async fn auto_confirm_never_answers_typed_prompts() {
         let typed = Prompt {
             title: "delete".into(),
