@@ -68,9 +68,21 @@ pub fn cluster_for_cli(
 pub fn build_app(global: &GlobalArgs, dirs: Option<&UserDirs>) -> Result<App, String> {
     let (repo, cluster_file) = resolve_repo_and_cluster(global)?;
     let cluster = load_cluster(&repo, &cluster_file);
+    Ok(build_app_with(global, dirs, Session::new(repo, cluster)))
+}
+
+/// The app for `homelab env edit FILE` outside any repository: the env editor on that one file,
+/// no cluster (see [`Session::for_file`]).
+pub fn build_app_for_file(global: &GlobalArgs, dirs: Option<&UserDirs>, file: PathBuf) -> App {
+    build_app_with(global, dirs, Session::for_file(file))
+}
+
+/// Theme, settings and keymap around `session`.
+pub fn build_app_with(global: &GlobalArgs, dirs: Option<&UserDirs>, session: Session) -> App {
+    let cluster = &session.cluster;
     let mut warnings: Vec<(Level, String)> = Vec::new();
     // A notice that fades: the home screen keeps showing every problem in place.
-    if let Err(d) = &cluster.config {
+    if let (Err(d), None) = (&cluster.config, &session.file_only) {
         warnings.push((
             Level::Warn,
             format!(
@@ -117,14 +129,14 @@ pub fn build_app(global: &GlobalArgs, dirs: Option<&UserDirs>) -> Result<App, St
                 .map(str::to_owned)
         })
         .unwrap_or_else(|| DEFAULT_THEME.to_owned());
-    Ok(App::new(AppOptions {
-        session: Session::new(repo, cluster),
+    App::new(AppOptions {
+        session,
         theme_name,
         themes,
         keymap,
         no_color: theme::no_color_requested(),
         startup_warnings: warnings,
-    }))
+    })
 }
 
 /// Run the TUI until the user quits or a signal arrives.
@@ -138,6 +150,25 @@ pub fn tui(global: &GlobalArgs, start: Start) -> ExitCode {
 pub fn tui_with(
     global: &GlobalArgs,
     start: Start,
+    prepare: impl FnOnce(&mut App) -> Effects,
+) -> ExitCode {
+    tui_built(global, start, |dirs| build_app(global, dirs), prepare)
+}
+
+/// `homelab env edit FILE` outside a repository: the env editor on `file` alone.
+pub fn tui_for_file(global: &GlobalArgs, start: Start, file: PathBuf) -> ExitCode {
+    tui_built(
+        global,
+        start,
+        |dirs| Ok(build_app_for_file(global, dirs, file)),
+        |_| Effects::new(),
+    )
+}
+
+fn tui_built(
+    global: &GlobalArgs,
+    start: Start,
+    build: impl FnOnce(Option<&UserDirs>) -> Result<App, String>,
     prepare: impl FnOnce(&mut App) -> Effects,
 ) -> ExitCode {
     if let Err(e) = terminal::install_hooks() {
@@ -154,7 +185,7 @@ pub fn tui_with(
         },
         None => None,
     };
-    let mut app = match build_app(global, dirs.as_ref()) {
+    let mut app = match build(dirs.as_ref()) {
         Ok(app) => app,
         Err(e) => {
             eprintln!("homelab: {e}");

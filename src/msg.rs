@@ -69,6 +69,8 @@ pub enum Action {
     // --- wizard ---
     Plan,
     Run,
+    /// Wizard: run the stage changing drift back (each destructive write asks first).
+    Reconcile,
     Retry,
     Skip,
     ToggleLog,
@@ -140,6 +142,7 @@ const SIMPLE: &[(&str, Action)] = &[
     ("confirm", Action::Confirm),
     ("plan", Action::Plan),
     ("run", Action::Run),
+    ("reconcile", Action::Reconcile),
     ("retry", Action::Retry),
     ("skip", Action::Skip),
     ("toggle_log", Action::ToggleLog),
@@ -290,6 +293,8 @@ pub enum BackendEvent {
         stage: crate::stages::engine::StageId,
         result: Result<Vec<crate::stages::engine::Check>, crate::stages::engine::StageError>,
     },
+    /// The documented env keys (config/env/README.md) for the wizard's secrets value form.
+    WizardSecretKeys(Vec<crate::stages::secrets::KeySpec>),
     // --- console (console) ---
     Console(crate::screens::console::events::ConsoleEvent),
     // --- check (gitops) ---

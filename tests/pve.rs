@@ -10,6 +10,8 @@ mod ui;
 mod cli;
 #[path = "pve/client.rs"]
 mod client;
+#[path = "pve/credentials.rs"]
+mod credentials;
 #[path = "pve/e2e.rs"]
 mod e2e;
 #[path = "pve/proxmoxer.rs"]

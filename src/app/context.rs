@@ -55,6 +55,9 @@ pub struct Session {
     pub cluster: LoadedCluster,
     pub repo: RepoState,
     pub badges: [Health; 5],
+    /// `homelab env edit FILE` outside a repository: only the env editor on this file, no
+    /// cluster, no git (the top bar shows the file instead).
+    pub file_only: Option<PathBuf>,
 }
 
 impl Session {
@@ -64,7 +67,32 @@ impl Session {
             cluster,
             repo: RepoState::Loading,
             badges: [Health::Unknown; 5],
+            file_only: None,
         }
+    }
+
+    /// A session for one file outside any repository (`homelab env edit FILE`).
+    pub fn for_file(file: PathBuf) -> Self {
+        let dir = file
+            .parent()
+            .map(std::path::Path::to_path_buf)
+            .unwrap_or_default();
+        let cluster = LoadedCluster {
+            name: String::new(),
+            path: file.clone(),
+            display: file.display().to_string(),
+            config: Err(Vec::new()),
+        };
+        Self {
+            repo: RepoState::Failed("not in a repository".into()),
+            file_only: Some(file),
+            ..Self::new(dir, cluster)
+        }
+    }
+
+    /// The file of a file-only session as humans see it (`~/...` under $HOME).
+    pub fn file_display(&self) -> Option<String> {
+        self.file_only.as_ref().map(|f| home_relative(f))
     }
 
     pub fn badge(&self, badge: Badge) -> Health {
@@ -73,13 +101,18 @@ impl Session {
 
     /// The repository root shown to humans: `~/src/homelab` when under $HOME.
     pub fn repo_display(&self) -> String {
-        let root = self.repo_root.display().to_string();
-        match std::env::var("HOME") {
-            Ok(home) if !home.is_empty() && root.starts_with(&home) && home != "/" => {
-                format!("~{}", &root[home.len()..])
-            }
-            _ => root,
+        home_relative(&self.repo_root)
+    }
+}
+
+/// `~/src/homelab` when `path` is under $HOME.
+fn home_relative(path: &std::path::Path) -> String {
+    let root = path.display().to_string();
+    match std::env::var("HOME") {
+        Ok(home) if !home.is_empty() && root.starts_with(&home) && home != "/" => {
+            format!("~{}", &root[home.len()..])
         }
+        _ => root,
     }
 }
 

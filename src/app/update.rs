@@ -56,6 +56,9 @@ fn sync_theme_preview(app: &mut App) {
 
 /// Read the repository's git state in a blocking task (newest request wins).
 pub(crate) fn refresh_repo(app: &mut App) {
+    if app.session.file_only.is_some() {
+        return;
+    }
     let root = app.session.repo_root.clone();
     app.session.repo = RepoState::Loading;
     app.effects.push(Effect::Spawn(Task::blocking(
@@ -67,6 +70,9 @@ pub(crate) fn refresh_repo(app: &mut App) {
 
 /// Re-read the cluster definition from disk in a blocking task.
 fn reload_cluster(app: &mut App) {
+    if app.session.file_only.is_some() {
+        return;
+    }
     let root = app.session.repo_root.clone();
     let path = app.session.cluster.path.clone();
     app.effects.push(Effect::Spawn(Task::blocking(
@@ -122,6 +128,17 @@ pub(crate) fn open(app: &mut App, id: ScreenId) {
     if id == app.current {
         return;
     }
+    if app.session.file_only.is_some() && id != ScreenId::Env {
+        app.toasts.push(
+            Level::Warn,
+            format!(
+                "{} needs a repository (config/clusters/); this session edits one file only.",
+                id.title()
+            ),
+            app.tick,
+        );
+        return;
+    }
     if !app.screens.available(id) {
         app.toasts.push(
             Level::Warn,
@@ -147,7 +164,7 @@ pub(crate) fn open(app: &mut App, id: ScreenId) {
 }
 
 fn back(app: &mut App) {
-    if app.current == ScreenId::Home {
+    if app.current == ScreenId::Home || app.session.file_only.is_some() {
         request_quit(app);
         return;
     }
@@ -314,8 +331,13 @@ pub(crate) fn outcome(app: &mut App, outcome: Outcome) {
     match outcome {
         Outcome::Stay => {}
         Outcome::Close => {
-            app.overlays.pop();
+            let closed = app.overlays.pop();
             app.end_theme_preview();
+            if let Some(crate::overlays::Overlay::Confirm(c)) = closed
+                && let Some(id) = c.owner
+            {
+                with_screen(app, id, |s, cx| s.on_declined(&c.tag, cx));
+            }
         }
         Outcome::Run(action) => {
             app.overlays.pop();

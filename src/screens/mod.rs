@@ -129,6 +129,10 @@ pub trait Screen {
     /// The user confirmed a `cx.confirm(...)` this screen asked for.
     fn on_confirmed(&mut self, _tag: &str, _cx: &mut UpdateCx) {}
 
+    /// The user said no to (or dismissed) a `cx.confirm(...)` this screen asked for: Esc, `n`,
+    /// Enter on No, a click outside. Screens waiting on an answer treat it as "no".
+    fn on_declined(&mut self, _tag: &str, _cx: &mut UpdateCx) {}
+
     /// Every 250 ms. Return true when the screen needs a redraw (spinners, timers).
     fn on_tick(&mut self, _cx: &mut UpdateCx) -> bool {
         false

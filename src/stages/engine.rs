@@ -48,8 +48,10 @@
 //! # Confirmations
 //!
 //! Destructive actions go through [`RunCx::confirm`] ([`Confirm`]): the wizard shows a prompt that
-//! names the object, the plain runner answers from `--yes`, except prompts with
-//! [`Prompt::type_to_confirm`] set, which [`AutoConfirm`] always refuses.
+//! names the object (through [`ChannelConfirm`]: each [`ConfirmRequest`] travels to the UI task
+//! with a oneshot reply; typed-name prompts show the typed-name overlay), the plain runner answers
+//! from `--yes`, except prompts with [`Prompt::type_to_confirm`] set, which [`AutoConfirm`] always
+//! refuses.
 //!
 //! # Example
 //!
@@ -517,6 +519,47 @@ pub struct AutoConfirm(pub bool);
 impl Confirm for AutoConfirm {
     async fn confirm(&self, prompt: &Prompt) -> bool {
         self.0 && prompt.type_to_confirm.is_none()
+    }
+}
+
+/// A confirmation in flight from a running stage to the UI, with the channel the answer goes
+/// back on. Dropping `reply` unanswered counts as "no".
+#[derive(Debug)]
+pub struct ConfirmRequest {
+    pub prompt: Prompt,
+    pub reply: tokio::sync::oneshot::Sender<bool>,
+}
+
+/// Sends each prompt to the UI task (the wizard polls the other end on its tick and shows the
+/// confirm overlay) and waits for the operator's answer. A closed channel or a dropped reply
+/// (UI gone, run cancelled) is "no"; a cancelled run stops waiting and answers "no".
+#[derive(Debug, Clone)]
+pub struct ChannelConfirm {
+    tx: mpsc::Sender<ConfirmRequest>,
+    cancel: CancellationToken,
+}
+
+impl ChannelConfirm {
+    pub fn new(tx: mpsc::Sender<ConfirmRequest>, cancel: CancellationToken) -> Self {
+        Self { tx, cancel }
+    }
+}
+
+#[async_trait]
+impl Confirm for ChannelConfirm {
+    async fn confirm(&self, prompt: &Prompt) -> bool {
+        let (reply, rx) = tokio::sync::oneshot::channel();
+        let req = ConfirmRequest {
+            prompt: prompt.clone(),
+            reply,
+        };
+        if self.tx.send(req).await.is_err() {
+            return false;
+        }
+        tokio::select! {
+            answer = rx => answer.unwrap_or(false),
+            _ = self.cancel.cancelled() => false,
+        }
     }
 }
 
@@ -1273,6 +1316,43 @@ mod tests {
         assert_eq!("Proxmox".parse::<StageId>(), Ok(StageId::Proxmox));
         let e = "nope".parse::<StageId>().unwrap_err();
         assert!(e.contains("secrets, proxmox, k3s"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn channel_confirm_waits_for_the_ui_and_treats_silence_as_no() {
+        let prompt = Prompt {
+            title: "Upgrade?".into(),
+            detail: String::new(),
+            type_to_confirm: None,
+        };
+        let (tx, mut rx) = mpsc::channel(4);
+        let cancel = CancellationToken::new();
+        let c = ChannelConfirm::new(tx, cancel.clone());
+        // Answered yes.
+        let (ask, ()) = tokio::join!(c.confirm(&prompt), async {
+            let req = rx.recv().await.unwrap();
+            assert_eq!(req.prompt, prompt);
+            req.reply.send(true).unwrap();
+        });
+        assert!(ask);
+        // The UI dropped the question: no.
+        let (ask, ()) = tokio::join!(c.confirm(&prompt), async {
+            drop(rx.recv().await.unwrap());
+        });
+        assert!(!ask);
+        // The run was cancelled while the question was up: no, without an answer.
+        let (ask, _req) = tokio::join!(c.confirm(&prompt), async {
+            let req = rx.recv().await.unwrap();
+            cancel.cancel();
+            req
+        });
+        assert!(!ask);
+        // Nobody listens any more: no.
+        drop(rx);
+        let (tx, rx) = mpsc::channel(1);
+        drop(rx);
+        let c = ChannelConfirm::new(tx, CancellationToken::new());
+        assert!(!c.confirm(&prompt).await);
     }
 
     #[tokio::test]

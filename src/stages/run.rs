@@ -100,7 +100,9 @@ pub async fn pve_client(
     cluster_file: &Path,
     args: &BootstrapArgs,
 ) -> Result<PveClient, String> {
-    let (host, port) = match connect(cfg, None)? {
+    let repo = repo_of(cluster_file);
+    let env_file = super::proxmox::env_file(&repo, &cfg.name);
+    let (host, port) = match connect(cfg, Some(&env_file), None)? {
         Connection::Ready(client) => return Ok(client),
         Connection::NeedsTrust { host, port } => (host, port),
     };
@@ -131,7 +133,7 @@ pub async fn pve_client(
         "Pinned in {} (proxmox.tls.fingerprint).",
         cluster_file.display()
     );
-    match connect(cfg, Some(&fp))? {
+    match connect(cfg, Some(&env_file), Some(&fp))? {
         Connection::Ready(client) => Ok(client),
         Connection::NeedsTrust { .. } => Err("the pinned fingerprint was not taken up".into()),
     }
@@ -238,16 +240,21 @@ async fn bootstrap_async(global: &GlobalArgs, args: &BootstrapArgs) -> ExitCode 
     }
 }
 
-/// The secrets stage for `homelab bootstrap`: values from the environment, or asked on the
-/// terminal (masked) when there is one.
-fn secrets_stage(cluster_file: &Path, cfg: &ClusterConfig) -> super::secrets::SecretsStage {
-    use std::io::IsTerminal;
-    let repo = cluster_file
+/// The repository holding `config/clusters/<name>.yaml`.
+fn repo_of(cluster_file: &Path) -> PathBuf {
+    cluster_file
         .parent()
         .and_then(Path::parent)
         .and_then(Path::parent)
         .map(Path::to_path_buf)
-        .unwrap_or_default();
+        .unwrap_or_default()
+}
+
+/// The secrets stage for `homelab bootstrap`: values from the environment, or asked on the
+/// terminal (masked) when there is one.
+fn secrets_stage(cluster_file: &Path, cfg: &ClusterConfig) -> super::secrets::SecretsStage {
+    use std::io::IsTerminal;
+    let repo = repo_of(cluster_file);
     let identity = super::secrets::identity_location().unwrap_or_else(|| PathBuf::from("keys.txt"));
     let ask: Arc<dyn super::secrets::AskValues> = if std::io::stdin().is_terminal() {
         Arc::new(super::secrets::TerminalValues)

@@ -277,6 +277,23 @@ const STEP_IDENTITY: &str = "identity";
 const STEP_CONFIG: &str = "sops-config";
 const STEP_ENV: &str = "env-file";
 
+/// The env-file step's first call lists the keys it will ask for: `ask: KEY, KEY`.
+pub const ASK_CALL: &str = "ask: ";
+
+/// The keys a reviewed env-file step will ask for (from its `ask: ` call).
+pub fn asked_keys(step: &Step) -> Vec<String> {
+    step.calls
+        .iter()
+        .find_map(|c| c.strip_prefix(ASK_CALL))
+        .map(|list| {
+            list.split(',')
+                .map(|k| k.trim().to_string())
+                .filter(|k| !k.is_empty())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 impl SecretsStage {
     pub fn new(
         repo: PathBuf,
@@ -484,26 +501,47 @@ impl Stage for SecretsStage {
         );
         let env = self.rel(&self.env_file());
         let keys = documented_keys(&self.repo);
-        let env_step = match self.env_file().exists() {
-            true => Step::new(
-                STEP_ENV,
-                "env",
-                Intent::Verify,
-                format!("Check {env} has every documented key"),
-            )
-            .with_note("missing keys are asked for and added; existing values are kept"),
-            false => Step::new(
-                STEP_ENV,
-                "env",
-                Intent::Create,
-                format!("Create {env} ({} keys)", keys.len()),
+        // The keys the env-file step will ask for: all of them for a new file; for an existing
+        // one, those it lacks (decrypting it read-only; when it cannot be opened the step stays
+        // a check and its `check` reports why).
+        let (env_step, ask) = match self.env_file().exists() {
+            true => match self.missing_keys() {
+                Ok(Some(missing)) if !missing.is_empty() => (
+                    Step::new(
+                        STEP_ENV,
+                        "env",
+                        Intent::Change,
+                        format!("Add {} missing key(s) to {env}", missing.len()),
+                    )
+                    .with_note("existing values are kept"),
+                    missing,
+                ),
+                _ => (
+                    Step::new(
+                        STEP_ENV,
+                        "env",
+                        Intent::Verify,
+                        format!("Check {env} has every documented key"),
+                    )
+                    .with_note("missing keys are asked for and added; existing values are kept"),
+                    keys,
+                ),
+            },
+            false => (
+                Step::new(
+                    STEP_ENV,
+                    "env",
+                    Intent::Create,
+                    format!("Create {env} ({} keys)", keys.len()),
+                ),
+                keys,
             ),
         };
         plan.steps.push(
             env_step
                 .call(format!(
-                    "ask: {}",
-                    keys.iter()
+                    "{ASK_CALL}{}",
+                    ask.iter()
                         .map(|k| k.key.as_str())
                         .collect::<Vec<_>>()
                         .join(", ")
@@ -797,6 +835,10 @@ mod tests {
         assert!(preflight_ok(&stage.preflight().await));
         let plan = stage.plan().await.unwrap();
         assert_eq!(plan.writes(), 3);
+        assert_eq!(
+            asked_keys(plan.step(STEP_ENV).unwrap()),
+            vec!["PROXMOX_TOKEN_SECRET", "DOMAIN", "K3S_TOKEN"]
+        );
 
         let (tx, mut rx) = mpsc::channel(256);
         let journal = Journal::at(home.path().join("journal.jsonl")).unwrap();
@@ -848,6 +890,21 @@ mod tests {
             std::fs::read_to_string(repo.path().join("config/env/prox-n100.env")).unwrap(),
             before
         );
+        let plan = stage.plan().await.unwrap();
+        let env_step = plan.step(STEP_ENV).unwrap();
+        assert_eq!(env_step.intent, Intent::Verify);
+
+        // A key documented later: the plan names exactly the missing one (the wizard's form
+        // asks for it alone).
+        std::fs::write(
+            repo.path().join("config/env/README.md"),
+            "| key | secret | example |\n|---|---|---|\n| `PROXMOX_TOKEN_SECRET` | **yes** | UUID |\n| `DOMAIN` | no | example.org |\n| `K3S_TOKEN` | **yes** | random |\n| `NEW_KEY` | no | x |\n",
+        )
+        .unwrap();
+        let plan = stage.plan().await.unwrap();
+        let env_step = plan.step(STEP_ENV).unwrap();
+        assert_eq!(env_step.intent, Intent::Change);
+        assert_eq!(asked_keys(env_step), vec!["NEW_KEY".to_string()]);
     }
 
     #[tokio::test]

@@ -30,6 +30,13 @@ pub fn render_top(frame: &mut Frame, area: Rect, screen: ScreenId, cx: &ViewCx) 
             bar.patch(t.ui.title_focused),
         ),
     ];
+    // `homelab env edit FILE` outside a repository: the file instead of cluster and git.
+    if let Some(file) = s.file_display() {
+        left.push(sep.clone());
+        left.push(Span::styled(file, bar));
+        frame.render_widget(Paragraph::new(Line::from(left)).style(bar), area);
+        return;
+    }
     let cluster_style = if s.cluster.config.is_ok() {
         bar
     } else {

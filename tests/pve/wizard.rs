@@ -406,3 +406,289 @@ fn wizard_trust_prompt_names_the_fingerprint() {
     let effects = press(&mut app, "y");
     assert!(!effects.is_empty(), "trusting stores the pin in a task");
 }
+
+/// Tick the app (as the runtime does every 250 ms) until an overlay is up.
+async fn tick_until_overlay(app: &mut homelab::app::App) {
+    for _ in 0..500 {
+        homelab::app::update(app, homelab::msg::Msg::Tick);
+        if !app.overlays.is_empty() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("no overlay appeared for the stage's question");
+}
+
+fn confirm_overlay(app: &homelab::app::App) -> homelab::overlays::confirm::ConfirmState {
+    match app.overlays.last() {
+        Some(homelab::overlays::Overlay::Confirm(c)) => c.clone(),
+        other => panic!("expected the confirm overlay, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wizard_asks_for_a_stage_confirmation_and_the_answer_reaches_the_stage() {
+    for (key, want) in [("y", true), ("esc", false), ("n", false)] {
+        let mut app = reviewed(false);
+        let confirm = app
+            .screens
+            .wizard
+            .confirms
+            .confirmer(CancellationToken::new());
+        let ask = tokio::spawn(async move {
+            confirm
+                .confirm(&Prompt {
+                    title: "Upgrade k3s on k3s-server-1?".into(),
+                    detail: "k3s-server-1 runs v1.31.4+k3s1; the cluster config pins v1.32.3+k3s1."
+                        .into(),
+                    type_to_confirm: None,
+                })
+                .await
+        });
+        tick_until_overlay(&mut app).await;
+        let c = confirm_overlay(&app);
+        assert_eq!(c.title, "Upgrade k3s on k3s-server-1?");
+        assert!(c.type_to_confirm.is_none());
+        assert_eq!(c.owner, Some(ScreenId::Wizard));
+        press(&mut app, key);
+        assert!(app.overlays.is_empty(), "{key} closes the question");
+        assert_eq!(ask.await.unwrap(), want, "answer for {key}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wizard_reconcile_deletes_an_orphan_vm_only_after_its_name_is_typed() {
+    use crate::support::{apply, cluster, free_port, sim, stage};
+    let nodes = ["pve"];
+    let port = free_port();
+    let sim = sim(&nodes, port).await;
+    let stage = std::sync::Arc::new(stage(&sim, cluster(&sim, &nodes, port)));
+    let dir = tempfile::tempdir().unwrap();
+    apply(&*stage, &dir.path().join("j"), RunOptions::default())
+        .await
+        .result
+        .unwrap();
+    sim.with(|st| {
+        let mut vm = st.vms[&211].clone();
+        vm.vmid = 212;
+        vm.config.insert("name".into(), "k3s-agent-old".into());
+        st.vms.insert(212, vm);
+    });
+
+    for (typed, deleted) in [(None, false), (Some("k3s-agent-old"), true)] {
+        let mut app = reviewed(false);
+        let cancel = CancellationToken::new();
+        let confirm = app.screens.wizard.confirms.confirmer(cancel.clone());
+        let (tx, rx) = tokio::sync::mpsc::channel(100_000);
+        drop(rx);
+        let run = RunCx::new(tx, Journal::at(dir.path().join("j")).unwrap())
+            .with_cancel(cancel)
+            .with_options(RunOptions {
+                reconcile: true,
+                ..Default::default()
+            })
+            .with_confirm(confirm);
+        let s = stage.clone();
+        let worker = tokio::spawn(async move {
+            let plan = s.plan().await.unwrap();
+            s.apply(&plan, &run).await
+        });
+        tick_until_overlay(&mut app).await;
+        let c = confirm_overlay(&app);
+        assert_eq!(c.type_to_confirm.as_deref(), Some("k3s-agent-old"));
+        assert!(
+            c.title.contains("Delete VM 212 (k3s-agent-old)"),
+            "{}",
+            c.title
+        );
+        match typed {
+            Some(name) => {
+                app.toasts.clear();
+                assert_frames("wizard", "wizard_confirm_delete_vm", &mut app);
+                // `y` before the name is typed does nothing; the wrong name neither.
+                crate::ui::type_text(&mut app, "k3s-agent-1");
+                press(&mut app, "enter");
+                assert!(!app.overlays.is_empty(), "a wrong name does not confirm");
+                for _ in 0.."k3s-agent-1".len() {
+                    press(&mut app, "backspace");
+                }
+                crate::ui::type_text(&mut app, name);
+                press(&mut app, "enter");
+            }
+            None => {
+                press(&mut app, "esc");
+            }
+        }
+        assert!(app.overlays.is_empty());
+        worker.await.unwrap().unwrap();
+        assert_eq!(
+            !sim.with(|st| st.vms.contains_key(&212)),
+            deleted,
+            "typed {typed:?}"
+        );
+    }
+}
+
+/// The documented keys as the wizard's task reads them (from the session's repository; the
+/// fixture's has no config/env/README.md, so the stage's built-in list: stable snapshots).
+fn documented(app: &homelab::app::App) -> Vec<homelab::stages::secrets::KeySpec> {
+    homelab::stages::secrets::documented_keys(&app.session.repo_root)
+}
+
+/// Enter on the secrets stage reads the documented keys in a task (no run yet); delivering
+/// them opens the form.
+fn open_form(app: &mut homelab::app::App) {
+    let effects = press(app, "enter");
+    assert_eq!(effects.len(), 1, "one task: read the key list");
+    assert!(app.screens.wizard.secrets_form.is_none());
+    assert!(
+        app.screens.wizard.busy().is_none(),
+        "the form comes first, no run yet"
+    );
+    let keys = documented(app);
+    backend(app, BackendEvent::WizardSecretKeys(keys));
+    assert!(app.screens.wizard.secrets_form.is_some(), "form open");
+}
+
+/// The wizard on the secrets stage with a reviewed plan that creates the env file.
+/// `ask`: the keys the env-file step asks for (None: every documented key, a new file).
+fn secrets_reviewed(ask: Option<&[&str]>) -> homelab::app::App {
+    let mut app = crate::ui::app();
+    let ask: Vec<String> = match ask {
+        Some(keys) => keys.iter().map(|k| k.to_string()).collect(),
+        None => documented(&app).into_iter().map(|k| k.key).collect(),
+    };
+    act(&mut app, Action::Open(ScreenId::Wizard));
+    let mut plan = Plan::new(StageId::Secrets);
+    plan.steps.push(Step::new(
+        "identity",
+        "age",
+        Intent::Verify,
+        "Use the age identity",
+    ));
+    plan.steps.push(
+        Step::new(
+            "env-file",
+            "env",
+            Intent::Create,
+            "Create config/env/prox-n100.env",
+        )
+        .call(format!("ask: {}", ask.join(", "))),
+    );
+    backend(
+        &mut app,
+        BackendEvent::StageReviewed {
+            stage: StageId::Secrets,
+            checks: vec![Check::pass("identity", "age identity", "found")],
+            plan: Ok(plan),
+        },
+    );
+    press(&mut app, "g");
+    assert_eq!(app.screens.wizard.current().id, StageId::Secrets);
+    app.toasts.clear();
+    app
+}
+
+#[test]
+fn wizard_secrets_form_masks_values_and_runs_the_stage_with_them() {
+    let mut app = secrets_reviewed(None);
+    open_form(&mut app);
+    let form = app.screens.wizard.secrets_form.as_ref().expect("form open");
+    let keys: Vec<&str> = form.fields.iter().map(|f| f.spec.key.as_str()).collect();
+    assert!(keys.contains(&"PROXMOX_TOKEN_SECRET") && keys.contains(&"K3S_TOKEN"));
+    let k3s = form
+        .fields
+        .iter()
+        .find(|f| f.spec.key == "K3S_TOKEN")
+        .unwrap();
+    assert_eq!(k3s.value().len(), 32, "generated default pre-filled");
+    let domain = form.fields.iter().find(|f| f.spec.key == "DOMAIN").unwrap();
+    assert!(!domain.value().is_empty(), "default from the cluster file");
+    let first = form.fields[0].spec.key.clone();
+    assert_eq!(first, "PROXMOX_TOKEN_SECRET");
+    crate::ui::type_text(&mut app, "fake-pve-token-0000");
+    app.status = None;
+    assert_frames("wizard", "wizard_secrets_form_masked", &mut app);
+    let masked = crate::ui::render(&mut app, 160, 48);
+    assert!(!crate::ui::contains(&masked, "fake-pve-token-0000"));
+    press(&mut app, "ctrl-r");
+    assert_frames("wizard", "wizard_secrets_form_revealed", &mut app);
+    let shown = crate::ui::render(&mut app, 160, 48);
+    assert!(crate::ui::contains(&shown, "fake-pve-token-0000"));
+    press(&mut app, "ctrl-r");
+
+    // Tab / Shift-Tab move; Enter accepts each field; required empty fields stop the submit.
+    press(&mut app, "tab");
+    assert_eq!(app.screens.wizard.secrets_form.as_ref().unwrap().focus, 1);
+    press(&mut app, "shift-tab");
+    assert_eq!(app.screens.wizard.secrets_form.as_ref().unwrap().focus, 0);
+    let n = app
+        .screens
+        .wizard
+        .secrets_form
+        .as_ref()
+        .unwrap()
+        .fields
+        .len();
+    for _ in 0..n {
+        press(&mut app, "enter");
+    }
+    let form = app
+        .screens
+        .wizard
+        .secrets_form
+        .as_ref()
+        .expect("still open");
+    let missing = form.fields[form.focus].spec.key.clone();
+    assert!(form.fields[form.focus].value().is_empty());
+    assert!(
+        app.toasts
+            .iter()
+            .any(|t| t.text.contains(&format!("{missing} is required"))),
+        "names the empty required key"
+    );
+    // Fill every empty required field, then Enter through to the end: the stage runs.
+    let mut effects = Vec::new();
+    for _ in 0..3 * n {
+        let Some(form) = app.screens.wizard.secrets_form.as_ref() else {
+            break;
+        };
+        let f = &form.fields[form.focus];
+        if f.value().is_empty() && !f.spec.optional {
+            let fake = format!("fake-{}", f.spec.key.to_lowercase());
+            crate::ui::type_text(&mut app, &fake);
+        }
+        effects = press(&mut app, "enter");
+    }
+    assert!(app.screens.wizard.secrets_form.is_none(), "form submitted");
+    assert!(!effects.is_empty(), "the run was spawned");
+    assert!(
+        app.screens.wizard.busy().is_some(),
+        "the secrets stage runs"
+    );
+}
+
+#[test]
+fn wizard_secrets_form_escape_and_leaving_discard_the_values() {
+    let mut app = secrets_reviewed(None);
+    open_form(&mut app);
+    crate::ui::type_text(&mut app, "fake");
+    press(&mut app, "esc");
+    assert!(app.screens.wizard.secrets_form.is_none());
+    assert!(app.screens.wizard.busy().is_none(), "nothing runs");
+    open_form(&mut app);
+    act(&mut app, Action::Open(ScreenId::Home));
+    assert!(
+        app.screens.wizard.secrets_form.is_none(),
+        "leaving the wizard drops (wipes) the form"
+    );
+}
+
+#[test]
+fn wizard_secrets_form_asks_only_for_the_keys_an_existing_file_lacks() {
+    let mut app = secrets_reviewed(Some(&["CLOUDFLARE_TUNNEL_TOKEN", "NFS_EXPORT"]));
+    open_form(&mut app);
+    let form = app.screens.wizard.secrets_form.as_ref().unwrap();
+    let keys: Vec<&str> = form.fields.iter().map(|f| f.spec.key.as_str()).collect();
+    assert_eq!(keys, ["CLOUDFLARE_TUNNEL_TOKEN", "NFS_EXPORT"]);
+}

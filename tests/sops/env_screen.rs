@@ -292,3 +292,43 @@ fn env_save_writes_a_file_sops_reads_and_quit_guard() {
     support::press(&mut app, "q");
     assert!(app.screens.env.doc().is_none());
 }
+
+/// `homelab env edit FILE` outside a repository: the session has no cluster; the top bar shows
+/// the file; other screens say they need a repository; back quits.
+#[test]
+fn env_file_only_session_outside_a_repository() {
+    let path = PathBuf::from("/srv/loose/site.env");
+    let session = homelab::app::Session::for_file(path.clone());
+    let mut app = support::app_with(session, "homelab-dark");
+    support::act(&mut app, Action::Open(ScreenId::Env));
+    assert_eq!(app.current, ScreenId::Env);
+    let l = loaded(&path, false);
+    deliver(&mut app, &path, false, l.opened);
+    app.toasts.clear();
+    support::assert_frames("env", "env_file_only", &mut app);
+    let frame = support::render(&mut app, 120, 30);
+    let top = support::row_text(frame.buffer(), 0);
+    assert!(top.contains("/srv/loose/site.env"), "{top}");
+    assert!(!top.contains("prox-n100") && !top.contains("PVE"), "{top}");
+
+    support::act(&mut app, Action::Open(ScreenId::Wizard));
+    assert_eq!(
+        app.current,
+        ScreenId::Env,
+        "no cluster: the wizard stays closed"
+    );
+    assert!(
+        app.toasts
+            .iter()
+            .any(|t| t.text.contains("needs a repository")),
+        "says why"
+    );
+    // No git status or cluster reload is started for a file-only session.
+    let effects = support::act(&mut app, Action::Refresh);
+    assert!(
+        !effects
+            .iter()
+            .any(|e| matches!(e, Effect::Spawn(t) if t.key.to_string() == "repo-status")),
+        "no git status outside a repository"
+    );
+}

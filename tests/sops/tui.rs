@@ -69,3 +69,56 @@ fn edit_save_in_tmux_then_sops_reads_it() {
         dotenv_decrypted().replace("DB_HOST=localhost", "DB_HOST=db.tmux.lan")
     );
 }
+
+/// Outside any repository (no config/clusters/ here or above) `homelab env edit FILE` opens the
+/// editor on that file alone: the top bar names the file, a save works, sops reads it.
+#[test]
+fn edit_outside_a_repository_in_tmux() {
+    let Some(lab) = Lab::new() else { return };
+    if !crate::ui_support::require_peer("tmux") {
+        return;
+    }
+    let dir = lab.path("loose");
+    std::fs::create_dir_all(&dir).unwrap();
+    lab.write("loose/site.env", DOTENV);
+    ok(lab.ours(&["encrypt", "loose/site.env"]), "encrypt");
+    let session = format!("homelab-env-loose-{}", std::process::id());
+    let command = format!(
+        "cd {} && SOPS_AGE_KEY_FILE={} XDG_CONFIG_HOME={} XDG_STATE_HOME={} {} env edit site.env; sleep 30",
+        dir.display(),
+        lab.key1.display(),
+        lab.path("xdg").display(),
+        lab.path("state").display(),
+        env!("CARGO_BIN_EXE_homelab")
+    );
+    tmux(&[
+        "new-session",
+        "-d",
+        "-s",
+        &session,
+        "-x",
+        "120",
+        "-y",
+        "32",
+        &command,
+    ]);
+    let screen = wait_for(&session, "MAC verified");
+    let top = screen.lines().next().unwrap_or_default().to_string();
+    assert!(top.contains("site.env"), "top bar names the file: {top}");
+    assert!(!screen.contains("config/clusters"), "{screen}");
+    tmux(&["send-keys", "-t", &session, "Enter", "C-u"]);
+    tmux(&["send-keys", "-t", &session, "-l", "db.loose.lan"]);
+    tmux(&["send-keys", "-t", &session, "Enter", "C-s"]);
+    wait_for(&session, "~ changed  DB_HOST");
+    tmux(&["send-keys", "-t", &session, "Enter"]);
+    wait_for(&session, "Saved site.env");
+    tmux(&["kill-session", "-t", &session]);
+    let plain = ok(
+        lab.sops(&["decrypt", "loose/site.env"]),
+        "sops decrypt after the editor",
+    );
+    assert_eq!(
+        plain,
+        dotenv_decrypted().replace("DB_HOST=localhost", "DB_HOST=db.loose.lan")
+    );
+}

@@ -153,7 +153,11 @@ impl EnvState {
     }
 
     fn list_files(&self, cx: &mut UpdateCx) {
-        let dir = self.repo_root.join("config").join("env");
+        // A file-only session (outside a repository) lists the file's own folder.
+        let dir = match &cx.session.file_only {
+            Some(f) => f.parent().map(Path::to_path_buf).unwrap_or_default(),
+            None => self.repo_root.join("config").join("env"),
+        };
         cx.spawn(Task::blocking(
             TaskKey::new("env-list"),
             "list config/env",
@@ -801,11 +805,18 @@ pub fn run_editor(
         return std::process::ExitCode::from(1);
     }
     request_edit(&absolute, read_only);
-    crate::launch::tui(
-        global,
-        crate::launch::Start {
-            screen: crate::screens::ScreenId::Env,
-            started: std::time::Instant::now(),
-        },
-    )
+    let start = crate::launch::Start {
+        screen: crate::screens::ScreenId::Env,
+        started: std::time::Instant::now(),
+    };
+    // Outside a repository (no config/clusters/ here or above) the editor opens the file alone;
+    // an explicit --repo that is wrong is still an error.
+    let in_repo = std::env::current_dir()
+        .map_err(|e| e.to_string())
+        .and_then(|d| crate::config::find_repo_root(&d))
+        .is_ok();
+    if global.repo.is_none() && !in_repo {
+        return crate::launch::tui_for_file(global, start, absolute);
+    }
+    crate::launch::tui(global, start)
 }

@@ -7,7 +7,9 @@
 
 pub mod k3s;
 pub mod model;
+pub mod secrets_form;
 pub mod ssh_prompt;
+pub mod stage_confirm;
 pub mod stages;
 mod view;
 
@@ -17,6 +19,7 @@ use crate::overlays::confirm::ConfirmState;
 use crate::runtime::effects::{Task, TaskKey};
 use crate::screens::{Handled, Screen};
 use crate::stages::engine::*;
+use crate::stages::secrets::{KeySpec, asked_keys};
 use model::{Phase, StageModel};
 use ratatui::Frame;
 use ratatui::layout::Rect;
@@ -42,6 +45,12 @@ pub struct WizardState {
     pub k3s: Option<k3s::K3sView>,
     /// Questions from the SSH backend (host keys, passphrases, sudo passwords).
     pub ssh: ssh_prompt::SshPrompts,
+    /// Questions from a running stage (delete an orphan VM, upgrade k3s, replace a context).
+    pub confirms: stage_confirm::StageConfirms,
+    /// The secrets stage's value form (masked fields), before its run.
+    pub secrets_form: Option<secrets_form::SecretsForm>,
+    /// Values from a submitted form, taken by the next secrets run.
+    form_values: Option<Arc<secrets_form::FormValues>>,
 }
 
 fn key(id: StageId) -> TaskKey {
@@ -64,6 +73,9 @@ impl WizardState {
             cancel: None,
             k3s: None,
             ssh: ssh_prompt::SshPrompts::default(),
+            confirms: stage_confirm::StageConfirms::default(),
+            secrets_form: None,
+            form_values: None,
         }
     }
 
@@ -106,12 +118,13 @@ impl WizardState {
         };
         self.current_mut().phase = Phase::Reviewing;
         let pin = self.pinned.clone();
+        let repo = cx.session.repo_root.clone();
         let ssh = self.ssh.prompter();
         cx.spawn(Task::future(
             key(id),
             format!("{} preflight and plan", id.title()),
             async move {
-                match stages::build(id, &cfg, pin.as_deref(), ssh) {
+                match stages::build_blocking(id, repo, cfg.clone(), pin, ssh).await {
                     stages::Build::Ready(stage) => {
                         let checks = stage.preflight().await;
                         let plan = stage.plan().await;
@@ -146,13 +159,14 @@ impl WizardState {
             return;
         };
         let pin = self.pinned.clone();
+        let repo = cx.session.repo_root.clone();
         let ssh = self.ssh.prompter();
         let key = TaskKey::new(format!("verify:{id}"));
         cx.spawn(Task::future(
             key,
             format!("verify {}", id.title()),
             async move {
-                let result = match stages::build(id, &cfg, pin.as_deref(), ssh) {
+                let result = match stages::build_blocking(id, repo, cfg.clone(), pin, ssh).await {
                     stages::Build::Ready(stage) => stage.verify().await,
                     _ => Err(StageError::new(
                         "the stage could not be built for verification",
@@ -165,11 +179,86 @@ impl WizardState {
 
     /// Apply the reviewed plan in a streaming task.
     fn run(&mut self, cx: &mut UpdateCx) {
-        self.run_plan(None, cx)
+        if self.wants_values() {
+            self.open_secrets_form(cx);
+            return;
+        }
+        self.run_plan(None, false, cx)
+    }
+
+    /// The secrets stage is about to create the env file: its values come from the form first.
+    fn wants_values(&self) -> bool {
+        let m = self.current();
+        m.id == StageId::Secrets
+            && self.form_values.is_none()
+            && !self.running()
+            && m.preflight_ok()
+            && m.plan.as_ref().is_some_and(|p| {
+                p.step("env-file")
+                    .is_some_and(|s| s.intent.writes() && !asked_keys(s).is_empty())
+            })
+    }
+
+    /// Read the documented keys (a file) on the blocking pool; the form opens when they arrive.
+    fn open_secrets_form(&mut self, cx: &mut UpdateCx) {
+        let repo = cx.session.repo_root.clone();
+        cx.spawn(Task::blocking(
+            TaskKey::new("secrets-form-keys"),
+            "read config/env/README.md",
+            move || BackendEvent::WizardSecretKeys(crate::stages::secrets::documented_keys(&repo)),
+        ));
+    }
+
+    /// A field for each key the reviewed env-file step will ask for (every documented key for
+    /// a new file, the missing ones for an existing file), in the documented order.
+    fn show_secrets_form(&mut self, documented: Vec<KeySpec>, cx: &mut UpdateCx) {
+        if !self.wants_values() || self.secrets_form.is_some() {
+            return;
+        }
+        let asked: Vec<String> = self
+            .current()
+            .plan
+            .as_ref()
+            .and_then(|p| p.step("env-file"))
+            .map(asked_keys)
+            .unwrap_or_default();
+        let cfg = cx.session.cluster.config.as_ref().ok();
+        let file = format!("config/env/{}.env", cx.session.cluster.name);
+        let keys = documented
+            .into_iter()
+            .filter(|k| asked.contains(&k.key))
+            .collect();
+        self.secrets_form = Some(secrets_form::SecretsForm::new(file, keys, |k| {
+            crate::stages::secrets::default_for(k, cfg)
+        }));
+        cx.status("fill in the values (Tab: next field, Ctrl-R: reveal, Esc: cancel)");
+    }
+
+    fn on_form_key(&mut self, key: crossterm::event::KeyEvent, cx: &mut UpdateCx) {
+        use secrets_form::FormOutcome;
+        let Some(form) = self.secrets_form.as_mut() else {
+            return;
+        };
+        match form.on_key(key) {
+            FormOutcome::Stay => {}
+            FormOutcome::Cancel => {
+                self.secrets_form = None;
+                cx.status("values discarded; nothing was written");
+            }
+            FormOutcome::Missing(k) => cx.warn(format!("{k} is required")),
+            FormOutcome::Submit => {
+                if let Some(form) = self.secrets_form.take() {
+                    self.form_values = Some(Arc::new(form.into_values()));
+                    self.run_plan(None, false, cx);
+                }
+            }
+        }
     }
 
     /// Apply `only` (a part of the reviewed plan, e.g. one k3s node's steps) or the whole plan.
-    fn run_plan(&mut self, only: Option<Plan>, cx: &mut UpdateCx) {
+    /// Apply `only` (a part of the reviewed plan, e.g. one k3s node's steps) or the whole plan.
+    /// `reconcile` (`R`) changes drift back and deletes orphans; every such write asks first.
+    fn run_plan(&mut self, only: Option<Plan>, reconcile: bool, cx: &mut UpdateCx) {
         let m = self.current();
         let id = m.id;
         if self.running() {
@@ -191,17 +280,24 @@ impl WizardState {
         self.cancel = Some(cancel.clone());
         let options = RunOptions {
             skip: self.skip.clone(),
-            reconcile: false,
+            reconcile,
         };
+        let confirm = self.confirms.confirmer(cancel.clone());
         let pin = self.pinned.clone();
         let cluster = cx.session.cluster.name.clone();
         let ssh = self.ssh.prompter();
+        let values = self.form_values.take().filter(|_| id == StageId::Secrets);
+        let repo = cx.session.repo_root.clone();
         self.current_mut().phase = Phase::Running;
         cx.spawn(Task::stream(
             key(id),
             format!("{} stage", id.title()),
             move |sink| async move {
-                let stage = match stages::build(id, &cfg, pin.as_deref(), ssh) {
+                let built = match values {
+                    Some(v) => stages::build_secrets_with(repo, &cfg, v),
+                    None => stages::build_blocking(id, repo, cfg.clone(), pin, ssh).await,
+                };
+                let stage = match built {
                     stages::Build::Ready(s) => s,
                     _ => {
                         let error =
@@ -220,12 +316,12 @@ impl WizardState {
                     }
                 };
                 let (tx, mut rx) = tokio::sync::mpsc::channel(1024);
-                // Confirmations inside a TUI run are refused (the wizard never reconciles or deletes);
-                // destructive work is done from the CLI with --reconcile and a typed confirmation.
+                // The stage's questions travel to the wizard (confirm overlay; deletions need
+                // the name typed) and its answer comes back on the request's oneshot.
                 let run = RunCx::new(tx, journal)
                     .with_cancel(cancel)
                     .with_options(options)
-                    .with_confirm(Arc::new(AutoConfirm(false)));
+                    .with_confirm(confirm);
                 let worker = tokio::spawn(async move { stage.apply(&plan, &run).await });
                 while let Some(ev) = rx.recv().await {
                     if !sink.send(BackendEvent::Stage(ev)).await {
@@ -274,7 +370,7 @@ impl Screen for WizardState {
                         if let Some(n) = v.focused() {
                             cx.status(format!("retrying {}", n.name));
                         }
-                        self.run_plan(only, cx);
+                        self.run_plan(only, false, cx);
                         return Handled::Yes;
                     }
                     _ => {}
@@ -321,6 +417,7 @@ impl Screen for WizardState {
                 }
             }
             Action::Run | Action::Select => self.run(cx),
+            Action::Reconcile => self.run_plan(None, true, cx),
             Action::Retry => match &self.current().phase {
                 Phase::Failed(_) => self.run(cx),
                 _ => cx.status("nothing failed to retry"),
@@ -351,8 +448,15 @@ impl Screen for WizardState {
         Handled::Yes
     }
 
+    fn on_declined(&mut self, tag: &str, _cx: &mut UpdateCx) {
+        if tag == stage_confirm::TAG {
+            self.confirms.answer(false);
+        }
+    }
+
     fn on_confirmed(&mut self, tag: &str, cx: &mut UpdateCx) {
         match tag {
+            stage_confirm::TAG => self.confirms.answer(true),
             "trust" => {
                 let Some(fp) = self.trust_pending.take() else {
                     return;
@@ -446,6 +550,7 @@ impl Screen for WizardState {
                 }
                 Err(e) => cx.error(format!("could not store the fingerprint: {e}")),
             },
+            BackendEvent::WizardSecretKeys(keys) => self.show_secrets_form(keys, cx),
             BackendEvent::StageVerified { stage, result } => match result {
                 Ok(checks) => self.model(stage).verified = checks,
                 Err(e) => cx.warn(format!("{}: verify failed: {}", stage.title(), e.message)),
@@ -484,19 +589,39 @@ impl Screen for WizardState {
     }
 
     fn text_input_active(&self) -> bool {
-        self.ssh.active()
+        self.ssh.active() || self.secrets_form.is_some()
     }
 
-    fn on_text_key(&mut self, key: crossterm::event::KeyEvent, _cx: &mut UpdateCx) -> Handled {
-        if self.ssh.on_key(key) {
+    fn on_paste(&mut self, text: &str, _cx: &mut UpdateCx) {
+        if let Some(f) = self.secrets_form.as_mut() {
+            f.paste(text);
+        }
+    }
+
+    fn on_leave(&mut self, _cx: &mut UpdateCx) {
+        // Typed values never outlive the screen (dropping wipes them).
+        self.secrets_form = None;
+        if !self.running() {
+            self.form_values = None;
+        }
+    }
+
+    fn on_text_key(&mut self, key: crossterm::event::KeyEvent, cx: &mut UpdateCx) -> Handled {
+        if self.ssh.active() && self.ssh.on_key(key) {
+            Handled::Yes
+        } else if self.secrets_form.is_some() {
+            self.on_form_key(key, cx);
+            Handled::Yes
+        } else if self.ssh.on_key(key) {
             Handled::Yes
         } else {
             Handled::No
         }
     }
 
-    fn on_tick(&mut self, _cx: &mut UpdateCx) -> bool {
-        self.ssh.poll()
+    fn on_tick(&mut self, cx: &mut UpdateCx) -> bool {
+        let ssh = self.ssh.poll();
+        self.confirms.poll(cx) || ssh
     }
 
     fn busy(&self) -> Option<String> {

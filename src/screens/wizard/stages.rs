@@ -6,6 +6,7 @@ use crate::backends::ssh::Prompter;
 use crate::config::ClusterConfig;
 use crate::stages::engine::{Stage, StageId};
 use crate::stages::proxmox::{Connection, ProxmoxStage, connect};
+use std::path::Path;
 use std::sync::Arc;
 
 /// The outcome of building a stage.
@@ -25,13 +26,19 @@ pub fn available(id: StageId) -> bool {
     matches!(id, StageId::Secrets | StageId::Proxmox | StageId::K3s)
 }
 
-/// Build stage `id` for `cfg`. `pin` is a fingerprint trusted in this session (already written
+/// Build stage `id` for `cfg` in the repository `repo`. `pin` is a fingerprint trusted in this session (already written
 /// to the cluster file, which the loaded `cfg` may predate). `ssh` answers the SSH backend's
 /// questions (host keys, passphrases, sudo) through the wizard.
-pub fn build(id: StageId, cfg: &ClusterConfig, pin: Option<&str>, ssh: Arc<dyn Prompter>) -> Build {
+pub fn build(
+    id: StageId,
+    repo: &Path,
+    cfg: &ClusterConfig,
+    pin: Option<&str>,
+    ssh: Arc<dyn Prompter>,
+) -> Build {
     match id {
-        StageId::Proxmox => build_proxmox(cfg, pin),
-        StageId::Secrets => build_secrets(cfg),
+        StageId::Proxmox => build_proxmox(repo, cfg, pin),
+        StageId::Secrets => build_secrets(repo, cfg),
         StageId::K3s => build_k3s(cfg, ssh),
         // --- other stages: add `StageId::X => build_x(cfg),` here ---
         other => Build::Unavailable(format!(
@@ -41,8 +48,25 @@ pub fn build(id: StageId, cfg: &ClusterConfig, pin: Option<&str>, ssh: Arc<dyn P
     }
 }
 
-fn build_proxmox(cfg: &ClusterConfig, pin: Option<&str>) -> Build {
-    match connect(cfg, pin) {
+/// The PVE secret comes from the environment or `config/env/<cluster>.env` (decrypted here,
+/// inside the stage's task, never on the UI task).
+/// [`build`] on the blocking pool: building may read and decrypt the env file (and run
+/// SOPS_AGE_KEY_CMD), which must not stall an async worker, let alone the UI task.
+pub async fn build_blocking(
+    id: StageId,
+    repo: std::path::PathBuf,
+    cfg: ClusterConfig,
+    pin: Option<String>,
+    ssh: Arc<dyn Prompter>,
+) -> Build {
+    tokio::task::spawn_blocking(move || build(id, &repo, &cfg, pin.as_deref(), ssh))
+        .await
+        .unwrap_or_else(|e| Build::Unavailable(format!("building the stage failed: {e}")))
+}
+
+fn build_proxmox(repo: &Path, cfg: &ClusterConfig, pin: Option<&str>) -> Build {
+    let env_file = crate::stages::proxmox::env_file(repo, &cfg.name);
+    match connect(cfg, Some(&env_file), pin) {
         Ok(Connection::Ready(client)) => {
             Build::Ready(Arc::new(ProxmoxStage::new(cfg.clone(), Arc::new(client))))
         }
@@ -63,26 +87,27 @@ fn build_k3s(cfg: &ClusterConfig, ssh: Arc<dyn Prompter>) -> Build {
     }
 }
 
-/// The secrets stage in the wizard: values come from the environment or their defaults (the
-/// terminal prompts of `homelab bootstrap --stage secrets --yes` cannot run under the TUI).
-fn build_secrets(cfg: &ClusterConfig) -> Build {
-    use crate::stages::secrets::{EnvValues, SecretsStage, identity_location};
-    let repo = match std::env::current_dir()
-        .map_err(|e| e.to_string())
-        .and_then(|d| crate::config::find_repo_root(&d))
-    {
-        Ok(r) => r,
-        Err(e) => return Build::Unavailable(e),
-    };
+/// The secrets stage with values from the environment or their defaults (review, verify, and a
+/// run whose env file already exists); the wizard's value form uses [`build_secrets_with`].
+fn build_secrets(repo: &Path, cfg: &ClusterConfig) -> Build {
+    build_secrets_with(
+        repo.to_path_buf(),
+        cfg,
+        Arc::new(crate::stages::secrets::EnvValues),
+    )
+}
+
+/// The secrets stage in `repo` taking its values from `ask` (the wizard's value form).
+pub fn build_secrets_with(
+    repo: std::path::PathBuf,
+    cfg: &ClusterConfig,
+    ask: Arc<dyn crate::stages::secrets::AskValues>,
+) -> Build {
+    use crate::stages::secrets::{SecretsStage, identity_location};
     let Some(identity) = identity_location() else {
         return Build::Unavailable(
             "no HOME or SOPS_AGE_KEY_FILE: cannot place the age identity".into(),
         );
     };
-    Build::Ready(Arc::new(SecretsStage::new(
-        repo,
-        cfg,
-        identity,
-        Arc::new(EnvValues),
-    )))
+    Build::Ready(Arc::new(SecretsStage::new(repo, cfg, identity, ask)))
 }

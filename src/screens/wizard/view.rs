@@ -19,6 +19,9 @@ const MIN_WITH_LIST: u16 = 70;
 
 pub fn render(w: &WizardState, frame: &mut Frame, area: Rect, cx: &ViewCx) {
     render_body(w, frame, area, cx);
+    if let Some(f) = &w.secrets_form {
+        f.render(frame, area, cx);
+    }
     w.ssh.render(frame, area, cx);
 }
 

@@ -1,0 +1,72 @@
+//! The stage engine's confirmations inside the wizard: deleting an orphan VM (the operator types
+//! its name), upgrading k3s on a node, replacing a kubeconfig context. A running stage asks through
+//! a [`ChannelConfirm`]; the wizard polls the other end on its tick (as it does for the SSH
+//! backend's questions in [`super::ssh_prompt`]), shows foundation's confirm overlay (the
+//! typed-name variant when the prompt names something to type) and sends the answer back on the
+//! request's oneshot. Esc, `n`, Enter on No or a click outside answer "no".
+
+use crate::app::UpdateCx;
+use crate::overlays::confirm::ConfirmState;
+use crate::stages::engine::{CancellationToken, ChannelConfirm, Confirm, ConfirmRequest};
+use std::sync::Arc;
+use tokio::sync::{mpsc, oneshot};
+
+/// The confirm overlay's tag for stage questions.
+pub const TAG: &str = "stage-confirm";
+
+pub struct StageConfirms {
+    tx: mpsc::Sender<ConfirmRequest>,
+    rx: mpsc::Receiver<ConfirmRequest>,
+    /// The reply of the question on screen.
+    pending: Option<oneshot::Sender<bool>>,
+}
+
+impl Default for StageConfirms {
+    fn default() -> Self {
+        let (tx, rx) = mpsc::channel(16);
+        Self {
+            tx,
+            rx,
+            pending: None,
+        }
+    }
+}
+
+impl StageConfirms {
+    /// The confirmer to hand to a run (`RunCx::with_confirm`); `cancel` is the run's token.
+    pub fn confirmer(&self, cancel: CancellationToken) -> Arc<dyn Confirm> {
+        Arc::new(ChannelConfirm::new(self.tx.clone(), cancel))
+    }
+
+    /// A question is on screen, waiting for the operator.
+    pub fn waiting(&self) -> bool {
+        self.pending.as_ref().is_some_and(|r| !r.is_closed())
+    }
+
+    /// Take the next question if none is showing and raise the confirm overlay for it. True when
+    /// something changed.
+    pub fn poll(&mut self, cx: &mut UpdateCx) -> bool {
+        if self.waiting() {
+            return false;
+        }
+        let Ok(req) = self.rx.try_recv() else {
+            return false;
+        };
+        let p = req.prompt;
+        let mut confirm = ConfirmState::new(TAG, p.title, p.detail);
+        confirm = match p.type_to_confirm {
+            Some(name) => confirm.labels("Delete", "Keep").type_to_confirm(name),
+            None => confirm.labels("Yes", "No"),
+        };
+        cx.confirm(confirm);
+        self.pending = Some(req.reply);
+        true
+    }
+
+    /// The operator's answer to the question on screen (if the stage still waits for it).
+    pub fn answer(&mut self, yes: bool) {
+        if let Some(reply) = self.pending.take() {
+            let _ = reply.send(yes);
+        }
+    }
+}
