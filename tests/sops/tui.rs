@@ -75,44 +75,32 @@ fn edit_save_in_tmux_then_sops_reads_it() {
 #[test]
 fn edit_outside_a_repository_in_tmux() {
     let Some(lab) = Lab::new() else { return };
-    if !crate::ui_support::require_peer("tmux") {
+    let Some(launch) = Launch::new("sops-env-loose") else {
         return;
-    }
+    };
     let dir = lab.path("loose");
     std::fs::create_dir_all(&dir).unwrap();
     lab.write("loose/site.env", DOTENV);
     ok(lab.ours(&["encrypt", "loose/site.env"]), "encrypt");
-    let session = format!("homelab-env-loose-{}", std::process::id());
-    let command = format!(
-        "cd {} && SOPS_AGE_KEY_FILE={} XDG_CONFIG_HOME={} XDG_STATE_HOME={} {} env edit site.env; sleep 30",
-        dir.display(),
-        lab.key1.display(),
-        lab.path("xdg").display(),
-        lab.path("state").display(),
-        env!("CARGO_BIN_EXE_homelab")
-    );
-    tmux(&[
-        "new-session",
-        "-d",
-        "-s",
-        &session,
-        "-x",
-        "120",
-        "-y",
-        "32",
-        &command,
-    ]);
-    let screen = wait_for(&session, "MAC verified");
+    let t = launch
+        .size(120, 32)
+        .cwd(&dir)
+        .env("SOPS_AGE_KEY_FILE", lab.key1.display().to_string())
+        .env("XDG_CONFIG_HOME", lab.path("xdg").display().to_string())
+        .env("XDG_STATE_HOME", lab.path("state").display().to_string())
+        .run(&[env!("CARGO_BIN_EXE_homelab"), "env", "edit", "site.env"]);
+    let screen = t.wait_for("MAC verified", T);
     let top = screen.lines().next().unwrap_or_default().to_string();
     assert!(top.contains("site.env"), "top bar names the file: {top}");
     assert!(!screen.contains("config/clusters"), "{screen}");
-    tmux(&["send-keys", "-t", &session, "Enter", "C-u"]);
-    tmux(&["send-keys", "-t", &session, "-l", "db.loose.lan"]);
-    tmux(&["send-keys", "-t", &session, "Enter", "C-s"]);
-    wait_for(&session, "~ changed  DB_HOST");
-    tmux(&["send-keys", "-t", &session, "Enter"]);
-    wait_for(&session, "Saved site.env");
-    tmux(&["kill-session", "-t", &session]);
+    t.keys(&["Enter", "C-u"]);
+    t.literal("db.loose.lan");
+    t.keys(&["Enter", "C-s"]);
+    t.wait_for("~ changed  DB_HOST", T);
+    t.keys(&["Enter"]);
+    t.wait_for("Saved site.env", T);
+    t.keys(&["q"]);
+    drop(t);
     let plain = ok(
         lab.sops(&["decrypt", "loose/site.env"]),
         "sops decrypt after the editor",
