@@ -2,6 +2,7 @@
 
 pub mod bars;
 pub mod list;
+pub mod panel;
 pub mod popup;
 pub mod text_input;
 pub mod toasts;

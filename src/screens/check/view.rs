@@ -5,10 +5,11 @@ use super::{CheckState, Run, Viewer};
 use crate::app::ViewCx;
 use crate::repo::check::{RULES, Report, Violation, rule};
 use crate::widgets::list;
+use crate::widgets::panel::block;
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, BorderType, Borders, Paragraph, Wrap};
+use ratatui::widgets::{Paragraph, Wrap};
 
 /// From this width the detail pane sits beside the list.
 const SIDE_BY_SIDE: u16 = 120;
@@ -53,17 +54,6 @@ pub fn layout(area: Rect, viewer_open: bool) -> CheckLayout {
             },
         }
     }
-}
-
-fn block<'a>(title: impl Into<String>, focused: bool, cx: &ViewCx) -> Block<'a> {
-    Block::default()
-        .borders(Borders::ALL)
-        .border_type(BorderType::Rounded)
-        .border_style(cx.theme.border(focused))
-        .title(Span::styled(
-            format!(" {} ", title.into()),
-            cx.theme.title(focused),
-        ))
 }
 
 pub fn render(state: &CheckState, frame: &mut Frame, area: Rect, cx: &ViewCx) {

@@ -5,11 +5,12 @@ use crate::app::{RepoState, ViewCx};
 use crate::config::ClusterConfig;
 use crate::msg::Action;
 use crate::widgets::list;
+use crate::widgets::panel::block;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Margin, Rect};
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, BorderType, Borders, Paragraph, Wrap};
+use ratatui::widgets::{Paragraph, Wrap};
 
 /// Rows per job in the menu (title, then what it does).
 pub const JOB_ROWS: u16 = 2;
@@ -78,17 +79,6 @@ pub fn layout(area: Rect) -> HomeLayout {
         vms,
         vms_list,
     }
-}
-
-fn block<'a>(title: impl Into<String>, focused: bool, cx: &ViewCx) -> Block<'a> {
-    Block::default()
-        .borders(Borders::ALL)
-        .border_type(BorderType::Rounded)
-        .border_style(cx.theme.border(focused))
-        .title(Span::styled(
-            format!(" {} ", title.into()),
-            cx.theme.title(focused),
-        ))
 }
 
 pub fn render(state: &HomeState, frame: &mut Frame, area: Rect, cx: &ViewCx) {

@@ -7,11 +7,12 @@ use super::stages;
 use crate::app::ViewCx;
 use crate::stages::engine::{CheckStatus, Intent, Outcome, Unit};
 use crate::stages::printer;
+use crate::widgets::panel::block;
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, BorderType, Borders, Paragraph, Wrap};
+use ratatui::widgets::{Paragraph, Wrap};
 
 const STAGES_W: u16 = 22;
 /// Below this width the stage list is hidden.
@@ -83,14 +84,6 @@ fn render_body(w: &WizardState, frame: &mut Frame, area: Rect, cx: &ViewCx) {
     }
 }
 
-fn block<'a>(title: String, focused: bool, cx: &ViewCx) -> Block<'a> {
-    Block::default()
-        .borders(Borders::ALL)
-        .border_type(BorderType::Rounded)
-        .border_style(cx.theme.border(focused))
-        .title(Span::styled(format!(" {title} "), cx.theme.title(focused)))
-}
-
 fn render_stages(w: &WizardState, frame: &mut Frame, area: Rect, cx: &ViewCx) {
     let t = &cx.theme.wizard;
     let lines: Vec<Line> = w
@@ -117,7 +110,7 @@ fn render_stages(w: &WizardState, frame: &mut Frame, area: Rect, cx: &ViewCx) {
         })
         .collect();
     frame.render_widget(
-        Paragraph::new(lines).block(block("Stages".into(), false, cx)),
+        Paragraph::new(lines).block(block("Stages", false, cx)),
         area,
     );
 }
@@ -491,6 +484,6 @@ fn render_calls(
         .collect();
     let p = Paragraph::new(lines)
         .wrap(Wrap { trim: false })
-        .block(block("Plan: every API call".into(), true, cx));
+        .block(block("Plan: every API call", true, cx));
     frame.render_widget(p, area);
 }
