@@ -229,7 +229,7 @@ fn check_tui_shows_the_result_and_returns() {
     t.keys(&["q"]);
     let done = t.wait_for("EXIT=0", T);
     assert!(!done.contains("Jobs"), "alternate screen not left:\n{done}");
-    assert_terminal_restored(&t.wait_for("icanon", T));
+    assert_terminal_restored(&wait_for_modes(&t));
 }
 
 #[test]
