@@ -124,6 +124,11 @@ pub enum Command {
     Open(ScreenId),
     Back,
     Confirm(ConfirmState),
+    /// Close `owner`'s confirm overlay `tag` without an answer (the question went away).
+    WithdrawConfirm {
+        owner: ScreenId,
+        tag: String,
+    },
     Badge(Badge, Health),
     Effect(Effect),
     Quit,
@@ -182,6 +187,16 @@ impl<'a> UpdateCx<'a> {
     pub fn confirm(&mut self, confirm: ConfirmState) {
         self.out
             .push(Command::Confirm(confirm.owned_by(self.screen)));
+    }
+
+    /// Close this screen's confirm overlay `tag` if it is still open (anywhere in the overlay
+    /// stack), without calling `on_confirmed` or `on_declined`: for a question that no longer
+    /// needs an answer (its asker went away). Tell the operator why.
+    pub fn withdraw_confirm(&mut self, tag: impl Into<String>) {
+        self.out.push(Command::WithdrawConfirm {
+            owner: self.screen,
+            tag: tag.into(),
+        });
     }
 
     pub fn set_badge(&mut self, badge: Badge, health: Health) {

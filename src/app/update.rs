@@ -112,6 +112,9 @@ fn apply(app: &mut App, commands: Vec<Command>) {
             Command::Open(id) => open(app, id),
             Command::Back => back(app),
             Command::Confirm(c) => app.overlays.push(Overlay::Confirm(c)),
+            Command::WithdrawConfirm { owner, tag } => app.overlays.retain(
+                |o| !matches!(o, Overlay::Confirm(c) if c.owner == Some(owner) && c.tag == tag),
+            ),
             Command::Badge(b, h) => {
                 if let Some(i) = Badge::ALL.iter().position(|x| *x == b) {
                     app.session.badges[i] = h;
