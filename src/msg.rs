@@ -295,6 +295,12 @@ pub enum BackendEvent {
     },
     /// The documented env keys (config/env/README.md) for the wizard's secrets value form.
     WizardSecretKeys(Vec<crate::stages::secrets::KeySpec>),
+    /// Each stage's last run from the cluster's journal (read when the wizard opens), as of
+    /// `read_at`; the error names the journal file.
+    StageHistoryLoaded {
+        read_at: jiff::Timestamp,
+        result: Result<crate::stages::engine::StageHistory, String>,
+    },
     // --- console (console) ---
     Console(crate::screens::console::events::ConsoleEvent),
     // --- check (gitops) ---

@@ -1,5 +1,5 @@
 //! TUI integration tests: build the App on fixtures, feed it messages, snapshot frames into
-//! snapshots/{home,overlays,themes,widgets}/.
+//! snapshots/{home,overlays,themes,widgets,wizard}/.
 
 mod support;
 
@@ -15,3 +15,5 @@ mod routing;
 mod themes;
 #[path = "ui/widgets.rs"]
 mod widgets;
+#[path = "ui/wizard.rs"]
+mod wizard;

@@ -281,7 +281,8 @@ use homelab::stages::engine::Check;
 fn wizard_on_k3s() -> App {
     let mut app = support::app();
     support::act(&mut app, Action::Open(ScreenId::Wizard));
-    // The wizard reviews Proxmox when it opens; that review is not what this test is about.
+    // The wizard opens on Proxmox (the journal's history, which would move it, is not
+    // delivered here); a Proxmox review is not what this test is about.
     support::backend(
         &mut app,
         BackendEvent::StageUnavailable {

@@ -1,5 +1,6 @@
-//! The real binary in a real terminal (tmux): `homelab bootstrap` opens the wizard, reviews the
-//! plan against the simulator, runs the stage on Enter and shows it done.
+//! The real binary in a real terminal (tmux): `homelab bootstrap` opens the wizard where the
+//! journal says to resume (proxmox: secrets finished), reviews the plan against the simulator,
+//! runs the stage on Enter and shows it done.
 
 use crate::support::*;
 use crate::ui::tmux::Launch;
@@ -23,6 +24,16 @@ async fn wizard_runs_the_proxmox_stage_in_a_real_terminal() {
     );
     std::fs::write(repo.join("config/clusters/simlab.yaml"), yaml).unwrap();
     let _ = Command::new("git").args(["init", "-q"]).arg(&repo).status();
+    // The secrets stage finished earlier: the wizard resumes at proxmox.
+    {
+        use homelab::stages::engine::{Journal, JournalEntry, JournalKind, StageId};
+        let journal = Journal::at(dir.path().join("state/simlab/journal.jsonl")).unwrap();
+        for kind in [JournalKind::RunStarted, JournalKind::RunFinished] {
+            journal
+                .record(&JournalEntry::new(StageId::Secrets, None, kind))
+                .unwrap();
+        }
+    }
 
     let launch = launch
         .size(120, 36)
@@ -41,7 +52,8 @@ async fn wizard_runs_the_proxmox_stage_in_a_real_terminal() {
             &repo_arg,
             "bootstrap",
         ]);
-        // The wizard opens on the proxmox stage and reviews it by itself.
+        // The wizard resumes at the proxmox stage and reviews it by itself.
+        t.wait_for("Resuming at Proxmox VMs", Duration::from_secs(30));
         t.wait_for("to write", Duration::from_secs(30));
         t.keys(&["Enter"]);
         t.wait_for("✓ done:", Duration::from_secs(60));

@@ -70,6 +70,17 @@ pub enum PromptRequest {
     },
 }
 
+impl PromptRequest {
+    /// Nobody waits for the answer any more (the asking task ended or stopped waiting).
+    pub fn is_closed(&self) -> bool {
+        match self {
+            PromptRequest::TrustHostKey { reply, .. } => reply.is_closed(),
+            PromptRequest::KeyPassphrase { reply, .. }
+            | PromptRequest::SudoPassword { reply, .. } => reply.is_closed(),
+        }
+    }
+}
+
 /// Sends each question to the UI task and waits for its answer. A dropped reply (UI gone,
 /// prompt cancelled) counts as "no".
 #[derive(Debug, Clone)]

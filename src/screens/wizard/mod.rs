@@ -7,6 +7,7 @@
 
 pub mod k3s;
 pub mod model;
+pub mod resume;
 pub mod secrets_form;
 pub mod ssh_prompt;
 pub mod stage_confirm;
@@ -20,7 +21,7 @@ use crate::runtime::effects::{Task, TaskKey};
 use crate::screens::{Handled, Screen};
 use crate::stages::engine::*;
 use crate::stages::secrets::{KeySpec, asked_keys};
-use model::{Phase, StageModel};
+use model::{History, Phase, StageModel};
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use std::collections::BTreeSet;
@@ -51,6 +52,9 @@ pub struct WizardState {
     pub secrets_form: Option<secrets_form::SecretsForm>,
     /// Values from a submitted form, taken by the next secrets run.
     form_values: Option<Arc<secrets_form::FormValues>>,
+    /// The operator chose a stage (moved the selection, reviewed or ran one): the journal's
+    /// history no longer moves the selection.
+    operator_picked: bool,
 }
 
 fn key(id: StageId) -> TaskKey {
@@ -76,6 +80,7 @@ impl WizardState {
             confirms: stage_confirm::StageConfirms::default(),
             secrets_form: None,
             form_values: None,
+            operator_picked: false,
         }
     }
 
@@ -100,6 +105,99 @@ impl WizardState {
 
     fn running(&self) -> bool {
         self.stages.iter().any(|s| s.phase == Phase::Running)
+    }
+
+    /// The stage a question from a task most likely comes from: the running one, else the one
+    /// being reviewed, else the one shown.
+    fn asking_stage(&self) -> StageId {
+        self.stages
+            .iter()
+            .find(|s| s.phase == Phase::Running)
+            .or_else(|| self.stages.iter().find(|s| s.phase == Phase::Reviewing))
+            .map_or(self.current().id, |s| s.id)
+    }
+
+    /// Read the cluster's journal in a task; [`Self::history_loaded`] resumes from it.
+    fn load_history(&mut self, cx: &mut UpdateCx) {
+        let cluster = cx.session.cluster.name.clone();
+        cx.spawn(Task::blocking(
+            TaskKey::new("wizard-history"),
+            "read the bootstrap journal",
+            move || resume::read_history(Journal::path_for(&cluster), jiff::Timestamp::now()),
+        ));
+    }
+
+    /// Each stage's last run is known: show it, and unless the operator already chose a stage
+    /// or one is running, select the first stage that did not finish and review it. A journal
+    /// that cannot be read is an error toast; the wizard goes on as without history.
+    fn history_loaded(
+        &mut self,
+        read_at: jiff::Timestamp,
+        result: Result<StageHistory, String>,
+        cx: &mut UpdateCx,
+    ) {
+        let history = match result {
+            Ok(h) => h,
+            Err(e) => {
+                cx.error(e);
+                if !self.operator_picked && !self.running() {
+                    self.review_if_new(cx);
+                }
+                return;
+            }
+        };
+        for m in &mut self.stages {
+            // A running stage's open run is not "interrupted"; its events keep it current.
+            if m.phase != Phase::Running {
+                m.history = match history.get(&m.id) {
+                    Some(run) => History::Last(run.clone()),
+                    None => History::Never,
+                };
+            }
+        }
+        if self.operator_picked || self.running() {
+            return;
+        }
+        if let Some(at) = resume::resume_at(&history, stages::available) {
+            if let Some(i) = self.stages.iter().position(|s| s.id == at.stage())
+                && i != self.selected
+            {
+                self.selected = i;
+                self.log_scroll = 0;
+            }
+            cx.status(resume::status(at, &history, read_at));
+        }
+        self.review_if_new(cx);
+    }
+
+    /// Close questions (stage confirm overlay, SSH prompt) whose asker stopped waiting (the run
+    /// was cancelled or failed, its task ended) and tell the operator. True when one was.
+    fn withdraw_orphaned_questions(&mut self, cx: &mut UpdateCx) -> bool {
+        let confirm = self.confirms.withdraw_orphaned(cx);
+        let ssh = match self.ssh.withdraw_orphaned() {
+            Some((stage, what)) => {
+                cx.warn(format!(
+                    "SSH question withdrawn: the {} stage stopped before it was answered ({what})",
+                    stage.title()
+                ));
+                true
+            }
+            None => false,
+        };
+        confirm || ssh
+    }
+
+    /// Review the selected stage unless it was reviewed (or failed to plan) already.
+    fn review_if_new(&mut self, cx: &mut UpdateCx) {
+        // Reviewing too: a review asked for earlier may not have been started (effects returned
+        // before the runtime ran are dropped); asking again replaces it (same task key).
+        let m = self.current();
+        if matches!(m.phase, Phase::Idle | Phase::Reviewing)
+            && m.plan_error.is_none()
+            && stages::available(m.id)
+        {
+            self.review(cx);
+        }
     }
 
     /// Preflight + plan in a task.
@@ -340,15 +438,8 @@ impl Screen for WizardState {
     }
 
     fn on_enter(&mut self, cx: &mut UpdateCx) {
-        // Reviewing too: a review asked for earlier may not have been started (effects returned
-        // before the runtime ran are dropped); asking again replaces it (same task key).
-        let m = self.current();
-        if matches!(m.phase, Phase::Idle | Phase::Reviewing)
-            && m.plan_error.is_none()
-            && stages::available(m.id)
-        {
-            self.review(cx);
-        }
+        // The review follows once the journal says where to resume (`history_loaded`).
+        self.load_history(cx);
     }
 
     fn on_action(&mut self, action: &Action, cx: &mut UpdateCx) -> Handled {
@@ -377,6 +468,14 @@ impl Screen for WizardState {
                 }
             }
         }
+        let picks = match action {
+            Action::Up | Action::Down | Action::Top | Action::Bottom => !self.show_log,
+            Action::Plan | Action::Refresh | Action::Run | Action::Select | Action::Reconcile => {
+                true
+            }
+            _ => false,
+        };
+        self.operator_picked |= picks;
         match action {
             Action::Up | Action::Down | Action::Top | Action::Bottom if !self.show_log => {
                 let last = self.stages.len() - 1;
@@ -551,6 +650,9 @@ impl Screen for WizardState {
                 Err(e) => cx.error(format!("could not store the fingerprint: {e}")),
             },
             BackendEvent::WizardSecretKeys(keys) => self.show_secrets_form(keys, cx),
+            BackendEvent::StageHistoryLoaded { read_at, result } => {
+                self.history_loaded(read_at, result, cx)
+            }
             BackendEvent::StageVerified { stage, result } => match result {
                 Ok(checks) => self.model(stage).verified = checks,
                 Err(e) => cx.warn(format!("{}: verify failed: {}", stage.title(), e.message)),
@@ -581,6 +683,13 @@ impl Screen for WizardState {
                         cx.error(format!("{} failed: {}", id.title(), error.message));
                     }
                     _ => {}
+                }
+                if matches!(
+                    ev.kind,
+                    EventKind::Finished { .. } | EventKind::Failed { .. }
+                ) {
+                    // A question the run left on screen goes with it.
+                    self.withdraw_orphaned_questions(cx);
                 }
             }
             other => return Some(other),
@@ -620,8 +729,11 @@ impl Screen for WizardState {
     }
 
     fn on_tick(&mut self, cx: &mut UpdateCx) -> bool {
-        let ssh = self.ssh.poll();
-        self.confirms.poll(cx) || ssh
+        let withdrawn = self.withdraw_orphaned_questions(cx);
+        let asker = self.asking_stage();
+        let ssh = self.ssh.poll(asker);
+        let confirm = self.confirms.poll(asker, cx);
+        withdrawn || ssh || confirm
     }
 
     fn busy(&self) -> Option<String> {

@@ -41,6 +41,17 @@ pub enum Phase {
     Done(RunSummary),
 }
 
+/// What the journal says about a stage's last run.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub enum History {
+    /// Not read yet, or the journal could not be read: nothing is shown.
+    #[default]
+    Unknown,
+    /// The journal has no run of this stage.
+    Never,
+    Last(LastRun),
+}
+
 /// One log line as shown: time, step, text.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogLine {
@@ -63,6 +74,10 @@ pub struct StageModel {
     pub failed_step: Option<String>,
     /// The observed end state after a finished run (`Stage::verify`).
     pub verified: Vec<Check>,
+    /// The last run as journalled (read when the wizard opens; runs in this session update it).
+    pub history: History,
+    /// When this session's run started (its `Started` event).
+    run_started: Option<jiff::Timestamp>,
 }
 
 /// A per-subject digest of the plan or the run (one row per VM, "image", "template").
@@ -101,7 +116,28 @@ impl StageModel {
             log: VecDeque::new(),
             failed_step: None,
             verified: Vec::new(),
+            history: History::Unknown,
+            run_started: None,
         }
+    }
+
+    /// The last run as the journal now has it, after this session's run ended. Only while the
+    /// history is shown (the journal was read).
+    fn ran(&mut self, at: jiff::Timestamp, outcome: RunOutcome, detail: String) {
+        let Some(started) = self.run_started.take() else {
+            // Failed before the engine started: nothing was journalled.
+            return;
+        };
+        if self.history == History::Unknown {
+            return;
+        }
+        self.history = History::Last(LastRun {
+            outcome,
+            started,
+            ended: at,
+            failed_step: self.failed_step.clone(),
+            detail: Some(detail),
+        });
     }
 
     pub fn reviewed(&mut self, checks: Vec<Check>, plan: Result<Plan, StageError>) {
@@ -149,6 +185,7 @@ impl StageModel {
         match &ev.kind {
             EventKind::Started { .. } => {
                 self.phase = Phase::Running;
+                self.run_started = Some(ev.at);
                 self.failed_step = None;
                 self.verified.clear();
                 for r in &mut self.steps {
@@ -188,8 +225,23 @@ impl StageModel {
                 };
                 self.push_log(ev.at, Some(step.clone()), text);
             }
-            EventKind::Finished { summary } => self.phase = Phase::Done(*summary),
-            EventKind::Failed { error } => self.phase = Phase::Failed(error.clone()),
+            EventKind::Finished { summary } => {
+                self.phase = Phase::Done(*summary);
+                let detail = format!(
+                    "{} changed, {} held, {} skipped, {} drifted",
+                    summary.changed, summary.held, summary.skipped, summary.drifted
+                );
+                self.ran(ev.at, RunOutcome::Finished, detail);
+            }
+            EventKind::Failed { error } => {
+                self.phase = Phase::Failed(error.clone());
+                let outcome = if error.cancelled {
+                    RunOutcome::Cancelled
+                } else {
+                    RunOutcome::Failed
+                };
+                self.ran(ev.at, outcome, error.message.clone());
+            }
         }
     }
 
@@ -246,6 +298,7 @@ mod tests {
     #[test]
     fn events_fold_into_subjects() {
         let mut m = StageModel::new(StageId::Proxmox);
+        m.history = History::Never;
         let mut plan = Plan::new(StageId::Proxmox);
         plan.steps
             .push(Step::new("vm/a/clone", "a", Intent::Create, "clone a"));
@@ -290,6 +343,59 @@ mod tests {
             error: StageError::new("boom"),
         }));
         assert!(matches!(m.phase, Phase::Failed(_)));
+        // The list's history follows the session's run, as the journal does.
+        match &m.history {
+            History::Last(r) => {
+                assert_eq!(r.outcome, RunOutcome::Failed);
+                assert_eq!(r.failed_step.as_deref(), Some("vm/a/clone"));
+                assert_eq!(r.detail.as_deref(), Some("boom"));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn history_follows_finished_and_cancelled_runs_but_not_unjournalled_failures() {
+        let mut m = StageModel::new(StageId::Proxmox);
+        // Without the journal's history, none is made up.
+        m.apply(&ev(EventKind::Started { steps: 1 }));
+        m.apply(&ev(EventKind::Finished {
+            summary: RunSummary::default(),
+        }));
+        assert_eq!(m.history, History::Unknown);
+        m.history = History::Never;
+        // A build failure before the engine started is not in the journal either.
+        m.apply(&ev(EventKind::Failed {
+            error: StageError::new("the stage could not be built"),
+        }));
+        assert_eq!(m.history, History::Never);
+        m.apply(&ev(EventKind::Started { steps: 1 }));
+        m.apply(&ev(EventKind::Failed {
+            error: StageError::cancelled(),
+        }));
+        assert!(
+            matches!(&m.history, History::Last(r) if r.outcome == RunOutcome::Cancelled),
+            "{:?}",
+            m.history
+        );
+        m.apply(&ev(EventKind::Started { steps: 1 }));
+        m.apply(&ev(EventKind::Finished {
+            summary: RunSummary {
+                changed: 1,
+                ..Default::default()
+            },
+        }));
+        match &m.history {
+            History::Last(r) => {
+                assert!(r.finished());
+                assert_eq!(r.failed_step, None);
+                assert_eq!(
+                    r.detail.as_deref(),
+                    Some("1 changed, 0 held, 0 skipped, 0 drifted")
+                );
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

@@ -2,9 +2,12 @@
 //! fingerprint), a key passphrase or a sudo password (typed masked). Requests arrive from the
 //! stage's tasks through a [`ChannelPrompter`]; the wizard polls them on its tick and answers on
 //! the request's own reply channel. Typed secrets live in a zeroized buffer and are never drawn.
+//! A question whose asker went away (its task ended: the reply channel is closed) is withdrawn
+//! instead of waiting for an answer nobody reads ([`SshPrompts::withdraw_orphaned`]).
 
 use crate::app::ViewCx;
 use crate::backends::ssh::prompt::{ChannelPrompter, PromptRequest, Prompter};
+use crate::stages::engine::StageId;
 use crate::widgets::popup;
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::Frame;
@@ -19,6 +22,8 @@ pub struct SshPrompts {
     tx: mpsc::Sender<PromptRequest>,
     rx: mpsc::Receiver<PromptRequest>,
     pending: Option<PromptRequest>,
+    /// The stage whose task asked the question showing.
+    asked_by: Option<StageId>,
     input: Zeroizing<String>,
 }
 
@@ -29,6 +34,7 @@ impl Default for SshPrompts {
             tx,
             rx,
             pending: None,
+            asked_by: None,
             input: Zeroizing::new(String::new()),
         }
     }
@@ -40,8 +46,9 @@ impl SshPrompts {
         Arc::new(ChannelPrompter::new(self.tx.clone()))
     }
 
-    /// Take the next question if none is showing. True when something changed.
-    pub fn poll(&mut self) -> bool {
+    /// Take the next question if none is showing; `stage` is the stage whose task asks (named
+    /// if the question is withdrawn). True when something changed.
+    pub fn poll(&mut self, stage: StageId) -> bool {
         if self.pending.is_some() {
             return false;
         }
@@ -49,10 +56,35 @@ impl SshPrompts {
             Ok(req) => {
                 self.input = Zeroizing::new(String::new());
                 self.pending = Some(req);
+                self.asked_by = Some(stage);
                 true
             }
             Err(_) => false,
         }
+    }
+
+    /// When the question showing lost its asker (nobody waits for the answer), drop it and
+    /// wipe what was typed. Returns the stage that asked and what it asked for, to tell the
+    /// operator.
+    pub fn withdraw_orphaned(&mut self) -> Option<(StageId, String)> {
+        if !self.pending.as_ref().is_some_and(PromptRequest::is_closed) {
+            return None;
+        }
+        let req = self.pending.take()?;
+        self.input = Zeroizing::new(String::new());
+        let what = match &req {
+            PromptRequest::TrustHostKey { prompt, .. } => {
+                format!("trust the host key of {}:{}", prompt.host, prompt.port)
+            }
+            PromptRequest::KeyPassphrase { key_path, .. } => {
+                format!("the passphrase of {}", key_path.display())
+            }
+            PromptRequest::SudoPassword { user, host, .. } => {
+                format!("the sudo password for {user}@{host}")
+            }
+        };
+        // `asked_by` is set with every pending question; k3s is the stage that uses SSH.
+        Some((self.asked_by.take().unwrap_or(StageId::K3s), what))
     }
 
     /// A question is showing (keys go to it).
@@ -173,12 +205,12 @@ mod tests {
             let pw = prompter.sudo_password("ubuntu", "10.0.0.5").await;
             (trusted, pw.map(|p| p.to_string()))
         });
-        while !p.poll() {
+        while !p.poll(StageId::K3s) {
             tokio::task::yield_now().await;
         }
         assert!(p.active());
         assert!(p.on_key(key(KeyCode::Char('y'))));
-        while !p.poll() {
+        while !p.poll(StageId::K3s) {
             tokio::task::yield_now().await;
         }
         for c in "s3cret".chars() {
@@ -196,7 +228,7 @@ mod tests {
         let prompter = p.prompter();
         let ask =
             tokio::spawn(async move { prompter.key_passphrase(std::path::Path::new("/k")).await });
-        while !p.poll() {
+        while !p.poll(StageId::K3s) {
             tokio::task::yield_now().await;
         }
         p.on_key(key(KeyCode::Esc));
@@ -213,10 +245,35 @@ mod tests {
                 })
                 .await
         });
-        while !p.poll() {
+        while !p.poll(StageId::K3s) {
             tokio::task::yield_now().await;
         }
         drop(p);
         assert!(!ask.await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn a_question_whose_task_stopped_is_withdrawn_and_the_typed_text_wiped() {
+        let mut p = SshPrompts::default();
+        let prompter = p.prompter();
+        let ask = tokio::spawn(async move { prompter.sudo_password("ubuntu", "10.0.0.5").await });
+        while !p.poll(StageId::K3s) {
+            tokio::task::yield_now().await;
+        }
+        p.on_key(key(KeyCode::Char('s')));
+        assert_eq!(p.withdraw_orphaned(), None, "still asked");
+        // The run stops: its task (and the question's receiver) goes away.
+        ask.abort();
+        let _ = ask.await;
+        assert_eq!(
+            p.withdraw_orphaned(),
+            Some((
+                StageId::K3s,
+                "the sudo password for ubuntu@10.0.0.5".to_string()
+            ))
+        );
+        assert!(!p.active(), "keys go back to the screen");
+        assert!(p.input.is_empty(), "typed text wiped");
+        assert_eq!(p.withdraw_orphaned(), None, "once");
     }
 }

@@ -2,10 +2,11 @@
 //! progress (right), the task log (bottom, or full height with `L`).
 
 use super::WizardState;
-use super::model::{Phase, StageModel, StepStatus, SubjectRow};
+use super::model::{History, Phase, StageModel, StepStatus, SubjectRow};
+use super::resume::ago;
 use super::stages;
 use crate::app::ViewCx;
-use crate::stages::engine::{CheckStatus, Intent, Outcome, Unit};
+use crate::stages::engine::{CheckStatus, Intent, LastRun, Outcome, RunOutcome, Unit};
 use crate::stages::printer;
 use crate::widgets::panel::block;
 use ratatui::Frame;
@@ -14,9 +15,14 @@ use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Wrap};
 
+/// The stage list's width; wider terminals give it up to a quarter of the width when its
+/// history lines need it.
 const STAGES_W: u16 = 22;
 /// Below this width the stage list is hidden.
 const MIN_WITH_LIST: u16 = 70;
+/// History lines are indented under the stage title.
+const DETAIL_INDENT: usize = 3;
+const NEVER_RUN: &str = "never run";
 
 pub fn render(w: &WizardState, frame: &mut Frame, area: Rect, cx: &ViewCx) {
     render_body(w, frame, area, cx);
@@ -52,14 +58,15 @@ fn render_body(w: &WizardState, frame: &mut Frame, area: Rect, cx: &ViewCx) {
         ..area
     };
     let (list, main) = if area.width >= MIN_WITH_LIST {
+        let list_w = list_width(w, area.width, cx);
         (
             Some(Rect {
-                width: STAGES_W,
+                width: list_w,
                 ..top
             }),
             Rect {
-                x: top.x + STAGES_W,
-                width: top.width - STAGES_W,
+                x: top.x + list_w,
+                width: top.width - list_w,
                 ..top
             },
         )
@@ -84,35 +91,220 @@ fn render_body(w: &WizardState, frame: &mut Frame, area: Rect, cx: &ViewCx) {
     }
 }
 
-fn render_stages(w: &WizardState, frame: &mut Frame, area: Rect, cx: &ViewCx) {
+/// The mark and style of a stage's title in the list: this session's phase, or for a stage not
+/// looked at yet, its last journalled run.
+fn stage_mark<'a>(s: &StageModel, cx: &'a ViewCx) -> (&'a str, Style) {
     let t = &cx.theme.wizard;
-    let lines: Vec<Line> = w
+    match &s.phase {
+        Phase::Done(_) => ("✓", t.stage_done),
+        Phase::Failed(_) => ("✗", t.stage_failed),
+        Phase::Running | Phase::Reviewing => (cx.spinner(), t.stage_active),
+        Phase::Reviewed => ("•", t.stage_active),
+        Phase::Idle => match &s.history {
+            History::Last(r) => match r.outcome {
+                RunOutcome::Finished => ("✓", t.stage_done),
+                RunOutcome::Failed => ("✗", t.stage_failed),
+                RunOutcome::Cancelled | RunOutcome::Interrupted => ("!", cx.theme.status.warn),
+            },
+            _ if stages::available(s.id) => ("·", t.stage_todo),
+            _ => ("-", t.stage_skipped),
+        },
+    }
+}
+
+/// What the list says under a stage about its last run.
+struct Detail {
+    /// `done`, `failed`, `never run`...
+    word: &'static str,
+    /// `2d ago` (empty when there is no run).
+    age: String,
+    /// The step a failed run stopped at.
+    step: Option<String>,
+    style: Style,
+}
+
+impl Detail {
+    /// Everything on one line: `failed 3h ago: vm/k3s-agent-1/clone`.
+    fn one_line(&self) -> String {
+        let mut text = self.word.to_owned();
+        if !self.age.is_empty() {
+            text = format!("{text} {}", self.age);
+        }
+        if let Some(step) = &self.step {
+            text = format!("{text}: {step}");
+        }
+        text
+    }
+
+    /// The lines for `width` columns: one when it fits; else two (the step, cut from the left
+    /// so the node and action stay, on its own line), or one cut short when `compact`.
+    fn lines(&self, width: usize, compact: bool) -> Vec<String> {
+        let one = self.one_line();
+        if one.chars().count() <= width {
+            return vec![one];
+        }
+        let head = if self.age.is_empty() {
+            self.word.to_owned()
+        } else {
+            format!("{} {}", self.word, self.age)
+        };
+        if compact {
+            return vec![truncate(&head, width)];
+        }
+        match &self.step {
+            Some(step) => vec![truncate(&head, width), truncate_left(step, width)],
+            None if head.chars().count() > width && !self.age.is_empty() => {
+                vec![self.word.to_owned(), self.age.clone()]
+            }
+            None => vec![truncate(&head, width)],
+        }
+    }
+}
+
+fn detail(s: &StageModel, cx: &ViewCx) -> Option<Detail> {
+    let w = &cx.theme.wizard;
+    let plain = |word, style| Detail {
+        word,
+        age: String::new(),
+        step: None,
+        style,
+    };
+    if s.phase == Phase::Running {
+        return (s.history != History::Unknown).then(|| plain("running", w.stage_active));
+    }
+    let run: &LastRun = match &s.history {
+        History::Unknown => return None,
+        History::Never if stages::available(s.id) => return Some(plain(NEVER_RUN, w.stage_todo)),
+        History::Never => return None,
+        History::Last(r) => r,
+    };
+    let (word, style) = match run.outcome {
+        RunOutcome::Finished => ("done", w.stage_done),
+        RunOutcome::Failed => ("failed", cx.theme.status.error),
+        RunOutcome::Cancelled => ("cancelled", cx.theme.status.warn),
+        RunOutcome::Interrupted => ("interrupted", cx.theme.status.warn),
+    };
+    Some(Detail {
+        word,
+        age: ago(run.ended, cx.now),
+        step: run.failed_step.clone(),
+        style,
+    })
+}
+
+/// The list's width: [`STAGES_W`], or wider (up to a quarter of `area_w`) so history lines fit
+/// on one line.
+fn list_width(w: &WizardState, area_w: u16, cx: &ViewCx) -> u16 {
+    let cap = (area_w / 4).max(STAGES_W);
+    let want = w
         .stages
         .iter()
-        .enumerate()
-        .map(|(i, s)| {
-            let (mark, style) = match &s.phase {
-                Phase::Done(_) => ("✓", t.stage_done),
-                Phase::Failed(_) => ("✗", t.stage_failed),
-                Phase::Running | Phase::Reviewing => (cx.spinner(), t.stage_active),
-                Phase::Reviewed => ("•", t.stage_active),
-                Phase::Idle if stages::available(s.id) => ("·", t.stage_todo),
-                Phase::Idle => ("-", t.stage_skipped),
-            };
-            let mut line = Line::from(vec![
-                Span::styled(format!(" {mark} "), style),
-                Span::styled(s.id.title(), style),
-            ]);
-            if i == w.selected {
-                line = line.patch_style(cx.theme.selection(true));
-            }
-            line
+        .map(|s| {
+            let title = 3 + s.id.title().chars().count();
+            let detail = detail(s, cx).map_or(0, |d| DETAIL_INDENT + d.one_line().chars().count());
+            title.max(detail) + 3
         })
-        .collect();
+        .max()
+        .unwrap_or(0);
+    (want as u16).clamp(STAGES_W, cap)
+}
+
+/// How much of the history the list can show in its height: everything, then one line per
+/// stage, then without "never run", then only the selected stage's, then none.
+fn detail_lines(w: &WizardState, width: usize, height: usize, cx: &ViewCx) -> Vec<Vec<String>> {
+    let details: Vec<Option<Detail>> = w.stages.iter().map(|s| detail(s, cx)).collect();
+    let width = width.saturating_sub(DETAIL_INDENT);
+    for level in 0..4 {
+        let lines: Vec<Vec<String>> = details
+            .iter()
+            .enumerate()
+            .map(|(i, d)| match (level, d) {
+                (_, None) => Vec::new(),
+                (0, Some(d)) => d.lines(width, false),
+                (1, Some(d)) => d.lines(width, true),
+                (2, Some(d)) if d.word != NEVER_RUN => d.lines(width, true),
+                (3, Some(d)) if i == w.selected => d.lines(width, true),
+                _ => Vec::new(),
+            })
+            .collect();
+        if w.stages.len() + lines.iter().map(Vec::len).sum::<usize>() <= height {
+            return lines;
+        }
+    }
+    vec![Vec::new(); w.stages.len()]
+}
+
+fn render_stages(w: &WizardState, frame: &mut Frame, area: Rect, cx: &ViewCx) {
+    let inner_w = area.width.saturating_sub(2) as usize;
+    let inner_h = area.height.saturating_sub(2) as usize;
+    let details = detail_lines(w, inner_w, inner_h, cx);
+    let mut lines: Vec<Line> = Vec::new();
+    for (i, (s, detail_rows)) in w.stages.iter().zip(details).enumerate() {
+        let (mark, style) = stage_mark(s, cx);
+        let mut rows = vec![Line::from(vec![
+            Span::styled(format!(" {mark} "), style),
+            Span::styled(s.id.title(), style),
+        ])];
+        let detail_style = detail(s, cx).map_or(cx.theme.ui.muted, |d| d.style);
+        for text in detail_rows {
+            rows.push(Line::from(vec![
+                Span::raw(" ".repeat(DETAIL_INDENT)),
+                Span::styled(text, detail_style),
+            ]));
+        }
+        if i == w.selected {
+            rows = rows
+                .into_iter()
+                .map(|l| l.patch_style(cx.theme.selection(true)))
+                .collect();
+        }
+        lines.extend(rows);
+    }
     frame.render_widget(
         Paragraph::new(lines).block(block("Stages", false, cx)),
         area,
     );
+}
+
+/// `Last run: failed 3h ago at vm/k3s-agent-1/clone: 403 ...` above the selected stage's plan.
+fn last_run_line<'a>(m: &StageModel, cx: &ViewCx) -> Option<Line<'a>> {
+    let History::Last(r) = &m.history else {
+        return None;
+    };
+    let when = ago(r.ended, cx.now);
+    let (text, style) = match r.outcome {
+        RunOutcome::Finished => {
+            let detail = r
+                .detail
+                .as_deref()
+                .map_or(String::new(), |d| format!(" ({d})"));
+            (
+                format!("finished {when}{detail}"),
+                cx.theme.wizard.stage_done,
+            )
+        }
+        RunOutcome::Failed => {
+            let mut t = format!("failed {when}");
+            if let Some(step) = &r.failed_step {
+                t = format!("{t} at {step}");
+            }
+            if let Some(d) = &r.detail {
+                t = format!("{t}: {d}");
+            }
+            (t, cx.theme.status.error)
+        }
+        RunOutcome::Cancelled => (format!("cancelled {when}"), cx.theme.status.warn),
+        RunOutcome::Interrupted => (
+            format!(
+                "interrupted {when}: the journal has no end for it (killed, or still running elsewhere)"
+            ),
+            cx.theme.status.warn,
+        ),
+    };
+    Some(Line::from(vec![
+        Span::styled("Last run: ", cx.theme.ui.muted),
+        Span::styled(text, style),
+    ]))
 }
 
 fn intent_label(i: Intent) -> &'static str {
@@ -246,6 +438,18 @@ fn truncate(s: &str, n: usize) -> String {
     out
 }
 
+/// At most `n` characters, cut from the left with an ellipsis (`…k3s-agent-1/clone`).
+fn truncate_left(s: &str, n: usize) -> String {
+    let count = s.chars().count();
+    if count <= n {
+        return s.to_owned();
+    }
+    let keep = n.saturating_sub(1);
+    let mut out = String::from("…");
+    out.extend(s.chars().skip(count - keep));
+    out
+}
+
 fn render_main(m: &StageModel, frame: &mut Frame, area: Rect, cx: &ViewCx) {
     let width = area.width.saturating_sub(2) as usize;
     let mut title = m.id.title().to_owned();
@@ -267,6 +471,10 @@ fn render_main(m: &StageModel, frame: &mut Frame, area: Rect, cx: &ViewCx) {
                 cx.theme.ui.text,
             )));
             lines.push(Line::default());
+            if let Some(last) = last_run_line(m, cx) {
+                lines.push(last);
+                lines.push(Line::default());
+            }
             if let Some(e) = &m.plan_error {
                 lines.push(Line::from(Span::styled(
                     format!("✗ {}", e.message),
@@ -291,6 +499,10 @@ fn render_main(m: &StageModel, frame: &mut Frame, area: Rect, cx: &ViewCx) {
             ]));
         }
         Phase::Reviewed => {
+            if let Some(last) = last_run_line(m, cx) {
+                lines.push(last);
+                lines.push(Line::default());
+            }
             lines.extend(check_lines(m, width, cx));
             lines.push(Line::default());
             match (&m.plan, &m.plan_error) {
