@@ -147,7 +147,21 @@ pub fn bootstrap(global: &GlobalArgs, args: &BootstrapArgs) -> ExitCode {
             screen: crate::screens::ScreenId::Wizard,
             started: std::time::Instant::now(),
         };
-        return crate::launch::tui(global, start);
+        let Some(stage) = args.stage.as_deref() else {
+            return crate::launch::tui(global, start);
+        };
+        // `--stage S` opens the wizard on that stage.
+        let stage: StageId = match stage.parse() {
+            Ok(id) => id,
+            Err(e) => {
+                eprintln!("homelab bootstrap: {e}");
+                return ExitCode::from(2);
+            }
+        };
+        return crate::launch::tui_with(global, start, move |app| {
+            app.screens.wizard.pick(stage);
+            crate::runtime::effects::Effects::new()
+        });
     }
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

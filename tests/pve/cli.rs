@@ -181,3 +181,19 @@ fn sim_pve_prints_url_token_and_fingerprint() {
     let fp = regex::Regex::new(r"TLS SHA-256:  ([0-9A-F]{2}:){31}[0-9A-F]{2}").unwrap();
     assert!(fp.is_match(&text), "{text}");
 }
+
+/// `homelab bootstrap --stage S` without `--yes`/`--plan` opens the wizard on S; a wrong name is
+/// refused before the terminal is touched, with the valid names.
+#[test]
+fn bootstrap_tui_with_an_unknown_stage_lists_the_stages_and_exits_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = homelab(dir.path(), "unused", &["bootstrap", "--stage", "nope"]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("unknown stage `nope`"), "{err}");
+    assert!(err.contains("secrets, proxmox, k3s"), "{err}");
+    assert!(
+        out.stdout.is_empty(),
+        "no terminal setup on stdout: {out:?}"
+    );
+}

@@ -271,7 +271,7 @@ fn wizard_plan() {
         &frame,
         "POST /nodes/pve-n100/qemu/9000/clone newid=211 name=k3s-agent-1"
     ));
-    assert!(crate::ui::contains(&frame, "Plan: every API call"));
+    assert!(crate::ui::contains(&frame, "Plan: every call and command"));
 }
 
 #[test]
@@ -405,6 +405,54 @@ fn wizard_trust_prompt_names_the_fingerprint() {
     assert_frames("wizard", "wizard_trust", &mut app);
     let effects = press(&mut app, "y");
     assert!(!effects.is_empty(), "trusting stores the pin in a task");
+}
+
+#[test]
+fn wizard_declined_trust_says_so_and_a_new_review_clears_it() {
+    let mut app = crate::ui::app();
+    // As `homelab bootstrap --stage proxmox` does: picked before the screen opens, reviewed at once.
+    app.screens.wizard.pick(StageId::Proxmox);
+    act(&mut app, Action::Open(ScreenId::Wizard));
+    assert_eq!(app.screens.wizard.current().id, StageId::Proxmox);
+    assert_eq!(
+        app.screens.wizard.current().phase,
+        homelab::screens::wizard::model::Phase::Reviewing,
+        "the picked stage is reviewed on open"
+    );
+    let fp = "3F:A0:9C:11:5B:7E:D2:44:90:1C:6A:E8:0B:53:27:FD:C4:18:9A:72:6E:05:B1:3D:E9:40:8C:2F:76:A5:1B:D3";
+    backend(
+        &mut app,
+        BackendEvent::StageTrustNeeded {
+            stage: StageId::Proxmox,
+            endpoint: "192.168.1.10:8006".into(),
+            fingerprint: fp.into(),
+        },
+    );
+    press(&mut app, "n");
+    assert!(app.overlays.is_empty(), "the prompt closed");
+    let m = app.screens.wizard.current();
+    assert_eq!(m.id, StageId::Proxmox);
+    let err = m.plan_error.as_ref().expect("the refusal is shown");
+    assert!(err.message.contains("was not trusted"), "{err:?}");
+    assert!(err.message.contains(fp), "{err:?}");
+    assert!(
+        err.hint
+            .as_deref()
+            .is_some_and(|h| h.contains("review again (p)")),
+        "{err:?}"
+    );
+    let frame = crate::ui::render(&mut app, 160, 48);
+    assert!(
+        crate::ui::contains(&frame, "was not trusted"),
+        "{:?}",
+        frame.buffer()
+    );
+
+    // `p` reviews again: the old verdict goes at once.
+    press(&mut app, "p");
+    let m = app.screens.wizard.current();
+    assert!(m.plan_error.is_none(), "{:?}", m.plan_error);
+    assert_eq!(m.phase, homelab::screens::wizard::model::Phase::Reviewing);
 }
 
 /// Tick the app (as the runtime does every 250 ms) until an overlay is up.

@@ -55,6 +55,22 @@ pub struct WizardState {
     /// The operator chose a stage (moved the selection, reviewed or ran one): the journal's
     /// history no longer moves the selection.
     operator_picked: bool,
+    /// Review the picked stage as soon as the screen opens (`pick`).
+    review_on_enter: bool,
+}
+
+/// The top-bar badge of the system a stage's preflight reaches.
+fn stage_badge(stage: StageId) -> Option<crate::app::Badge> {
+    match stage {
+        StageId::Proxmox => Some(crate::app::Badge::Pve),
+        StageId::K3s => Some(crate::app::Badge::Ssh),
+        _ => None,
+    }
+}
+
+/// `1 step`, `3 steps`.
+pub(crate) fn count(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 fn key(id: StageId) -> TaskKey {
@@ -81,6 +97,17 @@ impl WizardState {
             secrets_form: None,
             form_values: None,
             operator_picked: false,
+            review_on_enter: false,
+        }
+    }
+
+    /// Open on `stage` (`homelab bootstrap --stage S`): the operator's choice, so the journal's
+    /// history does not move the selection away from it.
+    pub fn pick(&mut self, stage: StageId) {
+        if let Some(i) = self.stages.iter().position(|s| s.id == stage) {
+            self.selected = i;
+            self.operator_picked = true;
+            self.review_on_enter = true;
         }
     }
 
@@ -214,7 +241,9 @@ impl WizardState {
             ));
             return;
         };
+        // A new review replaces the last one's verdict (a fixed env file, a trusted pin).
         self.current_mut().phase = Phase::Reviewing;
+        self.current_mut().plan_error = None;
         let pin = self.pinned.clone();
         let repo = cx.session.repo_root.clone();
         let ssh = self.ssh.prompter();
@@ -438,8 +467,12 @@ impl Screen for WizardState {
     }
 
     fn on_enter(&mut self, cx: &mut UpdateCx) {
-        // The review follows once the journal says where to resume (`history_loaded`).
+        // The review follows once the journal says where to resume (`history_loaded`), unless
+        // the stage was picked on the command line.
         self.load_history(cx);
+        if std::mem::take(&mut self.review_on_enter) {
+            self.review_if_new(cx);
+        }
     }
 
     fn on_action(&mut self, action: &Action, cx: &mut UpdateCx) -> Handled {
@@ -548,8 +581,18 @@ impl Screen for WizardState {
     }
 
     fn on_declined(&mut self, tag: &str, _cx: &mut UpdateCx) {
-        if tag == stage_confirm::TAG {
-            self.confirms.answer(false);
+        match tag {
+            stage_confirm::TAG => self.confirms.answer(false),
+            "trust" => {
+                // Without a trusted certificate there is no plan: say so where the plan goes.
+                if let Some(fp) = self.trust_pending.take() {
+                    self.current_mut().plan_error = Some(
+                        StageError::new(format!("the PVE certificate {fp} was not trusted"))
+                            .with_hint("compare it with `pvenode cert info` on the node, then review again (p) and trust it"),
+                    );
+                }
+            }
+            _ => {}
         }
     }
 
@@ -601,18 +644,23 @@ impl Screen for WizardState {
                 self.model(stage).reviewed(checks, plan);
                 if fails > 0 {
                     cx.warn(format!(
-                        "{}: {fails} preflight check(s) failed; see the fix hints",
-                        stage.title()
+                        "{}: {} failed; see the fix hints",
+                        stage.title(),
+                        count(fails, "preflight check", "preflight checks")
                     ));
                 }
-                cx.set_badge(
-                    crate::app::Badge::Pve,
-                    if fails > 0 {
-                        crate::theme::Health::Degraded
-                    } else {
-                        crate::theme::Health::Live
-                    },
-                );
+                // The badge of the system the stage's preflight talked to (the secrets stage
+                // talks to none).
+                if let Some(badge) = stage_badge(stage) {
+                    cx.set_badge(
+                        badge,
+                        if fails > 0 {
+                            crate::theme::Health::Degraded
+                        } else {
+                            crate::theme::Health::Live
+                        },
+                    );
+                }
             }
             BackendEvent::StageUnavailable { stage, error } => {
                 let m = self.model(stage);

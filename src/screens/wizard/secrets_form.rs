@@ -1,7 +1,8 @@
 //! The secrets stage's value form inside the wizard: one masked field per documented key of
 //! `config/env/<cluster>.env` (the stage's own key list), defaults pre-filled where the stage has
 //! one. Tab / Shift-Tab (or Up / Down) move between fields, Enter accepts a field and moves on (on
-//! the last field it submits), Ctrl-R reveals / masks the focused field, Esc closes the form.
+//! the last field it submits; Ctrl-S submits from any field), Ctrl-R reveals / masks the focused
+//! field, Esc closes the form.
 //!
 //! Values live only in memory, in zeroized buffers that never reallocate without wiping the old
 //! one; the form is dropped (and wiped) when it is submitted, cancelled or the wizard is left. The
@@ -116,6 +117,17 @@ impl SecretsForm {
         self.fields.iter().position(Field::missing)
     }
 
+    /// Submit, or focus the first required field still empty.
+    fn submit(&mut self) -> FormOutcome {
+        match self.first_missing() {
+            Some(i) => {
+                self.focus = i;
+                FormOutcome::Missing(self.fields[i].spec.key.clone())
+            }
+            None => FormOutcome::Submit,
+        }
+    }
+
     pub fn on_key(&mut self, key: KeyEvent) -> FormOutcome {
         let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
         match key.code {
@@ -134,14 +146,13 @@ impl SecretsForm {
             KeyCode::Tab if key.modifiers.contains(KeyModifiers::SHIFT) => self.prev(),
             KeyCode::Tab | KeyCode::Down => self.next(),
             KeyCode::BackTab | KeyCode::Up => self.prev(),
+            // Ctrl-S submits from any field (the defaults below are fine as they are).
+            KeyCode::Char('s') if ctrl => return self.submit(),
             KeyCode::Enter => {
                 if self.focus + 1 < self.fields.len() {
                     self.next();
-                } else if let Some(i) = self.first_missing() {
-                    self.focus = i;
-                    return FormOutcome::Missing(self.fields[i].spec.key.clone());
                 } else {
-                    return FormOutcome::Submit;
+                    return self.submit();
                 }
             }
             KeyCode::Backspace => {
@@ -189,6 +200,8 @@ impl SecretsForm {
             Span::styled("next  ", t.ui.key_desc),
             Span::styled(" enter ", t.ui.key),
             Span::styled("accept  ", t.ui.key_desc),
+            Span::styled(" ctrl-s ", t.ui.key),
+            Span::styled("save  ", t.ui.key_desc),
             Span::styled(" ctrl-r ", t.ui.key),
             Span::styled("reveal  ", t.ui.key_desc),
             Span::styled(" esc ", t.ui.key),
@@ -357,6 +370,32 @@ mod tests {
         );
         let e = ask(&v, "MISSING", true, false, None).await.unwrap_err();
         assert!(e.message.contains("MISSING"), "{}", e.message);
+    }
+
+    #[test]
+    fn ctrl_s_submits_from_any_field_or_focuses_the_missing_one() {
+        let ctrl_s = KeyEvent::new(KeyCode::Char('s'), KeyModifiers::CONTROL);
+        let mut f = SecretsForm::new(
+            "config/env/lab.env".into(),
+            vec![
+                spec("USER", false, false),
+                spec("TOKEN", true, false),
+                spec("HOOK", true, true),
+            ],
+            |k| (k == "USER").then(|| Zeroizing::new("admin".to_string())),
+        );
+        assert_eq!(f.focus, 0);
+        assert_eq!(f.on_key(ctrl_s), FormOutcome::Missing("TOKEN".into()));
+        assert_eq!(f.focus, 1, "the empty required field gets the focus");
+        f.paste("t0ken");
+        f.on_key(key(KeyCode::BackTab));
+        assert_eq!(f.focus, 0);
+        assert_eq!(
+            f.on_key(ctrl_s),
+            FormOutcome::Submit,
+            "from the first field"
+        );
+        assert_eq!(f.fields[1].value(), "t0ken", "no `s` typed into a field");
     }
 
     #[test]

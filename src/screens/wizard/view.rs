@@ -394,7 +394,7 @@ fn subject_line<'a>(
         let note = match (&s.note, s.intent) {
             (Some(n), _) => n.clone(),
             (None, Intent::Verify) => "in place; checked again".into(),
-            (None, _) => format!("{} step(s)", s.total),
+            (None, _) => super::count(s.total, "step", "steps"),
         };
         spans.push(Span::styled(format!(" {note}"), cx.theme.ui.muted));
         return Line::from(spans);
@@ -513,7 +513,7 @@ fn render_main(m: &StageModel, frame: &mut Frame, area: Rect, cx: &ViewCx) {
                     }
                     lines.push(Line::default());
                     let hint = if m.preflight_ok() {
-                        "Enter runs the stage · L shows every API call"
+                        "Enter runs the stage · L shows each step's exact calls"
                     } else {
                         "fix the FAIL items, then p to check again"
                     };
@@ -673,7 +673,7 @@ fn render_log(
     frame.render_widget(Paragraph::new(lines).block(block(title, full, cx)), area);
 }
 
-/// The plan with every API call (what `homelab bootstrap --plan` prints), scrollable.
+/// The plan with each step's exact calls and commands (what `homelab bootstrap --plan` prints), scrollable.
 fn render_calls(
     plan: &crate::stages::engine::Plan,
     scroll: usize,
@@ -696,6 +696,6 @@ fn render_calls(
         .collect();
     let p = Paragraph::new(lines)
         .wrap(Wrap { trim: false })
-        .block(block("Plan: every API call", true, cx));
+        .block(block("Plan: every call and command", true, cx));
     frame.render_widget(p, area);
 }
