@@ -288,10 +288,7 @@ fn render_detail(state: &CheckState, report: &Report, frame: &mut Frame, area: R
         ]));
     }
     text.push(Line::styled(
-        format!(
-            "{}  ·  Enter shows the file at the line, e edits it",
-            summary(report)
-        ),
+        format!("{}  ·  Enter views the file, e edits it", summary(report)),
         cx.theme.ui.muted,
     ));
     frame.render_widget(
