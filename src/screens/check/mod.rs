@@ -167,9 +167,13 @@ impl CheckState {
                     (None, Some(sig)) => format!("was stopped by signal {sig}"),
                     (None, None) => format!("ended ({status})"),
                 };
+                let name = Path::new(&editor.program)
+                    .file_name()
+                    .map_or(editor.program.clone(), |n| n.to_string_lossy().into_owned());
                 cx.warn(format!(
-                    "The editor `{editor}` {how}; the check runs again on whatever it saved"
+                    "Editor {how} (`{name}`); checking again what it saved"
                 ));
+                tracing::warn!(%editor, %status, "editor failed");
             }
             Err(e) => {
                 cx.error(editor.spawn_failed(&e));
