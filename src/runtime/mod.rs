@@ -82,7 +82,6 @@ pub async fn run(mut app: App, mut opts: RunOptions) -> color_eyre::Result<Exit>
                         resized(&mut app, &tui)?;
                     }
                     Effect::External(ext) => {
-                        tui.release();
                         // Stop crossterm reading stdin, or it would take the program's keys
                         // (and its terminal's answers to queries). Dropping the stream stops
                         // its reader thread; building the next one takes crossterm's reader
@@ -90,6 +89,7 @@ pub async fn run(mut app: App, mut opts: RunOptions) -> color_eyre::Result<Exit>
                         // new stream reads nothing until it is polled, after the program.
                         drop(input);
                         input = EventStream::new();
+                        tui.release();
                         let result = match run_foreground(&ext, &mut signals).await {
                             Foreground::Done(result) => result,
                             // Told to end while the program ran: the terminal is already the

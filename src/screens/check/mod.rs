@@ -48,11 +48,11 @@ pub struct Viewer {
 
 /// The violation that was selected when a run started, to select it again afterwards.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Keep {
-    pub rule: &'static str,
-    pub file: String,
-    pub line: Option<u32>,
-    pub message: String,
+struct Keep {
+    rule: &'static str,
+    file: String,
+    line: Option<u32>,
+    message: String,
 }
 
 impl Keep {
@@ -157,9 +157,12 @@ impl CheckState {
 
     /// The editor is closed: say how it ended, and run the check again when it ran at all.
     fn editor_exited(&mut self, editor: &EditorCommand, result: ExternalResult, cx: &mut UpdateCx) {
+        let name = Path::new(&editor.program)
+            .file_name()
+            .map_or(editor.program.clone(), |n| n.to_string_lossy().into_owned());
         match result {
             Ok(status) if status.success() => {
-                cx.status(format!("{} closed; checking again", editor.program));
+                cx.status(format!("{name} closed; checking again"));
             }
             Ok(status) => {
                 let how = match (status.code(), status.signal()) {
@@ -167,9 +170,6 @@ impl CheckState {
                     (None, Some(sig)) => format!("was stopped by signal {sig}"),
                     (None, None) => format!("ended ({status})"),
                 };
-                let name = Path::new(&editor.program)
-                    .file_name()
-                    .map_or(editor.program.clone(), |n| n.to_string_lossy().into_owned());
                 cx.warn(format!(
                     "Editor {how} (`{name}`); checking again what it saved"
                 ));
@@ -402,7 +402,7 @@ impl Screen for CheckState {
 /// The violation to select in a new report: the one kept from before the run when it is still
 /// there (same rule and file; the same message first, then the nearest line, since an edit
 /// moves lines), else the same position (a fixed violation's place goes to the next one).
-pub fn reselect(violations: &[Violation], keep: Option<Keep>, selected: usize) -> usize {
+fn reselect(violations: &[Violation], keep: Option<Keep>, selected: usize) -> usize {
     let found = keep.and_then(|k| {
         violations
             .iter()
