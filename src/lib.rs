@@ -8,6 +8,7 @@ pub mod cli;
 pub mod config;
 pub mod diag;
 pub mod domain;
+pub mod editor;
 pub mod keymap;
 pub mod launch;
 pub mod logging;

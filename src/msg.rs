@@ -311,6 +311,11 @@ pub enum BackendEvent {
         file: String,
         text: Result<String, String>,
     },
+    /// The operator's editor, opened on a violation (`e`), exited or could not be started.
+    CheckEditorExited {
+        editor: crate::editor::EditorCommand,
+        result: crate::runtime::effects::ExternalResult,
+    },
 }
 
 #[cfg(test)]

@@ -3,6 +3,10 @@
 
 mod support;
 
+#[allow(dead_code)]
+#[path = "check/fixture.rs"]
+mod fixture;
+
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
@@ -29,10 +33,15 @@ fn wait_for_modes(t: &Tmux) -> String {
 /// The command line that starts homelab on this repository (with the window's private XDG
 /// dirs), then reports its exit code and the terminal modes.
 fn run_line(extra: &str) -> String {
+    run_line_in(&support::manifest_dir(), extra)
+}
+
+/// [`run_line`] on another repository.
+fn run_line_in(repo: &Path, extra: &str) -> String {
     format!(
         "{} --repo {} {extra}; echo EXIT=$?; stty -a | tr ' ' '\\n' | grep -xE -- '-?(icanon|echo|isig)' | tr '\\n' ' '; echo",
         env!("CARGO_BIN_EXE_homelab"),
-        support::manifest_dir().display(),
+        repo.display(),
     )
 }
 
@@ -245,5 +254,194 @@ fn panic_restores_terminal_then_prints_the_report() {
         "{done}"
     );
     assert!(!done.contains("Jobs"), "alternate screen not left:\n{done}");
+    assert_terminal_restored(&wait_for_modes(&t));
+}
+
+/// A stand-in editor for `check --tui`'s `e`: a shell script that records its arguments,
+/// directory, whether it has the terminal and the terminal's modes, prompts `editor>` and reads
+/// one line from the terminal (proving homelab does not read keys meanwhile), then runs `then`.
+fn fake_editor(dir: &Path, then: &str) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let log = dir.join("editor.log");
+    let script = dir.join("editor.sh");
+    std::fs::write(
+        &script,
+        format!(
+            r#"#!/bin/sh
+log='{log}'
+tty=no
+[ -t 0 ] && [ -t 1 ] && [ -t 2 ] && tty=yes
+{{
+  echo "args: $*"
+  echo "pwd: $(pwd -P)"
+  echo "tty: $tty"
+  echo "modes: $(stty -a | tr ' ' '\n' | grep -xE -- '-?(icanon|echo)' | tr '\n' ' ')"
+}} > "$log"
+echo 'editor>'
+read -r reply
+echo "read: $reply" >> "$log"
+{then}
+"#,
+            log = log.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    script
+}
+
+/// The first violation `homelab check` reports on `repo` (what the screen selects first), as
+/// `(line, file)`.
+fn first_violation(repo: &Path) -> (u32, String) {
+    let report = homelab::repo::check::run(repo).expect("fixture tree loads");
+    let v = &report.violations[0];
+    (v.line.expect("a line"), v.file.clone())
+}
+
+/// The location line of the Violation pane (below the list at 100 columns).
+fn detail_location(screen: &str) -> String {
+    screen
+        .lines()
+        .skip_while(|l| !l.contains("╭ Violation"))
+        .find(|l| l.contains(".yaml:") || l.contains(".sh:"))
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// `e` in `check --tui` hands the terminal to $EDITOR at the selected violation's line
+/// (`+LINE FILE`, in the repository, with a cooked terminal whose keys reach it), takes it
+/// back when the editor exits, runs the check again with the selection kept on the same
+/// rule and file, and leaves the terminal cooked on quit.
+#[test]
+fn check_tui_e_edits_the_violation_then_rechecks() {
+    let repo = fixture::tree_with_fixture("swap");
+    let tools = tempfile::tempdir().unwrap();
+    // The "fix": the line the editor was opened at stops setting swap-related flags to true.
+    let editor = fake_editor(tools.path(), r#"sed -i "${1#+}s/true/false/" "$2""#);
+    let Some(launch) = Launch::new("edit") else {
+        return;
+    };
+    let t = launch.env("EDITOR", editor.display().to_string()).shell();
+    let (line, file) = first_violation(repo.path());
+    assert_eq!(file, "cluster/kubernetes/apps/demos/podinfo/kubelet.yaml");
+
+    t.shell(&run_line_in(repo.path(), "check --tui"));
+    let before = t.wait_for("4 violations of 1 rule", T);
+    assert!(
+        detail_location(&before).contains(&format!("{file}:{line}")),
+        "{before}"
+    );
+    t.keys(&["e"]);
+    let editing = t.wait_for("editor>", T);
+    assert!(
+        !editing.contains("violations of"),
+        "the alternate screen was not left:\n{editing}"
+    );
+    let log = std::fs::read_to_string(tools.path().join("editor.log")).unwrap();
+    assert!(log.contains(&format!("args: +{line} {file}\n")), "{log}");
+    let pwd = log
+        .lines()
+        .find_map(|l| l.strip_prefix("pwd: "))
+        .expect("pwd");
+    assert_eq!(
+        Path::new(pwd).canonicalize().unwrap(),
+        repo.path().canonicalize().unwrap(),
+        "the editor runs in the repository"
+    );
+    assert!(
+        log.contains("tty: yes"),
+        "no terminal for the editor: {log}"
+    );
+    assert!(
+        log.contains("modes: icanon echo"),
+        "the editor got a raw terminal: {log}"
+    );
+
+    // Keys typed now are the editor's, not homelab's (`q` would quit the screen).
+    t.literal("q fixed");
+    t.keys(&["Enter"]);
+    let back = t.wait_for("3 violations of 1 rule", T);
+    let log = std::fs::read_to_string(tools.path().join("editor.log")).unwrap();
+    assert!(log.contains("read: q fixed\n"), "{log}");
+    // A full frame: top bar, list, detail pane and the footer with the new key.
+    for needle in ["Check repository", "╭ Violation", "e edit", "r re-check"] {
+        assert!(
+            back.contains(needle),
+            "no {needle:?} after the editor:\n{back}"
+        );
+    }
+    assert!(!back.contains("editor>"), "stale shell text:\n{back}");
+    // The fixed line is gone; the selection stayed on the same rule and file.
+    assert!(!back.contains(&format!("{file}:{line} ")), "{back}");
+    assert!(
+        detail_location(&back).contains(&format!("{file}:{}", line + 1)),
+        "selection moved elsewhere:\n{back}"
+    );
+    assert!(
+        std::fs::read_to_string(repo.path().join(&file))
+            .unwrap()
+            .contains("failSwapOn: false")
+    );
+
+    t.keys(&["q"]);
+    t.wait_for("Jobs", T);
+    t.keys(&["q"]);
+    let done = t.wait_for("EXIT=0", T);
+    assert!(!done.contains("Jobs"), "alternate screen not left:\n{done}");
+    assert_terminal_restored(&wait_for_modes(&t));
+}
+
+/// An editor that saves a fix but exits 1: a toast says so, the check runs again on what it
+/// saved, homelab carries on.
+#[test]
+fn check_tui_failing_editor_is_a_toast() {
+    let repo = fixture::tree_with_fixture("swap");
+    let tools = tempfile::tempdir().unwrap();
+    let editor = fake_editor(tools.path(), r#"sed -i "${1#+}s/true/false/" "$2"; exit 1"#);
+    let Some(launch) = Launch::new("edit-fail") else {
+        return;
+    };
+    let t = launch.env("EDITOR", editor.display().to_string()).shell();
+    t.shell(&run_line_in(repo.path(), "check --tui"));
+    t.wait_for("4 violations of 1 rule", T);
+    t.keys(&["e"]);
+    t.wait_for("editor>", T);
+    t.keys(&["Enter"]);
+    t.wait_for_all(
+        &["Editor exited with status 1", "3 violations of 1 rule"],
+        T,
+    );
+    t.keys(&["q"]);
+    t.wait_for("Jobs", T);
+    t.keys(&["q"]);
+    t.wait_for("EXIT=0", T);
+    assert_terminal_restored(&wait_for_modes(&t));
+}
+
+/// SIGTERM while the editor runs: the editor is told too, homelab exits 143, and the terminal
+/// is cooked (it was the editor's, and homelab does not take it back).
+#[test]
+fn sigterm_while_the_editor_runs_restores_terminal() {
+    let repo = fixture::tree_with_fixture("swap");
+    let tools = tempfile::tempdir().unwrap();
+    let editor = fake_editor(tools.path(), "");
+    let Some(launch) = Launch::new("edit-term") else {
+        return;
+    };
+    let t = launch.env("EDITOR", editor.display().to_string()).shell();
+    t.shell(&run_line_in(repo.path(), "check --tui"));
+    t.wait_for("4 violations of 1 rule", T);
+    t.keys(&["e"]);
+    t.wait_for("editor>", T);
+    let pid = t.child_pid("homelab").expect("homelab pid");
+    let status = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    let done = t.wait_for("EXIT=143", T);
+    assert!(!done.contains("violations of"), "TUI came back:\n{done}");
+    let log = std::fs::read_to_string(tools.path().join("editor.log")).unwrap();
+    assert!(!log.contains("read:"), "the editor kept running: {log}");
     assert_terminal_restored(&wait_for_modes(&t));
 }

@@ -5,7 +5,7 @@ use crate::config::LoadedCluster;
 use crate::domain::repo::RepoStatus;
 use crate::keymap::Keymap;
 use crate::overlays::confirm::ConfirmState;
-use crate::runtime::effects::{Effect, Task, TaskKey};
+use crate::runtime::effects::{Effect, External, Task, TaskKey};
 use crate::screens::ScreenId;
 use crate::theme::{Health, Level, Theme};
 use std::path::PathBuf;
@@ -210,6 +210,12 @@ impl<'a> UpdateCx<'a> {
 
     pub fn cancel(&mut self, key: TaskKey) {
         self.out.push(Command::Effect(Effect::Cancel(key)));
+    }
+
+    /// Hand the terminal to a program (the operator's editor) until it exits; its `then`
+    /// event comes back through `on_backend` afterwards.
+    pub fn run_external(&mut self, program: External) {
+        self.out.push(Command::Effect(Effect::External(program)));
     }
 
     pub fn quit(&mut self) {

@@ -8,6 +8,8 @@ use futures::future::BoxFuture;
 use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
+use std::path::PathBuf;
+use std::process::ExitStatus;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
@@ -138,6 +140,49 @@ impl fmt::Debug for Task {
     }
 }
 
+/// How an [`External`] program ended: its exit status, or why it could not be started.
+pub type ExternalResult = Result<ExitStatus, std::io::Error>;
+
+type ThenFn = Box<dyn FnOnce(ExternalResult) -> BackendEvent + Send>;
+
+/// A program that takes over the terminal (the operator's editor). The runtime restores the
+/// terminal, stops reading input, runs the program in the foreground with the terminal as its
+/// stdin/stdout/stderr and `cwd` as its directory, waits for it, takes the terminal back (full
+/// repaint at the current size), and delivers `then(result)` like any backend event, so the
+/// screen that asked gets its own event with the exit status or the spawn error.
+pub struct External {
+    pub program: String,
+    pub args: Vec<String>,
+    pub cwd: PathBuf,
+    pub then: ThenFn,
+}
+
+impl External {
+    pub fn new(
+        program: impl Into<String>,
+        args: Vec<String>,
+        cwd: impl Into<PathBuf>,
+        then: impl FnOnce(ExternalResult) -> BackendEvent + Send + 'static,
+    ) -> Self {
+        Self {
+            program: program.into(),
+            args,
+            cwd: cwd.into(),
+            then: Box::new(then),
+        }
+    }
+}
+
+impl fmt::Debug for External {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("External")
+            .field("program", &self.program)
+            .field("args", &self.args)
+            .field("cwd", &self.cwd)
+            .finish_non_exhaustive()
+    }
+}
+
 /// A side effect for the runtime. `update` returns these; it never performs them.
 #[derive(Debug)]
 pub enum Effect {
@@ -145,6 +190,8 @@ pub enum Effect {
     Cancel(TaskKey),
     /// Restore the terminal, stop the process (SIGTSTP), take the terminal back on resume.
     Suspend,
+    /// Hand the terminal to a program (an editor) until it exits, then take it back.
+    External(External),
     /// Leave the event loop, restore the terminal.
     Quit,
 }

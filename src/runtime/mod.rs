@@ -9,9 +9,10 @@ use crate::msg::Msg;
 use crossterm::event::{Event, EventStream, KeyEventKind, MouseEventKind};
 use effects::{Effect, TaskRegistry};
 use futures::StreamExt;
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 use terminal::Tui;
-use tokio::signal::unix::{SignalKind, signal};
+use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio::sync::mpsc;
 use tokio::time::{MissedTickBehavior, interval};
 
@@ -58,9 +59,7 @@ pub async fn run(mut app: App, mut opts: RunOptions) -> color_eyre::Result<Exit>
     let mut frame = interval(FRAME);
     tick.set_missed_tick_behavior(MissedTickBehavior::Skip);
     frame.set_missed_tick_behavior(MissedTickBehavior::Skip);
-    let mut sigterm = signal(SignalKind::terminate())?;
-    let mut sigint = signal(SignalKind::interrupt())?;
-    let mut sighup = signal(SignalKind::hangup())?;
+    let mut signals = Signals::new()?;
 
     let mut pending = app::init(&mut app);
     if let Some(screen) = opts.start {
@@ -70,19 +69,40 @@ pub async fn run(mut app: App, mut opts: RunOptions) -> color_eyre::Result<Exit>
         ));
     }
     pending.append(&mut opts.initial_effects);
-    let exit = loop {
-        for effect in pending.drain(..) {
-            match effect {
-                Effect::Spawn(task) => tasks.spawn(task),
-                Effect::Cancel(key) => tasks.cancel(&key),
-                Effect::Suspend => {
-                    tui.suspend()?;
-                    // The window may have changed size while we were stopped.
-                    let size = tui.terminal.size()?;
-                    app.size = ratatui::layout::Rect::new(0, 0, size.width, size.height);
-                    app.dirty = true;
+    let exit = 'run: loop {
+        // Performing an effect may produce more (an external program's result): run them all.
+        while !pending.is_empty() {
+            for effect in std::mem::take(&mut pending) {
+                match effect {
+                    Effect::Spawn(task) => tasks.spawn(task),
+                    Effect::Cancel(key) => tasks.cancel(&key),
+                    Effect::Suspend => {
+                        tui.suspend()?;
+                        // The window may have changed size while we were stopped.
+                        resized(&mut app, &tui)?;
+                    }
+                    Effect::External(ext) => {
+                        // Stop crossterm reading stdin, or it would take the program's keys
+                        // (and its terminal's answers to queries). Dropping the stream stops
+                        // its reader thread; building the next one takes crossterm's reader
+                        // lock, so it returns only once that thread has let go of stdin. The
+                        // new stream reads nothing until it is polled, after the program.
+                        drop(input);
+                        input = EventStream::new();
+                        tui.release();
+                        let result = match run_foreground(&ext, &mut signals).await {
+                            Foreground::Done(result) => result,
+                            // Told to end while the program ran: the terminal is already the
+                            // shell's again; leave without taking it back.
+                            Foreground::Signalled(sig) => break 'run Exit::Signal(sig),
+                        };
+                        tui.reclaim()?;
+                        resized(&mut app, &tui)?;
+                        let event = (ext.then)(result);
+                        pending.extend(app::update(&mut app, Msg::Backend(event)));
+                    }
+                    Effect::Quit => app.quitting = true,
                 }
-                Effect::Quit => app.quitting = true,
             }
         }
         if app.quitting {
@@ -119,9 +139,7 @@ pub async fn run(mut app: App, mut opts: RunOptions) -> color_eyre::Result<Exit>
                 continue;
             }
             _ = tick.tick() => Msg::Tick,
-            _ = sigterm.recv() => break Exit::Signal(libc::SIGTERM),
-            _ = sigint.recv() => break Exit::Signal(libc::SIGINT),
-            _ = sighup.recv() => break Exit::Signal(libc::SIGHUP),
+            sig = signals.recv() => break Exit::Signal(sig),
             _ = frame.tick(), if app.dirty => {
                 let now = jiff::Timestamp::now();
                 tui.terminal.draw(|f| app::view(&app, f, &app.view_cx(now)))?;
@@ -142,6 +160,110 @@ pub async fn run(mut app: App, mut opts: RunOptions) -> color_eyre::Result<Exit>
     Ok(exit)
 }
 
+/// After the terminal was handed away: its current size, and a redraw.
+fn resized(app: &mut App, tui: &Tui) -> std::io::Result<()> {
+    let size = tui.terminal.size()?;
+    app.size = ratatui::layout::Rect::new(0, 0, size.width, size.height);
+    app.dirty = true;
+    Ok(())
+}
+
+/// The termination signals the loop handles (it ends, restoring the terminal).
+struct Signals {
+    term: Signal,
+    int: Signal,
+    hup: Signal,
+}
+
+impl Signals {
+    fn new() -> std::io::Result<Self> {
+        Ok(Self {
+            term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
+            hup: signal(SignalKind::hangup())?,
+        })
+    }
+}
+
+/// Where termination signals come from (the process's, or a test's).
+trait SignalSource {
+    /// The next signal's number. Cancel-safe.
+    async fn recv(&mut self) -> i32;
+}
+
+impl SignalSource for Signals {
+    async fn recv(&mut self) -> i32 {
+        tokio::select! {
+            _ = self.term.recv() => libc::SIGTERM,
+            _ = self.int.recv() => libc::SIGINT,
+            _ = self.hup.recv() => libc::SIGHUP,
+        }
+    }
+}
+
+/// How long a program passed SIGTERM/SIGHUP gets to exit (an editor saving its swap file)
+/// before it is killed.
+const CHILD_GRACE: Duration = Duration::from_secs(3);
+
+/// How a foreground program's run ended, seen from the loop.
+#[derive(Debug)]
+enum Foreground {
+    /// It exited (or could not be started).
+    Done(effects::ExternalResult),
+    /// homelab was told to end (SIGTERM/SIGHUP) while it ran; the program has been stopped.
+    Signalled(i32),
+}
+
+/// Run `ext` in the foreground on the terminal (inherited stdio) and wait for it. Meanwhile no
+/// terminal input is read; SIGINT is left to the program (Ctrl-C at a cooked terminal reaches
+/// both, as with git's editor), SIGTERM and SIGHUP are passed on to it (killed after
+/// [`CHILD_GRACE`]) and then end homelab.
+async fn run_foreground(ext: &effects::External, signals: &mut impl SignalSource) -> Foreground {
+    tracing::info!(program = %ext.program, args = ?ext.args, cwd = %ext.cwd.display(), "running external program");
+    let spawned = tokio::process::Command::new(&ext.program)
+        .args(&ext.args)
+        .current_dir(&ext.cwd)
+        .stdin(Stdio::inherit())
+        .stdout(Stdio::inherit())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn();
+    let mut child = match spawned {
+        Ok(child) => child,
+        Err(e) => {
+            tracing::warn!(program = %ext.program, "cannot start: {e}");
+            return Foreground::Done(Err(e));
+        }
+    };
+    loop {
+        tokio::select! {
+            status = child.wait() => {
+                tracing::info!(program = %ext.program, ?status, "external program ended");
+                return Foreground::Done(status);
+            }
+            sig = signals.recv() => {
+                if sig == libc::SIGINT {
+                    tracing::debug!("SIGINT while {} runs: left to it", ext.program);
+                    continue;
+                }
+                tracing::info!(sig, "signal while {} runs: passing it on", ext.program);
+                if let Some(pid) = child.id().and_then(|p| i32::try_from(p).ok()) {
+                    // SAFETY: kill(2) has no memory-safety preconditions; the pid is our
+                    // child's and is not reaped yet (`child` has not been waited to the end).
+                    unsafe {
+                        libc::kill(pid, sig);
+                    }
+                }
+                if tokio::time::timeout(CHILD_GRACE, child.wait()).await.is_err() {
+                    tracing::warn!("{} ignored the signal: killing it", ext.program);
+                    let _ = child.kill().await;
+                }
+                return Foreground::Signalled(sig);
+            }
+        }
+    }
+}
+
 fn to_msg(ev: Event) -> Option<Msg> {
     match ev {
         Event::Key(k) if k.kind != KeyEventKind::Release => Some(Msg::Key(k)),
@@ -151,5 +273,97 @@ fn to_msg(ev: Event) -> Option<Msg> {
         Event::Paste(p) => Some(Msg::Paste(p)),
         Event::Resize(w, h) => Some(Msg::Resize(w, h)),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::msg::BackendEvent;
+    use effects::External;
+
+    /// No signal ever arrives.
+    struct Quiet;
+    impl SignalSource for Quiet {
+        async fn recv(&mut self) -> i32 {
+            std::future::pending().await
+        }
+    }
+
+    /// These signals arrive one after the other, shortly after the program started.
+    struct Arrive(Vec<i32>);
+    impl SignalSource for Arrive {
+        async fn recv(&mut self) -> i32 {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            match self.0.pop() {
+                Some(sig) => sig,
+                None => std::future::pending().await,
+            }
+        }
+    }
+
+    fn sh(script: &str, cwd: &std::path::Path) -> External {
+        External::new("sh", vec!["-c".into(), script.into()], cwd, |_| {
+            BackendEvent::TaskFailed {
+                key: effects::TaskKey::new("unused"),
+                error: String::new(),
+            }
+        })
+    }
+
+    #[tokio::test]
+    async fn the_program_runs_in_its_directory_and_its_status_comes_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let ext = sh("pwd > where; exit 3", dir.path());
+        let Foreground::Done(Ok(status)) = run_foreground(&ext, &mut Quiet).await else {
+            panic!("did not run");
+        };
+        assert_eq!(status.code(), Some(3));
+        let wrote = std::fs::read_to_string(dir.path().join("where")).unwrap();
+        assert_eq!(
+            std::path::Path::new(wrote.trim()).canonicalize().unwrap(),
+            dir.path().canonicalize().unwrap()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_missing_program_is_an_error_not_a_panic() {
+        let ext = External::new(
+            "/nonexistent/homelab-editor",
+            vec![],
+            std::env::temp_dir(),
+            |_| unreachable!(),
+        );
+        match run_foreground(&ext, &mut Quiet).await {
+            Foreground::Done(Err(e)) => assert_eq!(e.kind(), std::io::ErrorKind::NotFound),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn sigint_is_left_to_the_program_and_sigterm_ends_it() {
+        let dir = tempfile::tempdir().unwrap();
+        // SIGINT (ignored by us) first, then SIGTERM: passed on, the program ends, and so
+        // does homelab, long before the program's own 30 s.
+        let ext = sh(
+            "sleep 30 & pid=$!; trap 'kill $pid; echo term > got; exit 7' TERM; wait",
+            dir.path(),
+        );
+        let started = Instant::now();
+        let end = run_foreground(&ext, &mut Arrive(vec![libc::SIGTERM, libc::SIGINT])).await;
+        assert!(
+            matches!(end, Foreground::Signalled(libc::SIGTERM)),
+            "{end:?}"
+        );
+        assert!(started.elapsed() < Duration::from_secs(10));
+        assert!(
+            started.elapsed() >= Duration::from_millis(400),
+            "SIGINT ended it"
+        );
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("got")).unwrap(),
+            "term\n",
+            "the program got SIGTERM"
+        );
     }
 }

@@ -1,6 +1,6 @@
 //! The terminal guard: raw mode, alternate screen, mouse capture and bracketed paste on enter;
 //! all of it undone on drop, on panic (before the report prints), on SIGTERM/SIGINT (the loop
-//! exits normally) and around Ctrl-Z suspend.
+//! exits normally), around Ctrl-Z suspend and around an external program (the editor).
 
 use crossterm::event::{
     DisableBracketedPaste, DisableMouseCapture, EnableBracketedPaste, EnableMouseCapture,
@@ -32,13 +32,24 @@ impl Tui {
     /// Give the terminal back, stop the process (as the shell's Ctrl-Z would), and take the
     /// terminal again when resumed with `fg`.
     pub fn suspend(&mut self) -> io::Result<()> {
-        restore();
+        self.release();
         // SAFETY: raise(3) with a valid signal number has no memory-safety preconditions.
         unsafe {
             libc::raise(libc::SIGTSTP);
         }
+        self.reclaim()
+    }
+
+    /// Give the terminal back (cooked mode, main screen, cursor shown, no mouse reporting) so
+    /// another program can use it. Dropping the guard afterwards is still fine.
+    pub fn release(&mut self) {
+        restore();
+    }
+
+    /// Take the terminal again after [`Tui::release`]. New buffers: the next frame repaints the
+    /// whole screen at the terminal's current size.
+    pub fn reclaim(&mut self) -> io::Result<()> {
         setup()?;
-        // New buffers: the next frame repaints the whole screen.
         self.terminal = Terminal::new(CrosstermBackend::new(io::stdout()))?;
         Ok(())
     }

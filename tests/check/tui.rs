@@ -3,9 +3,10 @@
 
 use crate::fixture::{repo_root, tree_with_fixtures};
 use crate::support;
+use homelab::editor::EditorVars;
 use homelab::msg::{Action, BackendEvent};
 use homelab::repo::check;
-use homelab::runtime::effects::Effect;
+use homelab::runtime::effects::{Effect, External};
 use homelab::screens::ScreenId;
 
 fn spawned(effects: &[Effect], key: &str) -> bool {
@@ -60,6 +61,12 @@ fn check_violations_grouped_by_rule() {
         &frame,
         "cluster/kubernetes/apps/tools/portainer/httproute.yaml:8"
     ));
+    // the footer offers the editor key, also at 80 columns
+    let frame = support::render(&mut app, 80, 24);
+    assert!(
+        support::row_text(frame.buffer(), 23).starts_with(" Enter open file  e edit  r re-check"),
+        "{frame:?}"
+    );
 }
 
 #[test]
@@ -184,4 +191,168 @@ fn check_help_lists_the_screen_keys() {
         "Open the file at the violation's line"
     ));
     assert!(support::contains(&frame, "Run the check again"));
+    assert!(support::contains(
+        &frame,
+        "e            Edit in $VISUAL/$EDITOR at the line, then re-check"
+    ));
+}
+
+/// The External effect `update` asked for, if any.
+fn external(effects: homelab::runtime::effects::Effects) -> Option<External> {
+    effects.into_iter().find_map(|e| match e {
+        Effect::External(x) => Some(x),
+        _ => None,
+    })
+}
+
+fn exited(code: i32) -> homelab::runtime::effects::ExternalResult {
+    use std::os::unix::process::ExitStatusExt;
+    Ok(std::process::ExitStatus::from_raw(code << 8))
+}
+
+fn toasts(app: &homelab::app::App) -> Vec<String> {
+    app.toasts.iter().map(|t| t.text.clone()).collect()
+}
+
+#[test]
+fn e_opens_the_editor_at_the_line_then_rechecks_and_keeps_the_selection() {
+    let mut app = app_on_check();
+    app.screens.check.editor = EditorVars {
+        visual: None,
+        editor: Some("nvim -p".into()),
+    };
+    let report = broken_report();
+    support::backend(
+        &mut app,
+        BackendEvent::CheckFinished(Ok(Box::new(report.clone()))),
+    );
+    // the second violation: exposure/public-allowlist at portainer/httproute.yaml:13
+    support::press(&mut app, "j");
+    let file = "cluster/kubernetes/apps/tools/portainer/httproute.yaml";
+    let ext = external(support::press(&mut app, "e")).expect("e runs the editor");
+    assert_eq!(ext.program, "nvim");
+    assert_eq!(ext.args, ["-p", "+13", file]);
+    assert_eq!(ext.cwd, app.session.repo_root, "runs in the repository");
+
+    // The editor saved a fix of line 8 above it and exited 0: the check runs again...
+    let effects = support::backend(&mut app, (ext.then)(exited(0)));
+    assert!(spawned(&effects, "check"), "{effects:?}");
+    assert!(toasts(&app).is_empty(), "{:?}", toasts(&app));
+    let mut fixed = report.clone();
+    let gone = fixed.violations.remove(0);
+    assert_eq!(gone.line, Some(8));
+    support::backend(&mut app, BackendEvent::CheckFinished(Ok(Box::new(fixed))));
+    // ...and the selection stays on the violation at line 13, now the first one.
+    assert_eq!(app.screens.check.selected, 0);
+    let frame = support::render(&mut app, 160, 48);
+    assert!(
+        support::contains(&frame, &format!("{file}:13")),
+        "{frame:?}"
+    );
+
+    // When the edited violation itself is fixed, the next one takes its place.
+    let mut fixed_too = report.clone();
+    fixed_too.violations.drain(0..2);
+    let ext = external(support::press(&mut app, "e")).expect("e runs the editor");
+    support::backend(&mut app, (ext.then)(exited(0)));
+    support::backend(
+        &mut app,
+        BackendEvent::CheckFinished(Ok(Box::new(fixed_too.clone()))),
+    );
+    let now = &app.screens.check.report.as_ref().unwrap().violations;
+    assert_eq!(now[app.screens.check.selected], report.violations[2]);
+}
+
+#[test]
+fn e_works_from_the_viewer_and_closes_it_for_the_recheck() {
+    let mut app = app_on_check();
+    app.screens.check.editor = EditorVars {
+        visual: Some("hx".into()),
+        editor: Some("nano".into()),
+    };
+    support::backend(
+        &mut app,
+        BackendEvent::CheckFinished(Ok(Box::new(broken_report()))),
+    );
+    support::press(&mut app, "enter");
+    assert!(app.screens.check.viewer.is_some());
+    let ext = external(support::press(&mut app, "e")).expect("e runs the editor");
+    assert_eq!(ext.program, "hx", "$VISUAL wins");
+    assert_eq!(
+        ext.args,
+        ["cluster/kubernetes/apps/tools/portainer/httproute.yaml:8"]
+    );
+    let effects = support::backend(&mut app, (ext.then)(exited(0)));
+    assert!(spawned(&effects, "check"));
+    assert!(
+        app.screens.check.viewer.is_none(),
+        "the viewer's text is stale"
+    );
+}
+
+#[test]
+fn a_failing_or_missing_editor_is_a_toast() {
+    let mut app = app_on_check();
+    app.screens.check.editor = EditorVars {
+        visual: None,
+        editor: Some("my-editor".into()),
+    };
+    support::backend(
+        &mut app,
+        BackendEvent::CheckFinished(Ok(Box::new(broken_report()))),
+    );
+    // Non-zero exit: a toast with the status, and the check still runs again.
+    let ext = external(support::press(&mut app, "e")).unwrap();
+    let effects = support::backend(&mut app, (ext.then)(exited(1)));
+    assert!(spawned(&effects, "check"));
+    let t = toasts(&app);
+    assert!(
+        t.iter()
+            .any(|t| t == "Editor exited with status 1 (`my-editor`); checking again what it saved"),
+        "{t:?}"
+    );
+    let frame = support::render(&mut app, 160, 48);
+    assert!(
+        support::contains(&frame, "exited with status 1"),
+        "{frame:?}"
+    );
+
+    // Not installed: an error naming the variable to set; nothing to re-check.
+    support::press(&mut app, "ctrl-l");
+    let ext = external(support::press(&mut app, "e")).unwrap();
+    let effects = support::backend(
+        &mut app,
+        (ext.then)(Err(std::io::ErrorKind::NotFound.into())),
+    );
+    assert!(!spawned(&effects, "check"), "{effects:?}");
+    let t = toasts(&app);
+    assert!(
+        t.iter()
+            .any(|t| t.contains("`my-editor` (from $EDITOR): not found")
+                && t.contains("set $VISUAL or $EDITOR")),
+        "{t:?}"
+    );
+
+    // A value homelab cannot split: an error before anything runs.
+    support::press(&mut app, "ctrl-l");
+    app.screens.check.editor.visual = Some("vim \"-c".into());
+    let effects = support::press(&mut app, "e");
+    assert!(external(effects).is_none());
+    let t = toasts(&app);
+    assert!(
+        t.iter()
+            .any(|t| t.contains("$VISUAL (`vim \"-c`) has an unterminated \" quote")),
+        "{t:?}"
+    );
+}
+
+#[test]
+fn e_on_a_clean_tree_opens_nothing() {
+    let mut app = app_on_check();
+    let mut report = check::run(&repo_root()).expect("tree loads");
+    report.root = "/srv/homelab".into();
+    support::backend(&mut app, BackendEvent::CheckFinished(Ok(Box::new(report))));
+    let effects = support::press(&mut app, "e");
+    assert!(external(effects).is_none());
+    assert!(toasts(&app).iter().any(|t| t.contains("nothing to open")));
 }

@@ -1,18 +1,21 @@
 //! Check: `homelab check` as a screen. Runs the Stage 1 rules in a background task, lists the
 //! violations grouped by rule, shows the selected one's rule, message and fix, and opens the
-//! file at the line in a built-in viewer (Enter; Esc closes it).
+//! file at the line in a built-in viewer (Enter; Esc closes it) or in the operator's editor
+//! (`e`: $VISUAL, else $EDITOR, else vi), after which the check runs again.
 
 mod view;
 
 use super::{Handled, Screen};
 use crate::app::{Session, UpdateCx, ViewCx};
+use crate::editor::{EditorCommand, EditorVars};
 use crate::msg::{Action, BackendEvent};
-use crate::repo::check::{self, Report};
-use crate::runtime::effects::{Task, TaskKey};
+use crate::repo::check::{self, Report, Violation};
+use crate::runtime::effects::{External, ExternalResult, Task, TaskKey};
 use crate::widgets::list;
 use crossterm::event::{MouseButton, MouseEvent, MouseEventKind};
 use ratatui::Frame;
 use ratatui::layout::{Margin, Rect};
+use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 
 pub use view::layout;
@@ -43,6 +46,26 @@ pub struct Viewer {
     pub focus: usize,
 }
 
+/// The violation that was selected when a run started, to select it again afterwards.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Keep {
+    rule: &'static str,
+    file: String,
+    line: Option<u32>,
+    message: String,
+}
+
+impl Keep {
+    fn of(v: &Violation) -> Self {
+        Self {
+            rule: v.rule,
+            file: v.file.clone(),
+            line: v.line,
+            message: v.message.clone(),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct CheckState {
     pub root: PathBuf,
@@ -51,6 +74,10 @@ pub struct CheckState {
     /// Index into `report.violations`.
     pub selected: usize,
     pub viewer: Option<Viewer>,
+    /// $VISUAL / $EDITOR for `e` (read when the screen is built; tests set their own).
+    pub editor: EditorVars,
+    /// What to select again when the running check finishes.
+    keep: Option<Keep>,
 }
 
 fn check_key() -> TaskKey {
@@ -69,7 +96,15 @@ impl CheckState {
             report: None,
             selected: 0,
             viewer: None,
+            editor: EditorVars::from_env(),
+            keep: None,
         }
+    }
+
+    fn selected_violation(&self) -> Option<&Violation> {
+        self.report
+            .as_ref()
+            .and_then(|r| r.violations.get(self.selected))
     }
 
     /// Rows the selection moves over: the violations, or the rules when there are none.
@@ -83,18 +118,73 @@ impl CheckState {
 
     fn start(&mut self, cx: &mut UpdateCx) {
         self.run = Run::Running;
+        self.keep = self.selected_violation().map(Keep::of);
         let root = self.root.clone();
         cx.spawn(Task::blocking(check_key(), "homelab check", move || {
             BackendEvent::CheckFinished(check::run(&root).map(Box::new).map_err(|e| e.to_string()))
         }));
     }
 
+    /// Close the viewer (its text may be stale) and run the check again.
+    fn recheck(&mut self, cx: &mut UpdateCx) {
+        self.viewer = None;
+        cx.cancel(file_key());
+        self.start(cx);
+    }
+
+    /// `e`: the selected violation's file at its line in the operator's editor (also from the
+    /// viewer, which shows that violation's file).
+    fn edit_selected(&mut self, cx: &mut UpdateCx) {
+        let Some(v) = self.selected_violation() else {
+            cx.notify("No violation selected: nothing to open in the editor");
+            return;
+        };
+        let editor = match crate::editor::open_at(&self.editor, &v.file, v.line) {
+            Ok(editor) => editor,
+            Err(e) => {
+                cx.error(format!("Cannot open {} in the editor: {e}", v.location()));
+                return;
+            }
+        };
+        let (program, args) = (editor.program.clone(), editor.args.clone());
+        cx.run_external(External::new(
+            program,
+            args,
+            self.root.clone(),
+            move |result| BackendEvent::CheckEditorExited { editor, result },
+        ));
+    }
+
+    /// The editor is closed: say how it ended, and run the check again when it ran at all.
+    fn editor_exited(&mut self, editor: &EditorCommand, result: ExternalResult, cx: &mut UpdateCx) {
+        let name = Path::new(&editor.program)
+            .file_name()
+            .map_or(editor.program.clone(), |n| n.to_string_lossy().into_owned());
+        match result {
+            Ok(status) if status.success() => {
+                cx.status(format!("{name} closed; checking again"));
+            }
+            Ok(status) => {
+                let how = match (status.code(), status.signal()) {
+                    (Some(code), _) => format!("exited with status {code}"),
+                    (None, Some(sig)) => format!("was stopped by signal {sig}"),
+                    (None, None) => format!("ended ({status})"),
+                };
+                cx.warn(format!(
+                    "Editor {how} (`{name}`); checking again what it saved"
+                ));
+                tracing::warn!(%editor, %status, "editor failed");
+            }
+            Err(e) => {
+                cx.error(editor.spawn_failed(&e));
+                return;
+            }
+        }
+        self.recheck(cx);
+    }
+
     fn open_selected(&mut self, cx: &mut UpdateCx) {
-        let Some(v) = self
-            .report
-            .as_ref()
-            .and_then(|r| r.violations.get(self.selected))
-        else {
+        let Some(v) = self.selected_violation() else {
             return;
         };
         let (file, line) = (v.file.clone(), v.line);
@@ -220,10 +310,8 @@ impl Screen for CheckState {
                 self.viewer = None;
                 cx.cancel(file_key());
             }
-            Action::Refresh => {
-                self.viewer = None;
-                self.start(cx);
-            }
+            Action::Edit => self.edit_selected(cx),
+            Action::Refresh => self.recheck(cx),
             _ => return Handled::No,
         }
         Handled::Yes
@@ -238,7 +326,7 @@ impl Screen for CheckState {
                 } else {
                     format!("check: {n} violation(s)")
                 });
-                self.selected = self.selected.min(n.saturating_sub(1));
+                self.selected = reselect(&report.violations, self.keep.take(), self.selected);
                 self.report = Some(*report);
                 self.run = Run::Done;
                 None
@@ -255,6 +343,10 @@ impl Screen for CheckState {
                     v.lines = Some(lines);
                     v.focus = v.line.map_or(0, |l| (l as usize).saturating_sub(1));
                 }
+                None
+            }
+            BackendEvent::CheckEditorExited { editor, result } => {
+                self.editor_exited(&editor, result, cx);
                 None
             }
             other => Some(other),
@@ -304,5 +396,100 @@ impl Screen for CheckState {
 
     fn busy(&self) -> Option<String> {
         (self.run == Run::Running).then(|| "homelab check".to_string())
+    }
+}
+
+/// The violation to select in a new report: the one kept from before the run when it is still
+/// there (same rule and file; the same message first, then the nearest line, since an edit
+/// moves lines), else the same position (a fixed violation's place goes to the next one).
+fn reselect(violations: &[Violation], keep: Option<Keep>, selected: usize) -> usize {
+    let found = keep.and_then(|k| {
+        violations
+            .iter()
+            .enumerate()
+            .filter(|(_, v)| v.rule == k.rule && v.file == k.file)
+            .min_by_key(|(_, v)| {
+                let distance = match (v.line, k.line) {
+                    (Some(a), Some(b)) => a.abs_diff(b),
+                    (None, None) => 0,
+                    _ => u32::MAX,
+                };
+                (v.message != k.message, distance)
+            })
+            .map(|(i, _)| i)
+    });
+    found.unwrap_or_else(|| selected.min(violations.len().saturating_sub(1)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v(rule: &'static str, file: &str, line: u32, message: &str) -> Violation {
+        Violation {
+            rule,
+            file: file.into(),
+            line: Some(line),
+            message: message.into(),
+        }
+    }
+
+    fn keep(v: &Violation) -> Option<Keep> {
+        Some(Keep::of(v))
+    }
+
+    #[test]
+    fn the_same_violation_is_selected_again_where_it_moved() {
+        let before = [
+            v("a/x", "one.yaml", 3, "m1"),
+            v("b/y", "two.yaml", 10, "bad image"),
+            v("b/y", "two.yaml", 20, "other image"),
+        ];
+        // An edit added lines above and fixed the first violation: same rule, file and
+        // message, another line and another index.
+        let after = [
+            v("b/y", "two.yaml", 12, "other"),
+            v("b/y", "two.yaml", 14, "bad image"),
+        ];
+        assert_eq!(reselect(&after, keep(&before[1]), 1), 1);
+        // The message changed too: the nearest line of the same rule and file wins.
+        let after = [
+            v("a/x", "one.yaml", 3, "m1"),
+            v("b/y", "two.yaml", 19, "x"),
+            v("b/y", "two.yaml", 11, "y"),
+        ];
+        assert_eq!(reselect(&after, keep(&before[1]), 1), 2);
+    }
+
+    #[test]
+    fn a_fixed_violation_gives_way_to_the_next_one_or_the_last() {
+        let before = [
+            v("a/x", "one.yaml", 3, "m1"),
+            v("b/y", "two.yaml", 10, "m2"),
+            v("c/z", "three.yaml", 1, "m3"),
+        ];
+        let after = [before[0].clone(), before[2].clone()];
+        assert_eq!(reselect(&after, keep(&before[1]), 1), 1, "the next one");
+        let after = [before[0].clone()];
+        assert_eq!(
+            reselect(&after, keep(&before[2]), 2),
+            0,
+            "clamped to the last"
+        );
+        assert_eq!(reselect(&[], keep(&before[0]), 0), 0, "nothing left");
+        // Nothing was selected before (a clean tree): the position, clamped.
+        assert_eq!(reselect(&before, None, 7), 2);
+    }
+
+    #[test]
+    fn a_violation_without_a_line_matches_its_file() {
+        let dir = Violation {
+            rule: "layout/top-level",
+            file: "extra".into(),
+            line: None,
+            message: "m".into(),
+        };
+        let after = [v("a/x", "one.yaml", 3, "m1"), dir.clone()];
+        assert_eq!(reselect(&after, keep(&dir), 0), 1);
     }
 }

@@ -288,7 +288,7 @@ fn render_detail(state: &CheckState, report: &Report, frame: &mut Frame, area: R
         ]));
     }
     text.push(Line::styled(
-        format!("{}  ·  Enter opens the file at the line", summary(report)),
+        format!("{}  ·  Enter views the file, e edits it", summary(report)),
         cx.theme.ui.muted,
     ));
     frame.render_widget(
