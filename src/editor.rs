@@ -170,79 +170,42 @@ fn set(var: &Option<String>) -> Option<&str> {
     var.as_deref().filter(|s| !s.trim().is_empty())
 }
 
-/// Split a command line into words as `sh` does for a simple command: blanks separate words,
-/// `'...'` is literal, `"..."` keeps blanks (with `\"`, `\\`, `` \` ``, `\$` escapes), and a
-/// backslash outside quotes takes the next character literally. Anything that needs a real
-/// shell (variables, command substitution, pipes, lists, redirections, `~`) is an error rather
-/// than a guess.
+/// Split a command line into words as `sh` does for a simple command (the `shell-words` crate:
+/// blanks, `'...'`, `"..."`, backslashes). Anything that needs a real shell (variables, command
+/// substitution, pipes, lists, redirections, a leading `~`) is an error rather than a guess.
 pub fn split(line: &str) -> Result<Vec<String>, String> {
-    let shell = |c: char| {
-        format!(
+    if let Some(c) = shell_syntax(line) {
+        return Err(format!(
             "uses shell syntax (`{c}`) that homelab does not interpret; put the command in a small script and point the variable at it"
-        )
-    };
-    let mut words = Vec::new();
-    let mut word = String::new();
-    let mut in_word = false;
+        ));
+    }
+    shell_words::split(line).map_err(|_| "has an unterminated quote".to_string())
+}
+
+/// The first character that only a real shell would give meaning to: outside quotes any of
+/// `` $`|&;<>() `` or a word-initial `~`; inside double quotes `$` and `` ` ``; nothing inside
+/// single quotes or after a backslash.
+fn shell_syntax(line: &str) -> Option<char> {
     let mut chars = line.chars();
+    let (mut single, mut double, mut word_start) = (false, false, true);
     while let Some(c) = chars.next() {
+        let at_start = std::mem::replace(&mut word_start, false);
         match c {
-            ' ' | '\t' | '\n' => {
-                if in_word {
-                    words.push(std::mem::take(&mut word));
-                    in_word = false;
-                }
+            '\\' if !single => {
+                chars.next();
             }
-            '\'' => {
-                in_word = true;
-                loop {
-                    match chars.next() {
-                        Some('\'') => break,
-                        Some(c) => word.push(c),
-                        None => return Err("has an unterminated ' quote".into()),
-                    }
-                }
-            }
-            '"' => {
-                in_word = true;
-                loop {
-                    match chars.next() {
-                        Some('"') => break,
-                        Some('\\') => match chars.next() {
-                            Some(c @ ('"' | '\\' | '$' | '`')) => word.push(c),
-                            Some('\n') => {}
-                            Some(c) => {
-                                word.push('\\');
-                                word.push(c);
-                            }
-                            None => return Err("has an unterminated \" quote".into()),
-                        },
-                        Some(c @ ('$' | '`')) => return Err(shell(c)),
-                        Some(c) => word.push(c),
-                        None => return Err("has an unterminated \" quote".into()),
-                    }
-                }
-            }
-            '\\' => {
-                in_word = true;
-                match chars.next() {
-                    Some('\n') => {}
-                    Some(c) => word.push(c),
-                    None => return Err("ends with a lone backslash".into()),
-                }
-            }
-            '$' | '`' | '|' | '&' | ';' | '<' | '>' | '(' | ')' => return Err(shell(c)),
-            '~' if !in_word => return Err(shell(c)),
-            c => {
-                in_word = true;
-                word.push(c);
-            }
+            '\'' if !double => single = !single,
+            '"' if !single => double = !double,
+            _ if single => {}
+            '$' | '`' => return Some(c),
+            _ if double => {}
+            '|' | '&' | ';' | '<' | '>' | '(' | ')' => return Some(c),
+            '~' if at_start => return Some(c),
+            ' ' | '\t' | '\n' => word_start = true,
+            _ => {}
         }
     }
-    if in_word {
-        words.push(word);
-    }
-    Ok(words)
+    None
 }
 
 #[cfg(test)]
@@ -313,7 +276,7 @@ mod tests {
         );
         assert_eq!(
             split(r#"vim -c "echo \"hi\" \\ \$x" it's"#),
-            Err("has an unterminated ' quote".into())
+            Err("has an unterminated quote".into())
         );
         assert_eq!(
             split(r#"vim -c "echo \"hi\" \\ \$x \n""#).unwrap(),
@@ -367,9 +330,12 @@ mod tests {
             assert!(err.contains("script"), "{err}");
         }
         let err = open_at(&vars(Some("vim \"-c"), None), FILE, Some(1)).unwrap_err();
-        assert_eq!(err, "$VISUAL (`vim \"-c`) has an unterminated \" quote");
-        let err = open_at(&vars(Some("vim \\"), None), FILE, Some(1)).unwrap_err();
-        assert_eq!(err, "$VISUAL (`vim \\`) ends with a lone backslash");
+        assert_eq!(err, "$VISUAL (`vim \"-c`) has an unterminated quote");
+        // Quoted or escaped, the same characters are plain text.
+        assert_eq!(
+            split(r#"ed '$x|y' "a;b" \$z"#).unwrap(),
+            ["ed", "$x|y", "a;b", "$z"]
+        );
         let err = open_at(&vars(Some("'' -w"), None), FILE, Some(1)).unwrap_err();
         assert!(err.contains("names no program"), "{err}");
     }

@@ -341,7 +341,7 @@ fn a_failing_or_missing_editor_is_a_toast() {
     let t = toasts(&app);
     assert!(
         t.iter()
-            .any(|t| t.contains("$VISUAL (`vim \"-c`) has an unterminated \" quote")),
+            .any(|t| t.contains("$VISUAL (`vim \"-c`) has an unterminated quote")),
         "{t:?}"
     );
 }
