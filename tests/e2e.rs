@@ -60,6 +60,16 @@ fn assert_terminal_restored(screen: &str) {
     }
 }
 
+/// `q` back to the home screen, `q` again to quit: exit 0, alternate screen left, terminal cooked.
+fn quit_to_home_then_shell(t: &Tmux) {
+    t.keys(&["q"]);
+    t.wait_for("Jobs", T);
+    t.keys(&["q"]);
+    let done = t.wait_for("EXIT=0", T);
+    assert!(!done.contains("Jobs"), "alternate screen not left:\n{done}");
+    assert_terminal_restored(&wait_for_modes(t));
+}
+
 fn log_mentions(t: &Tmux, needle: &str) -> bool {
     let log = t.xdg("state").join("homelab/homelab.log");
     std::fs::read_to_string(&log).is_ok_and(|s| s.contains(needle))
@@ -233,12 +243,7 @@ fn check_tui_shows_the_result_and_returns() {
     let screen = t.wait_for("conforms to the Stage 1 architecture", T);
     assert!(screen.contains("Check repository"), "{screen}");
     assert!(screen.contains("swap/disabled"), "{screen}");
-    t.keys(&["q"]);
-    t.wait_for("Jobs", T);
-    t.keys(&["q"]);
-    let done = t.wait_for("EXIT=0", T);
-    assert!(!done.contains("Jobs"), "alternate screen not left:\n{done}");
-    assert_terminal_restored(&wait_for_modes(&t));
+    quit_to_home_then_shell(&t);
 }
 
 #[test]
@@ -383,12 +388,7 @@ fn check_tui_e_edits_the_violation_then_rechecks() {
             .contains("failSwapOn: false")
     );
 
-    t.keys(&["q"]);
-    t.wait_for("Jobs", T);
-    t.keys(&["q"]);
-    let done = t.wait_for("EXIT=0", T);
-    assert!(!done.contains("Jobs"), "alternate screen not left:\n{done}");
-    assert_terminal_restored(&wait_for_modes(&t));
+    quit_to_home_then_shell(&t);
 }
 
 /// An editor that saves a fix but exits 1: a toast says so, the check runs again on what it

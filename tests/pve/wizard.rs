@@ -389,19 +389,25 @@ fn wizard_done() {
     assert_frames("wizard", "wizard_full_log", &mut app);
 }
 
-#[test]
-fn wizard_trust_prompt_names_the_fingerprint() {
-    let mut app = crate::ui::app();
-    act(&mut app, Action::Open(ScreenId::Wizard));
+/// The PVE endpoint presents an unpinned certificate: the trust prompt opens. Its fingerprint.
+fn ask_to_trust(app: &mut homelab::app::App) -> &'static str {
     let fp = "3F:A0:9C:11:5B:7E:D2:44:90:1C:6A:E8:0B:53:27:FD:C4:18:9A:72:6E:05:B1:3D:E9:40:8C:2F:76:A5:1B:D3";
     backend(
-        &mut app,
+        app,
         BackendEvent::StageTrustNeeded {
             stage: StageId::Proxmox,
             endpoint: "192.168.1.10:8006".into(),
             fingerprint: fp.into(),
         },
     );
+    fp
+}
+
+#[test]
+fn wizard_trust_prompt_names_the_fingerprint() {
+    let mut app = crate::ui::app();
+    act(&mut app, Action::Open(ScreenId::Wizard));
+    ask_to_trust(&mut app);
     assert_frames("wizard", "wizard_trust", &mut app);
     let effects = press(&mut app, "y");
     assert!(!effects.is_empty(), "trusting stores the pin in a task");
@@ -419,15 +425,7 @@ fn wizard_declined_trust_says_so_and_a_new_review_clears_it() {
         homelab::screens::wizard::model::Phase::Reviewing,
         "the picked stage is reviewed on open"
     );
-    let fp = "3F:A0:9C:11:5B:7E:D2:44:90:1C:6A:E8:0B:53:27:FD:C4:18:9A:72:6E:05:B1:3D:E9:40:8C:2F:76:A5:1B:D3";
-    backend(
-        &mut app,
-        BackendEvent::StageTrustNeeded {
-            stage: StageId::Proxmox,
-            endpoint: "192.168.1.10:8006".into(),
-            fingerprint: fp.into(),
-        },
-    );
+    let fp = ask_to_trust(&mut app);
     press(&mut app, "n");
     assert!(app.overlays.is_empty(), "the prompt closed");
     let m = app.screens.wizard.current();
