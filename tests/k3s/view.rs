@@ -343,8 +343,8 @@ fn k3s_wizard_running_shows_node_columns_and_retry_targets_the_focused_node() {
             error: StageError::new("k3s-agent-2 failed"),
         })),
     );
-    support::press(&mut app, "l");
-    support::press(&mut app, "l");
+    support::press(&mut app, "tab");
+    support::press(&mut app, "tab");
     let v = app.screens.wizard.k3s.as_ref().unwrap();
     assert_eq!(v.focused().unwrap().name, "k3s-agent-2");
     let effects = support::press(&mut app, "r");

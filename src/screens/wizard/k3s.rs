@@ -2,8 +2,8 @@
 //! output, on failure the exact command and its stderr; a row for the cluster steps (kubeconfig,
 //! Ready); the host key trust prompt. State is fed by [`StageEvent`]s; drawing is pure.
 //!
-//! Keys (wizard context): `h`/`l` or `Tab` move between nodes, `r` retries the focused node
-//! (its steps only, see [`K3sView::retry_plan`]), `L` toggles the full log; the host key trust
+//! Keys (wizard context): `Tab`/`Shift-Tab` or the arrow keys move between nodes, `r` retries the focused node
+//! (its steps only, see [`K3sView::retry_plan`]), `l` toggles the full log; the host key trust
 //! prompt is [`render_trust`] (answered through `ssh_prompt`).
 
 use crate::app::ViewCx;

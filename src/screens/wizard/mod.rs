@@ -31,7 +31,7 @@ use tokio_util::sync::CancellationToken;
 pub struct WizardState {
     pub stages: Vec<StageModel>,
     pub selected: usize,
-    /// Full-height log (`L`).
+    /// Full-height log (`l`).
     pub show_log: bool,
     /// Lines scrolled up from the end of the log.
     pub log_scroll: usize,

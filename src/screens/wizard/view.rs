@@ -1,5 +1,5 @@
 //! Drawing the wizard: stage list (left), the selected stage's preflight + plan or its live
-//! progress (right), the task log (bottom, or full height with `L`).
+//! progress (right), the task log (bottom, or full height with `l`).
 
 use super::WizardState;
 use super::model::{History, Phase, StageModel, StepStatus, SubjectRow};
@@ -513,7 +513,7 @@ fn render_main(m: &StageModel, frame: &mut Frame, area: Rect, cx: &ViewCx) {
                     }
                     lines.push(Line::default());
                     let hint = if m.preflight_ok() {
-                        "Enter runs the stage · L shows each step's exact calls"
+                        "Enter runs the stage · l shows each step's exact calls"
                     } else {
                         "fix the FAIL items, then p to check again"
                     };
