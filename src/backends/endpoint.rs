@@ -6,17 +6,19 @@ use serde::de::DeserializeOwned;
 use std::fmt;
 use std::time::Duration;
 use url::Url;
+use zeroize::Zeroizing;
 
-/// Credentials for an endpoint. Debug never prints the secret.
+/// Credentials for an endpoint. Debug never prints the secret; the secret is wiped from memory
+/// when the value is dropped.
 #[derive(Clone, Default, PartialEq, Eq)]
 pub enum Auth {
     #[default]
     None,
     Basic {
         user: String,
-        password: String,
+        password: Zeroizing<String>,
     },
-    Bearer(String),
+    Bearer(Zeroizing<String>),
 }
 
 impl fmt::Debug for Auth {
@@ -35,20 +37,38 @@ impl Auth {
         let (user, password) = pair.split_once(':')?;
         Some(Auth::Basic {
             user: user.to_owned(),
-            password: password.to_owned(),
+            password: Zeroizing::new(password.to_owned()),
         })
     }
 
-    /// The `Authorization` header value, if any.
-    pub fn header_value(&self) -> Option<String> {
+    /// A bearer token.
+    pub fn bearer(token: &str) -> Self {
+        Auth::Bearer(Zeroizing::new(token.to_owned()))
+    }
+
+    /// The `Authorization` header value, if any (wiped when dropped).
+    pub fn header_value(&self) -> Option<Zeroizing<String>> {
         match self {
             Auth::None => None,
-            Auth::Basic { user, password } => Some(format!(
-                "Basic {}",
-                base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
-            )),
-            Auth::Bearer(token) => Some(format!("Bearer {token}")),
+            Auth::Basic { user, password } => {
+                let pair = Zeroizing::new(format!("{user}:{}", password.as_str()));
+                Some(Zeroizing::new(format!(
+                    "Basic {}",
+                    base64::engine::general_purpose::STANDARD.encode(pair.as_bytes())
+                )))
+            }
+            Auth::Bearer(token) => Some(Zeroizing::new(format!("Bearer {}", token.as_str()))),
         }
+    }
+
+    /// The header as reqwest/tungstenite take it, marked sensitive (never logged by them).
+    pub fn header(&self) -> Option<Result<reqwest::header::HeaderValue, String>> {
+        self.header_value().map(|h| {
+            let mut v = reqwest::header::HeaderValue::from_str(&h)
+                .map_err(|_| "credentials are not a valid header".to_string())?;
+            v.set_sensitive(true);
+            Ok(v)
+        })
     }
 }
 
@@ -214,7 +234,7 @@ impl HttpEndpoint {
             .client
             .request(method, self.url(path))
             .timeout(self.timeouts.request);
-        if let Some(h) = self.auth.header_value() {
+        if let Some(Ok(h)) = self.auth.header() {
             rb = rb.header(reqwest::header::AUTHORIZATION, h);
         }
         rb
@@ -364,9 +384,12 @@ mod tests {
     #[test]
     fn auth_headers_and_debug_masking() {
         let a = Auth::basic_from_pair("admin:s3cret").unwrap();
-        assert_eq!(a.header_value().unwrap(), "Basic YWRtaW46czNjcmV0");
+        assert_eq!(a.header_value().unwrap().as_str(), "Basic YWRtaW46czNjcmV0");
+        let h = a.header().unwrap().unwrap();
+        assert!(h.is_sensitive());
+        assert_eq!(h.to_str().unwrap(), "Basic YWRtaW46czNjcmV0");
         assert!(!format!("{a:?}").contains("s3cret"));
-        assert!(!format!("{:?}", Auth::Bearer("tok".into())).contains("tok"));
+        assert!(!format!("{:?}", Auth::bearer("tok")).contains("tok"));
     }
 
     #[test]

@@ -288,12 +288,9 @@ async fn dropped_entries_completion_and_copy() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn credentials_reach_loki_on_queries_and_on_the_websocket_tail() {
-    let auth = homelab::backends::endpoint::Auth::Basic {
-        user: "ops".into(),
-        password: "pw".into(),
-    };
+    let auth = homelab::backends::endpoint::Auth::basic_from_pair("ops:pw").unwrap();
     let opts = LokiSimOptions {
-        authorization: auth.header_value(),
+        authorization: auth.header_value().map(|h| h.to_string()),
         ..quiet()
     };
     let sim = LokiSim::start("127.0.0.1:0".parse().unwrap(), opts)

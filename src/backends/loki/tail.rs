@@ -11,7 +11,7 @@ use std::collections::HashSet;
 use std::hash::{Hash, Hasher};
 use std::time::Duration;
 use tokio::sync::mpsc;
-use tokio_tungstenite::tungstenite::{self, Message, client::IntoClientRequest, http::HeaderValue};
+use tokio_tungstenite::tungstenite::{self, Message, client::IntoClientRequest};
 
 /// What to tail.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -232,9 +232,8 @@ impl LokiClient {
             .as_str()
             .into_client_request()
             .map_err(|e| Connect::Rejected(e.to_string()))?;
-        if let Some(h) = self.endpoint().auth().header_value() {
-            let v = HeaderValue::from_str(&h)
-                .map_err(|_| Connect::Rejected("credentials are not a valid header".into()))?;
+        if let Some(v) = self.endpoint().auth().header() {
+            let v = v.map_err(Connect::Rejected)?;
             request.headers_mut().insert("authorization", v);
         }
         let timeout = self.endpoint().timeouts().connect;

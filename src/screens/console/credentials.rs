@@ -47,7 +47,7 @@ pub fn load(source: &CredentialSource) -> Result<Auth, String> {
 pub fn load_with(source: &CredentialSource, ids: &Identities) -> Result<Auth, String> {
     if let Some(key) = &source.bearer_token_key {
         let token = read_value(&source.env_file, key, ids)?;
-        return Ok(Auth::Bearer(token.trim().to_owned()));
+        return Ok(Auth::bearer(token.trim()));
     }
     if let Some(key) = &source.basic_auth_key {
         let pair = read_value(&source.env_file, key, ids)?;
@@ -101,16 +101,13 @@ mod tests {
         };
         assert_eq!(
             load_with(&basic, &ids),
-            Ok(Auth::Basic {
-                user: "ops".into(),
-                password: "s3cret".into()
-            })
+            Ok(Auth::basic_from_pair("ops:s3cret").unwrap())
         );
         let bearer = CredentialSource {
             bearer_token_key: Some("OBS_TOKEN".into()),
             ..basic.clone()
         };
-        assert_eq!(load_with(&bearer, &ids), Ok(Auth::Bearer("tok-123".into())));
+        assert_eq!(load_with(&bearer, &ids), Ok(Auth::bearer("tok-123")));
         let missing = CredentialSource {
             bearer_token_key: Some("NOPE".into()),
             ..basic

@@ -93,7 +93,7 @@ pub fn resolve(
     let mut notes = Vec::new();
     let mut credentials = None;
     let auth = if let Some(token) = env("HOMELAB_BEARER_TOKEN").filter(|t| !t.is_empty()) {
-        Auth::Bearer(token)
+        Auth::bearer(&token)
     } else if let Some(pair) = env("HOMELAB_BASIC_AUTH").filter(|t| !t.is_empty()) {
         Auth::basic_from_pair(&pair).unwrap_or_else(|| {
             notes.push("HOMELAB_BASIC_AUTH must be user:password; sending no credentials".into());
@@ -190,13 +190,7 @@ mod tests {
             Path::new("e.env"),
             &env,
         );
-        assert_eq!(
-            r.auth,
-            Auth::Basic {
-                user: "ops".into(),
-                password: "pw".into()
-            }
-        );
+        assert_eq!(r.auth, Auth::basic_from_pair("ops:pw").unwrap());
         assert_eq!(r.loki, None);
         let env = |k: &str| (k == "HOMELAB_BASIC_AUTH").then(|| "no-colon".to_string());
         assert!(
