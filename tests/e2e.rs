@@ -195,12 +195,31 @@ fn completions_for_every_shell() {
 
 #[test]
 fn ctrl_z_suspends_and_fg_resumes() {
-    let Some(t) = start("tstp") else { return };
+    suspend_then_fg("tstp", |t| t.keys(&["C-z"]));
+}
+
+/// `kill -TSTP` from outside does what Ctrl-Z does: the terminal is given back before stopping.
+#[test]
+fn sigtstp_from_outside_suspends_like_ctrl_z() {
+    suspend_then_fg("ext-tstp", |t| {
+        let pid = t.child_pid("homelab").expect("homelab pid");
+        let status = Command::new("kill")
+            .args(["-TSTP", &pid.to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+    });
+}
+
+/// Start homelab, stop it with `stop`, check the shell got a cooked terminal and the main
+/// screen, `fg`, and see the home screen redrawn.
+fn suspend_then_fg(tag: &str, stop: impl Fn(&Tmux)) {
+    let Some(t) = start(tag) else { return };
     // Alone on the line: in a `a; b` list bash would move on to `b` once `a` stops.
     let line = run_line("");
     t.shell(line.split(';').next().expect("command"));
     t.wait_for("Jobs", T);
-    t.keys(&["C-z"]);
+    stop(&t);
     let stopped = t.wait_for("Stopped", T);
     assert!(
         !stopped.contains("Jobs"),

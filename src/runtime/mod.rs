@@ -139,7 +139,14 @@ pub async fn run(mut app: App, mut opts: RunOptions) -> color_eyre::Result<Exit>
                 continue;
             }
             _ = tick.tick() => Msg::Tick,
-            sig = signals.recv() => break Exit::Signal(sig),
+            sig = signals.recv() => {
+                if sig == libc::SIGTSTP {
+                    // `kill -TSTP`: the same as Ctrl-Z.
+                    pending.push(Effect::Suspend);
+                    continue;
+                }
+                break Exit::Signal(sig);
+            }
             _ = frame.tick(), if app.dirty => {
                 let now = jiff::Timestamp::now();
                 tui.terminal.draw(|f| app::view(&app, f, &app.view_cx(now)))?;
@@ -168,11 +175,14 @@ fn resized(app: &mut App, tui: &Tui) -> std::io::Result<()> {
     Ok(())
 }
 
-/// The termination signals the loop handles (it ends, restoring the terminal).
+/// The signals the loop handles: termination (it ends, restoring the terminal) and SIGTSTP from
+/// outside (`kill -TSTP`; the Ctrl-Z key arrives as a key in raw mode): it suspends as Ctrl-Z
+/// does, giving the terminal back first.
 struct Signals {
     term: Signal,
     int: Signal,
     hup: Signal,
+    tstp: Signal,
 }
 
 impl Signals {
@@ -181,6 +191,7 @@ impl Signals {
             term: signal(SignalKind::terminate())?,
             int: signal(SignalKind::interrupt())?,
             hup: signal(SignalKind::hangup())?,
+            tstp: signal(SignalKind::from_raw(libc::SIGTSTP))?,
         })
     }
 }
@@ -197,6 +208,7 @@ impl SignalSource for Signals {
             _ = self.term.recv() => libc::SIGTERM,
             _ = self.int.recv() => libc::SIGINT,
             _ = self.hup.recv() => libc::SIGHUP,
+            _ = self.tstp.recv() => libc::SIGTSTP,
         }
     }
 }
@@ -244,6 +256,13 @@ async fn run_foreground(ext: &effects::External, signals: &mut impl SignalSource
             sig = signals.recv() => {
                 if sig == libc::SIGINT {
                     tracing::debug!("SIGINT while {} runs: left to it", ext.program);
+                    continue;
+                }
+                if sig == libc::SIGTSTP {
+                    // The program's process group was stopped (an editor's own Ctrl-Z): stop
+                    // with it, so the shell sees the whole job stopped; `fg` continues both.
+                    tracing::debug!("SIGTSTP while {} runs: stopping with it", ext.program);
+                    terminal::stop_self();
                     continue;
                 }
                 tracing::info!(sig, "signal while {} runs: passing it on", ext.program);

@@ -33,10 +33,7 @@ impl Tui {
     /// terminal again when resumed with `fg`.
     pub fn suspend(&mut self) -> io::Result<()> {
         self.release();
-        // SAFETY: raise(3) with a valid signal number has no memory-safety preconditions.
-        unsafe {
-            libc::raise(libc::SIGTSTP);
-        }
+        stop_self();
         self.reclaim()
     }
 
@@ -102,4 +99,26 @@ pub fn install_hooks() -> color_eyre::Result<()> {
         eprintln!("{}", panic_hook.panic_report(info));
     }));
     Ok(())
+}
+
+/// Stop the process as the shell's Ctrl-Z would (SIGTSTP with its default action, so the shell
+/// reports the job as stopped) and return once it is continued (`fg`). The runtime catches
+/// SIGTSTP to restore the terminal first, so its handler is set aside around the raise and put
+/// back afterwards.
+pub fn stop_self() {
+    // SAFETY: sigaction(2)/raise(3) with a valid signal number and pointers to initialised
+    // sigaction structs; the saved handler is restored before returning.
+    unsafe {
+        let mut default: libc::sigaction = std::mem::zeroed();
+        default.sa_sigaction = libc::SIG_DFL;
+        libc::sigemptyset(&mut default.sa_mask);
+        let mut saved: libc::sigaction = std::mem::zeroed();
+        if libc::sigaction(libc::SIGTSTP, &default, &mut saved) != 0 {
+            // Cannot reset the handler: stop anyway (SIGSTOP cannot be caught).
+            libc::raise(libc::SIGSTOP);
+            return;
+        }
+        libc::raise(libc::SIGTSTP);
+        libc::sigaction(libc::SIGTSTP, &saved, std::ptr::null_mut());
+    }
 }
