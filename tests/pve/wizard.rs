@@ -440,11 +440,16 @@ fn wizard_declined_trust_says_so_and_a_new_review_clears_it() {
         "{err:?}"
     );
     let frame = crate::ui::render(&mut app, 160, 48);
-    assert!(
-        crate::ui::contains(&frame, "was not trusted"),
-        "{:?}",
-        frame.buffer()
-    );
+    for shown in [
+        "was not trusted",
+        "try: compare it with `pvenode cert info`",
+    ] {
+        assert!(
+            crate::ui::contains(&frame, shown),
+            "{shown}: {:?}",
+            frame.buffer()
+        );
+    }
 
     // `p` reviews again: the old verdict goes at once.
     press(&mut app, "p");

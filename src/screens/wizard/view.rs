@@ -480,6 +480,7 @@ fn render_main(m: &StageModel, frame: &mut Frame, area: Rect, cx: &ViewCx) {
                     format!("✗ {}", e.message),
                     cx.theme.status.error,
                 )));
+                lines.extend(try_line(e, cx));
             } else if stages::available(m.id) {
                 lines.push(Line::from(Span::styled(
                     "Press p to run the preflight checks and review the plan.",
@@ -519,10 +520,13 @@ fn render_main(m: &StageModel, frame: &mut Frame, area: Rect, cx: &ViewCx) {
                     };
                     lines.push(Line::from(Span::styled(hint, cx.theme.ui.muted)));
                 }
-                (None, Some(e)) => lines.push(Line::from(Span::styled(
-                    format!("✗ cannot plan: {}", e.message),
-                    cx.theme.status.error,
-                ))),
+                (None, Some(e)) => {
+                    lines.push(Line::from(Span::styled(
+                        format!("✗ cannot plan: {}", e.message),
+                        cx.theme.status.error,
+                    )));
+                    lines.extend(try_line(e, cx));
+                }
                 (None, None) => {}
             }
         }
@@ -580,12 +584,7 @@ fn render_main(m: &StageModel, frame: &mut Frame, area: Rect, cx: &ViewCx) {
                         format!("✗ {step}: {}", e.message),
                         cx.theme.status.error,
                     )));
-                    if let Some(h) = &e.hint {
-                        lines.push(Line::from(vec![
-                            Span::styled("  try: ", cx.theme.ui.muted),
-                            Span::styled(h.as_str(), cx.theme.ui.text),
-                        ]));
-                    }
+                    lines.extend(try_line(e, cx));
                     lines.push(Line::from(Span::styled(
                         "r retry · s skip this step · p review again",
                         cx.theme.ui.muted,
@@ -698,4 +697,14 @@ fn render_calls(
         .wrap(Wrap { trim: false })
         .block(block("Plan: every call and command", true, cx));
     frame.render_widget(p, area);
+}
+
+/// `  try: <hint>` under an error, when it has a hint.
+fn try_line<'a>(e: &'a crate::stages::engine::StageError, cx: &ViewCx) -> Option<Line<'a>> {
+    e.hint.as_ref().map(|h| {
+        Line::from(vec![
+            Span::styled("  try: ", cx.theme.ui.muted),
+            Span::styled(h.as_str(), cx.theme.ui.text),
+        ])
+    })
 }
