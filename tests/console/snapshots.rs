@@ -123,7 +123,7 @@ fn with_data() -> App {
         &mut app,
         ConsoleEvent::Tail {
             generation: g,
-            event: TailEvent::Live { resumed_from: None },
+            event: TailEvent::Live { resumed: None },
         },
     );
     app
@@ -168,7 +168,7 @@ fn console_empty() {
         &mut app,
         ConsoleEvent::Tail {
             generation: g,
-            event: TailEvent::Live { resumed_from: None },
+            event: TailEvent::Live { resumed: None },
         },
     );
     frames("console_empty", &mut app);
