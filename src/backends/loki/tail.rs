@@ -246,7 +246,9 @@ impl LokiClient {
                 return;
             }
             let reason = 'attempt: {
-                if connected_before && let Some(from) = cursor.resume_start() {
+                // From the newest line delivered, or where the tail started when it delivered
+                // none (the pane's history came from its own query).
+                if connected_before && let Some(from) = cursor.resume_start().or(req.start_ns) {
                     let fill = gap.get_or_insert_with(|| GapFill::new(from, req.gap_max));
                     let fetch = |start_ns, end_ns, limit| {
                         let q = super::RangeQuery {
@@ -441,9 +443,10 @@ where
 {
     use crate::backends::endpoint::EndpointError;
     let page = page.max(1);
-    let Some(mut start) = cursor.resume_start() else {
-        return Ok(());
-    };
+    // A retry of the same outage goes on from what the previous attempt delivered.
+    let mut start = cursor
+        .resume_start()
+        .map_or(fill.from_ns, |n| n.max(fill.from_ns));
     loop {
         let end = now().max(start + 1);
         let lines = fetch(start, end, page).await.map_err(|e| match e {
