@@ -287,7 +287,7 @@ impl LogsPane {
             TailEvent::Live { resumed } => {
                 self.conn = ConnState::Live;
                 if let Some(r) = resumed {
-                    self.notice = Some(resumed_notice(&r, self.gap_max, tz));
+                    self.notice = Some(resumed_notice(&r, tz));
                 }
             }
             TailEvent::Lines(lines) => self.ingest(lines),
@@ -692,22 +692,17 @@ impl LogsPane {
 }
 
 /// `reconnected after 12s: 3,214 lines backfilled from 14:05:31`, or, when the gap fill hit
-/// its cap, `reconnected after 2h 5m: 48,120 lines skipped 13:10:02-14:05:30 (cap 100k)`.
-pub fn resumed_notice(r: &Resumed, cap: usize, tz: &jiff::tz::TimeZone) -> String {
+/// its cap, `reconnected after 2h 5m: 48,120 lines skipped 13:10:02-14:05:30` (fits the status
+/// row of an 80-column pane).
+pub fn resumed_notice(r: &Resumed, tz: &jiff::tz::TimeZone) -> String {
     let after = super::conn::human_duration(r.down_for);
     if let Some(s) = &r.skipped {
-        let what = match s.count {
-            Some(n) => format!("{} lines", thousands(n)),
-            None => "lines".into(),
+        let (what, unknown) = match s.count {
+            Some(n) => (format!("{} lines", thousands(n)), ""),
+            None => ("lines".to_string(), " (uncounted)"),
         };
-        let cap = if cap >= 1000 && cap.is_multiple_of(1000) {
-            format!("{}k", cap / 1000)
-        } else {
-            thousands(cap as u64)
-        };
-        let unknown = if s.count.is_none() { ", uncounted" } else { "" };
         return format!(
-            "reconnected after {after}: {what} skipped {}-{} (cap {cap}{unknown})",
+            "reconnected after {after}: {what} skipped {}-{}{unknown}",
             hms(s.from_ns, tz),
             hms(s.to_ns, tz)
         );
