@@ -143,9 +143,11 @@ async fn a_dropped_tail_reconnects_and_resumes_without_duplicates_or_gaps() {
         st.logs
             .notice
             .as_deref()
-            .is_some_and(|n| n.contains("without duplicates"))
+            .is_some_and(|n| n.contains("reconnected after"))
     })
     .await;
+    let notice = h.st.logs.notice.clone().unwrap();
+    assert!(notice.contains(": 2 lines backfilled from "), "{notice}");
     s.push(web(), "after 2");
     h.until("all lines", |st| st.logs.buffer.len() >= 6).await;
     assert_eq!(
@@ -320,5 +322,105 @@ async fn credentials_reach_loki_on_queries_and_on_the_websocket_tail() {
     .await;
     sim.store().push(web(), "tailed with credentials");
     h.until("tailed line", |st| st.logs.buffer.len() == 2).await;
+    sim.stop().await;
+}
+
+/// `n` lines of the `media` stream written while the tail is down, 1 µs apart, just after now.
+fn burst(store: &homelab::sim::loki::LokiStore, n: i64) -> Vec<String> {
+    let t0 = Harness::now_ns();
+    let texts: Vec<String> = (0..n).map(|i| format!("gap {i:05}")).collect();
+    store.push_batch(
+        texts
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (t0 + i as i64 * 1000, web(), t.clone()))
+            .collect(),
+    );
+    texts
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_outage_longer_than_the_tail_backfill_is_filled_without_gap_or_duplicate() {
+    let sim = LokiSim::start("127.0.0.1:0".parse().unwrap(), quiet())
+        .await
+        .unwrap();
+    let addr = sim.addr();
+    sim.store().push(web(), "before the outage");
+    let mut h = Harness::new(Some(&sim.url()), None, None);
+    let fx = h.st.open(QUERY, Harness::now_ns());
+    h.run(fx);
+    h.until("live with history", |st| {
+        st.logs.conn.is_live() && st.logs.buffer.len() == 1
+    })
+    .await;
+
+    let store = sim.stop().await;
+    h.until("the outage shown", |st| {
+        matches!(st.logs.conn, ConnState::Reconnecting { .. })
+    })
+    .await;
+    // Far more than the tail's own backfill (limit 1000) and more than one 5000-line page.
+    let gap = burst(&store, 12_345);
+    store.push(other(), "not selected");
+
+    let sim = LokiSim::start_with(addr, store, quiet()).await.unwrap();
+    h.until("recovered", |st| st.logs.conn.is_live()).await;
+    sim.store().push(web(), "after the restart");
+    h.until("every line", |st| st.logs.buffer.len() >= 12_347)
+        .await;
+    let mut want = vec!["before the outage".to_string()];
+    want.extend(gap);
+    want.push("after the restart".into());
+    assert_eq!(texts(&h), want, "every line once, in order, no gap");
+    assert_no_duplicates(&h);
+    let notice = h.st.logs.notice.clone().unwrap();
+    assert!(
+        notice.starts_with("reconnected after ")
+            && notice.contains(": 12,345 lines backfilled from "),
+        "{notice}"
+    );
+    sim.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gap_over_the_cap_is_skipped_and_the_pane_says_how_many_lines_between_which_times() {
+    let sim = LokiSim::start("127.0.0.1:0".parse().unwrap(), quiet())
+        .await
+        .unwrap();
+    let addr = sim.addr();
+    sim.store().push(web(), "before the outage");
+    let mut h = Harness::new(Some(&sim.url()), None, None);
+    h.st.logs.gap_max = 2000;
+    let fx = h.st.open(QUERY, Harness::now_ns());
+    h.run(fx);
+    h.until("live with history", |st| {
+        st.logs.conn.is_live() && st.logs.buffer.len() == 1
+    })
+    .await;
+
+    let store = sim.stop().await;
+    h.until("the outage shown", |st| {
+        matches!(st.logs.conn, ConnState::Reconnecting { .. })
+    })
+    .await;
+    let gap = burst(&store, 3500);
+
+    let sim = LokiSim::start_with(addr, store, quiet()).await.unwrap();
+    h.until("recovered", |st| st.logs.conn.is_live()).await;
+    let notice = h.st.logs.notice.clone().unwrap();
+    assert!(
+        notice.starts_with("reconnected after ") && notice.contains(": 1,500 lines skipped "),
+        "{notice}"
+    );
+    assert!(notice.chars().count() <= 80, "{notice}");
+    sim.store().push(web(), "after the restart");
+    h.until("live again", |st| st.logs.buffer.len() == 2002)
+        .await;
+    let mut want = vec!["before the outage".to_string()];
+    want.extend(gap[..2000].iter().cloned());
+    want.push("after the restart".into());
+    assert_eq!(texts(&h), want, "the first 2000 of the gap, then live");
+    let screen = h.screen(120, 24);
+    assert!(screen.contains("1,500 lines skipped"), "{screen}");
     sim.stop().await;
 }

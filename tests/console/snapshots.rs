@@ -3,7 +3,7 @@
 
 use crate::support;
 use homelab::app::App;
-use homelab::backends::loki::TailEvent;
+use homelab::backends::loki::{Resumed, Skipped, TailEvent};
 use homelab::backends::prom::{AmAlert, PromAlert};
 use homelab::domain::logs::LogLine;
 use homelab::msg::{Action, BackendEvent};
@@ -123,7 +123,7 @@ fn with_data() -> App {
         &mut app,
         ConsoleEvent::Tail {
             generation: g,
-            event: TailEvent::Live { resumed_from: None },
+            event: TailEvent::Live { resumed: None },
         },
     );
     app
@@ -168,7 +168,7 @@ fn console_empty() {
         &mut app,
         ConsoleEvent::Tail {
             generation: g,
-            event: TailEvent::Live { resumed_from: None },
+            event: TailEvent::Live { resumed: None },
         },
     );
     frames("console_empty", &mut app);
@@ -216,6 +216,48 @@ fn console_error() {
 fn console_data() {
     let mut app = with_data();
     frames("console_data", &mut app);
+}
+
+/// The reconnect notices in the logs pane's status row: a gap filled, and a gap over the cap.
+#[test]
+fn console_reconnected_notices() {
+    let mut app = with_data();
+    let g = generation(&app);
+    let resumed = |skipped| Resumed {
+        down_for: Duration::from_secs(12),
+        backfilled: 3214,
+        from_ns: NOW_NS - 300_000_000_000, // 17:55:00
+        skipped,
+    };
+    ev(
+        &mut app,
+        ConsoleEvent::Tail {
+            generation: g,
+            event: TailEvent::Live {
+                resumed: Some(resumed(None)),
+            },
+        },
+    );
+    frames("console_reconnected_backfilled", &mut app);
+    ev(
+        &mut app,
+        ConsoleEvent::Tail {
+            generation: g,
+            event: TailEvent::Live {
+                resumed: Some(Resumed {
+                    down_for: Duration::from_secs(2 * 3600 + 300),
+                    backfilled: 100_000,
+                    skipped: Some(Skipped {
+                        from_ns: NOW_NS - 3_600_000_000_000,
+                        to_ns: NOW_NS - 1_000_000_000,
+                        count: Some(48_120),
+                    }),
+                    ..resumed(None)
+                }),
+            },
+        },
+    );
+    frames("console_reconnected_skipped", &mut app);
 }
 
 #[test]

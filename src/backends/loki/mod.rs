@@ -4,7 +4,7 @@
 mod tail;
 pub mod wire;
 
-pub use tail::{TailCursor, TailEvent, TailRequest};
+pub use tail::{GAP_FILL_MAX, GAP_FILL_PAGE, Resumed, Skipped, TailCursor, TailEvent, TailRequest};
 
 use crate::backends::endpoint::{Auth, EndpointError, HttpEndpoint, Timeouts};
 use crate::domain::logs::LogLine;
@@ -70,6 +70,27 @@ impl LokiClient {
             ]);
         let body = self.http.send_bytes(rb).await?;
         wire::parse_query_range(&body).map_err(|e| self.wire_error(e))
+    }
+
+    /// How many lines `query` (a log query) matches in `[from_ns, to_ns)`: the instant metric
+    /// query `sum(count_over_time(<query> [<to-from>ns]))` at `to_ns - 1` (a range covers
+    /// `(time - range, time]`).
+    pub async fn count_lines(
+        &self,
+        query: &str,
+        from_ns: i64,
+        to_ns: i64,
+    ) -> Result<u64, EndpointError> {
+        let span = (to_ns - from_ns).max(1);
+        let rb = self.http.request(Method::GET, "loki/api/v1/query").query(&[
+            (
+                "query",
+                format!("sum(count_over_time({query} [{span}ns]))").as_str(),
+            ),
+            ("time", &(from_ns + span - 1).to_string()),
+        ]);
+        let body = self.http.send_bytes(rb).await?;
+        wire::parse_vector_sum(&body).map_err(|e| self.wire_error(e))
     }
 
     /// `GET /loki/api/v1/labels` over the last `since_s` seconds.

@@ -1,6 +1,11 @@
 //! `/loki/api/v1/tail` over a websocket, kept alive: reconnects with backoff, resumes from the
 //! newest timestamp it has delivered (inclusive, as Loki's `start` is) and drops the entries it
 //! already delivered at exactly that timestamp, so a reconnect neither loses nor repeats lines.
+//!
+//! Loki's tail backfill returns at most `limit` entries (the newest since `start`), so before a
+//! reconnect opens the websocket again the gap is filled with `query_range` (forward, paged,
+//! every line through the same [`TailCursor`]); up to [`GAP_FILL_MAX`] lines, beyond which the
+//! rest of the gap is skipped and reported ([`Skipped`]), never silently.
 
 use super::LokiClient;
 use super::wire;
@@ -23,6 +28,10 @@ pub struct TailRequest {
     pub limit: u32,
     /// Seconds Loki waits to reorder late entries (0-5).
     pub delay_for: u32,
+    /// At most this many lines fill the gap of one reconnect ([`GAP_FILL_MAX`]).
+    pub gap_max: usize,
+    /// `query_range` page size while filling a gap ([`GAP_FILL_PAGE`]).
+    pub gap_page: u32,
 }
 
 impl TailRequest {
@@ -32,8 +41,40 @@ impl TailRequest {
             start_ns: None,
             limit: 1000,
             delay_for: 0,
+            gap_max: GAP_FILL_MAX,
+            gap_page: GAP_FILL_PAGE,
         }
     }
+}
+
+/// Lines one reconnect fills in through `query_range` at most (across its retries). Equal to
+/// the logs pane's ring buffer default (`screens::console::logs::buffer::DEFAULT_CAPACITY`):
+/// more could not be shown anyway. Beyond it the rest of the gap is skipped and reported.
+pub const GAP_FILL_MAX: usize = 100_000;
+
+/// Lines per `query_range` page while filling a gap.
+pub const GAP_FILL_PAGE: u32 = 5000;
+
+/// How a reconnect caught up, for the pane's notice.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Resumed {
+    /// From the drop to the websocket open again.
+    pub down_for: Duration,
+    /// Lines the gap fill delivered (before `Live`).
+    pub backfilled: u64,
+    /// Where the gap fill started (the newest line delivered before the drop), Unix ns.
+    pub from_ns: i64,
+    /// Part of the gap not shown because the fill hit its cap.
+    pub skipped: Option<Skipped>,
+}
+
+/// Lines of a gap left out because the fill hit its cap: `[from_ns, to_ns)`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Skipped {
+    pub from_ns: i64,
+    pub to_ns: i64,
+    /// How many, as Loki counted them (`None` when it could not say).
+    pub count: Option<u64>,
 }
 
 /// Progress of a tail, in the order a pane should show it.
@@ -42,9 +83,10 @@ pub enum TailEvent {
     Connecting {
         attempt: u32,
     },
-    /// The websocket is open; `resumed_from` is the timestamp it resumed at after a reconnect.
+    /// The websocket is open; `resumed` says how a reconnect caught up (`None` on the first
+    /// connect).
     Live {
-        resumed_from: Option<i64>,
+        resumed: Option<Resumed>,
     },
     /// New lines, oldest first, never one already delivered.
     Lines(Vec<LogLine>),
@@ -94,6 +136,24 @@ impl TailCursor {
         }
     }
 
+    /// True when `line` would be admitted (it is not a repeat); records nothing.
+    pub fn is_new(&self, line: &LogLine) -> bool {
+        match &self.floor {
+            Some((floor, _)) if line.ts_ns < *floor => false,
+            Some((floor, seen)) if line.ts_ns == *floor => !seen.contains(&entry_hash(line)),
+            _ => true,
+        }
+    }
+
+    /// Lines delivered at exactly `ts` when it is the newest timestamp delivered.
+    fn delivered_at(&self, ts: i64) -> u64 {
+        if self.newest == Some(ts) {
+            self.at_newest.len() as u64
+        } else {
+            0
+        }
+    }
+
     /// True when `line` is new; records it.
     pub fn admit(&mut self, line: &LogLine) -> bool {
         let ts = line.ts_ns;
@@ -123,6 +183,15 @@ impl TailCursor {
             }
         }
         true
+    }
+
+    /// Jump ahead: everything before `ts` counts as delivered, everything from `ts` on is new.
+    pub fn skip_to(&mut self, ts: i64) {
+        if self.newest.is_none_or(|n| n < ts) {
+            self.newest = Some(ts);
+            self.at_newest.clear();
+        }
+        self.floor = Some((ts, HashSet::new()));
     }
 
     /// Keep only new lines.
@@ -157,12 +226,16 @@ impl LokiClient {
         url
     }
 
-    /// Tail until `events` is closed, reconnecting with backoff. Lines are never repeated.
+    /// Tail until `events` is closed, reconnecting with backoff. Lines are never repeated, and a
+    /// reconnect fills the gap with `query_range` before it opens the websocket again.
     pub async fn tail(&self, req: TailRequest, events: mpsc::Sender<TailEvent>) {
         let mut cursor = TailCursor::default();
         let mut backoff = Backoff::default();
         let mut attempt = 0u32;
         let mut connected_before = false;
+        // Set when a live connection drops; the gap fill of the reconnect, kept across retries.
+        let mut down_since: Option<std::time::Instant> = None;
+        let mut gap: Option<GapFill> = None;
         loop {
             attempt += 1;
             if events
@@ -172,34 +245,86 @@ impl LokiClient {
             {
                 return;
             }
-            let start = cursor.resume_start().or(req.start_ns);
-            let limit = if cursor.resume_start().is_some() {
-                req.limit.max(1000)
-            } else {
-                req.limit
-            };
-            let reason = match self.connect(&self.tail_url(&req, start, limit)).await {
-                Err(Connect::Rejected(reason)) => {
-                    let _ = events.send(TailEvent::Failed { reason }).await;
-                    return;
-                }
-                Err(Connect::Transient(reason)) => reason,
-                Ok(ws) => {
-                    cursor.begin_resume();
-                    let resumed_from = if connected_before {
-                        cursor.resume_start()
-                    } else {
-                        None
+            let reason = 'attempt: {
+                // From the newest line delivered, or where the tail started when it delivered
+                // none (the pane's history came from its own query).
+                if connected_before && let Some(from) = cursor.resume_start().or(req.start_ns) {
+                    let fill = gap.get_or_insert_with(|| GapFill::new(from, req.gap_max));
+                    let fetch = |start_ns, end_ns, limit| {
+                        let q = super::RangeQuery {
+                            query: req.query.clone(),
+                            start_ns,
+                            end_ns,
+                            limit,
+                            direction: super::Direction::Forward,
+                        };
+                        async move { self.query_range(&q).await }
                     };
-                    connected_before = true;
-                    if events.send(TailEvent::Live { resumed_from }).await.is_err() {
+                    let count = |from_ns, to_ns| {
+                        let query = req.query.clone();
+                        async move { self.count_lines(&query, from_ns, to_ns).await.ok() }
+                    };
+                    match fill_gap(
+                        fetch,
+                        count,
+                        &mut cursor,
+                        fill,
+                        req.gap_page,
+                        now_ns,
+                        &events,
+                    )
+                    .await
+                    {
+                        Ok(()) => {}
+                        Err(FillError::Gone) => return,
+                        Err(FillError::Rejected(reason)) => {
+                            let _ = events.send(TailEvent::Failed { reason }).await;
+                            return;
+                        }
+                        Err(FillError::Transient(reason)) => break 'attempt reason,
+                    }
+                }
+                let start = cursor.resume_start().or(req.start_ns);
+                let limit = if cursor.resume_start().is_some() {
+                    req.limit.max(1000)
+                } else {
+                    req.limit
+                };
+                match self.connect(&self.tail_url(&req, start, limit)).await {
+                    Err(Connect::Rejected(reason)) => {
+                        let _ = events.send(TailEvent::Failed { reason }).await;
                         return;
                     }
-                    backoff.reset();
-                    attempt = 0;
-                    match pump(ws, &mut cursor, &events).await {
-                        Some(reason) => reason,
-                        None => return,
+                    Err(Connect::Transient(reason)) => reason,
+                    Ok(ws) => {
+                        cursor.begin_resume();
+                        let resumed = if connected_before {
+                            let fill = gap.take().unwrap_or_else(|| GapFill::new(0, 0));
+                            Some(Resumed {
+                                down_for: down_since
+                                    .take()
+                                    .map(|t| t.elapsed())
+                                    .unwrap_or_default(),
+                                backfilled: fill.delivered,
+                                from_ns: fill.from_ns,
+                                skipped: fill.skipped,
+                            })
+                        } else {
+                            None
+                        };
+                        connected_before = true;
+                        if events.send(TailEvent::Live { resumed }).await.is_err() {
+                            return;
+                        }
+                        backoff.reset();
+                        attempt = 0;
+                        match pump(ws, &mut cursor, &events).await {
+                            Some(reason) => {
+                                down_since = Some(std::time::Instant::now());
+                                reason
+                            }
+                            None => return,
+                        }
                     }
                 }
             };
@@ -258,6 +383,126 @@ impl LokiClient {
                 }
             }
             Ok(Err(e)) => Err(Connect::Transient(root_message(&e))),
+        }
+    }
+}
+
+fn now_ns() -> i64 {
+    jiff::Timestamp::now().as_nanosecond() as i64
+}
+
+/// A reconnect's gap fill, kept across the retries of one outage.
+#[derive(Debug, Clone, PartialEq)]
+struct GapFill {
+    from_ns: i64,
+    delivered: u64,
+    /// Lines it may still deliver.
+    room: usize,
+    skipped: Option<Skipped>,
+}
+
+impl GapFill {
+    fn new(from_ns: i64, max: usize) -> Self {
+        Self {
+            from_ns,
+            delivered: 0,
+            room: max,
+            skipped: None,
+        }
+    }
+}
+
+#[derive(Debug, PartialEq)]
+enum FillError {
+    /// The receiver is gone.
+    Gone,
+    /// Loki refused the query (4xx): retrying cannot help.
+    Rejected(String),
+    Transient(String),
+}
+
+/// Fill the gap from the cursor's resume point to now with forward `query_range` pages of
+/// `page` lines, each page starting at the previous page's last timestamp (inclusive, so the
+/// cursor drops what was already delivered). Ends when a page comes back short (caught up), or
+/// when `fill.room` runs out: then the rest up to the last page's end is skipped (counted with
+/// `count`), the cursor jumps there and the tail opens from there.
+async fn fill_gap<F, Fut, C, CFut>(
+    mut fetch: F,
+    mut count: C,
+    cursor: &mut TailCursor,
+    fill: &mut GapFill,
+    page: u32,
+    now: fn() -> i64,
+    events: &mpsc::Sender<TailEvent>,
+) -> Result<(), FillError>
+where
+    F: FnMut(i64, i64, u32) -> Fut,
+    Fut: std::future::Future<Output = Result<Vec<LogLine>, crate::backends::endpoint::EndpointError>>,
+    C: FnMut(i64, i64) -> CFut,
+    CFut: std::future::Future<Output = Option<u64>>,
+{
+    use crate::backends::endpoint::EndpointError;
+    let page = page.max(1);
+    // A retry of the same outage goes on from what the previous attempt delivered.
+    let mut start = cursor
+        .resume_start()
+        .map_or(fill.from_ns, |n| n.max(fill.from_ns));
+    loop {
+        let end = now().max(start + 1);
+        let lines = fetch(start, end, page).await.map_err(|e| match e {
+            EndpointError::Status { status, .. }
+                if (400..500).contains(&status) && status != 429 =>
+            {
+                FillError::Rejected(e.to_string())
+            }
+            e => FillError::Transient(format!("filling the gap: {}", e.short())),
+        })?;
+        let full = lines.len() >= page as usize;
+        let last = lines.last().map(|l| l.ts_ns);
+        cursor.begin_resume();
+        let mut batch = Vec::with_capacity(lines.len().min(fill.room));
+        let mut over: Option<(i64, u64)> = None;
+        for line in lines {
+            if fill.room == 0 {
+                if cursor.is_new(&line) {
+                    // The first line left out, and how many at its nanosecond were delivered.
+                    over = Some((line.ts_ns, cursor.delivered_at(line.ts_ns)));
+                    break;
+                }
+                continue;
+            }
+            if cursor.admit(&line) {
+                fill.room -= 1;
+                batch.push(line);
+            }
+        }
+        fill.delivered += batch.len() as u64;
+        if !batch.is_empty() && events.send(TailEvent::Lines(batch)).await.is_err() {
+            return Err(FillError::Gone);
+        }
+        if let Some((from, already)) = over {
+            // Skip to the end of this query: the tail opens there.
+            let counted = count(from, end).await.map(|n| n.saturating_sub(already));
+            fill.skipped = Some(match fill.skipped.take() {
+                Some(s) => Skipped {
+                    from_ns: s.from_ns,
+                    to_ns: end,
+                    count: s.count.zip(counted).map(|(a, b)| a + b),
+                },
+                None => Skipped {
+                    from_ns: from,
+                    to_ns: end,
+                    count: counted,
+                },
+            });
+            cursor.skip_to(end);
+            return Ok(());
+        }
+        match last {
+            _ if !full => return Ok(()),
+            Some(l) if l > start => start = l,
+            // A whole page at one nanosecond: Loki cannot page inside it; step past it.
+            _ => start += 1,
         }
     }
 }
@@ -388,5 +633,278 @@ mod tests {
         let q: Vec<(String, String)> = url.query_pairs().into_owned().collect();
         assert!(q.contains(&("start".into(), "42".into())));
         assert!(q.contains(&("query".into(), r#"{app="x"} |= "err""#.into())));
+    }
+}
+
+#[cfg(test)]
+mod gap_tests {
+    use super::*;
+    use crate::backends::endpoint::EndpointError;
+    use crate::domain::logs::Labels;
+    use std::sync::{Arc, Mutex};
+
+    fn line(ts: i64, text: &str) -> LogLine {
+        let mut l = Labels::new();
+        l.insert("app".into(), "web".into());
+        LogLine::new(ts, Arc::new(l), text.into())
+    }
+
+    /// Loki as a list: forward `query_range` over `[start, end)` with a limit, recording calls.
+    #[derive(Clone)]
+    struct FakeLoki {
+        lines: Arc<Vec<LogLine>>,
+        calls: Arc<Mutex<Vec<(i64, i64, u32)>>>,
+        fail: Arc<Mutex<Vec<(usize, u16)>>>,
+    }
+
+    impl FakeLoki {
+        fn new(lines: Vec<LogLine>) -> Self {
+            Self {
+                lines: Arc::new(lines),
+                calls: Default::default(),
+                fail: Default::default(),
+            }
+        }
+        /// Answer call number `n` (0-based) with HTTP `status`.
+        fn fail_call(&self, n: usize, status: u16) {
+            self.fail.lock().unwrap().push((n, status));
+        }
+        fn fetch(
+            &self,
+        ) -> impl FnMut(i64, i64, u32) -> std::future::Ready<Result<Vec<LogLine>, EndpointError>> + use<>
+        {
+            let me = self.clone();
+            move |start, end, limit| {
+                let mut calls = me.calls.lock().unwrap();
+                let n = calls.len();
+                calls.push((start, end, limit));
+                if let Some((_, status)) = me.fail.lock().unwrap().iter().find(|f| f.0 == n) {
+                    return std::future::ready(Err(EndpointError::Status {
+                        peer: "Loki",
+                        url: "http://loki/".into(),
+                        status: *status,
+                        message: "nope".into(),
+                    }));
+                }
+                std::future::ready(Ok(me
+                    .lines
+                    .iter()
+                    .filter(|l| l.ts_ns >= start && l.ts_ns < end)
+                    .take(limit as usize)
+                    .cloned()
+                    .collect()))
+            }
+        }
+        fn count(&self) -> impl FnMut(i64, i64) -> std::future::Ready<Option<u64>> + use<> {
+            let lines = Arc::clone(&self.lines);
+            move |from, to| {
+                std::future::ready(Some(
+                    lines
+                        .iter()
+                        .filter(|l| l.ts_ns >= from && l.ts_ns < to)
+                        .count() as u64,
+                ))
+            }
+        }
+    }
+
+    const NOW: i64 = 1_000_000;
+    fn now() -> i64 {
+        NOW
+    }
+
+    /// 12,000 lines; every 7th shares its nanosecond with the one before (so page edges fall
+    /// inside a nanosecond too).
+    fn gap_lines() -> Vec<LogLine> {
+        let mut ts = 100;
+        (0..12_000)
+            .map(|i| {
+                if i % 7 != 0 {
+                    ts += 1;
+                }
+                line(ts, &format!("l{i}"))
+            })
+            .collect()
+    }
+
+    fn delivered_before_drop(all: &[LogLine], n: usize) -> TailCursor {
+        let mut c = TailCursor::default();
+        for l in &all[..n] {
+            assert!(c.admit(l));
+        }
+        c
+    }
+
+    fn received(rx: &mut mpsc::Receiver<TailEvent>) -> Vec<Vec<LogLine>> {
+        let mut out = Vec::new();
+        while let Ok(ev) = rx.try_recv() {
+            match ev {
+                TailEvent::Lines(l) => out.push(l),
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        out
+    }
+
+    #[tokio::test]
+    async fn pages_forward_from_the_resume_point_and_delivers_each_line_once_in_order() {
+        let all = gap_lines();
+        let loki = FakeLoki::new(all.clone());
+        let mut cursor = delivered_before_drop(&all, 50);
+        let from = cursor.resume_start().unwrap();
+        let mut fill = GapFill::new(from, GAP_FILL_MAX);
+        let (tx, mut rx) = mpsc::channel(64);
+        let r = fill_gap(
+            loki.fetch(),
+            loki.count(),
+            &mut cursor,
+            &mut fill,
+            5000,
+            now,
+            &tx,
+        )
+        .await;
+        assert_eq!(r, Ok(()));
+        let batches = received(&mut rx);
+        assert!(batches.iter().all(|b| b.len() <= 5000));
+        let got: Vec<&str> = batches.iter().flatten().map(|l| l.line.as_str()).collect();
+        let want: Vec<&str> = all[50..].iter().map(|l| l.line.as_str()).collect();
+        assert_eq!(got, want, "every line after the drop, once, in order");
+        assert_eq!(fill.delivered, 11_950);
+        assert_eq!(fill.skipped, None);
+        let calls = loki.calls.lock().unwrap().clone();
+        assert_eq!(calls[0], (from, NOW, 5000));
+        assert_eq!(
+            calls.len(),
+            3,
+            "5000 + 5000 + the short last page: {calls:?}"
+        );
+        // Each page starts at the previous page's last timestamp (inclusive).
+        assert!(calls.windows(2).all(|w| w[1].0 > w[0].0));
+        assert_eq!(cursor.resume_start(), all.last().map(|l| l.ts_ns));
+    }
+
+    #[tokio::test]
+    async fn the_cap_delivers_that_many_then_skips_to_the_end_and_counts_the_rest() {
+        let all = gap_lines();
+        let loki = FakeLoki::new(all.clone());
+        let mut cursor = delivered_before_drop(&all, 50);
+        let mut fill = GapFill::new(cursor.resume_start().unwrap(), 7000);
+        let (tx, mut rx) = mpsc::channel(64);
+        let r = fill_gap(
+            loki.fetch(),
+            loki.count(),
+            &mut cursor,
+            &mut fill,
+            5000,
+            now,
+            &tx,
+        )
+        .await;
+        assert_eq!(r, Ok(()));
+        let got: Vec<LogLine> = received(&mut rx).into_iter().flatten().collect();
+        assert_eq!(got.len(), 7000);
+        assert_eq!(got, all[50..7050].to_vec());
+        let first_left_out = &all[7050];
+        let skipped = fill.skipped.clone().expect("the skip is reported");
+        assert_eq!(skipped.from_ns, first_left_out.ts_ns);
+        assert_eq!(skipped.to_ns, NOW);
+        // Lines delivered at the first skipped nanosecond are not counted as skipped.
+        assert_eq!(skipped.count, Some(12_000 - 7050));
+        assert_eq!(fill.delivered, 7000);
+        // The tail resumes at the end of the skip: everything from there is new.
+        assert_eq!(cursor.resume_start(), Some(NOW));
+        cursor.begin_resume();
+        assert!(!cursor.admit(first_left_out));
+        assert!(cursor.admit(&line(NOW, "live")));
+    }
+
+    #[tokio::test]
+    async fn a_4xx_is_rejected_other_failures_are_transient_and_a_retry_keeps_its_progress() {
+        let all = gap_lines();
+        let loki = FakeLoki::new(all.clone());
+        loki.fail_call(0, 400);
+        let mut cursor = delivered_before_drop(&all, 50);
+        let mut fill = GapFill::new(cursor.resume_start().unwrap(), GAP_FILL_MAX);
+        let (tx, mut rx) = mpsc::channel(64);
+        let r = fill_gap(
+            loki.fetch(),
+            loki.count(),
+            &mut cursor,
+            &mut fill,
+            5000,
+            now,
+            &tx,
+        )
+        .await;
+        assert!(
+            matches!(&r, Err(FillError::Rejected(m)) if m.contains("400")),
+            "{r:?}"
+        );
+
+        let loki = FakeLoki::new(all.clone());
+        loki.fail_call(1, 503);
+        let r = fill_gap(
+            loki.fetch(),
+            loki.count(),
+            &mut cursor,
+            &mut fill,
+            5000,
+            now,
+            &tx,
+        )
+        .await;
+        assert!(
+            matches!(&r, Err(FillError::Transient(m)) if m.contains("503")),
+            "{r:?}"
+        );
+        // The first page (from the resume nanosecond, so it repeats what was delivered there)
+        // arrived before the failure.
+        assert!((4990..5000).contains(&fill.delivered), "{}", fill.delivered);
+        let loki = FakeLoki::new(all.clone());
+        let r = fill_gap(
+            loki.fetch(),
+            loki.count(),
+            &mut cursor,
+            &mut fill,
+            5000,
+            now,
+            &tx,
+        )
+        .await;
+        assert_eq!(r, Ok(()));
+        let got: Vec<LogLine> = received(&mut rx).into_iter().flatten().collect();
+        assert_eq!(got, all[50..].to_vec(), "no line twice across the retry");
+        assert_eq!(fill.delivered, 11_950);
+    }
+
+    #[tokio::test]
+    async fn a_page_full_of_one_nanosecond_does_not_loop_forever() {
+        let mut all: Vec<LogLine> = (0..5).map(|i| line(10, &format!("same {i}"))).collect();
+        all.push(line(11, "after"));
+        let loki = FakeLoki::new(all.clone());
+        let mut cursor = TailCursor::default();
+        cursor.admit(&line(9, "before"));
+        let mut fill = GapFill::new(9, GAP_FILL_MAX);
+        let (tx, mut rx) = mpsc::channel(64);
+        let r = fill_gap(
+            loki.fetch(),
+            loki.count(),
+            &mut cursor,
+            &mut fill,
+            3,
+            now,
+            &tx,
+        )
+        .await;
+        assert_eq!(r, Ok(()));
+        let got: Vec<String> = received(&mut rx)
+            .into_iter()
+            .flatten()
+            .map(|l| l.line)
+            .collect();
+        // Loki cannot page inside one nanosecond; the last page steps past it.
+        assert!(got.contains(&"after".to_string()), "{got:?}");
+        assert!(loki.calls.lock().unwrap().len() < 10);
     }
 }

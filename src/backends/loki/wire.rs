@@ -129,6 +129,50 @@ pub fn parse_query_range(body: &[u8]) -> Result<Vec<LogLine>, WireError> {
     Ok(lines)
 }
 
+/// The value of a one-sample (or empty) vector answer, as `sum(...)` gives:
+/// `{"data":{"resultType":"vector","result":[{"metric":{},"value":[1700000000.5,"42"]}]}}`.
+/// An empty result is 0.
+pub fn parse_vector_sum(body: &[u8]) -> Result<u64, WireError> {
+    #[derive(Deserialize)]
+    struct Sample {
+        value: (serde::de::IgnoredAny, String),
+    }
+    #[derive(Deserialize)]
+    #[serde(tag = "resultType", content = "result", rename_all = "lowercase")]
+    enum Data {
+        Vector(Vec<Sample>),
+        Matrix(serde::de::IgnoredAny),
+        Streams(serde::de::IgnoredAny),
+        Scalar(serde::de::IgnoredAny),
+        String(serde::de::IgnoredAny),
+    }
+    #[derive(Deserialize)]
+    struct R {
+        status: String,
+        data: Option<Data>,
+        #[serde(default)]
+        error: Option<String>,
+    }
+    let r: R = serde_json::from_slice(body).map_err(|e| WireError::Json(e.to_string()))?;
+    if r.status != "success" {
+        return Err(WireError::Loki(r.error.unwrap_or(r.status)));
+    }
+    let samples = match r.data {
+        Some(Data::Vector(s)) => s,
+        _ => return Err(WireError::Json("expected a vector result".into())),
+    };
+    let mut total = 0u64;
+    for s in samples {
+        let v: f64 = s
+            .value
+            .1
+            .parse()
+            .map_err(|_| WireError::Json(format!("bad sample `{}`", s.value.1)))?;
+        total += v.max(0.0).round() as u64;
+    }
+    Ok(total)
+}
+
 /// `{"status":"success","data":["a","b"]}` (labels, label values).
 pub fn parse_string_list(body: &[u8]) -> Result<Vec<String>, WireError> {
     #[derive(Deserialize)]
@@ -188,6 +232,16 @@ mod tests {
             Err(WireError::Timestamp("yesterday".into()))
         );
         assert!(matches!(parse_tail_frame(b"{"), Err(WireError::Json(_))));
+    }
+
+    #[test]
+    fn vector_sums() {
+        let body = br#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1700000000.5,"42"]}],"stats":{}}}"#;
+        assert_eq!(parse_vector_sum(body), Ok(42));
+        let body = br#"{"status":"success","data":{"resultType":"vector","result":[]}}"#;
+        assert_eq!(parse_vector_sum(body), Ok(0));
+        let body = br#"{"status":"success","data":{"resultType":"streams","result":[]}}"#;
+        assert!(parse_vector_sum(body).is_err());
     }
 
     #[test]

@@ -167,7 +167,7 @@ impl ConsoleState {
                 Vec::new()
             }
             ConsoleEvent::HistorySaved(Ok(())) => Vec::new(),
-            _ => self.logs.on_event(ev),
+            _ => self.logs.on_event(ev, &self.tz),
         }
     }
 

@@ -210,6 +210,7 @@ impl LokiSim {
             .route("/ready", get(|| async { "ready\n" }))
             .route("/loki/api/v1/status/buildinfo", get(buildinfo))
             .route("/loki/api/v1/query_range", get(query_range))
+            .route("/loki/api/v1/query", get(instant_query))
             .route("/loki/api/v1/labels", get(labels))
             .route("/loki/api/v1/label/{name}/values", get(label_values))
             .route("/loki/api/v1/tail", get(tail))
@@ -356,6 +357,10 @@ fn parse_duration_ns(s: &str) -> Option<i64> {
                 chars.next();
                 1_000_000
             }
+            'n' if chars.peek() == Some(&'s') => {
+                chars.next();
+                1
+            }
             'm' => 60_000_000_000,
             'd' => 86_400_000_000_000,
             _ => return None,
@@ -490,6 +495,65 @@ async fn query_range(State(st): State<AppState>, Query(p): Query<RangeParams>) -
         "data": {"resultType": "streams", "result": result, "stats": {"summary": {"bytesProcessedPerSecond": 0}}}
     });
     axum::Json(body).into_response()
+}
+
+#[derive(Debug, Deserialize)]
+struct InstantParams {
+    query: Option<String>,
+    time: Option<String>,
+}
+
+/// `GET /loki/api/v1/query`: only `sum(count_over_time(<log query> [<range>]))`, which the tail
+/// uses to count the lines a capped gap fill skipped. The range covers `(time - range, time]`.
+async fn instant_query(State(st): State<AppState>, Query(p): Query<InstantParams>) -> Response {
+    let Some(q) = p.query.as_deref() else {
+        return bad_request("query parameter is required");
+    };
+    let parsed = q
+        .trim()
+        .strip_prefix("sum(count_over_time(")
+        .and_then(|r| r.strip_suffix("))"))
+        .and_then(|r| {
+            let r = r.trim_end().strip_suffix(']')?;
+            let (inner, range) = r.rsplit_once('[')?;
+            Some((inner.trim(), parse_duration_ns(range.trim())?))
+        });
+    let Some((inner, range)) = parsed else {
+        return bad_request(format!(
+            "parse error: the simulated Loki only runs sum(count_over_time(<log query> [<range>])) as an instant query, not `{q}`"
+        ));
+    };
+    let query = match LogQuery::parse(inner) {
+        Ok(q) => q,
+        Err(e) => return bad_request(e.to_string()),
+    };
+    let time = match p.time.as_deref() {
+        Some(t) => match parse_time(t) {
+            Some(t) => t,
+            None => return bad_request(format!("invalid time parameter: `{t}`")),
+        },
+        None => now_ns(),
+    };
+    let from = time - range;
+    let count = {
+        let store = st.store.lock();
+        store
+            .entries
+            .iter()
+            .filter(|e| e.ts > from && e.ts <= time)
+            .filter(|e| query.selects(&e.labels) && query.run(&e.labels, &e.line).is_some())
+            .count()
+    };
+    let result = if count == 0 {
+        serde_json::json!([])
+    } else {
+        serde_json::json!([{"metric": {}, "value": [time as f64 / 1e9, count.to_string()]}])
+    };
+    axum::Json(serde_json::json!({
+        "status": "success",
+        "data": {"resultType": "vector", "result": result, "stats": {}}
+    }))
+    .into_response()
 }
 
 #[derive(Debug, Deserialize)]
@@ -674,18 +738,21 @@ async fn serve_tail<S>(
 ) where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
-    // Backfill: the oldest `limit` matching entries from `start`, then live entries after them.
+    // Backfill as Loki's tail does it (querier `Tail`: a BACKWARD query from `start` to now
+    // with `limit`, sent oldest first): the newest `limit` matching entries since `start`, in
+    // order, then live entries after them.
     let (backfill, high_seq) = {
         let s = store.lock();
-        let picked: Vec<Entry> = s
+        let mut picked: Vec<Entry> = s
             .entries
             .iter()
-            .filter(|e| {
-                e.ts >= start && query.selects(&e.labels) && query.run(&e.labels, &e.line).is_some()
-            })
+            .rev()
+            .take_while(|e| e.ts >= start)
+            .filter(|e| query.selects(&e.labels) && query.run(&e.labels, &e.line).is_some())
             .take(limit)
             .cloned()
             .collect();
+        picked.reverse();
         (picked, s.next_seq.saturating_sub(1))
     };
     if let Some(json) = frame_json(&backfill, &query, 0)

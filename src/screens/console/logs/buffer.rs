@@ -5,8 +5,11 @@
 use crate::domain::logs::LogLine;
 use std::collections::VecDeque;
 
-/// Default capacity: 100k lines.
+/// Default capacity: 100k lines. A tail reconnect fills its gap with at most
+/// [`GAP_FILL_MAX`](crate::backends::loki::GAP_FILL_MAX) lines, the same number: a full gap
+/// fill replaces the buffer, more could not be shown; the rest is skipped and the pane says so.
 pub const DEFAULT_CAPACITY: usize = 100_000;
+const _: () = assert!(crate::backends::loki::GAP_FILL_MAX == DEFAULT_CAPACITY);
 
 /// Sequence number of a line in the buffer. Older lines have smaller numbers; lines prepended
 /// from a history query get numbers below the current first one (they may be negative).

@@ -9,7 +9,9 @@ pub mod window;
 
 use super::conn::ConnState;
 use super::events::{ConsoleEffect, ConsoleEvent};
-use crate::backends::loki::{Direction, RangeQuery, TailEvent, TailRequest};
+use crate::backends::loki::{
+    Direction, GAP_FILL_MAX, GAP_FILL_PAGE, RangeQuery, Resumed, TailEvent, TailRequest,
+};
 use crate::domain::logs::LogLine;
 use buffer::{LogBuffer, Seq};
 use query_box::{QueryBox, QueryBoxNeed};
@@ -75,6 +77,8 @@ pub struct LogsPane {
     pub loki_dropped: u64,
     /// Visible rows at the last draw (the view writes it; paging uses it).
     pub page: Cell<usize>,
+    /// Lines a reconnect fills in at most ([`GAP_FILL_MAX`], the buffer's default capacity).
+    pub gap_max: usize,
 }
 
 impl Default for LogsPane {
@@ -111,6 +115,7 @@ impl LogsPane {
             wrap: false,
             loki_dropped: 0,
             page: Cell::new(20),
+            gap_max: GAP_FILL_MAX,
         }
     }
 
@@ -187,6 +192,8 @@ impl LogsPane {
                     start_ns: Some(now_ns),
                     limit: 1000,
                     delay_for: 0,
+                    gap_max: self.gap_max,
+                    gap_page: GAP_FILL_PAGE,
                 }),
             ),
             LogsMode::Historic { from_ns } => (
@@ -235,12 +242,14 @@ impl LogsPane {
                 start_ns: Some(start),
                 limit: 1000,
                 delay_for: 0,
+                gap_max: self.gap_max,
+                gap_page: GAP_FILL_PAGE,
             },
         }]
     }
 
-    /// Apply a backend event meant for this pane.
-    pub fn on_event(&mut self, ev: ConsoleEvent) -> Vec<ConsoleEffect> {
+    /// Apply a backend event meant for this pane; times in notices are shown in `tz`.
+    pub fn on_event(&mut self, ev: ConsoleEvent, tz: &jiff::tz::TimeZone) -> Vec<ConsoleEffect> {
         match ev {
             ConsoleEvent::LogsLoaded { generation, result } if generation == self.generation => {
                 self.loading = false;
@@ -250,7 +259,7 @@ impl LogsPane {
                 }
             }
             ConsoleEvent::Tail { generation, event } if generation == self.generation => {
-                self.on_tail(event)
+                self.on_tail(event, tz)
             }
             ConsoleEvent::LabelsLoaded(Ok(names)) => self.query_box.label_names = names,
             ConsoleEvent::LabelValuesLoaded {
@@ -268,20 +277,17 @@ impl LogsPane {
         Vec::new()
     }
 
-    fn on_tail(&mut self, event: TailEvent) {
+    fn on_tail(&mut self, event: TailEvent, tz: &jiff::tz::TimeZone) {
         match event {
             TailEvent::Connecting { attempt } => {
                 if attempt <= 1 || !matches!(self.conn, ConnState::Reconnecting { .. }) {
                     self.conn = ConnState::Connecting;
                 }
             }
-            TailEvent::Live { resumed_from } => {
+            TailEvent::Live { resumed } => {
                 self.conn = ConnState::Live;
-                if let Some(ts) = resumed_from {
-                    self.notice = Some(format!(
-                        "reconnected: resumed at {} ns without duplicates",
-                        ts
-                    ));
+                if let Some(r) = resumed {
+                    self.notice = Some(resumed_notice(&r, tz));
                 }
             }
             TailEvent::Lines(lines) => self.ingest(lines),
@@ -683,6 +689,60 @@ impl LogsPane {
             None => Vec::new(),
         }
     }
+}
+
+/// `reconnected after 12s: 3,214 lines backfilled from 14:05:31`, or, when the gap fill hit
+/// its cap, `reconnected after 2h 5m: 48,120 lines skipped 13:10:02-14:05:30` (fits the status
+/// row of an 80-column pane).
+pub fn resumed_notice(r: &Resumed, tz: &jiff::tz::TimeZone) -> String {
+    let after = super::conn::human_duration(r.down_for);
+    if let Some(s) = &r.skipped {
+        let (what, unknown) = match s.count {
+            Some(n) => (format!("{} lines", thousands(n)), ""),
+            None => ("lines".to_string(), " (uncounted)"),
+        };
+        return format!(
+            "reconnected after {after}: {what} skipped {}-{}{unknown}",
+            hms(s.from_ns, tz),
+            hms(s.to_ns, tz)
+        );
+    }
+    match r.backfilled {
+        0 => format!(
+            "reconnected after {after}: nothing missed since {}",
+            hms(r.from_ns, tz)
+        ),
+        1 => format!(
+            "reconnected after {after}: 1 line backfilled from {}",
+            hms(r.from_ns, tz)
+        ),
+        n => format!(
+            "reconnected after {after}: {} lines backfilled from {}",
+            thousands(n),
+            hms(r.from_ns, tz)
+        ),
+    }
+}
+
+/// `14:05:31` in `tz`.
+fn hms(ts_ns: i64, tz: &jiff::tz::TimeZone) -> String {
+    match jiff::Timestamp::from_nanosecond(i128::from(ts_ns)) {
+        Ok(t) => tz.to_datetime(t).strftime("%H:%M:%S").to_string(),
+        Err(_) => "??:??:??".into(),
+    }
+}
+
+/// `3,214`.
+pub fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
 }
 
 #[cfg(test)]

@@ -56,20 +56,29 @@ fn stale_answers_of_a_replaced_query_are_ignored() {
     let mut p = LogsPane::new(100);
     p.run_query(r#"{app="a"}"#, 10);
     p.run_query(r#"{app="b"}"#, 20);
-    p.on_event(ConsoleEvent::LogsLoaded {
-        generation: 1,
-        result: Ok(lines(0, 5)),
-    });
+    p.on_event(
+        ConsoleEvent::LogsLoaded {
+            generation: 1,
+            result: Ok(lines(0, 5)),
+        },
+        &jiff::tz::TimeZone::UTC,
+    );
     assert!(p.buffer.is_empty());
-    p.on_event(ConsoleEvent::Tail {
-        generation: 1,
-        event: TailEvent::Lines(lines(0, 5)),
-    });
+    p.on_event(
+        ConsoleEvent::Tail {
+            generation: 1,
+            event: TailEvent::Lines(lines(0, 5)),
+        },
+        &jiff::tz::TimeZone::UTC,
+    );
     assert!(p.buffer.is_empty());
-    p.on_event(ConsoleEvent::LogsLoaded {
-        generation: 2,
-        result: Ok(lines(0, 5)),
-    });
+    p.on_event(
+        ConsoleEvent::LogsLoaded {
+            generation: 2,
+            result: Ok(lines(0, 5)),
+        },
+        &jiff::tz::TimeZone::UTC,
+    );
     assert_eq!(p.buffer.len(), 5);
     assert!(!p.loading);
 }
@@ -78,14 +87,20 @@ fn stale_answers_of_a_replaced_query_are_ignored() {
 fn history_goes_before_lines_tailed_meanwhile() {
     let mut p = LogsPane::new(100);
     p.run_query(r#"{app="a"}"#, 100);
-    p.on_event(ConsoleEvent::Tail {
-        generation: 1,
-        event: TailEvent::Lines(lines(100, 2)),
-    });
-    p.on_event(ConsoleEvent::LogsLoaded {
-        generation: 1,
-        result: Ok(lines(95, 5)),
-    });
+    p.on_event(
+        ConsoleEvent::Tail {
+            generation: 1,
+            event: TailEvent::Lines(lines(100, 2)),
+        },
+        &jiff::tz::TimeZone::UTC,
+    );
+    p.on_event(
+        ConsoleEvent::LogsLoaded {
+            generation: 1,
+            result: Ok(lines(95, 5)),
+        },
+        &jiff::tz::TimeZone::UTC,
+    );
     let ts: Vec<i64> = p.buffer.iter().map(|(_, l)| l.ts_ns).collect();
     assert_eq!(ts, vec![95, 96, 97, 98, 99, 100, 101]);
 }
@@ -94,42 +109,67 @@ fn history_goes_before_lines_tailed_meanwhile() {
 fn errors_and_connection_states_show_in_the_pane() {
     let mut p = LogsPane::new(100);
     p.run_query(r#"{app="a"} |~ "(""#, 1);
-    p.on_event(ConsoleEvent::LogsLoaded {
-        generation: 1,
-        result: Err(
-            "Loki answered 400 at http://x/: parse error at line 1, col 13: invalid regex".into(),
-        ),
-    });
-    assert!(p.error.as_deref().unwrap().contains("parse error"));
-    p.on_event(ConsoleEvent::Tail {
-        generation: 1,
-        event: TailEvent::Reconnecting {
-            attempt: 3,
-            retry_in: Duration::from_secs(2),
-            reason: "refused".into(),
+    p.on_event(
+        ConsoleEvent::LogsLoaded {
+            generation: 1,
+            result: Err(
+                "Loki answered 400 at http://x/: parse error at line 1, col 13: invalid regex"
+                    .into(),
+            ),
         },
-    });
+        &jiff::tz::TimeZone::UTC,
+    );
+    assert!(p.error.as_deref().unwrap().contains("parse error"));
+    p.on_event(
+        ConsoleEvent::Tail {
+            generation: 1,
+            event: TailEvent::Reconnecting {
+                attempt: 3,
+                retry_in: Duration::from_secs(2),
+                reason: "refused".into(),
+            },
+        },
+        &jiff::tz::TimeZone::UTC,
+    );
     assert_eq!(p.conn.badge(), "reconnecting #3 in 2s");
-    p.on_event(ConsoleEvent::Tail {
-        generation: 1,
-        event: TailEvent::Connecting { attempt: 4 },
-    });
+    p.on_event(
+        ConsoleEvent::Tail {
+            generation: 1,
+            event: TailEvent::Connecting { attempt: 4 },
+        },
+        &jiff::tz::TimeZone::UTC,
+    );
     assert!(
         matches!(p.conn, ConnState::Reconnecting { .. }),
         "keeps showing the outage while retrying"
     );
-    p.on_event(ConsoleEvent::Tail {
-        generation: 1,
-        event: TailEvent::Live {
-            resumed_from: Some(5),
+    p.on_event(
+        ConsoleEvent::Tail {
+            generation: 1,
+            event: TailEvent::Live {
+                resumed: Some(Resumed {
+                    down_for: Duration::from_secs(12),
+                    backfilled: 3214,
+                    // 2024-12-02 14:05:31.250 UTC
+                    from_ns: 1_733_148_331_250_000_000,
+                    skipped: None,
+                }),
+            },
         },
-    });
+        &jiff::tz::TimeZone::UTC,
+    );
     assert!(p.conn.is_live());
-    assert!(p.notice.as_deref().unwrap().contains("without duplicates"));
-    p.on_event(ConsoleEvent::Tail {
-        generation: 1,
-        event: TailEvent::Dropped { count: 7 },
-    });
+    assert_eq!(
+        p.notice.as_deref(),
+        Some("reconnected after 12s: 3,214 lines backfilled from 14:05:31")
+    );
+    p.on_event(
+        ConsoleEvent::Tail {
+            generation: 1,
+            event: TailEvent::Dropped { count: 7 },
+        },
+        &jiff::tz::TimeZone::UTC,
+    );
     assert_eq!(p.loki_dropped, 7);
     assert!(p.notice.as_deref().unwrap().contains("dropped 7"));
 }
@@ -259,10 +299,13 @@ fn jump_inside_the_buffer_selects_and_before_it_loads_history() {
         matches!(&fx[0], ConsoleEffect::QueryLogs { query, .. } if query.direction == Direction::Forward && query.start_ns == 10)
     );
     assert_eq!(fx[1], ConsoleEffect::StopTail);
-    p.on_event(ConsoleEvent::LogsLoaded {
-        generation: p.generation(),
-        result: Ok(lines(10, 30)),
-    });
+    p.on_event(
+        ConsoleEvent::LogsLoaded {
+            generation: p.generation(),
+            result: Ok(lines(10, 30)),
+        },
+        &jiff::tz::TimeZone::UTC,
+    );
     assert_eq!(
         p.selected_seq()
             .and_then(|s| p.buffer.get(s))
@@ -289,4 +332,50 @@ fn window_prompt_reruns_and_copy_yields_the_selected_text() {
         p.copy_selected(),
         vec![ConsoleEffect::Copy("line 1004".into())]
     );
+}
+
+#[test]
+fn reconnect_notices_are_human_local_and_fit_80_columns() {
+    use crate::backends::loki::Skipped;
+    let paris: jiff::tz::TimeZone = jiff::tz::TimeZone::get("Europe/Paris").unwrap();
+    let t0 = 1_733_148_331_250_000_000; // 14:05:31 UTC, 15:05:31 in Paris
+    let mut r = Resumed {
+        down_for: Duration::from_secs(80),
+        backfilled: 0,
+        from_ns: t0,
+        skipped: None,
+    };
+    assert_eq!(
+        resumed_notice(&r, &paris),
+        "reconnected after 1m 20s: nothing missed since 15:05:31"
+    );
+    r.backfilled = 1;
+    assert_eq!(
+        resumed_notice(&r, &paris),
+        "reconnected after 1m 20s: 1 line backfilled from 15:05:31"
+    );
+    r.down_for = Duration::from_secs(2 * 3600 + 300);
+    r.backfilled = 100_000;
+    r.skipped = Some(Skipped {
+        from_ns: t0 + 3_600_000_000_000,
+        to_ns: t0 + 7_500_000_000_000,
+        count: Some(1_248_120),
+    });
+    let n = resumed_notice(&r, &paris);
+    assert_eq!(
+        n,
+        "reconnected after 2h 5m: 1,248,120 lines skipped 16:05:31-17:10:31"
+    );
+    // The status row of an 80-column pane has 66 columns after "300 lines · ".
+    assert!(n.chars().count() <= 66, "{n}");
+    r.skipped.as_mut().unwrap().count = None;
+    let n = resumed_notice(&r, &paris);
+    assert_eq!(
+        n,
+        "reconnected after 2h 5m: lines skipped 16:05:31-17:10:31 (uncounted)"
+    );
+    assert_eq!(thousands(0), "0");
+    assert_eq!(thousands(999), "999");
+    assert_eq!(thousands(1000), "1,000");
+    assert_eq!(thousands(12_345_678), "12,345,678");
 }
