@@ -196,7 +196,8 @@ async fn query_errors_from_loki_show_in_the_pane() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn loki_stopped_and_restarted_mid_session_shows_the_outage_and_recovers() {
-    let sim = LokiSim::start("127.0.0.1:0".parse().unwrap(), quiet())
+    // Restarted on the same port: on an address of its own nobody takes the port meanwhile.
+    let sim = LokiSim::start(crate::support::net::any_port(), quiet())
         .await
         .unwrap();
     let addr = sim.addr();
