@@ -53,6 +53,7 @@ async fn fresh_run_creates_everything_and_second_run_writes_nothing() {
         |e| matches!(&e.kind, EventKind::Progress { step, done: 100, .. } if step == "image/pve1")
     ));
 
+    let server_ip = vm_ip(&sim, 21);
     sim.with(|st| {
         let server = &st.vms[&201];
         assert_eq!(server.node, "pve1");
@@ -60,7 +61,10 @@ async fn fresh_run_creates_everything_and_second_run_writes_nothing() {
         assert_eq!(server.config["cores"], "2");
         assert_eq!(server.config["memory"], "4096");
         assert_eq!(server.config["ciuser"], "ubuntu");
-        assert_eq!(server.config["ipconfig0"], "ip=127.0.0.21/8,gw=127.0.0.1");
+        assert_eq!(
+            server.config["ipconfig0"],
+            format!("ip={server_ip}/8,gw=127.0.0.1")
+        );
         assert_eq!(server.config["nameserver"], "1.1.1.1 9.9.9.9");
         assert_eq!(decode_sshkeys(&server.config["sshkeys"]), KEY);
         assert_eq!(server.config["tags"], "homelab;k3s-server");
