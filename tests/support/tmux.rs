@@ -206,7 +206,7 @@ impl Launch {
         let t = self
             .env("PS1", format!("{PROMPT} "))
             .run(&["bash", "--norc", "--noprofile"]);
-        t.wait_for(PROMPT, Duration::from_secs(10));
+        t.wait_for(PROMPT, Duration::from_secs(30));
         t
     }
 
