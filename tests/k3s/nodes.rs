@@ -11,9 +11,8 @@
 //! a killed run left behind on N (its namespace with a live sshd, its link with the gateway
 //! address) is removed by the next claim before N is used again.
 
-#[path = "../support/net.rs"]
-mod net;
-
+// `tests/support/net.rs`, as the including crate names it (tests/k3s.rs, benches/k3s_join.rs).
+use crate::net;
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

@@ -10,7 +10,8 @@
 //! 127.83.4.201) shares its port space with nobody: only a wildcard listener on the same port
 //! could get in the way.
 //!
-//! Standalone (std and `rand` only): `tests/k3s/nodes.rs` uses it outside `tests/support` too.
+//! Standalone (std and `rand` only): benches/k3s_join.rs loads it without the rest of
+//! `tests/support` (for `tests/k3s/nodes.rs`, which reaches it as `crate::net`).
 #![allow(dead_code)]
 
 use std::net::{Ipv4Addr, SocketAddr};
