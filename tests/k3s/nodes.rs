@@ -122,7 +122,9 @@ impl Subnet {
 
     /// Subnet `n`, unless someone alive holds it.
     fn try_lock(n: u32) -> Option<Subnet> {
-        let path = Path::new("/run/lock").join(format!("homelab-test-node-{n}.lock"));
+        let dir = Path::new("/run/lock");
+        let _ = std::fs::create_dir_all(dir);
+        let path = dir.join(format!("homelab-test-node-{n}.lock"));
         let file = std::fs::OpenOptions::new()
             .create(true)
             .truncate(false)
