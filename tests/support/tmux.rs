@@ -430,5 +430,7 @@ impl Drop for Tmux {
         let _ = Command::new("tmux")
             .args(["-L", &self.socket, "kill-server"])
             .output();
+        // The server leaves its socket file behind.
+        let _ = std::fs::remove_file(socket_dir().join(&self.socket));
     }
 }
