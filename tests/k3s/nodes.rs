@@ -1,8 +1,9 @@
 //! Test nodes: real OpenSSH `sshd` processes, each started by the test with its own host key and
 //! authorized_keys. Where the sandbox allows (root + iproute2), every node is a small "VM": its own
 //! network namespace and address (10.213.x.2 behind a veth pair), its own hostname (UTS namespace)
-//! and its own view of /etc, /var/lib and /usr/local (overlay mounts in a private mount namespace),
-//! so a k3s install stub can write /etc/rancher and /usr/local/bin/k3s without touching the host.
+//! and its own view of /etc, /var/lib and /usr/local (overlay mounts in a private mount namespace,
+//! with an empty /tmp and /root), so a k3s install stub can write /etc/rancher and
+//! /usr/local/bin/k3s without touching the host, and the host's dotfiles do not run in it.
 //! Elsewhere nodes fall back to sshd on loopback ports (SSH-only tests still run).
 //!
 //! Namespaces, links and subnets are machine-wide: a node's /24 (10.213.N.0/24) is claimed with
@@ -488,6 +489,11 @@ done
 mount -t cgroup2 none /sys/fs/cgroup 2>/dev/null || true
 # Private /tmp like a VM's, and 2 GiB of swap as the node sees it (/proc/swaps, swapon --show).
 mount -t tmpfs tmpfs /tmp
+# A fresh VM's root home, not the host's: sshd runs commands through root's bash, which reads
+# ~/.bashrc for them, and a host's may do anything (a pyenv init rehashes under a lock file on
+# every command; a session killed by a test leaves the lock, and then every command as root
+# waits 60 s for it).
+mount -t tmpfs -o mode=0700 tmpfs /root
 printf 'Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n/swap.img                               file\t\t2097148\t\t0\t\t-2\n' > {d}/swaps
 mount --bind {d}/swaps /proc/swaps
 # Anything calling swapoff is recorded (sudo's secure_path finds /usr/local/sbin first).
