@@ -503,6 +503,10 @@ chmod 755 /usr/local/sbin/swapoff
 hostname {name}
 echo {name} > /etc/hostname
 printf '127.0.0.1 localhost\n127.0.1.1 {name}\n' > /etc/hosts
+# /etc/os-release links to /usr/lib/os-release (Debian, Ubuntu), which is not overlaid:
+# writing through the link rewrote the host's file, every node's setup truncating it while
+# other nodes read it. The node gets a file of its own in the overlay instead.
+rm -f /etc/os-release
 cat > /etc/os-release <<EOF
 PRETTY_NAME="Ubuntu {ver} LTS"
 NAME="Ubuntu"
