@@ -7,6 +7,8 @@
 //! Each sample re-runs only the five agents' `join` steps after removing their k3s binary, so the
 //! step really installs again; the first server is installed once before measuring.
 
+#[path = "../tests/support/net.rs"]
+mod net;
 #[path = "../tests/k3s/nodes.rs"]
 #[allow(dead_code)]
 mod nodes;

@@ -10,7 +10,7 @@ mod fixture;
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
-use support::tmux::{Launch, PROMPT, Tmux};
+use support::tmux::{Has, Lacks, Launch, Tmux, print_var, printed};
 
 /// A private tmux server with one 100x30 window running an interactive bash, HOME and the XDG
 /// dirs in a tempdir.
@@ -18,20 +18,17 @@ fn start(tag: &str) -> Option<Tmux> {
     Launch::new(tag).map(Launch::shell)
 }
 
-/// Wait until the `stty` modes line after `EXIT=...` has been printed.
-fn wait_for_modes(t: &Tmux) -> String {
-    t.wait_until("the stty modes line", T, |s| {
-        let modes = s
-            .lines()
-            .skip_while(|l| !l.starts_with("EXIT="))
-            .nth(1)
-            .unwrap_or_default();
-        modes.split_whitespace().count() >= 3
-    })
+/// Shell code printing the terminal modes of interest as `NAME=icanon echo isig` (`-icanon`...
+/// when off), on a line the echoed command cannot contain.
+fn print_modes(name: &str) -> String {
+    print_var(
+        name,
+        r"$(stty -a | tr ' ' '\n' | grep -xE -- '-?(icanon|echo|isig)' | tr '\n' ' ')",
+    )
 }
 
 /// The command line that starts homelab on this repository (with the window's private XDG
-/// dirs), then reports its exit code and the terminal modes.
+/// dirs), then prints its exit status (`EXIT=`) and the terminal modes (`MODES=`).
 fn run_line(extra: &str) -> String {
     run_line_in(&support::manifest_dir(), extra)
 }
@@ -39,9 +36,11 @@ fn run_line(extra: &str) -> String {
 /// [`run_line`] on another repository.
 fn run_line_in(repo: &Path, extra: &str) -> String {
     format!(
-        "{} --repo {} {extra}; echo EXIT=$?; stty -a | tr ' ' '\\n' | grep -xE -- '-?(icanon|echo|isig)' | tr '\\n' ' '; echo",
+        "{} --repo {} {extra}; {}; {}",
         env!("CARGO_BIN_EXE_homelab"),
         repo.display(),
+        print_var("EXIT", "$?"),
+        print_modes("MODES"),
     )
 }
 
@@ -49,25 +48,29 @@ const T: Duration = Duration::from_secs(20);
 
 /// `stty` reports the cooked modes again: no `-icanon`, `-echo` or `-isig`.
 fn assert_terminal_restored(screen: &str) {
-    let line = screen
-        .lines()
-        .skip_while(|l| !l.starts_with("EXIT="))
-        .nth(1)
-        .unwrap_or_else(|| panic!("no stty line; screen:\n{screen}"));
+    let line =
+        printed(screen, "MODES").unwrap_or_else(|| panic!("no MODES line; screen:\n{screen}"));
     let modes: Vec<&str> = line.split_whitespace().collect();
     for m in ["icanon", "echo", "isig"] {
         assert!(modes.contains(&m), "{m} not restored: {line:?}\n{screen}");
     }
 }
 
+/// Wait until homelab has ended and the command line printed its status and the modes; the
+/// status is `status`, the alternate screen was left and the terminal is cooked again.
+fn wait_exit(t: &Tmux, status: &str) -> String {
+    let done = t.wait_screen(&[Has("EXIT="), Has("MODES=")], T);
+    assert_eq!(printed(&done, "EXIT"), Some(status), "{done}");
+    assert!(!done.contains("Jobs"), "alternate screen not left:\n{done}");
+    assert_terminal_restored(&done);
+    done
+}
+
 /// `q` back to the home screen, `q` again to quit: exit 0, alternate screen left, terminal cooked.
 fn quit_to_home_then_shell(t: &Tmux) {
+    t.press_until(&["q"], &[Has("Jobs")], T);
     t.keys(&["q"]);
-    t.wait_for("Jobs", T);
-    t.keys(&["q"]);
-    let done = t.wait_for("EXIT=0", T);
-    assert!(!done.contains("Jobs"), "alternate screen not left:\n{done}");
-    assert_terminal_restored(&wait_for_modes(t));
+    wait_exit(t, "0");
 }
 
 fn log_mentions(t: &Tmux, needle: &str) -> bool {
@@ -75,38 +78,41 @@ fn log_mentions(t: &Tmux, needle: &str) -> bool {
     std::fs::read_to_string(&log).is_ok_and(|s| s.contains(needle))
 }
 
+/// The text of a capture with colour escapes, without them.
+fn plain(styled: &str) -> String {
+    let escapes = regex::Regex::new("\x1b\\[[0-9;:]*m").expect("escape regex");
+    escapes.replace_all(styled, "").into_owned()
+}
+
 #[test]
 fn open_help_theme_switch_quit_restores_terminal() {
     let Some(t) = start("main") else { return };
-    t.shell(&run_line(""));
-    let home = t.wait_for("Jobs", T);
-    assert!(home.contains("prox-n100"), "{home}");
-    assert!(home.contains("k3s-server-1"), "{home}");
-
-    t.keys(&["?"]);
-    t.wait_for("Help · Home", T);
-    t.keys(&["Escape"]);
-    t.wait_gone("Help · Home", T);
-
-    let before = t.screen_styled();
-    t.keys(&[":"]);
-    t.wait_for("Command palette", T);
-    t.literal("theme light");
-    t.wait_for("theme homelab-light", T);
-    t.keys(&["Enter"]);
-    t.wait_for("Theme: homelab-light", T);
-    let after = t.screen_styled();
-    assert_ne!(before, after, "colours did not change");
-    // homelab-light paints its background #fafbfc.
-    assert!(
-        after.contains("250;251;252"),
-        "no light background in:\n{after}"
+    t.run_until(
+        &run_line(""),
+        &[Has("Jobs"), Has("prox-n100"), Has("k3s-server-1")],
+        T,
     );
 
+    t.press_until(&["?"], &[Has("Help · Home")], T);
+    t.press_until(&["Escape"], &[Lacks("Help · Home"), Has("Jobs")], T);
+
+    let before = t.screen_styled();
+    t.press_until(&[":"], &[Has("Command palette")], T);
+    // The palette lists every theme until the filter applies.
+    t.type_until(
+        "theme light",
+        &[Has("theme homelab-light"), Lacks("theme homelab-dark")],
+        T,
+    );
+    t.keys(&["Enter"]);
+    // homelab-light paints its background #fafbfc.
+    let after = t.wait_styled("the light theme and its toast", T, |s| {
+        s.contains("250;251;252") && plain(s).contains("Theme: homelab-light")
+    });
+    assert_ne!(before, after, "colours did not change");
+
     t.keys(&["q"]);
-    let done = t.wait_for("EXIT=0", T);
-    assert!(!done.contains("Jobs"), "alternate screen not left:\n{done}");
-    assert_terminal_restored(&wait_for_modes(&t));
+    wait_exit(&t, "0");
     assert!(
         log_mentions(&t, "starting TUI"),
         "no log line in the XDG state dir"
@@ -116,17 +122,14 @@ fn open_help_theme_switch_quit_restores_terminal() {
 #[test]
 fn sigterm_restores_terminal() {
     let Some(t) = start("term") else { return };
-    t.shell(&run_line(""));
-    t.wait_for("Jobs", T);
+    t.run_until(&run_line(""), &[Has("Jobs")], T);
     let pid = t.child_pid("homelab").expect("homelab pid");
     let status = Command::new("kill")
         .args(["-TERM", &pid.to_string()])
         .status()
         .expect("kill");
     assert!(status.success());
-    let done = t.wait_for("EXIT=143", T);
-    assert!(!done.contains("Jobs"), "alternate screen not left:\n{done}");
-    assert_terminal_restored(&wait_for_modes(&t));
+    wait_exit(&t, "143");
 }
 
 #[test]
@@ -141,25 +144,23 @@ fn malformed_user_theme_is_reported_and_falls_back() {
         "inherits = \"homelab-dark\"\n[ui]\nborder = { fg = \"nope\" }\n",
     )
     .unwrap();
-    t.shell(&run_line("--theme mine"));
-    let s = t.wait_for("Jobs", T);
-    let s = if s.contains("unknown colour") {
-        s
-    } else {
-        t.wait_for("unknown colour", T)
-    };
     // The toast names the file (under ~, which is the test's HOME), line and key.
-    assert!(
-        s.contains("~/config/homelab/themes/mine.toml:3:1: [ui]"),
-        "{s}"
+    t.run_until(
+        &run_line("--theme mine"),
+        &[
+            Has("Jobs"),
+            Has("~/config/homelab/themes/mine.toml:3:1: [ui]"),
+            Has("border: unknown colour `nope`"),
+        ],
+        T,
     );
-    assert!(s.contains("border: unknown colour `nope`"), "{s}");
     t.keys(&["q"]);
-    t.wait_for("EXIT=0", T);
+    wait_exit(&t, "0");
 }
 
 #[test]
 fn wrong_cluster_name_lists_the_choices() {
+    let state = tempfile::tempdir().unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_homelab"))
         .args([
             "--repo",
@@ -167,7 +168,7 @@ fn wrong_cluster_name_lists_the_choices() {
             "--cluster",
             "nope",
         ])
-        .env("XDG_STATE_HOME", Path::new(env!("CARGO_TARGET_TMPDIR")))
+        .env("XDG_STATE_HOME", state.path())
         .output()
         .expect("run homelab");
     assert_eq!(out.status.code(), Some(2));
@@ -216,39 +217,28 @@ fn sigtstp_from_outside_suspends_like_ctrl_z() {
 fn suspend_then_fg(tag: &str, stop: impl Fn(&Tmux)) {
     let Some(t) = start(tag) else { return };
     // Alone on the line: in a `a; b` list bash would move on to `b` once `a` stops.
-    let line = run_line("");
-    t.shell(line.split(';').next().expect("command"));
-    t.wait_for("Jobs", T);
+    let line = format!(
+        "{} --repo {}",
+        env!("CARGO_BIN_EXE_homelab"),
+        support::manifest_dir().display()
+    );
+    let home = t.run_until(&line, &[Has("Jobs")], T);
+    assert!(!home.contains("Stopped"), "{home}");
     stop(&t);
-    let stopped = t.wait_for("Stopped", T);
-    assert!(
-        !stopped.contains("Jobs"),
-        "alternate screen not left on suspend:\n{stopped}"
-    );
+    t.wait_screen(&[Has("Stopped"), Lacks("Jobs")], T);
     // The shell has a sane terminal while homelab is stopped.
-    t.shell("stty -a | tr ' ' '\\n' | grep -xE -- '-?(icanon|echo)' | tr '\\n' ' '; echo");
-    let modes_line = |s: &str| {
-        s.lines()
-            .find(|l| {
-                let words: Vec<&str> = l.split_whitespace().collect();
-                words.len() == 2
-                    && words.iter().all(|w| {
-                        w.trim_start_matches('-') == "icanon" || w.trim_start_matches('-') == "echo"
-                    })
-            })
-            .map(str::to_owned)
-    };
-    let s = t.wait_until("stty output", T, |s| modes_line(s).is_some());
-    let modes = modes_line(&s).expect("stty output");
-    assert_eq!(
-        modes.split_whitespace().collect::<Vec<_>>(),
-        vec!["icanon", "echo"]
-    );
-    t.shell("fg");
-    t.wait_for("Jobs", T);
+    let s = t.run_until(&print_modes("STOPPED"), &[Has("STOPPED=")], T);
+    let mut modes: Vec<&str> = printed(&s, "STOPPED")
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
+    modes.sort_unstable();
+    assert_eq!(modes, ["echo", "icanon", "isig"], "{s}");
+    // `fg` returns homelab's exit status once it ends.
+    let resume = format!("fg; {}; {}", print_var("EXIT", "$?"), print_modes("MODES"));
+    t.run_until(&resume, &[Has("Jobs")], T);
     t.keys(&["q"]);
-    t.wait_gone("Jobs", T);
-    t.wait_for(PROMPT, T);
+    wait_exit(&t, "0");
 }
 
 /// `homelab check --tui` on this repository (gitops): the check runs in the background, the
@@ -258,10 +248,15 @@ fn check_tui_shows_the_result_and_returns() {
     let Some(t) = start("check") else {
         return;
     };
-    t.shell(&run_line("check --tui"));
-    let screen = t.wait_for("conforms to the Stage 1 architecture", T);
-    assert!(screen.contains("Check repository"), "{screen}");
-    assert!(screen.contains("swap/disabled"), "{screen}");
+    t.run_until(
+        &run_line("check --tui"),
+        &[
+            Has("conforms to the Stage 1 architecture"),
+            Has("Check repository"),
+            Has("swap/disabled"),
+        ],
+        T,
+    );
     quit_to_home_then_shell(&t);
 }
 
@@ -270,15 +265,17 @@ fn panic_restores_terminal_then_prints_the_report() {
     let Some(t) = start("panic") else {
         return;
     };
-    t.shell(&run_line("--debug-panic"));
-    let done = t.wait_for("EXIT=101", T);
     // The report is printed after the terminal is restored, so it is on the normal screen.
-    assert!(
-        done.contains("deliberate panic after the first frame"),
-        "{done}"
+    t.run_until(
+        &run_line("--debug-panic"),
+        &[
+            Has("deliberate panic after the first frame"),
+            Has("EXIT="),
+            Has("MODES="),
+        ],
+        T,
     );
-    assert!(!done.contains("Jobs"), "alternate screen not left:\n{done}");
-    assert_terminal_restored(&wait_for_modes(&t));
+    wait_exit(&t, "101");
 }
 
 /// A stand-in editor for `check --tui`'s `e`: a shell script that records its arguments,
@@ -349,18 +346,16 @@ fn check_tui_e_edits_the_violation_then_rechecks() {
     let (line, file) = first_violation(repo.path());
     assert_eq!(file, "cluster/kubernetes/apps/demos/podinfo/kubelet.yaml");
 
-    t.shell(&run_line_in(repo.path(), "check --tui"));
-    let before = t.wait_for("4 violations of 1 rule", T);
-    assert!(
-        detail_location(&before).contains(&format!("{file}:{line}")),
-        "{before}"
+    t.run_until(
+        &run_line_in(repo.path(), "check --tui"),
+        &[Has("4 violations of 1 rule")],
+        T,
     );
-    t.keys(&["e"]);
-    let editing = t.wait_for("editor>", T);
-    assert!(
-        !editing.contains("violations of"),
-        "the alternate screen was not left:\n{editing}"
-    );
+    let at = format!("{file}:{line}");
+    t.wait_until(&format!("the detail at {at}"), T, |s| {
+        s.contains("4 violations of 1 rule") && detail_location(s).contains(&at)
+    });
+    t.press_until(&["e"], &[Has("editor>"), Lacks("violations of")], T);
     let log = std::fs::read_to_string(tools.path().join("editor.log")).unwrap();
     assert!(log.contains(&format!("args: +{line} {file}\n")), "{log}");
     let pwd = log
@@ -381,26 +376,35 @@ fn check_tui_e_edits_the_violation_then_rechecks() {
         "the editor got a raw terminal: {log}"
     );
 
-    // Keys typed now are the editor's, not homelab's (`q` would quit the screen).
+    // Keys typed now are the editor's, not homelab's (`q` would quit the screen). Back: a full
+    // frame (top bar, list, detail pane and the footer with the new key), no stale shell text,
+    // the fixed line gone and the selection on the same rule and file.
     t.literal("q fixed");
-    t.keys(&["Enter"]);
-    let back = t.wait_for("3 violations of 1 rule", T);
+    let next = format!("{file}:{}", line + 1);
+    let fixed = format!("{at} ");
+    let back = t.press_until(
+        &["Enter"],
+        &[
+            Has("3 violations of 1 rule"),
+            Has("Check repository"),
+            Has("╭ Violation"),
+            Has("e edit"),
+            Has("r re-check"),
+            Lacks("editor>"),
+            Lacks(&fixed),
+        ],
+        T,
+    );
+    let back = if detail_location(&back).contains(&next) {
+        back
+    } else {
+        t.wait_until(&format!("the detail at {next}"), T, |s| {
+            s.contains("3 violations of 1 rule") && detail_location(s).contains(&next)
+        })
+    };
+    assert!(!back.contains("editor>"), "stale shell text:\n{back}");
     let log = std::fs::read_to_string(tools.path().join("editor.log")).unwrap();
     assert!(log.contains("read: q fixed\n"), "{log}");
-    // A full frame: top bar, list, detail pane and the footer with the new key.
-    for needle in ["Check repository", "╭ Violation", "e edit", "r re-check"] {
-        assert!(
-            back.contains(needle),
-            "no {needle:?} after the editor:\n{back}"
-        );
-    }
-    assert!(!back.contains("editor>"), "stale shell text:\n{back}");
-    // The fixed line is gone; the selection stayed on the same rule and file.
-    assert!(!back.contains(&format!("{file}:{line} ")), "{back}");
-    assert!(
-        detail_location(&back).contains(&format!("{file}:{}", line + 1)),
-        "selection moved elsewhere:\n{back}"
-    );
     assert!(
         std::fs::read_to_string(repo.path().join(&file))
             .unwrap()
@@ -421,20 +425,21 @@ fn check_tui_failing_editor_is_a_toast() {
         return;
     };
     let t = launch.env("EDITOR", editor.display().to_string()).shell();
-    t.shell(&run_line_in(repo.path(), "check --tui"));
-    t.wait_for("4 violations of 1 rule", T);
-    t.keys(&["e"]);
-    t.wait_for("editor>", T);
-    t.keys(&["Enter"]);
-    t.wait_for_all(
-        &["Editor exited with status 1", "3 violations of 1 rule"],
+    t.run_until(
+        &run_line_in(repo.path(), "check --tui"),
+        &[Has("4 violations of 1 rule")],
         T,
     );
-    t.keys(&["q"]);
-    t.wait_for("Jobs", T);
-    t.keys(&["q"]);
-    t.wait_for("EXIT=0", T);
-    assert_terminal_restored(&wait_for_modes(&t));
+    t.press_until(&["e"], &[Has("editor>")], T);
+    t.press_until(
+        &["Enter"],
+        &[
+            Has("Editor exited with status 1"),
+            Has("3 violations of 1 rule"),
+        ],
+        T,
+    );
+    quit_to_home_then_shell(&t);
 }
 
 /// SIGTERM while the editor runs: the editor is told too, homelab exits 143, and the terminal
@@ -448,19 +453,20 @@ fn sigterm_while_the_editor_runs_restores_terminal() {
         return;
     };
     let t = launch.env("EDITOR", editor.display().to_string()).shell();
-    t.shell(&run_line_in(repo.path(), "check --tui"));
-    t.wait_for("4 violations of 1 rule", T);
-    t.keys(&["e"]);
-    t.wait_for("editor>", T);
+    t.run_until(
+        &run_line_in(repo.path(), "check --tui"),
+        &[Has("4 violations of 1 rule")],
+        T,
+    );
+    t.press_until(&["e"], &[Has("editor>")], T);
     let pid = t.child_pid("homelab").expect("homelab pid");
     let status = Command::new("kill")
         .args(["-TERM", &pid.to_string()])
         .status()
         .expect("kill");
     assert!(status.success());
-    let done = t.wait_for("EXIT=143", T);
+    let done = wait_exit(&t, "143");
     assert!(!done.contains("violations of"), "TUI came back:\n{done}");
     let log = std::fs::read_to_string(tools.path().join("editor.log")).unwrap();
     assert!(!log.contains("read:"), "the editor kept running: {log}");
-    assert_terminal_restored(&wait_for_modes(&t));
 }

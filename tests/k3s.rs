@@ -5,6 +5,8 @@
 mod kube_sim;
 #[path = "support/mod.rs"]
 mod support;
+/// For nodes.rs, which benches/k3s_join.rs includes too.
+use support::net;
 
 #[path = "k3s/nodes.rs"]
 mod nodes;

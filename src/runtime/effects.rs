@@ -345,7 +345,16 @@ mod tests {
         reg.spawn(Task::blocking(TaskKey::new("b"), "blocking", || {
             failed("b", "old")
         }));
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        // Queued, not merely "probably done by now": a blocking job that has not started
+        // when the new request replaces it never runs at all.
+        let queued = tokio::time::Instant::now() + Duration::from_secs(30);
+        while rx.is_empty() {
+            assert!(
+                tokio::time::Instant::now() < queued,
+                "the old result never arrived"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
         reg.spawn(Task::future(TaskKey::new("b"), "new", async {
             failed("b", "new")
         }));

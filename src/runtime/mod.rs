@@ -309,12 +309,20 @@ mod tests {
         }
     }
 
-    /// These signals arrive one after the other, shortly after the program started.
-    struct Arrive(Vec<i32>);
+    /// These signals arrive one after the other (the last first), once the program has
+    /// created `ready` (its handlers are in place).
+    struct Arrive {
+        signals: Vec<i32>,
+        ready: std::path::PathBuf,
+    }
     impl SignalSource for Arrive {
         async fn recv(&mut self) -> i32 {
-            tokio::time::sleep(Duration::from_millis(200)).await;
-            match self.0.pop() {
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while !self.ready.exists() {
+                assert!(Instant::now() < deadline, "the program never got ready");
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            match self.signals.pop() {
                 Some(sig) => sig,
                 None => std::future::pending().await,
             }
@@ -362,23 +370,24 @@ mod tests {
     #[tokio::test]
     async fn sigint_is_left_to_the_program_and_sigterm_ends_it() {
         let dir = tempfile::tempdir().unwrap();
-        // SIGINT (ignored by us) first, then SIGTERM: passed on, the program ends, and so
-        // does homelab, long before the program's own 30 s.
+        // SIGINT (ignored by us) first, then SIGTERM: passed on, the program ends (its trap
+        // writes `got`, long before its own 30 s), and so does homelab. The signals wait for
+        // the trap: a SIGTERM before it would end the shell without a word.
         let ext = sh(
-            "sleep 30 & pid=$!; trap 'kill $pid; echo term > got; exit 7' TERM; wait",
+            "sleep 30 & pid=$!; trap 'kill $pid; echo term > got; exit 7' TERM; : > ready; wait",
             dir.path(),
         );
-        let started = Instant::now();
-        let end = run_foreground(&ext, &mut Arrive(vec![libc::SIGTERM, libc::SIGINT])).await;
+        let mut signals = Arrive {
+            signals: vec![libc::SIGTERM, libc::SIGINT],
+            ready: dir.path().join("ready"),
+        };
+        let end = run_foreground(&ext, &mut signals).await;
+        // Signalled(SIGTERM) means SIGINT did not end the run: it came first.
         assert!(
             matches!(end, Foreground::Signalled(libc::SIGTERM)),
             "{end:?}"
         );
-        assert!(started.elapsed() < Duration::from_secs(10));
-        assert!(
-            started.elapsed() >= Duration::from_millis(400),
-            "SIGINT ended it"
-        );
+        assert!(signals.signals.is_empty(), "both signals were delivered");
         assert_eq!(
             std::fs::read_to_string(dir.path().join("got")).unwrap(),
             "term\n",

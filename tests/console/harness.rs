@@ -14,20 +14,14 @@ use homelab::screens::console::state::{ConsoleState, EndpointsShown};
 use homelab::screens::console::view::{Cx, Look, render_console};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
+use crate::support::net;
 pub use crate::support::require_peer;
-
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 pub fn fast() -> Timeouts {
     Timeouts {
@@ -150,21 +144,23 @@ pub fn render(st: &ConsoleState, w: u16, h: u16, now_s: i64) -> String {
     term.backend().to_string()
 }
 
-/// A real Prometheus and Alertmanager on 127.0.0.1, killed on drop.
+/// A real Prometheus and Alertmanager, each on a loopback address of its own (their ports are
+/// picked before they start and Prometheus is restarted on its port: see [`net`]), killed on
+/// drop.
 pub struct PromStack {
     pub dir: tempfile::TempDir,
-    pub prom_port: u16,
-    pub am_port: u16,
+    pub prom_addr: SocketAddr,
+    pub am_addr: SocketAddr,
     prom: Option<Child>,
     am: Option<Child>,
 }
 
 impl PromStack {
     pub fn prometheus_url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.prom_port)
+        format!("http://{}", self.prom_addr)
     }
     pub fn alertmanager_url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.am_port)
+        format!("http://{}", self.am_addr)
     }
 
     /// `None` (after SKIP) when the binaries are missing.
@@ -173,7 +169,7 @@ impl PromStack {
             return None;
         }
         let dir = tempfile::tempdir().unwrap();
-        let (prom_port, am_port) = (free_port(), free_port());
+        let (prom_addr, am_addr) = (net::free_addr(), net::free_addr());
         std::fs::write(
             dir.path().join("am.yml"),
             "route:\n  receiver: default\n  group_wait: 1s\n  group_interval: 1s\n  repeat_interval: 1h\nreceivers:\n  - name: default\n",
@@ -200,15 +196,15 @@ impl PromStack {
         std::fs::write(
             dir.path().join("prom.yml"),
             format!(
-                "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nrule_files: [{}]\nalerting:\n  alertmanagers:\n    - static_configs:\n        - targets: ['127.0.0.1:{am_port}']\n",
+                "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nrule_files: [{}]\nalerting:\n  alertmanagers:\n    - static_configs:\n        - targets: ['{am_addr}']\n",
                 dir.path().join("rules.yml").display()
             ),
         )
         .unwrap();
         let mut s = Self {
             dir,
-            prom_port,
-            am_port,
+            prom_addr,
+            am_addr,
             prom: None,
             am: None,
         };
@@ -232,7 +228,7 @@ impl PromStack {
         let child = Command::new("prometheus-alertmanager")
             .arg(format!("--config.file={}", d.join("am.yml").display()))
             .arg(format!("--storage.path={}", d.join("am-data").display()))
-            .arg(format!("--web.listen-address=127.0.0.1:{}", self.am_port))
+            .arg(format!("--web.listen-address={}", self.am_addr))
             .arg("--cluster.listen-address=")
             .stdout(self.log("am.log"))
             .stderr(self.log("am.log"))
@@ -249,7 +245,7 @@ impl PromStack {
                 "--storage.tsdb.path={}",
                 d.join("prom-data").display()
             ))
-            .arg(format!("--web.listen-address=127.0.0.1:{}", self.prom_port))
+            .arg(format!("--web.listen-address={}", self.prom_addr))
             .arg("--rules.alert.resend-delay=1s")
             .stdout(self.log("prom.log"))
             .stderr(self.log("prom.log"))

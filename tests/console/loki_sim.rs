@@ -198,7 +198,8 @@ async fn query_errors_from_loki_show_in_the_pane() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn loki_stopped_and_restarted_mid_session_shows_the_outage_and_recovers() {
-    let sim = LokiSim::start("127.0.0.1:0".parse().unwrap(), quiet())
+    // Restarted on the same port: on an address of its own nobody takes the port meanwhile.
+    let sim = LokiSim::start(crate::support::net::any_port(), quiet())
         .await
         .unwrap();
     let addr = sim.addr();
@@ -341,7 +342,7 @@ fn burst(store: &homelab::sim::loki::LokiStore, n: i64) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_outage_longer_than_the_tail_backfill_is_filled_without_gap_or_duplicate() {
-    let sim = LokiSim::start("127.0.0.1:0".parse().unwrap(), quiet())
+    let sim = LokiSim::start(crate::support::net::any_port(), quiet())
         .await
         .unwrap();
     let addr = sim.addr();
@@ -384,7 +385,7 @@ async fn an_outage_longer_than_the_tail_backfill_is_filled_without_gap_or_duplic
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_gap_over_the_cap_is_skipped_and_the_pane_says_how_many_lines_between_which_times() {
-    let sim = LokiSim::start("127.0.0.1:0".parse().unwrap(), quiet())
+    let sim = LokiSim::start(crate::support::net::any_port(), quiet())
         .await
         .unwrap();
     let addr = sim.addr();

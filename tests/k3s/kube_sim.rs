@@ -40,16 +40,27 @@ async fn kube_rs_lists_and_watches_nodes_until_ready() {
     assert!(a1.detail.starts_with("KubeletNotReady"), "{}", a1.detail);
     assert_eq!(a1.version, "v1.33.5+k3s1");
 
-    // a1 becomes Ready and a2 registers Ready while we watch.
+    // a1 becomes Ready and a2 registers Ready while we watch: once the watch has reported a1
+    // NotReady (a fixed delay could pass before the watch's first list on a loaded machine,
+    // and a1 would never be seen NotReady).
     let expected = vec!["s1".to_string(), "a1".into(), "a2".into()];
+    let (watching, watched) = tokio::sync::oneshot::channel();
+    let mut watching = Some(watching);
     let flip = async {
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        watched.await.expect("the watch reports a1");
         sim.set_ready("a1", true);
-        tokio::time::sleep(Duration::from_millis(100)).await;
         sim.upsert_node(node("a2", false, true));
     };
     let mut seen = vec![];
-    let mut record = |r: &kube_nodes::NodeReadiness| seen.push((r.name.clone(), r.ready));
+    let mut record = |r: &kube_nodes::NodeReadiness| {
+        seen.push((r.name.clone(), r.ready));
+        if r.name == "a1"
+            && !r.ready
+            && let Some(tx) = watching.take()
+        {
+            let _ = tx.send(());
+        }
+    };
     let (res, ()) = tokio::join!(
         kube_nodes::wait_ready(&client, &expected, Duration::from_secs(20), &mut record),
         flip
@@ -61,12 +72,26 @@ async fn kube_rs_lists_and_watches_nodes_until_ready() {
         "{seen:?}"
     );
 
-    // A node that never becomes Ready: the deadline returns the last state.
+    // A node that never becomes Ready: the deadline returns the last state. A deadline that
+    // passes before the watch's first list (a loaded machine) returns nodes not seen yet;
+    // try again with a longer one until the state is the watched one.
     sim.set_ready("a2", false);
-    let err = kube_nodes::wait_ready(&client, &expected, Duration::from_millis(800), &mut |_| {})
-        .await
-        .unwrap_err();
-    assert_eq!(err.iter().filter(|r| !r.ready).count(), 1);
+    let mut deadline = Duration::from_millis(800);
+    let err = loop {
+        let err = kube_nodes::wait_ready(&client, &expected, deadline, &mut |_| {})
+            .await
+            .unwrap_err();
+        if err.iter().all(|r| !r.detail.contains("not registered")) || deadline.as_secs() >= 60 {
+            break err;
+        }
+        deadline *= 2;
+    };
+    let not_ready: Vec<&str> = err
+        .iter()
+        .filter(|r| !r.ready)
+        .map(|r| r.name.as_str())
+        .collect();
+    assert_eq!(not_ready, ["a2"], "{err:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,13 +1,22 @@
 //! Test nodes: real OpenSSH `sshd` processes, each started by the test with its own host key and
 //! authorized_keys. Where the sandbox allows (root + iproute2), every node is a small "VM": its own
 //! network namespace and address (10.213.x.2 behind a veth pair), its own hostname (UTS namespace)
-//! and its own view of /etc, /var/lib and /usr/local (overlay mounts in a private mount namespace),
-//! so a k3s install stub can write /etc/rancher and /usr/local/bin/k3s without touching the host.
+//! and its own view of /etc, /var/lib and /usr/local (overlay mounts in a private mount namespace,
+//! with an empty /tmp and /root), so a k3s install stub can write /etc/rancher and
+//! /usr/local/bin/k3s without touching the host, and the host's dotfiles do not run in it.
 //! Elsewhere nodes fall back to sshd on loopback ports (SSH-only tests still run).
+//!
+//! Namespaces, links and subnets are machine-wide: a node's /24 (10.213.N.0/24) is claimed with
+//! a lock file under /run/lock held for the node's lifetime (the kernel drops it when the test
+//! process dies, however it dies), so tests of two runs at once never share one, and whatever
+//! a killed run left behind on N (its namespace with a live sshd, its link with the gateway
+//! address) is removed by the next claim before N is used again.
 
+// `tests/support/net.rs`, as the including crate names it (tests/k3s.rs, benches/k3s_join.rs).
+use crate::net;
+use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 /// The peer check every test starts with: skip with a reason, or fail under HOMELAB_REQUIRE_PEERS=1.
@@ -78,7 +87,104 @@ pub fn sh(script: &str) -> Result<String, String> {
     }
 }
 
-static SUBNET: AtomicU32 = AtomicU32::new(0);
+/// The subnets test nodes may use: 10.213.N.0/24 for N in this range.
+const SUBNETS: std::ops::Range<u32> = 20..220;
+
+/// 10.213.N.0/24, claimed for one node: the lock is held until this is dropped.
+pub struct Subnet {
+    pub n: u32,
+    _lock: std::fs::File,
+}
+
+impl Subnet {
+    /// The namespace of the node on this subnet.
+    fn netns(&self) -> String {
+        format!("hlnode{}", self.n)
+    }
+    /// The host end of the node's link (the node's end is `...b`).
+    fn veth(&self) -> String {
+        format!("hlnode{}a", self.n)
+    }
+
+    /// Claim a free subnet (starting at a random one), after removing what an earlier run
+    /// that died while holding it left there.
+    fn claim() -> Subnet {
+        Self::reap_dead_runs();
+        let first = rand::random::<u32>();
+        for i in 0..SUBNETS.len() as u32 {
+            let n = SUBNETS.start + (first.wrapping_add(i)) % SUBNETS.len() as u32;
+            if let Some(subnet) = Self::try_lock(n) {
+                subnet.clear_leftovers();
+                return subnet;
+            }
+        }
+        panic!("every test node subnet 10.213.{SUBNETS:?}.0/24 is claimed");
+    }
+
+    /// Subnet `n`, unless someone alive holds it.
+    fn try_lock(n: u32) -> Option<Subnet> {
+        let dir = Path::new("/run/lock");
+        let _ = std::fs::create_dir_all(dir);
+        let path = dir.join(format!("homelab-test-node-{n}.lock"));
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        // SAFETY: flock on a descriptor we own; no memory is involved.
+        let locked = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0;
+        locked.then_some(Subnet { n, _lock: file })
+    }
+
+    /// Once per test process: remove the namespaces and links of subnets nobody holds (runs
+    /// that were killed), with their sshds, so they do not pile up until a claim lands there.
+    fn reap_dead_runs() {
+        static ONCE: std::sync::Once = std::sync::Once::new();
+        ONCE.call_once(|| {
+            let names = [
+                sh("ip netns list").unwrap_or_default(),
+                sh("ip -o link show").unwrap_or_default(),
+            ]
+            .join("\n");
+            let used: std::collections::BTreeSet<u32> = names
+                .split(|c: char| c.is_whitespace() || c == ':' || c == '@')
+                .filter_map(|w| w.strip_prefix("hlnode"))
+                .filter_map(|w| w.trim_end_matches(['a', 'b']).parse().ok())
+                .collect();
+            for n in used {
+                if let Some(dead) = Self::try_lock(n) {
+                    dead.clear_leftovers();
+                }
+            }
+        });
+    }
+
+    /// Nobody alive holds the lock, so anything on this subnet is a dead run's: its namespace
+    /// (and the sshd still serving in it) and any host link with an address in the subnet
+    /// (also links named by the older pid-based scheme).
+    fn clear_leftovers(&self) {
+        let ns = self.netns();
+        if let Ok(pids) = sh(&format!("ip netns pids {ns} 2>/dev/null")) {
+            for pid in pids.split_whitespace() {
+                let _ = sh(&format!("kill -9 {pid}"));
+            }
+            let _ = sh(&format!("ip netns del {ns} 2>/dev/null"));
+        }
+        let mut links = vec![self.veth()];
+        if let Ok(out) = sh(&format!("ip -o -4 addr show to 10.213.{}.0/24", self.n)) {
+            links.extend(
+                out.lines()
+                    .filter_map(|l| l.split_whitespace().nth(1))
+                    .map(|dev| dev.split('@').next().unwrap_or(dev).to_owned())
+                    .filter(|dev| dev.starts_with("hl")),
+            );
+        }
+        for link in links {
+            let _ = sh(&format!("ip link del {link} 2>/dev/null"));
+        }
+    }
+}
 
 /// Options for one node.
 #[derive(Debug, Clone)]
@@ -116,8 +222,8 @@ pub struct Node {
     pub port: u16,
     pub dir: PathBuf,
     pub host_key: PathBuf,
-    netns: Option<String>,
-    veth: Option<String>,
+    /// Isolated nodes: their claimed subnet (namespace and link are named after it).
+    subnet: Option<Subnet>,
     child: Option<Child>,
 }
 
@@ -150,11 +256,10 @@ impl Node {
         std::fs::write(dir.join("authorized_keys"), authorized_keys).unwrap();
         sh(&format!("chmod 644 {}/authorized_keys", dir.display())).unwrap();
 
-        let (addr, port, netns, veth) = if spec.isolated {
-            let n = (std::process::id() * 7 + SUBNET.fetch_add(1, Ordering::SeqCst)) % 200 + 20;
-            let ns = format!("hl{}n{n}", std::process::id() % 100000);
-            let va = format!("hlv{}a{n}", std::process::id() % 10000);
-            let vb = format!("hlv{}b{n}", std::process::id() % 10000);
+        let (addr, port, subnet) = if spec.isolated {
+            let subnet = Subnet::claim();
+            let (n, ns, va) = (subnet.n, subnet.netns(), subnet.veth());
+            let vb = format!("hlnode{n}b");
             sh(&format!(
                 "ip netns add {ns} && ip link add {va} type veth peer name {vb} && \
                  ip link set {vb} netns {ns} && ip addr add 10.213.{n}.1/24 dev {va} && \
@@ -163,18 +268,17 @@ impl Node {
                  ip netns exec {ns} ip route add default via 10.213.{n}.1"
             ))
             .unwrap();
-            (format!("10.213.{n}.2"), 22u16, Some(ns), Some(va))
+            (format!("10.213.{n}.2"), 22u16, Some(subnet))
         } else {
-            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-            let port = l.local_addr().unwrap().port();
-            drop(l);
-            ("127.0.0.1".to_string(), port, None, None)
+            // An address of its own: the port cannot be taken before sshd binds it (net.rs).
+            let ip = net::loopback_ip();
+            (ip.to_string(), net::free_port(ip), None)
         };
 
         let listen = if spec.isolated {
             "0.0.0.0".to_string()
         } else {
-            "127.0.0.1".into()
+            addr.clone()
         };
         let d = dir.display();
         std::fs::write(
@@ -190,13 +294,13 @@ impl Node {
         .unwrap();
         let sshd = format!("exec /usr/sbin/sshd -D -e -f {d}/sshd_config");
         let log = std::fs::File::create(dir.join("sshd.log")).unwrap();
-        let child = if let Some(ns) = &netns {
+        let child = if let Some(ns) = subnet.as_ref().map(Subnet::netns) {
             std::fs::write(dir.join("setup.sh"), node_setup(&dir, spec) + &sshd + "\n").unwrap();
             Command::new("ip")
                 .args([
                     "netns",
                     "exec",
-                    ns,
+                    &ns,
                     "unshare",
                     "--uts",
                     "--mount",
@@ -217,23 +321,25 @@ impl Node {
                 .spawn()
                 .unwrap()
         };
-        let node = Node {
+        let mut node = Node {
             name: spec.name.clone(),
             addr,
             port,
             dir,
             host_key,
-            netns,
-            veth,
+            subnet,
             child: Some(child),
         };
         node.wait_listening();
         node
     }
 
-    fn wait_listening(&self) {
-        let deadline = Instant::now() + Duration::from_secs(15);
+    /// Until sshd accepts connections; fails at once if it (or the setup before it) exited,
+    /// and after a generous bound otherwise.
+    fn wait_listening(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(60);
         let target = format!("{}:{}", self.addr, self.port);
+        let log = |dir: &Path| std::fs::read_to_string(dir.join("sshd.log")).unwrap_or_default();
         loop {
             if std::net::TcpStream::connect_timeout(
                 &target.parse().unwrap(),
@@ -243,9 +349,19 @@ impl Node {
             {
                 return;
             }
+            if let Some(Ok(Some(status))) = self.child.as_mut().map(Child::try_wait) {
+                panic!(
+                    "sshd for {} exited ({status}) before listening on {target}: {}",
+                    self.name,
+                    log(&self.dir)
+                );
+            }
             if Instant::now() > deadline {
-                let log = std::fs::read_to_string(self.dir.join("sshd.log")).unwrap_or_default();
-                panic!("sshd for {} did not listen on {target}: {log}", self.name);
+                panic!(
+                    "sshd for {} did not listen on {target}: {}",
+                    self.name,
+                    log(&self.dir)
+                );
             }
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -284,7 +400,7 @@ impl Node {
     /// Run a command inside the node (its namespaces), as root.
     pub fn exec(&self, script: &str) -> Result<String, String> {
         let pid = self.child.as_ref().map(|c| c.id()).unwrap_or(0);
-        if self.netns.is_some() {
+        if self.subnet.is_some() {
             sh(&format!(
                 "nsenter -t {pid} -n -m -u sh -c {}",
                 homelab::backends::ssh::command::shell_quote(script)
@@ -350,11 +466,10 @@ impl Drop for Node {
             }
         }
         self.stop();
-        if let Some(ns) = &self.netns {
-            let _ = sh(&format!("ip netns del {ns}"));
-        }
-        if let Some(v) = &self.veth {
-            let _ = sh(&format!("ip link del {v} 2>/dev/null"));
+        // Then the lock goes (with `subnet`), once nothing is left on the subnet.
+        if let Some(subnet) = &self.subnet {
+            let _ = sh(&format!("ip netns del {}", subnet.netns()));
+            let _ = sh(&format!("ip link del {} 2>/dev/null", subnet.veth()));
         }
     }
 }
@@ -374,6 +489,11 @@ done
 mount -t cgroup2 none /sys/fs/cgroup 2>/dev/null || true
 # Private /tmp like a VM's, and 2 GiB of swap as the node sees it (/proc/swaps, swapon --show).
 mount -t tmpfs tmpfs /tmp
+# A fresh VM's root home, not the host's: sshd runs commands through root's bash, which reads
+# ~/.bashrc for them, and a host's may do anything (a pyenv init rehashes under a lock file on
+# every command; a session killed by a test leaves the lock, and then every command as root
+# waits 60 s for it).
+mount -t tmpfs -o mode=0700 tmpfs /root
 printf 'Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n/swap.img                               file\t\t2097148\t\t0\t\t-2\n' > {d}/swaps
 mount --bind {d}/swaps /proc/swaps
 # Anything calling swapoff is recorded (sudo's secure_path finds /usr/local/sbin first).
@@ -383,6 +503,10 @@ chmod 755 /usr/local/sbin/swapoff
 hostname {name}
 echo {name} > /etc/hostname
 printf '127.0.0.1 localhost\n127.0.1.1 {name}\n' > /etc/hosts
+# /etc/os-release links to /usr/lib/os-release (Debian, Ubuntu), which is not overlaid:
+# writing through the link rewrote the host's file, every node's setup truncating it while
+# other nodes read it. The node gets a file of its own in the overlay instead.
+rm -f /etc/os-release
 cat > /etc/os-release <<EOF
 PRETTY_NAME="Ubuntu {ver} LTS"
 NAME="Ubuntu"

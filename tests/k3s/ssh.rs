@@ -129,16 +129,27 @@ async fn agent_key_authenticates_without_files() {
     let op = Operator::new(wd.path());
     let agent_key = op.extra_key("agent_only", "ed25519", "");
     let sock = wd.path().join("agent.sock");
-    let mut agent = std::process::Command::new("ssh-agent")
+    let agent = std::process::Command::new("ssh-agent")
         .args(["-D", "-a"])
         .arg(&sock)
         .stdout(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    for _ in 0..100 {
-        if sock.exists() {
-            break;
+    let mut agent = KillOnDrop(agent);
+    // Ready when it accepts connections (the socket file exists a moment before it listens).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while std::os::unix::net::UnixStream::connect(&sock).is_err() {
+        if let Ok(Some(status)) = agent.0.try_wait() {
+            panic!(
+                "ssh-agent exited ({status}) before listening on {}",
+                sock.display()
+            );
         }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "ssh-agent never listened on {}",
+            sock.display()
+        );
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
     sh(&format!(
@@ -165,8 +176,16 @@ async fn agent_key_authenticates_without_files() {
     let shell = NodeShell::new(env(&op, None), target(&node, "root", None), accept());
     let err = run(&shell, RemoteCommand::probe("true")).await.unwrap_err();
     assert!(matches!(err, SshError::AuthFailed { .. }), "{err}");
-    let _ = agent.kill();
-    let _ = agent.wait();
+}
+
+/// A child process killed (and reaped) when the test ends, passed or not.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

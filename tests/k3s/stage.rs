@@ -20,7 +20,10 @@ pub const VERSION: &str = "v1.33.5+k3s1";
 /// environment, uid and start/end times in /var/lib/homelab-test/calls/<n>, then does what the
 /// real script's effects look like to the stage: /usr/local/bin/k3s answering --version, and on
 /// servers the node-token and /etc/rancher/k3s/k3s.yaml. /etc/homelab-stub-sleep makes it slow,
-/// /etc/homelab-stub-fail makes it fail.
+/// /etc/homelab-stub-fail makes it fail. /etc/homelab-stub-gate (`DIR COUNT`, DIR a host
+/// directory every node sees) makes it wait, after recording its start, until COUNT installers
+/// are inside (each leaves its hostname in DIR): installers that run one after the other fail
+/// with `[ERROR] gate` after 120 s instead.
 pub fn stub_script(kubeconfig_template: &Path) -> String {
     format!(
         r#"#!/bin/sh
@@ -37,6 +40,18 @@ n=$(ls "$rec" | wc -l); n=$((n+1))
   echo "start=$(date +%s.%N)"
 }} > "$rec/$n.partial"
 [ -f /etc/homelab-stub-sleep ] && sleep "$(cat /etc/homelab-stub-sleep)"
+if [ -f /etc/homelab-stub-gate ]; then
+  read -r gate count < /etc/homelab-stub-gate
+  : > "$gate/$(hostname)"
+  waited=0
+  while [ "$(ls "$gate" | wc -l)" -lt "$count" ]; do
+    if [ "$waited" -ge 1200 ]; then
+      echo "[ERROR]  gate: $(ls "$gate" | wc -l) of $count installers got here together" >&2
+      exit 1
+    fi
+    sleep 0.1; waited=$((waited+1))
+  done
+fi
 if [ -f /etc/homelab-stub-fail ]; then
   echo "[ERROR]  $(cat /etc/homelab-stub-fail)" >&2
   exit 1
@@ -140,8 +155,12 @@ impl Drop for Lab {
     }
 }
 
-/// Serve the stub like get.k3s.io does, over HTTP on the host side of the nodes' links.
-async fn serve_script(body: String) -> (u16, tokio::task::JoinHandle<()>) {
+/// Serve the stub like get.k3s.io does, over HTTP on `host` (the host side of a node's link:
+/// every node reaches it through its default route; nothing else does).
+async fn serve_script(
+    host: std::net::Ipv4Addr,
+    body: String,
+) -> (u16, tokio::task::JoinHandle<()>) {
     let app = axum::Router::new().route(
         "/install.sh",
         axum::routing::get(move || {
@@ -149,7 +168,7 @@ async fn serve_script(body: String) -> (u16, tokio::task::JoinHandle<()>) {
             async move { body }
         }),
     );
-    let listener = tokio::net::TcpListener::bind("0.0.0.0:0").await.unwrap();
+    let listener = tokio::net::TcpListener::bind((host, 0)).await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let task = tokio::spawn(async move {
         let _ = axum::serve(listener, app).await;
@@ -219,8 +238,12 @@ impl Lab {
         cluster.k3s.version = VERSION.into();
         cluster.k3s.api_address = Some("127.0.0.1".into());
         cluster.k3s.api_port = Some(sim.addr.port());
-        let (port, script_server) = serve_script(std::fs::read_to_string(&stub).unwrap()).await;
         let gateway = started[0].addr.trim_end_matches(".2").to_string() + ".1";
+        let (port, script_server) = serve_script(
+            gateway.parse().unwrap(),
+            std::fs::read_to_string(&stub).unwrap(),
+        )
+        .await;
         cluster.k3s.install.script_url = format!("http://{gateway}:{port}/install.sh");
         cluster.k3s.install.script_sha256 = Some(sha.split_whitespace().next().unwrap().into());
 
@@ -368,8 +391,15 @@ async fn ha_servers_then_parallel_agents_with_token_flow_swap_untouched_and_idem
     std::fs::create_dir_all(lab.kubeconfig.parent().unwrap()).unwrap();
     let other = "apiVersion: v1\nkind: Config\ncurrent-context: work\nclusters:\n- name: work\n  cluster: {server: 'https://work.example:6443'}\nusers:\n- name: work\n  user: {token: work-token}\ncontexts:\n- name: work\n  context: {cluster: work, user: work}\n";
     std::fs::write(&lab.kubeconfig, other).unwrap();
+    // The agents' installers only finish once both are running: sequential joins would fail.
+    let gate = lab.wd.path().join("agents-gate");
+    std::fs::create_dir_all(&gate).unwrap();
     for n in lab.nodes.iter().filter(|n| n.name.contains("agent")) {
-        n.exec("echo 1 > /etc/homelab-stub-sleep").unwrap();
+        n.exec(&format!(
+            "echo '{} 2' > /etc/homelab-stub-gate",
+            gate.display()
+        ))
+        .unwrap();
     }
     let swap_before = lab.swap_state();
     assert!(
@@ -585,13 +615,14 @@ async fn killed_mid_stage_then_run_again_resumes_and_finishes() {
         .node("k3s-agent-1")
         .dir
         .join("up/var/lib/homelab-test/calls/1.partial");
-    for _ in 0..300 {
-        if marker.exists() {
-            break;
-        }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    while !marker.exists() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "agents never started"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert!(marker.exists(), "agents never started");
     task.abort();
     let _ = task.await;
     drop(stage);

@@ -372,8 +372,11 @@ async fn k3s_wizard_asks_ssh_questions_and_answers_on_the_reply_channel() {
         let pw = prompter.sudo_password("ubuntu", "192.168.1.32").await;
         (trusted, pw.map(|p| p.len()))
     });
+    // The question comes from another task: tick until it is there (a generous bound, not a
+    // count of ticks, which a loaded machine can use up before the task runs).
     let tick_until_asked = |app: &mut App| {
-        for _ in 0..200 {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while std::time::Instant::now() < deadline {
             homelab::app::update(app, Msg::Tick);
             if app.screens.wizard.ssh.active() {
                 return;

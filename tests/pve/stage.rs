@@ -53,6 +53,7 @@ async fn fresh_run_creates_everything_and_second_run_writes_nothing() {
         |e| matches!(&e.kind, EventKind::Progress { step, done: 100, .. } if step == "image/pve1")
     ));
 
+    let server_ip = vm_ip(&sim, 21);
     sim.with(|st| {
         let server = &st.vms[&201];
         assert_eq!(server.node, "pve1");
@@ -60,7 +61,10 @@ async fn fresh_run_creates_everything_and_second_run_writes_nothing() {
         assert_eq!(server.config["cores"], "2");
         assert_eq!(server.config["memory"], "4096");
         assert_eq!(server.config["ciuser"], "ubuntu");
-        assert_eq!(server.config["ipconfig0"], "ip=127.0.0.21/8,gw=127.0.0.1");
+        assert_eq!(
+            server.config["ipconfig0"],
+            format!("ip={server_ip}/8,gw=127.0.0.1")
+        );
         assert_eq!(server.config["nameserver"], "1.1.1.1 9.9.9.9");
         assert_eq!(decode_sshkeys(&server.config["sshkeys"]), KEY);
         assert_eq!(server.config["tags"], "homelab;k3s-server");
@@ -309,6 +313,40 @@ async fn homelab_sim_with_foreign(port: u16) -> homelab::sim::pve::PveSim {
     s
 }
 
+/// [`apply`] for a run that resumes after a killed one, with the simulator holding tasks of
+/// type `kind`: they are released once the run says it is waiting for the task the killed run
+/// started (`resuming: waiting for ...`). A run that never says so waits for the held task
+/// until its task timeout and fails.
+async fn apply_releasing(
+    sim: &homelab::sim::pve::PveSim,
+    stage: &dyn Stage,
+    journal: &std::path::Path,
+    kind: &str,
+) -> crate::support::Outcome {
+    let (tx, mut rx) = tokio::sync::mpsc::channel(100_000);
+    let run = RunCx::new(tx, Journal::at(journal).unwrap());
+    let plan = stage.plan().await.expect("plan");
+    let applying = async move {
+        let result = stage.apply(&plan, &run).await;
+        drop(run);
+        result
+    };
+    let collecting = async {
+        let mut events = Vec::new();
+        while let Some(e) = rx.recv().await {
+            if let EventKind::Log { line, .. } = &e.kind
+                && line.contains("resuming: waiting for")
+            {
+                sim.with(|st| st.release(kind));
+            }
+            events.push(e);
+        }
+        events
+    };
+    let (result, events) = tokio::join!(applying, collecting);
+    crate::support::Outcome { result, events }
+}
+
 /// Run the stage until `step` has started its PVE task, then kill the run (abort the future,
 /// as a killed process would leave it) and return the journal path.
 async fn kill_after_task_start(
@@ -345,8 +383,9 @@ async fn a_run_killed_mid_clone_resumes_without_duplicates() {
     let nodes = ["pve"];
     let port = free_port();
     let sim = sim(&nodes, port).await;
-    // Slow clones so the kill lands while the clone task runs.
-    sim.with(|st| st.timing.task = std::time::Duration::from_millis(150));
+    // Clones run until released: the kill lands while the clone task runs, and the new run
+    // finds it still running, however slow the machine is.
+    sim.with(|st| st.hold.insert("qmclone".into()));
     let cfg = cluster(&sim, &nodes, port);
     let dir = tempfile::tempdir().unwrap();
     let journal_path =
@@ -361,7 +400,7 @@ async fn a_run_killed_mid_clone_resumes_without_duplicates() {
 
     // A fresh process: same journal, new stage and client.
     let stage2 = stage(&sim, cfg);
-    let out = apply(&stage2, &journal_path, RunOptions::default()).await;
+    let out = apply_releasing(&sim, &stage2, &journal_path, "qmclone").await;
     let logs = out.logs();
     out.result
         .clone()
@@ -393,11 +432,11 @@ async fn a_run_killed_mid_download_waits_for_it_instead_of_downloading_again() {
     let nodes = ["pve"];
     let port = free_port();
     let sim = sim(&nodes, port).await;
-    sim.with(|st| st.timing.download = std::time::Duration::from_millis(400));
+    sim.with(|st| st.hold.insert("download".into()));
     let cfg = cluster(&sim, &nodes, port);
     let dir = tempfile::tempdir().unwrap();
     let journal_path = kill_after_task_start(&sim, cfg.clone(), "image/pve", dir.path()).await;
-    let out = apply(&stage(&sim, cfg), &journal_path, RunOptions::default()).await;
+    let out = apply_releasing(&sim, &stage(&sim, cfg), &journal_path, "download").await;
     let logs = out.logs();
     out.result
         .clone()

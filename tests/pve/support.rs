@@ -29,6 +29,9 @@ pub fn require_peer(name: &str, available: bool) -> bool {
     false
 }
 
+/// The port the simulated VMs answer SSH on (the simulator listens on each booted VM's address
+/// with it). Free on 127.0.0.1 a moment ago; the VMs' addresses are the simulator's own
+/// ([`vm_ip`]), so another test taking the same number in between changes nothing.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -61,10 +64,22 @@ pub async fn sim(nodes: &[&str], ssh_port: u16) -> PveSim {
     PveSim::start(opts).await.expect("simulator starts")
 }
 
+/// The address of VM `host` (21: the server, 31: the agent) in `sim`'s cluster definition:
+/// `127.A.B.host` with A.B drawn from the simulator's random token, so the SSH listeners of
+/// tests running at the same time (in this run or another one) never share an address.
+pub fn vm_ip(sim: &PveSim, host: u8) -> std::net::Ipv4Addr {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    sim.token_secret.hash(&mut h);
+    let [a, b, ..] = h.finish().to_be_bytes();
+    std::net::Ipv4Addr::new(127, 1 + a % 254, b, host)
+}
+
 /// A cluster definition for `sim`: one server on the first node, one agent on the last.
 pub fn cluster_yaml(sim: &PveSim, nodes: &[&str], ssh_port: u16) -> String {
     let first = nodes[0];
     let last = nodes[nodes.len() - 1];
+    let (server_ip, agent_ip) = (vm_ip(sim, 21), vm_ip(sim, 31));
     format!(
         r#"name: simlab
 domain: example.test
@@ -96,8 +111,8 @@ ssh:
   public_keys: [/nonexistent/id_ed25519.pub]
   port: {ssh_port}
 vms:
-  - {{ name: k3s-server-1, role: server, node: {first}, vmid: 201, cores: 2, memory_mib: 4096, disk_gib: 32, ip: 127.0.0.21 }}
-  - {{ name: k3s-agent-1, role: agent, node: {last}, vmid: 211, cores: 2, memory_mib: 2048, disk_gib: 40, ip: 127.0.0.31 }}
+  - {{ name: k3s-server-1, role: server, node: {first}, vmid: 201, cores: 2, memory_mib: 4096, disk_gib: 32, ip: {server_ip} }}
+  - {{ name: k3s-agent-1, role: agent, node: {last}, vmid: 211, cores: 2, memory_mib: 2048, disk_gib: 40, ip: {agent_ip} }}
 k3s:
   version: v1.33.5+k3s1
 flux:

@@ -460,7 +460,8 @@ fn wizard_declined_trust_says_so_and_a_new_review_clears_it() {
 
 /// Tick the app (as the runtime does every 250 ms) until an overlay is up.
 async fn tick_until_overlay(app: &mut homelab::app::App) {
-    for _ in 0..500 {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while std::time::Instant::now() < deadline {
         homelab::app::update(app, homelab::msg::Msg::Tick);
         if !app.overlays.is_empty() {
             return;

@@ -3,7 +3,7 @@
 
 use super::interop::{DOTENV, dotenv_decrypted};
 use super::support::{Lab, changed_lines, line_key, ok};
-use crate::ui_support::tmux::Launch;
+use crate::ui_support::tmux::{Has, Lacks, Launch};
 use std::time::Duration;
 
 const T: Duration = Duration::from_secs(20);
@@ -35,18 +35,16 @@ fn edit_save_in_tmux_then_sops_reads_it() {
         .env("XDG_CONFIG_HOME", lab.path("xdg").display().to_string())
         .env("XDG_STATE_HOME", lab.path("state").display().to_string())
         .run(&[env!("CARGO_BIN_EXE_homelab"), "env", "edit", "site.env"]);
-    let screen = t.wait_for("MAC verified", T);
-    assert!(
-        !screen.contains("localhost"),
-        "values masked on open:\n{screen}"
+    // Values are masked on open.
+    t.wait_screen(
+        &[Has("MAC verified"), Has("DB_HOST"), Lacks("localhost")],
+        T,
     );
     // The first row is DB_HOST (comments are kept but are not rows).
     t.keys(&["Enter", "C-u"]);
     t.literal("db.tmux.lan");
-    t.keys(&["Enter", "C-s"]);
-    t.wait_for("~ changed  DB_HOST", T);
-    t.keys(&["Enter"]);
-    t.wait_for("Saved site.env", T);
+    t.press_until(&["Enter", "C-s"], &[Has("~ changed  DB_HOST")], T);
+    t.press_until(&["Enter"], &[Has("Saved site.env")], T);
     t.keys(&["q"]);
     drop(t);
 
@@ -89,16 +87,16 @@ fn edit_outside_a_repository_in_tmux() {
         .env("XDG_CONFIG_HOME", lab.path("xdg").display().to_string())
         .env("XDG_STATE_HOME", lab.path("state").display().to_string())
         .run(&[env!("CARGO_BIN_EXE_homelab"), "env", "edit", "site.env"]);
-    let screen = t.wait_for("MAC verified", T);
-    let top = screen.lines().next().unwrap_or_default().to_string();
-    assert!(top.contains("site.env"), "top bar names the file: {top}");
+    // The top bar names the file (waited for with the rest: a capture can be half a frame).
+    let screen = t.wait_until("the editor on site.env", T, |s| {
+        let top = s.lines().next().unwrap_or_default();
+        s.contains("MAC verified") && top.contains("site.env")
+    });
     assert!(!screen.contains("config/clusters"), "{screen}");
     t.keys(&["Enter", "C-u"]);
     t.literal("db.loose.lan");
-    t.keys(&["Enter", "C-s"]);
-    t.wait_for("~ changed  DB_HOST", T);
-    t.keys(&["Enter"]);
-    t.wait_for("Saved site.env", T);
+    t.press_until(&["Enter", "C-s"], &[Has("~ changed  DB_HOST")], T);
+    t.press_until(&["Enter"], &[Has("Saved site.env")], T);
     t.keys(&["q"]);
     drop(t);
     let plain = ok(

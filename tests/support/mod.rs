@@ -1,11 +1,12 @@
 //! Shared helpers for integration tests: an App on a fixed fixture, input helpers, frame
 //! rendering into ratatui's TestBackend, insta settings that write into the top-level
-//! `snapshots/<group>/`, style-aware frame dumps, `require_peer`, and the tmux end-to-end
-//! harness ([`tmux`]).
+//! `snapshots/<group>/`, style-aware frame dumps, `require_peer`, the tmux end-to-end
+//! harness ([`tmux`]) and private addresses for test servers ([`net`]).
 //!
 //! Use from `tests/<area>.rs` with `mod support;` (submodules: `use crate::support;`).
 #![allow(dead_code)]
 
+pub mod net;
 pub mod tmux;
 
 use homelab::app::{self, App, AppOptions, RepoState, Session};

@@ -400,7 +400,8 @@ fn wizard_history_unreadable_is_an_error_and_the_wizard_goes_on() {
 
 /// Tick the app (as the runtime does every 250 ms) until `done` holds.
 async fn tick_until(app: &mut App, done: impl Fn(&App) -> bool) {
-    for _ in 0..500 {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while std::time::Instant::now() < deadline {
         homelab::app::update(app, Msg::Tick);
         if done(app) {
             return;

@@ -201,18 +201,23 @@ pub struct Task {
     pub effect: Effect,
     pub on_failure: Effect,
     pub finished: bool,
+    /// Running until [`State::release`], whatever its duration (see [`State::hold`]).
+    pub held: bool,
 }
 
 impl Task {
     pub fn done(&self, now: Instant) -> bool {
-        now.duration_since(self.created) >= self.duration
+        !self.held && now.duration_since(self.created) >= self.duration
     }
     pub fn visible_lines(&self, now: Instant) -> Vec<String> {
-        let frac = if self.duration.is_zero() {
+        let mut frac = if self.duration.is_zero() {
             1.0
         } else {
             now.duration_since(self.created).as_secs_f64() / self.duration.as_secs_f64()
         };
+        if self.held {
+            frac = frac.min(0.5);
+        }
         let mut out: Vec<String> = self
             .lines
             .iter()
@@ -381,6 +386,9 @@ pub struct State {
     /// Booted VMs with a loopback `ipconfig0` address accept TCP on this port with an SSH banner.
     pub ssh_port: Option<u16>,
     pub ssh_listeners: BTreeMap<u32, tokio::task::JoinHandle<()>>,
+    /// Task types (`qmclone`, `download`...) whose new tasks keep running until released, so a
+    /// test can stop or restart a run while such a task runs, however slow the machine is.
+    pub hold: BTreeSet<String>,
     next_pid: u32,
 }
 
@@ -431,6 +439,7 @@ impl State {
             fingerprint: None,
             ssh_port: None,
             ssh_listeners: BTreeMap::new(),
+            hold: BTreeSet::new(),
             next_pid: 0x000A_1B2C,
         }
     }
@@ -501,8 +510,18 @@ impl State {
             effect,
             on_failure,
             finished: false,
+            held: self.hold.contains(kind),
         });
         upid
+    }
+
+    /// Let the held tasks of type `kind` finish (at once when their duration has passed) and
+    /// stop holding new ones.
+    pub fn release(&mut self, kind: &str) {
+        self.hold.remove(kind);
+        for t in self.tasks.iter_mut().filter(|t| t.kind == kind) {
+            t.held = false;
+        }
     }
 
     /// Apply the effects of tasks that have finished and of VMs that have booted.
