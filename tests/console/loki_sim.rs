@@ -196,15 +196,20 @@ async fn query_errors_from_loki_show_in_the_pane() {
     sim.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn loki_stopped_and_restarted_mid_session_shows_the_outage_and_recovers() {
-    // Restarted on the same port: on an address of its own nobody takes the port meanwhile.
+/// A Loki simulator on an address of its own (restarted on the same port later: nobody takes
+/// it meanwhile) holding "before the outage"; the console tailing it (after `tune`), live with
+/// that line; then Loki stopped and the outage shown. The harness, the address to restart on,
+/// and the stopped simulator's store.
+async fn live_then_stopped(
+    tune: impl FnOnce(&mut Harness),
+) -> (Harness, std::net::SocketAddr, homelab::sim::loki::LokiStore) {
     let sim = LokiSim::start(crate::support::net::any_port(), quiet())
         .await
         .unwrap();
     let addr = sim.addr();
     sim.store().push(web(), "before the outage");
     let mut h = Harness::new(Some(&sim.url()), None, None);
+    tune(&mut h);
     let fx = h.st.open(QUERY, Harness::now_ns());
     h.run(fx);
     h.until("live with history", |st| {
@@ -217,6 +222,12 @@ async fn loki_stopped_and_restarted_mid_session_shows_the_outage_and_recovers() 
         matches!(st.logs.conn, ConnState::Reconnecting { .. })
     })
     .await;
+    (h, addr, store)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn loki_stopped_and_restarted_mid_session_shows_the_outage_and_recovers() {
+    let (mut h, addr, store) = live_then_stopped(|_| {}).await;
     let screen = h.screen(100, 24);
     assert!(screen.contains("reconnecting"), "{screen}");
     store.push(web(), "written during the outage");
@@ -342,24 +353,7 @@ fn burst(store: &homelab::sim::loki::LokiStore, n: i64) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_outage_longer_than_the_tail_backfill_is_filled_without_gap_or_duplicate() {
-    let sim = LokiSim::start(crate::support::net::any_port(), quiet())
-        .await
-        .unwrap();
-    let addr = sim.addr();
-    sim.store().push(web(), "before the outage");
-    let mut h = Harness::new(Some(&sim.url()), None, None);
-    let fx = h.st.open(QUERY, Harness::now_ns());
-    h.run(fx);
-    h.until("live with history", |st| {
-        st.logs.conn.is_live() && st.logs.buffer.len() == 1
-    })
-    .await;
-
-    let store = sim.stop().await;
-    h.until("the outage shown", |st| {
-        matches!(st.logs.conn, ConnState::Reconnecting { .. })
-    })
-    .await;
+    let (mut h, addr, store) = live_then_stopped(|_| {}).await;
     // Far more than the tail's own backfill (limit 1000) and more than one 5000-line page.
     let gap = burst(&store, 12_345);
     store.push(other(), "not selected");
@@ -385,25 +379,7 @@ async fn an_outage_longer_than_the_tail_backfill_is_filled_without_gap_or_duplic
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_gap_over_the_cap_is_skipped_and_the_pane_says_how_many_lines_between_which_times() {
-    let sim = LokiSim::start(crate::support::net::any_port(), quiet())
-        .await
-        .unwrap();
-    let addr = sim.addr();
-    sim.store().push(web(), "before the outage");
-    let mut h = Harness::new(Some(&sim.url()), None, None);
-    h.st.logs.gap_max = 2000;
-    let fx = h.st.open(QUERY, Harness::now_ns());
-    h.run(fx);
-    h.until("live with history", |st| {
-        st.logs.conn.is_live() && st.logs.buffer.len() == 1
-    })
-    .await;
-
-    let store = sim.stop().await;
-    h.until("the outage shown", |st| {
-        matches!(st.logs.conn, ConnState::Reconnecting { .. })
-    })
-    .await;
+    let (mut h, addr, store) = live_then_stopped(|h| h.st.logs.gap_max = 2000).await;
     let gap = burst(&store, 3500);
 
     let sim = LokiSim::start_with(addr, store, quiet()).await.unwrap();

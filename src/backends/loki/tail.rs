@@ -695,6 +695,17 @@ mod gap_tests {
                     .collect()))
             }
         }
+        /// `fill_gap` against this fake, clocked at [`NOW`].
+        async fn fill(
+            &self,
+            cursor: &mut TailCursor,
+            fill: &mut GapFill,
+            page: u32,
+            tx: &mpsc::Sender<TailEvent>,
+        ) -> Result<(), FillError> {
+            fill_gap(self.fetch(), self.count(), cursor, fill, page, now, tx).await
+        }
+
         fn count(&self) -> impl FnMut(i64, i64) -> std::future::Ready<Option<u64>> + use<> {
             let lines = Arc::clone(&self.lines);
             move |from, to| {
@@ -754,16 +765,7 @@ mod gap_tests {
         let from = cursor.resume_start().unwrap();
         let mut fill = GapFill::new(from, GAP_FILL_MAX);
         let (tx, mut rx) = mpsc::channel(64);
-        let r = fill_gap(
-            loki.fetch(),
-            loki.count(),
-            &mut cursor,
-            &mut fill,
-            5000,
-            now,
-            &tx,
-        )
-        .await;
+        let r = loki.fill(&mut cursor, &mut fill, 5000, &tx).await;
         assert_eq!(r, Ok(()));
         let batches = received(&mut rx);
         assert!(batches.iter().all(|b| b.len() <= 5000));
@@ -791,16 +793,7 @@ mod gap_tests {
         let mut cursor = delivered_before_drop(&all, 50);
         let mut fill = GapFill::new(cursor.resume_start().unwrap(), 7000);
         let (tx, mut rx) = mpsc::channel(64);
-        let r = fill_gap(
-            loki.fetch(),
-            loki.count(),
-            &mut cursor,
-            &mut fill,
-            5000,
-            now,
-            &tx,
-        )
-        .await;
+        let r = loki.fill(&mut cursor, &mut fill, 5000, &tx).await;
         assert_eq!(r, Ok(()));
         let got: Vec<LogLine> = received(&mut rx).into_iter().flatten().collect();
         assert_eq!(got.len(), 7000);
@@ -827,16 +820,7 @@ mod gap_tests {
         let mut cursor = delivered_before_drop(&all, 50);
         let mut fill = GapFill::new(cursor.resume_start().unwrap(), GAP_FILL_MAX);
         let (tx, mut rx) = mpsc::channel(64);
-        let r = fill_gap(
-            loki.fetch(),
-            loki.count(),
-            &mut cursor,
-            &mut fill,
-            5000,
-            now,
-            &tx,
-        )
-        .await;
+        let r = loki.fill(&mut cursor, &mut fill, 5000, &tx).await;
         assert!(
             matches!(&r, Err(FillError::Rejected(m)) if m.contains("400")),
             "{r:?}"
@@ -844,16 +828,7 @@ mod gap_tests {
 
         let loki = FakeLoki::new(all.clone());
         loki.fail_call(1, 503);
-        let r = fill_gap(
-            loki.fetch(),
-            loki.count(),
-            &mut cursor,
-            &mut fill,
-            5000,
-            now,
-            &tx,
-        )
-        .await;
+        let r = loki.fill(&mut cursor, &mut fill, 5000, &tx).await;
         assert!(
             matches!(&r, Err(FillError::Transient(m)) if m.contains("503")),
             "{r:?}"
@@ -862,16 +837,7 @@ mod gap_tests {
         // arrived before the failure.
         assert!((4990..5000).contains(&fill.delivered), "{}", fill.delivered);
         let loki = FakeLoki::new(all.clone());
-        let r = fill_gap(
-            loki.fetch(),
-            loki.count(),
-            &mut cursor,
-            &mut fill,
-            5000,
-            now,
-            &tx,
-        )
-        .await;
+        let r = loki.fill(&mut cursor, &mut fill, 5000, &tx).await;
         assert_eq!(r, Ok(()));
         let got: Vec<LogLine> = received(&mut rx).into_iter().flatten().collect();
         assert_eq!(got, all[50..].to_vec(), "no line twice across the retry");
@@ -887,16 +853,7 @@ mod gap_tests {
         cursor.admit(&line(9, "before"));
         let mut fill = GapFill::new(9, GAP_FILL_MAX);
         let (tx, mut rx) = mpsc::channel(64);
-        let r = fill_gap(
-            loki.fetch(),
-            loki.count(),
-            &mut cursor,
-            &mut fill,
-            3,
-            now,
-            &tx,
-        )
-        .await;
+        let r = loki.fill(&mut cursor, &mut fill, 3, &tx).await;
         assert_eq!(r, Ok(()));
         let got: Vec<String> = received(&mut rx)
             .into_iter()
