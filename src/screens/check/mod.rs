@@ -321,10 +321,10 @@ impl Screen for CheckState {
         match event {
             BackendEvent::CheckFinished(Ok(report)) => {
                 let n = report.violations.len();
-                cx.status(match n {
-                    0 => "check: ok".to_string(),
-                    1 => "check: 1 violation".to_string(),
-                    n => format!("check: {n} violations"),
+                cx.status(if n == 0 {
+                    "check: ok".to_string()
+                } else {
+                    format!("check: {n} violation{}", view::plural(n))
                 });
                 self.selected = reselect(&report.violations, self.keep.take(), self.selected);
                 self.report = Some(*report);

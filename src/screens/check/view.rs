@@ -362,7 +362,7 @@ fn render_viewer(v: &Viewer, frame: &mut Frame, area: Rect, cx: &ViewCx) {
     frame.render_widget(Paragraph::new(body), inner);
 }
 
-fn plural(n: usize) -> &'static str {
+pub(super) fn plural(n: usize) -> &'static str {
     if n == 1 { "" } else { "s" }
 }
 
