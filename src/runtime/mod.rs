@@ -49,8 +49,7 @@ pub enum Exit {
 
 pub async fn run(mut app: App, mut opts: RunOptions) -> color_eyre::Result<Exit> {
     let mut tui = Tui::enter()?;
-    let size = tui.terminal.size()?;
-    app.size = ratatui::layout::Rect::new(0, 0, size.width, size.height);
+    resized(&mut app, &tui)?;
 
     let (tx, mut rx) = mpsc::channel(BACKEND_CHANNEL);
     let mut tasks = TaskRegistry::new(tx);
@@ -167,7 +166,7 @@ pub async fn run(mut app: App, mut opts: RunOptions) -> color_eyre::Result<Exit>
     Ok(exit)
 }
 
-/// After the terminal was handed away: its current size, and a redraw.
+/// On entering, and after the terminal was handed away: its current size, and a redraw.
 fn resized(app: &mut App, tui: &Tui) -> std::io::Result<()> {
     let size = tui.terminal.size()?;
     app.size = ratatui::layout::Rect::new(0, 0, size.width, size.height);
