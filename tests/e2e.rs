@@ -278,6 +278,18 @@ fn panic_restores_terminal_then_prints_the_report() {
     wait_exit(&t, "101");
 }
 
+/// A copy of the tree with the `swap` fixture's violations, a [`fake_editor`] running `then`,
+/// and a shell whose $EDITOR is that editor. None when tmux is missing (a printed skip).
+fn editing(tag: &str, then: &str) -> Option<(tempfile::TempDir, tempfile::TempDir, Tmux)> {
+    let repo = fixture::tree_with_fixture("swap");
+    let tools = tempfile::tempdir().unwrap();
+    let editor = fake_editor(tools.path(), then);
+    let t = Launch::new(tag)?
+        .env("EDITOR", editor.display().to_string())
+        .shell();
+    Some((repo, tools, t))
+}
+
 /// A stand-in editor for `check --tui`'s `e`: a shell script that records its arguments,
 /// directory, whether it has the terminal and the terminal's modes, prompts `editor>` and reads
 /// one line from the terminal (proving homelab does not read keys meanwhile), then runs `then`.
@@ -335,14 +347,10 @@ fn detail_location(screen: &str) -> String {
 /// rule and file, and leaves the terminal cooked on quit.
 #[test]
 fn check_tui_e_edits_the_violation_then_rechecks() {
-    let repo = fixture::tree_with_fixture("swap");
-    let tools = tempfile::tempdir().unwrap();
     // The "fix": the line the editor was opened at stops setting swap-related flags to true.
-    let editor = fake_editor(tools.path(), r#"sed -i "${1#+}s/true/false/" "$2""#);
-    let Some(launch) = Launch::new("edit") else {
+    let Some((repo, tools, t)) = editing("edit", r#"sed -i "${1#+}s/true/false/" "$2""#) else {
         return;
     };
-    let t = launch.env("EDITOR", editor.display().to_string()).shell();
     let (line, file) = first_violation(repo.path());
     assert_eq!(file, "cluster/kubernetes/apps/demos/podinfo/kubelet.yaml");
 
@@ -418,13 +426,11 @@ fn check_tui_e_edits_the_violation_then_rechecks() {
 /// saved, homelab carries on.
 #[test]
 fn check_tui_failing_editor_is_a_toast() {
-    let repo = fixture::tree_with_fixture("swap");
-    let tools = tempfile::tempdir().unwrap();
-    let editor = fake_editor(tools.path(), r#"sed -i "${1#+}s/true/false/" "$2"; exit 1"#);
-    let Some(launch) = Launch::new("edit-fail") else {
+    let Some((repo, _tools, t)) =
+        editing("edit-fail", r#"sed -i "${1#+}s/true/false/" "$2"; exit 1"#)
+    else {
         return;
     };
-    let t = launch.env("EDITOR", editor.display().to_string()).shell();
     t.run_until(
         &run_line_in(repo.path(), "check --tui"),
         &[Has("4 violations of 1 rule")],
@@ -446,13 +452,9 @@ fn check_tui_failing_editor_is_a_toast() {
 /// is cooked (it was the editor's, and homelab does not take it back).
 #[test]
 fn sigterm_while_the_editor_runs_restores_terminal() {
-    let repo = fixture::tree_with_fixture("swap");
-    let tools = tempfile::tempdir().unwrap();
-    let editor = fake_editor(tools.path(), "");
-    let Some(launch) = Launch::new("edit-term") else {
+    let Some((repo, tools, t)) = editing("edit-term", "") else {
         return;
     };
-    let t = launch.env("EDITOR", editor.display().to_string()).shell();
     t.run_until(
         &run_line_in(repo.path(), "check --tui"),
         &[Has("4 violations of 1 rule")],
