@@ -251,11 +251,11 @@ mod tests {
         );
         assert_eq!(
             map.label("confirm", &Action::Close, true).as_deref(),
-            Some("esc")
+            Some("Esc")
         );
         assert_eq!(
             map.label("form", &Action::Save, true).as_deref(),
-            Some("ctrl-s")
+            Some("Ctrl-s")
         );
         assert_eq!(map.label("form", &Action::Confirm, false), None);
         let user = r#"
@@ -270,7 +270,7 @@ form = [
         map = patched;
         assert_eq!(
             map.label("form", &Action::Save, true).as_deref(),
-            Some("f2")
+            Some("F2")
         );
         let f2 = Key::parse("f2").unwrap();
         assert_eq!(map.action("form", f2, true), Some(&Action::Save));

@@ -350,8 +350,10 @@ impl LineEdit {
         let (mut col, mut used) = (0usize, 0usize);
         for (i, c) in shown.char_indices() {
             let w = char_width(c);
+            let start = col;
             col += w;
-            if col <= skip {
+            // A wide char cut by the left edge is left out whole.
+            if start < skip {
                 continue;
             }
             if used + w > width {

@@ -121,7 +121,7 @@ fn secret_mode_masks_until_revealed_and_hides_from_debug() {
     assert_eq!(drawn(&s, 40).1, "•", "cursor on the second mask char");
     s.toggle_reveal();
     assert!(s.revealed());
-    assert_eq!(drawn(&s, 40).0, "pässwort ");
+    assert_eq!(drawn(&s, 40).0, "pässwort");
 }
 
 #[test]

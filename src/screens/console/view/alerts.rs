@@ -130,9 +130,6 @@ pub(super) fn render(
     } else {
         render_list(p, f, body, cx, focused);
     }
-    if let Some(form) = &p.silence_form {
-        render_silence_form(p, form, f, area, cx);
-    }
 }
 
 fn render_status(p: &AlertsPane, f: &mut Frame, row: Rect, theme: &Theme) {
@@ -358,7 +355,8 @@ fn utc(secs: i64) -> String {
         .unwrap_or_default()
 }
 
-fn render_silence_form(
+/// The silence form: a modal overlay over the whole console (drawn after every pane).
+pub(super) fn render_silence_form(
     p: &AlertsPane,
     form: &crate::screens::console::alerts::SilenceForm,
     f: &mut Frame,
@@ -366,13 +364,14 @@ fn render_silence_form(
     cx: &Cx,
 ) {
     let theme = cx.theme;
-    let rect = popup::centered(area, 72, 9);
+    // Four fields and a message row inside the shared overlay frame (hints in its border).
+    let rect = popup::centered(area, 72, 8);
     popup::dim(f.buffer_mut(), area, theme.ui.dim);
     let footer = popup::hint_spans(
         &[
-            ("enter".into(), "create"),
-            ("tab".into(), "next field"),
-            ("esc".into(), "cancel"),
+            ("Enter".into(), "create"),
+            ("Tab".into(), "next field"),
+            ("Esc".into(), "cancel"),
         ],
         theme,
     );

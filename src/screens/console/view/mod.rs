@@ -71,6 +71,9 @@ pub fn render_console(state: &ConsoleState, f: &mut Frame, area: Rect, cx: &Cx) 
             ),
         }
     }
+    if let Some(form) = &state.alerts.silence_form {
+        alerts::render_silence_form(&state.alerts, form, f, area, cx);
+    }
 }
 
 /// A pane's frame: bordered, title with the focus style.
