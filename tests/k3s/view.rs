@@ -218,6 +218,7 @@ fn k3s_view_trust_prompt_shows_the_fingerprint() {
         algorithm: "ssh-ed25519".into(),
         fingerprint: "SHA256:Wz0Fq0mX8hI4mGv2tQ3J3cQYj0J5x6fWm1c9o5a0b8E".into(),
         known_hosts: "/home/op/.ssh/known_hosts".into(),
+        other_keys: vec![],
     });
     let text = frame_with(&v, trust.as_ref(), 80, 24);
     assert!(
@@ -367,6 +368,7 @@ async fn k3s_wizard_asks_ssh_questions_and_answers_on_the_reply_channel() {
                 algorithm: "ssh-ed25519".into(),
                 fingerprint: "SHA256:Wz0Fq0mX8hI4mGv2tQ3J3cQYj0J5x6fWm1c9o5a0b8E".into(),
                 known_hosts: "/home/op/.ssh/known_hosts".into(),
+                other_keys: vec![],
             })
             .await;
         let pw = prompter.sudo_password("ubuntu", "192.168.1.32").await;

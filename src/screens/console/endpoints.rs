@@ -110,7 +110,7 @@ pub fn resolve(
         }
         Auth::None
     };
-    Resolved {
+    let mut r = Resolved {
         loki: pick(
             &flags.loki,
             "HOMELAB_LOKI_URL",
@@ -132,7 +132,27 @@ pub fn resolve(
         auth,
         credentials,
         notes,
+    };
+    // Validation refuses this in the cluster definition unless allow_insecure_http is set;
+    // flags and the environment can still ask for it. Either way the operator is told.
+    if !matches!(r.auth, Auth::None) || r.credentials.is_some() {
+        let plain: Vec<String> = [&r.loki, &r.prometheus, &r.alertmanager]
+            .into_iter()
+            .flatten()
+            .filter(|e| {
+                e.url
+                    .get(..7)
+                    .is_some_and(|s| s.eq_ignore_ascii_case("http://"))
+            })
+            .map(|e| e.url.clone())
+            .collect();
+        for url in plain {
+            r.notes.push(format!(
+                "{url} is plain http: the credentials travel unencrypted"
+            ));
+        }
     }
+    r
 }
 
 #[cfg(test)]
