@@ -72,7 +72,7 @@ mod tests {
             errors(&[http_pve, creds, http_loki]),
             vec![
                 "config/clusters/prox-n100.yaml:7:13: proxmox.endpoint: `http://192.168.1.10:8006` would send the PVE API token unencrypted; expected https://, or `allow_insecure_http: true` at the top level to accept the risk",
-                "config/clusters/prox-n100.yaml:64:13: observability.loki_url: `http://loki.funoffshore.internal` would send the observability credentials unencrypted; expected https://, or `allow_insecure_http: true` at the top level to accept the risk",
+                "config/clusters/prox-n100.yaml:62:13: observability.loki_url: `http://loki.funoffshore.internal` would send the observability credentials unencrypted; expected https://, or `allow_insecure_http: true` at the top level to accept the risk",
             ]
         );
         // Plain http without credentials carries no secret.

@@ -31,6 +31,7 @@ fn name_hazard(value: &str) -> Option<char> {
 fn shown(c: char) -> String {
     match c {
         ' ' => "a space".into(),
+        '`' => "a backtick".into(),
         c if c.is_control() || c.is_whitespace() => format!("`{}`", c.escape_default()),
         c => format!("`{c}`"),
     }
@@ -155,7 +156,7 @@ pub(super) mod tests {
                 r#"script_url: "https://get.k3s.io/?x=\"; touch /tmp/PWNED; echo \"""#
             )]),
             vec![
-                "config/clusters/prox-n100.yaml:50:17: k3s.install.script_url: contains `\"`, which a shell would interpret; expected a URL without spaces, quotes, `$`, `;`, `|`, `<>`, `()`, `{}`, backticks, backslashes or control characters (percent-encode them)"
+                "config/clusters/prox-n100.yaml:49:17: k3s.install.script_url: contains `\"`, which a shell would interpret; expected a URL without spaces, quotes, `$`, `;`, `|`, `<>`, `()`, `{}`, backticks, backslashes or control characters (percent-encode them)"
             ]
         );
         let e = errors(&[
@@ -175,15 +176,16 @@ pub(super) mod tests {
         assert_eq!(
             fields,
             [
-                "proxmox.bridge",
-                "template.image.url",
                 "k3s.version",
+                "template.image.url",
+                "proxmox.bridge",
                 "flux.branch",
                 "flux.path"
             ],
             "{e:#?}"
         );
-        assert!(e[0].contains("contains a space"), "{}", e[0]);
+        assert!(e[2].contains("contains a space"), "{}", e[2]);
+        assert!(e[4].contains("contains a backtick"), "{}", e[4]);
         // Ordinary URL syntax passes (it is quoted on use).
         assert_eq!(
             errors(&[(

@@ -309,7 +309,7 @@ mod tests {
                 "curl",
                 "#!/bin/sh\nfor a; do printf 'curl [%s]\\n' \"$a\"; done >> \"$LOG\"\nwhile [ $# -gt 0 ]; do if [ \"$1\" = -o ]; then shift; echo 'echo installer ran' > \"$1\"; fi; shift; done\n",
             ),
-            ("touch", "#!/bin/sh\necho \"touch $*\" >> \"$LOG\"\n"),
+            ("touch", "#!/bin/sh\necho \"TOUCH RAN: $*\" >> \"$LOG\"\n"),
         ] {
             let p = bin.join(name);
             std::fs::write(&p, body).unwrap();
@@ -330,7 +330,7 @@ mod tests {
         let stderr = String::from_utf8_lossy(&out.stderr);
         let ran = std::fs::read_to_string(&log).unwrap_or_default();
         assert_eq!(out.status.code(), Some(3), "{stderr}\n{ran}");
-        assert!(!ran.contains("touch"), "the payload ran: {ran}");
+        assert!(!ran.contains("TOUCH RAN"), "the payload ran: {ran}");
         // curl got the URL as one argument, and the error names it byte for byte.
         assert!(ran.contains(&format!("curl [{payload}]\n")), "{ran}");
         assert!(stderr.contains(&format!("({payload})")), "{stderr}");
