@@ -883,7 +883,8 @@ async fn airgap_refuses_a_binary_that_does_not_match_the_release_checksums() {
     let (res, _) = lab.apply(&lab.stage_with(c), true).await;
     let err = res.unwrap_err();
     assert!(
-        err.message.contains("checksum mismatch") && err.message.contains("sha256sum-amd64.txt"),
+        err.message.contains("k3s: checksum mismatch: expected ")
+            && err.message.contains("(from sha256sum-amd64.txt), got "),
         "{}",
         err.message
     );
