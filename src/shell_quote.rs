@@ -161,7 +161,7 @@ mod tests {
             .collect();
         assert!(!shells.is_empty(), "no POSIX shell found");
         let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
-        for round in 0..4 {
+        for round in 0..10 {
             let samples: Vec<Vec<u8>> = (0..500).map(|_| sample(&mut rng)).collect();
             for shell in &shells {
                 let got = round_trip(shell, &samples);
