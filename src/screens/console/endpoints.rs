@@ -224,4 +224,35 @@ mod tests {
                 .contains("user:password")
         );
     }
+
+    /// Issue 12: credentials bound for a plain-http endpoint are never sent silently; without
+    /// credentials plain http says nothing.
+    #[test]
+    fn credentials_over_plain_http_leave_a_note() {
+        let env = |k: &str| match k {
+            "HOMELAB_BEARER_TOKEN" => Some("t0ken".to_string()),
+            "HOMELAB_LOKI_URL" => Some("http://loki.lan:3100".to_string()),
+            "HOMELAB_PROMETHEUS_URL" => Some("https://prom.lan".to_string()),
+            _ => None,
+        };
+        let r = resolve(
+            &EndpointOverrides::default(),
+            None,
+            Path::new("e.env"),
+            &env,
+        );
+        assert_eq!(
+            r.notes,
+            ["http://loki.lan:3100 is plain http: the credentials travel unencrypted"]
+        );
+        assert!(!r.notes[0].contains("t0ken"));
+        let env = |k: &str| (k == "HOMELAB_LOKI_URL").then(|| "http://loki.lan:3100".to_string());
+        let r = resolve(
+            &EndpointOverrides::default(),
+            None,
+            Path::new("e.env"),
+            &env,
+        );
+        assert!(r.notes.is_empty(), "{:?}", r.notes);
+    }
 }
