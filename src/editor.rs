@@ -86,22 +86,9 @@ impl fmt::Display for EditorCommand {
             if i > 0 {
                 f.write_str(" ")?;
             }
-            f.write_str(&quote(w))?;
+            f.write_str(&crate::shell_quote::quote(w))?;
         }
         Ok(())
-    }
-}
-
-/// `word`, single-quoted when a shell would otherwise split or interpret it.
-fn quote(word: &str) -> String {
-    let plain = !word.is_empty()
-        && word
-            .chars()
-            .all(|c| c.is_alphanumeric() || "+-_./:=@%,".contains(c));
-    if plain {
-        word.to_owned()
-    } else {
-        format!("'{}'", word.replace('\'', r"'\''"))
     }
 }
 

@@ -3,6 +3,7 @@
 //! secrets, repo -> backends, domain, config, sim.
 
 pub mod app;
+pub mod atomic_write;
 pub mod backends;
 pub mod cli;
 pub mod config;
@@ -19,6 +20,7 @@ pub mod runtime;
 pub mod screens;
 pub mod secrets;
 pub mod settings;
+pub mod shell_quote;
 pub mod sim;
 pub mod stages;
 pub mod theme;

@@ -25,6 +25,10 @@ pub struct ClusterConfig {
     pub storage: StorageConfig,
     #[serde(default)]
     pub observability: ObservabilityConfig,
+    /// Accept plain `http://` for endpoints that carry credentials (the PVE token, observability
+    /// credentials). Off by default: validation refuses them; when on, preflight warns.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_insecure_http: bool,
 }
 
 /// How to reach the Proxmox VE API.
@@ -218,6 +222,10 @@ pub struct K3sInstall {
     /// Air-gap: local path of the k3s install script to upload (checked against script_sha256).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub airgap_script: Option<String>,
+    /// Air-gap: local path of the release's `sha256sum-<arch>.txt`; the node checks the binary
+    /// and the images against it before installing them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub airgap_checksums: Option<String>,
 }
 
 impl Default for K3sInstall {
@@ -229,6 +237,7 @@ impl Default for K3sInstall {
             airgap_binary: None,
             airgap_images: None,
             airgap_script: None,
+            airgap_checksums: None,
         }
     }
 }

@@ -1,6 +1,11 @@
 //! Semantic checks serde cannot do. Each problem names the field (`vms[1].vmid`), where it is
 //! (`file:line:column`, found in the source text), what is wrong and what is expected.
 
+mod insecure_http;
+mod shell_safe;
+
+pub use insecure_http::insecure_endpoints;
+
 use super::locate::locate;
 use super::schema::{ClusterConfig, InstallMode, VmRole};
 use crate::diag::Diagnostic;
@@ -450,6 +455,12 @@ pub fn validate(cfg: &ClusterConfig, name: &str, display: &str, text: &str) -> V
                 "mode airgap without airgap_images; expected the local path of the images tarball",
             );
         }
+        if k.install.airgap_checksums.is_none() {
+            c.err(
+                "k3s.install",
+                "mode airgap without airgap_checksums; expected the local path of the release's sha256sum-<arch>.txt",
+            );
+        }
     } else {
         c.url(
             "k3s.install.script_url",
@@ -523,6 +534,8 @@ pub fn validate(cfg: &ClusterConfig, name: &str, display: &str, text: &str) -> V
             c.url(path, v, &["https", "http"]);
         }
     }
+    shell_safe::check(cfg, &mut c);
+    insecure_http::check(cfg, &mut c);
     c.out
 }
 

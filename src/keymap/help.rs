@@ -47,8 +47,11 @@ mod tests {
         let generated = markdown(&Keymap::builtin());
         if current != generated {
             if std::env::var("UPDATE_DOCS").as_deref() == Ok("1") {
-                std::fs::write(path, format!("{head}{BEGIN}{generated}{END}{tail}"))
-                    .expect("write docs/keys.md");
+                crate::atomic_write::write_atomic(
+                    std::path::Path::new(path),
+                    format!("{head}{BEGIN}{generated}{END}{tail}").as_bytes(),
+                )
+                .expect("write docs/keys.md");
             } else {
                 panic!(
                     "docs/keys.md is out of date with src/keymap/default.toml; run UPDATE_DOCS=1 cargo test --lib keymap"

@@ -208,42 +208,10 @@ pub struct ProxmoxStage {
     timing: StageTiming,
 }
 
-/// Read `ssh.public_keys` (`~` expanded). Returns the keys and one message per unreadable file.
+/// Read `ssh.public_keys` (`~` expanded): OpenSSH public keys only; a private key file is
+/// refused without being read further. Returns the keys and one message per problem.
 pub fn load_public_keys(cfg: &ClusterConfig) -> (Vec<String>, Vec<String>) {
-    let mut keys = Vec::new();
-    let mut errors = Vec::new();
-    for path in &cfg.ssh.public_keys {
-        let expanded = expand_home(path);
-        match std::fs::read_to_string(&expanded) {
-            Ok(text) => {
-                let found: Vec<String> = text
-                    .lines()
-                    .map(str::trim)
-                    .filter(|l| !l.is_empty() && !l.starts_with('#'))
-                    .map(str::to_owned)
-                    .collect();
-                if found.is_empty() {
-                    errors.push(format!("ssh.public_keys: {path} holds no key"));
-                }
-                keys.extend(found);
-            }
-            Err(e) => errors.push(format!(
-                "ssh.public_keys: cannot read {path} ({}): {e}",
-                expanded.display()
-            )),
-        }
-    }
-    (keys, errors)
-}
-
-fn expand_home(path: &str) -> std::path::PathBuf {
-    match path.strip_prefix("~/") {
-        Some(rest) => std::env::var_os("HOME")
-            .map(std::path::PathBuf::from)
-            .unwrap_or_default()
-            .join(rest),
-        None => std::path::PathBuf::from(path),
-    }
+    crate::backends::ssh::public_keys::load(&cfg.ssh.public_keys)
 }
 
 /// What we want a VM's config to hold.
@@ -1296,6 +1264,7 @@ impl Stage for ProxmoxStage {
     async fn preflight(&self) -> Vec<Check> {
         let mut checks = Vec::new();
         let p = &self.cfg.proxmox;
+        checks.extend(crate::stages::insecure_http::warnings(&self.cfg));
         match self.pve.version().await {
             Ok(v) => {
                 let major = v.major().unwrap_or(0);

@@ -9,7 +9,7 @@
 //! 3. `env-file`: the encrypted env file with every documented key.
 
 use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -445,15 +445,12 @@ impl SecretsStage {
                 .map_err(StageError::from_io)?;
         }
         let (text, recipient) = generate_identity();
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&self.identity_file)
-            .map_err(|e| StageError::new(format!("{}: {e}", self.identity_file.display())))?;
-        f.write_all(text.as_bytes())
-            .and_then(|_| f.sync_all())
-            .map_err(StageError::from_io)?;
+        crate::atomic_write::create_new(
+            &self.identity_file,
+            text.as_bytes(),
+            crate::atomic_write::Mode::Secret,
+        )
+        .map_err(|e| StageError::new(format!("{}: {e}", self.identity_file.display())))?;
         Ok(recipient)
     }
 }

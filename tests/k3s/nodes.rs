@@ -403,7 +403,7 @@ impl Node {
         if self.subnet.is_some() {
             sh(&format!(
                 "nsenter -t {pid} -n -m -u sh -c {}",
-                homelab::backends::ssh::command::shell_quote(script)
+                homelab::shell_quote::quote(script)
             ))
         } else {
             sh(script)
@@ -555,7 +555,7 @@ impl Operator {
         let bits = if kind == "rsa" { "-b 3072" } else { "" };
         sh(&format!(
             "ssh-keygen -q -t {kind} {bits} -N {} -C {name} -f {}",
-            homelab::backends::ssh::command::shell_quote(passphrase),
+            homelab::shell_quote::quote(passphrase),
             p.display()
         ))
         .unwrap();

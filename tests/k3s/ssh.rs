@@ -602,3 +602,137 @@ async fn keepalive_notices_a_frozen_peer_and_the_next_command_reconnects() {
         .unwrap();
     assert_eq!(out.stdout, "back\n");
 }
+
+fn known_name(node: &Node) -> String {
+    homelab::backends::ssh::known_hosts::host_port_name(&node.addr, node.port)
+}
+
+/// Issue 12: `@revoked` only counted when it came first. A host key trusted in
+/// ~/.ssh/known_hosts and revoked in the global file, or revoked further down the same file,
+/// now stops the connection (and with it the run), and known_hosts is left alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_host_key_stops_the_connection_wherever_it_is_revoked() {
+    if !nodes::have_sshd() {
+        return;
+    }
+    let wd = nodes::workdir();
+    let op = Operator::new(wd.path());
+    let node = Node::start(wd.path(), &spec("revoked"), &op.pubkey());
+    let (name, host_key) = (known_name(&node), node.host_pub());
+    let known = op.home.join(".ssh/known_hosts");
+    std::fs::create_dir_all(known.parent().unwrap()).unwrap();
+    let global = wd.path().join("ssh_known_hosts");
+    let shell_with = |files: Vec<PathBuf>| {
+        let mut env = SshEnv::for_home(&op.home, None).unwrap();
+        env.known_hosts = files;
+        NodeShell::new(
+            Arc::new(env),
+            target(&node, "root", Some(&op.key)),
+            accept(),
+        )
+    };
+
+    // Trusted, nothing revoked: connects (the control for the two cases below).
+    std::fs::write(&known, format!("{name} {host_key}\n")).unwrap();
+    std::fs::write(&global, "# fleet-wide\n").unwrap();
+    run(
+        &shell_with(vec![known.clone(), global.clone()]),
+        RemoteCommand::probe("true"),
+    )
+    .await
+    .unwrap();
+
+    // Revoked in the global file, after the user file trusted it.
+    std::fs::write(&global, format!("# fleet-wide\n@revoked * {host_key}\n")).unwrap();
+    let err = run(
+        &shell_with(vec![known.clone(), global.clone()]),
+        RemoteCommand::probe("true"),
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(err, SshError::HostKeyRevoked { .. }), "{err}");
+    assert!(
+        err.to_string().contains(&format!("{}:2", global.display())),
+        "{err}"
+    );
+
+    // Revoked further down the same file.
+    let text = format!("{name} {host_key}\n@revoked {name} {host_key}\n");
+    std::fs::write(&known, &text).unwrap();
+    let err = run(
+        &shell_with(vec![known.clone()]),
+        RemoteCommand::probe("true"),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(err, SshError::HostKeyRevoked { line: 2, .. }),
+        "{err}"
+    );
+    assert_eq!(std::fs::read_to_string(&known).unwrap(), text);
+}
+
+/// Issue 12: a host on record with another key type is not new. The prompt lists the key on
+/// record, and `--accept-new` does not trust it on its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_key_type_for_a_known_host_is_asked_about_not_accepted_as_new() {
+    if !nodes::have_sshd() {
+        return;
+    }
+    let wd = nodes::workdir();
+    let op = Operator::new(wd.path());
+    let node = Node::start(wd.path(), &spec("othertype"), &op.pubkey());
+    let known = op.home.join(".ssh/known_hosts");
+    std::fs::create_dir_all(known.parent().unwrap()).unwrap();
+    let ecdsa = op.extra_key("other_host_key", "ecdsa", "");
+    let ecdsa_pub = read_pub(&ecdsa);
+    let ecdsa_pub: Vec<&str> = ecdsa_pub.split_whitespace().take(2).collect();
+    let text = format!("{} {}\n", known_name(&node), ecdsa_pub.join(" "));
+    std::fs::write(&known, &text).unwrap();
+
+    let err = run(
+        &NodeShell::new(
+            env(&op, None),
+            target(&node, "root", Some(&op.key)),
+            accept(),
+        ),
+        RemoteCommand::probe("true"),
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(err, SshError::HostKeyNotTrusted { .. }), "{err}");
+    assert_eq!(
+        std::fs::read_to_string(&known).unwrap(),
+        text,
+        "--accept-new must not add it"
+    );
+
+    let asked = Arc::new(Scripted::default());
+    let _ = run(
+        &NodeShell::new(
+            env(&op, None),
+            target(&node, "root", Some(&op.key)),
+            asked.clone(),
+        ),
+        RemoteCommand::probe("true"),
+    )
+    .await;
+    let prompt = asked.host_prompts.lock().unwrap()[0].clone();
+    assert!(!prompt.is_new_host());
+    assert_eq!(prompt.other_keys.len(), 1, "{:?}", prompt.other_keys);
+    assert!(
+        prompt.other_keys[0].starts_with("ecdsa-sha2-nistp256 SHA256:"),
+        "{:?}",
+        prompt.other_keys
+    );
+    assert!(
+        prompt.other_keys[0].ends_with("known_hosts:1)"),
+        "{:?}",
+        prompt.other_keys
+    );
+    assert!(
+        prompt
+            .question()
+            .contains("already known with another key type")
+    );
+}

@@ -18,7 +18,8 @@ pub const VERSION: &str = "v1.33.5+k3s1";
 
 /// The install script the nodes download (file:// URL): records `args`, the INSTALL_K3S_*/K3S_*
 /// environment, uid and start/end times in /var/lib/homelab-test/calls/<n>, then does what the
-/// real script's effects look like to the stage: /usr/local/bin/k3s answering --version, and on
+/// real script's effects look like to the stage (it also records the directory it runs from,
+/// `staging`, and that directory's mode, `staging_mode`): /usr/local/bin/k3s answering --version, and on
 /// servers the node-token and /etc/rancher/k3s/k3s.yaml. /etc/homelab-stub-sleep makes it slow,
 /// /etc/homelab-stub-fail makes it fail. /etc/homelab-stub-gate (`DIR COUNT`, DIR a host
 /// directory every node sees) makes it wait, after recording its start, until COUNT installers
@@ -37,6 +38,8 @@ n=$(ls "$rec" | wc -l); n=$((n+1))
     if [ -n "$(printenv $v)" ]; then echo "$v=$(printenv $v)"; fi
   done
   echo "uid=$(id -u)"
+  echo "staging=$(cd "$(dirname "$0")" && pwd)"
+  echo "staging_mode=$(stat -c %a "$(dirname "$0")")"
   echo "start=$(date +%s.%N)"
 }} > "$rec/$n.partial"
 [ -f /etc/homelab-stub-sleep ] && sleep "$(cat /etc/homelab-stub-sleep)"
@@ -788,11 +791,7 @@ async fn airgap_uploads_over_sftp_and_skips_the_download() {
     .unwrap();
     let images = lab.wd.path().join("k3s-airgap-images-amd64.tar.zst");
     std::fs::write(&images, vec![7u8; 2 * 1024 * 1024]).unwrap();
-    let mut c = lab.cluster.clone();
-    c.k3s.install.mode = InstallMode::Airgap;
-    c.k3s.install.airgap_binary = Some(bin.display().to_string());
-    c.k3s.install.airgap_images = Some(images.display().to_string());
-    c.k3s.install.airgap_script = Some(lab.stub.display().to_string());
+    let c = airgap_cluster(&lab, &bin, &images);
     let stage = lab.stage_with(c);
     let checks = stage.preflight().await;
     assert!(
@@ -824,6 +823,82 @@ async fn airgap_uploads_over_sftp_and_skips_the_download() {
         .filter(|e| matches!(e.kind, EventKind::Progress { .. }))
         .count();
     assert!(progress > 10, "uploads report progress ({progress} events)");
+    // Issue 12: staged in a private mktemp -d directory, removed afterwards.
+    for n in &lab.nodes {
+        let call = &calls(n)[0];
+        let staging = call.env.get("staging").cloned().unwrap_or_default();
+        assert!(staging.starts_with("/tmp/homelab-k3s."), "{staging}");
+        assert_eq!(
+            call.env.get("staging_mode").map(String::as_str),
+            Some("700")
+        );
+        assert_eq!(
+            n.exec("ls -A /tmp").unwrap().trim(),
+            "",
+            "staging left behind"
+        );
+    }
+}
+
+/// A cluster definition for an air-gap install of `bin` and `images`, with a checksum file
+/// (sha256sum-amd64.txt) that lists both as they are.
+fn airgap_cluster(lab: &Lab, bin: &Path, images: &Path) -> ClusterConfig {
+    let sums = lab.wd.path().join("sha256sum-amd64.txt");
+    let listing = sh(&format!(
+        "cd {} && sha256sum {} {}",
+        lab.wd.path().display(),
+        bin.file_name().unwrap().to_string_lossy(),
+        images.file_name().unwrap().to_string_lossy()
+    ))
+    .unwrap();
+    std::fs::write(&sums, listing).unwrap();
+    let mut c = lab.cluster.clone();
+    c.k3s.install.mode = InstallMode::Airgap;
+    c.k3s.install.airgap_binary = Some(bin.display().to_string());
+    c.k3s.install.airgap_images = Some(images.display().to_string());
+    c.k3s.install.airgap_script = Some(lab.stub.display().to_string());
+    c.k3s.install.airgap_checksums = Some(sums.display().to_string());
+    c
+}
+
+/// Issue 12: a k3s binary that is not the released one (the checksum file disagrees) is refused
+/// on the node before it is installed, and the staging directory is removed anyway.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn airgap_refuses_a_binary_that_does_not_match_the_release_checksums() {
+    if !ready() {
+        return;
+    }
+    let lab = Lab::start(1, 0).await;
+    let bin = lab.wd.path().join("k3s");
+    std::fs::write(&bin, "#!/bin/sh\necho released\n").unwrap();
+    let images = lab.wd.path().join("k3s-airgap-images-amd64.tar.zst");
+    std::fs::write(&images, vec![7u8; 4096]).unwrap();
+    let c = airgap_cluster(&lab, &bin, &images);
+    // Swapped after the checksum file was made: not the released binary.
+    std::fs::write(
+        &bin,
+        format!("#!/bin/sh\necho \"k3s version {VERSION} (evil)\"\n"),
+    )
+    .unwrap();
+    let (res, _) = lab.apply(&lab.stage_with(c), true).await;
+    let err = res.unwrap_err();
+    assert!(
+        err.message.contains("k3s: checksum mismatch: expected ")
+            && err.message.contains("(from sha256sum-amd64.txt), got "),
+        "{}",
+        err.message
+    );
+    let n = lab.node("k3s-server-1");
+    assert!(calls(n).is_empty(), "the installer must not run");
+    assert!(
+        n.exec("test -e /usr/local/bin/k3s").is_err(),
+        "k3s was installed"
+    );
+    assert_eq!(
+        n.exec("ls -A /tmp").unwrap().trim(),
+        "",
+        "staging left behind"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -218,6 +218,7 @@ fn k3s_view_trust_prompt_shows_the_fingerprint() {
         algorithm: "ssh-ed25519".into(),
         fingerprint: "SHA256:Wz0Fq0mX8hI4mGv2tQ3J3cQYj0J5x6fWm1c9o5a0b8E".into(),
         known_hosts: "/home/op/.ssh/known_hosts".into(),
+        other_keys: vec![],
     });
     let text = frame_with(&v, trust.as_ref(), 80, 24);
     assert!(
@@ -225,6 +226,33 @@ fn k3s_view_trust_prompt_shows_the_fingerprint() {
         "{text}"
     );
     snap_with("k3s_trust_prompt", &v, trust.as_ref());
+}
+
+/// Issue 12: a host on record with another key type is not shown as unknown; the prompt lists
+/// the key on record.
+#[test]
+fn k3s_view_trust_prompt_for_a_new_key_type_lists_the_keys_on_record() {
+    let v = running();
+    let known = "ecdsa-sha2-nistp256 SHA256:q1w2e3r4t5y6u7i8o9p0 (/home/op/.ssh/known_hosts:3)";
+    let trust = Some(HostKeyPrompt {
+        host: "192.168.1.32".into(),
+        port: 22,
+        algorithm: "ssh-ed25519".into(),
+        fingerprint: "SHA256:Wz0Fq0mX8hI4mGv2tQ3J3cQYj0J5x6fWm1c9o5a0b8E".into(),
+        known_hosts: "/home/op/.ssh/known_hosts".into(),
+        other_keys: vec![known.into()],
+    });
+    let text = frame_with(&v, trust.as_ref(), 100, 30);
+    assert!(
+        text.contains("New SSH host key TYPE for a known host"),
+        "{text}"
+    );
+    assert!(!text.contains("Unknown SSH host key"), "{text}");
+    assert!(text.contains("Already on record for this host"), "{text}");
+    assert!(
+        text.contains("ecdsa-sha2-nistp256 SHA256:q1w2e3r4t5y6u7i8o9p0"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -367,6 +395,7 @@ async fn k3s_wizard_asks_ssh_questions_and_answers_on_the_reply_channel() {
                 algorithm: "ssh-ed25519".into(),
                 fingerprint: "SHA256:Wz0Fq0mX8hI4mGv2tQ3J3cQYj0J5x6fWm1c9o5a0b8E".into(),
                 known_hosts: "/home/op/.ssh/known_hosts".into(),
+                other_keys: vec![],
             })
             .await;
         let pw = prompter.sudo_password("ubuntu", "192.168.1.32").await;

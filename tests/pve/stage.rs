@@ -492,3 +492,54 @@ async fn a_failed_clone_task_is_reported_and_the_retry_clones_again() {
     out.result.clone().unwrap();
     assert!(sim.with(|st| st.vms[&201].running));
 }
+
+/// Issue 12: a private key listed in `ssh.public_keys` used to pass preflight ("7 key(s)") and
+/// `--plan` printed it into `sshkeys=`. Now preflight fails naming the file, and no line of the
+/// key reaches the preflight report, the plan or the step details.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_private_key_in_public_keys_is_refused_and_never_printed() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("id_ed25519");
+    let made = std::process::Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", "op@laptop", "-f"])
+        .arg(&key)
+        .status();
+    if !matches!(made, Ok(s) if s.success()) {
+        assert!(
+            std::env::var_os("HOMELAB_REQUIRE_PEERS").is_none(),
+            "ssh-keygen is required"
+        );
+        return;
+    }
+    let private = std::fs::read_to_string(&key).unwrap();
+    let secret_lines: Vec<&str> = private
+        .lines()
+        .filter(|l| !l.starts_with("-----") && l.len() > 20)
+        .collect();
+    assert!(!secret_lines.is_empty());
+
+    let nodes = ["pve1"];
+    let port = free_port();
+    let sim = sim(&nodes, port).await;
+    let mut cfg = cluster(&sim, &nodes, port);
+    cfg.ssh.public_keys = vec![key.display().to_string()];
+    let stage = homelab::stages::proxmox::ProxmoxStage::new(cfg, std::sync::Arc::new(client(&sim)));
+
+    let checks = stage.preflight().await;
+    let ssh = checks.iter().find(|c| c.id == "ssh-keys").unwrap();
+    assert_eq!(ssh.status, CheckStatus::Fail, "{ssh:?}");
+    assert!(ssh.detail.contains("PRIVATE key"), "{}", ssh.detail);
+    let plan = stage.plan().await.unwrap();
+    let shown = format!(
+        "{}\n{}\n{checks:?}\n{plan:?}",
+        homelab::stages::printer::checks(&checks),
+        homelab::stages::printer::plan(&plan)
+    );
+    for l in &secret_lines {
+        assert!(
+            !shown.contains(l),
+            "private key material reached the output"
+        );
+    }
+    assert!(!shown.contains("PRIVATE KEY-----"));
+}

@@ -14,7 +14,8 @@ use zeroize::Zeroizing;
 
 pub const IMAGE_URL: &str = "https://cloud-images.ubuntu.com/releases/noble/release-20251113/ubuntu-24.04-server-cloudimg-amd64.img";
 pub const IMAGE_SHA: &str = "1b7b2b6a2b1ef5a3d1f63d3b7c0ad5a1a3c5f3e0e1c9d9ea0b8f3b5f1a2c4d6e";
-pub const KEY: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHomelabTestKey+/= tester@homelab";
+/// A real ed25519 public key (`ssh.public_keys` entries are parsed as OpenSSH keys).
+pub const KEY: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAzlt2yd53h+6JAgTnFghwd3kxEwb98eWAWUPVkyb1/G tester@homelab";
 
 /// Like `tests/support`'s `require_peer`, for peers that are not programs on PATH (a Python
 /// module): skip (printing why) when missing, except under HOMELAB_REQUIRE_PEERS=1.

@@ -136,7 +136,7 @@ pub fn save_with_backup(path: &Path, kc: &Kubeconfig) -> Result<Option<PathBuf>,
             jiff::Timestamp::now().as_second()
         ));
         let bytes = std::fs::read(path).map_err(|e| io(path, e))?;
-        crate::backends::ssh::known_hosts::write_atomic(&b, &bytes, 0o600)
+        crate::atomic_write::write(&b, &bytes, crate::atomic_write::Mode::Secret)
             .map_err(|e| io(&b, e))?;
         backup = Some(b);
     }
@@ -144,7 +144,7 @@ pub fn save_with_backup(path: &Path, kc: &Kubeconfig) -> Result<Option<PathBuf>,
         path: path.display().to_string(),
         message: e.to_string(),
     })?;
-    crate::backends::ssh::known_hosts::write_atomic(path, text.as_bytes(), 0o600)
+    crate::atomic_write::write(path, text.as_bytes(), crate::atomic_write::Mode::Secret)
         .map_err(|e| io(path, e))?;
     Ok(backup)
 }

@@ -5,7 +5,6 @@
 //! replaces the file (atomically: temp file in the same directory, fsync, rename).
 
 use crate::config::ClusterConfig;
-use std::io::Write;
 use std::path::Path;
 
 fn indent_of(line: &str) -> usize {
@@ -121,34 +120,8 @@ pub fn store_fingerprint(path: &Path, fingerprint: &str) -> Result<(), String> {
             path.display()
         ));
     }
-    write_atomic(path, new.as_bytes()).map_err(|e| format!("{}: {e}", path.display()))
-}
-
-/// Temp file in the same directory, fsync, rename.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
-    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-    let result = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        if let Ok(meta) = std::fs::metadata(path) {
-            f.set_permissions(meta.permissions())?;
-        }
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)?;
-        if let Ok(d) = std::fs::File::open(dir) {
-            let _ = d.sync_all();
-        }
-        Ok(())
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
+    crate::atomic_write::write_atomic(path, new.as_bytes())
+        .map_err(|e| format!("{}: {e}", path.display()))
 }
 
 #[cfg(test)]

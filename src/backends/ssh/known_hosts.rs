@@ -3,14 +3,13 @@
 //! `@cert-authority` lines are skipped (homelab does not use host certificates).
 //!
 //! A changed key is never overwritten: the only write is appending a new entry for a host that
-//! had none, done atomically (temp file in the same directory, fsync, rename).
+//! had none, through the one atomic writer (a new file is 0600, an existing one keeps its mode).
 
 use super::config::host_matches;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use hmac::{Hmac, KeyInit, Mac};
 use russh::keys::{HashAlg, PublicKey};
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 /// Outcome of looking a host key up.
@@ -18,7 +17,7 @@ use std::path::{Path, PathBuf};
 pub enum HostKeyStatus {
     /// Recorded and equal.
     Known { file: PathBuf, line: usize },
-    /// No entry for this host (or none of this key type).
+    /// No entry for this host.
     Unknown,
     /// An entry of the same key type holds a different key: possible man-in-the-middle.
     Changed {
@@ -26,8 +25,32 @@ pub enum HostKeyStatus {
         line: usize,
         expected_fingerprint: String,
     },
-    /// The key is marked `@revoked`.
+    /// The key is marked `@revoked` (in any file, at any line).
     Revoked { file: PathBuf, line: usize },
+    /// No key of this type is recorded, but keys of other types are: the host is not new.
+    OtherTypes { known: Vec<KnownKey> },
+}
+
+/// A host key on record, as the trust prompt shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KnownKey {
+    pub algorithm: String,
+    pub fingerprint: String,
+    pub file: PathBuf,
+    pub line: usize,
+}
+
+impl std::fmt::Display for KnownKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} {} ({}:{})",
+            self.algorithm,
+            self.fingerprint,
+            self.file.display(),
+            self.line
+        )
+    }
 }
 
 /// One parsed line.
@@ -129,6 +152,11 @@ pub fn known_algorithms(files: &[PathBuf], host: &str, port: u16) -> Vec<russh::
 }
 
 /// Look `key` up for `host:port` in `files` (user file first, then the global one).
+///
+/// A revocation wins wherever it is: `@revoked` for this key in any of the files, before or
+/// after a line that trusts it, stops the connection. Otherwise an exact entry is `Known`, an
+/// entry of the same type with another key is `Changed`, and entries of other types only make
+/// the host [`HostKeyStatus::OtherTypes`] (not new: the prompt says which keys are on record).
 pub fn check(
     files: &[PathBuf],
     host: &str,
@@ -136,37 +164,57 @@ pub fn check(
     key: &PublicKey,
 ) -> std::io::Result<HostKeyStatus> {
     let name = host_port_name(host, port);
-    let mut changed = None;
+    let mut parsed = Vec::with_capacity(files.len());
     for f in files {
-        for e in parse_file(f)? {
-            if e.revoked {
-                if e.key.key_data() == key.key_data() {
-                    return Ok(HostKeyStatus::Revoked {
-                        file: f.clone(),
-                        line: e.line,
-                    });
-                }
-                continue;
-            }
-            if !hosts_match(&e.hosts, &name) {
-                continue;
-            }
+        parsed.push((f, parse_file(f)?));
+    }
+    for (f, entries) in &parsed {
+        if let Some(e) = entries
+            .iter()
+            .find(|e| e.revoked && e.key.key_data() == key.key_data())
+        {
+            return Ok(HostKeyStatus::Revoked {
+                file: (*f).clone(),
+                line: e.line,
+            });
+        }
+    }
+    let mut changed = None;
+    let mut others: Vec<KnownKey> = Vec::new();
+    for (f, entries) in &parsed {
+        for e in entries
+            .iter()
+            .filter(|e| !e.revoked && hosts_match(&e.hosts, &name))
+        {
             if e.key.key_data() == key.key_data() {
                 return Ok(HostKeyStatus::Known {
-                    file: f.clone(),
+                    file: (*f).clone(),
                     line: e.line,
                 });
             }
-            if e.key.algorithm() == key.algorithm() && changed.is_none() {
-                changed = Some(HostKeyStatus::Changed {
-                    file: f.clone(),
+            if e.key.algorithm() == key.algorithm() {
+                if changed.is_none() {
+                    changed = Some(HostKeyStatus::Changed {
+                        file: (*f).clone(),
+                        line: e.line,
+                        expected_fingerprint: fingerprint(&e.key),
+                    });
+                }
+            } else {
+                others.push(KnownKey {
+                    algorithm: e.key.algorithm().to_string(),
+                    fingerprint: fingerprint(&e.key),
+                    file: (*f).clone(),
                     line: e.line,
-                    expected_fingerprint: fingerprint(&e.key),
                 });
             }
         }
     }
-    Ok(changed.unwrap_or(HostKeyStatus::Unknown))
+    Ok(match changed {
+        Some(c) => c,
+        None if !others.is_empty() => HostKeyStatus::OtherTypes { known: others },
+        None => HostKeyStatus::Unknown,
+    })
 }
 
 /// Append `host:port key` to `file` (atomic rewrite; creates `~/.ssh` with mode 700).
@@ -194,30 +242,11 @@ pub fn append(file: &Path, host: &str, port: u16, key: &PublicKey) -> std::io::R
     let mut parts = openssh.split_whitespace();
     let (kind, b64) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
     text.push_str(&format!("{} {kind} {b64}\n", host_port_name(host, port)));
-    write_atomic(file, text.as_bytes(), 0o644)
-}
-
-/// Temp file in the same directory, fsync, rename.
-pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let seq = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let tmp = dir.join(format!(".{name}.homelab-{}-{seq}", std::process::id()));
-    {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-    }
-    set_mode(&tmp, mode)?;
-    std::fs::rename(&tmp, path)?;
-    if let Ok(d) = std::fs::File::open(dir) {
-        let _ = d.sync_all();
-    }
-    Ok(())
+    crate::atomic_write::write(
+        file,
+        text.as_bytes(),
+        crate::atomic_write::Mode::KeepOr(0o600),
+    )
 }
 
 fn set_mode(path: &Path, mode: u32) -> std::io::Result<()> {
@@ -233,6 +262,8 @@ mod tests {
         "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAzlt2yd53h+6JAgTnFghwd3kxEwb98eWAWUPVkyb1/G";
     const ED_B: &str =
         "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJ8ndqIPlAH8MUHih75nPwVBgjugt6L4ETcX4L6lIZI7";
+
+    const EC_C: &str = "ecdsa-sha2-nistp256 AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYAAAAIbmlzdHAyNTYAAABBBPcXacTjO2XkX8IpdSd8XkJ1EUv2gpIEfZ+oe9mtOiA4KlM3s1eBBGrs+ejUyGzz9V+fxNFp6k+xUykoamSuHtU=";
 
     fn key(s: &str) -> PublicKey {
         PublicKey::from_openssh(s).unwrap()
@@ -352,5 +383,61 @@ mod tests {
             .collect();
         handles.into_iter().for_each(|h| h.join().unwrap());
         assert_eq!(std::fs::read_to_string(&f).unwrap().lines().count(), 16);
+    }
+
+    /// Issue 12: `@revoked` only counted when it came first. A key trusted in the user file and
+    /// revoked in the global one, or revoked further down the same file, is refused.
+    #[test]
+    fn a_revocation_anywhere_wins() {
+        let dir = tempfile::tempdir().unwrap();
+        let user = dir.path().join("known_hosts");
+        let global = dir.path().join("ssh_known_hosts");
+        std::fs::write(&user, format!("10.0.0.5 {ED_A}\n")).unwrap();
+        std::fs::write(&global, format!("# fleet\n@revoked * {ED_A}\n")).unwrap();
+        assert_eq!(
+            check(&[user.clone(), global.clone()], "10.0.0.5", 22, &key(ED_A)).unwrap(),
+            HostKeyStatus::Revoked {
+                file: global.clone(),
+                line: 2
+            }
+        );
+        std::fs::write(
+            &user,
+            format!("10.0.0.5 {ED_A}\n10.0.0.6 {ED_B}\n@revoked 10.0.0.5 {ED_A}\n"),
+        )
+        .unwrap();
+        assert_eq!(
+            check(std::slice::from_ref(&user), "10.0.0.5", 22, &key(ED_A)).unwrap(),
+            HostKeyStatus::Revoked {
+                file: user.clone(),
+                line: 3
+            }
+        );
+        // The other host's key is unaffected.
+        assert!(matches!(
+            check(std::slice::from_ref(&user), "10.0.0.6", 22, &key(ED_B)).unwrap(),
+            HostKeyStatus::Known { line: 2, .. }
+        ));
+    }
+
+    /// A host known with an ecdsa key that now shows an ed25519 one is not "new".
+    #[test]
+    fn another_key_type_on_record_is_reported_not_treated_as_new() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("known_hosts");
+        std::fs::write(&f, format!("10.0.0.5 {EC_C}\n")).unwrap();
+        match check(std::slice::from_ref(&f), "10.0.0.5", 22, &key(ED_A)).unwrap() {
+            HostKeyStatus::OtherTypes { known } => {
+                assert_eq!(known.len(), 1);
+                assert_eq!(known[0].algorithm, "ecdsa-sha2-nistp256");
+                assert_eq!(known[0].line, 1);
+                assert_eq!(known[0].fingerprint, fingerprint(&key(EC_C)));
+            }
+            other => panic!("expected OtherTypes, got {other:?}"),
+        }
+        assert_eq!(
+            check(std::slice::from_ref(&f), "10.0.0.9", 22, &key(ED_A)).unwrap(),
+            HostKeyStatus::Unknown
+        );
     }
 }

@@ -13,6 +13,7 @@ pub mod config;
 pub mod keys;
 pub mod known_hosts;
 pub mod prompt;
+pub mod public_keys;
 pub mod session;
 pub mod shell;
 

@@ -20,6 +20,46 @@ pub struct HostKeyPrompt {
     pub fingerprint: String,
     /// The file the key will be added to when trusted.
     pub known_hosts: PathBuf,
+    /// Keys of other types already on record for this host (`ssh-ed25519 SHA256:... (file:line)`).
+    /// Not empty means the host is NOT new: it now shows a key type it never showed before,
+    /// which may be a reinstall or someone in between. `--accept-new` does not cover it.
+    pub other_keys: Vec<String>,
+}
+
+impl HostKeyPrompt {
+    /// The host has no key on record at all (what `--accept-new` may trust).
+    pub fn is_new_host(&self) -> bool {
+        self.other_keys.is_empty()
+    }
+
+    /// The question as the terminal asks it (the wizard draws the same facts).
+    pub fn question(&self) -> String {
+        let mut q = if self.is_new_host() {
+            format!(
+                "The authenticity of host {}:{} can't be established.\n{} key fingerprint is {}.\n",
+                self.host, self.port, self.algorithm, self.fingerprint
+            )
+        } else {
+            let mut q = format!(
+                "Host {}:{} is already known with another key type:\n",
+                self.host, self.port
+            );
+            for k in &self.other_keys {
+                q.push_str(&format!("  {k}\n"));
+            }
+            q.push_str(&format!(
+                "It now shows a {} key ({}) that is not on record. A reinstalled node does this, \
+                 and so does a machine in the middle: compare it on the node's console first.\n",
+                self.algorithm, self.fingerprint
+            ));
+            q
+        };
+        q.push_str(&format!(
+            "Trust it and add it to {}? [y/N] ",
+            self.known_hosts.display()
+        ));
+        q
+    }
 }
 
 #[async_trait]
@@ -41,8 +81,8 @@ pub struct NonInteractive {
 
 #[async_trait]
 impl Prompter for NonInteractive {
-    async fn trust_host_key(&self, _prompt: &HostKeyPrompt) -> bool {
-        self.accept_new
+    async fn trust_host_key(&self, prompt: &HostKeyPrompt) -> bool {
+        self.accept_new && prompt.is_new_host()
     }
     async fn key_passphrase(&self, _key_path: &Path) -> Option<Zeroizing<String>> {
         None
@@ -173,7 +213,7 @@ fn read_hidden(prompt: String) -> Option<Zeroizing<String>> {
 #[async_trait]
 impl Prompter for TerminalPrompter {
     async fn trust_host_key(&self, prompt: &HostKeyPrompt) -> bool {
-        if self.accept_new {
+        if self.accept_new && prompt.is_new_host() {
             eprintln!(
                 "trusting new host key for {}:{} ({} {}) (--accept-new)",
                 prompt.host, prompt.port, prompt.algorithm, prompt.fingerprint
@@ -181,20 +221,20 @@ impl Prompter for TerminalPrompter {
             return true;
         }
         if !on_terminal() {
+            if !prompt.is_new_host() {
+                eprintln!(
+                    "{}:{} is already known with another key type ({}); --accept-new trusts only hosts with no key on record",
+                    prompt.host,
+                    prompt.port,
+                    prompt.other_keys.join("; ")
+                );
+            }
             return false;
         }
-        let p = prompt.clone();
+        let question = prompt.question();
         tokio::task::spawn_blocking(move || {
             use std::io::{BufRead, Write};
-            eprint!(
-                "The authenticity of host {}:{} can't be established.\n{} key fingerprint is {}.\n\
-                 Trust it and add it to {}? [y/N] ",
-                p.host,
-                p.port,
-                p.algorithm,
-                p.fingerprint,
-                p.known_hosts.display()
-            );
+            eprint!("{question}");
             let _ = std::io::stderr().flush();
             let mut line = String::new();
             std::io::stdin().lock().read_line(&mut line).is_ok()

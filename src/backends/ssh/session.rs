@@ -65,7 +65,13 @@ impl client::Handler for HostKeyCheck {
                 file: file.display().to_string(),
                 line,
             }),
-            HostKeyStatus::Unknown => {
+            status @ (HostKeyStatus::Unknown | HostKeyStatus::OtherTypes { .. }) => {
+                let other_keys = match status {
+                    HostKeyStatus::OtherTypes { known } => {
+                        known.iter().map(ToString::to_string).collect()
+                    }
+                    _ => Vec::new(),
+                };
                 let Some(user_file) = self.files.first().cloned() else {
                     return Err(SshError::Setup("no known_hosts file configured".into()));
                 };
@@ -75,6 +81,7 @@ impl client::Handler for HostKeyCheck {
                     algorithm: key.algorithm().to_string(),
                     fingerprint: fingerprint.clone(),
                     known_hosts: user_file.clone(),
+                    other_keys,
                 };
                 if !self.prompter.trust_host_key(&prompt).await {
                     return Err(SshError::HostKeyNotTrusted {

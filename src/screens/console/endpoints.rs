@@ -110,7 +110,7 @@ pub fn resolve(
         }
         Auth::None
     };
-    Resolved {
+    let mut r = Resolved {
         loki: pick(
             &flags.loki,
             "HOMELAB_LOKI_URL",
@@ -132,7 +132,27 @@ pub fn resolve(
         auth,
         credentials,
         notes,
+    };
+    // Validation refuses this in the cluster definition unless allow_insecure_http is set;
+    // flags and the environment can still ask for it. Either way the operator is told.
+    if !matches!(r.auth, Auth::None) || r.credentials.is_some() {
+        let plain: Vec<String> = [&r.loki, &r.prometheus, &r.alertmanager]
+            .into_iter()
+            .flatten()
+            .filter(|e| {
+                e.url
+                    .get(..7)
+                    .is_some_and(|s| s.eq_ignore_ascii_case("http://"))
+            })
+            .map(|e| e.url.clone())
+            .collect();
+        for url in plain {
+            r.notes.push(format!(
+                "{url} is plain http: the credentials travel unencrypted"
+            ));
+        }
     }
+    r
 }
 
 #[cfg(test)]
@@ -203,5 +223,36 @@ mod tests {
             .notes[0]
                 .contains("user:password")
         );
+    }
+
+    /// Issue 12: credentials bound for a plain-http endpoint are never sent silently; without
+    /// credentials plain http says nothing.
+    #[test]
+    fn credentials_over_plain_http_leave_a_note() {
+        let env = |k: &str| match k {
+            "HOMELAB_BEARER_TOKEN" => Some("t0ken".to_string()),
+            "HOMELAB_LOKI_URL" => Some("http://loki.lan:3100".to_string()),
+            "HOMELAB_PROMETHEUS_URL" => Some("https://prom.lan".to_string()),
+            _ => None,
+        };
+        let r = resolve(
+            &EndpointOverrides::default(),
+            None,
+            Path::new("e.env"),
+            &env,
+        );
+        assert_eq!(
+            r.notes,
+            ["http://loki.lan:3100 is plain http: the credentials travel unencrypted"]
+        );
+        assert!(!r.notes[0].contains("t0ken"));
+        let env = |k: &str| (k == "HOMELAB_LOKI_URL").then(|| "http://loki.lan:3100".to_string());
+        let r = resolve(
+            &EndpointOverrides::default(),
+            None,
+            Path::new("e.env"),
+            &env,
+        );
+        assert!(r.notes.is_empty(), "{:?}", r.notes);
     }
 }

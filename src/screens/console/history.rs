@@ -2,7 +2,6 @@
 //! (one query per line, oldest first). Written atomically: temp file in the same folder, fsync,
 //! rename.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// Where the history lives, if the state dir is known.
@@ -27,22 +26,17 @@ pub fn load(path: &Path) -> Vec<String> {
 pub fn save(path: &Path, history: &[String]) -> std::io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
-    let tmp = dir.join(format!(
-        ".{}.tmp-{}",
-        path.file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or("history"),
-        std::process::id()
-    ));
-    {
-        let mut f = std::fs::File::create(&tmp)?;
-        for q in history {
-            // One query per line: newlines inside a query would split it.
-            writeln!(f, "{}", q.replace(['\n', '\r'], " "))?;
-        }
-        f.sync_all()?;
+    let mut text = String::new();
+    for q in history {
+        // One query per line: newlines inside a query would split it.
+        text.push_str(&q.replace(['\n', '\r'], " "));
+        text.push('\n');
     }
-    std::fs::rename(&tmp, path)
+    crate::atomic_write::write(
+        path,
+        text.as_bytes(),
+        crate::atomic_write::Mode::KeepOr(0o600),
+    )
 }
 
 #[cfg(test)]

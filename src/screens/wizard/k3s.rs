@@ -454,7 +454,12 @@ fn render_cluster_row(view: &K3sView, frame: &mut Frame, area: Rect, cx: &ViewCx
 
 /// The unknown-host-key question (drawn by the wizard over whatever is showing).
 pub fn render_trust(prompt: &HostKeyPrompt, frame: &mut Frame, area: Rect, cx: &ViewCx) {
-    let rect = popup::centered(area, 72, 11);
+    let extra = if prompt.is_new_host() {
+        0
+    } else {
+        u16::try_from(prompt.other_keys.len().saturating_add(2)).unwrap_or(u16::MAX)
+    };
+    let rect = popup::centered(area, 72, 11u16.saturating_add(extra));
     popup::dim(frame.buffer_mut(), area, cx.theme.ui.dim);
     let key = |a: Action| cx.keymap.label("confirm", &a, false);
     let footer = popup::key_footer(
@@ -464,13 +469,18 @@ pub fn render_trust(prompt: &HostKeyPrompt, frame: &mut Frame, area: Rect, cx: &
         ],
         cx.theme,
     );
-    let inner = popup::frame(frame, rect, "Unknown SSH host key", Some(footer), cx.theme);
+    let title = if prompt.is_new_host() {
+        "Unknown SSH host key"
+    } else {
+        "New SSH host key TYPE for a known host"
+    };
+    let inner = popup::frame(frame, rect, title, Some(footer), cx.theme);
     let host = if prompt.port == 22 {
         prompt.host.clone()
     } else {
         format!("{}:{}", prompt.host, prompt.port)
     };
-    let lines = vec![
+    let mut lines = vec![
         Line::from(vec![
             Span::styled("host         ", cx.theme.form.label),
             Span::styled(host, cx.theme.ui.text),
@@ -493,6 +503,20 @@ pub fn render_trust(prompt: &HostKeyPrompt, frame: &mut Frame, area: Rect, cx: &
             cx.theme.ui.muted,
         ),
     ];
+    if !prompt.is_new_host() {
+        let mut known = vec![Line::styled(
+            "Already on record for this host (it never showed this key type before):",
+            cx.theme.ui.accent,
+        )];
+        known.extend(
+            prompt
+                .other_keys
+                .iter()
+                .map(|k| Line::styled(format!("  {k}"), cx.theme.ui.text)),
+        );
+        known.push(Line::raw(""));
+        lines.splice(0..0, known);
+    }
     frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), inner);
 }
 

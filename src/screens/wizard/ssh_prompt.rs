@@ -218,6 +218,7 @@ mod tests {
                     algorithm: "ssh-ed25519".into(),
                     fingerprint: "SHA256:x".into(),
                     known_hosts: "/k".into(),
+                    other_keys: vec![],
                 })
                 .await;
             let pw = prompter.sudo_password("ubuntu", "10.0.0.5").await;
@@ -260,6 +261,7 @@ mod tests {
                     algorithm: "a".into(),
                     fingerprint: "f".into(),
                     known_hosts: "/k".into(),
+                    other_keys: vec![],
                 })
                 .await
         });

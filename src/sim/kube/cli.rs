@@ -46,10 +46,10 @@ pub fn run(listen: SocketAddr) -> ExitCode {
         let dir = std::env::temp_dir().join(format!("homelab-sim-kube-{}", std::process::id()));
         let path = dir.join("kubeconfig");
         let written = std::fs::create_dir_all(&dir).and_then(|()| {
-            crate::backends::ssh::known_hosts::write_atomic(
+            crate::atomic_write::write(
                 &path,
                 sim.kubeconfig(&sim.url()).as_bytes(),
-                0o600,
+                crate::atomic_write::Mode::Secret,
             )
         });
         if let Err(e) = written {

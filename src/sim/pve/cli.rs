@@ -38,6 +38,9 @@ pub fn run(listen: SocketAddr, plain_http: bool, nodes: u32) -> ExitCode {
         }
         println!("Try: curl -k -H 'Authorization: PVEAPIToken={}={}' {}/api2/json/version", sim.token_id, sim.token_secret, sim.url);
         println!("Cluster file: proxmox.endpoint: {}  proxmox.nodes: [{}]; export PROXMOX_TOKEN_SECRET={}", sim.url, opts.nodes.join(", "), sim.token_secret);
+        if sim.fingerprint.is_none() {
+            println!("  plain HTTP: add `allow_insecure_http: true` at the top of the cluster file");
+        }
         println!("Ctrl-C stops it.");
         let _ = tokio::signal::ctrl_c().await;
         sim.shutdown();

@@ -2,16 +2,15 @@
 //! plan shows precisely what apply runs, and tests can assert it. Nothing here touches swap:
 //! there is no `swapoff`, no fstab edit, and the kubelet is told to run with swap on.
 
+use super::airgap::{self, Staging};
 use crate::backends::ssh::RemoteCommand;
-use crate::backends::ssh::command::shell_quote;
 use crate::config::{ClusterConfig, InstallMode, SwapBehavior};
+use crate::shell_quote::quote;
 
 pub const TOKEN_PATH: &str = "/var/lib/rancher/k3s/server/node-token";
 pub const KUBECONFIG_PATH: &str = "/etc/rancher/k3s/k3s.yaml";
 pub const DROPIN_DIR: &str = "/var/lib/rancher/k3s/agent/etc/kubelet.conf.d";
 pub const DROPIN_FILE: &str = "/var/lib/rancher/k3s/agent/etc/kubelet.conf.d/50-homelab-swap.conf";
-/// Where air-gap uploads land before `install` moves them (login user writable).
-pub const STAGING_DIR: &str = "/tmp/homelab-k3s";
 pub const AIRGAP_IMAGES_DIR: &str = "/var/lib/rancher/k3s/agent/images";
 
 /// `v1.33.5+k3s1` -> (1, 33, 5).
@@ -135,13 +134,20 @@ fn script_source(cluster: &ClusterConfig) -> String {
     let i = &cluster.k3s.install;
     match i.mode {
         InstallMode::Online => i.script_url.clone(),
-        InstallMode::Airgap => format!("{STAGING_DIR}/install.sh"),
+        InstallMode::Airgap => i.airgap_script.clone().unwrap_or_default(),
     }
 }
 
 /// The install (or join, or upgrade) command for a node. `token` is `None` for the first server.
-/// In air-gap mode the binary, images and script were uploaded to [`STAGING_DIR`] before.
-pub fn install(cluster: &ClusterConfig, role: &Role, token: Option<&str>) -> RemoteCommand {
+/// In air-gap mode the binary, images and script were uploaded to `staging` before (see
+/// [`super::airgap`]); without one (a plan made before the upload) the script shows the
+/// `mktemp` template and placeholders for hashes it could not read.
+pub fn install(
+    cluster: &ClusterConfig,
+    role: &Role,
+    token: Option<&str>,
+    staging: Option<&Staging>,
+) -> RemoteCommand {
     let k = &cluster.k3s;
     let mut env: Vec<(String, String)> = vec![("INSTALL_K3S_VERSION".into(), k.version.clone())];
     if k.install.mode == InstallMode::Airgap {
@@ -155,35 +161,41 @@ pub fn install(cluster: &ClusterConfig, role: &Role, token: Option<&str>) -> Rem
     }
     let env_line: Vec<String> = env
         .iter()
-        .map(|(k, v)| format!("{k}={}", shell_quote(v)))
+        .map(|(k, v)| format!("{k}={}", quote(v)))
         .collect();
-    let args: Vec<String> = k3s_args(cluster, role)
-        .iter()
-        .map(|a| shell_quote(a))
-        .collect();
+    let args: Vec<String> = k3s_args(cluster, role).iter().map(|a| quote(a)).collect();
     let mut script = String::from("set -e\n");
     match k.install.mode {
         InstallMode::Online => {
             script.push_str(&format!(
                 "tmp=$(mktemp -d)\ntrap 'rm -rf \"$tmp\"' EXIT\ncurl -sfL {} -o \"$tmp/install.sh\"\n",
-                shell_quote(&script_source(cluster))
+                quote(&script_source(cluster))
             ));
         }
         InstallMode::Airgap => {
-            script.push_str(&format!(
-                "tmp={STAGING_DIR}\ninstall -m 0755 {STAGING_DIR}/k3s /usr/local/bin/k3s\n\
-                 mkdir -p {AIRGAP_IMAGES_DIR}\n\
-                 for f in {STAGING_DIR}/images/*; do install -m 0644 \"$f\" {AIRGAP_IMAGES_DIR}/; done\n"
-            ));
+            let planned = staging.cloned().unwrap_or_else(|| {
+                airgap::staging(cluster, airgap::STAGING_TEMPLATE).unwrap_or_else(|_| {
+                    let unknown = |name: &str| airgap::Verified {
+                        name: name.into(),
+                        sha256: "<from the checksum file>".into(),
+                    };
+                    Staging {
+                        dir: airgap::STAGING_TEMPLATE.into(),
+                        source: "k3s.install.airgap_checksums".into(),
+                        binary: unknown("k3s"),
+                        images: unknown("<images>"),
+                    }
+                })
+            });
+            script.push_str(&airgap::install_fragment(&planned, AIRGAP_IMAGES_DIR));
         }
     }
     if let Some(sum) = &k.install.script_sha256 {
         script.push_str(&format!(
             "actual=$(sha256sum \"$tmp/install.sh\" | cut -d' ' -f1)\n\
-             if [ \"$actual\" != {want} ]; then echo \"install script checksum mismatch: expected {want_plain}, got $actual ({src})\" >&2; exit 3; fi\n",
-            want = shell_quote(sum),
-            want_plain = sum,
-            src = script_source(cluster),
+             if [ \"$actual\" != {want} ]; then printf 'install script checksum mismatch: expected %s, got %s (%s)\\n' {want} \"$actual\" {src} >&2; exit 3; fi\n",
+            want = quote(sum),
+            src = quote(&script_source(cluster)),
         ));
     }
     script.push_str(&format!(
@@ -263,7 +275,7 @@ mod tests {
     fn agent_install_masks_the_token_and_never_touches_swap() {
         let mut c = cluster();
         c.k3s.install.script_sha256 = Some("ab".repeat(32));
-        let cmd = install(&c, &Role::Agent, Some("K10secret::server:xyz"));
+        let cmd = install(&c, &Role::Agent, Some("K10secret::server:xyz"), None);
         assert!(cmd.script.contains("K3S_TOKEN=K10secret::server:xyz"));
         assert!(cmd.script.contains("K3S_URL=https://192.168.1.21:6443"));
         assert!(cmd.script.contains("INSTALL_K3S_VERSION=v1.33.5+k3s1"));
@@ -276,5 +288,52 @@ mod tests {
             );
         }
         assert!(swap_dropin(SwapBehavior::LimitedSwap).contains("swapBehavior: LimitedSwap"));
+    }
+
+    /// The payload from issue 12: before quoting it ran `touch` as root when the checksum differed.
+    /// The script runs in a real `sh` with `curl` and `touch` replaced by recorders on PATH.
+    #[test]
+    fn a_hostile_script_url_is_data_not_code() {
+        use std::os::unix::fs::PermissionsExt;
+        let payload = "https://get.k3s.io/?x=\"; touch /tmp/PWNED; echo \"";
+        let mut c = cluster();
+        c.k3s.install.script_url = payload.into();
+        c.k3s.install.script_sha256 = Some("ab".repeat(32));
+        let cmd = install(&c, &Role::FirstServer, None, None);
+        let dir = tempfile::tempdir().unwrap();
+        let bin = dir.path().join("bin");
+        std::fs::create_dir(&bin).unwrap();
+        let log = dir.path().join("ran");
+        for (name, body) in [
+            (
+                "curl",
+                "#!/bin/sh\nfor a; do printf 'curl [%s]\\n' \"$a\"; done >> \"$LOG\"\nwhile [ $# -gt 0 ]; do if [ \"$1\" = -o ]; then shift; echo 'echo installer ran' > \"$1\"; fi; shift; done\n",
+            ),
+            ("touch", "#!/bin/sh\necho \"TOUCH RAN: $*\" >> \"$LOG\"\n"),
+        ] {
+            let p = bin.join(name);
+            std::fs::write(&p, body).unwrap();
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        let path = format!(
+            "{}:{}",
+            bin.display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(&cmd.script)
+            .env("PATH", path)
+            .env("LOG", &log)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let ran = std::fs::read_to_string(&log).unwrap_or_default();
+        assert_eq!(out.status.code(), Some(3), "{stderr}\n{ran}");
+        assert!(!ran.contains("TOUCH RAN"), "the payload ran: {ran}");
+        // curl got the URL as one argument, and the error names it byte for byte.
+        assert!(ran.contains(&format!("curl [{payload}]\n")), "{ran}");
+        assert!(stderr.contains(&format!("({payload})")), "{stderr}");
+        assert!(!String::from_utf8_lossy(&out.stdout).contains("installer ran"));
     }
 }

@@ -15,6 +15,7 @@
 //! nothing and a run killed half-way resumes where it stopped. A node on another version gets an
 //! upgrade step that asks before it runs.
 
+pub mod airgap;
 pub mod commands;
 pub mod preflight;
 
@@ -80,6 +81,8 @@ pub struct K3sStage {
     opts: K3sOptions,
     /// The join token, read from the first server when first needed; memory only.
     token: Mutex<Option<Zeroizing<String>>>,
+    /// Air-gap: node name -> the private staging directory this run uploaded to.
+    staging: std::sync::Mutex<std::collections::HashMap<String, String>>,
 }
 
 /// Step kinds, parsed back from step ids.
@@ -171,6 +174,7 @@ impl K3sStage {
             nodes,
             opts,
             token: Mutex::new(None),
+            staging: Default::default(),
         }
     }
 
@@ -384,22 +388,23 @@ impl K3sStage {
                     } else {
                         Intent::Create
                     },
-                    "Upload k3s binary, images and install script (SFTP)",
+                    "Upload k3s binary, images and install script (SFTP, private mktemp -d)",
                 )
+                .call(airgap::make_dir().display())
                 .call(format!(
                     "sftp put {} {}/k3s",
                     k.install.airgap_binary.as_deref().unwrap_or("?"),
-                    commands::STAGING_DIR
+                    airgap::STAGING_TEMPLATE
                 ))
                 .call(format!(
                     "sftp put {} {}/images/",
                     k.install.airgap_images.as_deref().unwrap_or("?"),
-                    commands::STAGING_DIR
+                    airgap::STAGING_TEMPLATE
                 ))
                 .call(format!(
                     "sftp put {} {}/install.sh",
-                    k.install.script_url,
-                    commands::STAGING_DIR
+                    k.install.airgap_script.as_deref().unwrap_or("?"),
+                    airgap::STAGING_TEMPLATE
                 )),
             );
         }
@@ -436,7 +441,7 @@ impl K3sStage {
                     .unwrap_or("?")
             ));
         }
-        step = step.call(commands::install(&self.cluster, &role, token).display());
+        step = step.call(commands::install(&self.cluster, &role, token, None).display());
         if let Some(n) = note {
             step = step.with_note(n);
         }
@@ -492,11 +497,12 @@ impl K3sStage {
             cx.log(format!("upgrading {v} -> {want}")).await;
         }
         let role = self.role_of(node);
+        let staging = self.staged(node)?;
         let cmd = match role {
-            Role::FirstServer => commands::install(&self.cluster, &role, None),
+            Role::FirstServer => commands::install(&self.cluster, &role, None, staging.as_ref()),
             _ => {
                 let token = self.token(cx).await?;
-                commands::install(&self.cluster, &role, Some(token.as_str()))
+                commands::install(&self.cluster, &role, Some(token.as_str()), staging.as_ref())
             }
         };
         cx.note("version", want)?;
@@ -527,6 +533,31 @@ impl K3sStage {
         })
     }
 
+    /// Air-gap: the staging directory this run uploaded to on `node`, with the hashes the node
+    /// must see. `None` for online installs.
+    fn staged(&self, node: &K3sNode) -> StageResult<Option<airgap::Staging>> {
+        if self.cluster.k3s.install.mode != InstallMode::Airgap {
+            return Ok(None);
+        }
+        let dir = self
+            .staging
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&node.vm.name)
+            .cloned()
+            .ok_or_else(|| {
+                StageError::new(format!(
+                    "{}: the air-gap files were not uploaded in this run",
+                    node.vm.name
+                ))
+                .with_hint("retry the node; its upload step runs first")
+            })?;
+        airgap::staging(&self.cluster, &dir).map(Some).map_err(|e| {
+            StageError::new(e).with_hint("fix the air-gap paths in the cluster config")
+        })
+    }
+
+    /// (local file, name inside the staging directory, mode).
     fn airgap_files(&self) -> StageResult<Vec<(PathBuf, String, u32)>> {
         let i = &self.cluster.k3s.install;
         let need = |p: &Option<String>, what: &str| {
@@ -543,29 +574,42 @@ impl K3sStage {
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| "k3s-airgap-images.tar".into());
         Ok(vec![
-            (bin, format!("{}/k3s", commands::STAGING_DIR), 0o755),
-            (
-                images,
-                format!("{}/images/{image_name}", commands::STAGING_DIR),
-                0o644,
-            ),
-            (
-                script,
-                format!("{}/install.sh", commands::STAGING_DIR),
-                0o755,
-            ),
+            (bin, "k3s".into(), 0o755),
+            (images, format!("images/{image_name}"), 0o644),
+            (script, "install.sh".into(), 0o755),
         ])
     }
 
     async fn execute_upload(&self, node: &K3sNode, cx: &StepCx) -> StageResult<()> {
         let files = self.airgap_files()?;
-        self.run(
-            node,
-            &RemoteCommand::probe(format!("mkdir -p {}/images", commands::STAGING_DIR)),
-            Some(cx),
-        )
-        .await?;
-        for (local, remote, mode) in files {
+        // The checksum file must list both files before anything is sent.
+        airgap::staging(&self.cluster, airgap::STAGING_TEMPLATE).map_err(|e| {
+            StageError::new(e).with_hint("download sha256sum-<arch>.txt of the pinned release")
+        })?;
+        let out = self.run(node, &airgap::make_dir(), Some(cx)).await?;
+        let dir = airgap::parse_dir(&out.stdout)
+            .map_err(|e| StageError::new(format!("{}: {e}", node.vm.name)))?;
+        let sent = self.upload_to(node, &dir, files, cx).await;
+        if sent.is_err() {
+            let _ = self.run(node, &airgap::remove_dir(&dir), None).await;
+            return sent;
+        }
+        self.staging
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(node.vm.name.clone(), dir);
+        Ok(())
+    }
+
+    async fn upload_to(
+        &self,
+        node: &K3sNode,
+        dir: &str,
+        files: Vec<(PathBuf, String, u32)>,
+        cx: &StepCx,
+    ) -> StageResult<()> {
+        for (local, name, mode) in files {
+            let remote = format!("{dir}/{name}");
             let mut f = tokio::fs::File::open(&local).await.map_err(|e| {
                 StageError::new(format!("{}: {e}", local.display()))
                     .with_hint("check the air-gap paths in the cluster config")

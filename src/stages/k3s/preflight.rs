@@ -312,20 +312,28 @@ pub fn cluster_checks(cluster: &ClusterConfig, facts: &[(String, NodeFacts)]) ->
                 ("airgap_binary", k.install.airgap_binary.as_deref()),
                 ("airgap_images", k.install.airgap_images.as_deref()),
                 ("airgap_script", k.install.airgap_script.as_deref()),
+                ("airgap_checksums", k.install.airgap_checksums.as_deref()),
             ]
             .iter()
             .filter(|(_, p)| p.is_none_or(|p| !std::path::Path::new(p).exists()))
             .map(|(n, _)| *n)
             .collect();
-            if missing.is_empty() {
-                Check::pass("cluster/airgap", "air-gap files", "binary, images and install script present")
-            } else {
+            if !missing.is_empty() {
                 Check::fail(
                     "cluster/airgap",
                     "air-gap files",
                     format!("missing or unset: {}", missing.join(", ")),
-                    "download k3s, k3s-airgap-images and install.sh for the pinned version and set their paths",
+                    "download k3s, k3s-airgap-images, sha256sum-<arch>.txt and install.sh for the pinned version and set their paths",
                 )
+            } else if let Err(e) = super::airgap::staging(cluster, super::airgap::STAGING_TEMPLATE) {
+                Check::fail(
+                    "cluster/airgap",
+                    "air-gap files",
+                    e,
+                    "use the files and the checksum file of the same k3s release, under their release names",
+                )
+            } else {
+                Check::pass("cluster/airgap", "air-gap files", "binary, images, install script and checksum file present; the node checks the hashes")
             }
         }
     });
