@@ -3,6 +3,7 @@
 //! checks and events into plain text for `homelab bootstrap --plan` / `--yes`.
 
 pub mod engine;
+pub mod journal;
 pub mod k3s;
 pub mod printer;
 pub mod proxmox;
