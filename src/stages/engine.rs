@@ -73,7 +73,6 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
-use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -81,74 +80,7 @@ pub use tokio_util::sync::CancellationToken;
 
 pub use super::journal::*;
 
-/// The bootstrap stages, in the order they run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum StageId {
-    Secrets,
-    Proxmox,
-    K3s,
-    Flux,
-    Storage,
-    Ingress,
-    Observability,
-}
-
-impl StageId {
-    pub const ALL: [StageId; 7] = [
-        StageId::Secrets,
-        StageId::Proxmox,
-        StageId::K3s,
-        StageId::Flux,
-        StageId::Storage,
-        StageId::Ingress,
-        StageId::Observability,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            StageId::Secrets => "secrets",
-            StageId::Proxmox => "proxmox",
-            StageId::K3s => "k3s",
-            StageId::Flux => "flux",
-            StageId::Storage => "storage",
-            StageId::Ingress => "ingress",
-            StageId::Observability => "observability",
-        }
-    }
-
-    /// Human title for headings.
-    pub fn title(self) -> &'static str {
-        match self {
-            StageId::Secrets => "Secrets",
-            StageId::Proxmox => "Proxmox VMs",
-            StageId::K3s => "k3s",
-            StageId::Flux => "Flux",
-            StageId::Storage => "Storage",
-            StageId::Ingress => "Ingress",
-            StageId::Observability => "Observability",
-        }
-    }
-}
-
-impl fmt::Display for StageId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for StageId {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        StageId::ALL
-            .into_iter()
-            .find(|id| id.as_str().eq_ignore_ascii_case(s.trim()))
-            .ok_or_else(|| {
-                let names: Vec<_> = StageId::ALL.iter().map(|i| i.as_str()).collect();
-                format!("unknown stage `{s}`; stages are: {}", names.join(", "))
-            })
-    }
-}
+pub use super::registry::StageId;
 
 /// Stable identifier of a step inside its stage, e.g. `vm/k3s-agent-1/clone`. Journal key.
 pub type StepId = String;

@@ -3,7 +3,7 @@
 //! gauges, the task log, retry / skip / abort, and the PVE certificate trust prompt.
 //!
 //! The shell is generic: it shows any [`Stage`] through the engine's plan, checks and events.
-//! Stages plug in through [`stages::build`].
+//! Stages plug in through the stage registry ([`crate::stages::registry`]).
 
 pub mod k3s;
 pub mod model;
@@ -11,7 +11,6 @@ pub mod resume;
 pub mod secrets_form;
 pub mod ssh_prompt;
 pub mod stage_confirm;
-pub mod stages;
 mod tasks;
 mod view;
 
@@ -21,6 +20,7 @@ use crate::overlays::confirm::ConfirmState;
 use crate::runtime::effects::Task;
 use crate::screens::{Handled, Screen};
 use crate::stages::engine::*;
+use crate::stages::registry::Reaches;
 use crate::stages::secrets::{KeySpec, asked_keys};
 use model::{History, Phase, StageModel};
 use ratatui::Frame;
@@ -63,11 +63,10 @@ pub struct WizardState {
 
 /// The top-bar badge of the system a stage's preflight reaches.
 fn stage_badge(stage: StageId) -> Option<crate::app::Badge> {
-    match stage {
-        StageId::Proxmox => Some(crate::app::Badge::Pve),
-        StageId::K3s => Some(crate::app::Badge::Ssh),
-        _ => None,
-    }
+    stage.spec().reaches.map(|system| match system {
+        Reaches::Pve => crate::app::Badge::Pve,
+        Reaches::Ssh => crate::app::Badge::Ssh,
+    })
 }
 
 /// `1 step`, `3 steps`.
@@ -78,10 +77,9 @@ pub(crate) fn count(n: usize, one: &str, many: &str) -> String {
 impl WizardState {
     pub fn new(_session: &Session) -> Self {
         WizardState {
-            stages: StageId::ALL.iter().map(|id| StageModel::new(*id)).collect(),
-            selected: StageId::ALL
-                .iter()
-                .position(|s| *s == StageId::Proxmox)
+            stages: StageId::all().map(StageModel::new).collect(),
+            selected: StageId::all()
+                .position(|s| s == StageId::Proxmox)
                 .unwrap_or(0),
             show_log: false,
             log_scroll: 0,
@@ -173,7 +171,7 @@ impl WizardState {
         if self.operator_picked || self.running() {
             return;
         }
-        if let Some(at) = resume::resume_at(&history, stages::available) {
+        if let Some(at) = resume::resume_at(&history, StageId::available) {
             if let Some(i) = self.stages.iter().position(|s| s.id == at.stage())
                 && i != self.selected
             {
@@ -209,7 +207,7 @@ impl WizardState {
         let m = self.current();
         if matches!(m.phase, Phase::Idle | Phase::Reviewing)
             && m.plan_error.is_none()
-            && stages::available(m.id)
+            && m.id.available()
         {
             self.review(cx);
         }
@@ -345,7 +343,7 @@ impl Screen for WizardState {
                 cx.status(format!(
                     "{}: {}",
                     self.current().id.title(),
-                    stage_blurb(self.current().id)
+                    self.current().id.blurb()
                 ));
             }
             Action::Up | Action::PageUp | Action::Down | Action::PageDown => {
@@ -612,18 +610,5 @@ impl Screen for WizardState {
             .iter()
             .find(|s| s.phase == Phase::Running)
             .map(|s| format!("the {} stage is running", s.id.title()))
-    }
-}
-
-/// One line on what a stage does (status bar, empty panes).
-pub fn stage_blurb(id: StageId) -> &'static str {
-    match id {
-        StageId::Secrets => "age key, SOPS rules and the encrypted env file",
-        StageId::Proxmox => "Ubuntu cloud-init VMs on Proxmox VE through its API",
-        StageId::K3s => "k3s over SSH: server, then agents; swap stays on",
-        StageId::Flux => "Flux with SOPS + age decryption, pointed at this repository",
-        StageId::Storage => "Longhorn and NFS subdir on the Synology",
-        StageId::Ingress => "Gateway API on Envoy Gateway, cloudflared, external-dns",
-        StageId::Observability => "Prometheus, Alertmanager, Loki, Promtail, Grafana, OTel",
     }
 }

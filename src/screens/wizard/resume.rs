@@ -28,10 +28,7 @@ impl Resume {
 /// Where to open given `history`, among the stages for which `available` is true. `None` when
 /// no stage is available.
 pub fn resume_at(history: &StageHistory, available: impl Fn(StageId) -> bool) -> Option<Resume> {
-    let stages: Vec<StageId> = StageId::ALL
-        .into_iter()
-        .filter(|id| available(*id))
-        .collect();
+    let stages: Vec<StageId> = StageId::all().filter(|id| available(*id)).collect();
     match stages
         .iter()
         .find(|id| !history.get(id).is_some_and(LastRun::finished))

@@ -3,12 +3,16 @@
 //! streaming task whose engine events come back as `BackendEvent`s.
 
 use super::model;
-use super::{WizardState, resume, stages};
+use super::{WizardState, resume};
 use crate::app::UpdateCx;
 use crate::msg::BackendEvent;
 use crate::runtime::effects::{Task, TaskKey};
 use crate::stages::engine::*;
+use crate::stages::registry::{self, Build, BuildCx};
+use crate::stages::secrets::{AskValues, EnvValues};
 use model::Phase;
+use std::path::Path;
+use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
 pub(super) fn key(id: StageId) -> TaskKey {
@@ -29,8 +33,8 @@ impl WizardState {
     /// Preflight + plan in a task.
     pub(super) fn review(&mut self, cx: &mut UpdateCx) {
         let id = self.current().id;
-        if !stages::available(id) {
-            cx.status(format!("the {} stage is not in this build yet", id.title()));
+        if !id.available() {
+            cx.status(registry::not_in_build(id));
             return;
         }
         let Ok(cfg) = cx.session.cluster.config.clone() else {
@@ -50,8 +54,8 @@ impl WizardState {
             key(id),
             format!("{} preflight and plan", id.title()),
             async move {
-                match stages::build_blocking(id, repo, cfg.clone(), pin, ssh).await {
-                    stages::Build::Ready(stage) => {
+                match registry::build_blocking(id, build_cx(&repo, cfg, pin, ssh, None)).await {
+                    Build::Ready(stage) => {
                         let checks = stage.preflight().await;
                         let plan = stage.plan().await;
                         BackendEvent::StageReviewed {
@@ -60,7 +64,7 @@ impl WizardState {
                             plan,
                         }
                     }
-                    stages::Build::NeedsTrust { host, port } => {
+                    Build::NeedsTrust { host, port } => {
                         let t = std::time::Duration::from_secs(10);
                         match crate::backends::pve::tls::probe_fingerprint(&host, port, t).await {
                             Ok(fingerprint) => BackendEvent::StageTrustNeeded {
@@ -71,7 +75,7 @@ impl WizardState {
                             Err(error) => BackendEvent::StageUnavailable { stage: id, error },
                         }
                     }
-                    stages::Build::Unavailable(error) => {
+                    Build::Unavailable(error) => {
                         BackendEvent::StageUnavailable { stage: id, error }
                     }
                 }
@@ -92,8 +96,9 @@ impl WizardState {
             key,
             format!("verify {}", id.title()),
             async move {
-                let result = match stages::build_blocking(id, repo, cfg.clone(), pin, ssh).await {
-                    stages::Build::Ready(stage) => stage.verify().await,
+                let cx = build_cx(&repo, cfg, pin, ssh, None);
+                let result = match registry::build_blocking(id, cx).await {
+                    Build::Ready(stage) => stage.verify().await,
                     _ => Err(StageError::new(
                         "the stage could not be built for verification",
                     )),
@@ -144,19 +149,20 @@ impl WizardState {
         let pin = self.pinned.clone();
         let cluster = cx.session.cluster.name.clone();
         let ssh = self.ssh.prompter();
-        let values = self.form_values.take().filter(|_| id == StageId::Secrets);
+        let values = self
+            .form_values
+            .take()
+            .filter(|_| id == StageId::Secrets)
+            .map(|v| v as Arc<dyn AskValues>);
         let repo = cx.session.repo_root.clone();
         self.current_mut().phase = Phase::Running;
         cx.spawn(Task::stream(
             key(id),
             format!("{} stage", id.title()),
             move |sink| async move {
-                let built = match values {
-                    Some(v) => stages::build_secrets_with(repo, &cfg, v),
-                    None => stages::build_blocking(id, repo, cfg.clone(), pin, ssh).await,
-                };
-                let stage = match built {
-                    stages::Build::Ready(s) => s,
+                let cx = build_cx(&repo, cfg, pin, ssh, values);
+                let stage = match registry::build_blocking(id, cx).await {
+                    Build::Ready(s) => s,
                     _ => {
                         let error =
                             StageError::new("the stage could not be built; review it again (p)");
@@ -189,6 +195,24 @@ impl WizardState {
                 let _ = worker.await;
             },
         ));
+    }
+}
+
+/// What `registry::build` needs: values for the secrets stage from the wizard's form, else
+/// from the environment.
+fn build_cx(
+    repo: &Path,
+    cfg: crate::config::ClusterConfig,
+    pin: Option<String>,
+    ssh: Arc<dyn crate::backends::ssh::Prompter>,
+    values: Option<Arc<dyn AskValues>>,
+) -> BuildCx {
+    BuildCx {
+        repo: repo.to_path_buf(),
+        cfg,
+        pin,
+        ssh,
+        values: values.unwrap_or_else(|| Arc::new(EnvValues)),
     }
 }
 
