@@ -3,21 +3,26 @@
 //! gauges, the task log, retry / skip / abort, and the PVE certificate trust prompt.
 //!
 //! The shell is generic: it shows any [`Stage`] through the engine's plan, checks and events.
-//! Stages plug in through the stage registry ([`crate::stages::registry`]).
+//! Stages plug in through the stage registry ([`crate::stages::registry`]). What the wizard
+//! asks for is data ([`tasks::Effect`]); its backend events are [`Event`]s, and a stage's
+//! questions arrive among them naming who asked.
 
+pub mod asking;
+pub mod event;
 pub mod k3s;
 pub mod model;
 pub mod resume;
 pub mod secrets_form;
 pub mod ssh_prompt;
 pub mod stage_confirm;
-mod tasks;
+pub mod tasks;
 mod view;
+
+pub use event::Event;
 
 use crate::app::{Session, UpdateCx, ViewCx};
 use crate::msg::{Action, BackendEvent};
 use crate::overlays::confirm::ConfirmState;
-use crate::runtime::effects::Task;
 use crate::screens::{Handled, Screen};
 use crate::stages::engine::*;
 use crate::stages::registry::Reaches;
@@ -27,7 +32,7 @@ use ratatui::Frame;
 use ratatui::layout::Rect;
 use std::collections::BTreeSet;
 use std::sync::Arc;
-use tasks::key;
+use tasks::Effect;
 use tokio_util::sync::CancellationToken;
 
 pub struct WizardState {
@@ -59,6 +64,10 @@ pub struct WizardState {
     operator_picked: bool,
     /// Review the picked stage as soon as the screen opens (`pick`).
     review_on_enter: bool,
+    /// What was asked for and not yet handed to the runtime ([`Self::perform`]).
+    asked: Vec<Effect>,
+    /// Tasks started so far (numbers each task's [`event::Asker`]).
+    tasks: u64,
 }
 
 /// The top-bar badge of the system a stage's preflight reaches.
@@ -94,6 +103,8 @@ impl WizardState {
             form_values: None,
             operator_picked: false,
             review_on_enter: false,
+            asked: Vec::new(),
+            tasks: 0,
         }
     }
 
@@ -130,14 +141,11 @@ impl WizardState {
         self.stages.iter().any(|s| s.phase == Phase::Running)
     }
 
-    /// The stage a question from a task most likely comes from: the running one, else the one
-    /// being reviewed, else the one shown.
-    fn asking_stage(&self) -> StageId {
-        self.stages
-            .iter()
-            .find(|s| s.phase == Phase::Running)
-            .or_else(|| self.stages.iter().find(|s| s.phase == Phase::Reviewing))
-            .map_or(self.current().id, |s| s.id)
+    /// Hand what was asked for to the runtime as keyed tasks.
+    fn perform(&mut self, cx: &mut UpdateCx) {
+        for effect in std::mem::take(&mut self.asked) {
+            cx.spawn(tasks::task(effect, &cx.session.repo_root));
+        }
     }
 
     /// Each stage's last run is known: show it, and unless the operator already chose a stage
@@ -216,7 +224,7 @@ impl WizardState {
     /// Apply the reviewed plan in a streaming task.
     fn run(&mut self, cx: &mut UpdateCx) {
         if self.wants_values() {
-            self.open_secrets_form(cx);
+            self.open_secrets_form();
             return;
         }
         self.run_plan(None, false, cx)
@@ -282,21 +290,21 @@ impl WizardState {
     }
 }
 
-impl Screen for WizardState {
-    fn view(&self, frame: &mut Frame, area: Rect, cx: &ViewCx) {
-        view::render(self, frame, area, cx);
+/// The wizard's reactions as data: what each asks for, not yet performed (the screen hands it
+/// to the runtime; tests assert it).
+impl WizardState {
+    pub fn act(&mut self, action: &Action, cx: &mut UpdateCx) -> (Handled, Vec<Effect>) {
+        let handled = self.handle_action(action, cx);
+        (handled, std::mem::take(&mut self.asked))
     }
 
-    fn on_enter(&mut self, cx: &mut UpdateCx) {
-        // The review follows once the journal says where to resume (`history_loaded`), unless
-        // the stage was picked on the command line.
-        self.load_history(cx);
-        if std::mem::take(&mut self.review_on_enter) {
-            self.review_if_new(cx);
-        }
+    pub fn on_event(&mut self, event: Event, cx: &mut UpdateCx) -> Vec<Effect> {
+        self.handle_event(event, cx);
+        std::mem::take(&mut self.asked)
     }
 
-    fn on_action(&mut self, action: &Action, cx: &mut UpdateCx) -> Handled {
+    /// The wizard's reaction to `action`; what it asks for waits in `asked`.
+    fn handle_action(&mut self, action: &Action, cx: &mut UpdateCx) -> Handled {
         if self.current().id == StageId::K3s && self.k3s.is_some() {
             let failed = matches!(self.current().phase, Phase::Failed(_));
             let plan = self.current().plan.clone();
@@ -401,54 +409,11 @@ impl Screen for WizardState {
         Handled::Yes
     }
 
-    fn on_declined(&mut self, tag: &str, _cx: &mut UpdateCx) {
-        match tag {
-            stage_confirm::TAG => self.confirms.answer(false),
-            "trust" => {
-                // Without a trusted certificate there is no plan: say so where the plan goes.
-                if let Some(fp) = self.trust_pending.take() {
-                    self.current_mut().plan_error = Some(
-                        StageError::new(format!("the PVE certificate {fp} was not trusted"))
-                            .with_hint("compare it with `pvenode cert info` on the node, then review again (p) and trust it"),
-                    );
-                }
-            }
-            _ => {}
-        }
-    }
-
-    fn on_confirmed(&mut self, tag: &str, cx: &mut UpdateCx) {
-        match tag {
-            stage_confirm::TAG => self.confirms.answer(true),
-            "trust" => {
-                let Some(fp) = self.trust_pending.take() else {
-                    return;
-                };
-                let path = cx.session.cluster.path.clone();
-                let id = self.current().id;
-                cx.spawn(Task::blocking(
-                    key(id),
-                    "store the PVE certificate pin",
-                    move || {
-                        let result =
-                            crate::backends::pve::trust::store_fingerprint(&path, &fp).map(|()| fp);
-                        BackendEvent::StageTrustStored { stage: id, result }
-                    },
-                ));
-            }
-            "skip" => {
-                if let Some(step) = self.current().failed_step.clone() {
-                    self.skip.insert(step);
-                    self.run(cx);
-                }
-            }
-            _ => {}
-        }
-    }
-
-    fn on_backend(&mut self, event: BackendEvent, cx: &mut UpdateCx) -> Option<BackendEvent> {
+    /// The wizard's reaction to one of its events; what it asks for waits in `asked`. A
+    /// question left on screen by a task that stopped waiting goes with any event.
+    fn handle_event(&mut self, event: Event, cx: &mut UpdateCx) {
         match event {
-            BackendEvent::StageReviewed {
+            Event::StageReviewed {
                 stage,
                 checks,
                 plan,
@@ -483,13 +448,13 @@ impl Screen for WizardState {
                     );
                 }
             }
-            BackendEvent::StageUnavailable { stage, error } => {
+            Event::StageUnavailable { stage, error } => {
                 let m = self.model(stage);
                 m.phase = Phase::Idle;
                 m.plan_error = Some(StageError::new(error.clone()));
                 cx.error(format!("{}: {error}", stage.title()));
             }
-            BackendEvent::StageTrustNeeded {
+            Event::StageTrustNeeded {
                 stage,
                 endpoint,
                 fingerprint,
@@ -504,7 +469,7 @@ impl Screen for WizardState {
                         .labels("Trust", "Cancel"),
                 );
             }
-            BackendEvent::StageTrustStored { stage, result } => match result {
+            Event::StageTrustStored { stage, result } => match result {
                 Ok(fp) => {
                     self.pinned = Some(fp);
                     cx.notify(format!(
@@ -518,15 +483,15 @@ impl Screen for WizardState {
                 }
                 Err(e) => cx.error(format!("could not store the fingerprint: {e}")),
             },
-            BackendEvent::WizardSecretKeys(keys) => self.show_secrets_form(keys, cx),
-            BackendEvent::StageHistoryLoaded { read_at, result } => {
+            Event::WizardSecretKeys(keys) => self.show_secrets_form(keys, cx),
+            Event::StageHistoryLoaded { read_at, result } => {
                 self.history_loaded(read_at, result, cx)
             }
-            BackendEvent::StageVerified { stage, result } => match result {
+            Event::StageVerified { stage, result } => match result {
                 Ok(checks) => self.model(stage).verified = checks,
                 Err(e) => cx.warn(format!("{}: verify failed: {}", stage.title(), e.message)),
             },
-            BackendEvent::Stage(ev) => {
+            Event::Stage(ev) => {
                 let id = ev.stage;
                 if id == StageId::K3s {
                     if let Some(v) = self.k3s.as_mut() {
@@ -553,17 +518,84 @@ impl Screen for WizardState {
                     }
                     _ => {}
                 }
-                if matches!(
-                    ev.kind,
-                    EventKind::Finished { .. } | EventKind::Failed { .. }
-                ) {
-                    // A question the run left on screen goes with it.
-                    self.withdraw_orphaned_questions(cx);
+            }
+            Event::SshAsked { asker, request } => self.ssh.asked(asker, request),
+            Event::ConfirmAsked { asker, request } => self.confirms.asked(asker, request, cx),
+        }
+        self.withdraw_orphaned_questions(cx);
+    }
+}
+
+impl Screen for WizardState {
+    fn view(&self, frame: &mut Frame, area: Rect, cx: &ViewCx) {
+        view::render(self, frame, area, cx);
+    }
+
+    fn on_enter(&mut self, cx: &mut UpdateCx) {
+        // The review follows once the journal says where to resume (`history_loaded`), unless
+        // the stage was picked on the command line.
+        self.load_history(cx);
+        if std::mem::take(&mut self.review_on_enter) {
+            self.review_if_new(cx);
+        }
+        self.perform(cx);
+    }
+
+    fn on_action(&mut self, action: &Action, cx: &mut UpdateCx) -> Handled {
+        let handled = self.handle_action(action, cx);
+        self.perform(cx);
+        handled
+    }
+
+    fn on_declined(&mut self, tag: &str, cx: &mut UpdateCx) {
+        match tag {
+            stage_confirm::TAG => self.confirms.answer(false, cx),
+            "trust" => {
+                // Without a trusted certificate there is no plan: say so where the plan goes.
+                if let Some(fp) = self.trust_pending.take() {
+                    self.current_mut().plan_error = Some(
+                        StageError::new(format!("the PVE certificate {fp} was not trusted"))
+                            .with_hint("compare it with `pvenode cert info` on the node, then review again (p) and trust it"),
+                    );
                 }
             }
-            other => return Some(other),
+            _ => {}
         }
-        None
+    }
+
+    fn on_confirmed(&mut self, tag: &str, cx: &mut UpdateCx) {
+        match tag {
+            stage_confirm::TAG => self.confirms.answer(true, cx),
+            "trust" => {
+                let Some(fingerprint) = self.trust_pending.take() else {
+                    return;
+                };
+                self.ask(Effect::StorePin {
+                    stage: self.current().id,
+                    cluster_file: cx.session.cluster.path.clone(),
+                    fingerprint,
+                });
+            }
+            "skip" => {
+                if let Some(step) = self.current().failed_step.clone() {
+                    self.skip.insert(step);
+                    self.run(cx);
+                }
+            }
+            _ => {}
+        }
+        self.perform(cx);
+    }
+
+    fn on_backend(&mut self, event: BackendEvent, cx: &mut UpdateCx) -> Option<BackendEvent> {
+        match event {
+            BackendEvent::Wizard(event) => {
+                self.handle_event(event, cx);
+                self.perform(cx);
+                None
+            }
+            other => Some(other),
+        }
     }
 
     fn text_input_active(&self) -> bool {
@@ -589,20 +621,13 @@ impl Screen for WizardState {
             Handled::Yes
         } else if self.secrets_form.is_some() {
             self.on_form_key(key, cx);
+            self.perform(cx);
             Handled::Yes
         } else if self.ssh.on_key(key) {
             Handled::Yes
         } else {
             Handled::No
         }
-    }
-
-    fn on_tick(&mut self, cx: &mut UpdateCx) -> bool {
-        let withdrawn = self.withdraw_orphaned_questions(cx);
-        let asker = self.asking_stage();
-        let ssh = self.ssh.poll(asker);
-        let confirm = self.confirms.poll(asker, cx);
-        withdrawn || ssh || confirm
     }
 
     fn busy(&self) -> Option<String> {
