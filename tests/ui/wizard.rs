@@ -482,3 +482,30 @@ async fn wizard_stage_question_is_withdrawn_when_the_failed_run_ends() {
     assert!(matches!(app.overlays[0], Overlay::Help(_)));
     assert!(withdrawn_toast(&app).is_some());
 }
+
+// ---- effects are data ----
+
+#[test]
+fn wizard_effects_say_what_was_asked() {
+    use homelab::app::UpdateCx;
+    use homelab::screens::Handled;
+    use homelab::screens::wizard::tasks::Effect;
+    let mut app = open_wizard();
+    let mut cx = UpdateCx::new(&app.session, &app.keymap, ScreenId::Wizard, 0);
+    // `p` on Proxmox: one review task, asked by the Proxmox stage.
+    let (handled, asked) = app.screens.wizard.act(&Action::Plan, &mut cx);
+    assert_eq!(handled, Handled::Yes);
+    match asked.as_slice() {
+        [Effect::Review { asker, setup }] => {
+            assert_eq!(asker.stage, StageId::Proxmox);
+            assert!(setup.pin.is_none() && setup.values.is_none());
+        }
+        other => panic!("expected one review, got {} effects", other.len()),
+    }
+    assert_eq!(asked[0].key().to_string(), "stage:proxmox");
+    // A stage not in this build asks for nothing and says so.
+    app.screens.wizard.pick(StageId::Flux);
+    let mut cx = UpdateCx::new(&app.session, &app.keymap, ScreenId::Wizard, 0);
+    let (_, asked) = app.screens.wizard.act(&Action::Plan, &mut cx);
+    assert!(asked.is_empty());
+}
