@@ -68,6 +68,9 @@
 //! let summary = stage.apply(&plan, &run).await?;
 //! # let _ = summary; Ok(()) }
 //! ```
+//!
+//! Size: about 1100 lines, of which some 320 are its tests (the toy stage that drives
+//! `run_plan`); the contract and the one runner that sequences every stage stay together.
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
