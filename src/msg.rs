@@ -264,43 +264,7 @@ pub enum BackendEvent {
     /// A save finished; the crypto context comes back either way.
     EnvSaved(Result<Box<crate::secrets::Opened>, (Box<crate::secrets::Opened>, String)>),
     // --- wizard: engine and stages (pve, k3s) ---
-    /// Preflight and plan of a stage are known (wizard `p`).
-    StageReviewed {
-        stage: crate::stages::engine::StageId,
-        checks: Vec<crate::stages::engine::Check>,
-        plan: Result<crate::stages::engine::Plan, crate::stages::engine::StageError>,
-    },
-    /// A stage cannot run here (not in this build, no credentials...): why.
-    StageUnavailable {
-        stage: crate::stages::engine::StageId,
-        error: String,
-    },
-    /// The PVE certificate is not pinned yet: the operator must compare and trust it.
-    StageTrustNeeded {
-        stage: crate::stages::engine::StageId,
-        endpoint: String,
-        fingerprint: String,
-    },
-    /// The trusted fingerprint was written to the cluster file (or could not be).
-    StageTrustStored {
-        stage: crate::stages::engine::StageId,
-        result: Result<String, String>,
-    },
-    /// An engine event of a running stage.
-    Stage(crate::stages::engine::StageEvent),
-    /// The observed state after a finished run (`Stage::verify`).
-    StageVerified {
-        stage: crate::stages::engine::StageId,
-        result: Result<Vec<crate::stages::engine::Check>, crate::stages::engine::StageError>,
-    },
-    /// The documented env keys (config/env/README.md) for the wizard's secrets value form.
-    WizardSecretKeys(Vec<crate::stages::secrets::KeySpec>),
-    /// Each stage's last run from the cluster's journal (read when the wizard opens), as of
-    /// `read_at`; the error names the journal file.
-    StageHistoryLoaded {
-        read_at: jiff::Timestamp,
-        result: Result<crate::stages::engine::StageHistory, String>,
-    },
+    Wizard(crate::screens::wizard::Event),
     // --- console (console) ---
     Console(crate::screens::console::events::ConsoleEvent),
     // --- check (gitops) ---

@@ -1,11 +1,13 @@
 //! Bootstrap stages, run in order: secrets -> proxmox -> k3s -> flux -> storage -> ingress ->
-//! observability. [`engine`] is the contract every stage implements; [`printer`] turns plans,
+//! observability, as [`registry`] lists them. [`engine`] is the contract every stage implements; [`printer`] turns plans,
 //! checks and events into plain text for `homelab bootstrap --plan` / `--yes`.
 
 pub mod engine;
 pub mod insecure_http;
+pub mod journal;
 pub mod k3s;
 pub mod printer;
 pub mod proxmox;
+pub mod registry;
 pub mod run;
 pub mod secrets;

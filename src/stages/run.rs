@@ -7,8 +7,8 @@
 
 use super::engine::*;
 use super::printer;
-use super::proxmox::{Connection, ProxmoxStage, connect};
-use crate::backends::pve::{self, PveClient};
+use super::registry::{self, Build, BuildCx};
+use crate::backends::pve;
 use crate::cli::{BootstrapArgs, GlobalArgs};
 use crate::config::ClusterConfig;
 use std::io::{BufRead, Write};
@@ -94,17 +94,18 @@ impl Confirm for CliConfirm {
     }
 }
 
-/// Build the PVE client for `cfg`, trusting on first use as the flags allow.
-pub async fn pve_client(
-    cfg: &ClusterConfig,
+/// Build stage `id` from the registry. An unpinned PVE certificate is probed, shown and, as
+/// the flags allow, trusted on first use: pinned in the cluster file, which is read again.
+async fn build_stage(
+    id: StageId,
+    mut cx: BuildCx,
     cluster_file: &Path,
     args: &BootstrapArgs,
-) -> Result<PveClient, String> {
-    let repo = repo_of(cluster_file);
-    let env_file = super::proxmox::env_file(&repo, &cfg.name);
-    let (host, port) = match connect(cfg, Some(&env_file), None)? {
-        Connection::Ready(client) => return Ok(client),
-        Connection::NeedsTrust { host, port } => (host, port),
+) -> Result<Arc<dyn Stage>, String> {
+    let (host, port) = match registry::build(id, &cx) {
+        Build::Ready(stage) => return Ok(stage),
+        Build::Unavailable(e) => return Err(e),
+        Build::NeedsTrust { host, port } => (host, port),
     };
     let fp = pve::tls::probe_fingerprint(&host, port, std::time::Duration::from_secs(10)).await?;
     eprintln!(
@@ -133,9 +134,14 @@ pub async fn pve_client(
         "Pinned in {} (proxmox.tls.fingerprint).",
         cluster_file.display()
     );
-    match connect(cfg, Some(&env_file), Some(&fp))? {
-        Connection::Ready(client) => Ok(client),
-        Connection::NeedsTrust { .. } => Err("the pinned fingerprint was not taken up".into()),
+    if let Ok(cfg) = load_cluster(cluster_file) {
+        cx.cfg = cfg;
+    }
+    cx.pin = Some(fp);
+    match registry::build(id, &cx) {
+        Build::Ready(stage) => Ok(stage),
+        Build::Unavailable(e) => Err(e),
+        Build::NeedsTrust { .. } => Err("the pinned fingerprint was not taken up".into()),
     }
 }
 
@@ -185,7 +191,7 @@ async fn bootstrap_async(global: &GlobalArgs, args: &BootstrapArgs) -> ExitCode 
                 return ExitCode::from(2);
             }
         },
-        None => StageId::ALL.to_vec(),
+        None => StageId::all().collect(),
     };
     let file = match locate_cluster(global) {
         Ok(f) => f,
@@ -203,43 +209,29 @@ async fn bootstrap_async(global: &GlobalArgs, args: &BootstrapArgs) -> ExitCode 
     };
     let mut missing = Vec::new();
     for id in stages {
-        let stage: Box<dyn Stage> = match id {
-            StageId::Proxmox => match pve_client(&cfg, &file, args).await {
-                Ok(client) => Box::new(ProxmoxStage::new(
-                    load_cluster(&file).unwrap_or(cfg.clone()),
-                    Arc::new(client),
-                )),
-                Err(e) => {
-                    eprintln!("homelab bootstrap: proxmox: {e}");
-                    return ExitCode::from(1);
-                }
-            },
-            StageId::K3s => {
-                let env = match crate::backends::ssh::SshEnv::from_process() {
-                    Ok(e) => e,
-                    Err(e) => {
-                        eprintln!("homelab bootstrap: k3s: {e}");
-                        return ExitCode::from(1);
-                    }
-                };
-                Box::new(crate::stages::k3s::K3sStage::over_ssh(
-                    cfg.clone(),
-                    Arc::new(env),
-                    Arc::new(crate::backends::ssh::prompt::TerminalPrompter {
-                        accept_new: args.accept_new,
-                    }),
-                    crate::stages::k3s::K3sOptions::from_process(),
-                ))
-            }
-            StageId::Secrets => Box::new(secrets_stage(&file, &cfg)),
-            other => {
-                println!(
-                    "{} {:<8} stage `{other}` is not implemented in this build yet; nothing was done for it",
-                    now(),
-                    other.as_str()
-                );
-                missing.push(other);
-                continue;
+        if !id.available() {
+            println!(
+                "{} {:<8} stage `{id}` is not implemented in this build yet; nothing was done for it",
+                now(),
+                id.as_str()
+            );
+            missing.push(id);
+            continue;
+        }
+        let cx = BuildCx {
+            repo: repo_of(&file),
+            cfg: cfg.clone(),
+            pin: None,
+            ssh: Arc::new(crate::backends::ssh::prompt::TerminalPrompter {
+                accept_new: args.accept_new,
+            }),
+            values: secrets_values(),
+        };
+        let stage = match build_stage(id, cx, &file, args).await {
+            Ok(stage) => stage,
+            Err(e) => {
+                eprintln!("homelab bootstrap: {id}: {e}");
+                return ExitCode::from(1);
             }
         };
         match run_one(stage.as_ref(), &cfg.name, args).await {
@@ -264,18 +256,15 @@ fn repo_of(cluster_file: &Path) -> PathBuf {
         .unwrap_or_default()
 }
 
-/// The secrets stage for `homelab bootstrap`: values from the environment, or asked on the
-/// terminal (masked) when there is one.
-fn secrets_stage(cluster_file: &Path, cfg: &ClusterConfig) -> super::secrets::SecretsStage {
+/// Where the secrets stage takes its values under `homelab bootstrap`: asked on the terminal
+/// (masked) when there is one, else the environment.
+fn secrets_values() -> Arc<dyn super::secrets::AskValues> {
     use std::io::IsTerminal;
-    let repo = repo_of(cluster_file);
-    let identity = super::secrets::identity_location().unwrap_or_else(|| PathBuf::from("keys.txt"));
-    let ask: Arc<dyn super::secrets::AskValues> = if std::io::stdin().is_terminal() {
+    if std::io::stdin().is_terminal() {
         Arc::new(super::secrets::TerminalValues)
     } else {
         Arc::new(super::secrets::EnvValues)
-    };
-    super::secrets::SecretsStage::new(repo, cfg, identity, ask)
+    }
 }
 
 fn now() -> String {

@@ -7,6 +7,9 @@
 //! 1. `identity`: find the identity sops would use, or create one.
 //! 2. `sops-config`: `.sops.yaml` with rules naming the identity's recipient.
 //! 3. `env-file`: the encrypted env file with every documented key.
+//!
+//! Size: about 930 lines, of which some 150 are its tests; the three steps share the identity
+//! and env-file helpers above them.
 
 use std::io::Write;
 use std::os::unix::fs::DirBuilderExt;

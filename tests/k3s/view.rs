@@ -302,7 +302,7 @@ fn k3s_view_many_nodes_keep_the_focused_one_visible_at_80_columns() {
 // ---- inside the wizard shell (the app as the operator drives it) ----
 
 use homelab::app::App;
-use homelab::msg::{Action, BackendEvent, Msg};
+use homelab::msg::{Action, BackendEvent};
 use homelab::screens::ScreenId;
 use homelab::stages::engine::Check;
 
@@ -313,17 +313,17 @@ fn wizard_on_k3s() -> App {
     // delivered here); a Proxmox review is not what this test is about.
     support::backend(
         &mut app,
-        BackendEvent::StageUnavailable {
+        BackendEvent::Wizard(homelab::screens::wizard::Event::StageUnavailable {
             stage: StageId::Proxmox,
             error: "no PVE token in this test".into(),
-        },
+        }),
     );
     // Stage list: Secrets, Proxmox VMs, k3s; the wizard opens on Proxmox.
     support::press(&mut app, "down");
     assert_eq!(app.screens.wizard.current().id, StageId::K3s);
     support::backend(
         &mut app,
-        BackendEvent::StageReviewed {
+        BackendEvent::Wizard(homelab::screens::wizard::Event::StageReviewed {
             stage: StageId::K3s,
             checks: vec![Check::pass(
                 "node/k3s-agent-1/swap",
@@ -331,7 +331,7 @@ fn wizard_on_k3s() -> App {
                 "ON, 2.0 GiB - left on by policy",
             )],
             plan: Ok(plan()),
-        },
+        }),
     );
     let events = vec![
         ev(EventKind::Started { steps: 8 }),
@@ -346,7 +346,10 @@ fn wizard_on_k3s() -> App {
         log("k3s-agent-2/join", "[INFO]  Using v1.33.5+k3s1 as release"),
     ];
     for e in events {
-        support::backend(&mut app, BackendEvent::Stage(e));
+        support::backend(
+            &mut app,
+            BackendEvent::Wizard(homelab::screens::wizard::Event::Stage(e)),
+        );
     }
     app.toasts.clear();
     app
@@ -358,18 +361,22 @@ fn k3s_wizard_running_shows_node_columns_and_retry_targets_the_focused_node() {
     support::assert_frames("wizard", "k3s_wizard_running", &mut app);
     support::backend(
         &mut app,
-        BackendEvent::Stage(ev(EventKind::StepFailed {
-            step: "k3s-agent-2/join".into(),
-            error: StageError::new(
-                "k3s-agent-2: `sudo sh -c ...` exited with status 1\nstderr:\n[ERROR]  boom",
-            ),
-        })),
+        BackendEvent::Wizard(homelab::screens::wizard::Event::Stage(ev(
+            EventKind::StepFailed {
+                step: "k3s-agent-2/join".into(),
+                error: StageError::new(
+                    "k3s-agent-2: `sudo sh -c ...` exited with status 1\nstderr:\n[ERROR]  boom",
+                ),
+            },
+        ))),
     );
     support::backend(
         &mut app,
-        BackendEvent::Stage(ev(EventKind::Failed {
-            error: StageError::new("k3s-agent-2 failed"),
-        })),
+        BackendEvent::Wizard(homelab::screens::wizard::Event::Stage(ev(
+            EventKind::Failed {
+                error: StageError::new("k3s-agent-2 failed"),
+            },
+        ))),
     );
     support::press(&mut app, "tab");
     support::press(&mut app, "tab");
@@ -386,7 +393,8 @@ fn k3s_wizard_running_shows_node_columns_and_retry_targets_the_focused_node() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn k3s_wizard_asks_ssh_questions_and_answers_on_the_reply_channel() {
     let mut app = wizard_on_k3s();
-    let prompter = app.screens.wizard.ssh.prompter();
+    let mut asking = support::asking(StageId::K3s);
+    let prompter = asking.prompter();
     let asked = tokio::spawn(async move {
         let trusted = prompter
             .trust_host_key(&HostKeyPrompt {
@@ -401,28 +409,14 @@ async fn k3s_wizard_asks_ssh_questions_and_answers_on_the_reply_channel() {
         let pw = prompter.sudo_password("ubuntu", "192.168.1.32").await;
         (trusted, pw.map(|p| p.len()))
     });
-    // The question comes from another task: tick until it is there (a generous bound, not a
-    // count of ticks, which a loaded machine can use up before the task runs).
-    let tick_until_asked = |app: &mut App| {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-        while std::time::Instant::now() < deadline {
-            homelab::app::update(app, Msg::Tick);
-            if app.screens.wizard.ssh.active() {
-                return;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(5));
-        }
-        panic!("no question arrived");
-    };
-    tick_until_asked(&mut app);
+    support::deliver(&mut app, &mut asking).await;
     let frame = support::render(&mut app, 80, 24);
     assert!(support::contains(
         &frame,
         "SHA256:Wz0Fq0mX8hI4mGv2tQ3J3cQYj0J5x6fWm1c9o5a0b8E"
     ));
     support::press(&mut app, "y");
-    tick_until_asked(&mut app);
-    // (No snapshot here: the number of ticks until the question arrives moves the spinners.)
+    support::deliver(&mut app, &mut asking).await;
     let frame = support::render(&mut app, 80, 24);
     assert!(support::contains(
         &frame,

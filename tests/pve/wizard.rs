@@ -1,7 +1,7 @@
 //! The wizard screen: plan, running, failed, done and the trust prompt, snapshotted into
 //! snapshots/wizard/, plus its keys (retry, skip, cancel, trust).
 
-use crate::ui::{act, assert_frames, backend, now, press};
+use crate::ui::{act, asking, assert_frames, backend, deliver, now, press};
 use homelab::msg::{Action, BackendEvent};
 use homelab::screens::{Screen, ScreenId};
 use homelab::stages::engine::*;
@@ -13,11 +13,11 @@ fn at(secs: i64) -> jiff::Timestamp {
 }
 
 fn ev(secs: i64, kind: EventKind) -> BackendEvent {
-    BackendEvent::Stage(StageEvent {
+    BackendEvent::Wizard(homelab::screens::wizard::Event::Stage(StageEvent {
         at: at(secs),
         stage: StageId::Proxmox,
         kind,
-    })
+    }))
 }
 
 fn checks(fail: bool) -> Vec<Check> {
@@ -155,11 +155,11 @@ fn reviewed(fail: bool) -> homelab::app::App {
     assert_eq!(app.current, ScreenId::Wizard);
     backend(
         &mut app,
-        BackendEvent::StageReviewed {
+        BackendEvent::Wizard(homelab::screens::wizard::Event::StageReviewed {
             stage: StageId::Proxmox,
             checks: checks(fail),
             plan: Ok(plan()),
-        },
+        }),
     );
     app.toasts.clear();
     app
@@ -365,7 +365,7 @@ fn wizard_done() {
     );
     backend(
         &mut app,
-        BackendEvent::StageVerified {
+        BackendEvent::Wizard(homelab::screens::wizard::Event::StageVerified {
             stage: StageId::Proxmox,
             result: Ok(vec![
                 Check::warn(
@@ -380,7 +380,7 @@ fn wizard_done() {
                     "running, 2 cores, 4096 MiB, 64.0 GiB; guest agent reports 192.168.1.31; SSH 192.168.1.31:22 answers",
                 ),
             ]),
-        },
+        }),
     );
     app.toasts.clear();
     assert!(app.screens.wizard.busy().is_none());
@@ -394,11 +394,11 @@ fn ask_to_trust(app: &mut homelab::app::App) -> &'static str {
     let fp = "3F:A0:9C:11:5B:7E:D2:44:90:1C:6A:E8:0B:53:27:FD:C4:18:9A:72:6E:05:B1:3D:E9:40:8C:2F:76:A5:1B:D3";
     backend(
         app,
-        BackendEvent::StageTrustNeeded {
+        BackendEvent::Wizard(homelab::screens::wizard::Event::StageTrustNeeded {
             stage: StageId::Proxmox,
             endpoint: "192.168.1.10:8006".into(),
             fingerprint: fp.into(),
-        },
+        }),
     );
     fp
 }
@@ -458,19 +458,6 @@ fn wizard_declined_trust_says_so_and_a_new_review_clears_it() {
     assert_eq!(m.phase, homelab::screens::wizard::model::Phase::Reviewing);
 }
 
-/// Tick the app (as the runtime does every 250 ms) until an overlay is up.
-async fn tick_until_overlay(app: &mut homelab::app::App) {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while std::time::Instant::now() < deadline {
-        homelab::app::update(app, homelab::msg::Msg::Tick);
-        if !app.overlays.is_empty() {
-            return;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
-    panic!("no overlay appeared for the stage's question");
-}
-
 fn confirm_overlay(app: &homelab::app::App) -> homelab::overlays::confirm::ConfirmState {
     match app.overlays.last() {
         Some(homelab::overlays::Overlay::Confirm(c)) => c.clone(),
@@ -482,11 +469,8 @@ fn confirm_overlay(app: &homelab::app::App) -> homelab::overlays::confirm::Confi
 async fn wizard_asks_for_a_stage_confirmation_and_the_answer_reaches_the_stage() {
     for (key, want) in [("y", true), ("esc", false), ("n", false)] {
         let mut app = reviewed(false);
-        let confirm = app
-            .screens
-            .wizard
-            .confirms
-            .confirmer(CancellationToken::new());
+        let mut asking = asking(StageId::K3s);
+        let confirm = asking.confirmer(CancellationToken::new());
         let ask = tokio::spawn(async move {
             confirm
                 .confirm(&Prompt {
@@ -497,7 +481,7 @@ async fn wizard_asks_for_a_stage_confirmation_and_the_answer_reaches_the_stage()
                 })
                 .await
         });
-        tick_until_overlay(&mut app).await;
+        deliver(&mut app, &mut asking).await;
         let c = confirm_overlay(&app);
         assert_eq!(c.title, "Upgrade k3s on k3s-server-1?");
         assert!(c.type_to_confirm.is_none());
@@ -530,7 +514,8 @@ async fn wizard_reconcile_deletes_an_orphan_vm_only_after_its_name_is_typed() {
     for (typed, deleted) in [(None, false), (Some("k3s-agent-old"), true)] {
         let mut app = reviewed(false);
         let cancel = CancellationToken::new();
-        let confirm = app.screens.wizard.confirms.confirmer(cancel.clone());
+        let mut asking = asking(StageId::Proxmox);
+        let confirm = asking.confirmer(cancel.clone());
         let (tx, rx) = tokio::sync::mpsc::channel(100_000);
         drop(rx);
         let run = RunCx::new(tx, Journal::at(dir.path().join("j")).unwrap())
@@ -545,7 +530,7 @@ async fn wizard_reconcile_deletes_an_orphan_vm_only_after_its_name_is_typed() {
             let plan = s.plan().await.unwrap();
             s.apply(&plan, &run).await
         });
-        tick_until_overlay(&mut app).await;
+        deliver(&mut app, &mut asking).await;
         let c = confirm_overlay(&app);
         assert_eq!(c.type_to_confirm.as_deref(), Some("k3s-agent-old"));
         assert!(
@@ -598,7 +583,10 @@ fn open_form(app: &mut homelab::app::App) {
         "the form comes first, no run yet"
     );
     let keys = documented(app);
-    backend(app, BackendEvent::WizardSecretKeys(keys));
+    backend(
+        app,
+        BackendEvent::Wizard(homelab::screens::wizard::Event::WizardSecretKeys(keys)),
+    );
     assert!(app.screens.wizard.secrets_form.is_some(), "form open");
 }
 
@@ -629,11 +617,11 @@ fn secrets_reviewed(ask: Option<&[&str]>) -> homelab::app::App {
     );
     backend(
         &mut app,
-        BackendEvent::StageReviewed {
+        BackendEvent::Wizard(homelab::screens::wizard::Event::StageReviewed {
             stage: StageId::Secrets,
             checks: vec![Check::pass("identity", "age identity", "found")],
             plan: Ok(plan),
-        },
+        }),
     );
     press(&mut app, "g");
     assert_eq!(app.screens.wizard.current().id, StageId::Secrets);

@@ -264,3 +264,18 @@ pub fn find_peer(name: &str) -> Option<PathBuf> {
         .map(|dir| dir.join(name))
         .find(|candidate| candidate.is_file())
 }
+
+/// A stage's questions as a wizard task asks them (`homelab::screens::wizard::asking`), with
+/// the test delivering each to the app ([`deliver`]) instead of the runtime.
+pub fn asking(stage: homelab::stages::engine::StageId) -> homelab::screens::wizard::asking::Asking {
+    homelab::screens::wizard::asking::Asking::new(homelab::screens::wizard::event::Asker {
+        stage,
+        task: 1,
+    })
+}
+
+/// Deliver the next question `asking` got to the app, as the wizard's task would.
+pub async fn deliver(app: &mut App, asking: &mut homelab::screens::wizard::asking::Asking) {
+    let question = asking.next().await;
+    backend(app, homelab::msg::BackendEvent::Wizard(question));
+}

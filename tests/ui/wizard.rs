@@ -56,10 +56,10 @@ fn history() -> StageHistory {
 }
 
 fn loaded(result: Result<StageHistory, String>) -> BackendEvent {
-    BackendEvent::StageHistoryLoaded {
+    BackendEvent::Wizard(homelab::screens::wizard::Event::StageHistoryLoaded {
         read_at: now(),
         result,
-    }
+    })
 }
 
 /// Task keys of the tasks `effects` spawn.
@@ -140,11 +140,11 @@ fn proxmox_plan() -> Plan {
 fn reviewed_proxmox(app: &mut App) {
     backend(
         app,
-        BackendEvent::StageReviewed {
+        BackendEvent::Wizard(homelab::screens::wizard::Event::StageReviewed {
             stage: StageId::Proxmox,
             checks: vec![Check::pass("api", "PVE API reachable", "PVE 8.4.1")],
             plan: Ok(proxmox_plan()),
-        },
+        }),
     );
 }
 
@@ -214,11 +214,11 @@ fn wizard_history_after_a_run_in_this_session_fits_80x24() {
             .unwrap()
     };
     let ev = |secs: i64, kind: EventKind| {
-        BackendEvent::Stage(StageEvent {
+        BackendEvent::Wizard(homelab::screens::wizard::Event::Stage(StageEvent {
             at: at(secs),
             stage: StageId::Proxmox,
             kind,
-        })
+        }))
     };
     backend(&mut app, ev(90, EventKind::Started { steps: 6 }));
     backend(
@@ -319,11 +319,11 @@ fn wizard_history_moves_nothing_while_a_stage_runs() {
     // k3s runs (its events arrive); the operator leaves the wizard and comes back.
     backend(
         &mut app,
-        BackendEvent::Stage(StageEvent {
+        BackendEvent::Wizard(homelab::screens::wizard::Event::Stage(StageEvent {
             at: now(),
             stage: StageId::K3s,
             kind: EventKind::Started { steps: 3 },
-        }),
+        })),
     );
     act(&mut app, Action::Open(ScreenId::Home));
     let effects = act(&mut app, Action::Open(ScreenId::Wizard));
@@ -398,19 +398,6 @@ fn wizard_history_unreadable_is_an_error_and_the_wizard_goes_on() {
 
 // ---- questions withdrawn when their run stops ----
 
-/// Tick the app (as the runtime does every 250 ms) until `done` holds.
-async fn tick_until(app: &mut App, done: impl Fn(&App) -> bool) {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while std::time::Instant::now() < deadline {
-        homelab::app::update(app, Msg::Tick);
-        if done(app) {
-            return;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
-    panic!("timed out ticking the app");
-}
-
 fn question() -> Prompt {
     Prompt {
         title: "Upgrade k3s on k3s-server-1?".into(),
@@ -430,16 +417,27 @@ fn withdrawn_toast(app: &App) -> Option<String> {
 async fn wizard_stage_question_is_withdrawn_when_the_run_is_cancelled() {
     let mut app = open_wizard();
     let cancel = CancellationToken::new();
-    let confirm = app.screens.wizard.confirms.confirmer(cancel.clone());
+    let mut asking = support::asking(StageId::Proxmox);
+    let confirm = asking.confirmer(cancel.clone());
     let ask = tokio::spawn(async move { confirm.confirm(&question()).await });
-    tick_until(&mut app, |a| !a.overlays.is_empty()).await;
+    support::deliver(&mut app, &mut asking).await;
     assert!(
         matches!(app.overlays.last(), Some(Overlay::Confirm(c)) if c.title == question().title)
     );
     // Ctrl-C on the run: the stage stops waiting (its answer is "no") and drops the reply.
     cancel.cancel();
     assert!(!ask.await.unwrap());
-    homelab::app::update(&mut app, Msg::Tick);
+    // The run stops at its safe point; its end withdraws the question.
+    backend(
+        &mut app,
+        BackendEvent::Wizard(homelab::screens::wizard::Event::Stage(StageEvent {
+            at: now(),
+            stage: StageId::Proxmox,
+            kind: EventKind::Failed {
+                error: StageError::cancelled(),
+            },
+        })),
+    );
     assert!(app.overlays.is_empty(), "the question is gone");
     let toast = withdrawn_toast(&app).expect("the operator is told");
     assert_eq!(
@@ -457,13 +455,10 @@ async fn wizard_stage_question_is_withdrawn_when_the_run_is_cancelled() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wizard_stage_question_is_withdrawn_when_the_failed_run_ends() {
     let mut app = open_wizard();
-    let confirm = app
-        .screens
-        .wizard
-        .confirms
-        .confirmer(CancellationToken::new());
+    let mut asking = support::asking(StageId::K3s);
+    let confirm = asking.confirmer(CancellationToken::new());
     let ask = tokio::spawn(async move { confirm.confirm(&question()).await });
-    tick_until(&mut app, |a| !a.overlays.is_empty()).await;
+    support::deliver(&mut app, &mut asking).await;
     // Another overlay above it (help) stays; only the withdrawn question goes.
     app.overlays
         .push(Overlay::Help(homelab::overlays::help::HelpState::new(
@@ -475,15 +470,42 @@ async fn wizard_stage_question_is_withdrawn_when_the_failed_run_ends() {
     let _ = ask.await;
     backend(
         &mut app,
-        BackendEvent::Stage(StageEvent {
+        BackendEvent::Wizard(homelab::screens::wizard::Event::Stage(StageEvent {
             at: now(),
             stage: StageId::K3s,
             kind: EventKind::Failed {
                 error: StageError::new("k3s-agent-2: ssh: connection reset"),
             },
-        }),
+        })),
     );
     assert_eq!(app.overlays.len(), 1, "{:?}", app.overlays);
     assert!(matches!(app.overlays[0], Overlay::Help(_)));
     assert!(withdrawn_toast(&app).is_some());
+}
+
+// ---- effects are data ----
+
+#[test]
+fn wizard_effects_say_what_was_asked() {
+    use homelab::app::UpdateCx;
+    use homelab::screens::Handled;
+    use homelab::screens::wizard::tasks::Effect;
+    let mut app = open_wizard();
+    let mut cx = UpdateCx::new(&app.session, &app.keymap, ScreenId::Wizard, 0);
+    // `p` on Proxmox: one review task, asked by the Proxmox stage.
+    let (handled, asked) = app.screens.wizard.act(&Action::Plan, &mut cx);
+    assert_eq!(handled, Handled::Yes);
+    match asked.as_slice() {
+        [Effect::Review { asker, setup }] => {
+            assert_eq!(asker.stage, StageId::Proxmox);
+            assert!(setup.pin.is_none() && setup.values.is_none());
+        }
+        other => panic!("expected one review, got {} effects", other.len()),
+    }
+    assert_eq!(asked[0].key().to_string(), "stage:proxmox");
+    // A stage not in this build asks for nothing and says so.
+    app.screens.wizard.pick(StageId::Flux);
+    let mut cx = UpdateCx::new(&app.session, &app.keymap, ScreenId::Wizard, 0);
+    let (_, asked) = app.screens.wizard.act(&Action::Plan, &mut cx);
+    assert!(asked.is_empty());
 }

@@ -3,29 +3,36 @@
 //! gauges, the task log, retry / skip / abort, and the PVE certificate trust prompt.
 //!
 //! The shell is generic: it shows any [`Stage`] through the engine's plan, checks and events.
-//! Stages plug in through [`stages::build`].
+//! Stages plug in through the stage registry ([`crate::stages::registry`]). What the wizard
+//! asks for is data ([`tasks::Effect`]); its backend events are [`Event`]s, and a stage's
+//! questions arrive among them naming who asked.
 
+pub mod asking;
+pub mod event;
 pub mod k3s;
 pub mod model;
 pub mod resume;
 pub mod secrets_form;
 pub mod ssh_prompt;
 pub mod stage_confirm;
-pub mod stages;
+pub mod tasks;
 mod view;
+
+pub use event::Event;
 
 use crate::app::{Session, UpdateCx, ViewCx};
 use crate::msg::{Action, BackendEvent};
 use crate::overlays::confirm::ConfirmState;
-use crate::runtime::effects::{Task, TaskKey};
 use crate::screens::{Handled, Screen};
 use crate::stages::engine::*;
+use crate::stages::registry::Reaches;
 use crate::stages::secrets::{KeySpec, asked_keys};
 use model::{History, Phase, StageModel};
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use std::collections::BTreeSet;
 use std::sync::Arc;
+use tasks::Effect;
 use tokio_util::sync::CancellationToken;
 
 pub struct WizardState {
@@ -57,15 +64,18 @@ pub struct WizardState {
     operator_picked: bool,
     /// Review the picked stage as soon as the screen opens (`pick`).
     review_on_enter: bool,
+    /// What was asked for and not yet handed to the runtime ([`Self::perform`]).
+    asked: Vec<Effect>,
+    /// Tasks started so far (numbers each task's [`event::Asker`]).
+    tasks: u64,
 }
 
 /// The top-bar badge of the system a stage's preflight reaches.
 fn stage_badge(stage: StageId) -> Option<crate::app::Badge> {
-    match stage {
-        StageId::Proxmox => Some(crate::app::Badge::Pve),
-        StageId::K3s => Some(crate::app::Badge::Ssh),
-        _ => None,
-    }
+    stage.spec().reaches.map(|system| match system {
+        Reaches::Pve => crate::app::Badge::Pve,
+        Reaches::Ssh => crate::app::Badge::Ssh,
+    })
 }
 
 /// `1 step`, `3 steps`.
@@ -73,17 +83,12 @@ pub(crate) fn count(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
 
-fn key(id: StageId) -> TaskKey {
-    TaskKey::new(format!("stage:{id}"))
-}
-
 impl WizardState {
     pub fn new(_session: &Session) -> Self {
         WizardState {
-            stages: StageId::ALL.iter().map(|id| StageModel::new(*id)).collect(),
-            selected: StageId::ALL
-                .iter()
-                .position(|s| *s == StageId::Proxmox)
+            stages: StageId::all().map(StageModel::new).collect(),
+            selected: StageId::all()
+                .position(|s| s == StageId::Proxmox)
                 .unwrap_or(0),
             show_log: false,
             log_scroll: 0,
@@ -98,6 +103,8 @@ impl WizardState {
             form_values: None,
             operator_picked: false,
             review_on_enter: false,
+            asked: Vec::new(),
+            tasks: 0,
         }
     }
 
@@ -134,24 +141,11 @@ impl WizardState {
         self.stages.iter().any(|s| s.phase == Phase::Running)
     }
 
-    /// The stage a question from a task most likely comes from: the running one, else the one
-    /// being reviewed, else the one shown.
-    fn asking_stage(&self) -> StageId {
-        self.stages
-            .iter()
-            .find(|s| s.phase == Phase::Running)
-            .or_else(|| self.stages.iter().find(|s| s.phase == Phase::Reviewing))
-            .map_or(self.current().id, |s| s.id)
-    }
-
-    /// Read the cluster's journal in a task; [`Self::history_loaded`] resumes from it.
-    fn load_history(&mut self, cx: &mut UpdateCx) {
-        let cluster = cx.session.cluster.name.clone();
-        cx.spawn(Task::blocking(
-            TaskKey::new("wizard-history"),
-            "read the bootstrap journal",
-            move || resume::read_history(Journal::path_for(&cluster), jiff::Timestamp::now()),
-        ));
+    /// Hand what was asked for to the runtime as keyed tasks.
+    fn perform(&mut self, cx: &mut UpdateCx) {
+        for effect in std::mem::take(&mut self.asked) {
+            cx.spawn(tasks::task(effect, &cx.session.repo_root));
+        }
     }
 
     /// Each stage's last run is known: show it, and unless the operator already chose a stage
@@ -185,7 +179,7 @@ impl WizardState {
         if self.operator_picked || self.running() {
             return;
         }
-        if let Some(at) = resume::resume_at(&history, stages::available) {
+        if let Some(at) = resume::resume_at(&history, StageId::available) {
             if let Some(i) = self.stages.iter().position(|s| s.id == at.stage())
                 && i != self.selected
             {
@@ -221,93 +215,16 @@ impl WizardState {
         let m = self.current();
         if matches!(m.phase, Phase::Idle | Phase::Reviewing)
             && m.plan_error.is_none()
-            && stages::available(m.id)
+            && m.id.available()
         {
             self.review(cx);
         }
     }
 
-    /// Preflight + plan in a task.
-    fn review(&mut self, cx: &mut UpdateCx) {
-        let id = self.current().id;
-        if !stages::available(id) {
-            cx.status(format!("the {} stage is not in this build yet", id.title()));
-            return;
-        }
-        let Ok(cfg) = cx.session.cluster.config.clone() else {
-            cx.error(format!(
-                "{} has errors; fix them first (home screen lists them)",
-                cx.session.cluster.display
-            ));
-            return;
-        };
-        // A new review replaces the last one's verdict (a fixed env file, a trusted pin).
-        self.current_mut().phase = Phase::Reviewing;
-        self.current_mut().plan_error = None;
-        let pin = self.pinned.clone();
-        let repo = cx.session.repo_root.clone();
-        let ssh = self.ssh.prompter();
-        cx.spawn(Task::future(
-            key(id),
-            format!("{} preflight and plan", id.title()),
-            async move {
-                match stages::build_blocking(id, repo, cfg.clone(), pin, ssh).await {
-                    stages::Build::Ready(stage) => {
-                        let checks = stage.preflight().await;
-                        let plan = stage.plan().await;
-                        BackendEvent::StageReviewed {
-                            stage: id,
-                            checks,
-                            plan,
-                        }
-                    }
-                    stages::Build::NeedsTrust { host, port } => {
-                        let t = std::time::Duration::from_secs(10);
-                        match crate::backends::pve::tls::probe_fingerprint(&host, port, t).await {
-                            Ok(fingerprint) => BackendEvent::StageTrustNeeded {
-                                stage: id,
-                                endpoint: format!("{host}:{port}"),
-                                fingerprint,
-                            },
-                            Err(error) => BackendEvent::StageUnavailable { stage: id, error },
-                        }
-                    }
-                    stages::Build::Unavailable(error) => {
-                        BackendEvent::StageUnavailable { stage: id, error }
-                    }
-                }
-            },
-        ));
-    }
-
-    /// Observe the end state after a run (read-only) in a task.
-    fn verify(&mut self, id: StageId, cx: &mut UpdateCx) {
-        let Ok(cfg) = cx.session.cluster.config.clone() else {
-            return;
-        };
-        let pin = self.pinned.clone();
-        let repo = cx.session.repo_root.clone();
-        let ssh = self.ssh.prompter();
-        let key = TaskKey::new(format!("verify:{id}"));
-        cx.spawn(Task::future(
-            key,
-            format!("verify {}", id.title()),
-            async move {
-                let result = match stages::build_blocking(id, repo, cfg.clone(), pin, ssh).await {
-                    stages::Build::Ready(stage) => stage.verify().await,
-                    _ => Err(StageError::new(
-                        "the stage could not be built for verification",
-                    )),
-                };
-                BackendEvent::StageVerified { stage: id, result }
-            },
-        ));
-    }
-
     /// Apply the reviewed plan in a streaming task.
     fn run(&mut self, cx: &mut UpdateCx) {
         if self.wants_values() {
-            self.open_secrets_form(cx);
+            self.open_secrets_form();
             return;
         }
         self.run_plan(None, false, cx)
@@ -324,16 +241,6 @@ impl WizardState {
                 p.step("env-file")
                     .is_some_and(|s| s.intent.writes() && !asked_keys(s).is_empty())
             })
-    }
-
-    /// Read the documented keys (a file) on the blocking pool; the form opens when they arrive.
-    fn open_secrets_form(&mut self, cx: &mut UpdateCx) {
-        let repo = cx.session.repo_root.clone();
-        cx.spawn(Task::blocking(
-            TaskKey::new("secrets-form-keys"),
-            "read config/env/README.md",
-            move || BackendEvent::WizardSecretKeys(crate::stages::secrets::documented_keys(&repo)),
-        ));
     }
 
     /// A field for each key the reviewed env-file step will ask for (every documented key for
@@ -381,101 +288,23 @@ impl WizardState {
             }
         }
     }
-
-    /// Apply `only` (a part of the reviewed plan, e.g. one k3s node's steps) or the whole plan.
-    /// Apply `only` (a part of the reviewed plan, e.g. one k3s node's steps) or the whole plan.
-    /// `reconcile` (`R`) changes drift back and deletes orphans; every such write asks first.
-    fn run_plan(&mut self, only: Option<Plan>, reconcile: bool, cx: &mut UpdateCx) {
-        let m = self.current();
-        let id = m.id;
-        if self.running() {
-            cx.status("a stage is already running");
-            return;
-        }
-        let Some(plan) = only.or_else(|| m.plan.clone()) else {
-            cx.status("press p to review the plan first");
-            return;
-        };
-        if !m.preflight_ok() {
-            cx.warn("preflight has failures: fix the items marked FAIL, then press p");
-            return;
-        }
-        let Ok(cfg) = cx.session.cluster.config.clone() else {
-            return;
-        };
-        let cancel = CancellationToken::new();
-        self.cancel = Some(cancel.clone());
-        let options = RunOptions {
-            skip: self.skip.clone(),
-            reconcile,
-        };
-        let confirm = self.confirms.confirmer(cancel.clone());
-        let pin = self.pinned.clone();
-        let cluster = cx.session.cluster.name.clone();
-        let ssh = self.ssh.prompter();
-        let values = self.form_values.take().filter(|_| id == StageId::Secrets);
-        let repo = cx.session.repo_root.clone();
-        self.current_mut().phase = Phase::Running;
-        cx.spawn(Task::stream(
-            key(id),
-            format!("{} stage", id.title()),
-            move |sink| async move {
-                let built = match values {
-                    Some(v) => stages::build_secrets_with(repo, &cfg, v),
-                    None => stages::build_blocking(id, repo, cfg.clone(), pin, ssh).await,
-                };
-                let stage = match built {
-                    stages::Build::Ready(s) => s,
-                    _ => {
-                        let error =
-                            StageError::new("the stage could not be built; review it again (p)");
-                        sink.send(failed(id, error)).await;
-                        return;
-                    }
-                };
-                let journal = match Journal::open(&cluster) {
-                    Ok(j) => j,
-                    Err(e) => {
-                        let error = StageError::new(format!("journal: {e}"))
-                            .with_hint("set HOMELAB_STATE_DIR to a writable directory");
-                        sink.send(failed(id, error)).await;
-                        return;
-                    }
-                };
-                let (tx, mut rx) = tokio::sync::mpsc::channel(1024);
-                // The stage's questions travel to the wizard (confirm overlay; deletions need
-                // the name typed) and its answer comes back on the request's oneshot.
-                let run = RunCx::new(tx, journal)
-                    .with_cancel(cancel)
-                    .with_options(options)
-                    .with_confirm(confirm);
-                let worker = tokio::spawn(async move { stage.apply(&plan, &run).await });
-                while let Some(ev) = rx.recv().await {
-                    if !sink.send(BackendEvent::Stage(ev)).await {
-                        break;
-                    }
-                }
-                let _ = worker.await;
-            },
-        ));
-    }
 }
 
-impl Screen for WizardState {
-    fn view(&self, frame: &mut Frame, area: Rect, cx: &ViewCx) {
-        view::render(self, frame, area, cx);
+/// The wizard's reactions as data: what each asks for, not yet performed (the screen hands it
+/// to the runtime; tests assert it).
+impl WizardState {
+    pub fn act(&mut self, action: &Action, cx: &mut UpdateCx) -> (Handled, Vec<Effect>) {
+        let handled = self.handle_action(action, cx);
+        (handled, std::mem::take(&mut self.asked))
     }
 
-    fn on_enter(&mut self, cx: &mut UpdateCx) {
-        // The review follows once the journal says where to resume (`history_loaded`), unless
-        // the stage was picked on the command line.
-        self.load_history(cx);
-        if std::mem::take(&mut self.review_on_enter) {
-            self.review_if_new(cx);
-        }
+    pub fn on_event(&mut self, event: Event, cx: &mut UpdateCx) -> Vec<Effect> {
+        self.handle_event(event, cx);
+        std::mem::take(&mut self.asked)
     }
 
-    fn on_action(&mut self, action: &Action, cx: &mut UpdateCx) -> Handled {
+    /// The wizard's reaction to `action`; what it asks for waits in `asked`.
+    fn handle_action(&mut self, action: &Action, cx: &mut UpdateCx) -> Handled {
         if self.current().id == StageId::K3s && self.k3s.is_some() {
             let failed = matches!(self.current().phase, Phase::Failed(_));
             let plan = self.current().plan.clone();
@@ -522,7 +351,7 @@ impl Screen for WizardState {
                 cx.status(format!(
                     "{}: {}",
                     self.current().id.title(),
-                    stage_blurb(self.current().id)
+                    self.current().id.blurb()
                 ));
             }
             Action::Up | Action::PageUp | Action::Down | Action::PageDown => {
@@ -580,54 +409,11 @@ impl Screen for WizardState {
         Handled::Yes
     }
 
-    fn on_declined(&mut self, tag: &str, _cx: &mut UpdateCx) {
-        match tag {
-            stage_confirm::TAG => self.confirms.answer(false),
-            "trust" => {
-                // Without a trusted certificate there is no plan: say so where the plan goes.
-                if let Some(fp) = self.trust_pending.take() {
-                    self.current_mut().plan_error = Some(
-                        StageError::new(format!("the PVE certificate {fp} was not trusted"))
-                            .with_hint("compare it with `pvenode cert info` on the node, then review again (p) and trust it"),
-                    );
-                }
-            }
-            _ => {}
-        }
-    }
-
-    fn on_confirmed(&mut self, tag: &str, cx: &mut UpdateCx) {
-        match tag {
-            stage_confirm::TAG => self.confirms.answer(true),
-            "trust" => {
-                let Some(fp) = self.trust_pending.take() else {
-                    return;
-                };
-                let path = cx.session.cluster.path.clone();
-                let id = self.current().id;
-                cx.spawn(Task::blocking(
-                    key(id),
-                    "store the PVE certificate pin",
-                    move || {
-                        let result =
-                            crate::backends::pve::trust::store_fingerprint(&path, &fp).map(|()| fp);
-                        BackendEvent::StageTrustStored { stage: id, result }
-                    },
-                ));
-            }
-            "skip" => {
-                if let Some(step) = self.current().failed_step.clone() {
-                    self.skip.insert(step);
-                    self.run(cx);
-                }
-            }
-            _ => {}
-        }
-    }
-
-    fn on_backend(&mut self, event: BackendEvent, cx: &mut UpdateCx) -> Option<BackendEvent> {
+    /// The wizard's reaction to one of its events; what it asks for waits in `asked`. A
+    /// question left on screen by a task that stopped waiting goes with any event.
+    fn handle_event(&mut self, event: Event, cx: &mut UpdateCx) {
         match event {
-            BackendEvent::StageReviewed {
+            Event::StageReviewed {
                 stage,
                 checks,
                 plan,
@@ -662,13 +448,13 @@ impl Screen for WizardState {
                     );
                 }
             }
-            BackendEvent::StageUnavailable { stage, error } => {
+            Event::StageUnavailable { stage, error } => {
                 let m = self.model(stage);
                 m.phase = Phase::Idle;
                 m.plan_error = Some(StageError::new(error.clone()));
                 cx.error(format!("{}: {error}", stage.title()));
             }
-            BackendEvent::StageTrustNeeded {
+            Event::StageTrustNeeded {
                 stage,
                 endpoint,
                 fingerprint,
@@ -683,7 +469,7 @@ impl Screen for WizardState {
                         .labels("Trust", "Cancel"),
                 );
             }
-            BackendEvent::StageTrustStored { stage, result } => match result {
+            Event::StageTrustStored { stage, result } => match result {
                 Ok(fp) => {
                     self.pinned = Some(fp);
                     cx.notify(format!(
@@ -697,15 +483,15 @@ impl Screen for WizardState {
                 }
                 Err(e) => cx.error(format!("could not store the fingerprint: {e}")),
             },
-            BackendEvent::WizardSecretKeys(keys) => self.show_secrets_form(keys, cx),
-            BackendEvent::StageHistoryLoaded { read_at, result } => {
+            Event::WizardSecretKeys(keys) => self.show_secrets_form(keys, cx),
+            Event::StageHistoryLoaded { read_at, result } => {
                 self.history_loaded(read_at, result, cx)
             }
-            BackendEvent::StageVerified { stage, result } => match result {
+            Event::StageVerified { stage, result } => match result {
                 Ok(checks) => self.model(stage).verified = checks,
                 Err(e) => cx.warn(format!("{}: verify failed: {}", stage.title(), e.message)),
             },
-            BackendEvent::Stage(ev) => {
+            Event::Stage(ev) => {
                 let id = ev.stage;
                 if id == StageId::K3s {
                     if let Some(v) = self.k3s.as_mut() {
@@ -732,17 +518,84 @@ impl Screen for WizardState {
                     }
                     _ => {}
                 }
-                if matches!(
-                    ev.kind,
-                    EventKind::Finished { .. } | EventKind::Failed { .. }
-                ) {
-                    // A question the run left on screen goes with it.
-                    self.withdraw_orphaned_questions(cx);
+            }
+            Event::SshAsked { asker, request } => self.ssh.asked(asker, request),
+            Event::ConfirmAsked { asker, request } => self.confirms.asked(asker, request, cx),
+        }
+        self.withdraw_orphaned_questions(cx);
+    }
+}
+
+impl Screen for WizardState {
+    fn view(&self, frame: &mut Frame, area: Rect, cx: &ViewCx) {
+        view::render(self, frame, area, cx);
+    }
+
+    fn on_enter(&mut self, cx: &mut UpdateCx) {
+        // The review follows once the journal says where to resume (`history_loaded`), unless
+        // the stage was picked on the command line.
+        self.load_history(cx);
+        if std::mem::take(&mut self.review_on_enter) {
+            self.review_if_new(cx);
+        }
+        self.perform(cx);
+    }
+
+    fn on_action(&mut self, action: &Action, cx: &mut UpdateCx) -> Handled {
+        let handled = self.handle_action(action, cx);
+        self.perform(cx);
+        handled
+    }
+
+    fn on_declined(&mut self, tag: &str, cx: &mut UpdateCx) {
+        match tag {
+            stage_confirm::TAG => self.confirms.answer(false, cx),
+            "trust" => {
+                // Without a trusted certificate there is no plan: say so where the plan goes.
+                if let Some(fp) = self.trust_pending.take() {
+                    self.current_mut().plan_error = Some(
+                        StageError::new(format!("the PVE certificate {fp} was not trusted"))
+                            .with_hint("compare it with `pvenode cert info` on the node, then review again (p) and trust it"),
+                    );
                 }
             }
-            other => return Some(other),
+            _ => {}
         }
-        None
+    }
+
+    fn on_confirmed(&mut self, tag: &str, cx: &mut UpdateCx) {
+        match tag {
+            stage_confirm::TAG => self.confirms.answer(true, cx),
+            "trust" => {
+                let Some(fingerprint) = self.trust_pending.take() else {
+                    return;
+                };
+                self.ask(Effect::StorePin {
+                    stage: self.current().id,
+                    cluster_file: cx.session.cluster.path.clone(),
+                    fingerprint,
+                });
+            }
+            "skip" => {
+                if let Some(step) = self.current().failed_step.clone() {
+                    self.skip.insert(step);
+                    self.run(cx);
+                }
+            }
+            _ => {}
+        }
+        self.perform(cx);
+    }
+
+    fn on_backend(&mut self, event: BackendEvent, cx: &mut UpdateCx) -> Option<BackendEvent> {
+        match event {
+            BackendEvent::Wizard(event) => {
+                self.handle_event(event, cx);
+                self.perform(cx);
+                None
+            }
+            other => Some(other),
+        }
     }
 
     fn text_input_active(&self) -> bool {
@@ -768,6 +621,7 @@ impl Screen for WizardState {
             Handled::Yes
         } else if self.secrets_form.is_some() {
             self.on_form_key(key, cx);
+            self.perform(cx);
             Handled::Yes
         } else if self.ssh.on_key(key, cx.keymap) {
             Handled::Yes
@@ -776,40 +630,10 @@ impl Screen for WizardState {
         }
     }
 
-    fn on_tick(&mut self, cx: &mut UpdateCx) -> bool {
-        let withdrawn = self.withdraw_orphaned_questions(cx);
-        let asker = self.asking_stage();
-        let ssh = self.ssh.poll(asker);
-        let confirm = self.confirms.poll(asker, cx);
-        withdrawn || ssh || confirm
-    }
-
     fn busy(&self) -> Option<String> {
         self.stages
             .iter()
             .find(|s| s.phase == Phase::Running)
             .map(|s| format!("the {} stage is running", s.id.title()))
-    }
-}
-
-/// A run that ended before the engine started.
-fn failed(stage: StageId, error: StageError) -> BackendEvent {
-    BackendEvent::Stage(StageEvent {
-        at: jiff::Timestamp::now(),
-        stage,
-        kind: EventKind::Failed { error },
-    })
-}
-
-/// One line on what a stage does (status bar, empty panes).
-pub fn stage_blurb(id: StageId) -> &'static str {
-    match id {
-        StageId::Secrets => "age key, SOPS rules and the encrypted env file",
-        StageId::Proxmox => "Ubuntu cloud-init VMs on Proxmox VE through its API",
-        StageId::K3s => "k3s over SSH: server, then agents; swap stays on",
-        StageId::Flux => "Flux with SOPS + age decryption, pointed at this repository",
-        StageId::Storage => "Longhorn and NFS subdir on the Synology",
-        StageId::Ingress => "Gateway API on Envoy Gateway, cloudflared, external-dns",
-        StageId::Observability => "Prometheus, Alertmanager, Loki, Promtail, Grafana, OTel",
     }
 }

@@ -1,12 +1,13 @@
 //! The SSH backend's questions inside the wizard: trust an unknown host key (y/n, with the
-//! fingerprint), a key passphrase or a sudo password (typed masked). Requests arrive from the
-//! stage's tasks through a [`ChannelPrompter`]; the wizard polls them on its tick and answers on
-//! the request's own reply channel. Typed secrets live in a zeroized buffer and are never drawn.
+//! fingerprint), a key passphrase or a sudo password (typed masked). Requests arrive as backend
+//! events from the stage's tasks ([`super::asking`]), naming who asked; the wizard answers on the
+//! request's own reply channel. Typed secrets live in a zeroized buffer and are never drawn.
 //! A question whose asker went away (its task ended: the reply channel is closed) is withdrawn
 //! instead of waiting for an answer nobody reads ([`SshPrompts::withdraw_orphaned`]).
 
+use super::event::Asker;
 use crate::app::ViewCx;
-use crate::backends::ssh::prompt::{ChannelPrompter, PromptRequest, Prompter};
+use crate::backends::ssh::prompt::PromptRequest;
 use crate::keymap::{Key, Keymap};
 use crate::msg::Action;
 use crate::stages::engine::StageId;
@@ -17,52 +18,46 @@ use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Wrap};
-use std::sync::Arc;
-use tokio::sync::mpsc;
+use std::collections::VecDeque;
 
+/// The SSH question showing and those waiting behind it, each with who asked.
 pub struct SshPrompts {
-    tx: mpsc::Sender<PromptRequest>,
-    rx: mpsc::Receiver<PromptRequest>,
-    pending: Option<PromptRequest>,
-    /// The stage whose task asked the question showing.
-    asked_by: Option<StageId>,
+    pending: Option<(Asker, PromptRequest)>,
+    /// Questions asked while another was showing, oldest first.
+    queued: VecDeque<(Asker, PromptRequest)>,
     /// The passphrase or password being typed (secret mode: masked, wiped).
     input: LineEdit,
 }
 
 impl Default for SshPrompts {
     fn default() -> Self {
-        let (tx, rx) = mpsc::channel(16);
         Self {
-            tx,
-            rx,
             pending: None,
-            asked_by: None,
+            queued: VecDeque::new(),
             input: LineEdit::secret(),
         }
     }
 }
 
 impl SshPrompts {
-    /// The prompter to hand to stages built for this wizard.
-    pub fn prompter(&self) -> Arc<dyn Prompter> {
-        Arc::new(ChannelPrompter::new(self.tx.clone()))
+    /// A question arrived ([`super::event::Event::SshAsked`]): show it, or queue it behind the
+    /// one showing.
+    pub fn asked(&mut self, asker: Asker, request: PromptRequest) {
+        self.queued.push_back((asker, request));
+        self.show_next();
     }
 
-    /// Take the next question if none is showing; `stage` is the stage whose task asks (named
-    /// if the question is withdrawn). True when something changed.
-    pub fn poll(&mut self, stage: StageId) -> bool {
+    /// Show the oldest queued question whose asker still waits, if none is showing.
+    fn show_next(&mut self) {
         if self.pending.is_some() {
-            return false;
+            return;
         }
-        match self.rx.try_recv() {
-            Ok(req) => {
+        while let Some((asker, request)) = self.queued.pop_front() {
+            if !request.is_closed() {
                 self.input.clear();
-                self.pending = Some(req);
-                self.asked_by = Some(stage);
-                true
+                self.pending = Some((asker, request));
+                return;
             }
-            Err(_) => false,
         }
     }
 
@@ -70,10 +65,10 @@ impl SshPrompts {
     /// wipe what was typed. Returns the stage that asked and what it asked for, to tell the
     /// operator.
     pub fn withdraw_orphaned(&mut self) -> Option<(StageId, String)> {
-        if !self.pending.as_ref().is_some_and(PromptRequest::is_closed) {
+        if !self.pending.as_ref().is_some_and(|(_, r)| r.is_closed()) {
             return None;
         }
-        let req = self.pending.take()?;
+        let (asker, req) = self.pending.take()?;
         self.input.clear();
         let what = match &req {
             PromptRequest::TrustHostKey { prompt, .. } => {
@@ -86,8 +81,8 @@ impl SshPrompts {
                 format!("the sudo password for {user}@{host}")
             }
         };
-        // `asked_by` is set with every pending question; k3s is the stage that uses SSH.
-        Some((self.asked_by.take().unwrap_or(StageId::K3s), what))
+        self.show_next();
+        Some((asker.stage, what))
     }
 
     /// A question is showing (keys go to it).
@@ -97,7 +92,7 @@ impl SshPrompts {
 
     /// Answer with `yes` (trust) or the typed text; `no` refuses / gives none.
     fn answer(&mut self, yes: bool) {
-        let Some(req) = self.pending.take() else {
+        let Some((_, req)) = self.pending.take() else {
             return;
         };
         let typed = self.input.take();
@@ -110,13 +105,14 @@ impl SshPrompts {
                 let _ = reply.send(yes.then_some(typed));
             }
         }
+        self.show_next();
     }
 
     /// A key while a question is showing, read through the keymap: the host-key question
     /// answers in the `confirm` context (`y` / `n`), falling back to `form` for cancel keys; a
     /// typed answer uses the `form` context (printable keys type). Returns true when it was used.
     pub fn on_key(&mut self, key: KeyEvent, keymap: &Keymap) -> bool {
-        let Some(req) = &self.pending else {
+        let Some((_, req)) = &self.pending else {
             return false;
         };
         let typing = !matches!(req, PromptRequest::TrustHostKey { .. });
@@ -141,7 +137,7 @@ impl SshPrompts {
     }
 
     pub fn render(&self, frame: &mut Frame, area: Rect, cx: &ViewCx) {
-        match &self.pending {
+        match self.pending.as_ref().map(|(_, r)| r) {
             None => {}
             Some(PromptRequest::TrustHostKey { prompt, .. }) => {
                 super::k3s::render_trust(prompt, frame, area, cx)
@@ -194,7 +190,9 @@ impl SshPrompts {
 mod tests {
     use super::*;
     use crate::backends::ssh::HostKeyPrompt;
+    use crate::backends::ssh::prompt::{ChannelPrompter, Prompter};
     use crossterm::event::{KeyCode, KeyEventKind, KeyModifiers};
+    use tokio::sync::mpsc;
 
     impl SshPrompts {
         fn on_key_with(&mut self, key: KeyEvent) -> bool {
@@ -206,32 +204,41 @@ mod tests {
         KeyEvent::new_with_kind(code, KeyModifiers::NONE, KeyEventKind::Press)
     }
 
+    const K3S: Asker = Asker {
+        stage: StageId::K3s,
+        task: 1,
+    };
+
+    /// A stage's prompter and the wizard's end of its questions.
+    fn asking() -> (ChannelPrompter, mpsc::Receiver<PromptRequest>) {
+        let (tx, rx) = mpsc::channel(4);
+        (ChannelPrompter::new(tx), rx)
+    }
+
+    fn host_key(host: &str) -> HostKeyPrompt {
+        HostKeyPrompt {
+            host: host.into(),
+            port: 22,
+            algorithm: "ssh-ed25519".into(),
+            fingerprint: "SHA256:x".into(),
+            known_hosts: "/k".into(),
+            other_keys: vec![],
+        }
+    }
+
     #[tokio::test]
     async fn trust_and_sudo_answers_reach_the_asking_task() {
         let mut p = SshPrompts::default();
-        let prompter = p.prompter();
+        let (prompter, mut questions) = asking();
         let ask = tokio::spawn(async move {
-            let trusted = prompter
-                .trust_host_key(&HostKeyPrompt {
-                    host: "10.0.0.5".into(),
-                    port: 22,
-                    algorithm: "ssh-ed25519".into(),
-                    fingerprint: "SHA256:x".into(),
-                    known_hosts: "/k".into(),
-                    other_keys: vec![],
-                })
-                .await;
+            let trusted = prompter.trust_host_key(&host_key("10.0.0.5")).await;
             let pw = prompter.sudo_password("ubuntu", "10.0.0.5").await;
             (trusted, pw.map(|p| p.to_string()))
         });
-        while !p.poll(StageId::K3s) {
-            tokio::task::yield_now().await;
-        }
+        p.asked(K3S, questions.recv().await.unwrap());
         assert!(p.active());
         assert!(p.on_key_with(key(KeyCode::Char('y'))));
-        while !p.poll(StageId::K3s) {
-            tokio::task::yield_now().await;
-        }
+        p.asked(K3S, questions.recv().await.unwrap());
         for c in "s3cret".chars() {
             p.on_key_with(key(KeyCode::Char(c)));
         }
@@ -242,32 +249,34 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn questions_asked_together_are_shown_one_after_the_other() {
+        let mut p = SshPrompts::default();
+        let (prompter, mut questions) = asking();
+        let second = prompter.clone();
+        let first = tokio::spawn(async move { prompter.trust_host_key(&host_key("a")).await });
+        let second = tokio::spawn(async move { second.trust_host_key(&host_key("b")).await });
+        p.asked(K3S, questions.recv().await.unwrap());
+        p.asked(K3S, questions.recv().await.unwrap());
+        p.on_key_with(key(KeyCode::Char('n')));
+        assert!(p.active(), "the second question shows next");
+        p.on_key_with(key(KeyCode::Char('y')));
+        assert!(!p.active());
+        let answers = [first.await.unwrap(), second.await.unwrap()];
+        assert_eq!(answers.iter().filter(|a| **a).count(), 1, "{answers:?}");
+    }
+
+    #[tokio::test]
     async fn escape_refuses_and_a_dropped_prompt_counts_as_no() {
         let mut p = SshPrompts::default();
-        let prompter = p.prompter();
+        let (prompter, mut questions) = asking();
         let ask =
             tokio::spawn(async move { prompter.key_passphrase(std::path::Path::new("/k")).await });
-        while !p.poll(StageId::K3s) {
-            tokio::task::yield_now().await;
-        }
+        p.asked(K3S, questions.recv().await.unwrap());
         p.on_key_with(key(KeyCode::Esc));
         assert!(ask.await.unwrap().is_none());
-        let prompter = p.prompter();
-        let ask = tokio::spawn(async move {
-            prompter
-                .trust_host_key(&HostKeyPrompt {
-                    host: "h".into(),
-                    port: 22,
-                    algorithm: "a".into(),
-                    fingerprint: "f".into(),
-                    known_hosts: "/k".into(),
-                    other_keys: vec![],
-                })
-                .await
-        });
-        while !p.poll(StageId::K3s) {
-            tokio::task::yield_now().await;
-        }
+        let (prompter, mut questions) = asking();
+        let ask = tokio::spawn(async move { prompter.trust_host_key(&host_key("h")).await });
+        p.asked(K3S, questions.recv().await.unwrap());
         drop(p);
         assert!(!ask.await.unwrap());
     }
@@ -275,11 +284,9 @@ mod tests {
     #[tokio::test]
     async fn a_question_whose_task_stopped_is_withdrawn_and_the_typed_text_wiped() {
         let mut p = SshPrompts::default();
-        let prompter = p.prompter();
+        let (prompter, mut questions) = asking();
         let ask = tokio::spawn(async move { prompter.sudo_password("ubuntu", "10.0.0.5").await });
-        while !p.poll(StageId::K3s) {
-            tokio::task::yield_now().await;
-        }
+        p.asked(K3S, questions.recv().await.unwrap());
         p.on_key_with(key(KeyCode::Char('s')));
         assert_eq!(p.withdraw_orphaned(), None, "still asked");
         // The run stops: its task (and the question's receiver) goes away.

@@ -1,26 +1,30 @@
 //! The stage engine's confirmations inside the wizard: deleting an orphan VM (the operator types
 //! its name), upgrading k3s on a node, replacing a kubeconfig context. A running stage asks through
-//! a [`ChannelConfirm`]; the wizard polls the other end on its tick (as it does for the SSH
-//! backend's questions in [`super::ssh_prompt`]), shows foundation's confirm overlay (the
-//! typed-name variant when the prompt names something to type) and sends the answer back on the
-//! request's oneshot. Esc, `n`, Enter on No or a click outside answer "no". A question whose
-//! asker stopped waiting (the run was cancelled or failed: the oneshot is closed) is withdrawn:
-//! its overlay closes and the operator is told why ([`StageConfirms::withdraw_orphaned`]).
+//! a `ChannelConfirm`; its task forwards each request as a backend event naming who asked
+//! ([`super::asking`], as for the SSH backend's questions in [`super::ssh_prompt`]). The wizard
+//! shows foundation's confirm overlay (the typed-name variant when the prompt names something to
+//! type) and sends the answer back on the request's oneshot. Esc, `n`, Enter on No or a click
+//! outside answer "no". A question whose asker stopped waiting (the run was cancelled or failed:
+//! the oneshot is closed) is withdrawn: its overlay closes and the operator is told why
+//! ([`StageConfirms::withdraw_orphaned`]).
 
+use super::event::Asker;
 use crate::app::UpdateCx;
 use crate::overlays::confirm::ConfirmState;
-use crate::stages::engine::{CancellationToken, ChannelConfirm, Confirm, ConfirmRequest, StageId};
-use std::sync::Arc;
-use tokio::sync::{mpsc, oneshot};
+use crate::stages::engine::{ConfirmRequest, StageId};
+use std::collections::VecDeque;
+use tokio::sync::oneshot;
 
 /// The confirm overlay's tag for stage questions.
 pub const TAG: &str = "stage-confirm";
 
+/// The stage question on screen and those waiting behind it.
+#[derive(Default)]
 pub struct StageConfirms {
-    tx: mpsc::Sender<ConfirmRequest>,
-    rx: mpsc::Receiver<ConfirmRequest>,
     /// The question on screen.
     pending: Option<Pending>,
+    /// Questions asked while another was on screen, oldest first.
+    queued: VecDeque<(Asker, ConfirmRequest)>,
 }
 
 /// The question on screen: its title and stage (to say what was withdrawn) and its reply.
@@ -30,21 +34,39 @@ struct Pending {
     reply: oneshot::Sender<bool>,
 }
 
-impl Default for StageConfirms {
-    fn default() -> Self {
-        let (tx, rx) = mpsc::channel(16);
-        Self {
-            tx,
-            rx,
-            pending: None,
-        }
-    }
-}
-
 impl StageConfirms {
-    /// The confirmer to hand to a run (`RunCx::with_confirm`); `cancel` is the run's token.
-    pub fn confirmer(&self, cancel: CancellationToken) -> Arc<dyn Confirm> {
-        Arc::new(ChannelConfirm::new(self.tx.clone(), cancel))
+    /// A question arrived ([`super::event::Event::ConfirmAsked`]): raise the confirm overlay for
+    /// it, or queue it behind the one on screen.
+    pub fn asked(&mut self, asker: Asker, request: ConfirmRequest, cx: &mut UpdateCx) {
+        self.queued.push_back((asker, request));
+        self.show_next(cx);
+    }
+
+    /// Raise the overlay for the oldest queued question whose asker still waits, if none is
+    /// on screen.
+    fn show_next(&mut self, cx: &mut UpdateCx) {
+        if self.pending.is_some() {
+            return;
+        }
+        while let Some((asker, req)) = self.queued.pop_front() {
+            if req.reply.is_closed() {
+                continue;
+            }
+            let p = req.prompt;
+            let title = p.title.clone();
+            let mut confirm = ConfirmState::new(TAG, p.title, p.detail);
+            confirm = match p.type_to_confirm {
+                Some(name) => confirm.labels("Delete", "Keep").type_to_confirm(name),
+                None => confirm.labels("Yes", "No"),
+            };
+            cx.confirm(confirm);
+            self.pending = Some(Pending {
+                title,
+                stage: asker.stage,
+                reply: req.reply,
+            });
+            return;
+        }
     }
 
     /// A question is on screen, waiting for the operator.
@@ -67,40 +89,15 @@ impl StageConfirms {
             p.stage.title(),
             p.title
         ));
-        true
-    }
-
-    /// Take the next question if none is showing and raise the confirm overlay for it; `stage`
-    /// is the stage asking (named if the question is withdrawn). A question left by a stopped
-    /// run is withdrawn first. True when something changed.
-    pub fn poll(&mut self, stage: StageId, cx: &mut UpdateCx) -> bool {
-        let withdrawn = self.withdraw_orphaned(cx);
-        if self.pending.is_some() {
-            return withdrawn;
-        }
-        let Ok(req) = self.rx.try_recv() else {
-            return withdrawn;
-        };
-        let p = req.prompt;
-        let title = p.title.clone();
-        let mut confirm = ConfirmState::new(TAG, p.title, p.detail);
-        confirm = match p.type_to_confirm {
-            Some(name) => confirm.labels("Delete", "Keep").type_to_confirm(name),
-            None => confirm.labels("Yes", "No"),
-        };
-        cx.confirm(confirm);
-        self.pending = Some(Pending {
-            title,
-            stage,
-            reply: req.reply,
-        });
+        self.show_next(cx);
         true
     }
 
     /// The operator's answer to the question on screen (if the stage still waits for it).
-    pub fn answer(&mut self, yes: bool) {
+    pub fn answer(&mut self, yes: bool, cx: &mut UpdateCx) {
         if let Some(p) = self.pending.take() {
             let _ = p.reply.send(yes);
         }
+        self.show_next(cx);
     }
 }

@@ -4,7 +4,6 @@
 use super::WizardState;
 use super::model::{History, Phase, StageModel, StepStatus, SubjectRow};
 use super::resume::ago;
-use super::stages;
 use crate::app::ViewCx;
 use crate::stages::engine::{CheckStatus, Intent, LastRun, Outcome, RunOutcome, Unit};
 use crate::stages::printer;
@@ -106,7 +105,7 @@ fn stage_mark<'a>(s: &StageModel, cx: &'a ViewCx) -> (&'a str, Style) {
                 RunOutcome::Failed => ("✗", t.stage_failed),
                 RunOutcome::Cancelled | RunOutcome::Interrupted => ("!", cx.theme.status.warn),
             },
-            _ if stages::available(s.id) => ("·", t.stage_todo),
+            _ if s.id.available() => ("·", t.stage_todo),
             _ => ("-", t.stage_skipped),
         },
     }
@@ -174,7 +173,7 @@ fn detail(s: &StageModel, cx: &ViewCx) -> Option<Detail> {
     }
     let run: &LastRun = match &s.history {
         History::Unknown => return None,
-        History::Never if stages::available(s.id) => return Some(plain(NEVER_RUN, w.stage_todo)),
+        History::Never if s.id.available() => return Some(plain(NEVER_RUN, w.stage_todo)),
         History::Never => return None,
         History::Last(r) => r,
     };
@@ -466,10 +465,7 @@ fn render_main(m: &StageModel, frame: &mut Frame, area: Rect, cx: &ViewCx) {
         .min(20);
     match &m.phase {
         Phase::Idle => {
-            lines.push(Line::from(Span::styled(
-                super::stage_blurb(m.id),
-                cx.theme.ui.text,
-            )));
+            lines.push(Line::from(Span::styled(m.id.blurb(), cx.theme.ui.text)));
             lines.push(Line::default());
             if let Some(last) = last_run_line(m, cx) {
                 lines.push(last);
@@ -481,7 +477,7 @@ fn render_main(m: &StageModel, frame: &mut Frame, area: Rect, cx: &ViewCx) {
                     cx.theme.status.error,
                 )));
                 lines.extend(try_line(e, cx));
-            } else if stages::available(m.id) {
+            } else if m.id.available() {
                 lines.push(Line::from(Span::styled(
                     "Press p to run the preflight checks and review the plan.",
                     cx.theme.ui.muted,

@@ -1,0 +1,321 @@
+//! The one list of bootstrap stages. Each [`StageSpec`] declares a stage once: its id, name
+//! (`--stage NAME`, journal key), title, one-line blurb, the system its preflight reaches (the
+//! wizard lights that top-bar badge), the stages it needs, and how it is built for a run. Both
+//! the wizard and `homelab bootstrap --plan/--yes` read this list: the order of [`STAGES`] is the
+//! bootstrap order, and a stage without a builder is "not in this build yet" everywhere.
+//!
+//! Adding a stage: its own module under `stages/` (listed in `stages/mod.rs`), a [`StageId`]
+//! variant and a [`STAGES`] entry here. Nothing else needs editing: the wizard shows any stage
+//! through the engine's plan, checks and events.
+
+use super::engine::Stage;
+use crate::backends::ssh::Prompter;
+use crate::config::ClusterConfig;
+use crate::stages::secrets::AskValues;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::sync::Arc;
+
+/// The bootstrap stages. Their order, names and titles are the [`STAGES`] entries'.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StageId {
+    Secrets,
+    Proxmox,
+    K3s,
+    Flux,
+    Storage,
+    Ingress,
+    Observability,
+}
+
+/// The system a stage's preflight reaches; the wizard shows its health as a top-bar badge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reaches {
+    /// The Proxmox VE API.
+    Pve,
+    /// The nodes over SSH.
+    Ssh,
+}
+
+/// Everything a stage may need to be built: the repository, the cluster definition, and how
+/// questions are answered (the wizard's prompts, or the terminal under `homelab bootstrap`).
+#[derive(Clone)]
+pub struct BuildCx {
+    /// The repository root (holds `config/clusters/` and `config/env/`).
+    pub repo: PathBuf,
+    pub cfg: ClusterConfig,
+    /// A PVE certificate fingerprint trusted in this session (already written to the cluster
+    /// file, which `cfg` may predate).
+    pub pin: Option<String>,
+    /// Answers the SSH backend's questions (host keys, passphrases, sudo).
+    pub ssh: Arc<dyn Prompter>,
+    /// Where the secrets stage takes the env file's values from.
+    pub values: Arc<dyn AskValues>,
+}
+
+/// The outcome of building a stage.
+pub enum Build {
+    Ready(Arc<dyn Stage>),
+    /// The PVE certificate is not pinned yet: probe it and ask the operator.
+    NeedsTrust {
+        host: String,
+        port: u16,
+    },
+    /// Cannot run here (missing credentials...): the reason.
+    Unavailable(String),
+}
+
+/// One stage, declared once.
+pub struct StageSpec {
+    pub id: StageId,
+    /// `--stage NAME`, the journal's key, log prefixes.
+    pub name: &'static str,
+    /// Human title for headings.
+    pub title: &'static str,
+    /// One line on what the stage does (status bar, empty panes).
+    pub blurb: &'static str,
+    /// The system its preflight reaches, if any.
+    pub reaches: Option<Reaches>,
+    /// Stages whose result this one builds on (each comes earlier in [`STAGES`]).
+    pub needs: &'static [StageId],
+    /// How to build it for a run; `None`: not in this build yet.
+    pub build: Option<fn(&BuildCx) -> Build>,
+}
+
+/// Every stage, in bootstrap order.
+pub const STAGES: &[StageSpec] = &[
+    StageSpec {
+        id: StageId::Secrets,
+        name: "secrets",
+        title: "Secrets",
+        blurb: "age key, SOPS rules and the encrypted env file",
+        reaches: None,
+        needs: &[],
+        build: Some(build_secrets),
+    },
+    StageSpec {
+        id: StageId::Proxmox,
+        name: "proxmox",
+        title: "Proxmox VMs",
+        blurb: "Ubuntu cloud-init VMs on Proxmox VE through its API",
+        reaches: Some(Reaches::Pve),
+        needs: &[StageId::Secrets],
+        build: Some(build_proxmox),
+    },
+    StageSpec {
+        id: StageId::K3s,
+        name: "k3s",
+        title: "k3s",
+        blurb: "k3s over SSH: server, then agents; swap stays on",
+        reaches: Some(Reaches::Ssh),
+        needs: &[StageId::Proxmox],
+        build: Some(build_k3s),
+    },
+    StageSpec {
+        id: StageId::Flux,
+        name: "flux",
+        title: "Flux",
+        blurb: "Flux with SOPS + age decryption, pointed at this repository",
+        reaches: None,
+        needs: &[StageId::Secrets, StageId::K3s],
+        build: None,
+    },
+    StageSpec {
+        id: StageId::Storage,
+        name: "storage",
+        title: "Storage",
+        blurb: "Longhorn and NFS subdir on the Synology",
+        reaches: None,
+        needs: &[StageId::Flux],
+        build: None,
+    },
+    StageSpec {
+        id: StageId::Ingress,
+        name: "ingress",
+        title: "Ingress",
+        blurb: "Gateway API on Envoy Gateway, cloudflared, external-dns",
+        reaches: None,
+        needs: &[StageId::Flux],
+        build: None,
+    },
+    StageSpec {
+        id: StageId::Observability,
+        name: "observability",
+        title: "Observability",
+        blurb: "Prometheus, Alertmanager, Loki, Promtail, Grafana, OTel",
+        reaches: None,
+        needs: &[StageId::Storage],
+        build: None,
+    },
+];
+
+// Entry `i` declares the variant with discriminant `i`, so [`StageId::spec`] is an index.
+const _: () = {
+    let mut i = 0;
+    while i < STAGES.len() {
+        assert!(
+            STAGES[i].id as usize == i,
+            "STAGES must follow StageId's order"
+        );
+        i += 1;
+    }
+};
+
+impl StageId {
+    /// Every stage, in bootstrap order.
+    pub fn all() -> impl Iterator<Item = StageId> {
+        STAGES.iter().map(|s| s.id)
+    }
+
+    /// This stage's declaration.
+    pub fn spec(self) -> &'static StageSpec {
+        // `STAGES[i]` declares the variant with discriminant `i` (checked when compiling, below);
+        // the stand-in is for a variant added without its entry.
+        STAGES.get(self as usize).unwrap_or(&STAGES[0])
+    }
+
+    pub fn as_str(self) -> &'static str {
+        self.spec().name
+    }
+
+    /// Human title for headings.
+    pub fn title(self) -> &'static str {
+        self.spec().title
+    }
+
+    /// One line on what the stage does.
+    pub fn blurb(self) -> &'static str {
+        self.spec().blurb
+    }
+
+    /// Whether this build can run the stage.
+    pub fn available(self) -> bool {
+        self.spec().build.is_some()
+    }
+}
+
+impl fmt::Display for StageId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for StageId {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        StageId::all()
+            .find(|id| id.as_str().eq_ignore_ascii_case(s.trim()))
+            .ok_or_else(|| {
+                let names: Vec<_> = StageId::all().map(|i| i.as_str()).collect();
+                format!("unknown stage `{s}`; stages are: {}", names.join(", "))
+            })
+    }
+}
+
+/// Build stage `id` for a run. A stage not in this build is [`Build::Unavailable`] with the
+/// sentence the wizard and the CLI show.
+pub fn build(id: StageId, cx: &BuildCx) -> Build {
+    match id.spec().build {
+        Some(build) => build(cx),
+        None => Build::Unavailable(not_in_build(id)),
+    }
+}
+
+/// "the Flux stage is not in this build yet".
+pub fn not_in_build(id: StageId) -> String {
+    format!("the {} stage is not in this build yet", id.title())
+}
+
+/// [`build`] on the blocking pool: building may read and decrypt the env file (and run
+/// SOPS_AGE_KEY_CMD), which must not stall an async worker, let alone the UI task.
+pub async fn build_blocking(id: StageId, cx: BuildCx) -> Build {
+    tokio::task::spawn_blocking(move || build(id, &cx))
+        .await
+        .unwrap_or_else(|e| Build::Unavailable(format!("building the stage failed: {e}")))
+}
+
+/// The PVE secret comes from the environment or `config/env/<cluster>.env` (decrypted here,
+/// inside the stage's task, never on the UI task).
+fn build_proxmox(cx: &BuildCx) -> Build {
+    use super::proxmox::{Connection, ProxmoxStage, connect, env_file};
+    let env_file = env_file(&cx.repo, &cx.cfg.name);
+    match connect(&cx.cfg, Some(&env_file), cx.pin.as_deref()) {
+        Ok(Connection::Ready(client)) => Build::Ready(Arc::new(ProxmoxStage::new(
+            cx.cfg.clone(),
+            Arc::new(client),
+        ))),
+        Ok(Connection::NeedsTrust { host, port }) => Build::NeedsTrust { host, port },
+        Err(e) => Build::Unavailable(e),
+    }
+}
+
+fn build_k3s(cx: &BuildCx) -> Build {
+    match crate::backends::ssh::SshEnv::from_process() {
+        Ok(env) => Build::Ready(Arc::new(super::k3s::K3sStage::over_ssh(
+            cx.cfg.clone(),
+            Arc::new(env),
+            cx.ssh.clone(),
+            super::k3s::K3sOptions::from_process(),
+        ))),
+        Err(e) => Build::Unavailable(e.to_string()),
+    }
+}
+
+fn build_secrets(cx: &BuildCx) -> Build {
+    use super::secrets::{SecretsStage, identity_location};
+    let Some(identity) = identity_location() else {
+        return Build::Unavailable(
+            "no HOME or SOPS_AGE_KEY_FILE: cannot place the age identity".into(),
+        );
+    };
+    Build::Ready(Arc::new(SecretsStage::new(
+        cx.repo.clone(),
+        &cx.cfg,
+        identity,
+        cx.values.clone(),
+    )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_stage_is_declared_once_and_needs_only_earlier_stages() {
+        let ids: Vec<StageId> = StageId::all().collect();
+        for (i, spec) in STAGES.iter().enumerate() {
+            assert_eq!(
+                ids.iter().filter(|id| **id == spec.id).count(),
+                1,
+                "{} is declared once",
+                spec.name
+            );
+            assert_eq!(spec.id.spec().name, spec.name);
+            for need in spec.needs {
+                let at = ids.iter().position(|id| id == need).unwrap();
+                assert!(at < i, "{} needs {need}, which runs later", spec.name);
+            }
+        }
+        // Every variant has its entry (the serde name is the registry's name).
+        for id in ids {
+            let serde = serde_json::to_string(&id).unwrap();
+            assert_eq!(serde, format!("\"{}\"", id.as_str()));
+        }
+    }
+
+    #[test]
+    fn stages_without_a_builder_are_not_in_this_build() {
+        let available: Vec<&str> = StageId::all()
+            .filter(|id| id.available())
+            .map(StageId::as_str)
+            .collect();
+        assert_eq!(available, ["secrets", "proxmox", "k3s"]);
+        assert_eq!(
+            not_in_build(StageId::Flux),
+            "the Flux stage is not in this build yet"
+        );
+    }
+}
