@@ -4,7 +4,8 @@
 use crate::fixture::{repo_root, tree_with_fixtures};
 use crate::support;
 use homelab::editor::EditorVars;
-use homelab::msg::{Action, BackendEvent};
+use homelab::msg::Action;
+use homelab::screens::check::Event as CheckEvent;
 use homelab::repo::check;
 use homelab::runtime::effects::{Effect, External};
 use homelab::screens::ScreenId;
@@ -48,7 +49,7 @@ fn check_violations_grouped_by_rule() {
     let mut app = app_on_check();
     support::backend(
         &mut app,
-        BackendEvent::CheckFinished(Ok(Box::new(broken_report()))),
+        CheckEvent::Finished(Ok(Box::new(broken_report()))),
     );
     support::press(&mut app, "j");
     support::press(&mut app, "j");
@@ -74,7 +75,7 @@ fn enter_opens_the_file_at_the_line_and_esc_closes_it() {
     let mut app = app_on_check();
     support::backend(
         &mut app,
-        BackendEvent::CheckFinished(Ok(Box::new(broken_report()))),
+        CheckEvent::Finished(Ok(Box::new(broken_report()))),
     );
     // the first violation: exposure/public-allowlist at portainer/httproute.yaml:8
     let effects = support::press(&mut app, "enter");
@@ -88,7 +89,7 @@ fn enter_opens_the_file_at_the_line_and_esc_closes_it() {
     .unwrap();
     support::backend(
         &mut app,
-        BackendEvent::CheckFileLoaded {
+        CheckEvent::FileLoaded {
             file: file.into(),
             text: Ok(text),
         },
@@ -119,7 +120,7 @@ fn check_clean_tree() {
     // counts change with every manifest added; the frame shows them, so pin them here
     report.files = 100;
     report.documents = 170;
-    support::backend(&mut app, BackendEvent::CheckFinished(Ok(Box::new(report))));
+    support::backend(&mut app, CheckEvent::Finished(Ok(Box::new(report))));
     support::assert_frames("check", "check_ok", &mut app);
     // the passed rules are a list: the last one is reachable at 80x24, with its fix hint
     support::press(&mut app, "G");
@@ -134,7 +135,7 @@ fn unreadable_repository_is_an_error_not_a_panic() {
     let mut app = app_on_check();
     support::backend(
         &mut app,
-        BackendEvent::CheckFinished(Err(
+        CheckEvent::Finished(Err(
             "cannot read /srv/homelab/cluster: permission denied".into()
         )),
     );
@@ -148,7 +149,7 @@ fn mouse_selects_then_opens_and_wheel_moves() {
     let mut app = app_on_check();
     support::backend(
         &mut app,
-        BackendEvent::CheckFinished(Ok(Box::new(broken_report()))),
+        CheckEvent::Finished(Ok(Box::new(broken_report()))),
     );
     support::render(&mut app, 80, 24);
     // list rows start at y=2: header, 3 exposure violations, header, then the image ones
@@ -181,7 +182,7 @@ fn check_help_lists_the_screen_keys() {
     let mut app = app_on_check();
     support::backend(
         &mut app,
-        BackendEvent::CheckFinished(Ok(Box::new(broken_report()))),
+        CheckEvent::Finished(Ok(Box::new(broken_report()))),
     );
     support::press(&mut app, "?");
     support::assert_frame("check", "check_help", &mut app, 80, 24);
@@ -224,7 +225,7 @@ fn e_opens_the_editor_at_the_line_then_rechecks_and_keeps_the_selection() {
     let report = broken_report();
     support::backend(
         &mut app,
-        BackendEvent::CheckFinished(Ok(Box::new(report.clone()))),
+        CheckEvent::Finished(Ok(Box::new(report.clone()))),
     );
     // the second violation: exposure/public-allowlist at portainer/httproute.yaml:13
     support::press(&mut app, "j");
@@ -241,7 +242,7 @@ fn e_opens_the_editor_at_the_line_then_rechecks_and_keeps_the_selection() {
     let mut fixed = report.clone();
     let gone = fixed.violations.remove(0);
     assert_eq!(gone.line, Some(8));
-    support::backend(&mut app, BackendEvent::CheckFinished(Ok(Box::new(fixed))));
+    support::backend(&mut app, CheckEvent::Finished(Ok(Box::new(fixed))));
     // ...and the selection stays on the violation at line 13, now the first one.
     assert_eq!(app.screens.check.selected, 0);
     let frame = support::render(&mut app, 160, 48);
@@ -257,7 +258,7 @@ fn e_opens_the_editor_at_the_line_then_rechecks_and_keeps_the_selection() {
     support::backend(&mut app, (ext.then)(exited(0)));
     support::backend(
         &mut app,
-        BackendEvent::CheckFinished(Ok(Box::new(fixed_too.clone()))),
+        CheckEvent::Finished(Ok(Box::new(fixed_too.clone()))),
     );
     let now = &app.screens.check.report.as_ref().unwrap().violations;
     assert_eq!(now[app.screens.check.selected], report.violations[2]);
@@ -272,7 +273,7 @@ fn e_works_from_the_viewer_and_closes_it_for_the_recheck() {
     };
     support::backend(
         &mut app,
-        BackendEvent::CheckFinished(Ok(Box::new(broken_report()))),
+        CheckEvent::Finished(Ok(Box::new(broken_report()))),
     );
     support::press(&mut app, "enter");
     assert!(app.screens.check.viewer.is_some());
@@ -299,7 +300,7 @@ fn a_failing_or_missing_editor_is_a_toast() {
     };
     support::backend(
         &mut app,
-        BackendEvent::CheckFinished(Ok(Box::new(broken_report()))),
+        CheckEvent::Finished(Ok(Box::new(broken_report()))),
     );
     // Non-zero exit: a toast with the status, and the check still runs again.
     let ext = external(support::press(&mut app, "e")).unwrap();
@@ -351,7 +352,7 @@ fn e_on_a_clean_tree_opens_nothing() {
     let mut app = app_on_check();
     let mut report = check::run(&repo_root()).expect("tree loads");
     report.root = "/srv/homelab".into();
-    support::backend(&mut app, BackendEvent::CheckFinished(Ok(Box::new(report))));
+    support::backend(&mut app, CheckEvent::Finished(Ok(Box::new(report))));
     let effects = support::press(&mut app, "e");
     assert!(external(effects).is_none());
     assert!(toasts(&app).iter().any(|t| t.contains("nothing to open")));

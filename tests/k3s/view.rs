@@ -274,7 +274,8 @@ fn k3s_view_many_nodes_keep_the_focused_one_visible_at_80_columns() {
 // ---- inside the wizard shell (the app as the operator drives it) ----
 
 use homelab::app::App;
-use homelab::msg::{Action, BackendEvent, Msg};
+use homelab::msg::{Action, Msg};
+use homelab::screens::wizard::Event as WizardEvent;
 use homelab::screens::ScreenId;
 use homelab::stages::engine::Check;
 
@@ -285,7 +286,7 @@ fn wizard_on_k3s() -> App {
     // delivered here); a Proxmox review is not what this test is about.
     support::backend(
         &mut app,
-        BackendEvent::StageUnavailable {
+        WizardEvent::StageUnavailable {
             stage: StageId::Proxmox,
             error: "no PVE token in this test".into(),
         },
@@ -295,7 +296,7 @@ fn wizard_on_k3s() -> App {
     assert_eq!(app.screens.wizard.current().id, StageId::K3s);
     support::backend(
         &mut app,
-        BackendEvent::StageReviewed {
+        WizardEvent::StageReviewed {
             stage: StageId::K3s,
             checks: vec![Check::pass(
                 "node/k3s-agent-1/swap",
@@ -318,7 +319,7 @@ fn wizard_on_k3s() -> App {
         log("k3s-agent-2/join", "[INFO]  Using v1.33.5+k3s1 as release"),
     ];
     for e in events {
-        support::backend(&mut app, BackendEvent::Stage(e));
+        support::backend(&mut app, WizardEvent::Stage(e));
     }
     app.toasts.clear();
     app
@@ -330,7 +331,7 @@ fn k3s_wizard_running_shows_node_columns_and_retry_targets_the_focused_node() {
     support::assert_frames("wizard", "k3s_wizard_running", &mut app);
     support::backend(
         &mut app,
-        BackendEvent::Stage(ev(EventKind::StepFailed {
+        WizardEvent::Stage(ev(EventKind::StepFailed {
             step: "k3s-agent-2/join".into(),
             error: StageError::new(
                 "k3s-agent-2: `sudo sh -c ...` exited with status 1\nstderr:\n[ERROR]  boom",
@@ -339,7 +340,7 @@ fn k3s_wizard_running_shows_node_columns_and_retry_targets_the_focused_node() {
     );
     support::backend(
         &mut app,
-        BackendEvent::Stage(ev(EventKind::Failed {
+        WizardEvent::Stage(ev(EventKind::Failed {
             error: StageError::new("k3s-agent-2 failed"),
         })),
     );

@@ -2,7 +2,8 @@
 //! snapshots/wizard/, plus its keys (retry, skip, cancel, trust).
 
 use crate::ui::{act, assert_frames, backend, now, press};
-use homelab::msg::{Action, BackendEvent};
+use homelab::msg::Action;
+use homelab::screens::wizard::Event as WizardEvent;
 use homelab::screens::{Screen, ScreenId};
 use homelab::stages::engine::*;
 
@@ -12,8 +13,8 @@ fn at(secs: i64) -> jiff::Timestamp {
         .unwrap()
 }
 
-fn ev(secs: i64, kind: EventKind) -> BackendEvent {
-    BackendEvent::Stage(StageEvent {
+fn ev(secs: i64, kind: EventKind) -> WizardEvent {
+    WizardEvent::Stage(StageEvent {
         at: at(secs),
         stage: StageId::Proxmox,
         kind,
@@ -155,7 +156,7 @@ fn reviewed(fail: bool) -> homelab::app::App {
     assert_eq!(app.current, ScreenId::Wizard);
     backend(
         &mut app,
-        BackendEvent::StageReviewed {
+        WizardEvent::StageReviewed {
             stage: StageId::Proxmox,
             checks: checks(fail),
             plan: Ok(plan()),
@@ -365,7 +366,7 @@ fn wizard_done() {
     );
     backend(
         &mut app,
-        BackendEvent::StageVerified {
+        WizardEvent::StageVerified {
             stage: StageId::Proxmox,
             result: Ok(vec![
                 Check::warn(
@@ -394,7 +395,7 @@ fn ask_to_trust(app: &mut homelab::app::App) -> &'static str {
     let fp = "3F:A0:9C:11:5B:7E:D2:44:90:1C:6A:E8:0B:53:27:FD:C4:18:9A:72:6E:05:B1:3D:E9:40:8C:2F:76:A5:1B:D3";
     backend(
         app,
-        BackendEvent::StageTrustNeeded {
+        WizardEvent::StageTrustNeeded {
             stage: StageId::Proxmox,
             endpoint: "192.168.1.10:8006".into(),
             fingerprint: fp.into(),
@@ -598,7 +599,7 @@ fn open_form(app: &mut homelab::app::App) {
         "the form comes first, no run yet"
     );
     let keys = documented(app);
-    backend(app, BackendEvent::WizardSecretKeys(keys));
+    backend(app, WizardEvent::WizardSecretKeys(keys));
     assert!(app.screens.wizard.secrets_form.is_some(), "form open");
 }
 
@@ -629,7 +630,7 @@ fn secrets_reviewed(ask: Option<&[&str]>) -> homelab::app::App {
     );
     backend(
         &mut app,
-        BackendEvent::StageReviewed {
+        WizardEvent::StageReviewed {
             stage: StageId::Secrets,
             checks: vec![Check::pass("identity", "age identity", "found")],
             plan: Ok(plan),

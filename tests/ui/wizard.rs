@@ -4,7 +4,8 @@
 
 use crate::support::{self, act, assert_frames, backend, now, press};
 use homelab::app::App;
-use homelab::msg::{Action, BackendEvent, Msg};
+use homelab::msg::{Action, Msg};
+use homelab::screens::wizard::Event as WizardEvent;
 use homelab::overlays::Overlay;
 use homelab::runtime::effects::{Effect, Effects};
 use homelab::screens::ScreenId;
@@ -55,8 +56,8 @@ fn history() -> StageHistory {
     .into()
 }
 
-fn loaded(result: Result<StageHistory, String>) -> BackendEvent {
-    BackendEvent::StageHistoryLoaded {
+fn loaded(result: Result<StageHistory, String>) -> WizardEvent {
+    WizardEvent::StageHistoryLoaded {
         read_at: now(),
         result,
     }
@@ -140,7 +141,7 @@ fn proxmox_plan() -> Plan {
 fn reviewed_proxmox(app: &mut App) {
     backend(
         app,
-        BackendEvent::StageReviewed {
+        WizardEvent::StageReviewed {
             stage: StageId::Proxmox,
             checks: vec![Check::pass("api", "PVE API reachable", "PVE 8.4.1")],
             plan: Ok(proxmox_plan()),
@@ -214,7 +215,7 @@ fn wizard_history_after_a_run_in_this_session_fits_80x24() {
             .unwrap()
     };
     let ev = |secs: i64, kind: EventKind| {
-        BackendEvent::Stage(StageEvent {
+        WizardEvent::Stage(StageEvent {
             at: at(secs),
             stage: StageId::Proxmox,
             kind,
@@ -319,7 +320,7 @@ fn wizard_history_moves_nothing_while_a_stage_runs() {
     // k3s runs (its events arrive); the operator leaves the wizard and comes back.
     backend(
         &mut app,
-        BackendEvent::Stage(StageEvent {
+        WizardEvent::Stage(StageEvent {
             at: now(),
             stage: StageId::K3s,
             kind: EventKind::Started { steps: 3 },
@@ -475,7 +476,7 @@ async fn wizard_stage_question_is_withdrawn_when_the_failed_run_ends() {
     let _ = ask.await;
     backend(
         &mut app,
-        BackendEvent::Stage(StageEvent {
+        WizardEvent::Stage(StageEvent {
             at: now(),
             stage: StageId::K3s,
             kind: EventKind::Failed {

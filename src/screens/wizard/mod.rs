@@ -5,6 +5,7 @@
 //! The shell is generic: it shows any [`Stage`] through the engine's plan, checks and events.
 //! Stages plug in through [`stages::build`].
 
+mod event;
 pub mod k3s;
 pub mod model;
 pub mod resume;
@@ -15,12 +16,13 @@ pub mod stages;
 mod view;
 
 use crate::app::{Session, UpdateCx, ViewCx};
-use crate::msg::{Action, BackendEvent};
+use crate::msg::Action;
 use crate::overlays::confirm::ConfirmState;
 use crate::runtime::effects::{Task, TaskKey};
-use crate::screens::{Handled, Screen};
+use crate::screens::{Handled, Owner, Screen};
 use crate::stages::engine::*;
 use crate::stages::secrets::{KeySpec, asked_keys};
+pub use event::Event;
 use model::{History, Phase, StageModel};
 use ratatui::Frame;
 use ratatui::layout::Rect;
@@ -255,7 +257,7 @@ impl WizardState {
                     stages::Build::Ready(stage) => {
                         let checks = stage.preflight().await;
                         let plan = stage.plan().await;
-                        BackendEvent::StageReviewed {
+                        Event::StageReviewed {
                             stage: id,
                             checks,
                             plan,
@@ -264,16 +266,16 @@ impl WizardState {
                     stages::Build::NeedsTrust { host, port } => {
                         let t = std::time::Duration::from_secs(10);
                         match crate::backends::pve::tls::probe_fingerprint(&host, port, t).await {
-                            Ok(fingerprint) => BackendEvent::StageTrustNeeded {
+                            Ok(fingerprint) => Event::StageTrustNeeded {
                                 stage: id,
                                 endpoint: format!("{host}:{port}"),
                                 fingerprint,
                             },
-                            Err(error) => BackendEvent::StageUnavailable { stage: id, error },
+                            Err(error) => Event::StageUnavailable { stage: id, error },
                         }
                     }
                     stages::Build::Unavailable(error) => {
-                        BackendEvent::StageUnavailable { stage: id, error }
+                        Event::StageUnavailable { stage: id, error }
                     }
                 }
             },
@@ -299,7 +301,7 @@ impl WizardState {
                         "the stage could not be built for verification",
                     )),
                 };
-                BackendEvent::StageVerified { stage: id, result }
+                Event::StageVerified { stage: id, result }
             },
         ));
     }
@@ -332,7 +334,7 @@ impl WizardState {
         cx.spawn(Task::blocking(
             TaskKey::new("secrets-form-keys"),
             "read config/env/README.md",
-            move || BackendEvent::WizardSecretKeys(crate::stages::secrets::documented_keys(&repo)),
+            move || Event::WizardSecretKeys(crate::stages::secrets::documented_keys(&repo)),
         ));
     }
 
@@ -451,7 +453,7 @@ impl WizardState {
                     .with_confirm(confirm);
                 let worker = tokio::spawn(async move { stage.apply(&plan, &run).await });
                 while let Some(ev) = rx.recv().await {
-                    if !sink.send(BackendEvent::Stage(ev)).await {
+                    if !sink.send(Event::Stage(ev)).await {
                         break;
                     }
                 }
@@ -611,7 +613,7 @@ impl Screen for WizardState {
                     move || {
                         let result =
                             crate::backends::pve::trust::store_fingerprint(&path, &fp).map(|()| fp);
-                        BackendEvent::StageTrustStored { stage: id, result }
+                        Event::StageTrustStored { stage: id, result }
                     },
                 ));
             }
@@ -623,126 +625,6 @@ impl Screen for WizardState {
             }
             _ => {}
         }
-    }
-
-    fn on_backend(&mut self, event: BackendEvent, cx: &mut UpdateCx) -> Option<BackendEvent> {
-        match event {
-            BackendEvent::StageReviewed {
-                stage,
-                checks,
-                plan,
-            } => {
-                let fails = checks
-                    .iter()
-                    .filter(|c| c.status == CheckStatus::Fail)
-                    .count();
-                if stage == StageId::K3s
-                    && let (Ok(p), Ok(cfg)) = (&plan, &cx.session.cluster.config)
-                {
-                    self.k3s = Some(k3s::K3sView::from_plan(p, cfg));
-                }
-                self.model(stage).reviewed(checks, plan);
-                if fails > 0 {
-                    cx.warn(format!(
-                        "{}: {} failed; see the fix hints",
-                        stage.title(),
-                        count(fails, "preflight check", "preflight checks")
-                    ));
-                }
-                // The badge of the system the stage's preflight talked to (the secrets stage
-                // talks to none).
-                if let Some(badge) = stage_badge(stage) {
-                    cx.set_badge(
-                        badge,
-                        if fails > 0 {
-                            crate::theme::Health::Degraded
-                        } else {
-                            crate::theme::Health::Live
-                        },
-                    );
-                }
-            }
-            BackendEvent::StageUnavailable { stage, error } => {
-                let m = self.model(stage);
-                m.phase = Phase::Idle;
-                m.plan_error = Some(StageError::new(error.clone()));
-                cx.error(format!("{}: {error}", stage.title()));
-            }
-            BackendEvent::StageTrustNeeded {
-                stage,
-                endpoint,
-                fingerprint,
-            } => {
-                self.model(stage).phase = Phase::Idle;
-                self.trust_pending = Some(fingerprint.clone());
-                let msg = format!(
-                    "The PVE API at {endpoint} presents a certificate with SHA-256 fingerprint {fingerprint} . Compare it with `pvenode cert info` on the node. Trusting stores it in the cluster file (proxmox.tls.fingerprint)."
-                );
-                cx.confirm(
-                    ConfirmState::new("trust", "Trust this certificate?", msg)
-                        .labels("Trust", "Cancel"),
-                );
-            }
-            BackendEvent::StageTrustStored { stage, result } => match result {
-                Ok(fp) => {
-                    self.pinned = Some(fp);
-                    cx.notify(format!(
-                        "certificate pinned in {}",
-                        cx.session.cluster.display
-                    ));
-                    if let Some(i) = self.stages.iter().position(|s| s.id == stage) {
-                        self.selected = i;
-                    }
-                    self.review(cx);
-                }
-                Err(e) => cx.error(format!("could not store the fingerprint: {e}")),
-            },
-            BackendEvent::WizardSecretKeys(keys) => self.show_secrets_form(keys, cx),
-            BackendEvent::StageHistoryLoaded { read_at, result } => {
-                self.history_loaded(read_at, result, cx)
-            }
-            BackendEvent::StageVerified { stage, result } => match result {
-                Ok(checks) => self.model(stage).verified = checks,
-                Err(e) => cx.warn(format!("{}: verify failed: {}", stage.title(), e.message)),
-            },
-            BackendEvent::Stage(ev) => {
-                let id = ev.stage;
-                if id == StageId::K3s {
-                    if let Some(v) = self.k3s.as_mut() {
-                        v.on_event(&ev);
-                    }
-                    k3s::update_badges(&ev, cx);
-                }
-                self.model(id).apply(&ev);
-                match &ev.kind {
-                    EventKind::Finished { summary } => {
-                        self.cancel = None;
-                        self.verify(id, cx);
-                        cx.notify(format!(
-                            "{} done: {} changed, {} already in place, {} drifted",
-                            id.title(),
-                            summary.changed,
-                            summary.held,
-                            summary.drifted
-                        ));
-                    }
-                    EventKind::Failed { error } => {
-                        self.cancel = None;
-                        cx.error(format!("{} failed: {}", id.title(), error.message));
-                    }
-                    _ => {}
-                }
-                if matches!(
-                    ev.kind,
-                    EventKind::Finished { .. } | EventKind::Failed { .. }
-                ) {
-                    // A question the run left on screen goes with it.
-                    self.withdraw_orphaned_questions(cx);
-                }
-            }
-            other => return Some(other),
-        }
-        None
     }
 
     fn text_input_active(&self) -> bool {
@@ -792,9 +674,129 @@ impl Screen for WizardState {
     }
 }
 
+impl Owner<Event> for WizardState {
+    fn on_event(&mut self, event: Event, cx: &mut UpdateCx) {
+        match event {
+            Event::StageReviewed {
+                stage,
+                checks,
+                plan,
+            } => {
+                let fails = checks
+                    .iter()
+                    .filter(|c| c.status == CheckStatus::Fail)
+                    .count();
+                if stage == StageId::K3s
+                    && let (Ok(p), Ok(cfg)) = (&plan, &cx.session.cluster.config)
+                {
+                    self.k3s = Some(k3s::K3sView::from_plan(p, cfg));
+                }
+                self.model(stage).reviewed(checks, plan);
+                if fails > 0 {
+                    cx.warn(format!(
+                        "{}: {} failed; see the fix hints",
+                        stage.title(),
+                        count(fails, "preflight check", "preflight checks")
+                    ));
+                }
+                // The badge of the system the stage's preflight talked to (the secrets stage
+                // talks to none).
+                if let Some(badge) = stage_badge(stage) {
+                    cx.set_badge(
+                        badge,
+                        if fails > 0 {
+                            crate::theme::Health::Degraded
+                        } else {
+                            crate::theme::Health::Live
+                        },
+                    );
+                }
+            }
+            Event::StageUnavailable { stage, error } => {
+                let m = self.model(stage);
+                m.phase = Phase::Idle;
+                m.plan_error = Some(StageError::new(error.clone()));
+                cx.error(format!("{}: {error}", stage.title()));
+            }
+            Event::StageTrustNeeded {
+                stage,
+                endpoint,
+                fingerprint,
+            } => {
+                self.model(stage).phase = Phase::Idle;
+                self.trust_pending = Some(fingerprint.clone());
+                let msg = format!(
+                    "The PVE API at {endpoint} presents a certificate with SHA-256 fingerprint {fingerprint} . Compare it with `pvenode cert info` on the node. Trusting stores it in the cluster file (proxmox.tls.fingerprint)."
+                );
+                cx.confirm(
+                    ConfirmState::new("trust", "Trust this certificate?", msg)
+                        .labels("Trust", "Cancel"),
+                );
+            }
+            Event::StageTrustStored { stage, result } => match result {
+                Ok(fp) => {
+                    self.pinned = Some(fp);
+                    cx.notify(format!(
+                        "certificate pinned in {}",
+                        cx.session.cluster.display
+                    ));
+                    if let Some(i) = self.stages.iter().position(|s| s.id == stage) {
+                        self.selected = i;
+                    }
+                    self.review(cx);
+                }
+                Err(e) => cx.error(format!("could not store the fingerprint: {e}")),
+            },
+            Event::WizardSecretKeys(keys) => self.show_secrets_form(keys, cx),
+            Event::StageHistoryLoaded { read_at, result } => {
+                self.history_loaded(read_at, result, cx)
+            }
+            Event::StageVerified { stage, result } => match result {
+                Ok(checks) => self.model(stage).verified = checks,
+                Err(e) => cx.warn(format!("{}: verify failed: {}", stage.title(), e.message)),
+            },
+            Event::Stage(ev) => {
+                let id = ev.stage;
+                if id == StageId::K3s {
+                    if let Some(v) = self.k3s.as_mut() {
+                        v.on_event(&ev);
+                    }
+                    k3s::update_badges(&ev, cx);
+                }
+                self.model(id).apply(&ev);
+                match &ev.kind {
+                    EventKind::Finished { summary } => {
+                        self.cancel = None;
+                        self.verify(id, cx);
+                        cx.notify(format!(
+                            "{} done: {} changed, {} already in place, {} drifted",
+                            id.title(),
+                            summary.changed,
+                            summary.held,
+                            summary.drifted
+                        ));
+                    }
+                    EventKind::Failed { error } => {
+                        self.cancel = None;
+                        cx.error(format!("{} failed: {}", id.title(), error.message));
+                    }
+                    _ => {}
+                }
+                if matches!(
+                    ev.kind,
+                    EventKind::Finished { .. } | EventKind::Failed { .. }
+                ) {
+                    // A question the run left on screen goes with it.
+                    self.withdraw_orphaned_questions(cx);
+                }
+            }
+        }
+    }
+}
+
 /// A run that ended before the engine started.
-fn failed(stage: StageId, error: StageError) -> BackendEvent {
-    BackendEvent::Stage(StageEvent {
+fn failed(stage: StageId, error: StageError) -> Event {
+    Event::Stage(StageEvent {
         at: jiff::Timestamp::now(),
         stage,
         kind: EventKind::Failed { error },

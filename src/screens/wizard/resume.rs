@@ -3,7 +3,7 @@
 //! (bootstrap order, among the stages this build can run) whose last run did not finish
 //! ([`resume_at`]). The summarising itself is the engine's ([`Journal::last_runs`]).
 
-use crate::msg::BackendEvent;
+use super::Event;
 use crate::stages::engine::{Journal, LastRun, RunOutcome, StageHistory, StageId};
 use std::path::PathBuf;
 
@@ -84,7 +84,7 @@ pub fn status(resume: Resume, history: &StageHistory, now: jiff::Timestamp) -> S
 
 /// The task body: each stage's last run from the journal at `path` (`Journal::path_for`),
 /// read at `now`. Errors name the file and say that the wizard goes on without history.
-pub fn read_history(path: std::io::Result<PathBuf>, now: jiff::Timestamp) -> BackendEvent {
+pub fn read_history(path: std::io::Result<PathBuf>, now: jiff::Timestamp) -> Event {
     let result = match path {
         Err(e) => Err(format!(
             "cannot locate the bootstrap journal: {e}; the stage list shows no history"
@@ -97,7 +97,7 @@ pub fn read_history(path: std::io::Result<PathBuf>, now: jiff::Timestamp) -> Bac
             )
         }),
     };
-    BackendEvent::StageHistoryLoaded {
+    Event::StageHistoryLoaded {
         read_at: now,
         result,
     }
@@ -216,7 +216,7 @@ mod tests {
         let path = dir.path().join("prox-n100/journal.jsonl");
         std::fs::create_dir_all(&path).unwrap();
         match read_history(Ok(path.clone()), ts(0)) {
-            BackendEvent::StageHistoryLoaded { result: Err(e), .. } => {
+            Event::StageHistoryLoaded { result: Err(e), .. } => {
                 assert!(e.contains(&path.display().to_string()), "{e}");
                 assert!(e.contains("shows no history"), "{e}");
             }
@@ -224,7 +224,7 @@ mod tests {
         }
         let missing = dir.path().join("other/journal.jsonl");
         match read_history(Ok(missing), ts(5)) {
-            BackendEvent::StageHistoryLoaded {
+            Event::StageHistoryLoaded {
                 read_at,
                 result: Ok(h),
             } => {
@@ -235,7 +235,7 @@ mod tests {
         }
         let no_dir = std::io::Error::other("no state directory: set HOMELAB_STATE_DIR or HOME");
         match read_history(Err(no_dir), ts(0)) {
-            BackendEvent::StageHistoryLoaded { result: Err(e), .. } => {
+            Event::StageHistoryLoaded { result: Err(e), .. } => {
                 assert!(e.contains("set HOMELAB_STATE_DIR"), "{e}")
             }
             other => panic!("{other:?}"),
