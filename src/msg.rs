@@ -275,7 +275,10 @@ mod tests {
         assert_eq!(Action::Theme("x".into()).to_string(), "theme x");
         assert_eq!(
             "open nowhere".parse::<Action>(),
-            Err("unknown screen `nowhere` (expected one of: home, wizard, console, env, check)".into())
+            Err(
+                "unknown screen `nowhere` (expected one of: home, wizard, console, env, check)"
+                    .into()
+            )
         );
         assert_eq!(
             "jump".parse::<Action>(),

@@ -252,7 +252,11 @@ fn palette_entries(app: &App) -> Vec<Entry> {
             .map(|k| k.to_string())
     };
     let mut out: Vec<Entry> = Vec::new();
-    for id in ScreenId::ALL.iter().copied().filter(|id| *id != app.current) {
+    for id in ScreenId::ALL
+        .iter()
+        .copied()
+        .filter(|id| *id != app.current)
+    {
         let action = Action::Open(id);
         out.push(Entry {
             command: action.to_string(),

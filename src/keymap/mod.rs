@@ -226,11 +226,7 @@ mod tests {
         let map = Keymap::builtin();
         assert_eq!(map.conflicts(), vec![]);
         for ctx in map.contexts() {
-            assert!(
-                is_context(&ctx.name),
-                "unknown context {}",
-                ctx.name
-            );
+            assert!(is_context(&ctx.name), "unknown context {}", ctx.name);
             for b in &ctx.bindings {
                 assert!(!b.desc.is_empty(), "{}: {} has no desc", ctx.name, b.action);
             }

@@ -5,10 +5,10 @@ use crate::fixture::{repo_root, tree_with_fixtures};
 use crate::support;
 use homelab::editor::EditorVars;
 use homelab::msg::Action;
-use homelab::screens::check::Event as CheckEvent;
 use homelab::repo::check;
 use homelab::runtime::effects::{Effect, External};
 use homelab::screens::ScreenId;
+use homelab::screens::check::Event as CheckEvent;
 
 fn spawned(effects: &[Effect], key: &str) -> bool {
     effects.iter().any(
@@ -223,10 +223,7 @@ fn e_opens_the_editor_at_the_line_then_rechecks_and_keeps_the_selection() {
         editor: Some("nvim -p".into()),
     };
     let report = broken_report();
-    support::backend(
-        &mut app,
-        CheckEvent::Finished(Ok(Box::new(report.clone()))),
-    );
+    support::backend(&mut app, CheckEvent::Finished(Ok(Box::new(report.clone()))));
     // the second violation: exposure/public-allowlist at portainer/httproute.yaml:13
     support::press(&mut app, "j");
     let file = "cluster/kubernetes/apps/tools/portainer/httproute.yaml";

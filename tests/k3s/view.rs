@@ -275,8 +275,8 @@ fn k3s_view_many_nodes_keep_the_focused_one_visible_at_80_columns() {
 
 use homelab::app::App;
 use homelab::msg::{Action, Msg};
-use homelab::screens::wizard::Event as WizardEvent;
 use homelab::screens::ScreenId;
+use homelab::screens::wizard::Event as WizardEvent;
 use homelab::stages::engine::Check;
 
 fn wizard_on_k3s() -> App {

@@ -4,9 +4,9 @@
 
 use crate::ui_support as support;
 use homelab::msg::Action;
-use homelab::screens::env::Event as EnvEvent;
 use homelab::runtime::effects::{Effect, Effects, Job};
 use homelab::screens::ScreenId;
+use homelab::screens::env::Event as EnvEvent;
 use homelab::screens::env::{Loaded, Phase};
 use homelab::secrets::keys::identities_from_text;
 use homelab::secrets::metadata::CryptRule;

@@ -1,8 +1,8 @@
 //! Home screen frames: default, focus moved, invalid cluster definition, git states, toasts.
 
 use crate::support::{self, assert_frames, backend, press};
-use homelab::app::RepoState;
 use homelab::app::Event as AppEvent;
+use homelab::app::RepoState;
 
 #[test]
 fn home_default() {
@@ -88,4 +88,3 @@ fn home_error_toast() {
     press(&mut app, "esc");
     assert!(app.toasts.is_empty());
 }
-

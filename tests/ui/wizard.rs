@@ -5,10 +5,10 @@
 use crate::support::{self, act, assert_frames, backend, now, press};
 use homelab::app::App;
 use homelab::msg::{Action, Msg};
-use homelab::screens::wizard::Event as WizardEvent;
 use homelab::overlays::Overlay;
 use homelab::runtime::effects::{Effect, Effects};
 use homelab::screens::ScreenId;
+use homelab::screens::wizard::Event as WizardEvent;
 use homelab::stages::engine::*;
 
 fn ago(secs: i64) -> jiff::Timestamp {

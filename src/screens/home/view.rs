@@ -1,10 +1,10 @@
 //! Drawing the home screen. Layout is shared with mouse hit-testing through [`layout`].
 
 use super::{HomeState, Pane};
-use crate::screens::ScreenId;
 use crate::app::{RepoState, ViewCx};
 use crate::config::ClusterConfig;
 use crate::msg::Action;
+use crate::screens::ScreenId;
 use crate::widgets::list;
 use crate::widgets::panel::block;
 use ratatui::Frame;
