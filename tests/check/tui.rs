@@ -38,6 +38,20 @@ fn app_on_check() -> homelab::app::App {
     app
 }
 
+/// A backend event goes to its owner only, whichever screen is current: the check's result
+/// reaches the check screen while the home screen is shown, and the home screen stays.
+#[test]
+fn an_event_reaches_its_owner_when_another_screen_is_current() {
+    let mut app = support::app();
+    assert_eq!(app.current, ScreenId::Home);
+    support::backend(
+        &mut app,
+        CheckEvent::Finished(Ok(Box::new(broken_report()))),
+    );
+    assert_eq!(app.current, ScreenId::Home);
+    assert!(app.screens.check.report.is_some());
+}
+
 #[test]
 fn check_running() {
     let mut app = app_on_check();
