@@ -194,11 +194,7 @@ impl FromStr for Action {
                     .ok_or_else(|| {
                         format!(
                             "unknown screen `{screen}` (expected one of: {})",
-                            ScreenId::ALL
-                                .iter()
-                                .map(|s| s.name())
-                                .collect::<Vec<_>>()
-                                .join(", ")
+                            ScreenId::names()
                         )
                     })
             }
@@ -275,10 +271,10 @@ mod tests {
         assert_eq!(Action::Theme("x".into()).to_string(), "theme x");
         assert_eq!(
             "open nowhere".parse::<Action>(),
-            Err(
-                "unknown screen `nowhere` (expected one of: home, wizard, console, env, check)"
-                    .into()
-            )
+            Err(format!(
+                "unknown screen `nowhere` (expected one of: {})",
+                ScreenId::names() // the registered screens: home, wizard, console, ...
+            ))
         );
         assert_eq!(
             "jump".parse::<Action>(),

@@ -241,7 +241,11 @@ mod tests {
             vec![
                 "keymap.toml:2:13: [global] unknown key `hyper-x` (expected a single character, a name such as enter, esc, tab, up, pagedown, f5, optionally with ctrl-/alt-/shift-)",
                 "keymap.toml:3:25: [global] unknown action `fly`; binding ignored",
-                "keymap.toml:5:11: unknown context `nowhere` (expected one of: global, home, wizard, console, env, check, help, palette, confirm); ignored",
+                &format!(
+                    "keymap.toml:5:11: unknown context `nowhere` (expected one of: {}); ignored",
+                    // global, the registered screens (home, wizard, ...), help, palette, confirm
+                    super::super::contexts().collect::<Vec<_>>().join(", ")
+                ),
             ]
         );
     }

@@ -94,6 +94,15 @@ impl ScreenId {
         self.info().blurb
     }
 
+    /// Every screen's name, comma-separated (error messages).
+    pub fn names() -> String {
+        Self::ALL
+            .iter()
+            .map(|s| s.name())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
     pub fn from_name(name: &str) -> Option<ScreenId> {
         Self::ALL.iter().copied().find(|s| s.name() == name)
     }
