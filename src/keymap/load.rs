@@ -243,7 +243,7 @@ mod tests {
                 "keymap.toml:3:25: [global] unknown action `fly`; binding ignored",
                 &format!(
                     "keymap.toml:5:11: unknown context `nowhere` (expected one of: {}); ignored",
-                    // global, the registered screens (home, wizard, ...), help, palette, confirm
+                    // global, the registered screens (home, wizard, ...), help, palette, confirm, form
                     super::super::contexts().collect::<Vec<_>>().join(", ")
                 ),
             ]

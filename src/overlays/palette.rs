@@ -5,7 +5,7 @@
 use super::Outcome;
 use crate::app::ViewCx;
 use crate::msg::Action;
-use crate::widgets::{list, popup, text_input::TextInput};
+use crate::widgets::{line_edit::LineEdit, list, popup};
 use crossterm::event::{KeyEvent, MouseButton, MouseEvent, MouseEventKind};
 use nucleo_matcher::pattern::{CaseMatching, Normalization, Pattern};
 use nucleo_matcher::{Config, Matcher, Utf32Str};
@@ -34,7 +34,7 @@ struct Match {
 
 #[derive(Debug, Clone)]
 pub struct PaletteState {
-    pub input: TextInput,
+    pub input: LineEdit,
     entries: Vec<Entry>,
     matches: Vec<Match>,
     pub selected: usize,
@@ -45,7 +45,7 @@ pub struct PaletteState {
 impl PaletteState {
     pub fn new(entries: Vec<Entry>) -> Self {
         let mut p = Self {
-            input: TextInput::default(),
+            input: LineEdit::default(),
             entries,
             matches: Vec::new(),
             selected: 0,
@@ -213,14 +213,14 @@ impl PaletteState {
                 ("↑↓".into(), "move"),
                 ("Esc".into(), "close"),
             ],
-            cx,
+            cx.theme,
         );
         let title = format!(
             "Command palette · {}/{}",
             self.matches.len(),
             self.entries.len()
         );
-        let inner = popup::frame(frame, rect, &title, Some(footer), cx);
+        let inner = popup::frame(frame, rect, &title, Some(footer), cx.theme);
         if inner.height < 3 {
             return;
         }
@@ -231,7 +231,7 @@ impl PaletteState {
             ": ",
             "type a command: open console, theme light, help",
             t.ui.key,
-            cx,
+            cx.theme,
         );
         let rule = Rect {
             y: inner.y + 1,
@@ -297,7 +297,7 @@ impl PaletteState {
                 Line::from(spans)
             })
             .collect();
-        list::render(frame, lr, rows, self.selected, true, cx);
+        list::render(frame, lr, rows, self.selected, true, cx.theme);
     }
 }
 

@@ -1,8 +1,10 @@
-//! Reusable drawing pieces. Widgets take the theme from `ViewCx`; they never name colours.
+//! Reusable drawing pieces. Widgets take the [`crate::theme::Theme`] (not the app context);
+//! they never name colours. The app's bars and toasts (`bars`, `toasts`) draw app state and
+//! still take `ViewCx`.
 
 pub mod bars;
+pub mod line_edit;
 pub mod list;
 pub mod panel;
 pub mod popup;
-pub mod text_input;
 pub mod toasts;

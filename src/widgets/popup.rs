@@ -1,6 +1,6 @@
 //! Centred overlay frames and the dimming behind them.
 
-use crate::app::ViewCx;
+use crate::theme::Theme;
 use ratatui::Frame;
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
@@ -50,9 +50,8 @@ pub fn frame(
     rect: Rect,
     title: &str,
     footer: Option<Line<'_>>,
-    cx: &ViewCx,
+    t: &Theme,
 ) -> Rect {
-    let t = cx.theme;
     frame.render_widget(Clear, rect);
     let mut block = Block::default()
         .borders(Borders::ALL)
@@ -74,15 +73,31 @@ pub fn frame(
 }
 
 /// `key desc · key desc` spans for an overlay footer.
-pub fn hint_spans<'a>(pairs: &[(String, &'a str)], cx: &ViewCx) -> Line<'a> {
-    let mut spans = vec![Span::styled(" ", cx.theme.ui.overlay_border)];
+pub fn hint_spans<'a>(pairs: &[(String, &'a str)], theme: &Theme) -> Line<'a> {
+    let mut spans = vec![Span::styled(" ", theme.ui.overlay_border)];
     for (i, (k, d)) in pairs.iter().enumerate() {
         if i > 0 {
-            spans.push(Span::styled(" · ", cx.theme.ui.overlay_border));
+            spans.push(Span::styled(" · ", theme.ui.overlay_border));
         }
-        spans.push(Span::styled(k.clone(), cx.theme.ui.key));
-        spans.push(Span::styled(format!(" {d}"), cx.theme.ui.overlay));
+        spans.push(Span::styled(k.clone(), theme.ui.key));
+        spans.push(Span::styled(format!(" {d}"), theme.ui.overlay));
     }
-    spans.push(Span::styled(" ", cx.theme.ui.overlay_border));
+    spans.push(Span::styled(" ", theme.ui.overlay_border));
+    Line::from(spans)
+}
+
+/// ` key desc   key desc ` for an overlay footer: each key (its label from the keymap) in the
+/// key style and what it does; an action with no key bound (`None`) is left out.
+pub fn key_footer(pairs: &[(Option<String>, &str)], theme: &Theme) -> Line<'static> {
+    let bound: Vec<(&String, &str)> = pairs
+        .iter()
+        .filter_map(|(k, d)| k.as_ref().map(|k| (k, *d)))
+        .collect();
+    let mut spans = Vec::with_capacity(bound.len() * 2);
+    for (i, (key, desc)) in bound.iter().enumerate() {
+        let gap = if i + 1 < bound.len() { "  " } else { " " };
+        spans.push(Span::styled(format!(" {key} "), theme.ui.key));
+        spans.push(Span::styled(format!("{desc}{gap}"), theme.ui.key_desc));
+    }
     Line::from(spans)
 }
