@@ -2,9 +2,6 @@
 //! palette), [`BackendEvent`] (results of effects, past tense). Effects live in
 //! [`crate::runtime::effects`].
 
-use crate::config::LoadedCluster;
-use crate::domain::repo::RepoStatus;
-use crate::runtime::effects::TaskKey;
 use crate::screens::ScreenId;
 use crossterm::event::{KeyEvent, MouseEvent};
 use serde::Deserialize;
@@ -197,11 +194,7 @@ impl FromStr for Action {
                     .ok_or_else(|| {
                         format!(
                             "unknown screen `{screen}` (expected one of: {})",
-                            ScreenId::ALL
-                                .iter()
-                                .map(|s| s.name())
-                                .collect::<Vec<_>>()
-                                .join(", ")
+                            ScreenId::names()
                         )
                     })
             }
@@ -242,44 +235,18 @@ impl fmt::Display for Action {
     }
 }
 
-/// Results coming back from effects, past tense. Each area adds its variants in its own slot
-/// below (one line per variant keeps merges clean); the screen that owns a variant takes it in
-/// `Screen::on_backend`, so no central routing table needs editing.
+/// Results coming back from effects, past tense, one variant per owner. Each owner defines its
+/// enum in its own module and gets its events only: the app (`app::Event`), or a screen (its
+/// registry entry in `screens/mod.rs` says `events: module::Event`; a variant here without that
+/// entry does not compile).
 #[derive(Debug)]
 pub enum BackendEvent {
-    /// The repository's git state was read (home screen).
-    RepoStatusLoaded(Result<RepoStatus, String>),
-    /// The cluster definition was re-read (home screen `r`).
-    ClusterLoaded(Box<LoadedCluster>),
-    /// A task ended without producing its event (it panicked or was dropped); the key says which.
-    TaskFailed {
-        key: TaskKey,
-        error: String,
-    },
-    // --- env editor (secrets) ---
-    /// config/env/*.env files found in the repository.
-    EnvFilesListed(Vec<std::path::PathBuf>),
-    /// A file was decrypted (or could not be).
-    EnvLoaded(Result<Box<crate::screens::env::Loaded>, (std::path::PathBuf, String)>),
-    /// A save finished; the crypto context comes back either way.
-    EnvSaved(Result<Box<crate::secrets::Opened>, (Box<crate::secrets::Opened>, String)>),
-    // --- wizard: engine and stages (pve, k3s) ---
+    /// Repository and cluster state, failed tasks: the app's own.
+    App(crate::app::Event),
     Wizard(crate::screens::wizard::Event),
-    // --- console (console) ---
     Console(crate::screens::console::events::ConsoleEvent),
-    // --- check (gitops) ---
-    /// `homelab check` finished (the error: the repository could not be read).
-    CheckFinished(Result<Box<crate::repo::check::Report>, String>),
-    /// A file the check screen's viewer asked for (a folder comes back as a listing).
-    CheckFileLoaded {
-        file: String,
-        text: Result<String, String>,
-    },
-    /// The operator's editor, opened on a violation (`e`), exited or could not be started.
-    CheckEditorExited {
-        editor: crate::editor::EditorCommand,
-        result: crate::runtime::effects::ExternalResult,
-    },
+    Env(crate::screens::env::Event),
+    Check(crate::screens::check::Event),
 }
 
 #[cfg(test)]
@@ -304,7 +271,10 @@ mod tests {
         assert_eq!(Action::Theme("x".into()).to_string(), "theme x");
         assert_eq!(
             "open nowhere".parse::<Action>(),
-            Err("unknown screen `nowhere` (expected one of: home, wizard, console, env, scaffold, check)".into())
+            Err(format!(
+                "unknown screen `nowhere` (expected one of: {})",
+                ScreenId::names() // the registered screens: home, wizard, console, ...
+            ))
         );
         assert_eq!(
             "jump".parse::<Action>(),

@@ -213,7 +213,7 @@ impl<'a> UpdateCx<'a> {
     }
 
     /// Hand the terminal to a program (the operator's editor) until it exits; its `then`
-    /// event comes back through `on_backend` afterwards.
+    /// event comes back to its owner's `on_event` afterwards.
     pub fn run_external(&mut self, program: External) {
         self.out.push(Command::Effect(Effect::External(program)));
     }
@@ -235,8 +235,6 @@ pub struct ViewCx<'a> {
     pub session: &'a Session,
     pub now: jiff::Timestamp,
     pub tick: u64,
-    /// Screens that have landed in this build (the rest say "not available yet").
-    pub available: Vec<ScreenId>,
 }
 
 impl ViewCx<'_> {

@@ -2,6 +2,7 @@
 //! `view` (view.rs) draws it and never changes it.
 
 mod context;
+mod event;
 pub mod layout;
 mod route;
 mod toast;
@@ -9,6 +10,7 @@ mod update;
 mod view;
 
 pub use context::{Badge, Command, RepoState, Session, UpdateCx, ViewCx};
+pub use event::Event;
 pub use toast::{Toast, Toasts};
 pub use update::{init, update};
 pub use view::view;
@@ -142,17 +144,12 @@ impl App {
 
     /// The view context for a frame at `now`.
     pub fn view_cx(&self, now: jiff::Timestamp) -> ViewCx<'_> {
-        let available = ScreenId::ALL
-            .into_iter()
-            .filter(|id| self.screens.available(*id))
-            .collect();
         ViewCx {
             theme: &self.theme,
             keymap: &self.keymap,
             session: &self.session,
             now,
             tick: self.tick,
-            available,
         }
     }
 

@@ -33,7 +33,7 @@ pub(crate) fn key(app: &mut App, ev: KeyEvent) {
     let typed = with_screen(app, id, |s, cx| {
         s.text_input_active() && s.on_text_key(ev, cx) == Handled::Yes
     });
-    if typed == Some(true) {
+    if typed {
         return;
     }
     // 3. The screen's keymap, then 4. the global one.

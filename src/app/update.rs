@@ -1,6 +1,6 @@
 //! `update(&mut App, Msg) -> Effects`: the only place app state changes. Never awaits.
 
-use super::{App, Badge, Command, RepoState, UpdateCx, route};
+use super::{App, Badge, Command, Event, RepoState, UpdateCx, route};
 use crate::backends::git;
 use crate::msg::{Action, BackendEvent, Msg};
 use crate::overlays::confirm::ConfirmState;
@@ -8,7 +8,7 @@ use crate::overlays::help::HelpState;
 use crate::overlays::palette::{Entry, PaletteState};
 use crate::overlays::{Outcome, Overlay};
 use crate::runtime::effects::{Effect, Effects, Task, TaskKey};
-use crate::screens::{Handled, Screen, ScreenId};
+use crate::screens::{Handled, Screen, ScreenId, Screens};
 use crate::theme::Level;
 use ratatui::layout::Rect;
 
@@ -64,7 +64,7 @@ pub(crate) fn refresh_repo(app: &mut App) {
     app.effects.push(Effect::Spawn(Task::blocking(
         TaskKey::new("repo-status"),
         "reading git status",
-        move || BackendEvent::RepoStatusLoaded(git::status(&root)),
+        move || BackendEvent::App(Event::RepoStatusLoaded(git::status(&root))),
     )));
 }
 
@@ -78,17 +78,28 @@ fn reload_cluster(app: &mut App) {
     app.effects.push(Effect::Spawn(Task::blocking(
         TaskKey::new("cluster-config"),
         "reading the cluster definition",
-        move || BackendEvent::ClusterLoaded(Box::new(crate::config::load_cluster(&root, &path))),
+        move || {
+            let loaded = crate::config::load_cluster(&root, &path);
+            BackendEvent::App(Event::ClusterLoaded(Box::new(loaded)))
+        },
     )));
 }
 
-/// Run `f` on screen `id` with an [`UpdateCx`], then apply what it asked for. `None` when the
-/// screen has not landed.
+/// Run `f` on screen `id` with an [`UpdateCx`], then apply what it asked for.
 pub(crate) fn with_screen<R>(
     app: &mut App,
     id: ScreenId,
     f: impl FnOnce(&mut dyn Screen, &mut UpdateCx) -> R,
-) -> Option<R> {
+) -> R {
+    with_screens(app, id, |screens, cx| f(screens.get_mut(id), cx))
+}
+
+/// Run `f` on the screens with the [`UpdateCx`] of screen `id`, then apply what it asked for.
+fn with_screens<R>(
+    app: &mut App,
+    id: ScreenId,
+    f: impl FnOnce(&mut Screens, &mut UpdateCx) -> R,
+) -> R {
     let App {
         screens,
         session,
@@ -96,12 +107,11 @@ pub(crate) fn with_screen<R>(
         tick,
         ..
     } = app;
-    let screen = screens.get_mut(id)?;
     let mut cx = UpdateCx::new(session, keymap, id, *tick);
-    let result = f(screen, &mut cx);
+    let result = f(screens, &mut cx);
     let commands = cx.into_commands();
     apply(app, commands);
-    Some(result)
+    result
 }
 
 fn apply(app: &mut App, commands: Vec<Command>) {
@@ -126,27 +136,16 @@ fn apply(app: &mut App, commands: Vec<Command>) {
     }
 }
 
-/// Go to a screen. One that has not landed yet says so and nothing else happens.
+/// Go to a screen. One that needs a repository says so in a one-file session.
 pub(crate) fn open(app: &mut App, id: ScreenId) {
     if id == app.current {
         return;
     }
-    if app.session.file_only.is_some() && id != ScreenId::Env {
+    if app.session.file_only.is_some() && id.info().needs_repo {
         app.toasts.push(
             Level::Warn,
             format!(
                 "{} needs a repository (config/clusters/); this session edits one file only.",
-                id.title()
-            ),
-            app.tick,
-        );
-        return;
-    }
-    if !app.screens.available(id) {
-        app.toasts.push(
-            Level::Warn,
-            format!(
-                "{} is not available in this build yet. Nothing was started.",
                 id.title()
             ),
             app.tick,
@@ -181,9 +180,9 @@ fn back(app: &mut App) {
 
 /// Quit, asking first when a screen reports running work.
 fn request_quit(app: &mut App) {
-    let busy: Vec<String> = crate::screens::ScreenId::ALL
+    let busy: Vec<String> = ScreenId::ALL
         .iter()
-        .filter_map(|id| app.screens.get(*id).and_then(|s| s.busy()))
+        .filter_map(|id| app.screens.get(*id).busy())
         .collect();
     if busy.is_empty() {
         quit_now(app);
@@ -209,7 +208,7 @@ fn quit_now(app: &mut App) {
 /// Run an action: the current screen first, then the app's global handling.
 pub(crate) fn dispatch(app: &mut App, action: Action) {
     let id = app.current;
-    let handled = with_screen(app, id, |s, cx| s.on_action(&action, cx)).unwrap_or(Handled::No);
+    let handled = with_screen(app, id, |s, cx| s.on_action(&action, cx));
     if handled == Handled::No {
         global(app, action);
     }
@@ -253,16 +252,15 @@ fn palette_entries(app: &App) -> Vec<Entry> {
             .map(|k| k.to_string())
     };
     let mut out: Vec<Entry> = Vec::new();
-    for id in ScreenId::ALL.into_iter().filter(|id| *id != app.current) {
+    for id in ScreenId::ALL
+        .iter()
+        .copied()
+        .filter(|id| *id != app.current)
+    {
         let action = Action::Open(id);
-        let desc = if app.screens.available(id) {
-            format!("{} · {}", id.title(), id.blurb())
-        } else {
-            format!("{} · not available yet", id.title())
-        };
         out.push(Entry {
             command: action.to_string(),
-            desc,
+            desc: format!("{} · {}", id.title(), id.blurb()),
             key: key(&action),
             action,
         });
@@ -360,9 +358,17 @@ pub(crate) fn outcome(app: &mut App, outcome: Outcome) {
     }
 }
 
+/// Deliver a backend event to its owner only: the app, or the one screen whose event it is.
 fn backend(app: &mut App, ev: BackendEvent) {
-    let ev = match ev {
-        BackendEvent::RepoStatusLoaded(result) => {
+    match Screens::route(ev) {
+        Ok((id, deliver)) => with_screens(app, id, deliver),
+        Err(ev) => app_event(app, ev),
+    }
+}
+
+fn app_event(app: &mut App, ev: Event) {
+    match ev {
+        Event::RepoStatusLoaded(result) => {
             app.session.repo = match result {
                 Ok(st) => RepoState::Loaded(st),
                 Err(e) => {
@@ -371,9 +377,8 @@ fn backend(app: &mut App, ev: BackendEvent) {
                     RepoState::Failed(e)
                 }
             };
-            return;
         }
-        BackendEvent::ClusterLoaded(loaded) => {
+        Event::ClusterLoaded(loaded) => {
             match &loaded.config {
                 Ok(_) => app.status = Some((Level::Info, format!("Re-read {}", loaded.display))),
                 Err(d) => app.toasts.push(
@@ -387,31 +392,14 @@ fn backend(app: &mut App, ev: BackendEvent) {
                 ),
             }
             app.session.cluster = *loaded;
-            return;
         }
-        BackendEvent::TaskFailed { key, error } => {
+        Event::TaskFailed { key, error } => {
             app.toasts.push(
                 Level::Error,
                 format!("task `{key}` failed: {error}"),
                 app.tick,
             );
-            return;
         }
-        #[allow(unreachable_patterns)]
-        other => other,
-    };
-    // Offer it to each screen until one takes it.
-    let mut pending = Some(ev);
-    for id in ScreenId::ALL {
-        let Some(ev) = pending.take() else { break };
-        if !app.screens.available(id) {
-            pending = Some(ev);
-            continue;
-        }
-        pending = with_screen(app, id, move |s, cx| s.on_backend(ev, cx)).flatten();
-    }
-    if let Some(ev) = pending {
-        tracing::warn!(?ev, "backend event no screen took");
     }
 }
 
@@ -422,6 +410,6 @@ fn tick(app: &mut App) -> bool {
     dirty |= app.toasts.iter().any(|t| t.fading(app.tick));
     dirty |= app.session.repo == RepoState::Loading;
     let id = app.current;
-    dirty |= with_screen(app, id, |s, cx| s.on_tick(cx)).unwrap_or(false);
+    dirty |= with_screen(app, id, |s, cx| s.on_tick(cx));
     dirty
 }

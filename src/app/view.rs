@@ -6,8 +6,6 @@ use super::ViewCx;
 use super::layout::frame_areas;
 use crate::widgets::{bars, popup, toasts};
 use ratatui::Frame;
-use ratatui::text::Line;
-use ratatui::widgets::Paragraph;
 
 pub fn view(app: &App, frame: &mut Frame, cx: &ViewCx) {
     let area = frame.area();
@@ -15,19 +13,7 @@ pub fn view(app: &App, frame: &mut Frame, cx: &ViewCx) {
     frame.buffer_mut().set_style(area, t.ui.base);
     let areas = frame_areas(area);
 
-    match app.screens.get(app.current) {
-        Some(screen) => screen.view(frame, areas.body, cx),
-        None => frame.render_widget(
-            Paragraph::new(Line::styled(
-                format!(
-                    "{} is not available in this build yet.",
-                    app.current.title()
-                ),
-                t.ui.muted,
-            )),
-            areas.body,
-        ),
-    }
+    app.screens.get(app.current).view(frame, areas.body, cx);
     bars::render_top(frame, areas.top, app.current, cx);
 
     let context = app.context();

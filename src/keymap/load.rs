@@ -1,6 +1,6 @@
 //! Parsing keymap TOML (the embedded default and a user override) with located diagnostics.
 
-use super::{Binding, CONTEXTS, Context, Key, Keymap};
+use super::{Binding, Context, Key, Keymap, is_context};
 use crate::diag::Diagnostic;
 use crate::msg::Action;
 use serde::Deserialize;
@@ -55,14 +55,14 @@ pub(crate) fn parse(source: &str, file: &str, base: Option<&Keymap>) -> (Keymap,
 
     for (name, bindings) in raw {
         let span = bindings.span();
-        if !CONTEXTS.contains(&name.as_str()) {
+        if !is_context(&name) {
             issues.push(Diagnostic::at_offset(
                 file,
                 source,
                 span.start,
                 format!(
                     "unknown context `{name}` (expected one of: {}); ignored",
-                    CONTEXTS.join(", ")
+                    super::contexts().collect::<Vec<_>>().join(", ")
                 ),
             ));
             continue;
@@ -241,7 +241,11 @@ mod tests {
             vec![
                 "keymap.toml:2:13: [global] unknown key `hyper-x` (expected a single character, a name such as enter, esc, tab, up, pagedown, f5, optionally with ctrl-/alt-/shift-)",
                 "keymap.toml:3:25: [global] unknown action `fly`; binding ignored",
-                "keymap.toml:5:11: unknown context `nowhere` (expected one of: global, home, wizard, console, env, scaffold, check, help, palette, confirm, form); ignored",
+                &format!(
+                    "keymap.toml:5:11: unknown context `nowhere` (expected one of: {}); ignored",
+                    // global, the registered screens (home, wizard, ...), help, palette, confirm, form
+                    super::super::contexts().collect::<Vec<_>>().join(", ")
+                ),
             ]
         );
     }

@@ -2,8 +2,9 @@
 //! `$XDG_CONFIG_HOME/homelab/keymap.toml`) drives key routing, the `?` help overlay and the
 //! footer hints.
 //!
-//! A context is a screen (`home`, `wizard`, `console`, `env`, `scaffold`, `check`), an overlay
-//! (`help`, `palette`, `confirm`) or `global`. Routing (see `app::route`) asks the top overlay's
+//! A context is a registered screen (its registry name: `home`, `wizard`, `console`, `env`,
+//! `check`), an overlay (`help`, `palette`, `confirm`) or `global`. The home menu's job keys come
+//! from the screen registry too (see [`Keymap::builtin`]). Routing (see `app::route`) asks the top overlay's
 //! context, then the focused text input, then the screen's context, then `global`.
 
 mod help;
@@ -15,16 +16,27 @@ pub use key::Key;
 pub use load::{KeymapIssue, load_user};
 
 use crate::msg::Action;
+use crate::screens::ScreenId;
 use std::collections::HashMap;
 
 /// The keymap shipped in the binary.
 pub const DEFAULT_TOML: &str = include_str!("default.toml");
 
-/// Contexts the app knows; a user file naming another context gets a warning.
-pub const CONTEXTS: &[&str] = &[
-    "global", "home", "wizard", "console", "env", "scaffold", "check", "help", "palette",
-    "confirm", "form",
-];
+/// Contexts that are not screens: the overlays' (`Overlay::context`) and `form` (the fields of
+/// every form).
+const OTHER_CONTEXTS: [&str; 4] = ["help", "palette", "confirm", "form"];
+
+/// Contexts the app knows: `global`, one per registered screen, the others. A user file
+/// naming another context gets a warning.
+pub fn contexts() -> impl Iterator<Item = &'static str> {
+    std::iter::once("global")
+        .chain(ScreenId::ALL.iter().map(|id| id.name()))
+        .chain(OTHER_CONTEXTS)
+}
+
+pub fn is_context(name: &str) -> bool {
+    contexts().any(|c| c == name)
+}
 
 /// One binding: any of `keys` runs `action`.
 #[derive(Debug, Clone, PartialEq)]
@@ -69,12 +81,39 @@ pub struct Keymap {
 }
 
 impl Keymap {
-    /// The embedded default keymap. It is tested to parse without issues, so a failure here is a
-    /// build defect, not user input.
+    /// The embedded default keymap plus the home menu's job keys from the screen registry. It
+    /// is tested to parse without issues, so a failure here is a build defect, not user input.
     pub fn builtin() -> Self {
-        let (map, issues) = load::parse(DEFAULT_TOML, "default keymap", None);
+        let (mut map, issues) = load::parse(DEFAULT_TOML, "default keymap", None);
         debug_assert!(issues.is_empty(), "embedded keymap has issues: {issues:?}");
+        map.add_jobs();
         map
+    }
+
+    /// `open <screen>` for each registered job, in the `home` context after the bindings its
+    /// footer shows (a test checks each key parses and is free there).
+    fn add_jobs(&mut self) {
+        let Some(ci) = self.context_index("home") else {
+            return;
+        };
+        let bindings = &mut self.contexts[ci].bindings;
+        let at = bindings
+            .iter()
+            .rposition(|b| b.hint.is_some())
+            .map_or(0, |i| i + 1);
+        let jobs: Vec<Binding> = ScreenId::jobs()
+            .filter_map(|id| {
+                let job = id.info().job?;
+                Some(Binding {
+                    keys: Key::parse(job.key).into_iter().collect(),
+                    action: Action::Open(id),
+                    desc: job.desc.to_owned(),
+                    hint: None,
+                })
+            })
+            .collect();
+        bindings.splice(at..at, jobs);
+        self.reindex();
     }
 
     pub(crate) fn from_contexts(contexts: Vec<Context>) -> Self {
@@ -204,19 +243,36 @@ mod tests {
 
     #[test]
     fn default_keymap_parses_cleanly_and_has_no_conflicts() {
-        let (map, issues) = load::parse(DEFAULT_TOML, "default.toml", None);
+        let (_, issues) = load::parse(DEFAULT_TOML, "default.toml", None);
         assert_eq!(issues, vec![]);
+        let map = Keymap::builtin();
         assert_eq!(map.conflicts(), vec![]);
         for ctx in map.contexts() {
-            assert!(
-                CONTEXTS.contains(&ctx.name.as_str()),
-                "unknown context {}",
-                ctx.name
-            );
+            assert!(is_context(&ctx.name), "unknown context {}", ctx.name);
             for b in &ctx.bindings {
                 assert!(!b.desc.is_empty(), "{}: {} has no desc", ctx.name, b.action);
             }
         }
+    }
+
+    /// Each registered job opens with its registry key on the home screen, and only there.
+    #[test]
+    fn job_keys_come_from_the_screen_registry() {
+        let map = Keymap::builtin();
+        let jobs: Vec<ScreenId> = ScreenId::jobs().collect();
+        assert!(!jobs.is_empty());
+        for id in jobs {
+            let job = id.info().job.expect("a job");
+            let key = Key::parse(job.key).expect("registry key parses");
+            assert_eq!(
+                map.lookup("home", key).map(|b| &b.action),
+                Some(&Action::Open(id)),
+                "{}",
+                job.key
+            );
+            assert_eq!(map.key_for("home", &Action::Open(id)), Some(key));
+        }
+        assert!(!is_context("scaffold"), "only built screens are contexts");
     }
 
     #[test]

@@ -48,24 +48,24 @@ pub struct EventSink {
 }
 
 impl EventSink {
-    pub async fn send(&self, event: BackendEvent) -> bool {
+    pub async fn send(&self, event: impl Into<BackendEvent>) -> bool {
         self.tx
             .send(Tagged {
                 key: self.key.clone(),
                 generation: self.generation,
-                event,
+                event: event.into(),
             })
             .await
             .is_ok()
     }
 
     /// For blocking code inside `spawn_blocking`.
-    pub fn blocking_send(&self, event: BackendEvent) -> bool {
+    pub fn blocking_send(&self, event: impl Into<BackendEvent>) -> bool {
         self.tx
             .blocking_send(Tagged {
                 key: self.key.clone(),
                 generation: self.generation,
-                event,
+                event: event.into(),
             })
             .is_ok()
     }
@@ -92,27 +92,27 @@ pub struct Task {
 }
 
 impl Task {
-    pub fn future(
+    pub fn future<E: Into<BackendEvent>>(
         key: TaskKey,
         label: impl Into<String>,
-        fut: impl Future<Output = BackendEvent> + Send + 'static,
+        fut: impl Future<Output = E> + Send + 'static,
     ) -> Self {
         Self {
             key,
             label: label.into(),
-            job: Job::Future(Box::pin(fut)),
+            job: Job::Future(Box::pin(async move { fut.await.into() })),
         }
     }
 
-    pub fn blocking(
+    pub fn blocking<E: Into<BackendEvent>>(
         key: TaskKey,
         label: impl Into<String>,
-        f: impl FnOnce() -> BackendEvent + Send + 'static,
+        f: impl FnOnce() -> E + Send + 'static,
     ) -> Self {
         Self {
             key,
             label: label.into(),
-            job: Job::Blocking(Box::new(f)),
+            job: Job::Blocking(Box::new(move || f().into())),
         }
     }
 
@@ -158,17 +158,17 @@ pub struct External {
 }
 
 impl External {
-    pub fn new(
+    pub fn new<E: Into<BackendEvent>>(
         program: impl Into<String>,
         args: Vec<String>,
         cwd: impl Into<PathBuf>,
-        then: impl FnOnce(ExternalResult) -> BackendEvent + Send + 'static,
+        then: impl FnOnce(ExternalResult) -> E + Send + 'static,
     ) -> Self {
         Self {
             program: program.into(),
             args,
             cwd: cwd.into(),
-            then: Box::new(then),
+            then: Box::new(move |result| then(result).into()),
         }
     }
 }
@@ -241,10 +241,10 @@ impl TaskRegistry {
             Job::Blocking(f) => tokio::spawn(async move {
                 let event = match tokio::task::spawn_blocking(f).await {
                     Ok(event) => event,
-                    Err(e) => BackendEvent::TaskFailed {
+                    Err(e) => BackendEvent::App(crate::app::Event::TaskFailed {
                         key: sink.key.clone(),
                         error: e.to_string(),
-                    },
+                    }),
                 };
                 sink.send(event).await;
             }),
@@ -298,15 +298,15 @@ mod tests {
     use std::time::Duration;
 
     fn failed(key: &str, text: &str) -> BackendEvent {
-        BackendEvent::TaskFailed {
+        BackendEvent::App(crate::app::Event::TaskFailed {
             key: TaskKey::new(key),
             error: text.into(),
-        }
+        })
     }
 
     fn text(ev: &BackendEvent) -> String {
         match ev {
-            BackendEvent::TaskFailed { error, .. } => error.clone(),
+            BackendEvent::App(crate::app::Event::TaskFailed { error, .. }) => error.clone(),
             other => format!("{other:?}"),
         }
     }

@@ -330,10 +330,10 @@ mod tests {
 
     fn sh(script: &str, cwd: &std::path::Path) -> External {
         External::new("sh", vec!["-c".into(), script.into()], cwd, |_| {
-            BackendEvent::TaskFailed {
+            BackendEvent::App(crate::app::Event::TaskFailed {
                 key: effects::TaskKey::new("unused"),
                 error: String::new(),
-            }
+            })
         })
     }
 
@@ -358,7 +358,7 @@ mod tests {
             "/nonexistent/homelab-editor",
             vec![],
             std::env::temp_dir(),
-            |_| unreachable!(),
+            |_| -> BackendEvent { unreachable!() },
         );
         match run_foreground(&ext, &mut Quiet).await {
             Foreground::Done(Err(e)) => assert_eq!(e.kind(), std::io::ErrorKind::NotFound),

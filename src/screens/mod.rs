@@ -1,87 +1,115 @@
-//! Screens: one folder each, typed fields in [`Screens`], one [`ScreenId`] each.
-//! How to add one: docs/code-layout.md, "Adding a screen".
+//! Screens: one folder each, one entry each in the registry below ([`registry`] derives
+//! [`ScreenId`], [`Screens`] and the event routing from it). How to add one:
+//! docs/code-layout.md, "Adding a screen".
 
 pub mod check;
 pub mod console;
 pub mod env;
 pub mod home;
+pub mod registry;
 pub mod wizard;
 
 use crate::app::{UpdateCx, ViewCx};
-use crate::msg::{Action, BackendEvent};
+use crate::msg::Action;
 use crossterm::event::{KeyEvent, MouseEvent};
 use ratatui::Frame;
 use ratatui::layout::Rect;
-use serde::{Deserialize, Serialize};
+use registry::{Info, Job};
 
-/// Every screen the product has. A screen whose module has not landed yet still has an id
-/// (the home menu and the palette list it) but `Screens::get` returns `None`, and opening it
-/// says plainly that it is not available yet.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ScreenId {
-    Home,
-    Wizard,
-    Console,
-    Env,
-    Scaffold,
-    Check,
+registry::screens! {
+    Home {
+        field: home,
+        state: home::HomeState,
+        info: Info {
+            name: "home",
+            title: "Home",
+            blurb: "Jobs, cluster summary and repository state",
+            job: None,
+            needs_repo: true,
+        },
+    },
+    Wizard {
+        field: wizard,
+        state: wizard::WizardState,
+        events: wizard::Event,
+        info: Info {
+            name: "wizard",
+            title: "Bootstrap",
+            blurb: "Secrets -> Proxmox VMs -> k3s -> Flux -> storage -> ingress -> observability",
+            job: Some(Job { key: "b", desc: "Bootstrap wizard" }),
+            needs_repo: true,
+        },
+    },
+    Console {
+        field: console,
+        state: console::ConsoleScreen,
+        events: console::events::ConsoleEvent,
+        info: Info {
+            name: "console",
+            title: "Console",
+            blurb: "Loki logs, Prometheus and Alertmanager alerts, cluster and Flux health",
+            job: Some(Job { key: "c", desc: "Day-two console" }),
+            needs_repo: true,
+        },
+    },
+    Env {
+        field: env,
+        state: env::EnvState,
+        events: env::Event,
+        info: Info {
+            name: "env",
+            title: "Env files",
+            blurb: "Edit the SOPS-encrypted config/env/*.env files in place",
+            job: Some(Job { key: "e", desc: "Env files" }),
+            needs_repo: false,
+        },
+    },
+    Check {
+        field: check,
+        state: check::CheckState,
+        events: check::Event,
+        info: Info {
+            name: "check",
+            title: "Check repository",
+            blurb: "Conformance of this repository with the Stage 1 architecture",
+            job: Some(Job { key: "C", desc: "Check the repository" }),
+            needs_repo: true,
+        },
+    },
 }
 
 impl ScreenId {
-    pub const ALL: [ScreenId; 6] = [
-        ScreenId::Home,
-        ScreenId::Wizard,
-        ScreenId::Console,
-        ScreenId::Env,
-        ScreenId::Scaffold,
-        ScreenId::Check,
-    ];
-
     /// Name used by `open <name>` and as the keymap context.
     pub fn name(self) -> &'static str {
-        match self {
-            ScreenId::Home => "home",
-            ScreenId::Wizard => "wizard",
-            ScreenId::Console => "console",
-            ScreenId::Env => "env",
-            ScreenId::Scaffold => "scaffold",
-            ScreenId::Check => "check",
-        }
+        self.info().name
     }
 
     /// Title in the top bar, the home menu and the palette.
     pub fn title(self) -> &'static str {
-        match self {
-            ScreenId::Home => "Home",
-            ScreenId::Wizard => "Bootstrap",
-            ScreenId::Console => "Console",
-            ScreenId::Env => "Env files",
-            ScreenId::Scaffold => "Scaffold app",
-            ScreenId::Check => "Check repository",
-        }
+        self.info().title
     }
 
     /// One line on what the screen is for.
     pub fn blurb(self) -> &'static str {
-        match self {
-            ScreenId::Home => "Jobs, cluster summary and repository state",
-            ScreenId::Wizard => {
-                "Secrets -> Proxmox VMs -> k3s -> Flux -> storage -> ingress -> observability"
-            }
-            ScreenId::Console => {
-                "Loki logs, Prometheus and Alertmanager alerts, cluster and Flux health"
-            }
-            ScreenId::Env => "Edit the SOPS-encrypted config/env/*.env files in place",
-            ScreenId::Scaffold => {
-                "Guided app scaffolding into cluster/kubernetes/apps/, committed with git"
-            }
-            ScreenId::Check => "Conformance of this repository with the Stage 1 architecture",
-        }
+        self.info().blurb
+    }
+
+    /// Every screen's name, comma-separated (error messages).
+    pub fn names() -> String {
+        Self::ALL
+            .iter()
+            .map(|s| s.name())
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 
     pub fn from_name(name: &str) -> Option<ScreenId> {
-        Self::ALL.into_iter().find(|s| s.name() == name)
+        Self::ALL.iter().copied().find(|s| s.name() == name)
+    }
+
+    /// The home menu's jobs, in registry order.
+    pub fn jobs() -> impl Iterator<Item = ScreenId> + Clone {
+        Self::ALL.iter().copied().filter(|s| s.info().job.is_some())
     }
 }
 
@@ -121,11 +149,6 @@ pub trait Screen {
         Handled::No
     }
 
-    /// Take a backend event if it is yours; return it untouched otherwise.
-    fn on_backend(&mut self, event: BackendEvent, _cx: &mut UpdateCx) -> Option<BackendEvent> {
-        Some(event)
-    }
-
     /// The user confirmed a `cx.confirm(...)` this screen asked for.
     fn on_confirmed(&mut self, _tag: &str, _cx: &mut UpdateCx) {}
 
@@ -148,54 +171,8 @@ pub trait Screen {
     }
 }
 
-/// The screens, as typed fields: state survives switching away (the console keeps its buffer).
-pub struct Screens {
-    pub home: home::HomeState,
-    pub console: console::ConsoleScreen,
-    pub env: env::EnvState,
-    // --- add your screen's field below (one line), e.g. `pub env: env::EnvState,` ---
-    pub check: check::CheckState,
-    pub wizard: wizard::WizardState,
-}
-
-impl Screens {
-    pub fn new(session: &crate::app::Session) -> Self {
-        Self {
-            home: home::HomeState::new(session),
-            console: console::ConsoleScreen::new(session),
-            env: env::EnvState::new(session),
-            // --- construct your screen here ---
-            check: check::CheckState::new(session),
-            wizard: wizard::WizardState::new(session),
-        }
-    }
-
-    /// The screen for `id`, or `None` while it has not landed.
-    pub fn get(&self, id: ScreenId) -> Option<&dyn Screen> {
-        match id {
-            ScreenId::Home => Some(&self.home),
-            // --- replace your `None` with `Some(&self.<field>)` ---
-            ScreenId::Wizard => Some(&self.wizard),
-            ScreenId::Console => Some(&self.console),
-            ScreenId::Env => Some(&self.env),
-            ScreenId::Scaffold => None,
-            ScreenId::Check => Some(&self.check),
-        }
-    }
-
-    pub fn get_mut(&mut self, id: ScreenId) -> Option<&mut dyn Screen> {
-        match id {
-            ScreenId::Home => Some(&mut self.home),
-            // --- replace your `None` with `Some(&mut self.<field>)` ---
-            ScreenId::Wizard => Some(&mut self.wizard),
-            ScreenId::Console => Some(&mut self.console),
-            ScreenId::Env => Some(&mut self.env),
-            ScreenId::Scaffold => None,
-            ScreenId::Check => Some(&mut self.check),
-        }
-    }
-
-    pub fn available(&self, id: ScreenId) -> bool {
-        self.get(id).is_some()
-    }
+/// A screen that owns backend events: `BackendEvent::<Screen>(E)` is delivered here and
+/// nowhere else (the registry entry's `events: E` wires it).
+pub trait Owner<E> {
+    fn on_event(&mut self, event: E, cx: &mut UpdateCx);
 }

@@ -4,10 +4,11 @@
 use crate::fixture::{repo_root, tree_with_fixtures};
 use crate::support;
 use homelab::editor::EditorVars;
-use homelab::msg::{Action, BackendEvent};
+use homelab::msg::Action;
 use homelab::repo::check;
 use homelab::runtime::effects::{Effect, External};
 use homelab::screens::ScreenId;
+use homelab::screens::check::Event as CheckEvent;
 
 fn spawned(effects: &[Effect], key: &str) -> bool {
     effects.iter().any(
@@ -37,6 +38,20 @@ fn app_on_check() -> homelab::app::App {
     app
 }
 
+/// A backend event goes to its owner only, whichever screen is current: the check's result
+/// reaches the check screen while the home screen is shown, and the home screen stays.
+#[test]
+fn an_event_reaches_its_owner_when_another_screen_is_current() {
+    let mut app = support::app();
+    assert_eq!(app.current, ScreenId::Home);
+    support::backend(
+        &mut app,
+        CheckEvent::Finished(Ok(Box::new(broken_report()))),
+    );
+    assert_eq!(app.current, ScreenId::Home);
+    assert!(app.screens.check.report.is_some());
+}
+
 #[test]
 fn check_running() {
     let mut app = app_on_check();
@@ -48,7 +63,7 @@ fn check_violations_grouped_by_rule() {
     let mut app = app_on_check();
     support::backend(
         &mut app,
-        BackendEvent::CheckFinished(Ok(Box::new(broken_report()))),
+        CheckEvent::Finished(Ok(Box::new(broken_report()))),
     );
     support::press(&mut app, "j");
     support::press(&mut app, "j");
@@ -74,7 +89,7 @@ fn enter_opens_the_file_at_the_line_and_esc_closes_it() {
     let mut app = app_on_check();
     support::backend(
         &mut app,
-        BackendEvent::CheckFinished(Ok(Box::new(broken_report()))),
+        CheckEvent::Finished(Ok(Box::new(broken_report()))),
     );
     // the first violation: exposure/public-allowlist at portainer/httproute.yaml:8
     let effects = support::press(&mut app, "enter");
@@ -88,7 +103,7 @@ fn enter_opens_the_file_at_the_line_and_esc_closes_it() {
     .unwrap();
     support::backend(
         &mut app,
-        BackendEvent::CheckFileLoaded {
+        CheckEvent::FileLoaded {
             file: file.into(),
             text: Ok(text),
         },
@@ -119,7 +134,7 @@ fn check_clean_tree() {
     // counts change with every manifest added; the frame shows them, so pin them here
     report.files = 100;
     report.documents = 170;
-    support::backend(&mut app, BackendEvent::CheckFinished(Ok(Box::new(report))));
+    support::backend(&mut app, CheckEvent::Finished(Ok(Box::new(report))));
     support::assert_frames("check", "check_ok", &mut app);
     // the passed rules are a list: the last one is reachable at 80x24, with its fix hint
     support::press(&mut app, "G");
@@ -134,7 +149,7 @@ fn unreadable_repository_is_an_error_not_a_panic() {
     let mut app = app_on_check();
     support::backend(
         &mut app,
-        BackendEvent::CheckFinished(Err(
+        CheckEvent::Finished(Err(
             "cannot read /srv/homelab/cluster: permission denied".into()
         )),
     );
@@ -148,7 +163,7 @@ fn mouse_selects_then_opens_and_wheel_moves() {
     let mut app = app_on_check();
     support::backend(
         &mut app,
-        BackendEvent::CheckFinished(Ok(Box::new(broken_report()))),
+        CheckEvent::Finished(Ok(Box::new(broken_report()))),
     );
     support::render(&mut app, 80, 24);
     // list rows start at y=2: header, 3 exposure violations, header, then the image ones
@@ -181,7 +196,7 @@ fn check_help_lists_the_screen_keys() {
     let mut app = app_on_check();
     support::backend(
         &mut app,
-        BackendEvent::CheckFinished(Ok(Box::new(broken_report()))),
+        CheckEvent::Finished(Ok(Box::new(broken_report()))),
     );
     support::press(&mut app, "?");
     support::assert_frame("check", "check_help", &mut app, 80, 24);
@@ -222,10 +237,7 @@ fn e_opens_the_editor_at_the_line_then_rechecks_and_keeps_the_selection() {
         editor: Some("nvim -p".into()),
     };
     let report = broken_report();
-    support::backend(
-        &mut app,
-        BackendEvent::CheckFinished(Ok(Box::new(report.clone()))),
-    );
+    support::backend(&mut app, CheckEvent::Finished(Ok(Box::new(report.clone()))));
     // the second violation: exposure/public-allowlist at portainer/httproute.yaml:13
     support::press(&mut app, "j");
     let file = "cluster/kubernetes/apps/tools/portainer/httproute.yaml";
@@ -241,7 +253,7 @@ fn e_opens_the_editor_at_the_line_then_rechecks_and_keeps_the_selection() {
     let mut fixed = report.clone();
     let gone = fixed.violations.remove(0);
     assert_eq!(gone.line, Some(8));
-    support::backend(&mut app, BackendEvent::CheckFinished(Ok(Box::new(fixed))));
+    support::backend(&mut app, CheckEvent::Finished(Ok(Box::new(fixed))));
     // ...and the selection stays on the violation at line 13, now the first one.
     assert_eq!(app.screens.check.selected, 0);
     let frame = support::render(&mut app, 160, 48);
@@ -257,7 +269,7 @@ fn e_opens_the_editor_at_the_line_then_rechecks_and_keeps_the_selection() {
     support::backend(&mut app, (ext.then)(exited(0)));
     support::backend(
         &mut app,
-        BackendEvent::CheckFinished(Ok(Box::new(fixed_too.clone()))),
+        CheckEvent::Finished(Ok(Box::new(fixed_too.clone()))),
     );
     let now = &app.screens.check.report.as_ref().unwrap().violations;
     assert_eq!(now[app.screens.check.selected], report.violations[2]);
@@ -272,7 +284,7 @@ fn e_works_from_the_viewer_and_closes_it_for_the_recheck() {
     };
     support::backend(
         &mut app,
-        BackendEvent::CheckFinished(Ok(Box::new(broken_report()))),
+        CheckEvent::Finished(Ok(Box::new(broken_report()))),
     );
     support::press(&mut app, "enter");
     assert!(app.screens.check.viewer.is_some());
@@ -299,7 +311,7 @@ fn a_failing_or_missing_editor_is_a_toast() {
     };
     support::backend(
         &mut app,
-        BackendEvent::CheckFinished(Ok(Box::new(broken_report()))),
+        CheckEvent::Finished(Ok(Box::new(broken_report()))),
     );
     // Non-zero exit: a toast with the status, and the check still runs again.
     let ext = external(support::press(&mut app, "e")).unwrap();
@@ -351,7 +363,7 @@ fn e_on_a_clean_tree_opens_nothing() {
     let mut app = app_on_check();
     let mut report = check::run(&repo_root()).expect("tree loads");
     report.root = "/srv/homelab".into();
-    support::backend(&mut app, BackendEvent::CheckFinished(Ok(Box::new(report))));
+    support::backend(&mut app, CheckEvent::Finished(Ok(Box::new(report))));
     let effects = support::press(&mut app, "e");
     assert!(external(effects).is_none());
     assert!(toasts(&app).iter().any(|t| t.contains("nothing to open")));

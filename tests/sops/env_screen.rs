@@ -3,9 +3,10 @@
 //! runtime's blocking task that sops then reads.
 
 use crate::ui_support as support;
-use homelab::msg::{Action, BackendEvent};
+use homelab::msg::Action;
 use homelab::runtime::effects::{Effect, Effects, Job};
 use homelab::screens::ScreenId;
+use homelab::screens::env::Event as EnvEvent;
 use homelab::screens::env::{Loaded, Phase};
 use homelab::secrets::keys::identities_from_text;
 use homelab::secrets::metadata::CryptRule;
@@ -44,7 +45,7 @@ fn deliver(app: &mut homelab::app::App, path: &Path, read_only: bool, opened: Op
         read_only,
         opened,
     };
-    support::backend(app, BackendEvent::EnvLoaded(Ok(Box::new(loaded))));
+    support::backend(app, EnvEvent::Loaded(Ok(Box::new(loaded))));
 }
 
 fn open_editor(path: &Path) -> homelab::app::App {
@@ -175,7 +176,7 @@ fn env_error_and_read_only() {
     let message = "config/env/prox-n100.env: no age identity matches this file.\n  The file can be opened by: age1l70nk2f0k4v2x5jsxsjp8rxj7059n37tk5upxfys6w9hp73a2c7s25x6ev\n  No age identity found; looked in: ~/.config/sops/age/keys.txt\n  Put your age key in ~/.config/sops/age/keys.txt, or point SOPS_AGE_KEY_FILE at it (or set SOPS_AGE_KEY).";
     support::backend(
         &mut app,
-        BackendEvent::EnvLoaded(Err((fixture_path(), message.into()))),
+        EnvEvent::Loaded(Err((fixture_path(), message.into()))),
     );
     support::assert_frames("env", "env_error", &mut app);
 

@@ -118,8 +118,8 @@ pub fn press_all(app: &mut App, keys: &[&str]) {
 }
 
 /// Deliver a backend event as the runtime would.
-pub fn backend(app: &mut App, ev: homelab::msg::BackendEvent) -> Effects {
-    app::update(app, Msg::Backend(ev))
+pub fn backend(app: &mut App, ev: impl Into<homelab::msg::BackendEvent>) -> Effects {
+    app::update(app, Msg::Backend(ev.into()))
 }
 
 /// A mouse event at (`column`, `row`).

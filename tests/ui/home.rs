@@ -1,8 +1,8 @@
 //! Home screen frames: default, focus moved, invalid cluster definition, git states, toasts.
 
 use crate::support::{self, assert_frames, backend, press};
+use homelab::app::Event as AppEvent;
 use homelab::app::RepoState;
-use homelab::msg::BackendEvent;
 
 #[test]
 fn home_default() {
@@ -42,7 +42,7 @@ fn home_repo_loading_and_clean() {
     assert_frames("home", "home_repo_loading", &mut app);
     let mut clean = support::repo_status();
     clean.dirty.clear();
-    backend(&mut app, BackendEvent::RepoStatusLoaded(Ok(clean)));
+    backend(&mut app, AppEvent::RepoStatusLoaded(Ok(clean)));
     assert_frames("home", "home_repo_clean", &mut app);
 }
 
@@ -51,7 +51,7 @@ fn home_repo_failed() {
     let mut app = support::app();
     backend(
         &mut app,
-        BackendEvent::RepoStatusLoaded(Err(
+        AppEvent::RepoStatusLoaded(Err(
             "/srv/homelab: not a git repository (could not find repository at '/srv/homelab')"
                 .into(),
         )),
@@ -73,7 +73,7 @@ fn home_error_toast() {
     let mut app = support::app();
     backend(
         &mut app,
-        BackendEvent::TaskFailed {
+        AppEvent::TaskFailed {
             key: homelab::runtime::effects::TaskKey::new("repo-status"),
             error: "task 7 panicked with message \"index out of bounds\"".into(),
         },
@@ -87,23 +87,4 @@ fn home_error_toast() {
     // ...with Esc.
     press(&mut app, "esc");
     assert!(app.toasts.is_empty());
-}
-
-#[test]
-fn home_unavailable_job_says_so() {
-    let mut app = support::app();
-    let jobs = homelab::screens::home::JOBS;
-    let Some(idx) = jobs.iter().position(|id| !app.screens.available(*id)) else {
-        return; // every job has its screen in this build
-    };
-    for _ in 0..idx {
-        press(&mut app, "j");
-    }
-    press(&mut app, "enter");
-    assert_eq!(
-        app.current,
-        homelab::screens::ScreenId::Home,
-        "must not pretend to open"
-    );
-    assert_frames("home", "home_unavailable_toast", &mut app);
 }

@@ -3,12 +3,13 @@
 //! file at the line in a built-in viewer (Enter; Esc closes it) or in the operator's editor
 //! (`e`: $VISUAL, else $EDITOR, else vi), after which the check runs again.
 
+mod event;
 mod view;
 
-use super::{Handled, Screen};
+use super::{Handled, Owner, Screen};
 use crate::app::{Session, UpdateCx, ViewCx};
 use crate::editor::{EditorCommand, EditorVars};
-use crate::msg::{Action, BackendEvent};
+use crate::msg::Action;
 use crate::repo::check::{self, Report, Violation};
 use crate::runtime::effects::{External, ExternalResult, Task, TaskKey};
 use crate::widgets::list;
@@ -18,6 +19,7 @@ use ratatui::layout::{Margin, Rect};
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 
+pub use event::Event;
 pub use view::layout;
 
 /// Lines moved by PageUp/PageDown.
@@ -121,7 +123,7 @@ impl CheckState {
         self.keep = self.selected_violation().map(Keep::of);
         let root = self.root.clone();
         cx.spawn(Task::blocking(check_key(), "homelab check", move || {
-            BackendEvent::CheckFinished(check::run(&root).map(Box::new).map_err(|e| e.to_string()))
+            Event::Finished(check::run(&root).map(Box::new).map_err(|e| e.to_string()))
         }));
     }
 
@@ -151,7 +153,7 @@ impl CheckState {
             program,
             args,
             self.root.clone(),
-            move |result| BackendEvent::CheckEditorExited { editor, result },
+            move |result| Event::EditorExited { editor, result },
         ));
     }
 
@@ -198,7 +200,7 @@ impl CheckState {
         cx.spawn(Task::blocking(
             file_key(),
             format!("read {file}"),
-            move || BackendEvent::CheckFileLoaded {
+            move || Event::FileLoaded {
                 file,
                 text: read_for_viewer(&path),
             },
@@ -317,42 +319,6 @@ impl Screen for CheckState {
         Handled::Yes
     }
 
-    fn on_backend(&mut self, event: BackendEvent, cx: &mut UpdateCx) -> Option<BackendEvent> {
-        match event {
-            BackendEvent::CheckFinished(Ok(report)) => {
-                let n = report.violations.len();
-                cx.status(if n == 0 {
-                    "check: ok".to_string()
-                } else {
-                    format!("check: {n} violation{}", view::plural(n))
-                });
-                self.selected = reselect(&report.violations, self.keep.take(), self.selected);
-                self.report = Some(*report);
-                self.run = Run::Done;
-                None
-            }
-            BackendEvent::CheckFinished(Err(e)) => {
-                cx.error(format!("homelab check could not read the repository: {e}"));
-                self.run = Run::Failed(e);
-                None
-            }
-            BackendEvent::CheckFileLoaded { file, text } => {
-                if let Some(v) = self.viewer.as_mut().filter(|v| v.file == file) {
-                    let lines: Result<Vec<String>, String> =
-                        text.map(|t| t.lines().map(str::to_string).collect());
-                    v.lines = Some(lines);
-                    v.focus = v.line.map_or(0, |l| (l as usize).saturating_sub(1));
-                }
-                None
-            }
-            BackendEvent::CheckEditorExited { editor, result } => {
-                self.editor_exited(&editor, result, cx);
-                None
-            }
-            other => Some(other),
-        }
-    }
-
     /// Click a violation to select it, click the selected one to open its file; the wheel
     /// moves the selection over the list and scrolls the viewer over the viewer.
     fn on_mouse(&mut self, ev: MouseEvent, area: Rect, cx: &mut UpdateCx) -> Handled {
@@ -396,6 +362,39 @@ impl Screen for CheckState {
 
     fn busy(&self) -> Option<String> {
         (self.run == Run::Running).then(|| "homelab check".to_string())
+    }
+}
+
+impl Owner<Event> for CheckState {
+    fn on_event(&mut self, event: Event, cx: &mut UpdateCx) {
+        match event {
+            Event::Finished(Ok(report)) => {
+                let n = report.violations.len();
+                cx.status(if n == 0 {
+                    "check: ok".to_string()
+                } else {
+                    format!("check: {n} violation{}", view::plural(n))
+                });
+                self.selected = reselect(&report.violations, self.keep.take(), self.selected);
+                self.report = Some(*report);
+                self.run = Run::Done;
+            }
+            Event::Finished(Err(e)) => {
+                cx.error(format!("homelab check could not read the repository: {e}"));
+                self.run = Run::Failed(e);
+            }
+            Event::FileLoaded { file, text } => {
+                if let Some(v) = self.viewer.as_mut().filter(|v| v.file == file) {
+                    let lines: Result<Vec<String>, String> =
+                        text.map(|t| t.lines().map(str::to_string).collect());
+                    v.lines = Some(lines);
+                    v.focus = v.line.map_or(0, |l| (l as usize).saturating_sub(1));
+                }
+            }
+            Event::EditorExited { editor, result } => {
+                self.editor_exited(&editor, result, cx);
+            }
+        }
     }
 }
 

@@ -22,12 +22,12 @@ use crate::backends::prom::{AlertmanagerClient, PrometheusClient};
 use crate::msg::{Action, BackendEvent};
 use crate::overlays::confirm::ConfirmState;
 use crate::runtime::effects::{Task, TaskKey};
-use crate::screens::{Handled, Screen};
+use crate::screens::{Handled, Owner, Screen};
 use crate::theme::Health;
 use conn::ConnState;
 use crossterm::event::{KeyEvent, MouseEvent, MouseEventKind};
 use effects::{ConsoleBackends, Planned};
-use events::ConsoleEffect;
+use events::{ConsoleEffect, ConsoleEvent};
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use state::{ConsoleAction, ConsoleState, EndpointsShown, PaneId};
@@ -351,42 +351,6 @@ impl Screen for ConsoleScreen {
         Handled::Yes
     }
 
-    fn on_backend(&mut self, event: BackendEvent, cx: &mut UpdateCx) -> Option<BackendEvent> {
-        match event {
-            BackendEvent::Console(events::ConsoleEvent::CredentialsLoaded(result)) => {
-                self.credentials = None;
-                self.state.logs.notice = None;
-                let auth = result.unwrap_or_else(|e| {
-                    cx.warn(format!(
-                        "no credentials for Loki/Prometheus/Alertmanager: {e}"
-                    ));
-                    Auth::None
-                });
-                if let Some(r) = &self.resolved {
-                    let mut notes = Vec::new();
-                    let refresh = self.backends.refresh.clone();
-                    self.backends = ConsoleBackends {
-                        refresh,
-                        ..build_backends(r, auth, &mut notes)
-                    };
-                }
-                self.opened = true;
-                let fx = self.state.open(DEFAULT_QUERY, now_ns());
-                self.run(fx, cx);
-                None
-            }
-            BackendEvent::Console(ev) => {
-                let fx = self.state.on_event(ev);
-                self.run(fx, cx);
-                if let Some(n) = self.state.alerts.notice.take() {
-                    cx.status(n);
-                }
-                None
-            }
-            other => Some(other),
-        }
-    }
-
     fn on_confirmed(&mut self, tag: &str, cx: &mut UpdateCx) {
         if tag == EXPIRE_TAG {
             let fx = self.state.confirm(true);
@@ -437,6 +401,41 @@ impl Screen for ConsoleScreen {
     fn on_leave(&mut self, cx: &mut UpdateCx) {
         for key in effects::subscription_keys() {
             cx.cancel(key);
+        }
+    }
+}
+
+impl Owner<ConsoleEvent> for ConsoleScreen {
+    fn on_event(&mut self, event: ConsoleEvent, cx: &mut UpdateCx) {
+        match event {
+            ConsoleEvent::CredentialsLoaded(result) => {
+                self.credentials = None;
+                self.state.logs.notice = None;
+                let auth = result.unwrap_or_else(|e| {
+                    cx.warn(format!(
+                        "no credentials for Loki/Prometheus/Alertmanager: {e}"
+                    ));
+                    Auth::None
+                });
+                if let Some(r) = &self.resolved {
+                    let mut notes = Vec::new();
+                    let refresh = self.backends.refresh.clone();
+                    self.backends = ConsoleBackends {
+                        refresh,
+                        ..build_backends(r, auth, &mut notes)
+                    };
+                }
+                self.opened = true;
+                let fx = self.state.open(DEFAULT_QUERY, now_ns());
+                self.run(fx, cx);
+            }
+            ev => {
+                let fx = self.state.on_event(ev);
+                self.run(fx, cx);
+                if let Some(n) = self.state.alerts.notice.take() {
+                    cx.status(n);
+                }
+            }
         }
     }
 }

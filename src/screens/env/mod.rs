@@ -4,9 +4,12 @@
 //! on the blocking pool; the UI task only holds the decrypted values it shows, zeroized when the
 //! screen closes.
 
+mod event;
 pub mod model;
 pub mod textarea;
 mod view;
+
+pub use event::Event;
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -15,9 +18,9 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::Frame;
 use ratatui::layout::Rect;
 
-use super::{Handled, Screen};
+use super::{Handled, Owner, Screen};
 use crate::app::{Session, UpdateCx, ViewCx};
-use crate::msg::{Action, BackendEvent};
+use crate::msg::Action;
 use crate::overlays::confirm::ConfirmState;
 use crate::runtime::effects::{Task, TaskKey};
 use crate::secrets::{EncryptedFile, Format, Identities, MacStatus, Opened};
@@ -133,7 +136,7 @@ impl EnvState {
             format!("decrypt {}", path.display()),
             move || {
                 let result = load_file(&path, read_only);
-                BackendEvent::EnvLoaded(result.map(Box::new).map_err(|e| (path, e)))
+                Event::Loaded(result.map(Box::new).map_err(|e| (path, e)))
             },
         ));
     }
@@ -171,7 +174,7 @@ impl EnvState {
                     })
                     .unwrap_or_default();
                 files.sort();
-                BackendEvent::EnvFilesListed(files)
+                Event::FilesListed(files)
             },
         ));
     }
@@ -434,8 +437,8 @@ impl Doc {
             TaskKey::new("env-save"),
             label,
             move || match opened.save() {
-                Ok(()) => BackendEvent::EnvSaved(Ok(Box::new(opened))),
-                Err(e) => BackendEvent::EnvSaved(Err((Box::new(opened), e.to_string()))),
+                Ok(()) => Event::Saved(Ok(Box::new(opened))),
+                Err(e) => Event::Saved(Err((Box::new(opened), e.to_string()))),
             },
         ));
     }
@@ -635,74 +638,6 @@ impl Screen for EnvState {
         }
     }
 
-    fn on_backend(&mut self, event: BackendEvent, cx: &mut UpdateCx) -> Option<BackendEvent> {
-        match event {
-            BackendEvent::EnvFilesListed(files) => {
-                if let Phase::Pick { files: f, selected } = &mut self.phase {
-                    *f = files;
-                    *selected = (*selected).min(f.len().saturating_sub(1));
-                }
-                None
-            }
-            BackendEvent::EnvLoaded(result) => {
-                self.phase = match result {
-                    Ok(loaded) => {
-                        match (&loaded.opened.mac, loaded.read_only) {
-                            (MacStatus::Verified, _) | (_, true) => {
-                                if loaded.read_only {
-                                    cx.warn("Read-only: the MAC does not verify, so nothing can be saved.");
-                                }
-                                Phase::Ready(Box::new(Doc::new(*loaded)))
-                            }
-                            _ => {
-                                let message = loaded
-                                    .opened
-                                    .require_mac()
-                                    .err()
-                                    .map(|e| e.to_string())
-                                    .unwrap_or_default();
-                                Phase::Failed {
-                                    path: loaded.path.clone(),
-                                    message,
-                                    can_open_read_only: true,
-                                }
-                            }
-                        }
-                    }
-                    Err((path, message)) => Phase::Failed {
-                        path,
-                        message,
-                        can_open_read_only: false,
-                    },
-                };
-                None
-            }
-            BackendEvent::EnvSaved(result) => {
-                if let Some(doc) = self.doc_mut() {
-                    doc.mode = Mode::Browse;
-                    match result {
-                        Ok(opened) => {
-                            doc.mac = opened.mac.clone();
-                            doc.opened = Some(*opened);
-                            let n = doc.model.diff().len();
-                            doc.model.mark_saved();
-                            cx.notify(format!(
-                                "Saved {} ({n} change(s), encrypted)",
-                                display(&doc.path)
-                            ));
-                        }
-                        Err((opened, message)) => {
-                            doc.opened = Some(*opened);
-                            cx.error(format!("Saving failed, the file is unchanged: {message}"));
-                        }
-                    }
-                }
-                None
-            }
-            other => Some(other),
-        }
-    }
-
     fn on_confirmed(&mut self, tag: &str, cx: &mut UpdateCx) {
         match tag {
             "discard" => {
@@ -784,6 +719,72 @@ impl Screen for EnvState {
                 display(&doc.path)
             )
         })
+    }
+}
+
+impl Owner<Event> for EnvState {
+    fn on_event(&mut self, event: Event, cx: &mut UpdateCx) {
+        match event {
+            Event::FilesListed(files) => {
+                if let Phase::Pick { files: f, selected } = &mut self.phase {
+                    *f = files;
+                    *selected = (*selected).min(f.len().saturating_sub(1));
+                }
+            }
+            Event::Loaded(result) => {
+                self.phase = match result {
+                    Ok(loaded) => {
+                        match (&loaded.opened.mac, loaded.read_only) {
+                            (MacStatus::Verified, _) | (_, true) => {
+                                if loaded.read_only {
+                                    cx.warn("Read-only: the MAC does not verify, so nothing can be saved.");
+                                }
+                                Phase::Ready(Box::new(Doc::new(*loaded)))
+                            }
+                            _ => {
+                                let message = loaded
+                                    .opened
+                                    .require_mac()
+                                    .err()
+                                    .map(|e| e.to_string())
+                                    .unwrap_or_default();
+                                Phase::Failed {
+                                    path: loaded.path.clone(),
+                                    message,
+                                    can_open_read_only: true,
+                                }
+                            }
+                        }
+                    }
+                    Err((path, message)) => Phase::Failed {
+                        path,
+                        message,
+                        can_open_read_only: false,
+                    },
+                };
+            }
+            Event::Saved(result) => {
+                if let Some(doc) = self.doc_mut() {
+                    doc.mode = Mode::Browse;
+                    match result {
+                        Ok(opened) => {
+                            doc.mac = opened.mac.clone();
+                            doc.opened = Some(*opened);
+                            let n = doc.model.diff().len();
+                            doc.model.mark_saved();
+                            cx.notify(format!(
+                                "Saved {} ({n} change(s), encrypted)",
+                                display(&doc.path)
+                            ));
+                        }
+                        Err((opened, message)) => {
+                            doc.opened = Some(*opened);
+                            cx.error(format!("Saving failed, the file is unchanged: {message}"));
+                        }
+                    }
+                }
+            }
+        }
     }
 }
 

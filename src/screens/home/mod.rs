@@ -1,5 +1,5 @@
-//! Home: the jobs (bootstrap, console, env files, scaffold, check), the selected cluster's
-//! summary and the repository's git state.
+//! Home: the jobs (the registered screens with a home key, see `screens/mod.rs`), the selected
+//! cluster's summary and the repository's git state.
 
 mod view;
 
@@ -12,15 +12,6 @@ use ratatui::Frame;
 use ratatui::layout::Rect;
 
 pub use view::{HomeLayout, layout};
-
-/// The jobs the home menu offers, in order.
-pub const JOBS: [ScreenId; 5] = [
-    ScreenId::Wizard,
-    ScreenId::Console,
-    ScreenId::Env,
-    ScreenId::Scaffold,
-    ScreenId::Check,
-];
 
 /// Panes that take focus with Tab.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -59,12 +50,15 @@ impl HomeState {
     }
 
     pub fn selected_job(&self) -> ScreenId {
-        JOBS[self.job.min(JOBS.len() - 1)]
+        let last = ScreenId::jobs().count().saturating_sub(1);
+        ScreenId::jobs()
+            .nth(self.job.min(last))
+            .unwrap_or(ScreenId::Home)
     }
 
     fn len(&self, pane: Pane, session: &Session) -> usize {
         match pane {
-            Pane::Jobs => JOBS.len(),
+            Pane::Jobs => ScreenId::jobs().count(),
             Pane::Vms => session
                 .cluster
                 .config
@@ -199,7 +193,7 @@ impl Screen for HomeState {
                 if pane == Pane::Jobs {
                     // Each job takes two rows; a click on the selected job opens it.
                     let idx = ((ev.row - rect.y) / view::JOB_ROWS) as usize;
-                    if idx < JOBS.len() {
+                    if idx < ScreenId::jobs().count() {
                         if idx == self.job {
                             cx.open(self.selected_job());
                         }

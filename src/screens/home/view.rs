@@ -1,9 +1,10 @@
 //! Drawing the home screen. Layout is shared with mouse hit-testing through [`layout`].
 
-use super::{HomeState, JOBS, Pane};
+use super::{HomeState, Pane};
 use crate::app::{RepoState, ViewCx};
 use crate::config::ClusterConfig;
 use crate::msg::Action;
+use crate::screens::ScreenId;
 use crate::widgets::list;
 use crate::widgets::panel::block;
 use ratatui::Frame;
@@ -44,7 +45,7 @@ pub fn layout(area: Rect) -> HomeLayout {
     };
     let [left, right] =
         Layout::horizontal([Constraint::Length(left_w), Constraint::Fill(1)]).areas(area);
-    let jobs_h = JOBS.len() as u16 * JOB_ROWS + 2;
+    let jobs_h = ScreenId::jobs().count() as u16 * JOB_ROWS + 2;
     let [jobs, repo] =
         Layout::vertical([Constraint::Length(jobs_h), Constraint::Fill(1)]).areas(left);
     let [cluster, vms] = Layout::vertical([
@@ -96,7 +97,7 @@ fn render_jobs(state: &HomeState, frame: &mut Frame, l: &HomeLayout, cx: &ViewCx
     frame.render_widget(block("Jobs", focused, cx.theme), l.jobs);
     let area = l.jobs_list;
     let w = area.width as usize;
-    for (i, id) in JOBS.iter().enumerate() {
+    for (i, id) in ScreenId::jobs().enumerate() {
         let y = area.y + i as u16 * JOB_ROWS;
         if y >= area.bottom() {
             break;
@@ -109,7 +110,7 @@ fn render_jobs(state: &HomeState, frame: &mut Frame, l: &HomeLayout, cx: &ViewCx
         };
         let key = cx
             .keymap
-            .key_for("home", &Action::Open(*id))
+            .key_for("home", &Action::Open(id))
             .map(|k| k.to_string())
             .unwrap_or_default();
         let marker = if selected { "▸ " } else { "  " };
@@ -124,21 +125,10 @@ fn render_jobs(state: &HomeState, frame: &mut Frame, l: &HomeLayout, cx: &ViewCx
             Span::styled(key, base.patch(t.ui.key)),
             Span::styled(" ", base),
         ]);
-        let available = cx.available.contains(id);
-        let sub = if available {
-            id.blurb().to_owned()
-        } else {
-            "not available yet".to_owned()
-        };
-        let sub: String = truncate(&sub, w.saturating_sub(3));
-        let sub_style = if available {
-            t.ui.muted
-        } else {
-            t.ui.muted.patch(t.form.placeholder)
-        };
+        let sub = truncate(id.blurb(), w.saturating_sub(3));
         let line2 = Line::from(vec![
             Span::styled("  ", base),
-            Span::styled(sub, base.patch(sub_style)),
+            Span::styled(sub, base.patch(t.ui.muted)),
         ]);
         frame.buffer_mut().set_style(
             Rect {

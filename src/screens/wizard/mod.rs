@@ -21,9 +21,9 @@ mod view;
 pub use event::Event;
 
 use crate::app::{Session, UpdateCx, ViewCx};
-use crate::msg::{Action, BackendEvent};
+use crate::msg::Action;
 use crate::overlays::confirm::ConfirmState;
-use crate::screens::{Handled, Screen};
+use crate::screens::{Handled, Owner, Screen};
 use crate::stages::engine::*;
 use crate::stages::registry::Reaches;
 use crate::stages::secrets::{KeySpec, asked_keys};
@@ -587,17 +587,6 @@ impl Screen for WizardState {
         self.perform(cx);
     }
 
-    fn on_backend(&mut self, event: BackendEvent, cx: &mut UpdateCx) -> Option<BackendEvent> {
-        match event {
-            BackendEvent::Wizard(event) => {
-                self.handle_event(event, cx);
-                self.perform(cx);
-                None
-            }
-            other => Some(other),
-        }
-    }
-
     fn text_input_active(&self) -> bool {
         self.ssh.active() || self.secrets_form.is_some()
     }
@@ -635,5 +624,12 @@ impl Screen for WizardState {
             .iter()
             .find(|s| s.phase == Phase::Running)
             .map(|s| format!("the {} stage is running", s.id.title()))
+    }
+}
+
+impl Owner<Event> for WizardState {
+    fn on_event(&mut self, event: Event, cx: &mut UpdateCx) {
+        self.handle_event(event, cx);
+        self.perform(cx);
     }
 }
