@@ -260,7 +260,7 @@ pub enum BackendEvent {
     /// config/env/*.env files found in the repository.
     EnvFilesListed(Vec<std::path::PathBuf>),
     /// A file was decrypted (or could not be).
-    EnvLoaded(Result<Box<crate::screens::env::Loaded>, (std::path::PathBuf, String)>),
+    EnvLoaded(Result<Box<crate::secrets::Loaded>, (std::path::PathBuf, String)>),
     /// A save finished; the crypto context comes back either way.
     EnvSaved(Result<Box<crate::secrets::Opened>, (Box<crate::secrets::Opened>, String)>),
     // --- wizard: engine and stages (pve, k3s) ---

@@ -4,7 +4,8 @@
 use super::App;
 use super::ViewCx;
 use super::layout::frame_areas;
-use crate::widgets::{bars, popup, toasts};
+use super::{bars, toasts_view as toasts};
+use crate::widgets::popup;
 use ratatui::Frame;
 use ratatui::text::Line;
 use ratatui::widgets::Paragraph;

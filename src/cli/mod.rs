@@ -225,11 +225,3 @@ pub fn completions(shell: CompletionShell) -> std::process::ExitCode {
     );
     std::process::ExitCode::SUCCESS
 }
-
-/// A subcommand whose issue has not landed: say so plainly, exit 2.
-pub fn not_landed(what: &str) -> std::process::ExitCode {
-    eprintln!(
-        "homelab: `{what}` is not available in this build yet; see the issue tracker. Nothing was done."
-    );
-    std::process::ExitCode::from(2)
-}

@@ -131,7 +131,7 @@ impl ConfirmState {
     pub fn view(&self, frame: &mut Frame, area: Rect, cx: &ViewCx) {
         let t = cx.theme;
         let rect = self.rect(area);
-        let inner = popup::frame(frame, rect, &self.title, None, cx);
+        let inner = popup::frame(frame, rect, &self.title, None, cx.theme);
         let mut lines = vec![
             Line::default(),
             Line::styled(self.message.clone(), t.ui.overlay),
@@ -162,7 +162,7 @@ impl ConfirmState {
                 "> ",
                 "",
                 t.ui.key,
-                cx,
+                cx.theme,
             );
         }
         let buttons_y = inner.bottom().saturating_sub(1);

@@ -118,13 +118,13 @@ impl HelpState {
             .key_for("help", &Action::Close)
             .map(|k| k.to_string())
             .unwrap_or_else(|| "Esc".into());
-        let footer = popup::hint_spans(&[(close, "close"), ("j/k".into(), "scroll")], cx);
+        let footer = popup::hint_spans(&[(close, "close"), ("j/k".into(), "scroll")], cx.theme);
         let inner = popup::frame(
             frame,
             rect,
             &format!("Help · {}", self.screen.title()),
             Some(footer),
-            cx,
+            cx.theme,
         );
         let all = rows(cx.keymap, self.screen);
         let key_w = all

@@ -213,14 +213,14 @@ impl PaletteState {
                 ("↑↓".into(), "move"),
                 ("Esc".into(), "close"),
             ],
-            cx,
+            cx.theme,
         );
         let title = format!(
             "Command palette · {}/{}",
             self.matches.len(),
             self.entries.len()
         );
-        let inner = popup::frame(frame, rect, &title, Some(footer), cx);
+        let inner = popup::frame(frame, rect, &title, Some(footer), cx.theme);
         if inner.height < 3 {
             return;
         }
@@ -231,7 +231,7 @@ impl PaletteState {
             ": ",
             "type a command: open console, theme light, help",
             t.ui.key,
-            cx,
+            cx.theme,
         );
         let rule = Rect {
             y: inner.y + 1,
@@ -297,7 +297,7 @@ impl PaletteState {
                 Line::from(spans)
             })
             .collect();
-        list::render(frame, lr, rows, self.selected, true, cx);
+        list::render(frame, lr, rows, self.selected, true, cx.theme);
     }
 }
 

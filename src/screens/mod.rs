@@ -5,7 +5,10 @@ pub mod check;
 pub mod console;
 pub mod env;
 pub mod home;
+pub mod start;
 pub mod wizard;
+
+pub use start::StartParams;
 
 use crate::app::{UpdateCx, ViewCx};
 use crate::msg::{Action, BackendEvent};
@@ -159,15 +162,19 @@ pub struct Screens {
 }
 
 impl Screens {
-    pub fn new(session: &crate::app::Session) -> Self {
-        Self {
+    pub fn new(session: &crate::app::Session, start: &StartParams) -> Self {
+        let mut screens = Self {
             home: home::HomeState::new(session),
-            console: console::ConsoleScreen::new(session),
-            env: env::EnvState::new(session),
+            console: console::ConsoleScreen::new(session, &start.endpoints),
+            env: env::EnvState::new(session, start.env_file.clone()),
             // --- construct your screen here ---
             check: check::CheckState::new(session),
             wizard: wizard::WizardState::new(session),
+        };
+        if let Some(stage) = start.wizard_stage {
+            screens.wizard.pick(stage);
         }
+        screens
     }
 
     /// The screen for `id`, or `None` while it has not landed.

@@ -31,7 +31,7 @@ use crate::stages::engine::*;
 use async_trait::async_trait;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -43,13 +43,6 @@ pub enum Connection {
         host: String,
         port: u16,
     },
-}
-
-/// The cluster's encrypted env file: `config/env/<cluster>.env` under `repo`.
-pub fn env_file(repo: &Path, cluster: &str) -> PathBuf {
-    repo.join("config")
-        .join("env")
-        .join(format!("{cluster}.env"))
 }
 
 /// The PVE credentials for `cfg`: the API token secret (`PROXMOX_TOKEN_SECRET`, for token

@@ -1,5 +1,6 @@
-//! `homelab bootstrap` without the TUI: `--plan` prints preflight and plan; `--yes` runs the
-//! stages printing timestamped plain log lines. Stages not in this build say so (exit 2).
+//! `homelab bootstrap` without the TUI (called by `commands::bootstrap`): `--plan` prints
+//! preflight and plan; `--yes` runs the stages printing timestamped plain log lines. Stages not
+//! in this build say so (exit 2).
 //!
 //! Secrets: the PVE token secret comes from `PROXMOX_TOKEN_SECRET` in the environment (the SOPS env
 //! file integration belongs to the secrets stage); `PROXMOX_PASSWORD` selects ticket auth with the
@@ -9,40 +10,12 @@ use super::engine::*;
 use super::printer;
 use super::proxmox::{Connection, ProxmoxStage, connect};
 use crate::backends::pve::{self, PveClient};
-use crate::cli::{BootstrapArgs, GlobalArgs};
+use crate::cli::BootstrapArgs;
 use crate::config::ClusterConfig;
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
-
-/// The cluster file chosen by `--repo` / `--cluster` (foundation's loader: validated, with
-/// file:line:column diagnostics).
-pub fn locate_cluster(global: &GlobalArgs) -> Result<PathBuf, String> {
-    let start = match &global.repo {
-        Some(r) => r.clone(),
-        None => std::env::current_dir().map_err(|e| e.to_string())?,
-    };
-    let root = crate::config::load::find_repo_root(&start)?;
-    crate::config::load::choose_cluster(&root, global.cluster.as_deref())
-}
-
-pub fn load_cluster(path: &Path) -> Result<ClusterConfig, String> {
-    let root = path
-        .parent()
-        .and_then(Path::parent)
-        .and_then(Path::parent)
-        .unwrap_or(Path::new("."));
-    crate::config::load::load_cluster(root, path)
-        .config
-        .map_err(|diags| {
-            diags
-                .iter()
-                .map(|d| d.to_string())
-                .collect::<Vec<_>>()
-                .join("\n")
-        })
-}
 
 /// How the stage asks the operator: stdin prompts, or fixed answers under `--yes`.
 struct StdinConfirm;
@@ -97,11 +70,11 @@ impl Confirm for CliConfirm {
 /// Build the PVE client for `cfg`, trusting on first use as the flags allow.
 pub async fn pve_client(
     cfg: &ClusterConfig,
+    repo: &Path,
     cluster_file: &Path,
     args: &BootstrapArgs,
 ) -> Result<PveClient, String> {
-    let repo = repo_of(cluster_file);
-    let env_file = super::proxmox::env_file(&repo, &cfg.name);
+    let env_file = crate::config::env_file(repo, &cfg.name);
     let (host, port) = match connect(cfg, Some(&env_file), None)? {
         Connection::Ready(client) => return Ok(client),
         Connection::NeedsTrust { host, port } => (host, port),
@@ -139,74 +112,21 @@ pub async fn pve_client(
     }
 }
 
-/// `homelab bootstrap ...` (blocking; builds its own runtime). Without `--plan` or `--yes` it
-/// opens the wizard screen.
-pub fn bootstrap(global: &GlobalArgs, args: &BootstrapArgs) -> ExitCode {
-    if !args.yes && !args.plan {
-        let start = crate::launch::Start {
-            screen: crate::screens::ScreenId::Wizard,
-            started: std::time::Instant::now(),
-        };
-        let Some(stage) = args.stage.as_deref() else {
-            return crate::launch::tui(global, start);
-        };
-        // `--stage S` opens the wizard on that stage.
-        let stage: StageId = match stage.parse() {
-            Ok(id) => id,
-            Err(e) => {
-                eprintln!("homelab bootstrap: {e}");
-                return ExitCode::from(2);
-            }
-        };
-        return crate::launch::tui_with(global, start, move |app| {
-            app.screens.wizard.pick(stage);
-            crate::runtime::effects::Effects::new()
-        });
-    }
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("homelab: cannot start the async runtime: {e}");
-            return ExitCode::from(1);
-        }
-    };
-    rt.block_on(bootstrap_async(global, args))
-}
-
-async fn bootstrap_async(global: &GlobalArgs, args: &BootstrapArgs) -> ExitCode {
-    let stages: Vec<StageId> = match &args.stage {
-        Some(s) => match s.parse() {
-            Ok(id) => vec![id],
-            Err(e) => {
-                eprintln!("homelab bootstrap: {e}");
-                return ExitCode::from(2);
-            }
-        },
-        None => StageId::ALL.to_vec(),
-    };
-    let file = match locate_cluster(global) {
-        Ok(f) => f,
-        Err(e) => {
-            eprintln!("homelab bootstrap: {e}");
-            return ExitCode::from(1);
-        }
-    };
-    let cfg = match load_cluster(&file) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("homelab bootstrap: {e}");
-            return ExitCode::from(1);
-        }
-    };
+/// Preflight and plan (`--plan`) or apply (`--yes`) `stages` of the cluster `cfg` read from
+/// `cluster_file` in `repo`.
+pub async fn headless(
+    repo: &Path,
+    file: &Path,
+    cfg: ClusterConfig,
+    stages: &[StageId],
+    args: &BootstrapArgs,
+) -> ExitCode {
     let mut missing = Vec::new();
-    for id in stages {
+    for &id in stages {
         let stage: Box<dyn Stage> = match id {
-            StageId::Proxmox => match pve_client(&cfg, &file, args).await {
+            StageId::Proxmox => match pve_client(&cfg, repo, file, args).await {
                 Ok(client) => Box::new(ProxmoxStage::new(
-                    load_cluster(&file).unwrap_or(cfg.clone()),
+                    crate::config::valid_cluster(repo, file).unwrap_or(cfg.clone()),
                     Arc::new(client),
                 )),
                 Err(e) => {
@@ -231,7 +151,7 @@ async fn bootstrap_async(global: &GlobalArgs, args: &BootstrapArgs) -> ExitCode 
                     crate::stages::k3s::K3sOptions::from_process(),
                 ))
             }
-            StageId::Secrets => Box::new(secrets_stage(&file, &cfg)),
+            StageId::Secrets => Box::new(secrets_stage(repo, &cfg)),
             other => {
                 println!(
                     "{} {:<8} stage `{other}` is not implemented in this build yet; nothing was done for it",
@@ -254,28 +174,17 @@ async fn bootstrap_async(global: &GlobalArgs, args: &BootstrapArgs) -> ExitCode 
     }
 }
 
-/// The repository holding `config/clusters/<name>.yaml`.
-fn repo_of(cluster_file: &Path) -> PathBuf {
-    cluster_file
-        .parent()
-        .and_then(Path::parent)
-        .and_then(Path::parent)
-        .map(Path::to_path_buf)
-        .unwrap_or_default()
-}
-
 /// The secrets stage for `homelab bootstrap`: values from the environment, or asked on the
 /// terminal (masked) when there is one.
-fn secrets_stage(cluster_file: &Path, cfg: &ClusterConfig) -> super::secrets::SecretsStage {
+fn secrets_stage(repo: &Path, cfg: &ClusterConfig) -> super::secrets::SecretsStage {
     use std::io::IsTerminal;
-    let repo = repo_of(cluster_file);
     let identity = super::secrets::identity_location().unwrap_or_else(|| PathBuf::from("keys.txt"));
     let ask: Arc<dyn super::secrets::AskValues> = if std::io::stdin().is_terminal() {
         Arc::new(super::secrets::TerminalValues)
     } else {
         Arc::new(super::secrets::EnvValues)
     };
-    super::secrets::SecretsStage::new(repo, cfg, identity, ask)
+    super::secrets::SecretsStage::new(repo.to_path_buf(), cfg, identity, ask)
 }
 
 fn now() -> String {

@@ -1,7 +1,7 @@
 //! A selectable list of pre-styled lines with scrolling that keeps the selection visible.
 //! Screens pair `render` with `offset` for mouse hit-testing, so clicks land on what is drawn.
 
-use crate::app::ViewCx;
+use crate::theme::Theme;
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::text::Line;
@@ -42,12 +42,12 @@ pub fn render(
     rows: Vec<Line<'_>>,
     selected: usize,
     focused: bool,
-    cx: &ViewCx,
+    theme: &Theme,
 ) {
     let len = rows.len();
     let height = area.height as usize;
     let off = offset(selected, len, height);
-    let sel_style = cx.theme.selection(focused);
+    let sel_style = theme.selection(focused);
     let lines: Vec<Line> = rows
         .into_iter()
         .enumerate()
@@ -88,7 +88,7 @@ pub fn render(
         let mut state = ScrollbarState::new(len - height).position(off);
         frame.render_stateful_widget(
             Scrollbar::new(ScrollbarOrientation::VerticalRight)
-                .style(cx.theme.ui.scrollbar)
+                .style(theme.ui.scrollbar)
                 .begin_symbol(None)
                 .end_symbol(None),
             area,

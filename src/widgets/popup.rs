@@ -1,6 +1,6 @@
 //! Centred overlay frames and the dimming behind them.
 
-use crate::app::ViewCx;
+use crate::theme::Theme;
 use ratatui::Frame;
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
@@ -50,9 +50,9 @@ pub fn frame(
     rect: Rect,
     title: &str,
     footer: Option<Line<'_>>,
-    cx: &ViewCx,
+    theme: &Theme,
 ) -> Rect {
-    let t = cx.theme;
+    let t = theme;
     frame.render_widget(Clear, rect);
     let mut block = Block::default()
         .borders(Borders::ALL)
@@ -74,15 +74,15 @@ pub fn frame(
 }
 
 /// `key desc · key desc` spans for an overlay footer.
-pub fn hint_spans<'a>(pairs: &[(String, &'a str)], cx: &ViewCx) -> Line<'a> {
-    let mut spans = vec![Span::styled(" ", cx.theme.ui.overlay_border)];
+pub fn hint_spans<'a>(pairs: &[(String, &'a str)], theme: &Theme) -> Line<'a> {
+    let mut spans = vec![Span::styled(" ", theme.ui.overlay_border)];
     for (i, (k, d)) in pairs.iter().enumerate() {
         if i > 0 {
-            spans.push(Span::styled(" · ", cx.theme.ui.overlay_border));
+            spans.push(Span::styled(" · ", theme.ui.overlay_border));
         }
-        spans.push(Span::styled(k.clone(), cx.theme.ui.key));
-        spans.push(Span::styled(format!(" {d}"), cx.theme.ui.overlay));
+        spans.push(Span::styled(k.clone(), theme.ui.key));
+        spans.push(Span::styled(format!(" {d}"), theme.ui.overlay));
     }
-    spans.push(Span::styled(" ", cx.theme.ui.overlay_border));
+    spans.push(Span::styled(" ", theme.ui.overlay_border));
     Line::from(spans)
 }

@@ -1,6 +1,6 @@
 //! A one-line text field: the palette's input, and for screens' forms.
 
-use crate::app::ViewCx;
+use crate::theme::Theme;
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::Frame;
 use ratatui::layout::Rect;
@@ -105,9 +105,9 @@ impl TextInput {
         prompt: &str,
         placeholder: &str,
         prompt_style: Style,
-        cx: &ViewCx,
+        theme: &Theme,
     ) {
-        let t = cx.theme;
+        let t = theme;
         let width = (area.width as usize).saturating_sub(prompt.chars().count() + 1);
         let chars: Vec<char> = self.value.chars().collect();
         let start = self.cursor.saturating_sub(width);

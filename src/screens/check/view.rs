@@ -85,7 +85,7 @@ pub fn render(state: &CheckState, frame: &mut Frame, area: Rect, cx: &ViewCx) {
                 Paragraph::new(text).wrap(Wrap { trim: false }).block(block(
                     "Check repository",
                     true,
-                    cx,
+                    cx.theme,
                 )),
                 area,
             );
@@ -103,7 +103,7 @@ pub fn render(state: &CheckState, frame: &mut Frame, area: Rect, cx: &ViewCx) {
                 ),
             ]);
             frame.render_widget(
-                Paragraph::new(text).block(block("Check repository", true, cx)),
+                Paragraph::new(text).block(block("Check repository", true, cx.theme)),
                 area,
             );
         }
@@ -122,7 +122,7 @@ fn summary(report: &Report) -> String {
 /// A clean tree: the verdict, then every rule that passed (a scrollable list, the selected
 /// rule's fix hint at the bottom, so the rules are browsable even at 80x24).
 fn render_ok(state: &CheckState, report: &Report, frame: &mut Frame, area: Rect, cx: &ViewCx) {
-    let b = block("Check repository", true, cx);
+    let b = block("Check repository", true, cx.theme);
     let inner = b.inner(area);
     frame.render_widget(b, area);
     let header = vec![
@@ -163,7 +163,7 @@ fn render_ok(state: &CheckState, report: &Report, frame: &mut Frame, area: Rect,
             ])
         })
         .collect();
-    list::render(frame, list_area, rows, selected, true, cx);
+    list::render(frame, list_area, rows, selected, true, cx.theme);
     if hint_h > 0 {
         let hint = Line::from(vec![
             Span::styled("fix when it fails: ", cx.theme.ui.key),
@@ -224,7 +224,7 @@ fn render_list(state: &CheckState, report: &Report, frame: &mut Frame, area: Rec
         plural(n),
         plural(groups)
     );
-    let b = block(title, state.viewer.is_none(), cx);
+    let b = block(title, state.viewer.is_none(), cx.theme);
     let inner = b.inner(area);
     frame.render_widget(b, area);
     if inner.height == 0 {
@@ -261,7 +261,7 @@ fn render_list(state: &CheckState, report: &Report, frame: &mut Frame, area: Rec
         lines,
         selected_row(report, state.selected),
         state.viewer.is_none(),
-        cx,
+        cx.theme,
     );
 }
 
@@ -294,7 +294,7 @@ fn render_detail(state: &CheckState, report: &Report, frame: &mut Frame, area: R
     frame.render_widget(
         Paragraph::new(text)
             .wrap(Wrap { trim: false })
-            .block(block("Violation", false, cx)),
+            .block(block("Violation", false, cx.theme)),
         area,
     );
 }
@@ -304,7 +304,7 @@ fn render_viewer(v: &Viewer, frame: &mut Frame, area: Rect, cx: &ViewCx) {
         Some(l) => format!("{}:{l}  (Esc closes)", v.file),
         None => format!("{}  (Esc closes)", v.file),
     };
-    let b = block(title, true, cx);
+    let b = block(title, true, cx.theme);
     let inner = b.inner(area);
     frame.render_widget(b, area);
     let lines = match &v.lines {

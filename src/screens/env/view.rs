@@ -91,7 +91,7 @@ fn pick(files: &[std::path::PathBuf], selected: usize, frame: &mut Frame, area: 
             )
         })
         .collect();
-    list::render(frame, inner, rows, selected, true, cx);
+    list::render(frame, inner, rows, selected, true, cx.theme);
 }
 
 fn failed(
@@ -251,7 +251,7 @@ fn ready(doc: &Doc, frame: &mut Frame, area: Rect, cx: &ViewCx) {
             list_area,
         );
     } else {
-        list::render(frame, list_area, lines, doc.selected, true, cx);
+        list::render(frame, list_area, lines, doc.selected, true, cx.theme);
     }
     if search_h == 1 {
         let search_area = Rect {
@@ -266,7 +266,7 @@ fn ready(doc: &Doc, frame: &mut Frame, area: Rect, cx: &ViewCx) {
                 " / ",
                 "type to filter keys",
                 t.ui.key,
-                cx,
+                cx.theme,
             ),
             _ => frame.render_widget(
                 Paragraph::new(Line::from(vec![
@@ -295,7 +295,7 @@ fn truncate(s: &str, w: usize) -> String {
 fn hints(pairs: &[(&str, &'static str)], cx: &ViewCx) -> Line<'static> {
     let owned: Vec<(String, &'static str)> =
         pairs.iter().map(|(k, d)| ((*k).to_owned(), *d)).collect();
-    let line = popup::hint_spans(&owned, cx);
+    let line = popup::hint_spans(&owned, cx.theme);
     Line::from(
         line.spans
             .into_iter()
@@ -316,7 +316,7 @@ fn modal(doc: &Doc, frame: &mut Frame, area: Rect, cx: &ViewCx) {
                 &[("Enter", "done"), ("ctrl-j", "new line"), ("Esc", "cancel")],
                 cx,
             );
-            let inner = popup::frame(frame, rect, &format!("Edit {key}"), Some(footer), cx);
+            let inner = popup::frame(frame, rect, &format!("Edit {key}"), Some(footer), cx.theme);
             let lines = text.lines(inner.height as usize, t.form.input_focused, true);
             frame.render_widget(Paragraph::new(lines), inner);
         }
@@ -336,7 +336,7 @@ fn modal(doc: &Doc, frame: &mut Frame, area: Rect, cx: &ViewCx) {
                 ],
                 cx,
             );
-            let inner = popup::frame(frame, rect, "Add a key", Some(footer), cx);
+            let inner = popup::frame(frame, rect, "Add a key", Some(footer), cx.theme);
             let key_style = if *on_value {
                 t.form.label
             } else {
@@ -363,7 +363,7 @@ fn modal(doc: &Doc, frame: &mut Frame, area: Rect, cx: &ViewCx) {
                     key_area,
                 );
             } else {
-                key.render(frame, key_area, "", "NEW_KEY", key_style, cx);
+                key.render(frame, key_area, "", "NEW_KEY", key_style, cx.theme);
             }
             let value_label = Rect {
                 y: inner.y + 1,
@@ -410,14 +410,20 @@ fn modal(doc: &Doc, frame: &mut Frame, area: Rect, cx: &ViewCx) {
             let key = doc.model.key(*index).unwrap_or_default();
             let rect = popup::centered(area, width, 4);
             let footer = hints(&[("Enter", "rename"), ("Esc", "cancel")], cx);
-            let inner = popup::frame(frame, rect, &format!("Rename {key}"), Some(footer), cx);
+            let inner = popup::frame(
+                frame,
+                rect,
+                &format!("Rename {key}"),
+                Some(footer),
+                cx.theme,
+            );
             input.render(
                 frame,
                 Rect { height: 1, ..inner },
                 "New name: ",
                 "KEY",
                 t.form.label,
-                cx,
+                cx.theme,
             );
             if let Some(e) = error {
                 let err_area = Rect {
@@ -451,7 +457,7 @@ fn modal(doc: &Doc, frame: &mut Frame, area: Rect, cx: &ViewCx) {
                 rect,
                 &format!("Save {}?", display(&doc.path)),
                 Some(footer),
-                cx,
+                cx.theme,
             );
             let mut lines: Vec<Line> = changes
                 .iter()

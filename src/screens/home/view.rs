@@ -93,7 +93,7 @@ pub fn render(state: &HomeState, frame: &mut Frame, area: Rect, cx: &ViewCx) {
 fn render_jobs(state: &HomeState, frame: &mut Frame, l: &HomeLayout, cx: &ViewCx) {
     let t = cx.theme;
     let focused = state.focus == Pane::Jobs;
-    frame.render_widget(block("Jobs", focused, cx), l.jobs);
+    frame.render_widget(block("Jobs", focused, cx.theme), l.jobs);
     let area = l.jobs_list;
     let w = area.width as usize;
     for (i, id) in JOBS.iter().enumerate() {
@@ -162,7 +162,7 @@ fn render_jobs(state: &HomeState, frame: &mut Frame, l: &HomeLayout, cx: &ViewCx
 fn render_repo(state: &HomeState, frame: &mut Frame, l: &HomeLayout, cx: &ViewCx) {
     let t = cx.theme;
     let focused = state.focus == Pane::Repo;
-    frame.render_widget(block("Repository", focused, cx), l.repo);
+    frame.render_widget(block("Repository", focused, cx.theme), l.repo);
     let inner = l.repo.inner(Margin {
         horizontal: 1,
         vertical: 1,
@@ -230,7 +230,7 @@ fn render_repo(state: &HomeState, frame: &mut Frame, l: &HomeLayout, cx: &ViewCx
                     ])
                 })
                 .collect();
-            list::render(frame, l.repo_list, rows, state.repo_file, focused, cx);
+            list::render(frame, l.repo_list, rows, state.repo_file, focused, cx.theme);
         }
     }
 }
@@ -244,7 +244,10 @@ fn render_cluster(state: &HomeState, frame: &mut Frame, l: &HomeLayout, cx: &Vie
     });
     match &c.config {
         Ok(cfg) => {
-            frame.render_widget(block(format!("Cluster {}", cfg.name), false, cx), l.cluster);
+            frame.render_widget(
+                block(format!("Cluster {}", cfg.name), false, cx.theme),
+                l.cluster,
+            );
             let tall = l.cluster.height >= CLUSTER_LINES_TALL + 2;
             let lines = summary_lines(cfg, inner.width as usize, tall, cx);
             frame.render_widget(Paragraph::new(lines), inner);
@@ -258,7 +261,10 @@ fn render_cluster(state: &HomeState, frame: &mut Frame, l: &HomeLayout, cx: &Vie
                 diags.len(),
                 if diags.len() == 1 { "" } else { "s" }
             );
-            frame.render_widget(block(title, false, cx).border_style(t.status.error), both);
+            frame.render_widget(
+                block(title, false, cx.theme).border_style(t.status.error),
+                both,
+            );
             let inner = both.inner(Margin {
                 horizontal: 1,
                 vertical: 1,
@@ -393,7 +399,7 @@ fn render_vms(
         if servers == 1 { "," } else { "s," },
         if agents == 1 { "" } else { "s" }
     );
-    frame.render_widget(block(title, focused, cx), l.vms);
+    frame.render_widget(block(title, focused, cx.theme), l.vms);
     let inner = l.vms.inner(Margin {
         horizontal: 1,
         vertical: 1,
@@ -485,7 +491,7 @@ fn render_vms(
             Line::from(spans)
         })
         .collect();
-    list::render(frame, l.vms_list, rows, state.vm, focused, cx);
+    list::render(frame, l.vms_list, rows, state.vm, focused, cx.theme);
     // Totals a line below the table, when it all fits.
     if l.vms_list.height as usize > cfg.vms.len() + 1 {
         let cores: u32 = cfg.vms.iter().map(|v| v.cores).sum();

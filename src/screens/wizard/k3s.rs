@@ -458,7 +458,7 @@ pub fn render_trust(prompt: &HostKeyPrompt, frame: &mut Frame, area: Rect, cx: &
         Span::styled(" n ", cx.theme.ui.key),
         Span::styled("refuse ", cx.theme.ui.key_desc),
     ]);
-    let inner = popup::frame(frame, rect, "Unknown SSH host key", Some(footer), cx);
+    let inner = popup::frame(frame, rect, "Unknown SSH host key", Some(footer), cx.theme);
     let host = if prompt.port == 22 {
         prompt.host.clone()
     } else {

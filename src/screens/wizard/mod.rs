@@ -350,7 +350,10 @@ impl WizardState {
             .map(asked_keys)
             .unwrap_or_default();
         let cfg = cx.session.cluster.config.as_ref().ok();
-        let file = format!("config/env/{}.env", cx.session.cluster.name);
+        // As the form shows it: relative to the repository root.
+        let file = crate::config::env_file(std::path::Path::new(""), &cx.session.cluster.name)
+            .display()
+            .to_string();
         let keys = documented
             .into_iter()
             .filter(|k| asked.contains(&k.key))

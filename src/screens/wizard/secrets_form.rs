@@ -208,7 +208,7 @@ impl SecretsForm {
             Span::styled("cancel ", t.ui.key_desc),
         ]);
         let title = format!("Values for {}", self.file);
-        let inner = popup::frame(frame, rect, &title, Some(footer), cx);
+        let inner = popup::frame(frame, rect, &title, Some(footer), cx.theme);
         let label_w = self
             .fields
             .iter()

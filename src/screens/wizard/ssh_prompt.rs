@@ -164,7 +164,7 @@ impl SshPrompts {
             Span::styled(" esc ", cx.theme.ui.key),
             Span::styled("skip ", cx.theme.ui.key_desc),
         ]);
-        let inner = popup::frame(frame, rect, title, Some(footer), cx);
+        let inner = popup::frame(frame, rect, title, Some(footer), cx.theme);
         let masked = "•".repeat(self.input.chars().count());
         let lines = vec![
             Line::styled(what, cx.theme.ui.text),

@@ -65,7 +65,7 @@ pub async fn build_blocking(
 }
 
 fn build_proxmox(repo: &Path, cfg: &ClusterConfig, pin: Option<&str>) -> Build {
-    let env_file = crate::stages::proxmox::env_file(repo, &cfg.name);
+    let env_file = crate::config::env_file(repo, &cfg.name);
     match connect(cfg, Some(&env_file), pin) {
         Ok(Connection::Ready(client)) => {
             Build::Ready(Arc::new(ProxmoxStage::new(cfg.clone(), Arc::new(client))))

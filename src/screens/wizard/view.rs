@@ -261,7 +261,7 @@ fn render_stages(w: &WizardState, frame: &mut Frame, area: Rect, cx: &ViewCx) {
         lines.extend(rows);
     }
     frame.render_widget(
-        Paragraph::new(lines).block(block("Stages", false, cx)),
+        Paragraph::new(lines).block(block("Stages", false, cx.theme)),
         area,
     );
 }
@@ -623,7 +623,7 @@ fn render_main(m: &StageModel, frame: &mut Frame, area: Rect, cx: &ViewCx) {
     }
     let p = Paragraph::new(lines)
         .wrap(Wrap { trim: false })
-        .block(block(title, true, cx));
+        .block(block(title, true, cx.theme));
     frame.render_widget(p, area);
 }
 
@@ -669,7 +669,10 @@ fn render_log(
     } else {
         "Task log".to_owned()
     };
-    frame.render_widget(Paragraph::new(lines).block(block(title, full, cx)), area);
+    frame.render_widget(
+        Paragraph::new(lines).block(block(title, full, cx.theme)),
+        area,
+    );
 }
 
 /// The plan with each step's exact calls and commands (what `homelab bootstrap --plan` prints), scrollable.
@@ -695,7 +698,7 @@ fn render_calls(
         .collect();
     let p = Paragraph::new(lines)
         .wrap(Wrap { trim: false })
-        .block(block("Plan: every call and command", true, cx));
+        .block(block("Plan: every call and command", true, cx.theme));
     frame.render_widget(p, area);
 }
 
