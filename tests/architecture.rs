@@ -42,6 +42,8 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("commands", EVERYTHING_BELOW_COMMANDS),
     ("main", &["cli", "commands"]),
     ("lib", &[]),
+    // The build script (Cargo.toml `build`), not a module of the crate.
+    ("build", &[]),
 ];
 
 /// What the TUI modules may use: each other and everything below them.
