@@ -10,7 +10,7 @@ use homelab::backends::loki::wire::parse_tail_frame;
 use homelab::domain::logs::LogLine;
 use homelab::screens::console::logs::LogsPane;
 use homelab::screens::console::state::{ConsoleState, EndpointsShown, PaneId};
-use homelab::screens::console::view::{Cx, Look, render_console};
+use homelab::screens::console::view::{Cx, render_console};
 use homelab::sim::loki::Generator;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
@@ -94,7 +94,9 @@ fn console_with(n: usize) -> ConsoleState {
 }
 
 fn frame(c: &mut Criterion) {
-    let look = Look::fallback();
+    let theme = homelab::theme::ThemeCatalog::builtin()
+        .load("homelab-dark")
+        .0;
     let mut g = c.benchmark_group("frame");
     for (name, search, wrap) in [("plain", false, false), ("search_wrap", true, true)] {
         let mut st = console_with(100_000);
@@ -112,7 +114,7 @@ fn frame(c: &mut Criterion) {
                         f,
                         f.area(),
                         &Cx {
-                            look: &look,
+                            theme: &theme,
                             now_s: 0,
                         },
                     )

@@ -241,7 +241,7 @@ mod tests {
             vec![
                 "keymap.toml:2:13: [global] unknown key `hyper-x` (expected a single character, a name such as enter, esc, tab, up, pagedown, f5, optionally with ctrl-/alt-/shift-)",
                 "keymap.toml:3:25: [global] unknown action `fly`; binding ignored",
-                "keymap.toml:5:11: unknown context `nowhere` (expected one of: global, home, wizard, console, env, scaffold, check, help, palette, confirm); ignored",
+                "keymap.toml:5:11: unknown context `nowhere` (expected one of: global, home, wizard, console, env, scaffold, check, help, palette, confirm, form); ignored",
             ]
         );
     }

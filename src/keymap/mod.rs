@@ -22,7 +22,8 @@ pub const DEFAULT_TOML: &str = include_str!("default.toml");
 
 /// Contexts the app knows; a user file naming another context gets a warning.
 pub const CONTEXTS: &[&str] = &[
-    "global", "home", "wizard", "console", "env", "scaffold", "check", "help", "palette", "confirm",
+    "global", "home", "wizard", "console", "env", "scaffold", "check", "help", "palette",
+    "confirm", "form",
 ];
 
 /// One binding: any of `keys` runs `action`.
@@ -139,6 +140,27 @@ impl Keymap {
             .and_then(|b| b.keys.first().copied())
     }
 
+    /// The label of the key that runs `action` in `context` (`ctrl-s`), for hints drawn by a
+    /// view; `None` when nothing is bound. With `typing` (a text field has the keyboard) keys
+    /// that type a character are skipped: they go into the field.
+    pub fn label(&self, context: &str, action: &Action, typing: bool) -> Option<String> {
+        self.bindings(context)
+            .iter()
+            .filter(|b| &b.action == action)
+            .flat_map(|b| b.keys.iter())
+            .find(|k| !(typing && k.is_text()))
+            .map(Key::to_string)
+    }
+
+    /// The action `key` runs in `context` (no fallback); with `typing`, keys that type a
+    /// character run nothing (they go into the field).
+    pub fn action(&self, context: &str, key: Key, typing: bool) -> Option<&Action> {
+        if typing && key.is_text() {
+            return None;
+        }
+        self.lookup(context, key).map(|b| &b.action)
+    }
+
     pub fn contexts(&self) -> &[Context] {
         &self.contexts
     }
@@ -218,6 +240,43 @@ mod tests {
                 "{ctx}: no key for {action}"
             );
         }
+    }
+
+    #[test]
+    fn labels_come_from_the_bindings_and_skip_typing_keys() {
+        let map = Keymap::builtin();
+        assert_eq!(
+            map.label("confirm", &Action::Close, false).as_deref(),
+            Some("n")
+        );
+        assert_eq!(
+            map.label("confirm", &Action::Close, true).as_deref(),
+            Some("Esc")
+        );
+        assert_eq!(
+            map.label("form", &Action::Save, true).as_deref(),
+            Some("Ctrl-s")
+        );
+        assert_eq!(map.label("form", &Action::Confirm, false), None);
+        let user = r#"
+form = [
+  { keys = ["f2"], run = "save" },
+]
+"#;
+        let (mut map, issues) = load::parse(DEFAULT_TOML, "default.toml", None);
+        assert_eq!(issues, vec![]);
+        let (patched, issues) = load::parse(user, "keymap.toml", Some(&map));
+        assert_eq!(issues, vec![]);
+        map = patched;
+        assert_eq!(
+            map.label("form", &Action::Save, true).as_deref(),
+            Some("F2")
+        );
+        let f2 = Key::parse("f2").unwrap();
+        assert_eq!(map.action("form", f2, true), Some(&Action::Save));
+        let y = Key::plain(KeyCode::Char('y'));
+        assert_eq!(map.action("confirm", y, false), Some(&Action::Confirm));
+        assert_eq!(map.action("confirm", y, true), None, "typed into the field");
     }
 
     #[test]

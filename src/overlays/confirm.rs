@@ -4,7 +4,7 @@ use super::Outcome;
 use crate::app::ViewCx;
 use crate::msg::Action;
 use crate::screens::ScreenId;
-use crate::widgets::{popup, text_input::TextInput};
+use crate::widgets::{line_edit::LineEdit, popup};
 use crossterm::event::{KeyEvent, MouseButton, MouseEvent, MouseEventKind};
 use ratatui::Frame;
 use ratatui::layout::Rect;
@@ -23,7 +23,7 @@ pub struct ConfirmState {
     pub owner: Option<ScreenId>,
     /// Dangerous: the user must type this exact text first.
     pub type_to_confirm: Option<String>,
-    pub typed: TextInput,
+    pub typed: LineEdit,
     /// Which button has focus (Enter presses it).
     pub yes_focused: bool,
 }
@@ -42,7 +42,7 @@ impl ConfirmState {
             no: "No".into(),
             owner: None,
             type_to_confirm: None,
-            typed: TextInput::default(),
+            typed: LineEdit::default(),
             yes_focused: false,
         }
     }
@@ -162,7 +162,7 @@ impl ConfirmState {
                 "> ",
                 "",
                 t.ui.key,
-                cx.theme,
+                t,
             );
         }
         let buttons_y = inner.bottom().saturating_sub(1);
@@ -176,8 +176,9 @@ impl ConfirmState {
         } else {
             t.ui.selection.add_modifier(Modifier::BOLD)
         };
-        let yes = format!("  [y] {}  ", self.yes);
-        let no = format!("  [n] {}  ", self.no);
+        let key = |a: Action| cx.keymap.label("confirm", &a, false).unwrap_or_default();
+        let yes = format!("  [{}] {}  ", key(Action::Confirm), self.yes);
+        let no = format!("  [{}] {}  ", key(Action::Close), self.no);
         let half = inner.width / 2;
         let yes_x = inner.x + half.saturating_sub(yes.chars().count() as u16 + 1);
         let no_x = inner.x + half + 1;

@@ -5,7 +5,7 @@
 use super::Outcome;
 use crate::app::ViewCx;
 use crate::msg::Action;
-use crate::widgets::{list, popup, text_input::TextInput};
+use crate::widgets::{line_edit::LineEdit, list, popup};
 use crossterm::event::{KeyEvent, MouseButton, MouseEvent, MouseEventKind};
 use nucleo_matcher::pattern::{CaseMatching, Normalization, Pattern};
 use nucleo_matcher::{Config, Matcher, Utf32Str};
@@ -34,7 +34,7 @@ struct Match {
 
 #[derive(Debug, Clone)]
 pub struct PaletteState {
-    pub input: TextInput,
+    pub input: LineEdit,
     entries: Vec<Entry>,
     matches: Vec<Match>,
     pub selected: usize,
@@ -45,7 +45,7 @@ pub struct PaletteState {
 impl PaletteState {
     pub fn new(entries: Vec<Entry>) -> Self {
         let mut p = Self {
-            input: TextInput::default(),
+            input: LineEdit::default(),
             entries,
             matches: Vec::new(),
             selected: 0,

@@ -1,4 +1,4 @@
-//! dotenv as sops reads and writes it (SOPS-FORMAT.md section 7): `KEY=VALUE` lines split at the
+//! dotenv as sops reads and writes it (docs/reference/sops.md §7): `KEY=VALUE` lines split at the
 //! first `=`, `#` comments (first byte only), empty lines dropped, `\n` as the only escape, no
 //! quoting or trimming, duplicate keys kept, and `sops_*` metadata lines sorted at the end.
 

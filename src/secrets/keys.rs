@@ -1,4 +1,4 @@
-//! age identities and recipients, found where sops finds them (SOPS-FORMAT.md section 5), and
+//! age identities and recipients, found where sops finds them (docs/reference/sops.md §5), and
 //! the wrapping of the data key as an armored age file per recipient.
 
 use std::io::{Read, Write};

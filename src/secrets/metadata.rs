@@ -1,4 +1,4 @@
-//! The `sops` metadata block (SOPS-FORMAT.md section 6): one struct, converted to the ordered
+//! The `sops` metadata block (docs/reference/sops.md §6): one struct, converted to the ordered
 //! tree YAML and JSON write, and to the flattened, sorted `sops_*` lines dotenv writes.
 
 use std::collections::BTreeMap;

@@ -1,7 +1,7 @@
 //! SOPS-encrypted files (dotenv, YAML, JSON) with age recipients, byte-compatible with sops
 //! 3.11.0: decrypt, verify the MAC, edit in memory, re-encrypt keeping unchanged ciphertexts,
 //! write atomically. See docs/secrets.md for the operator's view and
-//! SOPS-FORMAT.md for the format itself.
+//! docs/reference/sops.md for the format itself.
 //!
 //! Layout: [`cipher`] (values), [`tree`] (document model), [`dotenv`] / [`yaml`] / [`json`]
 //! (stores), [`metadata`], [`keys`] (age identities and recipients), [`rules`] (.sops.yaml),

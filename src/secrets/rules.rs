@@ -1,4 +1,4 @@
-//! `.sops.yaml` creation rules (SOPS-FORMAT.md section 10): found from the working directory
+//! `.sops.yaml` creation rules (docs/reference/sops.md §10): found from the working directory
 //! upwards, rules tried in order, the first whose `path_regex` matches the file's path relative
 //! to the config's folder wins.
 

@@ -7,7 +7,7 @@
 
 use zeroize::Zeroize;
 
-/// A leaf value with the type sops records in `type:` (SOPS-FORMAT.md section 1).
+/// A leaf value with the type sops records in `type:` (docs/reference/sops.md §1).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Scalar {
     Null,

@@ -50,9 +50,8 @@ pub fn frame(
     rect: Rect,
     title: &str,
     footer: Option<Line<'_>>,
-    theme: &Theme,
+    t: &Theme,
 ) -> Rect {
-    let t = theme;
     frame.render_widget(Clear, rect);
     let mut block = Block::default()
         .borders(Borders::ALL)
@@ -84,5 +83,21 @@ pub fn hint_spans<'a>(pairs: &[(String, &'a str)], theme: &Theme) -> Line<'a> {
         spans.push(Span::styled(format!(" {d}"), theme.ui.overlay));
     }
     spans.push(Span::styled(" ", theme.ui.overlay_border));
+    Line::from(spans)
+}
+
+/// ` key desc   key desc ` for an overlay footer: each key (its label from the keymap) in the
+/// key style and what it does; an action with no key bound (`None`) is left out.
+pub fn key_footer(pairs: &[(Option<String>, &str)], theme: &Theme) -> Line<'static> {
+    let bound: Vec<(&String, &str)> = pairs
+        .iter()
+        .filter_map(|(k, d)| k.as_ref().map(|k| (k, *d)))
+        .collect();
+    let mut spans = Vec::with_capacity(bound.len() * 2);
+    for (i, (key, desc)) in bound.iter().enumerate() {
+        let gap = if i + 1 < bound.len() { "  " } else { " " };
+        spans.push(Span::styled(format!(" {key} "), theme.ui.key));
+        spans.push(Span::styled(format!("{desc}{gap}"), theme.ui.key_desc));
+    }
     Line::from(spans)
 }

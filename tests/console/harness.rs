@@ -11,7 +11,7 @@ use homelab::runtime::effects::{Tagged, TaskRegistry};
 use homelab::screens::console::effects::{ConsoleBackends, Planned, plan};
 use homelab::screens::console::events::ConsoleEffect;
 use homelab::screens::console::state::{ConsoleState, EndpointsShown};
-use homelab::screens::console::view::{Cx, Look, render_console};
+use homelab::screens::console::view::{Cx, render_console};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use std::net::SocketAddr;
@@ -138,9 +138,21 @@ impl Harness {
 /// Draw the console into a `w`x`h` test terminal and return its text.
 pub fn render(st: &ConsoleState, w: u16, h: u16, now_s: i64) -> String {
     let mut term = Terminal::new(TestBackend::new(w, h)).unwrap();
-    let look = Look::fallback();
-    term.draw(|f| render_console(st, f, f.area(), &Cx { look: &look, now_s }))
-        .unwrap();
+    let theme = homelab::theme::ThemeCatalog::builtin()
+        .load("homelab-dark")
+        .0;
+    term.draw(|f| {
+        render_console(
+            st,
+            f,
+            f.area(),
+            &Cx {
+                theme: &theme,
+                now_s,
+            },
+        )
+    })
+    .unwrap();
     term.backend().to_string()
 }
 

@@ -1,4 +1,4 @@
-//! Loki JSON shapes (WIRE.md C): stream results and tail frames, parsed straight into
+//! Loki JSON (docs/reference/loki.md §2, §4): stream results and tail frames, parsed straight into
 //! [`LogLine`]s. Timestamps are nanosecond strings; one `Arc<Labels>` per stream.
 
 use crate::domain::logs::{Labels, LogLine};

@@ -238,13 +238,12 @@ impl ConsoleScreen {
 
 impl Screen for ConsoleScreen {
     fn view(&self, frame: &mut Frame, area: Rect, cx: &ViewCx) {
-        let look = view::Look::from_theme(cx.theme);
         view::render_console(
             &self.state,
             frame,
             area,
             &view::Cx {
-                look: &look,
+                theme: cx.theme,
                 now_s: cx.now.as_second(),
             },
         );
@@ -312,21 +311,19 @@ impl Screen for ConsoleScreen {
 
     fn on_paste(&mut self, text: &str, _cx: &mut UpdateCx) {
         let st = &mut self.state;
-        let input = if let Some(form) = &mut st.alerts.silence_form {
-            if form.field == 0 {
+        if let Some(form) = &mut st.alerts.silence_form {
+            let field = if form.field == 0 {
                 &mut form.duration
             } else {
                 &mut form.comment
-            }
-        } else {
-            match st.logs.prompt {
-                Some(logs::LogsPrompt::Query) => &mut st.logs.query_box,
-                Some(_) => &mut st.logs.prompt_input,
-                None => return,
-            }
-        };
-        for c in text.chars().filter(|c| !c.is_control()) {
-            input.insert(c);
+            };
+            field.insert_str(text);
+            return;
+        }
+        match st.logs.prompt {
+            Some(logs::LogsPrompt::Query) => st.logs.query_box.insert_str(text),
+            Some(_) => st.logs.prompt_input.insert_str(text),
+            None => {}
         }
     }
 

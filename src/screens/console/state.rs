@@ -5,7 +5,7 @@ use super::alerts::AlertsPane;
 use super::events::{ConsoleEffect, ConsoleEvent};
 use super::logs::{LogsPane, LogsPrompt};
 use super::pivot;
-use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use crossterm::event::{KeyCode, KeyEvent};
 
 /// The console's panes, in focus order. `Health` is reserved for the cluster-health pane that
 /// comes with the Kubernetes backend; the layout already leaves room for it.
@@ -191,16 +191,13 @@ impl ConsoleState {
                     form.field = 1 - form.field
                 }
                 KeyCode::Enter => return Some(self.alerts.submit_silence(now_ns / 1_000_000_000)),
-                _ => edit(field, key),
+                _ => {
+                    field.on_key(key);
+                }
             }
             return Some(Vec::new());
         }
         let prompt = self.logs.prompt?;
-        let input = if prompt == LogsPrompt::Query {
-            &mut self.logs.query_box
-        } else {
-            &mut self.logs.prompt_input
-        };
         match key.code {
             KeyCode::Esc => {
                 self.logs.prompt = None;
@@ -218,13 +215,13 @@ impl ConsoleState {
                         self.logs.run_query(&q, now_ns)
                     }
                     LogsPrompt::Search => {
-                        let p = self.logs.prompt_input.text().to_owned();
+                        let p = self.logs.prompt_input.value().to_owned();
                         self.logs.set_search(&p);
                         self.logs.end_search();
                         Vec::new()
                     }
                     LogsPrompt::Jump => {
-                        let text = self.logs.prompt_input.text().to_owned();
+                        let text = self.logs.prompt_input.value().to_owned();
                         let now = jiff::Timestamp::from_nanosecond(i128::from(now_ns))
                             .unwrap_or(jiff::Timestamp::UNIX_EPOCH);
                         match super::logs::jump::parse_jump(&text, now, &self.tz) {
@@ -236,21 +233,26 @@ impl ConsoleState {
                         }
                     }
                     LogsPrompt::Window => {
-                        let text = self.logs.prompt_input.text().to_owned();
+                        let text = self.logs.prompt_input.value().to_owned();
                         self.logs.set_window(&text, now_ns)
                     }
                 });
             }
             KeyCode::Tab if prompt == LogsPrompt::Query => {
-                input.complete();
+                self.logs.query_box.complete();
             }
-            KeyCode::Up if prompt == LogsPrompt::Query => input.history_prev(),
-            KeyCode::Down if prompt == LogsPrompt::Query => input.history_next(),
-            _ => edit(input, key),
+            KeyCode::Up if prompt == LogsPrompt::Query => self.logs.query_box.history_prev(),
+            KeyCode::Down if prompt == LogsPrompt::Query => self.logs.query_box.history_next(),
+            _ if prompt == LogsPrompt::Query => {
+                self.logs.query_box.on_key(key);
+            }
+            _ => {
+                self.logs.prompt_input.on_key(key);
+            }
         }
         // Live search as you type.
         if prompt == LogsPrompt::Search {
-            let p = self.logs.prompt_input.text().to_owned();
+            let p = self.logs.prompt_input.value().to_owned();
             self.logs.set_search(&p);
         }
         if prompt == LogsPrompt::Query {
@@ -263,7 +265,7 @@ impl ConsoleState {
         self.focus = PaneId::Logs;
         self.logs.prompt = Some(prompt);
         if prompt != LogsPrompt::Query {
-            self.logs.prompt_input.set_text(text);
+            self.logs.prompt_input.set(text);
         }
         if prompt == LogsPrompt::Search {
             self.logs.begin_search();
@@ -394,25 +396,6 @@ impl ConsoleState {
     }
 }
 
-/// Line editing keys shared by every prompt.
-fn edit(input: &mut super::logs::query_box::QueryBox, key: KeyEvent) {
-    let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
-    match key.code {
-        KeyCode::Char('a') if ctrl => input.home(),
-        KeyCode::Char('e') if ctrl => input.end(),
-        KeyCode::Char('u') if ctrl => input.kill_to_start(),
-        KeyCode::Char('w') if ctrl => input.kill_word(),
-        KeyCode::Char(c) if !ctrl => input.insert(c),
-        KeyCode::Backspace => input.backspace(),
-        KeyCode::Delete => input.delete(),
-        KeyCode::Left => input.left(),
-        KeyCode::Right => input.right(),
-        KeyCode::Home => input.home(),
-        KeyCode::End => input.end(),
-        _ => {}
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -428,7 +411,7 @@ mod tests {
     }
 
     fn key(c: KeyCode) -> KeyEvent {
-        KeyEvent::new(c, KeyModifiers::NONE)
+        KeyEvent::new(c, crossterm::event::KeyModifiers::NONE)
     }
 
     #[test]

@@ -21,7 +21,7 @@ use crate::overlays::confirm::ConfirmState;
 use crate::runtime::effects::{Task, TaskKey};
 use crate::screens::start::EnvFile;
 use crate::secrets::{EncryptedFile, Format, Identities, Loaded, MacStatus, Opened};
-use crate::widgets::text_input::TextInput;
+use crate::widgets::line_edit::LineEdit;
 use model::{Change, EnvModel};
 use textarea::TextArea;
 
@@ -67,20 +67,20 @@ pub struct Doc {
 /// What the keyboard is doing.
 pub enum Mode {
     Browse,
-    Search(TextInput),
+    Search(LineEdit),
     Edit {
         index: usize,
         area: TextArea,
     },
     Add {
-        key: TextInput,
+        key: LineEdit,
         value: TextArea,
         on_value: bool,
         error: Option<String>,
     },
     Rename {
         index: usize,
-        input: TextInput,
+        input: LineEdit,
         error: Option<String>,
     },
     Diff(Vec<Change>),
@@ -319,7 +319,7 @@ impl Doc {
                 }
             }
             Action::Search => {
-                let mut input = TextInput::default();
+                let mut input = LineEdit::default();
                 input.set(&self.filter);
                 self.mode = Mode::Search(input);
             }
@@ -335,7 +335,7 @@ impl Doc {
             Action::Add => {
                 if !self.refuse_read_only(cx) {
                     self.mode = Mode::Add {
-                        key: TextInput::default(),
+                        key: LineEdit::default(),
                         value: TextArea::default(),
                         on_value: false,
                         error: None,
@@ -347,7 +347,7 @@ impl Doc {
                     return Handled::Yes;
                 }
                 if let Some(index) = self.current() {
-                    let mut input = TextInput::default();
+                    let mut input = LineEdit::default();
                     input.set(self.model.key(index).unwrap_or_default());
                     self.mode = Mode::Rename {
                         index,

@@ -9,6 +9,7 @@
 use crate::app::ViewCx;
 use crate::backends::ssh::HostKeyPrompt;
 use crate::config::ClusterConfig;
+use crate::msg::Action;
 use crate::stages::engine::{EventKind, Intent, Outcome, Plan, RunSummary, StageEvent};
 use crate::stages::k3s::K3sStage;
 use crate::widgets::popup;
@@ -440,7 +441,10 @@ fn render_cluster_row(view: &K3sView, frame: &mut Frame, area: Rect, cx: &ViewCx
             cx.theme.wizard.stage_done,
         )),
         Some(Err(_)) => lines.push(Line::styled(
-            "stopped: fix the failed node, then r retries it",
+            match cx.keymap.label("wizard", &Action::Retry, false) {
+                Some(r) => format!("stopped: fix the failed node, then {r} retries it"),
+                None => "stopped: fix the failed node, then retry it".to_string(),
+            },
             cx.theme.wizard.stage_failed,
         )),
         None => {}
@@ -452,12 +456,14 @@ fn render_cluster_row(view: &K3sView, frame: &mut Frame, area: Rect, cx: &ViewCx
 pub fn render_trust(prompt: &HostKeyPrompt, frame: &mut Frame, area: Rect, cx: &ViewCx) {
     let rect = popup::centered(area, 72, 11);
     popup::dim(frame.buffer_mut(), area, cx.theme.ui.dim);
-    let footer = Line::from(vec![
-        Span::styled(" y ", cx.theme.ui.key),
-        Span::styled("trust and remember  ", cx.theme.ui.key_desc),
-        Span::styled(" n ", cx.theme.ui.key),
-        Span::styled("refuse ", cx.theme.ui.key_desc),
-    ]);
+    let key = |a: Action| cx.keymap.label("confirm", &a, false);
+    let footer = popup::key_footer(
+        &[
+            (key(Action::Confirm), "trust and remember"),
+            (key(Action::Close), "refuse"),
+        ],
+        cx.theme,
+    );
     let inner = popup::frame(frame, rect, "Unknown SSH host key", Some(footer), cx.theme);
     let host = if prompt.port == 22 {
         prompt.host.clone()

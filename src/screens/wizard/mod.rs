@@ -369,7 +369,7 @@ impl WizardState {
         let Some(form) = self.secrets_form.as_mut() else {
             return;
         };
-        match form.on_key(key) {
+        match form.on_key(key, cx.keymap) {
             FormOutcome::Stay => {}
             FormOutcome::Cancel => {
                 self.secrets_form = None;
@@ -767,12 +767,12 @@ impl Screen for WizardState {
     }
 
     fn on_text_key(&mut self, key: crossterm::event::KeyEvent, cx: &mut UpdateCx) -> Handled {
-        if self.ssh.active() && self.ssh.on_key(key) {
+        if self.ssh.active() && self.ssh.on_key(key, cx.keymap) {
             Handled::Yes
         } else if self.secrets_form.is_some() {
             self.on_form_key(key, cx);
             Handled::Yes
-        } else if self.ssh.on_key(key) {
+        } else if self.ssh.on_key(key, cx.keymap) {
             Handled::Yes
         } else {
             Handled::No

@@ -9,11 +9,14 @@
 //! stage gets them through [`FormValues`] and encrypts them in memory.
 
 use crate::app::ViewCx;
+use crate::keymap::{Key, Keymap};
+use crate::msg::Action;
 use crate::stages::engine::{StageError, StageResult};
 use crate::stages::secrets::{AskValues, KeySpec};
+use crate::widgets::line_edit::LineEdit;
 use crate::widgets::popup;
 use async_trait::async_trait;
-use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use crossterm::event::KeyEvent;
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
@@ -24,42 +27,35 @@ use zeroize::Zeroizing;
 /// One field of the form.
 pub struct Field {
     pub spec: KeySpec,
-    value: Zeroizing<String>,
-    pub revealed: bool,
+    /// A secret-mode field (wiped on drop); drawn masked for secret keys until revealed.
+    value: LineEdit,
 }
 
 impl Field {
     pub fn new(spec: KeySpec, default: Option<Zeroizing<String>>) -> Self {
-        let mut value = Zeroizing::new(String::with_capacity(128));
+        let mut value = LineEdit::secret();
         if let Some(d) = default {
-            push_str(&mut value, &d);
+            value.insert_str(&d);
         }
-        Field {
-            spec,
-            value,
-            revealed: false,
+        if !spec.secret {
+            value.toggle_reveal();
         }
+        Field { spec, value }
     }
 
     pub fn value(&self) -> &str {
-        &self.value
+        self.value.value()
+    }
+
+    /// A secret key's value is showing.
+    pub fn revealed(&self) -> bool {
+        self.spec.secret && self.value.revealed()
     }
 
     /// Required and empty.
     fn missing(&self) -> bool {
         !self.spec.optional && self.value.is_empty()
     }
-}
-
-/// Append without leaving a copy behind: when the buffer must grow, the text moves to a larger
-/// zeroized buffer and the old one is wiped on drop.
-fn push_str(buf: &mut Zeroizing<String>, s: &str) {
-    if buf.len() + s.len() > buf.capacity() {
-        let mut bigger = Zeroizing::new(String::with_capacity((buf.len() + s.len()) * 2));
-        bigger.push_str(buf);
-        *buf = bigger;
-    }
-    buf.push_str(s);
 }
 
 /// What a key press did.
@@ -128,45 +124,32 @@ impl SecretsForm {
         }
     }
 
-    pub fn on_key(&mut self, key: KeyEvent) -> FormOutcome {
-        let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
-        match key.code {
-            KeyCode::Esc => return FormOutcome::Cancel,
-            KeyCode::Char('c') if ctrl => return FormOutcome::Cancel,
-            KeyCode::Char('r') if ctrl => {
-                if let Some(f) = self.fields.get_mut(self.focus) {
-                    f.revealed = !f.revealed;
+    /// A key, read through the keymap's `form` context (printable keys type into the field).
+    pub fn on_key(&mut self, key: KeyEvent, keymap: &Keymap) -> FormOutcome {
+        match keymap.action("form", Key::from_event(&key), true) {
+            Some(Action::Close) => return FormOutcome::Cancel,
+            Some(Action::Reveal) => {
+                if let Some(f) = self.fields.get_mut(self.focus)
+                    && f.spec.secret
+                {
+                    f.value.toggle_reveal();
                 }
             }
-            KeyCode::Char('u') if ctrl => {
-                if let Some(f) = self.fields.get_mut(self.focus) {
-                    f.value = Zeroizing::new(String::with_capacity(128));
-                }
-            }
-            KeyCode::Tab if key.modifiers.contains(KeyModifiers::SHIFT) => self.prev(),
-            KeyCode::Tab | KeyCode::Down => self.next(),
-            KeyCode::BackTab | KeyCode::Up => self.prev(),
-            // Ctrl-S submits from any field (the defaults below are fine as they are).
-            KeyCode::Char('s') if ctrl => return self.submit(),
-            KeyCode::Enter => {
+            Some(Action::NextPane) => self.next(),
+            Some(Action::PrevPane) => self.prev(),
+            Some(Action::Save) => return self.submit(),
+            Some(Action::Select) => {
                 if self.focus + 1 < self.fields.len() {
                     self.next();
                 } else {
                     return self.submit();
                 }
             }
-            KeyCode::Backspace => {
+            _ => {
                 if let Some(f) = self.fields.get_mut(self.focus) {
-                    f.value.pop();
+                    f.value.on_key(key);
                 }
             }
-            KeyCode::Char(c) if !ctrl => {
-                if let Some(f) = self.fields.get_mut(self.focus) {
-                    let mut b = [0u8; 4];
-                    push_str(&mut f.value, c.encode_utf8(&mut b));
-                }
-            }
-            _ => {}
         }
         FormOutcome::Stay
     }
@@ -174,8 +157,7 @@ impl SecretsForm {
     /// Pasted text goes into the focused field (line breaks dropped: env values are one line).
     pub fn paste(&mut self, text: &str) {
         if let Some(f) = self.fields.get_mut(self.focus) {
-            let clean = Zeroizing::new(text.replace(['\r', '\n'], ""));
-            push_str(&mut f.value, &clean);
+            f.value.insert_str(text);
         }
     }
 
@@ -185,7 +167,7 @@ impl SecretsForm {
             values: self
                 .fields
                 .into_iter()
-                .map(|f| (f.spec.key, f.value))
+                .map(|mut f| (std::mem::take(&mut f.spec.key), f.value.take()))
                 .collect(),
         }
     }
@@ -195,18 +177,17 @@ impl SecretsForm {
         let height = (self.fields.len() as u16 * 2 + 4).min(area.height);
         let rect = popup::centered(area, area.width.saturating_sub(4).min(96), height);
         popup::dim(frame.buffer_mut(), area, t.ui.dim);
-        let footer = Line::from(vec![
-            Span::styled(" tab ", t.ui.key),
-            Span::styled("next  ", t.ui.key_desc),
-            Span::styled(" enter ", t.ui.key),
-            Span::styled("accept  ", t.ui.key_desc),
-            Span::styled(" ctrl-s ", t.ui.key),
-            Span::styled("save  ", t.ui.key_desc),
-            Span::styled(" ctrl-r ", t.ui.key),
-            Span::styled("reveal  ", t.ui.key_desc),
-            Span::styled(" esc ", t.ui.key),
-            Span::styled("cancel ", t.ui.key_desc),
-        ]);
+        let key = |a: Action| cx.keymap.label("form", &a, true);
+        let footer = popup::key_footer(
+            &[
+                (key(Action::NextPane), "next"),
+                (key(Action::Select), "accept"),
+                (key(Action::Save), "save"),
+                (key(Action::Reveal), "reveal"),
+                (key(Action::Close), "cancel"),
+            ],
+            t,
+        );
         let title = format!("Values for {}", self.file);
         let inner = popup::frame(frame, rect, &title, Some(footer), cx.theme);
         let label_w = self
@@ -222,11 +203,6 @@ impl SecretsForm {
         )];
         for (i, f) in self.fields.iter().enumerate() {
             let focused = i == self.focus;
-            let shown = if f.revealed || !f.spec.secret {
-                f.value.to_string()
-            } else {
-                "•".repeat(f.value.chars().count())
-            };
             let marker = if focused { "› " } else { "  " };
             let mut spans = vec![
                 Span::styled(marker, t.form.label),
@@ -237,7 +213,7 @@ impl SecretsForm {
             } else {
                 t.form.input
             };
-            if shown.is_empty() {
+            if f.value.is_empty() {
                 let empty = if f.spec.optional {
                     "(optional, empty)"
                 } else {
@@ -250,10 +226,15 @@ impl SecretsForm {
                 };
                 spans.push(Span::styled(empty, s));
             } else {
-                spans.push(Span::styled(shown, style));
+                let room = usize::from(inner.width).saturating_sub(label_w + 3 + 10);
+                spans.extend(f.value.spans(room, style, focused));
             }
             if f.spec.secret && !f.value.is_empty() {
-                let tag = if f.revealed { "  revealed" } else { "  masked" };
+                let tag = if f.revealed() {
+                    "  revealed"
+                } else {
+                    "  masked"
+                };
                 spans.push(Span::styled(tag, t.ui.muted));
             }
             lines.push(Line::from(spans));
@@ -299,7 +280,11 @@ impl AskValues for FormValues {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crossterm::event::KeyEventKind;
+    use crossterm::event::{KeyCode, KeyEventKind, KeyModifiers};
+
+    fn press(f: &mut SecretsForm, key: KeyEvent) -> FormOutcome {
+        f.on_key(key, &Keymap::builtin())
+    }
 
     fn key(code: KeyCode) -> KeyEvent {
         KeyEvent::new_with_kind(code, KeyModifiers::NONE, KeyEventKind::Press)
@@ -327,28 +312,31 @@ mod tests {
         );
         assert_eq!(f.fields[1].value(), "admin", "default pre-filled");
         // Enter on the last field with TOKEN empty goes back to it.
-        f.on_key(key(KeyCode::BackTab));
+        press(&mut f, key(KeyCode::BackTab));
         assert_eq!(f.focus, 2);
         assert_eq!(
-            f.on_key(key(KeyCode::Enter)),
+            press(&mut f, key(KeyCode::Enter)),
             FormOutcome::Missing("TOKEN".into())
         );
         assert_eq!(f.focus, 0);
         for c in "s3cr3tt".chars() {
-            f.on_key(key(KeyCode::Char(c)));
+            press(&mut f, key(KeyCode::Char(c)));
         }
-        f.on_key(key(KeyCode::Backspace));
+        press(&mut f, key(KeyCode::Backspace));
         f.paste(&"x".repeat(300));
         assert_eq!(
             f.fields[0].value().len(),
             306,
             "grows past the initial buffer"
         );
-        f.on_key(KeyEvent::new(KeyCode::Char('u'), KeyModifiers::CONTROL));
+        press(
+            &mut f,
+            KeyEvent::new(KeyCode::Char('u'), KeyModifiers::CONTROL),
+        );
         f.paste("s3cr3t\n");
-        assert_eq!(f.on_key(key(KeyCode::Enter)), FormOutcome::Stay);
-        assert_eq!(f.on_key(key(KeyCode::Tab)), FormOutcome::Stay);
-        assert_eq!(f.on_key(key(KeyCode::Enter)), FormOutcome::Submit);
+        assert_eq!(press(&mut f, key(KeyCode::Enter)), FormOutcome::Stay);
+        assert_eq!(press(&mut f, key(KeyCode::Tab)), FormOutcome::Stay);
+        assert_eq!(press(&mut f, key(KeyCode::Enter)), FormOutcome::Submit);
         let v = f.into_values();
         async fn ask(
             v: &FormValues,
@@ -385,13 +373,13 @@ mod tests {
             |k| (k == "USER").then(|| Zeroizing::new("admin".to_string())),
         );
         assert_eq!(f.focus, 0);
-        assert_eq!(f.on_key(ctrl_s), FormOutcome::Missing("TOKEN".into()));
+        assert_eq!(press(&mut f, ctrl_s), FormOutcome::Missing("TOKEN".into()));
         assert_eq!(f.focus, 1, "the empty required field gets the focus");
         f.paste("t0ken");
-        f.on_key(key(KeyCode::BackTab));
+        press(&mut f, key(KeyCode::BackTab));
         assert_eq!(f.focus, 0);
         assert_eq!(
-            f.on_key(ctrl_s),
+            press(&mut f, ctrl_s),
             FormOutcome::Submit,
             "from the first field"
         );
@@ -405,8 +393,11 @@ mod tests {
             vec![spec("A", true, false), spec("B", true, false)],
             |_| None,
         );
-        f.on_key(KeyEvent::new(KeyCode::Char('r'), KeyModifiers::CONTROL));
-        assert!(f.fields[0].revealed && !f.fields[1].revealed);
-        assert_eq!(f.on_key(key(KeyCode::Esc)), FormOutcome::Cancel);
+        press(
+            &mut f,
+            KeyEvent::new(KeyCode::Char('r'), KeyModifiers::CONTROL),
+        );
+        assert!(f.fields[0].revealed() && !f.fields[1].revealed());
+        assert_eq!(press(&mut f, key(KeyCode::Esc)), FormOutcome::Cancel);
     }
 }

@@ -7,16 +7,18 @@
 
 use crate::app::ViewCx;
 use crate::backends::ssh::prompt::{ChannelPrompter, PromptRequest, Prompter};
+use crate::keymap::{Key, Keymap};
+use crate::msg::Action;
 use crate::stages::engine::StageId;
+use crate::widgets::line_edit::LineEdit;
 use crate::widgets::popup;
-use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use crossterm::event::KeyEvent;
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Wrap};
 use std::sync::Arc;
 use tokio::sync::mpsc;
-use zeroize::Zeroizing;
 
 pub struct SshPrompts {
     tx: mpsc::Sender<PromptRequest>,
@@ -24,7 +26,8 @@ pub struct SshPrompts {
     pending: Option<PromptRequest>,
     /// The stage whose task asked the question showing.
     asked_by: Option<StageId>,
-    input: Zeroizing<String>,
+    /// The passphrase or password being typed (secret mode: masked, wiped).
+    input: LineEdit,
 }
 
 impl Default for SshPrompts {
@@ -35,7 +38,7 @@ impl Default for SshPrompts {
             rx,
             pending: None,
             asked_by: None,
-            input: Zeroizing::new(String::new()),
+            input: LineEdit::secret(),
         }
     }
 }
@@ -54,7 +57,7 @@ impl SshPrompts {
         }
         match self.rx.try_recv() {
             Ok(req) => {
-                self.input = Zeroizing::new(String::new());
+                self.input.clear();
                 self.pending = Some(req);
                 self.asked_by = Some(stage);
                 true
@@ -71,7 +74,7 @@ impl SshPrompts {
             return None;
         }
         let req = self.pending.take()?;
-        self.input = Zeroizing::new(String::new());
+        self.input.clear();
         let what = match &req {
             PromptRequest::TrustHostKey { prompt, .. } => {
                 format!("trust the host key of {}:{}", prompt.host, prompt.port)
@@ -97,7 +100,7 @@ impl SshPrompts {
         let Some(req) = self.pending.take() else {
             return;
         };
-        let typed = std::mem::replace(&mut self.input, Zeroizing::new(String::new()));
+        let typed = self.input.take();
         match req {
             PromptRequest::TrustHostKey { reply, .. } => {
                 let _ = reply.send(yes);
@@ -109,24 +112,29 @@ impl SshPrompts {
         }
     }
 
-    /// A key while a question is showing. Returns true when it was used.
-    pub fn on_key(&mut self, key: KeyEvent) -> bool {
+    /// A key while a question is showing, read through the keymap: the host-key question
+    /// answers in the `confirm` context (`y` / `n`), falling back to `form` for cancel keys; a
+    /// typed answer uses the `form` context (printable keys type). Returns true when it was used.
+    pub fn on_key(&mut self, key: KeyEvent, keymap: &Keymap) -> bool {
         let Some(req) = &self.pending else {
             return false;
         };
-        let text = !matches!(req, PromptRequest::TrustHostKey { .. });
-        match key.code {
-            KeyCode::Esc => self.answer(false),
-            KeyCode::Char('c') if key.modifiers.contains(KeyModifiers::CONTROL) => {
-                self.answer(false)
+        let typing = !matches!(req, PromptRequest::TrustHostKey { .. });
+        let k = Key::from_event(&key);
+        let action = if typing {
+            keymap.action("form", k, true)
+        } else {
+            keymap
+                .action("confirm", k, false)
+                .or_else(|| keymap.action("form", k, false))
+        };
+        match action {
+            Some(Action::Close) => self.answer(false),
+            Some(Action::Confirm) if !typing => self.answer(true),
+            Some(Action::Select) if typing => self.answer(true),
+            _ if typing => {
+                self.input.on_key(key);
             }
-            KeyCode::Enter if text => self.answer(true),
-            KeyCode::Backspace if text => {
-                self.input.pop();
-            }
-            KeyCode::Char(c) if text => self.input.push(c),
-            KeyCode::Char('y' | 'Y') => self.answer(true),
-            KeyCode::Char('n' | 'N') => self.answer(false),
             _ => {}
         }
         true
@@ -158,21 +166,25 @@ impl SshPrompts {
     fn render_secret(&self, title: &str, what: String, frame: &mut Frame, area: Rect, cx: &ViewCx) {
         let rect = popup::centered(area, 64, 7);
         popup::dim(frame.buffer_mut(), area, cx.theme.ui.dim);
-        let footer = Line::from(vec![
-            Span::styled(" enter ", cx.theme.ui.key),
-            Span::styled("ok  ", cx.theme.ui.key_desc),
-            Span::styled(" esc ", cx.theme.ui.key),
-            Span::styled("skip ", cx.theme.ui.key_desc),
-        ]);
+        let key = |a: Action| cx.keymap.label("form", &a, true);
+        let footer = popup::key_footer(
+            &[(key(Action::Select), "ok"), (key(Action::Close), "skip")],
+            cx.theme,
+        );
         let inner = popup::frame(frame, rect, title, Some(footer), cx.theme);
-        let masked = "•".repeat(self.input.chars().count());
         let lines = vec![
             Line::styled(what, cx.theme.ui.text),
             Line::raw(""),
-            Line::from(vec![
-                Span::styled("> ", cx.theme.form.label),
-                Span::styled(masked, cx.theme.form.input_focused),
-            ]),
+            Line::from(
+                [Span::styled("> ", cx.theme.form.label)]
+                    .into_iter()
+                    .chain(self.input.spans(
+                        usize::from(inner.width).saturating_sub(2),
+                        cx.theme.form.input_focused,
+                        true,
+                    ))
+                    .collect::<Vec<_>>(),
+            ),
         ];
         frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), inner);
     }
@@ -182,7 +194,13 @@ impl SshPrompts {
 mod tests {
     use super::*;
     use crate::backends::ssh::HostKeyPrompt;
-    use crossterm::event::KeyEventKind;
+    use crossterm::event::{KeyCode, KeyEventKind, KeyModifiers};
+
+    impl SshPrompts {
+        fn on_key_with(&mut self, key: KeyEvent) -> bool {
+            self.on_key(key, &Keymap::builtin())
+        }
+    }
 
     fn key(code: KeyCode) -> KeyEvent {
         KeyEvent::new_with_kind(code, KeyModifiers::NONE, KeyEventKind::Press)
@@ -209,15 +227,15 @@ mod tests {
             tokio::task::yield_now().await;
         }
         assert!(p.active());
-        assert!(p.on_key(key(KeyCode::Char('y'))));
+        assert!(p.on_key_with(key(KeyCode::Char('y'))));
         while !p.poll(StageId::K3s) {
             tokio::task::yield_now().await;
         }
         for c in "s3cret".chars() {
-            p.on_key(key(KeyCode::Char(c)));
+            p.on_key_with(key(KeyCode::Char(c)));
         }
-        p.on_key(key(KeyCode::Backspace));
-        p.on_key(key(KeyCode::Enter));
+        p.on_key_with(key(KeyCode::Backspace));
+        p.on_key_with(key(KeyCode::Enter));
         assert!(!p.active());
         assert_eq!(ask.await.unwrap(), (true, Some("s3cre".to_string())));
     }
@@ -231,7 +249,7 @@ mod tests {
         while !p.poll(StageId::K3s) {
             tokio::task::yield_now().await;
         }
-        p.on_key(key(KeyCode::Esc));
+        p.on_key_with(key(KeyCode::Esc));
         assert!(ask.await.unwrap().is_none());
         let prompter = p.prompter();
         let ask = tokio::spawn(async move {
@@ -260,7 +278,7 @@ mod tests {
         while !p.poll(StageId::K3s) {
             tokio::task::yield_now().await;
         }
-        p.on_key(key(KeyCode::Char('s')));
+        p.on_key_with(key(KeyCode::Char('s')));
         assert_eq!(p.withdraw_orphaned(), None, "still asked");
         // The run stops: its task (and the question's receiver) goes away.
         ask.abort();

@@ -1,4 +1,4 @@
-//! YAML as sops' yaml store reads and writes it (SOPS-FORMAT.md section 6.3): the whole file is
+//! YAML as sops' yaml store reads and writes it (docs/reference/sops.md §6.3): the whole file is
 //! regenerated in go-yaml v3's layout with indent 4, and each document carries a `sops:` key last.
 
 mod emit;

@@ -1,6 +1,6 @@
 //! A Kubernetes API server subset on 127.0.0.1 (HTTPS, bearer token): `/version`, health,
 //! legacy discovery (`/api`, `/apis`, `/api/v1`), and core/v1 nodes list / get / watch with the
-//! wire shapes of WIRE.md B: `?&...` queries, NDJSON watch with BOOKMARK events and a 410 ERROR for
+//! shapes in docs/reference/kubernetes.md: `?&` queries, NDJSON watch, BOOKMARKs, a 410 ERROR for
 //! a too-old resourceVersion, metav1.Status bodies on every error. Tests and `homelab sim kube`
 //! drive node readiness through [`KubeSim`]; kube-rs and kubectl are its clients.
 

@@ -102,7 +102,7 @@ pub fn set_ready(obj: &mut Value, ready: bool, rv: u64) {
     }
 }
 
-/// metav1.Status for errors (WIRE.md B.6).
+/// metav1.Status for errors (docs/reference/kubernetes.md §5).
 pub fn status(code: u16, reason: &str, message: &str, details: Option<Value>) -> Value {
     let mut v = json!({"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure",
                        "message":message,"reason":reason,"code":code});

@@ -1,4 +1,4 @@
-//! The LogQL subset the simulated Loki evaluates (WIRE.md C.4): a stream selector with
+//! The LogQL subset the simulated Loki runs (docs/reference/loki.md §5): a stream selector with
 //! `=`, `!=`, `=~`, `!~`; line filters `|=`, `!=`, `|~`, `!~`; `| json`, `| logfmt`;
 //! label filters `| name="v"` (same four operators); `| line_format "{{.key}}"`.
 //! Anything else is rejected with a message in Loki's style.

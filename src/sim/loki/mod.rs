@@ -1,4 +1,4 @@
-//! A simulated Loki on 127.0.0.1 speaking the real HTTP API (WIRE.md C): `query_range`, the
+//! A simulated Loki on 127.0.0.1 speaking the real API (docs/reference/loki.md): `query_range`, the
 //! websocket `tail` with `{streams, dropped_entries}` frames, labels and label values, `/ready`,
 //! and plain-text 400s for queries it cannot run. A generator writes realistic homelab lines at a
 //! set rate; tests push their own lines and can drop every tail connection or stop and restart

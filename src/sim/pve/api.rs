@@ -1,5 +1,5 @@
 //! Request handling of the simulated PVE API: authentication, privilege checks and the
-//! endpoints of WIRE.md section A, with PVE's envelopes, reason phrases and `errors` maps.
+//! endpoints of docs/reference/pve.md §4, with PVE's envelopes, reason phrases and `errors` maps.
 
 use super::state::*;
 use serde_json::{Map, Value, json};

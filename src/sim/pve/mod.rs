@@ -1,6 +1,6 @@
 //! A Proxmox VE API simulator on 127.0.0.1: HTTPS with a generated self-signed certificate (plain
 //! HTTP only on request), the endpoints the proxmox stage uses with PVE's JSON shapes and reason
-//! phrases (WIRE.md section A), token and ticket auth with CSRF on writes, privilege-separated
+//! phrases (docs/reference/pve.md), token and ticket auth with CSRF on writes, privilege-separated
 //! tokens with ACLs, async tasks with real-format UPIDs and task logs, guest agent interfaces once
 //! a VM has "booted", and fault injection (5xx, slow answers, dropped connections, failing tasks,
 //! 403s by revoking a privilege).

@@ -6,9 +6,9 @@ mod tests;
 
 use super::conn::ConnState;
 use super::events::{AlertSource, AlertsUpdate, ConsoleEffect, ConsoleEvent};
-use super::logs::query_box::QueryBox;
 use crate::backends::prom::{AmAlert, PromAlert, RuleGroup, merge_alerts};
 use crate::domain::alerts::{Alert, AlertLabels, AlertState, NewSilence, Severity};
+use crate::widgets::line_edit::LineEdit;
 
 /// One source's connection and whether it ever answered.
 #[derive(Debug, Clone, Default)]
@@ -28,8 +28,8 @@ pub enum AlertRow {
 #[derive(Debug, Clone)]
 pub struct SilenceForm {
     pub alert: Alert,
-    pub duration: QueryBox,
-    pub comment: QueryBox,
+    pub duration: LineEdit,
+    pub comment: LineEdit,
     /// 0: duration, 1: comment.
     pub field: usize,
     pub error: Option<String>,
@@ -240,12 +240,12 @@ impl AlertsPane {
             self.notice = Some("silences need Alertmanager, which is not reachable".into());
             return;
         }
-        let mut duration = QueryBox::default();
-        duration.set_text("2h");
+        let mut duration = LineEdit::default();
+        duration.set("2h");
         self.silence_form = Some(SilenceForm {
             alert,
             duration,
-            comment: QueryBox::default(),
+            comment: LineEdit::default(),
             field: 0,
             error: None,
         });
@@ -257,7 +257,7 @@ impl AlertsPane {
         let Some(form) = &mut self.silence_form else {
             return Vec::new();
         };
-        let secs = match parse_duration_secs(form.duration.text()) {
+        let secs = match parse_duration_secs(form.duration.value()) {
             Ok(s) => s,
             Err(e) => {
                 form.error = Some(e);
@@ -265,7 +265,7 @@ impl AlertsPane {
                 return Vec::new();
             }
         };
-        let comment = form.comment.text().trim().to_owned();
+        let comment = form.comment.value().trim().to_owned();
         if comment.is_empty() {
             form.error = Some(
                 "a comment is required: say why (Alertmanager keeps it with the silence)".into(),

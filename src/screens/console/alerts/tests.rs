@@ -131,7 +131,7 @@ fn silence_form_requires_a_comment_and_a_valid_duration() {
     let mut p = loaded();
     p.open_silence_form();
     let f = p.silence_form.as_mut().unwrap();
-    assert_eq!(f.duration.text(), "2h");
+    assert_eq!(f.duration.value(), "2h");
     assert!(p.submit_silence(1_000).is_empty());
     assert!(
         p.silence_form
@@ -143,10 +143,10 @@ fn silence_form_requires_a_comment_and_a_valid_duration() {
             .contains("comment")
     );
     let f = p.silence_form.as_mut().unwrap();
-    f.comment.set_text("disk swap planned");
-    f.duration.set_text("5y");
+    f.comment.set("disk swap planned");
+    f.duration.set("5y");
     assert!(p.submit_silence(1_000).is_empty());
-    p.silence_form.as_mut().unwrap().duration.set_text("30m");
+    p.silence_form.as_mut().unwrap().duration.set("30m");
     let fx = p.submit_silence(1_000);
     let [ConsoleEffect::CreateSilence(s)] = fx.as_slice() else {
         panic!("{fx:?}")

@@ -13,6 +13,7 @@ use crate::backends::loki::{
     Direction, GAP_FILL_MAX, GAP_FILL_PAGE, RangeQuery, Resumed, TailEvent, TailRequest,
 };
 use crate::domain::logs::LogLine;
+use crate::widgets::line_edit::LineEdit;
 use buffer::{LogBuffer, Seq};
 use query_box::{QueryBox, QueryBoxNeed};
 use search::Search;
@@ -48,7 +49,7 @@ pub struct LogsPane {
     pub query_box: QueryBox,
     /// The prompt being edited and its input (the LogQL box keeps its own).
     pub prompt: Option<LogsPrompt>,
-    pub prompt_input: QueryBox,
+    pub prompt_input: LineEdit,
     /// The running query.
     pub query: String,
     pub window: HistoryWindow,
@@ -96,7 +97,7 @@ impl LogsPane {
             buffer: LogBuffer::with_capacity(capacity),
             query_box: QueryBox::default(),
             prompt: None,
-            prompt_input: QueryBox::default(),
+            prompt_input: LineEdit::default(),
             query: String::new(),
             window: HistoryWindow::default(),
             history_from: None,

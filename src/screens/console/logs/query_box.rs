@@ -1,6 +1,8 @@
 //! The LogQL box: a one-line editor with history (Up/Down) and completion of label names and
 //! values (Tab), driven by what `/loki/api/v1/labels` and `/label/<name>/values` return.
 
+use crate::widgets::line_edit::{History, LineEdit};
+use crossterm::event::{KeyCode, KeyEvent};
 use std::collections::HashMap;
 
 /// Where the cursor is, as far as completion cares.
@@ -110,16 +112,10 @@ pub fn context_at(before: &str) -> CompletionContext {
     CompletionContext::None
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct QueryBox {
-    text: String,
-    /// Byte offset, always on a char boundary.
-    cursor: usize,
-    history: Vec<String>,
-    /// Position while browsing history (index into `history`).
-    browsing: Option<usize>,
-    /// The text being edited before history browsing started.
-    draft: String,
+    edit: LineEdit,
+    history: History,
     /// Completion candidates for the current context, and which one Tab last inserted.
     pub candidates: Vec<String>,
     pub candidate_idx: Option<usize>,
@@ -130,6 +126,23 @@ pub struct QueryBox {
     pub label_values: HashMap<String, Vec<String>>,
 }
 
+impl Default for QueryBox {
+    fn default() -> Self {
+        QueryBox {
+            edit: LineEdit::default().with_word_stops(WORD_STOPS),
+            history: History::default(),
+            candidates: Vec::new(),
+            candidate_idx: None,
+            last_insert: None,
+            label_names: Vec::new(),
+            label_values: HashMap::new(),
+        }
+    }
+}
+
+/// Where Ctrl-W stops besides whitespace: LogQL's punctuation.
+const WORD_STOPS: &str = "{},|=\"";
+
 /// What the box needs from outside after an edit.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum QueryBoxNeed {
@@ -138,34 +151,31 @@ pub enum QueryBoxNeed {
     LabelValues(String),
 }
 
-const HISTORY_MAX: usize = 200;
-
 impl QueryBox {
+    /// The field (for drawing).
+    pub fn edit(&self) -> &LineEdit {
+        &self.edit
+    }
     pub fn text(&self) -> &str {
-        &self.text
+        self.edit.value()
     }
     pub fn cursor(&self) -> usize {
-        self.cursor
+        self.edit.cursor()
     }
     pub fn history(&self) -> &[String] {
-        &self.history
+        self.history.entries()
     }
 
     /// Replace the text, cursor at the end.
     pub fn set_text(&mut self, text: impl Into<String>) {
-        self.text = text.into();
-        self.cursor = self.text.len();
-        self.browsing = None;
+        self.edit.set(&text.into());
+        self.history.stop_browsing();
         self.clear_candidates();
     }
 
     /// Put the cursor at byte `pos` (clamped to a char boundary).
     pub fn set_cursor(&mut self, pos: usize) {
-        let mut p = pos.min(self.text.len());
-        while !self.text.is_char_boundary(p) {
-            p -= 1;
-        }
-        self.cursor = p;
+        self.edit.set_cursor(pos);
     }
 
     fn clear_candidates(&mut self) {
@@ -174,128 +184,57 @@ impl QueryBox {
         self.last_insert = None;
     }
 
-    pub fn insert(&mut self, c: char) {
-        self.text.insert(self.cursor, c);
-        self.cursor += c.len_utf8();
-        self.browsing = None;
-        self.clear_candidates();
+    /// An editing key (see [`LineEdit::on_key`]). Moving the cursor ends a Tab cycle; editing
+    /// drops the candidates, and changing the text ends history browsing.
+    pub fn on_key(&mut self, key: KeyEvent) -> bool {
+        let len = self.edit.value().len();
+        if !self.edit.on_key(key) {
+            return false;
+        }
+        if matches!(key.code, KeyCode::Left | KeyCode::Right) {
+            self.last_insert = None;
+            self.candidate_idx = None;
+        } else {
+            self.clear_candidates();
+        }
+        if self.edit.value().len() != len {
+            self.history.stop_browsing();
+        }
+        true
     }
 
-    pub fn backspace(&mut self) {
-        if let Some((i, _)) = self.text[..self.cursor].char_indices().next_back() {
-            self.text.replace_range(i..self.cursor, "");
-            self.cursor = i;
-        }
-        self.clear_candidates();
-    }
-
-    pub fn delete(&mut self) {
-        if let Some(c) = self.text[self.cursor..].chars().next() {
-            self.text
-                .replace_range(self.cursor..self.cursor + c.len_utf8(), "");
-        }
-        self.clear_candidates();
-    }
-
-    pub fn left(&mut self) {
-        self.last_insert = None;
-        self.candidate_idx = None;
-        if let Some((i, _)) = self.text[..self.cursor].char_indices().next_back() {
-            self.cursor = i;
-        }
-    }
-    pub fn right(&mut self) {
-        self.last_insert = None;
-        self.candidate_idx = None;
-        if let Some(c) = self.text[self.cursor..].chars().next() {
-            self.cursor += c.len_utf8();
-        }
-    }
-    pub fn home(&mut self) {
-        self.clear_candidates();
-        self.cursor = 0;
-    }
-    pub fn end(&mut self) {
-        self.clear_candidates();
-        self.cursor = self.text.len();
-    }
-    /// Ctrl-U: delete to the start.
-    pub fn kill_to_start(&mut self) {
-        self.text.replace_range(..self.cursor, "");
-        self.cursor = 0;
-        self.clear_candidates();
-    }
-    /// Ctrl-W: delete the word before the cursor.
-    pub fn kill_word(&mut self) {
-        let before = &self.text[..self.cursor];
-        let trimmed = before.trim_end();
-        let start = trimmed
-            .char_indices()
-            .rev()
-            .find(|(_, c)| c.is_whitespace() || "{},|=\"".contains(*c))
-            .map(|(i, c)| i + c.len_utf8())
-            .unwrap_or(0);
-        self.text.replace_range(start..self.cursor, "");
-        self.cursor = start;
+    /// Pasted text at the cursor.
+    pub fn insert_str(&mut self, text: &str) {
+        self.edit.insert_str(text);
+        self.history.stop_browsing();
         self.clear_candidates();
     }
 
     /// Up: older history entry.
     pub fn history_prev(&mut self) {
-        if self.history.is_empty() {
-            return;
-        }
-        let idx = match self.browsing {
-            None => {
-                self.draft = self.text.clone();
-                self.history.len() - 1
-            }
-            Some(0) => 0,
-            Some(i) => i - 1,
-        };
-        self.browsing = Some(idx);
-        self.text = self.history[idx].clone();
-        self.cursor = self.text.len();
+        self.history.prev(&mut self.edit);
     }
 
     /// Down: newer history entry, then back to the draft.
     pub fn history_next(&mut self) {
-        let Some(i) = self.browsing else { return };
-        if i + 1 < self.history.len() {
-            self.browsing = Some(i + 1);
-            self.text = self.history[i + 1].clone();
-        } else {
-            self.browsing = None;
-            self.text = std::mem::take(&mut self.draft);
-        }
-        self.cursor = self.text.len();
+        self.history.next(&mut self.edit);
     }
 
     /// Enter: the query to run, recorded in history (no consecutive duplicates).
     pub fn submit(&mut self) -> String {
-        let q = self.text.trim().to_owned();
-        if !q.is_empty() && self.history.last() != Some(&q) {
-            self.history.push(q.clone());
-            if self.history.len() > HISTORY_MAX {
-                self.history.remove(0);
-            }
-        }
-        self.browsing = None;
+        let q = self.text().trim().to_owned();
+        self.history.record(&q);
         self.clear_candidates();
         q
     }
 
     /// Load history (oldest first), e.g. from the state file.
     pub fn set_history(&mut self, history: Vec<String>) {
-        self.history = history;
-        if self.history.len() > HISTORY_MAX {
-            let cut = self.history.len() - HISTORY_MAX;
-            self.history.drain(..cut);
-        }
+        self.history.set(history);
     }
 
     pub fn context(&self) -> CompletionContext {
-        context_at(&self.text[..self.cursor])
+        context_at(&self.text()[..self.cursor()])
     }
 
     /// What completion needs fetched for the current context, if anything.
@@ -354,10 +293,9 @@ impl QueryBox {
             }
             let next = (idx + 1) % self.candidates.len();
             let insert = render_candidate(kind, &self.candidates[next]);
-            self.text.replace_range(start..end, &insert);
-            self.cursor = start + insert.len();
+            self.edit.replace_range(start..end, &insert);
             self.candidate_idx = Some(next);
-            self.last_insert = Some((start, self.cursor, kind));
+            self.last_insert = Some((start, self.cursor(), kind));
             return true;
         }
         let ctx = self.context();
@@ -365,27 +303,25 @@ impl QueryBox {
         if self.candidates.is_empty() {
             return false;
         }
+        let cursor = self.cursor();
         let (kind, start) = match &ctx {
-            CompletionContext::LabelName { prefix } => (Kind::Name, self.cursor - prefix.len()),
-            CompletionContext::LabelValue { prefix, .. } => {
-                (Kind::Value, self.cursor - prefix.len())
-            }
+            CompletionContext::LabelName { prefix } => (Kind::Name, cursor - prefix.len()),
+            CompletionContext::LabelValue { prefix, .. } => (Kind::Value, cursor - prefix.len()),
             CompletionContext::Stage { .. } => (
                 Kind::Stage,
-                self.text[..self.cursor]
-                    .rfind('|')
-                    .map_or(self.cursor, |p| p + 1),
+                self.text()[..cursor].rfind('|').map_or(cursor, |p| p + 1),
             ),
             CompletionContext::None => return false,
         };
         let insert = render_candidate(kind, &self.candidates[0]);
-        self.text.replace_range(start..self.cursor, &insert);
-        self.cursor = start + insert.len();
-        if kind == Kind::Name && !self.text[self.cursor..].starts_with('"') {
-            self.text.insert(self.cursor, '"');
+        self.edit.replace_range(start..cursor, &insert);
+        let end = self.cursor();
+        if kind == Kind::Name && !self.text()[end..].starts_with('"') {
+            self.edit.replace_range(end..end, "\"");
+            self.edit.set_cursor(end);
         }
         self.candidate_idx = Some(0);
-        self.last_insert = Some((start, self.cursor, kind));
+        self.last_insert = Some((start, end, kind));
         true
     }
 }
@@ -452,6 +388,12 @@ mod tests {
         );
     }
 
+    fn keys(q: &mut QueryBox, text: &str) {
+        for c in text.chars() {
+            assert!(q.on_key(KeyEvent::from(KeyCode::Char(c))));
+        }
+    }
+
     #[test]
     fn completes_names_then_values_and_cycles() {
         let mut q = QueryBox {
@@ -462,9 +404,7 @@ mod tests {
             "namespace".into(),
             vec!["media".into(), "monitoring".into()],
         );
-        for c in "{na".chars() {
-            q.insert(c);
-        }
+        keys(&mut q, "{na");
         assert_eq!(q.need(), QueryBoxNeed::Nothing);
         assert!(q.complete());
         assert_eq!(q.text(), "{namespace=\"\"");
@@ -474,13 +414,13 @@ mod tests {
         assert!(q.complete());
         assert_eq!(q.text(), "{namespace=\"\"");
         // A new context: values for namespace.
-        q.insert('m');
+        keys(&mut q, "m");
         assert!(q.complete());
         assert_eq!(q.text(), "{namespace=\"media\"");
         assert!(q.complete(), "cycles");
         assert_eq!(q.text(), "{namespace=\"monitoring\"");
-        q.end();
-        q.insert('}');
+        q.on_key(KeyEvent::from(KeyCode::End));
+        keys(&mut q, "}");
         assert_eq!(q.text(), "{namespace=\"monitoring\"}");
     }
 
@@ -512,24 +452,5 @@ mod tests {
         q.history_next();
         q.history_next();
         assert_eq!(q.text(), "draft");
-    }
-
-    #[test]
-    fn editing_is_utf8_safe() {
-        let mut q = QueryBox::default();
-        q.set_text("é{");
-        q.left();
-        q.left();
-        q.insert('x');
-        assert_eq!(q.text(), "xé{");
-        q.end();
-        q.backspace();
-        q.backspace();
-        assert_eq!(q.text(), "x");
-        q.set_text("{app=\"x\"} |= \"foo bar");
-        q.kill_word();
-        assert_eq!(q.text(), "{app=\"x\"} |= \"foo ");
-        q.kill_to_start();
-        assert_eq!(q.text(), "");
     }
 }

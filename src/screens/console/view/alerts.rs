@@ -1,22 +1,25 @@
 //! The alerts pane: grouped list, detail view, silence form, expire confirmation.
 
 use super::text::{truncate, width};
-use super::{Cx, Look, conn_badge, key_hints, pane_block, pane_title};
+use super::{Cx, conn_badge, key_hints, pane_block, pane_title};
 use crate::domain::alerts::{Alert, AlertState, Severity};
 use crate::screens::console::alerts::{AlertRow, AlertsPane};
 use crate::screens::console::conn::{ConnState, human_secs};
 use crate::screens::console::state::ConsoleState;
+use crate::theme::Theme;
+use crate::widgets::line_edit::LineEdit;
+use crate::widgets::popup;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Style;
 use ratatui::text::{Line, Span, Text};
-use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
+use ratatui::widgets::{Paragraph, Wrap};
 
-fn state_style(s: AlertState, look: &Look) -> Style {
+fn state_style(s: AlertState, theme: &Theme) -> Style {
     match s {
-        AlertState::Firing => look.alert_firing,
-        AlertState::Pending => look.alert_pending,
-        AlertState::Suppressed => look.alert_silenced,
+        AlertState::Firing => theme.console.alert_firing,
+        AlertState::Pending => theme.console.alert_pending,
+        AlertState::Suppressed => theme.console.alert_silenced,
     }
 }
 
@@ -29,29 +32,32 @@ pub(super) fn render(
     zoomed: bool,
     st: &ConsoleState,
 ) {
-    let look = cx.look;
-    let mut title = pane_title("Alerts", focused, look);
-    title.extend(conn_badge("Prometheus", &p.prometheus.conn, look));
+    let theme = cx.theme;
+    let mut title = pane_title("Alerts", focused, theme);
+    title.extend(conn_badge("Prometheus", &p.prometheus.conn, theme));
     title.push(Span::raw("  "));
-    title.extend(conn_badge("Alertmanager", &p.alertmanager.conn, look));
+    title.extend(conn_badge("Alertmanager", &p.alertmanager.conn, theme));
     if p.prometheus.loaded || p.alertmanager.loaded {
         let (firing, pending, silenced) = p.counts();
         title.push(Span::raw("  "));
-        title.push(Span::styled(format!("{firing} firing"), look.alert_firing));
+        title.push(Span::styled(
+            format!("{firing} firing"),
+            theme.console.alert_firing,
+        ));
         title.push(Span::styled(
             format!(" · {pending} pending"),
-            look.alert_pending,
+            theme.console.alert_pending,
         ));
         title.push(Span::styled(
             format!(" · {silenced} silenced"),
-            look.alert_silenced,
+            theme.console.alert_silenced,
         ));
     }
     if zoomed {
-        title.push(Span::styled("  [zoom]", look.muted));
+        title.push(Span::styled("  [zoom]", theme.ui.muted));
     }
     title.push(Span::raw(" "));
-    let block = pane_block(title, focused, look);
+    let block = pane_block(title, focused, theme);
     let inner = block.inner(area);
     f.render_widget(block, area);
     if inner.height == 0 || inner.width == 0 {
@@ -59,7 +65,7 @@ pub(super) fn render(
     }
     let [body, status] =
         Layout::vertical([Constraint::Fill(1), Constraint::Length(1)]).areas(inner);
-    render_status(p, f, status, look);
+    render_status(p, f, status, theme);
 
     let nothing_loaded = !p.prometheus.loaded && !p.alertmanager.loaded;
     if st.endpoints.prometheus.is_none() && st.endpoints.alertmanager.is_none() {
@@ -86,18 +92,22 @@ pub(super) fn render(
                 ConnState::Reconnecting {
                     reason, retry_in, ..
                 } => {
-                    lines.push(Line::styled(format!("{name}: {reason}"), look.error));
+                    lines.push(Line::styled(
+                        format!("{name}: {reason}"),
+                        theme.status.error,
+                    ));
                     lines.push(Line::styled(
                         format!(
                             "  retrying in {}",
                             crate::screens::console::conn::human_duration(*retry_in)
                         ),
-                        look.muted,
+                        theme.ui.muted,
                     ));
                 }
-                ConnState::Failed { reason } => {
-                    lines.push(Line::styled(format!("{name}: {reason}"), look.error))
-                }
+                ConnState::Failed { reason } => lines.push(Line::styled(
+                    format!("{name}: {reason}"),
+                    theme.status.error,
+                )),
             }
         }
         f.render_widget(
@@ -120,15 +130,12 @@ pub(super) fn render(
     } else {
         render_list(p, f, body, cx, focused);
     }
-    if let Some(form) = &p.silence_form {
-        render_silence_form(p, form, f, area, cx);
-    }
 }
 
-fn render_status(p: &AlertsPane, f: &mut Frame, row: Rect, look: &Look) {
+fn render_status(p: &AlertsPane, f: &mut Frame, row: Rect, theme: &Theme) {
     let mut spans = Vec::new();
     if let Some(n) = &p.notice {
-        spans.push(Span::styled(n.clone(), look.muted));
+        spans.push(Span::styled(n.clone(), theme.ui.muted));
     }
     for (name, conn, loaded) in [
         ("Prometheus", &p.prometheus.conn, p.prometheus.loaded),
@@ -143,7 +150,7 @@ fn render_status(p: &AlertsPane, f: &mut Frame, row: Rect, look: &Look) {
                     "{name} {}: {reason} (showing its last answer)",
                     conn.badge()
                 ),
-                look.degraded,
+                theme.status.degraded,
             ));
         }
     }
@@ -157,13 +164,16 @@ fn render_status(p: &AlertsPane, f: &mut Frame, row: Rect, look: &Look) {
     if !unhealthy.is_empty() {
         spans.push(Span::styled(
             format!(" · unhealthy rules: {}", unhealthy.join(", ")),
-            look.error,
+            theme.status.error,
         ));
     }
     if spans.is_empty() {
         let rules: usize = p.rules.iter().map(|g| g.rules.len()).sum();
         if rules > 0 {
-            spans.push(Span::styled(format!("{rules} alerting rules"), look.muted));
+            spans.push(Span::styled(
+                format!("{rules} alerting rules"),
+                theme.ui.muted,
+            ));
         }
     }
     f.render_widget(Paragraph::new(Line::from(spans)), row);
@@ -200,7 +210,7 @@ fn since(a: &Alert, now_s: i64) -> String {
 }
 
 fn render_list(p: &AlertsPane, f: &mut Frame, body: Rect, cx: &Cx, focused: bool) {
-    let look = cx.look;
+    let theme = cx.theme;
     let rows = p.rows();
     let sel = p.selected_index();
     let sel_row = rows
@@ -217,9 +227,9 @@ fn render_list(p: &AlertsPane, f: &mut Frame, body: Rect, cx: &Cx, focused: bool
         match *row {
             AlertRow::Group { severity, count } => {
                 let style = match severity {
-                    Severity::Critical => look.alert_firing,
-                    Severity::Warning => look.alert_pending,
-                    _ => look.header,
+                    Severity::Critical => theme.console.alert_firing,
+                    Severity::Warning => theme.console.alert_pending,
+                    _ => theme.ui.header,
                 };
                 lines.push(Line::styled(
                     format!("{} ({count})", severity.as_str().to_uppercase()),
@@ -236,22 +246,22 @@ fn render_list(p: &AlertsPane, f: &mut Frame, body: Rect, cx: &Cx, focused: bool
                 let rest = cols.saturating_sub(used);
                 let mut spans = vec![
                     Span::raw("  "),
-                    Span::styled(state, state_style(a.state, look)),
-                    Span::styled(name, look.text),
-                    Span::styled(dur, look.muted),
+                    Span::styled(state, state_style(a.state, theme)),
+                    Span::styled(name, theme.ui.text),
+                    Span::styled(dur, theme.ui.muted),
                 ];
                 if rest > 8 {
                     spans.push(Span::styled(
                         truncate(&label_summary(a), rest).into_owned(),
-                        look.log_labels,
+                        theme.console.log_labels,
                     ));
                 }
                 let mut line = Line::from(spans);
                 if Some(i) == sel {
                     line.style = if focused {
-                        look.selection
+                        theme.ui.selection
                     } else {
-                        look.selection_unfocused
+                        theme.ui.selection_unfocused
                     };
                 }
                 lines.push(line);
@@ -262,16 +272,16 @@ fn render_list(p: &AlertsPane, f: &mut Frame, body: Rect, cx: &Cx, focused: bool
 }
 
 fn render_detail(a: &Alert, f: &mut Frame, body: Rect, cx: &Cx) {
-    let look = cx.look;
-    let key = |k: &str| Span::styled(format!("{k:<13}"), look.muted);
+    let theme = cx.theme;
+    let key = |k: &str| Span::styled(format!("{k:<13}"), theme.ui.muted);
     let mut lines = vec![Line::from(vec![
-        Span::styled(a.name().to_owned(), look.header),
+        Span::styled(a.name().to_owned(), theme.ui.header),
         Span::raw("  "),
-        Span::styled(a.state.as_str().to_uppercase(), state_style(a.state, look)),
+        Span::styled(a.state.as_str().to_uppercase(), state_style(a.state, theme)),
     ])];
     for (k, v) in &a.annotations {
         lines.push(Line::from(vec![
-            Span::styled(format!("{k}: "), look.muted),
+            Span::styled(format!("{k}: "), theme.ui.muted),
             Span::raw(v.clone()),
         ]));
     }
@@ -298,7 +308,7 @@ fn render_detail(a: &Alert, f: &mut Frame, body: Rect, cx: &Cx) {
     if !a.silenced_by.is_empty() {
         lines.push(Line::from(vec![
             key("silenced by"),
-            Span::styled(a.silenced_by.join(", "), look.alert_silenced),
+            Span::styled(a.silenced_by.join(", "), theme.console.alert_silenced),
         ]));
     }
     if !a.inhibited_by.is_empty() {
@@ -313,14 +323,14 @@ fn render_detail(a: &Alert, f: &mut Frame, body: Rect, cx: &Cx) {
     if let Some(fp) = &a.fingerprint {
         lines.push(Line::from(vec![
             key("fingerprint"),
-            Span::styled(fp.clone(), look.muted),
+            Span::styled(fp.clone(), theme.ui.muted),
         ]));
     }
-    lines.push(Line::styled("Labels", look.header));
+    lines.push(Line::styled("Labels", theme.ui.header));
     for (k, v) in &a.labels {
         lines.push(Line::from(vec![
             Span::raw("  "),
-            Span::styled(format!("{k}="), look.log_labels),
+            Span::styled(format!("{k}="), theme.console.log_labels),
             Span::raw(v.clone()),
         ]));
     }
@@ -331,7 +341,7 @@ fn render_detail(a: &Alert, f: &mut Frame, body: Rect, cx: &Cx) {
             ("x", "expire"),
             ("Esc", "back"),
         ],
-        look,
+        theme,
     ));
     f.render_widget(
         Paragraph::new(Text::from(lines)).wrap(Wrap { trim: false }),
@@ -345,54 +355,43 @@ fn utc(secs: i64) -> String {
         .unwrap_or_default()
 }
 
-fn centered(area: Rect, w: u16, h: u16) -> Rect {
-    let w = w.min(area.width);
-    let h = h.min(area.height);
-    Rect {
-        x: area.x + (area.width - w) / 2,
-        y: area.y + (area.height - h) / 2,
-        width: w,
-        height: h,
-    }
-}
-
-fn render_silence_form(
+/// The silence form: a modal overlay over the whole console (drawn after every pane).
+pub(super) fn render_silence_form(
     p: &AlertsPane,
     form: &crate::screens::console::alerts::SilenceForm,
     f: &mut Frame,
     area: Rect,
     cx: &Cx,
 ) {
-    let look = cx.look;
-    let popup = centered(area, 72.min(area.width), 9);
-    f.render_widget(Clear, popup);
-    let block = Block::bordered()
-        .title(format!(" Silence {} ", form.alert.name()))
-        .border_style(look.border_focused);
-    let inner = block.inner(popup);
-    f.render_widget(block, popup);
-    let rows = Layout::vertical([Constraint::Length(1); 7]).split(inner);
-    let field = |i: usize,
-                 label: &str,
-                 q: &crate::screens::console::logs::query_box::QueryBox,
-                 f: &mut Frame| {
+    let theme = cx.theme;
+    // Four fields and a message row inside the shared overlay frame (hints in its border).
+    let rect = popup::centered(area, 72, 8);
+    popup::dim(f.buffer_mut(), area, theme.ui.dim);
+    let footer = popup::hint_spans(
+        &[
+            ("Enter".into(), "create"),
+            ("Tab".into(), "next field"),
+            ("Esc".into(), "cancel"),
+        ],
+        theme,
+    );
+    let title = format!("Silence {}", form.alert.name());
+    let inner = popup::frame(f, rect, &title, Some(footer), theme);
+    let rows = Layout::vertical([Constraint::Length(1); 6]).split(inner);
+    let field = |i: usize, label: &str, q: &LineEdit, f: &mut Frame| {
         if form.field == i {
-            super::logs::render_input(f, rows[i], label, q.text(), q.cursor(), look);
+            q.render(f, rows[i], label, "", theme.ui.key, theme);
         } else {
-            f.render_widget(
-                Paragraph::new(Line::from(vec![
-                    Span::styled(label.to_owned(), look.muted),
-                    Span::raw(q.text().to_owned()),
-                ])),
-                rows[i],
-            );
+            let mut spans = vec![Span::styled(label.to_owned(), theme.ui.muted)];
+            spans.extend(q.spans(usize::from(rows[i].width), theme.ui.overlay, false));
+            f.render_widget(Paragraph::new(Line::from(spans)), rows[i]);
         }
     };
     field(0, "Duration  ", &form.duration, f);
     field(1, "Comment   ", &form.comment, f);
     f.render_widget(
         Paragraph::new(Line::from(vec![
-            Span::styled("Author    ", look.muted),
+            Span::styled("Author    ", theme.ui.muted),
             Span::raw(p.author.clone()),
         ])),
         rows[2],
@@ -405,28 +404,26 @@ fn render_silence_form(
         .collect();
     f.render_widget(
         Paragraph::new(Line::from(vec![
-            Span::styled("Matches   ", look.muted),
-            Span::raw(truncate(&matchers.join(", "), inner.width as usize - 10).into_owned()),
+            Span::styled("Matches   ", theme.ui.muted),
+            Span::raw(
+                truncate(
+                    &matchers.join(", "),
+                    (inner.width as usize).saturating_sub(10),
+                )
+                .into_owned(),
+            ),
         ])),
         rows[3],
     );
     if let Some(e) = &form.error {
-        f.render_widget(Paragraph::new(Span::styled(e.clone(), look.error)), rows[5]);
+        f.render_widget(
+            Paragraph::new(Span::styled(e.clone(), theme.status.error)),
+            rows[5],
+        );
     } else if p.busy {
         f.render_widget(
-            Paragraph::new(Span::styled("Creating the silence…", look.muted)),
+            Paragraph::new(Span::styled("Creating the silence…", theme.ui.muted)),
             rows[5],
         );
     }
-    f.render_widget(
-        Paragraph::new(key_hints(
-            &[
-                ("Enter", "create"),
-                ("Tab", "next field"),
-                ("Esc", "cancel"),
-            ],
-            look,
-        )),
-        rows[6],
-    );
 }

@@ -6,6 +6,7 @@ use crate::domain::logs::{LogLevel, LogLine};
 use crate::screens::console::conn::ConnState;
 use crate::screens::console::logs::{LogsMode, LogsPane, LogsPrompt};
 use crate::screens::console::state::ConsoleState;
+use crate::theme::Theme;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Style;
@@ -24,29 +25,34 @@ pub(super) fn render(
     zoomed: bool,
     st: &ConsoleState,
 ) {
-    let look = cx.look;
-    let mut title = pane_title("Logs", focused, look);
-    title.extend(conn_badge("Loki", &p.conn, look));
+    let theme = cx.theme;
+    let mut title = pane_title("Logs", focused, theme);
+    title.extend(conn_badge("Loki", &p.conn, theme));
     title.push(Span::styled(
         format!("  {}", window_text(p, &st.tz)),
-        look.muted,
+        theme.ui.muted,
     ));
     match (p.mode, p.following()) {
-        (LogsMode::Historic { .. }, _) => title.push(Span::styled("  HISTORY", look.degraded)),
-        (_, true) => title.push(Span::styled("  FOLLOW", look.live)),
+        (LogsMode::Historic { .. }, _) => {
+            title.push(Span::styled("  HISTORY", theme.status.degraded))
+        }
+        (_, true) => title.push(Span::styled("  FOLLOW", theme.status.live)),
         (_, false) => {
-            title.push(Span::styled("  PAUSED", look.degraded));
+            title.push(Span::styled("  PAUSED", theme.status.degraded));
             let unseen = p.unseen();
             if unseen > 0 {
-                title.push(Span::styled(format!(" +{unseen} new"), look.degraded));
+                title.push(Span::styled(
+                    format!(" +{unseen} new"),
+                    theme.status.degraded,
+                ));
             }
         }
     }
     if zoomed {
-        title.push(Span::styled("  [zoom]", look.muted));
+        title.push(Span::styled("  [zoom]", theme.ui.muted));
     }
     title.push(Span::raw(" "));
-    let block = pane_block(title, focused, look);
+    let block = pane_block(title, focused, theme);
     let inner = block.inner(area);
     f.render_widget(block, area);
     if inner.height == 0 || inner.width == 0 {
@@ -65,14 +71,9 @@ pub(super) fn render(
 
     // Query row: the running query, or the LogQL box being edited.
     if editing_query {
-        render_input(
-            f,
-            query_row,
-            "LogQL ❯ ",
-            p.query_box.text(),
-            p.query_box.cursor(),
-            look,
-        );
+        p.query_box
+            .edit()
+            .render(f, query_row, "LogQL ❯ ", "", theme.ui.key, theme);
     } else {
         let q = if p.query.is_empty() {
             "(no query: e edits one)"
@@ -80,21 +81,21 @@ pub(super) fn render(
             &p.query
         };
         let line = Line::from(vec![
-            Span::styled("❯ ", look.key),
+            Span::styled("❯ ", theme.ui.key),
             Span::styled(
                 truncate(q, (query_row.width as usize).saturating_sub(2)).into_owned(),
-                look.input,
+                theme.ui.input,
             ),
         ]);
         f.render_widget(Paragraph::new(line), query_row);
     }
     if show_candidates {
-        let mut spans = vec![Span::styled("Tab ", look.key)];
+        let mut spans = vec![Span::styled("Tab ", theme.ui.key)];
         for (i, c) in p.query_box.candidates.iter().take(12).enumerate() {
             let style = if Some(i) == p.query_box.candidate_idx {
-                look.selection
+                theme.ui.selection
             } else {
-                look.muted
+                theme.ui.muted
             };
             spans.push(Span::styled(c.clone(), style));
             spans.push(Span::raw(" "));
@@ -102,7 +103,7 @@ pub(super) fn render(
         f.render_widget(Paragraph::new(Line::from(spans)), cand_row);
     }
 
-    render_status(p, f, status_row, look);
+    render_status(p, f, status_row, theme);
     p.page.set(body.height as usize);
 
     if p.buffer.is_empty() {
@@ -177,7 +178,7 @@ fn empty_message(p: &LogsPane, st: &ConsoleState) -> (Text<'static>, Style) {
     )
 }
 
-fn render_status(p: &LogsPane, f: &mut Frame, row: Rect, look: &super::Look) {
+fn render_status(p: &LogsPane, f: &mut Frame, row: Rect, theme: &Theme) {
     if let Some(prompt) = p.prompt.filter(|pr| *pr != LogsPrompt::Query) {
         let label = match prompt {
             LogsPrompt::Search => "/",
@@ -185,20 +186,14 @@ fn render_status(p: &LogsPane, f: &mut Frame, row: Rect, look: &super::Look) {
             LogsPrompt::Window => "window (15m, 500, 30m 2000) ❯ ",
             LogsPrompt::Query => "",
         };
-        render_input(
-            f,
-            row,
-            label,
-            p.prompt_input.text(),
-            p.prompt_input.cursor(),
-            look,
-        );
+        p.prompt_input
+            .render(f, row, label, "", theme.ui.key, theme);
         return;
     }
     let mut spans: Vec<Span> = Vec::new();
     spans.push(Span::styled(
         format!("{} lines", p.buffer.len()),
-        look.muted,
+        theme.ui.muted,
     ));
     if p.buffer.evicted() > 0 {
         spans.push(Span::styled(
@@ -207,13 +202,13 @@ fn render_status(p: &LogsPane, f: &mut Frame, row: Rect, look: &super::Look) {
                 p.buffer.evicted(),
                 p.buffer.capacity()
             ),
-            look.degraded,
+            theme.status.degraded,
         ));
     }
     if p.loki_dropped > 0 {
         spans.push(Span::styled(
             format!(" · Loki dropped {}", p.loki_dropped),
-            look.degraded,
+            theme.status.degraded,
         ));
     }
     if let Some(s) = &p.search {
@@ -224,60 +219,28 @@ fn render_status(p: &LogsPane, f: &mut Frame, row: Rect, look: &super::Look) {
             .unwrap_or_else(|| "-".into());
         spans.push(Span::styled(
             format!(" · /{} {pos}/{}", s.pattern, s.matches().len()),
-            look.key,
+            theme.ui.key,
         ));
         if s.context.is_some() {
-            spans.push(Span::styled(" (matches + context)", look.muted));
+            spans.push(Span::styled(" (matches + context)", theme.ui.muted));
         }
     }
     if let Some(e) = p.error.as_ref().filter(|_| !p.buffer.is_empty()) {
-        spans.push(Span::styled(format!(" · {e}"), look.error));
+        spans.push(Span::styled(format!(" · {e}"), theme.status.error));
     } else if let Some(n) = &p.notice {
-        spans.push(Span::styled(format!(" · {n}"), look.muted));
+        spans.push(Span::styled(format!(" · {n}"), theme.ui.muted));
     } else if let Some(r) = p.conn.reason().filter(|_| !p.buffer.is_empty()) {
-        spans.push(Span::styled(format!(" · {r}"), look.degraded));
+        spans.push(Span::styled(format!(" · {r}"), theme.status.degraded));
     }
     f.render_widget(Paragraph::new(Line::from(spans)), row);
 }
 
-/// A one-line editor with a visible cursor.
-pub(super) fn render_input(
-    f: &mut Frame,
-    row: Rect,
-    label: &str,
-    text: &str,
-    cursor: usize,
-    look: &super::Look,
-) {
-    let label_w = width(label) as u16;
-    let avail = (row.width.saturating_sub(label_w)) as usize;
-    let before_w = width(&text[..cursor.min(text.len())]);
-    // Scroll horizontally so the cursor stays visible.
-    let skip_cols = before_w.saturating_sub(avail.saturating_sub(1));
-    let mut shown = String::new();
-    let mut col = 0;
-    for c in text.chars() {
-        let cw = unicode_width::UnicodeWidthChar::width(c).unwrap_or(0);
-        if col >= skip_cols {
-            shown.push(c);
-        }
-        col += cw;
-    }
-    let line = Line::from(vec![
-        Span::styled(label.to_owned(), look.key),
-        Span::styled(truncate(&shown, avail).into_owned(), look.input),
-    ]);
-    f.render_widget(Paragraph::new(line), row);
-    let x = row.x + label_w + (before_w - skip_cols) as u16;
-    f.set_cursor_position((x.min(row.right().saturating_sub(1)), row.y));
-}
-
-fn level_style(level: LogLevel, look: &super::Look) -> Style {
+fn level_style(level: LogLevel, theme: &Theme) -> Style {
     match level {
-        LogLevel::Trace | LogLevel::Debug => look.log_debug,
-        LogLevel::Info | LogLevel::Unknown => look.log_info,
-        LogLevel::Warn => look.log_warn,
-        LogLevel::Error | LogLevel::Fatal => look.log_error,
+        LogLevel::Trace | LogLevel::Debug => theme.console.log_debug,
+        LogLevel::Info | LogLevel::Unknown => theme.console.log_info,
+        LogLevel::Warn => theme.console.log_warn,
+        LogLevel::Error | LogLevel::Fatal => theme.console.log_error,
     }
 }
 
@@ -332,11 +295,14 @@ fn line_spans(
     line: &LogLine,
     cols: usize,
     tz: &jiff::tz::TimeZone,
-    look: &super::Look,
+    theme: &Theme,
 ) -> Vec<Span<'static>> {
     let mut spans = Vec::with_capacity(6);
     if p.show_time {
-        spans.push(Span::styled(clock(line.ts_ns, tz), look.log_timestamp));
+        spans.push(Span::styled(
+            clock(line.ts_ns, tz),
+            theme.console.log_timestamp,
+        ));
         spans.push(Span::raw(" "));
     }
     if p.show_labels {
@@ -350,12 +316,12 @@ fn line_spans(
         let pad = w.saturating_sub(width(&cut));
         spans.push(Span::styled(
             format!("{cut}{}", " ".repeat(pad)),
-            look.log_labels,
+            theme.console.log_labels,
         ));
         spans.push(Span::raw(" "));
     }
     let text = sanitize(&line.line);
-    let base = level_style(line.level, look);
+    let base = level_style(line.level, theme);
     match &p.search {
         Some(s) => {
             let mut at = 0;
@@ -365,7 +331,7 @@ fn line_spans(
                 }
                 spans.push(Span::styled(
                     text[a..b].to_owned(),
-                    base.patch(look.match_highlight),
+                    base.patch(theme.console.log_match),
                 ));
                 at = b;
             }
@@ -386,14 +352,14 @@ fn render_lines(
     focused: bool,
     tz: &jiff::tz::TimeZone,
 ) {
-    let look = cx.look;
+    let theme = cx.theme;
     let cols = body.width as usize;
     let height = body.height as usize;
     let selected = p.selected_seq();
     let sel_style = if focused {
-        look.selection
+        theme.ui.selection
     } else {
-        look.selection_unfocused
+        theme.ui.selection_unfocused
     };
     // Walk up from the bottom line until the body is full.
     let seqs = p.lines_up_from_bottom(height);
@@ -408,7 +374,7 @@ fn render_lines(
         let Some(line) = p.buffer.get(seq) else {
             continue;
         };
-        let mut spans = line_spans(p, line, cols, tz, look);
+        let mut spans = line_spans(p, line, cols, tz, theme);
         if Some(seq) == selected {
             for s in &mut spans {
                 s.style = s.style.patch(sel_style);
@@ -436,7 +402,7 @@ fn render_lines(
         if let Some(newer) = prev
             && newer != seq + 1
         {
-            block.push(Line::styled("--", look.muted));
+            block.push(Line::styled("--", theme.ui.muted));
         }
         used += block.len();
         blocks.push(block);

@@ -1,15 +1,14 @@
-//! Drawing the console: a pure function of [`ConsoleState`] (plus the clock and styles).
+//! Drawing the console: a pure function of [`ConsoleState`] (plus the clock and the shared
+//! [`Theme`]).
 //! Only the visible lines are touched, so a frame costs the same with 100 or 100k lines held.
 
 mod alerts;
 mod logs;
-pub mod look;
 pub mod text;
-
-pub use look::Look;
 
 use super::conn::ConnState;
 use super::state::{ConsoleState, PaneId};
+use crate::theme::Theme;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Style;
@@ -19,7 +18,7 @@ use ratatui::widgets::{Block, BorderType};
 /// What a draw needs besides the state.
 #[derive(Debug, Clone)]
 pub struct Cx<'a> {
-    pub look: &'a Look,
+    pub theme: &'a Theme,
     /// The frame's clock (Unix seconds): relative times come from here, never from the system.
     pub now_s: i64,
 }
@@ -72,14 +71,17 @@ pub fn render_console(state: &ConsoleState, f: &mut Frame, area: Rect, cx: &Cx) 
             ),
         }
     }
+    if let Some(form) = &state.alerts.silence_form {
+        alerts::render_silence_form(&state.alerts, form, f, area, cx);
+    }
 }
 
 /// A pane's frame: bordered, title with the focus style.
-pub(super) fn pane_block<'a>(title: Vec<Span<'a>>, focused: bool, look: &Look) -> Block<'a> {
+pub(super) fn pane_block<'a>(title: Vec<Span<'a>>, focused: bool, theme: &Theme) -> Block<'a> {
     let border = if focused {
-        look.border_focused
+        theme.ui.border_focused
     } else {
-        look.border
+        theme.ui.border
     };
     Block::bordered()
         .border_type(if focused {
@@ -92,34 +94,34 @@ pub(super) fn pane_block<'a>(title: Vec<Span<'a>>, focused: bool, look: &Look) -
 }
 
 /// The start of a pane title: its name in the focus style.
-pub(super) fn pane_title(name: &str, focused: bool, look: &Look) -> Vec<Span<'static>> {
+pub(super) fn pane_title(name: &str, focused: bool, theme: &Theme) -> Vec<Span<'static>> {
     let style = if focused {
-        look.title_focused
+        theme.ui.title_focused
     } else {
-        look.title
+        theme.ui.title
     };
     vec![Span::styled(format!(" {name} "), style)]
 }
 
 /// `Enter create  Tab next field  Esc cancel`.
-pub(super) fn key_hints(pairs: &[(&str, &str)], look: &Look) -> Line<'static> {
+pub(super) fn key_hints(pairs: &[(&str, &str)], theme: &Theme) -> Line<'static> {
     let mut spans = Vec::with_capacity(pairs.len() * 2);
     for (i, (key, what)) in pairs.iter().enumerate() {
         let sep = if i + 1 < pairs.len() { "  " } else { "" };
-        spans.push(Span::styled((*key).to_owned(), look.key));
+        spans.push(Span::styled((*key).to_owned(), theme.ui.key));
         spans.push(Span::raw(format!(" {what}{sep}")));
     }
     Line::from(spans)
 }
 
 /// `● live` style badge for a connection.
-pub(super) fn conn_badge(name: &str, conn: &ConnState, look: &Look) -> Vec<Span<'static>> {
+pub(super) fn conn_badge(name: &str, conn: &ConnState, theme: &Theme) -> Vec<Span<'static>> {
     let style: Style = match conn {
-        ConnState::Live => look.live,
-        ConnState::Connecting => look.unknown,
-        ConnState::Reconnecting { .. } => look.degraded,
-        ConnState::Failed { .. } => look.down,
-        ConnState::NotConfigured => look.unknown,
+        ConnState::Live => theme.status.live,
+        ConnState::Connecting => theme.status.unknown,
+        ConnState::Reconnecting { .. } => theme.status.degraded,
+        ConnState::Failed { .. } => theme.status.down,
+        ConnState::NotConfigured => theme.status.unknown,
     };
     vec![
         Span::styled("● ", style),

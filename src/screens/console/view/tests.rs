@@ -21,14 +21,14 @@ fn state() -> ConsoleState {
 
 fn draw(st: &ConsoleState, w: u16, h: u16) -> String {
     let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
-    let look = Look::fallback();
+    let theme = crate::theme::ThemeCatalog::builtin().load("homelab-dark").0;
     t.draw(|f| {
         render_console(
             st,
             f,
             f.area(),
             &Cx {
-                look: &look,
+                theme: &theme,
                 now_s: 0,
             },
         )
