@@ -1,17 +1,18 @@
-//! homelab: the library behind the `homelab` binary. Layers (see docs/architecture.md):
-//! TUI (app, runtime, screens, overlays, widgets, theme, keymap) -> stages, console models,
-//! secrets, repo -> backends, domain, config, sim.
+//! homelab: the library behind the `homelab` binary. Layers, top down (docs/code-layout.md,
+//! "Layers"; tests/architecture.rs checks them): commands (every subcommand's entry point) ->
+//! TUI (app, runtime, screens, overlays, widgets, theme, keymap) -> stages, repo -> backends,
+//! secrets, sim -> domain, config.
 
 pub mod app;
 pub mod atomic_write;
 pub mod backends;
 pub mod cli;
+pub mod commands;
 pub mod config;
 pub mod diag;
 pub mod domain;
 pub mod editor;
 pub mod keymap;
-pub mod launch;
 pub mod logging;
 pub mod msg;
 pub mod overlays;

@@ -1,11 +1,13 @@
 //! The app: one owner of all UI state. `update` (in update.rs) changes it and never awaits;
 //! `view` (view.rs) draws it and never changes it.
 
+pub mod bars;
 mod context;
 mod event;
 pub mod layout;
 mod route;
 mod toast;
+mod toasts_view;
 mod update;
 mod view;
 
@@ -58,6 +60,8 @@ pub struct AppOptions {
     pub no_color: bool,
     /// Diagnostics from loading themes, keymap or config; shown as toasts at startup.
     pub startup_warnings: Vec<(Level, String)>,
+    /// What the command line asks of the screens (`homelab console --loki`, `env edit FILE`...).
+    pub start: crate::screens::StartParams,
 }
 
 impl App {
@@ -68,7 +72,7 @@ impl App {
         } else {
             theme
         };
-        let screens = Screens::new(&opts.session);
+        let screens = Screens::new(&opts.session, &opts.start);
         let mut app = Self {
             session: opts.session,
             screens,

@@ -3,11 +3,11 @@
 
 use super::App;
 use super::layout::frame_areas;
+use super::toasts_view as toasts;
 use super::update::{dispatch, outcome, with_screen};
 use crate::keymap::Key;
 use crate::overlays::Outcome;
 use crate::screens::Handled;
-use crate::widgets::toasts;
 use crossterm::event::{KeyEvent, KeyEventKind, MouseButton, MouseEvent, MouseEventKind};
 
 pub(crate) fn key(app: &mut App, ev: KeyEvent) {

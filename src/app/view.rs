@@ -4,7 +4,8 @@
 use super::App;
 use super::ViewCx;
 use super::layout::frame_areas;
-use crate::widgets::{bars, popup, toasts};
+use super::{bars, toasts_view as toasts};
+use crate::widgets::popup;
 use ratatui::Frame;
 
 pub fn view(app: &App, frame: &mut Frame, cx: &ViewCx) {

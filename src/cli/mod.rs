@@ -226,10 +226,39 @@ pub fn completions(shell: CompletionShell) -> std::process::ExitCode {
     std::process::ExitCode::SUCCESS
 }
 
-/// A subcommand whose issue has not landed: say so plainly, exit 2.
-pub fn not_landed(what: &str) -> std::process::ExitCode {
-    eprintln!(
-        "homelab: `{what}` is not available in this build yet; see the issue tracker. Nothing was done."
-    );
-    std::process::ExitCode::from(2)
+/// The line `homelab --version` prints (clap's format: name, space, version, newline).
+pub fn version_line() -> String {
+    format!("homelab {}\n", env!("CARGO_PKG_VERSION"))
+}
+
+/// True when the whole command line is `--version` or `-V`: `main` answers it before clap
+/// builds the command tree, most of that command's start-up cost (docs/performance.md,
+/// "Startup cost").
+pub fn is_version_only(mut args: impl Iterator<Item = std::ffi::OsString>) -> bool {
+    let _program = args.next();
+    matches!(
+        (args.next(), args.next()),
+        (Some(a), None) if a == "--version" || a == "-V"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_fast_version_line_is_the_one_clap_prints() {
+        assert_eq!(version_line(), Cli::command().render_version());
+        let args = |a: &[&str]| a.iter().map(std::ffi::OsString::from).collect::<Vec<_>>();
+        assert!(is_version_only(args(&["homelab", "--version"]).into_iter()));
+        assert!(is_version_only(args(&["homelab", "-V"]).into_iter()));
+        assert!(!is_version_only(
+            args(&["homelab", "--version", "x"]).into_iter()
+        ));
+        assert!(!is_version_only(
+            args(&["homelab", "env", "--version"]).into_iter()
+        ));
+        assert!(!is_version_only(args(&["homelab"]).into_iter()));
+    }
 }

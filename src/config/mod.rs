@@ -4,10 +4,12 @@
 //! data; [`load`] finds the repository and the cluster file and parses it; [`validate`] checks
 //! what serde cannot, with `file:line:column` diagnostics.
 
+pub mod discover;
 pub mod load;
 pub mod locate;
 pub mod schema;
 pub mod validate;
 
+pub use discover::{ENV_DIR, env_file, repo_and_cluster, repo_root, valid_cluster};
 pub use load::{LoadedCluster, choose_cluster, find_repo_root, load_cluster, parse_cluster};
 pub use schema::*;

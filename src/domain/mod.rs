@@ -3,3 +3,5 @@
 pub mod alerts;
 pub mod logs;
 pub mod repo;
+pub mod units;
+pub mod version;

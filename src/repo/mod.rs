@@ -1,7 +1,7 @@
 //! The GitOps repository as data: the tree model ([`tree`]), the Stage 1 conformance rules
-//! ([`check`]), their text/JSON output ([`output`]) and the `homelab check` command ([`cli`]).
+//! ([`check`]) and their text/JSON output ([`output`]); `homelab check` is
+//! `commands::check`.
 
 pub mod check;
-pub mod cli;
 pub mod output;
 pub mod tree;

@@ -28,8 +28,6 @@ const BATCH: usize = 512;
 pub struct RunOptions {
     /// Screen to open after startup (None: home).
     pub start: Option<crate::screens::ScreenId>,
-    /// Effects to run at startup besides the app's own (from `launch::tui_with`).
-    pub initial_effects: effects::Effects,
     /// Exit right after the first frame is drawn (startup benchmark).
     pub exit_after_first_frame: bool,
     /// When the process started, for the startup-to-first-frame figure.
@@ -47,7 +45,7 @@ pub enum Exit {
     FirstFrame(Duration),
 }
 
-pub async fn run(mut app: App, mut opts: RunOptions) -> color_eyre::Result<Exit> {
+pub async fn run(mut app: App, opts: RunOptions) -> color_eyre::Result<Exit> {
     let mut tui = Tui::enter()?;
     resized(&mut app, &tui)?;
 
@@ -67,7 +65,6 @@ pub async fn run(mut app: App, mut opts: RunOptions) -> color_eyre::Result<Exit>
             Msg::Action(crate::msg::Action::Open(screen)),
         ));
     }
-    pending.append(&mut opts.initial_effects);
     let exit = 'run: loop {
         // Performing an effect may produce more (an external program's result): run them all.
         while !pending.is_empty() {

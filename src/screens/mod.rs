@@ -7,7 +7,10 @@ pub mod console;
 pub mod env;
 pub mod home;
 pub mod registry;
+pub mod start;
 pub mod wizard;
+
+pub use start::StartParams;
 
 use crate::app::{UpdateCx, ViewCx};
 use crate::msg::Action;
@@ -175,4 +178,10 @@ pub trait Screen {
 /// nowhere else (the registry entry's `events: E` wires it).
 pub trait Owner<E> {
     fn on_event(&mut self, event: E, cx: &mut UpdateCx);
+}
+
+/// How a screen is made when the TUI starts: from the session and its part of what the
+/// command line asked ([`StartParams`]).
+pub trait Start {
+    fn start(session: &crate::app::Session, params: &StartParams) -> Self;
 }

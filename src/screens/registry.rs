@@ -81,8 +81,11 @@ macro_rules! screens {
         }
 
         impl Screens {
-            pub fn new(session: &$crate::app::Session) -> Self {
-                Self { $($field: <$state>::new(session),)* }
+            pub fn new(
+                session: &$crate::app::Session,
+                start: &$crate::screens::StartParams,
+            ) -> Self {
+                Self { $($field: <$state as $crate::screens::Start>::start(session, start),)* }
             }
 
             pub fn get(&self, id: ScreenId) -> &dyn $crate::screens::Screen {

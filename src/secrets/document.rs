@@ -379,6 +379,15 @@ pub enum MacStatus {
     Undecryptable(String),
 }
 
+/// A file opened for the env editor, with how it was asked for (the editor's decrypt task
+/// hands it back to the screen).
+#[derive(Debug)]
+pub struct Loaded {
+    pub path: PathBuf,
+    pub read_only: bool,
+    pub opened: Opened,
+}
+
 /// A decrypted file, ready to read, edit and save.
 pub struct Opened {
     pub path: PathBuf,

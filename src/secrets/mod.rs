@@ -5,11 +5,10 @@
 //!
 //! Layout: [`cipher`] (values), [`tree`] (document model), [`dotenv`] / [`yaml`] / [`json`]
 //! (stores), [`metadata`], [`keys`] (age identities and recipients), [`rules`] (.sops.yaml),
-//! [`document`] (whole files), [`atomic`] (writes), [`cli`] (`homelab env`).
+//! [`document`] (whole files), [`atomic`] (writes); `homelab env` is `commands::env`.
 
 pub mod atomic;
 pub mod cipher;
-pub mod cli;
 pub mod document;
 pub mod dotenv;
 pub mod error;
@@ -21,7 +20,7 @@ pub mod rules;
 pub mod tree;
 pub mod yaml;
 
-pub use document::{EncryptedFile, Format, MacStatus, Opened};
+pub use document::{EncryptedFile, Format, Loaded, MacStatus, Opened};
 pub use error::SopsError;
 pub use keys::Identities;
 

@@ -2,7 +2,6 @@
 //! tests). The real clients talk to them over sockets; they are never mock objects.
 
 pub mod alerts;
-pub mod cli;
 pub mod kube;
 pub mod loki;
 pub mod pve;

@@ -331,6 +331,19 @@ impl StageError {
     }
 }
 
+/// A PVE call that failed, as a stage error with the backend's hint (the stage layer knows
+/// both; the backend does not know stages).
+impl From<crate::backends::pve::PveError> for StageError {
+    fn from(e: crate::backends::pve::PveError) -> Self {
+        let hint = e.hint();
+        let err = StageError::new(e.to_string());
+        match hint {
+            Some(h) => err.with_hint(h),
+            None => err,
+        }
+    }
+}
+
 pub type StageResult<T> = Result<T, StageError>;
 
 /// Whether a step's effect already holds.

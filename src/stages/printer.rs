@@ -60,21 +60,7 @@ pub fn progress(done: u64, total: Option<u64>, unit: Unit) -> String {
     }
 }
 
-/// Binary units with one decimal: "1.5 GiB".
-pub fn bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = n as f64;
-    let mut i = 0;
-    while v >= 1024.0 && i < UNITS.len() - 1 {
-        v /= 1024.0;
-        i += 1;
-    }
-    if i == 0 {
-        format!("{n} B")
-    } else {
-        format!("{v:.1} {}", UNITS[i])
-    }
-}
+pub use crate::domain::units::bytes;
 
 /// The plan as reviewable text: one block per step with its calls.
 pub fn plan(plan: &Plan) -> String {

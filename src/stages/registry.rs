@@ -240,7 +240,8 @@ pub async fn build_blocking(id: StageId, cx: BuildCx) -> Build {
 /// The PVE secret comes from the environment or `config/env/<cluster>.env` (decrypted here,
 /// inside the stage's task, never on the UI task).
 fn build_proxmox(cx: &BuildCx) -> Build {
-    use super::proxmox::{Connection, ProxmoxStage, connect, env_file};
+    use super::proxmox::{Connection, ProxmoxStage, connect};
+    use crate::config::env_file;
     let env_file = env_file(&cx.repo, &cx.cfg.name);
     match connect(&cx.cfg, Some(&env_file), cx.pin.as_deref()) {
         Ok(Connection::Ready(client)) => Build::Ready(Arc::new(ProxmoxStage::new(

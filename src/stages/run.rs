@@ -1,5 +1,6 @@
-//! `homelab bootstrap` without the TUI: `--plan` prints preflight and plan; `--yes` runs the
-//! stages printing timestamped plain log lines. Stages not in this build say so (exit 2).
+//! `homelab bootstrap` without the TUI (called by `commands::bootstrap`): `--plan` prints
+//! preflight and plan; `--yes` runs the stages printing timestamped plain log lines. Stages not
+//! in this build say so (exit 2).
 //!
 //! Secrets: the PVE token secret comes from `PROXMOX_TOKEN_SECRET` in the environment (the SOPS env
 //! file integration belongs to the secrets stage); `PROXMOX_PASSWORD` selects ticket auth with the
@@ -9,40 +10,12 @@ use super::engine::*;
 use super::printer;
 use super::registry::{self, Build, BuildCx};
 use crate::backends::pve;
-use crate::cli::{BootstrapArgs, GlobalArgs};
+use crate::cli::BootstrapArgs;
 use crate::config::ClusterConfig;
 use std::io::{BufRead, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
-
-/// The cluster file chosen by `--repo` / `--cluster` (foundation's loader: validated, with
-/// file:line:column diagnostics).
-pub fn locate_cluster(global: &GlobalArgs) -> Result<PathBuf, String> {
-    let start = match &global.repo {
-        Some(r) => r.clone(),
-        None => std::env::current_dir().map_err(|e| e.to_string())?,
-    };
-    let root = crate::config::load::find_repo_root(&start)?;
-    crate::config::load::choose_cluster(&root, global.cluster.as_deref())
-}
-
-pub fn load_cluster(path: &Path) -> Result<ClusterConfig, String> {
-    let root = path
-        .parent()
-        .and_then(Path::parent)
-        .and_then(Path::parent)
-        .unwrap_or(Path::new("."));
-    crate::config::load::load_cluster(root, path)
-        .config
-        .map_err(|diags| {
-            diags
-                .iter()
-                .map(|d| d.to_string())
-                .collect::<Vec<_>>()
-                .join("\n")
-        })
-}
 
 /// How the stage asks the operator: stdin prompts, or fixed answers under `--yes`.
 struct StdinConfirm;
@@ -134,7 +107,7 @@ async fn build_stage(
         "Pinned in {} (proxmox.tls.fingerprint).",
         cluster_file.display()
     );
-    if let Ok(cfg) = load_cluster(cluster_file) {
+    if let Ok(cfg) = crate::config::valid_cluster(&cx.repo, cluster_file) {
         cx.cfg = cfg;
     }
     cx.pin = Some(fp);
@@ -145,70 +118,17 @@ async fn build_stage(
     }
 }
 
-/// `homelab bootstrap ...` (blocking; builds its own runtime). Without `--plan` or `--yes` it
-/// opens the wizard screen.
-pub fn bootstrap(global: &GlobalArgs, args: &BootstrapArgs) -> ExitCode {
-    if !args.yes && !args.plan {
-        let start = crate::launch::Start {
-            screen: crate::screens::ScreenId::Wizard,
-            started: std::time::Instant::now(),
-        };
-        let Some(stage) = args.stage.as_deref() else {
-            return crate::launch::tui(global, start);
-        };
-        // `--stage S` opens the wizard on that stage.
-        let stage: StageId = match stage.parse() {
-            Ok(id) => id,
-            Err(e) => {
-                eprintln!("homelab bootstrap: {e}");
-                return ExitCode::from(2);
-            }
-        };
-        return crate::launch::tui_with(global, start, move |app| {
-            app.screens.wizard.pick(stage);
-            crate::runtime::effects::Effects::new()
-        });
-    }
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("homelab: cannot start the async runtime: {e}");
-            return ExitCode::from(1);
-        }
-    };
-    rt.block_on(bootstrap_async(global, args))
-}
-
-async fn bootstrap_async(global: &GlobalArgs, args: &BootstrapArgs) -> ExitCode {
-    let stages: Vec<StageId> = match &args.stage {
-        Some(s) => match s.parse() {
-            Ok(id) => vec![id],
-            Err(e) => {
-                eprintln!("homelab bootstrap: {e}");
-                return ExitCode::from(2);
-            }
-        },
-        None => StageId::all().collect(),
-    };
-    let file = match locate_cluster(global) {
-        Ok(f) => f,
-        Err(e) => {
-            eprintln!("homelab bootstrap: {e}");
-            return ExitCode::from(1);
-        }
-    };
-    let cfg = match load_cluster(&file) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("homelab bootstrap: {e}");
-            return ExitCode::from(1);
-        }
-    };
+/// Preflight and plan (`--plan`) or apply (`--yes`) `stages` of the cluster `cfg` read from
+/// `cluster_file` in `repo`.
+pub async fn headless(
+    repo: &Path,
+    file: &Path,
+    cfg: ClusterConfig,
+    stages: &[StageId],
+    args: &BootstrapArgs,
+) -> ExitCode {
     let mut missing = Vec::new();
-    for id in stages {
+    for &id in stages {
         if !id.available() {
             println!(
                 "{} {:<8} stage `{id}` is not implemented in this build yet; nothing was done for it",
@@ -219,7 +139,7 @@ async fn bootstrap_async(global: &GlobalArgs, args: &BootstrapArgs) -> ExitCode 
             continue;
         }
         let cx = BuildCx {
-            repo: repo_of(&file),
+            repo: repo.to_path_buf(),
             cfg: cfg.clone(),
             pin: None,
             ssh: Arc::new(crate::backends::ssh::prompt::TerminalPrompter {
@@ -227,7 +147,7 @@ async fn bootstrap_async(global: &GlobalArgs, args: &BootstrapArgs) -> ExitCode 
             }),
             values: secrets_values(),
         };
-        let stage = match build_stage(id, cx, &file, args).await {
+        let stage = match build_stage(id, cx, file, args).await {
             Ok(stage) => stage,
             Err(e) => {
                 eprintln!("homelab bootstrap: {id}: {e}");
@@ -244,16 +164,6 @@ async fn bootstrap_async(global: &GlobalArgs, args: &BootstrapArgs) -> ExitCode 
     } else {
         ExitCode::from(2)
     }
-}
-
-/// The repository holding `config/clusters/<name>.yaml`.
-fn repo_of(cluster_file: &Path) -> PathBuf {
-    cluster_file
-        .parent()
-        .and_then(Path::parent)
-        .and_then(Path::parent)
-        .map(Path::to_path_buf)
-        .unwrap_or_default()
 }
 
 /// Where the secrets stage takes its values under `homelab bootstrap`: asked on the terminal

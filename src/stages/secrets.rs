@@ -314,10 +314,7 @@ impl SecretsStage {
     }
 
     pub fn env_file(&self) -> PathBuf {
-        self.repo
-            .join("config")
-            .join("env")
-            .join(format!("{}.env", self.cluster))
+        crate::config::env_file(&self.repo, &self.cluster)
     }
 
     fn sops_yaml(&self) -> PathBuf {

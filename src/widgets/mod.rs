@@ -1,10 +1,7 @@
-//! Reusable drawing pieces. Widgets take the [`crate::theme::Theme`] (not the app context);
-//! they never name colours. The app's bars and toasts (`bars`, `toasts`) draw app state and
-//! still take `ViewCx`.
+//! Reusable drawing pieces. Widgets take the `&Theme` and never name colours; they know
+//! nothing of the app (the top and bottom bars and the toasts are the app's own, in app/).
 
-pub mod bars;
 pub mod line_edit;
 pub mod list;
 pub mod panel;
 pub mod popup;
-pub mod toasts;

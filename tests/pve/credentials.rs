@@ -4,11 +4,12 @@
 
 use crate::support::*;
 use homelab::backends::pve::{Auth, Hypervisor};
+use homelab::config::env_file;
 use homelab::secrets::Opened;
 use homelab::secrets::document::Format;
 use homelab::secrets::keys::{generate_identity, identities_from_text};
 use homelab::secrets::metadata::CryptRule;
-use homelab::stages::proxmox::{Connection, connect_with, credentials, env_file};
+use homelab::stages::proxmox::{Connection, connect_with, credentials};
 use std::path::Path;
 
 /// Encrypt `plaintext` (dotenv) for `recipient` into `path`.

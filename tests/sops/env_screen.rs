@@ -7,10 +7,10 @@ use homelab::msg::Action;
 use homelab::runtime::effects::{Effect, Effects, Job};
 use homelab::screens::ScreenId;
 use homelab::screens::env::Event as EnvEvent;
-use homelab::screens::env::{Loaded, Phase};
+use homelab::screens::env::Phase;
 use homelab::secrets::keys::identities_from_text;
 use homelab::secrets::metadata::CryptRule;
-use homelab::secrets::{EncryptedFile, Format, Opened};
+use homelab::secrets::{EncryptedFile, Format, Loaded, Opened};
 use std::path::{Path, PathBuf};
 
 const FAKE: &str = "# fake values for snapshots\nPROXMOX_TOKEN_SECRET=fake-0000-token\nK3S_TOKEN=not-a-real-token\nCLOUDFLARE_API_TOKEN=fake-cloudflare\nGRAFANA_ADMIN_USER=admin\nGRAFANA_ADMIN_PASSWORD=hunter2-fake\nMOTD=line one\\nline two\nEMPTY=\nDOMAIN=example.invalid\n";

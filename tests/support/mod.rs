@@ -90,6 +90,7 @@ pub fn app_with(session: Session, theme: &str) -> App {
         keymap: Keymap::builtin(),
         no_color: false,
         startup_warnings: Vec::new(),
+        start: Default::default(),
     })
 }
 

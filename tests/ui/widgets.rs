@@ -3,9 +3,9 @@
 
 use crate::support;
 use homelab::app::Badge;
+use homelab::app::bars;
 use homelab::screens::ScreenId;
 use homelab::theme::{Health, Level};
-use homelab::widgets::bars;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use ratatui::layout::Rect;

@@ -149,17 +149,6 @@ impl fmt::Display for PveError {
 
 impl std::error::Error for PveError {}
 
-impl From<PveError> for crate::stages::engine::StageError {
-    fn from(e: PveError) -> Self {
-        let hint = e.hint();
-        let err = crate::stages::engine::StageError::new(e.to_string());
-        match hint {
-            Some(h) => err.with_hint(h),
-            None => err,
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -492,3 +492,9 @@ mod tests {
         assert_eq!(reselect(&after, keep(&dir), 0), 1);
     }
 }
+
+impl super::Start for CheckState {
+    fn start(session: &Session, _params: &super::StartParams) -> Self {
+        Self::new(session)
+    }
+}

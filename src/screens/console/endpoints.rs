@@ -11,7 +11,6 @@ use super::credentials::CredentialSource;
 use crate::backends::endpoint::Auth;
 use crate::config::ObservabilityConfig;
 use std::path::Path;
-use std::sync::OnceLock;
 
 /// Endpoints given on the command line (clap already folds in the HOMELAB_*_URL variables).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -19,17 +18,6 @@ pub struct EndpointOverrides {
     pub loki: Option<String>,
     pub prometheus: Option<String>,
     pub alertmanager: Option<String>,
-}
-
-static OVERRIDES: OnceLock<EndpointOverrides> = OnceLock::new();
-
-/// Set once by `homelab console` before the TUI starts.
-pub fn set_overrides(o: EndpointOverrides) {
-    let _ = OVERRIDES.set(o);
-}
-
-pub fn overrides() -> EndpointOverrides {
-    OVERRIDES.get().cloned().unwrap_or_default()
 }
 
 /// Where a URL came from (shown in the pane when the peer is unreachable).

@@ -3,7 +3,6 @@
 //! file plugs them into the app: keymap actions in, keyed tasks out, backend events back.
 
 pub mod alerts;
-pub mod cli;
 pub mod conn;
 pub mod credentials;
 pub mod effects;
@@ -89,21 +88,17 @@ fn author() -> String {
 }
 
 impl ConsoleScreen {
-    /// Endpoints from `homelab console` flags, HOMELAB_*_URL, then the cluster config.
-    pub fn new(session: &Session) -> Self {
+    /// Endpoints from `homelab console` flags (`overrides`), HOMELAB_*_URL, then the cluster
+    /// config.
+    pub fn new(session: &Session, overrides: &endpoints::EndpointOverrides) -> Self {
         let cfg = session
             .cluster
             .config
             .as_ref()
             .ok()
             .map(|c| &c.observability);
-        let env_file = session
-            .repo_root
-            .join("config/env")
-            .join(format!("{}.env", session.cluster.name));
-        let r = endpoints::resolve(&endpoints::overrides(), cfg, &env_file, &|k| {
-            std::env::var(k).ok()
-        });
+        let env_file = crate::config::env_file(&session.repo_root, &session.cluster.name);
+        let r = endpoints::resolve(overrides, cfg, &env_file, &|k| std::env::var(k).ok());
         let mut notes = r.notes.clone();
         let backends = build_backends(&r, r.auth.clone(), &mut notes);
         let mut screen = Self::with_backends(backends, author(), notes);
@@ -437,5 +432,11 @@ impl Owner<ConsoleEvent> for ConsoleScreen {
                 }
             }
         }
+    }
+}
+
+impl super::Start for ConsoleScreen {
+    fn start(session: &Session, params: &super::StartParams) -> Self {
+        Self::new(session, &params.endpoints)
     }
 }

@@ -1,6 +1,6 @@
 //! The env editor's backend events (`BackendEvent::Env`), delivered to it only.
 
-use super::Loaded;
+use crate::secrets::Loaded;
 use crate::secrets::Opened;
 use std::path::PathBuf;
 

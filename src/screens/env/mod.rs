@@ -12,7 +12,6 @@ mod view;
 pub use event::Event;
 
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::Frame;
@@ -23,31 +22,14 @@ use crate::app::{Session, UpdateCx, ViewCx};
 use crate::msg::Action;
 use crate::overlays::confirm::ConfirmState;
 use crate::runtime::effects::{Task, TaskKey};
-use crate::secrets::{EncryptedFile, Format, Identities, MacStatus, Opened};
+use crate::screens::start::EnvFile;
+use crate::secrets::{EncryptedFile, Format, Identities, Loaded, MacStatus, Opened};
 use crate::widgets::line_edit::LineEdit;
 use model::{Change, EnvModel};
 use textarea::TextArea;
 
 /// How long a revealed value stays visible: 30 s in 250 ms ticks.
 pub const REVEAL_TICKS: u64 = 120;
-
-/// A file to open when the screen is first entered (`homelab env edit FILE`).
-static REQUEST: Mutex<Option<(PathBuf, bool)>> = Mutex::new(None);
-
-/// Ask the env screen to open `file` when it is entered (used by `homelab env edit`).
-pub fn request_edit(file: &Path, read_only: bool) {
-    if let Ok(mut r) = REQUEST.lock() {
-        *r = Some((file.to_path_buf(), read_only));
-    }
-}
-
-/// A loaded file handed back by the decrypt task.
-#[derive(Debug)]
-pub struct Loaded {
-    pub path: PathBuf,
-    pub read_only: bool,
-    pub opened: Opened,
-}
 
 /// What the screen shows.
 pub enum Phase {
@@ -112,16 +94,19 @@ pub enum Mode {
 pub struct EnvState {
     pub phase: Phase,
     repo_root: PathBuf,
+    /// The file to open when the screen is first entered (`homelab env edit FILE`).
+    pending: Option<EnvFile>,
 }
 
 impl EnvState {
-    pub fn new(session: &Session) -> Self {
+    pub fn new(session: &Session, pending: Option<EnvFile>) -> Self {
         EnvState {
             phase: Phase::Pick {
                 files: Vec::new(),
                 selected: 0,
             },
             repo_root: session.repo_root.clone(),
+            pending,
         }
     }
 
@@ -159,7 +144,7 @@ impl EnvState {
         // A file-only session (outside a repository) lists the file's own folder.
         let dir = match &cx.session.file_only {
             Some(f) => f.parent().map(Path::to_path_buf).unwrap_or_default(),
-            None => self.repo_root.join("config").join("env"),
+            None => self.repo_root.join(crate::config::ENV_DIR),
         };
         cx.spawn(Task::blocking(
             TaskKey::new("env-list"),
@@ -679,9 +664,8 @@ impl Screen for EnvState {
     }
 
     fn on_enter(&mut self, cx: &mut UpdateCx) {
-        let request = REQUEST.lock().ok().and_then(|mut r| r.take());
-        match (request, &self.phase) {
-            (Some((path, read_only)), _) => self.load(path, read_only, cx),
+        match (self.pending.take(), &self.phase) {
+            (Some(EnvFile { path, read_only }), _) => self.load(path, read_only, cx),
             // Entered again while a load was asked for (the start-up open runs before the
             // runtime, which enters the screen once more): ask again; the newest task wins.
             (None, Phase::Loading { path, read_only }) => {
@@ -788,36 +772,8 @@ impl Owner<Event> for EnvState {
     }
 }
 
-/// `homelab env edit FILE`: open the TUI on the env screen with FILE.
-pub fn run_editor(
-    global: &crate::cli::GlobalArgs,
-    file: &Path,
-    read_only: bool,
-) -> std::process::ExitCode {
-    let absolute = if file.is_absolute() {
-        file.to_path_buf()
-    } else {
-        std::env::current_dir()
-            .map(|d| d.join(file))
-            .unwrap_or_else(|_| file.to_path_buf())
-    };
-    if !absolute.is_file() {
-        eprintln!("homelab: {}: no such file", file.display());
-        return std::process::ExitCode::from(1);
+impl super::Start for EnvState {
+    fn start(session: &Session, params: &super::StartParams) -> Self {
+        Self::new(session, params.env_file.clone())
     }
-    request_edit(&absolute, read_only);
-    let start = crate::launch::Start {
-        screen: crate::screens::ScreenId::Env,
-        started: std::time::Instant::now(),
-    };
-    // Outside a repository (no config/clusters/ here or above) the editor opens the file alone;
-    // an explicit --repo that is wrong is still an error.
-    let in_repo = std::env::current_dir()
-        .map_err(|e| e.to_string())
-        .and_then(|d| crate::config::find_repo_root(&d))
-        .is_ok();
-    if global.repo.is_none() && !in_repo {
-        return crate::launch::tui_for_file(global, start, absolute);
-    }
-    crate::launch::tui(global, start)
 }

@@ -213,3 +213,9 @@ impl Screen for HomeState {
         Handled::Yes
     }
 }
+
+impl super::Start for HomeState {
+    fn start(session: &Session, _params: &super::StartParams) -> Self {
+        Self::new(session)
+    }
+}

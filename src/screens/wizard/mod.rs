@@ -257,7 +257,10 @@ impl WizardState {
             .map(asked_keys)
             .unwrap_or_default();
         let cfg = cx.session.cluster.config.as_ref().ok();
-        let file = format!("config/env/{}.env", cx.session.cluster.name);
+        // As the form shows it: relative to the repository root.
+        let file = crate::config::env_file(std::path::Path::new(""), &cx.session.cluster.name)
+            .display()
+            .to_string();
         let keys = documented
             .into_iter()
             .filter(|k| asked.contains(&k.key))
@@ -631,5 +634,15 @@ impl Owner<Event> for WizardState {
     fn on_event(&mut self, event: Event, cx: &mut UpdateCx) {
         self.handle_event(event, cx);
         self.perform(cx);
+    }
+}
+
+impl crate::screens::Start for WizardState {
+    fn start(session: &Session, params: &crate::screens::StartParams) -> Self {
+        let mut wizard = Self::new(session);
+        if let Some(stage) = params.wizard_stage {
+            wizard.pick(stage);
+        }
+        wizard
     }
 }

@@ -4,7 +4,6 @@
 //! a too-old resourceVersion, metav1.Status bodies on every error. Tests and `homelab sim kube`
 //! drive node readiness through [`KubeSim`]; kube-rs and kubectl are its clients.
 
-pub mod cli;
 pub mod objects;
 pub mod tls;
 

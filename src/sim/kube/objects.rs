@@ -113,7 +113,7 @@ pub fn status(code: u16, reason: &str, message: &str, details: Option<Value>) ->
 }
 
 pub fn version(git_version: &str) -> Value {
-    let minor = crate::stages::k3s::commands::parse_version(git_version)
+    let minor = crate::domain::version::parse_version(git_version)
         .map(|(_, m, _)| m.to_string())
         .unwrap_or_default();
     json!({"major":"1","minor":minor,"gitVersion":git_version,

@@ -524,8 +524,8 @@ pub fn handle(st: &mut State, who: &str, req: &Req) -> Reply {
                     0.3,
                     format!(
                         "  Size of logical volume pve/vm-{vmid}-disk-0 changed from {} to {}.",
-                        crate::stages::printer::bytes(current),
-                        crate::stages::printer::bytes(new)
+                        crate::domain::units::bytes(current),
+                        crate::domain::units::bytes(new)
                     ),
                 ),
                 (
@@ -1046,7 +1046,7 @@ fn create_vm(st: &mut State, who: &str, node: &str, req: &Req) -> Reply {
                             0.1 + pct as f64 / 150.0,
                             format!(
                                 "transferred {} of 3.5 GiB ({pct}.00%)",
-                                crate::stages::printer::bytes(disk_size * pct / 100)
+                                crate::domain::units::bytes(disk_size * pct / 100)
                             ),
                         ));
                     }
@@ -1230,8 +1230,8 @@ fn clone_vm(st: &mut State, who: &str, node: &str, id: &str, req: &Req) -> Reply
             0.1 + pct as f64 / 125.0,
             format!(
                 "transferred {} of {} ({pct}.00%)",
-                crate::stages::printer::bytes(done),
-                crate::stages::printer::bytes(size)
+                crate::domain::units::bytes(done),
+                crate::domain::units::bytes(size)
             ),
         ));
     }

@@ -13,7 +13,6 @@
 //! ```
 
 pub mod api;
-pub mod cli;
 pub mod state;
 
 use api::{ApiErr, Req};

@@ -13,13 +13,7 @@ pub const DROPIN_DIR: &str = "/var/lib/rancher/k3s/agent/etc/kubelet.conf.d";
 pub const DROPIN_FILE: &str = "/var/lib/rancher/k3s/agent/etc/kubelet.conf.d/50-homelab-swap.conf";
 pub const AIRGAP_IMAGES_DIR: &str = "/var/lib/rancher/k3s/agent/images";
 
-/// `v1.33.5+k3s1` -> (1, 33, 5).
-pub fn parse_version(v: &str) -> Option<(u32, u32, u32)> {
-    let core = v.trim().trim_start_matches('v');
-    let core = core.split(['+', '-']).next()?;
-    let mut it = core.split('.').map(|p| p.parse::<u32>().ok());
-    Some((it.next()??, it.next()??, it.next().flatten().unwrap_or(0)))
-}
+pub use crate::domain::version::parse_version;
 
 /// The version k3s prints: `k3s version v1.33.5+k3s1 (abcdef12)` -> `v1.33.5+k3s1`.
 pub fn installed_version(k3s_version_output: &str) -> Option<String> {

@@ -2,7 +2,7 @@
 //! cluster's SOPS env file) and the connection, pinned or waiting for the operator to trust it.
 
 use crate::config::ClusterConfig;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// How to reach the PVE API of a cluster definition.
 pub enum Connection {
@@ -12,13 +12,6 @@ pub enum Connection {
         host: String,
         port: u16,
     },
-}
-
-/// The cluster's encrypted env file: `config/env/<cluster>.env` under `repo`.
-pub fn env_file(repo: &Path, cluster: &str) -> PathBuf {
-    repo.join("config")
-        .join("env")
-        .join(format!("{cluster}.env"))
 }
 
 /// The PVE credentials for `cfg`: the API token secret (`PROXMOX_TOKEN_SECRET`, for token

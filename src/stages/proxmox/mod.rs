@@ -29,7 +29,7 @@ mod desired;
 mod preflight;
 mod steps;
 
-pub use connect::{Connection, connect, connect_with, credentials, env_file};
+pub use connect::{Connection, connect, connect_with, credentials};
 pub use desired::load_public_keys;
 pub use steps::{percent_in, ssh_banner};
 

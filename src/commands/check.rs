@@ -1,28 +1,18 @@
 //! `homelab check [--format human|json] [--tui]`: exit 0 when the tree conforms, 1 on any
 //! violation, 2 when the repository cannot be found or read.
 
-use super::{check, output};
+use super::launch::{Start, tui};
 use crate::cli::{CheckArgs, GlobalArgs, OutputFormat};
-use crate::config::find_repo_root;
+use crate::repo::{check, output};
+use crate::screens::ScreenId;
 use std::process::ExitCode;
 use std::time::Instant;
 
-pub fn run(global: &GlobalArgs, args: &CheckArgs) -> ExitCode {
-    let started = Instant::now();
+pub fn run(global: &GlobalArgs, args: &CheckArgs, started: Instant) -> ExitCode {
     if args.tui {
-        let start = crate::launch::Start {
-            screen: crate::screens::ScreenId::Check,
-            started,
-        };
-        return crate::launch::tui(global, start);
+        return tui(global, Start::on(ScreenId::Check, started));
     }
-    let root = match &global.repo {
-        Some(r) => find_repo_root(r),
-        None => std::env::current_dir()
-            .map_err(|e| format!("cannot read the working directory: {e}"))
-            .and_then(|cwd| find_repo_root(&cwd)),
-    };
-    let root = match root {
+    let root = match crate::config::repo_root(global.repo.as_deref()) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("homelab check: {e}");

@@ -1,6 +1,6 @@
 //! Toasts stacked at the top right, newest first, below the top bar.
 
-use crate::app::{Toasts, ViewCx};
+use super::{Toasts, ViewCx};
 use crate::theme::Level;
 use ratatui::Frame;
 use ratatui::layout::Rect;

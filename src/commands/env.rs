@@ -1,20 +1,26 @@
-//! `homelab env ...`: the SOPS file commands, with sops' exit codes.
+//! `homelab env ...`: the SOPS file commands, with sops' exit codes; `env edit` opens the
+//! env screen. Nothing here starts an async runtime, logging or the theme unless the command
+//! is `edit` (docs/performance.md, "Startup cost").
 
 use std::io::{IsTerminal, Read, Write};
 use std::path::Path;
 use std::process::ExitCode;
+use std::time::Instant;
 
 use zeroize::Zeroizing;
 
-use super::document::{EncryptedFile, Format, Opened};
-use super::error::{Result, SopsError};
-use super::keys::Identities;
-use super::rules;
-use super::tree::{Node, Scalar, parse_path};
+use super::launch::{self, Start};
 use crate::cli::{EnvArgs, EnvCommand, GlobalArgs};
+use crate::screens::ScreenId;
+use crate::screens::start::EnvFile;
+use crate::secrets::document::{EncryptedFile, Format, Opened};
+use crate::secrets::error::{Result, SopsError};
+use crate::secrets::keys::Identities;
+use crate::secrets::rules;
+use crate::secrets::tree::{Node, Scalar, parse_path};
 
 /// Run an `env` subcommand and turn errors into messages and exit codes.
-pub fn run(global: &GlobalArgs, args: EnvArgs) -> ExitCode {
+pub fn run(global: &GlobalArgs, args: EnvArgs, started: Instant) -> ExitCode {
     let Some(command) = args.command else {
         eprintln!(
             "homelab env: choose a command: decrypt FILE | get FILE KEY | set FILE KEY [VALUE|-] | unset FILE KEY | edit FILE | encrypt FILE | rotate FILE [--data-key]"
@@ -22,7 +28,7 @@ pub fn run(global: &GlobalArgs, args: EnvArgs) -> ExitCode {
         return ExitCode::from(2);
     };
     if let EnvCommand::Edit { file, read_only } = &command {
-        return crate::screens::env::run_editor(global, file, *read_only);
+        return edit(global, file, *read_only, started);
     }
     match execute(global, command) {
         Ok(()) => ExitCode::SUCCESS,
@@ -31,6 +37,32 @@ pub fn run(global: &GlobalArgs, args: EnvArgs) -> ExitCode {
             ExitCode::from(e.exit_code())
         }
     }
+}
+
+/// `homelab env edit FILE`: open the TUI on the env screen with FILE.
+fn edit(global: &GlobalArgs, file: &Path, read_only: bool, started: Instant) -> ExitCode {
+    let absolute = if file.is_absolute() {
+        file.to_path_buf()
+    } else {
+        std::env::current_dir()
+            .map(|d| d.join(file))
+            .unwrap_or_else(|_| file.to_path_buf())
+    };
+    if !absolute.is_file() {
+        eprintln!("homelab: {}: no such file", file.display());
+        return ExitCode::from(1);
+    }
+    let mut start = Start::on(ScreenId::Env, started);
+    start.params.env_file = Some(EnvFile {
+        path: absolute.clone(),
+        read_only,
+    });
+    // Outside a repository (no config/clusters/ here or above) the editor opens the file alone;
+    // an explicit --repo that is wrong is still an error.
+    if global.repo.is_none() && crate::config::repo_root(None).is_err() {
+        return launch::tui_for_file(global, start, absolute);
+    }
+    launch::tui(global, start)
 }
 
 fn identities() -> Identities {

@@ -1,7 +1,7 @@
 //! The frame's top bar (app, screen, cluster, repository, connection badges) and bottom bar
 //! (key hints from the keymap, then the status message).
 
-use crate::app::{Badge, RepoState, ViewCx};
+use super::{Badge, RepoState, ViewCx};
 use crate::keymap::Binding;
 use crate::screens::ScreenId;
 use crate::theme::Health;

@@ -1,0 +1,15 @@
+//! Link the `homelab` binary as a position-dependent executable on Linux. As a PIE it carries
+//! ~110 000 relative relocations (vtables, panic locations, static strings) that the dynamic
+//! loader applies on every start, dirtying ~1 MB of pages; in a VM each of those page faults
+//! costs microseconds, and together they were most of `homelab --version`'s 2 ms. Without PIE
+//! the addresses are fixed at link time. The trade: the executable's own image is not
+//! randomized (libraries, heap and stack still are), as with Go binaries such as sops.
+//! Figures: docs/performance.md, "Startup cost". Only the binary is affected, not the library
+//! the tests link.
+
+fn main() {
+    println!("cargo:rerun-if-changed=src/build.rs");
+    if std::env::var("CARGO_CFG_TARGET_OS").as_deref() == Ok("linux") {
+        println!("cargo:rustc-link-arg-bins=-no-pie");
+    }
+}
