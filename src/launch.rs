@@ -171,6 +171,9 @@ fn tui_built(
     build: impl FnOnce(Option<&UserDirs>) -> Result<App, String>,
     prepare: impl FnOnce(&mut App) -> Effects,
 ) -> ExitCode {
+    if let Some(code) = crate::headless::refuse_without_terminal(global) {
+        return code;
+    }
     if let Err(e) = terminal::install_hooks() {
         eprintln!("homelab: cannot install the panic hook: {e}");
     }

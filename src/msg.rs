@@ -263,6 +263,8 @@ pub enum BackendEvent {
     EnvLoaded(Result<Box<crate::screens::env::Loaded>, (std::path::PathBuf, String)>),
     /// A save finished; the crypto context comes back either way.
     EnvSaved(Result<Box<crate::secrets::Opened>, (Box<crate::secrets::Opened>, String)>),
+    /// A save found the file changed on disk since it was loaded; nothing was written.
+    EnvChangedOnDisk(Box<crate::secrets::Opened>),
     // --- wizard: engine and stages (pve, k3s) ---
     /// Preflight and plan of a stage are known (wizard `p`).
     StageReviewed {

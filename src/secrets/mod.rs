@@ -8,15 +8,18 @@
 //! [`document`] (whole files), [`atomic`] (writes), [`cli`] (`homelab env`).
 
 pub mod atomic;
+pub mod audit;
 pub mod cipher;
 pub mod cli;
 pub mod document;
 pub mod dotenv;
 pub mod error;
+pub mod guard;
 pub mod json;
 pub mod keys;
 pub mod metadata;
 mod numfmt;
+pub mod process;
 pub mod rules;
 pub mod tree;
 pub mod yaml;

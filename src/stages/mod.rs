@@ -4,7 +4,9 @@
 
 pub mod engine;
 pub mod k3s;
+pub mod plan_inputs;
 pub mod printer;
 pub mod proxmox;
 pub mod run;
+pub mod run_lock;
 pub mod secrets;

@@ -201,14 +201,39 @@ async fn bootstrap_async(global: &GlobalArgs, args: &BootstrapArgs) -> ExitCode 
             return ExitCode::from(1);
         }
     };
+    // One run per cluster at a time, held until every stage of this run is done.
+    let _run_lock = if args.plan {
+        None
+    } else {
+        match super::run_lock::lock_cluster(&cfg.name) {
+            Ok(l) => Some(l),
+            Err(e) => {
+                eprintln!("homelab bootstrap: {}", e.message);
+                if let Some(h) = e.hint {
+                    eprintln!("  try: {h}");
+                }
+                return ExitCode::from(1);
+            }
+        }
+    };
     let mut missing = Vec::new();
-    for id in stages {
+    // `--plan` goes through every stage even when one cannot be planned; the exit code says so.
+    let mut plan_failed = false;
+    for &id in &stages {
         let stage: Box<dyn Stage> = match id {
             StageId::Proxmox => match pve_client(&cfg, &file, args).await {
                 Ok(client) => Box::new(ProxmoxStage::new(
                     load_cluster(&file).unwrap_or(cfg.clone()),
                     Arc::new(client),
                 )),
+                Err(e) if args.plan => {
+                    let repo = repo_of(&file);
+                    let env_file = super::proxmox::env_file(&repo, &cfg.name);
+                    let uses = super::plan_inputs::proxmox(&cfg, &env_file, &repo);
+                    print!("{}", super::plan_inputs::deferred(&now(), id, &e, &uses));
+                    plan_failed |= !super::plan_inputs::waits_for_earlier(id, &stages, &env_file);
+                    continue;
+                }
                 Err(e) => {
                     eprintln!("homelab bootstrap: proxmox: {e}");
                     return ExitCode::from(1);
@@ -244,10 +269,13 @@ async fn bootstrap_async(global: &GlobalArgs, args: &BootstrapArgs) -> ExitCode 
         };
         match run_one(stage.as_ref(), &cfg.name, args).await {
             Ok(()) => {}
+            Err(_) if args.plan => plan_failed = true,
             Err(code) => return code,
         }
     }
-    if missing.is_empty() {
+    if plan_failed {
+        ExitCode::from(1)
+    } else if missing.is_empty() {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(2)
@@ -349,25 +377,60 @@ pub async fn run_one(
         }
     });
     let printer_task = tokio::spawn(async move {
+        let mut failure_printed = false;
         while let Some(ev) = rx.recv().await {
+            failure_printed |= matches!(
+                ev.kind,
+                EventKind::Failed { .. } | EventKind::StepFailed { .. }
+            );
             println!("{}", printer::line(&ev));
         }
+        failure_printed
     });
     let result = stage.apply(&plan, &run).await;
     drop(run);
-    let _ = printer_task.await;
+    let failure_printed = printer_task.await.unwrap_or(false);
     match result {
-        Ok(_) => {
-            if let Ok(checks) = stage.verify().await {
-                println!("{} {:<8} verify", now(), id.as_str());
-                print!("{}", printer::checks(&checks));
-            }
-            Ok(())
-        }
+        Ok(_) => verified(id, stage.verify().await),
         Err(e) => {
+            // A failure before the run's first event (the journal cannot be written...) has
+            // not been printed yet.
+            if !failure_printed {
+                println!("{} {:<8} failed: {}", now(), id.as_str(), e.message);
+            }
             if let Some(h) = e.hint {
                 println!("{} {:<8} try: {h}", now(), id.as_str());
             }
+            Err(ExitCode::from(1))
+        }
+    }
+}
+
+/// Print the verify checks after a run; any FAIL (or a verify that could not run) fails the
+/// command, as a failed step would.
+fn verified(id: StageId, checks: StageResult<Vec<Check>>) -> Result<(), ExitCode> {
+    println!("{} {:<8} verify", now(), id.as_str());
+    match checks {
+        Ok(checks) => {
+            print!("{}", printer::checks(&checks));
+            if preflight_ok(&checks) {
+                Ok(())
+            } else {
+                println!(
+                    "{} {:<8} verify failed: the run finished but the items marked FAIL do not hold",
+                    now(),
+                    id.as_str()
+                );
+                Err(ExitCode::from(1))
+            }
+        }
+        Err(e) => {
+            println!(
+                "{} {:<8} verify could not run: {}",
+                now(),
+                id.as_str(),
+                e.message
+            );
             Err(ExitCode::from(1))
         }
     }
