@@ -3,6 +3,8 @@
 //! checks and events into plain text for `homelab bootstrap --plan` / `--yes`.
 
 pub mod engine;
+pub mod interrupt;
+pub mod journal_file;
 pub mod k3s;
 pub mod plan_inputs;
 pub mod printer;

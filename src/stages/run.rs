@@ -366,6 +366,7 @@ pub async fn run_one(
     let run = RunCx::new(tx, journal)
         .with_confirm(Arc::new(CliConfirm))
         .with_options(options);
+    super::interrupt::record_on_terminate(id, run.journal.clone(), run.cancel.clone());
     let cancel = run.cancel.clone();
     tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {

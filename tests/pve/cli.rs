@@ -284,6 +284,74 @@ async fn bootstrap_yes_fails_when_verify_reports_a_failure() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unwritable_journal_is_named_and_fails_the_run() {
+    let port = free_port();
+    let sim = sim(&["pve"], port).await;
+    let dir = tempfile::tempdir().unwrap();
+    repo_with_cluster(&cluster_yaml(&sim, &["pve"], port), dir.path());
+    // A directory where the journal file should be.
+    std::fs::create_dir_all(dir.path().join("state/simlab/journal.jsonl")).unwrap();
+    let (d, s) = (dir.path().to_owned(), sim.token_secret.clone());
+    let out = tokio::task::spawn_blocking(move || {
+        homelab(&d, &s, &["bootstrap", "--stage", "proxmox", "--yes"])
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("proxmox  failed: cannot write the journal ")
+            && stdout.contains("state/simlab/journal.jsonl: Is a directory"),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(sim.writes(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_records_the_run_as_interrupted() {
+    use homelab::stages::engine::{Journal, JournalKind, RunOutcome, StageId};
+    let port = free_port();
+    let sim = sim(&["pve"], port).await;
+    sim.with(|st| st.hold.insert("download".into()));
+    let dir = tempfile::tempdir().unwrap();
+    repo_with_cluster(&cluster_yaml(&sim, &["pve"], port), dir.path());
+    let d = dir.path().to_owned();
+    let mut run = Command::new(env!("CARGO_BIN_EXE_homelab"))
+        .args(["--repo", &d.display().to_string()])
+        .args(["bootstrap", "--stage", "proxmox", "--yes"])
+        .env("PROXMOX_TOKEN_SECRET", &sim.token_secret)
+        .env("HOMELAB_STATE_DIR", d.join("state"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    while sim.with(|st| !st.seen.iter().any(|s| s.path.ends_with("/download-url"))) {
+        assert!(run.try_wait().unwrap().is_none(), "the run ended early");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    // SAFETY: a signal to our own child.
+    unsafe { libc::kill(run.id() as i32, libc::SIGTERM) };
+    let status = tokio::task::spawn_blocking(move || run.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!status.success());
+    let journal = Journal::reader(d.join("state/simlab/journal.jsonl"));
+    let entries = journal.entries().unwrap();
+    let interrupted = entries
+        .iter()
+        .find(|e| e.kind == JournalKind::RunInterrupted)
+        .expect("run_interrupted journalled");
+    assert_eq!(
+        interrupted.detail.as_deref(),
+        Some("SIGTERM received; stopping at the next safe point")
+    );
+    let last = journal.last_runs().unwrap();
+    assert_eq!(last[&StageId::Proxmox].outcome, RunOutcome::Interrupted);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn whole_lab_plan_on_a_fresh_checkout_shows_every_stage() {
     let port = free_port();
     let sim = sim(&["pve"], port).await;
