@@ -147,10 +147,11 @@ mod tests {
 
     #[test]
     fn a_generated_age_key_is_found() {
+        // The identity file age-keygen writes: two comment lines, then the key.
         let (secret, _) = crate::secrets::keys::generate_identity();
         assert_eq!(
-            find_keys(&format!("# created\n{}\n", secret.as_str())),
-            vec![(2, "age private key (AGE-SECRET-KEY-1...)")]
+            find_keys(secret.as_str()),
+            vec![(3, "age private key (AGE-SECRET-KEY-1...)")]
         );
     }
 }
