@@ -27,7 +27,7 @@ pub fn refuse_without_terminal(global: &GlobalArgs) -> Option<ExitCode> {
         "homelab: the TUI needs a terminal; without one use a subcommand (homelab check, homelab bootstrap --plan, homelab env ...; see homelab --help)"
     );
     if let Err(problems) = crate::launch::cluster_for_cli(global) {
-        let _ = writeln!(err, "{problems}");
+        let _ = writeln!(err, "homelab: {problems}");
     }
     Some(ExitCode::from(NO_TERMINAL))
 }
