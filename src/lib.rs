@@ -13,6 +13,7 @@ pub mod diag;
 pub mod domain;
 pub mod editor;
 pub mod keymap;
+pub mod lockfile;
 pub mod logging;
 pub mod msg;
 pub mod overlays;

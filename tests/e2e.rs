@@ -172,9 +172,10 @@ fn wrong_cluster_name_lists_the_choices() {
         .output()
         .expect("run homelab");
     assert_eq!(out.status.code(), Some(2));
+    // Run without a terminal: the TUI says so first, then the definition's problem.
     assert_eq!(
         String::from_utf8_lossy(&out.stderr),
-        "homelab: cluster `nope` not found in config/clusters/ (available: prox-n100)\n"
+        "homelab: the TUI needs a terminal; without one use a subcommand (homelab check, homelab bootstrap --plan, homelab env ...; see homelab --help)\nhomelab: cluster `nope` not found in config/clusters/ (available: prox-n100)\n"
     );
 }
 

@@ -4,10 +4,14 @@
 #[path = "sops/support.rs"]
 mod support;
 
+#[path = "sops/concurrent.rs"]
+mod concurrent;
 #[path = "sops/crash.rs"]
 mod crash;
 #[path = "sops/edits.rs"]
 mod edits;
+#[path = "sops/exposure.rs"]
+mod exposure;
 #[path = "sops/failures.rs"]
 mod failures;
 #[path = "sops/interop.rs"]

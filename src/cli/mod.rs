@@ -114,7 +114,8 @@ pub enum EnvCommand {
     Decrypt { file: PathBuf },
     /// Print one value.
     Get { file: PathBuf, key: String },
-    /// Set one value (`-` or no VALUE reads it from stdin).
+    /// Set one value, read from stdin (a VALUE argument works but is visible to other users
+    /// and kept in shell history; it prints a warning).
     Set {
         file: PathBuf,
         key: String,
@@ -136,6 +137,9 @@ pub enum EnvCommand {
         file: PathBuf,
         #[arg(long)]
         data_key: bool,
+        /// Accept recipients the file is not encrypted for yet without asking.
+        #[arg(long)]
+        yes: bool,
     },
 }
 

@@ -26,9 +26,13 @@ pub fn run(global: &GlobalArgs, args: &CheckArgs, started: Instant) -> ExitCode 
             return ExitCode::from(2);
         }
     };
-    match args.format {
-        OutputFormat::Human => print!("{}", output::human(&report)),
-        OutputFormat::Json => println!("{}", output::json(&report)),
+    let text = match args.format {
+        OutputFormat::Human => output::human(&report),
+        OutputFormat::Json => format!("{}\n", output::json(&report)),
+    };
+    if let Err(e) = super::headless::print_stdout(&text) {
+        eprintln!("homelab check: cannot write the report: {e}");
+        return ExitCode::from(2);
     }
     if report.ok() {
         ExitCode::SUCCESS

@@ -27,6 +27,8 @@ pub fn run(global: &GlobalArgs, args: EnvArgs, started: Instant) -> ExitCode {
         );
         return ExitCode::from(2);
     };
+    // Every env command may hold decrypted values from here on.
+    crate::secrets::process::hold_secrets();
     if let EnvCommand::Edit { file, read_only } = &command {
         return edit(global, file, *read_only, started);
     }
@@ -112,18 +114,29 @@ fn execute(_global: &GlobalArgs, command: EnvCommand) -> Result<()> {
         EnvCommand::Set { file, key, value } => {
             let value = match value.as_deref() {
                 None | Some("-") => read_stdin_value()?,
-                Some(v) => Zeroizing::new(v.to_string()),
+                Some(v) => {
+                    eprintln!(
+                        "homelab: warning: the value is on the command line, where other users can read it (ps, /proc) and your shell history keeps it; pipe it in instead: `homelab env set {} {key} < file`",
+                        file.display()
+                    );
+                    Zeroizing::new(v.to_string())
+                }
             };
-            let mut opened = open_checked(&file)?;
             let path = parse_path(&key).map_err(SopsError::Usage)?;
-            if opened.format == Format::Dotenv && path.len() != 1 {
-                return Err(SopsError::Usage(
-                    "dotenv files have only top-level keys".into(),
-                ));
-            }
-            let changed = opened.set(&path, Node::Scalar(Scalar::Str(value.to_string())))?;
+            let changed = on_current_content(&file, || {
+                let mut opened = open_checked(&file)?;
+                if opened.format == Format::Dotenv && path.len() != 1 {
+                    return Err(SopsError::Usage(
+                        "dotenv files have only top-level keys".into(),
+                    ));
+                }
+                let changed = opened.set(&path, Node::Scalar(Scalar::Str(value.to_string())))?;
+                if changed {
+                    opened.save()?;
+                }
+                Ok(changed)
+            })?;
             if changed {
-                opened.save()?;
                 eprintln!("homelab: {}: set {key}", file.display());
             } else {
                 eprintln!(
@@ -134,10 +147,12 @@ fn execute(_global: &GlobalArgs, command: EnvCommand) -> Result<()> {
             Ok(())
         }
         EnvCommand::Unset { file, key } => {
-            let mut opened = open_checked(&file)?;
             let path = parse_path(&key).map_err(SopsError::Usage)?;
-            opened.unset(&path)?;
-            opened.save()?;
+            on_current_content(&file, || {
+                let mut opened = open_checked(&file)?;
+                opened.unset(&path)?;
+                opened.save()
+            })?;
             eprintln!("homelab: {}: removed {key}", file.display());
             Ok(())
         }
@@ -168,24 +183,36 @@ fn execute(_global: &GlobalArgs, command: EnvCommand) -> Result<()> {
             );
             Ok(())
         }
-        EnvCommand::Rotate { file, data_key } => {
+        EnvCommand::Rotate {
+            file,
+            data_key,
+            yes,
+        } => {
             let config = rules::load_from_cwd()?;
             let recipients = config.rule_for(&file)?.age.clone();
+            let current = EncryptedFile::load(&file)?.recipients();
+            accept_new_recipients(&file, &current, &recipients, yes)?;
             if data_key {
-                let mut opened = open_checked(&file)?;
-                opened.rotate_data_key(&recipients)?;
-                opened.save()?;
+                on_current_content(&file, || {
+                    let mut opened = open_checked(&file)?;
+                    opened.rotate_data_key(&recipients)?;
+                    opened.save()
+                })?;
                 eprintln!(
                     "homelab: {}: new data key, every value re-encrypted, wrapped for {}",
                     file.display(),
                     recipients.join(", ")
                 );
             } else {
-                let mut enc = EncryptedFile::load(&file)?;
-                let before = enc.recipients();
-                let key = enc.data_key(&identities())?;
-                enc.rewrap(&key, &recipients)?;
-                enc.save()?;
+                let ids = identities();
+                let before = on_current_content(&file, || {
+                    let mut enc = EncryptedFile::load(&file)?;
+                    let before = enc.recipients();
+                    let key = enc.data_key(&ids)?;
+                    enc.rewrap(&key, &recipients)?;
+                    enc.save()?;
+                    Ok(before)
+                })?;
                 let added: Vec<_> = recipients.iter().filter(|r| !before.contains(r)).collect();
                 let removed: Vec<_> = before.iter().filter(|r| !recipients.contains(r)).collect();
                 eprintln!(
@@ -197,6 +224,70 @@ fn execute(_global: &GlobalArgs, command: EnvCommand) -> Result<()> {
                 );
             }
             Ok(())
+        }
+    }
+}
+
+/// Like `sops updatekeys`: before wrapping the data key for recipients the file is not
+/// encrypted for yet, show them and ask (a changed .sops.yaml must not silently give someone
+/// the secrets). `--yes` accepts; without a terminal and without `--yes` nothing is changed.
+fn accept_new_recipients(
+    file: &Path,
+    current: &[String],
+    wanted: &[String],
+    yes: bool,
+) -> Result<()> {
+    let added: Vec<&String> = wanted.iter().filter(|r| !current.contains(r)).collect();
+    if added.is_empty() || yes {
+        return Ok(());
+    }
+    let list = added
+        .iter()
+        .map(|r| format!("  + {r}"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    if !std::io::stdin().is_terminal() {
+        return Err(SopsError::Usage(format!(
+            "{}: .sops.yaml adds recipient(s) the file is not encrypted for:\n{list}\nThey would be able to decrypt it. Nothing was changed; run again with --yes to accept.",
+            file.display()
+        )));
+    }
+    eprint!(
+        "{}: the following recipient(s) will be able to decrypt it:\n{list}\nIs this okay? (y/n) ",
+        file.display()
+    );
+    let mut answer = String::new();
+    std::io::stdin()
+        .read_line(&mut answer)
+        .map_err(|e| SopsError::io("<stdin>", e))?;
+    if matches!(answer.trim(), "y" | "Y" | "yes") {
+        Ok(())
+    } else {
+        Err(SopsError::Usage(format!(
+            "{}: not rotated; nothing was changed",
+            file.display()
+        )))
+    }
+}
+
+/// Times a read-modify-write is redone when the file changed under it.
+const REAPPLY_ATTEMPTS: usize = 3;
+
+/// Run a read-modify-write of `file`; when the file changed on disk between the read and the
+/// write (another homelab, sops, an editor), nothing was written: read it again and re-apply
+/// the change on top of the new content, so the other writer's change is kept.
+fn on_current_content<T>(file: &Path, mut op: impl FnMut() -> Result<T>) -> Result<T> {
+    let mut attempt = 1;
+    loop {
+        match op() {
+            Err(SopsError::ChangedOnDisk { .. }) if attempt < REAPPLY_ATTEMPTS => {
+                eprintln!(
+                    "homelab: {} changed on disk meanwhile; reading it again and re-applying the change on top",
+                    file.display()
+                );
+                attempt += 1;
+            }
+            other => return other,
         }
     }
 }

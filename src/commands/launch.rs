@@ -153,6 +153,9 @@ fn tui_built(
     start: Start,
     build: impl FnOnce(Option<&UserDirs>, StartParams) -> Result<App, String>,
 ) -> ExitCode {
+    if let Some(code) = super::headless::refuse_without_terminal(global) {
+        return code;
+    }
     if let Err(e) = terminal::install_hooks() {
         eprintln!("homelab: cannot install the panic hook: {e}");
     }

@@ -12,6 +12,7 @@ pub mod check;
 pub mod console;
 pub mod demo;
 pub mod env;
+pub mod headless;
 pub mod launch;
 pub mod scaffold;
 pub mod sim;

@@ -11,11 +11,12 @@ use zeroize::{Zeroize, Zeroizing};
 
 use super::cipher::{Cipher, CipherError, DataKey, Plain};
 use super::error::{Result, SopsError};
+use super::guard::{self, Seen};
 use super::keys::{Identities, wrap_data_key};
 use super::metadata::{CryptRule, Metadata};
 use super::numfmt::rfc3339_without_fraction;
 use super::tree::{Branches, Entry, Leaf, LeafCx, Node, PathStep, Scalar, walk_branch};
-use super::{atomic, dotenv, json, yaml};
+use super::{dotenv, json, yaml};
 
 /// The file formats homelab reads and writes as sops does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,12 +51,12 @@ impl Format {
 }
 
 /// Metadata as found in the file, before it is interpreted.
-enum RawMeta {
+pub(crate) enum RawMeta {
     Flat(BTreeMap<String, String>),
     Tree(Vec<Entry>),
 }
 
-fn parse_text(
+pub(crate) fn parse_text(
     text: &str,
     path: &Path,
     format: Format,
@@ -113,13 +114,18 @@ pub struct EncryptedFile {
     pub format: Format,
     pub branches: Vec<Vec<Entry>>,
     pub metadata: Metadata,
+    /// What the file held when it was read (`None`: parsed from text); a save refuses a file
+    /// that changed since ([`guard`]).
+    pub seen: Option<Seen>,
 }
 
 impl EncryptedFile {
     pub fn load(path: &Path) -> Result<EncryptedFile> {
         let format = Format::from_path(path)?;
-        let text = std::fs::read_to_string(path).map_err(|e| SopsError::io(path, e))?;
-        EncryptedFile::parse(&text, path, format)
+        let (text, seen) = guard::read(path)?;
+        let mut file = EncryptedFile::parse(&text, path, format)?;
+        file.seen = Some(seen);
+        Ok(file)
     }
 
     pub fn parse(text: &str, path: &Path, format: Format) -> Result<EncryptedFile> {
@@ -148,6 +154,7 @@ impl EncryptedFile {
             format,
             branches,
             metadata,
+            seen: None,
         })
     }
 
@@ -183,6 +190,7 @@ impl EncryptedFile {
     }
 
     pub fn decrypt_with_key(&self, key: DataKey) -> Result<Opened> {
+        super::process::hold_secrets();
         let mut cipher = Cipher::new(key);
         let mut branches = Branches(self.branches.clone());
         let matcher = RuleMatcher::new(&self.metadata.rule, &self.path)?;
@@ -261,6 +269,7 @@ impl EncryptedFile {
             metadata: self.metadata.clone(),
             cipher,
             mac,
+            seen: self.seen,
         })
     }
 
@@ -270,10 +279,16 @@ impl EncryptedFile {
         Ok(())
     }
 
-    /// Write the file as it is now (after [`EncryptedFile::rewrap`]).
-    pub fn save(&self) -> Result<()> {
+    /// Write the file as it is now (after [`EncryptedFile::rewrap`]), if nobody changed it
+    /// since it was read.
+    pub fn save(&mut self) -> Result<()> {
         let text = self.to_text()?;
-        atomic::write_atomic(&self.path, text.as_bytes()).map_err(|e| SopsError::io(&self.path, e))
+        self.seen = Some(guard::write_if_unchanged(
+            &self.path,
+            self.seen,
+            text.as_bytes(),
+        )?);
+        Ok(())
     }
 }
 
@@ -322,13 +337,13 @@ fn mac_hasher(mac_only_encrypted: bool) -> Sha512 {
 }
 
 /// sops' shouldBeEncrypted with the rule's regexes compiled once.
-struct RuleMatcher<'r> {
+pub(crate) struct RuleMatcher<'r> {
     rule: &'r CryptRule,
     regex: Option<Regex>,
 }
 
 impl<'r> RuleMatcher<'r> {
-    fn new(rule: &'r CryptRule, path: &Path) -> Result<RuleMatcher<'r>> {
+    pub(crate) fn new(rule: &'r CryptRule, path: &Path) -> Result<RuleMatcher<'r>> {
         let regex = match rule {
             CryptRule::UnencryptedRegex(r)
             | CryptRule::EncryptedRegex(r)
@@ -347,7 +362,7 @@ impl<'r> RuleMatcher<'r> {
         Ok(RuleMatcher { rule, regex })
     }
 
-    fn encrypted(&self, cx: &LeafCx<'_>, is_comment: bool) -> bool {
+    pub(crate) fn encrypted(&self, cx: &LeafCx<'_>, is_comment: bool) -> bool {
         let any_key = |f: &dyn Fn(&str) -> bool| cx.path.iter().any(|k| f(k));
         match (self.rule, &self.regex) {
             (CryptRule::UnencryptedSuffix(s), _) => !any_key(&|k| k.ends_with(s.as_str())),
@@ -396,6 +411,8 @@ pub struct Opened {
     pub metadata: Metadata,
     cipher: Cipher,
     pub mac: MacStatus,
+    /// What the file held when it was read (see [`EncryptedFile::seen`]).
+    seen: Option<Seen>,
 }
 
 impl std::fmt::Debug for Opened {
@@ -417,6 +434,7 @@ impl Opened {
         mac_only_encrypted: bool,
         recipients: &[String],
     ) -> Result<Opened> {
+        super::process::hold_secrets();
         let (branches, meta) = parse_text(plaintext, path, format)?;
         let branches = Branches(branches);
         if meta.is_some() {
@@ -441,6 +459,7 @@ impl Opened {
             metadata: Metadata::new(stanzas, rule, mac_only_encrypted),
             cipher: Cipher::new(key),
             mac: MacStatus::Verified,
+            seen: None,
         })
     }
 
@@ -613,16 +632,26 @@ impl Opened {
         text
     }
 
-    /// Encrypt and write atomically. Refuses when the MAC did not verify on open.
+    /// Encrypt and write atomically, under the file's lock. Refuses when the MAC did not verify
+    /// on open, and when the file changed on disk since it was read
+    /// ([`SopsError::ChangedOnDisk`]: reload, or merge the changes onto the new content).
     pub fn save(&mut self) -> Result<()> {
         self.require_mac()?;
         let text = self.encrypt_to_text()?;
-        atomic::write_atomic(&self.path, text.as_bytes()).map_err(|e| SopsError::io(&self.path, e))
+        self.seen = Some(guard::write_if_unchanged(
+            &self.path,
+            self.seen,
+            text.as_bytes(),
+        )?);
+        Ok(())
     }
 
     /// Save to another path (the wizard writes new files this way).
     pub fn save_as(&mut self, path: &Path) -> Result<()> {
-        self.path = path.to_path_buf();
+        if self.path != path {
+            self.path = path.to_path_buf();
+            self.seen = None;
+        }
         self.save()
     }
 }

@@ -87,6 +87,16 @@ pub enum SopsError {
 
     #[error("{message}")]
     Keys { message: String },
+
+    #[error(
+        "{path} changed on disk since homelab read it (another homelab, sops or an editor wrote it). Nothing was written; read it again and re-apply the change."
+    )]
+    ChangedOnDisk { path: PathBuf },
+
+    #[error(
+        "{path} is being written by another process ({holder}); nothing was written. Try again when it is done."
+    )]
+    Locked { path: PathBuf, holder: String },
 }
 
 impl SopsError {
@@ -106,6 +116,7 @@ impl SopsError {
             SopsError::Unsupported { .. } => 1,
             SopsError::Config { .. } => 1,
             SopsError::Keys { .. } => 128,
+            SopsError::ChangedOnDisk { .. } | SopsError::Locked { .. } => 1,
         }
     }
 

@@ -8,14 +8,17 @@
 //! [`document`] (whole files), [`atomic`] (writes); `homelab env` is `commands::env`.
 
 pub mod atomic;
+pub mod audit;
 pub mod cipher;
 pub mod document;
 pub mod dotenv;
 pub mod error;
+pub mod guard;
 pub mod json;
 pub mod keys;
 pub mod metadata;
 mod numfmt;
+pub mod process;
 pub mod rules;
 pub mod tree;
 pub mod yaml;

@@ -6,9 +6,9 @@
 
 use super::engine::{StageId, StepId};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
-use std::io::{BufRead, Write};
+use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -26,11 +26,17 @@ pub enum JournalKind {
     RunFinished,
     RunFailed,
     RunCancelled,
+    /// SIGTERM (or SIGHUP) reached the run: recorded at once, before the run stops at its next
+    /// safe point, so the journal says why even if the process is killed outright next.
+    RunInterrupted,
 }
 
 /// One line of the journal.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JournalEntry {
+    /// Line format version ([`super::journal_file::SCHEMA`]).
+    #[serde(default = "super::journal_file::v1")]
+    pub v: u32,
     pub at: jiff::Timestamp,
     /// Id of the process run that wrote the entry (`<unix seconds>-<pid>`).
     #[serde(default)]
@@ -48,6 +54,7 @@ pub struct JournalEntry {
 impl JournalEntry {
     pub fn new(stage: StageId, step: Option<&str>, kind: JournalKind) -> Self {
         JournalEntry {
+            v: super::journal_file::SCHEMA,
             at: jiff::Timestamp::now(),
             run: String::new(),
             stage,
@@ -111,7 +118,44 @@ impl Journal {
 
     /// The journal of `cluster` in the state directory (created if needed).
     pub fn open(cluster: &str) -> std::io::Result<Journal> {
-        Self::at(Self::path_for(cluster)?)
+        let journal = Self::at(Self::path_for(cluster)?)?;
+        journal.compact_if_large()?;
+        Ok(journal)
+    }
+
+    /// Keep the file bounded: past [`super::journal_file::COMPACT_ABOVE`] bytes, rewrite it
+    /// (atomically) with only the latest [`super::journal_file::KEEP_RUNS`] runs of each stage.
+    pub fn compact_if_large(&self) -> std::io::Result<()> {
+        use super::journal_file::{COMPACT_ABOVE, KEEP_RUNS, keep_lines, named};
+        let path = &self.inner.path;
+        match std::fs::metadata(path) {
+            Ok(m) if m.len() > COMPACT_ABOVE => {}
+            _ => return Ok(()),
+        }
+        let _guard = self.inner.lock.lock().unwrap_or_else(|p| p.into_inner());
+        let bytes = std::fs::read(path).map_err(|e| named(path, e))?;
+        let lines: Vec<(&[u8], Option<JournalEntry>)> = bytes
+            .split(|b| *b == b'\n')
+            .filter(|l| !l.is_empty())
+            .map(|l| (l, serde_json::from_slice::<JournalEntry>(l).ok()))
+            .collect();
+        let keep = keep_lines(
+            &lines,
+            |(_, e)| e.as_ref().map(|e| e.stage.as_str().to_owned()),
+            |(_, e)| {
+                e.as_ref()
+                    .is_some_and(|e| e.kind == JournalKind::RunStarted)
+            },
+            KEEP_RUNS,
+        );
+        let mut out = Vec::with_capacity(bytes.len());
+        for ((line, _), keep) in lines.iter().zip(keep) {
+            if keep {
+                out.extend_from_slice(line);
+                out.push(b'\n');
+            }
+        }
+        crate::secrets::atomic::write_atomic(path, &out).map_err(|e| named(path, e))
     }
 
     /// A journal at an explicit path (tests, tools).
@@ -151,12 +195,8 @@ impl Journal {
         let mut line = serde_json::to_string(&entry).map_err(std::io::Error::other)?;
         line.push('\n');
         let _guard = self.inner.lock.lock().unwrap_or_else(|p| p.into_inner());
-        let mut f = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.inner.path)?;
-        f.write_all(line.as_bytes())?;
-        f.sync_data()
+        super::journal_file::append(&self.inner.path, line.as_bytes())
+            .map_err(|e| super::journal_file::named(&self.inner.path, e))
     }
 
     /// All entries, oldest first. A torn or foreign line (crash mid-write, even one cut inside a
@@ -169,7 +209,9 @@ impl Journal {
         };
         let mut out = Vec::new();
         for line in std::io::BufReader::new(f).split(b'\n') {
-            if let Ok(entry) = serde_json::from_slice::<JournalEntry>(&line?) {
+            if let Ok(entry) = serde_json::from_slice::<JournalEntry>(&line?)
+                && entry.v <= super::journal_file::SCHEMA
+            {
                 out.push(entry);
             }
         }
@@ -262,6 +304,7 @@ pub type StageHistory = BTreeMap<StageId, LastRun>;
 /// so a torn line costs at most the start time.
 pub fn last_runs(entries: &[JournalEntry]) -> StageHistory {
     let mut open: BTreeMap<StageId, LastRun> = BTreeMap::new();
+    let mut interrupted: BTreeSet<StageId> = BTreeSet::new();
     let mut last = StageHistory::new();
     for e in entries {
         let fresh = || LastRun {
@@ -272,6 +315,7 @@ pub fn last_runs(entries: &[JournalEntry]) -> StageHistory {
             detail: None,
         };
         if e.kind == JournalKind::RunStarted {
+            interrupted.remove(&e.stage);
             if let Some(unfinished) = open.remove(&e.stage) {
                 last.insert(e.stage, unfinished);
             }
@@ -290,16 +334,27 @@ pub fn last_runs(entries: &[JournalEntry]) -> StageHistory {
             }
             JournalKind::RunFinished => Some(RunOutcome::Finished),
             JournalKind::RunFailed => Some(RunOutcome::Failed),
+            // A signal stopped it (`run_interrupted`): it stays interrupted even when it then
+            // reached its safe point and recorded `run_cancelled`.
+            JournalKind::RunCancelled if interrupted.contains(&e.stage) => {
+                Some(RunOutcome::Interrupted)
+            }
             JournalKind::RunCancelled => Some(RunOutcome::Cancelled),
+            JournalKind::RunInterrupted => {
+                interrupted.insert(e.stage);
+                run.detail = e.detail.clone();
+                None
+            }
             _ => None,
         };
         if let Some(outcome) = end
             && let Some(mut run) = open.remove(&e.stage)
         {
             run.outcome = outcome;
-            if e.detail.is_some() {
+            if e.detail.is_some() && !interrupted.contains(&e.stage) {
                 run.detail = e.detail.clone();
             }
+            interrupted.remove(&e.stage);
             last.insert(e.stage, run);
         }
     }
@@ -325,7 +380,7 @@ mod tests {
             .append(true)
             .open(j.path())
             .unwrap();
-        f.write_all(b"{\"at\":\"2026-").unwrap();
+        std::io::Write::write_all(&mut f, b"{\"at\":\"2026-").unwrap();
         assert_eq!(j.entries().unwrap().len(), 1);
     }
 

@@ -5,9 +5,13 @@
 pub mod engine;
 pub mod insecure_http;
 pub mod journal;
+pub mod interrupt;
+pub mod journal_file;
 pub mod k3s;
+pub mod plan_inputs;
 pub mod printer;
 pub mod proxmox;
 pub mod registry;
 pub mod run;
+pub mod run_lock;
 pub mod secrets;

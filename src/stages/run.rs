@@ -127,7 +127,24 @@ pub async fn headless(
     stages: &[StageId],
     args: &BootstrapArgs,
 ) -> ExitCode {
+    // One run per cluster at a time, held until every stage of this run is done.
+    let _run_lock = if args.plan {
+        None
+    } else {
+        match super::run_lock::lock_cluster(&cfg.name) {
+            Ok(l) => Some(l),
+            Err(e) => {
+                eprintln!("homelab bootstrap: {}", e.message);
+                if let Some(h) = e.hint {
+                    eprintln!("  try: {h}");
+                }
+                return ExitCode::from(1);
+            }
+        }
+    };
     let mut missing = Vec::new();
+    // `--plan` goes through every stage even when one cannot be planned; the exit code says so.
+    let mut plan_failed = false;
     for &id in stages {
         if !id.available() {
             println!(
@@ -149,6 +166,14 @@ pub async fn headless(
         };
         let stage = match build_stage(id, cx, file, args).await {
             Ok(stage) => stage,
+            // A stage whose inputs an earlier stage makes (the env file) says what it will use.
+            Err(e) if args.plan && id == StageId::Proxmox => {
+                let env_file = crate::config::env_file(repo, &cfg.name);
+                let uses = super::plan_inputs::proxmox(&cfg, &env_file, repo);
+                print!("{}", super::plan_inputs::deferred(&now(), id, &e, &uses));
+                plan_failed |= !super::plan_inputs::waits_for_earlier(id, stages, &env_file);
+                continue;
+            }
             Err(e) => {
                 eprintln!("homelab bootstrap: {id}: {e}");
                 return ExitCode::from(1);
@@ -156,10 +181,13 @@ pub async fn headless(
         };
         match run_one(stage.as_ref(), &cfg.name, args).await {
             Ok(()) => {}
+            Err(_) if args.plan => plan_failed = true,
             Err(code) => return code,
         }
     }
-    if missing.is_empty() {
+    if plan_failed {
+        ExitCode::from(1)
+    } else if missing.is_empty() {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(2)
@@ -237,6 +265,7 @@ pub async fn run_one(
     let run = RunCx::new(tx, journal)
         .with_confirm(Arc::new(CliConfirm))
         .with_options(options);
+    super::interrupt::record_on_terminate(id, run.journal.clone(), run.cancel.clone());
     let cancel = run.cancel.clone();
     tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {
@@ -248,25 +277,60 @@ pub async fn run_one(
         }
     });
     let printer_task = tokio::spawn(async move {
+        let mut failure_printed = false;
         while let Some(ev) = rx.recv().await {
+            failure_printed |= matches!(
+                ev.kind,
+                EventKind::Failed { .. } | EventKind::StepFailed { .. }
+            );
             println!("{}", printer::line(&ev));
         }
+        failure_printed
     });
     let result = stage.apply(&plan, &run).await;
     drop(run);
-    let _ = printer_task.await;
+    let failure_printed = printer_task.await.unwrap_or(false);
     match result {
-        Ok(_) => {
-            if let Ok(checks) = stage.verify().await {
-                println!("{} {:<8} verify", now(), id.as_str());
-                print!("{}", printer::checks(&checks));
-            }
-            Ok(())
-        }
+        Ok(_) => verified(id, stage.verify().await),
         Err(e) => {
+            // A failure before the run's first event (the journal cannot be written...) has
+            // not been printed yet.
+            if !failure_printed {
+                println!("{} {:<8} failed: {}", now(), id.as_str(), e.message);
+            }
             if let Some(h) = e.hint {
                 println!("{} {:<8} try: {h}", now(), id.as_str());
             }
+            Err(ExitCode::from(1))
+        }
+    }
+}
+
+/// Print the verify checks after a run; any FAIL (or a verify that could not run) fails the
+/// command, as a failed step would.
+fn verified(id: StageId, checks: StageResult<Vec<Check>>) -> Result<(), ExitCode> {
+    println!("{} {:<8} verify", now(), id.as_str());
+    match checks {
+        Ok(checks) => {
+            print!("{}", printer::checks(&checks));
+            if preflight_ok(&checks) {
+                Ok(())
+            } else {
+                println!(
+                    "{} {:<8} verify failed: the run finished but the items marked FAIL do not hold",
+                    now(),
+                    id.as_str()
+                );
+                Err(ExitCode::from(1))
+            }
+        }
+        Err(e) => {
+            println!(
+                "{} {:<8} verify could not run: {}",
+                now(),
+                id.as_str(),
+                e.message
+            );
             Err(ExitCode::from(1))
         }
     }

@@ -86,3 +86,58 @@ fn missing_repository_exits_two() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn json_into_a_closed_pipe_exits_quietly() {
+    // `homelab check --format json | head -1` with head already gone: the read end is closed
+    // before homelab starts, so its first write fails with EPIPE.
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let out = homelab()
+        .args(["--repo"])
+        .arg(repo_root())
+        .args(["check", "--format", "json"])
+        .stdout(writer)
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.is_empty(), "{stderr}");
+}
+
+#[test]
+fn the_tui_without_a_terminal_says_so_in_one_line_and_lists_the_definition_problems() {
+    let tmp = tempfile::tempdir().unwrap();
+    let clusters = tmp.path().join("config/clusters");
+    std::fs::create_dir_all(&clusters).unwrap();
+    let yaml = std::fs::read_to_string(repo_root().join("config/clusters/prox-n100.yaml"))
+        .unwrap()
+        .replacen("name: prox-n100", "name: other-name", 1);
+    std::fs::write(clusters.join("prox-n100.yaml"), yaml).unwrap();
+    let out = homelab()
+        .arg("--repo")
+        .arg(tmp.path())
+        .stdin(std::process::Stdio::null())
+        .env("RUST_BACKTRACE", "1")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let mut lines = stderr.lines();
+    assert_eq!(
+        lines.next(),
+        Some(
+            "homelab: the TUI needs a terminal; without one use a subcommand (homelab check, homelab bootstrap --plan, homelab env ...; see homelab --help)"
+        )
+    );
+    let rest: Vec<&str> = lines.collect();
+    let located = regex::Regex::new(r"config/clusters/prox-n100\.yaml:\d+:\d+: ").unwrap();
+    assert!(rest.iter().any(|l| located.is_match(l)), "{stderr}");
+    assert!(
+        !stderr.contains("os error")
+            && !stderr.contains("backtrace")
+            && !stderr.contains("panicked"),
+        "{stderr}"
+    );
+}

@@ -197,3 +197,199 @@ fn bootstrap_tui_with_an_unknown_stage_lists_the_stages_and_exits_2() {
         "no terminal setup on stdout: {out:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_bootstrap_of_the_same_cluster_is_refused_and_names_the_first() {
+    let port = free_port();
+    let sim = sim(&["pve"], port).await;
+    // The first run stops in the image download until the test releases it.
+    sim.with(|st| st.hold.insert("download".into()));
+    let dir = tempfile::tempdir().unwrap();
+    repo_with_cluster(&cluster_yaml(&sim, &["pve"], port), dir.path());
+    let d = dir.path().to_owned();
+    let mut first = Command::new(env!("CARGO_BIN_EXE_homelab"))
+        .args(["--repo", &d.display().to_string()])
+        .args(["bootstrap", "--stage", "proxmox", "--yes"])
+        .env("PROXMOX_TOKEN_SECRET", &sim.token_secret)
+        .env("HOMELAB_STATE_DIR", d.join("state"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait (for a condition, not a time) until the first run is inside the stage.
+    while sim.with(|st| !st.seen.iter().any(|s| s.path.ends_with("/download-url"))) {
+        assert!(
+            first.try_wait().unwrap().is_none(),
+            "the first run ended early"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let writes = sim.writes();
+    let (d2, s2) = (d.clone(), sim.token_secret.clone());
+    let second = tokio::task::spawn_blocking(move || {
+        homelab(&d2, &s2, &["bootstrap", "--stage", "proxmox", "--yes"])
+    })
+    .await
+    .unwrap();
+    let err = String::from_utf8_lossy(&second.stderr);
+    assert_eq!(second.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("another bootstrap of cluster `simlab` is running")
+            && err.contains(&format!("pid {}", first.id()))
+            && err.contains("started 20")
+            && err.contains("bootstrap --stage proxmox --yes"),
+        "{err}"
+    );
+    assert_eq!(sim.writes(), writes, "the second run changed nothing");
+    sim.with(|st| st.release("download"));
+    let status = tokio::task::spawn_blocking(move || first.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(status.success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bootstrap_yes_fails_when_verify_reports_a_failure() {
+    let port = free_port();
+    let sim = sim(&["pve"], port).await;
+    let dir = tempfile::tempdir().unwrap();
+    repo_with_cluster(&cluster_yaml(&sim, &["pve"], port), dir.path());
+    let (d, s) = (dir.path().to_owned(), sim.token_secret.clone());
+    // The agent VM is never started (its start and wait steps are skipped): the run itself
+    // succeeds, verify finds the VM stopped.
+    let out = tokio::task::spawn_blocking(move || {
+        homelab(
+            &d,
+            &s,
+            &[
+                "bootstrap",
+                "--stage",
+                "proxmox",
+                "--yes",
+                "--skip",
+                "vm/k3s-agent-1/start",
+                "--skip",
+                "vm/k3s-agent-1/wait",
+            ],
+        )
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("stage finished: "), "{stdout}");
+    assert!(stdout.contains("FAIL k3s-agent-1"), "{stdout}");
+    assert!(stdout.contains("proxmox  verify failed"), "{stdout}");
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unwritable_journal_is_named_and_fails_the_run() {
+    let port = free_port();
+    let sim = sim(&["pve"], port).await;
+    let dir = tempfile::tempdir().unwrap();
+    repo_with_cluster(&cluster_yaml(&sim, &["pve"], port), dir.path());
+    // A directory where the journal file should be.
+    std::fs::create_dir_all(dir.path().join("state/simlab/journal.jsonl")).unwrap();
+    let (d, s) = (dir.path().to_owned(), sim.token_secret.clone());
+    let out = tokio::task::spawn_blocking(move || {
+        homelab(&d, &s, &["bootstrap", "--stage", "proxmox", "--yes"])
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("proxmox  failed: cannot write the journal ")
+            && stdout.contains("state/simlab/journal.jsonl: Is a directory"),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(sim.writes(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_records_the_run_as_interrupted() {
+    use homelab::stages::engine::{Journal, JournalKind, RunOutcome, StageId};
+    let port = free_port();
+    let sim = sim(&["pve"], port).await;
+    sim.with(|st| st.hold.insert("download".into()));
+    let dir = tempfile::tempdir().unwrap();
+    repo_with_cluster(&cluster_yaml(&sim, &["pve"], port), dir.path());
+    let d = dir.path().to_owned();
+    let mut run = Command::new(env!("CARGO_BIN_EXE_homelab"))
+        .args(["--repo", &d.display().to_string()])
+        .args(["bootstrap", "--stage", "proxmox", "--yes"])
+        .env("PROXMOX_TOKEN_SECRET", &sim.token_secret)
+        .env("HOMELAB_STATE_DIR", d.join("state"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    while sim.with(|st| !st.seen.iter().any(|s| s.path.ends_with("/download-url"))) {
+        assert!(run.try_wait().unwrap().is_none(), "the run ended early");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    // SAFETY: a signal to our own child.
+    unsafe { libc::kill(run.id() as i32, libc::SIGTERM) };
+    let status = tokio::task::spawn_blocking(move || run.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!status.success());
+    let journal = Journal::reader(d.join("state/simlab/journal.jsonl"));
+    let entries = journal.entries().unwrap();
+    let interrupted = entries
+        .iter()
+        .find(|e| e.kind == JournalKind::RunInterrupted)
+        .expect("run_interrupted journalled");
+    assert_eq!(
+        interrupted.detail.as_deref(),
+        Some("SIGTERM received; stopping at the next safe point")
+    );
+    let last = journal.last_runs().unwrap();
+    assert_eq!(last[&StageId::Proxmox].outcome, RunOutcome::Interrupted);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn whole_lab_plan_on_a_fresh_checkout_shows_every_stage() {
+    let port = free_port();
+    let sim = sim(&["pve"], port).await;
+    let dir = tempfile::tempdir().unwrap();
+    repo_with_cluster(&cluster_yaml(&sim, &["pve"], port), dir.path());
+    let d = dir.path().to_owned();
+    // No env file, no PROXMOX_TOKEN_SECRET: only the secrets stage will create them.
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_homelab"))
+            .args(["--repo", &d.display().to_string()])
+            .args(["bootstrap", "--plan"])
+            .env_remove("PROXMOX_TOKEN_SECRET")
+            .env_remove("PROXMOX_PASSWORD")
+            .env("HOMELAB_STATE_DIR", d.join("state"))
+            .env("HOME", &d)
+            .env("XDG_CONFIG_HOME", d.join("xdg"))
+            .env_remove("SOPS_AGE_KEY_FILE")
+            .env_remove("SOPS_AGE_KEY")
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stdout.contains("Plan for stage secrets"),
+        "{stdout}\n{stderr}"
+    );
+    assert!(
+        stdout.contains("proxmox  inputs not there yet (")
+            && stdout.contains(
+                "will use: token secret: PROXMOX_TOKEN_SECRET from config/env/simlab.env (the secrets stage writes it)"
+            )
+            && stdout.contains("will use: VMs: k3s-server-1 (201 on pve), k3s-agent-1 (211 on pve)"),
+        "{stdout}\n{stderr}"
+    );
+    assert!(stdout.contains("k3s      preflight"), "{stdout}\n{stderr}");
+    assert_eq!(sim.writes(), 0, "--plan writes nothing");
+}

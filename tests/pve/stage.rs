@@ -543,3 +543,81 @@ async fn a_private_key_in_public_keys_is_refused_and_never_printed() {
     }
     assert!(!shown.contains("PRIVATE KEY-----"));
 }
+
+/// The POSTs the simulator saw for exactly this API path.
+fn posts_to(sim: &homelab::sim::pve::PveSim, path: &str) -> usize {
+    sim.with(|st| {
+        st.seen
+            .iter()
+            .filter(|s| s.method == "POST" && s.path == path)
+            .count()
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_vm_create_whose_answer_is_lost_is_sent_once_and_read_back() {
+    let nodes = ["pve"];
+    let port = free_port();
+    let sim = sim(&nodes, port).await;
+    let stage = stage(&sim, cluster(&sim, &nodes, port));
+    let dir = tempfile::tempdir().unwrap();
+    // PVE creates the template VM, then the answer is lost (a proxy gives up with a 502).
+    sim.inject(FaultRule {
+        method: Some("POST".into()),
+        path_contains: "/api2/json/nodes/pve/qemu".into(),
+        fault: Fault::ApplyThenStatus {
+            status: 502,
+            reason: "Bad Gateway".into(),
+        },
+        times: 1,
+    });
+    let out = apply(&stage, &dir.path().join("j"), RunOptions::default()).await;
+    let logs = out.logs();
+    out.result
+        .clone()
+        .unwrap_or_else(|e| panic!("{e:?}\n{logs:#?}"));
+    assert_eq!(
+        posts_to(&sim, "/api2/json/nodes/pve/qemu"),
+        1,
+        "the create reached PVE exactly once"
+    );
+    sim.with(|st| assert!(st.vms[&201].running));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_vm_create_answered_with_a_5xx_is_not_repeated() {
+    let nodes = ["pve"];
+    let port = free_port();
+    let sim = sim(&nodes, port).await;
+    let stage = stage(&sim, cluster(&sim, &nodes, port));
+    let dir = tempfile::tempdir().unwrap();
+    sim.inject(FaultRule {
+        method: Some("POST".into()),
+        path_contains: "/api2/json/nodes/pve/qemu".into(),
+        fault: Fault::Status {
+            status: 503,
+            reason: "Service Unavailable".into(),
+        },
+        times: 5,
+    });
+    let out = apply(&stage, &dir.path().join("j"), RunOptions::default()).await;
+    let err = out.result.clone().unwrap_err();
+    assert_eq!(posts_to(&sim, "/api2/json/nodes/pve/qemu"), 1);
+    assert!(
+        err.message.contains("503 Service Unavailable"),
+        "{}",
+        err.message
+    );
+    assert!(
+        err.hint
+            .as_deref()
+            .unwrap_or_default()
+            .contains("did not send it again"),
+        "{err:?}"
+    );
+    // The operator runs again: the stage reads the state and creates the template once more.
+    sim.with(|st| st.faults.clear());
+    let out = apply(&stage, &dir.path().join("j"), RunOptions::default()).await;
+    out.result.clone().unwrap();
+    assert_eq!(posts_to(&sim, "/api2/json/nodes/pve/qemu"), 2);
+}

@@ -217,7 +217,7 @@ fn rotate_rewraps_and_rotate_data_key_reencrypts() {
     ok(lab.ours(&["encrypt", "r.env"]), "encrypt");
     let before = lab.read("r.env");
     lab.write_config_recipients(&[&lab.r1, &lab.r2]);
-    ok(lab.ours(&["rotate", "r.env"]), "rotate");
+    ok(lab.ours(&["rotate", "r.env", "--yes"]), "rotate");
     let after = lab.read("r.env");
     for (a, _) in changed_lines_prefix(&before, &after) {
         assert!(

@@ -3,6 +3,7 @@
 //! answers, and on our own types where they do not (see [`super::types`]).
 
 use super::error::{PveError, PveErrorKind};
+use super::reconcile::TaskProbe;
 use super::transport::{Method, PveClient};
 use super::types::*;
 use async_trait::async_trait;
@@ -335,15 +336,23 @@ impl Hypervisor for PveClient {
             pve_download::ChecksumAlgorithm::try_from(spec.checksum_algorithm.as_str())
                 .map_err(|e| bad(&call, e))?,
         );
-        let s = self
-            .nodes_api()
-            .node(node)
-            .storage()
-            .storage(storage)
-            .download_url()
-            .post(params)
-            .await?;
-        upid(&call, s)
+        let post = async move {
+            self.nodes_api()
+                .node(node)
+                .storage()
+                .storage(storage)
+                .download_url()
+                .post(params)
+                .await
+                .map(Value::String)
+        };
+        let probe = TaskProbe {
+            node,
+            kind: "download",
+            id: None,
+        };
+        let s = self.post_task(probe, post).await?;
+        upid(&call, value_to_string(&s))
     }
 
     async fn create_vm(&self, node: &str, spec: &TemplateSpec) -> Result<Upid, PveError> {
@@ -351,14 +360,41 @@ impl Hypervisor for PveClient {
         // `agent=enabled=1` as given here without re-validating them against older patterns.
         let path = format!("/nodes/{node}/qemu");
         let call = format!("POST {path}");
-        let data = self.call(Method::Post, &path, &spec.params(), &[]).await?;
+        let probe = TaskProbe {
+            node,
+            kind: "qmcreate",
+            id: Some(spec.vmid),
+        };
+        let params = spec.params();
+        let data = self
+            .post_task(probe, self.call(Method::Post, &path, &params, &[]))
+            .await?;
         upid(&call, value_to_string(&data))
     }
 
     async fn make_template(&self, node: &str, id: u32) -> Result<Option<Upid>, PveError> {
         let call = format!("POST /nodes/{node}/qemu/{id}/template");
         let path = format!("/nodes/{node}/qemu/{id}/template");
-        let data = self.call(Method::Post, &path, &[], &[]).await?;
+        let probe = TaskProbe {
+            node,
+            kind: "qmtemplate",
+            id: Some(id),
+        };
+        let data = match self
+            .post_task(probe, self.call(Method::Post, &path, &[], &[]))
+            .await
+        {
+            // A synchronous conversion leaves no task: read the config back.
+            Err(e) if e.retryable() => {
+                let config = self.vm_config(node, id).await.map_err(|_| e.clone())?;
+                if config.get("template").map(String::as_str) == Some("1") {
+                    Value::Null
+                } else {
+                    return Err(e);
+                }
+            }
+            other => other?,
+        };
         match data {
             Value::Null => Ok(None),
             v => upid(&call, value_to_string(&v)).map(Some),
@@ -381,8 +417,15 @@ impl Hypervisor for PveClient {
         params.full = Some(true);
         params.name = Some(name.to_owned());
         params.storage = Some(storage.to_owned());
-        let s = self.vm_api(&call, node, id)?.clone().post(params).await?;
-        upid(&call, s)
+        let api = self.vm_api(&call, node, id)?;
+        let post = async move { api.clone().post(params).await.map(Value::String) };
+        let probe = TaskProbe {
+            node,
+            kind: "qmclone",
+            id: Some(id),
+        };
+        let s = self.post_task(probe, post).await?;
+        upid(&call, value_to_string(&s))
     }
 
     async fn vm_config(&self, node: &str, id: u32) -> Result<VmConfigMap, PveError> {
@@ -432,24 +475,40 @@ impl Hypervisor for PveClient {
 
     async fn start_vm(&self, node: &str, id: u32) -> Result<Upid, PveError> {
         let call = format!("POST /nodes/{node}/qemu/{id}/status/start");
-        let s = self
-            .vm_api(&call, node, id)?
-            .status()
-            .start()
-            .post(Default::default())
-            .await?;
-        upid(&call, s)
+        let api = self.vm_api(&call, node, id)?;
+        let post = async move {
+            api.status()
+                .start()
+                .post(Default::default())
+                .await
+                .map(Value::String)
+        };
+        let probe = TaskProbe {
+            node,
+            kind: "qmstart",
+            id: Some(id),
+        };
+        let s = self.post_task(probe, post).await?;
+        upid(&call, value_to_string(&s))
     }
 
     async fn stop_vm(&self, node: &str, id: u32) -> Result<Upid, PveError> {
         let call = format!("POST /nodes/{node}/qemu/{id}/status/stop");
-        let s = self
-            .vm_api(&call, node, id)?
-            .status()
-            .stop()
-            .post(Default::default())
-            .await?;
-        upid(&call, s)
+        let api = self.vm_api(&call, node, id)?;
+        let post = async move {
+            api.status()
+                .stop()
+                .post(Default::default())
+                .await
+                .map(Value::String)
+        };
+        let probe = TaskProbe {
+            node,
+            kind: "qmstop",
+            id: Some(id),
+        };
+        let s = self.post_task(probe, post).await?;
+        upid(&call, value_to_string(&s))
     }
 
     async fn destroy_vm(&self, node: &str, id: u32) -> Result<Upid, PveError> {

@@ -86,6 +86,12 @@ impl PveError {
                  (docs/proxmox-stage.md lists the role's privileges). Tokens with privilege separation do not inherit their user's rights"
             ));
         }
+        if self.call.starts_with("POST ") && self.retryable() {
+            return Some(
+                "the answer was lost, so the request may have been carried out; homelab did not send it again (a POST is not repeated). Run again: the stage reads the state back and continues from there"
+                    .into(),
+            );
+        }
         match &self.kind {
             PveErrorKind::Http { status: 401, reason, .. } if reason.contains("csrf") => {
                 Some("the session's CSRF token was refused; log in again".into())

@@ -1,8 +1,10 @@
 //! Proxmox VE API backend.
 //!
 //! - [`transport`]: our reqwest client (form bodies with content type, token or ticket+CSRF auth,
-//!   pinned TLS, timeouts, retries with backoff on 5xx/connection errors, never on 4xx), plugged
-//!   into proxmox-api's generated paths through its `Client` trait.
+//!   pinned TLS, timeouts, retries with backoff on 5xx/connection errors, never on 4xx, never a
+//!   POST), plugged into proxmox-api's generated paths through its `Client` trait.
+//! - [`reconcile`]: a task-starting POST whose answer is lost is not repeated; the task list is
+//!   read back instead.
 //! - [`api`]: the [`Hypervisor`] trait the proxmox stage uses, implemented for [`PveClient`].
 //! - [`types`]: plain data, UPIDs, sshkeys encoding, and the types proxmox-api leaves untyped.
 //! - [`error`]: errors built from status + reason phrase + `errors` map; names the missing
@@ -12,6 +14,7 @@
 
 pub mod api;
 pub mod error;
+pub mod reconcile;
 pub mod tls;
 pub mod transport;
 pub mod trust;

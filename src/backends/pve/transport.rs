@@ -58,7 +58,8 @@ pub struct PveSettings {
     /// Whole-request timeout.
     pub timeout: Duration,
     pub connect_timeout: Duration,
-    /// Extra attempts after a 5xx, connection error or timeout (never after a 4xx).
+    /// Extra attempts after a 5xx, connection error or timeout (never after a 4xx, never for a
+    /// POST).
     pub retries: u32,
     /// First backoff; doubles per attempt.
     pub backoff: Duration,
@@ -97,6 +98,12 @@ impl Method {
     }
     fn writes(self) -> bool {
         self != Method::Get
+    }
+    /// Safe to send again after a lost answer: GET reads, PUT sets absolute values, DELETE of a
+    /// gone object changes nothing. A POST creates or starts something (a VM, a clone, a task)
+    /// and is never repeated; see [`super::reconcile`].
+    pub fn idempotent(self) -> bool {
+        self != Method::Post
     }
 }
 
@@ -260,7 +267,7 @@ impl PveClient {
                     relogged = true;
                     *self.inner.session.lock().await = None;
                 }
-                Err(e) if e.retryable() && attempt < self.retries => {
+                Err(e) if e.retryable() && method.idempotent() && attempt < self.retries => {
                     let wait = self.inner.settings.backoff * 2u32.saturating_pow(attempt);
                     tracing::debug!("{e}; retrying in {wait:?}");
                     tokio::time::sleep(wait).await;

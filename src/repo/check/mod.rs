@@ -7,6 +7,7 @@ mod exposure;
 mod layout;
 mod observability;
 mod pinning;
+mod private_keys;
 mod references;
 mod secrets;
 mod storage;
@@ -42,6 +43,7 @@ pub const RULES: &[Rule] = &[
     storage::STORAGE_CLASS,
     secrets::PLAINTEXT_SECRET,
     secrets::PLAINTEXT_ENV,
+    private_keys::PRIVATE_KEY,
     references::SECRET_DOCUMENTED,
     pinning::CHART_VERSION,
     pinning::IMAGE_TAG,
@@ -120,6 +122,7 @@ pub fn check_tree(tree: &Tree) -> Report {
     exposure::check(tree, &mut out);
     storage::check(tree, &mut out);
     secrets::check(tree, &mut out);
+    private_keys::check(tree, &mut out);
     pinning::check(tree, &mut out);
     workloads::check(tree, &mut out);
     swap::check(tree, &mut out);

@@ -12,4 +12,6 @@ pub enum Event {
     Loaded(Result<Box<Loaded>, (PathBuf, String)>),
     /// A save finished; the crypto context comes back either way.
     Saved(Result<Box<Opened>, (Box<Opened>, String)>),
+    /// A save found the file changed on disk since it was loaded; nothing was written.
+    ChangedOnDisk(Box<Opened>),
 }

@@ -5,6 +5,7 @@
 //! screen closes.
 
 mod event;
+mod merge;
 pub mod model;
 pub mod textarea;
 mod view;
@@ -89,6 +90,9 @@ pub enum Mode {
     Diff(Vec<Change>),
     /// The reviewed diff stays on screen while the save runs.
     SavingDiff(Vec<Change>),
+    /// The save found the file changed on disk since it was loaded (nothing was written):
+    /// `r` reload it (dropping the edits), `m` merge the edits onto it, Esc keep editing.
+    Conflict,
 }
 
 pub struct EnvState {
@@ -96,6 +100,8 @@ pub struct EnvState {
     repo_root: PathBuf,
     /// The file to open when the screen is first entered (`homelab env edit FILE`).
     pending: Option<EnvFile>,
+    /// The edits to apply on top of the file once it is loaded again (merge after a conflict).
+    pending_merge: Option<EnvModel>,
 }
 
 impl EnvState {
@@ -107,7 +113,42 @@ impl EnvState {
             },
             repo_root: session.repo_root.clone(),
             pending,
+            pending_merge: None,
         }
+    }
+
+    /// The choice in the conflict overlay: `r` reload, `m` merge, Esc back to editing.
+    fn on_conflict_key(&mut self, key: KeyEvent, cx: &mut UpdateCx) -> Handled {
+        let merge = match key.code {
+            KeyCode::Char('r') => false,
+            KeyCode::Char('m') => true,
+            KeyCode::Esc => {
+                if let Some(doc) = self.doc_mut() {
+                    doc.mode = Mode::Browse;
+                }
+                cx.status("Nothing saved; the file on disk has changes you have not seen");
+                return Handled::Yes;
+            }
+            _ => return Handled::Yes,
+        };
+        let loading = Phase::Loading {
+            path: PathBuf::new(),
+            read_only: false,
+        };
+        let Phase::Ready(doc) = std::mem::replace(&mut self.phase, loading) else {
+            return Handled::Yes;
+        };
+        if merge {
+            let n = doc.model.diff().len();
+            cx.status(format!(
+                "Reading the file again to apply your {n} change(s) on top"
+            ));
+            self.pending_merge = Some(doc.model);
+        } else {
+            cx.status("Reloaded: your edits were dropped");
+        }
+        self.load(doc.path, false, cx);
+        Handled::Yes
     }
 
     /// Start decrypting `path` on the blocking pool.
@@ -423,6 +464,9 @@ impl Doc {
             label,
             move || match opened.save() {
                 Ok(()) => Event::Saved(Ok(Box::new(opened))),
+                Err(crate::secrets::SopsError::ChangedOnDisk { .. }) => {
+                    Event::ChangedOnDisk(Box::new(opened))
+                }
                 Err(e) => Event::Saved(Err((Box::new(opened), e.to_string()))),
             },
         ));
@@ -514,7 +558,7 @@ impl Doc {
                     self.save(cx);
                 }
             }
-            Mode::Browse | Mode::SavingDiff(_) => return Handled::No,
+            Mode::Browse | Mode::SavingDiff(_) | Mode::Conflict => return Handled::No,
         }
         Handled::Yes
     }
@@ -611,6 +655,9 @@ impl Screen for EnvState {
     }
 
     fn on_text_key(&mut self, key: KeyEvent, cx: &mut UpdateCx) -> Handled {
+        if self.doc().is_some_and(|d| matches!(d.mode, Mode::Conflict)) {
+            return self.on_conflict_key(key, cx);
+        }
         match self.doc_mut() {
             Some(doc) => doc.on_text_key(key, cx),
             None => Handled::No,
@@ -723,7 +770,15 @@ impl Owner<Event> for EnvState {
                                 if loaded.read_only {
                                     cx.warn("Read-only: the MAC does not verify, so nothing can be saved.");
                                 }
-                                Phase::Ready(Box::new(Doc::new(*loaded)))
+                                let mut doc = Doc::new(*loaded);
+                                if let Some(mine) = self.pending_merge.take() {
+                                    doc.model = merge::merge(&mine, doc.model.entries().to_vec());
+                                    cx.notify(format!(
+                                        "Your {} change(s) are applied on top of the file as it is now; review and save (ctrl-s)",
+                                        doc.model.diff().len()
+                                    ));
+                                }
+                                Phase::Ready(Box::new(doc))
                             }
                             _ => {
                                 let message = loaded
@@ -746,6 +801,12 @@ impl Owner<Event> for EnvState {
                         can_open_read_only: false,
                     },
                 };
+            }
+            Event::ChangedOnDisk(opened) => {
+                if let Some(doc) = self.doc_mut() {
+                    doc.opened = Some(*opened);
+                    doc.mode = Mode::Conflict;
+                }
             }
             Event::Saved(result) => {
                 if let Some(doc) = self.doc_mut() {

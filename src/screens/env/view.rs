@@ -501,6 +501,34 @@ fn modal(doc: &Doc, frame: &mut Frame, area: Rect, cx: &ViewCx) {
             ));
             frame.render_widget(Paragraph::new(lines), inner);
         }
+        Mode::Conflict => {
+            let rect = popup::centered(area, width, 7);
+            let footer = hints(&[("r", "reload"), ("m", "merge"), ("Esc", "cancel")], cx);
+            let inner = popup::frame(
+                frame,
+                rect,
+                &format!("{} changed on disk", display(&doc.path)),
+                Some(footer),
+                cx.theme,
+            );
+            let n = doc.model.diff().len();
+            let lines = vec![
+                Line::from("Someone wrote the file since you opened it; nothing was saved."),
+                Line::default(),
+                Line::styled(
+                    format!("r  reload it and drop your {n} change(s)"),
+                    t.ui.muted,
+                ),
+                Line::styled(
+                    format!("m  merge: apply your {n} change(s) on top of it, then review"),
+                    t.ui.muted,
+                ),
+            ];
+            frame.render_widget(
+                Paragraph::new(lines).wrap(ratatui::widgets::Wrap { trim: false }),
+                inner,
+            );
+        }
         Mode::Browse | Mode::Search(_) => {}
     }
 }

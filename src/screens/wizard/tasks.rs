@@ -190,6 +190,14 @@ pub fn task(effect: Effect, repo: &Path) -> Task {
                                 return;
                             }
                         };
+                        // Held until this task ends: no second run of the cluster meanwhile.
+                        let _run_lock = match crate::stages::run_lock::lock_cluster(&cluster) {
+                            Ok(l) => l,
+                            Err(error) => {
+                                sink.send(failed(id, error)).await;
+                                return;
+                            }
+                        };
                         let journal = match Journal::open(&cluster) {
                             Ok(j) => j,
                             Err(e) => {

@@ -643,6 +643,10 @@ pub fn handle(st: &mut State, who: &str, req: &Req) -> Reply {
             let with_ips = st.agent_state(vm).map_err(|m| ApiErr::new(500, m))?;
             Ok(json!({"result": agent_interfaces(vm, with_ips)}))
         }
+        ("GET", ["nodes", node, "tasks"]) => {
+            check_node(st, node)?;
+            Ok(task_list(st, who, node, p))
+        }
         ("GET", ["nodes", node, "tasks", upid, "status"]) => {
             let t = task(st, who, node, upid)?;
             let now = std::time::Instant::now();
@@ -672,6 +676,35 @@ pub fn handle(st: &mut State, who: &str, req: &Req) -> Reply {
             format!("Method '{m} /{}' not implemented", req.segs.join("/")),
         )),
     }
+}
+
+/// `GET /nodes/{node}/tasks` (newest first, as PVE lists them): the caller's own tasks, or all
+/// with Sys.Audit on the node; `vmid`, `typefilter` and `limit` filter as in PVE.
+fn task_list(st: &State, who: &str, node: &str, p: &BTreeMap<String, String>) -> Value {
+    let audit = st
+        .access
+        .allowed(who, &format!("/nodes/{node}"), "Sys.Audit");
+    let now = std::time::Instant::now();
+    let limit: usize = p.get("limit").and_then(|s| s.parse().ok()).unwrap_or(50);
+    let rows: Vec<Value> = st
+        .tasks
+        .iter()
+        .rev()
+        .filter(|t| t.node == node && (audit || t.user == who))
+        .filter(|t| p.get("vmid").is_none_or(|v| *v == t.id))
+        .filter(|t| p.get("typefilter").is_none_or(|k| *k == t.kind))
+        .take(limit)
+        .map(|t| {
+            let mut r = json!({"upid": t.upid, "node": t.node, "pid": t.pid, "pstart": t.pstart,
+                "starttime": t.starttime, "type": t.kind, "id": t.id, "user": t.user});
+            if t.done(now) {
+                r["status"] = json!(t.exitstatus());
+                r["endtime"] = json!(t.starttime + t.duration.as_secs() as i64);
+            }
+            r
+        })
+        .collect();
+    json!(rows)
 }
 
 /// The `total` of a task log answer (added beside `data`, as PVE does).

@@ -411,6 +411,7 @@ async fn respond(
         .unwrap_or_else(|p| p.into_inner())
         .take_fault(&method, &path);
     let mut fail_task = None;
+    let mut lost_answer = None;
     match fault {
         Some(Fault::Drop) => {
             kill.notify_one();
@@ -423,6 +424,9 @@ async fn respond(
             return Ok(resp);
         }
         Some(Fault::FailTask(m)) => fail_task = Some(m),
+        Some(Fault::ApplyThenStatus { status, reason }) => {
+            lost_answer = Some(ApiErr::new(status, reason))
+        }
         None => {}
     }
 
@@ -453,6 +457,10 @@ async fn respond(
             }
             Err(e) => Err(e),
         }
+    };
+    let result = match (result, lost_answer) {
+        (_, Some(lost)) => Err(lost),
+        (r, None) => r,
     };
     let resp = match result {
         Ok(data) => {

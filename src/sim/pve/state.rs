@@ -18,6 +18,9 @@ pub enum Fault {
     Drop,
     /// Let the request start its task, and fail the task with this message.
     FailTask(String),
+    /// Carry the request out, then answer with this status (the answer is lost on the way, as
+    /// behind a proxy that gives up): the change happened although the caller sees a 5xx.
+    ApplyThenStatus { status: u16, reason: String },
 }
 
 /// Inject `fault` into the next `times` requests whose method matches (if given) and whose path
