@@ -205,6 +205,7 @@ fn tui_built(
         start: (start.screen != ScreenId::Home).then_some(start.screen),
         initial_effects,
         debug_panic: global.debug_panic,
+        debug_task_panic: global.debug_task_panic,
         exit_after_first_frame: global.exit_after_first_frame,
         started: Some(start.started),
     };
@@ -240,6 +241,7 @@ mod tests {
             log_level: "info".into(),
             exit_after_first_frame: false,
             debug_panic: false,
+            debug_task_panic: false,
         }
     }
 

@@ -2,4 +2,6 @@
 
 pub mod alerts;
 pub mod logs;
+pub mod printable;
 pub mod repo;
+pub mod task_log;

@@ -3,5 +3,6 @@
 
 pub mod check;
 pub mod cli;
+pub mod file_read;
 pub mod output;
 pub mod tree;

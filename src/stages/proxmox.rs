@@ -769,7 +769,7 @@ impl ProxmoxStage {
             .await?
             .ok_or_else(|| StageError::new(format!("VM {} does not exist", vm.vmid)))?;
         let have = self.disk_bytes(vm).await?;
-        let want = vm.disk_gib << 30;
+        let want = vm.disk_bytes();
         let show = crate::stages::printer::bytes;
         Ok(if have >= want {
             if have > want {
@@ -1036,17 +1036,8 @@ impl ProxmoxStage {
     }
 }
 
-/// The last percentage in a task log line (`... 45%`, `(12.50%)`), as a whole number.
-pub fn percent_in(line: &str) -> Option<u64> {
-    let idx = line.rfind('%')?;
-    let head = &line[..idx];
-    let start = head
-        .rfind(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .map(|i| i + 1)
-        .unwrap_or(0);
-    let num: f64 = head[start..].parse().ok()?;
-    (0.0..=100.0).contains(&num).then_some(num as u64)
-}
+/// The last percentage in a PVE task log line (domain::task_log, where the fuzz target runs it).
+pub use crate::domain::task_log::percent_in;
 
 /// Connect to `ip:port` and read an SSH banner.
 pub async fn ssh_banner(ip: Ipv4Addr, port: u16, timeout: Duration) -> Result<String, String> {
@@ -1185,7 +1176,7 @@ impl Stage for ProxmoxStage {
                         (false, false) => Intent::Create,
                     };
                     let have = self.disk_bytes(vm).await?;
-                    let want = vm.disk_gib << 30;
+                    let want = vm.disk_bytes();
                     let (ri, rn) = if have >= want {
                         (
                             Intent::Verify,
@@ -1440,7 +1431,8 @@ impl Stage for ProxmoxStage {
         // Storage and bridges
         let need_per_node: BTreeMap<String, u64> =
             self.cfg.vms.iter().fold(BTreeMap::new(), |mut m, v| {
-                *m.entry(v.node.clone()).or_default() += v.disk_gib << 30;
+                let need = m.entry(v.node.clone()).or_default();
+                *need = need.saturating_add(v.disk_bytes());
                 m
             });
         let resources = self.resources().await.unwrap_or_default();
@@ -1452,14 +1444,14 @@ impl Stage for ProxmoxStage {
                         .vms
                         .iter()
                         .filter(|v| v.node == node && resources.iter().any(|r| r.vmid == v.vmid))
-                        .map(|v| v.disk_gib << 30)
-                        .sum();
+                        .map(|v| v.disk_bytes())
+                        .fold(0u64, u64::saturating_add);
                     let need = need_per_node
                         .get(&node)
                         .copied()
                         .unwrap_or(0)
                         .saturating_sub(existing)
-                        + (4 << 30);
+                        .saturating_add(4 << 30);
                     match st.iter().find(|s| s.storage == p.vm_storage) {
                         Some(s) if !s.content.contains("images") => checks.push(Check::fail(
                             format!("storage/{node}/{}", s.storage),

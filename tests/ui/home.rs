@@ -107,3 +107,23 @@ fn home_unavailable_job_says_so() {
     );
     assert_frames("home", "home_unavailable_toast", &mut app);
 }
+
+/// Two VMs at `cores: 4294967295` (a definition shown before its validation is fixed): the
+/// totals line saturates instead of overflowing the sum.
+#[test]
+fn home_totals_of_huge_vms_do_not_overflow() {
+    let mut app = support::app();
+    let cfg = app
+        .session
+        .cluster
+        .config
+        .as_mut()
+        .expect("fixture is valid");
+    for vm in cfg.vms.iter_mut().take(2) {
+        vm.cores = u32::MAX;
+        vm.memory_mib = u64::MAX;
+        vm.disk_gib = u64::MAX;
+    }
+    let frame = support::render(&mut app, 160, 48);
+    assert!(support::contains(&frame, "total  8589934590 cores"));
+}

@@ -60,12 +60,16 @@ fn now_ns() -> i64 {
 fn build_backends(r: &endpoints::Resolved, auth: Auth, notes: &mut Vec<String>) -> ConsoleBackends {
     let t = Timeouts::default();
     ConsoleBackends {
-        loki: client(&r.loki, notes, |u| LokiClient::new(u, auth.clone(), t)),
+        loki: client(&r.loki, notes, |u| {
+            LokiClient::new(u, auth.clone(), t)?.with_ca_file(r.ca_files.loki.as_deref())
+        }),
         prometheus: client(&r.prometheus, notes, |u| {
-            PrometheusClient::new(u, auth.clone(), t)
+            PrometheusClient::new(u, auth.clone(), t)?
+                .with_ca_file(r.ca_files.prometheus.as_deref())
         }),
         alertmanager: client(&r.alertmanager, notes, |u| {
-            AlertmanagerClient::new(u, auth.clone(), t)
+            AlertmanagerClient::new(u, auth.clone(), t)?
+                .with_ca_file(r.ca_files.alertmanager.as_deref())
         }),
         ..ConsoleBackends::default()
     }
@@ -101,9 +105,10 @@ impl ConsoleScreen {
             .repo_root
             .join("config/env")
             .join(format!("{}.env", session.cluster.name));
-        let r = endpoints::resolve(&endpoints::overrides(), cfg, &env_file, &|k| {
+        let mut r = endpoints::resolve(&endpoints::overrides(), cfg, &env_file, &|k| {
             std::env::var(k).ok()
         });
+        r.ca_files = endpoints::ca_files(cfg, &session.repo_root);
         let mut notes = r.notes.clone();
         let backends = build_backends(&r, r.auth.clone(), &mut notes);
         let mut screen = Self::with_backends(backends, author(), notes);
