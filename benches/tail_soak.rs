@@ -71,7 +71,10 @@ fn count(ev: TailEvent, pane: &mut LogsPane, c: &mut Counts) {
 
 fn main() {
     // `cargo bench` passes `--bench`; a filter that is not ours skips the run.
-    if std::env::args().skip(1).any(|a| !a.starts_with('-') && a != "tail_soak") {
+    if std::env::args()
+        .skip(1)
+        .any(|a| !a.starts_with('-') && a != "tail_soak")
+    {
         return;
     }
     let secs = env_u64("HOMELAB_SOAK_SECS", 600);

@@ -287,7 +287,7 @@ fn a_task_panic_is_a_toast_and_the_app_goes_on() {
     };
     t.run_until(
         &run_line("--debug-task-panic"),
-        &[Has("Jobs"), Has("deliberate panic in a background task")],
+        &[Has("Jobs"), Has("panicked: deliberate panic")],
         T,
     );
     let screen = t.screen();

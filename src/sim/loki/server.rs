@@ -126,6 +126,16 @@ impl LokiStore {
             let mut s = self.lock();
             for (ts, labels, line) in batch {
                 let ts = ts.max(s.last_ts);
+                // As Loki does: an entry identical to one already held (same stream, timestamp
+                // and line) is the same entry, stored once.
+                if s.entries
+                    .iter()
+                    .rev()
+                    .take_while(|e| e.ts == ts)
+                    .any(|e| e.labels == labels && e.line == line)
+                {
+                    continue;
+                }
                 s.last_ts = ts;
                 let e = Entry {
                     seq: s.next_seq,

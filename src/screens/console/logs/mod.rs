@@ -236,7 +236,10 @@ impl LogsPane {
             return Vec::new();
         }
         // Peer timestamps: `i64::MAX + 1` would overflow.
-        let start = self.buffer.newest_ts().map_or(now_ns, |t| t.saturating_add(1));
+        let start = self
+            .buffer
+            .newest_ts()
+            .map_or(now_ns, |t| t.saturating_add(1));
         self.conn = ConnState::Connecting;
         vec![ConsoleEffect::StartTail {
             generation: self.generation,
