@@ -8,7 +8,10 @@
 //! simulator keeps serving while the tail drains, so nothing in flight is cut off.
 //! Lost silently = produced - received - reported; it must be 0.
 //!
-//! Not a timed test: run it on purpose, with the release-like bench profile.
+//! The simulator and its producer run in a child process (this binary again, with
+//! `HOMELAB_SOAK_ROLE=sim`), so the RSS measured is the tail's and the pane's alone.
+//!
+//! Not a timed test: run it on purpose.
 //!
 //! ```sh
 //! cargo bench --bench tail_soak                                   # 5,000 lines/s for 10 minutes
@@ -19,6 +22,8 @@ use homelab::backends::endpoint::{Auth, Timeouts};
 use homelab::backends::loki::{LokiClient, TailEvent, TailRequest};
 use homelab::screens::console::logs::LogsPane;
 use homelab::sim::loki::{Generator, LokiSim, LokiSimOptions};
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
@@ -77,106 +82,164 @@ fn main() {
     {
         return;
     }
-    let secs = env_u64("HOMELAB_SOAK_SECS", 600);
-    let rate = env_u64("HOMELAB_SOAK_RATE", 5000) as u32;
     let rt = tokio::runtime::Runtime::new().expect("tokio");
-    rt.block_on(async move {
-        let opts = LokiSimOptions {
-            rate: 0,
-            history_secs: 0,
-            capacity: 200_000,
-            ..Default::default()
-        };
-        let sim = LokiSim::start("127.0.0.1:0".parse().unwrap(), opts)
-            .await
-            .expect("Loki simulator");
-        let client = LokiClient::new(&sim.url(), Auth::None, Timeouts::default()).unwrap();
-        let mut req = TailRequest::new(QUERY);
-        // Only what is generated from now on (the simulator's clock), nothing older.
-        req.start_ns = Some(jiff::Timestamp::now().as_nanosecond() as i64);
-        let (tx, mut rx) = mpsc::channel(1024);
-        let tail = tokio::spawn(async move { client.tail(req, tx).await });
-        let mut pane = LogsPane::default();
-        pane.run_query(QUERY, 0);
-        let mut c = Counts::default();
-        // Wait for the websocket before producing, so every line is a live one.
-        while let Some(ev) = rx.recv().await {
-            let live = matches!(ev, TailEvent::Live { .. });
-            count(ev, &mut pane, &mut c);
-            if live {
+    if std::env::var("HOMELAB_SOAK_ROLE").as_deref() == Ok("sim") {
+        rt.block_on(sim_role(env_u64("HOMELAB_SOAK_RATE", 5000) as u32));
+    } else {
+        rt.block_on(tail_role(
+            env_u64("HOMELAB_SOAK_SECS", 600),
+            env_u64("HOMELAB_SOAK_RATE", 5000) as u32,
+        ));
+    }
+}
+
+/// The child: a quiet Loki simulator plus a producer pushing generator lines at `rate`.
+/// Prints `url <URL>`; on `stop` (stdin) stops producing, prints `produced <N>`, keeps serving
+/// until stdin closes.
+async fn sim_role(rate: u32) {
+    let opts = LokiSimOptions {
+        rate: 0,
+        history_secs: 0,
+        capacity: 200_000,
+        ..Default::default()
+    };
+    let sim = LokiSim::start("127.0.0.1:0".parse().unwrap(), opts)
+        .await
+        .expect("Loki simulator");
+    println!("url {}", sim.url());
+    let store = sim.store().clone();
+    let mut producer = None;
+    let (cmd_tx, mut cmd_rx) = mpsc::channel::<String>(4);
+    std::thread::spawn(move || {
+        for line in std::io::stdin().lock().lines() {
+            let Ok(line) = line else { break };
+            if cmd_tx.blocking_send(line).is_err() {
                 break;
             }
         }
-        let store = sim.store().clone();
-        let producer = tokio::spawn(async move {
-            let mut g = Generator::new(7);
-            let mut tick = tokio::time::interval(Duration::from_millis(100));
-            let per_tick = i64::from(rate / 10).max(1);
-            let step = 100_000_000 / per_tick;
-            loop {
-                tick.tick().await;
-                let now = jiff::Timestamp::now().as_nanosecond() as i64;
-                let batch = (0..per_tick)
-                    .map(|i| {
-                        let ts = now - 100_000_000 + (i + 1) * step;
-                        let (labels, text) = g.line(ts);
-                        (ts, labels, text)
-                    })
-                    .collect();
-                store.push_batch(batch);
-            }
-        });
-        let start = Instant::now();
-        let mut peak_rss = rss_kib();
-        let mut last_report = Instant::now();
-        let end = start + Duration::from_secs(secs);
-        while Instant::now() < end {
-            if let Ok(Some(ev)) = tokio::time::timeout(Duration::from_millis(200), rx.recv()).await
-            {
-                count(ev, &mut pane, &mut c);
-            }
-            peak_rss = peak_rss.max(rss_kib());
-            if last_report.elapsed() >= Duration::from_secs(60) {
-                last_report = Instant::now();
-                eprintln!(
-                    "tail_soak: {:>4} s  received {}  rss {} MiB",
-                    start.elapsed().as_secs(),
-                    c.received,
-                    rss_kib() / 1024
-                );
-            }
-        }
-        // Stop producing, then drain (the simulator still serving) until everything arrived or
-        // nothing more comes for 5 s.
-        producer.abort();
-        let _ = producer.await;
-        let produced = sim.store().pushed();
-        while c.received + c.reported_dropped + c.skipped < produced {
-            match tokio::time::timeout(Duration::from_secs(5), rx.recv()).await {
-                Ok(Some(ev)) => count(ev, &mut pane, &mut c),
-                _ => break,
-            }
-        }
-        tail.abort();
-        sim.stop().await;
-        let elapsed = start.elapsed().as_secs_f64();
-        let lost = produced as i64 - (c.received + c.reported_dropped + c.skipped) as i64;
-        println!(
-            "tail_soak: {secs} s at {rate} lines/s: produced {produced}, received {} ({:.0} lines/s), \
-             reported dropped {}, skipped {}, reconnects {}, lost silently {lost}, \
-             pane holds {} (evicted {}), peak RSS {} MiB",
-            c.received,
-            c.received as f64 / elapsed,
-            c.reported_dropped,
-            c.skipped,
-            c.reconnects,
-            pane.buffer.len(),
-            pane.buffer.evicted(),
-            peak_rss / 1024
-        );
-        if lost != 0 {
-            eprintln!("tail_soak: FAIL: {lost} lines lost silently");
-            std::process::exit(1);
-        }
     });
+    while let Some(cmd) = cmd_rx.recv().await {
+        match cmd.as_str() {
+            "start" => {
+                let store = store.clone();
+                producer = Some(tokio::spawn(async move {
+                    let mut g = Generator::new(7);
+                    let mut tick = tokio::time::interval(Duration::from_millis(100));
+                    let per_tick = i64::from(rate / 10).max(1);
+                    let step = 100_000_000 / per_tick;
+                    loop {
+                        tick.tick().await;
+                        let now = jiff::Timestamp::now().as_nanosecond() as i64;
+                        let batch = (0..per_tick)
+                            .map(|i| {
+                                let ts = now - 100_000_000 + (i + 1) * step;
+                                let (labels, text) = g.line(ts);
+                                (ts, labels, text)
+                            })
+                            .collect();
+                        store.push_batch(batch);
+                    }
+                }));
+            }
+            "stop" => {
+                if let Some(p) = producer.take() {
+                    p.abort();
+                    let _ = p.await;
+                }
+                println!("produced {}", store.pushed());
+            }
+            _ => {}
+        }
+    }
+    sim.stop().await;
+}
+
+async fn tail_role(secs: u64, rate: u32) {
+    let mut child = Command::new(std::env::current_exe().expect("own path"))
+        .arg("--bench")
+        .env("HOMELAB_SOAK_ROLE", "sim")
+        .env("HOMELAB_SOAK_RATE", rate.to_string())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("the simulator process");
+    let mut to_sim = child.stdin.take().expect("stdin");
+    let mut from_sim = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let url = from_sim
+        .next()
+        .and_then(Result::ok)
+        .and_then(|l| l.strip_prefix("url ").map(str::to_owned))
+        .expect("the simulator's URL");
+    let client = LokiClient::new(&url, Auth::None, Timeouts::default()).unwrap();
+    let mut req = TailRequest::new(QUERY);
+    req.start_ns = Some(jiff::Timestamp::now().as_nanosecond() as i64);
+    let (tx, mut rx) = mpsc::channel(1024);
+    let tail = tokio::spawn(async move { client.tail(req, tx).await });
+    let mut pane = LogsPane::default();
+    pane.run_query(QUERY, 0);
+    let mut c = Counts::default();
+    // Wait for the websocket before producing, so every line is a live one.
+    while let Some(ev) = rx.recv().await {
+        let live = matches!(ev, TailEvent::Live { .. });
+        count(ev, &mut pane, &mut c);
+        if live {
+            break;
+        }
+    }
+    writeln!(to_sim, "start").expect("simulator");
+    let start = Instant::now();
+    let mut peak_rss = rss_kib();
+    let mut last_report = Instant::now();
+    let end = start + Duration::from_secs(secs);
+    while Instant::now() < end {
+        if let Ok(Some(ev)) = tokio::time::timeout(Duration::from_millis(200), rx.recv()).await {
+            count(ev, &mut pane, &mut c);
+        }
+        peak_rss = peak_rss.max(rss_kib());
+        if last_report.elapsed() >= Duration::from_secs(60) {
+            last_report = Instant::now();
+            eprintln!(
+                "tail_soak: {:>4} s  received {}  rss {} MiB",
+                start.elapsed().as_secs(),
+                c.received,
+                rss_kib() / 1024
+            );
+        }
+    }
+    // Stop producing, then drain (the simulator still serving) until everything arrived or
+    // nothing more comes for 5 s.
+    writeln!(to_sim, "stop").expect("simulator");
+    let produced: u64 = from_sim
+        .next()
+        .and_then(Result::ok)
+        .and_then(|l| l.strip_prefix("produced ")?.parse().ok())
+        .expect("the produced count");
+    while c.received + c.reported_dropped + c.skipped < produced {
+        match tokio::time::timeout(Duration::from_secs(5), rx.recv()).await {
+            Ok(Some(ev)) => count(ev, &mut pane, &mut c),
+            _ => break,
+        }
+    }
+    tail.abort();
+    drop(to_sim);
+    let _ = child.wait();
+    let elapsed = start.elapsed().as_secs_f64();
+    let lost = produced as i64 - (c.received + c.reported_dropped + c.skipped) as i64;
+    println!(
+        "tail_soak: {secs} s at {rate} lines/s: produced {produced}, received {} ({:.0} lines/s), \
+         reported dropped {}, skipped {}, reconnects {}, lost silently {lost}, \
+         pane holds {} (evicted {}), peak RSS {} MiB (the tail's process; the simulator runs apart)",
+        c.received,
+        c.received as f64 / elapsed,
+        c.reported_dropped,
+        c.skipped,
+        c.reconnects,
+        pane.buffer.len(),
+        pane.buffer.evicted(),
+        peak_rss / 1024
+    );
+    if lost != 0 {
+        eprintln!("tail_soak: FAIL: {lost} lines lost silently");
+        std::process::exit(1);
+    }
 }

@@ -68,6 +68,15 @@ pub(crate) mod test_server {
 
     /// Serve connections on 127.0.0.1 until the runtime ends; returns the base URL.
     pub async fn endless(declared: Option<u64>) -> String {
+        serve(declared, None).await
+    }
+
+    /// A body of exactly `len` bytes, no Content-Length (the connection closes after it).
+    pub async fn sized(len: usize) -> String {
+        serve(None, Some(len)).await
+    }
+
+    async fn serve(declared: Option<u64>, total: Option<usize>) -> String {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move {
@@ -83,7 +92,14 @@ pub(crate) mod test_server {
                         return;
                     }
                     let chunk = vec![b'['; 64 << 10];
-                    while sock.write_all(&chunk).await.is_ok() {}
+                    let mut left = total.unwrap_or(usize::MAX);
+                    while left > 0 {
+                        let n = left.min(chunk.len());
+                        if sock.write_all(&chunk[..n]).await.is_err() {
+                            return;
+                        }
+                        left -= n;
+                    }
                 });
             }
         });
@@ -103,6 +119,19 @@ mod tests {
             Err(BodyError::TooLarge { cap }) => assert_eq!(cap, 1 << 20),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[tokio::test]
+    async fn a_body_one_byte_over_the_cap_is_refused_one_at_the_cap_is_read() {
+        let base = test_server::sized((1 << 20) + 1).await;
+        let resp = reqwest::get(&base).await.unwrap();
+        assert!(matches!(
+            read_capped(resp, 1 << 20).await,
+            Err(BodyError::TooLarge { .. })
+        ));
+        let base = test_server::sized(1 << 20).await;
+        let resp = reqwest::get(&base).await.unwrap();
+        assert_eq!(read_capped(resp, 1 << 20).await.unwrap().len(), 1 << 20);
     }
 
     #[tokio::test]
