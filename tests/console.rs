@@ -13,6 +13,8 @@ mod alerts_peers;
 mod e2e;
 #[path = "console/loki_sim.rs"]
 mod loki_sim;
+#[path = "console/loki_tail_trust.rs"]
+mod loki_tail_trust;
 #[path = "console/sims.rs"]
 mod sims;
 #[path = "console/snapshots.rs"]

@@ -279,6 +279,33 @@ fn panic_restores_terminal_then_prints_the_report() {
     wait_exit(&t, "101");
 }
 
+/// A background task's panic is not the end: it is logged, shown as an error toast, the app
+/// keeps its terminal (still drawing, keys still work) and quits normally.
+#[test]
+fn a_task_panic_is_a_toast_and_the_app_goes_on() {
+    let Some(t) = start("task-panic") else {
+        return;
+    };
+    t.run_until(
+        &run_line("--debug-task-panic"),
+        &[Has("Jobs"), Has("panicked: deliberate panic")],
+        T,
+    );
+    let screen = t.screen();
+    assert!(!screen.contains("EXIT="), "the app ended:\n{screen}");
+    t.press_until(&["?"], &[Has("Help · Home")], T);
+    t.press_until(&["Escape"], &[Lacks("Help · Home"), Has("Jobs")], T);
+    t.keys(&["q"]);
+    wait_exit(&t, "0");
+    assert!(
+        log_mentions(
+            &t,
+            "background task panicked: deliberate panic in a background task"
+        ),
+        "the panic is not in homelab.log"
+    );
+}
+
 /// A copy of the tree with the `swap` fixture's violations, a [`fake_editor`] running `then`,
 /// and a shell whose $EDITOR is that editor. None when tmux is missing (a printed skip).
 fn editing(tag: &str, then: &str) -> Option<(tempfile::TempDir, tempfile::TempDir, Tmux)> {

@@ -16,7 +16,8 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let round = |t: &str| {
-        let docs = yaml::parse(t, path).unwrap_or_else(|e| panic!("our output must parse: {e}\n{t}"));
+        let docs =
+            yaml::parse(t, path).unwrap_or_else(|e| panic!("our output must parse: {e}\n{t}"));
         yaml::emit(&docs, None)
     };
     let once = yaml::emit(&docs, None);

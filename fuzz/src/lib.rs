@@ -1,5 +1,12 @@
-//! The secrets layer's parsers, compiled from the main crate's sources (no copy): the same
-//! `crate::secrets::...` paths resolve here, so fuzzing builds only what the parsers use.
+//! The parsers under fuzz, compiled from the main crate's sources (no copy): the same
+//! `crate::...` paths resolve here, so fuzzing builds only what the parsers use, not the app.
 #![allow(dead_code)]
 
+pub mod backends;
+#[path = "../../src/config/mod.rs"]
+pub mod config;
+#[path = "../../src/diag.rs"]
+pub mod diag;
+#[path = "../../src/domain/mod.rs"]
+pub mod domain;
 pub mod secrets;

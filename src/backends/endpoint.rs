@@ -108,6 +108,12 @@ pub enum EndpointError {
         url: String,
         reason: String,
     },
+    #[error("{peer} at {url}: {}", crate::backends::body::BodyError::too_large_message(*cap))]
+    TooLarge {
+        peer: &'static str,
+        url: String,
+        cap: usize,
+    },
     #[error("{peer}: {message}")]
     Unsupported { peer: &'static str, message: String },
 }
@@ -121,6 +127,7 @@ impl EndpointError {
             EndpointError::Status { status, .. } => *status >= 500 || *status == 429,
             EndpointError::InvalidUrl { .. }
             | EndpointError::Decode { .. }
+            | EndpointError::TooLarge { .. }
             | EndpointError::Unsupported { .. } => false,
         }
     }
@@ -135,6 +142,9 @@ impl EndpointError {
             EndpointError::Timeout { secs, .. } => format!("no answer within {secs}s"),
             EndpointError::InvalidUrl { reason, .. } => format!("bad URL: {reason}"),
             EndpointError::Decode { reason, .. } => format!("bad response: {reason}"),
+            EndpointError::TooLarge { cap, .. } => {
+                crate::backends::body::BodyError::too_large_message(*cap)
+            }
             EndpointError::Unsupported { message, .. } => message.clone(),
         }
     }
@@ -164,6 +174,10 @@ pub struct HttpEndpoint {
     auth: Auth,
     timeouts: Timeouts,
     client: reqwest::Client,
+    /// Whom HTTPS trusts: the platform store plus an optional CA file (tls_trust).
+    tls: std::sync::Arc<rustls::ClientConfig>,
+    /// At most this many bytes of one answer are read ([`crate::backends::body`]).
+    body_cap: usize,
 }
 
 impl HttpEndpoint {
@@ -194,18 +208,61 @@ impl HttpEndpoint {
             let path = format!("{}/", url.path());
             url.set_path(&path);
         }
-        let client = reqwest::Client::builder()
-            .connect_timeout(timeouts.connect)
-            .user_agent(concat!("homelab/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| invalid(e.to_string()))?;
+        let tls = crate::backends::tls_trust::client_config(None).map_err(invalid)?;
+        let client = Self::client(&tls, timeouts).map_err(invalid)?;
         Ok(Self {
             peer,
             base: url,
             auth,
             timeouts,
             client,
+            tls,
+            body_cap: crate::backends::body::DEFAULT_BODY_CAP,
         })
+    }
+
+    /// The HTTP client on `tls` (the websocket of a Loki tail uses the same `tls`).
+    fn client(
+        tls: &std::sync::Arc<rustls::ClientConfig>,
+        timeouts: Timeouts,
+    ) -> Result<reqwest::Client, String> {
+        reqwest::Client::builder()
+            .connect_timeout(timeouts.connect)
+            .user_agent(concat!("homelab/", env!("CARGO_PKG_VERSION")))
+            .tls_backend_preconfigured(rustls::ClientConfig::clone(tls))
+            .build()
+            .map_err(|e| e.to_string())
+    }
+
+    /// Trust the CAs in `ca_file` (PEM) besides the platform store, for HTTP and websocket
+    /// alike ([`crate::backends::tls_trust`]). `None` keeps the platform store only.
+    pub fn with_ca_file(
+        mut self,
+        ca_file: Option<&std::path::Path>,
+    ) -> Result<Self, EndpointError> {
+        let Some(path) = ca_file else {
+            return Ok(self);
+        };
+        let invalid = |message: String| EndpointError::Unsupported {
+            peer: self.peer,
+            message,
+        };
+        let tls = crate::backends::tls_trust::client_config(Some(path)).map_err(invalid)?;
+        self.client = Self::client(&tls, self.timeouts).map_err(invalid)?;
+        self.tls = tls;
+        Ok(self)
+    }
+
+    /// The TLS configuration of this endpoint, for connections reqwest does not make (the
+    /// Loki tail's websocket).
+    pub fn tls(&self) -> std::sync::Arc<rustls::ClientConfig> {
+        std::sync::Arc::clone(&self.tls)
+    }
+
+    /// Read at most `cap` bytes of any answer (default [`crate::backends::body::DEFAULT_BODY_CAP`]).
+    pub fn with_body_cap(mut self, cap: usize) -> Self {
+        self.body_cap = cap;
+        self
     }
 
     pub fn peer(&self) -> &'static str {
@@ -255,10 +312,16 @@ impl HttpEndpoint {
             .await
             .map_err(|e| self.transport_error(&url, e))?;
         let status = resp.status();
-        let body = resp
-            .bytes()
+        let body = crate::backends::body::read_capped(resp, self.body_cap)
             .await
-            .map_err(|e| self.transport_error(&url, e))?;
+            .map_err(|e| match e {
+                crate::backends::body::BodyError::TooLarge { cap } => EndpointError::TooLarge {
+                    peer: self.peer,
+                    url: url.clone(),
+                    cap,
+                },
+                crate::backends::body::BodyError::Transport(e) => self.transport_error(&url, e),
+            })?;
         if !status.is_success() {
             return Err(EndpointError::Status {
                 peer: self.peer,
@@ -267,7 +330,7 @@ impl HttpEndpoint {
                 message: peer_message(&body),
             });
         }
-        Ok(body.to_vec())
+        Ok(body)
     }
 
     /// Send and decode a JSON answer.
@@ -402,6 +465,27 @@ mod tests {
         assert_eq!(
             peer_message(b"parse error at line 1\n"),
             "parse error at line 1"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_oversized_answer_is_an_error_naming_the_endpoint_and_the_cap() {
+        let base = crate::backends::body::test_server::endless(None).await;
+        let e = HttpEndpoint::new("Prometheus", &base, Auth::None, Timeouts::default())
+            .unwrap()
+            .with_body_cap(1 << 20);
+        let err = e
+            .send_bytes(e.request(reqwest::Method::GET, "api/v1/query"))
+            .await
+            .unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.starts_with("Prometheus at http://127.0.0.1:"),
+            "{text}"
+        );
+        assert!(
+            text.contains("/api/v1/query: the answer is larger than 1 MiB"),
+            "{text}"
         );
     }
 }

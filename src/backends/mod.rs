@@ -3,6 +3,7 @@
 //! `pub mod <name>;` line below.
 
 pub mod backoff;
+pub mod body;
 pub mod endpoint;
 pub mod git;
 pub mod kube;
@@ -10,3 +11,4 @@ pub mod loki;
 pub mod prom;
 pub mod pve;
 pub mod ssh;
+pub mod tls_trust;

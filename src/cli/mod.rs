@@ -37,6 +37,9 @@ pub struct GlobalArgs {
     /// Panic right after the first frame (tests that a panic restores the terminal).
     #[arg(long, global = true, hide = true)]
     pub debug_panic: bool,
+    /// Panic in a background task after the first frame (tests that the app goes on).
+    #[arg(long, global = true, hide = true)]
+    pub debug_task_panic: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -22,7 +22,10 @@ pub fn run(global: &GlobalArgs, args: &CheckArgs, started: Instant) -> ExitCode 
     let report = match check::run(&root) {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("homelab check: {e}; check the path given with --repo and its permissions");
+            eprintln!(
+                "homelab check: {}; check the path given with --repo and its permissions",
+                crate::domain::printable::sanitize(&e.to_string())
+            );
             return ExitCode::from(2);
         }
     };

@@ -185,6 +185,7 @@ fn tui_built(
     let opts = RunOptions {
         start: (start.screen != ScreenId::Home).then_some(start.screen),
         debug_panic: global.debug_panic,
+        debug_task_panic: global.debug_task_panic,
         exit_after_first_frame: global.exit_after_first_frame,
         started: Some(start.started),
     };

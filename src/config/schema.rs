@@ -166,6 +166,13 @@ pub struct VmConfig {
     pub identity_file: Option<String>,
 }
 
+impl VmConfig {
+    /// `disk_gib` in bytes, saturating (validation bounds it; the arithmetic never panics).
+    pub fn disk_bytes(&self) -> u64 {
+        self.disk_gib.saturating_mul(1 << 30)
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum InstallMode {
@@ -293,6 +300,14 @@ pub struct ObservabilityConfig {
     /// Env-file key of a bearer token for the endpoints.
     #[serde(default)]
     pub bearer_token_env: Option<String>,
+    /// PEM file (relative to the repository root) of a private CA that signed the endpoint's
+    /// certificate, trusted besides the platform store, by queries and the Loki tail alike.
+    #[serde(default)]
+    pub loki_ca_file: Option<String>,
+    #[serde(default)]
+    pub prometheus_ca_file: Option<String>,
+    #[serde(default)]
+    pub alertmanager_ca_file: Option<String>,
 }
 
 impl ClusterConfig {

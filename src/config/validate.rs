@@ -32,6 +32,10 @@ static UNIX_USER: LazyLock<Regex> =
 const VMID_RANGE: std::ops::RangeInclusive<u32> = 100..=999_999_999;
 const MIN_MEMORY_MIB: u64 = 1024;
 const MIN_DISK_GIB: u64 = 10;
+/// Upper bounds: far beyond any homelab VM, low enough that sums and byte counts never overflow.
+const MAX_CORES: u32 = 512;
+const MAX_MEMORY_MIB: u64 = 4 << 20; // 4 TiB
+const MAX_DISK_GIB: u64 = 128 << 10; // 128 TiB
 
 struct Checker<'a> {
     display: &'a str,
@@ -347,8 +351,21 @@ pub fn validate(cfg: &ClusterConfig, name: &str, display: &str, text: &str) -> V
         }
         if vm.cores == 0 {
             c.err(&at("cores"), "0 cores; expected at least 1");
+        } else if vm.cores > MAX_CORES {
+            c.err(
+                &at("cores"),
+                format!("{} cores; expected at most {MAX_CORES}", vm.cores),
+            );
         }
-        if vm.memory_mib < MIN_MEMORY_MIB {
+        if vm.memory_mib > MAX_MEMORY_MIB {
+            c.err(
+                &at("memory_mib"),
+                format!(
+                    "{} MiB is more than any VM here can have; expected at most {MAX_MEMORY_MIB} (4 TiB)",
+                    vm.memory_mib
+                ),
+            );
+        } else if vm.memory_mib < MIN_MEMORY_MIB {
             c.err(
                 &at("memory_mib"),
                 format!(
@@ -359,6 +376,14 @@ pub fn validate(cfg: &ClusterConfig, name: &str, display: &str, text: &str) -> V
         }
         if vm.disk_gib < MIN_DISK_GIB {
             c.err(&at("disk_gib"), format!("{} GiB is too small for Ubuntu and k3s images; expected at least {MIN_DISK_GIB}", vm.disk_gib));
+        } else if vm.disk_gib > MAX_DISK_GIB {
+            c.err(
+                &at("disk_gib"),
+                format!(
+                    "{} GiB is more than any disk here can hold; expected at most {MAX_DISK_GIB} (128 TiB)",
+                    vm.disk_gib
+                ),
+            );
         }
         if let Some((net, prefix)) = subnet {
             let bits = u32::from(vm.ip);
@@ -689,6 +714,21 @@ mod fixtures {
             errors(&[("  bridge: vmbr0", "  bridge: vmbr0\n  bridges: vmbr1")]),
             vec![
                 "config/clusters/prox-n100.yaml:16:3: proxmox: unknown field `bridges`, expected one of `endpoint`, `nodes`, `token_id`, `tls`, `vm_storage`, `image_storage`, `snippets_storage`, `bridge`, `tag`"
+            ]
+        );
+    }
+
+    #[test]
+    fn sizes_have_upper_bounds() {
+        assert_eq!(
+            errors(&[(
+                "cores: 2, memory_mib: 4096, disk_gib: 64, ip: 192.168.1.32",
+                "cores: 4294967295, memory_mib: 18446744073709551615, disk_gib: 18446744073709551615, ip: 192.168.1.32"
+            )]),
+            vec![
+                "config/clusters/prox-n100.yaml:41:75: vms[2].cores: 4294967295 cores; expected at most 512",
+                "config/clusters/prox-n100.yaml:41:99: vms[2].memory_mib: 18446744073709551615 MiB is more than any VM here can have; expected at most 4194304 (4 TiB)",
+                "config/clusters/prox-n100.yaml:41:131: vms[2].disk_gib: 18446744073709551615 GiB is more than any disk here can hold; expected at most 131072 (128 TiB)",
             ]
         );
     }

@@ -2,6 +2,8 @@
 
 pub mod alerts;
 pub mod logs;
+pub mod printable;
 pub mod repo;
 pub mod units;
 pub mod version;
+pub mod task_log;

@@ -3,5 +3,6 @@
 //! `commands::check`.
 
 pub mod check;
+pub mod file_read;
 pub mod output;
 pub mod tree;

@@ -1,6 +1,7 @@
 //! `homelab check` output: human (grouped by rule, `file:line`) and JSON.
 
 use super::check::{RULES, Report};
+use crate::domain::printable::sanitize;
 use std::fmt::Write;
 
 /// Grouped, plain-text report (no colour codes: it is read in CI logs as often as in terminals).
@@ -9,7 +10,7 @@ pub fn human(report: &Report) -> String {
     let _ = writeln!(
         s,
         "homelab check: {} ({} files, {} YAML documents, {} rules)",
-        report.root,
+        sanitize(&report.root),
         report.files,
         report.documents,
         RULES.len()
@@ -24,13 +25,14 @@ pub fn human(report: &Report) -> String {
     let groups = report.by_rule();
     for (rule, violations) in &groups {
         let _ = writeln!(s, "\n[{}] {} ({})", rule.id, rule.title, violations.len());
-        let width = violations
+        // File names and the values quoted in messages come from the repository.
+        let locations: Vec<String> = violations
             .iter()
-            .map(|v| v.location().len())
-            .max()
-            .unwrap_or(0);
-        for v in violations {
-            let _ = writeln!(s, "  {:<width$}  {}", v.location(), v.message);
+            .map(|v| sanitize(&v.location()).into_owned())
+            .collect();
+        let width = locations.iter().map(String::len).max().unwrap_or(0);
+        for (v, location) in violations.iter().zip(&locations) {
+            let _ = writeln!(s, "  {location:<width$}  {}", sanitize(&v.message));
         }
         let _ = writeln!(s, "  fix: {}", rule.hint);
     }
@@ -73,4 +75,35 @@ pub fn json(report: &Report) -> String {
         "violations": violations,
     });
     serde_json::to_string_pretty(&doc).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::repo::check::Violation;
+
+    /// A file name and a YAML value with CSI, OSC and C1 controls come out neutralised.
+    #[test]
+    fn file_names_and_values_are_sanitized() {
+        let hostile = "x\x1b[2J\x1b]0;owned\x07\u{9b}31m\x1bcy";
+        let rule = &crate::repo::check::RULES[0];
+        let report = Report {
+            root: format!("/srv/{hostile}"),
+            files: 1,
+            documents: 1,
+            violations: vec![Violation::new(
+                rule,
+                &format!("cluster/{hostile}.yaml"),
+                Some(3),
+                format!("value `{hostile}` is not allowed"),
+            )],
+        };
+        let out = human(&report);
+        assert!(
+            !out.chars().any(|c| c.is_control() && c != '\n'),
+            "control characters reach the terminal: {out:?}"
+        );
+        assert!(out.contains("cluster/xy.yaml:3"), "{out}");
+        assert!(out.contains("value `xy` is not allowed"), "{out}");
+    }
 }

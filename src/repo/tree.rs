@@ -264,16 +264,16 @@ impl Tree {
             let top = rel.split('/').next().unwrap_or("");
             let is_yaml = name.ends_with(".yaml") || name.ends_with(".yml");
             if is_yaml && YAML_ROOTS.contains(&top) {
-                let text = read_text(&path)?;
+                let text = read_text(&self.root, &path)?;
                 self.yaml.push(YamlFile::parse(child, &text));
             } else if name.ends_with(".sh") && SCRIPT_ROOTS.contains(&top) {
-                let text = read_text(&path)?;
+                let text = read_text(&self.root, &path)?;
                 self.scripts.push(TextFile { rel: child, text });
             } else if name.ends_with(".env") && rel == "config/env" {
-                let text = read_text(&path)?;
+                let text = read_text(&self.root, &path)?;
                 self.env_files.push(TextFile { rel: child, text });
             } else if name == "SECRETS.md" && top == "cluster" {
-                let text = read_text(&path)?;
+                let text = read_text(&self.root, &path)?;
                 self.secret_docs.push(TextFile { rel: child, text });
             }
         }
@@ -317,8 +317,10 @@ impl Tree {
     }
 }
 
-fn read_text(path: &Path) -> Result<String, TreeError> {
-    let bytes = std::fs::read(path).map_err(|source| TreeError {
+/// A file under `root`, read only if it is a regular file inside the repository
+/// ([`super::file_read`]).
+fn read_text(root: &Path, path: &Path) -> Result<String, TreeError> {
+    let bytes = super::file_read::read_regular(root, path).map_err(|source| TreeError {
         path: path.to_path_buf(),
         source,
     })?;
@@ -448,6 +450,18 @@ pub fn walk<'a>(value: &'a Value, path: &mut YamlPath, f: &mut dyn FnMut(&YamlPa
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A committed symlink to a device is reported, not read (file_read has the other cases).
+    #[test]
+    fn load_refuses_a_symlink_to_a_device() {
+        let repo = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(repo.path().join("config/clusters")).unwrap();
+        std::os::unix::fs::symlink("/dev/zero", repo.path().join("config/clusters/x.yaml"))
+            .unwrap();
+        let e = Tree::load(repo.path()).unwrap_err().to_string();
+        assert!(e.contains("config/clusters/x.yaml"), "{e}");
+        assert!(e.contains("outside the repository"), "{e}");
+    }
 
     #[test]
     fn splits_documents_with_lines() {

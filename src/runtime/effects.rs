@@ -4,10 +4,12 @@
 //! (generation check), so the newest request always wins.
 
 use crate::msg::BackendEvent;
+use futures::FutureExt;
 use futures::future::BoxFuture;
 use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::path::PathBuf;
 use std::process::ExitStatus;
 use tokio::sync::mpsc;
@@ -233,14 +235,28 @@ impl TaskRegistry {
         };
         tracing::debug!(key = %task.key, label = %task.label, generation, "spawn task");
         let key = task.key.clone();
+        // A panic inside a task is caught here and becomes its `TaskFailed` event (an error
+        // toast); the panic hook only logs it (runtime::panics).
+        let label = task.label.clone();
+        let failed =
+            move |key: TaskKey, payload: &(dyn std::any::Any + Send)| {
+                BackendEvent::App(crate::app::Event::TaskFailed {
+                    key,
+                    error: format!("{label} panicked: {}", super::panics::message(payload)),
+                })
+            };
         let handle = match task.job {
             Job::Future(fut) => tokio::spawn(async move {
-                let event = fut.await;
+                let event = match AssertUnwindSafe(fut).catch_unwind().await {
+                    Ok(event) => event,
+                    Err(payload) => failed(sink.key.clone(), payload.as_ref()),
+                };
                 sink.send(event).await;
             }),
             Job::Blocking(f) => tokio::spawn(async move {
                 let event = match tokio::task::spawn_blocking(f).await {
                     Ok(event) => event,
+                    Err(e) if e.is_panic() => failed(sink.key.clone(), e.into_panic().as_ref()),
                     Err(e) => BackendEvent::App(crate::app::Event::TaskFailed {
                         key: sink.key.clone(),
                         error: e.to_string(),
@@ -248,7 +264,12 @@ impl TaskRegistry {
                 };
                 sink.send(event).await;
             }),
-            Job::Stream(f) => tokio::spawn(f(sink)),
+            Job::Stream(f) => tokio::spawn(async move {
+                let stream = AssertUnwindSafe(f(sink.clone())).catch_unwind();
+                if let Err(payload) = stream.await {
+                    sink.send(failed(sink.key.clone(), payload.as_ref())).await;
+                }
+            }),
         };
         self.handles.insert(key, (handle, task.label));
     }
@@ -392,5 +413,47 @@ mod tests {
             assert!(!reg.accept(&ev));
         }
         assert_eq!(reg.running(), Vec::<String>::new());
+    }
+
+    /// A panic in any kind of task comes back as that task's `TaskFailed` (an error toast, the
+    /// loop goes on), and the registry keeps working.
+    #[tokio::test]
+    async fn a_panicking_task_reports_its_failure() {
+        let (tx, mut rx) = mpsc::channel(16);
+        let mut reg = TaskRegistry::new(tx);
+        reg.spawn(Task::future::<BackendEvent>(TaskKey::new("f"), "future job", async {
+            panic!("future boom")
+        }));
+        reg.spawn(Task::blocking::<BackendEvent>(TaskKey::new("b"), "blocking job", || {
+            panic!("blocking boom")
+        }));
+        reg.spawn(Task::stream(
+            TaskKey::new("s"),
+            "stream job",
+            |_sink| async { panic!("stream boom") },
+        ));
+        let mut errors = Vec::new();
+        for _ in 0..3 {
+            let got = tokio::time::timeout(Duration::from_secs(10), rx.recv())
+                .await
+                .expect("a panicking task reports within 10 s")
+                .unwrap();
+            assert!(reg.accept(&got));
+            errors.push(text(&got.event));
+        }
+        errors.sort();
+        assert_eq!(
+            errors,
+            vec![
+                "blocking job panicked: blocking boom",
+                "future job panicked: future boom",
+                "stream job panicked: stream boom",
+            ]
+        );
+        reg.spawn(Task::future(TaskKey::new("f"), "after", async {
+            failed("f", "still working")
+        }));
+        let got = rx.recv().await.unwrap();
+        assert_eq!(text(&got.event), "still working");
     }
 }

@@ -2,6 +2,7 @@
 //! frame interval that draws only when something changed, and termination signals.
 
 pub mod effects;
+pub mod panics;
 pub mod terminal;
 
 use crate::app::{self, App};
@@ -34,6 +35,9 @@ pub struct RunOptions {
     pub started: Option<Instant>,
     /// Panic after the first frame (the end-to-end test of the panic hook).
     pub debug_panic: bool,
+    /// Panic in a background task after the first frame (the end-to-end test that the app
+    /// goes on with an error toast).
+    pub debug_task_panic: bool,
 }
 
 /// Why the loop ended.
@@ -45,7 +49,7 @@ pub enum Exit {
     FirstFrame(Duration),
 }
 
-pub async fn run(mut app: App, opts: RunOptions) -> color_eyre::Result<Exit> {
+pub async fn run(mut app: App, mut opts: RunOptions) -> color_eyre::Result<Exit> {
     let mut tui = Tui::enter()?;
     resized(&mut app, &tui)?;
 
@@ -149,6 +153,13 @@ pub async fn run(mut app: App, opts: RunOptions) -> color_eyre::Result<Exit> {
                 app.dirty = false;
                 if opts.debug_panic {
                     panic!("--debug-panic: deliberate panic after the first frame");
+                }
+                if std::mem::take(&mut opts.debug_task_panic) {
+                    tasks.spawn(effects::Task::future::<crate::msg::BackendEvent>(
+                        effects::TaskKey::new("debug-task-panic"),
+                        "--debug-task-panic",
+                        async { panic!("deliberate panic in a background task") },
+                    ));
                 }
                 if let Some(started) = opts.started.filter(|_| opts.exit_after_first_frame) {
                     break Exit::FirstFrame(started.elapsed());

@@ -1,5 +1,5 @@
 //! The terminal guard: raw mode, alternate screen, mouse capture and bracketed paste on enter;
-//! all of it undone on drop, on panic (before the report prints), on SIGTERM/SIGINT (the loop
+//! all of it undone on drop, on a panic of the loop thread (before the report prints), on SIGTERM/SIGINT (the loop
 //! exits normally), around Ctrl-Z suspend and around an external program (the editor).
 
 use crossterm::event::{
@@ -88,15 +88,22 @@ pub fn restore() {
 }
 
 /// color-eyre's hooks, with the terminal restored before a panic report is printed (otherwise
-/// it would land in the alternate screen and vanish).
+/// it would land in the alternate screen and vanish). Only a panic on the calling thread (the
+/// loop's) does that: a background task's panic is logged and reported as the task's failure,
+/// and the app goes on in a working terminal (see [`super::panics`]).
 pub fn install_hooks() -> color_eyre::Result<()> {
     let (panic_hook, eyre_hook) = color_eyre::config::HookBuilder::default()
         .display_env_section(false)
         .into_hooks();
     eyre_hook.install()?;
+    super::panics::mark_loop_thread();
     std::panic::set_hook(Box::new(move |info| {
-        restore();
-        eprintln!("{}", panic_hook.panic_report(info));
+        if super::panics::on_loop_thread() {
+            restore();
+            eprintln!("{}", panic_hook.panic_report(info));
+        } else {
+            super::panics::log_background(info);
+        }
     }));
     Ok(())
 }

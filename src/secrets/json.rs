@@ -5,7 +5,7 @@ use std::path::Path;
 
 use super::error::{Result, SopsError};
 use super::numfmt::json_float;
-use super::tree::{Entry, Node, Scalar};
+use super::tree::{Entry, MAX_NESTING, Node, Scalar, too_deep_message};
 
 /// Parse a JSON document whose top level is an object.
 pub fn parse(text: &str, path: &Path) -> Result<Vec<Entry>> {
@@ -13,6 +13,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Vec<Entry>> {
         s: text.as_bytes(),
         i: 0,
         path,
+        depth: 0,
     };
     p.ws();
     let node = p.value()?;
@@ -30,6 +31,8 @@ struct Parser<'a> {
     s: &'a [u8],
     i: usize,
     path: &'a Path,
+    /// Values being parsed, outermost first ([`MAX_NESTING`]).
+    depth: usize,
 }
 
 impl Parser<'_> {
@@ -62,6 +65,16 @@ impl Parser<'_> {
     }
 
     fn value(&mut self) -> Result<Node> {
+        if self.depth >= MAX_NESTING {
+            return Err(self.err(&too_deep_message()));
+        }
+        self.depth += 1;
+        let node = self.value_here();
+        self.depth -= 1;
+        node
+    }
+
+    fn value_here(&mut self) -> Result<Node> {
         match self.s.get(self.i) {
             Some(b'{') => {
                 self.i += 1;
@@ -322,6 +335,17 @@ mod tests {
             out,
             "{\n\t\"a\": \"x\\u003c\\u0026\\u003e\",\n\t\"n\": 5,\n\t\"l\": [\n\t\t1.5,\n\t\ttrue,\n\t\tnull,\n\t\t{\n\t\t\t\"k\": \"v\"\n\t\t}\n\t],\n\t\"e\": {},\n\t\"z\": []\n}\n"
         );
+    }
+
+    #[test]
+    fn deep_nesting_is_an_error_not_a_stack_overflow() {
+        let deep = format!("{{\"a\": {}{}}}", "[".repeat(4000), "]".repeat(4000));
+        let err = parse(&deep, Path::new("deep.json"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("nest deeper than 100 levels"), "{err}");
+        let ok = format!("{{\"a\": {}1{}}}", "[".repeat(98), "]".repeat(98));
+        assert!(parse(&ok, Path::new("ok.json")).is_ok());
     }
 
     #[test]

@@ -79,6 +79,18 @@ impl Zeroize for Scalar {
     }
 }
 
+/// How deeply mappings and lists may nest in a file the parsers read (YAML block and flow,
+/// JSON). sops files are shallow key/value trees; the limit keeps a hostile file (4,000 `[`)
+/// from overflowing the stack of the recursive parser, walker, writer and drop.
+pub const MAX_NESTING: usize = 100;
+
+/// The parse error message for [`MAX_NESTING`].
+pub fn too_deep_message() -> String {
+    format!(
+        "mappings and lists nest deeper than {MAX_NESTING} levels; a sops file is a shallow key/value tree (is this the right file?)"
+    )
+}
+
 /// A value in the tree.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Node {

@@ -8,6 +8,8 @@ pub struct SimServer {
     addr: SocketAddr,
     cancel: CancellationToken,
     handle: tokio::task::JoinHandle<()>,
+    /// `http` or `https`.
+    scheme: &'static str,
 }
 
 impl SimServer {
@@ -30,6 +32,31 @@ impl SimServer {
             addr,
             cancel,
             handle,
+            scheme: "http",
+        })
+    }
+
+    /// [`SimServer::start`] over TLS with `config` (see `sim::kube::tls` for a throwaway CA).
+    pub async fn start_tls(
+        listen: SocketAddr,
+        router: axum::Router,
+        cancel: CancellationToken,
+        config: std::sync::Arc<rustls::ServerConfig>,
+    ) -> std::io::Result<Self> {
+        let tcp = tokio::net::TcpListener::bind(listen).await?;
+        let listener = crate::sim::kube::tls::TlsListener::new(tcp, config)?;
+        let addr = axum::serve::Listener::local_addr(&listener)?;
+        let shutdown = cancel.clone();
+        let handle = tokio::spawn(async move {
+            let _ = axum::serve(listener, router)
+                .with_graceful_shutdown(shutdown.cancelled_owned())
+                .await;
+        });
+        Ok(Self {
+            addr,
+            cancel,
+            handle,
+            scheme: "https",
         })
     }
 
@@ -37,9 +64,9 @@ impl SimServer {
         self.addr
     }
 
-    /// Base URL for clients (`http://127.0.0.1:PORT`).
+    /// Base URL for clients (`http://127.0.0.1:PORT`, or `https://` over TLS).
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("{}://{}", self.scheme, self.addr)
     }
 
     pub async fn stop(self) {

@@ -3,6 +3,7 @@
 //! can be piped into a file or CI log.
 
 use super::engine::{Check, CheckStatus, EventKind, Outcome, Plan, StageEvent, Unit};
+use crate::domain::printable::sanitize;
 use std::fmt::Write;
 
 /// One timestamped log line for an event.
@@ -44,14 +45,17 @@ pub fn line(ev: &StageEvent) -> String {
         ),
         EventKind::Failed { error } => format!("stage FAILED: {}", error.message),
     };
-    format!("{ts} {stage:<8} {body}")
+    // Titles, log lines (PVE task logs, SSH output) and errors come from peers and files.
+    format!("{ts} {stage:<8} {}", sanitize(&body))
 }
 
 /// "12.0 MiB / 600.0 MiB (2%)", "3/5", "40%".
 pub fn progress(done: u64, total: Option<u64>, unit: Unit) -> String {
     match (unit, total) {
         (Unit::Bytes, Some(t)) if t > 0 => {
-            format!("{} / {} ({}%)", bytes(done), bytes(t), done * 100 / t)
+            // Peer numbers: in u128 the product cannot overflow.
+            let pct = u128::from(done) * 100 / u128::from(t);
+            format!("{} / {} ({pct}%)", bytes(done), bytes(t))
         }
         (Unit::Bytes, _) => bytes(done),
         (Unit::Items, Some(t)) => format!("{done}/{t}"),
@@ -73,21 +77,21 @@ pub fn plan(plan: &Plan) -> String {
         plan.writes()
     );
     for note in &plan.notes {
-        let _ = writeln!(out, "  note: {note}");
+        let _ = writeln!(out, "  note: {}", sanitize(note));
     }
     for step in &plan.steps {
         let _ = writeln!(
             out,
             "  {:<7} {:<28} {}",
             step.intent.as_str(),
-            step.id,
-            step.title
+            sanitize(&step.id),
+            sanitize(&step.title)
         );
         if let Some(n) = &step.note {
-            let _ = writeln!(out, "          note: {n}");
+            let _ = writeln!(out, "          note: {}", sanitize(n));
         }
         for call in &step.calls {
-            let _ = writeln!(out, "          {call}");
+            let _ = writeln!(out, "          {}", sanitize(call));
         }
     }
     out
@@ -102,9 +106,14 @@ pub fn checks(checks: &[Check]) -> String {
             CheckStatus::Warn => "WARN",
             CheckStatus::Fail => "FAIL",
         };
-        let _ = writeln!(out, "  {mark} {}: {}", c.title, c.detail);
+        let _ = writeln!(
+            out,
+            "  {mark} {}: {}",
+            sanitize(&c.title),
+            sanitize(&c.detail)
+        );
         if let Some(fix) = &c.fix {
-            let _ = writeln!(out, "       fix: {fix}");
+            let _ = writeln!(out, "       fix: {}", sanitize(fix));
         }
     }
     out
@@ -139,5 +148,68 @@ mod tests {
         );
         assert_eq!(progress(3, Some(5), Unit::Items), "3/5");
         assert_eq!(bytes(12), "12 B");
+    }
+
+    /// What a hostile peer or file can put in a line: CSI (clear screen), OSC (window title,
+    /// clipboard), C1 CSI, a bare reset.
+    const HOSTILE: &str = "x\x1b[2J\x1b]0;owned\x07\x1b]52;c;QUFB\x1b\\\u{9b}31m\x1bcy";
+
+    fn assert_neutral(out: &str) {
+        assert!(
+            !out.chars().any(|c| c.is_control() && c != '\n'),
+            "control characters reach the terminal: {out:?}"
+        );
+        assert!(out.contains("xy"), "{out:?}");
+    }
+
+    #[test]
+    fn task_logs_and_ssh_output_are_sanitized() {
+        // A PVE task-log line and a line of SSH output both arrive as Log events.
+        for step in [Some("vm/a/clone".to_string()), None] {
+            let ev = StageEvent {
+                at: jiff::Timestamp::from_second(1_800_000_000).unwrap(),
+                stage: StageId::Proxmox,
+                kind: EventKind::Log {
+                    step,
+                    line: HOSTILE.into(),
+                },
+            };
+            assert_neutral(&line(&ev));
+        }
+        let ev = StageEvent {
+            at: jiff::Timestamp::from_second(1_800_000_000).unwrap(),
+            stage: StageId::K3s,
+            kind: EventKind::StepFailed {
+                step: "k3s/install".into(),
+                error: StageError::new(HOSTILE).with_hint(HOSTILE),
+            },
+        };
+        assert_neutral(&line(&ev));
+    }
+
+    #[test]
+    fn plans_and_checks_are_sanitized() {
+        let mut p = Plan::new(StageId::Proxmox);
+        p.notes.push(HOSTILE.into());
+        p.steps.push(
+            crate::stages::engine::Step::new(
+                HOSTILE,
+                "vm",
+                crate::stages::engine::Intent::Create,
+                HOSTILE,
+            )
+            .call(HOSTILE)
+            .with_note(HOSTILE),
+        );
+        assert_neutral(&plan(&p));
+        assert_neutral(&checks(&[
+            Check::fail("c", HOSTILE, HOSTILE, HOSTILE),
+            Check::pass("p", HOSTILE, HOSTILE),
+        ]));
+    }
+
+    #[test]
+    fn huge_progress_numbers_do_not_overflow() {
+        assert!(progress(u64::MAX, Some(u64::MAX), Unit::Bytes).ends_with("(100%)"));
     }
 }

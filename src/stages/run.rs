@@ -225,7 +225,12 @@ pub async fn run_one(
         match stage.plan().await {
             Ok(plan) => print!("{}", printer::plan(&plan)),
             Err(e) => {
-                eprintln!("{} {:<8} cannot plan: {}", now(), id.as_str(), e.message);
+                eprintln!(
+                    "{} {:<8} cannot plan: {}",
+                    now(),
+                    id.as_str(),
+                    crate::domain::printable::sanitize(&e.message)
+                );
                 return Err(ExitCode::from(1));
             }
         }
@@ -253,7 +258,12 @@ pub async fn run_one(
     let plan = match stage.plan().await {
         Ok(p) => p,
         Err(e) => {
-            eprintln!("{} {:<8} cannot plan: {}", now(), id.as_str(), e.message);
+            eprintln!(
+                "{} {:<8} cannot plan: {}",
+                now(),
+                id.as_str(),
+                crate::domain::printable::sanitize(&e.message)
+            );
             return Err(ExitCode::from(1));
         }
     };

@@ -88,3 +88,30 @@ fn home_error_toast() {
     press(&mut app, "esc");
     assert!(app.toasts.is_empty());
 }
+
+/// Two VMs at `cores: 4294967295` (a definition shown before its validation is fixed): the
+/// totals line saturates instead of overflowing the sum.
+#[test]
+fn home_totals_of_huge_vms_do_not_overflow() {
+    let mut app = support::app();
+    let cfg = app
+        .session
+        .cluster
+        .config
+        .as_mut()
+        .expect("fixture is valid");
+    for vm in cfg.vms.iter_mut().take(2) {
+        vm.cores = u32::MAX;
+        vm.memory_mib = u64::MAX;
+        vm.disk_gib = u64::MAX;
+    }
+    let frame = support::render(&mut app, 160, 48);
+    let rows: Vec<String> = (0..48)
+        .map(|y| support::row_text(frame.buffer(), y))
+        .collect();
+    assert!(
+        rows.iter().any(|r| r.contains("total  8589934592 cores")),
+        "{}",
+        rows.join("\n")
+    );
+}

@@ -1,10 +1,14 @@
 //! Loki client: `query_range`, labels and label values for completion, and a websocket tail that
 //! reconnects with backoff and resumes from the last timestamp without duplicates.
 
+pub mod cursor;
 mod tail;
 pub mod wire;
 
-pub use tail::{GAP_FILL_MAX, GAP_FILL_PAGE, Resumed, Skipped, TailCursor, TailEvent, TailRequest};
+pub use cursor::TailCursor;
+pub use tail::{
+    GAP_FILL_MAX, GAP_FILL_PAGE, PING_EVERY, PONG_TIMEOUT, Resumed, Skipped, TailEvent, TailRequest,
+};
 
 use crate::backends::endpoint::{Auth, EndpointError, HttpEndpoint, Timeouts};
 use crate::domain::logs::LogLine;
@@ -41,6 +45,13 @@ impl LokiClient {
     pub fn new(base: &str, auth: Auth, timeouts: Timeouts) -> Result<Self, EndpointError> {
         Ok(Self {
             http: HttpEndpoint::new("Loki", base, auth, timeouts)?,
+        })
+    }
+
+    /// Trust the CAs in `ca_file` too, for queries and the tail alike.
+    pub fn with_ca_file(self, ca_file: Option<&std::path::Path>) -> Result<Self, EndpointError> {
+        Ok(Self {
+            http: self.http.with_ca_file(ca_file)?,
         })
     }
 
@@ -81,13 +92,14 @@ impl LokiClient {
         from_ns: i64,
         to_ns: i64,
     ) -> Result<u64, EndpointError> {
-        let span = (to_ns - from_ns).max(1);
+        // Peer timestamps: saturating, never an overflow.
+        let span = to_ns.saturating_sub(from_ns).max(1);
         let rb = self.http.request(Method::GET, "loki/api/v1/query").query(&[
             (
                 "query",
                 format!("sum(count_over_time({query} [{span}ns]))").as_str(),
             ),
-            ("time", &(from_ns + span - 1).to_string()),
+            ("time", &from_ns.saturating_add(span - 1).to_string()),
         ]);
         let body = self.http.send_bytes(rb).await?;
         wire::parse_vector_sum(&body).map_err(|e| self.wire_error(e))

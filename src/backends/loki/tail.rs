@@ -8,12 +8,11 @@
 //! rest of the gap is skipped and reported ([`Skipped`]), never silently.
 
 use super::LokiClient;
+use super::cursor::TailCursor;
 use super::wire;
 use crate::backends::backoff::Backoff;
 use crate::domain::logs::LogLine;
 use futures::{SinkExt, StreamExt};
-use std::collections::HashSet;
-use std::hash::{Hash, Hasher};
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::{self, Message, client::IntoClientRequest};
@@ -32,6 +31,11 @@ pub struct TailRequest {
     pub gap_max: usize,
     /// `query_range` page size while filling a gap ([`GAP_FILL_PAGE`]).
     pub gap_page: u32,
+    /// A websocket Ping is sent this long after the last frame received ([`PING_EVERY`]).
+    pub ping_every: Duration,
+    /// No frame at all (a Pong is one) this long after a Ping: the connection is half-open,
+    /// reconnect ([`PONG_TIMEOUT`]).
+    pub pong_timeout: Duration,
 }
 
 impl TailRequest {
@@ -43,6 +47,8 @@ impl TailRequest {
             delay_for: 0,
             gap_max: GAP_FILL_MAX,
             gap_page: GAP_FILL_PAGE,
+            ping_every: PING_EVERY,
+            pong_timeout: PONG_TIMEOUT,
         }
     }
 }
@@ -106,107 +112,17 @@ pub enum TailEvent {
     },
 }
 
-/// Where a tail is: the newest timestamp delivered and which entries at that timestamp were
-/// delivered, so a resumed tail (whose backfill starts at that timestamp) skips them.
-#[derive(Debug, Default, Clone)]
-pub struct TailCursor {
-    newest: Option<i64>,
-    at_newest: HashSet<u64>,
-    /// Set on reconnect: entries older than this, or at it and already seen, are repeats.
-    floor: Option<(i64, HashSet<u64>)>,
-}
-
-fn entry_hash(line: &LogLine) -> u64 {
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    line.labels.hash(&mut h);
-    line.line.hash(&mut h);
-    h.finish()
-}
-
-impl TailCursor {
-    /// The `start` for the next connect.
-    pub fn resume_start(&self) -> Option<i64> {
-        self.newest
-    }
-
-    /// Call when a new connection opens (before its frames are admitted).
-    pub fn begin_resume(&mut self) {
-        if let Some(n) = self.newest {
-            self.floor = Some((n, self.at_newest.clone()));
-        }
-    }
-
-    /// True when `line` would be admitted (it is not a repeat); records nothing.
-    pub fn is_new(&self, line: &LogLine) -> bool {
-        match &self.floor {
-            Some((floor, _)) if line.ts_ns < *floor => false,
-            Some((floor, seen)) if line.ts_ns == *floor => !seen.contains(&entry_hash(line)),
-            _ => true,
-        }
-    }
-
-    /// Lines delivered at exactly `ts` when it is the newest timestamp delivered.
-    fn delivered_at(&self, ts: i64) -> u64 {
-        if self.newest == Some(ts) {
-            self.at_newest.len() as u64
-        } else {
-            0
-        }
-    }
-
-    /// True when `line` is new; records it.
-    pub fn admit(&mut self, line: &LogLine) -> bool {
-        let ts = line.ts_ns;
-        let mut hash = None;
-        if let Some((floor, seen)) = &self.floor {
-            if ts < *floor {
-                return false;
-            }
-            if ts == *floor {
-                let h = *hash.get_or_insert_with(|| entry_hash(line));
-                if seen.contains(&h) {
-                    return false;
-                }
-            }
-        }
-        match self.newest {
-            Some(n) if ts < n => {}
-            Some(n) if ts == n => {
-                let h = hash.unwrap_or_else(|| entry_hash(line));
-                self.at_newest.insert(h);
-            }
-            _ => {
-                self.newest = Some(ts);
-                self.at_newest.clear();
-                self.at_newest
-                    .insert(hash.unwrap_or_else(|| entry_hash(line)));
-            }
-        }
-        true
-    }
-
-    /// Jump ahead: everything before `ts` counts as delivered, everything from `ts` on is new.
-    pub fn skip_to(&mut self, ts: i64) {
-        if self.newest.is_none_or(|n| n < ts) {
-            self.newest = Some(ts);
-            self.at_newest.clear();
-        }
-        self.floor = Some((ts, HashSet::new()));
-    }
-
-    /// Keep only new lines.
-    pub fn admit_all(&mut self, lines: Vec<LogLine>) -> Vec<LogLine> {
-        lines.into_iter().filter(|l| self.admit(l)).collect()
-    }
-}
-
 enum Connect {
     /// Retrying cannot help.
     Rejected(String),
     Transient(String),
 }
 
-const PING_EVERY: Duration = Duration::from_secs(15);
+/// Default of [`TailRequest::ping_every`].
+pub const PING_EVERY: Duration = Duration::from_secs(15);
+/// Default of [`TailRequest::pong_timeout`]: a half-open connection (a NAT or proxy that forgot
+/// it) is noticed within 45 s instead of TCP's ~15 minutes.
+pub const PONG_TIMEOUT: Duration = Duration::from_secs(30);
 
 impl LokiClient {
     fn tail_url(&self, req: &TailRequest, start: Option<i64>, limit: u32) -> url::Url {
@@ -318,7 +234,7 @@ impl LokiClient {
                         }
                         backoff.reset();
                         attempt = 0;
-                        match pump(ws, &mut cursor, &events).await {
+                        match pump(ws, &mut cursor, &events, &req).await {
                             Some(reason) => {
                                 down_since = Some(std::time::Instant::now());
                                 reason
@@ -362,7 +278,11 @@ impl LokiClient {
             request.headers_mut().insert("authorization", v);
         }
         let timeout = self.endpoint().timeouts().connect;
-        match tokio::time::timeout(timeout, tokio_tungstenite::connect_async(request)).await {
+        // The same trust as the HTTP queries (backends::tls_trust), not tungstenite's own roots.
+        let connector = tokio_tungstenite::Connector::Rustls(self.endpoint().tls());
+        let connect =
+            tokio_tungstenite::connect_async_tls_with_config(request, None, false, Some(connector));
+        match tokio::time::timeout(timeout, connect).await {
             Err(_) => Err(Connect::Transient(format!(
                 "no answer within {}s",
                 timeout.as_secs()
@@ -448,7 +368,7 @@ where
         .resume_start()
         .map_or(fill.from_ns, |n| n.max(fill.from_ns));
     loop {
-        let end = now().max(start + 1);
+        let end = now().max(start.saturating_add(1));
         let lines = fetch(start, end, page).await.map_err(|e| match e {
             EndpointError::Status { status, .. }
                 if (400..500).contains(&status) && status != 429 =>
@@ -502,7 +422,7 @@ where
             _ if !full => return Ok(()),
             Some(l) if l > start => start = l,
             // A whole page at one nanosecond: Loki cannot page inside it; step past it.
-            _ => start += 1,
+            _ => start = start.saturating_add(1),
         }
     }
 }
@@ -516,29 +436,47 @@ fn root_message(e: &(dyn std::error::Error + 'static)) -> String {
 }
 
 /// Read frames until the connection ends. `Some(reason)` to reconnect, `None` when the
-/// receiver is gone.
+/// receiver is gone. A Ping goes out after `req.ping_every` without any frame; if nothing at all
+/// (a Pong is a frame) comes back within `req.pong_timeout`, the connection is taken as dead.
 async fn pump<S>(
     ws: tokio_tungstenite::WebSocketStream<S>,
     cursor: &mut TailCursor,
     events: &mpsc::Sender<TailEvent>,
+    req: &TailRequest,
 ) -> Option<String>
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
+    use tokio::time::{Instant, sleep_until};
     let (mut sink, mut stream) = ws.split();
-    let mut ping = tokio::time::interval(PING_EVERY);
-    ping.tick().await;
+    // The next Ping, or (once one is out) the deadline for any answer.
+    let mut ping_at = Instant::now() + req.ping_every;
+    let mut pong_by: Option<Instant> = None;
     loop {
         let msg = tokio::select! {
             msg = stream.next() => msg,
-            _ = ping.tick() => {
-                if let Err(e) = sink.send(Message::Ping(Vec::new().into())).await {
-                    return Some(format!("connection lost: {}", root_message(&e)));
+            _ = sleep_until(ping_at), if pong_by.is_none() => {
+                // A dead peer may not even take the Ping (full send buffer): same deadline.
+                let ping = sink.send(Message::Ping(Vec::new().into()));
+                match tokio::time::timeout(req.pong_timeout, ping).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => return Some(format!("connection lost: {}", root_message(&e))),
+                    Err(_) => return Some("connection lost: a ping could not be sent".into()),
                 }
+                pong_by = Some(Instant::now() + req.pong_timeout);
                 continue;
+            }
+            _ = sleep_until(pong_by.unwrap_or_else(Instant::now)), if pong_by.is_some() => {
+                return Some(format!(
+                    "no answer to a ping within {}s; the connection is gone",
+                    req.pong_timeout.as_secs_f32()
+                ));
             }
             _ = events.closed() => return None,
         };
+        // Any frame proves the connection alive.
+        pong_by = None;
+        ping_at = Instant::now() + req.ping_every;
         let data = match msg {
             None => return Some("Loki closed the connection".into()),
             Some(Err(e)) => return Some(format!("connection lost: {}", root_message(&e))),
@@ -579,45 +517,6 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::logs::Labels;
-    use std::sync::Arc;
-
-    fn line(ts: i64, text: &str) -> LogLine {
-        let mut l = Labels::new();
-        l.insert("app".into(), "web".into());
-        LogLine::new(ts, Arc::new(l), text.into())
-    }
-
-    #[test]
-    fn resumed_backfill_skips_what_was_delivered_even_at_the_same_timestamp() {
-        let mut c = TailCursor::default();
-        assert!(c.admit(&line(10, "a")));
-        assert!(c.admit(&line(20, "b")));
-        assert!(c.admit(&line(20, "c")));
-        assert_eq!(c.resume_start(), Some(20));
-        c.begin_resume();
-        // Backfill from start=20 repeats b and c, and brings d at the same nanosecond.
-        let got = c.admit_all(vec![
-            line(10, "a"),
-            line(20, "b"),
-            line(20, "c"),
-            line(20, "d"),
-            line(30, "e"),
-        ]);
-        assert_eq!(
-            got.iter().map(|l| l.line.as_str()).collect::<Vec<_>>(),
-            vec!["d", "e"]
-        );
-        assert_eq!(c.resume_start(), Some(30));
-    }
-
-    #[test]
-    fn live_entries_out_of_order_are_kept_before_any_reconnect() {
-        let mut c = TailCursor::default();
-        assert!(c.admit(&line(20, "b")));
-        assert!(c.admit(&line(10, "late")));
-        assert_eq!(c.resume_start(), Some(20));
-    }
 
     #[test]
     fn tail_url_uses_ws_scheme_and_resume_start() {
@@ -719,6 +618,25 @@ mod gap_tests {
         }
     }
 
+    /// `ts = i64::MAX` after a reconnect: no overflow anywhere (resume point, gap fill).
+    #[tokio::test]
+    async fn a_line_at_i64_max_is_not_a_panic() {
+        let mut c = TailCursor::with_clock(now);
+        assert!(c.admit(&line(NOW - 1, "a")));
+        assert!(c.admit(&line(i64::MAX, "end of time")));
+        c.begin_resume();
+        assert!(!c.admit(&line(i64::MAX, "end of time")));
+        assert!(c.admit(&line(NOW, "b")));
+        // The gap fill of a reconnect from the very end of time ends at once.
+        let (tx, _rx) = mpsc::channel(4);
+        let mut fill = GapFill::new(i64::MAX, GAP_FILL_MAX);
+        c.skip_to(i64::MAX);
+        let fetch = |_s, _e, _l| std::future::ready(Ok(Vec::new()));
+        let count = |_f, _t| std::future::ready(None);
+        let r = fill_gap(fetch, count, &mut c, &mut fill, 10, now, &tx).await;
+        assert_eq!(r, Ok(()));
+    }
+
     const NOW: i64 = 1_000_000;
     fn now() -> i64 {
         NOW
@@ -808,7 +726,6 @@ mod gap_tests {
         // The tail resumes at the end of the skip: everything from there is new.
         assert_eq!(cursor.resume_start(), Some(NOW));
         cursor.begin_resume();
-        assert!(!cursor.admit(first_left_out));
         assert!(cursor.admit(&line(NOW, "live")));
     }
 

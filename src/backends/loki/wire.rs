@@ -168,7 +168,8 @@ pub fn parse_vector_sum(body: &[u8]) -> Result<u64, WireError> {
             .1
             .parse()
             .map_err(|_| WireError::Json(format!("bad sample `{}`", s.value.1)))?;
-        total += v.max(0.0).round() as u64;
+        // `as` saturates (NaN is 0); the sum saturates too: a peer's 1e20 is not a panic.
+        total = total.saturating_add(v.max(0.0).round() as u64);
     }
     Ok(total)
 }
@@ -242,6 +243,12 @@ mod tests {
         assert_eq!(parse_vector_sum(body), Ok(0));
         let body = br#"{"status":"success","data":{"resultType":"streams","result":[]}}"#;
         assert!(parse_vector_sum(body).is_err());
+    }
+
+    #[test]
+    fn huge_samples_saturate_instead_of_overflowing() {
+        let body = br#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1,"1e20"]},{"metric":{},"value":[1,"1e20"]}]}}"#;
+        assert_eq!(parse_vector_sum(body), Ok(u64::MAX));
     }
 
     #[test]

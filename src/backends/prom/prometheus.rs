@@ -91,6 +91,13 @@ pub struct PrometheusClient {
 }
 
 impl PrometheusClient {
+    /// Trust the CAs in `ca_file` too (backends::tls_trust).
+    pub fn with_ca_file(self, ca_file: Option<&std::path::Path>) -> Result<Self, EndpointError> {
+        Ok(Self {
+            http: self.http.with_ca_file(ca_file)?,
+        })
+    }
+
     pub fn new(base: &str, auth: Auth, timeouts: Timeouts) -> Result<Self, EndpointError> {
         Ok(Self {
             http: HttpEndpoint::new("Prometheus", base, auth, timeouts)?,

@@ -393,6 +393,9 @@ fn transport_error(call: &str, e: &reqwest::Error) -> PveError {
     PveError::new(call, kind)
 }
 
+/// At most this much of one PVE answer is read (a task log page, the cluster's resources).
+pub(crate) const PVE_BODY_CAP: usize = crate::backends::body::DEFAULT_BODY_CAP;
+
 async fn decode(call: &str, resp: reqwest::Response) -> Result<Value, PveError> {
     let status = resp.status();
     let reason = resp
@@ -401,7 +404,18 @@ async fn decode(call: &str, resp: reqwest::Response) -> Result<Value, PveError> 
         .map(|r| String::from_utf8_lossy(r.as_bytes()).into_owned())
         .or_else(|| status.canonical_reason().map(str::to_owned))
         .unwrap_or_default();
-    let body = resp.bytes().await.map_err(|e| transport_error(call, &e))?;
+    let body = match crate::backends::body::read_capped(resp, PVE_BODY_CAP).await {
+        Ok(body) => body,
+        Err(crate::backends::body::BodyError::TooLarge { cap }) => {
+            return Err(PveError::new(
+                call,
+                PveErrorKind::Decode(crate::backends::body::BodyError::too_large_message(cap)),
+            ));
+        }
+        Err(crate::backends::body::BodyError::Transport(e)) => {
+            return Err(transport_error(call, &e));
+        }
+    };
     let json: Option<Value> = serde_json::from_slice(&body).ok();
     if !status.is_success() {
         let mut errors = BTreeMap::new();
@@ -517,5 +531,26 @@ mod tests {
             ]
         );
         assert!(to_pairs(&()).unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn an_endless_answer_stops_at_the_cap_with_the_call_named() {
+        let base = crate::backends::body::test_server::endless(None).await;
+        let auth = Auth::Token {
+            id: "root@pam!homelab".into(),
+            secret: Zeroizing::new("s".into()),
+        };
+        let client = PveClient::new(PveSettings::new(base, auth, Trust::CaVerified))
+            .unwrap()
+            .without_retries();
+        let err = client
+            .call(Method::Get, "/cluster/resources", &[], &[])
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err.kind, PveErrorKind::Decode(m) if m.contains("larger than 64 MiB")),
+            "{err:?}"
+        );
+        assert_eq!(err.call, "GET /cluster/resources");
     }
 }

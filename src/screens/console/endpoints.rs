@@ -44,6 +44,26 @@ pub struct Resolved {
     pub credentials: Option<CredentialSource>,
     /// Things the operator should know (malformed credentials...).
     pub notes: Vec<String>,
+    /// Private CAs per endpoint, from the cluster config ([`ca_files`]).
+    pub ca_files: CaFiles,
+}
+
+/// PEM files of private CAs to trust per endpoint (backends::tls_trust), absolute.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CaFiles {
+    pub loki: Option<std::path::PathBuf>,
+    pub prometheus: Option<std::path::PathBuf>,
+    pub alertmanager: Option<std::path::PathBuf>,
+}
+
+/// The cluster config's `*_ca_file` entries, relative to the repository root.
+pub fn ca_files(cfg: Option<&ObservabilityConfig>, repo_root: &Path) -> CaFiles {
+    let path = |f: Option<&String>| f.map(|f| repo_root.join(f));
+    CaFiles {
+        loki: path(cfg.and_then(|c| c.loki_ca_file.as_ref())),
+        prometheus: path(cfg.and_then(|c| c.prometheus_ca_file.as_ref())),
+        alertmanager: path(cfg.and_then(|c| c.alertmanager_ca_file.as_ref())),
+    }
 }
 
 fn pick(
@@ -120,6 +140,7 @@ pub fn resolve(
         auth,
         credentials,
         notes,
+        ca_files: CaFiles::default(),
     };
     // Validation refuses this in the cluster definition unless allow_insecure_http is set;
     // flags and the environment can still ask for it. Either way the operator is told.
@@ -155,6 +176,7 @@ mod tests {
             alertmanager_url: Some("https://am.cfg".into()),
             basic_auth_env: None,
             bearer_token_env: Some("OBS_TOKEN".into()),
+            ..Default::default()
         };
         let flags = EndpointOverrides {
             loki: Some("http://loki.flag".into()),

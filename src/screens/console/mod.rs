@@ -59,12 +59,16 @@ fn now_ns() -> i64 {
 fn build_backends(r: &endpoints::Resolved, auth: Auth, notes: &mut Vec<String>) -> ConsoleBackends {
     let t = Timeouts::default();
     ConsoleBackends {
-        loki: client(&r.loki, notes, |u| LokiClient::new(u, auth.clone(), t)),
+        loki: client(&r.loki, notes, |u| {
+            LokiClient::new(u, auth.clone(), t)?.with_ca_file(r.ca_files.loki.as_deref())
+        }),
         prometheus: client(&r.prometheus, notes, |u| {
-            PrometheusClient::new(u, auth.clone(), t)
+            PrometheusClient::new(u, auth.clone(), t)?
+                .with_ca_file(r.ca_files.prometheus.as_deref())
         }),
         alertmanager: client(&r.alertmanager, notes, |u| {
-            AlertmanagerClient::new(u, auth.clone(), t)
+            AlertmanagerClient::new(u, auth.clone(), t)?
+                .with_ca_file(r.ca_files.alertmanager.as_deref())
         }),
         ..ConsoleBackends::default()
     }
@@ -98,7 +102,8 @@ impl ConsoleScreen {
             .ok()
             .map(|c| &c.observability);
         let env_file = crate::config::env_file(&session.repo_root, &session.cluster.name);
-        let r = endpoints::resolve(overrides, cfg, &env_file, &|k| std::env::var(k).ok());
+        let mut r = endpoints::resolve(overrides, cfg, &env_file, &|k| std::env::var(k).ok());
+        r.ca_files = endpoints::ca_files(cfg, &session.repo_root);
         let mut notes = r.notes.clone();
         let backends = build_backends(&r, r.auth.clone(), &mut notes);
         let mut screen = Self::with_backends(backends, author(), notes);

@@ -130,9 +130,13 @@ fn failed(
 }
 
 /// A short form of an age recipient: `age1l70n…x6ev`.
+/// By characters, never bytes: a recipient comes from the file and may be any text.
 fn short_recipient(r: &str) -> String {
-    if r.len() > 16 {
-        format!("{}…{}", &r[..8], &r[r.len() - 4..])
+    let n = r.chars().count();
+    if n > 16 {
+        let head: String = r.chars().take(8).collect();
+        let tail: String = r.chars().skip(n - 4).collect();
+        format!("{head}…{tail}")
     } else {
         r.to_owned()
     }
@@ -530,5 +534,19 @@ fn modal(doc: &Doc, frame: &mut Frame, area: Rect, cx: &ViewCx) {
             );
         }
         Mode::Browse | Mode::Search(_) => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::short_recipient;
+
+    #[test]
+    fn a_non_ascii_recipient_is_shortened_by_characters() {
+        assert_eq!(short_recipient("ééééééééééééééééé"), "éééééééé…éééé");
+        assert_eq!(
+            short_recipient("age1l70nabcdefghijklmnopx6ev"),
+            "age1l70n…x6ev"
+        );
     }
 }

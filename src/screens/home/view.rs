@@ -484,9 +484,22 @@ fn render_vms(
     list::render(frame, l.vms_list, rows, state.vm, focused, cx.theme);
     // Totals a line below the table, when it all fits.
     if l.vms_list.height as usize > cfg.vms.len() + 1 {
-        let cores: u32 = cfg.vms.iter().map(|v| v.cores).sum();
-        let mem: u64 = cfg.vms.iter().map(|v| v.memory_mib).sum();
-        let disk: u64 = cfg.vms.iter().map(|v| v.disk_gib).sum();
+        // Saturating: the definition shown may not have passed validation (its upper bounds).
+        let cores = cfg
+            .vms
+            .iter()
+            .map(|v| u64::from(v.cores))
+            .fold(0, u64::saturating_add);
+        let mem = cfg
+            .vms
+            .iter()
+            .map(|v| v.memory_mib)
+            .fold(0, u64::saturating_add);
+        let disk = cfg
+            .vms
+            .iter()
+            .map(|v| v.disk_gib)
+            .fold(0, u64::saturating_add);
         let text = format!(
             "total  {cores} cores · {} memory · {disk} GiB disk",
             size_mib(mem)

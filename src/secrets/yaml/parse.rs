@@ -12,7 +12,7 @@ const WS: &[char] = &[' ', '\t'];
 
 use super::scalar::resolve_plain;
 use crate::secrets::error::{Result, SopsError};
-use crate::secrets::tree::{Entry, Node, Scalar};
+use crate::secrets::tree::{Entry, MAX_NESTING, Node, Scalar, too_deep_message};
 
 #[derive(Debug, Clone)]
 struct Line {
@@ -81,6 +81,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Vec<Vec<Entry>>> {
             path,
             hoisted: None,
             hoist_next: false,
+            depth: 0,
         };
         branches.push(p.document()?);
     }
@@ -104,6 +105,8 @@ struct Parser<'a> {
     /// Line comment of the first line of a compact mapping in a sequence item (goes before the item).
     hoisted: Option<String>,
     hoist_next: bool,
+    /// Block collections being parsed ([`MAX_NESTING`]).
+    depth: usize,
 }
 
 impl Parser<'_> {
@@ -197,7 +200,27 @@ impl Parser<'_> {
         Ok(entries)
     }
 
+    /// Run `f` one nesting level deeper; refused beyond [`MAX_NESTING`].
+    fn nested<T>(&mut self, f: impl FnOnce(&mut Self) -> Result<T>) -> Result<T> {
+        if self.depth >= MAX_NESTING {
+            let no = self.lines.get(self.pos).map_or(0, |l| l.no);
+            return Err(self.err(no, &too_deep_message()));
+        }
+        self.depth += 1;
+        let r = f(self);
+        self.depth -= 1;
+        r
+    }
+
     fn mapping(&mut self, indent: usize) -> Result<Vec<Entry>> {
+        self.nested(|p| p.mapping_here(indent))
+    }
+
+    fn sequence(&mut self, indent: usize) -> Result<Vec<Node>> {
+        self.nested(|p| p.sequence_here(indent))
+    }
+
+    fn mapping_here(&mut self, indent: usize) -> Result<Vec<Entry>> {
         let mut entries = Vec::new();
         let mut first = true;
         while let Some(line) = self.next_content() {
@@ -244,7 +267,7 @@ impl Parser<'_> {
         Ok(entries)
     }
 
-    fn sequence(&mut self, indent: usize) -> Result<Vec<Node>> {
+    fn sequence_here(&mut self, indent: usize) -> Result<Vec<Node>> {
         let mut items = Vec::new();
         while let Some(line) = self.next_content() {
             self.refuse_tab(&line)?;
@@ -551,6 +574,7 @@ impl Parser<'_> {
                     let mut fp = FlowParser {
                         s: &text.as_bytes()[..end],
                         i: 0,
+                        depth: self.depth,
                     };
                     let node = fp
                         .value()
@@ -737,6 +761,8 @@ fn flow_end(s: &str) -> Option<usize> {
 struct FlowParser<'a> {
     s: &'a [u8],
     i: usize,
+    /// Collections open around the value being parsed (block ones included; [`MAX_NESTING`]).
+    depth: usize,
 }
 
 impl FlowParser<'_> {
@@ -747,6 +773,16 @@ impl FlowParser<'_> {
     }
 
     fn value(&mut self) -> Result<Node, String> {
+        if self.depth >= MAX_NESTING {
+            return Err(too_deep_message());
+        }
+        self.depth += 1;
+        let node = self.value_here();
+        self.depth -= 1;
+        node
+    }
+
+    fn value_here(&mut self) -> Result<Node, String> {
         self.ws();
         match self.s.get(self.i) {
             Some(b'[') => {
@@ -864,6 +900,28 @@ impl FlowParser<'_> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn deep_nesting_is_an_error_not_a_stack_overflow() {
+        let path = Path::new("deep.yaml");
+        // 4,000 levels of `[` (8 KB), flow.
+        let flow = format!("a: {}{}", "[".repeat(4000), "]".repeat(4000));
+        let e = parse(&flow, path).unwrap_err().to_string();
+        assert!(e.contains("nest deeper than 100 levels"), "{e}");
+        // Block mappings, one level per line.
+        let block: String = (0..300)
+            .map(|d| format!("{}k{d}:\n", " ".repeat(d)))
+            .collect();
+        let e = parse(&block, path).unwrap_err().to_string();
+        assert!(e.contains("nest deeper than 100 levels"), "{e}");
+        // Compact sequences on one line.
+        let compact = format!("a:\n{}x\n", "- ".repeat(4000));
+        let e = parse(&compact, path).unwrap_err().to_string();
+        assert!(e.contains("nest deeper than 100 levels"), "{e}");
+        // Within the limit, block and flow together.
+        let ok = format!("a:\n  b: {}1{}\n", "[".repeat(90), "]".repeat(90));
+        assert!(parse(&ok, path).is_ok());
+    }
+
     use super::*;
 
     fn p(text: &str) -> Vec<Entry> {

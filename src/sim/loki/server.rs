@@ -38,6 +38,8 @@ pub struct LokiSimOptions {
     /// Require this exact `Authorization` header (as a reverse proxy in front of Loki would);
     /// anything else gets 401.
     pub authorization: Option<String>,
+    /// Serve HTTPS with a certificate from a throwaway private CA ([`LokiSim::ca_pem`]).
+    pub tls: bool,
 }
 
 impl Default for LokiSimOptions {
@@ -48,6 +50,7 @@ impl Default for LokiSimOptions {
             capacity: 200_000,
             history_secs: 900,
             authorization: None,
+            tls: false,
         }
     }
 }
@@ -65,6 +68,8 @@ enum Feed {
     Entries(Arc<Vec<Entry>>),
     Kick,
     Dropped(usize),
+    /// Stop reading and writing the open tails, keeping their connections (half-open).
+    Freeze,
 }
 
 #[derive(Debug)]
@@ -121,6 +126,16 @@ impl LokiStore {
             let mut s = self.lock();
             for (ts, labels, line) in batch {
                 let ts = ts.max(s.last_ts);
+                // As Loki does: an entry identical to one already held (same stream, timestamp
+                // and line) is the same entry, stored once.
+                if s.entries
+                    .iter()
+                    .rev()
+                    .take_while(|e| e.ts == ts)
+                    .any(|e| e.labels == labels && e.line == line)
+                {
+                    continue;
+                }
                 s.last_ts = ts;
                 let e = Entry {
                     seq: s.next_seq,
@@ -151,6 +166,11 @@ impl LokiStore {
         self.push_batch(vec![(ts, labels, line.into())]);
     }
 
+    /// Entries pushed since the store was made (held or already evicted).
+    pub fn pushed(&self) -> u64 {
+        self.lock().next_seq - 1
+    }
+
     /// Number of entries held.
     pub fn len(&self) -> usize {
         self.lock().entries.len()
@@ -171,6 +191,7 @@ struct AppState {
 pub struct LokiSim {
     server: SimServer,
     store: LokiStore,
+    ca_pem: Option<String>,
 }
 
 impl LokiSim {
@@ -239,7 +260,13 @@ impl LokiSim {
             )),
             None => app,
         };
-        let server = SimServer::start(listen, app, cancel.clone()).await?;
+        let (server, ca_pem) = if opts.tls {
+            let tls = crate::sim::kube::tls::generate().map_err(std::io::Error::other)?;
+            let server = SimServer::start_tls(listen, app, cancel.clone(), tls.config).await?;
+            (server, Some(tls.ca_pem))
+        } else {
+            (SimServer::start(listen, app, cancel.clone()).await?, None)
+        };
         if opts.rate > 0 {
             tokio::spawn(generate(
                 store.clone(),
@@ -248,7 +275,22 @@ impl LokiSim {
                 cancel.clone(),
             ));
         }
-        Ok(Self { server, store })
+        Ok(Self {
+            server,
+            store,
+            ca_pem,
+        })
+    }
+
+    /// PEM of the private CA that signed the server certificate (with `tls: true`).
+    pub fn ca_pem(&self) -> Option<&str> {
+        self.ca_pem.as_deref()
+    }
+
+    /// Freeze every open tail: the connection stays open but nothing is read or sent, not even
+    /// a Pong (a half-open connection, as a NAT that forgot it leaves).
+    pub fn freeze_tails(&self) {
+        let _ = self.store.inner.feed.send(Feed::Freeze);
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -777,6 +819,10 @@ async fn serve_tail<S>(
                         frame_json(&fresh, &query, 0)
                     }
                     Ok(Feed::Kick) => return,
+                    Ok(Feed::Freeze) => {
+                        cancel.cancelled().await;
+                        return;
+                    }
                     Ok(Feed::Dropped(n)) => frame_json(&[], &query, n),
                     Err(broadcast::error::RecvError::Lagged(n)) => frame_json(&[], &query, n as usize),
                     Err(broadcast::error::RecvError::Closed) => return,

@@ -176,7 +176,7 @@ impl ProxmoxStage {
             .await?
             .ok_or_else(|| StageError::new(format!("VM {} does not exist", vm.vmid)))?;
         let have = self.disk_bytes(vm).await?;
-        let want = vm.disk_gib << 30;
+        let want = vm.disk_bytes();
         let show = crate::stages::printer::bytes;
         Ok(if have >= want {
             if have > want {

@@ -281,7 +281,8 @@ impl ProxmoxStage {
         // Storage and bridges
         let need_per_node: BTreeMap<String, u64> =
             self.cfg.vms.iter().fold(BTreeMap::new(), |mut m, v| {
-                *m.entry(v.node.clone()).or_default() += v.disk_gib << 30;
+                let need = m.entry(v.node.clone()).or_default();
+                *need = need.saturating_add(v.disk_bytes());
                 m
             });
         let resources = self.resources().await.unwrap_or_default();
@@ -293,14 +294,14 @@ impl ProxmoxStage {
                         .vms
                         .iter()
                         .filter(|v| v.node == node && resources.iter().any(|r| r.vmid == v.vmid))
-                        .map(|v| v.disk_gib << 30)
-                        .sum();
+                        .map(|v| v.disk_bytes())
+                        .fold(0u64, u64::saturating_add);
                     let need = need_per_node
                         .get(&node)
                         .copied()
                         .unwrap_or(0)
                         .saturating_sub(existing)
-                        + (4 << 30);
+                        .saturating_add(4 << 30);
                     match st.iter().find(|s| s.storage == p.vm_storage) {
                         Some(s) if !s.content.contains("images") => checks.push(Check::fail(
                             format!("storage/{node}/{}", s.storage),

@@ -398,7 +398,7 @@ impl ProxmoxStage {
                         (false, false) => Intent::Create,
                     };
                     let have = self.disk_bytes(vm).await?;
-                    let want = vm.disk_gib << 30;
+                    let want = vm.disk_bytes();
                     let (ri, rn) = if have >= want {
                         (
                             Intent::Verify,
@@ -657,17 +657,8 @@ impl ProxmoxStage {
     }
 }
 
-/// The last percentage in a task log line (`... 45%`, `(12.50%)`), as a whole number.
-pub fn percent_in(line: &str) -> Option<u64> {
-    let idx = line.rfind('%')?;
-    let head = &line[..idx];
-    let start = head
-        .rfind(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .map(|i| i + 1)
-        .unwrap_or(0);
-    let num: f64 = head[start..].parse().ok()?;
-    (0.0..=100.0).contains(&num).then_some(num as u64)
-}
+/// The last percentage in a PVE task log line (domain::task_log, where the fuzz target runs it).
+pub use crate::domain::task_log::percent_in;
 
 /// Connect to `ip:port` and read an SSH banner.
 pub async fn ssh_banner(ip: Ipv4Addr, port: u16, timeout: Duration) -> Result<String, String> {

@@ -195,6 +195,8 @@ impl LogsPane {
                     delay_for: 0,
                     gap_max: self.gap_max,
                     gap_page: GAP_FILL_PAGE,
+                    ping_every: crate::backends::loki::PING_EVERY,
+                    pong_timeout: crate::backends::loki::PONG_TIMEOUT,
                 }),
             ),
             LogsMode::Historic { from_ns } => (
@@ -234,7 +236,11 @@ impl LogsPane {
         if self.query.is_empty() || self.mode != LogsMode::Live {
             return Vec::new();
         }
-        let start = self.buffer.newest_ts().map_or(now_ns, |t| t + 1);
+        // Peer timestamps: `i64::MAX + 1` would overflow.
+        let start = self
+            .buffer
+            .newest_ts()
+            .map_or(now_ns, |t| t.saturating_add(1));
         self.conn = ConnState::Connecting;
         vec![ConsoleEffect::StartTail {
             generation: self.generation,
@@ -245,6 +251,8 @@ impl LogsPane {
                 delay_for: 0,
                 gap_max: self.gap_max,
                 gap_page: GAP_FILL_PAGE,
+                ping_every: crate::backends::loki::PING_EVERY,
+                pong_timeout: crate::backends::loki::PONG_TIMEOUT,
             },
         }]
     }

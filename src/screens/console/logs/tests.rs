@@ -379,3 +379,15 @@ fn reconnect_notices_are_human_local_and_fit_80_columns() {
     assert_eq!(thousands(1000), "1,000");
     assert_eq!(thousands(12_345_678), "12,345,678");
 }
+
+/// A line stamped `i64::MAX` is buffered; restarting the tail after it must not overflow.
+#[test]
+fn resuming_after_a_line_at_i64_max_is_not_a_panic() {
+    let mut p = pane_with(3);
+    p.ingest(vec![line(i64::MAX, "end of time")]);
+    let fx = p.resume_tail(2_000);
+    let Some(ConsoleEffect::StartTail { request, .. }) = fx.first() else {
+        panic!("{fx:?}")
+    };
+    assert_eq!(request.start_ns, Some(i64::MAX));
+}

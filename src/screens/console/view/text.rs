@@ -1,52 +1,14 @@
 //! Making log text safe and fitting it to cells: ANSI escapes and control characters removed
-//! (they would corrupt the terminal), tabs expanded, and width-aware cutting for wrap.
+//! (they would corrupt the terminal; [`sanitize`] is crate::domain::printable's), tabs expanded,
+//! and width-aware cutting for wrap.
 
 use ratatui::style::Style;
 use ratatui::text::Span;
 use std::borrow::Cow;
 use unicode_width::UnicodeWidthChar;
 
-/// Strip ANSI escape sequences and control characters; expand tabs to 4 spaces.
-pub fn sanitize(s: &str) -> Cow<'_, str> {
-    if !s.chars().any(|c| c.is_control()) {
-        return Cow::Borrowed(s);
-    }
-    let mut out = String::with_capacity(s.len());
-    let mut chars = s.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '\x1b' => {
-                // CSI: ESC [ params final(0x40..=0x7e); OSC: ESC ] ... BEL or ESC \
-                match chars.peek() {
-                    Some('[') => {
-                        chars.next();
-                        for n in chars.by_ref() {
-                            if ('\x40'..='\x7e').contains(&n) {
-                                break;
-                            }
-                        }
-                    }
-                    Some(']') => {
-                        chars.next();
-                        while let Some(n) = chars.next() {
-                            if n == '\x07' || (n == '\x1b' && chars.peek() == Some(&'\\')) {
-                                if n == '\x1b' {
-                                    chars.next();
-                                }
-                                break;
-                            }
-                        }
-                    }
-                    _ => {}
-                }
-            }
-            '\t' => out.push_str("    "),
-            c if c.is_control() => out.push(' '),
-            c => out.push(c),
-        }
-    }
-    Cow::Owned(out)
-}
+/// The one terminal sanitizer (crate::domain::printable), re-exported for the console's views.
+pub use crate::domain::printable::sanitize;
 
 /// Display width of a string.
 pub fn width(s: &str) -> usize {
@@ -110,14 +72,6 @@ pub fn rows_for(w: usize, cols: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn strips_escapes_and_controls() {
-        assert_eq!(sanitize("\x1b[31merror\x1b[0m done"), "error done");
-        assert_eq!(sanitize("a\tb\rc"), "a    b c");
-        assert_eq!(sanitize("\x1b]52;c;AAAA\x07copied"), "copied");
-        assert!(matches!(sanitize("plain"), Cow::Borrowed(_)));
-    }
 
     #[test]
     fn truncates_and_wraps_by_display_width() {

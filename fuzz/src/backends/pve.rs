@@ -1,0 +1,2 @@
+#[path = "../../../src/backends/pve/trust.rs"]
+pub mod trust;
