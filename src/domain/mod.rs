@@ -4,6 +4,6 @@ pub mod alerts;
 pub mod logs;
 pub mod printable;
 pub mod repo;
+pub mod task_log;
 pub mod units;
 pub mod version;
-pub mod task_log;

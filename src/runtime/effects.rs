@@ -238,13 +238,12 @@ impl TaskRegistry {
         // A panic inside a task is caught here and becomes its `TaskFailed` event (an error
         // toast); the panic hook only logs it (runtime::panics).
         let label = task.label.clone();
-        let failed =
-            move |key: TaskKey, payload: &(dyn std::any::Any + Send)| {
-                BackendEvent::App(crate::app::Event::TaskFailed {
-                    key,
-                    error: format!("{label} panicked: {}", super::panics::message(payload)),
-                })
-            };
+        let failed = move |key: TaskKey, payload: &(dyn std::any::Any + Send)| {
+            BackendEvent::App(crate::app::Event::TaskFailed {
+                key,
+                error: format!("{label} panicked: {}", super::panics::message(payload)),
+            })
+        };
         let handle = match task.job {
             Job::Future(fut) => tokio::spawn(async move {
                 let event = match AssertUnwindSafe(fut).catch_unwind().await {
@@ -421,12 +420,16 @@ mod tests {
     async fn a_panicking_task_reports_its_failure() {
         let (tx, mut rx) = mpsc::channel(16);
         let mut reg = TaskRegistry::new(tx);
-        reg.spawn(Task::future::<BackendEvent>(TaskKey::new("f"), "future job", async {
-            panic!("future boom")
-        }));
-        reg.spawn(Task::blocking::<BackendEvent>(TaskKey::new("b"), "blocking job", || {
-            panic!("blocking boom")
-        }));
+        reg.spawn(Task::future::<BackendEvent>(
+            TaskKey::new("f"),
+            "future job",
+            async { panic!("future boom") },
+        ));
+        reg.spawn(Task::blocking::<BackendEvent>(
+            TaskKey::new("b"),
+            "blocking job",
+            || panic!("blocking boom"),
+        ));
         reg.spawn(Task::stream(
             TaskKey::new("s"),
             "stream job",

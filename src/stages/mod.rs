@@ -4,8 +4,8 @@
 
 pub mod engine;
 pub mod insecure_http;
-pub mod journal;
 pub mod interrupt;
+pub mod journal;
 pub mod journal_file;
 pub mod k3s;
 pub mod plan_inputs;

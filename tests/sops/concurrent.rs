@@ -6,9 +6,9 @@
 use crate::support::Lab;
 use crate::ui_support as support;
 use homelab::msg::{Action, BackendEvent};
-use homelab::screens::env::Event as EnvEvent;
 use homelab::runtime::effects::{Effect, Effects, Job};
 use homelab::screens::ScreenId;
+use homelab::screens::env::Event as EnvEvent;
 use homelab::secrets::Loaded;
 use homelab::secrets::keys::identities_from_text;
 use homelab::secrets::tree::{Node, PathStep, Scalar};
@@ -114,7 +114,10 @@ fn editor_with_an_edit(lab: &Lab) -> homelab::app::App {
         read_only: false,
         opened,
     };
-    support::backend(&mut app, BackendEvent::Env(EnvEvent::Loaded(Ok(Box::new(loaded)))));
+    support::backend(
+        &mut app,
+        BackendEvent::Env(EnvEvent::Loaded(Ok(Box::new(loaded)))),
+    );
     // K3S_TOKEN is the first row: edit it in the editor.
     support::press(&mut app, "enter");
     support::press(&mut app, "ctrl-u");
