@@ -420,6 +420,12 @@ fn reselect(violations: &[Violation], keep: Option<Keep>, selected: usize) -> us
     found.unwrap_or_else(|| selected.min(violations.len().saturating_sub(1)))
 }
 
+impl super::Start for CheckState {
+    fn start(session: &Session, _params: &super::StartParams) -> Self {
+        Self::new(session)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -490,11 +496,5 @@ mod tests {
         };
         let after = [v("a/x", "one.yaml", 3, "m1"), dir.clone()];
         assert_eq!(reselect(&after, keep(&dir), 0), 1);
-    }
-}
-
-impl super::Start for CheckState {
-    fn start(session: &Session, _params: &super::StartParams) -> Self {
-        Self::new(session)
     }
 }
