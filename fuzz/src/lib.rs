@@ -2,6 +2,8 @@
 //! `crate::...` paths resolve here, so fuzzing builds only what the parsers use, not the app.
 #![allow(dead_code)]
 
+#[path = "../../src/atomic_write.rs"]
+pub mod atomic_write;
 pub mod backends;
 #[path = "../../src/config/mod.rs"]
 pub mod config;
@@ -9,4 +11,8 @@ pub mod config;
 pub mod diag;
 #[path = "../../src/domain/mod.rs"]
 pub mod domain;
+#[path = "../../src/lockfile.rs"]
+pub mod lockfile;
 pub mod secrets;
+#[path = "../../src/shell_quote.rs"]
+pub mod shell_quote;

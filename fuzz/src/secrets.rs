@@ -10,6 +10,8 @@ pub mod document;
 pub mod dotenv;
 #[path = "../../src/secrets/error.rs"]
 pub mod error;
+#[path = "../../src/secrets/guard.rs"]
+pub mod guard;
 #[path = "../../src/secrets/json.rs"]
 pub mod json;
 #[path = "../../src/secrets/keys.rs"]
@@ -18,6 +20,8 @@ pub mod keys;
 pub mod metadata;
 #[path = "../../src/secrets/numfmt.rs"]
 pub mod numfmt;
+#[path = "../../src/secrets/process.rs"]
+pub mod process;
 #[path = "../../src/secrets/rules.rs"]
 pub mod rules;
 #[path = "../../src/secrets/tree.rs"]
