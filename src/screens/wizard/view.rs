@@ -5,6 +5,7 @@ use super::WizardState;
 use super::model::{History, Phase, StageModel, StepStatus, SubjectRow};
 use super::resume::ago;
 use crate::app::ViewCx;
+use crate::msg::Action;
 use crate::stages::engine::{CheckStatus, Intent, LastRun, Outcome, RunOutcome, Unit};
 use crate::stages::printer;
 use crate::widgets::panel::block;
@@ -479,7 +480,10 @@ fn render_main(m: &StageModel, frame: &mut Frame, area: Rect, cx: &ViewCx) {
                 lines.extend(try_line(e, cx));
             } else if m.id.available() {
                 lines.push(Line::from(Span::styled(
-                    "Press p to run the preflight checks and review the plan.",
+                    format!(
+                        "Press {} to run the preflight checks and review the plan.",
+                        key_label(cx, Action::Plan)
+                    ),
                     cx.theme.ui.muted,
                 )));
             } else {
@@ -582,7 +586,12 @@ fn render_main(m: &StageModel, frame: &mut Frame, area: Rect, cx: &ViewCx) {
                     )));
                     lines.extend(try_line(e, cx));
                     lines.push(Line::from(Span::styled(
-                        "r retry · s skip this step · p review again",
+                        format!(
+                            "{} retry · {} skip this step · {} review again",
+                            key_label(cx, Action::Retry),
+                            key_label(cx, Action::Skip),
+                            key_label(cx, Action::Plan)
+                        ),
                         cx.theme.ui.muted,
                     )));
                 }
@@ -706,4 +715,11 @@ fn try_line<'a>(e: &'a crate::stages::engine::StageError, cx: &ViewCx) -> Option
             Span::styled(h.as_str(), cx.theme.ui.text),
         ])
     })
+}
+
+/// The key bound to `action` in the wizard's keymap context, as the help overlay shows it.
+fn key_label(cx: &ViewCx, action: Action) -> String {
+    cx.keymap
+        .label("wizard", &action, false)
+        .unwrap_or_else(|| format!(":{action}"))
 }
