@@ -242,6 +242,53 @@ async fn missing_privilege_names_the_privilege_and_path() {
     assert_eq!(failed.as_deref(), Some("vm/k3s-server-1/start"));
 }
 
+/// `GET /access/permissions` answers privilege -> propagate flag: a privilege whose ACL has
+/// `propagate=0` holds on that exact path, not below it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_privilege_without_propagation_holds_on_its_own_path_only() {
+    let port = free_port();
+    let sim = sim(&["pve"], port).await;
+    let token = sim.token_id.clone();
+    let stage = stage(&sim, cluster(&sim, &["pve"], port));
+    // Only VM 201 is granted anything below; the cluster's other VMs stay without it.
+    let lacks_power = |checks: &[Check]| {
+        checks.iter().any(|c| {
+            c.id == "privilege/VM.PowerMgmt"
+                && c.status == CheckStatus::Fail
+                && c.detail.contains("/vms/201 (starting it)")
+        })
+    };
+
+    // On the exact path with propagate=0: granted (the value 0 is not "missing").
+    sim.with(|st| {
+        st.access.revoke(&token, "VM.PowerMgmt");
+        st.access.grant_here(&token, "/vms/201", &["VM.PowerMgmt"]);
+    });
+    let perms = client(&sim).permissions().await.unwrap();
+    assert_eq!(perms["/vms/201"].get("VM.PowerMgmt"), Some(&false));
+    let checks = stage.preflight().await;
+    assert!(!lacks_power(&checks), "{checks:#?}");
+
+    // On the parent path with propagate=0: not granted on the child.
+    sim.with(|st| {
+        st.access.revoke(&token, "VM.PowerMgmt");
+        st.access.grant_here(&token, "/vms", &["VM.PowerMgmt"]);
+    });
+    let perms = client(&sim).permissions().await.unwrap();
+    assert_eq!(perms["/vms"].get("VM.PowerMgmt"), Some(&false));
+    let checks = stage.preflight().await;
+    assert!(lacks_power(&checks), "{checks:#?}");
+
+    // On the parent path with propagate=1: granted on the child.
+    sim.with(|st| {
+        st.access
+            .no_propagate
+            .remove(&(token.clone(), "/vms".to_owned()))
+    });
+    let checks = stage.preflight().await;
+    assert!(!lacks_power(&checks), "{checks:#?}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn checksum_mismatch_fails_the_download_task_with_pves_message() {
     let port = free_port();

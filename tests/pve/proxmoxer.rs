@@ -124,14 +124,19 @@ async fn proxmoxer_sees_what_our_client_sees() {
         .collect();
     assert_eq!(py_res, our_res);
     assert_eq!(py["nextid"], nextid.to_string(), "nextid is a JSON string");
-    let py_perms: BTreeMap<String, BTreeSet<String>> = py["permissions"]
+    let py_perms: BTreeMap<String, BTreeMap<String, bool>> = py["permissions"]
         .as_object()
         .unwrap()
         .iter()
         .map(|(p, privs)| {
             (
                 p.clone(),
-                privs.as_object().unwrap().keys().cloned().collect(),
+                privs
+                    .as_object()
+                    .unwrap()
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.as_i64() != Some(0)))
+                    .collect(),
             )
         })
         .collect();

@@ -84,8 +84,12 @@ impl LokiClient {
     }
 
     /// How many lines `query` (a log query) matches in `[from_ns, to_ns)`: the instant metric
-    /// query `sum(count_over_time(<query> [<to-from>ns]))` at `to_ns - 1` (a range covers
-    /// `(time - range, time]`).
+    /// query `sum(count_over_time(<query> [<range>ms]))` at `from_ns + range - 1` (a range covers
+    /// `(time - range, time]`). LogQL reads the range with Prometheus' duration syntax, which has
+    /// no unit below `ms` (docs/reference/loki.md §3), so the span is rounded up to whole
+    /// milliseconds (at least 1ms). The window starts exactly at `from_ns` and may end up to 1ms
+    /// after `to_ns`: the gap fill counts up to about now, where few lines are yet, whereas the
+    /// lines just before `from_ns` (those it delivered) are dense.
     pub async fn count_lines(
         &self,
         query: &str,
@@ -94,12 +98,14 @@ impl LokiClient {
     ) -> Result<u64, EndpointError> {
         // Peer timestamps: saturating, never an overflow.
         let span = to_ns.saturating_sub(from_ns).max(1);
+        let span_ms = span.saturating_add(999_999) / 1_000_000;
+        let range_ns = span_ms.saturating_mul(1_000_000);
         let rb = self.http.request(Method::GET, "loki/api/v1/query").query(&[
             (
                 "query",
-                format!("sum(count_over_time({query} [{span}ns]))").as_str(),
+                format!("sum(count_over_time({query} [{span_ms}ms]))").as_str(),
             ),
-            ("time", &from_ns.saturating_add(span - 1).to_string()),
+            ("time", &from_ns.saturating_add(range_ns - 1).to_string()),
         ]);
         let body = self.http.send_bytes(rb).await?;
         wire::parse_vector_sum(&body).map_err(|e| self.wire_error(e))

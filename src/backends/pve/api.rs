@@ -229,17 +229,21 @@ impl Hypervisor for PveClient {
     async fn permissions(&self) -> Result<Permissions, PveError> {
         let call = "GET /access/permissions";
         let data = self.get_raw("/access/permissions", &[]).await?;
+        // path -> privilege -> propagate flag: every listed privilege is granted on its path;
+        // the flag (0/1, sometimes a bool) says whether it also holds below it.
         let map: BTreeMap<String, BTreeMap<String, Value>> =
             serde_json::from_value(data).map_err(|e| bad(call, e))?;
         Ok(map
             .into_iter()
             .map(|(path, privs)| {
-                let granted = privs
+                let privs = privs
                     .into_iter()
-                    .filter(|(_, v)| v.as_i64() != Some(0))
-                    .map(|(k, _)| k)
+                    .map(|(k, v)| {
+                        let propagates = v.as_i64().map_or(v.as_bool() == Some(true), |n| n != 0);
+                        (k, propagates)
+                    })
                     .collect();
-                (path, granted)
+                (path, privs)
             })
             .collect())
     }

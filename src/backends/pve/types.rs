@@ -251,20 +251,26 @@ pub fn guest_ipv4s(ifaces: &[GuestInterface]) -> Vec<std::net::Ipv4Addr> {
     out
 }
 
-/// Effective privileges: path -> privileges granted there.
-pub type Permissions = BTreeMap<String, BTreeSet<String>>;
+/// Effective privileges: path -> privilege granted there -> whether it propagates to the paths
+/// below (`GET /access/permissions`, docs/reference/pve.md §4.5).
+pub type Permissions = BTreeMap<String, BTreeMap<String, bool>>;
 
-/// Whether `privilege` is granted on `path` (or inherited from a parent path).
+/// Whether `privilege` is granted on `path`: listed on `path` itself (propagating or not), or
+/// listed as propagating on a parent path.
 pub fn has_privilege(perms: &Permissions, path: &str, privilege: &str) -> bool {
     let mut p = path.trim_end_matches('/').to_owned();
+    let mut exact = true;
     loop {
         let key = if p.is_empty() { "/" } else { p.as_str() };
-        if perms.get(key).is_some_and(|s| s.contains(privilege)) {
+        if let Some(&propagates) = perms.get(key).and_then(|s| s.get(privilege))
+            && (exact || propagates)
+        {
             return true;
         }
         if p.is_empty() {
             return false;
         }
+        exact = false;
         match p.rfind('/') {
             Some(i) => p.truncate(i),
             None => p.clear(),
@@ -386,11 +392,19 @@ mod tests {
         );
         assert_eq!(parse_size("3584M"), Some(3584 << 20));
         let mut perms = Permissions::new();
-        perms.insert("/vms".into(), ["VM.Clone".to_string()].into());
+        perms.insert("/vms".into(), [("VM.Clone".to_string(), true)].into());
         assert!(has_privilege(&perms, "/vms/201", "VM.Clone"));
         assert!(!has_privilege(&perms, "/vms/201", "VM.Allocate"));
-        perms.insert("/".into(), ["Sys.Audit".to_string()].into());
+        perms.insert("/".into(), [("Sys.Audit".to_string(), true)].into());
         assert!(has_privilege(&perms, "/nodes/pve", "Sys.Audit"));
+        // Without propagation: on the exact path only.
+        perms.insert(
+            "/storage".into(),
+            [("Datastore.Audit".to_string(), false)].into(),
+        );
+        assert!(has_privilege(&perms, "/storage", "Datastore.Audit"));
+        assert!(has_privilege(&perms, "/storage/", "Datastore.Audit"));
+        assert!(!has_privilege(&perms, "/storage/local", "Datastore.Audit"));
     }
 
     #[test]

@@ -444,6 +444,43 @@ fn line_format(tpl: &str, labels: &Labels) -> String {
     out
 }
 
+/// A duration the way Loki reads a range `[...]` and `since`: Prometheus' `model.ParseDuration`,
+/// units `y`, `w`, `d`, `h`, `m`, `s`, `ms`, each at most once and largest first (`1h30m`,
+/// `250ms`, `0`). `ns`, `us` and `µs` are refused, as real Loki refuses them. In ns; `None` when
+/// invalid or beyond `i64`.
+pub fn parse_duration_ns(s: &str) -> Option<i64> {
+    const UNITS: [(&str, i64); 7] = [
+        ("y", 365 * 86_400_000_000_000),
+        ("w", 7 * 86_400_000_000_000),
+        ("d", 86_400_000_000_000),
+        ("h", 3_600_000_000_000),
+        ("m", 60_000_000_000),
+        ("s", 1_000_000_000),
+        ("ms", 1_000_000),
+    ];
+    if s == "0" {
+        return Some(0);
+    }
+    if s.is_empty() {
+        return None;
+    }
+    let mut rest = s;
+    let mut total = 0i64;
+    let mut next_unit = 0;
+    while !rest.is_empty() {
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        let n: i64 = rest.get(..digits)?.parse().ok()?;
+        rest = &rest[digits..];
+        let unit_len = rest.bytes().take_while(u8::is_ascii_alphabetic).count();
+        let unit = &rest[..unit_len];
+        rest = &rest[unit_len..];
+        let i = next_unit + UNITS[next_unit..].iter().position(|(u, _)| *u == unit)?;
+        next_unit = i + 1;
+        total = total.checked_add(n.checked_mul(UNITS[i].1)?)?;
+    }
+    Some(total)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -532,5 +569,27 @@ mod tests {
             e.to_string().starts_with("parse error at line 1, col 11"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn durations_are_prometheus_ones_without_ns_or_us() {
+        assert_eq!(parse_duration_ns("1h30m"), Some(5_400_000_000_000));
+        assert_eq!(parse_duration_ns("250ms"), Some(250_000_000));
+        assert_eq!(parse_duration_ns("1d2h"), Some(93_600_000_000_000));
+        assert_eq!(parse_duration_ns("0"), Some(0));
+        for bad in [
+            "5x",
+            "",
+            "5",
+            "1500ns",
+            "15us",
+            "15µs",
+            "30m1h",
+            "1s1s",
+            "ms",
+            "999999999999y",
+        ] {
+            assert_eq!(parse_duration_ns(bad), None, "{bad}");
+        }
     }
 }

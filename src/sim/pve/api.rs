@@ -835,13 +835,19 @@ fn permissions(st: &State, who: &str) -> Value {
     }
     let mut out = Map::new();
     for path in paths {
-        let privs = st.access.effective(who, &path);
+        // privilege -> propagate flag (0/1), as pve-access-control answers it.
+        let privs = st.access.effective_flags(who, &path);
         if privs.is_empty() {
             continue;
         }
         out.insert(
             path,
-            Value::Object(privs.into_iter().map(|p| (p, json!(1))).collect()),
+            Value::Object(
+                privs
+                    .into_iter()
+                    .map(|(p, propagates)| (p, json!(u8::from(propagates))))
+                    .collect(),
+            ),
         );
     }
     Value::Object(out)

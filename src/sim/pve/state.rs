@@ -254,7 +254,8 @@ pub struct Token {
     pub privsep: bool,
 }
 
-/// Users, tokens and ACLs. Privileges per path; a path grants to its descendants.
+/// Users, tokens and ACLs. Privileges per path; a path grants to its descendants unless its ACL
+/// was set without propagation (`no_propagate`), then it grants on that exact path only.
 #[derive(Debug, Clone, Default)]
 pub struct Access {
     /// user -> password
@@ -263,6 +264,8 @@ pub struct Access {
     pub tokens: BTreeMap<String, Token>,
     /// principal (user or token id) -> path -> privileges
     pub acl: BTreeMap<String, BTreeMap<String, BTreeSet<String>>>,
+    /// `(principal, path)` whose ACL has `propagate=0`.
+    pub no_propagate: BTreeSet<(String, String)>,
     /// ticket -> (user, csrf)
     pub tickets: BTreeMap<String, (String, String)>,
 }
@@ -292,34 +295,52 @@ pub const BOOTSTRAP_PRIVILEGES: &[&str] = &[
 ];
 
 impl Access {
-    fn privs_of(&self, principal: &str, path: &str) -> BTreeSet<String> {
-        let mut out = BTreeSet::new();
+    /// Privileges of `principal`'s own ACLs on `path`, each with whether it propagates below
+    /// `path`: an ACL on `path` itself grants with its own flag, one on a parent path only when
+    /// it propagates (and then propagates further).
+    fn privs_of(&self, principal: &str, path: &str) -> BTreeMap<String, bool> {
+        let mut out = BTreeMap::new();
         let Some(paths) = self.acl.get(principal) else {
             return out;
         };
         for (p, privs) in paths {
-            let covers = p == "/" || path == p || path.starts_with(&format!("{p}/"));
-            if covers {
-                out.extend(privs.iter().cloned());
+            let propagates = !self
+                .no_propagate
+                .contains(&(principal.to_owned(), p.clone()));
+            let flag = if path == p {
+                propagates
+            } else if propagates && (p == "/" || path.starts_with(&format!("{p}/"))) {
+                true
+            } else {
+                continue;
+            };
+            for privilege in privs {
+                let e = out.entry(privilege.clone()).or_insert(false);
+                *e |= flag;
             }
         }
         out
     }
 
-    /// Effective privileges of `principal` on `path`. A privilege-separated token gets only what
-    /// its own ACLs grant (and its user has); a token without separation acts as its user.
-    pub fn effective(&self, principal: &str, path: &str) -> BTreeSet<String> {
+    /// Effective privileges of `principal` on `path`, each with its propagate flag (what
+    /// `GET /access/permissions` answers). A privilege-separated token gets only what its own
+    /// ACLs grant (and its user has; it propagates only if both do); a token without separation
+    /// acts as its user.
+    pub fn effective_flags(&self, principal: &str, path: &str) -> BTreeMap<String, bool> {
         if principal == "root@pam" {
-            return BOOTSTRAP_PRIVILEGES.iter().map(|s| s.to_string()).collect();
+            return BOOTSTRAP_PRIVILEGES
+                .iter()
+                .map(|s| (s.to_string(), true))
+                .collect();
         }
         match principal.split_once('!') {
             Some((user, _)) => {
                 let token = self.tokens.get(principal);
-                let user_privs = self.effective(user, path);
+                let user_privs = self.effective_flags(user, path);
                 if token.is_some_and(|t| t.privsep) {
                     self.privs_of(principal, path)
-                        .intersection(&user_privs)
-                        .cloned()
+                        .into_iter()
+                        .filter_map(|(p, own)| user_privs.get(&p).map(|u| (p, own && *u)))
                         .collect()
                 } else {
                     user_privs
@@ -327,6 +348,11 @@ impl Access {
             }
             None => self.privs_of(principal, path),
         }
+    }
+
+    /// Effective privileges of `principal` on `path`.
+    pub fn effective(&self, principal: &str, path: &str) -> BTreeSet<String> {
+        self.effective_flags(principal, path).into_keys().collect()
     }
 
     pub fn allowed(&self, principal: &str, path: &str, privilege: &str) -> bool {
@@ -341,6 +367,14 @@ impl Access {
             .entry(path.to_owned())
             .or_default();
         e.extend(privs.iter().map(|s| s.to_string()));
+    }
+
+    /// Like [`Access::grant`], for an ACL set with `propagate=0`: the privileges hold on `path`
+    /// itself, not below it.
+    pub fn grant_here(&mut self, principal: &str, path: &str, privs: &[&str]) {
+        self.grant(principal, path, privs);
+        self.no_propagate
+            .insert((principal.to_owned(), path.to_owned()));
     }
 
     pub fn revoke(&mut self, principal: &str, privilege: &str) {
