@@ -449,10 +449,15 @@ mod tests {
         assert_eq!(st.focus, PaneId::Alerts);
         st.apply(ConsoleAction::FocusNext, 0);
         assert_eq!(st.focus, PaneId::Logs);
-        st.apply(ConsoleAction::FocusNext, 0);
+        // Focus cycles every pane, the registry's too.
+        for _ in 0..PaneId::ALL.len() {
+            st.apply(ConsoleAction::FocusNext, 0);
+        }
+        assert_eq!(st.focus, PaneId::Logs);
+        st.apply(ConsoleAction::FocusPrev, 0);
         assert_eq!(st.focus, PaneId::Alerts);
         st.apply(ConsoleAction::FocusPrev, 0);
-        assert_eq!(st.focus, PaneId::Logs);
+        assert_eq!(st.focus, *PaneId::ALL.last().unwrap());
         for _ in 0..20 {
             st.apply(ConsoleAction::Grow(true), 0);
         }
