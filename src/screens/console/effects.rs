@@ -25,6 +25,8 @@ pub struct ConsoleBackends {
     pub alert_poll: Duration,
     /// "Poll now" for the alert pollers (after a silence change).
     pub refresh: Arc<Notify>,
+    /// The clients of the panes added through the registry.
+    pub panes: super::panes::PaneBackends,
 }
 
 impl Default for ConsoleBackends {
@@ -35,6 +37,7 @@ impl Default for ConsoleBackends {
             alertmanager: None,
             alert_poll: ALERT_POLL,
             refresh: Arc::new(Notify::new()),
+            panes: super::panes::PaneBackends::default(),
         }
     }
 }
@@ -47,12 +50,14 @@ pub const PROMETHEUS_KEY: &str = "console:alerts:prometheus";
 pub const ALERTMANAGER_KEY: &str = "console:alerts:alertmanager";
 
 /// Keys of the console's subscriptions (cancelled when leaving the screen).
-pub fn subscription_keys() -> [TaskKey; 3] {
-    [
+pub fn subscription_keys() -> Vec<TaskKey> {
+    let mut keys = vec![
         TaskKey::new(TAIL_KEY),
         TaskKey::new(PROMETHEUS_KEY),
         TaskKey::new(ALERTMANAGER_KEY),
-    ]
+    ];
+    keys.extend(super::panes::subscription_keys());
+    keys
 }
 
 /// What an effect becomes.
@@ -176,6 +181,7 @@ fn plan_one(effect: ConsoleEffect, b: &ConsoleBackends) -> Planned {
             }))
         }
         ConsoleEffect::Copy(text) => Planned::Terminal(osc52(&text)),
+        ConsoleEffect::Pane(effect) => super::panes::plan(effect, &b.panes),
     }
 }
 

@@ -38,6 +38,8 @@ pub enum ConsoleEffect {
     },
     /// Put text on the clipboard with OSC 52.
     Copy(String),
+    /// What a pane of the registry asks (typed per pane).
+    Pane(super::panes::PaneEffect),
 }
 
 /// Which alert source an update is about.
@@ -102,4 +104,6 @@ pub enum ConsoleEvent {
     CredentialsLoaded(Result<crate::backends::endpoint::Auth, String>),
     /// The LogQL history was written to the state dir.
     HistorySaved(Result<(), String>),
+    /// What comes back to a pane of the registry (typed per pane).
+    Pane(super::panes::PaneEvent),
 }

@@ -10,6 +10,7 @@ pub mod endpoints;
 pub mod events;
 pub mod history;
 pub mod logs;
+pub mod panes;
 pub mod pivot;
 pub mod state;
 pub mod view;
@@ -105,8 +106,10 @@ impl ConsoleScreen {
         let mut r = endpoints::resolve(overrides, cfg, &env_file, &|k| std::env::var(k).ok());
         r.ca_files = endpoints::ca_files(cfg, &session.repo_root);
         let mut notes = r.notes.clone();
-        let backends = build_backends(&r, r.auth.clone(), &mut notes);
+        let mut backends = build_backends(&r, r.auth.clone(), &mut notes);
+        backends.panes = panes::PaneBackends::connect(session);
         let mut screen = Self::with_backends(backends, author(), notes);
+        screen.state.panes = panes::Panes::new(Some(session));
         screen.credentials = r.credentials.clone();
         screen.resolved = Some(r);
         screen
@@ -420,8 +423,10 @@ impl Owner<ConsoleEvent> for ConsoleScreen {
                 if let Some(r) = &self.resolved {
                     let mut notes = Vec::new();
                     let refresh = self.backends.refresh.clone();
+                    let panes = std::mem::take(&mut self.backends.panes);
                     self.backends = ConsoleBackends {
                         refresh,
+                        panes,
                         ..build_backends(r, auth, &mut notes)
                     };
                 }

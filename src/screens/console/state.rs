@@ -7,23 +7,7 @@ use super::logs::{LogsPane, LogsPrompt};
 use super::pivot;
 use crossterm::event::{KeyCode, KeyEvent};
 
-/// The console's panes, in focus order. `Health` is reserved for the cluster-health pane that
-/// comes with the Kubernetes backend; the layout already leaves room for it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PaneId {
-    Alerts,
-    Logs,
-}
-
-impl PaneId {
-    pub const ALL: [PaneId; 2] = [PaneId::Alerts, PaneId::Logs];
-    pub fn title(self) -> &'static str {
-        match self {
-            PaneId::Alerts => "Alerts",
-            PaneId::Logs => "Logs",
-        }
-    }
-}
+pub use super::panes::PaneId;
 
 /// What the user asked the console to do (keys map to these through the keymap).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,6 +53,8 @@ pub enum ConsoleAction {
 pub struct ConsoleState {
     pub logs: LogsPane,
     pub alerts: AlertsPane,
+    /// The panes added through the registry (`panes/mod.rs`).
+    pub panes: super::panes::Panes,
     pub focus: PaneId,
     pub zoomed: bool,
     /// Share of the first pane (alerts) in percent.
@@ -96,6 +82,7 @@ impl ConsoleState {
         Self {
             logs,
             alerts: AlertsPane::new(author),
+            panes: super::panes::Panes::new(None),
             focus: PaneId::Alerts,
             zoomed: false,
             split: 40,
@@ -118,6 +105,7 @@ impl ConsoleState {
             fx.extend(self.logs.run_query(&q, now_ns));
             fx.push(ConsoleEffect::FetchLabels);
         }
+        fx.extend(self.panes.open());
         fx
     }
 
@@ -126,6 +114,7 @@ impl ConsoleState {
     pub fn resume(&mut self, now_ns: i64) -> Vec<ConsoleEffect> {
         let mut fx = self.watch_alerts();
         fx.extend(self.logs.resume_tail(now_ns));
+        fx.extend(self.panes.resume());
         fx
     }
 
@@ -167,6 +156,7 @@ impl ConsoleState {
                 Vec::new()
             }
             ConsoleEvent::HistorySaved(Ok(())) => Vec::new(),
+            ConsoleEvent::Pane(ev) => self.panes.on_event(ev),
             _ => self.logs.on_event(ev, &self.tz),
         }
     }
@@ -276,6 +266,14 @@ impl ConsoleState {
     pub fn apply(&mut self, action: ConsoleAction, now_ns: i64) -> Vec<ConsoleEffect> {
         use ConsoleAction as A;
         let logs = self.focus == PaneId::Logs;
+        if !matches!(action, A::FocusNext | A::FocusPrev | A::Zoom | A::Grow(_))
+            && let Some(fx) = self.panes.on_action(self.focus, action, now_ns)
+        {
+            if action == A::Back && fx.is_empty() {
+                self.zoomed = false;
+            }
+            return fx;
+        }
         match action {
             A::FocusNext | A::FocusPrev => {
                 let i = PaneId::ALL
@@ -451,10 +449,15 @@ mod tests {
         assert_eq!(st.focus, PaneId::Alerts);
         st.apply(ConsoleAction::FocusNext, 0);
         assert_eq!(st.focus, PaneId::Logs);
-        st.apply(ConsoleAction::FocusNext, 0);
+        // Focus cycles every pane, the registry's too.
+        for _ in 0..PaneId::ALL.len() {
+            st.apply(ConsoleAction::FocusNext, 0);
+        }
+        assert_eq!(st.focus, PaneId::Logs);
+        st.apply(ConsoleAction::FocusPrev, 0);
         assert_eq!(st.focus, PaneId::Alerts);
         st.apply(ConsoleAction::FocusPrev, 0);
-        assert_eq!(st.focus, PaneId::Logs);
+        assert_eq!(st.focus, *PaneId::ALL.last().unwrap());
         for _ in 0..20 {
             st.apply(ConsoleAction::Grow(true), 0);
         }

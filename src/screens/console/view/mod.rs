@@ -32,14 +32,19 @@ pub fn pane_areas(state: &ConsoleState, area: Rect) -> Vec<(PaneId, Rect)> {
     if state.zoomed {
         return vec![(state.focus, area)];
     }
-    let first = Constraint::Percentage(state.split);
-    let rest = Constraint::Fill(1);
+    // The first pane gets `split` percent, the others share the rest.
+    let constraints = PaneId::ALL.iter().enumerate().map(|(i, _)| {
+        if i == 0 {
+            Constraint::Percentage(state.split)
+        } else {
+            Constraint::Fill(1)
+        }
+    });
     let chunks = if area.width >= SIDE_BY_SIDE_MIN_WIDTH {
-        Layout::horizontal([first, rest]).split(area)
+        Layout::horizontal(constraints).split(area)
     } else {
-        Layout::vertical([first, rest]).split(area)
+        Layout::vertical(constraints).split(area)
     };
-    // A third pane (cluster health) joins PaneId::ALL and gets a chunk here.
     PaneId::ALL
         .iter()
         .copied()
@@ -69,6 +74,8 @@ pub fn render_console(state: &ConsoleState, f: &mut Frame, area: Rect, cx: &Cx) 
                 state.zoomed && focused,
                 state,
             ),
+            #[allow(unreachable_patterns)] // no pane added through the registry yet
+            added => state.panes.render(added, f, rect, cx, focused),
         }
     }
     if let Some(form) = &state.alerts.silence_form {
