@@ -596,23 +596,8 @@ mod tests {
 
 #[cfg(test)]
 mod fixtures {
+    use super::shell_safe::tests::{FILE, GOOD, errors};
     use crate::config::parse_cluster;
-
-    const GOOD: &str = include_str!("../../tests/fixtures/clusters/prox-n100.yaml");
-    const FILE: &str = "config/clusters/prox-n100.yaml";
-
-    /// Parse the fixture with `edits` applied (each `from` must occur) and return the messages.
-    fn errors(edits: &[(&str, &str)]) -> Vec<String> {
-        let mut text = GOOD.to_owned();
-        for (from, to) in edits {
-            assert!(text.contains(from), "fixture lacks {from:?}");
-            text = text.replacen(from, to, 1);
-        }
-        match parse_cluster("prox-n100", FILE, &text) {
-            Ok(_) => Vec::new(),
-            Err(d) => d.iter().map(ToString::to_string).collect(),
-        }
-    }
 
     #[test]
     fn the_fixture_is_valid() {
