@@ -16,7 +16,16 @@ fuzz_target!(|data: &[u8]| {
     let display = "config/clusters/fuzz.yaml";
     let before = parse_cluster("fuzz", display, text);
     if let Err(diags) = &before {
-        let lines = text.lines().count().max(1);
+        // Lines as YAML counts them: `\n`, `\r\n`, a lone `\r`, and (libyaml) NEL, LS, PS.
+        let breaks = text
+            .char_indices()
+            .filter(|&(i, c)| match c {
+                '\n' | '\u{85}' | '\u{2028}' | '\u{2029}' => true,
+                '\r' => !text[i + 1..].starts_with('\n'),
+                _ => false,
+            })
+            .count();
+        let lines = breaks + 1;
         for d in diags {
             assert!(d.line <= lines + 1, "diagnostic outside the file: {d}");
         }
