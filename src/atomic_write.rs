@@ -300,8 +300,8 @@ mod tests {
     fn create_new_makes_a_complete_secret_file() {
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("keys.txt");
-        create_new(&f, b"AGE-SECRET-KEY-1\n", Mode::Secret).unwrap();
-        assert_eq!(fs::read_to_string(&f).unwrap(), "AGE-SECRET-KEY-1\n");
+        create_new(&f, b"identity\n", Mode::Secret).unwrap();
+        assert_eq!(fs::read_to_string(&f).unwrap(), "identity\n");
         assert_eq!(mode_of(&f), 0o600);
         assert_eq!(temps_in(dir.path()), Vec::<String>::new());
     }
