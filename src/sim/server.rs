@@ -22,12 +22,7 @@ impl SimServer {
     ) -> std::io::Result<Self> {
         let listener = tokio::net::TcpListener::bind(listen).await?;
         let addr = listener.local_addr()?;
-        let shutdown = cancel.clone();
-        let handle = tokio::spawn(async move {
-            let _ = axum::serve(listener, router)
-                .with_graceful_shutdown(shutdown.cancelled_owned())
-                .await;
-        });
+        let handle = serve(listener, router, &cancel);
         Ok(Self {
             addr,
             cancel,
@@ -46,12 +41,7 @@ impl SimServer {
         let tcp = tokio::net::TcpListener::bind(listen).await?;
         let listener = crate::sim::kube::tls::TlsListener::new(tcp, config)?;
         let addr = axum::serve::Listener::local_addr(&listener)?;
-        let shutdown = cancel.clone();
-        let handle = tokio::spawn(async move {
-            let _ = axum::serve(listener, router)
-                .with_graceful_shutdown(shutdown.cancelled_owned())
-                .await;
-        });
+        let handle = serve(listener, router, &cancel);
         Ok(Self {
             addr,
             cancel,
@@ -73,4 +63,22 @@ impl SimServer {
         self.cancel.cancel();
         let _ = self.handle.await;
     }
+}
+
+/// Serve `router` on `listener` until `cancel` fires (plain TCP or the TLS listener alike).
+fn serve<L>(
+    listener: L,
+    router: axum::Router,
+    cancel: &CancellationToken,
+) -> tokio::task::JoinHandle<()>
+where
+    L: axum::serve::Listener,
+    L::Addr: std::fmt::Debug,
+{
+    let shutdown = cancel.clone();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, router)
+            .with_graceful_shutdown(shutdown.cancelled_owned())
+            .await;
+    })
 }
