@@ -35,11 +35,15 @@ pub struct ClusterConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProxmoxConfig {
-    /// `https://host:8006` (no `/api2/json`, no trailing slash).
+    /// `https://host:8006` (no `/api2/json`, no trailing slash). Empty (left out) for standalone
+    /// hosts, whose endpoints are in `hosts` (config/pve_hosts.rs).
+    #[serde(default)]
     pub endpoint: String,
     /// PVE node names VMs may be placed on (seed homelabs run two hosts).
     pub nodes: Vec<String>,
     /// API token id, `user@realm!tokenname`. The token secret is `PROXMOX_TOKEN_SECRET` in the env file.
+    /// Empty (left out) for standalone hosts.
+    #[serde(default)]
     pub token_id: String,
     #[serde(default)]
     pub tls: ProxmoxTls,
@@ -55,6 +59,13 @@ pub struct ProxmoxConfig {
     /// Tag that marks VMs as managed by homelab.
     #[serde(default = "default_tag")]
     pub tag: String,
+    /// How the qemu-guest-agent vendor snippet reaches the nodes (`ssh` or `host-script`).
+    #[serde(default)]
+    pub vendor_snippet: super::pve_hosts::SnippetDelivery,
+    /// Per-node settings: SSH address and snippet directory; each node's own API for standalone
+    /// hosts.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hosts: Vec<super::pve_hosts::PveHost>,
 }
 
 fn default_snippets_storage() -> String {

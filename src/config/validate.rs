@@ -2,6 +2,7 @@
 //! (`file:line:column`, found in the source text), what is wrong and what is expected.
 
 mod insecure_http;
+mod pve_hosts;
 mod shell_safe;
 
 pub use insecure_http::insecure_endpoints;
@@ -57,6 +58,36 @@ impl Checker<'_> {
     fn dns_label(&mut self, path: &str, value: &str) {
         if !is_dns_label(value) {
             self.err(path, format!("`{value}` is not DNS-safe; expected 1-63 lower-case letters, digits and `-`, starting and ending with a letter or digit"));
+        }
+    }
+
+    /// A PVE API endpoint: a URL with scheme, host and port, no path.
+    fn endpoint(&mut self, path: &str, value: &str) {
+        self.url(path, value, &["https", "http"]);
+        if value.ends_with('/') || value.contains("/api2") {
+            self.err(path, format!("`{value}` has a path; expected just scheme, host and port, e.g. https://192.168.1.10:8006"));
+        }
+    }
+
+    fn token_id(&mut self, path: &str, value: &str) {
+        if !TOKEN_ID.is_match(value) {
+            self.err(
+                path,
+                format!(
+                    "`{value}` is not a token id; expected user@realm!tokenname, e.g. homelab@pve!bootstrap"
+                ),
+            );
+        }
+    }
+
+    fn fingerprint(&mut self, path: &str, value: Option<&str>) {
+        if let Some(fp) = value
+            && !FINGERPRINT.is_match(fp)
+        {
+            self.err(
+                path,
+                "is not a SHA-256 fingerprint; expected 32 hex byte pairs separated by `:`",
+            );
         }
     }
 
@@ -163,9 +194,10 @@ pub fn validate(cfg: &ClusterConfig, name: &str, display: &str, text: &str) -> V
 
     // --- proxmox ---
     let p = &cfg.proxmox;
-    c.url("proxmox.endpoint", &p.endpoint, &["https", "http"]);
-    if p.endpoint.ends_with('/') || p.endpoint.contains("/api2") {
-        c.err("proxmox.endpoint", format!("`{}` has a path; expected just scheme, host and port, e.g. https://192.168.1.10:8006", p.endpoint));
+    // Standalone hosts carry endpoint and token per node (validate/pve_hosts.rs).
+    let standalone = p.standalone();
+    if !standalone && !p.endpoint.is_empty() {
+        c.endpoint("proxmox.endpoint", &p.endpoint);
     }
     if p.nodes.is_empty() {
         c.err(
@@ -182,22 +214,9 @@ pub fn validate(cfg: &ClusterConfig, name: &str, display: &str, text: &str) -> V
             );
         }
     }
-    if !TOKEN_ID.is_match(&p.token_id) {
-        c.err(
-            "proxmox.token_id",
-            format!(
-                "`{}` is not a token id; expected user@realm!tokenname, e.g. homelab@pve!bootstrap",
-                p.token_id
-            ),
-        );
-    }
-    if let Some(fp) = &p.tls.fingerprint
-        && !FINGERPRINT.is_match(fp)
-    {
-        c.err(
-            "proxmox.tls.fingerprint",
-            "is not a SHA-256 fingerprint; expected 32 hex byte pairs separated by `:`",
-        );
+    if !standalone && !p.endpoint.is_empty() {
+        c.token_id("proxmox.token_id", &p.token_id);
+        c.fingerprint("proxmox.tls.fingerprint", p.tls.fingerprint.as_deref());
     }
     for (path, v) in [
         ("proxmox.vm_storage", &p.vm_storage),
@@ -561,6 +580,7 @@ pub fn validate(cfg: &ClusterConfig, name: &str, display: &str, text: &str) -> V
     }
     shell_safe::check(cfg, &mut c);
     insecure_http::check(cfg, &mut c);
+    pve_hosts::check(cfg, &mut c);
     c.out
 }
 
