@@ -5,6 +5,11 @@
 mod support;
 #[path = "support/mod.rs"]
 mod ui;
+/// For k3s/nodes.rs (real sshd nodes), which the snippet tests use as PVE nodes.
+use ui::net;
+#[allow(dead_code)]
+#[path = "k3s/nodes.rs"]
+mod nodes;
 
 #[path = "pve/cli.rs"]
 mod cli;
@@ -16,6 +21,8 @@ mod credentials;
 mod e2e;
 #[path = "pve/proxmoxer.rs"]
 mod proxmoxer;
+#[path = "pve/snippet.rs"]
+mod snippet;
 #[path = "pve/stage.rs"]
 mod stage;
 #[path = "pve/wizard.rs"]

@@ -1,5 +1,5 @@
 //! Per-node settings of the Proxmox VE hosts (`proxmox.hosts`), and how the qemu-guest-agent
-//! vendor snippet reaches them (`proxmox.vendor_snippet`).
+//! vendor snippet reaches them (`proxmox.vendor_snippet`: `ssh` or `manual`).
 //!
 //! Two layouts (docs/proxmox-stage.md, "One PVE cluster or standalone hosts"):
 //! - **one PVE cluster**: `proxmox.endpoint` + `proxmox.token_id` serve every node; a
@@ -21,9 +21,9 @@ pub enum SnippetDelivery {
     /// The proxmox stage writes it over SSH as root (step `snippet/<node>`), comparing its hash.
     #[default]
     Ssh,
-    /// `infrastructure/proxmox/cluster_bootstrap.sh` wrote it on each node; the stage only looks
-    /// for it through the API (and waits for SSH only where it is missing).
-    HostScript,
+    /// The operator placed `infrastructure/proxmox/homelab-vendor.yaml` on each node; the stage
+    /// only looks for it through the API (and waits for SSH only where it is missing).
+    Manual,
 }
 
 /// One PVE node's own settings.

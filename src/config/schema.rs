@@ -59,7 +59,7 @@ pub struct ProxmoxConfig {
     /// Tag that marks VMs as managed by homelab.
     #[serde(default = "default_tag")]
     pub tag: String,
-    /// How the qemu-guest-agent vendor snippet reaches the nodes (`ssh` or `host-script`).
+    /// How the qemu-guest-agent vendor snippet reaches the nodes (`ssh` or `manual`).
     #[serde(default)]
     pub vendor_snippet: super::pve_hosts::SnippetDelivery,
     /// Per-node settings: SSH address and snippet directory; each node's own API for standalone

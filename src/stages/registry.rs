@@ -244,10 +244,21 @@ fn build_proxmox(cx: &BuildCx) -> Build {
     use crate::config::env_file;
     let env_file = env_file(&cx.repo, &cx.cfg.name);
     match connect(&cx.cfg, Some(&env_file), cx.pin.as_deref()) {
-        Ok(Connection::Ready(client)) => Build::Ready(Arc::new(ProxmoxStage::new(
-            cx.cfg.clone(),
-            Arc::new(client),
-        ))),
+        Ok(Connection::Ready(client)) => {
+            let stage = ProxmoxStage::new(cx.cfg.clone(), Arc::new(client));
+            if cx.cfg.proxmox.vendor_snippet != crate::config::SnippetDelivery::Ssh {
+                return Build::Ready(Arc::new(stage));
+            }
+            match crate::backends::ssh::SshEnv::from_process() {
+                Ok(env) => {
+                    let shells = ProxmoxStage::node_shells(&cx.cfg, Arc::new(env), cx.ssh.clone());
+                    Build::Ready(Arc::new(stage.with_snippet_shells(shells)))
+                }
+                Err(e) => {
+                    Build::Unavailable(format!("the vendor snippet is written over SSH: {e}"))
+                }
+            }
+        }
         Ok(Connection::NeedsTrust { host, port }) => Build::NeedsTrust { host, port },
         Err(e) => Build::Unavailable(e),
     }

@@ -76,8 +76,15 @@ pub fn vm_ip(sim: &PveSim, host: u8) -> std::net::Ipv4Addr {
     std::net::Ipv4Addr::new(127, 1 + a % 254, b, host)
 }
 
-/// A cluster definition for `sim`: one server on the first node, one agent on the last.
+/// A cluster definition for `sim`: one server on the first node, one agent on the last. The
+/// vendor snippet is `manual` (the simulator's nodes start with it, and no SSH reaches them);
+/// [`cluster_yaml_with`] writes it over SSH.
 pub fn cluster_yaml(sim: &PveSim, nodes: &[&str], ssh_port: u16) -> String {
+    cluster_yaml_with(sim, nodes, ssh_port, "manual")
+}
+
+/// [`cluster_yaml`] with `proxmox.vendor_snippet: <snippet>`.
+pub fn cluster_yaml_with(sim: &PveSim, nodes: &[&str], ssh_port: u16, snippet: &str) -> String {
     let first = nodes[0];
     let last = nodes[nodes.len() - 1];
     let (server_ip, agent_ip) = (vm_ip(sim, 21), vm_ip(sim, 31));
@@ -94,6 +101,7 @@ proxmox:
   image_storage: local
   bridge: vmbr0
   tag: homelab
+  vendor_snippet: {snippet}
 template:
   vmid: 9000
   name: ubuntu-2404-cloud

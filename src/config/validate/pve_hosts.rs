@@ -79,8 +79,15 @@ pub(super) fn check(cfg: &ClusterConfig, c: &mut Checker) {
                 c.fingerprint(&at("tls.fingerprint"), h.tls.fingerprint.as_deref());
             }
             None => {
-                let f = if h.token_id.is_some() { "token_id" } else { "node" };
-                c.err(&at(f), format!("has no endpoint while other hosts have one; {LAYOUTS}"));
+                let f = if h.token_id.is_some() {
+                    "token_id"
+                } else {
+                    "node"
+                };
+                c.err(
+                    &at(f),
+                    format!("has no endpoint while other hosts have one; {LAYOUTS}"),
+                );
             }
         }
     }
@@ -90,7 +97,10 @@ pub(super) fn check(cfg: &ClusterConfig, c: &mut Checker) {
             ("proxmox.tls", p.tls != Default::default()),
         ] {
             if set {
-                c.err(f, format!("is set while the hosts have their own endpoints; {LAYOUTS}"));
+                c.err(
+                    f,
+                    format!("is set while the hosts have their own endpoints; {LAYOUTS}"),
+                );
             }
         }
         for (i, n) in p.nodes.iter().enumerate() {

@@ -313,7 +313,7 @@ pub fn handle(st: &mut State, who: &str, req: &Req) -> Reply {
                 .and_then(|n| n.storage(storage))
                 .ok_or_else(|| ApiErr::new(500, format!("storage '{storage}' does not exist")))?;
             let rows = s
-                .volumes
+                .volume_list()
                 .iter()
                 .filter_map(|(volid, size)| {
                     let content = content_of(volid);

@@ -57,9 +57,29 @@ pub struct Storage {
     pub total: u64,
     /// volid -> size
     pub volumes: BTreeMap<String, u64>,
+    /// A directory standing in for this storage's `snippets/` folder (a test's node writes
+    /// there over real SSH); its regular files are the storage's snippets.
+    pub snippets_dir: Option<std::path::PathBuf>,
 }
 
 impl Storage {
+    /// Every volume: the in-memory ones, and the files of `snippets_dir` when it is set.
+    pub fn volume_list(&self) -> BTreeMap<String, u64> {
+        let mut out = self.volumes.clone();
+        let Some(dir) = &self.snippets_dir else {
+            return out;
+        };
+        out.retain(|volid, _| !volid.starts_with(&format!("{}:snippets/", self.name)));
+        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let Ok(meta) = entry.metadata() else { continue };
+            if meta.is_file() && !name.starts_with('.') {
+                out.insert(format!("{}:snippets/{name}", self.name), meta.len());
+            }
+        }
+        out
+    }
+
     pub fn used(&self) -> u64 {
         self.volumes.values().sum()
     }
@@ -449,6 +469,7 @@ impl State {
                             "local:snippets/homelab-vendor.yaml".to_owned(),
                             412u64,
                         )]),
+                        snippets_dir: None,
                     },
                     Storage {
                         name: "local-lvm".into(),
@@ -457,6 +478,7 @@ impl State {
                         shared: false,
                         total: 400 << 30,
                         volumes: BTreeMap::new(),
+                        snippets_dir: None,
                     },
                 ],
                 bridges: vec!["vmbr0".into()],
@@ -486,6 +508,17 @@ impl State {
     }
     pub fn node_mut(&mut self, name: &str) -> Option<&mut Node> {
         self.nodes.iter_mut().find(|n| n.name == name)
+    }
+
+    /// Serve `node`'s `local` snippets from `dir` (its files, nothing else), as a real node's
+    /// directory storage does from /var/lib/vz/snippets.
+    pub fn snippets_from(&mut self, node: &str, dir: &std::path::Path) {
+        if let Some(s) = self
+            .node_mut(node)
+            .and_then(|n| n.storages.iter_mut().find(|s| s.name == "local"))
+        {
+            s.snippets_dir = Some(dir.to_owned());
+        }
     }
 
     /// Writes seen so far (POST/PUT/DELETE other than logins).
@@ -692,7 +725,7 @@ impl State {
         let storage = vendor.split(':').next().unwrap_or_default();
         self.node(&vm.node)
             .and_then(|n| n.storage(storage))
-            .is_some_and(|s| s.volumes.contains_key(vendor))
+            .is_some_and(|s| s.volume_list().contains_key(vendor))
     }
 
     fn open_ssh_ports(&mut self, now: Instant) {

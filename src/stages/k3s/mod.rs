@@ -135,7 +135,7 @@ async fn forwarding<T>(
     out
 }
 
-fn ssh_error(node: &str, e: SshError) -> StageError {
+pub(crate) fn ssh_error(node: &str, e: SshError) -> StageError {
     let hint = match &e {
         SshError::HostKeyChanged(_) => "known_hosts was left as it is; the run stopped",
         SshError::HostKeyNotTrusted { .. } => {
@@ -151,7 +151,7 @@ fn ssh_error(node: &str, e: SshError) -> StageError {
     StageError::new(format!("{node}: {e}")).with_hint(hint)
 }
 
-fn failed_command(node: &str, cmd: &RemoteCommand, out: &ExecOutcome) -> StageError {
+pub(crate) fn failed_command(node: &str, cmd: &RemoteCommand, out: &ExecOutcome) -> StageError {
     let status = match (out.exit_status, &out.exit_signal) {
         (Some(s), _) => format!("exited with status {s}"),
         (None, Some(sig)) => format!("was killed by signal {sig}"),

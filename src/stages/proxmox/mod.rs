@@ -27,6 +27,7 @@
 mod connect;
 mod desired;
 mod preflight;
+pub mod snippet;
 mod steps;
 
 pub use connect::{Connection, connect, connect_with, credentials};
@@ -73,6 +74,9 @@ pub struct ProxmoxStage {
     keys: Vec<String>,
     key_errors: Vec<String>,
     timing: StageTiming,
+    /// Root shells on the PVE nodes that write the vendor snippet (`proxmox.vendor_snippet:
+    /// ssh`); without them no `snippet/<node>` step is planned.
+    snippet_shells: std::collections::BTreeMap<String, Arc<dyn crate::backends::ssh::RemoteShell>>,
 }
 
 impl ProxmoxStage {
@@ -84,7 +88,47 @@ impl ProxmoxStage {
             keys,
             key_errors,
             timing: StageTiming::default(),
+            snippet_shells: Default::default(),
         }
+    }
+
+    /// Write the vendor snippet through these root shells, one per PVE node.
+    pub fn with_snippet_shells(
+        mut self,
+        shells: std::collections::BTreeMap<String, Arc<dyn crate::backends::ssh::RemoteShell>>,
+    ) -> Self {
+        self.snippet_shells = shells;
+        self
+    }
+
+    /// Root SSH shells to every node in `proxmox.nodes` (alias `proxmox.hosts[].ssh_host`, else
+    /// the node name, resolved through ~/.ssh/config), for [`Self::with_snippet_shells`].
+    pub fn node_shells(
+        cfg: &ClusterConfig,
+        env: Arc<crate::backends::ssh::SshEnv>,
+        prompter: Arc<dyn crate::backends::ssh::Prompter>,
+    ) -> std::collections::BTreeMap<String, Arc<dyn crate::backends::ssh::RemoteShell>> {
+        use crate::backends::ssh::{NodeShell, RemoteShell, SshTarget};
+        cfg.proxmox
+            .nodes
+            .iter()
+            .map(|node| {
+                let target = SshTarget {
+                    alias: cfg.proxmox.ssh_host(node),
+                    user: Some("root".into()),
+                    port: None,
+                    identity_file: None,
+                };
+                let shell: Arc<dyn RemoteShell> =
+                    Arc::new(NodeShell::new(env.clone(), target, prompter.clone()));
+                (node.clone(), shell)
+            })
+            .collect()
+    }
+
+    /// Whether the stage writes the vendor snippet itself (step `snippet/<node>`).
+    fn writes_snippet(&self) -> bool {
+        !self.snippet_shells.is_empty()
     }
 
     /// Use these public keys instead of reading `ssh.public_keys`.
@@ -293,6 +337,9 @@ impl Stage for ProxmoxStage {
     async fn verify(&self) -> StageResult<Vec<Check>> {
         let resources = self.resources().await?;
         let mut out = Vec::new();
+        if self.writes_snippet() {
+            out.extend(self.verify_snippets().await);
+        }
         for vm in &self.cfg.vms {
             let id = format!("vm/{}", vm.name);
             let title = format!("{} ({})", vm.name, vm.vmid);

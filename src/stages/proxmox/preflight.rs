@@ -366,7 +366,9 @@ impl ProxmoxStage {
                     e.hint().unwrap_or_default(),
                 )),
             }
-            if self.snippet_present(&node).await {
+            if self.writes_snippet() {
+                checks.push(self.snippet_preflight(&node).await);
+            } else if self.snippet_present(&node).await {
                 checks.push(Check::pass(
                     format!("snippet/{node}"),
                     format!("Vendor snippet on {node}"),
@@ -375,7 +377,7 @@ impl ProxmoxStage {
             } else {
                 checks.push(Check::warn(format!("snippet/{node}"), format!("Vendor snippet on {node}"),
                     format!("{} is missing: qemu-guest-agent will not be installed, the stage waits for SSH only", self.snippet_volid()),
-                    "run infrastructure/proxmox/cluster_bootstrap.sh on the node (writes /var/lib/vz/snippets/homelab-vendor.yaml), see docs/proxmox-stage.md"));
+                    "copy infrastructure/proxmox/homelab-vendor.yaml to /var/lib/vz/snippets/ on the node, or set proxmox.vendor_snippet: ssh (docs/proxmox-stage.md)"));
             }
             match self.pve.bridges(&node).await {
                 Ok(b) if b.iter().any(|b| b.iface == p.bridge) => checks.push(Check::pass(

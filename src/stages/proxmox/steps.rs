@@ -301,6 +301,9 @@ impl ProxmoxStage {
             ));
         }
         for node in self.vm_nodes() {
+            if self.writes_snippet() {
+                plan.steps.push(self.snippet_step(&node).await?);
+            }
             let have_image = matches!(self.check_image(&node).await?, Holds::Yes(_));
             plan.steps.push(
                 Step::new(format!("image/{node}"), "image", if have_image { Intent::Verify } else { Intent::Create },
@@ -528,6 +531,7 @@ impl ProxmoxStage {
                 }
                 self.check_image(node).await
             }
+            ["snippet", node] => self.check_snippet(node).await,
             ["template", node, "create"] => self.check_template_created(node, cx).await,
             ["template", node, "convert"] => self.check_template_converted(node).await,
             ["vm", name, "clone"] => self.check_clone(self.vm(name)?, cx).await,
@@ -572,6 +576,7 @@ impl ProxmoxStage {
                 let upid = self.pve.download_url(node, &p.image_storage, &spec).await?;
                 self.run_task(cx, upid).await
             }
+            ["snippet", node] => self.write_snippet(node, cx).await,
             ["template", node, "create"] => {
                 let spec = self.template_spec(node);
                 let upid = self.pve.create_vm(node, &spec).await?;
