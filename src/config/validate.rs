@@ -718,7 +718,7 @@ mod fixtures {
         assert_eq!(
             errors(&[("  bridge: vmbr0", "  bridge: vmbr0\n  bridges: vmbr1")]),
             vec![
-                "config/clusters/prox-n100.yaml:16:3: proxmox: unknown field `bridges`, expected one of `endpoint`, `nodes`, `token_id`, `tls`, `vm_storage`, `image_storage`, `snippets_storage`, `bridge`, `tag`"
+                "config/clusters/prox-n100.yaml:16:3: proxmox: unknown field `bridges`, expected one of `endpoint`, `nodes`, `token_id`, `tls`, `vm_storage`, `image_storage`, `snippets_storage`, `bridge`, `tag`, `vendor_snippet`, `hosts`"
             ]
         );
     }
