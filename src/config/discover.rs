@@ -14,6 +14,11 @@ pub fn env_file(repo: &Path, cluster: &str) -> PathBuf {
     repo.join(ENV_DIR).join(format!("{cluster}.env"))
 }
 
+/// The cluster's definition: `config/clusters/<cluster>.yaml` under `repo`.
+pub fn cluster_file(repo: &Path, cluster: &str) -> PathBuf {
+    repo.join(CLUSTERS_DIR).join(format!("{cluster}.yaml"))
+}
+
 /// The repository root: walked up from `--repo` when given, else from the working directory.
 pub fn repo_root(repo: Option<&Path>) -> Result<PathBuf, String> {
     match repo {

@@ -11,7 +11,7 @@ pub mod pve_hosts;
 pub mod schema;
 pub mod validate;
 
-pub use discover::{ENV_DIR, env_file, repo_and_cluster, repo_root, valid_cluster};
+pub use discover::{ENV_DIR, cluster_file, env_file, repo_and_cluster, repo_root, valid_cluster};
 pub use load::{LoadedCluster, choose_cluster, find_repo_root, load_cluster, parse_cluster};
 pub use pve_hosts::{
     ApiEndpoint, DEFAULT_SNIPPETS_DIR, PveHost, SnippetDelivery, token_secret_key,

@@ -57,8 +57,12 @@ fn is_default_tls(t: &ProxmoxTls) -> bool {
 
 /// Env-file key of a standalone host's token secret: `PROXMOX_TOKEN_SECRET_PVE_A` for `pve-a`.
 pub fn token_secret_key(node: &str) -> String {
-    let suffix: String = node
-        .chars()
+    format!("PROXMOX_TOKEN_SECRET_{}", key_suffix(node))
+}
+
+/// `pve-a` -> `PVE_A`.
+fn key_suffix(node: &str) -> String {
+    node.chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() {
                 c.to_ascii_uppercase()
@@ -66,8 +70,7 @@ pub fn token_secret_key(node: &str) -> String {
                 '_'
             }
         })
-        .collect();
-    format!("PROXMOX_TOKEN_SECRET_{suffix}")
+        .collect()
 }
 
 /// One API endpoint and the nodes it serves.
@@ -81,6 +84,8 @@ pub struct ApiEndpoint {
     pub tls: ProxmoxTls,
     /// Env-file key of the token secret.
     pub secret_key: String,
+    /// Env-file key of a password for ticket login instead.
+    pub password_key: String,
     pub nodes: Vec<String>,
 }
 
@@ -104,6 +109,7 @@ impl ProxmoxConfig {
                 token_id: self.token_id.clone(),
                 tls: self.tls.clone(),
                 secret_key: "PROXMOX_TOKEN_SECRET".into(),
+                password_key: "PROXMOX_PASSWORD".into(),
                 nodes: self.nodes.clone(),
             }];
         }
@@ -117,6 +123,7 @@ impl ProxmoxConfig {
                     token_id: h.token_id.clone().unwrap_or_default(),
                     tls: h.tls.clone(),
                     secret_key: token_secret_key(&h.node),
+                    password_key: format!("PROXMOX_PASSWORD_{}", key_suffix(&h.node)),
                     nodes: vec![h.node.clone()],
                 })
             })

@@ -243,25 +243,46 @@ fn build_proxmox(cx: &BuildCx) -> Build {
     use super::proxmox::{Connection, ProxmoxStage, connect};
     use crate::config::env_file;
     let env_file = env_file(&cx.repo, &cx.cfg.name);
-    match connect(&cx.cfg, Some(&env_file), cx.pin.as_deref()) {
-        Ok(Connection::Ready(client)) => {
-            let stage = ProxmoxStage::new(cx.cfg.clone(), Arc::new(client));
-            if cx.cfg.proxmox.vendor_snippet != crate::config::SnippetDelivery::Ssh {
-                return Build::Ready(Arc::new(stage));
-            }
-            match crate::backends::ssh::SshEnv::from_process() {
-                Ok(env) => {
-                    let shells = ProxmoxStage::node_shells(&cx.cfg, Arc::new(env), cx.ssh.clone());
-                    Build::Ready(Arc::new(stage.with_snippet_shells(shells)))
-                }
-                Err(e) => {
-                    Build::Unavailable(format!("the vendor snippet is written over SSH: {e}"))
-                }
+    let cfg = with_stored_host_pins(cx);
+    let pve: Arc<dyn crate::backends::pve::Hypervisor> =
+        match connect(&cfg, Some(&env_file), cx.pin.as_deref()) {
+            Ok(Connection::Ready(client)) => Arc::new(client),
+            Ok(Connection::Hosts(router)) => router,
+            Ok(Connection::NeedsTrust { host, port }) => return Build::NeedsTrust { host, port },
+            Err(e) => return Build::Unavailable(e),
+        };
+    let stage = ProxmoxStage::new(cfg.clone(), pve);
+    if cfg.proxmox.vendor_snippet != crate::config::SnippetDelivery::Ssh {
+        return Build::Ready(Arc::new(stage));
+    }
+    match crate::backends::ssh::SshEnv::from_process() {
+        Ok(env) => {
+            let shells = ProxmoxStage::node_shells(&cfg, Arc::new(env), cx.ssh.clone());
+            Build::Ready(Arc::new(stage.with_snippet_shells(shells)))
+        }
+        Err(e) => Build::Unavailable(format!("the vendor snippet is written over SSH: {e}")),
+    }
+}
+
+/// Standalone hosts: the pins trusted this session are stored in each host's own entry of the
+/// cluster file, which `cx.cfg` may predate; take them (and only them) from the file.
+fn with_stored_host_pins(cx: &BuildCx) -> crate::config::ClusterConfig {
+    let mut cfg = cx.cfg.clone();
+    if !cfg.proxmox.standalone() {
+        return cfg;
+    }
+    let file = crate::config::cluster_file(&cx.repo, &cfg.name);
+    if let Ok(stored) = crate::config::valid_cluster(&cx.repo, &file) {
+        for h in &mut cfg.proxmox.hosts {
+            if let Some(s) = stored.proxmox.host(&h.node)
+                && s.endpoint == h.endpoint
+                && h.tls.fingerprint.is_none()
+            {
+                h.tls.fingerprint = s.tls.fingerprint.clone();
             }
         }
-        Ok(Connection::NeedsTrust { host, port }) => Build::NeedsTrust { host, port },
-        Err(e) => Build::Unavailable(e),
     }
+    cfg
 }
 
 fn build_k3s(cx: &BuildCx) -> Build {

@@ -15,6 +15,7 @@
 pub mod api;
 pub mod error;
 pub mod reconcile;
+pub mod router;
 pub mod tls;
 pub mod transport;
 pub mod trust;

@@ -1,12 +1,15 @@
 //! How the proxmox stage reaches the PVE API: the credentials (process environment or the
 //! cluster's SOPS env file) and the connection, pinned or waiting for the operator to trust it.
 
-use crate::config::ClusterConfig;
+use crate::config::{ApiEndpoint, ClusterConfig};
 use std::path::Path;
+use std::sync::Arc;
 
 /// How to reach the PVE API of a cluster definition.
 pub enum Connection {
     Ready(crate::backends::pve::PveClient),
+    /// Standalone hosts: one API per node behind a [`crate::backends::pve::router::NodeRouter`].
+    Hosts(Arc<dyn crate::backends::pve::Hypervisor>),
     /// No fingerprint pinned yet: probe `host:port`, show it, store it, connect again with it.
     NeedsTrust {
         host: String,
@@ -28,10 +31,28 @@ pub fn credentials(
     env: &dyn Fn(&str) -> Option<String>,
     identities: &dyn Fn() -> crate::secrets::Identities,
 ) -> Result<crate::backends::pve::Auth, String> {
+    let ep = cfg
+        .proxmox
+        .api_endpoints()
+        .into_iter()
+        .next()
+        .ok_or("the cluster file names no PVE endpoint")?;
+    credentials_for(&ep, env_file, env, identities)
+}
+
+/// [`credentials`] of one endpoint: `ep.secret_key` (`PROXMOX_TOKEN_SECRET`, or
+/// `PROXMOX_TOKEN_SECRET_<NODE>` for a standalone host) or `ep.password_key`.
+pub fn credentials_for(
+    ep: &ApiEndpoint,
+    env_file: Option<&Path>,
+    env: &dyn Fn(&str) -> Option<String>,
+    identities: &dyn Fn() -> crate::secrets::Identities,
+) -> Result<crate::backends::pve::Auth, String> {
     use crate::backends::pve::Auth;
     use crate::secrets::tree::{Node, PathStep, Scalar};
     use zeroize::Zeroizing;
-    let p = &cfg.proxmox;
+    let p = ep;
+    let (secret_key, password_key) = (p.secret_key.as_str(), p.password_key.as_str());
     let user = || {
         p.token_id
             .split('!')
@@ -48,21 +69,21 @@ pub fn credentials(
         password,
     };
     let env = |k: &str| env(k).filter(|s| !s.is_empty()).map(Zeroizing::new);
-    if let Some(secret) = env("PROXMOX_TOKEN_SECRET") {
+    if let Some(secret) = env(secret_key) {
         return Ok(token(secret));
     }
-    if let Some(pw) = env("PROXMOX_PASSWORD") {
+    if let Some(pw) = env(password_key) {
         return Ok(password(pw));
     }
     let Some(file) = env_file else {
         return Err(format!(
-            "no PVE credentials: set PROXMOX_TOKEN_SECRET (the secret of token {}) or PROXMOX_PASSWORD",
+            "no PVE credentials: set {secret_key} (the secret of token {}) or {password_key}",
             p.token_id
         ));
     };
     if !file.exists() {
         return Err(format!(
-            "no PVE credentials: {} does not exist (the secrets stage creates it) and neither PROXMOX_TOKEN_SECRET nor PROXMOX_PASSWORD is set in the environment",
+            "no PVE credentials: {} does not exist (the secrets stage creates it) and neither {secret_key} nor {password_key} is set in the environment",
             file.display()
         ));
     }
@@ -76,14 +97,14 @@ pub fn credentials(
         Some(Node::Scalar(Scalar::Str(v))) if !v.is_empty() => Some(Zeroizing::new(v.clone())),
         _ => None,
     };
-    if let Some(secret) = get("PROXMOX_TOKEN_SECRET") {
+    if let Some(secret) = get(secret_key) {
         return Ok(token(secret));
     }
-    if let Some(pw) = get("PROXMOX_PASSWORD") {
+    if let Some(pw) = get(password_key) {
         return Ok(password(pw));
     }
     Err(format!(
-        "{}: no PROXMOX_TOKEN_SECRET (the secret of token {}) or PROXMOX_PASSWORD; add it with `homelab env set {} PROXMOX_TOKEN_SECRET -`, or set it in the environment",
+        "{}: no {secret_key} (the secret of token {}) or {password_key}; add it with `homelab env set {} {secret_key} -`, or set it in the environment",
         file.display(),
         p.token_id,
         file.display()
@@ -98,13 +119,69 @@ pub fn connect(
     env_file: Option<&Path>,
     pin: Option<&str>,
 ) -> Result<Connection, String> {
-    let auth = credentials(
-        cfg,
-        env_file,
-        &|k| std::env::var(k).ok(),
-        &crate::secrets::Identities::discover,
-    )?;
+    let env = |k: &str| std::env::var(k).ok();
+    if cfg.proxmox.standalone() {
+        return connect_hosts(cfg, &|ep| {
+            credentials_for(ep, env_file, &env, &crate::secrets::Identities::discover)
+        });
+    }
+    let auth = credentials(cfg, env_file, &env, &crate::secrets::Identities::discover)?;
     connect_with(cfg, auth, pin)
+}
+
+/// Standalone hosts: a client per `proxmox.hosts` endpoint, each with its own credentials and
+/// pin. The first host without a pin (in file order) is [`Connection::NeedsTrust`]; its pin is
+/// stored in its own `hosts` entry ([`crate::backends::pve::trust::store_fingerprint`]) and
+/// read from the file on the next build.
+pub fn connect_hosts(
+    cfg: &ClusterConfig,
+    auth: &dyn Fn(&ApiEndpoint) -> Result<crate::backends::pve::Auth, String>,
+) -> Result<Connection, String> {
+    use crate::backends::pve::router::{NodeRouter, Route};
+    use crate::backends::pve::{PveClient, PveSettings};
+    let mut routes = Vec::new();
+    for ep in cfg.proxmox.api_endpoints() {
+        let trust = match trust_of(&ep, None)? {
+            Ok(trust) => trust,
+            Err(needs) => return Ok(needs),
+        };
+        let auth = auth(&ep).map_err(|e| format!("{}: {e}", ep.path))?;
+        let client = PveClient::new(PveSettings::new(ep.endpoint.clone(), auth, trust))
+            .map_err(|e| format!("{}: {e}", ep.path))?;
+        routes.push(Route {
+            nodes: ep.nodes.clone(),
+            api: Arc::new(client),
+        });
+    }
+    NodeRouter::new(routes).map(|r| Connection::Hosts(Arc::new(r)))
+}
+
+/// How to trust `ep`'s certificate, or the [`Connection::NeedsTrust`] that asks for it.
+fn trust_of(
+    ep: &ApiEndpoint,
+    pin: Option<&str>,
+) -> Result<Result<crate::backends::pve::Trust, Connection>, String> {
+    use crate::backends::pve::Trust;
+    Ok(Ok(
+        match (ep.tls.verify_ca, pin.or(ep.tls.fingerprint.as_deref())) {
+            (true, _) => Trust::CaVerified,
+            (false, Some(fp)) => Trust::Pinned(fp.to_owned()),
+            (false, None) if ep.endpoint.starts_with("http://") => Trust::CaVerified,
+            (false, None) => {
+                let url = url::Url::parse(&ep.endpoint)
+                    .map_err(|e| format!("{}.endpoint `{}`: {e}", ep.path, ep.endpoint))?;
+                let host = url
+                    .host_str()
+                    .ok_or_else(|| format!("{}.endpoint has no host", ep.path))?
+                    .trim_matches(['[', ']'])
+                    .to_owned();
+                return Ok(Err(Connection::NeedsTrust {
+                    host,
+                    port: url.port().unwrap_or(8006),
+                }));
+            }
+        },
+    ))
 }
 
 /// Connect with `auth` already resolved.
@@ -113,27 +190,18 @@ pub fn connect_with(
     auth: crate::backends::pve::Auth,
     pin: Option<&str>,
 ) -> Result<Connection, String> {
-    use crate::backends::pve::{PveClient, PveSettings, Trust};
-    let p = &cfg.proxmox;
-    let trust = match (p.tls.verify_ca, pin.or(p.tls.fingerprint.as_deref())) {
-        (true, _) => Trust::CaVerified,
-        (false, Some(fp)) => Trust::Pinned(fp.to_owned()),
-        (false, None) if p.endpoint.starts_with("http://") => Trust::CaVerified,
-        (false, None) => {
-            let url = url::Url::parse(&p.endpoint)
-                .map_err(|e| format!("proxmox.endpoint `{}`: {e}", p.endpoint))?;
-            let host = url
-                .host_str()
-                .ok_or("proxmox.endpoint has no host")?
-                .trim_matches(['[', ']'])
-                .to_owned();
-            return Ok(Connection::NeedsTrust {
-                host,
-                port: url.port().unwrap_or(8006),
-            });
-        }
+    use crate::backends::pve::{PveClient, PveSettings};
+    let ep = cfg
+        .proxmox
+        .api_endpoints()
+        .into_iter()
+        .next()
+        .ok_or("the cluster file names no PVE endpoint")?;
+    let trust = match trust_of(&ep, pin)? {
+        Ok(trust) => trust,
+        Err(needs) => return Ok(needs),
     };
-    PveClient::new(PveSettings::new(p.endpoint.clone(), auth, trust))
+    PveClient::new(PveSettings::new(ep.endpoint.clone(), auth, trust))
         .map(Connection::Ready)
         .map_err(|e| e.to_string())
 }

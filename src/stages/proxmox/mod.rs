@@ -30,7 +30,7 @@ mod preflight;
 pub mod snippet;
 mod steps;
 
-pub use connect::{Connection, connect, connect_with, credentials};
+pub use connect::{Connection, connect, connect_hosts, connect_with, credentials, credentials_for};
 pub use desired::load_public_keys;
 pub use steps::{percent_in, ssh_banner};
 
