@@ -322,7 +322,9 @@ pub fn validate(cfg: &ClusterConfig, name: &str, display: &str, text: &str) -> V
         );
     }
     let mut names: HashMap<&str, usize> = HashMap::new();
-    let mut vmids: HashMap<u32, usize> = HashMap::new();
+    // One PVE cluster: a VMID is cluster-wide; standalone hosts: per host, (node, vmid).
+    let mut vmids: HashMap<(Option<&str>, u32), usize> = HashMap::new();
+    let standalone_ids = p.standalone();
     let mut ips: HashMap<Ipv4Addr, usize> = HashMap::new();
     for (i, vm) in cfg.vms.iter().enumerate() {
         let at = |f: &str| format!("vms[{i}].{f}");
@@ -349,7 +351,11 @@ pub fn validate(cfg: &ClusterConfig, name: &str, display: &str, text: &str) -> V
                     vm.vmid
                 ),
             );
-        } else if let Some(j) = first_user(&mut vmids, vm.vmid, i) {
+        } else if let Some(j) = first_user(
+            &mut vmids,
+            (standalone_ids.then_some(vm.node.as_str()), vm.vmid),
+            i,
+        ) {
             c.err(
                 &at("vmid"),
                 format!(

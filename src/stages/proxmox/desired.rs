@@ -118,7 +118,7 @@ impl ProxmoxStage {
 
     pub(super) async fn check_config(&self, vm: &VmConfig, reconcile: bool) -> StageResult<Holds> {
         let r = self
-            .find(vm.vmid)
+            .find(&vm.node, vm.vmid)
             .await?
             .ok_or_else(|| StageError::new(format!("VM {} does not exist", vm.vmid)))?;
         let (changes, notes) = self.config_diff(vm).await?;
@@ -139,7 +139,7 @@ impl ProxmoxStage {
 
     pub(super) async fn apply_config(&self, vm: &VmConfig, cx: &StepCx) -> StageResult<()> {
         let (changes, _) = self.config_diff(vm).await?;
-        let r = self.find(vm.vmid).await?;
+        let r = self.find(&vm.node, vm.vmid).await?;
         let keys: Vec<&str> = changes.iter().map(|(k, _)| k.as_str()).collect();
         cx.log(format!(
             "PUT /nodes/{}/qemu/{}/config {}",
@@ -172,7 +172,7 @@ impl ProxmoxStage {
 
     pub(super) async fn check_resize(&self, vm: &VmConfig, reconcile: bool) -> StageResult<Holds> {
         let r = self
-            .find(vm.vmid)
+            .find(&vm.node, vm.vmid)
             .await?
             .ok_or_else(|| StageError::new(format!("VM {} does not exist", vm.vmid)))?;
         let have = self.disk_bytes(vm).await?;

@@ -285,9 +285,44 @@ impl ProxmoxStage {
         Ok(self.pve.vm_resources().await?)
     }
 
-    /// Find a VMID in the cluster.
-    async fn find(&self, vmid: u32) -> StageResult<Option<VmResource>> {
-        Ok(self.resources().await?.into_iter().find(|r| r.vmid == vmid))
+    /// The row of VM `vmid` on `node`. On standalone hosts a VM is (node, vmid): VMIDs repeat
+    /// across hosts. In one PVE cluster a VMID is cluster-wide, so a row on another node is
+    /// returned too (and reported as being on the wrong node).
+    fn locate<'a>(
+        &self,
+        resources: &'a [VmResource],
+        node: &str,
+        vmid: u32,
+    ) -> Option<&'a VmResource> {
+        resources
+            .iter()
+            .find(|r| r.vmid == vmid && r.node == node)
+            .or_else(|| {
+                (!self.cfg.proxmox.standalone())
+                    .then(|| resources.iter().find(|r| r.vmid == vmid))?
+            })
+    }
+
+    /// Find VM `vmid` of `node` (see [`Self::locate`]).
+    async fn find(&self, node: &str, vmid: u32) -> StageResult<Option<VmResource>> {
+        let all = self.resources().await?;
+        Ok(self.locate(&all, node, vmid).cloned())
+    }
+
+    /// The API(s) the stage talks to, for messages.
+    fn api_label(&self) -> String {
+        let eps = self.cfg.proxmox.api_endpoints();
+        let urls: Vec<&str> = eps.iter().map(|e| e.endpoint.as_str()).collect();
+        urls.join(", ")
+    }
+
+    /// How a VM is named in step and check ids: `201`, or `pve-a/201` on standalone hosts.
+    fn vm_key(&self, node: &str, vmid: u32) -> String {
+        if self.cfg.proxmox.standalone() {
+            format!("{node}/{vmid}")
+        } else {
+            vmid.to_string()
+        }
     }
 
     /// Whether a VM row is ours: tagged `<tag>` or `<tag>-template`.
@@ -343,7 +378,7 @@ impl Stage for ProxmoxStage {
         for vm in &self.cfg.vms {
             let id = format!("vm/{}", vm.name);
             let title = format!("{} ({})", vm.name, vm.vmid);
-            let Some(r) = resources.iter().find(|r| r.vmid == vm.vmid) else {
+            let Some(r) = self.locate(&resources, &vm.node, vm.vmid) else {
                 out.push(Check::fail(
                     id,
                     title,

@@ -149,7 +149,7 @@ impl ProxmoxStage {
                 checks.push(Check::pass(
                     "api",
                     "PVE API reachable",
-                    format!("{} answers as PVE {}", p.endpoint, v.version),
+                    format!("{} answers as PVE {}", self.api_label(), v.version),
                 ));
                 if major < 8 {
                     checks.push(Check::fail(
@@ -293,7 +293,9 @@ impl ProxmoxStage {
                         .cfg
                         .vms
                         .iter()
-                        .filter(|v| v.node == node && resources.iter().any(|r| r.vmid == v.vmid))
+                        .filter(|v| {
+                            v.node == node && self.locate(&resources, &v.node, v.vmid).is_some()
+                        })
                         .map(|v| v.disk_bytes())
                         .fold(0u64, u64::saturating_add);
                     let need = need_per_node
@@ -403,26 +405,35 @@ impl ProxmoxStage {
             }
         }
         // VMIDs
-        let mut ids: Vec<(u32, String)> = self
+        let mut ids: Vec<(String, u32, String)> = self
             .vm_nodes()
-            .iter()
-            .map(|n| self.template_on(n))
+            .into_iter()
+            .map(|n| {
+                let (vmid, name) = self.template_on(&n);
+                (n, vmid, name)
+            })
             .collect();
-        ids.extend(self.cfg.vms.iter().map(|v| (v.vmid, v.name.clone())));
-        for (vmid, name) in &ids {
-            match resources.iter().find(|r| r.vmid == *vmid) {
+        ids.extend(
+            self.cfg
+                .vms
+                .iter()
+                .map(|v| (v.node.clone(), v.vmid, v.name.clone())),
+        );
+        for (node, vmid, name) in &ids {
+            let key = self.vm_key(node, *vmid);
+            match self.locate(&resources, node, *vmid) {
                 None => checks.push(Check::pass(
-                    format!("vmid/{vmid}"),
+                    format!("vmid/{key}"),
                     format!("VMID {vmid} ({name})"),
                     "free",
                 )),
                 Some(r) if self.ours(r) => checks.push(Check::pass(
-                    format!("vmid/{vmid}"),
+                    format!("vmid/{key}"),
                     format!("VMID {vmid} ({name})"),
                     format!("ours ({} on {})", r.name, r.node),
                 )),
                 Some(r) => checks.push(Check::fail(
-                    format!("vmid/{vmid}"),
+                    format!("vmid/{key}"),
                     format!("VMID {vmid} ({name})"),
                     format!(
                         "taken by `{}` on {}, not tagged {}",
@@ -436,11 +447,11 @@ impl ProxmoxStage {
         }
         // IPs
         let mut seen_ips = BTreeSet::new();
-        let our_ids: BTreeSet<u32> = ids.iter().map(|(i, _)| *i).collect();
+        let our_ids: BTreeSet<String> = ids.iter().map(|(n, i, _)| self.vm_key(n, *i)).collect();
         let mut foreign_ips: BTreeMap<Ipv4Addr, String> = BTreeMap::new();
         for r in resources
             .iter()
-            .filter(|r| !our_ids.contains(&r.vmid) && !r.template)
+            .filter(|r| !our_ids.contains(&self.vm_key(&r.node, r.vmid)) && !r.template)
         {
             if let Ok(cfg) = self.pve.vm_config(&r.node, r.vmid).await
                 && let Some(ip) = cfg
@@ -475,7 +486,7 @@ impl ProxmoxStage {
                     format!("already configured on VM {other}"),
                     "choose a free address",
                 ));
-            } else if !resources.iter().any(|r| r.vmid == vm.vmid)
+            } else if self.locate(&resources, &vm.node, vm.vmid).is_none()
                 && ssh_banner(vm.ip, self.cfg.ssh.port, Duration::from_millis(300))
                     .await
                     .is_ok()

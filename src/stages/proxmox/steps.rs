@@ -6,7 +6,7 @@ use crate::backends::pve::types::{VmResource, guest_ipv4s};
 use crate::backends::pve::{DownloadSpec, PveError, TemplateSpec, Upid};
 use crate::config::VmConfig;
 use crate::stages::engine::*;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
@@ -68,7 +68,12 @@ impl ProxmoxStage {
     }
 
     /// A VM locked by a task we started in an earlier (killed) run: wait for that task.
-    pub(super) async fn wait_unlocked(&self, cx: &StepCx, vmid: u32) -> StageResult<()> {
+    pub(super) async fn wait_unlocked(
+        &self,
+        cx: &StepCx,
+        node: &str,
+        vmid: u32,
+    ) -> StageResult<()> {
         if let Some(upid) = cx
             .notes(cx.step_id())
             .get("upid")
@@ -81,7 +86,7 @@ impl ProxmoxStage {
             let _ = self.wait_task(cx, &upid).await;
         }
         let deadline = Instant::now() + self.timing.task_timeout;
-        while let Some(r) = self.find(vmid).await? {
+        while let Some(r) = self.find(node, vmid).await? {
             match r.lock {
                 Some(l) if Instant::now() < deadline => {
                     cx.log(format!("VM {vmid} is locked ({l}); waiting")).await;
@@ -119,7 +124,7 @@ impl ProxmoxStage {
         cx: &StepCx,
     ) -> StageResult<Holds> {
         let (vmid, name) = self.template_on(node);
-        match self.find(vmid).await? {
+        match self.find(node, vmid).await? {
             None => Ok(Holds::No(format!("template VM {vmid} does not exist"))),
             Some(r) if !self.ours(&r) => Err(self.not_ours(&r, &format!("template.vmid ({vmid})"))),
             Some(r) if r.node != node => Err(StageError::new(format!(
@@ -128,8 +133,8 @@ impl ProxmoxStage {
             ))),
             Some(r) => {
                 if r.lock.is_some() {
-                    self.wait_unlocked(cx, vmid).await?;
-                    if self.find(vmid).await?.is_none() {
+                    self.wait_unlocked(cx, node, vmid).await?;
+                    if self.find(node, vmid).await?.is_none() {
                         return Ok(Holds::No(format!(
                             "the earlier creation of VM {vmid} failed; creating it again"
                         )));
@@ -142,7 +147,7 @@ impl ProxmoxStage {
 
     pub(super) async fn check_template_converted(&self, node: &str) -> StageResult<Holds> {
         let (vmid, _) = self.template_on(node);
-        Ok(match self.find(vmid).await? {
+        Ok(match self.find(node, vmid).await? {
             Some(r) if r.template => Holds::Yes(format!("VM {vmid} is a template")),
             Some(_) => Holds::No(format!("VM {vmid} is not a template yet")),
             None => {
@@ -154,7 +159,7 @@ impl ProxmoxStage {
     }
 
     pub(super) async fn check_clone(&self, vm: &VmConfig, cx: &StepCx) -> StageResult<Holds> {
-        match self.find(vm.vmid).await? {
+        match self.find(&vm.node, vm.vmid).await? {
             None => Ok(Holds::No(format!("VM {} does not exist", vm.vmid))),
             Some(r) if !self.ours(&r) => Err(self.not_ours(&r, &format!("VM {}", vm.name))),
             Some(r) if r.node != vm.node => Err(StageError::new(format!(
@@ -168,8 +173,8 @@ impl ProxmoxStage {
             ))),
             Some(r) => {
                 if r.lock.is_some() {
-                    self.wait_unlocked(cx, vm.vmid).await?;
-                    if self.find(vm.vmid).await?.is_none() {
+                    self.wait_unlocked(cx, &vm.node, vm.vmid).await?;
+                    if self.find(&vm.node, vm.vmid).await?.is_none() {
                         return Ok(Holds::No(format!(
                             "the earlier clone to VM {} failed; cloning again",
                             vm.vmid
@@ -276,12 +281,37 @@ impl ProxmoxStage {
     }
 
     pub(super) fn orphans(&self, resources: &[VmResource]) -> Vec<VmResource> {
-        let ours: BTreeSet<u32> = self.cfg.vms.iter().map(|v| v.vmid).collect();
+        let ours: BTreeSet<String> = self
+            .cfg
+            .vms
+            .iter()
+            .map(|v| self.vm_key(&v.node, v.vmid))
+            .collect();
         resources
             .iter()
-            .filter(|r| !r.template && r.has_tag(self.tag()) && !ours.contains(&r.vmid))
+            .filter(|r| {
+                !r.template
+                    && r.has_tag(self.tag())
+                    && !ours.contains(&self.vm_key(&r.node, r.vmid))
+            })
             .cloned()
             .collect()
+    }
+
+    /// The VM an `orphan/<vmid>` (`orphan/<node>/<vmid>` on standalone hosts) step is about.
+    async fn orphan(&self, step: &Step) -> StageResult<(u32, Option<VmResource>)> {
+        let bad = || StageError::new(format!("bad step {}", step.id));
+        let key = step.id.strip_prefix("orphan/").ok_or_else(bad)?;
+        let (node, id) = match key.split_once('/') {
+            Some((node, id)) => (Some(node), id),
+            None => (None, key),
+        };
+        let vmid: u32 = id.parse().map_err(|_| bad())?;
+        let all = self.resources().await?;
+        let found = all
+            .into_iter()
+            .find(|r| r.vmid == vmid && node.is_none_or(|n| r.node == n));
+        Ok((vmid, found))
     }
 
     // ------------------------------------------------------------------------------------------
@@ -291,7 +321,7 @@ impl ProxmoxStage {
     pub(super) async fn plan_steps(&self) -> StageResult<Plan> {
         let mut plan = Plan::new(StageId::Proxmox);
         let resources = self.resources().await?;
-        let by_id: BTreeMap<u32, &VmResource> = resources.iter().map(|r| (r.vmid, r)).collect();
+
         let (algo, sum) = self.checksum().map_err(StageError::new)?;
         let p = &self.cfg.proxmox;
         if self.image_file() != self.cfg.template.image.file_name {
@@ -324,7 +354,7 @@ impl ProxmoxStage {
                 .iter()
                 .map(|(k, v)| format!("{k}={v}"))
                 .collect();
-            let existing = by_id.get(&tid);
+            let existing = self.locate(&resources, &node, tid);
             let (ci, cnote) = match existing {
                 Some(r) if !self.ours(r) => (
                     Intent::Drift,
@@ -358,7 +388,7 @@ impl ProxmoxStage {
             );
         }
         for vm in &self.cfg.vms {
-            let existing = by_id.get(&vm.vmid).copied();
+            let existing = self.locate(&resources, &vm.node, vm.vmid);
             let (tid, _) = self.template_on(&vm.node);
             let subject = vm.name.clone();
             let ours = existing.is_some_and(|r| self.ours(r));
@@ -502,7 +532,7 @@ impl ProxmoxStage {
         }
         for r in self.orphans(&resources) {
             plan.steps.push(
-                Step::new(format!("orphan/{}", r.vmid), &r.name, Intent::Drift, format!("VM {} ({}) on {} is tagged {} but not in the definition", r.vmid, r.name, r.node, self.tag()))
+                Step::new(format!("orphan/{}", self.vm_key(&r.node, r.vmid)), &r.name, Intent::Drift, format!("VM {} ({}) on {} is tagged {} but not in the definition", r.vmid, r.name, r.node, self.tag()))
                     .call(format!("POST /nodes/{}/qemu/{}/status/stop; DELETE /nodes/{}/qemu/{} (only when reconciling and the operator types `{}`)", r.node, r.vmid, r.node, r.vmid, r.name)),
             );
         }
@@ -539,11 +569,9 @@ impl ProxmoxStage {
             ["vm", name, "resize"] => self.check_resize(self.vm(name)?, reconcile).await,
             ["vm", name, "start"] => self.check_start(self.vm(name)?).await,
             ["vm", name, "wait"] => self.check_wait(self.vm(name)?).await,
-            ["orphan", id] => {
-                let vmid: u32 = id
-                    .parse()
-                    .map_err(|_| StageError::new(format!("bad step {}", step.id)))?;
-                Ok(match self.find(vmid).await? {
+            ["orphan", ..] => {
+                let (vmid, found) = self.orphan(step).await?;
+                Ok(match found {
                     None => Holds::Yes(format!("VM {vmid} is gone")),
                     Some(r) if reconcile => {
                         Holds::No(format!("VM {vmid} ({}) is not in the definition", r.name))
@@ -614,11 +642,9 @@ impl ProxmoxStage {
                 self.run_task(cx, upid).await
             }
             ["vm", name, "wait"] => self.wait_boot(self.vm(name)?, cx).await,
-            ["orphan", id] => {
-                let vmid: u32 = id
-                    .parse()
-                    .map_err(|_| StageError::new(format!("bad step {}", step.id)))?;
-                let Some(r) = self.find(vmid).await? else {
+            ["orphan", ..] => {
+                let (vmid, found) = self.orphan(step).await?;
+                let Some(r) = found else {
                     return Ok(());
                 };
                 let prompt = Prompt {
