@@ -25,5 +25,7 @@ mod proxmoxer;
 mod snippet;
 #[path = "pve/stage.rs"]
 mod stage;
+#[path = "pve/standalone.rs"]
+mod standalone;
 #[path = "pve/wizard.rs"]
 mod wizard;

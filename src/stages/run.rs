@@ -69,18 +69,40 @@ impl Confirm for CliConfirm {
 
 /// Build stage `id` from the registry. An unpinned PVE certificate is probed, shown and, as
 /// the flags allow, trusted on first use: pinned in the cluster file, which is read again.
+/// Standalone hosts ask once per host, in the order of `proxmox.hosts`.
 async fn build_stage(
     id: StageId,
     mut cx: BuildCx,
     cluster_file: &Path,
     args: &BootstrapArgs,
 ) -> Result<Arc<dyn Stage>, String> {
-    let (host, port) = match registry::build(id, &cx) {
-        Build::Ready(stage) => return Ok(stage),
-        Build::Unavailable(e) => return Err(e),
-        Build::NeedsTrust { host, port } => (host, port),
-    };
-    let fp = pve::tls::probe_fingerprint(&host, port, std::time::Duration::from_secs(10)).await?;
+    // One question per PVE endpoint at most; a pin that is not taken up ends the loop.
+    let endpoints = cx.cfg.proxmox.api_endpoints().len().max(1);
+    let mut asked: Vec<(String, u16)> = Vec::new();
+    loop {
+        let (host, port) = match registry::build(id, &cx) {
+            Build::Ready(stage) => return Ok(stage),
+            Build::Unavailable(e) => return Err(e),
+            Build::NeedsTrust { host, port } => (host, port),
+        };
+        if asked.contains(&(host.clone(), port)) || asked.len() >= endpoints {
+            return Err("the pinned fingerprint was not taken up".into());
+        }
+        asked.push((host.clone(), port));
+        let fp = trust_endpoint(&host, port, args).await?;
+        pve::trust::store_fingerprint(cluster_file, &fp)?;
+        eprintln!("Pinned in {}.", cluster_file.display());
+        if let Ok(cfg) = crate::config::valid_cluster(&cx.repo, cluster_file) {
+            cx.cfg = cfg;
+        }
+        cx.pin = Some(fp);
+    }
+}
+
+/// Probe `host:port`, show its certificate and ask (or take `--accept-new`): the fingerprint
+/// to pin.
+async fn trust_endpoint(host: &str, port: u16, args: &BootstrapArgs) -> Result<String, String> {
+    let fp = pve::tls::probe_fingerprint(host, port, std::time::Duration::from_secs(10)).await?;
     eprintln!(
         "The PVE API at {host}:{port} presents a certificate with SHA-256 fingerprint\n  {fp}"
     );
@@ -102,20 +124,7 @@ async fn build_stage(
     if !yes {
         return Err("certificate not trusted; nothing was done".into());
     }
-    pve::trust::store_fingerprint(cluster_file, &fp)?;
-    eprintln!(
-        "Pinned in {} (proxmox.tls.fingerprint).",
-        cluster_file.display()
-    );
-    if let Ok(cfg) = crate::config::valid_cluster(&cx.repo, cluster_file) {
-        cx.cfg = cfg;
-    }
-    cx.pin = Some(fp);
-    match registry::build(id, &cx) {
-        Build::Ready(stage) => Ok(stage),
-        Build::Unavailable(e) => Err(e),
-        Build::NeedsTrust { .. } => Err("the pinned fingerprint was not taken up".into()),
-    }
+    Ok(fp)
 }
 
 /// Preflight and plan (`--plan`) or apply (`--yes`) `stages` of the cluster `cfg` read from
