@@ -128,7 +128,7 @@ async fn snippet_is_written_over_ssh_once_repaired_when_changed_and_verified() {
     let snippet = checks.iter().find(|c| c.id == "snippet/pve-a").unwrap();
     assert_eq!(snippet.status, CheckStatus::Pass, "{snippet:?}");
     assert!(snippet.detail.contains("no such file"), "{snippet:?}");
-    assert_eq!(*recorder.asked.lock().unwrap(), [lab.addr.clone()]);
+    assert_eq!(*recorder.asked.lock().unwrap(), vec![lab.addr.clone()]);
 
     let plan = stage.plan().await.unwrap();
     assert_eq!(plan.steps[0].id, "snippet/pve-a", "the snippet comes first");
@@ -206,7 +206,7 @@ async fn snippet_is_written_over_ssh_once_repaired_when_changed_and_verified() {
     );
     assert_eq!(
         *recorder.asked.lock().unwrap(),
-        [lab.addr.clone()],
+        vec![lab.addr.clone()],
         "asked once, then known"
     );
 }
