@@ -10,24 +10,24 @@ use std::path::Path;
 /// What the proxmox stage will connect with, for a plan made before its credentials exist.
 pub fn proxmox(cfg: &ClusterConfig, env_file: &Path, repo: &Path) -> Vec<String> {
     let rel = env_file.strip_prefix(repo).unwrap_or(env_file);
-    vec![
-        format!(
-            "PVE API {} as token {}",
-            cfg.proxmox.endpoint, cfg.proxmox.token_id
-        ),
-        format!(
-            "token secret: PROXMOX_TOKEN_SECRET from {} (the secrets stage writes it), or from the environment",
+    let mut out = Vec::new();
+    for ep in cfg.proxmox.api_endpoints() {
+        out.push(format!("PVE API {} as token {}", ep.endpoint, ep.token_id));
+        out.push(format!(
+            "token secret: {} from {} (the secrets stage writes it), or from the environment",
+            ep.secret_key,
             rel.display()
-        ),
-        format!(
-            "VMs: {}",
-            cfg.vms
-                .iter()
-                .map(|v| format!("{} ({} on {})", v.name, v.vmid, v.node))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-    ]
+        ));
+    }
+    out.push(format!(
+        "VMs: {}",
+        cfg.vms
+            .iter()
+            .map(|v| format!("{} ({} on {})", v.name, v.vmid, v.node))
+            .collect::<Vec<_>>()
+            .join(", ")
+    ));
+    out
 }
 
 /// Whether a stage that cannot be planned yet is only waiting for an earlier stage of this run:

@@ -305,7 +305,12 @@ fn summary_lines<'a>(cfg: &ClusterConfig, width: usize, tall: bool, cx: &ViewCx)
             "Proxmox",
             format!(
                 "{} · {}",
-                cfg.proxmox.endpoint,
+                cfg.proxmox
+                    .api_endpoints()
+                    .iter()
+                    .map(|e| e.endpoint.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
                 cfg.proxmox.nodes.join(", ")
             ),
         ),
