@@ -123,6 +123,30 @@ async fn snippet_is_written_over_ssh_once_repaired_when_changed_and_verified() {
     let dir = tempfile::tempdir().unwrap();
     let journal = dir.path().join("journal.jsonl");
 
+    // A snippet storage without `snippets` content: PVE would never list the file.
+    let without = |st: &mut homelab::sim::pve::State, on: bool| {
+        let local = st.nodes[0]
+            .storages
+            .iter_mut()
+            .find(|s| s.name == "local")
+            .unwrap();
+        local.content.retain(|c| c != "snippets");
+        if on {
+            local.content.push("snippets".into());
+        }
+    };
+    lab.sim.with(|st| without(st, false));
+    let checks = stage.preflight().await;
+    let snippet = checks.iter().find(|c| c.id == "snippet/pve-a").unwrap();
+    assert_eq!(snippet.status, CheckStatus::Fail, "{snippet:?}");
+    assert!(
+        snippet
+            .detail
+            .starts_with("storage local on pve-a does not hold content `snippets`"),
+        "{snippet:?}"
+    );
+    lab.sim.with(|st| without(st, true));
+
     // Preflight reaches the node as root (the host key is asked about once, as for k3s nodes).
     let checks = stage.preflight().await;
     let snippet = checks.iter().find(|c| c.id == "snippet/pve-a").unwrap();

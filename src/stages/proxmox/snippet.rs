@@ -185,6 +185,23 @@ impl ProxmoxStage {
         let id = format!("snippet/{node}");
         let title = format!("Vendor snippet on {node}");
         let path = snippet_path(&self.cfg.proxmox.snippets_dir(node));
+        let storage = &self.cfg.proxmox.snippets_storage;
+        if let Ok(all) = self.pve.storages(node).await
+            && !all
+                .iter()
+                .any(|s| s.storage == *storage && s.content.contains("snippets"))
+        {
+            return Check::fail(
+                id,
+                title,
+                format!(
+                    "storage {storage} on {node} does not hold content `snippets`: PVE would not see {path}"
+                ),
+                format!(
+                    "pvesm set {storage} --content <its current content>,snippets (docs/proxmox-stage.md)"
+                ),
+            );
+        }
         match self.snippet_on(node).await {
             Ok(OnNode::Same) => Check::pass(id, title, format!("{path} is up to date")),
             Ok(other) => Check::pass(
