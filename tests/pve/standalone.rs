@@ -175,3 +175,60 @@ async fn two_standalone_hosts_each_pinned_and_placed_by_node_with_repeated_vmids
     assert!(!err.contains("presents a certificate"), "{err}");
     assert_eq!((a.writes(), b.writes()), (wa, wb), "{out}");
 }
+
+/// What the wizard does: build from a definition read before any pin existed (its session's),
+/// store the pin it was asked about, build again. Each host is asked about in turn, its pin
+/// lands in its own entry, and the credentials asked for are that host's own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_host_is_asked_about_in_turn_with_a_definition_read_before_the_pins() {
+    use homelab::backends::ssh::NonInteractive;
+    use homelab::stages::engine::StageId;
+    use homelab::stages::registry::{Build, BuildCx, build_blocking};
+    use homelab::stages::secrets::EnvValues;
+    use std::sync::Arc;
+    let port = free_port();
+    let a = sim(&["pve-a"], port).await;
+    let b = sim(&["pve-b"], port).await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("config/clusters")).unwrap();
+    let key = dir.path().join("id.pub");
+    std::fs::write(&key, format!("{KEY}\n")).unwrap();
+    let file = dir.path().join("config/clusters/simlab.yaml");
+    let yaml = standalone_yaml(&a, &b, port, &key);
+    std::fs::write(&file, &yaml).unwrap();
+    let stale: ClusterConfig = serde_yaml::from_str(&yaml).unwrap();
+    let cx = BuildCx {
+        repo: dir.path().to_owned(),
+        cfg: stale,
+        pin: None,
+        ssh: Arc::new(NonInteractive { accept_new: false }),
+        values: Arc::new(EnvValues),
+    };
+    for sim in [&a, &b] {
+        match build_blocking(StageId::Proxmox, cx.clone()).await {
+            Build::NeedsTrust { host, port } => {
+                assert_eq!((host.as_str(), port), ("127.0.0.1", sim.addr.port()))
+            }
+            _ => panic!("expected a certificate question for {}", sim.url),
+        }
+        let fp = sim.fingerprint.clone().unwrap();
+        homelab::backends::pve::trust::store_fingerprint(&file, &fp).unwrap();
+    }
+    let Build::Unavailable(e) = build_blocking(StageId::Proxmox, cx.clone()).await else {
+        panic!("no credentials in this test: the build stops there");
+    };
+    assert!(
+        e.starts_with("proxmox.hosts[0]: no PVE credentials")
+            && e.contains("PROXMOX_TOKEN_SECRET_PVE_A"),
+        "{e}"
+    );
+    let cfg: ClusterConfig =
+        serde_yaml::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    let pins: Vec<Option<String>> = cfg
+        .proxmox
+        .hosts
+        .iter()
+        .map(|h| h.tls.fingerprint.clone())
+        .collect();
+    assert_eq!(pins, [a.fingerprint.clone(), b.fingerprint.clone()]);
+}

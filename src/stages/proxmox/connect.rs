@@ -139,12 +139,16 @@ pub fn connect_hosts(
 ) -> Result<Connection, String> {
     use crate::backends::pve::router::{NodeRouter, Route};
     use crate::backends::pve::{PveClient, PveSettings};
-    let mut routes = Vec::new();
+    // Every certificate question first (one host at a time), then the credentials.
+    let mut trusted = Vec::new();
     for ep in cfg.proxmox.api_endpoints() {
-        let trust = match trust_of(&ep, None)? {
-            Ok(trust) => trust,
+        match trust_of(&ep, None)? {
+            Ok(trust) => trusted.push((ep, trust)),
             Err(needs) => return Ok(needs),
-        };
+        }
+    }
+    let mut routes = Vec::new();
+    for (ep, trust) in trusted {
         let auth = auth(&ep).map_err(|e| format!("{}: {e}", ep.path))?;
         let client = PveClient::new(PveSettings::new(ep.endpoint.clone(), auth, trust))
             .map_err(|e| format!("{}: {e}", ep.path))?;
