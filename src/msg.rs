@@ -94,6 +94,8 @@ pub enum Action {
     Silence,
     /// Alerts: expire the silences of the selected alert (asks).
     Expire,
+    /// The env editor's changed-on-disk popup: apply the unsaved edits on top of the file on disk.
+    Merge,
     /// Give the first pane more / less room.
     Grow,
     Shrink,
@@ -156,6 +158,7 @@ const SIMPLE: &[(&str, Action)] = &[
     ("details", Action::Details),
     ("silence", Action::Silence),
     ("expire", Action::Expire),
+    ("merge", Action::Merge),
     ("grow", Action::Grow),
     ("shrink", Action::Shrink),
     ("edit", Action::Edit),
