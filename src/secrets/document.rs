@@ -1,6 +1,9 @@
 //! A SOPS file as a whole: load (dotenv, YAML or JSON), unwrap the data key, decrypt every leaf
 //! and verify the MAC; edit the plaintext tree; encrypt it again with the same data key and IV
 //! stash so that unchanged values keep their exact ciphertext; write it atomically.
+//!
+//! Size: about 900 lines, of which some 140 are its tests; load, edit and save share the data
+//! key, the IV stash and the MAC, which is why they stay together.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
