@@ -11,27 +11,38 @@ use std::pin::Pin;
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
+use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
+use tokio::sync::watch;
 
 /// How much of the command's stderr is kept for error messages.
 const STDERR_TAIL: usize = 4096;
 
-/// The command's stderr, the last [`STDERR_TAIL`] bytes.
-#[derive(Debug, Clone, Default)]
-pub struct StderrTail(Arc<Mutex<Vec<u8>>>);
+/// How long a failed connection waits for the command to finish its stderr.
+const STDERR_SETTLE: Duration = Duration::from_secs(2);
+
+/// The command's stderr, the last [`STDERR_TAIL`] bytes, and whether it has closed.
+#[derive(Debug, Clone)]
+pub struct StderrTail {
+    bytes: Arc<Mutex<Vec<u8>>>,
+    closed: watch::Receiver<bool>,
+}
 
 impl StderrTail {
-    /// What the command said, sanitized for a terminal, one line.
-    pub fn text(&self) -> String {
-        let bytes = self.0.lock().map(|b| b.clone()).unwrap_or_default();
+    /// What the command said, once its stderr closed (or after a short bound when it keeps
+    /// running), sanitized for a terminal, on one line.
+    pub async fn text(&self) -> String {
+        let mut closed = self.closed.clone();
+        let _ = tokio::time::timeout(STDERR_SETTLE, closed.wait_for(|c| *c)).await;
+        let bytes = self.bytes.lock().map(|b| b.clone()).unwrap_or_default();
         let text = String::from_utf8_lossy(&bytes);
         let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
         crate::domain::printable::sanitize(&text).into_owned()
     }
 
-    fn push(&self, chunk: &[u8]) {
-        if let Ok(mut b) = self.0.lock() {
+    fn push(bytes: &Mutex<Vec<u8>>, chunk: &[u8]) {
+        if let Ok(mut b) = bytes.lock() {
             b.extend_from_slice(chunk);
             let excess = b.len().saturating_sub(STDERR_TAIL);
             b.drain(..excess);
@@ -68,16 +79,21 @@ impl ProxyStream {
         else {
             return Err(fail("ProxyCommand started without its pipes".into()));
         };
-        let tail = StderrTail::default();
-        let sink = tail.clone();
+        let (done, closed) = watch::channel(false);
+        let tail = StderrTail {
+            bytes: Arc::default(),
+            closed,
+        };
+        let sink = tail.bytes.clone();
         tokio::spawn(async move {
             let mut buf = [0u8; 1024];
             while let Ok(n) = stderr.read(&mut buf).await {
                 if n == 0 {
                     break;
                 }
-                sink.push(&buf[..n]);
+                StderrTail::push(&sink, &buf[..n]);
             }
+            let _ = done.send(true);
         });
         Ok((
             Self {

@@ -221,30 +221,36 @@ impl SshSession {
                     }
                 }
             };
-            let mut handle = tokio::time::timeout(env.connect_timeout, connecting)
+            let connected = tokio::time::timeout(env.connect_timeout, connecting)
                 .await
                 .map_err(|_| SshError::Timeout {
                     host: hop.host.clone(),
                     what: "connecting".into(),
                     secs: env.connect_timeout.as_secs(),
-                })?
-                .map_err(|e| match (e, &proxy_tail) {
-                    (SshError::Protocol(russh::Error::IO(io)), None) => SshError::Connect {
+                })
+                .and_then(|r| r);
+            let mut handle = match (connected, &proxy_tail) {
+                (Ok(h), _) => h,
+                (Err(SshError::Protocol(russh::Error::IO(io))), None) => {
+                    return Err(SshError::Connect {
                         host: hop.host.clone(),
                         port: hop.port,
                         message: io.to_string(),
-                    },
-                    (SshError::Protocol(e), Some(tail)) => SshError::Connect {
+                    });
+                }
+                (Err(e @ (SshError::Protocol(_) | SshError::Timeout { .. })), Some(tail)) => {
+                    return Err(SshError::Connect {
                         host: hop.host.clone(),
                         port: hop.port,
                         message: format!(
                             "through ProxyCommand `{}`: {e}; the command said: {}",
                             hop.proxy_command.as_deref().unwrap_or_default(),
-                            tail.text()
+                            tail.text().await
                         ),
-                    },
-                    (other, _) => other,
-                })?;
+                    });
+                }
+                (Err(other), _) => return Err(other),
+            };
             tokio::time::timeout(
                 env.connect_timeout * 3,
                 authenticate(&mut handle, env, hop, prompter.as_ref()),
