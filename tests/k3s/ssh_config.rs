@@ -205,6 +205,22 @@ async fn strict_host_key_checking_yes_accept_new_and_no() {
     assert!(matches!(err, SshError::HostKeyChanged(_)), "{err}");
     assert_eq!(std::fs::read_to_string(&known).unwrap(), changed);
 
+    // accept-new and a host on record with another key type: not new, so the prompt decides.
+    let ecdsa = op.extra_key("other_type_host_key", "ecdsa", "");
+    let ecdsa_line = read_pub(&ecdsa)
+        .split_whitespace()
+        .take(2)
+        .collect::<Vec<_>>()
+        .join(" ");
+    let other_type = format!("{name} {ecdsa_line}\n");
+    std::fs::write(&known, &other_type).unwrap();
+    let p = Arc::new(Scripted::default());
+    let err = connect(p.clone()).await.unwrap_err();
+    assert!(matches!(err, SshError::HostKeyNotTrusted { .. }), "{err}");
+    assert_eq!(p.host_prompts.lock().unwrap().len(), 1);
+    assert!(!p.host_prompts.lock().unwrap()[0].is_new_host());
+    assert_eq!(std::fs::read_to_string(&known).unwrap(), other_type);
+
     // no: unknown keys are recorded without asking; changed and revoked keys still stop.
     set("no");
     std::fs::remove_file(&known).unwrap();
