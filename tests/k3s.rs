@@ -12,6 +12,8 @@ use support::net;
 mod nodes;
 #[path = "k3s/ssh.rs"]
 mod ssh;
+#[path = "k3s/ssh_config.rs"]
+mod ssh_config;
 #[path = "k3s/stage.rs"]
 mod stage;
 #[path = "k3s/view.rs"]

@@ -141,6 +141,10 @@ fn ssh_error(node: &str, e: SshError) -> StageError {
         SshError::HostKeyNotTrusted { .. } => {
             "trust the host key in the prompt, or pass --accept-new"
         }
+        SshError::HostKeyStrict { .. } => {
+            "record the key (ssh-keyscan, after checking it on the node), or set \
+             StrictHostKeyChecking accept-new for the host in ~/.ssh/config"
+        }
         SshError::AuthFailed { .. } => {
             "check ssh.user / identity_file in the cluster config and ssh-agent"
         }
