@@ -253,14 +253,30 @@ fn build_proxmox(cx: &BuildCx) -> Build {
     }
 }
 
+/// `K3S_TOKEN` comes from `config/env/<cluster>.env` (decrypted here, inside the stage's task).
 fn build_k3s(cx: &BuildCx) -> Build {
+    use super::k3s::token;
+    let file = crate::config::env_file(&cx.repo, &cx.cfg.name);
+    let shown = file
+        .strip_prefix(&cx.repo)
+        .unwrap_or(&file)
+        .display()
+        .to_string();
+    let cluster_token =
+        match token::from_env_file(&file, &shown, &crate::secrets::Identities::discover) {
+            Ok(t) => t,
+            Err(e) => return Build::Unavailable(e),
+        };
     match crate::backends::ssh::SshEnv::from_process() {
-        Ok(env) => Build::Ready(Arc::new(super::k3s::K3sStage::over_ssh(
-            cx.cfg.clone(),
-            Arc::new(env),
-            cx.ssh.clone(),
-            super::k3s::K3sOptions::from_process(),
-        ))),
+        Ok(env) => Build::Ready(Arc::new(
+            super::k3s::K3sStage::over_ssh(
+                cx.cfg.clone(),
+                Arc::new(env),
+                cx.ssh.clone(),
+                super::k3s::K3sOptions::from_process(),
+            )
+            .with_cluster_token(cluster_token),
+        )),
         Err(e) => Build::Unavailable(e.to_string()),
     }
 }
