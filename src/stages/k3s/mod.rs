@@ -651,7 +651,13 @@ impl K3sStage {
         client
             .apiserver_version()
             .await
-            .map(|v| v.git_version)
+            .map(|v| {
+                format!(
+                    "{} answers ({}); its certificate checked against the cluster CA",
+                    self.kube_server(),
+                    v.git_version
+                )
+            })
             .map_err(|e| format!("GET {}/version: {e}", self.kube_server()))
     }
 
@@ -659,12 +665,8 @@ impl K3sStage {
         let deadline = tokio::time::Instant::now() + self.opts.ready_timeout;
         loop {
             match self.probe_api().await {
-                Ok(v) => {
-                    cx.log(format!(
-                        "{} answers ({v}); its certificate checked against the cluster CA",
-                        self.kube_server()
-                    ))
-                    .await;
+                Ok(answer) => {
+                    cx.log(answer).await;
                     return Ok(());
                 }
                 Err(e) if tokio::time::Instant::now() >= deadline => {
@@ -1107,7 +1109,7 @@ impl Stage for K3sStage {
             StepKind::Kubeconfig => self.check_kubeconfig().await,
             StepKind::Ready => Ok(Holds::No("waiting for every node to be Ready".into())),
             StepKind::ApiVip => Ok(match self.probe_api().await {
-                Ok(v) => Holds::Yes(format!("{} answers ({v})", self.kube_server())),
+                Ok(answer) => Holds::Yes(answer),
                 Err(e) => Holds::No(e),
             }),
             StepKind::SwapConfig => self.check_dropin(self.node(&step.subject)?).await,
@@ -1239,11 +1241,7 @@ impl Stage for K3sStage {
         }
         if let Some(vip) = &self.cluster.k3s.vip {
             checks.push(match self.probe_api().await {
-                Ok(v) => Check::pass(
-                    "cluster/api-vip",
-                    "API on the VIP",
-                    format!("{} answers ({v})", self.kube_server()),
-                ),
+                Ok(answer) => Check::pass("cluster/api-vip", "API on the VIP", answer),
                 Err(e) => Check::fail(
                     "cluster/api-vip",
                     "API on the VIP",
