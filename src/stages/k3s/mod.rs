@@ -2,20 +2,23 @@
 //!
 //! Steps (ids `<node>/<step>` or `cluster/<step>`):
 //! 1. every node: `<node>/swap-config` writes the LimitedSwap/NoSwap kubelet drop-in (k3s >= 1.32),
+//!    servers with `k3s.vip`: `<node>/kube-vip` writes the kube-vip static pod ([`kube_vip`]),
 //!    `<node>/upload` (air-gap) puts the binary, images and install script in place over SFTP;
-//! 2. the first server: `<node>/install` (pinned version, `--cluster-init` with several servers,
-//!    `--tls-san`, traefik and servicelb disabled, `--kubelet-arg=fail-swap-on=false`);
+//! 2. the first server: `<node>/install` (pinned version, the env file's `K3S_TOKEN`
+//!    ([`token`]), `--cluster-init` with several servers, `--tls-san`, traefik and servicelb
+//!    disabled, `--kubelet-arg=fail-swap-on=false`);
 //! 3. other servers: `<node>/join`, one at a time (etcd membership changes are serial);
 //! 4. agents: `<node>/join`, all agents in PARALLEL (each agent's own steps in order);
 //! 5. `cluster/kubeconfig`: fetch, rewrite the server address, merge into ~/.kube/config;
-//! 6. `cluster/ready`: every node Ready through kube-rs.
+//! 6. `cluster/api-vip` (with `k3s.vip`): the API answers on the VIP, TLS against the cluster CA;
+//! 7. `cluster/ready`: every node Ready through kube-rs.
 //!
 //! Each step first observes whether its effect holds (`k3s --version` equals the pinned version,
 //! the drop-in has the expected content, the context is already merged), so a second run changes
 //! nothing and a run killed half-way resumes where it stopped. A node on another version gets an
 //! upgrade step that asks before it runs.
 //!
-//! Size: about 1000 lines. The commands and preflight facts are already in their own modules;
+//! Size: about 1200 lines. The commands and preflight facts are already in their own modules;
 //! what is left is the plan, check and execute of the per-node steps, which share the node
 //! table and its SSH sessions. Split it like `stages/proxmox/` when its next steps land.
 
