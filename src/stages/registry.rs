@@ -253,7 +253,8 @@ fn build_proxmox(cx: &BuildCx) -> Build {
     }
 }
 
-/// `K3S_TOKEN` comes from `config/env/<cluster>.env` (decrypted here, inside the stage's task).
+/// `K3S_TOKEN` comes from `config/env/<cluster>.env`, decrypted when the stage first needs it
+/// (preflight, or the first install), on a blocking thread.
 fn build_k3s(cx: &BuildCx) -> Build {
     use super::k3s::token;
     let file = crate::config::env_file(&cx.repo, &cx.cfg.name);
@@ -262,11 +263,7 @@ fn build_k3s(cx: &BuildCx) -> Build {
         .unwrap_or(&file)
         .display()
         .to_string();
-    let cluster_token =
-        match token::from_env_file(&file, &shown, &crate::secrets::Identities::discover) {
-            Ok(t) => t,
-            Err(e) => return Build::Unavailable(e),
-        };
+    let cluster_token = token::TokenSource::EnvFile { file, shown };
     match crate::backends::ssh::SshEnv::from_process() {
         Ok(env) => Build::Ready(Arc::new(
             super::k3s::K3sStage::over_ssh(
@@ -275,7 +272,7 @@ fn build_k3s(cx: &BuildCx) -> Build {
                 cx.ssh.clone(),
                 super::k3s::K3sOptions::from_process(),
             )
-            .with_cluster_token(cluster_token),
+            .with_token_source(cluster_token),
         )),
         Err(e) => Build::Unavailable(e.to_string()),
     }

@@ -91,7 +91,9 @@ pub struct K3sStage {
     nodes: Vec<K3sNode>,
     opts: K3sOptions,
     /// `K3S_TOKEN` of the env file: every server is installed with it.
-    cluster_token: Option<token::ClusterToken>,
+    cluster_token: Option<token::TokenSource>,
+    /// The token once loaded from its source; memory only.
+    loaded_token: Mutex<Option<token::ClusterToken>>,
     /// The join token, read from the first server when first needed; memory only.
     token: Mutex<Option<Zeroizing<String>>>,
     /// Air-gap: node name -> the private staging directory this run uploaded to.
@@ -191,6 +193,7 @@ impl K3sStage {
             nodes,
             opts,
             cluster_token: None,
+            loaded_token: Mutex::new(None),
             token: Mutex::new(None),
             staging: Default::default(),
         }
@@ -235,20 +238,43 @@ impl K3sStage {
     }
 
     /// The cluster token (`K3S_TOKEN` of the env file) every server is installed with.
-    pub fn with_cluster_token(mut self, token: token::ClusterToken) -> Self {
-        self.cluster_token = Some(token);
+    pub fn with_cluster_token(self, token: token::ClusterToken) -> Self {
+        self.with_token_source(token::TokenSource::Loaded(token))
+    }
+
+    /// Where the cluster token comes from (the env file, decrypted on first use).
+    pub fn with_token_source(mut self, source: token::TokenSource) -> Self {
+        self.cluster_token = Some(source);
         self
     }
 
-    fn cluster_token(&self) -> StageResult<&token::ClusterToken> {
-        self.cluster_token.as_ref().ok_or_else(|| {
-            StageError::new(format!(
-                "no cluster token: the k3s stage installs every server with {} from config/env/{}.env",
-                token::KEY,
-                self.cluster.name
+    fn token_source_text(&self) -> String {
+        self.cluster_token.as_ref().map_or_else(
+            || format!("{} of config/env/{}.env", token::KEY, self.cluster.name),
+            token::TokenSource::describe,
+        )
+    }
+
+    /// The cluster token, loaded from its source the first time (on a blocking thread).
+    async fn cluster_token(&self) -> StageResult<token::ClusterToken> {
+        let mut slot = self.loaded_token.lock().await;
+        if let Some(t) = slot.as_ref() {
+            return Ok(t.clone());
+        }
+        let hint = "run the secrets stage (it generates K3S_TOKEN) or `homelab env set`, then run this stage again";
+        let Some(source) = self.cluster_token.clone() else {
+            return Err(StageError::new(format!(
+                "no cluster token: the k3s stage installs every server with {}",
+                self.token_source_text()
             ))
-            .with_hint("run the secrets stage (it generates K3S_TOKEN), then run this stage again")
-        })
+            .with_hint(hint));
+        };
+        let t = tokio::task::spawn_blocking(move || source.load())
+            .await
+            .map_err(|e| StageError::new(format!("reading {}: {e}", token::KEY)))?
+            .map_err(|e| StageError::new(e).with_hint(hint))?;
+        *slot = Some(t.clone());
+        Ok(t)
     }
 
     fn node(&self, name: &str) -> StageResult<&K3sNode> {
@@ -348,7 +374,7 @@ impl K3sStage {
             match self.run_silent(first, &commands::read_token()).await {
                 Ok(out) if !out.stdout.trim().is_empty() => {
                     let t = Zeroizing::new(out.stdout.trim().to_string());
-                    let ours = self.cluster_token()?;
+                    let ours = self.cluster_token().await?;
                     if !ours.matches(&t) {
                         return Err(StageError::new(format!(
                             "{}: {} does not carry {}: the cluster was created with another token",
@@ -508,10 +534,7 @@ impl K3sStage {
         if role == Role::FirstServer {
             step = step.call(format!(
                 "cluster token: {} (kept in memory, masked)",
-                self.cluster_token.as_ref().map_or_else(
-                    || format!("{} (not loaded)", token::KEY),
-                    |t| t.source.clone()
-                )
+                self.token_source_text()
             ));
         } else {
             step = step.call(format!(
@@ -581,7 +604,7 @@ impl K3sStage {
         let staging = self.staged(node)?;
         let cmd = match role {
             Role::FirstServer => {
-                let ours = self.cluster_token()?;
+                let ours = self.cluster_token().await?;
                 cx.log(format!("cluster token: {} (masked)", ours.source))
                     .await;
                 commands::install(
@@ -1102,6 +1125,19 @@ impl Stage for K3sStage {
             }
         }
         checks.extend(preflight::cluster_checks(&self.cluster, &facts));
+        checks.push(match self.cluster_token().await {
+            Ok(t) => Check::pass(
+                "cluster/token",
+                "Cluster token",
+                format!("{} (kept in memory, masked)", t.source),
+            ),
+            Err(e) => Check::fail(
+                "cluster/token",
+                "Cluster token",
+                e.message,
+                e.hint.unwrap_or_default(),
+            ),
+        });
         checks
     }
 

@@ -7,7 +7,7 @@
 
 use crate::secrets::Identities;
 use crate::secrets::tree::{Node, PathStep, Scalar};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use zeroize::Zeroizing;
 
 /// The env-file key.
@@ -48,6 +48,35 @@ impl ClusterToken {
     /// this token?
     pub fn matches(&self, node_token: &str) -> bool {
         secret_part(node_token.trim()) == secret_part(self.value.as_str())
+    }
+}
+
+/// Where the stage gets the token: already in memory, or the env file, decrypted when the
+/// stage first needs it (so a whole-lab `--plan` can show the k3s plan before the secrets
+/// stage has written the file; preflight says when it is missing).
+#[derive(Debug, Clone)]
+pub enum TokenSource {
+    Loaded(ClusterToken),
+    EnvFile { file: PathBuf, shown: String },
+}
+
+impl TokenSource {
+    /// `K3S_TOKEN in config/env/lab.env`.
+    pub fn describe(&self) -> String {
+        match self {
+            TokenSource::Loaded(t) => t.source.clone(),
+            TokenSource::EnvFile { shown, .. } => format!("{KEY} in {shown}"),
+        }
+    }
+
+    /// The token (decrypts the env file: file I/O and crypto, call it on a blocking thread).
+    pub fn load(&self) -> Result<ClusterToken, String> {
+        match self {
+            TokenSource::Loaded(t) => Ok(t.clone()),
+            TokenSource::EnvFile { file, shown } => {
+                from_env_file(file, shown, &Identities::discover)
+            }
+        }
     }
 }
 
