@@ -175,6 +175,11 @@ mod tests {
         let one = |vip: &str| {
             let e = with(vip);
             assert_eq!(e.len(), 1, "{vip}: {e:?}");
+            // Located at the field's line and column, in the file.
+            assert!(
+                e[0].starts_with("config/clusters/prox-n100.yaml:4") && !e[0].contains(":0:0:"),
+                "{e:?}"
+            );
             e[0].clone()
         };
         assert!(
