@@ -201,6 +201,10 @@ pub struct K3sConfig {
     /// API server port (k3s `--https-listen-port`); 6443 unless set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_port: Option<u16>,
+    /// A virtual IP in front of the API servers (kube-vip on every server); the kubeconfig,
+    /// `--tls-san` and `K3S_URL` use it. Needed with more than one server.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vip: Option<K3sVip>,
     #[serde(default)]
     pub install: K3sInstall,
     #[serde(default)]
@@ -209,6 +213,19 @@ pub struct K3sConfig {
     pub server_args: Vec<String>,
     #[serde(default)]
     pub agent_args: Vec<String>,
+}
+
+/// The API's virtual IP: kube-vip as a static pod on every server, ARP mode, leader election.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct K3sVip {
+    /// The address: inside `network.subnet`, no VM's address.
+    pub address: Ipv4Addr,
+    /// The servers' network interface that carries it, e.g. `eth0`.
+    pub interface: String,
+    /// The kube-vip image (tag and preferably `@sha256:` digest); a pinned default otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -317,11 +334,14 @@ impl ClusterConfig {
     pub fn agents(&self) -> impl Iterator<Item = &VmConfig> {
         self.vms.iter().filter(|v| v.role == VmRole::Agent)
     }
-    /// The API address the kubeconfig and `--tls-san` use.
+    /// The API address the kubeconfig, `K3S_URL` and `--tls-san` use: the VIP when there is
+    /// one, else `k3s.api_address`, else the first server's IP.
     pub fn api_address(&self) -> String {
         self.k3s
-            .api_address
-            .clone()
+            .vip
+            .as_ref()
+            .map(|v| v.address.to_string())
+            .or_else(|| self.k3s.api_address.clone())
             .or_else(|| self.servers().next().map(|s| s.ip.to_string()))
             .unwrap_or_default()
     }

@@ -3,6 +3,7 @@
 
 mod insecure_http;
 mod shell_safe;
+mod vip;
 
 pub use insecure_http::insecure_endpoints;
 
@@ -561,6 +562,7 @@ pub fn validate(cfg: &ClusterConfig, name: &str, display: &str, text: &str) -> V
     }
     shell_safe::check(cfg, &mut c);
     insecure_http::check(cfg, &mut c);
+    vip::check(cfg, &mut c);
     c.out
 }
 

@@ -89,7 +89,7 @@ fn lock(shared: &Shared) -> std::sync::MutexGuard<'_, Store> {
 
 impl KubeSim {
     pub async fn start(opts: SimOptions) -> Result<KubeSim, String> {
-        let tls = tls::generate()?;
+        let tls = tls::generate_for(&[opts.listen.ip()])?;
         let token = format!("homelab-sim-{:032x}", rand::random::<u128>());
         let (events, _) = broadcast::channel(1024);
         let shared = Arc::new(Shared {
