@@ -6,7 +6,6 @@
 //! script on stdin (never argv), and is masked in every plan, log line and journal entry.
 
 use crate::secrets::Identities;
-use crate::secrets::tree::{Node, PathStep, Scalar};
 use std::path::{Path, PathBuf};
 use zeroize::Zeroizing;
 
@@ -102,13 +101,11 @@ pub fn from_env_file(
             "{shown} does not exist, so there is no {KEY} for the k3s stage; run the secrets stage first (it creates the file and generates {KEY})"
         ));
     }
-    let opened = crate::secrets::EncryptedFile::load(file)
-        .and_then(|f| f.open(&identities()))
+    let opened = crate::secrets::EncryptedFile::open_verified(file, &identities())
         .map_err(|e| format!("{KEY}: {e}"))?;
-    opened.require_mac().map_err(|e| format!("{KEY}: {e}"))?;
-    match opened.get(&[PathStep::Key(KEY.to_owned())]) {
-        Some(Node::Scalar(Scalar::Str(v))) => ClusterToken::new(Zeroizing::new(v.clone()), source),
-        _ => Err(format!(
+    match opened.top_level_str(KEY) {
+        Some(v) => ClusterToken::new(v, source),
+        None => Err(format!(
             "{shown}: no {KEY}; the k3s stage installs every server with it. Add it with `homelab env set {shown} {KEY}` (reads stdin; 32+ random characters) or re-run the secrets stage, which generates it"
         )),
     }

@@ -29,7 +29,6 @@ pub fn credentials(
     identities: &dyn Fn() -> crate::secrets::Identities,
 ) -> Result<crate::backends::pve::Auth, String> {
     use crate::backends::pve::Auth;
-    use crate::secrets::tree::{Node, PathStep, Scalar};
     use zeroize::Zeroizing;
     let p = &cfg.proxmox;
     let user = || {
@@ -66,20 +65,12 @@ pub fn credentials(
             file.display()
         ));
     }
-    let opened = crate::secrets::EncryptedFile::load(file)
-        .and_then(|f| f.open(&identities()))
+    let opened = crate::secrets::EncryptedFile::open_verified(file, &identities())
         .map_err(|e| format!("PVE credentials: {e}"))?;
-    opened
-        .require_mac()
-        .map_err(|e| format!("PVE credentials: {e}"))?;
-    let get = |k: &str| match opened.get(&[PathStep::Key(k.to_owned())]) {
-        Some(Node::Scalar(Scalar::Str(v))) if !v.is_empty() => Some(Zeroizing::new(v.clone())),
-        _ => None,
-    };
-    if let Some(secret) = get("PROXMOX_TOKEN_SECRET") {
+    if let Some(secret) = opened.top_level_str("PROXMOX_TOKEN_SECRET") {
         return Ok(token(secret));
     }
-    if let Some(pw) = get("PROXMOX_PASSWORD") {
+    if let Some(pw) = opened.top_level_str("PROXMOX_PASSWORD") {
         return Ok(password(pw));
     }
     Err(format!(
