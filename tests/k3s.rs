@@ -1,6 +1,8 @@
 //! k3s stage and SSH backend against real OpenSSH sshd nodes (see k3s/nodes.rs), the kube
 //! simulator cross-checked with kubectl, and the stage's wizard view.
 
+#[path = "k3s/kube_api.rs"]
+mod kube_api;
 #[path = "k3s/kube_sim.rs"]
 mod kube_sim;
 #[path = "support/mod.rs"]

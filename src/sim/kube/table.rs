@@ -445,7 +445,7 @@ fn custom(columns: &[PrinterColumn]) -> (Vec<Value>, Cells<'_>) {
             Box::new(|o| {
                 vec![
                     json!(text(o, "/metadata/name")),
-                    json!(text(o, "/metadata/creationTimestamp")),
+                    json!(age(&text(o, "/metadata/creationTimestamp"))),
                 ]
             }),
         );
@@ -460,6 +460,8 @@ fn custom(columns: &[PrinterColumn]) -> (Vec<Value>, Cells<'_>) {
         Box::new(move |o| {
             let mut cells = vec![json!(text(o, "/metadata/name"))];
             cells.extend(columns.iter().map(|c| match jsonpath(o, &c.json_path) {
+                // The server turns dates into ages (apiextensions `cellForJSONValue`).
+                Some(Value::String(s)) if c.type_ == "date" => json!(age(s)),
                 Some(Value::String(s)) => json!(s),
                 Some(v @ (Value::Number(_) | Value::Bool(_))) => v.clone(),
                 Some(Value::Null) | None => Value::Null,
