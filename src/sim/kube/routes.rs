@@ -119,10 +119,7 @@ async fn dispatch(
             ["openapi", "v2"] => {
                 return (
                     StatusCode::OK,
-                    [(
-                        header::CONTENT_TYPE,
-                        "application/com.github.proto-openapi.spec.v2@v1.0+protobuf",
-                    )],
+                    [(header::CONTENT_TYPE, "application/octet-stream")],
                     Vec::<u8>::new(),
                 )
                     .into_response();
