@@ -5,10 +5,10 @@
 //! conflicts, the status subresource, deletion with finalizers and propagation, Table output.
 //! docs/reference/kubernetes.md says what is served and what is not.
 //!
-//! Files: `store` (objects, versions, history, the one write path), `fields` + `apply` (field
-//! ownership, server-side apply), `patch` (merge and JSON patch), `select` (selectors), `watch`,
-//! `table`, `crd`, `discovery`, `routes` (HTTP), `resources` (built-in types), `errors` (Status),
-//! `objects` (Node shapes), `tls`.
+//! Files: `store` (objects, versions, history, the one write path; `store/delete.rs`),
+//! `fields` and `apply` (field ownership, server-side apply), `patch` (merge and JSON patch),
+//! `select` (selectors), `watch`, `table`, `crd`, `discovery`, `routes` (HTTP), `resources`
+//! (built-in types), `errors` (Status), `objects` (Node shapes), `tls`.
 //!
 //! Controllers (later) drive objects through [`KubeSim::store`]: [`store::Store::put`] writes
 //! whole objects, status included, and every write reaches watchers as an event.
