@@ -130,6 +130,19 @@ pub fn remove(v: &mut Value, path: &[Elem]) {
     let Some((last, parent)) = path.split_last() else {
         return;
     };
+    // An item's `name` is its key: it stays while the item has other fields (they are found
+    // through it), and the item goes when nothing else is left.
+    if let (Elem::Field(f), Some(Elem::Key(_))) = (last, parent.last())
+        && f == "name"
+    {
+        if get(v, parent)
+            .and_then(Value::as_object)
+            .is_some_and(|m| m.len() > 1)
+        {
+            return;
+        }
+        return remove(v, parent);
+    }
     if let Some(p) = get_mut(v, parent) {
         match (last, p) {
             (Elem::Field(f), Value::Object(m)) => {
@@ -146,7 +159,7 @@ pub fn remove(v: &mut Value, path: &[Elem]) {
         Some(Value::Array(a)) => a.is_empty(),
         _ => false,
     };
-    if now_empty && parent.len() > 1 {
+    if now_empty && !parent.is_empty() {
         remove(v, parent);
     }
 }
@@ -366,4 +379,39 @@ pub fn applier<'a>(entries: &'a mut [Entry], w: &Writer) -> Option<&'a mut Entry
     entries
         .iter_mut()
         .find(|e| e.same_owner(w.manager, "Apply", w.subresource))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fields_v1_round_trips_and_removal_prunes() {
+        let obj = json!({"apiVersion":"v1","kind":"Pod","metadata":{"name":"p","uid":"u","labels":{"a":"1"}},
+            "spec":{"containers":[{"name":"app","image":"i","ports":[{"containerPort":80}]}]}});
+        let set = leaves(&obj, Part::All);
+        let v1 = to_fields_v1(&set);
+        assert_eq!(
+            v1,
+            json!({"f:metadata":{"f:labels":{"f:a":{}}},"f:spec":{"f:containers":{
+            "k:{\"name\":\"app\"}":{".":{},"f:image":{},"f:name":{},"f:ports":{}}}}})
+        );
+        assert_eq!(from_fields_v1(&v1), set);
+        let mut o = obj.clone();
+        for p in set
+            .iter()
+            .filter(|p| p.first() == Some(&Elem::Field("spec".into())))
+        {
+            remove(&mut o, p);
+        }
+        assert_eq!(o.get("spec"), None, "emptied maps and items go too");
+        assert_eq!(
+            render(&[
+                Elem::Field("spec".into()),
+                Elem::Key("app".into()),
+                Elem::Field("image".into())
+            ]),
+            ".spec[name=\"app\"].image"
+        );
+    }
 }

@@ -160,3 +160,47 @@ pub fn json_patch(doc: &mut Value, ops: &Value) -> Result<(), ApiError> {
     *doc = work;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn json_patch_ops_and_merge_patch_nulls() {
+        let mut d = json!({"a":{"b":[1,2]},"c":"x"});
+        json_patch(
+            &mut d,
+            &json!([
+                {"op":"add","path":"/a/b/-","value":3},
+                {"op":"replace","path":"/c","value":"y"},
+                {"op":"move","from":"/c","path":"/e"},
+                {"op":"copy","from":"/e","path":"/f"},
+                {"op":"test","path":"/f","value":"y"},
+                {"op":"remove","path":"/a/b/0"}
+            ]),
+        )
+        .unwrap();
+        assert_eq!(d, json!({"a":{"b":[2,3]},"e":"y","f":"y"}));
+        // A failing op leaves the document untouched.
+        let err = json_patch(
+            &mut d,
+            &json!([{"op":"remove","path":"/e"},{"op":"remove","path":"/nope"}]),
+        )
+        .unwrap_err();
+        assert_eq!(err.code, 422);
+        assert_eq!(d["e"], "y");
+        let mut m = json!({"spec":{"x":1,"y":2,"list":[{"name":"a","v":1}]}});
+        merge(
+            &mut m,
+            &json!({"spec":{"x":null,"list":[{"name":"b","v":2}]}}),
+            true,
+        );
+        assert_eq!(
+            m,
+            json!({"spec":{"y":2,"list":[{"name":"a","v":1},{"name":"b","v":2}]}})
+        );
+        merge(&mut m, &json!({"spec":{"list":[{"name":"c"}]}}), false);
+        assert_eq!(m["spec"]["list"], json!([{"name":"c"}]));
+    }
+}
