@@ -3,6 +3,8 @@
 
 #[path = "k3s/ha.rs"]
 mod ha;
+#[path = "k3s/kube_api.rs"]
+mod kube_api;
 #[path = "k3s/kube_sim.rs"]
 mod kube_sim;
 #[path = "support/mod.rs"]

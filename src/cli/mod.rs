@@ -196,7 +196,7 @@ pub enum SimCommand {
         #[arg(long, default_value_t = 1)]
         nodes: u32,
     },
-    /// Kubernetes API server subset.
+    /// Kubernetes API server: built-in resources, CRDs, server-side apply, watches.
     Kube {
         #[arg(long, default_value = "127.0.0.1:0")]
         listen: SocketAddr,
