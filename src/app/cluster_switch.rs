@@ -33,7 +33,7 @@ pub(crate) fn request(app: &mut App, name: &str) {
     if let Some(busy) = running(app) {
         app.toasts.push(
             Level::Error,
-            format!("cannot switch to cluster {name}: {busy} is running for cluster {}; wait for it or cancel it (Ctrl-C), then switch", app.session.cluster.name),
+            format!("cannot switch to cluster {name} yet: in cluster {}, {busy}; let it finish or cancel it (Ctrl-C), save or undo open changes, then switch", app.session.cluster.name),
             app.tick,
         );
         return;

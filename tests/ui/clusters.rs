@@ -159,3 +159,32 @@ fn an_unknown_cluster_is_an_error_naming_the_available_ones() {
         ]
     );
 }
+
+#[test]
+fn no_switch_while_work_runs() {
+    let dir = repo();
+    let mut app = app_in(dir.path());
+    let key = app
+        .keymap
+        .key_for("home", &homelab::msg::Action::Open(ScreenId::Check))
+        .expect("the check screen has a home key")
+        .to_string();
+    press(&mut app, &key);
+    assert!(
+        app.screens.get(ScreenId::Check).busy().is_some(),
+        "check runs on entering"
+    );
+    let effects = support::act(&mut app, homelab::msg::Action::Cluster("sandbox".into()));
+    assert!(
+        take(effects, "cluster-switch").is_empty(),
+        "nothing is read"
+    );
+    assert_eq!(app.session.cluster.name, "prox-n100");
+    let toasts: Vec<String> = app.toasts.iter().map(|t| t.text.clone()).collect();
+    assert_eq!(
+        toasts,
+        [
+            "cannot switch to cluster sandbox yet: in cluster prox-n100, homelab check; let it finish or cancel it (Ctrl-C), save or undo open changes, then switch"
+        ]
+    );
+}
