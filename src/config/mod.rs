@@ -11,5 +11,7 @@ pub mod schema;
 pub mod validate;
 
 pub use discover::{ENV_DIR, env_file, repo_and_cluster, repo_root, valid_cluster};
-pub use load::{LoadedCluster, choose_cluster, find_repo_root, load_cluster, parse_cluster};
+pub use load::{
+    LoadedCluster, choose_cluster, cluster_names, find_repo_root, load_cluster, parse_cluster,
+};
 pub use schema::*;

@@ -251,3 +251,17 @@ fn every_rule_has_a_fixture() {
         );
     }
 }
+
+/// A second cluster (a sandbox, other addresses) with its own Flux path and Gateway folder,
+/// sharing the demo apps: each EnvoyProxy is checked against the definitions that sync it.
+#[test]
+fn two_clusters_with_their_own_trees_pass() {
+    case("two-clusters");
+}
+
+/// Two definitions syncing the same tree with other node addresses and domain: one error at
+/// the second definition naming both files, one at the EnvoyProxy that cannot serve both.
+#[test]
+fn two_clusters_on_one_tree_with_other_values_are_named() {
+    case_exact("two-clusters-conflict");
+}

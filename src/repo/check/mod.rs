@@ -3,6 +3,7 @@
 //! Every rule has a stable id (`family/name`), a one-line title and a fix hint; every violation
 //! names the rule, the file and (where there is one) the line.
 
+mod clusters;
 mod exposure;
 mod layout;
 mod observability;
@@ -15,6 +16,7 @@ mod structure;
 mod swap;
 mod workloads;
 
+use super::synced::Synced;
 use super::tree::{Tree, TreeError};
 use serde::Serialize;
 use std::path::Path;
@@ -51,6 +53,7 @@ pub const RULES: &[Rule] = &[
     swap::SWAP_DISABLED,
     observability::OTEL_COLLECTOR,
     observability::GRAFANA_DATASOURCES,
+    clusters::SHARED_TREE,
 ];
 
 /// Look a rule up by id.
@@ -119,7 +122,8 @@ pub fn check_tree(tree: &Tree) -> Report {
     structure::check(tree, &mut out);
     references::check(tree, &mut out);
     layout::check(tree, &mut out);
-    exposure::check(tree, &mut out);
+    let synced = Synced::of(tree);
+    exposure::check(tree, &synced, &mut out);
     storage::check(tree, &mut out);
     secrets::check(tree, &mut out);
     private_keys::check(tree, &mut out);
@@ -127,6 +131,7 @@ pub fn check_tree(tree: &Tree) -> Report {
     workloads::check(tree, &mut out);
     swap::check(tree, &mut out);
     observability::check(tree, &mut out);
+    clusters::check(&synced, &mut out);
     let order = |id: &str| RULES.iter().position(|r| r.id == id).unwrap_or(usize::MAX);
     out.sort_by(|a, b| (order(a.rule), &a.file, a.line).cmp(&(order(b.rule), &b.file, b.line)));
     out.dedup();
