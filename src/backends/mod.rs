@@ -6,6 +6,7 @@ pub mod backoff;
 pub mod body;
 pub mod endpoint;
 pub mod git;
+pub mod image_digest;
 pub mod kube;
 pub mod loki;
 pub mod prom;

@@ -4,6 +4,7 @@
 //! names the rule, the file and (where there is one) the line.
 
 mod exposure;
+mod image_checksum;
 mod layout;
 mod observability;
 mod pinning;
@@ -47,6 +48,7 @@ pub const RULES: &[Rule] = &[
     references::SECRET_DOCUMENTED,
     pinning::CHART_VERSION,
     pinning::IMAGE_TAG,
+    image_checksum::IMAGE_CHECKSUM,
     workloads::RESOURCE_REQUESTS,
     swap::SWAP_DISABLED,
     observability::OTEL_COLLECTOR,
@@ -124,6 +126,7 @@ pub fn check_tree(tree: &Tree) -> Report {
     secrets::check(tree, &mut out);
     private_keys::check(tree, &mut out);
     pinning::check(tree, &mut out);
+    image_checksum::check(tree, &mut out);
     workloads::check(tree, &mut out);
     swap::check(tree, &mut out);
     observability::check(tree, &mut out);
