@@ -4,5 +4,6 @@
 
 pub mod check;
 pub mod file_read;
+pub mod outdated;
 pub mod output;
 pub mod tree;
