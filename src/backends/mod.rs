@@ -10,6 +10,7 @@ pub mod git;
 pub mod image_digest;
 pub mod kube;
 pub mod loki;
+pub mod oci_tags;
 pub mod prom;
 pub mod pve;
 pub mod ssh;

@@ -43,11 +43,9 @@ pub fn run(global: &GlobalArgs, args: &CheckArgs, started: Instant) -> ExitCode 
     };
     let text = match (args.format, &outdated) {
         (OutputFormat::Human, None) => output::human(&report),
-        (OutputFormat::Human, Some(o)) => format!(
-            "{}{}",
-            output::human(&report),
-            outdated::human(o, &outdated::oci_sources(&tree))
-        ),
+        (OutputFormat::Human, Some(o)) => {
+            format!("{}{}", output::human(&report), outdated::human(o))
+        }
         (OutputFormat::Json, None) => format!("{}\n", output::json(&report)),
         (OutputFormat::Json, Some(o)) => format!("{}\n", output::json_with_outdated(&report, o)),
     };

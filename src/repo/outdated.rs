@@ -1,5 +1,6 @@
 //! `homelab check --outdated`: every chart pin of the tree (a HelmRelease's chart and version
-//! with its HelmRepository's URL) compared with that repository's `index.yaml`. Online and only
+//! with its HelmRepository's URL, or an OCIRepository's tag) compared with what that source
+//! offers: the repository's `index.yaml`, or the OCI repository's tags. Online and only
 //! on request; a repository that cannot be read is reported on its own line and the others are
 //! still compared. Pre-releases count only for a pin that is one itself.
 
@@ -79,17 +80,17 @@ impl OutdatedReport {
     }
 }
 
-/// Every HelmRelease chart pin whose source is a HelmRepository of the tree (OCI repositories
-/// have no index.yaml; OCI sources are listed as skipped by [`oci_sources`]).
+/// Every chart pin of the tree: HelmReleases whose chart comes from a HelmRepository (an
+/// `index.yaml`, or for `type: oci` the chart's OCI repository), and OCIRepository tags.
 pub fn chart_pins(tree: &Tree) -> Vec<ChartPin> {
-    let mut repos: BTreeMap<(String, String), String> = BTreeMap::new();
+    let mut repos: BTreeMap<(String, String), (String, bool)> = BTreeMap::new();
     for (_, d) in tree.docs() {
         if d.is("source.toolkit.fluxcd.io/", "HelmRepository")
-            && d.get_str(&["spec", "type"]) != Some("oci")
             && let (Some(name), Some(url)) = (d.name(), d.get_str(&["spec", "url"]))
         {
             let ns = d.namespace().unwrap_or("default").to_owned();
-            repos.insert((ns, name.to_owned()), url.to_owned());
+            let oci = d.get_str(&["spec", "type"]) == Some("oci") || url.starts_with("oci://");
+            repos.insert((ns, name.to_owned()), (url.to_owned(), oci));
         }
     }
     let mut pins = Vec::new();
@@ -99,11 +100,20 @@ pub fn chart_pins(tree: &Tree) -> Vec<ChartPin> {
         {
             pins.push(pin);
         }
+        if d.is("source.toolkit.fluxcd.io/", "OCIRepository")
+            && let Some(pin) = oci_pin(tree, f, d)
+        {
+            pins.push(pin);
+        }
     }
     pins
 }
 
-fn pin_of(f: &YamlFile, d: &Doc, repos: &BTreeMap<(String, String), String>) -> Option<ChartPin> {
+fn pin_of(
+    f: &YamlFile,
+    d: &Doc,
+    repos: &BTreeMap<(String, String), (String, bool)>,
+) -> Option<ChartPin> {
     let spec = ["spec", "chart", "spec"];
     let get = |k: &str| d.get_str(&[spec[0], spec[1], spec[2], k]);
     let src = |k: &str| d.get_str(&[spec[0], spec[1], spec[2], "sourceRef", k]);
@@ -113,38 +123,78 @@ fn pin_of(f: &YamlFile, d: &Doc, repos: &BTreeMap<(String, String), String>) -> 
     let release_ns = d.namespace().unwrap_or("default");
     let repo_ns = src("namespace").unwrap_or(release_ns);
     let repo_name = src("name")?;
-    let url = repos.get(&(repo_ns.to_owned(), repo_name.to_owned()))?;
+    let (url, oci) = repos.get(&(repo_ns.to_owned(), repo_name.to_owned()))?;
+    let chart = get("chart")?.to_owned();
     Some(ChartPin {
         release: format!("{release_ns}/{}", d.name().unwrap_or("?")),
         file: f.rel.clone(),
         line: d.line_at("spec.chart.spec.version"),
-        chart: get("chart")?.to_owned(),
+        url: if *oci {
+            format!("{}/{chart}", url.trim_end_matches('/'))
+        } else {
+            url.clone()
+        },
+        chart,
         version: get("version")?.to_owned(),
         repository: format!("{repo_ns}/{repo_name}"),
-        url: url.clone(),
     })
 }
 
-/// OCIRepository sources of the tree (`namespace/name`, url): `--outdated` does not compare
-/// them (no index.yaml) and says so.
-pub fn oci_sources(tree: &Tree) -> Vec<(String, String)> {
-    tree.docs()
-        .filter(|(_, d)| {
-            d.is("source.toolkit.fluxcd.io/", "OCIRepository")
-                || (d.is("source.toolkit.fluxcd.io/", "HelmRepository")
-                    && d.get_str(&["spec", "type"]) == Some("oci"))
-        })
-        .map(|(_, d)| {
-            (
-                format!(
-                    "{}/{}",
-                    d.namespace().unwrap_or("default"),
-                    d.name().unwrap_or("?")
-                ),
-                d.get_str(&["spec", "url"]).unwrap_or("?").to_owned(),
+/// An OCIRepository pinned by `ref.tag` (a digest pin has no version to compare). `release`
+/// names the HelmRelease whose `chartRef` uses it, if one does.
+fn oci_pin(tree: &Tree, f: &YamlFile, d: &Doc) -> Option<ChartPin> {
+    let url = d.get_str(&["spec", "url"])?;
+    let tag = d.get_str(&["spec", "ref", "tag"])?;
+    let ns = d.namespace().unwrap_or("default");
+    let name = d.name()?;
+    let user = tree.docs().find_map(|(_, r)| {
+        let uses = r.is("helm.toolkit.fluxcd.io/", "HelmRelease")
+            && r.get_str(&["spec", "chartRef", "kind"]) == Some("OCIRepository")
+            && r.get_str(&["spec", "chartRef", "name"]) == Some(name)
+            && r.get_str(&["spec", "chartRef", "namespace"])
+                .or(r.namespace())
+                .unwrap_or("default")
+                == ns;
+        uses.then(|| {
+            format!(
+                "{}/{}",
+                r.namespace().unwrap_or("default"),
+                r.name().unwrap_or("?")
             )
         })
-        .collect()
+    });
+    Some(ChartPin {
+        release: user.unwrap_or_else(|| format!("{ns}/{name}")),
+        file: f.rel.clone(),
+        line: d.line_at("spec.ref.tag"),
+        chart: oci_chart(url).to_owned(),
+        version: tag.to_owned(),
+        repository: format!("{ns}/{name}"),
+        url: url.to_owned(),
+    })
+}
+
+/// The chart name of an OCI repository URL: its last path segment.
+fn oci_chart(url: &str) -> &str {
+    url.trim_end_matches('/').rsplit('/').next().unwrap_or(url)
+}
+
+/// What a source offers: an `index.yaml` (https://) or the tags of an OCI repository.
+async fn offered(
+    url: &str,
+    ca_file: Option<&Path>,
+) -> Result<BTreeMap<String, ChartVersions>, String> {
+    if url.starts_with("oci://") {
+        let versions = crate::backends::oci_tags::tags(url, ca_file).await?;
+        return Ok(BTreeMap::from([(
+            oci_chart(url).to_owned(),
+            ChartVersions {
+                versions,
+                deprecated: false,
+            },
+        )]));
+    }
+    chart_index::fetch(url, ca_file).await
 }
 
 /// Compare one pin with what its repository offers.
@@ -184,7 +234,7 @@ pub async fn run(tree: &Tree, ca_file: Option<&Path>) -> OutdatedReport {
         urls.insert(p.url.clone(), p.repository.clone());
     }
     let fetched = futures::future::join_all(urls.into_iter().map(|(url, repo)| async move {
-        let result = chart_index::fetch(&url, ca_file).await;
+        let result = offered(&url, ca_file).await;
         (url, repo, result)
     }))
     .await;
@@ -219,7 +269,7 @@ pub async fn run(tree: &Tree, ca_file: Option<&Path>) -> OutdatedReport {
 }
 
 /// The plain-text section `homelab check --outdated` prints after the rules.
-pub fn human(report: &OutdatedReport, oci: &[(String, String)]) -> String {
+pub fn human(report: &OutdatedReport) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,
@@ -274,14 +324,6 @@ pub fn human(report: &OutdatedReport, oci: &[(String, String)]) -> String {
             sanitize(&e.repository),
             sanitize(&e.url),
             sanitize(&e.message)
-        );
-    }
-    for (name, url) in oci {
-        let _ = writeln!(
-            s,
-            "  OCI source {} ({}): not compared (no index.yaml; list its tags with your registry client)",
-            sanitize(name),
-            sanitize(url)
         );
     }
     s

@@ -72,6 +72,72 @@ fn release(name: &str, chart: &str, version: &str, repo: &str) -> String {
     )
 }
 
+/// A registry on 127.0.0.1 (HTTPS) with one chart repository, `envoyproxy/gateway-helm`: tags in
+/// two pages, behind the anonymous bearer-token dance Docker Hub does.
+async fn registry(tls: Arc<rustls::ServerConfig>) -> SimServer {
+    use axum::extract::Query;
+    use axum::http::HeaderMap;
+    use axum::response::IntoResponse;
+    const LIST: &str = "/v2/envoyproxy/gateway-helm/tags/list";
+    async fn tags(
+        headers: HeaderMap,
+        Query(q): Query<BTreeMap<String, String>>,
+    ) -> axum::response::Response {
+        let host = headers
+            .get("host")
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or("?")
+            .to_owned();
+        if headers.get("authorization").and_then(|h| h.to_str().ok()) != Some("Bearer t0k") {
+            let challenge = format!(
+                r#"Bearer realm="https://{host}/token",service="test-registry",scope="repository:envoyproxy/gateway-helm:pull""#
+            );
+            return (
+                StatusCode::UNAUTHORIZED,
+                [("www-authenticate", challenge)],
+                r#"{"errors":[{"code":"UNAUTHORIZED"}]}"#,
+            )
+                .into_response();
+        }
+        match q.get("last").map(String::as_str) {
+            None => (
+                [("link", format!(r#"<{LIST}?last=v1.6.0&n=2>; rel="next""#))],
+                r#"{"name":"envoyproxy/gateway-helm","tags":["v1.5.0","v1.6.0"]}"#,
+            )
+                .into_response(),
+            Some(_) => r#"{"name":"envoyproxy/gateway-helm","tags":["v1.7.0-rc.1","v1.6.2"]}"#
+                .into_response(),
+        }
+    }
+    async fn token(Query(q): Query<BTreeMap<String, String>>) -> axum::response::Response {
+        let ok = q.get("service").map(String::as_str) == Some("test-registry")
+            && q.get("scope").map(String::as_str)
+                == Some("repository:envoyproxy/gateway-helm:pull");
+        if ok {
+            r#"{"token":"t0k"}"#.into_response()
+        } else {
+            (StatusCode::BAD_REQUEST, "bad token request").into_response()
+        }
+    }
+    let router = axum::Router::new()
+        .route(LIST, axum::routing::get(tags))
+        .route("/token", axum::routing::get(token));
+    SimServer::start_tls(
+        "127.0.0.1:0".parse().unwrap(),
+        router,
+        tokio_util::sync::CancellationToken::new(),
+        tls,
+    )
+    .await
+    .unwrap()
+}
+
+fn oci_source(url: &str) -> String {
+    format!(
+        "---\napiVersion: source.toolkit.fluxcd.io/v1\nkind: OCIRepository\nmetadata:\n  name: envoy-gateway\n  namespace: flux-system\nspec:\n  interval: 12h\n  url: {url}\n  ref:\n    tag: v1.6.0\n---\napiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata:\n  name: envoy-gateway\n  namespace: apps\nspec:\n  interval: 30m\n  chartRef:\n    kind: OCIRepository\n    name: envoy-gateway\n    namespace: flux-system\n"
+    )
+}
+
 /// A tree with three repositories (`stable`, `community`, `broken`) and five pins.
 fn tree(root: &Path, stable: &str, community: &str, broken: &str) {
     let flux = root.join("cluster/kubernetes/flux");
@@ -105,7 +171,7 @@ async fn pins_are_compared_with_each_repositorys_index() {
     let server_tls = homelab::sim::kube::tls::generate().unwrap();
     let secure = charts(
         BTreeMap::from([("community".to_string(), COMMUNITY.to_string())]),
-        Some(server_tls.config),
+        Some(server_tls.config.clone()),
     )
     .await;
     let dir = tempfile::tempdir().unwrap();
@@ -118,8 +184,35 @@ async fn pins_are_compared_with_each_repositorys_index() {
         &format!("{}/community/", secure.url()),
         &broken,
     );
+    let oci = registry(server_tls.config.clone()).await;
+    std::fs::write(
+        dir.path().join("cluster/kubernetes/flux/oci.yaml"),
+        oci_source(&format!("oci://{}/envoyproxy/gateway-helm", oci.addr())),
+    )
+    .unwrap();
     let t = Tree::load(dir.path()).unwrap();
     let report = outdated::run(&t, Some(&ca)).await;
+    let envoy = report
+        .pins
+        .iter()
+        .find(|p| p.pin.chart == "gateway-helm")
+        .unwrap();
+    assert_eq!(
+        (
+            envoy.pin.release.as_str(),
+            envoy.pin.file.as_str(),
+            envoy.pin.line
+        ),
+        ("apps/envoy-gateway", "cluster/kubernetes/flux/oci.yaml", 11)
+    );
+    assert_eq!(
+        envoy.status,
+        PinStatus::Newer {
+            latest: "v1.6.2".into(),
+            deprecated: false
+        },
+        "both pages read, the token fetched, the release candidate ignored"
+    );
     let by_release: BTreeMap<&str, &PinStatus> = report
         .pins
         .iter()
@@ -168,7 +261,14 @@ async fn pins_are_compared_with_each_repositorys_index() {
         .iter()
         .map(|e| e.repository.as_str())
         .collect();
-    assert_eq!(errors, ["flux-system/broken", "flux-system/community"]);
+    assert_eq!(
+        errors,
+        [
+            "flux-system/broken",
+            "flux-system/community",
+            "flux-system/envoy-gateway"
+        ]
+    );
     assert!(
         report
             .pins
@@ -178,6 +278,7 @@ async fn pins_are_compared_with_each_repositorys_index() {
 
     plain.stop().await;
     secure.stop().await;
+    oci.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
