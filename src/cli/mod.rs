@@ -177,6 +177,10 @@ pub struct CheckArgs {
     /// Open the violations screen instead of printing.
     #[arg(long)]
     pub tui: bool,
+    /// Also compare every chart pin with its repository's index.yaml (online) and report newer
+    /// versions; a repository that cannot be read is reported, not fatal.
+    #[arg(long, conflicts_with = "tui")]
+    pub outdated: bool,
 }
 
 #[derive(Debug, Args)]

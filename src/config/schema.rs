@@ -93,8 +93,29 @@ pub struct CloudImage {
     pub url: String,
     /// File name on the image storage (PVE requires `.img`/`.qcow2`/`.raw` for import content).
     pub file_name: String,
-    /// `sha256:<hex>` or `sha512:<hex>`.
-    pub checksum: String,
+    /// A literal digest, `sha256:<hex>` or `sha512:<hex>` (air-gap, or an image no checksum
+    /// file lists). Exactly one of `checksum` and `checksums` is given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checksum: Option<String>,
+    /// The release's checksum file, fetched over HTTPS when the proxmox stage plans
+    /// (docs/proxmox-stage.md, "The image digest").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checksums: Option<ChecksumFile>,
+}
+
+/// Where the cloud image's digest comes from: the release's `SHA256SUMS`, optionally signed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChecksumFile {
+    /// `https://` URL of the release's `SHA256SUMS` (the line for the image's file is taken).
+    pub url: String,
+    /// OpenPGP keyring file (binary, as `gpg --export` writes it; `~/` expanded) that signed
+    /// `<url>.gpg`. Given: the detached signature is fetched and checked with `gpgv`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keyring: Option<String>,
+    /// PEM CA file trusted for this download besides the platform store (a private mirror).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

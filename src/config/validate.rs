@@ -247,11 +247,21 @@ pub fn validate(cfg: &ClusterConfig, name: &str, display: &str, text: &str) -> V
             ),
         );
     }
-    if !CHECKSUM.is_match(&t.image.checksum) {
-        c.err(
+    match (&t.image.checksum, &t.image.checksums) {
+        (Some(_), Some(_)) => c.err(
+            "template.image.checksum",
+            "is given together with template.image.checksums; keep one: the checksum file's URL (online) or a literal digest (air-gap)",
+        ),
+        (None, None) => c.err(
+            "template.image",
+            "names no digest; add checksums.url (the release's SHA256SUMS) or, air-gapped, checksum: sha256:<64 hex>",
+        ),
+        (Some(sum), None) if !CHECKSUM.is_match(sum) => c.err(
             "template.image.checksum",
             "is not a checksum; expected sha256:<64 lower-case hex> or sha512:<128 lower-case hex>",
-        );
+        ),
+        (Some(_), None) => {}
+        (None, Some(file)) => c.url("template.image.checksums.url", &file.url, &["https"]),
     }
 
     // --- network ---

@@ -5,6 +5,7 @@
 
 pub mod check;
 pub mod file_read;
+pub mod outdated;
 pub mod output;
 pub mod synced;
 pub mod tree;

@@ -198,6 +198,10 @@ fn image() {
     case("image");
 }
 #[test]
+fn image_checksum() {
+    case("image-checksum");
+}
+#[test]
 fn resource_requests() {
     case("resource-requests");
 }

@@ -5,6 +5,7 @@
 
 mod clusters;
 mod exposure;
+mod image_checksum;
 mod layout;
 mod observability;
 mod pinning;
@@ -49,6 +50,7 @@ pub const RULES: &[Rule] = &[
     references::SECRET_DOCUMENTED,
     pinning::CHART_VERSION,
     pinning::IMAGE_TAG,
+    image_checksum::IMAGE_CHECKSUM,
     workloads::RESOURCE_REQUESTS,
     swap::SWAP_DISABLED,
     observability::OTEL_COLLECTOR,
@@ -128,6 +130,7 @@ pub fn check_tree(tree: &Tree) -> Report {
     secrets::check(tree, &mut out);
     private_keys::check(tree, &mut out);
     pinning::check(tree, &mut out);
+    image_checksum::check(tree, &mut out);
     workloads::check(tree, &mut out);
     swap::check(tree, &mut out);
     observability::check(tree, &mut out);

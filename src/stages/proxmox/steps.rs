@@ -292,7 +292,9 @@ impl ProxmoxStage {
         let mut plan = Plan::new(StageId::Proxmox);
         let resources = self.resources().await?;
         let by_id: BTreeMap<u32, &VmResource> = resources.iter().map(|r| (r.vmid, r)).collect();
-        let (algo, sum) = self.checksum().map_err(StageError::new)?;
+        let resolved = self.digest().await?;
+        let (algo, sum) = (&resolved.digest.algorithm, &resolved.digest.hex);
+        plan.notes.push(resolved.describe());
         let p = &self.cfg.proxmox;
         if self.image_file() != self.cfg.template.image.file_name {
             plan.notes.push(format!(
@@ -561,13 +563,13 @@ impl ProxmoxStage {
         let p = &self.cfg.proxmox;
         match parts.as_slice() {
             ["image", node] => {
-                let (algo, sum) = self.checksum().map_err(StageError::new)?;
+                let digest = &self.digest().await?.digest;
                 let spec = DownloadSpec {
                     url: self.cfg.template.image.url.clone(),
                     filename: self.image_file(),
                     content: "import".into(),
-                    checksum_algorithm: algo,
-                    checksum: sum,
+                    checksum_algorithm: digest.algorithm.clone(),
+                    checksum: digest.hex.clone(),
                 };
                 let upid = self.pve.download_url(node, &p.image_storage, &spec).await?;
                 self.run_task(cx, upid).await
