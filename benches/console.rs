@@ -106,6 +106,7 @@ fn frame(c: &mut Criterion) {
         }
         st.logs.wrap = wrap;
         let mut term = Terminal::new(TestBackend::new(200, 60)).unwrap();
+        let keymap = homelab::keymap::Keymap::builtin();
         g.bench_function(BenchmarkId::new("console_200x60_100k_lines", name), |b| {
             b.iter(|| {
                 term.draw(|f| {
@@ -115,6 +116,7 @@ fn frame(c: &mut Criterion) {
                         f.area(),
                         &Cx {
                             theme: &theme,
+                            keymap: &keymap,
                             now_s: 0,
                         },
                     )

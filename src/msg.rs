@@ -45,6 +45,10 @@ pub enum Action {
     Open(ScreenId),
     /// Switch the colour theme live.
     Theme(String),
+    /// Switch to the cluster definition `config/clusters/<name>.yaml` (`:cluster NAME`).
+    Cluster(String),
+    /// Switch to the next cluster definition (home screen).
+    NextCluster,
     // --- movement (lists, logs, forms) ---
     Up,
     Down,
@@ -94,6 +98,8 @@ pub enum Action {
     Silence,
     /// Alerts: expire the silences of the selected alert (asks).
     Expire,
+    /// The env editor's changed-on-disk popup: apply the unsaved edits on top of the file on disk.
+    Merge,
     /// Give the first pane more / less room.
     Grow,
     Shrink,
@@ -121,6 +127,7 @@ const SIMPLE: &[(&str, Action)] = &[
     ("help", Action::Help),
     ("palette", Action::Palette),
     ("dismiss_toasts", Action::DismissToasts),
+    ("next_cluster", Action::NextCluster),
     ("up", Action::Up),
     ("down", Action::Down),
     ("left", Action::Left),
@@ -156,6 +163,7 @@ const SIMPLE: &[(&str, Action)] = &[
     ("details", Action::Details),
     ("silence", Action::Silence),
     ("expire", Action::Expire),
+    ("merge", Action::Merge),
     ("grow", Action::Grow),
     ("shrink", Action::Shrink),
     ("edit", Action::Edit),
@@ -174,7 +182,7 @@ impl Action {
         SIMPLE
             .iter()
             .map(|(n, _)| *n)
-            .chain(["open <screen>", "theme <name>"])
+            .chain(["open <screen>", "theme <name>", "cluster <name>"])
     }
 }
 
@@ -199,6 +207,7 @@ impl FromStr for Action {
                     })
             }
             ("theme", Some(name)) if !name.is_empty() => Ok(Action::Theme(name.to_owned())),
+            ("cluster", Some(name)) if !name.is_empty() => Ok(Action::Cluster(name.to_owned())),
             (name, None) => SIMPLE
                 .iter()
                 .find(|(n, _)| *n == name)
@@ -223,6 +232,7 @@ impl fmt::Display for Action {
         match self {
             Action::Open(id) => write!(f, "open {}", id.name()),
             Action::Theme(name) => write!(f, "theme {name}"),
+            Action::Cluster(name) => write!(f, "cluster {name}"),
             other => {
                 let name = SIMPLE
                     .iter()
@@ -269,6 +279,14 @@ mod tests {
             Ok(Action::Theme("homelab-light".into()))
         );
         assert_eq!(Action::Theme("x".into()).to_string(), "theme x");
+        assert_eq!(
+            "cluster sandbox".parse(),
+            Ok(Action::Cluster("sandbox".into()))
+        );
+        assert_eq!(
+            Action::Cluster("sandbox".into()).to_string(),
+            "cluster sandbox"
+        );
         assert_eq!(
             "open nowhere".parse::<Action>(),
             Err(format!(

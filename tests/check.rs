@@ -14,6 +14,9 @@ mod rules;
 #[path = "check/cli.rs"]
 mod cli;
 
+#[path = "check/outdated.rs"]
+mod outdated;
+
 #[path = "check/peers.rs"]
 mod peers;
 

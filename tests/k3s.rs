@@ -1,6 +1,10 @@
 //! k3s stage and SSH backend against real OpenSSH sshd nodes (see k3s/nodes.rs), the kube
 //! simulator cross-checked with kubectl, and the stage's wizard view.
 
+#[path = "k3s/ha.rs"]
+mod ha;
+#[path = "k3s/kube_api.rs"]
+mod kube_api;
 #[path = "k3s/kube_sim.rs"]
 mod kube_sim;
 #[path = "support/mod.rs"]
@@ -12,6 +16,8 @@ use support::net;
 mod nodes;
 #[path = "k3s/ssh.rs"]
 mod ssh;
+#[path = "k3s/ssh_config.rs"]
+mod ssh_config;
 #[path = "k3s/stage.rs"]
 mod stage;
 #[path = "k3s/view.rs"]

@@ -19,6 +19,8 @@ mod client;
 mod credentials;
 #[path = "pve/e2e.rs"]
 mod e2e;
+#[path = "pve/image_digest.rs"]
+mod image_digest;
 #[path = "pve/proxmoxer.rs"]
 mod proxmoxer;
 #[path = "pve/snippet.rs"]

@@ -3,6 +3,8 @@
 
 mod support;
 
+#[path = "ui/clusters.rs"]
+mod clusters;
 #[path = "ui/home.rs"]
 mod home;
 #[path = "ui/overlays.rs"]

@@ -1,8 +1,10 @@
-//! ssh_config text (Host/Match blocks, patterns, ProxyJump, paths with %-tokens): parsing and
-//! resolving a host never panic.
+//! ssh_config text (Host/Match blocks, patterns, ProxyJump, ProxyCommand, paths with %-tokens):
+//! parsing, resolving a host and expanding tokens never panic.
 #![no_main]
 
-use homelab_fuzz::backends::ssh::config::{SshConfigFile, expand_path, parse_proxy_jump};
+use homelab_fuzz::backends::ssh::config::{
+    SshConfigFile, expand_host_name, expand_path, expand_proxy_command, parse_proxy_jump,
+};
 use libfuzzer_sys::fuzz_target;
 use std::path::Path;
 
@@ -17,4 +19,6 @@ fuzz_target!(|data: &[u8]| {
     }
     let _ = parse_proxy_jump(text);
     let _ = expand_path(text, Path::new("/home/op"), "node-1", "ubuntu");
+    let _ = expand_proxy_command(text, "node-1", 22, "ubuntu", "n1");
+    let _ = expand_host_name(text, "node-1");
 });

@@ -53,6 +53,9 @@ impl Badge {
 pub struct Session {
     pub repo_root: PathBuf,
     pub cluster: LoadedCluster,
+    /// Every cluster definition of the repository (names, sorted): what `:cluster NAME` and
+    /// the home screen switch between.
+    pub clusters: Vec<String>,
     pub repo: RepoState,
     pub badges: [Health; 5],
     /// `homelab env edit FILE` outside a repository: only the env editor on this file, no
@@ -64,6 +67,7 @@ impl Session {
     pub fn new(repo_root: PathBuf, cluster: LoadedCluster) -> Self {
         Self {
             repo_root,
+            clusters: vec![cluster.name.clone()],
             cluster,
             repo: RepoState::Loading,
             badges: [Health::Unknown; 5],
@@ -86,6 +90,7 @@ impl Session {
         Self {
             repo: RepoState::Failed("not in a repository".into()),
             file_only: Some(file),
+            clusters: Vec::new(),
             ..Self::new(dir, cluster)
         }
     }
@@ -93,6 +98,12 @@ impl Session {
     /// The file of a file-only session as humans see it (`~/...` under $HOME).
     pub fn file_display(&self) -> Option<String> {
         self.file_only.as_ref().map(|f| home_relative(f))
+    }
+
+    /// The current cluster's place among the definitions: `(1-based index, count)`.
+    pub fn cluster_position(&self) -> Option<(usize, usize)> {
+        let i = self.clusters.iter().position(|c| *c == self.cluster.name)?;
+        Some((i + 1, self.clusters.len()))
     }
 
     pub fn badge(&self, badge: Badge) -> Health {

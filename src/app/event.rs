@@ -11,6 +11,8 @@ pub enum Event {
     RepoStatusLoaded(Result<RepoStatus, String>),
     /// The cluster definition was re-read (`r` on the home screen, `Ctrl-R`).
     ClusterLoaded(Box<LoadedCluster>),
+    /// `:cluster NAME`: that definition was read (with every definition's name), or why not.
+    ClusterSwitched(super::cluster_switch::Switched),
     /// A task ended without producing its event (it panicked or was dropped); the key says which.
     TaskFailed { key: TaskKey, error: String },
 }

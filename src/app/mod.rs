@@ -2,6 +2,7 @@
 //! `view` (view.rs) draws it and never changes it.
 
 pub mod bars;
+mod cluster_switch;
 mod context;
 mod event;
 pub mod layout;
@@ -47,6 +48,8 @@ pub struct App {
     pub quitting: bool,
     /// While the palette highlights a theme: its name and the theme to go back to.
     pub(crate) theme_preview: Option<(String, Theme)>,
+    /// What the command line asked of the screens; a cluster switch builds them again from it.
+    pub(crate) start: crate::screens::StartParams,
     /// Effects produced while handling the current message.
     pub(crate) effects: crate::runtime::effects::Effects,
 }
@@ -90,6 +93,7 @@ impl App {
             dirty: true,
             quitting: false,
             theme_preview: None,
+            start: opts.start,
             effects: Vec::new(),
         };
         for (level, text) in opts.startup_warnings {

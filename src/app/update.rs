@@ -1,6 +1,6 @@
 //! `update(&mut App, Msg) -> Effects`: the only place app state changes. Never awaits.
 
-use super::{App, Badge, Command, Event, RepoState, UpdateCx, route};
+use super::{App, Badge, Command, Event, RepoState, UpdateCx, cluster_switch, route};
 use crate::backends::git;
 use crate::msg::{Action, BackendEvent, Msg};
 use crate::overlays::confirm::ConfirmState;
@@ -180,10 +180,7 @@ fn back(app: &mut App) {
 
 /// Quit, asking first when a screen reports running work.
 fn request_quit(app: &mut App) {
-    let busy: Vec<String> = ScreenId::ALL
-        .iter()
-        .filter_map(|id| app.screens.get(*id).busy())
-        .collect();
+    let busy = busy(app);
     if busy.is_empty() {
         quit_now(app);
     } else {
@@ -196,6 +193,14 @@ fn request_quit(app: &mut App) {
             .labels("Quit", "Stay"),
         ));
     }
+}
+
+/// What the screens report running (quitting asks first; a cluster switch waits).
+pub(crate) fn busy(app: &App) -> Vec<String> {
+    ScreenId::ALL
+        .iter()
+        .filter_map(|id| app.screens.get(*id).busy())
+        .collect()
 }
 
 fn quit_now(app: &mut App) {
@@ -234,6 +239,8 @@ fn global(app: &mut App, action: Action) {
         }
         Action::Open(id) => open(app, id),
         Action::Theme(name) => app.set_theme(&name),
+        Action::Cluster(name) => cluster_switch::request(app, &name),
+        Action::NextCluster => cluster_switch::next(app),
         Action::Refresh => {
             refresh_repo(app);
             reload_cluster(app);
@@ -289,9 +296,14 @@ fn palette_entries(app: &App) -> Vec<Entry> {
                 | Action::Confirm
         )
     };
+    // With one definition there is no other cluster to switch to.
+    let single = app.session.clusters.len() < 2;
     for context in [ctx, "global"] {
         for b in app.keymap.bindings(context) {
-            if skip(&b.action) || out.iter().any(|e| e.action == b.action) {
+            if skip(&b.action)
+                || (single && b.action == Action::NextCluster)
+                || out.iter().any(|e| e.action == b.action)
+            {
                 continue;
             }
             out.push(Entry {
@@ -310,6 +322,7 @@ fn palette_entries(app: &App) -> Vec<Entry> {
             action: Action::Quit,
         });
     }
+    out.extend(cluster_switch::palette_entries(app));
     for name in app.themes.names() {
         let current = name == app.theme.name || app.theme.name.starts_with(&format!("{name} "));
         let desc = if current {
@@ -393,6 +406,7 @@ fn app_event(app: &mut App, ev: Event) {
             }
             app.session.cluster = *loaded;
         }
+        Event::ClusterSwitched(result) => cluster_switch::switched(app, result),
         Event::TaskFailed { key, error } => {
             app.toasts.push(
                 Level::Error,

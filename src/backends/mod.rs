@@ -4,10 +4,13 @@
 
 pub mod backoff;
 pub mod body;
+pub mod chart_index;
 pub mod endpoint;
 pub mod git;
+pub mod image_digest;
 pub mod kube;
 pub mod loki;
+pub mod oci_tags;
 pub mod prom;
 pub mod pve;
 pub mod ssh;

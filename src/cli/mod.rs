@@ -177,6 +177,10 @@ pub struct CheckArgs {
     /// Open the violations screen instead of printing.
     #[arg(long)]
     pub tui: bool,
+    /// Also compare every chart pin with its repository's index.yaml (online) and report newer
+    /// versions; a repository that cannot be read is reported, not fatal.
+    #[arg(long, conflicts_with = "tui")]
+    pub outdated: bool,
 }
 
 #[derive(Debug, Args)]
@@ -196,7 +200,7 @@ pub enum SimCommand {
         #[arg(long, default_value_t = 1)]
         nodes: u32,
     },
-    /// Kubernetes API server subset.
+    /// Kubernetes API server: built-in resources, CRDs, server-side apply, watches.
     Kube {
         #[arg(long, default_value = "127.0.0.1:0")]
         listen: SocketAddr,

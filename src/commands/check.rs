@@ -1,9 +1,11 @@
-//! `homelab check [--format human|json] [--tui]`: exit 0 when the tree conforms, 1 on any
-//! violation, 2 when the repository cannot be found or read.
+//! `homelab check [--format human|json] [--tui] [--outdated]`: exit 0 when the tree conforms, 1
+//! on any violation, 2 when the repository cannot be found or read. `--outdated` adds the chart
+//! version comparison (repo::outdated); it never changes the exit code.
 
 use super::launch::{Start, tui};
 use crate::cli::{CheckArgs, GlobalArgs, OutputFormat};
-use crate::repo::{check, output};
+use crate::repo::tree::Tree;
+use crate::repo::{check, outdated, output};
 use crate::screens::ScreenId;
 use std::process::ExitCode;
 use std::time::Instant;
@@ -19,8 +21,8 @@ pub fn run(global: &GlobalArgs, args: &CheckArgs, started: Instant) -> ExitCode 
             return ExitCode::from(2);
         }
     };
-    let report = match check::run(&root) {
-        Ok(r) => r,
+    let tree = match Tree::load(&root) {
+        Ok(t) => t,
         Err(e) => {
             eprintln!(
                 "homelab check: {}; check the path given with --repo and its permissions",
@@ -29,9 +31,23 @@ pub fn run(global: &GlobalArgs, args: &CheckArgs, started: Instant) -> ExitCode 
             return ExitCode::from(2);
         }
     };
-    let text = match args.format {
-        OutputFormat::Human => output::human(&report),
-        OutputFormat::Json => format!("{}\n", output::json(&report)),
+    let report = check::check_tree(&tree);
+    let outdated = if args.outdated {
+        let rt = match super::runtime() {
+            Ok(rt) => rt,
+            Err(code) => return code,
+        };
+        Some(rt.block_on(outdated::run(&tree, None)))
+    } else {
+        None
+    };
+    let text = match (args.format, &outdated) {
+        (OutputFormat::Human, None) => output::human(&report),
+        (OutputFormat::Human, Some(o)) => {
+            format!("{}{}", output::human(&report), outdated::human(o))
+        }
+        (OutputFormat::Json, None) => format!("{}\n", output::json(&report)),
+        (OutputFormat::Json, Some(o)) => format!("{}\n", output::json_with_outdated(&report, o)),
     };
     if let Err(e) = super::headless::print_stdout(&text) {
         eprintln!("homelab check: cannot write the report: {e}");

@@ -76,10 +76,7 @@ fn identities() -> Identities {
 }
 
 fn open_checked(file: &Path) -> Result<Opened> {
-    let enc = EncryptedFile::load(file)?;
-    let opened = enc.open(&identities())?;
-    opened.require_mac()?;
-    Ok(opened)
+    EncryptedFile::open_verified(file, &identities())
 }
 
 fn execute(_global: &GlobalArgs, command: EnvCommand) -> Result<()> {

@@ -5,7 +5,7 @@
 
 use crate::app::{App, AppOptions, Session};
 use crate::cli::GlobalArgs;
-use crate::config::{load_cluster, repo_and_cluster};
+use crate::config::{cluster_names, load_cluster, repo_and_cluster};
 use crate::keymap::{self, Keymap};
 use crate::runtime::{self, Exit, RunOptions, terminal};
 use crate::screens::{ScreenId, StartParams};
@@ -47,12 +47,12 @@ pub fn build_app(
 ) -> Result<App, String> {
     let (repo, cluster_file) = repo_and_cluster(global.repo.as_deref(), global.cluster.as_deref())?;
     let cluster = load_cluster(&repo, &cluster_file);
-    Ok(build_app_with(
-        global,
-        dirs,
-        Session::new(repo, cluster),
-        start,
-    ))
+    let mut session = Session::new(repo, cluster);
+    // Listed already by repo_and_cluster; a failure now only hides the other clusters.
+    if let Ok(names) = cluster_names(&session.repo_root) {
+        session.clusters = names;
+    }
+    Ok(build_app_with(global, dirs, session, start))
 }
 
 /// The app for `homelab env edit FILE` outside any repository: the env editor on that one file,

@@ -78,7 +78,8 @@ async fn run_pve(listen: SocketAddr, plain_http: bool, nodes: u32) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-/// `homelab sim kube [--listen ADDR]`: the prox-n100 nodes Ready, a kubeconfig written to a
+/// `homelab sim kube [--listen ADDR]`: a cluster's API (every built-in resource, CRDs,
+/// server-side apply, watches) with the prox-n100 nodes Ready, a kubeconfig written to a
 /// temporary folder, and the kubectl line to reach it.
 async fn run_kube(listen: SocketAddr) -> ExitCode {
     let sim = match KubeSim::start(kube::SimOptions {
@@ -119,6 +120,10 @@ async fn run_kube(listen: SocketAddr) -> ExitCode {
     println!("kube simulator on {} (HTTPS, bearer token)", sim.url());
     println!("kubeconfig: {}", path.display());
     println!("try: kubectl --kubeconfig {} get nodes", path.display());
+    println!(
+        "     kubectl --kubeconfig {} api-resources  (what is served: docs/reference/kubernetes.md §7)",
+        path.display()
+    );
     println!("Ctrl-C stops it.");
     ctrl_c().await;
     let _ = std::fs::remove_dir_all(&dir);

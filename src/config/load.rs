@@ -33,8 +33,8 @@ pub fn find_repo_root(start: &Path) -> Result<PathBuf, String> {
     ))
 }
 
-/// The cluster file to use: `name` if given, else the only `*.yaml` in config/clusters/.
-pub fn choose_cluster(repo: &Path, name: Option<&str>) -> Result<PathBuf, String> {
+/// The names (file stems) of the cluster definitions in config/clusters/, sorted.
+pub fn cluster_names(repo: &Path) -> Result<Vec<String>, String> {
     let dir = repo.join(CLUSTERS_DIR);
     let mut names: Vec<String> = std::fs::read_dir(&dir)
         .map_err(|e| format!("{}: cannot read ({e})", dir.display()))?
@@ -45,6 +45,13 @@ pub fn choose_cluster(repo: &Path, name: Option<&str>) -> Result<PathBuf, String
         .collect();
     names.sort();
     names.dedup();
+    Ok(names)
+}
+
+/// The cluster file to use: `name` if given, else the only `*.yaml` in config/clusters/.
+pub fn choose_cluster(repo: &Path, name: Option<&str>) -> Result<PathBuf, String> {
+    let dir = repo.join(CLUSTERS_DIR);
+    let names = cluster_names(repo)?;
     let file_of = |n: &str| {
         let yaml = dir.join(format!("{n}.yaml"));
         if yaml.is_file() {

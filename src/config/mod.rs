@@ -12,7 +12,9 @@ pub mod schema;
 pub mod validate;
 
 pub use discover::{ENV_DIR, cluster_file, env_file, repo_and_cluster, repo_root, valid_cluster};
-pub use load::{LoadedCluster, choose_cluster, find_repo_root, load_cluster, parse_cluster};
+pub use load::{
+    LoadedCluster, choose_cluster, cluster_names, find_repo_root, load_cluster, parse_cluster,
+};
 pub use pve_hosts::{
     ApiEndpoint, DEFAULT_SNIPPETS_DIR, PveHost, SnippetDelivery, token_secret_key,
 };

@@ -104,8 +104,29 @@ pub struct CloudImage {
     pub url: String,
     /// File name on the image storage (PVE requires `.img`/`.qcow2`/`.raw` for import content).
     pub file_name: String,
-    /// `sha256:<hex>` or `sha512:<hex>`.
-    pub checksum: String,
+    /// A literal digest, `sha256:<hex>` or `sha512:<hex>` (air-gap, or an image no checksum
+    /// file lists). Exactly one of `checksum` and `checksums` is given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checksum: Option<String>,
+    /// The release's checksum file, fetched over HTTPS when the proxmox stage plans
+    /// (docs/proxmox-stage.md, "The image digest").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checksums: Option<ChecksumFile>,
+}
+
+/// Where the cloud image's digest comes from: the release's `SHA256SUMS`, optionally signed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChecksumFile {
+    /// `https://` URL of the release's `SHA256SUMS` (the line for the image's file is taken).
+    pub url: String,
+    /// OpenPGP keyring file (binary, as `gpg --export` writes it; `~/` expanded) that signed
+    /// `<url>.gpg`. Given: the detached signature is fetched and checked with `gpgv`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keyring: Option<String>,
+    /// PEM CA file trusted for this download besides the platform store (a private mirror).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -212,6 +233,10 @@ pub struct K3sConfig {
     /// API server port (k3s `--https-listen-port`); 6443 unless set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_port: Option<u16>,
+    /// A virtual IP in front of the API servers (kube-vip on every server); the kubeconfig,
+    /// `--tls-san` and `K3S_URL` use it. Needed with more than one server.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vip: Option<K3sVip>,
     #[serde(default)]
     pub install: K3sInstall,
     #[serde(default)]
@@ -220,6 +245,19 @@ pub struct K3sConfig {
     pub server_args: Vec<String>,
     #[serde(default)]
     pub agent_args: Vec<String>,
+}
+
+/// The API's virtual IP: kube-vip as a static pod on every server, ARP mode, leader election.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct K3sVip {
+    /// The address: inside `network.subnet`, no VM's address.
+    pub address: Ipv4Addr,
+    /// The servers' network interface that carries it, e.g. `eth0`.
+    pub interface: String,
+    /// The kube-vip image (tag and preferably `@sha256:` digest); a pinned default otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -328,11 +366,14 @@ impl ClusterConfig {
     pub fn agents(&self) -> impl Iterator<Item = &VmConfig> {
         self.vms.iter().filter(|v| v.role == VmRole::Agent)
     }
-    /// The API address the kubeconfig and `--tls-san` use.
+    /// The API address the kubeconfig, `K3S_URL` and `--tls-san` use: the VIP when there is
+    /// one, else `k3s.api_address`, else the first server's IP.
     pub fn api_address(&self) -> String {
         self.k3s
-            .api_address
-            .clone()
+            .vip
+            .as_ref()
+            .map(|v| v.address.to_string())
+            .or_else(|| self.k3s.api_address.clone())
             .or_else(|| self.servers().next().map(|s| s.ip.to_string()))
             .unwrap_or_default()
     }

@@ -4,6 +4,7 @@
 mod insecure_http;
 mod pve_hosts;
 mod shell_safe;
+mod vip;
 
 pub use insecure_http::insecure_endpoints;
 
@@ -265,11 +266,21 @@ pub fn validate(cfg: &ClusterConfig, name: &str, display: &str, text: &str) -> V
             ),
         );
     }
-    if !CHECKSUM.is_match(&t.image.checksum) {
-        c.err(
+    match (&t.image.checksum, &t.image.checksums) {
+        (Some(_), Some(_)) => c.err(
+            "template.image.checksum",
+            "is given together with template.image.checksums; keep one: the checksum file's URL (online) or a literal digest (air-gap)",
+        ),
+        (None, None) => c.err(
+            "template.image",
+            "names no digest; add checksums.url (the release's SHA256SUMS) or, air-gapped, checksum: sha256:<64 hex>",
+        ),
+        (Some(sum), None) if !CHECKSUM.is_match(sum) => c.err(
             "template.image.checksum",
             "is not a checksum; expected sha256:<64 lower-case hex> or sha512:<128 lower-case hex>",
-        );
+        ),
+        (Some(_), None) => {}
+        (None, Some(file)) => c.url("template.image.checksums.url", &file.url, &["https"]),
     }
 
     // --- network ---
@@ -587,6 +598,7 @@ pub fn validate(cfg: &ClusterConfig, name: &str, display: &str, text: &str) -> V
     shell_safe::check(cfg, &mut c);
     insecure_http::check(cfg, &mut c);
     pve_hosts::check(cfg, &mut c);
+    vip::check(cfg, &mut c);
     c.out
 }
 

@@ -4,6 +4,7 @@ pub mod alerts;
 pub mod logs;
 pub mod printable;
 pub mod repo;
+pub mod semver;
 pub mod task_log;
 pub mod units;
 pub mod version;

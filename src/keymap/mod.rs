@@ -9,7 +9,7 @@
 
 mod help;
 mod key;
-mod load;
+pub(crate) mod load;
 
 pub use help::markdown;
 pub use key::Key;
@@ -22,9 +22,9 @@ use std::collections::HashMap;
 /// The keymap shipped in the binary.
 pub const DEFAULT_TOML: &str = include_str!("default.toml");
 
-/// Contexts that are not screens: the overlays' (`Overlay::context`) and `form` (the fields of
-/// every form).
-const OTHER_CONTEXTS: [&str; 4] = ["help", "palette", "confirm", "form"];
+/// Contexts that are not screens: the overlays' (`Overlay::context`), `form` (the fields of
+/// every form) and `conflict` (the env editor's "changed on disk" question).
+const OTHER_CONTEXTS: [&str; 5] = ["help", "palette", "confirm", "form", "conflict"];
 
 /// Contexts the app knows: `global`, one per registered screen, the others. A user file
 /// naming another context gets a warning.

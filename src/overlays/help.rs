@@ -113,12 +113,15 @@ impl HelpState {
     pub fn view(&self, frame: &mut Frame, area: Rect, cx: &ViewCx) {
         let t = cx.theme;
         let rect = Self::rect(area);
-        let close = cx
-            .keymap
-            .key_for("help", &Action::Close)
-            .map(|k| k.to_string())
-            .unwrap_or_else(|| "Esc".into());
-        let footer = popup::hint_spans(&[(close, "close"), ("j/k".into(), "scroll")], cx.theme);
+        let key = |a: Action| cx.keymap.label("help", &a, false);
+        let scroll = match (key(Action::Down), key(Action::Up)) {
+            (Some(down), Some(up)) => Some(format!("{down}/{up}")),
+            (one, other) => one.or(other),
+        };
+        let footer = popup::hint_spans(
+            &[(key(Action::Close), "close"), (scroll, "scroll")],
+            cx.theme,
+        );
         let inner = popup::frame(
             frame,
             rect,

@@ -207,11 +207,16 @@ impl PaletteState {
     pub fn view(&self, frame: &mut Frame, area: Rect, cx: &ViewCx) {
         let t = cx.theme;
         let rect = Self::rect(area);
+        let key = |a: Action| cx.keymap.label("palette", &a, true);
+        let move_keys = match (key(Action::Up), key(Action::Down)) {
+            (Some(up), Some(down)) => Some(format!("{up}{down}")),
+            (one, other) => one.or(other),
+        };
         let footer = popup::hint_spans(
             &[
-                ("Enter".into(), "run"),
-                ("↑↓".into(), "move"),
-                ("Esc".into(), "close"),
+                (key(Action::Select), "run"),
+                (move_keys, "move"),
+                (key(Action::Close), "close"),
             ],
             cx.theme,
         );

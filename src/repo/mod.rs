@@ -1,8 +1,11 @@
 //! The GitOps repository as data: the tree model ([`tree`]), the Stage 1 conformance rules
-//! ([`check`]) and their text/JSON output ([`output`]); `homelab check` is
+//! ([`check`]), which cluster definition syncs which folder ([`synced`]) and the
+//! rules' text/JSON output ([`output`]); `homelab check` is
 //! `commands::check`.
 
 pub mod check;
 pub mod file_read;
+pub mod outdated;
 pub mod output;
+pub mod synced;
 pub mod tree;

@@ -51,8 +51,26 @@ pub fn human(report: &Report) -> String {
     s
 }
 
+/// [`json`] with the `--outdated` comparison under `outdated`:
+/// `{pins: [{release, file, line, chart, version, repository, url, status, ...}], repository_errors}`.
+pub fn json_with_outdated(report: &Report, outdated: &super::outdated::OutdatedReport) -> String {
+    let mut doc = json_value(report);
+    if let Some(map) = doc.as_object_mut() {
+        map.insert(
+            "outdated".into(),
+            serde_json::to_value(outdated).unwrap_or(serde_json::Value::Null),
+        );
+    }
+    serde_json::to_string_pretty(&doc).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+}
+
 /// Machine-readable report: `{root, files, documents, ok, rules, violations: [{rule, file, line, message, hint}]}`.
 pub fn json(report: &Report) -> String {
+    serde_json::to_string_pretty(&json_value(report))
+        .unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+}
+
+fn json_value(report: &Report) -> serde_json::Value {
     let violations: Vec<serde_json::Value> = report
         .violations
         .iter()
@@ -66,15 +84,14 @@ pub fn json(report: &Report) -> String {
             })
         })
         .collect();
-    let doc = serde_json::json!({
+    serde_json::json!({
         "root": report.root,
         "files": report.files,
         "documents": report.documents,
         "ok": report.ok(),
         "rules": RULES,
         "violations": violations,
-    });
-    serde_json::to_string_pretty(&doc).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+    })
 }
 
 #[cfg(test)]

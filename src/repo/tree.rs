@@ -291,30 +291,6 @@ impl Tree {
     pub fn exists(&self, rel: &str) -> bool {
         self.files.contains(rel) || self.dirs.contains(rel)
     }
-
-    /// Domains of the cluster definitions in `config/clusters/` (their `domain:` key).
-    pub fn domains(&self) -> Vec<String> {
-        self.yaml
-            .iter()
-            .filter(|f| f.rel.starts_with("config/clusters/"))
-            .flat_map(|f| f.values())
-            .filter_map(|d| d.get_str(&["domain"]).map(str::to_string))
-            .collect()
-    }
-
-    /// The k3s nodes' LAN addresses (`vms[].ip` of every cluster definition under
-    /// config/clusters/), in file order.
-    pub fn node_addresses(&self) -> Vec<String> {
-        self.yaml
-            .iter()
-            .filter(|f| f.rel.starts_with("config/clusters/"))
-            .flat_map(|f| f.values())
-            .filter_map(|d| d.get(&["vms"]).and_then(Value::as_sequence))
-            .flatten()
-            .filter_map(|vm| vm.get("ip").and_then(Value::as_str))
-            .map(str::to_string)
-            .collect()
-    }
 }
 
 /// A file under `root`, read only if it is a regular file inside the repository

@@ -1,6 +1,9 @@
 //! A SOPS file as a whole: load (dotenv, YAML or JSON), unwrap the data key, decrypt every leaf
 //! and verify the MAC; edit the plaintext tree; encrypt it again with the same data key and IV
 //! stash so that unchanged values keep their exact ciphertext; write it atomically.
+//!
+//! Size: about 900 lines, of which some 140 are its tests; load, edit and save share the data
+//! key, the IV stash and the MAC, which is why they stay together.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -180,6 +183,14 @@ impl EncryptedFile {
     /// Unwrap the data key with the first identity that matches.
     pub fn data_key(&self, ids: &Identities) -> Result<DataKey> {
         ids.unwrap_data_key(&self.metadata.age, &self.path)
+    }
+
+    /// Load `path`, decrypt it with `ids` and require a valid MAC: what every reader of a value
+    /// (a credential, the cluster token, `env get`) does before it trusts the plaintext.
+    pub fn open_verified(path: &Path, ids: &Identities) -> Result<Opened> {
+        let opened = EncryptedFile::load(path)?.open(ids)?;
+        opened.require_mac()?;
+        Ok(opened)
     }
 
     /// Unwrap the data key and decrypt the file. The MAC result is recorded in [`Opened::mac`];
@@ -498,6 +509,15 @@ impl Opened {
 
     pub fn get(&self, path: &[PathStep]) -> Option<&Node> {
         super::tree::lookup(self.entries(), path)
+    }
+
+    /// The top-level string value of `key` (a dotenv key), copied into zeroizing memory; `None`
+    /// when the key is missing, empty or not a string.
+    pub fn top_level_str(&self, key: &str) -> Option<Zeroizing<String>> {
+        match self.get(&[PathStep::Key(key.to_owned())]) {
+            Some(Node::Scalar(Scalar::Str(v))) if !v.is_empty() => Some(Zeroizing::new(v.clone())),
+            _ => None,
+        }
     }
 
     /// Set a value (first match, as sops set); a missing key is appended. Returns whether

@@ -285,14 +285,27 @@ fn with_stored_host_pins(cx: &BuildCx) -> crate::config::ClusterConfig {
     cfg
 }
 
+/// `K3S_TOKEN` comes from `config/env/<cluster>.env`, decrypted when the stage first needs it
+/// (preflight, or the first install), on a blocking thread.
 fn build_k3s(cx: &BuildCx) -> Build {
+    use super::k3s::token;
+    let file = crate::config::env_file(&cx.repo, &cx.cfg.name);
+    let shown = file
+        .strip_prefix(&cx.repo)
+        .unwrap_or(&file)
+        .display()
+        .to_string();
+    let cluster_token = token::TokenSource::EnvFile { file, shown };
     match crate::backends::ssh::SshEnv::from_process() {
-        Ok(env) => Build::Ready(Arc::new(super::k3s::K3sStage::over_ssh(
-            cx.cfg.clone(),
-            Arc::new(env),
-            cx.ssh.clone(),
-            super::k3s::K3sOptions::from_process(),
-        ))),
+        Ok(env) => Build::Ready(Arc::new(
+            super::k3s::K3sStage::over_ssh(
+                cx.cfg.clone(),
+                Arc::new(env),
+                cx.ssh.clone(),
+                super::k3s::K3sOptions::from_process(),
+            )
+            .with_token_source(cluster_token),
+        )),
         Err(e) => Build::Unavailable(e.to_string()),
     }
 }

@@ -72,10 +72,12 @@ pub fn frame(
     inner
 }
 
-/// `key desc · key desc` spans for an overlay footer.
-pub fn hint_spans<'a>(pairs: &[(String, &'a str)], theme: &Theme) -> Line<'a> {
+/// `key desc · key desc` spans for an overlay footer: each key (its label from the keymap) and
+/// what it does; an action with no key bound (`None`) is left out.
+pub fn hint_spans<'a>(pairs: &[(Option<String>, &'a str)], theme: &Theme) -> Line<'a> {
     let mut spans = vec![Span::styled(" ", theme.ui.overlay_border)];
-    for (i, (k, d)) in pairs.iter().enumerate() {
+    let bound = pairs.iter().filter_map(|(k, d)| k.as_ref().map(|k| (k, d)));
+    for (i, (k, d)) in bound.enumerate() {
         if i > 0 {
             spans.push(Span::styled(" · ", theme.ui.overlay_border));
         }

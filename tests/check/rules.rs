@@ -198,6 +198,10 @@ fn image() {
     case("image");
 }
 #[test]
+fn image_checksum() {
+    case("image-checksum");
+}
+#[test]
 fn resource_requests() {
     case("resource-requests");
 }
@@ -250,4 +254,18 @@ fn every_rule_has_a_fixture() {
             r.id
         );
     }
+}
+
+/// A second cluster (a sandbox, other addresses) with its own Flux path and Gateway folder,
+/// sharing the demo apps: each EnvoyProxy is checked against the definitions that sync it.
+#[test]
+fn two_clusters_with_their_own_trees_pass() {
+    case("two-clusters");
+}
+
+/// Two definitions syncing the same tree with other node addresses and domain: one error at
+/// the second definition naming both files, one at the EnvoyProxy that cannot serve both.
+#[test]
+fn two_clusters_on_one_tree_with_other_values_are_named() {
+    case_exact("two-clusters-conflict");
 }

@@ -5,6 +5,7 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use homelab::backends::endpoint::Auth;
 use homelab::backends::prom::AlertmanagerClient;
 use homelab::domain::alerts::AlertState;
+use homelab::keymap::Keymap;
 use homelab::screens::console::conn::ConnState;
 use homelab::screens::console::state::{ConsoleAction, ConsoleState};
 use std::time::{Duration, Instant};
@@ -105,11 +106,13 @@ async fn firing_alert_shows_a_silence_from_the_pane_mutes_it_and_expiry_brings_i
     h.st.apply(ConsoleAction::Silence, 0);
     assert!(h.st.text_input_active());
     let now = Harness::now_ns();
-    h.st.input_key(key(KeyCode::Tab), now);
+    h.st.input_key(key(KeyCode::Tab), &Keymap::builtin(), now);
     for c in "console test: planned".chars() {
-        h.st.input_key(key(KeyCode::Char(c)), now);
+        h.st.input_key(key(KeyCode::Char(c)), &Keymap::builtin(), now);
     }
-    let fx = h.st.input_key(key(KeyCode::Enter), now).unwrap();
+    let fx =
+        h.st.input_key(key(KeyCode::Enter), &Keymap::builtin(), now)
+            .unwrap();
     assert_eq!(fx.len(), 1, "{fx:?}");
     h.run(fx);
     h.until("the silence is created", |st| {

@@ -141,6 +141,7 @@ pub fn render(st: &ConsoleState, w: u16, h: u16, now_s: i64) -> String {
     let theme = homelab::theme::ThemeCatalog::builtin()
         .load("homelab-dark")
         .0;
+    let keymap = homelab::keymap::Keymap::builtin();
     term.draw(|f| {
         render_console(
             st,
@@ -148,6 +149,7 @@ pub fn render(st: &ConsoleState, w: u16, h: u16, now_s: i64) -> String {
             f.area(),
             &Cx {
                 theme: &theme,
+                keymap: &keymap,
                 now_s,
             },
         )

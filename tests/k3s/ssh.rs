@@ -47,11 +47,11 @@ impl Prompter for Scripted {
     }
 }
 
-fn accept() -> Arc<dyn Prompter> {
+pub fn accept() -> Arc<dyn Prompter> {
     Arc::new(NonInteractive { accept_new: true })
 }
 
-fn target(node: &Node, user: &str, key: Option<&Path>) -> SshTarget {
+pub fn target(node: &Node, user: &str, key: Option<&Path>) -> SshTarget {
     SshTarget {
         alias: node.addr.clone(),
         user: Some(user.into()),
@@ -60,11 +60,11 @@ fn target(node: &Node, user: &str, key: Option<&Path>) -> SshTarget {
     }
 }
 
-fn env(op: &Operator, agent: Option<PathBuf>) -> Arc<SshEnv> {
+pub fn env(op: &Operator, agent: Option<PathBuf>) -> Arc<SshEnv> {
     Arc::new(SshEnv::for_home(&op.home, agent).unwrap())
 }
 
-async fn run(
+pub async fn run(
     shell: &NodeShell,
     cmd: RemoteCommand,
 ) -> Result<(homelab::backends::ssh::ExecOutcome, Vec<(Stream, String)>), SshError> {
@@ -75,7 +75,7 @@ async fn run(
     Ok((out, lines))
 }
 
-fn spec(name: &str) -> NodeSpec {
+pub fn spec(name: &str) -> NodeSpec {
     if nodes::have_netns() {
         NodeSpec::isolated(name)
     } else {
@@ -110,7 +110,7 @@ async fn key_files_of_every_type_stream_output_and_exit_status() {
     }
 }
 
-fn read_pub(key: &Path) -> String {
+pub fn read_pub(key: &Path) -> String {
     std::fs::read_to_string(format!("{}.pub", key.display())).unwrap()
 }
 
@@ -128,30 +128,7 @@ async fn agent_key_authenticates_without_files() {
     let wd = nodes::workdir();
     let op = Operator::new(wd.path());
     let agent_key = op.extra_key("agent_only", "ed25519", "");
-    let sock = wd.path().join("agent.sock");
-    let agent = std::process::Command::new("ssh-agent")
-        .args(["-D", "-a"])
-        .arg(&sock)
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut agent = KillOnDrop(agent);
-    // Ready when it accepts connections (the socket file exists a moment before it listens).
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while std::os::unix::net::UnixStream::connect(&sock).is_err() {
-        if let Ok(Some(status)) = agent.0.try_wait() {
-            panic!(
-                "ssh-agent exited ({status}) before listening on {}",
-                sock.display()
-            );
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "ssh-agent never listened on {}",
-            sock.display()
-        );
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    let (_agent, sock) = start_agent(wd.path());
     sh(&format!(
         "SSH_AUTH_SOCK={} ssh-add -q {}",
         sock.display(),
@@ -178,8 +155,38 @@ async fn agent_key_authenticates_without_files() {
     assert!(matches!(err, SshError::AuthFailed { .. }), "{err}");
 }
 
+/// A real `ssh-agent` on a socket in `dir`, ready (it accepts connections); killed when the
+/// returned guard drops.
+pub fn start_agent(dir: &Path) -> (KillOnDrop, PathBuf) {
+    let sock = dir.join("agent.sock");
+    let agent = std::process::Command::new("ssh-agent")
+        .args(["-D", "-a"])
+        .arg(&sock)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut agent = KillOnDrop(agent);
+    // Ready when it accepts connections (the socket file exists a moment before it listens).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while std::os::unix::net::UnixStream::connect(&sock).is_err() {
+        if let Ok(Some(status)) = agent.0.try_wait() {
+            panic!(
+                "ssh-agent exited ({status}) before listening on {}",
+                sock.display()
+            );
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "ssh-agent never listened on {}",
+            sock.display()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    (agent, sock)
+}
+
 /// A child process killed (and reaped) when the test ends, passed or not.
-struct KillOnDrop(std::process::Child);
+pub struct KillOnDrop(std::process::Child);
 
 impl Drop for KillOnDrop {
     fn drop(&mut self) {
@@ -603,7 +610,7 @@ async fn keepalive_notices_a_frozen_peer_and_the_next_command_reconnects() {
     assert_eq!(out.stdout, "back\n");
 }
 
-fn known_name(node: &Node) -> String {
+pub fn known_name(node: &Node) -> String {
     homelab::backends::ssh::known_hosts::host_port_name(&node.addr, node.port)
 }
 

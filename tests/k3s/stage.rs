@@ -8,6 +8,7 @@ use homelab::sim::kube::{KubeSim, SimOptions};
 use homelab::stages::engine::{
     AutoConfirm, CheckStatus, EventKind, Intent, Journal, Outcome, RunCx, Stage, StageEvent,
 };
+use homelab::stages::k3s::token::ClusterToken;
 use homelab::stages::k3s::{K3sOptions, K3sStage};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -15,6 +16,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub const VERSION: &str = "v1.33.5+k3s1";
+/// `K3S_TOKEN` of the lab's env file (the cluster token every server is installed with).
+pub const CLUSTER_TOKEN: &str = "lab-cluster-token-0123456789abcdef";
 
 /// The install script the nodes download (file:// URL): records `args`, the INSTALL_K3S_*/K3S_*
 /// environment, uid and start/end times in /var/lib/homelab-test/calls/<n>, then does what the
@@ -69,8 +72,11 @@ case "$1" in
   server)
     mkdir -p /var/lib/rancher/k3s/server /etc/rancher/k3s
     if [ ! -s /var/lib/rancher/k3s/server/node-token ]; then
-      if [ -n "$K3S_TOKEN" ]; then echo "$K3S_TOKEN" > /var/lib/rancher/k3s/server/node-token
-      else echo "K10$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')::server:$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')" > /var/lib/rancher/k3s/server/node-token; fi
+      case "$K3S_TOKEN" in
+        K10*) echo "$K3S_TOKEN" > /var/lib/rancher/k3s/server/node-token ;;
+        ?*) echo "K10$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')::server:$K3S_TOKEN" > /var/lib/rancher/k3s/server/node-token ;;
+        *) echo "K10$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')::server:$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')" > /var/lib/rancher/k3s/server/node-token ;;
+      esac
     fi
     cp {template} /etc/rancher/k3s/k3s.yaml
     chmod 600 /etc/rancher/k3s/k3s.yaml
@@ -181,6 +187,12 @@ async fn serve_script(
 
 impl Lab {
     pub async fn start(servers: usize, agents: usize) -> Lab {
+        Self::start_with(servers, agents, SimOptions::default()).await
+    }
+
+    /// A lab whose API server (the kube simulator) listens where `sim` says, e.g. on a
+    /// loopback address standing in for the cluster's VIP.
+    pub async fn start_with(servers: usize, agents: usize, sim: SimOptions) -> Lab {
         let wd = nodes::workdir();
         let op = Operator::new(wd.path());
         let mut specs = vec![];
@@ -203,7 +215,7 @@ impl Lab {
         .map(|r| r.unwrap())
         .collect();
 
-        let sim = Arc::new(KubeSim::start(SimOptions::default()).await.unwrap());
+        let sim = Arc::new(KubeSim::start(sim).await.unwrap());
         let template = wd.path().join("k3s.yaml");
         std::fs::write(&template, sim.kubeconfig("https://127.0.0.1:6443")).unwrap();
         let stub = wd.path().join("install-stub.sh");
@@ -321,6 +333,13 @@ impl Lab {
             Arc::new(NonInteractive { accept_new: true }),
             opts,
         )
+        .with_cluster_token(
+            ClusterToken::new(
+                zeroize::Zeroizing::new(CLUSTER_TOKEN.into()),
+                "K3S_TOKEN in config/env/lab.env",
+            )
+            .unwrap(),
+        )
     }
 
     pub fn node(&self, name: &str) -> &Node {
@@ -380,7 +399,7 @@ impl Lab {
     }
 }
 
-fn ready() -> bool {
+pub fn ready() -> bool {
     nodes::have_sshd() && nodes::have_netns() && nodes::have_sudo()
 }
 
@@ -476,13 +495,22 @@ async fn ha_servers_then_parallel_agents_with_token_flow_swap_untouched_and_idem
         s1[0].env.get("INSTALL_K3S_VERSION").map(String::as_str),
         Some(VERSION)
     );
-    assert!(!s1[0].env.contains_key("K3S_TOKEN"));
+    // The first server gets the env file's K3S_TOKEN (k3s reads it as --token), never in argv.
+    assert_eq!(
+        s1[0].env.get("K3S_TOKEN").map(String::as_str),
+        Some(CLUSTER_TOKEN)
+    );
+    assert!(!s1[0].args.contains(CLUSTER_TOKEN));
     assert_eq!(s1[0].uid, "0", "installed as root through sudo");
     let token = lab
         .node("k3s-server-1")
         .read_file("/var/lib/rancher/k3s/server/node-token")
         .unwrap();
     let token = token.trim();
+    assert!(
+        token.starts_with("K10") && token.ends_with(&format!("::server:{CLUSTER_TOKEN}")),
+        "{token}"
+    );
 
     let s2 = calls(lab.node("k3s-server-2"));
     assert_eq!(
@@ -527,6 +555,17 @@ async fn ha_servers_then_parallel_agents_with_token_flow_swap_untouched_and_idem
     // The token never reached the event log.
     let text: String = events.iter().map(|e| format!("{:?}\n", e.kind)).collect();
     assert!(!text.contains(token), "token leaked into events");
+    assert!(
+        !text.contains(CLUSTER_TOKEN),
+        "cluster token leaked into events"
+    );
+    let journal = std::fs::read_to_string(&lab.journal).unwrap();
+    assert!(!journal.contains(CLUSTER_TOKEN) && !journal.contains(token));
+    let plan_text = format!("{plan:?}");
+    assert!(
+        !plan_text.contains(CLUSTER_TOKEN),
+        "cluster token in the plan"
+    );
     assert!(text.contains("K3S_TOKEN=••••"));
 
     // kubeconfig: ours added, the other context kept, a backup written, current-context kept.
@@ -920,11 +959,13 @@ async fn cli_bootstrap_k3s_plan_then_yes_with_accept_new() {
         serde_yaml::to_string(&c).unwrap(),
     )
     .unwrap();
-    let (repo2, home, kube, state) = (
+    let (secret, recipient) = homelab::secrets::keys::generate_identity();
+    let (repo2, home, kube, state, age_key) = (
         repo.clone(),
         lab.op.home.clone(),
         lab.kubeconfig.clone(),
         lab.wd.path().join("state"),
+        secret.to_string(),
     );
     let run = move |args: &[&str]| {
         std::process::Command::new(env!("CARGO_BIN_EXE_homelab"))
@@ -933,11 +974,44 @@ async fn cli_bootstrap_k3s_plan_then_yes_with_accept_new() {
             .env("HOME", &home)
             .env("KUBECONFIG", &kube)
             .env("HOMELAB_STATE_DIR", &state)
+            .env("SOPS_AGE_KEY", &age_key)
+            .env_remove("SOPS_AGE_KEY_FILE")
+            .env_remove("SOPS_AGE_KEY_CMD")
             .env_remove("SSH_AUTH_SOCK")
             .stdin(std::process::Stdio::null())
             .output()
             .unwrap()
     };
+    // No env file yet: the stage is not built, and the message names the file and the key.
+    let run0 = run.clone();
+    let none =
+        tokio::task::spawn_blocking(move || run0(&["bootstrap", "--stage", "k3s", "--plan"]))
+            .await
+            .unwrap();
+    let both = format!(
+        "{}{}",
+        String::from_utf8_lossy(&none.stdout),
+        String::from_utf8_lossy(&none.stderr)
+    );
+    assert!(!none.status.success(), "{both}");
+    assert!(
+        both.contains("config/env/lab.env does not exist, so there is no K3S_TOKEN"),
+        "{both}"
+    );
+    assert!(calls(lab.node("k3s-server-1")).is_empty());
+    // The env file as the secrets stage writes it (SOPS dotenv, age).
+    std::fs::create_dir_all(repo.join("config/env")).unwrap();
+    homelab::secrets::Opened::new_plain(
+        &repo.join("config/env/lab.env"),
+        homelab::secrets::Format::Dotenv,
+        &format!("K3S_TOKEN={CLUSTER_TOKEN}\n"),
+        homelab::secrets::metadata::CryptRule::default(),
+        false,
+        &[recipient],
+    )
+    .unwrap()
+    .save()
+    .unwrap();
     let run2 = run.clone();
     let plan =
         tokio::task::spawn_blocking(move || run2(&["bootstrap", "--stage", "k3s", "--plan"]))
@@ -976,6 +1050,18 @@ async fn cli_bootstrap_k3s_plan_then_yes_with_accept_new() {
         .read_file("/var/lib/rancher/k3s/server/node-token")
         .unwrap();
     assert!(!out.contains(token.trim()), "token leaked to stdout");
+    assert!(
+        !out.contains(CLUSTER_TOKEN),
+        "cluster token leaked to stdout"
+    );
+    assert_eq!(
+        calls(lab.node("k3s-server-1"))[0]
+            .env
+            .get("K3S_TOKEN")
+            .map(String::as_str),
+        Some(CLUSTER_TOKEN),
+        "the first server got the env file's token"
+    );
     assert_eq!(calls(lab.node("k3s-agent-1")).len(), 1);
     assert!(lab.op.home.join(".ssh/known_hosts").exists());
 }

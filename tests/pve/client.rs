@@ -294,7 +294,7 @@ async fn checksum_mismatch_fails_the_download_task_with_pves_message() {
     let port = free_port();
     let sim = sim(&["pve"], port).await;
     let mut cfg = cluster(&sim, &["pve"], port);
-    cfg.template.image.checksum = format!("sha256:{}", "0".repeat(64));
+    cfg.template.image.checksum = Some(format!("sha256:{}", "0".repeat(64)));
     let stage = stage(&sim, cfg);
     let dir = tempfile::tempdir().unwrap();
     let out = apply(&stage, &dir.path().join("j"), RunOptions::default()).await;

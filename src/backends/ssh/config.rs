@@ -1,18 +1,81 @@
-//! The subset of `ssh_config(5)` homelab honours: `Host` blocks with `*`/`?`/`!` patterns, `Include`, and the
-//! keywords HostName, User, Port, IdentityFile, IdentitiesOnly and ProxyJump.
+//! The subset of `ssh_config(5)` homelab honours: `Host` blocks with `*`/`?`/`!` patterns,
+//! `Match` blocks with the `host`, `originalhost` and `all` criteria (each may be negated with
+//! `!`), `Include`, and the keywords HostName, User, Port, IdentityFile, IdentitiesOnly,
+//! ProxyJump, ProxyCommand, StrictHostKeyChecking and UserKnownHostsFile.
 //!
-//! OpenSSH semantics: for each keyword the first value obtained wins (IdentityFile accumulates),
-//! blocks are read top to bottom, `Match` blocks are skipped (never applied), unknown keywords are
-//! ignored. Parse errors name the file and line.
+//! OpenSSH semantics: for each keyword the first value obtained wins (IdentityFile accumulates;
+//! ProxyJump and ProxyCommand share one slot, the first of the two wins), blocks are read top to
+//! bottom, `Match host` compares the HostName set so far (else the alias) and `Match
+//! originalhost` the alias, unknown keywords are ignored. Every other `Match` criterion (`exec`
+//! above all: homelab never runs a command to decide which settings apply) is refused with the
+//! file and line, rather than silently skipped. Parse errors name the file and line.
+//!
+//! Why not the `russh-config` crate: it has no `Include`, `Match` or negated patterns, and its
+//! ProxyCommand builds the shell line without our one quoting function; extending this parser
+//! kept the located errors and the fuzz target.
 
 use std::path::{Path, PathBuf};
 
-/// One `Host` block.
-#[derive(Debug, Clone, Default, PartialEq)]
+/// One `Host` or `Match` block.
+#[derive(Debug, Clone, PartialEq)]
 struct Block {
-    patterns: Vec<String>,
+    condition: Condition,
     /// `(keyword lowercased, value, line)`.
     options: Vec<(String, String, usize)>,
+}
+
+/// When a block applies.
+#[derive(Debug, Clone, PartialEq)]
+enum Condition {
+    /// `Host pattern...`: the alias matches the pattern list.
+    Host(Vec<String>),
+    /// `Match criterion...`: every criterion holds.
+    Match(Vec<Criterion>),
+}
+
+/// One criterion of a `Match` line.
+#[derive(Debug, Clone, PartialEq)]
+struct Criterion {
+    negated: bool,
+    kind: CriterionKind,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum CriterionKind {
+    All,
+    /// The host name as it stands (HostName if set earlier, else the alias).
+    Host(Vec<String>),
+    /// The alias as given.
+    OriginalHost(Vec<String>),
+}
+
+/// `StrictHostKeyChecking`: what happens with a host key that is not on record. A CHANGED or
+/// revoked key stops the connection whatever this says (docs/k3s-stage.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum StrictHostKeyChecking {
+    /// `yes`: refuse unknown keys without asking.
+    Yes,
+    /// `accept-new`: record keys of hosts with none on record, without asking.
+    AcceptNew,
+    /// `ask` or unset: the trust prompt (wizard or terminal, `--accept-new`).
+    #[default]
+    Ask,
+    /// `no`/`off`: record unknown keys without asking (changed and revoked keys still stop).
+    No,
+}
+
+impl StrictHostKeyChecking {
+    fn parse(value: &str) -> Result<Self, String> {
+        match value.to_ascii_lowercase().as_str() {
+            "yes" => Ok(Self::Yes),
+            "accept-new" => Ok(Self::AcceptNew),
+            "ask" => Ok(Self::Ask),
+            "no" | "off" => Ok(Self::No),
+            _ => Err(format!(
+                "StrictHostKeyChecking must be yes, accept-new, ask, no or off, not `{value}`"
+            )),
+        }
+    }
 }
 
 /// A parsed `~/.ssh/config`.
@@ -41,6 +104,12 @@ pub struct HostSettings {
     pub identities_only: Option<bool>,
     /// `None` when unset, `Some(vec![])` for `ProxyJump none`.
     pub proxy_jump: Option<Vec<JumpHost>>,
+    /// The raw command line (`%` tokens not yet expanded); `None` when unset or when ProxyJump
+    /// came first, `Some("none")` for `ProxyCommand none`.
+    pub proxy_command: Option<String>,
+    pub strict_host_key_checking: Option<StrictHostKeyChecking>,
+    /// Raw paths (`~` and `%` tokens not yet expanded), in order; the first is written.
+    pub user_known_hosts_files: Option<Vec<String>>,
 }
 
 /// One hop of a `ProxyJump` list: `[user@]host[:port]`.
@@ -70,12 +139,12 @@ impl SshConfigFile {
     /// Settings for `alias` (the name given on the command line).
     pub fn settings_for(&self, alias: &str) -> HostSettings {
         let mut s = HostSettings::default();
-        for block in self
-            .blocks
-            .iter()
-            .filter(|b| host_matches(b.patterns.iter().map(String::as_str), alias))
-        {
+        for block in &self.blocks {
+            if !block.applies(alias, s.host_name.as_deref()) {
+                continue;
+            }
             for (key, value, _) in &block.options {
+                let proxy_unset = s.proxy_jump.is_none() && s.proxy_command.is_none();
                 match key.as_str() {
                     "hostname" if s.host_name.is_none() => s.host_name = Some(value.clone()),
                     "user" if s.user.is_none() => s.user = Some(value.clone()),
@@ -84,8 +153,16 @@ impl SshConfigFile {
                     "identitiesonly" if s.identities_only.is_none() => {
                         s.identities_only = Some(value.eq_ignore_ascii_case("yes"))
                     }
-                    "proxyjump" if s.proxy_jump.is_none() => {
+                    "proxyjump" if proxy_unset => {
                         s.proxy_jump = Some(parse_proxy_jump(value).unwrap_or_default())
+                    }
+                    "proxycommand" if proxy_unset => s.proxy_command = Some(value.clone()),
+                    "stricthostkeychecking" if s.strict_host_key_checking.is_none() => {
+                        s.strict_host_key_checking = StrictHostKeyChecking::parse(value).ok()
+                    }
+                    "userknownhostsfile" if s.user_known_hosts_files.is_none() => {
+                        // Stored as the argument list (validated at parse time).
+                        s.user_known_hosts_files = split_args(value).ok()
                     }
                     _ => {}
                 }
@@ -95,10 +172,75 @@ impl SshConfigFile {
     }
 }
 
+impl Block {
+    /// Does this block apply to `alias`, given the HostName set by the blocks before it?
+    fn applies(&self, alias: &str, host_name: Option<&str>) -> bool {
+        match &self.condition {
+            Condition::Host(patterns) => host_matches(patterns.iter().map(String::as_str), alias),
+            Condition::Match(criteria) => criteria.iter().all(|c| {
+                let hit = match &c.kind {
+                    CriterionKind::All => true,
+                    CriterionKind::Host(list) => {
+                        let host = host_name
+                            .map_or_else(|| alias.to_string(), |h| expand_host_name(h, alias));
+                        host_matches(list.iter().map(String::as_str), &host)
+                    }
+                    CriterionKind::OriginalHost(list) => {
+                        host_matches(list.iter().map(String::as_str), alias)
+                    }
+                };
+                hit != c.negated
+            }),
+        }
+    }
+}
+
+/// The criteria of a `Match` line, or why homelab refuses it.
+fn parse_match(args: &[String]) -> Result<Vec<Criterion>, String> {
+    let mut out = Vec::new();
+    let mut it = args.iter();
+    while let Some(word) = it.next() {
+        let (negated, name) = match word.strip_prefix('!') {
+            Some(rest) => (true, rest),
+            None => (false, word.as_str()),
+        };
+        let mut list = |what: &str| -> Result<Vec<String>, String> {
+            let value = it
+                .next()
+                .ok_or_else(|| format!("`Match {what}` needs a pattern list"))?;
+            Ok(value.split(',').map(str::to_string).collect())
+        };
+        let kind = match name.to_ascii_lowercase().as_str() {
+            "all" => CriterionKind::All,
+            "host" => CriterionKind::Host(list("host")?),
+            "originalhost" => CriterionKind::OriginalHost(list("originalhost")?),
+            "exec" => {
+                return Err(
+                    "`Match exec` is not supported: homelab never runs a command from \
+                            ssh_config to pick settings. Put the homelab nodes under a `Host` or \
+                            `Match host` block before this line"
+                        .into(),
+                );
+            }
+            other => {
+                return Err(format!(
+                    "`Match {other}` is not supported (homelab honours Match host, originalhost \
+                     and all). Put the homelab nodes under a `Host` or `Match host` block \
+                     before this line"
+                ));
+            }
+        };
+        out.push(Criterion { negated, kind });
+    }
+    if out.is_empty() {
+        return Err("`Match` needs a criterion (host, originalhost or all)".into());
+    }
+    Ok(out)
+}
+
 /// Reads lines into blocks; `Include` splices the included files in place, as OpenSSH does.
 struct Parser {
     blocks: Vec<Block>,
-    skipping_match: bool,
 }
 
 impl Parser {
@@ -106,10 +248,9 @@ impl Parser {
         // Options before the first Host line apply to every host.
         Self {
             blocks: vec![Block {
-                patterns: vec!["*".into()],
+                condition: Condition::Host(vec!["*".into()]),
                 options: vec![],
             }],
-            skipping_match: false,
         }
     }
 
@@ -153,14 +294,18 @@ impl Parser {
                     if args.is_empty() {
                         return Err(err(line_no, "`Host` needs at least one pattern".into()));
                     }
-                    self.skipping_match = false;
                     self.blocks.push(Block {
-                        patterns: args,
+                        condition: Condition::Host(args),
                         options: vec![],
                     });
                 }
-                "match" => self.skipping_match = true,
-                _ if self.skipping_match => {}
+                "match" => {
+                    let criteria = parse_match(&args).map_err(|m| err(line_no, m))?;
+                    self.blocks.push(Block {
+                        condition: Condition::Match(criteria),
+                        options: vec![],
+                    });
+                }
                 "include" => {
                     let Some(dir) = dir else { continue };
                     if depth >= 8 {
@@ -173,12 +318,18 @@ impl Parser {
                     }
                 }
                 _ => {
-                    let Some(value) = args.first() else {
+                    let Some(first) = args.first() else {
                         return Err(err(line_no, format!("`{keyword}` needs a value")));
                     };
-                    validate(&keyword, value).map_err(|m| err(line_no, m))?;
+                    // ProxyCommand is the rest of the line, as written (the shell parses it);
+                    // UserKnownHostsFile keeps every file it lists.
+                    let value = match keyword.as_str() {
+                        "proxycommand" | "userknownhostsfile" => rest.to_string(),
+                        _ => first.clone(),
+                    };
+                    validate(&keyword, &value).map_err(|m| err(line_no, m))?;
                     if let Some(block) = self.blocks.last_mut() {
-                        block.options.push((keyword, value.clone(), line_no));
+                        block.options.push((keyword, value, line_no));
                     }
                 }
             }
@@ -225,6 +376,11 @@ fn validate(keyword: &str, value: &str) -> Result<(), String> {
             Err(format!("IdentitiesOnly must be yes or no, not `{value}`"))
         }
         "proxyjump" => parse_proxy_jump(value).map(|_| ()),
+        "stricthostkeychecking" => StrictHostKeyChecking::parse(value).map(|_| ()),
+        "proxycommand" if value.chars().any(char::is_control) => {
+            Err("ProxyCommand holds a control character".into())
+        }
+        "proxycommand" => expand_proxy_command(value, "h", 22, "u", "a").map(|_| ()),
         _ => Ok(()),
     }
 }
@@ -352,6 +508,62 @@ pub fn parse_proxy_jump(value: &str) -> Result<Vec<JumpHost>, String> {
         .collect()
 }
 
+/// `HostName` with its `%h` (the alias) and `%%` tokens expanded, as OpenSSH does.
+pub fn expand_host_name(raw: &str, alias: &str) -> String {
+    let mut out = String::new();
+    let mut chars = raw.chars();
+    while let Some(c) = chars.next() {
+        match (c, c == '%') {
+            (_, false) => out.push(c),
+            (_, true) => match chars.next() {
+                Some('h') => out.push_str(alias),
+                Some('%') => out.push('%'),
+                Some(other) => {
+                    out.push('%');
+                    out.push(other);
+                }
+                None => out.push('%'),
+            },
+        }
+    }
+    out
+}
+
+/// The `ProxyCommand` line with its tokens expanded: `%h` host (after HostName), `%p` port,
+/// `%r` remote user, `%n` the alias as given, `%%` a percent sign. Every value goes through the
+/// one quoting function, so a host name cannot smuggle shell syntax into the command.
+pub fn expand_proxy_command(
+    raw: &str,
+    host: &str,
+    port: u16,
+    user: &str,
+    alias: &str,
+) -> Result<String, String> {
+    use crate::shell_quote::quote;
+    let mut out = String::new();
+    let mut chars = raw.chars();
+    while let Some(c) = chars.next() {
+        if c != '%' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('h') => out.push_str(&quote(host)),
+            Some('p') => out.push_str(&port.to_string()),
+            Some('r') => out.push_str(&quote(user)),
+            Some('n') => out.push_str(&quote(alias)),
+            Some('%') => out.push('%'),
+            Some(other) => {
+                return Err(format!(
+                    "ProxyCommand token `%{other}` is not supported (homelab expands %h %p %r %n %%)"
+                ));
+            }
+            None => return Err("ProxyCommand ends with a lone `%`".into()),
+        }
+    }
+    Ok(out)
+}
+
 /// Expand `~/` and the `%d %h %u %r %%` tokens of IdentityFile values.
 pub fn expand_path(raw: &str, home: &Path, host: &str, remote_user: &str) -> PathBuf {
     let local_user = std::env::var("USER").unwrap_or_default();
@@ -402,8 +614,8 @@ Host k3s-* 192.168.1.*  !192.168.1.99
     IdentityFile ~/.ssh/homelab_ed25519
     ProxyJump bastion
 
-Match exec "false"
-    User never
+Match host bastion,!10.*
+    ProxyCommand none
 
 Host *
     User fallback
@@ -435,7 +647,7 @@ Host *
     }
 
     #[test]
-    fn negated_pattern_excludes_and_match_blocks_are_skipped() {
+    fn negated_pattern_excludes() {
         let cfg = SshConfigFile::parse(SAMPLE, "config").unwrap();
         let s = cfg.settings_for("192.168.1.99");
         assert_eq!(s.user.as_deref(), Some("fallback"));
@@ -503,5 +715,98 @@ Host *
         let s = cfg.settings_for("10.0.0.4");
         assert_eq!((s.user.as_deref(), s.port), (Some("lab"), Some(2222)));
         assert_eq!(cfg.settings_for("other").user.as_deref(), Some("late"));
+    }
+
+    #[test]
+    fn match_host_sees_the_host_name_set_so_far_and_negation() {
+        let text = "Host web\n  HostName 10.1.2.3\n\
+                    Match host 10.1.*,!10.1.2.9\n  User matched\n\
+                    Match originalhost web !host 10.9.*\n  Port 2201\n\
+                    Match !host 10.*\n  User outside\n\
+                    Match all\n  StrictHostKeyChecking accept-new\n";
+        let cfg = SshConfigFile::parse(text, "cfg").unwrap();
+        let web = cfg.settings_for("web");
+        assert_eq!(
+            web.user.as_deref(),
+            Some("matched"),
+            "Match host compares HostName"
+        );
+        assert_eq!(web.port, Some(2201));
+        assert_eq!(
+            web.strict_host_key_checking,
+            Some(StrictHostKeyChecking::AcceptNew)
+        );
+        assert_eq!(cfg.settings_for("10.1.2.9").user, None, "negated pattern");
+        assert_eq!(cfg.settings_for("10.1.2.9").port, None);
+        assert_eq!(
+            cfg.settings_for("db").user.as_deref(),
+            Some("outside"),
+            "negated criterion"
+        );
+    }
+
+    #[test]
+    fn match_exec_and_unknown_criteria_are_refused_with_file_and_line() {
+        let e = SshConfigFile::parse(
+            "Host a\n  User b\nMatch exec \"test -f /x\"\n  User c\n",
+            "/home/x/.ssh/config",
+        )
+        .unwrap_err();
+        assert_eq!(e.line, 3);
+        let msg = e.to_string();
+        assert!(
+            msg.starts_with("/home/x/.ssh/config:3: `Match exec` is not supported"),
+            "{msg}"
+        );
+        let e = SshConfigFile::parse("Match user root\n", "cfg").unwrap_err();
+        assert!(e.message.contains("`Match user` is not supported"), "{e}");
+        let e = SshConfigFile::parse("Match host\n", "cfg").unwrap_err();
+        assert!(e.message.contains("needs a pattern list"), "{e}");
+    }
+
+    #[test]
+    fn proxy_command_known_hosts_and_strict_checking_are_read() {
+        let text = "Host cf-*\n  ProxyCommand cloudflared access ssh --hostname %h\n\
+                    \x20 UserKnownHostsFile ~/.ssh/kh_lab \"/etc/my hosts\"\n\
+                    \x20 StrictHostKeyChecking yes\n\
+                    Host jumped\n  ProxyJump gw\n  ProxyCommand never %h\n\
+                    Host *\n  ProxyCommand later %h\n  StrictHostKeyChecking off\n  UserKnownHostsFile /dev/null\n";
+        let cfg = SshConfigFile::parse(text, "cfg").unwrap();
+        let s = cfg.settings_for("cf-node1");
+        assert_eq!(
+            s.proxy_command.as_deref(),
+            Some("cloudflared access ssh --hostname %h")
+        );
+        assert_eq!(
+            s.user_known_hosts_files,
+            Some(vec!["~/.ssh/kh_lab".to_string(), "/etc/my hosts".into()])
+        );
+        assert_eq!(s.strict_host_key_checking, Some(StrictHostKeyChecking::Yes));
+        let j = cfg.settings_for("jumped");
+        assert!(j.proxy_jump.is_some() && j.proxy_command.is_none(), "{j:?}");
+        let other = cfg.settings_for("other");
+        assert_eq!(other.proxy_command.as_deref(), Some("later %h"));
+        assert_eq!(
+            other.strict_host_key_checking,
+            Some(StrictHostKeyChecking::No)
+        );
+        assert_eq!(
+            other.user_known_hosts_files,
+            Some(vec!["/dev/null".to_string()])
+        );
+        let e = SshConfigFile::parse("StrictHostKeyChecking maybe\n", "cfg").unwrap_err();
+        assert!(e.message.contains("StrictHostKeyChecking must be"), "{e}");
+        let e = SshConfigFile::parse("ProxyCommand nc %z\n", "cfg").unwrap_err();
+        assert!(e.message.contains("`%z` is not supported"), "{e}");
+    }
+
+    #[test]
+    fn proxy_command_tokens_are_expanded_and_quoted() {
+        let cmd = expand_proxy_command("nc %h %p # %r %n 100%%", "10.0.0.5", 2222, "ubuntu", "n1")
+            .unwrap();
+        assert_eq!(cmd, "nc 10.0.0.5 2222 # ubuntu n1 100%");
+        let cmd = expand_proxy_command("nc %h %p", "x;touch /tmp/pwn", 22, "u", "a").unwrap();
+        assert_eq!(cmd, "nc 'x;touch /tmp/pwn' 22");
+        assert_eq!(expand_host_name("%h.lab.example", "n1"), "n1.lab.example");
     }
 }

@@ -2,8 +2,11 @@
 //! unlocked through the [`Prompter`](super::prompt::Prompter), and the public halves used to
 //! filter agent identities under `IdentitiesOnly`.
 
+use super::prompt::Prompter;
 use russh::keys::{PrivateKey, PublicKey};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// Why a key file could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -54,4 +57,72 @@ pub fn default_identity_files(home: &Path) -> Vec<PathBuf> {
         .map(|n| home.join(".ssh").join(n))
         .filter(|p| p.exists())
         .collect()
+}
+
+/// What became of a key file's passphrase question in this run.
+enum Unlock {
+    Unlocked(Arc<PrivateKey>),
+    /// The operator gave no passphrase, or three wrong ones: not asked again in this run.
+    GaveUp(String),
+}
+
+/// Key files unlocked in one run (one [`SshEnv`](super::SshEnv) per run): the passphrase of an
+/// encrypted key is asked once per key per run, however many nodes and reconnects use it. The
+/// passphrase itself is dropped (zeroized) at once; the decrypted key stays in memory only and
+/// its secret half is zeroized when the run's environment is dropped.
+#[derive(Clone, Default)]
+pub struct UnlockedKeys(Arc<tokio::sync::Mutex<HashMap<PathBuf, Unlock>>>);
+
+impl std::fmt::Debug for UnlockedKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("UnlockedKeys(..)")
+    }
+}
+
+/// Tries at a passphrase before the key is given up for the run (OpenSSH allows three too).
+const PASSPHRASE_TRIES: usize = 3;
+
+impl UnlockedKeys {
+    /// The private key in `path`: read as it is when unencrypted, else unlocked with a
+    /// passphrase asked through `prompter` (once per run; concurrent connections wait for the
+    /// one question instead of asking again).
+    pub async fn load(
+        &self,
+        path: &Path,
+        prompter: &dyn Prompter,
+    ) -> Result<Arc<PrivateKey>, String> {
+        let mut map = self.0.lock().await;
+        match map.get(path) {
+            Some(Unlock::Unlocked(k)) => return Ok(k.clone()),
+            Some(Unlock::GaveUp(why)) => return Err(why.clone()),
+            None => {}
+        }
+        match load_private_key(path, None) {
+            Ok(k) => return Ok(Arc::new(k)),
+            Err(KeyError::NeedsPassphrase { .. }) => {}
+            Err(e) => return Err(e.to_string()),
+        }
+        let mut outcome = Unlock::GaveUp(format!(
+            "{}: encrypted, no passphrase given",
+            path.display()
+        ));
+        for _ in 0..PASSPHRASE_TRIES {
+            let Some(pass) = prompter.key_passphrase(path).await else {
+                break;
+            };
+            match load_private_key(path, Some(pass.as_str())) {
+                Ok(k) => {
+                    outcome = Unlock::Unlocked(Arc::new(k));
+                    break;
+                }
+                Err(e) => outcome = Unlock::GaveUp(e.to_string()),
+            }
+        }
+        let result = match &outcome {
+            Unlock::Unlocked(k) => Ok(k.clone()),
+            Unlock::GaveUp(why) => Err(why.clone()),
+        };
+        map.insert(path.to_path_buf(), outcome);
+        result
+    }
 }

@@ -218,7 +218,20 @@ pub fn check(
 }
 
 /// Append `host:port key` to `file` (atomic rewrite; creates `~/.ssh` with mode 700).
+/// `UserKnownHostsFile /dev/null` records nothing (the key is trusted for this connection
+/// only, as with OpenSSH); any other file that exists and is not a regular file is an error
+/// rather than something to rename over.
 pub fn append(file: &Path, host: &str, port: u16, key: &PublicKey) -> std::io::Result<()> {
+    if file == Path::new("/dev/null") {
+        return Ok(());
+    }
+    if let Ok(meta) = std::fs::metadata(file)
+        && !meta.is_file()
+    {
+        return Err(std::io::Error::other(
+            "it is not a regular file; point UserKnownHostsFile at a file",
+        ));
+    }
     // Several nodes are trusted concurrently: serialize the read-modify-write in this process.
     static WRITE: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let _guard = WRITE.lock().unwrap_or_else(|p| p.into_inner());
@@ -439,5 +452,16 @@ mod tests {
             check(std::slice::from_ref(&f), "10.0.0.9", 22, &key(ED_A)).unwrap(),
             HostKeyStatus::Unknown
         );
+    }
+
+    #[test]
+    fn dev_null_records_nothing_and_other_special_files_are_refused() {
+        use std::os::unix::fs::FileTypeExt;
+        append(Path::new("/dev/null"), "10.0.0.8", 22, &key(ED_A)).unwrap();
+        let dev_null = std::fs::metadata("/dev/null").unwrap().file_type();
+        assert!(dev_null.is_char_device(), "/dev/null is left alone");
+        let dir = tempfile::tempdir().unwrap();
+        let e = append(dir.path(), "10.0.0.8", 22, &key(ED_A)).unwrap_err();
+        assert!(e.to_string().contains("not a regular file"), "{e}");
     }
 }

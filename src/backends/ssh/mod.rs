@@ -1,5 +1,6 @@
 //! SSH to the cluster's nodes on russh, the way the operator's own `ssh` would connect:
-//! ~/.ssh/config, ssh-agent and key files, known_hosts (hashed too), ProxyJump.
+//! ~/.ssh/config (Host and Match host blocks), ssh-agent and key files, known_hosts (hashed too,
+//! UserKnownHostsFile and StrictHostKeyChecking honoured), ProxyJump and ProxyCommand.
 //!
 //! - [`SshEnv`]: where config, keys, known_hosts and the agent live (the operator's home, or a
 //!   test's temporary one).
@@ -13,6 +14,7 @@ pub mod config;
 pub mod keys;
 pub mod known_hosts;
 pub mod prompt;
+pub mod proxy_command;
 pub mod public_keys;
 pub mod session;
 pub mod shell;
@@ -22,7 +24,7 @@ pub use prompt::{HostKeyPrompt, NonInteractive, Prompter};
 pub use shell::NodeShell;
 
 use async_trait::async_trait;
-use config::{JumpHost, SshConfigFile};
+use config::{JumpHost, SshConfigFile, StrictHostKeyChecking};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tokio::io::AsyncRead;
@@ -53,8 +55,13 @@ pub trait RemoteShell: Send + Sync {
 pub struct SshEnv {
     pub home: PathBuf,
     pub config: SshConfigFile,
-    /// Checked in order; new keys are appended to the first.
+    /// The user's known_hosts files, checked in order; new keys are appended to the first.
+    /// A host's `UserKnownHostsFile` replaces this list for that host.
     pub known_hosts: Vec<PathBuf>,
+    /// Checked after the user's files for every host, never written.
+    pub global_known_hosts: Vec<PathBuf>,
+    /// Key files unlocked in this run: a passphrase is asked once per key per run.
+    pub unlocked: keys::UnlockedKeys,
     /// `SSH_AUTH_SOCK`.
     pub agent_socket: Option<PathBuf>,
     pub connect_timeout: Duration,
@@ -71,7 +78,7 @@ impl SshEnv {
             .ok_or_else(|| SshError::Setup("HOME is not set; cannot find ~/.ssh".into()))?;
         let agent = std::env::var_os("SSH_AUTH_SOCK").map(PathBuf::from);
         let mut env = Self::for_home(&home, agent)?;
-        env.known_hosts
+        env.global_known_hosts
             .push(PathBuf::from("/etc/ssh/ssh_known_hosts"));
         Ok(env)
     }
@@ -84,6 +91,8 @@ impl SshEnv {
             home: home.to_path_buf(),
             config,
             known_hosts,
+            global_known_hosts: Vec::new(),
+            unlocked: keys::UnlockedKeys::default(),
             agent_socket,
             connect_timeout: Duration::from_secs(10),
             keepalive: Duration::from_secs(15),
@@ -109,6 +118,15 @@ pub struct Resolved {
     pub user: String,
     pub identity_files: Vec<PathBuf>,
     pub identities_only: bool,
+    /// `ProxyCommand` with its tokens expanded and quoted; run through `sh -c`, SSH is spoken
+    /// over its stdin and stdout.
+    pub proxy_command: Option<String>,
+    pub strict: StrictHostKeyChecking,
+    /// known_hosts files checked for this hop, in order: the user's (`UserKnownHostsFile` or
+    /// [`SshEnv::known_hosts`]) then the global ones.
+    pub known_hosts: Vec<PathBuf>,
+    /// Where a newly trusted key is recorded (the first user file).
+    pub known_hosts_write: Option<PathBuf>,
 }
 
 /// A target plus the jump hosts in front of it (outermost first).
@@ -118,9 +136,16 @@ pub struct Route {
     pub target: Resolved,
 }
 
-fn resolve_hop(env: &SshEnv, target: &SshTarget) -> (Resolved, Option<Vec<JumpHost>>) {
+fn resolve_hop(
+    env: &SshEnv,
+    target: &SshTarget,
+) -> Result<(Resolved, Option<Vec<JumpHost>>), SshError> {
     let s = env.config.settings_for(&target.alias);
-    let host = s.host_name.clone().unwrap_or_else(|| target.alias.clone());
+    let host = s
+        .host_name
+        .as_deref()
+        .map(|h| config::expand_host_name(h, &target.alias))
+        .unwrap_or_else(|| target.alias.clone());
     let user = target
         .user
         .clone()
@@ -138,21 +163,43 @@ fn resolve_hop(env: &SshEnv, target: &SshTarget) -> (Resolved, Option<Vec<JumpHo
         identity_files = keys::default_identity_files(&env.home);
     }
     identity_files.dedup();
-    (
+    let proxy_command = match s.proxy_command.as_deref() {
+        None => None,
+        Some(raw) if raw.eq_ignore_ascii_case("none") => None,
+        Some(raw) => Some(
+            config::expand_proxy_command(raw, &host, port, &user, &target.alias)
+                .map_err(|m| SshError::Setup(format!("ssh config, Host {}: {m}", target.alias)))?,
+        ),
+    };
+    let user_files: Vec<PathBuf> = match &s.user_known_hosts_files {
+        Some(raw) => raw
+            .iter()
+            .map(|r| config::expand_path(r, &env.home, &host, &user))
+            .collect(),
+        None => env.known_hosts.clone(),
+    };
+    let known_hosts_write = user_files.first().cloned();
+    let mut known_hosts = user_files;
+    known_hosts.extend(env.global_known_hosts.iter().cloned());
+    Ok((
         Resolved {
             host,
             port,
             user,
             identity_files,
             identities_only: s.identities_only.unwrap_or(false),
+            proxy_command,
+            strict: s.strict_host_key_checking.unwrap_or_default(),
+            known_hosts,
+            known_hosts_write,
         },
         s.proxy_jump,
-    )
+    ))
 }
 
 /// Apply ~/.ssh/config to `target`, including its ProxyJump chain (each hop is itself looked up).
-pub fn resolve(env: &SshEnv, target: &SshTarget) -> Route {
-    let (resolved, jumps) = resolve_hop(env, target);
+pub fn resolve(env: &SshEnv, target: &SshTarget) -> Result<Route, SshError> {
+    let (resolved, jumps) = resolve_hop(env, target)?;
     let jumps = jumps
         .unwrap_or_default()
         .into_iter()
@@ -166,13 +213,13 @@ pub fn resolve(env: &SshEnv, target: &SshTarget) -> Route {
                     identity_file: None,
                 },
             )
-            .0
+            .map(|(hop, _)| hop)
         })
-        .collect();
-    Route {
+        .collect::<Result<_, _>>()?;
+    Ok(Route {
         jumps,
         target: resolved,
-    }
+    })
 }
 
 /// A host whose key differs from the one recorded in known_hosts.
@@ -234,6 +281,18 @@ pub enum SshError {
         host: String,
         port: u16,
         fingerprint: String,
+    },
+    #[error(
+        "{host}:{port}: host key {fingerprint} is not in {files} and ssh_config sets \
+         StrictHostKeyChecking yes for this host, so homelab did not ask. Check the key on the \
+         node (`ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub`) and add it with \
+         `ssh-keyscan`, or set StrictHostKeyChecking ask or accept-new for this host"
+    )]
+    HostKeyStrict {
+        host: String,
+        port: u16,
+        fingerprint: String,
+        files: String,
     },
     #[error("{host}:{port}: cannot update {file}: {message}")]
     KnownHostsWrite {
@@ -301,7 +360,8 @@ mod tests {
                 port: None,
                 identity_file: Some("~/.ssh/cluster_key".into()),
             },
-        );
+        )
+        .unwrap();
         assert_eq!(route.target.user, "ubuntu");
         assert_eq!(route.target.port, 2200);
         assert_eq!(
@@ -315,5 +375,56 @@ mod tests {
         assert_eq!(route.jumps[0].host, "10.9.9.9");
         assert_eq!(route.jumps[0].user, "jumper");
         assert_eq!(route.jumps[0].port, 2022);
+    }
+
+    #[test]
+    fn user_known_hosts_files_proxy_command_and_strictness_resolve_per_host() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join(".ssh")).unwrap();
+        std::fs::write(
+            dir.path().join(".ssh/config"),
+            "Host cf-*\n  HostName %h.lab.example\n  User ops\n  Port 2222\n\
+             \x20 ProxyCommand cloudflared access ssh --hostname %h --port %p --user %r\n\
+             \x20 UserKnownHostsFile ~/.ssh/kh_%h /dev/null\n  StrictHostKeyChecking accept-new\n\
+             Host direct\n  ProxyCommand none\nHost *\n  ProxyCommand never\n",
+        )
+        .unwrap();
+        let mut env = SshEnv::for_home(dir.path(), None).unwrap();
+        env.global_known_hosts = vec![PathBuf::from("/etc/ssh/ssh_known_hosts")];
+        let t = |alias: &str| SshTarget {
+            alias: alias.into(),
+            user: None,
+            port: None,
+            identity_file: None,
+        };
+        let route = resolve(&env, &t("cf-n1")).unwrap();
+        let hop = &route.target;
+        assert_eq!(
+            hop.proxy_command.as_deref(),
+            Some("cloudflared access ssh --hostname cf-n1.lab.example --port 2222 --user ops")
+        );
+        assert_eq!(hop.strict, StrictHostKeyChecking::AcceptNew);
+        assert_eq!(
+            hop.known_hosts,
+            vec![
+                dir.path().join(".ssh/kh_cf-n1.lab.example"),
+                PathBuf::from("/dev/null"),
+                PathBuf::from("/etc/ssh/ssh_known_hosts")
+            ]
+        );
+        assert_eq!(
+            hop.known_hosts_write,
+            Some(dir.path().join(".ssh/kh_cf-n1.lab.example"))
+        );
+        let direct = resolve(&env, &t("direct")).unwrap().target;
+        assert_eq!(direct.proxy_command, None, "ProxyCommand none came first");
+        assert_eq!(direct.strict, StrictHostKeyChecking::Ask);
+        assert_eq!(
+            direct.known_hosts,
+            vec![
+                dir.path().join(".ssh/known_hosts"),
+                PathBuf::from("/etc/ssh/ssh_known_hosts")
+            ]
+        );
     }
 }

@@ -2,8 +2,10 @@
 //! agent and key-file authentication, streaming exec, SFTP upload with progress.
 
 use super::command::{ExecOutcome, LineSplitter, OutputLine, Stream, mask};
+use super::config::StrictHostKeyChecking;
 use super::known_hosts::{self, HostKeyStatus};
 use super::prompt::{HostKeyPrompt, Prompter};
+use super::proxy_command::ProxyStream;
 use super::{Resolved, Route, SshEnv, SshError, keys};
 use russh::client::{self, Handle};
 use russh::keys::agent::AgentIdentity;
@@ -21,6 +23,9 @@ pub struct HostKeyCheck {
     host: String,
     port: u16,
     files: Vec<PathBuf>,
+    /// Where a trusted key is recorded (`None`: no user known_hosts file at all).
+    write_to: Option<PathBuf>,
+    strict: StrictHostKeyChecking,
     prompter: Arc<dyn Prompter>,
 }
 
@@ -72,18 +77,41 @@ impl client::Handler for HostKeyCheck {
                     }
                     _ => Vec::new(),
                 };
-                let Some(user_file) = self.files.first().cloned() else {
+                let Some(user_file) = self.write_to.clone() else {
                     return Err(SshError::Setup("no known_hosts file configured".into()));
                 };
-                let prompt = HostKeyPrompt {
-                    host: self.host.clone(),
-                    port: self.port,
-                    algorithm: key.algorithm().to_string(),
-                    fingerprint: fingerprint.clone(),
-                    known_hosts: user_file.clone(),
-                    other_keys,
+                let is_new = other_keys.is_empty();
+                let trusted = match self.strict {
+                    StrictHostKeyChecking::Yes => {
+                        return Err(SshError::HostKeyStrict {
+                            host: self.host.clone(),
+                            port: self.port,
+                            fingerprint,
+                            files: self
+                                .files
+                                .iter()
+                                .map(|f| f.display().to_string())
+                                .collect::<Vec<_>>()
+                                .join(", "),
+                        });
+                    }
+                    StrictHostKeyChecking::No => true,
+                    StrictHostKeyChecking::AcceptNew if is_new => true,
+                    // `ask`, and accept-new for a host on record with another key type (not new:
+                    // the prompt shows the keys on record; --accept-new does not cover it).
+                    StrictHostKeyChecking::AcceptNew | StrictHostKeyChecking::Ask => {
+                        let prompt = HostKeyPrompt {
+                            host: self.host.clone(),
+                            port: self.port,
+                            algorithm: key.algorithm().to_string(),
+                            fingerprint: fingerprint.clone(),
+                            known_hosts: user_file.clone(),
+                            other_keys,
+                        };
+                        self.prompter.trust_host_key(&prompt).await
+                    }
                 };
-                if !self.prompter.trust_host_key(&prompt).await {
+                if !trusted {
                     return Err(SshError::HostKeyNotTrusted {
                         host: self.host.clone(),
                         port: self.port,
@@ -113,7 +141,7 @@ pub struct SshSession {
 }
 
 fn client_config(env: &SshEnv, hop: &Resolved) -> Arc<client::Config> {
-    let known = known_hosts::known_algorithms(&env.known_hosts, &hop.host, hop.port);
+    let known = known_hosts::known_algorithms(&hop.known_hosts, &hop.host, hop.port);
     let mut preferred = russh::Preferred::default();
     if !known.is_empty() {
         // Prefer host key types already recorded for this host, like OpenSSH does, so a host
@@ -155,13 +183,26 @@ impl SshSession {
             let handler = HostKeyCheck {
                 host: hop.host.clone(),
                 port: hop.port,
-                files: env.known_hosts.clone(),
+                files: hop.known_hosts.clone(),
+                write_to: hop.known_hosts_write.clone(),
+                strict: hop.strict,
                 prompter: prompter.clone(),
             };
             let config = client_config(env, hop);
+            // The first hop may go through its ProxyCommand; later hops are tunnelled.
+            let mut proxy = match (&hop.proxy_command, held.is_empty()) {
+                (Some(command), true) => Some(ProxyStream::spawn(command, &hop.host, hop.port)?),
+                _ => None,
+            };
+            let proxy_tail = proxy.as_ref().map(|(_, tail)| tail.clone());
             let connecting = async {
                 match held.last() {
-                    None => client::connect(config, (hop.host.as_str(), hop.port), handler).await,
+                    None => match proxy.take() {
+                        None => {
+                            client::connect(config, (hop.host.as_str(), hop.port), handler).await
+                        }
+                        Some((stream, _)) => client::connect_stream(config, stream, handler).await,
+                    },
                     Some(prev) => {
                         let ch = prev
                             .channel_open_direct_tcpip(
@@ -180,21 +221,36 @@ impl SshSession {
                     }
                 }
             };
-            let mut handle = tokio::time::timeout(env.connect_timeout, connecting)
+            let connected = tokio::time::timeout(env.connect_timeout, connecting)
                 .await
                 .map_err(|_| SshError::Timeout {
                     host: hop.host.clone(),
                     what: "connecting".into(),
                     secs: env.connect_timeout.as_secs(),
-                })?
-                .map_err(|e| match e {
-                    SshError::Protocol(russh::Error::IO(io)) => SshError::Connect {
+                })
+                .and_then(|r| r);
+            let mut handle = match (connected, &proxy_tail) {
+                (Ok(h), _) => h,
+                (Err(SshError::Protocol(russh::Error::IO(io))), None) => {
+                    return Err(SshError::Connect {
                         host: hop.host.clone(),
                         port: hop.port,
                         message: io.to_string(),
-                    },
-                    other => other,
-                })?;
+                    });
+                }
+                (Err(e @ (SshError::Protocol(_) | SshError::Timeout { .. })), Some(tail)) => {
+                    return Err(SshError::Connect {
+                        host: hop.host.clone(),
+                        port: hop.port,
+                        message: format!(
+                            "through ProxyCommand `{}`: {e}; the command said: {}",
+                            hop.proxy_command.as_deref().unwrap_or_default(),
+                            tail.text().await
+                        ),
+                    });
+                }
+                (Err(other), _) => return Err(other),
+            };
             tokio::time::timeout(
                 env.connect_timeout * 3,
                 authenticate(&mut handle, env, hop, prompter.as_ref()),
@@ -483,23 +539,10 @@ async fn authenticate(
         {
             continue; // already offered through the agent
         }
-        let key = match keys::load_private_key(path, None) {
+        let key = match env.unlocked.load(path, prompter).await {
             Ok(k) => k,
-            Err(keys::KeyError::NeedsPassphrase { .. }) => {
-                let Some(pass) = prompter.key_passphrase(path).await else {
-                    tried.push(format!("{} (encrypted, no passphrase)", path.display()));
-                    continue;
-                };
-                match keys::load_private_key(path, Some(pass.as_str())) {
-                    Ok(k) => k,
-                    Err(e) => {
-                        tried.push(format!("{} ({e})", path.display()));
-                        continue;
-                    }
-                }
-            }
-            Err(e) => {
-                tried.push(format!("{} ({e})", path.display()));
+            Err(why) => {
+                tried.push(why);
                 continue;
             }
         };
@@ -510,10 +553,7 @@ async fn authenticate(
             None
         };
         let res = handle
-            .authenticate_publickey(
-                hop.user.clone(),
-                PrivateKeyWithHashAlg::new(Arc::new(key), hash),
-            )
+            .authenticate_publickey(hop.user.clone(), PrivateKeyWithHashAlg::new(key, hash))
             .await?;
         if res.success() {
             return Ok(());

@@ -54,7 +54,7 @@ impl NodeShell {
         {
             return Ok(s.clone());
         }
-        let route = resolve(&self.env, &self.target);
+        let route = resolve(&self.env, &self.target)?;
         let s = Arc::new(SshSession::connect(&self.env, route, self.prompter.clone()).await?);
         *slot = Some(s.clone());
         Ok(s)

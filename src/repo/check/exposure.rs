@@ -4,6 +4,7 @@
 //! EnvoyProxy); and public exposure only for the allowlisted media apps.
 
 use super::{Rule, Violation};
+use crate::repo::synced::Synced;
 use crate::repo::tree::{Doc, Tree, YamlFile, YamlPath, walk};
 use serde_yaml::Value;
 
@@ -27,6 +28,8 @@ pub const PUBLIC_ALLOWLIST: Rule = Rule {
 pub const PUBLIC_APPS: &[&str] = &["jellyfin", "jellyseerr", "jellyseer", "navidrome"];
 /// Where the Gateway and its EnvoyProxy (the only owner of externalIPs) are defined.
 pub const GATEWAY_DIR: &str = "cluster/kubernetes/platform/ingress/gateway-api/";
+/// The same folder inside any cluster tree `cluster/<tree>/`.
+const GATEWAY_SUBDIR: &str = "platform/ingress/gateway-api/";
 /// Where an EnvoyProxy keeps its Service settings.
 const ENVOY_SERVICE: &[&str] = &["spec", "provider", "kubernetes", "envoyService"];
 
@@ -35,17 +38,24 @@ const EXTERNAL_DNS_ANNOTATIONS: &[&str] = &[
     "external-dns.alpha.kubernetes.io/target",
 ];
 
-pub fn check(tree: &Tree, out: &mut Vec<Violation>) {
-    let domains = tree.domains();
-    for (f, d) in tree.docs() {
-        ingress_objects(f, d, out);
-        service_types(f, d, out);
-        public_routes(f, d, &domains, out);
-        external_dns_annotations(f, d, out);
-        cloudflared_config(f, d, &domains, out);
+pub fn check(tree: &Tree, synced: &Synced, out: &mut Vec<Violation>) {
+    for f in &tree.yaml {
+        // Public hostnames are under the domains of the clusters that sync this file.
+        let domains = synced.domains(&f.rel);
+        for d in f.values() {
+            file_doc(f, d, &domains, out);
+        }
     }
-    envoy_proxies(tree, out);
+    envoy_proxies(tree, synced, out);
     gateways_have_envoy_proxy(tree, out);
+}
+
+fn file_doc(f: &YamlFile, d: &Doc, domains: &[String], out: &mut Vec<Violation>) {
+    ingress_objects(f, d, out);
+    service_types(f, d, out);
+    public_routes(f, d, domains, out);
+    external_dns_annotations(f, d, out);
+    cloudflared_config(f, d, domains, out);
 }
 
 fn ingress_objects(f: &YamlFile, d: &Doc, out: &mut Vec<Violation>) {
@@ -154,9 +164,8 @@ fn has_items(v: Option<&Value>) -> bool {
 
 /// Every EnvoyProxy: its Service must be ClusterIP (Envoy Gateway's default is LoadBalancer),
 /// and externalIPs - set through `envoyService.patch`, the API has no field of its own - only
-/// in the Gateway's folder and only the cluster definition's node addresses.
-fn envoy_proxies(tree: &Tree, out: &mut Vec<Violation>) {
-    let nodes = tree.node_addresses();
+/// in a Gateway folder and only the node addresses of the cluster definitions that sync it.
+fn envoy_proxies(tree: &Tree, synced: &Synced, out: &mut Vec<Violation>) {
     for (f, d) in tree.docs() {
         if !d.is("gateway.envoyproxy.io/", "EnvoyProxy") {
             continue;
@@ -201,15 +210,26 @@ fn envoy_proxies(tree: &Tree, out: &mut Vec<Violation>) {
         let Some(ips) = ips.filter(|s| !s.is_empty()) else {
             continue;
         };
-        if !f.rel.starts_with(GATEWAY_DIR) {
+        if !in_gateway_dir(&f.rel) {
             out.push(Violation::new(
                 &SERVICE_TYPE,
                 &f.rel,
                 Some(d.line_at(&format!("{patched}.externalIPs"))),
-                format!("EnvoyProxy `{name}` claims externalIPs outside {GATEWAY_DIR}; only the shared Gateway answers on the node addresses"),
+                format!("EnvoyProxy `{name}` claims externalIPs outside {GATEWAY_DIR} (or cluster/<tree>/{GATEWAY_SUBDIR} of a second cluster's tree); only the shared Gateway answers on the node addresses"),
             ));
             continue;
         }
+        let owners = synced.owners(&f.rel);
+        if let Some(differ) = super::clusters::owners_disagree(&owners) {
+            out.push(Violation::new(
+                &super::clusters::SHARED_TREE,
+                &f.rel,
+                Some(d.line_at(&format!("{patched}.externalIPs"))),
+                format!("EnvoyProxy `{name}` is synced to clusters that differ in {differ}: one EnvoyProxy answers on one cluster's nodes"),
+            ));
+            continue;
+        }
+        let nodes = synced.node_addresses(&f.rel);
         if nodes.is_empty() {
             continue;
         }
@@ -234,11 +254,21 @@ fn envoy_proxies(tree: &Tree, out: &mut Vec<Violation>) {
                     &SERVICE_TYPE,
                     &f.rel,
                     Some(d.line_at(&format!("{patched}.externalIPs[{i}]"))),
-                    format!("EnvoyProxy `{name}` claims externalIP {ip}, which is not a k3s node address in config/clusters/ ({}): kube-proxy would capture traffic for another host", nodes.join(", ")),
+                    format!("EnvoyProxy `{name}` claims externalIP {ip}, which is not a node address of the cluster definitions that sync this file ({}): kube-proxy would capture traffic for another host", nodes.join(", ")),
                 ));
             }
         }
     }
+}
+
+/// A Gateway folder: `cluster/kubernetes/platform/ingress/gateway-api/` or the same folder of
+/// a second cluster's own tree (`cluster/<tree>/platform/ingress/gateway-api/`).
+fn in_gateway_dir(rel: &str) -> bool {
+    rel.starts_with(GATEWAY_DIR)
+        || rel.strip_prefix("cluster/").is_some_and(|r| {
+            r.split_once('/')
+                .is_some_and(|(_, rest)| rest.starts_with(GATEWAY_SUBDIR))
+        })
 }
 
 /// Every Gateway needs an EnvoyProxy (its own `spec.infrastructure.parametersRef`, or its

@@ -3,7 +3,9 @@
 //! Every rule has a stable id (`family/name`), a one-line title and a fix hint; every violation
 //! names the rule, the file and (where there is one) the line.
 
+mod clusters;
 mod exposure;
+mod image_checksum;
 mod layout;
 mod observability;
 mod pinning;
@@ -15,6 +17,7 @@ mod structure;
 mod swap;
 mod workloads;
 
+use super::synced::Synced;
 use super::tree::{Tree, TreeError};
 use serde::Serialize;
 use std::path::Path;
@@ -47,10 +50,12 @@ pub const RULES: &[Rule] = &[
     references::SECRET_DOCUMENTED,
     pinning::CHART_VERSION,
     pinning::IMAGE_TAG,
+    image_checksum::IMAGE_CHECKSUM,
     workloads::RESOURCE_REQUESTS,
     swap::SWAP_DISABLED,
     observability::OTEL_COLLECTOR,
     observability::GRAFANA_DATASOURCES,
+    clusters::SHARED_TREE,
 ];
 
 /// Look a rule up by id.
@@ -119,14 +124,17 @@ pub fn check_tree(tree: &Tree) -> Report {
     structure::check(tree, &mut out);
     references::check(tree, &mut out);
     layout::check(tree, &mut out);
-    exposure::check(tree, &mut out);
+    let synced = Synced::of(tree);
+    exposure::check(tree, &synced, &mut out);
     storage::check(tree, &mut out);
     secrets::check(tree, &mut out);
     private_keys::check(tree, &mut out);
     pinning::check(tree, &mut out);
+    image_checksum::check(tree, &mut out);
     workloads::check(tree, &mut out);
     swap::check(tree, &mut out);
     observability::check(tree, &mut out);
+    clusters::check(&synced, &mut out);
     let order = |id: &str| RULES.iter().position(|r| r.id == id).unwrap_or(usize::MAX);
     out.sort_by(|a, b| (order(a.rule), &a.file, a.line).cmp(&(order(b.rule), &b.file, b.line)));
     out.dedup();

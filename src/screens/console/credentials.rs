@@ -24,9 +24,7 @@ pub fn read_value(
     ids: &Identities,
 ) -> Result<Zeroizing<String>, String> {
     let file = env_file.display();
-    let enc = EncryptedFile::load(env_file).map_err(|e| e.to_string())?;
-    let opened = enc.open(ids).map_err(|e| e.to_string())?;
-    opened.require_mac().map_err(|e| e.to_string())?;
+    let opened = EncryptedFile::open_verified(env_file, ids).map_err(|e| e.to_string())?;
     let path = parse_path(key).map_err(|e| format!("{file}: `{key}`: {e}"))?;
     match opened.get(&path) {
         Some(Node::Scalar(s)) => Ok(Zeroizing::new(s.display_text())),

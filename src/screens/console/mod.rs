@@ -252,6 +252,7 @@ impl Screen for ConsoleScreen {
             area,
             &view::Cx {
                 theme: cx.theme,
+                keymap: cx.keymap,
                 now_s: cx.now.as_second(),
             },
         );
@@ -305,7 +306,7 @@ impl Screen for ConsoleScreen {
 
     fn on_text_key(&mut self, key: KeyEvent, cx: &mut UpdateCx) -> Handled {
         let before = self.state.logs.query_box.history().to_vec();
-        match self.state.input_key(key, now_ns()) {
+        match self.state.input_key(key, cx.keymap, now_ns()) {
             Some(fx) => {
                 self.run(fx, cx);
                 if self.state.logs.query_box.history() != before.as_slice() {

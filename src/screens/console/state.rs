@@ -5,6 +5,8 @@ use super::alerts::AlertsPane;
 use super::events::{ConsoleEffect, ConsoleEvent};
 use super::logs::{LogsPane, LogsPrompt};
 use super::pivot;
+use crate::keymap::{Key, Keymap};
+use crate::msg::Action;
 use crossterm::event::{KeyCode, KeyEvent};
 
 pub use super::panes::PaneId;
@@ -168,19 +170,26 @@ impl ConsoleState {
 
     /// A key while a prompt or form is open. Returns the effects; `None` when the key is not
     /// for the prompt (so the keymap may handle it).
-    pub fn input_key(&mut self, key: KeyEvent, now_ns: i64) -> Option<Vec<ConsoleEffect>> {
+    /// Accept, cancel and switch-field are the keymap's `form` bindings (what the footers show).
+    pub fn input_key(
+        &mut self,
+        key: KeyEvent,
+        keymap: &Keymap,
+        now_ns: i64,
+    ) -> Option<Vec<ConsoleEffect>> {
+        let form_action = keymap.action("form", Key::from_event(&key), true);
         if let Some(form) = &mut self.alerts.silence_form {
             let field = if form.field == 0 {
                 &mut form.duration
             } else {
                 &mut form.comment
             };
-            match key.code {
-                KeyCode::Esc => self.alerts.silence_form = None,
-                KeyCode::Tab | KeyCode::BackTab | KeyCode::Up | KeyCode::Down => {
-                    form.field = 1 - form.field
+            match form_action {
+                Some(Action::Close) => self.alerts.silence_form = None,
+                Some(Action::NextPane | Action::PrevPane) => form.field = 1 - form.field,
+                Some(Action::Select | Action::Save) => {
+                    return Some(self.alerts.submit_silence(now_ns / 1_000_000_000));
                 }
-                KeyCode::Enter => return Some(self.alerts.submit_silence(now_ns / 1_000_000_000)),
                 _ => {
                     field.on_key(key);
                 }
@@ -188,8 +197,8 @@ impl ConsoleState {
             return Some(Vec::new());
         }
         let prompt = self.logs.prompt?;
-        match key.code {
-            KeyCode::Esc => {
+        match (form_action, key.code) {
+            (Some(Action::Close), _) => {
                 self.logs.prompt = None;
                 self.logs.end_search();
                 if prompt == LogsPrompt::Query {
@@ -197,7 +206,7 @@ impl ConsoleState {
                     self.logs.query_box.set_text(q);
                 }
             }
-            KeyCode::Enter => {
+            (Some(Action::Select | Action::Save), _) => {
                 self.logs.prompt = None;
                 return Some(match prompt {
                     LogsPrompt::Query => {
@@ -228,11 +237,11 @@ impl ConsoleState {
                     }
                 });
             }
-            KeyCode::Tab if prompt == LogsPrompt::Query => {
+            (_, KeyCode::Tab) if prompt == LogsPrompt::Query => {
                 self.logs.query_box.complete();
             }
-            KeyCode::Up if prompt == LogsPrompt::Query => self.logs.query_box.history_prev(),
-            KeyCode::Down if prompt == LogsPrompt::Query => self.logs.query_box.history_next(),
+            (_, KeyCode::Up) if prompt == LogsPrompt::Query => self.logs.query_box.history_prev(),
+            (_, KeyCode::Down) if prompt == LogsPrompt::Query => self.logs.query_box.history_next(),
             _ if prompt == LogsPrompt::Query => {
                 self.logs.query_box.on_key(key);
             }
@@ -419,10 +428,12 @@ mod tests {
         st.apply(ConsoleAction::AddLineFilter, 0);
         assert_eq!(st.focus, PaneId::Logs);
         for c in "timeout".chars() {
-            st.input_key(key(KeyCode::Char(c)), 0);
+            st.input_key(key(KeyCode::Char(c)), &Keymap::builtin(), 0);
         }
         assert_eq!(st.logs.query_box.text(), r#"{app="web"} |= "timeout""#);
-        let fx = st.input_key(key(KeyCode::Enter), 5).unwrap();
+        let fx = st
+            .input_key(key(KeyCode::Enter), &Keymap::builtin(), 5)
+            .unwrap();
         assert!(
             matches!(&fx[0], ConsoleEffect::QueryLogs { query, .. } if query.query == r#"{app="web"} |= "timeout""#)
         );
@@ -437,8 +448,8 @@ mod tests {
         let mut st = console(true);
         st.logs.run_query(r#"{app="web"}"#, 0);
         st.apply(ConsoleAction::EditQuery, 0);
-        st.input_key(key(KeyCode::Char('x')), 0);
-        st.input_key(key(KeyCode::Esc), 0);
+        st.input_key(key(KeyCode::Char('x')), &Keymap::builtin(), 0);
+        st.input_key(key(KeyCode::Esc), &Keymap::builtin(), 0);
         assert_eq!(st.logs.prompt, None);
         assert_eq!(st.logs.query_box.text(), r#"{app="web"}"#);
     }
@@ -492,5 +503,66 @@ mod tests {
         assert_eq!(st2.focus, PaneId::Logs);
         assert!(matches!(&fx[0], ConsoleEffect::QueryLogs { query, .. }
             if query.query == r#"{namespace="media"}"# && query.start_ns == (100 - 300) * 1_000_000_000));
+    }
+
+    /// The silence form's keys and its footer both come from the keymap's `form` context: with
+    /// accept rebound to Ctrl-o, Enter types nothing special and Ctrl-o submits, and the footer
+    /// says Ctrl-o.
+    #[test]
+    fn silence_form_keys_and_labels_follow_a_rebound_keymap() {
+        let user = "form = [\n  { keys = [\"ctrl-o\"], run = \"select\" },\n  { keys = [\"ctrl-g\"], run = \"close\" },\n]\n";
+        let (keymap, issues) =
+            crate::keymap::load::parse(user, "keymap.toml", Some(&Keymap::builtin()));
+        assert!(issues.is_empty(), "{issues:?}");
+        let mut st = console(true);
+        let labels = [("alertname", "X")]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        st.alerts.alerts = vec![Alert::new(labels, Default::default(), AlertState::Firing)];
+        st.alerts.select_first();
+        st.alerts.alertmanager.loaded = true;
+        st.apply(ConsoleAction::Silence, 0);
+        assert!(st.alerts.silence_form.is_some());
+
+        let theme = crate::theme::ThemeCatalog::builtin().load("homelab-dark").0;
+        let mut term = ratatui::Terminal::new(ratatui::backend::TestBackend::new(100, 20)).unwrap();
+        term.draw(|f| {
+            let cx = super::super::view::Cx {
+                theme: &theme,
+                keymap: &keymap,
+                now_s: 0,
+            };
+            super::super::view::render_console(&st, f, f.area(), &cx);
+        })
+        .unwrap();
+        let screen = term.backend().to_string();
+        assert!(screen.contains("Ctrl-o create"), "{screen}");
+        assert!(screen.contains("Ctrl-g cancel"), "{screen}");
+        assert!(!screen.contains("Enter create"), "{screen}");
+
+        // Enter is no longer "accept": it submits nothing (no "comment required" complaint).
+        let error = |st: &ConsoleState| {
+            st.alerts
+                .silence_form
+                .as_ref()
+                .and_then(|f| f.error.clone())
+        };
+        assert_eq!(
+            st.input_key(key(KeyCode::Enter), &keymap, 0),
+            Some(Vec::new())
+        );
+        assert_eq!(error(&st), None);
+        let ctrl = |c| KeyEvent::new(KeyCode::Char(c), crossterm::event::KeyModifiers::CONTROL);
+        st.input_key(ctrl('o'), &keymap, 0);
+        assert!(
+            error(&st).is_some_and(|e| e.contains("comment is required")),
+            "Ctrl-o submits"
+        );
+        st.input_key(ctrl('g'), &keymap, 0);
+        assert!(
+            st.alerts.silence_form.is_none(),
+            "the rebound cancel key closes the form"
+        );
     }
 }

@@ -14,12 +14,13 @@ pub use event::Event;
 
 use std::path::{Path, PathBuf};
 
-use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use crossterm::event::{KeyCode, KeyEvent};
 use ratatui::Frame;
 use ratatui::layout::Rect;
 
 use super::{Handled, Owner, Screen};
 use crate::app::{Session, UpdateCx, ViewCx};
+use crate::keymap::Key;
 use crate::msg::Action;
 use crate::overlays::confirm::ConfirmState;
 use crate::runtime::effects::{Task, TaskKey};
@@ -119,10 +120,10 @@ impl EnvState {
 
     /// The choice in the conflict overlay: `r` reload, `m` merge, Esc back to editing.
     fn on_conflict_key(&mut self, key: KeyEvent, cx: &mut UpdateCx) -> Handled {
-        let merge = match key.code {
-            KeyCode::Char('r') => false,
-            KeyCode::Char('m') => true,
-            KeyCode::Esc => {
+        let merge = match cx.keymap.action("conflict", Key::from_event(&key), false) {
+            Some(Action::Refresh) => false,
+            Some(Action::Merge) => true,
+            Some(Action::Close) => {
                 if let Some(doc) = self.doc_mut() {
                     doc.mode = Mode::Browse;
                 }
@@ -473,11 +474,18 @@ impl Doc {
     }
 
     fn on_text_key(&mut self, key: KeyEvent, cx: &mut UpdateCx) -> Handled {
-        let enter = key.code == KeyCode::Enter
-            && !key
-                .modifiers
-                .intersects(KeyModifiers::ALT | KeyModifiers::CONTROL);
-        let esc = key.code == KeyCode::Esc;
+        // Accept, cancel and switch come from the keymap's `form` context (what the popups'
+        // footers show); arrows stay with the text editors.
+        let typed = Key::from_event(&key);
+        let form = cx.keymap.action("form", typed, true);
+        let enter = matches!(form, Some(Action::Select));
+        let esc = matches!(form, Some(Action::Close));
+        let switch = matches!(form, Some(Action::NextPane | Action::PrevPane))
+            && !matches!(key.code, KeyCode::Up | KeyCode::Down);
+        let confirm = matches!(
+            cx.keymap.action("confirm", typed, false),
+            Some(Action::Confirm)
+        );
         match &mut self.mode {
             Mode::Search(input) => {
                 if esc {
@@ -509,7 +517,7 @@ impl Doc {
             } => {
                 if esc {
                     self.mode = Mode::Browse;
-                } else if key.code == KeyCode::Tab || key.code == KeyCode::BackTab {
+                } else if switch {
                     *on_value = !*on_value;
                 } else if enter && !*on_value {
                     match model::check_key(k.value()) {
@@ -554,7 +562,7 @@ impl Doc {
             Mode::Diff(_) => {
                 if esc {
                     self.mode = Mode::Browse;
-                } else if enter || key.code == KeyCode::Char('y') {
+                } else if enter || confirm {
                     self.save(cx);
                 }
             }

@@ -69,6 +69,10 @@ impl TextArea {
         self.line().set_cursor_chars(col);
     }
 
+    /// The label of the editor's own new-line key (Ctrl-j; Alt-Enter too), which is part of
+    /// the text editor and not a keymap binding.
+    pub const NEWLINE_KEY: &'static str = "Ctrl-j";
+
     /// Editing keys. True when consumed. Enter (without modifiers) and Esc are not consumed.
     pub fn on_key(&mut self, key: KeyEvent) -> bool {
         let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);

@@ -7,8 +7,10 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, BorderType, Borders, Paragraph, Wrap};
 
 use super::model::Change;
+use super::textarea::TextArea;
 use super::{Doc, EnvState, Mode, Phase, display};
 use crate::app::ViewCx;
+use crate::msg::Action;
 use crate::secrets::MacStatus;
 use crate::widgets::{list, popup};
 
@@ -112,20 +114,21 @@ fn failed(
         .collect();
     lines.push(Line::default());
     if read_only {
-        lines.push(Line::from(vec![
-            Span::styled("Enter", cx.theme.ui.key),
-            Span::styled(
-                " open read-only to inspect (nothing can be saved)  ",
-                cx.theme.ui.key_desc,
-            ),
-        ]));
+        lines.push(popup::key_footer(
+            &[(
+                screen_key(cx, Action::Edit),
+                "open read-only to inspect (nothing can be saved)",
+            )],
+            cx.theme,
+        ));
     }
-    lines.push(Line::from(vec![
-        Span::styled("ctrl-r", cx.theme.ui.key),
-        Span::styled(" try again   ", cx.theme.ui.key_desc),
-        Span::styled("q", cx.theme.ui.key),
-        Span::styled(" back", cx.theme.ui.key_desc),
-    ]));
+    lines.push(popup::key_footer(
+        &[
+            (screen_key(cx, Action::Refresh), "try again"),
+            (screen_key(cx, Action::Back), "back"),
+        ],
+        cx.theme,
+    ));
     frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), inner);
 }
 
@@ -296,16 +299,21 @@ fn truncate(s: &str, w: usize) -> String {
     }
 }
 
-fn hints(pairs: &[(&str, &'static str)], cx: &ViewCx) -> Line<'static> {
-    let owned: Vec<(String, &'static str)> =
-        pairs.iter().map(|(k, d)| ((*k).to_owned(), *d)).collect();
-    let line = popup::hint_spans(&owned, cx.theme);
-    Line::from(
-        line.spans
-            .into_iter()
-            .map(|s| Span::styled(s.content.into_owned(), s.style))
-            .collect::<Vec<_>>(),
-    )
+/// `key desc · key desc` for a popup footer; an action with no key bound (`None`) is left out.
+fn hints(pairs: &[(Option<String>, &'static str)], cx: &ViewCx) -> Line<'static> {
+    popup::hint_spans(pairs, cx.theme)
+}
+
+/// The label of the key bound to `action` on the env screen (its own context, then global).
+fn screen_key(cx: &ViewCx, action: Action) -> Option<String> {
+    cx.keymap
+        .label("env", &action, false)
+        .or_else(|| cx.keymap.label("global", &action, false))
+}
+
+/// The label of the key bound to `action` in the `form` context (popups with a text field).
+fn form_key(cx: &ViewCx, action: Action) -> Option<String> {
+    cx.keymap.label("form", &action, true)
 }
 
 fn modal(doc: &Doc, frame: &mut Frame, area: Rect, cx: &ViewCx) {
@@ -317,7 +325,11 @@ fn modal(doc: &Doc, frame: &mut Frame, area: Rect, cx: &ViewCx) {
             let h = (text.line_count() as u16 + 2).clamp(3, area.height.saturating_sub(4).max(3));
             let rect = popup::centered(area, width, h);
             let footer = hints(
-                &[("Enter", "done"), ("ctrl-j", "new line"), ("Esc", "cancel")],
+                &[
+                    (form_key(cx, Action::Select), "done"),
+                    (Some(TextArea::NEWLINE_KEY.to_owned()), "new line"),
+                    (form_key(cx, Action::Close), "cancel"),
+                ],
                 cx,
             );
             let inner = popup::frame(frame, rect, &format!("Edit {key}"), Some(footer), cx.theme);
@@ -334,9 +346,9 @@ fn modal(doc: &Doc, frame: &mut Frame, area: Rect, cx: &ViewCx) {
             let rect = popup::centered(area, width, h);
             let footer = hints(
                 &[
-                    ("Tab", "switch"),
-                    ("Enter", "next / add"),
-                    ("Esc", "cancel"),
+                    (form_key(cx, Action::NextPane), "switch"),
+                    (form_key(cx, Action::Select), "next / add"),
+                    (form_key(cx, Action::Close), "cancel"),
                 ],
                 cx,
             );
@@ -413,7 +425,13 @@ fn modal(doc: &Doc, frame: &mut Frame, area: Rect, cx: &ViewCx) {
         } => {
             let key = doc.model.key(*index).unwrap_or_default();
             let rect = popup::centered(area, width, 4);
-            let footer = hints(&[("Enter", "rename"), ("Esc", "cancel")], cx);
+            let footer = hints(
+                &[
+                    (form_key(cx, Action::Select), "rename"),
+                    (form_key(cx, Action::Close), "cancel"),
+                ],
+                cx,
+            );
             let inner = popup::frame(
                 frame,
                 rect,
@@ -452,7 +470,10 @@ fn modal(doc: &Doc, frame: &mut Frame, area: Rect, cx: &ViewCx) {
                 ))
             } else {
                 hints(
-                    &[("Enter", "encrypt and save"), ("Esc", "back to editing")],
+                    &[
+                        (form_key(cx, Action::Select), "encrypt and save"),
+                        (form_key(cx, Action::Close), "back to editing"),
+                    ],
                     cx,
                 )
             };
@@ -507,7 +528,17 @@ fn modal(doc: &Doc, frame: &mut Frame, area: Rect, cx: &ViewCx) {
         }
         Mode::Conflict => {
             let rect = popup::centered(area, width, 7);
-            let footer = hints(&[("r", "reload"), ("m", "merge"), ("Esc", "cancel")], cx);
+            let footer = {
+                let key = |a: Action| cx.keymap.label("conflict", &a, false);
+                hints(
+                    &[
+                        (key(Action::Refresh), "reload"),
+                        (key(Action::Merge), "merge"),
+                        (key(Action::Close), "cancel"),
+                    ],
+                    cx,
+                )
+            };
             let inner = popup::frame(
                 frame,
                 rect,
@@ -516,15 +547,26 @@ fn modal(doc: &Doc, frame: &mut Frame, area: Rect, cx: &ViewCx) {
                 cx.theme,
             );
             let n = doc.model.diff().len();
+            let label = |a: Action| {
+                cx.keymap
+                    .label("conflict", &a, false)
+                    .unwrap_or_else(|| format!(":{a}"))
+            };
             let lines = vec![
                 Line::from("Someone wrote the file since you opened it; nothing was saved."),
                 Line::default(),
                 Line::styled(
-                    format!("r  reload it and drop your {n} change(s)"),
+                    format!(
+                        "{}  reload it and drop your {n} change(s)",
+                        label(Action::Refresh)
+                    ),
                     t.ui.muted,
                 ),
                 Line::styled(
-                    format!("m  merge: apply your {n} change(s) on top of it, then review"),
+                    format!(
+                        "{}  merge: apply your {n} change(s) on top of it, then review",
+                        label(Action::Merge)
+                    ),
                     t.ui.muted,
                 ),
             ];

@@ -235,7 +235,11 @@ fn render_cluster(state: &HomeState, frame: &mut Frame, l: &HomeLayout, cx: &Vie
     match &c.config {
         Ok(cfg) => {
             frame.render_widget(
-                block(format!("Cluster {}", cfg.name), false, cx.theme),
+                block(
+                    format!("Cluster {}{}", cfg.name, switch_hint(cx)),
+                    false,
+                    cx.theme,
+                ),
                 l.cluster,
             );
             let tall = l.cluster.height >= CLUSTER_LINES_TALL + 2;
@@ -246,10 +250,11 @@ fn render_cluster(state: &HomeState, frame: &mut Frame, l: &HomeLayout, cx: &Vie
         Err(diags) => {
             let both = l.cluster.union(l.vms);
             let title = format!(
-                "Cluster {} · {} problem{}",
+                "Cluster {} · {} problem{}{}",
                 c.name,
                 diags.len(),
-                if diags.len() == 1 { "" } else { "s" }
+                if diags.len() == 1 { "" } else { "s" },
+                switch_hint(cx)
             );
             frame.render_widget(
                 block(title, false, cx.theme).border_style(t.status.error),
@@ -281,6 +286,21 @@ fn render_cluster(state: &HomeState, frame: &mut Frame, l: &HomeLayout, cx: &Vie
             ));
             frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), inner);
         }
+    }
+}
+
+/// With several definitions: which one this is and the key that switches (from the keymap).
+fn switch_hint(cx: &ViewCx) -> String {
+    match cx.session.cluster_position() {
+        Some((i, n)) if n > 1 => {
+            let key = cx
+                .keymap
+                .key_for("home", &Action::NextCluster)
+                .map(|k| format!(" · {k} next"))
+                .unwrap_or_default();
+            format!(" · {i} of {n}{key}")
+        }
+        _ => String::new(),
     }
 }
 

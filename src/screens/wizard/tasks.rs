@@ -103,7 +103,8 @@ pub fn task(effect: Effect, repo: &Path) -> Task {
     let repo = repo.to_path_buf();
     match effect {
         Effect::LoadHistory { cluster } => {
-            Task::blocking(key, "read the bootstrap journal", move || {
+            let label = format!("read the bootstrap journal of cluster {cluster}");
+            Task::blocking(key, label, move || {
                 wizard(resume::read_history(
                     Journal::path_for(&cluster),
                     jiff::Timestamp::now(),

@@ -514,9 +514,16 @@ fn render_main(m: &StageModel, frame: &mut Frame, area: Rect, cx: &ViewCx) {
                     }
                     lines.push(Line::default());
                     let hint = if m.preflight_ok() {
-                        "Enter runs the stage · l shows each step's exact calls"
+                        format!(
+                            "{} runs the stage · {} shows each step's exact calls",
+                            key_label(cx, Action::Run),
+                            key_label(cx, Action::ToggleLog)
+                        )
                     } else {
-                        "fix the FAIL items, then p to check again"
+                        format!(
+                            "fix the FAIL items, then {} to check again",
+                            key_label(cx, Action::Plan)
+                        )
                     };
                     lines.push(Line::from(Span::styled(hint, cx.theme.ui.muted)));
                 }

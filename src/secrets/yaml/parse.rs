@@ -4,6 +4,9 @@
 //! comments before the entry they precede, line comments before their entry, trailing comments
 //! at the end of the collection at their indentation. Anchors, aliases and tags are refused
 //! with a clear error rather than guessed.
+//!
+//! Size: about 1000 lines, of which some 130 are its tests; one recursive-descent reader whose
+//! block, flow and scalar parts share the cursor and indentation state.
 
 use std::path::Path;
 

@@ -1,53 +1,43 @@
-//! A Kubernetes API server subset on 127.0.0.1 (HTTPS, bearer token): `/version`, health,
-//! legacy discovery (`/api`, `/apis`, `/api/v1`), and core/v1 nodes list / get / watch with the
-//! shapes in docs/reference/kubernetes.md: `?&` queries, NDJSON watch, BOOKMARKs, a 410 ERROR for
-//! a too-old resourceVersion, metav1.Status bodies on every error. Tests and `homelab sim kube`
-//! drive node readiness through [`KubeSim`]; kube-rs and kubectl are its clients.
+//! A Kubernetes API server on 127.0.0.1 (HTTPS, bearer token) that kubectl and kube-rs take for
+//! a cluster: discovery (legacy, aggregated, the OpenAPI v3 index), every built-in resource of the
+//! groups a k3s server serves plus CRDs registered at runtime, get/list/watch with selectors,
+//! paging, bookmarks and 410, create/update/patch/server-side apply with managedFields and
+//! conflicts, the status subresource, deletion with finalizers and propagation, Table output.
+//! docs/reference/kubernetes.md says what is served and what is not.
+//!
+//! Files: `store` (objects, versions, history, the one write path; `store/delete.rs`),
+//! `fields` and `apply` (field ownership, server-side apply), `patch` (merge and JSON patch),
+//! `select` (selectors), `watch`, `table`, `crd`, `discovery`, `routes` (HTTP), `resources`
+//! (built-in types), `errors` (Status), `objects` (Node shapes), `tls`.
+//!
+//! Controllers (later) drive objects through [`KubeSim::store`]: [`store::Store::put`] writes
+//! whole objects, status included, and every write reaches watchers as an event.
 
+pub mod apply;
+pub mod crd;
+pub mod discovery;
+pub mod errors;
+pub mod fields;
 pub mod objects;
+pub mod patch;
+pub mod resources;
+pub mod routes;
+pub mod select;
+pub mod store;
+pub mod table;
 pub mod tls;
+pub mod watch;
 
-use axum::Router;
-use axum::body::{Body, Bytes};
-use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use serde_json::{Value, json};
-use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{broadcast, mpsc};
 
-/// How many watch events are kept for resuming watches (older ones answer 410 Gone).
-const HISTORY: usize = 256;
-
-/// One watch event: resourceVersion, type, object.
-#[derive(Debug, Clone)]
-struct WatchEvent {
-    rv: u64,
-    kind: &'static str,
-    object: Value,
-}
-
-struct Store {
-    rv: u64,
-    nodes: BTreeMap<String, Value>,
-    history: VecDeque<WatchEvent>,
-}
-
-struct Shared {
-    store: Mutex<Store>,
-    events: broadcast::Sender<WatchEvent>,
-    token: String,
-    version: String,
-    bookmark_every: Duration,
-}
+/// How many watch events are kept per resource type for resuming watches (older: 410 Gone).
+pub const HISTORY: usize = 256;
 
 /// A running simulator. Dropping it stops the server.
 pub struct KubeSim {
-    shared: Arc<Shared>,
+    store: Arc<store::Store>,
     pub addr: SocketAddr,
     /// PEM of the CA that signed the server certificate.
     pub ca_pem: String,
@@ -71,6 +61,8 @@ pub struct SimOptions {
     /// gitVersion served by /version.
     pub version: String,
     pub bookmark_every: Duration,
+    /// Watch events kept per resource type.
+    pub history: usize,
 }
 
 impl Default for SimOptions {
@@ -79,26 +71,18 @@ impl Default for SimOptions {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             version: "v1.33.5+k3s1".into(),
             bookmark_every: Duration::from_secs(60),
+            history: HISTORY,
         }
     }
 }
 
-fn lock(shared: &Shared) -> std::sync::MutexGuard<'_, Store> {
-    shared.store.lock().unwrap_or_else(|p| p.into_inner())
-}
-
 impl KubeSim {
     pub async fn start(opts: SimOptions) -> Result<KubeSim, String> {
-        let tls = tls::generate()?;
+        let tls = tls::generate_for(&[opts.listen.ip()])?;
         let token = format!("homelab-sim-{:032x}", rand::random::<u128>());
-        let (events, _) = broadcast::channel(1024);
-        let shared = Arc::new(Shared {
-            store: Mutex::new(Store {
-                rv: 100,
-                nodes: BTreeMap::new(),
-                history: VecDeque::new(),
-            }),
-            events,
+        let store = Arc::new(store::Store::new(opts.history));
+        let shared = Arc::new(routes::Shared {
+            store: store.clone(),
             token: token.clone(),
             version: opts.version.clone(),
             bookmark_every: opts.bookmark_every,
@@ -108,7 +92,7 @@ impl KubeSim {
             .map_err(|e| format!("{}: {e}", opts.listen))?;
         let listener = tls::TlsListener::new(tcp, tls.config).map_err(|e| e.to_string())?;
         let addr = axum::serve::Listener::local_addr(&listener).map_err(|e| e.to_string())?;
-        let app = router(shared.clone());
+        let app = routes::router(shared);
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(async move {
             let _ = axum::serve(listener, app)
@@ -118,12 +102,17 @@ impl KubeSim {
                 .await;
         });
         Ok(KubeSim {
-            shared,
+            store,
             addr,
             ca_pem: tls.ca_pem,
             token,
             shutdown: Some(stop),
         })
+    }
+
+    /// The object store: what a controller loop reads, writes and subscribes to.
+    pub fn store(&self) -> &Arc<store::Store> {
+        &self.store
     }
 
     /// `https://127.0.0.1:<port>`.
@@ -143,322 +132,30 @@ impl KubeSim {
         )
     }
 
-    /// Add or replace a node (ADDED or MODIFIED event).
+    /// Add or replace a node (ADDED or MODIFIED event); a replaced node keeps its uid and age.
     pub fn upsert_node(&self, node: objects::NodeSpec) {
-        let mut s = lock(&self.shared);
-        s.rv += 1;
-        let rv = s.rv;
-        let kind = if s.nodes.contains_key(&node.name) {
-            "MODIFIED"
-        } else {
-            "ADDED"
-        };
-        let created = s
-            .nodes
-            .get(&node.name)
-            .and_then(|n| n.pointer("/metadata/creationTimestamp").cloned());
-        let mut obj = objects::node(&node, rv);
-        if let Some(c) = created {
-            obj["metadata"]["creationTimestamp"] = c;
+        let obj = objects::node(&node, self.store.resource_version() + 1);
+        if let Err(e) = self.store.put(&resources::node_key(), obj, "k3s") {
+            tracing::warn!("sim kube: node {}: {}", node.name, e.message);
         }
-        s.nodes.insert(node.name.clone(), obj.clone());
-        Self::record(&mut s, &self.shared, kind, obj);
     }
 
     /// Flip a node's Ready condition. Unknown nodes are ignored (returns false).
     pub fn set_ready(&self, name: &str, ready: bool) -> bool {
-        let mut s = lock(&self.shared);
-        let Some(mut obj) = s.nodes.get(name).cloned() else {
+        let key = resources::node_key();
+        let Ok(mut obj) = self.store.get(&key, "", name) else {
             return false;
         };
-        s.rv += 1;
-        let rv = s.rv;
-        objects::set_ready(&mut obj, ready, rv);
-        s.nodes.insert(name.to_string(), obj.clone());
-        Self::record(&mut s, &self.shared, "MODIFIED", obj);
-        true
+        objects::set_ready(&mut obj, ready);
+        self.store.put(&key, obj, "k3s").is_ok()
     }
 
     pub fn delete_node(&self, name: &str) {
-        let mut s = lock(&self.shared);
-        if let Some(mut obj) = s.nodes.remove(name) {
-            s.rv += 1;
-            obj["metadata"]["resourceVersion"] = json!(s.rv.to_string());
-            Self::record(&mut s, &self.shared, "DELETED", obj);
-        }
-    }
-
-    fn record(s: &mut Store, shared: &Shared, kind: &'static str, object: Value) {
-        let ev = WatchEvent {
-            rv: s.rv,
-            kind,
-            object,
-        };
-        s.history.push_back(ev.clone());
-        while s.history.len() > HISTORY {
-            s.history.pop_front();
-        }
-        let _ = shared.events.send(ev);
-    }
-}
-
-fn router(shared: Arc<Shared>) -> Router {
-    Router::new()
-        .route("/version", get(version))
-        .route("/readyz", get(health))
-        .route("/livez", get(health))
-        .route("/healthz", get(health))
-        .route("/api", get(api_versions))
-        .route("/apis", get(api_groups))
-        .route("/api/v1", get(core_resources))
-        .route("/api/v1/nodes", get(list_or_watch_nodes))
-        .route("/api/v1/nodes/{name}", get(get_node))
-        .fallback(not_found)
-        .with_state(shared)
-}
-
-fn json_response(code: StatusCode, body: Value) -> Response {
-    (
-        code,
-        [(header::CONTENT_TYPE, "application/json")],
-        body.to_string(),
-    )
-        .into_response()
-}
-
-/// `Err(401 Status)` unless the request carries the bearer token.
-fn authorized(shared: &Shared, headers: &HeaderMap) -> Result<(), Box<Response>> {
-    let ok = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .is_some_and(|t| t == shared.token);
-    if ok {
-        Ok(())
-    } else {
-        Err(Box::new(json_response(
-            StatusCode::UNAUTHORIZED,
-            objects::status(401, "Unauthorized", "Unauthorized", None),
-        )))
-    }
-}
-
-async fn version(State(s): State<Arc<Shared>>, headers: HeaderMap) -> Response {
-    if let Err(r) = authorized(&s, &headers) {
-        return *r;
-    }
-    json_response(StatusCode::OK, objects::version(&s.version))
-}
-
-async fn health() -> &'static str {
-    "ok"
-}
-
-async fn api_versions(State(s): State<Arc<Shared>>, headers: HeaderMap) -> Response {
-    if let Err(r) = authorized(&s, &headers) {
-        return *r;
-    }
-    json_response(
-        StatusCode::OK,
-        json!({"kind":"APIVersions","versions":["v1"],
-               "serverAddressByClientCIDRs":[{"clientCIDR":"0.0.0.0/0","serverAddress":"127.0.0.1:6443"}]}),
-    )
-}
-
-async fn api_groups(State(s): State<Arc<Shared>>, headers: HeaderMap) -> Response {
-    if let Err(r) = authorized(&s, &headers) {
-        return *r;
-    }
-    json_response(
-        StatusCode::OK,
-        json!({"kind":"APIGroupList","apiVersion":"v1","groups":[]}),
-    )
-}
-
-async fn core_resources(State(s): State<Arc<Shared>>, headers: HeaderMap) -> Response {
-    if let Err(r) = authorized(&s, &headers) {
-        return *r;
-    }
-    json_response(StatusCode::OK, objects::core_v1_resources())
-}
-
-async fn not_found(uri: axum::http::Uri) -> Response {
-    json_response(
-        StatusCode::NOT_FOUND,
-        objects::status(
-            404,
-            "NotFound",
-            &format!(
-                "the server could not find the requested resource ({})",
-                uri.path()
-            ),
-            None,
-        ),
-    )
-}
-
-async fn get_node(
-    State(s): State<Arc<Shared>>,
-    headers: HeaderMap,
-    Path(name): Path<String>,
-) -> Response {
-    if let Err(r) = authorized(&s, &headers) {
-        return *r;
-    }
-    let node = lock(&s).nodes.get(&name).cloned();
-    match node {
-        Some(n) => json_response(StatusCode::OK, n),
-        None => json_response(
-            StatusCode::NOT_FOUND,
-            objects::status(
-                404,
-                "NotFound",
-                &format!("nodes \"{name}\" not found"),
-                Some(json!({"name": name, "kind": "nodes"})),
-            ),
-        ),
-    }
-}
-
-/// Query pairs; tolerates kube-rs' `?&a=b` and a trailing `?`.
-fn query(raw: Option<String>) -> BTreeMap<String, String> {
-    url::form_urlencoded::parse(raw.unwrap_or_default().as_bytes())
-        .filter(|(k, _)| !k.is_empty())
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-        .collect()
-}
-
-async fn list_or_watch_nodes(
-    State(s): State<Arc<Shared>>,
-    headers: HeaderMap,
-    RawQuery(raw): RawQuery,
-) -> Response {
-    if let Err(r) = authorized(&s, &headers) {
-        return *r;
-    }
-    let q = query(raw);
-    let watching = matches!(q.get("watch").map(String::as_str), Some("true" | "1"));
-    let wants_table = headers
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|a| a.contains("as=Table"));
-    if !watching && wants_table {
-        let st = lock(&s);
-        let nodes: Vec<Value> = st.nodes.values().cloned().collect();
-        return (
-            StatusCode::OK,
-            [(
-                header::CONTENT_TYPE,
-                "application/json;as=Table;v=v1;g=meta.k8s.io",
-            )],
-            objects::node_table(&nodes, st.rv).to_string(),
-        )
-            .into_response();
-    }
-    if !watching {
-        let st = lock(&s);
-        return json_response(
-            StatusCode::OK,
-            json!({"apiVersion":"v1","kind":"NodeList",
-                   "metadata":{"resourceVersion": st.rv.to_string(), "continue": ""},
-                   "items": st.nodes.values().cloned().collect::<Vec<_>>()}),
+        let _ = self.store.delete(
+            &resources::node_key(),
+            "",
+            name,
+            &store::DeleteOpts::default(),
         );
     }
-    let timeout = q
-        .get("timeoutSeconds")
-        .and_then(|t| t.parse::<u64>().ok())
-        .unwrap_or(290)
-        .min(295);
-    let bookmarks = q.get("allowWatchBookmarks").map(String::as_str) == Some("true");
-    let since = q
-        .get("resourceVersion")
-        .and_then(|v| v.parse::<u64>().ok())
-        .filter(|v| *v != 0);
-    watch(s, since, Duration::from_secs(timeout), bookmarks)
-}
-
-fn line(kind: &str, object: &Value) -> Bytes {
-    let mut text = json!({"type": kind, "object": object}).to_string();
-    text.push('\n');
-    Bytes::from(text)
-}
-
-fn watch(s: Arc<Shared>, since: Option<u64>, timeout: Duration, bookmarks: bool) -> Response {
-    // Subscribe before reading the store so nothing falls between replay and live events.
-    let mut live = s.events.subscribe();
-    let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(64);
-    let (replay, mut last_rv, gone) = {
-        let st = lock(&s);
-        match since {
-            None => (
-                st.nodes
-                    .values()
-                    .map(|n| line("ADDED", n))
-                    .collect::<Vec<_>>(),
-                st.rv,
-                None,
-            ),
-            Some(rv) => {
-                let oldest = st.history.front().map(|e| e.rv).unwrap_or(st.rv + 1);
-                if rv + 1 < oldest && rv < st.rv {
-                    (vec![], st.rv, Some((rv, st.rv)))
-                } else {
-                    let events: Vec<Bytes> = st
-                        .history
-                        .iter()
-                        .filter(|e| e.rv > rv)
-                        .map(|e| line(e.kind, &e.object))
-                        .collect();
-                    (events, st.rv.max(rv), None)
-                }
-            }
-        }
-    };
-    let every = s.bookmark_every;
-    tokio::spawn(async move {
-        if let Some((asked, now)) = gone {
-            let status = objects::status(
-                410,
-                "Expired",
-                &format!("too old resource version: {asked} ({now})"),
-                None,
-            );
-            let _ = tx.send(Ok(line("ERROR", &status))).await;
-            return;
-        }
-        for l in replay {
-            if tx.send(Ok(l)).await.is_err() {
-                return;
-            }
-        }
-        let deadline = tokio::time::Instant::now() + timeout;
-        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
-        loop {
-            tokio::select! {
-                _ = tokio::time::sleep_until(deadline) => return,
-                _ = tick.tick(), if bookmarks => {
-                    let bm = json!({"kind":"Node","apiVersion":"v1",
-                                    "metadata":{"resourceVersion": last_rv.to_string()}});
-                    if tx.send(Ok(line("BOOKMARK", &bm))).await.is_err() { return; }
-                }
-                ev = live.recv() => match ev {
-                    Ok(ev) if ev.rv > last_rv => {
-                        last_rv = ev.rv;
-                        if tx.send(Ok(line(ev.kind, &ev.object))).await.is_err() { return; }
-                    }
-                    Ok(_) => {}
-                    // Lagged or closed: end the stream; the client re-watches from its last rv.
-                    Err(_) => return,
-                },
-            }
-        }
-    });
-    let stream = futures::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|item| (item, rx))
-    });
-    Response::builder()
-        .status(StatusCode::OK)
-        .header(header::CONTENT_TYPE, "application/json")
-        .body(Body::from_stream(stream))
-        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
 }

@@ -1,5 +1,4 @@
-//! JSON shapes the simulator serves: Node objects as a k3s kubelet registers them, metav1.Status,
-//! /version and core/v1 discovery.
+//! JSON shapes the simulator serves: Node objects as a k3s kubelet registers them, and /version.
 
 use serde_json::{Value, json};
 
@@ -90,9 +89,8 @@ pub fn node(spec: &NodeSpec, rv: u64) -> Value {
     })
 }
 
-/// Replace the Ready condition and bump the resourceVersion.
-pub fn set_ready(obj: &mut Value, ready: bool, rv: u64) {
-    obj["metadata"]["resourceVersion"] = json!(rv.to_string());
+/// Replace the Ready condition.
+pub fn set_ready(obj: &mut Value, ready: bool) {
     if let Some(conds) = obj
         .pointer_mut("/status/conditions")
         .and_then(Value::as_array_mut)
@@ -102,16 +100,6 @@ pub fn set_ready(obj: &mut Value, ready: bool, rv: u64) {
     }
 }
 
-/// metav1.Status for errors (docs/reference/kubernetes.md §5).
-pub fn status(code: u16, reason: &str, message: &str, details: Option<Value>) -> Value {
-    let mut v = json!({"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure",
-                       "message":message,"reason":reason,"code":code});
-    if let Some(d) = details {
-        v["details"] = d;
-    }
-    v
-}
-
 pub fn version(git_version: &str) -> Value {
     let minor = crate::domain::version::parse_version(git_version)
         .map(|(_, m, _)| m.to_string())
@@ -119,90 +107,4 @@ pub fn version(git_version: &str) -> Value {
     json!({"major":"1","minor":minor,"gitVersion":git_version,
            "gitCommit":"0000000000000000000000000000000000000000","gitTreeState":"clean",
            "buildDate":"2026-01-01T00:00:00Z","goVersion":"go1.24.4","compiler":"gc","platform":"linux/amd64"})
-}
-
-pub fn core_v1_resources() -> Value {
-    json!({"kind":"APIResourceList","groupVersion":"v1","resources":[
-        {"name":"nodes","singularName":"node","namespaced":false,"kind":"Node",
-         "verbs":["create","delete","deletecollection","get","list","patch","update","watch"],
-         "shortNames":["no"]},
-        {"name":"nodes/status","singularName":"","namespaced":false,"kind":"Node",
-         "verbs":["get","patch","update"]}
-    ]})
-}
-
-/// Human age like kubectl prints it: `42s`, `5m`, `3h`, `2d`.
-fn age(created: &str) -> String {
-    let Ok(t) = created.parse::<jiff::Timestamp>() else {
-        return "<unknown>".into();
-    };
-    let secs = (jiff::Timestamp::now().as_second() - t.as_second()).max(0);
-    match secs {
-        s if s < 120 => format!("{s}s"),
-        s if s < 7200 => format!("{}m", s / 60),
-        s if s < 172_800 => format!("{}h", s / 3600),
-        s => format!("{}d", s / 86400),
-    }
-}
-
-/// Server-side printing of nodes (`Accept: application/json;as=Table;v=v1;g=meta.k8s.io`), the
-/// columns `kubectl get nodes` (and `-o wide`) shows.
-pub fn node_table(nodes: &[Value], rv: u64) -> Value {
-    let col = |name: &str, priority: u8, format: &str| json!({"name":name,"type":"string","format":format,"description":"","priority":priority});
-    let rows: Vec<Value> = nodes
-        .iter()
-        .map(|n| {
-            let s = |p: &str| n.pointer(p).and_then(Value::as_str).unwrap_or("").to_string();
-            let ready = n
-                .pointer("/status/conditions")
-                .and_then(Value::as_array)
-                .and_then(|cs| cs.iter().find(|c| c["type"] == "Ready"))
-                .map(|c| c["status"] == "True")
-                .unwrap_or(false);
-            let mut roles: Vec<String> = n
-                .pointer("/metadata/labels")
-                .and_then(Value::as_object)
-                .map(|l| {
-                    l.keys()
-                        .filter_map(|k| k.strip_prefix("node-role.kubernetes.io/"))
-                        .map(str::to_string)
-                        .collect()
-                })
-                .unwrap_or_default();
-            roles.sort();
-            let ip = n
-                .pointer("/status/addresses")
-                .and_then(Value::as_array)
-                .and_then(|a| a.iter().find(|x| x["type"] == "InternalIP"))
-                .and_then(|x| x["address"].as_str())
-                .unwrap_or("<none>")
-                .to_string();
-            json!({
-                "cells": [
-                    s("/metadata/name"),
-                    if ready { "Ready" } else { "NotReady" },
-                    if roles.is_empty() { "<none>".to_string() } else { roles.join(",") },
-                    age(&s("/metadata/creationTimestamp")),
-                    s("/status/nodeInfo/kubeletVersion"),
-                    ip,
-                    "<none>",
-                    s("/status/nodeInfo/osImage"),
-                    s("/status/nodeInfo/kernelVersion"),
-                    s("/status/nodeInfo/containerRuntimeVersion"),
-                ],
-                "object": {"kind":"PartialObjectMetadata","apiVersion":"meta.k8s.io/v1","metadata": n["metadata"].clone()},
-            })
-        })
-        .collect();
-    json!({
-        "kind": "Table",
-        "apiVersion": "meta.k8s.io/v1",
-        "metadata": {"resourceVersion": rv.to_string()},
-        "columnDefinitions": [
-            col("Name", 0, "name"), col("Status", 0, ""), col("Roles", 0, ""), col("Age", 0, ""),
-            col("Version", 0, ""), col("Internal-IP", 1, ""), col("External-IP", 1, ""),
-            col("OS-Image", 1, ""), col("Kernel-Version", 1, ""), col("Container-Runtime", 1, ""),
-        ],
-        "rows": rows,
-    })
 }

@@ -18,6 +18,12 @@ pub struct ServerTls {
 }
 
 pub fn generate() -> Result<ServerTls, String> {
+    generate_for(&[])
+}
+
+/// Like [`generate`], the certificate also naming `ips` (a simulator listening on another
+/// loopback address, e.g. standing in for a cluster's virtual IP).
+pub fn generate_for(ips: &[std::net::IpAddr]) -> Result<ServerTls, String> {
     let err = |e: rcgen::Error| e.to_string();
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).map_err(err)?;
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
@@ -31,6 +37,12 @@ pub fn generate() -> Result<ServerTls, String> {
     let mut leaf = CertificateParams::new(vec!["localhost".to_string()]).map_err(err)?;
     leaf.subject_alt_names
         .push(SanType::IpAddress(std::net::IpAddr::from([127, 0, 0, 1])));
+    for ip in ips
+        .iter()
+        .filter(|ip| **ip != std::net::IpAddr::from([127, 0, 0, 1]))
+    {
+        leaf.subject_alt_names.push(SanType::IpAddress(*ip));
+    }
     leaf.distinguished_name
         .push(rcgen::DnType::CommonName, "k3s");
     let leaf_key = KeyPair::generate().map_err(err)?;

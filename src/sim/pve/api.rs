@@ -1,5 +1,9 @@
 //! Request handling of the simulated PVE API: authentication, privilege checks and the
 //! endpoints of docs/reference/pve.md §4, with PVE's envelopes, reason phrases and `errors` maps.
+//!
+//! Size: about 1300 lines, one handler per endpoint family behind one router `match`; each
+//! handler is short and they share the request, privilege and envelope helpers at the top, so
+//! splitting by endpoint would scatter those helpers without making any handler shorter.
 
 use super::state::*;
 use serde_json::{Map, Value, json};

@@ -3,6 +3,7 @@
 //! there is no `swapoff`, no fstab edit, and the kubelet is told to run with swap on.
 
 use super::airgap::{self, Staging};
+use super::kube_vip;
 use crate::backends::ssh::RemoteCommand;
 use crate::config::{ClusterConfig, InstallMode, SwapBehavior};
 use crate::shell_quote::quote;
@@ -45,17 +46,43 @@ pub fn swap_dropin(behavior: SwapBehavior) -> String {
     )
 }
 
-/// Write the drop-in (root). Only for versions that support it.
-pub fn write_dropin(behavior: SwapBehavior) -> RemoteCommand {
+/// Write `content` to `file` in `dir` as root: a temporary file renamed over it, so a reader
+/// (the kubelet) never sees half a file. `content` travels in a quoted here-document.
+fn write_root_file(dir: &str, file: &str, content: &str) -> RemoteCommand {
     RemoteCommand::root(format!(
-        "mkdir -p {DROPIN_DIR} && cat > {DROPIN_FILE}.tmp <<'HOMELAB_EOF'\n{}HOMELAB_EOF\nmv {DROPIN_FILE}.tmp {DROPIN_FILE}",
-        swap_dropin(behavior)
+        "mkdir -p {dir} && cat > {file}.tmp <<'HOMELAB_EOF'\n{content}HOMELAB_EOF\nmv {file}.tmp {file}",
+        dir = quote(dir),
+        file = quote(file),
     ))
     .idempotent()
 }
 
+/// A root-owned file's content (empty when it is absent).
+fn read_root_file(file: &str) -> RemoteCommand {
+    RemoteCommand::root(format!("cat {} 2>/dev/null || true", quote(file))).idempotent()
+}
+
+/// Write the drop-in (root). Only for versions that support it.
+pub fn write_dropin(behavior: SwapBehavior) -> RemoteCommand {
+    write_root_file(DROPIN_DIR, DROPIN_FILE, &swap_dropin(behavior))
+}
+
 pub fn read_dropin() -> RemoteCommand {
-    RemoteCommand::root(format!("cat {DROPIN_FILE} 2>/dev/null || true")).idempotent()
+    read_root_file(DROPIN_FILE)
+}
+
+/// Write the kube-vip static pod manifest on a server (`None` without `k3s.vip`).
+pub fn write_kube_vip(cluster: &ClusterConfig) -> Option<RemoteCommand> {
+    let vip = cluster.k3s.vip.as_ref()?;
+    Some(write_root_file(
+        kube_vip::MANIFEST_DIR,
+        kube_vip::MANIFEST_FILE,
+        &kube_vip::manifest(cluster, vip),
+    ))
+}
+
+pub fn read_kube_vip() -> RemoteCommand {
+    read_root_file(kube_vip::MANIFEST_FILE)
 }
 
 /// `k3s --version` (empty output when absent).

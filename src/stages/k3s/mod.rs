@@ -2,26 +2,33 @@
 //!
 //! Steps (ids `<node>/<step>` or `cluster/<step>`):
 //! 1. every node: `<node>/swap-config` writes the LimitedSwap/NoSwap kubelet drop-in (k3s >= 1.32),
+//!    servers with `k3s.vip`: `<node>/kube-vip` writes the kube-vip static pod ([`kube_vip`]),
 //!    `<node>/upload` (air-gap) puts the binary, images and install script in place over SFTP;
-//! 2. the first server: `<node>/install` (pinned version, `--cluster-init` with several servers,
-//!    `--tls-san`, traefik and servicelb disabled, `--kubelet-arg=fail-swap-on=false`);
+//! 2. the first server: `<node>/install` (pinned version, the env file's `K3S_TOKEN`
+//!    ([`token`]), `--cluster-init` with several servers, `--tls-san`, traefik and servicelb
+//!    disabled, `--kubelet-arg=fail-swap-on=false`);
 //! 3. other servers: `<node>/join`, one at a time (etcd membership changes are serial);
 //! 4. agents: `<node>/join`, all agents in PARALLEL (each agent's own steps in order);
 //! 5. `cluster/kubeconfig`: fetch, rewrite the server address, merge into ~/.kube/config;
-//! 6. `cluster/ready`: every node Ready through kube-rs.
+//! 6. `cluster/api-vip` (with `k3s.vip`): the API answers on the VIP, TLS against the cluster CA;
+//! 7. `cluster/ready`: every node Ready through kube-rs.
 //!
 //! Each step first observes whether its effect holds (`k3s --version` equals the pinned version,
 //! the drop-in has the expected content, the context is already merged), so a second run changes
 //! nothing and a run killed half-way resumes where it stopped. A node on another version gets an
 //! upgrade step that asks before it runs.
 //!
-//! Size: about 1000 lines. The commands and preflight facts are already in their own modules;
+//! Size: about 1200 lines. The commands and preflight facts are already in their own modules;
 //! what is left is the plan, check and execute of the per-node steps, which share the node
 //! table and its SSH sessions. Split it like `stages/proxmox/` when its next steps land.
 
 pub mod airgap;
 pub mod commands;
+pub mod kube_vip;
 pub mod preflight;
+#[cfg(test)]
+mod swap_policy;
+pub mod token;
 
 use crate::backends::kube::{kubeconfig, nodes as kube_nodes};
 use crate::backends::ssh::{
@@ -83,6 +90,10 @@ pub struct K3sStage {
     cluster: ClusterConfig,
     nodes: Vec<K3sNode>,
     opts: K3sOptions,
+    /// `K3S_TOKEN` of the env file: every server is installed with it.
+    cluster_token: Option<token::TokenSource>,
+    /// The token once loaded from its source; memory only.
+    loaded_token: Mutex<Option<token::ClusterToken>>,
     /// The join token, read from the first server when first needed; memory only.
     token: Mutex<Option<Zeroizing<String>>>,
     /// Air-gap: node name -> the private staging directory this run uploaded to.
@@ -93,16 +104,20 @@ pub struct K3sStage {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum StepKind {
     SwapConfig,
+    KubeVip,
     Upload,
     Install,
     Join,
     Kubeconfig,
+    ApiVip,
     Ready,
 }
 
 fn step_kind(step: &Step) -> Option<StepKind> {
     Some(match step.id.rsplit('/').next()? {
         "swap-config" => StepKind::SwapConfig,
+        "kube-vip" => StepKind::KubeVip,
+        "api-vip" => StepKind::ApiVip,
         "upload" => StepKind::Upload,
         "install" => StepKind::Install,
         "join" => StepKind::Join,
@@ -141,6 +156,10 @@ pub(crate) fn ssh_error(node: &str, e: SshError) -> StageError {
         SshError::HostKeyNotTrusted { .. } => {
             "trust the host key in the prompt, or pass --accept-new"
         }
+        SshError::HostKeyStrict { .. } => {
+            "record the key (ssh-keyscan, after checking it on the node), or set \
+             StrictHostKeyChecking accept-new for the host in ~/.ssh/config"
+        }
         SshError::AuthFailed { .. } => {
             "check ssh.user / identity_file in the cluster config and ssh-agent"
         }
@@ -177,6 +196,8 @@ impl K3sStage {
             cluster,
             nodes,
             opts,
+            cluster_token: None,
+            loaded_token: Mutex::new(None),
             token: Mutex::new(None),
             staging: Default::default(),
         }
@@ -218,6 +239,46 @@ impl K3sStage {
 
     pub fn cluster(&self) -> &ClusterConfig {
         &self.cluster
+    }
+
+    /// The cluster token (`K3S_TOKEN` of the env file) every server is installed with.
+    pub fn with_cluster_token(self, token: token::ClusterToken) -> Self {
+        self.with_token_source(token::TokenSource::Loaded(token))
+    }
+
+    /// Where the cluster token comes from (the env file, decrypted on first use).
+    pub fn with_token_source(mut self, source: token::TokenSource) -> Self {
+        self.cluster_token = Some(source);
+        self
+    }
+
+    fn token_source_text(&self) -> String {
+        self.cluster_token.as_ref().map_or_else(
+            || format!("{} of config/env/{}.env", token::KEY, self.cluster.name),
+            token::TokenSource::describe,
+        )
+    }
+
+    /// The cluster token, loaded from its source the first time (on a blocking thread).
+    async fn cluster_token(&self) -> StageResult<token::ClusterToken> {
+        let mut slot = self.loaded_token.lock().await;
+        if let Some(t) = slot.as_ref() {
+            return Ok(t.clone());
+        }
+        let hint = "run the secrets stage (it generates K3S_TOKEN) or `homelab env set`, then run this stage again";
+        let Some(source) = self.cluster_token.clone() else {
+            return Err(StageError::new(format!(
+                "no cluster token: the k3s stage installs every server with {}",
+                self.token_source_text()
+            ))
+            .with_hint(hint));
+        };
+        let t = tokio::task::spawn_blocking(move || source.load())
+            .await
+            .map_err(|e| StageError::new(format!("reading {}: {e}", token::KEY)))?
+            .map_err(|e| StageError::new(e).with_hint(hint))?;
+        *slot = Some(t.clone());
+        Ok(t)
     }
 
     fn node(&self, name: &str) -> StageResult<&K3sNode> {
@@ -317,6 +378,21 @@ impl K3sStage {
             match self.run_silent(first, &commands::read_token()).await {
                 Ok(out) if !out.stdout.trim().is_empty() => {
                     let t = Zeroizing::new(out.stdout.trim().to_string());
+                    let ours = self.cluster_token().await?;
+                    if !ours.matches(&t) {
+                        return Err(StageError::new(format!(
+                            "{}: {} does not carry {}: the cluster was created with another token",
+                            first.vm.name,
+                            commands::TOKEN_PATH,
+                            ours.source
+                        ))
+                        .with_hint(format!(
+                            "set {} to the cluster's token (the part after `::server:` in {} on {}) with `homelab env set`, then retry",
+                            token::KEY,
+                            commands::TOKEN_PATH,
+                            first.vm.name
+                        )));
+                    }
                     cx.log(format!(
                         "join token read from {}:{} (kept in memory only)",
                         first.vm.name,
@@ -382,6 +458,26 @@ impl K3sStage {
                 .call(commands::write_dropin(k.swap_behavior).display()),
             );
         }
+        if role != Role::Agent
+            && let Some(write) = commands::write_kube_vip(&self.cluster)
+        {
+            steps.push(
+                Step::new(
+                    format!("{name}/kube-vip"),
+                    name,
+                    if at_version {
+                        Intent::Verify
+                    } else {
+                        Intent::Create
+                    },
+                    format!(
+                        "kube-vip static pod (API VIP {})",
+                        self.cluster.api_address()
+                    ),
+                )
+                .call(write.display()),
+            );
+        }
         if k.install.mode == InstallMode::Airgap {
             steps.push(
                 Step::new(
@@ -434,9 +530,17 @@ impl K3sStage {
                 Some(format!("not reachable while planning: {e}")),
             ),
         };
-        let token = (role != Role::FirstServer).then_some("<node-token>");
+        let token = match role {
+            Role::FirstServer => "<K3S_TOKEN>",
+            _ => "<node-token>",
+        };
         let mut step = Step::new(format!("{name}/{suffix}"), name, intent, title);
-        if token.is_some() {
+        if role == Role::FirstServer {
+            step = step.call(format!(
+                "cluster token: {} (kept in memory, masked)",
+                self.token_source_text()
+            ));
+        } else {
             step = step.call(format!(
                 "sudo cat {} on {} (token kept in memory, masked)",
                 commands::TOKEN_PATH,
@@ -445,7 +549,7 @@ impl K3sStage {
                     .unwrap_or("?")
             ));
         }
-        step = step.call(commands::install(&self.cluster, &role, token, None).display());
+        step = step.call(commands::install(&self.cluster, &role, Some(token), None).display());
         if let Some(n) = note {
             step = step.with_note(n);
         }
@@ -503,7 +607,17 @@ impl K3sStage {
         let role = self.role_of(node);
         let staging = self.staged(node)?;
         let cmd = match role {
-            Role::FirstServer => commands::install(&self.cluster, &role, None, staging.as_ref()),
+            Role::FirstServer => {
+                let ours = self.cluster_token().await?;
+                cx.log(format!("cluster token: {} (masked)", ours.source))
+                    .await;
+                commands::install(
+                    &self.cluster,
+                    &role,
+                    Some(ours.value.as_str()),
+                    staging.as_ref(),
+                )
+            }
             _ => {
                 let token = self.token(cx).await?;
                 commands::install(&self.cluster, &role, Some(token.as_str()), staging.as_ref())
@@ -523,18 +637,83 @@ impl K3sStage {
     }
 
     async fn check_dropin(&self, node: &K3sNode) -> StageResult<Holds> {
-        let out = self.run(node, &commands::read_dropin(), None).await?;
         let want = commands::swap_dropin(self.cluster.k3s.swap_behavior);
+        self.check_file(node, &commands::read_dropin(), commands::DROPIN_FILE, &want)
+            .await
+    }
+
+    async fn check_kube_vip(&self, node: &K3sNode) -> StageResult<Holds> {
+        let Some(vip) = &self.cluster.k3s.vip else {
+            return Ok(Holds::Yes("no k3s.vip in the cluster config".into()));
+        };
+        let want = kube_vip::manifest(&self.cluster, vip);
+        self.check_file(
+            node,
+            &commands::read_kube_vip(),
+            kube_vip::MANIFEST_FILE,
+            &want,
+        )
+        .await
+    }
+
+    /// Does the file `read` prints (`path`) on `node` hold exactly `want`?
+    async fn check_file(
+        &self,
+        node: &K3sNode,
+        read: &RemoteCommand,
+        path: &str,
+        want: &str,
+    ) -> StageResult<Holds> {
+        let out = self.run(node, read, None).await?;
         Ok(if out.stdout == want {
-            Holds::Yes(format!(
-                "{} has the expected content",
-                commands::DROPIN_FILE
-            ))
+            Holds::Yes(format!("{path} has the expected content"))
         } else if out.stdout.is_empty() {
-            Holds::No(format!("{} is missing", commands::DROPIN_FILE))
+            Holds::No(format!("{path} is missing"))
         } else {
-            Holds::No(format!("{} differs; rewriting it", commands::DROPIN_FILE))
+            Holds::No(format!("{path} differs; rewriting it"))
         })
+    }
+
+    /// `GET /version` on the API address (the VIP) through kube-rs, with the merged kubeconfig
+    /// context: TLS is checked against the cluster CA, and the certificate must name the VIP.
+    async fn probe_api(&self) -> Result<String, String> {
+        let client = kube_nodes::client_for(&self.opts.kubeconfig, &self.cluster.name).await?;
+        client
+            .apiserver_version()
+            .await
+            .map(|v| {
+                format!(
+                    "{} answers ({}); its certificate checked against the cluster CA",
+                    self.kube_server(),
+                    v.git_version
+                )
+            })
+            .map_err(|e| format!("GET {}/version: {e}", self.kube_server()))
+    }
+
+    async fn execute_api_vip(&self, cx: &StepCx) -> StageResult<()> {
+        let deadline = tokio::time::Instant::now() + self.opts.ready_timeout;
+        loop {
+            match self.probe_api().await {
+                Ok(answer) => {
+                    cx.log(answer).await;
+                    return Ok(());
+                }
+                Err(e) if tokio::time::Instant::now() >= deadline => {
+                    return Err(StageError::new(format!(
+                        "the API does not answer on the VIP after {}s: {e}",
+                        self.opts.ready_timeout.as_secs()
+                    ))
+                    .with_hint(
+                        "on a server: `sudo crictl logs $(sudo crictl ps -q --name kube-vip)`; check k3s.vip.interface and that the VIP is free on the LAN",
+                    ));
+                }
+                Err(e) => {
+                    cx.log(format!("waiting for the VIP: {e}")).await;
+                    cx.sleep(Duration::from_secs(2)).await?;
+                }
+            }
+        }
     }
 
     /// Air-gap: the staging directory this run uploaded to on `node`, with the hashes the node
@@ -848,6 +1027,14 @@ impl Stage for K3sStage {
             self.kube_server(),
             first.vm.name
         ));
+        if let Some(vip) = &k.vip {
+            plan.notes.push(format!(
+                "API VIP {} on {} of every server: kube-vip static pod ({}, ARP, leader election)",
+                vip.address,
+                vip.interface,
+                kube_vip::image(vip)
+            ));
+        }
         plan.notes.push(if self.wants_dropin() {
             format!(
                 "swap stays ON: kubelet failSwapOn=false, swapBehavior {:?} via {}",
@@ -895,6 +1082,20 @@ impl Stage for K3sStage {
                 n = self.cluster.name
             )),
         );
+        if k.vip.is_some() {
+            plan.steps.push(
+                Step::new(
+                    "cluster/api-vip",
+                    "cluster",
+                    Intent::Wait,
+                    "API answers on the VIP",
+                )
+                .call(format!(
+                    "GET {}/version (kube-rs, TLS against the cluster CA)",
+                    self.kube_server()
+                )),
+            );
+        }
         plan.steps.push(
             Step::new("cluster/ready", "cluster", Intent::Wait, "Every node Ready")
                 .call("GET /api/v1/nodes, then watch until Ready=True on every node"),
@@ -928,6 +1129,19 @@ impl Stage for K3sStage {
             }
         }
         checks.extend(preflight::cluster_checks(&self.cluster, &facts));
+        checks.push(match self.cluster_token().await {
+            Ok(t) => Check::pass(
+                "cluster/token",
+                "Cluster token",
+                format!("{} (kept in memory, masked)", t.source),
+            ),
+            Err(e) => Check::fail(
+                "cluster/token",
+                "Cluster token",
+                e.message,
+                e.hint.unwrap_or_default(),
+            ),
+        });
         checks
     }
 
@@ -937,7 +1151,12 @@ impl Stage for K3sStage {
         match kind {
             StepKind::Kubeconfig => self.check_kubeconfig().await,
             StepKind::Ready => Ok(Holds::No("waiting for every node to be Ready".into())),
+            StepKind::ApiVip => Ok(match self.probe_api().await {
+                Ok(answer) => Holds::Yes(answer),
+                Err(e) => Holds::No(e),
+            }),
             StepKind::SwapConfig => self.check_dropin(self.node(&step.subject)?).await,
+            StepKind::KubeVip => self.check_kube_vip(self.node(&step.subject)?).await,
             StepKind::Install | StepKind::Join => {
                 self.check_install(self.node(&step.subject)?).await
             }
@@ -957,6 +1176,15 @@ impl Stage for K3sStage {
         match kind {
             StepKind::Kubeconfig => self.execute_kubeconfig(cx).await,
             StepKind::Ready => self.execute_ready(cx).await,
+            StepKind::ApiVip => self.execute_api_vip(cx).await,
+            StepKind::KubeVip => {
+                let node = self.node(&step.subject)?;
+                let write = commands::write_kube_vip(&self.cluster).ok_or_else(|| {
+                    StageError::new("no k3s.vip in the cluster config")
+                        .with_hint("plan again: the step is planned only with k3s.vip")
+                })?;
+                self.run(node, &write, Some(cx)).await.map(|_| ())
+            }
             StepKind::SwapConfig => {
                 let node = self.node(&step.subject)?;
                 self.run(
@@ -1053,6 +1281,20 @@ impl Stage for K3sStage {
                 e.message,
                 "apply the k3s stage",
             )),
+        }
+        if let Some(vip) = &self.cluster.k3s.vip {
+            checks.push(match self.probe_api().await {
+                Ok(answer) => Check::pass("cluster/api-vip", "API on the VIP", answer),
+                Err(e) => Check::fail(
+                    "cluster/api-vip",
+                    "API on the VIP",
+                    e,
+                    format!(
+                        "is kube-vip running on the servers, and is {} the interface of {}?",
+                        vip.interface, vip.address
+                    ),
+                ),
+            });
         }
         Ok(checks)
     }

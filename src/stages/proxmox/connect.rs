@@ -49,7 +49,6 @@ pub fn credentials_for(
     identities: &dyn Fn() -> crate::secrets::Identities,
 ) -> Result<crate::backends::pve::Auth, String> {
     use crate::backends::pve::Auth;
-    use crate::secrets::tree::{Node, PathStep, Scalar};
     use zeroize::Zeroizing;
     let p = ep;
     let (secret_key, password_key) = (p.secret_key.as_str(), p.password_key.as_str());
@@ -87,20 +86,12 @@ pub fn credentials_for(
             file.display()
         ));
     }
-    let opened = crate::secrets::EncryptedFile::load(file)
-        .and_then(|f| f.open(&identities()))
+    let opened = crate::secrets::EncryptedFile::open_verified(file, &identities())
         .map_err(|e| format!("PVE credentials: {e}"))?;
-    opened
-        .require_mac()
-        .map_err(|e| format!("PVE credentials: {e}"))?;
-    let get = |k: &str| match opened.get(&[PathStep::Key(k.to_owned())]) {
-        Some(Node::Scalar(Scalar::Str(v))) if !v.is_empty() => Some(Zeroizing::new(v.clone())),
-        _ => None,
-    };
-    if let Some(secret) = get(secret_key) {
+    if let Some(secret) = opened.top_level_str(secret_key) {
         return Ok(token(secret));
     }
-    if let Some(pw) = get(password_key) {
+    if let Some(pw) = opened.top_level_str(password_key) {
         return Ok(password(pw));
     }
     Err(format!(

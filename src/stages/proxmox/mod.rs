@@ -3,7 +3,8 @@
 //!
 //! Steps, in order (ids in brackets):
 //! 1. per PVE node that hosts VMs: the Ubuntu cloud image on `proxmox.image_storage` through
-//!    `download-url` with its checksum [`image/<node>`]; a template VM created with
+//!    `download-url` with the digest resolved from the definition (a literal, or the line of the
+//!    release's `SHA256SUMS`, signature checked) [`image/<node>`]; a template VM created with
 //!    `scsi0=<vm_storage>:0,import-from=<image>`, a cloud-init drive, serial console, guest agent,
 //!    virtio-scsi [`template/<node>/create`], converted to a template [`template/<node>/convert`].
 //!    The template on `template.node` gets `template.vmid`; other nodes get `template.vmid + k`
@@ -34,6 +35,7 @@ pub use connect::{Connection, connect, connect_hosts, connect_with, credentials,
 pub use desired::load_public_keys;
 pub use steps::{percent_in, ssh_banner};
 
+use crate::backends::image_digest::{self, Resolved};
 use crate::backends::pve::Hypervisor;
 use crate::backends::pve::types::VmResource;
 use crate::config::{ClusterConfig, VmConfig};
@@ -77,6 +79,8 @@ pub struct ProxmoxStage {
     /// Root shells on the PVE nodes that write the vendor snippet (`proxmox.vendor_snippet:
     /// ssh`); without them no `snippet/<node>` step is planned.
     snippet_shells: std::collections::BTreeMap<String, Arc<dyn crate::backends::ssh::RemoteShell>>,
+    /// The image digest, once resolved ([`ProxmoxStage::digest`]).
+    digest: tokio::sync::OnceCell<Resolved>,
 }
 
 impl ProxmoxStage {
@@ -89,6 +93,7 @@ impl ProxmoxStage {
             key_errors,
             timing: StageTiming::default(),
             snippet_shells: Default::default(),
+            digest: tokio::sync::OnceCell::new(),
         }
     }
 
@@ -215,30 +220,20 @@ impl ProxmoxStage {
         )
     }
 
-    fn checksum(&self) -> Result<(String, String), String> {
-        let c = &self.cfg.template.image.checksum;
-        let (algo, hex) = c
-            .split_once(':')
-            .ok_or_else(|| format!("template.image.checksum `{c}` must look like sha256:<hex>"))?;
-        let len = match algo {
-            "sha256" => 64,
-            "sha512" => 128,
-            "sha384" => 96,
-            "sha224" => 56,
-            "sha1" => 40,
-            "md5" => 32,
-            _ => {
-                return Err(format!(
-                    "template.image.checksum: unknown algorithm `{algo}` (sha256, sha512, ...)"
-                ));
-            }
-        };
-        if hex.len() != len || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
-            return Err(format!(
-                "template.image.checksum: a {algo} is {len} hex digits, got `{hex}`"
-            ));
-        }
-        Ok((algo.to_owned(), hex.to_lowercase()))
+    /// The image digest PVE checks the download against, resolved once per stage (the checksum
+    /// file is fetched, and its signature checked, on first use; a failure is retried next time).
+    pub async fn digest(&self) -> StageResult<&Resolved> {
+        self.digest
+            .get_or_try_init(|| async {
+                image_digest::resolve(&self.cfg.template.image)
+                    .await
+                    .map_err(|e| {
+                        StageError::new(e).with_hint(
+                            "see docs/proxmox-stage.md, \"The image digest\"; air-gapped, set template.image.checksum instead",
+                        )
+                    })
+            })
+            .await
     }
 
     fn prefix_len(&self) -> u8 {

@@ -175,13 +175,18 @@ impl ProxmoxStage {
                 return checks;
             }
         }
-        if let Err(e) = self.checksum() {
-            checks.push(Check::fail(
+        match self.digest().await {
+            Ok(resolved) => checks.push(Check::pass(
                 "checksum",
                 "Image checksum",
-                e,
-                "copy the image's line from SHA256SUMS next to the image URL",
-            ));
+                resolved.describe(),
+            )),
+            Err(e) => checks.push(Check::fail(
+                "checksum",
+                "Image checksum",
+                e.to_string(),
+                e.hint.clone().unwrap_or_default(),
+            )),
         }
         if self.keys.is_empty() || !self.key_errors.is_empty() {
             let detail = if self.key_errors.is_empty() {

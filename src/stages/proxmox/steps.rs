@@ -321,8 +321,9 @@ impl ProxmoxStage {
     pub(super) async fn plan_steps(&self) -> StageResult<Plan> {
         let mut plan = Plan::new(StageId::Proxmox);
         let resources = self.resources().await?;
-
-        let (algo, sum) = self.checksum().map_err(StageError::new)?;
+        let resolved = self.digest().await?;
+        let (algo, sum) = (&resolved.digest.algorithm, &resolved.digest.hex);
+        plan.notes.push(resolved.describe());
         let p = &self.cfg.proxmox;
         if self.image_file() != self.cfg.template.image.file_name {
             plan.notes.push(format!(
@@ -593,13 +594,13 @@ impl ProxmoxStage {
         let p = &self.cfg.proxmox;
         match parts.as_slice() {
             ["image", node] => {
-                let (algo, sum) = self.checksum().map_err(StageError::new)?;
+                let digest = &self.digest().await?.digest;
                 let spec = DownloadSpec {
                     url: self.cfg.template.image.url.clone(),
                     filename: self.image_file(),
                     content: "import".into(),
-                    checksum_algorithm: algo,
-                    checksum: sum,
+                    checksum_algorithm: digest.algorithm.clone(),
+                    checksum: digest.hex.clone(),
                 };
                 let upid = self.pve.download_url(node, &p.image_storage, &spec).await?;
                 self.run_task(cx, upid).await

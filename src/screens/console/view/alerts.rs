@@ -3,6 +3,7 @@
 use super::text::{truncate, width};
 use super::{Cx, conn_badge, key_hints, pane_block, pane_title};
 use crate::domain::alerts::{Alert, AlertState, Severity};
+use crate::msg::Action;
 use crate::screens::console::alerts::{AlertRow, AlertsPane};
 use crate::screens::console::conn::{ConnState, human_secs};
 use crate::screens::console::state::ConsoleState;
@@ -334,12 +335,13 @@ fn render_detail(a: &Alert, f: &mut Frame, body: Rect, cx: &Cx) {
             Span::raw(v.clone()),
         ]));
     }
+    let key = |a: Action| cx.keymap.label("console", &a, false);
     lines.push(key_hints(
         &[
-            ("Enter", "logs"),
-            ("s", "silence"),
-            ("x", "expire"),
-            ("Esc", "back"),
+            (key(Action::Select), "logs"),
+            (key(Action::Silence), "silence"),
+            (key(Action::Expire), "expire"),
+            (cx.keymap.label("global", &Action::Close, false), "back"),
         ],
         theme,
     ));
@@ -367,11 +369,12 @@ pub(super) fn render_silence_form(
     // Four fields and a message row inside the shared overlay frame (hints in its border).
     let rect = popup::centered(area, 72, 8);
     popup::dim(f.buffer_mut(), area, theme.ui.dim);
+    let key = |a: Action| cx.keymap.label("form", &a, true);
     let footer = popup::hint_spans(
         &[
-            ("Enter".into(), "create"),
-            ("Tab".into(), "next field"),
-            ("Esc".into(), "cancel"),
+            (key(Action::Select), "create"),
+            (key(Action::NextPane), "next field"),
+            (key(Action::Close), "cancel"),
         ],
         theme,
     );

@@ -8,6 +8,7 @@ pub mod text;
 
 use super::conn::ConnState;
 use super::state::{ConsoleState, PaneId};
+use crate::keymap::Keymap;
 use crate::theme::Theme;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -19,6 +20,8 @@ use ratatui::widgets::{Block, BorderType};
 #[derive(Debug, Clone)]
 pub struct Cx<'a> {
     pub theme: &'a Theme,
+    /// Key labels in hints come from here, never literals.
+    pub keymap: &'a Keymap,
     /// The frame's clock (Unix seconds): relative times come from here, never from the system.
     pub now_s: i64,
 }
@@ -110,12 +113,17 @@ pub(super) fn pane_title(name: &str, focused: bool, theme: &Theme) -> Vec<Span<'
     vec![Span::styled(format!(" {name} "), style)]
 }
 
-/// `Enter create  Tab next field  Esc cancel`.
-pub(super) fn key_hints(pairs: &[(&str, &str)], theme: &Theme) -> Line<'static> {
-    let mut spans = Vec::with_capacity(pairs.len() * 2);
-    for (i, (key, what)) in pairs.iter().enumerate() {
-        let sep = if i + 1 < pairs.len() { "  " } else { "" };
-        spans.push(Span::styled((*key).to_owned(), theme.ui.key));
+/// `Enter logs  s silence  Esc back`: each key labelled from the keymap; an action with no key
+/// bound (`None`) is left out.
+pub(super) fn key_hints(pairs: &[(Option<String>, &str)], theme: &Theme) -> Line<'static> {
+    let bound: Vec<(&String, &str)> = pairs
+        .iter()
+        .filter_map(|(k, d)| k.as_ref().map(|k| (k, *d)))
+        .collect();
+    let mut spans = Vec::with_capacity(bound.len() * 2);
+    for (i, (key, what)) in bound.iter().enumerate() {
+        let sep = if i + 1 < bound.len() { "  " } else { "" };
+        spans.push(Span::styled((*key).clone(), theme.ui.key));
         spans.push(Span::raw(format!(" {what}{sep}")));
     }
     Line::from(spans)

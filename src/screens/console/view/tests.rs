@@ -22,6 +22,7 @@ fn state() -> ConsoleState {
 fn draw(st: &ConsoleState, w: u16, h: u16) -> String {
     let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
     let theme = crate::theme::ThemeCatalog::builtin().load("homelab-dark").0;
+    let keymap = crate::keymap::Keymap::builtin();
     t.draw(|f| {
         render_console(
             st,
@@ -29,6 +30,7 @@ fn draw(st: &ConsoleState, w: u16, h: u16) -> String {
             f.area(),
             &Cx {
                 theme: &theme,
+                keymap: &keymap,
                 now_s: 0,
             },
         )
