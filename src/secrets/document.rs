@@ -512,10 +512,11 @@ impl Opened {
     }
 
     /// The top-level string value of `key` (a dotenv key), copied into zeroizing memory; `None`
-    /// when the key is missing, empty or not a string.
+    /// when the key is missing or not a string (an empty value is `Some("")`: callers say what
+    /// an empty value means for them).
     pub fn top_level_str(&self, key: &str) -> Option<Zeroizing<String>> {
         match self.get(&[PathStep::Key(key.to_owned())]) {
-            Some(Node::Scalar(Scalar::Str(v))) if !v.is_empty() => Some(Zeroizing::new(v.clone())),
+            Some(Node::Scalar(Scalar::Str(v))) => Some(Zeroizing::new(v.clone())),
             _ => None,
         }
     }

@@ -88,10 +88,10 @@ pub fn credentials_for(
     }
     let opened = crate::secrets::EncryptedFile::open_verified(file, &identities())
         .map_err(|e| format!("PVE credentials: {e}"))?;
-    if let Some(secret) = opened.top_level_str(secret_key) {
+    if let Some(secret) = opened.top_level_str(secret_key).filter(|v| !v.is_empty()) {
         return Ok(token(secret));
     }
-    if let Some(pw) = opened.top_level_str(password_key) {
+    if let Some(pw) = opened.top_level_str(password_key).filter(|v| !v.is_empty()) {
         return Ok(password(pw));
     }
     Err(format!(
