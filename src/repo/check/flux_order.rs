@@ -1,0 +1,210 @@
+//! The dependsOn chain runs infrastructure, then configs, then apps (Stage 1 memo 4, 8): a Flux
+//! Kustomization comes after every Kustomization that provides what its objects use: the CRDs
+//! of their API group (the controller chart, [`CRD_PROVIDERS`]), the StorageClass their claims
+//! name, the Gateway their routes attach to. Apps never come before the platform.
+
+use super::flux_graph::FluxGraph;
+use super::platform::chart_name;
+use super::{Rule, Violation};
+use crate::repo::tree::{Doc, Tree, YamlPath, walk};
+use serde_yaml::Value;
+use std::collections::BTreeSet;
+
+pub const FLUX_ORDER: Rule = Rule {
+    id: "flux/order",
+    title: "The dependsOn chain runs infrastructure, then configs, then apps",
+    hint: "add the named Kustomizations to spec.dependsOn (cluster/kubernetes/flux/platform.yaml and apps.yaml): controllers first, then the configs that need their CRDs, then the apps on top",
+};
+
+/// API groups whose CRDs a controller chart installs: objects of the group come after it.
+pub const CRD_PROVIDERS: &[(&str, &str)] = &[
+    ("gateway.networking.k8s.io/", "gateway-helm"),
+    ("gateway.envoyproxy.io/", "gateway-helm"),
+    ("cert-manager.io/", "cert-manager"),
+    ("acme.cert-manager.io/", "cert-manager"),
+    ("longhorn.io/", "longhorn"),
+    ("monitoring.coreos.com/", "kube-prometheus-stack"),
+];
+/// Charts that create a StorageClass of their own name by default.
+const CLASS_CHARTS: &[&str] = &["longhorn"];
+const APPS_DIR: &str = "./cluster/kubernetes/apps/";
+
+/// Something an object uses and the Kustomizations that provide it.
+struct Need {
+    what: String,
+    providers: Vec<String>,
+}
+
+fn is_app(tree_path: Option<&str>) -> bool {
+    tree_path.is_some_and(|p| {
+        let p = if p.starts_with("./") {
+            p.to_string()
+        } else {
+            format!("./{p}")
+        };
+        p.starts_with(APPS_DIR) || p == APPS_DIR.trim_end_matches('/')
+    })
+}
+
+pub fn check(tree: &Tree, graph: &FluxGraph, out: &mut Vec<Violation>) {
+    let docs = graph.docs_of(tree);
+    let providers = |pred: &dyn Fn(&Doc) -> bool| -> Vec<String> {
+        docs.iter()
+            .filter(|(_, ds)| ds.iter().any(|(_, d)| pred(d)))
+            .map(|(k, _)| k.to_string())
+            .collect()
+    };
+    for k in &graph.ks {
+        let ancestors = graph.ancestors(k.name);
+        let app = is_app(k.doc.get_str(&["spec", "path"]));
+        if !app {
+            for dep in &ancestors {
+                if graph
+                    .get(dep)
+                    .is_some_and(|d| is_app(d.doc.get_str(&["spec", "path"])))
+                {
+                    out.push(Violation::new(
+                        &FLUX_ORDER,
+                        &k.file.rel,
+                        Some(k.doc.line_at("spec.dependsOn")),
+                        format!(
+                            "Kustomization `{}` (platform) comes after `{dep}` (apps): the platform reconciles before the apps",
+                            k.name
+                        ),
+                    ));
+                }
+            }
+        }
+        let mut needs: Vec<Need> = Vec::new();
+        for (_, d) in docs.get(k.name).into_iter().flatten() {
+            needs_of(tree, d, &providers, &mut needs);
+        }
+        // what is missing: a need none of whose providers is k itself or comes before k
+        let mut missing: Vec<(String, String)> = Vec::new();
+        for n in &needs {
+            if n.providers.is_empty()
+                || n.providers
+                    .iter()
+                    .any(|p| p == k.name || ancestors.contains(p.as_str()))
+            {
+                continue;
+            }
+            if !missing.iter().any(|(p, _)| *p == n.providers[0]) {
+                missing.push((n.providers[0].clone(), n.what.clone()));
+            }
+        }
+        // a provider another missing one already comes after is implied by adding that one
+        let names: Vec<String> = missing.iter().map(|(p, _)| p.clone()).collect();
+        missing.retain(|(p, _)| {
+            !names
+                .iter()
+                .any(|q| q != p && graph.ancestors(q).contains(p.as_str()))
+        });
+        if !missing.is_empty() {
+            let list: Vec<String> = missing
+                .iter()
+                .map(|(p, what)| format!("`{p}` ({what})"))
+                .collect();
+            out.push(Violation::new(
+                &FLUX_ORDER,
+                &k.file.rel,
+                Some(k.doc.line_at("metadata.name")),
+                format!(
+                    "Kustomization `{}` does not come after {}: add {} to its spec.dependsOn",
+                    k.name,
+                    list.join(", "),
+                    if missing.len() == 1 { "it" } else { "them" }
+                ),
+            ));
+        } else if app && k.deps.is_empty() {
+            out.push(Violation::new(
+                &FLUX_ORDER,
+                &k.file.rel,
+                Some(k.doc.line_at("metadata.name")),
+                format!(
+                    "Kustomization `{}` (apps) has no dependsOn: apps come after the platform's infrastructure and configs",
+                    k.name
+                ),
+            ));
+        }
+    }
+}
+
+/// What `d` uses that another Kustomization provides.
+fn needs_of(
+    tree: &Tree,
+    d: &Doc,
+    providers: &dyn Fn(&dyn Fn(&Doc) -> bool) -> Vec<String>,
+    out: &mut Vec<Need>,
+) {
+    let kind = d.kind().unwrap_or("object");
+    let name = d.name().unwrap_or("?");
+    if let Some(api) = d.api_version()
+        && let Some((group, chart)) = CRD_PROVIDERS.iter().find(|(g, _)| api.starts_with(g))
+    {
+        out.push(Need {
+            what: format!(
+                "the {} CRDs of its {kind} `{name}`",
+                group.trim_end_matches('/')
+            ),
+            providers: providers(&|p: &Doc| {
+                p.is("helm.toolkit.fluxcd.io/", "HelmRelease")
+                    && chart_name(tree, p) == Some(*chart)
+            }),
+        });
+    }
+    if let Some(v) = &d.value {
+        let mut classes: BTreeSet<String> = BTreeSet::new();
+        walk(v, &mut YamlPath::default(), &mut |p, node| {
+            if matches!(p.last_key(), Some("storageClassName" | "storageClass"))
+                && let Value::String(c) = node
+                && !c.is_empty()
+                && c != "-"
+            {
+                classes.insert(c.clone());
+            }
+        });
+        for class in classes {
+            out.push(Need {
+                providers: providers(&|p: &Doc| provides_class(tree, p, &class)),
+                what: format!("StorageClass `{class}` for {kind} `{name}`"),
+            });
+        }
+    }
+    if kind.ends_with("Route") {
+        for r in d
+            .get(&["spec", "parentRefs"])
+            .and_then(Value::as_sequence)
+            .into_iter()
+            .flatten()
+        {
+            let Some(gw) = r.get("name").and_then(Value::as_str) else {
+                continue;
+            };
+            let ns = r
+                .get("namespace")
+                .and_then(Value::as_str)
+                .or(d.namespace())
+                .unwrap_or("default");
+            out.push(Need {
+                what: format!("Gateway `{ns}/{gw}` for {kind} `{name}`"),
+                providers: providers(&|p: &Doc| {
+                    p.is("gateway.networking.k8s.io/", "Gateway")
+                        && p.name() == Some(gw)
+                        && p.namespace().unwrap_or("default") == ns
+                }),
+            });
+        }
+    }
+}
+
+fn provides_class(tree: &Tree, p: &Doc, class: &str) -> bool {
+    if p.kind() == Some("StorageClass") {
+        return p.name() == Some(class);
+    }
+    if !p.is("helm.toolkit.fluxcd.io/", "HelmRelease") {
+        return false;
+    }
+    p.get_str(&["spec", "values", "storageClass", "name"]) == Some(class)
+        || chart_name(tree, p).is_some_and(|c| c == class && CLASS_CHARTS.contains(&c))
+}
