@@ -6,7 +6,7 @@
 use super::flux_graph::FluxGraph;
 use super::platform::chart_name;
 use super::{Rule, Violation};
-use crate::repo::tree::{Doc, Tree, YamlPath, walk};
+use crate::repo::tree::{Doc, Tree, YamlPath, normalize, walk};
 use serde_yaml::Value;
 use std::collections::BTreeSet;
 
@@ -55,6 +55,14 @@ pub fn check(tree: &Tree, graph: &FluxGraph, out: &mut Vec<Violation>) {
             .collect()
     };
     for k in &graph.ks {
+        // a path that is not a folder is `flux/path`'s finding
+        if !k
+            .doc
+            .get_str(&["spec", "path"])
+            .is_some_and(|p| tree.dirs.contains(&normalize(p)))
+        {
+            continue;
+        }
         let ancestors = graph.ancestors(k.name);
         let app = is_app(k.doc.get_str(&["spec", "path"]));
         if !app {
@@ -110,8 +118,9 @@ pub fn check(tree: &Tree, graph: &FluxGraph, out: &mut Vec<Violation>) {
                 &k.file.rel,
                 Some(k.doc.line_at("metadata.name")),
                 format!(
-                    "Kustomization `{}` does not come after {}: add {} to its spec.dependsOn",
+                    "Kustomization `{}` ({}) does not come after {}: add {} to its spec.dependsOn",
                     k.name,
+                    if app { "apps" } else { "platform" },
                     list.join(", "),
                     if missing.len() == 1 { "it" } else { "them" }
                 ),

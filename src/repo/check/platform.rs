@@ -9,12 +9,12 @@ use serde_yaml::Value;
 
 pub const PLATFORM_PIECES: Rule = Rule {
     id: "platform/pieces",
-    title: "Prometheus, Alertmanager, metrics-server, Loki, Promtail, Grafana and the OTel collector are at their memo paths and reached from Flux",
+    title: "The memo's platform pieces are at their memo paths and reached from Flux (Stage 1 memo 6)",
     hint: "deploy the piece in its memo folder (a HelmRelease of its chart) and give that folder a Flux Kustomization in cluster/kubernetes/flux/platform.yaml (path: ./<folder>)",
 };
 pub const GRAFANA_DASHBOARDS: Rule = Rule {
     id: "observability/grafana-dashboards",
-    title: "Grafana has the memo's dashboards: cluster health, nodes, k3s control plane (Stage 1 memo 6.4)",
+    title: "Grafana has the memo's dashboards: cluster health, nodes, k3s control plane",
     hint: "add the dashboard JSON to cluster/kubernetes/platform/monitoring/grafana/dashboards/ and list it in that folder's configMapGenerator with the label grafana_dashboard: \"1\" (the Grafana sidecar loads it)",
 };
 
@@ -156,12 +156,9 @@ fn piece(tree: &Tree, graph: &FluxGraph, p: &Piece, out: &mut Vec<Violation>) {
         .collect();
     if found.is_empty() {
         if p.presence {
-            let mut what: Vec<String> = p
-                .charts
-                .iter()
-                .map(|c| format!("a HelmRelease of chart `{c}`"))
-                .collect();
-            what.extend(p.kinds.iter().map(|k| format!("a {k}")));
+            let charts: Vec<String> = p.charts.iter().map(|c| format!("`{c}`")).collect();
+            let mut what = vec![format!("HelmRelease of chart {}", charts.join(" or "))];
+            what.extend(p.kinds.iter().map(|k| format!("{k} object")));
             out.push(Violation::new(
                 &PLATFORM_PIECES,
                 p.paths[0],
@@ -171,7 +168,7 @@ fn piece(tree: &Tree, graph: &FluxGraph, p: &Piece, out: &mut Vec<Violation>) {
                     p.name,
                     p.section,
                     p.paths.join(" or "),
-                    what.join(" or ")
+                    what.join(" and no ")
                 ),
             ));
         }

@@ -100,8 +100,9 @@ pub const PATHS: &[Required] = &[
 ];
 
 fn present(tree: &Tree, path: &str) -> bool {
-    if let Some(dir) = path.strip_suffix('/') {
-        return tree.dirs.contains(dir);
+    // a folder is there when it holds a file: git keeps no empty folders
+    if path.ends_with('/') {
+        return tree.files.iter().any(|f| f.starts_with(path));
     }
     match path.rsplit_once('/') {
         Some((dir, pattern)) if pattern.contains('*') => tree
