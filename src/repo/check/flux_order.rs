@@ -6,9 +6,9 @@
 use super::flux_graph::FluxGraph;
 use super::platform::chart_name;
 use super::{Rule, Violation};
-use crate::repo::tree::{Doc, Tree, YamlPath, normalize, walk};
+use crate::repo::tree::{Doc, Tree, YamlFile, YamlPath, normalize, walk};
 use serde_yaml::Value;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 pub const FLUX_ORDER: Rule = Rule {
     id: "flux/order",
@@ -48,12 +48,7 @@ fn is_app(tree_path: Option<&str>) -> bool {
 
 pub fn check(tree: &Tree, graph: &FluxGraph, out: &mut Vec<Violation>) {
     let docs = graph.docs_of(tree);
-    let providers = |pred: &dyn Fn(&Doc) -> bool| -> Vec<String> {
-        docs.iter()
-            .filter(|(_, ds)| ds.iter().any(|(_, d)| pred(d)))
-            .map(|(k, _)| k.to_string())
-            .collect()
-    };
+    let providers = Providers(&docs);
     for k in &graph.ks {
         // a path that is not a folder is `flux/path`'s finding
         if !k
@@ -139,13 +134,22 @@ pub fn check(tree: &Tree, graph: &FluxGraph, out: &mut Vec<Violation>) {
     }
 }
 
+/// The documents each Kustomization applies, asked who provides something.
+struct Providers<'g, 't>(&'g BTreeMap<&'t str, Vec<(&'t YamlFile, &'t Doc)>>);
+
+impl Providers<'_, '_> {
+    /// The Kustomizations applying a document `pred` accepts.
+    fn of(&self, pred: impl Fn(&Doc) -> bool) -> Vec<String> {
+        self.0
+            .iter()
+            .filter(|(_, ds)| ds.iter().any(|(_, d)| pred(d)))
+            .map(|(k, _)| k.to_string())
+            .collect()
+    }
+}
+
 /// What `d` uses that another Kustomization provides.
-fn needs_of(
-    tree: &Tree,
-    d: &Doc,
-    providers: &dyn Fn(&dyn Fn(&Doc) -> bool) -> Vec<String>,
-    out: &mut Vec<Need>,
-) {
+fn needs_of(tree: &Tree, d: &Doc, providers: &Providers, out: &mut Vec<Need>) {
     let kind = d.kind().unwrap_or("object");
     let name = d.name().unwrap_or("?");
     if let Some(api) = d.api_version()
@@ -156,7 +160,7 @@ fn needs_of(
                 "the {} CRDs of its {kind} `{name}`",
                 group.trim_end_matches('/')
             ),
-            providers: providers(&|p: &Doc| {
+            providers: providers.of(|p: &Doc| {
                 p.is("helm.toolkit.fluxcd.io/", "HelmRelease")
                     && chart_name(tree, p) == Some(*chart)
             }),
@@ -175,7 +179,7 @@ fn needs_of(
         });
         for class in classes {
             out.push(Need {
-                providers: providers(&|p: &Doc| provides_class(tree, p, &class)),
+                providers: providers.of(|p: &Doc| provides_class(tree, p, &class)),
                 what: format!("StorageClass `{class}` for {kind} `{name}`"),
             });
         }
@@ -197,7 +201,7 @@ fn needs_of(
                 .unwrap_or("default");
             out.push(Need {
                 what: format!("Gateway `{ns}/{gw}` for {kind} `{name}`"),
-                providers: providers(&|p: &Doc| {
+                providers: providers.of(|p: &Doc| {
                     p.is("gateway.networking.k8s.io/", "Gateway")
                         && p.name() == Some(gw)
                         && p.namespace().unwrap_or("default") == ns
