@@ -45,7 +45,7 @@ pub const PATHS: &[Required] = &[
         path: "cluster/kubernetes/flux/flux-install.yaml",
         section: "4",
         presence: Presence::AtBootstrap(
-            "the Flux stage writes it from the pinned release (cluster/kubernetes/flux/README.md)",
+            "applied at bootstrap from the pinned Flux release, by hand until the Flux stage exists (cluster/kubernetes/flux/README.md)",
         ),
     },
     req("cluster/kubernetes/flux/gotk-*.yaml", "4"),
