@@ -221,3 +221,86 @@ fn provides_class(tree: &Tree, p: &Doc, class: &str) -> bool {
     p.get_str(&["spec", "values", "storageClass", "name"]) == Some(class)
         || chart_name(tree, p).is_some_and(|c| c == class && CLASS_CHARTS.contains(&c))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::repo::tree::YamlFile;
+
+    fn ks(name: &str, path: &str, deps: &[&str]) -> String {
+        let deps: String = deps.iter().map(|d| format!("    - name: {d}\n")).collect();
+        let deps = if deps.is_empty() {
+            String::new()
+        } else {
+            format!("  dependsOn:\n{deps}")
+        };
+        format!(
+            "apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata:\n  name: {name}\n  namespace: flux-system\nspec:\n{deps}  path: {path}\n"
+        )
+    }
+
+    fn tree(flux: &str, files: &[(&str, &str)]) -> Tree {
+        let mut t = Tree::default();
+        let mut add = |rel: &str, text: &str| {
+            t.yaml.push(YamlFile::parse(rel.to_string(), text));
+            t.files.insert(rel.to_string());
+            let mut dir = crate::repo::tree::parent(rel);
+            while !dir.is_empty() {
+                t.dirs.insert(dir.to_string());
+                dir = crate::repo::tree::parent(dir);
+            }
+        };
+        add("cluster/kubernetes/flux/all.yaml", flux);
+        for (rel, text) in files {
+            add(rel, text);
+        }
+        t
+    }
+
+    fn messages(t: &Tree) -> Vec<String> {
+        let graph = FluxGraph::build(t);
+        let mut out = Vec::new();
+        check(t, &graph, &mut out);
+        out.into_iter().map(|v| v.message).collect()
+    }
+
+    const CM: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n  namespace: x\n";
+
+    #[test]
+    fn an_app_without_depends_on_is_out_of_order_even_when_it_needs_nothing() {
+        let t = tree(
+            &ks("apps-a", "./cluster/kubernetes/apps/a", &[]),
+            &[("cluster/kubernetes/apps/a/cm.yaml", CM)],
+        );
+        assert_eq!(
+            messages(&t),
+            [
+                "Kustomization `apps-a` (apps) has no dependsOn: apps come after the platform's infrastructure and configs"
+            ]
+        );
+    }
+
+    #[test]
+    fn the_platform_never_comes_after_an_app() {
+        let flux = format!(
+            "{}---\n{}---\n{}",
+            ks("base", "./cluster/kubernetes/platform/base", &[]),
+            ks("apps-a", "./cluster/kubernetes/apps/a", &["base"]),
+            ks("late", "./cluster/kubernetes/platform/late", &["apps-a"]),
+        );
+        let t = tree(
+            &flux,
+            &[
+                ("cluster/kubernetes/platform/base/cm.yaml", CM),
+                ("cluster/kubernetes/apps/a/cm.yaml", CM),
+                ("cluster/kubernetes/platform/late/cm.yaml", CM),
+            ],
+        );
+        assert_eq!(
+            messages(&t),
+            [
+                "Kustomization `late` (platform) comes after `apps-a` (apps): the platform reconciles before the apps"
+            ]
+        );
+    }
+}
