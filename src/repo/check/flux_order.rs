@@ -48,7 +48,7 @@ fn is_app(tree_path: Option<&str>) -> bool {
 
 pub fn check(tree: &Tree, graph: &FluxGraph, out: &mut Vec<Violation>) {
     let docs = graph.docs_of(tree);
-    let providers = Providers(&docs);
+    let providers = Providers::index(tree, &docs);
     for k in &graph.ks {
         // a path that is not a folder is `flux/path`'s finding
         if !k
@@ -80,7 +80,7 @@ pub fn check(tree: &Tree, graph: &FluxGraph, out: &mut Vec<Violation>) {
         }
         let mut needs: Vec<Need> = Vec::new();
         for (_, d) in docs.get(k.name).into_iter().flatten() {
-            needs_of(tree, d, &providers, &mut needs);
+            needs_of(d, &providers, &mut needs);
         }
         // what is missing: a need none of whose providers is k itself or comes before k
         let mut missing: Vec<(String, String)> = Vec::new();
@@ -134,22 +134,63 @@ pub fn check(tree: &Tree, graph: &FluxGraph, out: &mut Vec<Violation>) {
     }
 }
 
-/// The documents each Kustomization applies, asked who provides something.
-struct Providers<'g, 't>(&'g BTreeMap<&'t str, Vec<(&'t YamlFile, &'t Doc)>>);
+/// Who provides what, indexed once: Kustomization names by the chart they install, the
+/// StorageClass they create and the Gateway (namespace, name) they apply.
+#[derive(Default)]
+struct Providers {
+    charts: BTreeMap<String, Vec<String>>,
+    classes: BTreeMap<String, Vec<String>>,
+    gateways: BTreeMap<(String, String), Vec<String>>,
+}
 
-impl Providers<'_, '_> {
-    /// The Kustomizations applying a document `pred` accepts.
-    fn of(&self, pred: impl Fn(&Doc) -> bool) -> Vec<String> {
-        self.0
-            .iter()
-            .filter(|(_, ds)| ds.iter().any(|(_, d)| pred(d)))
-            .map(|(k, _)| k.to_string())
-            .collect()
+impl Providers {
+    fn index(tree: &Tree, docs: &BTreeMap<&str, Vec<(&YamlFile, &Doc)>>) -> Providers {
+        let mut p = Providers::default();
+        for (k, ds) in docs {
+            for (_, d) in ds {
+                let add = |map: &mut BTreeMap<_, Vec<String>>, key| {
+                    let v: &mut Vec<String> = map.entry(key).or_default();
+                    if v.last().map(String::as_str) != Some(*k) {
+                        v.push(k.to_string());
+                    }
+                };
+                if d.is("helm.toolkit.fluxcd.io/", "HelmRelease") {
+                    if let Some(c) = chart_name(tree, d) {
+                        add(&mut p.charts, c.to_string());
+                        if CLASS_CHARTS.contains(&c) {
+                            add(&mut p.classes, c.to_string());
+                        }
+                    }
+                    if let Some(c) = d.get_str(&["spec", "values", "storageClass", "name"]) {
+                        add(&mut p.classes, c.to_string());
+                    }
+                }
+                if d.kind() == Some("StorageClass")
+                    && let Some(n) = d.name()
+                {
+                    add(&mut p.classes, n.to_string());
+                }
+                if d.is("gateway.networking.k8s.io/", "Gateway")
+                    && let Some(n) = d.name()
+                {
+                    let ns = d.namespace().unwrap_or("default").to_string();
+                    let v = p.gateways.entry((ns, n.to_string())).or_default();
+                    if v.last().map(String::as_str) != Some(*k) {
+                        v.push(k.to_string());
+                    }
+                }
+            }
+        }
+        p
+    }
+
+    fn get<K: Ord>(map: &BTreeMap<K, Vec<String>>, key: &K) -> Vec<String> {
+        map.get(key).cloned().unwrap_or_default()
     }
 }
 
 /// What `d` uses that another Kustomization provides.
-fn needs_of(tree: &Tree, d: &Doc, providers: &Providers, out: &mut Vec<Need>) {
+fn needs_of(d: &Doc, providers: &Providers, out: &mut Vec<Need>) {
     let kind = d.kind().unwrap_or("object");
     let name = d.name().unwrap_or("?");
     if let Some(api) = d.api_version()
@@ -160,10 +201,7 @@ fn needs_of(tree: &Tree, d: &Doc, providers: &Providers, out: &mut Vec<Need>) {
                 "the {} CRDs of its {kind} `{name}`",
                 group.trim_end_matches('/')
             ),
-            providers: providers.of(|p: &Doc| {
-                p.is("helm.toolkit.fluxcd.io/", "HelmRelease")
-                    && chart_name(tree, p) == Some(*chart)
-            }),
+            providers: Providers::get(&providers.charts, &chart.to_string()),
         });
     }
     if let Some(v) = &d.value {
@@ -179,7 +217,7 @@ fn needs_of(tree: &Tree, d: &Doc, providers: &Providers, out: &mut Vec<Need>) {
         });
         for class in classes {
             out.push(Need {
-                providers: providers.of(|p: &Doc| provides_class(tree, p, &class)),
+                providers: Providers::get(&providers.classes, &class),
                 what: format!("StorageClass `{class}` for {kind} `{name}`"),
             });
         }
@@ -201,25 +239,10 @@ fn needs_of(tree: &Tree, d: &Doc, providers: &Providers, out: &mut Vec<Need>) {
                 .unwrap_or("default");
             out.push(Need {
                 what: format!("Gateway `{ns}/{gw}` for {kind} `{name}`"),
-                providers: providers.of(|p: &Doc| {
-                    p.is("gateway.networking.k8s.io/", "Gateway")
-                        && p.name() == Some(gw)
-                        && p.namespace().unwrap_or("default") == ns
-                }),
+                providers: Providers::get(&providers.gateways, &(ns.to_string(), gw.to_string())),
             });
         }
     }
-}
-
-fn provides_class(tree: &Tree, p: &Doc, class: &str) -> bool {
-    if p.kind() == Some("StorageClass") {
-        return p.name() == Some(class);
-    }
-    if !p.is("helm.toolkit.fluxcd.io/", "HelmRelease") {
-        return false;
-    }
-    p.get_str(&["spec", "values", "storageClass", "name"]) == Some(class)
-        || chart_name(tree, p).is_some_and(|c| c == class && CLASS_CHARTS.contains(&c))
 }
 
 #[cfg(test)]
