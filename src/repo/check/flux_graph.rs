@@ -1,15 +1,14 @@
 //! What Flux applies: each Flux Kustomization with the files its `spec.path` brings in (through
 //! `kustomization.yaml` resources and generator files, or every YAML file of the folder when it
-//! has none, as kustomize-controller generates it), and which of them the root `flux-system`
-//! Kustomization reaches. The platform and ordering rules read it.
+//! has none, as kustomize-controller generates it), and which of them each cluster's root (the
+//! `flux.path` of its definition in config/clusters/) reaches. The platform and ordering rules read it.
 
 use super::structure::seq_strs;
 use crate::repo::tree::{Doc, Tree, YamlFile, normalize};
 use serde_yaml::Value;
 use std::collections::{BTreeMap, BTreeSet};
 
-/// The root Kustomization's name (gotk-sync.yaml) and the folder it syncs when none is found.
-const ROOT_NAME: &str = "flux-system";
+/// The folder Flux syncs when a cluster definition names none (`flux.path`'s default).
 const ROOT_DIR: &str = "cluster/kubernetes/flux";
 /// Folders deeper than this below a Kustomization's path are not followed (a loop guard).
 const MAX_DEPTH: usize = 32;
@@ -25,11 +24,13 @@ pub struct FluxKs<'a> {
     pub files: BTreeSet<String>,
 }
 
-/// Every Flux Kustomization in the tree, and what the root reaches.
+/// Every Flux Kustomization in the tree, and what the roots reach.
 pub struct FluxGraph<'a> {
     pub ks: Vec<FluxKs<'a>>,
-    /// Files applied by the root and every Kustomization it reaches, transitively.
+    /// Files applied by the roots and every Kustomization they reach, transitively.
     pub reached: BTreeSet<String>,
+    /// Per root (the `flux.path` of a cluster definition), the Kustomizations it reaches.
+    pub trees: Vec<BTreeSet<&'a str>>,
 }
 
 fn kustomization_file(tree: &Tree, dir: &str) -> Option<String> {
@@ -131,30 +132,49 @@ impl<'a> FluxGraph<'a> {
         let mut graph = FluxGraph {
             ks,
             reached: BTreeSet::new(),
+            trees: Vec::new(),
         };
-        graph.reached = graph.reach(tree);
+        for root in roots(tree) {
+            let (files, names) = graph.reach(tree, &root);
+            graph.reached.extend(files);
+            graph.trees.push(names);
+        }
         graph
     }
 
-    fn reach(&self, tree: &Tree) -> BTreeSet<String> {
-        let mut reached = match self.ks.iter().find(|k| k.name == ROOT_NAME) {
-            Some(root) => root.files.clone(),
-            None => applied_files(tree, ROOT_DIR),
-        };
-        let mut done: BTreeSet<&str> = BTreeSet::from([ROOT_NAME]);
+    /// The files and Kustomizations Flux applies from the folder `root`.
+    fn reach(&self, tree: &Tree, root: &str) -> (BTreeSet<String>, BTreeSet<&'a str>) {
+        let mut reached = applied_files(tree, root);
+        let mut done: BTreeSet<&str> = BTreeSet::new();
         loop {
-            let next: Vec<&FluxKs> = self
+            let next: Vec<&FluxKs<'a>> = self
                 .ks
                 .iter()
                 .filter(|k| !done.contains(k.name) && reached.contains(&k.file.rel))
                 .collect();
             if next.is_empty() {
-                return reached;
+                return (reached, done);
             }
             for k in next {
                 done.insert(k.name);
                 reached.extend(k.files.iter().cloned());
             }
+        }
+    }
+
+    /// The Kustomizations in the same Flux tree as `name` (every one when no root reaches it).
+    pub fn same_tree(&self, name: &str) -> BTreeSet<&'a str> {
+        let mine: BTreeSet<&str> = self
+            .trees
+            .iter()
+            .filter(|t| t.contains(name))
+            .flatten()
+            .copied()
+            .collect();
+        if mine.is_empty() {
+            self.ks.iter().map(|k| k.name).collect()
+        } else {
+            mine
         }
     }
 
@@ -186,4 +206,19 @@ impl<'a> FluxGraph<'a> {
         }
         out
     }
+}
+
+/// The Flux roots: each cluster definition's `flux.path` (default [`ROOT_DIR`]).
+fn roots(tree: &Tree) -> BTreeSet<String> {
+    let mut out: BTreeSet<String> = tree
+        .yaml
+        .iter()
+        .filter(|f| f.rel.starts_with("config/clusters/"))
+        .flat_map(|f| f.values())
+        .map(|d| normalize(d.get_str(&["flux", "path"]).unwrap_or(ROOT_DIR)))
+        .collect();
+    if out.is_empty() {
+        out.insert(ROOT_DIR.to_string());
+    }
+    out
 }

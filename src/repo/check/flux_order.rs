@@ -82,6 +82,11 @@ pub fn check(tree: &Tree, graph: &FluxGraph, out: &mut Vec<Violation>) {
         for (_, d) in docs.get(k.name).into_iter().flatten() {
             needs_of(d, &providers, &mut needs);
         }
+        // providers count only within k's own Flux tree (another cluster's do not reconcile here)
+        let tree_of_k = graph.same_tree(k.name);
+        for n in &mut needs {
+            n.providers.retain(|p| tree_of_k.contains(p.as_str()));
+        }
         // what is missing: a need none of whose providers is k itself or comes before k
         let mut missing: Vec<(String, String)> = Vec::new();
         for n in &needs {

@@ -183,7 +183,7 @@ fn piece(tree: &Tree, graph: &FluxGraph, p: &Piece, out: &mut Vec<Violation>) {
         &f.rel,
         Some(d.line_at("kind")),
         format!(
-            "{} (Stage 1 memo {}) is not reached from the Flux tree: no Flux Kustomization that flux-system reaches applies {}",
+            "{} (Stage 1 memo {}) is not reached from the Flux tree: no Flux Kustomization that a cluster's flux.path reaches applies {}",
             p.name,
             p.section,
             f.rel
