@@ -3,7 +3,9 @@
 //!
 //! Scope: the repository's top-level entries (names only), every YAML file under `cluster/` and
 //! `config/`, every shell script under `cluster/`, `config/` and `infrastructure/`, and the SOPS
-//! env files in `config/env/`. `target/` and `.git/` are never read.
+//! env files in `config/env/`, the JSON files under `cluster/` (Grafana dashboards), and the
+//! names (only) of the files under `docs/` and `ai/` (the memo's skeleton requires some of them).
+//! `target/` and `.git/` are never read.
 
 use serde_yaml::Value;
 use std::fmt;
@@ -13,6 +15,8 @@ use std::path::{Path, PathBuf};
 const YAML_ROOTS: &[&str] = &["cluster", "config"];
 /// Folders whose shell scripts are checked (swap rules).
 const SCRIPT_ROOTS: &[&str] = &["cluster", "config", "infrastructure"];
+/// Folders whose files are listed by name only, never read (the memo's skeleton names files there).
+const LISTED_ROOTS: &[&str] = &["docs", "ai"];
 /// Never descended into.
 const SKIP_DIRS: &[&str] = &[".git", "target"];
 
@@ -219,6 +223,8 @@ pub struct Tree {
     pub env_files: Vec<TextFile>,
     /// `SECRETS.md` files next to workloads (which secrets they reference, with their keys).
     pub secret_docs: Vec<TextFile>,
+    /// JSON files under `cluster/` (Grafana dashboards the kustomizations turn into ConfigMaps).
+    pub json: Vec<TextFile>,
     /// Every file path (relative, `/`-separated) under the scanned roots, for existence checks.
     pub files: std::collections::BTreeSet<String>,
     /// Every directory path (relative) under the scanned roots.
@@ -238,8 +244,9 @@ impl Tree {
                 continue;
             }
             tree.top_level.push(name.clone());
-            let scanned =
-                YAML_ROOTS.contains(&name.as_str()) || SCRIPT_ROOTS.contains(&name.as_str());
+            let scanned = YAML_ROOTS.contains(&name.as_str())
+                || SCRIPT_ROOTS.contains(&name.as_str())
+                || LISTED_ROOTS.contains(&name.as_str());
             if *is_dir && scanned {
                 tree.dirs.insert(name.clone());
                 tree.walk(&root.join(name), name)?;
@@ -275,6 +282,9 @@ impl Tree {
             } else if name == "SECRETS.md" && top == "cluster" {
                 let text = read_text(&self.root, &path)?;
                 self.secret_docs.push(TextFile { rel: child, text });
+            } else if name.ends_with(".json") && top == "cluster" {
+                let text = read_text(&self.root, &path)?;
+                self.json.push(TextFile { rel: child, text });
             }
         }
         Ok(())

@@ -23,7 +23,8 @@ pub fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
-/// A temporary repository: the real cluster/, config/ and infrastructure/ folders, with the
+/// A temporary repository: the real cluster/, config/, infrastructure/, docs/ and ai/ folders
+/// (docs/ and ai/ because the memo's skeleton names them), with the
 /// fixture's `delete` list removed and its `files/` copied over.
 pub fn tree_with_fixture(case: &str) -> tempfile::TempDir {
     tree_with_fixtures(&[case])
@@ -32,7 +33,7 @@ pub fn tree_with_fixture(case: &str) -> tempfile::TempDir {
 /// The same with several fixtures applied in order.
 pub fn tree_with_fixtures(cases: &[&str]) -> tempfile::TempDir {
     let tmp = tempfile::tempdir().unwrap();
-    for dir in ["cluster", "config", "infrastructure"] {
+    for dir in ["cluster", "config", "infrastructure", "docs", "ai"] {
         copy_dir(&repo_root().join(dir), &tmp.path().join(dir));
     }
     for case in cases {

@@ -269,3 +269,44 @@ fn two_clusters_with_their_own_trees_pass() {
 fn two_clusters_on_one_tree_with_other_values_are_named() {
     case_exact("two-clusters-conflict");
 }
+
+/// Stage 1 memo 4: every folder and file of the skeleton is required (issue 13, item 8).
+#[test]
+fn a_deleted_skeleton_folder_is_named() {
+    case_exact("skeleton-minecraft");
+}
+#[test]
+fn a_deleted_platform_folder_and_its_flux_kustomization_are_named() {
+    case_exact("skeleton-promtail");
+}
+#[test]
+fn a_deleted_memo_doc_is_named() {
+    case_exact("skeleton-docs");
+}
+#[test]
+fn a_deleted_memo_script_is_named() {
+    case_exact("skeleton-synology");
+}
+/// Memo 6.1-6.4: the platform pieces are at their paths and reached from Flux (item 9).
+#[test]
+fn a_platform_piece_missing_from_its_folder_is_named() {
+    case_exact("platform-missing");
+}
+#[test]
+fn a_platform_piece_no_flux_kustomization_reaches_is_named() {
+    case_exact("platform-unreferenced");
+}
+#[test]
+fn grafana_without_the_control_plane_dashboard_is_named() {
+    case_exact("grafana-dashboards");
+}
+/// Memo 5.2, 8.1: a big Longhorn claim in media is a library on the wrong storage (item 10).
+#[test]
+fn a_media_library_on_longhorn_is_flagged_with_a_hint() {
+    case_exact("media-longhorn");
+}
+/// Memo 4: infrastructure, then configs, then apps (item 11).
+#[test]
+fn apps_media_without_depends_on_is_out_of_order() {
+    case_exact("flux-order");
+}

@@ -9,8 +9,8 @@ pub const TOP_LEVEL: Rule = Rule {
     hint: "move it under an existing folder: Flux objects in cluster/kubernetes/, scripts in infrastructure/, docs in docs/",
 };
 
-/// The agreed top level: the crate, the homelab folders of the memo (including its optional
-/// `ai/`), and the usual dotfiles and tool configs.
+/// The agreed top level: the crate, the homelab folders of the memo (including `ai/`, which
+/// `layout/skeleton` requires), and the usual dotfiles and tool configs.
 pub const ALLOWED_TOP_LEVEL: &[&str] = &[
     "Cargo.toml",
     "Cargo.lock",

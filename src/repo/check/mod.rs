@@ -6,12 +6,17 @@
 mod clusters;
 mod exposure;
 mod image_checksum;
+mod flux_graph;
+mod flux_order;
 mod layout;
+mod media_storage;
 mod observability;
 mod pinning;
+mod platform;
 mod private_keys;
 mod references;
 mod secrets;
+mod skeleton;
 mod storage;
 mod structure;
 mod swap;
@@ -36,14 +41,18 @@ pub const RULES: &[Rule] = &[
     structure::KUSTOMIZE_ENTRY,
     structure::FLUX_PATH,
     structure::FLUX_DEPENDS_ON,
+    flux_order::FLUX_ORDER,
     structure::FLUX_DECRYPTION,
     structure::HELM_SOURCE,
     references::NAMESPACE,
     layout::TOP_LEVEL,
+    skeleton::SKELETON,
+    platform::PLATFORM_PIECES,
     exposure::NO_INGRESS,
     exposure::SERVICE_TYPE,
     exposure::PUBLIC_ALLOWLIST,
     storage::STORAGE_CLASS,
+    media_storage::MEDIA_ON_NFS,
     secrets::PLAINTEXT_SECRET,
     secrets::PLAINTEXT_ENV,
     private_keys::PRIVATE_KEY,
@@ -56,6 +65,7 @@ pub const RULES: &[Rule] = &[
     observability::OTEL_COLLECTOR,
     observability::GRAFANA_DATASOURCES,
     clusters::SHARED_TREE,
+    platform::GRAFANA_DASHBOARDS,
 ];
 
 /// Look a rule up by id.
@@ -135,6 +145,11 @@ pub fn check_tree(tree: &Tree) -> Report {
     swap::check(tree, &mut out);
     observability::check(tree, &mut out);
     clusters::check(&synced, &mut out);
+    skeleton::check(tree, &mut out);
+    media_storage::check(tree, &mut out);
+    let graph = flux_graph::FluxGraph::build(tree);
+    flux_order::check(tree, &graph, &mut out);
+    platform::check(tree, &graph, &mut out);
     let order = |id: &str| RULES.iter().position(|r| r.id == id).unwrap_or(usize::MAX);
     out.sort_by(|a, b| (order(a.rule), &a.file, a.line).cmp(&(order(b.rule), &b.file, b.line)));
     out.dedup();
