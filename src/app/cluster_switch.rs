@@ -95,17 +95,7 @@ pub(crate) fn switched(app: &mut App, result: Switched) {
     }
     let from = app.current;
     with_screen(app, from, |s, cx| s.on_leave(cx));
-    if let Err(d) = &loaded.config {
-        app.toasts.push(
-            Level::Error,
-            format!(
-                "{} has {} problem(s); see the home screen",
-                loaded.display,
-                d.len()
-            ),
-            app.tick,
-        );
-    }
+    toast_problems(app, &loaded);
     app.session.clusters = names;
     app.session.cluster = *loaded;
     app.session.badges = [Health::Unknown; 5];
@@ -156,4 +146,19 @@ pub(crate) fn palette_entries(app: &App) -> Vec<Entry> {
             }
         })
         .collect()
+}
+
+/// A toast when the definition just read has problems (the home screen lists them).
+pub(super) fn toast_problems(app: &mut App, loaded: &LoadedCluster) {
+    if let Err(d) = &loaded.config {
+        app.toasts.push(
+            Level::Error,
+            format!(
+                "{} has {} problem(s); see the home screen",
+                loaded.display,
+                d.len()
+            ),
+            app.tick,
+        );
+    }
 }

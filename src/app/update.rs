@@ -394,15 +394,7 @@ fn app_event(app: &mut App, ev: Event) {
         Event::ClusterLoaded(loaded) => {
             match &loaded.config {
                 Ok(_) => app.status = Some((Level::Info, format!("Re-read {}", loaded.display))),
-                Err(d) => app.toasts.push(
-                    Level::Error,
-                    format!(
-                        "{} has {} problem(s); see the home screen",
-                        loaded.display,
-                        d.len()
-                    ),
-                    app.tick,
-                ),
+                Err(_) => super::cluster_switch::toast_problems(app, &loaded),
             }
             app.session.cluster = *loaded;
         }

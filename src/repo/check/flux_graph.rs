@@ -3,7 +3,7 @@
 //! has none, as kustomize-controller generates it), and which of them each cluster's root (the
 //! `flux.path` of its definition in config/clusters/) reaches. The platform and ordering rules read it.
 
-use super::structure::seq_strs;
+use super::structure::{depends_on, seq_strs};
 use crate::repo::tree::{Doc, Tree, YamlFile, normalize};
 use serde_yaml::Value;
 use std::collections::{BTreeMap, BTreeSet};
@@ -110,13 +110,7 @@ impl<'a> FluxGraph<'a> {
             .filter(|(_, d)| d.is("kustomize.toolkit.fluxcd.io/", "Kustomization"))
         {
             let Some(name) = doc.name() else { continue };
-            let deps = doc
-                .get(&["spec", "dependsOn"])
-                .and_then(Value::as_sequence)
-                .into_iter()
-                .flatten()
-                .filter_map(|x| x.get("name").and_then(Value::as_str))
-                .collect();
+            let deps = depends_on(doc);
             let files = doc
                 .get_str(&["spec", "path"])
                 .map(|p| applied_files(tree, p))

@@ -79,14 +79,7 @@ fn dependency_cycles(tree: &Tree, out: &mut Vec<Violation>) {
         .filter(|(_, d)| d.is("kustomize.toolkit.fluxcd.io/", "Kustomization"))
     {
         let Some(name) = d.name() else { continue };
-        let deps = d
-            .get(&["spec", "dependsOn"])
-            .and_then(Value::as_sequence)
-            .into_iter()
-            .flatten()
-            .filter_map(|x| x.get("name").and_then(Value::as_str))
-            .collect();
-        graph.insert(name, (deps, f, d));
+        graph.insert(name, (depends_on(d), f, d));
     }
     // iterative DFS; 0 = unvisited, 1 = on the stack, 2 = done
     let mut state: BTreeMap<&str, u8> = BTreeMap::new();
@@ -128,6 +121,16 @@ fn dependency_cycles(tree: &Tree, out: &mut Vec<Violation>) {
             }
         }
     }
+}
+
+/// The names a Flux Kustomization's `spec.dependsOn` lists.
+pub(super) fn depends_on(doc: &Doc) -> Vec<&str> {
+    doc.get(&["spec", "dependsOn"])
+        .and_then(Value::as_sequence)
+        .into_iter()
+        .flatten()
+        .filter_map(|x| x.get("name").and_then(Value::as_str))
+        .collect()
 }
 
 fn first_line(msg: &str) -> String {

@@ -31,12 +31,7 @@ pub fn credentials(
     env: &dyn Fn(&str) -> Option<String>,
     identities: &dyn Fn() -> crate::secrets::Identities,
 ) -> Result<crate::backends::pve::Auth, String> {
-    let ep = cfg
-        .proxmox
-        .api_endpoints()
-        .into_iter()
-        .next()
-        .ok_or("the cluster file names no PVE endpoint")?;
+    let ep = first_endpoint(cfg)?;
     credentials_for(&ep, env_file, env, identities)
 }
 
@@ -186,12 +181,7 @@ pub fn connect_with(
     pin: Option<&str>,
 ) -> Result<Connection, String> {
     use crate::backends::pve::{PveClient, PveSettings};
-    let ep = cfg
-        .proxmox
-        .api_endpoints()
-        .into_iter()
-        .next()
-        .ok_or("the cluster file names no PVE endpoint")?;
+    let ep = first_endpoint(cfg)?;
     let trust = match trust_of(&ep, pin)? {
         Ok(trust) => trust,
         Err(needs) => return Ok(needs),
@@ -199,4 +189,13 @@ pub fn connect_with(
     PveClient::new(PveSettings::new(ep.endpoint.clone(), auth, trust))
         .map(Connection::Ready)
         .map_err(|e| e.to_string())
+}
+
+/// The first PVE endpoint of the definition (the only one of a PVE cluster).
+fn first_endpoint(cfg: &ClusterConfig) -> Result<crate::config::ApiEndpoint, String> {
+    cfg.proxmox
+        .api_endpoints()
+        .into_iter()
+        .next()
+        .ok_or_else(|| "the cluster file names no PVE endpoint".to_owned())
 }

@@ -1,7 +1,7 @@
 //! The alerts pane: grouped list, detail view, silence form, expire confirmation.
 
 use super::text::{truncate, width};
-use super::{Cx, conn_badge, key_hints, pane_block, pane_title};
+use super::{Cx, conn_badge, pane_block, pane_title};
 use crate::domain::alerts::{Alert, AlertState, Severity};
 use crate::msg::Action;
 use crate::screens::console::alerts::{AlertRow, AlertsPane};
@@ -336,7 +336,7 @@ fn render_detail(a: &Alert, f: &mut Frame, body: Rect, cx: &Cx) {
         ]));
     }
     let key = |a: Action| cx.keymap.label("console", &a, false);
-    lines.push(key_hints(
+    lines.push(popup::key_footer(
         &[
             (key(Action::Select), "logs"),
             (key(Action::Silence), "silence"),

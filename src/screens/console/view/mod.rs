@@ -113,22 +113,6 @@ pub(super) fn pane_title(name: &str, focused: bool, theme: &Theme) -> Vec<Span<'
     vec![Span::styled(format!(" {name} "), style)]
 }
 
-/// `Enter logs  s silence  Esc back`: each key labelled from the keymap; an action with no key
-/// bound (`None`) is left out.
-pub(super) fn key_hints(pairs: &[(Option<String>, &str)], theme: &Theme) -> Line<'static> {
-    let bound: Vec<(&String, &str)> = pairs
-        .iter()
-        .filter_map(|(k, d)| k.as_ref().map(|k| (k, *d)))
-        .collect();
-    let mut spans = Vec::with_capacity(bound.len() * 2);
-    for (i, (key, what)) in bound.iter().enumerate() {
-        let sep = if i + 1 < bound.len() { "  " } else { "" };
-        spans.push(Span::styled((*key).clone(), theme.ui.key));
-        spans.push(Span::raw(format!(" {what}{sep}")));
-    }
-    Line::from(spans)
-}
-
 /// `● live` style badge for a connection.
 pub(super) fn conn_badge(name: &str, conn: &ConnState, theme: &Theme) -> Vec<Span<'static>> {
     let style: Style = match conn {
