@@ -19,7 +19,11 @@ pub fn run(command: SimCommand) -> ExitCode {
             plain_http,
             nodes,
         } => rt.block_on(run_pve(listen, plain_http, nodes)),
-        SimCommand::Kube { listen } => rt.block_on(run_kube(listen)),
+        SimCommand::Kube {
+            listen,
+            speed,
+            crash_loop,
+        } => rt.block_on(run_kube(listen, speed, &crash_loop)),
         SimCommand::Loki { listen, rate } => rt.block_on(run_loki(listen, rate)),
         SimCommand::Alerts { listen } => rt.block_on(run_alerts(listen)),
     }
@@ -78,12 +82,31 @@ async fn run_pve(listen: SocketAddr, plain_http: bool, nodes: u32) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-/// `homelab sim kube [--listen ADDR]`: a cluster's API (every built-in resource, CRDs,
-/// server-side apply, watches) with the prox-n100 nodes Ready, a kubeconfig written to a
-/// temporary folder, and the kubectl line to reach it.
-async fn run_kube(listen: SocketAddr) -> ExitCode {
+/// `homelab sim kube [--listen ADDR] [--speed X] [--crash-loop NS/NAME]`: a cluster's API
+/// (every built-in resource, CRDs, server-side apply, watches, the controller loop) with the
+/// prox-n100 nodes Ready, a kubeconfig written to a temporary folder, and the kubectl line to
+/// reach it.
+async fn run_kube(listen: SocketAddr, speed: f64, crash_loop: &[String]) -> ExitCode {
+    let mut faults = vec![];
+    for w in crash_loop {
+        match w.split_once('/') {
+            Some((ns, name)) if !ns.is_empty() && !name.is_empty() => {
+                faults.push(kube::controllers::Fault::CrashLoop {
+                    namespace: ns.into(),
+                    name: name.into(),
+                });
+            }
+            _ => {
+                eprintln!(
+                    "homelab sim kube: --crash-loop {w}: expected NAMESPACE/NAME, e.g. default/web"
+                );
+                return ExitCode::from(2);
+            }
+        }
+    }
     let sim = match KubeSim::start(kube::SimOptions {
         listen,
+        controllers: Some(kube::controllers::Timing::default().scaled(speed)),
         ..Default::default()
     })
     .await
@@ -91,6 +114,9 @@ async fn run_kube(listen: SocketAddr) -> ExitCode {
         Ok(s) => s,
         Err(e) => return bind_error("kube", listen, e),
     };
+    for f in faults {
+        sim.inject(f);
+    }
     for (name, ip, server) in [
         ("k3s-server-1", "192.168.1.21", true),
         ("k3s-agent-1", "192.168.1.31", false),

@@ -10,10 +10,12 @@
 //! `select` (selectors), `watch`, `table`, `crd`, `discovery`, `routes` (HTTP), `resources`
 //! (built-in types), `errors` (Status), `objects` (Node shapes), `tls`.
 //!
-//! Controllers (later) drive objects through [`KubeSim::store`]: [`store::Store::put`] writes
-//! whole objects, status included, and every write reaches watchers as an event.
+//! `controllers` (workloads, scheduler, kubelet, Events, injected faults) drives objects through
+//! [`KubeSim::store`]: [`store::Store::put`] writes whole objects, status included, and every
+//! write reaches watchers as an event.
 
 pub mod apply;
+pub mod controllers;
 pub mod crd;
 pub mod discovery;
 pub mod errors;
@@ -44,6 +46,8 @@ pub struct KubeSim {
     /// The bearer token clients must send.
     pub token: String,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    controllers: controllers::Controllers,
+    _stop_controllers: tokio::sync::watch::Sender<bool>,
 }
 
 impl Drop for KubeSim {
@@ -63,6 +67,9 @@ pub struct SimOptions {
     pub bookmark_every: Duration,
     /// Watch events kept per resource type.
     pub history: usize,
+    /// Run the controller loop (`controllers/`) with these delays; None: objects stay as
+    /// written.
+    pub controllers: Option<controllers::Timing>,
 }
 
 impl Default for SimOptions {
@@ -72,6 +79,7 @@ impl Default for SimOptions {
             version: "v1.33.5+k3s1".into(),
             bookmark_every: Duration::from_secs(60),
             history: HISTORY,
+            controllers: None,
         }
     }
 }
@@ -101,7 +109,14 @@ impl KubeSim {
                 })
                 .await;
         });
+        let ctl = controllers::Controllers::default();
+        let (stop_ctl, ctl_stopped) = tokio::sync::watch::channel(false);
+        if let Some(timing) = opts.controllers {
+            ctl.spawn(store.clone(), timing, ctl_stopped);
+        }
         Ok(KubeSim {
+            controllers: ctl,
+            _stop_controllers: stop_ctl,
             store,
             addr,
             ca_pem: tls.ca_pem,
@@ -113,6 +128,11 @@ impl KubeSim {
     /// The object store: what a controller loop reads, writes and subscribes to.
     pub fn store(&self) -> &Arc<store::Store> {
         &self.store
+    }
+
+    /// Inject a failure into the controller loop (see [`controllers::Fault`]).
+    pub fn inject(&self, fault: controllers::Fault) {
+        self.controllers.inject(fault);
     }
 
     /// `https://127.0.0.1:<port>`.

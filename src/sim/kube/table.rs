@@ -149,6 +149,16 @@ fn pods() -> Printer {
                 .iter()
                 .map(|s| s["restartCount"].as_i64().unwrap_or(0))
                 .sum();
+            // printPod: `3 (12s ago)` from the newest lastState.terminated.finishedAt.
+            let last_restart = statuses
+                .iter()
+                .filter_map(|s| s.pointer("/lastState/terminated/finishedAt"))
+                .filter_map(Value::as_str)
+                .max();
+            let restarts = match last_restart {
+                Some(t) if restarts > 0 => format!("{restarts} ({} ago)", age(t)),
+                _ => restarts.to_string(),
+            };
             let waiting = statuses
                 .iter()
                 .find_map(|s| s.pointer("/state/waiting/reason").and_then(Value::as_str));
@@ -166,12 +176,63 @@ fn pods() -> Printer {
                 json!(text(o, "/metadata/name")),
                 json!(format!("{ready}/{containers}")),
                 json!(status),
-                json!(restarts.to_string()),
+                json!(restarts),
                 json!(created(o)),
                 json!(or_none(text(o, "/status/podIP"))),
                 json!(or_none(text(o, "/spec/nodeName"))),
                 json!("<none>"),
                 json!("<none>"),
+            ]
+        },
+    )
+}
+
+/// core/v1 Events as kube-apiserver prints them (`printEvent`): the last-seen age with
+/// `(xN over AGE)` for repeated ones, `kind/name` as Object.
+fn events() -> Printer {
+    let d = |f: &str| format!("{f} of the event (see core/v1 Event).");
+    (
+        vec![
+            col("Last Seen", "string", "", 0, &d("lastTimestamp")),
+            col("Type", "string", "", 0, &d("type")),
+            col("Reason", "string", "", 0, &d("reason")),
+            col("Object", "string", "", 0, &d("involvedObject")),
+            col("Subobject", "string", "", 1, &d("involvedObject.fieldPath")),
+            col("Source", "string", "", 1, &d("source")),
+            col("Message", "string", "", 0, &d("message")),
+            col("First Seen", "string", "", 1, &d("firstTimestamp")),
+            col("Count", "string", "", 1, &d("count")),
+            col("Name", "string", "name", 1, NAME_DESC),
+        ],
+        |o| {
+            let count = int(o, "/count");
+            let last = age(&text(o, "/lastTimestamp"));
+            let first = age(&text(o, "/firstTimestamp"));
+            let seen = if count > 1 {
+                format!("{last} (x{count} over {first})")
+            } else {
+                last
+            };
+            let source = [text(o, "/source/component"), text(o, "/source/host")]
+                .into_iter()
+                .filter(|s| !s.is_empty())
+                .collect::<Vec<_>>()
+                .join(", ");
+            vec![
+                json!(seen),
+                json!(text(o, "/type")),
+                json!(text(o, "/reason")),
+                json!(format!(
+                    "{}/{}",
+                    text(o, "/involvedObject/kind").to_lowercase(),
+                    text(o, "/involvedObject/name")
+                )),
+                json!(text(o, "/involvedObject/fieldPath")),
+                json!(source),
+                json!(text(o, "/message")),
+                json!(first),
+                json!(count.to_string()),
+                json!(text(o, "/metadata/name")),
             ]
         },
     )
@@ -526,6 +587,7 @@ pub fn table(
             ("", "nodes") => nodes(),
             ("apps", "deployments") => deployments(),
             ("", "namespaces") => namespaces(),
+            ("", "events") => events(),
             ("", "configmaps") => configmaps(),
             ("apiextensions.k8s.io", "customresourcedefinitions") => crds(),
             _ => generic(),
