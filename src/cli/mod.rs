@@ -211,6 +211,9 @@ pub enum SimCommand {
         /// Pods of this workload crash-loop (NAMESPACE/NAME; repeatable).
         #[arg(long, value_name = "NAMESPACE/NAME")]
         crash_loop: Vec<String>,
+        /// This PersistentVolumeClaim never binds (NAMESPACE/NAME; repeatable).
+        #[arg(long, value_name = "NAMESPACE/NAME")]
+        pvc_pending: Vec<String>,
     },
     /// Loki (query_range, websocket tail, labels) with a log generator.
     Loki {

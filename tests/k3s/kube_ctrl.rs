@@ -371,3 +371,236 @@ async fn an_injected_crash_loop_shows_as_crashloopbackoff_with_restarts() {
         "a crash-looping deployment is not Available"
     );
 }
+
+const PROVISIONED: &str = r#"apiVersion: storage.k8s.io/v1
+kind: StorageClass
+metadata:
+  name: longhorn
+  annotations: {storageclass.kubernetes.io/is-default-class: "true"}
+provisioner: driver.longhorn.io
+reclaimPolicy: Retain
+volumeBindingMode: Immediate
+---
+apiVersion: v1
+kind: PersistentVolumeClaim
+metadata:
+  name: data
+  namespace: default
+spec:
+  accessModes: [ReadWriteOnce]
+  resources: {requests: {storage: 2Gi}}
+---
+apiVersion: v1
+kind: PersistentVolumeClaim
+metadata:
+  name: stuck
+  namespace: default
+spec:
+  accessModes: [ReadWriteOnce]
+  storageClassName: longhorn
+  resources: {requests: {storage: 1Gi}}
+---
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: gateways.gateway.networking.k8s.io
+spec:
+  group: gateway.networking.k8s.io
+  scope: Namespaced
+  names: {plural: gateways, singular: gateway, kind: Gateway, shortNames: [gtw]}
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    schema:
+      openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}
+    subresources: {status: {}}
+---
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: certificates.cert-manager.io
+spec:
+  group: cert-manager.io
+  scope: Namespaced
+  names: {plural: certificates, singular: certificate, kind: Certificate, shortNames: [cert]}
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    schema:
+      openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}
+    subresources: {status: {}}
+"#;
+
+const GATEWAY_AND_CERT: &str = r#"apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata:
+  name: public
+  namespace: default
+spec:
+  gatewayClassName: envoy
+  listeners:
+  - {name: https, protocol: HTTPS, port: 443}
+---
+apiVersion: cert-manager.io/v1
+kind: Certificate
+metadata:
+  name: wildcard
+  namespace: default
+spec:
+  secretName: wildcard-tls
+  dnsNames: ["*.example.com"]
+  issuerRef: {name: letsencrypt, kind: ClusterIssuer}
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn claims_bind_gateways_are_programmed_certificates_ready_and_a_stuck_claim_stays_pending() {
+    if !require_peer(
+        "kubectl",
+        which("kubectl"),
+        "kubectl is expected at /usr/bin/kubectl",
+    ) {
+        return;
+    }
+    let sim = cluster(Duration::from_secs(3600)).await;
+    sim.inject(Fault::PvcPending {
+        namespace: "default".into(),
+        name: "stuck".into(),
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let k = Kubectl::new(&sim, dir.path());
+    let first = dir.path().join("p.yaml");
+    std::fs::write(&first, PROVISIONED).unwrap();
+    k.ok(&["apply", "--server-side", "-f", first.to_str().unwrap()])
+        .await;
+    let second = dir.path().join("g.yaml");
+    std::fs::write(&second, GATEWAY_AND_CERT).unwrap();
+    k.ok(&["apply", "--server-side", "-f", second.to_str().unwrap()])
+        .await;
+
+    let out = k
+        .ok(&[
+            "wait",
+            "--for=jsonpath={.status.phase}=Bound",
+            "pvc/data",
+            "--timeout=60s",
+        ])
+        .await;
+    assert!(out.contains("condition met"), "{out}");
+    let pvc: Value =
+        serde_json::from_str(&k.ok(&["get", "pvc", "data", "-o", "json"]).await).unwrap();
+    let pv_name = pvc["spec"]["volumeName"].as_str().unwrap().to_string();
+    assert_eq!(
+        pv_name,
+        format!("pvc-{}", pvc["metadata"]["uid"].as_str().unwrap())
+    );
+    assert_eq!(pvc["status"]["capacity"]["storage"], "2Gi");
+    let pv: Value =
+        serde_json::from_str(&k.ok(&["get", "pv", &pv_name, "-o", "json"]).await).unwrap();
+    assert_eq!(pv["status"]["phase"], "Bound");
+    assert_eq!(pv["spec"]["claimRef"]["name"], "data");
+    assert_eq!(pv["spec"]["persistentVolumeReclaimPolicy"], "Retain");
+    assert_eq!(pv["spec"]["storageClassName"], "longhorn");
+
+    for (what, cond) in [
+        ("gateway/public", "Programmed"),
+        ("certificate/wildcard", "Ready"),
+    ] {
+        let out = k
+            .ok(&[
+                "wait",
+                &format!("--for=condition={cond}"),
+                what,
+                "--timeout=60s",
+            ])
+            .await;
+        assert!(out.contains("condition met"), "{out}");
+    }
+    let gw: Value =
+        serde_json::from_str(&k.ok(&["get", "gateway", "public", "-o", "json"]).await).unwrap();
+    assert!(
+        gw["status"]["addresses"][0]["value"].is_string(),
+        "{}",
+        gw["status"]
+    );
+    assert_eq!(
+        gw["status"]["listeners"][0]["name"], "https",
+        "{}",
+        gw["status"]
+    );
+    assert_eq!(
+        gw["status"]["conditions"][0]["observedGeneration"],
+        gw["metadata"]["generation"]
+    );
+
+    // The injected claim: Pending with the provisioner's warning.
+    let store = sim.store().clone();
+    let mut rx = store.subscribe();
+    let events = ("".to_string(), "events".to_string());
+    let failed = async {
+        loop {
+            let all = store
+                .list(&events, None, &Default::default(), None, None)
+                .unwrap();
+            if all
+                .items
+                .iter()
+                .any(|e| e["reason"] == "ProvisioningFailed")
+            {
+                return;
+            }
+            let _ = rx.recv().await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(60), failed)
+        .await
+        .expect("ProvisioningFailed");
+    let listed = k.ok(&["get", "pvc"]).await;
+    let rows = words(&listed);
+    assert_eq!(
+        rows[0],
+        [
+            "NAME",
+            "STATUS",
+            "VOLUME",
+            "CAPACITY",
+            "ACCESS",
+            "MODES",
+            "STORAGECLASS",
+            "VOLUMEATTRIBUTESCLASS",
+            "AGE"
+        ]
+    );
+    let data = rows_where(&rows, "data");
+    assert_eq!(
+        data[0][1..7],
+        [
+            "Bound",
+            pv_name.as_str(),
+            "2Gi",
+            "RWO",
+            "longhorn",
+            "<unset>"
+        ],
+        "{listed}"
+    );
+    let stuck = rows_where(&rows, "stuck");
+    assert_eq!(
+        stuck[0][1..4],
+        ["Pending", "longhorn", "<unset>"],
+        "{listed}"
+    );
+    let ev = k
+        .ok(&[
+            "get",
+            "events",
+            "--field-selector",
+            "involvedObject.name=stuck",
+        ])
+        .await;
+    assert!(
+        ev.contains("ProvisioningFailed") && ev.contains("Warning"),
+        "{ev}"
+    );
+}

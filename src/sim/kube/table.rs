@@ -187,6 +187,76 @@ fn pods() -> Printer {
     )
 }
 
+/// PersistentVolumeClaims as `printPersistentVolumeClaim` prints them (access modes as
+/// RWO/ROX/RWX/RWOP).
+fn claims() -> Printer {
+    let d = |f: &str| format!("{f} of the claim (see core/v1 PersistentVolumeClaim).");
+    (
+        vec![
+            col("Name", "string", "name", 0, NAME_DESC),
+            col("Status", "string", "", 0, &d("status.phase")),
+            col("Volume", "string", "", 0, &d("spec.volumeName")),
+            col("Capacity", "string", "", 0, &d("status.capacity")),
+            col("Access Modes", "string", "", 0, &d("status.accessModes")),
+            col("StorageClass", "string", "", 0, &d("spec.storageClassName")),
+            col(
+                "VolumeAttributesClass",
+                "string",
+                "",
+                0,
+                &d("spec.volumeAttributesClassName"),
+            ),
+            col("Age", "string", "", 0, AGE_DESC),
+            col("VolumeMode", "string", "", 1, &d("spec.volumeMode")),
+        ],
+        |o| {
+            let bound = o.pointer("/metadata/deletionTimestamp").is_none()
+                && text(o, "/status/phase") == "Bound";
+            let modes = o
+                .pointer("/status/accessModes")
+                .and_then(Value::as_array)
+                .filter(|_| bound)
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .map(|m| match m {
+                    "ReadWriteOnce" => "RWO",
+                    "ReadOnlyMany" => "ROX",
+                    "ReadWriteMany" => "RWX",
+                    "ReadWriteOncePod" => "RWOP",
+                    other => other,
+                })
+                .collect::<Vec<_>>()
+                .join(",");
+            let phase = if o.pointer("/metadata/deletionTimestamp").is_some() {
+                "Terminating".to_string()
+            } else {
+                text(o, "/status/phase")
+            };
+            let capacity = if bound {
+                text(o, "/status/capacity/storage")
+            } else {
+                String::new()
+            };
+            let vac = match text(o, "/spec/volumeAttributesClassName") {
+                v if v.is_empty() => "<unset>".to_string(),
+                v => v,
+            };
+            vec![
+                json!(text(o, "/metadata/name")),
+                json!(phase),
+                json!(text(o, "/spec/volumeName")),
+                json!(capacity),
+                json!(modes),
+                json!(text(o, "/spec/storageClassName")),
+                json!(vac),
+                json!(created(o)),
+                json!(or_none(text(o, "/spec/volumeMode"))),
+            ]
+        },
+    )
+}
+
 /// core/v1 Events as kube-apiserver prints them (`printEvent`): the last-seen age with
 /// `(xN over AGE)` for repeated ones, `kind/name` as Object.
 fn events() -> Printer {
@@ -588,6 +658,7 @@ pub fn table(
             ("apps", "deployments") => deployments(),
             ("", "namespaces") => namespaces(),
             ("", "events") => events(),
+            ("", "persistentvolumeclaims") => claims(),
             ("", "configmaps") => configmaps(),
             ("apiextensions.k8s.io", "customresourcedefinitions") => crds(),
             _ => generic(),

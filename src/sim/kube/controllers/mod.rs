@@ -5,10 +5,12 @@
 //!
 //! Files: `workloads` (Deployment -> ReplicaSet -> Pods, StatefulSet, DaemonSet and their
 //! status), `kubelet` (scheduling, Pending -> Running and Ready, injected crash loops),
-//! `events` (core/v1 Events as the scheduler and kubelet word them).
+//! `provision` (PVC binding, Gateways, Certificates), `events` (core/v1 Events as the
+//! scheduler and kubelet word them).
 
 mod events;
 mod kubelet;
+mod provision;
 mod workloads;
 
 use super::errors::ApiError;
@@ -69,6 +71,9 @@ pub enum Fault {
     /// Pods of the workload `name` in `namespace` (the pod itself, or pods named `name-...`)
     /// crash: CrashLoopBackOff, restartCount growing, lastState.terminated reason Error.
     CrashLoop { namespace: String, name: String },
+    /// The PersistentVolumeClaim `name` in `namespace` never binds: Pending, with a
+    /// `ProvisioningFailed` warning from its StorageClass's provisioner.
+    PvcPending { namespace: String, name: String },
 }
 
 impl Fault {
@@ -81,6 +86,7 @@ impl Fault {
                             .strip_prefix(name.as_str())
                             .is_some_and(|r| r.starts_with('-')))
             }
+            Fault::PvcPending { .. } => false,
         }
     }
 }
@@ -170,6 +176,7 @@ impl<'a> Pass<'a> {
         };
         workloads::reconcile(&mut p);
         kubelet::reconcile(&mut p, mem);
+        provision::reconcile(&mut p);
         p.next
     }
 
