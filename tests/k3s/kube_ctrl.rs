@@ -10,6 +10,7 @@ use homelab::sim::kube::objects::NodeSpec;
 use homelab::sim::kube::{KubeSim, SimOptions};
 use serde_json::Value;
 use std::time::Duration;
+use tokio::io::AsyncBufReadExt;
 
 const WORKLOADS: &str = r#"apiVersion: v1
 kind: Namespace
@@ -90,6 +91,7 @@ spec:
 async fn cluster(backoff: Duration) -> KubeSim {
     let sim = KubeSim::start(SimOptions {
         controllers: Some(Timing::instant(backoff)),
+        log_every: Duration::from_millis(20),
         ..Default::default()
     })
     .await
@@ -603,4 +605,67 @@ async fn claims_bind_gateways_are_programmed_certificates_ready_and_a_stuck_clai
         ev.contains("ProvisioningFailed") && ev.contains("Warning"),
         "{ev}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_logs_tails_timestamps_and_follows_a_running_pod() {
+    if !require_peer(
+        "kubectl",
+        which("kubectl"),
+        "kubectl is expected at /usr/bin/kubectl",
+    ) {
+        return;
+    }
+    let sim = cluster(Duration::from_secs(3600)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let k = Kubectl::new(&sim, dir.path());
+    let manifest = dir.path().join("w.yaml");
+    std::fs::write(&manifest, WORKLOADS).unwrap();
+    k.ok(&["apply", "--server-side", "-f", manifest.to_str().unwrap()])
+        .await;
+    k.ok(&[
+        "wait",
+        "--for=condition=Ready",
+        "pod/db-0",
+        "-n",
+        "demo",
+        "--timeout=60s",
+    ])
+    .await;
+
+    let tail = k
+        .ok(&["logs", "db-0", "-n", "demo", "--tail=3", "--timestamps"])
+        .await;
+    let lines: Vec<&str> = tail.lines().collect();
+    assert_eq!(lines.len(), 3, "{tail}");
+    for l in &lines {
+        let (ts, rest) = l.split_once(' ').unwrap();
+        assert!(ts.parse::<jiff::Timestamp>().is_ok(), "{l}");
+        assert!(rest.contains("container=postgres"), "{l}");
+    }
+    let bad = k.run(&["logs", "db-0", "-n", "demo", "-c", "nope"]).await;
+    assert!(!bad.status.success());
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("container nope is not valid for pod db-0")
+    );
+
+    // -f streams lines as they are produced: read past the backlog, then stop kubectl.
+    let mut child = k
+        .command(&["logs", "-f", "db-0", "-n", "demo", "--tail=1"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut seen = vec![];
+    while seen.len() < 5 {
+        let l = tokio::time::timeout(Duration::from_secs(30), out.next_line())
+            .await
+            .expect("a followed line")
+            .unwrap()
+            .expect("the stream stays open");
+        let n: i64 = l.rsplit_once("n=").unwrap().1.parse().unwrap();
+        seen.push(n);
+    }
+    assert!(seen.windows(2).all(|w| w[1] == w[0] + 1), "{seen:?}");
+    child.kill().await.unwrap();
 }

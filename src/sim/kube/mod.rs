@@ -20,6 +20,7 @@ pub mod crd;
 pub mod discovery;
 pub mod errors;
 pub mod fields;
+pub mod logs;
 pub mod objects;
 pub mod patch;
 pub mod resources;
@@ -70,6 +71,8 @@ pub struct SimOptions {
     /// Run the controller loop (`controllers/`) with these delays; None: objects stay as
     /// written.
     pub controllers: Option<controllers::Timing>,
+    /// One generated pod log line per this interval (`logs.rs`).
+    pub log_every: Duration,
 }
 
 impl Default for SimOptions {
@@ -80,6 +83,7 @@ impl Default for SimOptions {
             bookmark_every: Duration::from_secs(60),
             history: HISTORY,
             controllers: None,
+            log_every: Duration::from_secs(1),
         }
     }
 }
@@ -94,6 +98,7 @@ impl KubeSim {
             token: token.clone(),
             version: opts.version.clone(),
             bookmark_every: opts.bookmark_every,
+            log_every: opts.log_every,
         });
         let tcp = tokio::net::TcpListener::bind(opts.listen)
             .await

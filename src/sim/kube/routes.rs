@@ -26,6 +26,7 @@ pub struct Shared {
     pub token: String,
     pub version: String,
     pub bookmark_every: Duration,
+    pub log_every: Duration,
 }
 
 pub fn router(shared: Arc<Shared>) -> Router {
@@ -131,6 +132,12 @@ async fn dispatch(
             ["openapi", "v3", "apis", g, v] => return found(discovery::openapi_gv(&types(), g, v)),
             _ => {}
         }
+    }
+    if method == Method::GET
+        && let ["api", "v1", "namespaces", ns, "pods", name, "log"] = segs.as_slice()
+    {
+        return super::logs::serve(&s.store, ns, name, &q, s.log_every)
+            .unwrap_or_else(|e| fail(&e));
     }
     let (group, version, rest) = match segs.as_slice() {
         ["api", "v1", rest @ ..] if !rest.is_empty() => ("", "v1", rest),
