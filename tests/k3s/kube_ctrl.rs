@@ -277,6 +277,24 @@ async fn workloads_roll_out_and_pods_run_as_kubectl_sees_them() {
         "{ev}"
     );
 
+    // metrics.k8s.io: kubectl top reads NodeMetrics and PodMetrics.
+    let top = k.ok(&["top", "nodes"]).await;
+    let rows = words(&top);
+    assert_eq!(
+        rows[0],
+        ["NAME", "CPU(cores)", "CPU(%)", "MEMORY(bytes)", "MEMORY(%)"],
+        "{top}"
+    );
+    assert_eq!(rows.len(), 4, "{top}");
+    for r in &rows[1..] {
+        assert!(
+            r[1].ends_with('m') && r[2].ends_with('%') && r[3].ends_with("Mi"),
+            "{top}"
+        );
+    }
+    let top = k.ok(&["top", "pods", "-n", "demo", "--containers"]).await;
+    assert!(top.contains("db-0") && top.contains("postgres"), "{top}");
+
     // Scaling down removes pods; the Deployment follows.
     // (The `scale` subresource is not served yet: a patch does the same.)
     k.ok(&[

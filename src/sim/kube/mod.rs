@@ -21,6 +21,7 @@ pub mod discovery;
 pub mod errors;
 pub mod fields;
 pub mod logs;
+pub mod metrics;
 pub mod objects;
 pub mod patch;
 pub mod resources;

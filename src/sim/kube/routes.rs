@@ -139,6 +139,21 @@ async fn dispatch(
         return super::logs::serve(&s.store, ns, name, &q, s.log_every)
             .unwrap_or_else(|e| fail(&e));
     }
+    if method == Method::GET
+        && let ["apis", "metrics.k8s.io", "v1beta1", rest @ ..] = segs.as_slice()
+        && !rest.is_empty()
+    {
+        let sel = match Selectors::parse(
+            q.get("labelSelector").map(String::as_str),
+            q.get("fieldSelector").map(String::as_str),
+        ) {
+            Ok(s) => s,
+            Err(e) => return fail(&e),
+        };
+        if let Some(answer) = super::metrics::serve(&s.store, rest, &sel) {
+            return answer.map(|v| ok(&v)).unwrap_or_else(|e| fail(&e));
+        }
+    }
     let (group, version, rest) = match segs.as_slice() {
         ["api", "v1", rest @ ..] if !rest.is_empty() => ("", "v1", rest),
         ["apis", g, v, rest @ ..] if !rest.is_empty() => (*g, *v, rest),
