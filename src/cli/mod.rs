@@ -200,10 +200,20 @@ pub enum SimCommand {
         #[arg(long, default_value_t = 1)]
         nodes: u32,
     },
-    /// Kubernetes API server: built-in resources, CRDs, server-side apply, watches.
+    /// Kubernetes API server: built-in resources, CRDs, server-side apply, watches, and
+    /// controllers that run workloads.
     Kube {
         #[arg(long, default_value = "127.0.0.1:0")]
         listen: SocketAddr,
+        /// Controller time runs this many times faster (pods start in 3 s at 1).
+        #[arg(long, default_value_t = 1.0)]
+        speed: f64,
+        /// Pods of this workload crash-loop (NAMESPACE/NAME; repeatable).
+        #[arg(long, value_name = "NAMESPACE/NAME")]
+        crash_loop: Vec<String>,
+        /// This PersistentVolumeClaim never binds (NAMESPACE/NAME; repeatable).
+        #[arg(long, value_name = "NAMESPACE/NAME")]
+        pvc_pending: Vec<String>,
     },
     /// Loki (query_range, websocket tail, labels) with a log generator.
     Loki {

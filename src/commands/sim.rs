@@ -19,7 +19,12 @@ pub fn run(command: SimCommand) -> ExitCode {
             plain_http,
             nodes,
         } => rt.block_on(run_pve(listen, plain_http, nodes)),
-        SimCommand::Kube { listen } => rt.block_on(run_kube(listen)),
+        SimCommand::Kube {
+            listen,
+            speed,
+            crash_loop,
+            pvc_pending,
+        } => rt.block_on(run_kube(listen, speed, &crash_loop, &pvc_pending)),
         SimCommand::Loki { listen, rate } => rt.block_on(run_loki(listen, rate)),
         SimCommand::Alerts { listen } => rt.block_on(run_alerts(listen)),
     }
@@ -78,12 +83,40 @@ async fn run_pve(listen: SocketAddr, plain_http: bool, nodes: u32) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-/// `homelab sim kube [--listen ADDR]`: a cluster's API (every built-in resource, CRDs,
-/// server-side apply, watches) with the prox-n100 nodes Ready, a kubeconfig written to a
-/// temporary folder, and the kubectl line to reach it.
-async fn run_kube(listen: SocketAddr) -> ExitCode {
+/// `homelab sim kube [--listen ADDR] [--speed X] [--crash-loop NS/NAME] [--pvc-pending
+/// NS/NAME]`: a cluster's API (every built-in resource, CRDs, server-side apply, watches, the
+/// controller loop) with the prox-n100 nodes Ready, a kubeconfig written to a temporary folder,
+/// and the kubectl line to reach it.
+async fn run_kube(
+    listen: SocketAddr,
+    speed: f64,
+    crash_loop: &[String],
+    pvc_pending: &[String],
+) -> ExitCode {
+    use kube::controllers::Fault;
+    let mut faults = vec![];
+    let flags = crash_loop
+        .iter()
+        .map(|w| ("--crash-loop", w))
+        .chain(pvc_pending.iter().map(|w| ("--pvc-pending", w)));
+    for (flag, w) in flags {
+        let Some((ns, name)) = w
+            .split_once('/')
+            .filter(|(a, b)| !a.is_empty() && !b.is_empty())
+        else {
+            eprintln!("homelab sim kube: {flag} {w}: expected NAMESPACE/NAME, e.g. default/web");
+            return ExitCode::from(2);
+        };
+        let (namespace, name) = (ns.to_string(), name.to_string());
+        faults.push(if flag == "--crash-loop" {
+            Fault::CrashLoop { namespace, name }
+        } else {
+            Fault::PvcPending { namespace, name }
+        });
+    }
     let sim = match KubeSim::start(kube::SimOptions {
         listen,
+        controllers: Some(kube::controllers::Timing::default().scaled(speed)),
         ..Default::default()
     })
     .await
@@ -91,6 +124,9 @@ async fn run_kube(listen: SocketAddr) -> ExitCode {
         Ok(s) => s,
         Err(e) => return bind_error("kube", listen, e),
     };
+    for f in faults {
+        sim.inject(f);
+    }
     for (name, ip, server) in [
         ("k3s-server-1", "192.168.1.21", true),
         ("k3s-agent-1", "192.168.1.31", false),

@@ -88,13 +88,13 @@ fn key(group: &str, plural: &str) -> TypeKey {
 }
 
 /// kubectl with this sim's kubeconfig, a private HOME and discovery cache.
-struct Kubectl {
+pub(crate) struct Kubectl {
     kubeconfig: PathBuf,
     home: PathBuf,
 }
 
 impl Kubectl {
-    fn new(sim: &KubeSim, dir: &Path) -> Kubectl {
+    pub(crate) fn new(sim: &KubeSim, dir: &Path) -> Kubectl {
         let kubeconfig = dir.join("kubeconfig");
         std::fs::write(&kubeconfig, sim.kubeconfig(&sim.url())).unwrap();
         Kubectl {
@@ -103,7 +103,7 @@ impl Kubectl {
         }
     }
 
-    fn command(&self, args: &[&str]) -> tokio::process::Command {
+    pub(crate) fn command(&self, args: &[&str]) -> tokio::process::Command {
         let mut c = tokio::process::Command::new("kubectl");
         c.arg("--kubeconfig")
             .arg(&self.kubeconfig)
@@ -115,12 +115,12 @@ impl Kubectl {
         c
     }
 
-    async fn run(&self, args: &[&str]) -> Output {
+    pub(crate) async fn run(&self, args: &[&str]) -> Output {
         self.command(args).output().await.unwrap()
     }
 
     /// stdout of a run that must succeed.
-    async fn ok(&self, args: &[&str]) -> String {
+    pub(crate) async fn ok(&self, args: &[&str]) -> String {
         let out = self.run(args).await;
         assert!(
             out.status.success(),
@@ -132,7 +132,7 @@ impl Kubectl {
     }
 }
 
-fn words(text: &str) -> Vec<Vec<&str>> {
+pub(crate) fn words(text: &str) -> Vec<Vec<&str>> {
     text.lines()
         .map(|l| l.split_whitespace().collect())
         .collect()

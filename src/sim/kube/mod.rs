@@ -10,14 +10,18 @@
 //! `select` (selectors), `watch`, `table`, `crd`, `discovery`, `routes` (HTTP), `resources`
 //! (built-in types), `errors` (Status), `objects` (Node shapes), `tls`.
 //!
-//! Controllers (later) drive objects through [`KubeSim::store`]: [`store::Store::put`] writes
-//! whole objects, status included, and every write reaches watchers as an event.
+//! `controllers` (workloads, scheduler, kubelet, Events, injected faults) drives objects through
+//! [`KubeSim::store`]: [`store::Store::put`] writes whole objects, status included, and every
+//! write reaches watchers as an event.
 
 pub mod apply;
+pub mod controllers;
 pub mod crd;
 pub mod discovery;
 pub mod errors;
 pub mod fields;
+pub mod logs;
+pub mod metrics;
 pub mod objects;
 pub mod patch;
 pub mod resources;
@@ -44,6 +48,8 @@ pub struct KubeSim {
     /// The bearer token clients must send.
     pub token: String,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    controllers: controllers::Controllers,
+    _stop_controllers: tokio::sync::watch::Sender<bool>,
 }
 
 impl Drop for KubeSim {
@@ -63,6 +69,11 @@ pub struct SimOptions {
     pub bookmark_every: Duration,
     /// Watch events kept per resource type.
     pub history: usize,
+    /// Run the controller loop (`controllers/`) with these delays; None: objects stay as
+    /// written.
+    pub controllers: Option<controllers::Timing>,
+    /// One generated pod log line per this interval (`logs.rs`).
+    pub log_every: Duration,
 }
 
 impl Default for SimOptions {
@@ -72,6 +83,8 @@ impl Default for SimOptions {
             version: "v1.33.5+k3s1".into(),
             bookmark_every: Duration::from_secs(60),
             history: HISTORY,
+            controllers: None,
+            log_every: Duration::from_secs(1),
         }
     }
 }
@@ -86,6 +99,7 @@ impl KubeSim {
             token: token.clone(),
             version: opts.version.clone(),
             bookmark_every: opts.bookmark_every,
+            log_every: opts.log_every,
         });
         let tcp = tokio::net::TcpListener::bind(opts.listen)
             .await
@@ -101,7 +115,14 @@ impl KubeSim {
                 })
                 .await;
         });
+        let ctl = controllers::Controllers::default();
+        let (stop_ctl, ctl_stopped) = tokio::sync::watch::channel(false);
+        if let Some(timing) = opts.controllers {
+            ctl.spawn(store.clone(), timing, ctl_stopped);
+        }
         Ok(KubeSim {
+            controllers: ctl,
+            _stop_controllers: stop_ctl,
             store,
             addr,
             ca_pem: tls.ca_pem,
@@ -113,6 +134,11 @@ impl KubeSim {
     /// The object store: what a controller loop reads, writes and subscribes to.
     pub fn store(&self) -> &Arc<store::Store> {
         &self.store
+    }
+
+    /// Inject a failure into the controller loop (see [`controllers::Fault`]).
+    pub fn inject(&self, fault: controllers::Fault) {
+        self.controllers.inject(fault);
     }
 
     /// `https://127.0.0.1:<port>`.

@@ -145,6 +145,9 @@ const BUILTIN: &[Row] = &[
     ("policy", "v1", "poddisruptionbudgets", "poddisruptionbudget", "PodDisruptionBudget", true, &["pdb"], NONE, true),
     ("events.k8s.io", "v1", "events", "event", "Event", true, &["ev"], NONE, false),
     ("apiextensions.k8s.io", "v1", "customresourcedefinitions", "customresourcedefinition", "CustomResourceDefinition", false, &["crd", "crds"], NONE, true),
+    // metrics-server's aggregated API (k3s bundles it); computed on read by `metrics.rs`.
+    ("metrics.k8s.io", "v1beta1", "nodes", "", "NodeMetrics", false, NONE, NONE, false),
+    ("metrics.k8s.io", "v1beta1", "pods", "", "PodMetrics", true, NONE, NONE, false),
 ];
 
 /// The groups in the order `/apis` lists them (core is served under `/api`).
@@ -158,6 +161,7 @@ pub const BUILTIN_GROUPS: &[&str] = &[
     "networking.k8s.io",
     "coordination.k8s.io",
     "apiextensions.k8s.io",
+    "metrics.k8s.io",
 ];
 
 pub fn builtins() -> Vec<ResourceType> {

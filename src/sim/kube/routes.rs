@@ -26,6 +26,7 @@ pub struct Shared {
     pub token: String,
     pub version: String,
     pub bookmark_every: Duration,
+    pub log_every: Duration,
 }
 
 pub fn router(shared: Arc<Shared>) -> Router {
@@ -130,6 +131,27 @@ async fn dispatch(
             }
             ["openapi", "v3", "apis", g, v] => return found(discovery::openapi_gv(&types(), g, v)),
             _ => {}
+        }
+    }
+    if method == Method::GET
+        && let ["api", "v1", "namespaces", ns, "pods", name, "log"] = segs.as_slice()
+    {
+        return super::logs::serve(&s.store, ns, name, &q, s.log_every)
+            .unwrap_or_else(|e| fail(&e));
+    }
+    if method == Method::GET
+        && let ["apis", "metrics.k8s.io", "v1beta1", rest @ ..] = segs.as_slice()
+        && !rest.is_empty()
+    {
+        let sel = match Selectors::parse(
+            q.get("labelSelector").map(String::as_str),
+            q.get("fieldSelector").map(String::as_str),
+        ) {
+            Ok(s) => s,
+            Err(e) => return fail(&e),
+        };
+        if let Some(answer) = super::metrics::serve(&s.store, rest, &sel) {
+            return answer.map(|v| ok(&v)).unwrap_or_else(|e| fail(&e));
         }
     }
     let (group, version, rest) = match segs.as_slice() {

@@ -149,6 +149,16 @@ fn pods() -> Printer {
                 .iter()
                 .map(|s| s["restartCount"].as_i64().unwrap_or(0))
                 .sum();
+            // printPod: `3 (12s ago)` from the newest lastState.terminated.finishedAt.
+            let last_restart = statuses
+                .iter()
+                .filter_map(|s| s.pointer("/lastState/terminated/finishedAt"))
+                .filter_map(Value::as_str)
+                .max();
+            let restarts = match last_restart {
+                Some(t) if restarts > 0 => format!("{restarts} ({} ago)", age(t)),
+                _ => restarts.to_string(),
+            };
             let waiting = statuses
                 .iter()
                 .find_map(|s| s.pointer("/state/waiting/reason").and_then(Value::as_str));
@@ -166,12 +176,133 @@ fn pods() -> Printer {
                 json!(text(o, "/metadata/name")),
                 json!(format!("{ready}/{containers}")),
                 json!(status),
-                json!(restarts.to_string()),
+                json!(restarts),
                 json!(created(o)),
                 json!(or_none(text(o, "/status/podIP"))),
                 json!(or_none(text(o, "/spec/nodeName"))),
                 json!("<none>"),
                 json!("<none>"),
+            ]
+        },
+    )
+}
+
+/// PersistentVolumeClaims as `printPersistentVolumeClaim` prints them (access modes as
+/// RWO/ROX/RWX/RWOP).
+fn claims() -> Printer {
+    let d = |f: &str| format!("{f} of the claim (see core/v1 PersistentVolumeClaim).");
+    (
+        vec![
+            col("Name", "string", "name", 0, NAME_DESC),
+            col("Status", "string", "", 0, &d("status.phase")),
+            col("Volume", "string", "", 0, &d("spec.volumeName")),
+            col("Capacity", "string", "", 0, &d("status.capacity")),
+            col("Access Modes", "string", "", 0, &d("status.accessModes")),
+            col("StorageClass", "string", "", 0, &d("spec.storageClassName")),
+            col(
+                "VolumeAttributesClass",
+                "string",
+                "",
+                0,
+                &d("spec.volumeAttributesClassName"),
+            ),
+            col("Age", "string", "", 0, AGE_DESC),
+            col("VolumeMode", "string", "", 1, &d("spec.volumeMode")),
+        ],
+        |o| {
+            let bound = o.pointer("/metadata/deletionTimestamp").is_none()
+                && text(o, "/status/phase") == "Bound";
+            let modes = o
+                .pointer("/status/accessModes")
+                .and_then(Value::as_array)
+                .filter(|_| bound)
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .map(|m| match m {
+                    "ReadWriteOnce" => "RWO",
+                    "ReadOnlyMany" => "ROX",
+                    "ReadWriteMany" => "RWX",
+                    "ReadWriteOncePod" => "RWOP",
+                    other => other,
+                })
+                .collect::<Vec<_>>()
+                .join(",");
+            let phase = if o.pointer("/metadata/deletionTimestamp").is_some() {
+                "Terminating".to_string()
+            } else {
+                text(o, "/status/phase")
+            };
+            let capacity = if bound {
+                text(o, "/status/capacity/storage")
+            } else {
+                String::new()
+            };
+            let vac = match text(o, "/spec/volumeAttributesClassName") {
+                v if v.is_empty() => "<unset>".to_string(),
+                v => v,
+            };
+            vec![
+                json!(text(o, "/metadata/name")),
+                json!(phase),
+                json!(text(o, "/spec/volumeName")),
+                json!(capacity),
+                json!(modes),
+                json!(text(o, "/spec/storageClassName")),
+                json!(vac),
+                json!(created(o)),
+                json!(or_none(text(o, "/spec/volumeMode"))),
+            ]
+        },
+    )
+}
+
+/// core/v1 Events as kube-apiserver prints them (`printEvent`): the last-seen age with
+/// `(xN over AGE)` for repeated ones, `kind/name` as Object.
+fn events() -> Printer {
+    let d = |f: &str| format!("{f} of the event (see core/v1 Event).");
+    (
+        vec![
+            col("Last Seen", "string", "", 0, &d("lastTimestamp")),
+            col("Type", "string", "", 0, &d("type")),
+            col("Reason", "string", "", 0, &d("reason")),
+            col("Object", "string", "", 0, &d("involvedObject")),
+            col("Subobject", "string", "", 1, &d("involvedObject.fieldPath")),
+            col("Source", "string", "", 1, &d("source")),
+            col("Message", "string", "", 0, &d("message")),
+            col("First Seen", "string", "", 1, &d("firstTimestamp")),
+            col("Count", "string", "", 1, &d("count")),
+            col("Name", "string", "name", 1, NAME_DESC),
+        ],
+        |o| {
+            let count = int(o, "/count");
+            let last = age(&text(o, "/lastTimestamp"));
+            let first = age(&text(o, "/firstTimestamp"));
+            let seen = if count > 1 {
+                format!("{last} (x{count} over {first})")
+            } else {
+                last
+            };
+            let source = [text(o, "/source/component"), text(o, "/source/host")]
+                .into_iter()
+                .filter(|s| !s.is_empty())
+                .collect::<Vec<_>>()
+                .join(", ");
+            vec![
+                json!(seen),
+                json!(text(o, "/type")),
+                json!(text(o, "/reason")),
+                json!(format!(
+                    "{}/{}",
+                    text(o, "/involvedObject/kind").to_lowercase(),
+                    text(o, "/involvedObject/name")
+                )),
+                json!(text(o, "/involvedObject/fieldPath")),
+                json!(source),
+                json!(text(o, "/message")),
+                json!(first),
+                json!(count.to_string()),
+                json!(text(o, "/metadata/name")),
             ]
         },
     )
@@ -526,6 +657,8 @@ pub fn table(
             ("", "nodes") => nodes(),
             ("apps", "deployments") => deployments(),
             ("", "namespaces") => namespaces(),
+            ("", "events") => events(),
+            ("", "persistentvolumeclaims") => claims(),
             ("", "configmaps") => configmaps(),
             ("apiextensions.k8s.io", "customresourcedefinitions") => crds(),
             _ => generic(),
