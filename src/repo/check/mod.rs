@@ -5,9 +5,9 @@
 
 mod clusters;
 mod exposure;
-mod image_checksum;
 mod flux_graph;
 mod flux_order;
+mod image_checksum;
 mod layout;
 mod media_storage;
 mod observability;
