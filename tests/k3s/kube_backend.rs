@@ -149,7 +149,9 @@ async fn an_unknown_kind_and_a_broken_document_are_named() {
     assert_eq!(err.to_string(), "x.yaml document 1: apiVersion is missing");
     let docs = apply::parse(
         "x.yaml",
-        &format!("{NAMESPACE}---\napiVersion: example.com/v1\nkind: Gadget\nmetadata: {{name: g}}\n"),
+        &format!(
+            "{NAMESPACE}---\napiVersion: example.com/v1\nkind: Gadget\nmetadata: {{name: g}}\n"
+        ),
     )
     .unwrap();
     let mut resolver = Resolver::new(client.clone());
@@ -380,16 +382,4 @@ async fn events_of_an_object_come_newest_first() {
     assert_eq!(got[0].message, "BackOff on web");
     assert_eq!((got[0].count, got[0].type_.as_str()), (2, "Warning"));
     assert_eq!(got[0].last_seen, "2026-01-01T10:05:00Z");
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn scratch_ns() {
-    let (sim, client, _dir) = start().await;
-    let docs = apply::parse("ns", NAMESPACE).unwrap();
-    let mut resolver = Resolver::new(client.clone());
-    apply::apply(&client, &mut resolver, &docs, &ApplyOptions::default()).await.unwrap();
-    let a = sim.store().get(&key("", "namespaces"), "", "flux-system").unwrap();
-    apply::apply(&client, &mut resolver, &docs, &ApplyOptions::default()).await.unwrap();
-    let b = sim.store().get(&key("", "namespaces"), "", "flux-system").unwrap();
-    panic!("{a:#}\n{b:#}");
 }

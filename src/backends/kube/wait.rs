@@ -316,9 +316,7 @@ mod tests {
         assert_eq!((r.ready, r.condition.as_str()), (false, "ResolvedRefs"));
         assert!(r.message.starts_with("parent internal: "), "{}", r.message);
 
-        let pvc = |phase: &str| {
-            json!({"apiVersion": "v1", "kind": "PersistentVolumeClaim", "status": {"phase": phase}})
-        };
+        let pvc = |phase: &str| json!({"apiVersion": "v1", "kind": "PersistentVolumeClaim", "status": {"phase": phase}});
         assert!(readiness(&pvc("Bound")).ready);
         assert_eq!(readiness(&pvc("Pending")).reason, "Pending");
 
