@@ -5,6 +5,8 @@
 mod ha;
 #[path = "k3s/kube_api.rs"]
 mod kube_api;
+#[path = "k3s/kube_backend.rs"]
+mod kube_backend;
 #[path = "k3s/kube_ctrl.rs"]
 mod kube_ctrl;
 #[path = "k3s/kube_sim.rs"]

@@ -1,5 +1,12 @@
-//! Kubernetes through kube-rs, only what the k3s stage needs: the kubeconfig k3s writes (rewritten
-//! and merged into the operator's), and "is every node Ready" (list + watch).
+//! Kubernetes through kube-rs: a client from a kubeconfig context, cached CRD-aware discovery,
+//! server-side apply of multi-document YAML, waits on the conditions each kind reports, events
+//! of an object; plus what the k3s stage needs (the kubeconfig k3s writes, rewritten and merged
+//! into the operator's, and "is every node Ready").
 
+pub mod apply;
+pub mod client;
+pub mod discovery;
+pub mod events;
 pub mod kubeconfig;
 pub mod nodes;
+pub mod wait;

@@ -6,7 +6,6 @@ use k8s_openapi::api::core::v1::Node;
 use kube::runtime::watcher;
 use kube::{Api, Client};
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::time::Duration;
 
 /// One node's readiness as the API server reports it.
@@ -53,19 +52,7 @@ pub fn readiness(node: &Node) -> NodeReadiness {
     }
 }
 
-/// A client for `context` of the kubeconfig at `path`.
-pub async fn client_for(path: &Path, context: &str) -> Result<Client, String> {
-    let kc = kube::config::Kubeconfig::read_from(path)
-        .map_err(|e| format!("{}: {e}", path.display()))?;
-    let opts = kube::config::KubeConfigOptions {
-        context: Some(context.to_string()),
-        ..Default::default()
-    };
-    let cfg = kube::Config::from_custom_kubeconfig(kc, &opts)
-        .await
-        .map_err(|e| format!("{} context {context}: {e}", path.display()))?;
-    Client::try_from(cfg).map_err(|e| format!("building a client for {context}: {e}"))
-}
+pub use super::client::client_for;
 
 /// List nodes once.
 pub async fn list(client: &Client) -> Result<Vec<NodeReadiness>, String> {

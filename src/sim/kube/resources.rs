@@ -84,8 +84,18 @@ impl ResourceType {
     }
 
     /// Does this type carry `metadata.generation` (bumped on spec changes)?
+    /// Whether the server keeps `metadata.generation` for this object: custom resources and
+    /// built-ins with a spec, except the kinds whose registry strategy never sets it
+    /// (Namespace, Node, Service, PersistentVolume, PersistentVolumeClaim).
     pub fn has_generation(&self, obj: &Value) -> bool {
-        self.custom || obj.get("spec").is_some()
+        const NO_GENERATION: [&str; 5] = [
+            "Namespace",
+            "Node",
+            "Service",
+            "PersistentVolume",
+            "PersistentVolumeClaim",
+        ];
+        self.custom || (obj.get("spec").is_some() && !NO_GENERATION.contains(&self.kind.as_str()))
     }
 }
 
