@@ -7,9 +7,17 @@
 //! Figures: docs/performance.md, "Startup cost". Only the binary is affected, not the library
 //! the tests link.
 
+//!
+//! A static build (`-C target-feature=+crt-static`) is left alone: rustc links it as
+//! `-static-pie`, and adding `-no-pie` to that gave an executable that still named the dynamic
+//! loader and crashed in it before `main` (docs/performance.md, "Startup cost").
+
 fn main() {
     println!("cargo:rerun-if-changed=src/build.rs");
-    if std::env::var("CARGO_CFG_TARGET_OS").as_deref() == Ok("linux") {
+    let linux = std::env::var("CARGO_CFG_TARGET_OS").as_deref() == Ok("linux");
+    let crt_static = std::env::var("CARGO_CFG_TARGET_FEATURE")
+        .is_ok_and(|f| f.split(',').any(|f| f == "crt-static"));
+    if linux && !crt_static {
         println!("cargo:rustc-link-arg-bins=-no-pie");
     }
 }
