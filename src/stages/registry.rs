@@ -59,10 +59,12 @@ pub struct BuildCx {
 /// The outcome of building a stage.
 pub enum Build {
     Ready(Arc<dyn Stage>),
-    /// The PVE certificate is not pinned yet: probe it and ask the operator.
+    /// The PVE certificate is not pinned yet: probe it and ask the operator; trusting it
+    /// stores it in the cluster file's `field`.
     NeedsTrust {
         host: String,
         port: u16,
+        field: String,
     },
     /// Cannot run here (missing credentials...): the reason.
     Unavailable(String),
@@ -248,7 +250,9 @@ fn build_proxmox(cx: &BuildCx) -> Build {
         match connect(&cfg, Some(&env_file), cx.pin.as_deref()) {
             Ok(Connection::Ready(client)) => Arc::new(client),
             Ok(Connection::Hosts(router)) => router,
-            Ok(Connection::NeedsTrust { host, port }) => return Build::NeedsTrust { host, port },
+            Ok(Connection::NeedsTrust { host, port, field }) => {
+                return Build::NeedsTrust { host, port, field };
+            }
             Err(e) => return Build::Unavailable(e),
         };
     let stage = ProxmoxStage::new(cfg.clone(), pve);

@@ -80,16 +80,16 @@ async fn build_stage(
     let endpoints = cx.cfg.proxmox.api_endpoints().len().max(1);
     let mut asked: Vec<(String, u16)> = Vec::new();
     loop {
-        let (host, port) = match registry::build(id, &cx) {
+        let (host, port, field) = match registry::build(id, &cx) {
             Build::Ready(stage) => return Ok(stage),
             Build::Unavailable(e) => return Err(e),
-            Build::NeedsTrust { host, port } => (host, port),
+            Build::NeedsTrust { host, port, field } => (host, port, field),
         };
         if asked.contains(&(host.clone(), port)) || asked.len() >= endpoints {
             return Err("the pinned fingerprint was not taken up".into());
         }
         asked.push((host.clone(), port));
-        let fp = trust_endpoint(&host, port, args).await?;
+        let fp = trust_endpoint(&host, port, &field, args).await?;
         pve::trust::store_fingerprint(cluster_file, &fp)?;
         eprintln!("Pinned in {}.", cluster_file.display());
         if let Ok(cfg) = crate::config::valid_cluster(&cx.repo, cluster_file) {
@@ -101,7 +101,12 @@ async fn build_stage(
 
 /// Probe `host:port`, show its certificate and ask (or take `--accept-new`): the fingerprint
 /// to pin.
-async fn trust_endpoint(host: &str, port: u16, args: &BootstrapArgs) -> Result<String, String> {
+async fn trust_endpoint(
+    host: &str,
+    port: u16,
+    field: &str,
+    args: &BootstrapArgs,
+) -> Result<String, String> {
     let fp = pve::tls::probe_fingerprint(host, port, std::time::Duration::from_secs(10)).await?;
     eprintln!(
         "The PVE API at {host}:{port} presents a certificate with SHA-256 fingerprint\n  {fp}"
@@ -112,7 +117,9 @@ async fn trust_endpoint(host: &str, port: u16, args: &BootstrapArgs) -> Result<S
     let yes = if args.accept_new {
         true
     } else if args.yes {
-        return Err("unknown PVE certificate: re-run with --accept-new to trust it, or set proxmox.tls.fingerprint".into());
+        return Err(format!(
+            "unknown PVE certificate at {host}:{port}: re-run with --accept-new to trust it, or set {field}"
+        ));
     } else {
         let prompt = Prompt {
             title: "Trust this certificate?".into(),

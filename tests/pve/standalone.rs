@@ -204,10 +204,12 @@ async fn each_host_is_asked_about_in_turn_with_a_definition_read_before_the_pins
         ssh: Arc::new(NonInteractive { accept_new: false }),
         values: Arc::new(EnvValues),
     };
-    for sim in [&a, &b] {
+    for (i, sim) in [&a, &b].into_iter().enumerate() {
         match build_blocking(StageId::Proxmox, cx.clone()).await {
-            Build::NeedsTrust { host, port } => {
-                assert_eq!((host.as_str(), port), ("127.0.0.1", sim.addr.port()))
+            Build::NeedsTrust { host, port, field } => {
+                assert_eq!((host.as_str(), port), ("127.0.0.1", sim.addr.port()));
+                // The question names the key trusting writes: this host's own entry.
+                assert_eq!(field, format!("proxmox.hosts[{i}].tls.fingerprint"));
             }
             _ => panic!("expected a certificate question for {}", sim.url),
         }

@@ -398,6 +398,7 @@ fn ask_to_trust(app: &mut homelab::app::App) -> &'static str {
             stage: StageId::Proxmox,
             endpoint: "192.168.1.10:8006".into(),
             fingerprint: fp.into(),
+            field: "proxmox.tls.fingerprint".into(),
         }),
     );
     fp

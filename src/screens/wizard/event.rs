@@ -31,6 +31,9 @@ pub enum Event {
         stage: StageId,
         endpoint: String,
         fingerprint: String,
+        /// Where trusting stores it: `proxmox.tls.fingerprint` or
+        /// `proxmox.hosts[N].tls.fingerprint`.
+        field: String,
     },
     /// The trusted fingerprint was written to the cluster file (or could not be).
     StageTrustStored {

@@ -461,11 +461,12 @@ impl WizardState {
                 stage,
                 endpoint,
                 fingerprint,
+                field,
             } => {
                 self.model(stage).phase = Phase::Idle;
                 self.trust_pending = Some(fingerprint.clone());
                 let msg = format!(
-                    "The PVE API at {endpoint} presents a certificate with SHA-256 fingerprint {fingerprint} . Compare it with `pvenode cert info` on the node. Trusting stores it in the cluster file (proxmox.tls.fingerprint)."
+                    "The PVE API at {endpoint} presents a certificate with SHA-256 fingerprint {fingerprint} . Compare it with `pvenode cert info` on the node. Trusting stores it in the cluster file ({field})."
                 );
                 cx.confirm(
                     ConfirmState::new("trust", "Trust this certificate?", msg)

@@ -240,13 +240,14 @@ async fn review(id: StageId, cx: BuildCx) -> Event {
                 plan,
             }
         }
-        Build::NeedsTrust { host, port } => {
+        Build::NeedsTrust { host, port, field } => {
             let t = std::time::Duration::from_secs(10);
             match crate::backends::pve::tls::probe_fingerprint(&host, port, t).await {
                 Ok(fingerprint) => Event::StageTrustNeeded {
                     stage: id,
                     endpoint: format!("{host}:{port}"),
                     fingerprint,
+                    field,
                 },
                 Err(error) => Event::StageUnavailable { stage: id, error },
             }

@@ -10,10 +10,13 @@ pub enum Connection {
     Ready(crate::backends::pve::PveClient),
     /// Standalone hosts: one API per node behind a [`crate::backends::pve::router::NodeRouter`].
     Hosts(Arc<dyn crate::backends::pve::Hypervisor>),
-    /// No fingerprint pinned yet: probe `host:port`, show it, store it, connect again with it.
+    /// No fingerprint pinned yet: probe `host:port`, show it, store it in `field` (the
+    /// cluster file's key: `proxmox.tls.fingerprint` or `proxmox.hosts[N].tls.fingerprint`),
+    /// connect again with it.
     NeedsTrust {
         host: String,
         port: u16,
+        field: String,
     },
 }
 
@@ -168,6 +171,7 @@ fn trust_of(
                 return Ok(Err(Connection::NeedsTrust {
                     host,
                     port: url.port().unwrap_or(8006),
+                    field: format!("{}.tls.fingerprint", ep.path),
                 }));
             }
         },
