@@ -24,6 +24,38 @@ fn homelab(dir: &Path, secret: &str, args: &[&str]) -> std::process::Output {
         .unwrap()
 }
 
+/// A `bootstrap --stage proxmox --yes` of a one-node lab, started and held inside the stage:
+/// the simulator stops it in the image download until the test releases `download`. Returns
+/// when (a condition, not a time) the run has asked for the download.
+async fn held_bootstrap(
+    stderr: std::process::Stdio,
+) -> (
+    homelab::sim::pve::PveSim,
+    tempfile::TempDir,
+    std::process::Child,
+) {
+    let port = free_port();
+    let sim = sim(&["pve"], port).await;
+    sim.with(|st| st.hold.insert("download".into()));
+    let dir = tempfile::tempdir().unwrap();
+    repo_with_cluster(&cluster_yaml(&sim, &["pve"], port), dir.path());
+    let d = dir.path();
+    let mut run = Command::new(env!("CARGO_BIN_EXE_homelab"))
+        .args(["--repo", &d.display().to_string()])
+        .args(["bootstrap", "--stage", "proxmox", "--yes"])
+        .env("PROXMOX_TOKEN_SECRET", &sim.token_secret)
+        .env("HOMELAB_STATE_DIR", d.join("state"))
+        .stdout(std::process::Stdio::null())
+        .stderr(stderr)
+        .spawn()
+        .unwrap();
+    while sim.with(|st| !st.seen.iter().any(|s| s.path.ends_with("/download-url"))) {
+        assert!(run.try_wait().unwrap().is_none(), "the run ended early");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    (sim, dir, run)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bootstrap_plan_then_yes_prints_timestamped_lines_and_is_idempotent() {
     let port = free_port();
@@ -200,30 +232,9 @@ fn bootstrap_tui_with_an_unknown_stage_lists_the_stages_and_exits_2() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_bootstrap_of_the_same_cluster_is_refused_and_names_the_first() {
-    let port = free_port();
-    let sim = sim(&["pve"], port).await;
     // The first run stops in the image download until the test releases it.
-    sim.with(|st| st.hold.insert("download".into()));
-    let dir = tempfile::tempdir().unwrap();
-    repo_with_cluster(&cluster_yaml(&sim, &["pve"], port), dir.path());
+    let (sim, dir, mut first) = held_bootstrap(std::process::Stdio::piped()).await;
     let d = dir.path().to_owned();
-    let mut first = Command::new(env!("CARGO_BIN_EXE_homelab"))
-        .args(["--repo", &d.display().to_string()])
-        .args(["bootstrap", "--stage", "proxmox", "--yes"])
-        .env("PROXMOX_TOKEN_SECRET", &sim.token_secret)
-        .env("HOMELAB_STATE_DIR", d.join("state"))
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Wait (for a condition, not a time) until the first run is inside the stage.
-    while sim.with(|st| !st.seen.iter().any(|s| s.path.ends_with("/download-url"))) {
-        assert!(
-            first.try_wait().unwrap().is_none(),
-            "the first run ended early"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
     let writes = sim.writes();
     let (d2, s2) = (d.clone(), sim.token_secret.clone());
     let second = tokio::task::spawn_blocking(move || {
@@ -311,25 +322,8 @@ async fn an_unwritable_journal_is_named_and_fails_the_run() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_records_the_run_as_interrupted() {
     use homelab::stages::engine::{Journal, JournalKind, RunOutcome, StageId};
-    let port = free_port();
-    let sim = sim(&["pve"], port).await;
-    sim.with(|st| st.hold.insert("download".into()));
-    let dir = tempfile::tempdir().unwrap();
-    repo_with_cluster(&cluster_yaml(&sim, &["pve"], port), dir.path());
+    let (_sim, dir, mut run) = held_bootstrap(std::process::Stdio::null()).await;
     let d = dir.path().to_owned();
-    let mut run = Command::new(env!("CARGO_BIN_EXE_homelab"))
-        .args(["--repo", &d.display().to_string()])
-        .args(["bootstrap", "--stage", "proxmox", "--yes"])
-        .env("PROXMOX_TOKEN_SECRET", &sim.token_secret)
-        .env("HOMELAB_STATE_DIR", d.join("state"))
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    while sim.with(|st| !st.seen.iter().any(|s| s.path.ends_with("/download-url"))) {
-        assert!(run.try_wait().unwrap().is_none(), "the run ended early");
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
     // SAFETY: a signal to our own child.
     unsafe { libc::kill(run.id() as i32, libc::SIGTERM) };
     let status = tokio::task::spawn_blocking(move || run.wait())
