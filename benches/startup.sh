@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Startup cost, whole process: `homelab --version`, `homelab env decrypt` on a 200-key file and
 # the real `sops decrypt` on the same file, alternated, RUNS times each (default 30); prints the
-# median wall and cpu (user+sys, from wait4's rusage) per command. docs/performance.md,
+# median wall and cpu (user+sys, from wait4's rusage) per command; /bin/true in the same rounds
+# is the floor (what exec and exit of a no-op cost on this machine at this moment). docs/performance.md,
 # "Startup cost", records the figures.
 #
 #   .ci/dist && benches/startup.sh [path/to/homelab] [runs]
@@ -43,6 +44,7 @@ commands = [
     ("homelab --version", [homelab, "--version"]),
     ("homelab env decrypt (200 keys)", [homelab, "env", "decrypt", file]),
     ("sops decrypt (same file)", [sops, "decrypt", file]),
+    ("/bin/true (floor: exec of a dynamic no-op)", ["/bin/true"]),
 ]
 if compare:
     commands += [

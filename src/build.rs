@@ -6,10 +6,9 @@
 //! randomized (libraries, heap and stack still are), as with Go binaries such as sops.
 //! Figures: docs/performance.md, "Startup cost". Only the binary is affected, not the library
 //! the tests link.
-
 //!
-//! A static build (`-C target-feature=+crt-static`) is left alone: rustc links it as
-//! `-static-pie`, and adding `-no-pie` to that gave an executable that still named the dynamic
+//! The shipped build, `.ci/dist`, is static and position-dependent (`+crt-static` with
+//! `relocation-model=static`), which needs neither this flag nor the loader. A static build is left alone here: with `+crt-static` alone rustc links `-static-pie`, and adding `-no-pie` to that gave an executable that still named the dynamic
 //! loader and crashed in it before `main` (docs/performance.md, "Startup cost").
 
 fn main() {
