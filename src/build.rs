@@ -8,8 +8,10 @@
 //! the tests link.
 //!
 //! The shipped build, `.ci/dist`, is static and position-dependent (`+crt-static` with
-//! `relocation-model=static`), which needs neither this flag nor the loader. A static build is left alone here: with `+crt-static` alone rustc links `-static-pie`, and adding `-no-pie` to that gave an executable that still named the dynamic
-//! loader and crashed in it before `main` (docs/performance.md, "Startup cost").
+//! `relocation-model=static`), which needs neither this flag nor the loader. A crt-static build
+//! is left alone here: with `+crt-static` alone rustc links `-static-pie`, and adding `-no-pie`
+//! to that gave an executable that still named the dynamic loader and crashed in it before
+//! `main` (docs/performance.md, "Startup cost").
 
 fn main() {
     println!("cargo:rerun-if-changed=src/build.rs");
