@@ -96,6 +96,14 @@ pub struct HealthModel {
     pub flux_not_ready: usize,
 }
 
+/// Lookups built once per rebuild.
+struct Index<'a> {
+    /// Pods that are not fine, by (namespace, owner kind, owner name).
+    bad_pods: &'a HashMap<(&'a str, &'a str, &'a str), Vec<&'a str>>,
+    /// Workloads by the HelmRelease (namespace, name) that made them.
+    by_release: HashMap<(&'a str, &'a str), Vec<&'a str>>,
+}
+
 fn flux_key(kind: FluxKind, ns: &str, name: &str) -> String {
     format!("{}/{ns}/{name}", kind.name())
 }
@@ -178,7 +186,7 @@ impl HealthModel {
     }
 
     /// Kustomizations and HelmReleases (sources are causes, not tree nodes).
-    fn tree_children(&self, f: &FluxObject) -> (Vec<&str>, Vec<&str>) {
+    fn tree_children<'a>(&'a self, f: &FluxObject, ix: &Index<'a>) -> (Vec<&'a str>, Vec<&'a str>) {
         let mut flux: Vec<&str> = Vec::new();
         let mut workloads: Vec<&str> = Vec::new();
         match f.kind {
@@ -200,13 +208,9 @@ impl HealthModel {
                 }
             }
             FluxKind::HelmRelease => {
-                let me = (f.namespace.clone(), f.name.clone());
-                workloads.extend(
-                    self.workloads
-                        .iter()
-                        .filter(|(_, w)| w.release.as_ref() == Some(&me))
-                        .map(|(k, _)| k.as_str()),
-                );
+                if let Some(ws) = ix.by_release.get(&(f.namespace.as_str(), f.name.as_str())) {
+                    workloads.extend(ws.iter().copied());
+                }
             }
             _ => {}
         }
@@ -296,7 +300,7 @@ impl HealthModel {
         guide: &str,
         depth: usize,
         seen: &mut HashSet<String>,
-        bad_pods: &HashMap<(String, String, String), Vec<&str>>,
+        ix: &Index,
         rows: &mut Vec<Row>,
     ) {
         let Some(f) = self.flux.get(key) else { return };
@@ -307,7 +311,7 @@ impl HealthModel {
             key: key.to_string(),
             prefix: row_prefix,
         });
-        let (flux, workloads) = self.tree_children(f);
+        let (flux, workloads) = self.tree_children(f, ix);
         let n = flux.len() + workloads.len();
         if !f.is_ready() {
             let bar = if n > 0 { "│ " } else { "  " };
@@ -322,7 +326,7 @@ impl HealthModel {
         };
         for (i, k) in flux.iter().enumerate() {
             let (row, child) = branch(i);
-            self.flux_subtree(k, row, &child, depth + 1, seen, bad_pods, rows);
+            self.flux_subtree(k, row, &child, depth + 1, seen, ix, rows);
         }
         for (i, k) in workloads.iter().enumerate() {
             let w = &self.workloads[*k];
@@ -331,7 +335,9 @@ impl HealthModel {
                 key: k.to_string(),
                 prefix: row,
             });
-            if let Some(pods) = bad_pods.get(&(w.namespace.clone(), w.kind.clone(), w.name.clone()))
+            if let Some(pods) =
+                ix.bad_pods
+                    .get(&(w.namespace.as_str(), w.kind.as_str(), w.name.as_str()))
             {
                 for (j, p) in pods.iter().enumerate() {
                     let last = j + 1 == pods.len();
@@ -365,7 +371,7 @@ impl HealthModel {
         rows.extend(self.nodes.keys().map(|k| Row::Node(k.clone())));
 
         // Pods that are not fine, by owner (for the tree) and the crash loops.
-        let mut bad_pods: HashMap<(String, String, String), Vec<&str>> = HashMap::new();
+        let mut bad_pods: HashMap<(&str, &str, &str), Vec<&str>> = HashMap::new();
         let mut looping: Vec<(&String, &PodHealth)> = Vec::new();
         let mut not_ready = 0;
         for (k, p) in &self.pods {
@@ -375,7 +381,7 @@ impl HealthModel {
             }
             if bad && let Some((kind, name)) = &p.owner {
                 bad_pods
-                    .entry((p.namespace.clone(), kind.clone(), name.clone()))
+                    .entry((p.namespace.as_str(), kind.as_str(), name.as_str()))
                     .or_default()
                     .push(k);
             }
@@ -427,6 +433,19 @@ impl HealthModel {
                 .filter(|(k, f)| !f.kind.is_source() && !listed.contains(*k))
                 .collect();
             roots.sort_by_key(|(k, f)| (flux_rank(f), *k));
+            let mut by_release: HashMap<(&str, &str), Vec<&str>> = HashMap::new();
+            for (k, w) in &self.workloads {
+                if let Some((ns, name)) = &w.release {
+                    by_release
+                        .entry((ns.as_str(), name.as_str()))
+                        .or_default()
+                        .push(k);
+                }
+            }
+            let ix = Index {
+                bad_pods: &bad_pods,
+                by_release,
+            };
             let mut seen = HashSet::new();
             for (k, _) in roots {
                 self.flux_subtree(
@@ -435,7 +454,7 @@ impl HealthModel {
                     SECTION_INDENT,
                     0,
                     &mut seen,
-                    &bad_pods,
+                    &ix,
                     &mut rows,
                 );
             }
