@@ -270,8 +270,10 @@ pub enum HealthChange {
     FluxAbsent,
     /// Node usage from the last poll (metrics.k8s.io has no watch), by node name.
     Usage(Vec<(String, NodeUsage)>),
-    /// A watch or poll failed and is retried; the text says what and why.
+    /// A watch failed and is retried; the text says what and why.
     Trouble(String),
+    /// The usage poll failed (no metrics-server): said, but the watches are fine.
+    UsageUnavailable(String),
     /// Every watch answered its first list.
     Connected,
 }

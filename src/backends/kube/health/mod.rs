@@ -195,7 +195,7 @@ pub async fn poll_usage(client: &Client) -> HealthChange {
     let list = match get_json(client, "/apis/metrics.k8s.io/v1beta1/nodes").await {
         Ok(v) => v,
         Err(e) => {
-            return HealthChange::Trouble(format!(
+            return HealthChange::UsageUnavailable(format!(
                 "node metrics: {e}; CPU and memory need metrics-server (k3s ships it)"
             ));
         }

@@ -83,8 +83,10 @@ pub struct HealthModel {
     pub events: HashMap<String, WarningEvent>,
     /// No Flux CRDs are served.
     pub flux_absent: bool,
-    /// The last watch or poll trouble (cleared when a list arrives).
+    /// The last watch trouble (cleared when a list arrives).
     pub trouble: Option<String>,
+    /// Why node usage is not shown (cleared by the next usage).
+    pub usage_note: Option<String>,
     /// Every watch answered its first list.
     pub connected: bool,
     pub rows: Vec<Row>,
@@ -179,7 +181,11 @@ impl HealthModel {
                 }
             }
             HealthChange::FluxAbsent => self.flux_absent = true,
-            HealthChange::Usage(u) => self.usage = u.into_iter().collect(),
+            HealthChange::Usage(u) => {
+                self.usage_note = None;
+                self.usage = u.into_iter().collect();
+            }
+            HealthChange::UsageUnavailable(why) => self.usage_note = Some(why),
             HealthChange::Trouble(t) => self.trouble = Some(t),
             HealthChange::Connected => self.connected = true,
         }

@@ -129,3 +129,19 @@ fn enter_on_a_crash_looping_pod_asks_for_its_logs_and_the_selection_stays() {
     assert_eq!(r.pod.unwrap().container.as_deref(), Some("app"));
     assert!(p.take_logs_request().is_none(), "taken once");
 }
+
+#[test]
+fn no_metrics_server_is_a_note_not_a_broken_connection() {
+    let mut p = HealthPane::empty(true);
+    p.on_event(Event::Changes(vec![
+        replace(ListKind::Nodes, "Node", Vec::new()),
+        HealthChange::UsageUnavailable("node metrics: 404".into()),
+        HealthChange::Connected,
+    ]));
+    assert_eq!(p.conn, ConnState::Live);
+    assert_eq!(p.model.usage_note.as_deref(), Some("node metrics: 404"));
+    p.on_event(Event::Changes(vec![HealthChange::Trouble(
+        "watch of Pods: 500".into(),
+    )]));
+    assert!(matches!(p.conn, ConnState::Reconnecting { .. }));
+}

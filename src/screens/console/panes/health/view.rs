@@ -279,7 +279,8 @@ pub(super) fn render(p: &HealthPane, f: &mut Frame, area: Rect, cx: &Cx, focused
     let notice = p
         .notice
         .clone()
-        .or_else(|| p.conn.reason().map(str::to_string));
+        .or_else(|| p.conn.reason().map(str::to_string))
+        .or_else(|| m.usage_note.clone());
     let [note_area, body, footer] = Layout::vertical([
         Constraint::Length(u16::from(notice.is_some())),
         Constraint::Fill(1),
