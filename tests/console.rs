@@ -6,6 +6,10 @@ mod support;
 
 #[path = "console/harness.rs"]
 mod harness;
+#[path = "console/health.rs"]
+mod health;
+#[path = "console/health_e2e.rs"]
+mod health_e2e;
 
 #[path = "console/alerts_peers.rs"]
 mod alerts_peers;

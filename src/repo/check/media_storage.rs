@@ -19,29 +19,7 @@ const DEFAULT_CLASS: &str = "longhorn";
 
 /// Bytes of a Kubernetes quantity (`2Ti`, `500G`, `1.5e12`, `1024`); `None` if it is not one.
 pub fn quantity_bytes(q: &str) -> Option<f64> {
-    const SUFFIXES: &[(&str, f64)] = &[
-        ("Ki", 1024.0),
-        ("Mi", 1048576.0),
-        ("Gi", 1073741824.0),
-        ("Ti", 1099511627776.0),
-        ("Pi", 1125899906842624.0),
-        ("Ei", 1152921504606846976.0),
-        ("k", 1e3),
-        ("M", 1e6),
-        ("G", 1e9),
-        ("T", 1e12),
-        ("P", 1e15),
-        ("E", 1e18),
-        ("m", 1e-3),
-    ];
-    let q = q.trim();
-    let (num, mult) = SUFFIXES
-        .iter()
-        .find_map(|(s, m)| q.strip_suffix(s).map(|n| (n, *m)))
-        .unwrap_or((q, 1.0));
-    let n: f64 = num.parse().ok()?;
-    let bytes = n * mult;
-    (bytes.is_finite() && bytes >= 0.0).then_some(bytes)
+    crate::domain::units::quantity(q)
 }
 
 /// The namespace a document lands in: its own, else the nearest kustomization.yaml above it

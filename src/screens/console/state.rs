@@ -11,6 +11,9 @@ use crossterm::event::{KeyCode, KeyEvent};
 
 pub use super::panes::PaneId;
 
+/// History shown when a pane opens an object's logs on Loki: the last hour.
+pub const LOGS_LOOKBACK_NS: i64 = 3_600_000_000_000;
+
 /// What the user asked the console to do (keys map to these through the keymap).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConsoleAction {
@@ -276,10 +279,13 @@ impl ConsoleState {
         use ConsoleAction as A;
         let logs = self.focus == PaneId::Logs;
         if !matches!(action, A::FocusNext | A::FocusPrev | A::Zoom | A::Grow(_))
-            && let Some(fx) = self.panes.on_action(self.focus, action, now_ns)
+            && let Some(mut fx) = self.panes.on_action(self.focus, action, now_ns)
         {
             if action == A::Back && fx.is_empty() {
                 self.zoomed = false;
+            }
+            if let Some((pane, request)) = self.panes.take_logs_request() {
+                fx.extend(self.open_logs(pane, request, now_ns));
             }
             return fx;
         }
@@ -377,6 +383,55 @@ impl ConsoleState {
             self.alerts.confirm_expire = None;
             Vec::new()
         }
+    }
+
+    /// A pane asked for logs (`Enter` on a pod or a Flux object): the LogQL query on Loki
+    /// (history from [`LOGS_LOOKBACK_NS`] ago, then live), or, when Loki is not configured or
+    /// unreachable, the pod log API through the pane's backend. The logs pane says which.
+    pub fn open_logs(
+        &mut self,
+        pane: PaneId,
+        request: super::panes::LogsRequest,
+        now_ns: i64,
+    ) -> Vec<ConsoleEffect> {
+        use super::conn::ConnState;
+        self.focus = PaneId::Logs;
+        self.zoomed = false;
+        let loki_down = matches!(
+            self.logs.conn,
+            ConnState::Failed { .. } | ConnState::Reconnecting { .. }
+        );
+        if self.endpoints.loki.is_some() && !loki_down {
+            let fx = self.logs.run_query_from(
+                &request.logql,
+                now_ns.saturating_sub(LOGS_LOOKBACK_NS),
+                now_ns,
+            );
+            self.logs.notice = Some(format!("logs of {} from Loki", request.what));
+            return fx;
+        }
+        let why = if self.endpoints.loki.is_none() {
+            "Loki is not configured"
+        } else {
+            "Loki is unreachable"
+        };
+        let Some(pod) = request.pod else {
+            self.logs.notice = Some(format!(
+                "no logs for {}: {why} and it has no pod to follow",
+                request.what
+            ));
+            return Vec::new();
+        };
+        let generation = self
+            .logs
+            .begin_external(&format!("pod log API: {}/{}", pod.namespace, pod.pod));
+        let mut fx = vec![ConsoleEffect::StopTail];
+        fx.extend(self.panes.pod_logs(pane, generation, pod));
+        self.logs.notice = Some(format!(
+            "logs of {} from the pod log API ({why})",
+            request.what
+        ));
+        fx
     }
 
     /// Enter on an alert: its logs, from a little before it started, live.

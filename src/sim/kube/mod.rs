@@ -28,6 +28,7 @@ pub mod resources;
 pub mod routes;
 pub mod select;
 pub mod store;
+pub mod summary;
 pub mod table;
 pub mod tls;
 pub mod watch;

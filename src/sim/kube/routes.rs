@@ -140,6 +140,13 @@ async fn dispatch(
             .unwrap_or_else(|e| fail(&e));
     }
     if method == Method::GET
+        && let ["api", "v1", "nodes", node, "proxy", "stats", "summary"] = segs.as_slice()
+    {
+        return super::summary::serve(&s.store, node)
+            .map(|v| ok(&v))
+            .unwrap_or_else(|e| fail(&e));
+    }
+    if method == Method::GET
         && let ["apis", "metrics.k8s.io", "v1beta1", rest @ ..] = segs.as_slice()
         && !rest.is_empty()
     {

@@ -56,6 +56,8 @@ pub struct LogsPane {
     /// History starts here instead of `window.minutes` ago (the alert pivot), Unix ns.
     pub history_from: Option<i64>,
     pub mode: LogsMode,
+    /// The lines come from elsewhere than Loki (the pod log API); says from where.
+    pub external: Option<String>,
     generation: u64,
     pub conn: ConnState,
     /// A range query is in flight.
@@ -102,6 +104,7 @@ impl LogsPane {
             window: HistoryWindow::default(),
             history_from: None,
             mode: LogsMode::Live,
+            external: None,
             generation: 0,
             conn: ConnState::NotConfigured,
             loading: false,
@@ -165,6 +168,7 @@ impl LogsPane {
             return Vec::new();
         }
         self.generation += 1;
+        self.external = None;
         self.query = query.clone();
         self.query_box.set_text(query.clone());
         self.buffer.clear();
@@ -230,10 +234,34 @@ impl LogsPane {
         fx
     }
 
+    /// Show lines from another source (`what`, e.g. the pod log API) instead of a Loki query:
+    /// the buffer is emptied and the returned generation tags that source's events (sent as
+    /// `ConsoleEvent::Tail`), so late Loki answers are ignored.
+    pub fn begin_external(&mut self, what: &str) -> u64 {
+        self.generation += 1;
+        self.external = Some(what.to_owned());
+        self.query = what.to_owned();
+        self.query_box.set_text(String::new());
+        self.history_from = None;
+        self.buffer.clear();
+        self.loki_dropped = 0;
+        self.error = None;
+        self.notice = None;
+        self.loading = false;
+        self.mode = LogsMode::Live;
+        self.bottom = None;
+        self.selected_up = 0;
+        if let Some(s) = &mut self.search {
+            s.rescan(&self.buffer);
+        }
+        self.conn = ConnState::Connecting;
+        self.generation
+    }
+
     /// Restart the tail of the running query after it was stopped (leaving the screen),
     /// continuing after the newest buffered line.
     pub fn resume_tail(&mut self, now_ns: i64) -> Vec<ConsoleEffect> {
-        if self.query.is_empty() || self.mode != LogsMode::Live {
+        if self.query.is_empty() || self.mode != LogsMode::Live || self.external.is_some() {
             return Vec::new();
         }
         // Peer timestamps: `i64::MAX + 1` would overflow.

@@ -14,6 +14,7 @@ use super::events::ConsoleEffect;
 use super::state::ConsoleAction;
 use super::view::Cx;
 use crate::app::Session;
+use crate::backends::kube::pod_logs::PodLogRequest;
 use crate::msg::BackendEvent;
 use crate::runtime::effects::TaskKey;
 use ratatui::Frame;
@@ -65,6 +66,25 @@ pub trait Pane: Debug {
     fn subscription_keys() -> Vec<TaskKey> {
         Vec::new()
     }
+    /// Logs the pane asked the logs pane to show (`Enter` on an object), taken once after
+    /// each action; the console runs it on Loki or asks [`Pane::pod_logs`] for the fallback.
+    fn take_logs_request(&mut self) -> Option<LogsRequest> {
+        None
+    }
+    /// The effect that follows `request`'s log into the logs pane's `generation` (Loki is
+    /// unreachable); None: the pane cannot.
+    fn pod_logs(_generation: u64, _request: PodLogRequest) -> Option<Self::Effect> {
+        None
+    }
+}
+
+/// "Show these logs": a LogQL query for Loki and the pod to follow when Loki is unreachable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogsRequest {
+    /// What the logs are of, for the notice ("pod media/web-1").
+    pub what: String,
+    pub logql: String,
+    pub pod: Option<PodLogRequest>,
 }
 
 /// One entry per added pane, in focus order after alerts and logs:
@@ -162,6 +182,30 @@ macro_rules! panes {
                 }
             }
 
+            /// The first logs request of any added pane (there is one per action at most).
+            pub fn take_logs_request(&mut self) -> Option<(PaneId, LogsRequest)> {
+                $(if let Some(r) = self.$field.take_logs_request() {
+                    return Some((PaneId::$id, r));
+                })*
+                None
+            }
+
+            /// `pane`'s effect following `request` into the logs pane's `generation`.
+            pub fn pod_logs(
+                &self,
+                pane: PaneId,
+                _generation: u64,
+                _request: PodLogRequest,
+            ) -> Vec<ConsoleEffect> {
+                match pane {
+                    $(PaneId::$id => <$pane as Pane>::pod_logs(_generation, _request)
+                        .map(|e| ConsoleEffect::Pane(PaneEffect::$id(e)))
+                        .into_iter()
+                        .collect(),)*
+                    _ => Vec::new(),
+                }
+            }
+
             /// Draws `pane` if it is an added pane.
             pub fn render(&self, pane: PaneId, _f: &mut Frame, _area: Rect, _cx: &Cx, _focused: bool) {
                 match pane {
@@ -191,10 +235,13 @@ macro_rules! panes {
 }
 
 /// A pane's effects as console effects.
-#[allow(dead_code)] // unused while the registry is empty
 fn wrap<E>(fx: Vec<E>, f: fn(E) -> PaneEffect) -> Vec<ConsoleEffect> {
     fx.into_iter().map(|e| ConsoleEffect::Pane(f(e))).collect()
 }
 
+pub mod health;
+
 // The registry: one line per added pane (and its `pub mod` line above the macro call).
-panes! {}
+panes! {
+    Health { field: health, pane: health::HealthPane },
+}

@@ -27,7 +27,13 @@ pub(super) fn render(
 ) {
     let theme = cx.theme;
     let mut title = pane_title("Logs", focused, theme);
-    title.extend(conn_badge("Loki", &p.conn, theme));
+    // Lines from elsewhere (the health pane's pod log API fallback) name their source.
+    let source = if p.external.is_some() {
+        "pod log API"
+    } else {
+        "Loki"
+    };
+    title.extend(conn_badge(source, &p.conn, theme));
     title.push(Span::styled(
         format!("  {}", window_text(p, &st.tz)),
         theme.ui.muted,
@@ -119,7 +125,7 @@ pub(super) fn render(
 
 fn empty_message(p: &LogsPane, st: &ConsoleState) -> (Text<'static>, Style) {
     let look_err = Style::new();
-    if st.endpoints.loki.is_none() {
+    if st.endpoints.loki.is_none() && p.external.is_none() {
         return (
             Text::from(vec![
                 Line::from("Loki is not configured."),

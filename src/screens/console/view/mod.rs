@@ -77,7 +77,6 @@ pub fn render_console(state: &ConsoleState, f: &mut Frame, area: Rect, cx: &Cx) 
                 state.zoomed && focused,
                 state,
             ),
-            #[allow(unreachable_patterns)] // no pane added through the registry yet
             added => state.panes.render(added, f, rect, cx, focused),
         }
     }
