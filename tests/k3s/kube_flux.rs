@@ -1,0 +1,346 @@
+//! The simulator's Flux against this repository's tree, seen through the real kubectl: a
+//! GitRepository fetched from a temporary git copy of `cluster/kubernetes`, every
+//! Kustomization applied in `dependsOn` order, HelmReleases installed; the objects that appear
+//! are what the real `kubectl kustomize` builds for the same paths (the cross-check of the
+//! kustomize subset). Injected failures (SSH authentication, SOPS decryption, a Helm install)
+//! show with their messages in `kubectl get` and `describe`.
+
+use crate::kube_api::{Kubectl, words};
+use crate::nodes::{require_peer, which};
+use homelab::secrets::keys::generate_identity;
+use homelab::sim::kube::controllers::Timing;
+use homelab::sim::kube::objects::NodeSpec;
+use homelab::sim::kube::{KubeSim, SimOptions};
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The URL gotk-sync.yaml points Flux at.
+const URL: &str = "ssh://git@github.com/funoffshore/homelab.git";
+
+fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let dest = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &dest);
+        } else {
+            std::fs::copy(e.path(), dest).unwrap();
+        }
+    }
+}
+
+/// A git repository (branch main, one commit) holding a copy of this repository's
+/// `cluster/kubernetes`, changed by `edit` before the commit.
+fn git_copy(dir: &Path, edit: impl FnOnce(&Path)) -> PathBuf {
+    let work = dir.join("repo");
+    copy_dir(
+        &repo_root().join("cluster/kubernetes"),
+        &work.join("cluster/kubernetes"),
+    );
+    edit(&work);
+    let repo = git2::Repository::init_opts(
+        &work,
+        git2::RepositoryInitOptions::new().initial_head("main"),
+    )
+    .unwrap();
+    let mut index = repo.index().unwrap();
+    index
+        .add_all(["*"], git2::IndexAddOption::DEFAULT, None)
+        .unwrap();
+    index.write().unwrap();
+    let tree = repo.find_tree(index.write_tree().unwrap()).unwrap();
+    let sig = git2::Signature::now("homelab test", "test@example.invalid").unwrap();
+    repo.commit(Some("HEAD"), &sig, &sig, "cluster tree", &tree, &[])
+        .unwrap();
+    work
+}
+
+async fn cluster() -> KubeSim {
+    let sim = KubeSim::start(SimOptions {
+        controllers: Some(Timing::instant(Duration::from_millis(200))),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    for (i, name) in ["k3s-server-1", "k3s-agent-1", "k3s-agent-2"]
+        .iter()
+        .enumerate()
+    {
+        sim.upsert_node(NodeSpec {
+            name: name.to_string(),
+            ip: format!("127.0.0.{}", i + 21),
+            server: i == 0,
+            ready: true,
+            kubelet_version: "v1.33.5+k3s1".into(),
+        });
+    }
+    sim.install_flux().unwrap();
+    sim
+}
+
+/// What the Flux stage of `homelab bootstrap` does after installing Flux: the flux-system
+/// namespace, the `sops-age` Secret, then gotk-sync.yaml.
+async fn bootstrap(k: &Kubectl, dir: &Path, work: &Path, age_key: &str) {
+    use base64::Engine as _;
+    let key = base64::engine::general_purpose::STANDARD.encode(age_key);
+    let secrets = format!(
+        "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: flux-system\n---\napiVersion: v1\nkind: Secret\nmetadata:\n  name: sops-age\n  namespace: flux-system\ndata:\n  age.agekey: {key}\n"
+    );
+    let file = dir.join("bootstrap.yaml");
+    std::fs::write(&file, secrets).unwrap();
+    k.ok(&["apply", "--server-side", "-f", file.to_str().unwrap()])
+        .await;
+    let sync = work.join("cluster/kubernetes/flux/gotk-sync.yaml");
+    k.ok(&["apply", "--server-side", "-f", sync.to_str().unwrap()])
+        .await;
+}
+
+/// The Kustomizations of the tree: (name, path) from flux/{gotk-sync,platform,apps}.yaml.
+fn flux_kustomizations() -> Vec<(String, String)> {
+    let mut out = vec![];
+    for f in ["gotk-sync.yaml", "platform.yaml", "apps.yaml"] {
+        let text =
+            std::fs::read_to_string(repo_root().join("cluster/kubernetes/flux").join(f)).unwrap();
+        for doc in serde_yaml::Deserializer::from_str(&text) {
+            let v: Value = serde_yaml::Value::deserialize(doc)
+                .ok()
+                .and_then(|y| serde_json::to_value(y).ok())
+                .unwrap_or_default();
+            if v["kind"] == "Kustomization" {
+                out.push((
+                    v["metadata"]["name"].as_str().unwrap().to_string(),
+                    v["spec"]["path"].as_str().unwrap().to_string(),
+                ));
+            }
+        }
+    }
+    out
+}
+
+use serde::Deserialize as _;
+
+fn yaml_docs(text: &str) -> Vec<Value> {
+    serde_yaml::Deserializer::from_str(text)
+        .filter_map(|d| serde_yaml::Value::deserialize(d).ok())
+        .filter_map(|y| serde_json::to_value(y).ok())
+        .filter(|v: &Value| !v.is_null())
+        .collect()
+}
+
+/// Every field of `want` is in `have` with the same value (`have` may hold more: server
+/// metadata, defaults, status).
+fn contained(want: &Value, have: &Value, at: &str) -> Result<(), String> {
+    match (want, have) {
+        (Value::Object(w), Value::Object(h)) => {
+            for (k, v) in w {
+                let at = format!("{at}.{k}");
+                contained(v, h.get(k).unwrap_or(&Value::Null), &at)?;
+            }
+            Ok(())
+        }
+        _ if want == have => Ok(()),
+        _ => Err(format!("{at}: built {want} but the cluster has {have}")),
+    }
+}
+
+async fn get_json(k: &Kubectl, args: &[&str]) -> Value {
+    let mut all = args.to_vec();
+    all.extend(["-o", "json"]);
+    serde_json::from_str(&k.ok(&all).await).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flux_applies_this_repository_tree_as_kubectl_kustomize_builds_it() {
+    if !require_peer(
+        "kubectl",
+        which("kubectl"),
+        "kubectl is expected at /usr/bin/kubectl",
+    ) {
+        return;
+    }
+    let sim = cluster().await;
+    let dir = tempfile::tempdir().unwrap();
+    let work = git_copy(dir.path(), |_| {});
+    sim.serve_git(URL, &work);
+    let k = Kubectl::new(&sim, dir.path());
+    let (age_key, _) = generate_identity();
+    bootstrap(&k, dir.path(), &work, &age_key).await;
+
+    let head = git2::Repository::open(&work)
+        .unwrap()
+        .head()
+        .unwrap()
+        .peel_to_commit()
+        .unwrap()
+        .id()
+        .to_string();
+    let revision = format!("main@sha1:{head}");
+    let out = k
+        .ok(&[
+            "wait",
+            "--for=condition=Ready",
+            "gitrepository/flux-system",
+            "-n",
+            "flux-system",
+            "--timeout=60s",
+        ])
+        .await;
+    assert!(out.contains("condition met"), "{out}");
+    let repo = get_json(
+        &k,
+        &["get", "gitrepository", "flux-system", "-n", "flux-system"],
+    )
+    .await;
+    assert_eq!(repo["status"]["artifact"]["revision"], json!(revision));
+    assert_eq!(repo["status"]["observedGeneration"], json!(1));
+    let msg = format!("stored artifact for revision '{revision}'");
+    for ty in ["Ready", "ArtifactInStorage"] {
+        let c = repo["status"]["conditions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["type"] == ty)
+            .unwrap();
+        assert_eq!(
+            (&c["status"], &c["reason"], &c["message"]),
+            (&json!("True"), &json!("Succeeded"), &json!(msg)),
+            "{ty}"
+        );
+    }
+
+    // Every Kustomization of the tree becomes Ready at this revision.
+    let kss = flux_kustomizations();
+    assert!(kss.len() >= 20, "{kss:?}");
+    for (name, _) in &kss {
+        let target = format!("kustomization/{name}");
+        let out = k
+            .run(&[
+                "wait",
+                "--for=condition=Ready",
+                &target,
+                "-n",
+                "flux-system",
+                "--timeout=120s",
+            ])
+            .await;
+        assert!(
+            out.status.success(),
+            "{name}: {}\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            k.ok(&["get", "kustomizations", "-A"]).await
+        );
+    }
+    let out = k
+        .ok(&[
+            "wait",
+            "--for=condition=Ready",
+            "helmrelease/cert-manager",
+            "-n",
+            "cert-manager",
+            "--timeout=60s",
+        ])
+        .await;
+    assert!(out.contains("condition met"), "{out}");
+
+    // kubectl get shows the printer columns of the real CRDs.
+    let table = k.ok(&["get", "kustomizations,helmreleases", "-A"]).await;
+    let rows = words(&table);
+    assert_eq!(
+        rows[0],
+        ["NAMESPACE", "NAME", "AGE", "READY", "STATUS"],
+        "{table}"
+    );
+    let applied = format!("Applied revision: {revision}");
+    assert!(
+        table.lines().any(|l| l.starts_with("flux-system")
+            && l.contains("kustomization.kustomize.toolkit.fluxcd.io/apps-media")
+            && l.contains("True")
+            && l.contains(&applied)),
+        "{table}"
+    );
+    assert!(
+        table.lines().any(|l| l.contains("helmrelease.helm.toolkit.fluxcd.io/cert-manager")
+            && l.contains("True")
+            && l.contains("Helm install succeeded for release cert-manager/cert-manager.v1 with chart cert-manager@")),
+        "{table}"
+    );
+
+    // The cross-check: what each Kustomization applied is what kubectl kustomize builds.
+    let mut checked = 0;
+    for (name, path) in &kss {
+        let built = k
+            .ok(&["kustomize", work.join(path).to_str().unwrap()])
+            .await;
+        let docs = yaml_docs(&built);
+        let ks = get_json(&k, &["get", "kustomization", name, "-n", "flux-system"]).await;
+        assert_eq!(
+            ks["status"]["lastAppliedRevision"],
+            json!(revision),
+            "{name}"
+        );
+        let mut want_ids: Vec<String> = vec![];
+        for doc in &docs {
+            let kind = doc["kind"].as_str().unwrap();
+            let api = doc["apiVersion"].as_str().unwrap();
+            let obj_name = doc["metadata"]["name"].as_str().unwrap();
+            let ns = doc["metadata"]["namespace"].as_str().unwrap_or_default();
+            let group = api.rsplit_once('/').map(|(g, _)| g).unwrap_or_default();
+            want_ids.push(format!("{ns}_{obj_name}_{group}_{kind}"));
+            let resource = if group.is_empty() {
+                kind.to_string()
+            } else {
+                format!("{kind}.{group}")
+            };
+            let mut args = vec!["get", resource.as_str(), obj_name];
+            if !ns.is_empty() {
+                args.extend(["-n", ns]);
+            }
+            let have = get_json(&k, &args).await;
+            let mut want = doc.clone();
+            want["metadata"]["labels"]["kustomize.toolkit.fluxcd.io/name"] = json!(name);
+            want["metadata"]["labels"]["kustomize.toolkit.fluxcd.io/namespace"] =
+                json!("flux-system");
+            if let Err(e) = contained(&want, &have, "") {
+                panic!("{name}: {resource} {ns}/{obj_name}: {e}");
+            }
+            checked += 1;
+        }
+        want_ids.sort();
+        let have_ids: Vec<String> = ks["status"]["inventory"]["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["id"].as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(have_ids, want_ids, "{name}: inventory");
+    }
+    assert!(checked > 100, "{checked}");
+
+    // helm-controller's labels on the workload it installed.
+    let deploy = get_json(
+        &k,
+        &["get", "deployment", "cert-manager", "-n", "cert-manager"],
+    )
+    .await;
+    let labels = &deploy["metadata"]["labels"];
+    assert_eq!(labels["helm.toolkit.fluxcd.io/name"], "cert-manager");
+    assert_eq!(labels["helm.toolkit.fluxcd.io/namespace"], "cert-manager");
+    assert_eq!(labels["app.kubernetes.io/managed-by"], "Helm");
+    assert_eq!(
+        deploy["metadata"]["annotations"]["meta.helm.sh/release-name"],
+        "cert-manager"
+    );
+    let hr = get_json(
+        &k,
+        &["get", "helmrelease", "cert-manager", "-n", "cert-manager"],
+    )
+    .await;
+    assert_eq!(hr["status"]["history"][0]["status"], "deployed");
+    assert_eq!(hr["status"]["history"][0]["chartName"], "cert-manager");
+}
