@@ -8,7 +8,9 @@
 use crate::kube_api::{Kubectl, words};
 use crate::nodes::{require_peer, which};
 use homelab::secrets::keys::generate_identity;
-use homelab::sim::kube::controllers::Timing;
+use homelab::secrets::metadata::CryptRule;
+use homelab::secrets::{Format, Opened};
+use homelab::sim::kube::controllers::{Fault, Timing};
 use homelab::sim::kube::objects::NodeSpec;
 use homelab::sim::kube::{KubeSim, SimOptions};
 use serde_json::{Value, json};
@@ -292,22 +294,15 @@ async fn flux_applies_this_repository_tree_as_kubectl_kustomize_builds_it() {
             let ns = doc["metadata"]["namespace"].as_str().unwrap_or_default();
             let group = api.rsplit_once('/').map(|(g, _)| g).unwrap_or_default();
             want_ids.push(format!("{ns}_{obj_name}_{group}_{kind}"));
-            let resource = if group.is_empty() {
-                kind.to_string()
-            } else {
-                format!("{kind}.{group}")
-            };
-            let mut args = vec!["get", resource.as_str(), obj_name];
-            if !ns.is_empty() {
-                args.extend(["-n", ns]);
-            }
-            let have = get_json(&k, &args).await;
+            // Read from the store: one kubectl run per object would cost minutes.
+            let rt = sim.store().for_kind(api, kind).unwrap();
+            let have = sim.store().get(&rt.key(), ns, obj_name).unwrap();
             let mut want = doc.clone();
             want["metadata"]["labels"]["kustomize.toolkit.fluxcd.io/name"] = json!(name);
             want["metadata"]["labels"]["kustomize.toolkit.fluxcd.io/namespace"] =
                 json!("flux-system");
             if let Err(e) = contained(&want, &have, "") {
-                panic!("{name}: {resource} {ns}/{obj_name}: {e}");
+                panic!("{name}: {kind} {ns}/{obj_name}: {e}");
             }
             checked += 1;
         }
@@ -343,4 +338,334 @@ async fn flux_applies_this_repository_tree_as_kubectl_kustomize_builds_it() {
     .await;
     assert_eq!(hr["status"]["history"][0]["status"], "deployed");
     assert_eq!(hr["status"]["history"][0]["chartName"], "cert-manager");
+}
+
+/// A Secret encrypted for `recipient` as `sops` encrypts Kubernetes Secrets for Flux
+/// (`encrypted_regex: ^(data|stringData)$`), with the project's SOPS code.
+fn sops_secret(ns: &str, name: &str, recipient: &str) -> String {
+    let plain = format!(
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: {name}\n  namespace: {ns}\nstringData:\n  password: hunter2\n"
+    );
+    let mut opened = Opened::new_plain(
+        Path::new("secret.sops.yaml"),
+        Format::Yaml,
+        &plain,
+        CryptRule::EncryptedRegex("^(data|stringData)$".into()),
+        false,
+        &[recipient.to_string()],
+    )
+    .unwrap();
+    opened.encrypt_to_text().unwrap()
+}
+
+/// Add `secret.sops.yaml` (Secret `name`) to the kustomization in `folder`.
+fn add_secret(work: &Path, folder: &str, ns: &str, name: &str, recipient: &str) {
+    let dir = work.join("cluster/kubernetes").join(folder);
+    std::fs::write(
+        dir.join("secret.sops.yaml"),
+        sops_secret(ns, name, recipient),
+    )
+    .unwrap();
+    let k = dir.join("kustomization.yaml");
+    let text = std::fs::read_to_string(&k).unwrap();
+    let text = text.replace("resources:\n", "resources:\n  - secret.sops.yaml\n");
+    std::fs::write(k, text).unwrap();
+}
+
+fn condition<'v>(obj: &'v Value, ty: &str) -> &'v Value {
+    obj["status"]["conditions"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["type"] == ty))
+        .unwrap_or(&Value::Null)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gitrepository_that_cannot_authenticate_shows_the_ssh_error() {
+    if !require_peer(
+        "kubectl",
+        which("kubectl"),
+        "kubectl is expected at /usr/bin/kubectl",
+    ) {
+        return;
+    }
+    let sim = cluster().await;
+    let dir = tempfile::tempdir().unwrap();
+    let work = git_copy(dir.path(), |_| {});
+    sim.serve_git(URL, &work);
+    sim.inject(Fault::GitAuth {
+        namespace: "flux-system".into(),
+        name: "flux-system".into(),
+    });
+    let k = Kubectl::new(&sim, dir.path());
+    let (age_key, _) = generate_identity();
+    bootstrap(&k, dir.path(), &work, &age_key).await;
+    let out = k
+        .ok(&[
+            "wait",
+            "--for=condition=Ready=False",
+            "gitrepository/flux-system",
+            "-n",
+            "flux-system",
+            "--timeout=60s",
+        ])
+        .await;
+    assert!(out.contains("condition met"), "{out}");
+    let msg = format!(
+        "failed to checkout and determine revision: unable to clone '{URL}': ssh: handshake failed: ssh: unable to authenticate, attempted methods [none publickey], no supported methods remain"
+    );
+    let table = k.ok(&["get", "gitrepositories", "-A"]).await;
+    let rows = words(&table);
+    assert_eq!(
+        rows[0],
+        ["NAMESPACE", "NAME", "URL", "AGE", "READY", "STATUS"],
+        "{table}"
+    );
+    assert!(
+        table
+            .lines()
+            .nth(1)
+            .is_some_and(|l| l.contains(URL) && l.contains("False") && l.contains(&msg)),
+        "{table}"
+    );
+    let repo = get_json(
+        &k,
+        &["get", "gitrepository", "flux-system", "-n", "flux-system"],
+    )
+    .await;
+    for ty in ["Ready", "FetchFailed"] {
+        let c = condition(&repo, ty);
+        assert_eq!(c["reason"], "GitOperationFailed", "{ty}: {repo}");
+        assert_eq!(c["message"], json!(msg), "{ty}");
+    }
+    assert!(repo["status"]["artifact"].is_null());
+    let described = k
+        .ok(&[
+            "describe",
+            "gitrepository",
+            "flux-system",
+            "-n",
+            "flux-system",
+        ])
+        .await;
+    assert!(
+        described.lines().any(|l| {
+            let w: Vec<&str> = l.split_whitespace().collect();
+            w.starts_with(&["Warning", "GitOperationFailed"])
+                && w.contains(&"source-controller")
+                && l.contains("ssh: handshake failed")
+        }),
+        "{described}"
+    );
+    // The root Kustomization has nothing to build.
+    let out = k
+        .ok(&[
+            "wait",
+            "--for=condition=Ready=False",
+            "kustomization/flux-system",
+            "-n",
+            "flux-system",
+            "--timeout=60s",
+        ])
+        .await;
+    assert!(out.contains("condition met"), "{out}");
+    let ks = get_json(
+        &k,
+        &["get", "kustomization", "flux-system", "-n", "flux-system"],
+    )
+    .await;
+    assert_eq!(condition(&ks, "Ready")["reason"], "ArtifactFailed");
+    assert_eq!(
+        condition(&ks, "Ready")["message"],
+        "Source artifact not found, retrying in 30s"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sops_secrets_decrypt_and_injected_decryption_and_helm_install_failures_show_their_messages()
+ {
+    if !require_peer(
+        "kubectl",
+        which("kubectl"),
+        "kubectl is expected at /usr/bin/kubectl",
+    ) {
+        return;
+    }
+    let sim = cluster().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (age_key, recipient) = generate_identity();
+    let work = git_copy(dir.path(), |work| {
+        add_secret(
+            work,
+            "apps/games/minecraft",
+            "games",
+            "minecraft-rcon",
+            &recipient,
+        );
+        add_secret(
+            work,
+            "apps/demos/podinfo",
+            "demos",
+            "podinfo-token",
+            &recipient,
+        );
+    });
+    sim.serve_git(URL, &work);
+    sim.inject(Fault::SopsDecryption {
+        namespace: "flux-system".into(),
+        name: "apps-demos".into(),
+    });
+    sim.inject(Fault::HelmInstall {
+        namespace: "kube-system".into(),
+        name: "metrics-server".into(),
+    });
+    let k = Kubectl::new(&sim, dir.path());
+    bootstrap(&k, dir.path(), &work, &age_key).await;
+
+    // The key in sops-age opens the Secret of apps-games: it is applied decrypted.
+    let out = k
+        .ok(&[
+            "wait",
+            "--for=condition=Ready",
+            "kustomization/apps-games",
+            "-n",
+            "flux-system",
+            "--timeout=120s",
+        ])
+        .await;
+    assert!(out.contains("condition met"), "{out}");
+    let secret = get_json(&k, &["get", "secret", "minecraft-rcon", "-n", "games"]).await;
+    let password = secret
+        .pointer("/stringData/password")
+        .or(secret.pointer("/data/password"))
+        .cloned();
+    assert!(
+        password == Some(json!("hunter2")) || password == Some(json!("aHVudGVyMg==")),
+        "{secret}"
+    );
+    assert!(secret.get("sops").is_none(), "{secret}");
+
+    // apps-demos: the injected decryption failure, as kustomize-controller words it.
+    let out = k
+        .ok(&[
+            "wait",
+            "--for=condition=Ready=False",
+            "kustomization/apps-demos",
+            "-n",
+            "flux-system",
+            "--timeout=120s",
+        ])
+        .await;
+    assert!(out.contains("condition met"), "{out}");
+    let ks = get_json(
+        &k,
+        &["get", "kustomization", "apps-demos", "-n", "flux-system"],
+    )
+    .await;
+    let ready = condition(&ks, "Ready");
+    assert_eq!(ready["reason"], "BuildFailed", "{ks}");
+    let msg = ready["message"].as_str().unwrap();
+    let expected = format!(
+        "decryption failed for 'Secret.v1.[noGrp]/podinfo-token': failed to decrypt and format 'demos/podinfo-token' Secret data: cannot get sops data key: Failed to get the data key required to decrypt the SOPS file.\n\nGroup 0: FAILED\n  {recipient}: FAILED\n    - | failed to create reader for decrypting sops data key with\n      | age: no identity matched any of the recipients\n\nRecovery failed because no master key was able to decrypt the file. In\norder for SOPS to recover the file, at least one key has to be successful,\nbut none were."
+    );
+    assert_eq!(msg, expected);
+    let table = k.ok(&["get", "kustomizations", "-n", "flux-system"]).await;
+    assert!(
+        table.lines().any(|l| l.starts_with("apps-demos")
+            && l.contains("False")
+            && l.contains("decryption failed for 'Secret.v1.[noGrp]/podinfo-token'")),
+        "{table}"
+    );
+    let described = k
+        .ok(&[
+            "describe",
+            "kustomization",
+            "apps-demos",
+            "-n",
+            "flux-system",
+        ])
+        .await;
+    assert!(
+        described.lines().any(|l| {
+            let w: Vec<&str> = l.split_whitespace().collect();
+            w.starts_with(&["Warning", "BuildFailed"]) && l.contains("decryption failed for")
+        }),
+        "{described}"
+    );
+    let missing = k
+        .run(&["get", "secret", "podinfo-token", "-n", "demos"])
+        .await;
+    assert!(!missing.status.success());
+
+    // metrics-server: the install fails as Helm's wait reports it, with its events.
+    let out = k
+        .ok(&[
+            "wait",
+            "--for=condition=Ready=False",
+            "helmrelease/metrics-server",
+            "-n",
+            "kube-system",
+            "--timeout=120s",
+        ])
+        .await;
+    assert!(out.contains("condition met"), "{out}");
+    let hr = get_json(
+        &k,
+        &["get", "helmrelease", "metrics-server", "-n", "kube-system"],
+    )
+    .await;
+    let ready = condition(&hr, "Ready");
+    assert_eq!(ready["reason"], "InstallFailed", "{hr}");
+    assert_eq!(
+        ready["message"],
+        "Helm install failed for release kube-system/metrics-server with chart metrics-server@3.13.0: resource Deployment/kube-system/metrics-server not ready. status: InProgress, message: Available: 0/1\ncontext deadline exceeded"
+    );
+    assert_eq!(condition(&hr, "Released")["reason"], "InstallFailed");
+    assert_eq!(hr["status"]["installFailures"], 1);
+    assert_eq!(hr["status"]["history"][0]["status"], "failed");
+    let table = k.ok(&["get", "helmreleases", "-n", "kube-system"]).await;
+    assert!(
+        table.lines().any(|l| l.starts_with("metrics-server")
+            && l.contains("False")
+            && l.contains("Helm install failed for release kube-system/metrics-server")),
+        "{table}"
+    );
+    let described = k
+        .ok(&[
+            "describe",
+            "helmrelease",
+            "metrics-server",
+            "-n",
+            "kube-system",
+        ])
+        .await;
+    assert!(
+        described.lines().any(|l| {
+            let w: Vec<&str> = l.split_whitespace().collect();
+            w.starts_with(&["Warning", "InstallFailed"]) && w.contains(&"helm-controller")
+        }),
+        "{described}"
+    );
+    let pods = k
+        .ok(&[
+            "get",
+            "pods",
+            "-n",
+            "kube-system",
+            "-l",
+            "app.kubernetes.io/instance=metrics-server",
+        ])
+        .await;
+    assert!(pods.contains("CrashLoopBackOff"), "{pods}");
+    // A waiting `kubectl wait` for Ready gives up on it.
+    let waited = k
+        .run(&[
+            "wait",
+            "--for=condition=Ready",
+            "helmrelease/metrics-server",
+            "-n",
+            "kube-system",
+            "--timeout=1s",
+        ])
+        .await;
+    assert!(!waited.status.success());
 }
