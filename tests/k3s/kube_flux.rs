@@ -219,23 +219,30 @@ async fn flux_applies_this_repository_tree_as_kubectl_kustomize_builds_it() {
     // Every Kustomization of the tree becomes Ready at this revision.
     let kss = flux_kustomizations();
     assert!(kss.len() >= 20, "{kss:?}");
+    let out = k
+        .run(&[
+            "wait",
+            "--for=condition=Ready",
+            "kustomizations",
+            "--all",
+            "-n",
+            "flux-system",
+            "--timeout=120s",
+        ])
+        .await;
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        k.ok(&["get", "kustomizations", "-A"]).await
+    );
+    let waited = String::from_utf8_lossy(&out.stdout);
     for (name, _) in &kss {
-        let target = format!("kustomization/{name}");
-        let out = k
-            .run(&[
-                "wait",
-                "--for=condition=Ready",
-                &target,
-                "-n",
-                "flux-system",
-                "--timeout=120s",
-            ])
-            .await;
         assert!(
-            out.status.success(),
-            "{name}: {}\n{}",
-            String::from_utf8_lossy(&out.stderr),
-            k.ok(&["get", "kustomizations", "-A"]).await
+            waited.contains(&format!(
+                "kustomization.kustomize.toolkit.fluxcd.io/{name} condition met"
+            )),
+            "{name}: {waited}"
         );
     }
     let out = k
@@ -668,4 +675,95 @@ async fn sops_secrets_decrypt_and_injected_decryption_and_helm_install_failures_
         ])
         .await;
     assert!(!waited.status.success());
+}
+
+#[test]
+fn homelab_sim_kube_flux_installs_the_crds_and_serves_git() {
+    if !require_peer(
+        "kubectl",
+        which("kubectl"),
+        "kubectl is expected at /usr/bin/kubectl",
+    ) {
+        return;
+    }
+    use std::io::BufRead;
+    use std::process::Command;
+    let home = tempfile::tempdir().unwrap();
+    let work = git_copy(home.path(), |_| {});
+    let url = "https://git.example.invalid/homelab.git";
+    let mut child = Command::new(env!("CARGO_BIN_EXE_homelab"))
+        .args([
+            "sim",
+            "kube",
+            "--listen",
+            "127.0.0.1:0",
+            "--speed",
+            "1000",
+            "--flux",
+            "--git",
+        ])
+        .arg(format!("{url}={}", work.display()))
+        .env("TMPDIR", home.path())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let kubeconfig = lines
+        .by_ref()
+        .take(10)
+        .map_while(Result::ok)
+        .find_map(|l| l.strip_prefix("kubeconfig: ").map(str::to_string))
+        .expect("the simulator prints its kubeconfig path");
+    let kubectl = |args: &[&str], stdin: Option<&str>| {
+        let mut c = Command::new("kubectl");
+        c.args(["--kubeconfig", &kubeconfig])
+            .args(args)
+            .env("HOME", home.path())
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let mut p = c.spawn().unwrap();
+        if let Some(text) = stdin {
+            use std::io::Write;
+            p.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+        }
+        p.wait_with_output().unwrap()
+    };
+    let crds = kubectl(&["get", "crds", "-o", "name"], None);
+    let repo = format!(
+        "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: flux-system\n---\napiVersion: source.toolkit.fluxcd.io/v1\nkind: GitRepository\nmetadata:\n  name: homelab\n  namespace: flux-system\nspec:\n  interval: 1m\n  url: {url}\n  ref:\n    branch: main\n"
+    );
+    let applied = kubectl(&["apply", "--server-side", "-f", "-"], Some(&repo));
+    let waited = kubectl(
+        &[
+            "wait",
+            "--for=condition=Ready",
+            "gitrepository/homelab",
+            "-n",
+            "flux-system",
+            "--timeout=60s",
+        ],
+        None,
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+    let names = String::from_utf8_lossy(&crds.stdout);
+    for crd in [
+        "gitrepositories.source.toolkit.fluxcd.io",
+        "kustomizations.kustomize.toolkit.fluxcd.io",
+        "helmreleases.helm.toolkit.fluxcd.io",
+        "receivers.notification.toolkit.fluxcd.io",
+    ] {
+        assert!(names.contains(crd), "{crd}: {names}");
+    }
+    assert!(
+        applied.status.success(),
+        "{}",
+        String::from_utf8_lossy(&applied.stderr)
+    );
+    assert!(
+        waited.status.success(),
+        "{}",
+        String::from_utf8_lossy(&waited.stderr)
+    );
 }
