@@ -345,6 +345,40 @@ async fn flux_applies_this_repository_tree_as_kubectl_kustomize_builds_it() {
     .await;
     assert_eq!(hr["status"]["history"][0]["status"], "deployed");
     assert_eq!(hr["status"]["history"][0]["chartName"], "cert-manager");
+
+    // `flux reconcile` annotates and waits for the controller to echo the request.
+    for (target, ns) in [
+        ("gitrepository/flux-system", "flux-system"),
+        ("kustomization/apps-media", "flux-system"),
+        ("helmrelease/cert-manager", "cert-manager"),
+    ] {
+        k.ok(&[
+            "annotate",
+            target,
+            "-n",
+            ns,
+            "--overwrite",
+            "reconcile.fluxcd.io/requestedAt=2026-12-07T06:00:00Z",
+        ])
+        .await;
+        let out = k
+            .ok(&[
+                "wait",
+                "--for=jsonpath={.status.lastHandledReconcileAt}=2026-12-07T06:00:00Z",
+                target,
+                "-n",
+                ns,
+                "--timeout=60s",
+            ])
+            .await;
+        assert!(out.contains("condition met"), "{target}: {out}");
+    }
+    let ks = get_json(
+        &k,
+        &["get", "kustomization", "apps-media", "-n", "flux-system"],
+    )
+    .await;
+    assert_eq!(condition(&ks, "Ready")["reason"], "ReconciliationSucceeded");
 }
 
 /// A Secret encrypted for `recipient` as `sops` encrypts Kubernetes Secrets for Flux

@@ -63,6 +63,14 @@ fn release(p: &mut Pass, hr: &Value) {
             .and_then(Value::as_i64)
             == Some(generation(hr));
     if done {
+        // `flux reconcile hr` annotates and waits for the echo; the release stays as it is.
+        if let Some(at) = hr.pointer("/metadata/annotations/reconcile.fluxcd.io~1requestedAt")
+            && hr.pointer("/status/lastHandledReconcileAt") != Some(at)
+        {
+            let mut next = hr.clone();
+            next["status"]["lastHandledReconcileAt"] = at.clone();
+            super::save_status(p, &key(HELM, "helmreleases"), hr, next, MANAGER);
+        }
         return;
     }
     let hr_ns = meta(hr, "namespace");

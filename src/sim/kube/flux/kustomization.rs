@@ -116,7 +116,16 @@ fn one(p: &mut Pass, mem: &mut Memory, ks: &Value) {
         .and_then(Value::as_i64)
         == Some(generation(ks));
     let attempted = ks.pointer("/status/lastAttemptedRevision") == Some(&json!(revision));
-    if observed && attempted {
+    // `flux reconcile` asks for a run by annotating; the run echoes it in the status.
+    let requested = ks
+        .pointer("/metadata/annotations/reconcile.fluxcd.io~1requestedAt")
+        .cloned();
+    let asked =
+        requested.is_some() && requested.as_ref() != ks.pointer("/status/lastHandledReconcileAt");
+    if let Some(at) = requested {
+        next["status"]["lastHandledReconcileAt"] = at;
+    }
+    if observed && attempted && !asked {
         match conditions::get(ks, "Ready").map(|c| c.1) {
             Some("ReconciliationSucceeded" | "BuildFailed" | "HealthCheckFailed") => return,
             Some("ReconciliationFailed")
