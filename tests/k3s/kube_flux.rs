@@ -497,6 +497,16 @@ async fn a_gitrepository_that_cannot_authenticate_shows_the_ssh_error() {
         }),
         "{described}"
     );
+    // A failed fetch is retried at the interval (1m), not on every pass of the loop.
+    let events = get_json(&k, &["get", "events", "-n", "flux-system"]).await;
+    let failed: Vec<&Value> = events["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["reason"] == "GitOperationFailed")
+        .collect();
+    assert_eq!(failed.len(), 1, "{events}");
+    assert_eq!(failed[0]["count"], 1, "{events}");
     // The root Kustomization has nothing to build.
     let out = k
         .ok(&[

@@ -27,10 +27,12 @@ const SRC: Source = Source {
     host: None,
 };
 
-/// When each GitRepository was last fetched (it is fetched again after `spec.interval`).
+/// When each GitRepository was last fetched, at which generation (it is fetched again after
+/// `spec.interval`, for a new generation or a new `reconcile.fluxcd.io/requestedAt`; a
+/// failing one too, so a failure is not retried on every pass).
 #[derive(Default)]
 pub(crate) struct Memory {
-    fetched: BTreeMap<(String, String), Instant>,
+    fetched: BTreeMap<(String, String), (i64, Instant)>,
 }
 
 pub(crate) fn reconcile(p: &mut Pass, mem: &mut Memory) {
@@ -109,19 +111,16 @@ fn git_repository(p: &mut Pass, mem: &mut Memory, repo: &Value) {
     let handled = repo
         .pointer("/status/lastHandledReconcileAt")
         .and_then(Value::as_str);
-    let fresh = observed(repo)
-        && requested_at(repo) == handled
-        && mem
-            .fetched
-            .get(&id)
-            .is_some_and(|at| p.now.duration_since(*at) < interval);
+    let last = mem.fetched.get(&id).copied();
+    let fresh = requested_at(repo) == handled
+        && last.is_some_and(|(g, at)| g == generation(repo) && p.now.duration_since(at) < interval);
     if fresh {
-        if let Some(at) = mem.fetched.get(&id) {
-            p.wake_at(*at + interval);
+        if let Some((_, at)) = last {
+            p.wake_at(at + interval);
         }
         return;
     }
-    mem.fetched.insert(id.clone(), p.now);
+    mem.fetched.insert(id.clone(), (generation(repo), p.now));
     p.wake_at(p.now + interval);
     let url = repo
         .pointer("/spec/url")
