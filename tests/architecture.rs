@@ -25,7 +25,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     // Peers and files: no TUI, no stages, no commands.
     ("secrets", &["diag", "domain", "config"]),
     ("backends", &["diag", "domain", "config", "secrets"]),
-    ("sim", &["diag", "domain", "config", "backends"]),
+    ("sim", &["diag", "domain", "config", "backends", "secrets"]),
     ("repo", &["diag", "domain", "config", "backends", "secrets"]),
     // Stage logic: below the TUI. `cli` for the headless runner's BootstrapArgs.
     (

@@ -11,6 +11,8 @@ mod kube_backend;
 mod kube_ctrl;
 #[path = "k3s/kube_health.rs"]
 mod kube_health;
+#[path = "k3s/kube_flux.rs"]
+mod kube_flux;
 #[path = "k3s/kube_sim.rs"]
 mod kube_sim;
 #[path = "support/mod.rs"]

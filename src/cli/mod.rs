@@ -214,6 +214,8 @@ pub enum SimCommand {
         /// This PersistentVolumeClaim never binds (NAMESPACE/NAME; repeatable).
         #[arg(long, value_name = "NAMESPACE/NAME")]
         pvc_pending: Vec<String>,
+        #[command(flatten)]
+        flux: SimFluxArgs,
     },
     /// Loki (query_range, websocket tail, labels) with a log generator.
     Loki {
@@ -228,6 +230,28 @@ pub enum SimCommand {
         #[arg(long, default_value = "127.0.0.1:0")]
         listen: SocketAddr,
     },
+}
+
+/// `homelab sim kube`'s Flux options.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct SimFluxArgs {
+    /// Install the Flux CRDs; the simulated source-, kustomize- and helm-controllers act on them.
+    #[arg(long)]
+    pub flux: bool,
+    /// GitRepositories with this spec.url fetch the local repository at PATH (URL=PATH;
+    /// repeatable; the simulator never reaches the network).
+    #[arg(long, value_name = "URL=PATH")]
+    pub git: Vec<String>,
+    /// This GitRepository fails to authenticate over SSH (NAMESPACE/NAME; repeatable).
+    #[arg(long, value_name = "NAMESPACE/NAME")]
+    pub git_auth_fails: Vec<String>,
+    /// This Kustomization fails to decrypt its SOPS files (NAMESPACE/NAME; repeatable).
+    #[arg(long, value_name = "NAMESPACE/NAME")]
+    pub sops_fails: Vec<String>,
+    /// This HelmRelease's install fails: its pods crash-loop and Helm's wait gives up
+    /// (NAMESPACE/NAME; repeatable).
+    #[arg(long, value_name = "NAMESPACE/NAME")]
+    pub helm_install_fails: Vec<String>,
 }
 
 /// Print completions for `shell` to stdout.

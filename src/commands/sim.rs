@@ -24,7 +24,8 @@ pub fn run(command: SimCommand) -> ExitCode {
             speed,
             crash_loop,
             pvc_pending,
-        } => rt.block_on(run_kube(listen, speed, &crash_loop, &pvc_pending)),
+            flux,
+        } => rt.block_on(run_kube(listen, speed, &crash_loop, &pvc_pending, &flux)),
         SimCommand::Loki { listen, rate } => rt.block_on(run_loki(listen, rate)),
         SimCommand::Alerts { listen } => rt.block_on(run_alerts(listen)),
     }
@@ -92,13 +93,21 @@ async fn run_kube(
     speed: f64,
     crash_loop: &[String],
     pvc_pending: &[String],
+    flux: &crate::cli::SimFluxArgs,
 ) -> ExitCode {
     use kube::controllers::Fault;
     let mut faults = vec![];
     let flags = crash_loop
         .iter()
         .map(|w| ("--crash-loop", w))
-        .chain(pvc_pending.iter().map(|w| ("--pvc-pending", w)));
+        .chain(pvc_pending.iter().map(|w| ("--pvc-pending", w)))
+        .chain(flux.git_auth_fails.iter().map(|w| ("--git-auth-fails", w)))
+        .chain(flux.sops_fails.iter().map(|w| ("--sops-fails", w)))
+        .chain(
+            flux.helm_install_fails
+                .iter()
+                .map(|w| ("--helm-install-fails", w)),
+        );
     for (flag, w) in flags {
         let Some((ns, name)) = w
             .split_once('/')
@@ -108,11 +117,26 @@ async fn run_kube(
             return ExitCode::from(2);
         };
         let (namespace, name) = (ns.to_string(), name.to_string());
-        faults.push(if flag == "--crash-loop" {
-            Fault::CrashLoop { namespace, name }
-        } else {
-            Fault::PvcPending { namespace, name }
+        faults.push(match flag {
+            "--crash-loop" => Fault::CrashLoop { namespace, name },
+            "--pvc-pending" => Fault::PvcPending { namespace, name },
+            "--git-auth-fails" => Fault::GitAuth { namespace, name },
+            "--sops-fails" => Fault::SopsDecryption { namespace, name },
+            _ => Fault::HelmInstall { namespace, name },
         });
+    }
+    let mut git = vec![];
+    for g in &flux.git {
+        let Some((url, path)) = g
+            .split_once('=')
+            .filter(|(u, p)| !u.is_empty() && !p.is_empty())
+        else {
+            eprintln!(
+                "homelab sim kube: --git {g}: expected URL=PATH, e.g. ssh://git@github.com/org/repo.git=."
+            );
+            return ExitCode::from(2);
+        };
+        git.push((url.to_string(), std::path::PathBuf::from(path)));
     }
     let sim = match KubeSim::start(kube::SimOptions {
         listen,
@@ -126,6 +150,15 @@ async fn run_kube(
     };
     for f in faults {
         sim.inject(f);
+    }
+    for (url, path) in &git {
+        sim.serve_git(url, path);
+    }
+    if flux.flux
+        && let Err(e) = sim.install_flux()
+    {
+        eprintln!("homelab sim kube: installing the Flux CRDs: {e}");
+        return ExitCode::from(1);
     }
     for (name, ip, server) in [
         ("k3s-server-1", "192.168.1.21", true),
@@ -160,6 +193,12 @@ async fn run_kube(
         "     kubectl --kubeconfig {} api-resources  (what is served: docs/reference/kubernetes.md §7)",
         path.display()
     );
+    if flux.flux {
+        println!(
+            "     kubectl --kubeconfig {} get gitrepositories,kustomizations,helmreleases -A  (Flux CRDs installed)",
+            path.display()
+        );
+    }
     println!("Ctrl-C stops it.");
     ctrl_c().await;
     let _ = std::fs::remove_dir_all(&dir);

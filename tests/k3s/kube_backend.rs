@@ -14,23 +14,15 @@ use kube::core::GroupVersionKind;
 use serde_json::{Value, json};
 use std::time::Duration;
 
-/// The Kustomization CRD (trimmed), placed last so the batch must reorder it.
-const KUSTOMIZATION_CRD: &str = r#"apiVersion: apiextensions.k8s.io/v1
-kind: CustomResourceDefinition
-metadata:
-  name: kustomizations.kustomize.toolkit.fluxcd.io
-spec:
-  group: kustomize.toolkit.fluxcd.io
-  scope: Namespaced
-  names: {plural: kustomizations, singular: kustomization, kind: Kustomization, shortNames: [ks]}
-  versions:
-  - name: v1
-    served: true
-    storage: true
-    schema:
-      openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}
-    subresources: {status: {}}
-"#;
+/// The Kustomization CRD as the simulator's Flux installs it, placed last so the batch must
+/// reorder it.
+fn kustomization_crd() -> String {
+    let crd = homelab::sim::kube::flux::crds()
+        .into_iter()
+        .find(|c| c["spec"]["names"]["kind"] == "Kustomization")
+        .unwrap();
+    serde_yaml::to_string(&crd).unwrap()
+}
 
 const NAMESPACE: &str = "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: flux-system\n";
 
@@ -53,7 +45,7 @@ fn flux_batch() -> String {
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("cluster/kubernetes/flux/apps.yaml"),
     )
     .unwrap();
-    format!("{apps}\n---\n{NAMESPACE}---\n{KUSTOMIZATION_CRD}")
+    format!("{apps}\n---\n{NAMESPACE}---\n{}", kustomization_crd())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -240,8 +232,9 @@ async fn waits_follow_conditions_at_the_current_generation_and_time_out_with_the
     let docs = apply::parse(
         "ks.yaml",
         &format!(
-            "{KUSTOMIZATION_CRD}---\n{NAMESPACE}---\napiVersion: kustomize.toolkit.fluxcd.io/v1\n\
-             kind: Kustomization\nmetadata: {{name: apps, namespace: flux-system}}\nspec: {{path: ./apps}}\n"
+            "{}---\n{NAMESPACE}---\napiVersion: kustomize.toolkit.fluxcd.io/v1\n\
+             kind: Kustomization\nmetadata: {{name: apps, namespace: flux-system}}\nspec: {{path: ./apps}}\n",
+            kustomization_crd()
         ),
     )
     .unwrap();

@@ -20,6 +20,7 @@ pub mod crd;
 pub mod discovery;
 pub mod errors;
 pub mod fields;
+pub mod flux;
 pub mod logs;
 pub mod metrics;
 pub mod objects;
@@ -140,6 +141,16 @@ impl KubeSim {
     /// Inject a failure into the controller loop (see [`controllers::Fault`]).
     pub fn inject(&self, fault: controllers::Fault) {
         self.controllers.inject(fault);
+    }
+
+    /// Install the Flux CRDs (`flux::crds`); the Flux controllers in the loop act from then on.
+    pub fn install_flux(&self) -> Result<(), String> {
+        flux::install(&self.store).map_err(|e| e.message)
+    }
+
+    /// Let GitRepositories with `spec.url == url` fetch the local repository at `path`.
+    pub fn serve_git(&self, url: &str, path: &std::path::Path) {
+        self.controllers.serve_git(url, path);
     }
 
     /// `https://127.0.0.1:<port>`.

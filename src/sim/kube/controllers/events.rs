@@ -5,12 +5,12 @@ use super::{Pass, key, meta};
 use serde_json::{Value, json};
 
 /// Who reports: `default-scheduler`, or `kubelet` on a host.
-pub(super) struct Source<'a> {
+pub(crate) struct Source<'a> {
     pub component: &'a str,
     pub host: Option<&'a str>,
 }
 
-pub(super) fn record(
+pub(crate) fn record(
     p: &Pass,
     obj: &Value,
     warning: bool,

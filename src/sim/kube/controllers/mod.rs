@@ -8,7 +8,7 @@
 //! `provision` (PVC binding, Gateways, Certificates), `events` (core/v1 Events as the
 //! scheduler and kubelet word them).
 
-mod events;
+pub(crate) mod events;
 mod kubelet;
 mod provision;
 mod workloads;
@@ -19,6 +19,7 @@ use super::select::Selectors;
 use super::store::Store;
 use serde_json::Value;
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::time::Instant;
@@ -74,19 +75,30 @@ pub enum Fault {
     /// The PersistentVolumeClaim `name` in `namespace` never binds: Pending, with a
     /// `ProvisioningFailed` warning from its StorageClass's provisioner.
     PvcPending { namespace: String, name: String },
+    /// The GitRepository `name` cannot authenticate: Ready=False `GitOperationFailed` with the
+    /// SSH handshake error source-controller reports (`flux/source.rs`).
+    GitAuth { namespace: String, name: String },
+    /// The Kustomization `name` fails to decrypt its SOPS files, as if its `sops-age` Secret
+    /// held a key none of them is encrypted for (`flux/sops.rs`).
+    SopsDecryption { namespace: String, name: String },
+    /// The HelmRelease `name` fails its install: its workload's pods crash-loop and Helm's
+    /// wait gives up (`InstallFailed`, `flux/helm.rs`).
+    HelmInstall { namespace: String, name: String },
 }
 
 impl Fault {
     fn hits_pod(&self, ns: &str, pod: &str) -> bool {
         match self {
-            Fault::CrashLoop { namespace, name } => {
+            Fault::CrashLoop { namespace, name } | Fault::HelmInstall { namespace, name } => {
                 ns == namespace
                     && (pod == name
                         || pod
                             .strip_prefix(name.as_str())
                             .is_some_and(|r| r.starts_with('-')))
             }
-            Fault::PvcPending { .. } => false,
+            Fault::PvcPending { .. } | Fault::GitAuth { .. } | Fault::SopsDecryption { .. } => {
+                false
+            }
         }
     }
 }
@@ -97,6 +109,7 @@ pub(crate) struct Memory {
     /// (namespace, pod name, uid) -> when its next kubelet step is due.
     due: BTreeMap<(String, String, String), Instant>,
     next_ip: u32,
+    flux: super::flux::Memory,
 }
 
 /// The handle the simulator keeps: faults can be injected while the loop runs.
@@ -105,6 +118,8 @@ pub struct Controllers {
     faults: Arc<Mutex<Vec<Fault>>>,
     /// Wakes the loop when a fault is injected.
     wake: Arc<tokio::sync::Notify>,
+    /// Git repositories the Flux source-controller may fetch: URL -> local path.
+    git: Arc<Mutex<BTreeMap<String, PathBuf>>>,
 }
 
 impl Controllers {
@@ -113,6 +128,19 @@ impl Controllers {
             f.push(fault);
         }
         self.wake.notify_one();
+    }
+
+    /// Serve the local repository at `path` to GitRepositories whose `spec.url` is `url`
+    /// (the simulator never reaches the network).
+    pub fn serve_git(&self, url: &str, path: &Path) {
+        if let Ok(mut g) = self.git.lock() {
+            g.insert(url.to_string(), path.to_path_buf());
+        }
+        self.wake.notify_one();
+    }
+
+    fn git(&self) -> BTreeMap<String, PathBuf> {
+        self.git.lock().map(|g| g.clone()).unwrap_or_default()
     }
 
     fn faults(&self) -> Vec<Fault> {
@@ -131,7 +159,7 @@ impl Controllers {
         tokio::spawn(async move {
             let mut mem = Memory::default();
             loop {
-                let next = Pass::run(&store, &timing, &me.faults(), &mut mem);
+                let next = Pass::run(&store, &timing, &me.faults(), &me.git(), &mut mem);
                 let wake = async {
                     match next {
                         Some(at) => tokio::time::sleep_until(at).await,
@@ -157,34 +185,44 @@ impl Controllers {
 
 /// One pass: the workload controllers, then the scheduler and kubelet.
 pub(crate) struct Pass<'a> {
-    store: &'a Store,
+    pub(crate) store: &'a Store,
     timing: &'a Timing,
-    faults: &'a [Fault],
-    now: Instant,
+    pub(crate) faults: &'a [Fault],
+    /// Git repositories served to the Flux source-controller (URL -> local path).
+    pub(crate) git: &'a BTreeMap<String, PathBuf>,
+    pub(crate) now: Instant,
     /// The earliest deadline still ahead.
     next: Option<Instant>,
 }
 
 impl<'a> Pass<'a> {
-    fn run(store: &Store, timing: &Timing, faults: &[Fault], mem: &mut Memory) -> Option<Instant> {
+    fn run(
+        store: &Store,
+        timing: &Timing,
+        faults: &[Fault],
+        git: &BTreeMap<String, PathBuf>,
+        mem: &mut Memory,
+    ) -> Option<Instant> {
         let mut p = Pass {
             store,
             timing,
             faults,
+            git,
             now: Instant::now(),
             next: None,
         };
         workloads::reconcile(&mut p);
         kubelet::reconcile(&mut p, mem);
         provision::reconcile(&mut p);
+        super::flux::reconcile(&mut p, &mut mem.flux);
         p.next
     }
 
-    fn wake_at(&mut self, at: Instant) {
+    pub(crate) fn wake_at(&mut self, at: Instant) {
         self.next = Some(self.next.map_or(at, |n| n.min(at)));
     }
 
-    fn list(&self, key: &TypeKey, ns: Option<&str>) -> Vec<Value> {
+    pub(crate) fn list(&self, key: &TypeKey, ns: Option<&str>) -> Vec<Value> {
         let all = Selectors::parse(None, None).unwrap_or_default();
         self.store
             .list(key, ns, &all, None, None)
@@ -193,7 +231,7 @@ impl<'a> Pass<'a> {
     }
 
     /// Write `new` when it differs from `old` (None: create).
-    fn save(&self, key: &TypeKey, old: Option<&Value>, new: Value, manager: &str) {
+    pub(crate) fn save(&self, key: &TypeKey, old: Option<&Value>, new: Value, manager: &str) {
         if old == Some(&new) {
             return;
         }
