@@ -278,3 +278,213 @@ async fn kubectl_port_forward_over_spdy_upgrade_reaches_the_attached_server() {
     }
     forwards_service_and_pod(false).await;
 }
+
+/// Loki as the cluster tree reaches it (cluster/kubernetes/platform/logging/loki): Service
+/// `logging/loki` port 3100 to the pods' named port `http-metrics`. The chart runs a
+/// StatefulSet; a Deployment here gives a replacement pod a new name, which is what the
+/// forward's re-resolution is for.
+pub(crate) const LOKI: &str = r#"apiVersion: v1
+kind: Namespace
+metadata:
+  name: logging
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: loki
+  namespace: logging
+spec:
+  replicas: 1
+  selector:
+    matchLabels: {app.kubernetes.io/name: loki}
+  template:
+    metadata:
+      labels: {app.kubernetes.io/name: loki}
+    spec:
+      containers:
+      - name: loki
+        image: grafana/loki:3.5.0
+        ports:
+        - {name: http-metrics, containerPort: 3100}
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: loki
+  namespace: logging
+spec:
+  selector: {app.kubernetes.io/name: loki}
+  ports:
+  - {name: http-metrics, port: 3100, targetPort: http-metrics}
+"#;
+
+/// The Loki simulator behind Service logging/loki of a kube simulator with controllers.
+pub(crate) async fn loki_behind_service(
+    dir: &std::path::Path,
+) -> (KubeSim, homelab::sim::loki::LokiSim, std::path::PathBuf) {
+    use homelab::backends::kube::apply::{self, ApplyOptions};
+    use homelab::backends::kube::client::client_for;
+    use homelab::backends::kube::discovery::Resolver;
+    let sim = cluster(Duration::from_secs(3600)).await;
+    let kubeconfig = dir.join("kubeconfig");
+    std::fs::write(&kubeconfig, sim.kubeconfig(&sim.url())).unwrap();
+    let client = client_for(&kubeconfig, "default").await.unwrap();
+    let docs = apply::parse("loki.yaml", LOKI).unwrap();
+    let mut resolver = Resolver::new(client.clone());
+    apply::apply(&client, &mut resolver, &docs, &ApplyOptions::default())
+        .await
+        .unwrap();
+    until(&sim, |p| {
+        p.pointer("/metadata/namespace").and_then(Value::as_str) == Some("logging")
+            && p.pointer("/status/phase").and_then(Value::as_str) == Some("Running")
+    })
+    .await;
+    let loki = homelab::sim::loki::LokiSim::start(
+        "127.0.0.1:0".parse().unwrap(),
+        homelab::sim::loki::LokiSimOptions::default(),
+    )
+    .await
+    .unwrap();
+    sim.serve_port("logging", "app.kubernetes.io/name=loki", 3100, loki.addr())
+        .unwrap();
+    (sim, loki, kubeconfig)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backend_forwards_to_loki_behind_its_service_and_follows_a_new_pod() {
+    use homelab::backends::kube::client::client_for;
+    use homelab::backends::kube::port_forward::{self, ForwardEvent};
+    use std::sync::{Arc, Mutex};
+    let dir = tempfile::tempdir().unwrap();
+    let (sim, _loki, kubeconfig) = loki_behind_service(dir.path()).await;
+    let client = client_for(&kubeconfig, "default").await.unwrap();
+    let events: Arc<Mutex<Vec<ForwardEvent>>> = Arc::default();
+    let seen = events.clone();
+    let fwd = port_forward::forward_service(
+        client.clone(),
+        "logging",
+        "loki",
+        3100,
+        Arc::new(move |e| seen.lock().unwrap().push(e)),
+    )
+    .await
+    .unwrap();
+    assert!(fwd.local.ip().is_loopback());
+    let first = fwd.target().unwrap();
+    assert!(
+        first.pod.starts_with("loki-") && first.port == 3100,
+        "{first:?}"
+    );
+    // A new connection per request: each one is its own forward (no pooled connection).
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap();
+    let labels = |base: String| {
+        let http = http.clone();
+        async move {
+            http.get(format!("{base}/loki/api/v1/labels"))
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap()
+        }
+    };
+    let base = format!("http://{}", fwd.local);
+    let body = labels(base.clone()).await;
+    assert!(body.contains("\"status\":\"success\""), "{body}");
+    // Two at once: each connection is its own forward.
+    let (a, b) = tokio::join!(labels(base.clone()), labels(base.clone()));
+    assert!(a.contains("success") && b.contains("success"), "{a} {b}");
+
+    // The pod goes away; the ReplicaSet makes a new one with another name; the next
+    // connection finds the old one gone, resolves again and reaches Loki through the new one.
+    sim.store()
+        .delete(
+            &("".into(), "pods".into()),
+            "logging",
+            &first.pod,
+            &Default::default(),
+        )
+        .unwrap();
+    let old = first.pod.clone();
+    until(&sim, move |p| {
+        p.pointer("/metadata/namespace").and_then(Value::as_str) == Some("logging")
+            && p.pointer("/metadata/name").and_then(Value::as_str) != Some(old.as_str())
+            && p.pointer("/status/phase").and_then(Value::as_str) == Some("Running")
+    })
+    .await;
+    let body = labels(base.clone()).await;
+    assert!(body.contains("\"status\":\"success\""), "{body}");
+    let now = fwd.target().unwrap();
+    assert_ne!(now.pod, first.pod);
+    assert!(
+        events.lock().unwrap().is_empty(),
+        "{:?}",
+        events.lock().unwrap()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backend_forward_failures_name_service_and_step() {
+    use homelab::backends::kube::client::client_for;
+    use homelab::backends::kube::port_forward::{self, Step};
+    use std::sync::Arc;
+    let dir = tempfile::tempdir().unwrap();
+    let (sim, _loki, kubeconfig) = loki_behind_service(dir.path()).await;
+    let client = client_for(&kubeconfig, "default").await.unwrap();
+    let err =
+        port_forward::forward_service(client.clone(), "logging", "nosuch", 3100, Arc::new(|_| {}))
+            .await
+            .err()
+            .unwrap();
+    assert_eq!(err.step, Step::Service);
+    assert_eq!(err.service, "logging/nosuch:3100");
+    assert!(
+        err.message.contains("services \"nosuch\" not found"),
+        "{err}"
+    );
+    let err =
+        port_forward::forward_service(client.clone(), "logging", "loki", 80, Arc::new(|_| {}))
+            .await
+            .err()
+            .unwrap();
+    assert!(err.to_string().contains("has no port 80"), "{err}");
+    // No Ready pod: every node gone, the pod deleted, nothing runs it again.
+    for n in ["k3s-server-1", "k3s-agent-1", "k3s-agent-2"] {
+        sim.delete_node(n);
+    }
+    let pods = sim
+        .store()
+        .list(
+            &("".into(), "pods".into()),
+            Some("logging"),
+            &Default::default(),
+            None,
+            None,
+        )
+        .unwrap();
+    for p in pods.items {
+        let name = p["metadata"]["name"].as_str().unwrap().to_string();
+        sim.store()
+            .delete(
+                &("".into(), "pods".into()),
+                "logging",
+                &name,
+                &Default::default(),
+            )
+            .unwrap();
+    }
+    let err = port_forward::forward_service(client, "logging", "loki", 3100, Arc::new(|_| {}))
+        .await
+        .err()
+        .unwrap();
+    assert_eq!(err.step, Step::Pods);
+    assert!(
+        err.message
+            .contains("no Ready pod matches app.kubernetes.io/name=loki in logging"),
+        "{err}"
+    );
+}

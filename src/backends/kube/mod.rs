@@ -9,4 +9,5 @@ pub mod discovery;
 pub mod events;
 pub mod kubeconfig;
 pub mod nodes;
+pub mod port_forward;
 pub mod wait;

@@ -287,8 +287,11 @@ async fn forward(
     };
     let mut buf = vec![0u8; CHUNK];
     let mut client_open = true;
+    let gone = ctx.gone();
+    tokio::pin!(gone);
     loop {
         tokio::select! {
+            _ = &mut gone => break,
             got = from_client.recv(), if client_open => match got {
                 Some(Some(bytes)) => {
                     if io.write_all(&bytes).await.is_err() {

@@ -156,6 +156,31 @@ pub fn declaring_container(pod: &Value, port: u16) -> Option<String> {
 }
 
 impl Ctx {
+    /// Resolves once the pod is deleted, replaced (another uid) or no longer Running: its
+    /// ports are gone, so forwarded connections end as the kubelet's do when a container dies.
+    pub async fn gone(&self) {
+        let mut rx = self.store.subscribe();
+        let uid = |p: &Value| p.pointer("/metadata/uid").cloned();
+        let Ok(first) = self.store.get(&pods(), &self.namespace, &self.pod) else {
+            return;
+        };
+        let want = uid(&first);
+        loop {
+            match self.store.get(&pods(), &self.namespace, &self.pod) {
+                Ok(p)
+                    if uid(&p) == want
+                        && p.pointer("/metadata/deletionTimestamp").is_none()
+                        && p.pointer("/status/phase").and_then(Value::as_str)
+                            == Some("Running") => {}
+                _ => return,
+            }
+            match rx.recv().await {
+                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+            }
+        }
+    }
+
     /// Open `port` of the pod: the attached address, the built-in responder, or the error text
     /// the client sees on the port's error channel.
     pub async fn open(&self, port: u16) -> Result<Box<dyn PortIo>, String> {
