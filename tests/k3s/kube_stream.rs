@@ -488,3 +488,71 @@ async fn backend_forward_failures_name_service_and_step() {
         "{err}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn console_reaches_loki_through_a_port_forward_when_the_cluster_gives_no_url() {
+    use homelab::backends::endpoint::{Auth, Timeouts};
+    use homelab::backends::loki::LokiClient;
+    use homelab::config::ObservabilityConfig;
+    use homelab::screens::console::endpoints::{self, EndpointOverrides, Origin};
+    use homelab::screens::console::forwarded::{self, Kube};
+    use std::sync::{Arc, Mutex};
+    let dir = tempfile::tempdir().unwrap();
+    let (_sim, _loki, kubeconfig) = loki_behind_service(dir.path()).await;
+    // Prometheus has a URL in the cluster definition; Loki and Alertmanager have none.
+    let cfg = ObservabilityConfig {
+        prometheus_url: Some("https://prometheus.example.internal".into()),
+        ..Default::default()
+    };
+    let mut r = endpoints::resolve(
+        &EndpointOverrides::default(),
+        Some(&cfg),
+        &dir.path().join("x.env"),
+        &|_| None,
+    );
+    assert!(r.loki.is_none());
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let seen = events.clone();
+    let (_forwards, notes) = forwarded::fill(
+        &mut r,
+        &Kube {
+            kubeconfig,
+            context: "default".into(),
+        },
+        Arc::new(move |e| seen.lock().unwrap().push(e.to_string())),
+    );
+    let loki = r.loki.clone().unwrap();
+    assert_eq!(loki.origin, Origin::PortForward(forwarded::LOKI));
+    assert!(loki.url.starts_with("http://127.0.0.1:"), "{}", loki.url);
+    assert_eq!(r.prometheus.as_ref().unwrap().origin, Origin::ClusterConfig);
+    assert_eq!(
+        r.alertmanager.as_ref().unwrap().origin,
+        Origin::PortForward(forwarded::ALERTMANAGER)
+    );
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.contains("via port-forward to logging/loki:3100")),
+        "{notes:?}"
+    );
+    // The console's own Loki client, on that URL, reaches the Loki simulator.
+    let client = LokiClient::new(&loki.url, Auth::None, Timeouts::default()).unwrap();
+    client.ready().await.unwrap();
+    let labels = client.labels(3600).await.unwrap();
+    assert!(!labels.is_empty(), "{labels:?}");
+    assert!(
+        events.lock().unwrap().is_empty(),
+        "{:?}",
+        events.lock().unwrap()
+    );
+    // Alertmanager has no Service in this cluster: the forward says which and where.
+    let am = r.alertmanager.clone().unwrap();
+    let _ = reqwest::get(format!("{}/api/v2/status", am.url)).await;
+    let seen = events.lock().unwrap().clone();
+    assert!(
+        seen.iter()
+            .any(|e| e.contains("monitoring/alertmanager-operated:9093")
+                && e.contains("reading the service")),
+        "{seen:?}"
+    );
+}

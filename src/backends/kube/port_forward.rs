@@ -27,6 +27,8 @@ pub enum Step {
     Forward,
     /// Listening on or accepting from the local address.
     Listen,
+    /// Reading the kubeconfig and building the client.
+    Client,
 }
 
 impl Step {
@@ -37,6 +39,7 @@ impl Step {
             Step::Connect => "opening the port-forward",
             Step::Forward => "forwarding",
             Step::Listen => "listening locally",
+            Step::Client => "loading the kubeconfig",
         }
     }
 }
@@ -257,6 +260,68 @@ pub async fn forward_service(
         service: label,
         accept,
         current,
+    })
+}
+
+/// Forward connections accepted on `listener` (already bound, so its address can be handed
+/// out at once) to `namespace/service:port`, with a client for `context` of the kubeconfig at
+/// `kubeconfig` built in the task. Nothing is resolved before the first connection; a
+/// connection that cannot be forwarded is closed and its failure goes to `on_event`. Must be
+/// called inside a tokio runtime; the task ends when the listener fails.
+pub fn spawn_lazy(
+    listener: std::net::TcpListener,
+    kubeconfig: std::path::PathBuf,
+    context: String,
+    target: (String, String, u16),
+    on_event: OnEvent,
+) -> tokio::task::JoinHandle<()> {
+    let (namespace, service, port) = target;
+    let label = format!("{namespace}/{service}:{port}");
+    tokio::spawn(async move {
+        let emit = |step: Step, message: String| {
+            on_event(ForwardEvent {
+                service: label.clone(),
+                step,
+                message,
+                target: None,
+            })
+        };
+        let listener = match listener
+            .set_nonblocking(true)
+            .and_then(|()| TcpListener::from_std(listener))
+        {
+            Ok(l) => l,
+            Err(e) => return emit(Step::Listen, e.to_string()),
+        };
+        let client = super::client::client_for(&kubeconfig, &context).await;
+        let shared = client.map(|client| {
+            Arc::new(Forwarding {
+                client,
+                namespace,
+                service,
+                port,
+                label: label.clone(),
+                current: Arc::default(),
+                on_event: on_event.clone(),
+            })
+        });
+        loop {
+            let conn = match listener.accept().await {
+                Ok((conn, _)) => conn,
+                Err(e) => return emit(Step::Listen, e.to_string()),
+            };
+            match &shared {
+                Ok(f) => {
+                    let f = f.clone();
+                    tokio::spawn(async move { f.carry(conn).await });
+                }
+                // Each connection is refused with the reason, so the pane shows it.
+                Err(e) => {
+                    drop(conn);
+                    emit(Step::Client, e.clone());
+                }
+            }
+        }
     })
 }
 
