@@ -15,6 +15,8 @@ mod kube_health;
 mod kube_flux;
 #[path = "k3s/kube_sim.rs"]
 mod kube_sim;
+#[path = "k3s/kube_stream.rs"]
+mod kube_stream;
 #[path = "support/mod.rs"]
 mod support;
 /// For nodes.rs, which benches/k3s_join.rs includes too.

@@ -88,7 +88,7 @@ spec:
 "#;
 
 /// A sim with controllers (no start delay; crash back-off `backoff`) and three Ready nodes.
-async fn cluster(backoff: Duration) -> KubeSim {
+pub(crate) async fn cluster(backoff: Duration) -> KubeSim {
     let sim = KubeSim::start(SimOptions {
         controllers: Some(Timing::instant(backoff)),
         log_every: Duration::from_millis(20),
@@ -118,7 +118,7 @@ fn meta_name(o: &Value) -> &str {
 }
 
 /// Resolves once some pod satisfies `cond`, checked on every store event.
-async fn until(sim: &KubeSim, cond: impl Fn(&Value) -> bool) {
+pub(crate) async fn until(sim: &KubeSim, cond: impl Fn(&Value) -> bool) {
     let store = sim.store().clone();
     let mut rx = store.subscribe();
     let pods = ("".to_string(), "pods".to_string());

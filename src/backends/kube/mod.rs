@@ -12,4 +12,5 @@ pub mod health;
 pub mod kubeconfig;
 pub mod nodes;
 pub mod pod_logs;
+pub mod port_forward;
 pub mod wait;

@@ -26,6 +26,8 @@ pub enum Origin {
     Flag,
     Env,
     ClusterConfig,
+    /// No URL anywhere: a loopback port forwarded to this Service (`super::forwarded`).
+    PortForward(super::forwarded::ServiceRef),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

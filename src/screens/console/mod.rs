@@ -8,6 +8,7 @@ pub mod credentials;
 pub mod effects;
 pub mod endpoints;
 pub mod events;
+pub mod forwarded;
 pub mod history;
 pub mod logs;
 pub mod panes;
@@ -50,6 +51,8 @@ pub struct ConsoleScreen {
     credentials: Option<credentials::CredentialSource>,
     /// The endpoints, to rebuild the clients once credentials are known.
     resolved: Option<endpoints::Resolved>,
+    /// Port-forwards to the peers the cluster definition gives no URL for.
+    _forwards: forwarded::Forwards,
 }
 
 fn now_ns() -> i64 {
@@ -105,12 +108,33 @@ impl ConsoleScreen {
         let env_file = crate::config::env_file(&session.repo_root, &session.cluster.name);
         let mut r = endpoints::resolve(overrides, cfg, &env_file, &|k| std::env::var(k).ok());
         r.ca_files = endpoints::ca_files(cfg, &session.repo_root);
+        let kube = forwarded::Kube::for_cluster(&session.cluster.name);
+        let (forwards, forward_notes) = forwarded::fill(
+            &mut r,
+            &kube,
+            std::sync::Arc::new(|e| tracing::warn!("console: {e}")),
+        );
         let mut notes = r.notes.clone();
+        notes.extend(forward_notes);
         let mut backends = build_backends(&r, r.auth.clone(), &mut notes);
         backends.panes = panes::PaneBackends::connect(session);
         let mut screen = Self::with_backends(backends, author(), notes);
         screen.state.panes = panes::Panes::new(Some(session));
         screen.credentials = r.credentials.clone();
+        // The connection line of a forwarded peer names the Service it reaches.
+        let shown = &mut screen.state.endpoints;
+        for (slot, ep) in [
+            (&mut shown.loki, &r.loki),
+            (&mut shown.prometheus, &r.prometheus),
+            (&mut shown.alertmanager, &r.alertmanager),
+        ] {
+            if let (Some(text), Some(e)) = (slot.as_mut(), ep)
+                && let endpoints::Origin::PortForward(svc) = e.origin
+            {
+                *text = forwarded::via(text, svc);
+            }
+        }
+        screen._forwards = forwards;
         screen.resolved = Some(r);
         screen
     }
@@ -140,6 +164,7 @@ impl ConsoleScreen {
             history_file: None,
             credentials: None,
             resolved: None,
+            _forwards: forwarded::Forwards::default(),
         }
     }
 

@@ -8,7 +8,9 @@
 //! Files: `store` (objects, versions, history, the one write path; `store/delete.rs`),
 //! `fields` and `apply` (field ownership, server-side apply), `patch` (merge and JSON patch),
 //! `select` (selectors), `watch`, `table`, `crd`, `discovery`, `routes` (HTTP), `resources`
-//! (built-in types), `errors` (Status), `objects` (Node shapes), `tls`.
+//! (built-in types), `errors` (Status), `objects` (Node shapes), `tls`, `portforward` (the
+//! `pods/{name}/portforward` subresource: websocket channels, SPDY and SPDY over websocket;
+//! what a pod's port answers) on `spdy` (SPDY/3.1 framing).
 //!
 //! `controllers` (workloads, scheduler, kubelet, Events, injected faults) drives objects through
 //! [`KubeSim::store`]: [`store::Store::put`] writes whole objects, status included, and every
@@ -25,9 +27,11 @@ pub mod logs;
 pub mod metrics;
 pub mod objects;
 pub mod patch;
+pub mod portforward;
 pub mod resources;
 pub mod routes;
 pub mod select;
+pub mod spdy;
 pub mod store;
 pub mod summary;
 pub mod table;
@@ -44,6 +48,7 @@ pub const HISTORY: usize = 256;
 /// A running simulator. Dropping it stops the server.
 pub struct KubeSim {
     store: Arc<store::Store>,
+    ports: Arc<portforward::Ports>,
     pub addr: SocketAddr,
     /// PEM of the CA that signed the server certificate.
     pub ca_pem: String,
@@ -96,12 +101,14 @@ impl KubeSim {
         let tls = tls::generate_for(&[opts.listen.ip()])?;
         let token = format!("homelab-sim-{:032x}", rand::random::<u128>());
         let store = Arc::new(store::Store::new(opts.history));
+        let ports = Arc::new(portforward::Ports::default());
         let shared = Arc::new(routes::Shared {
             store: store.clone(),
             token: token.clone(),
             version: opts.version.clone(),
             bookmark_every: opts.bookmark_every,
             log_every: opts.log_every,
+            ports: ports.clone(),
         });
         let tcp = tokio::net::TcpListener::bind(opts.listen)
             .await
@@ -126,6 +133,7 @@ impl KubeSim {
             controllers: ctl,
             _stop_controllers: stop_ctl,
             store,
+            ports,
             addr,
             ca_pem: tls.ca_pem,
             token,
@@ -136,6 +144,22 @@ impl KubeSim {
     /// The object store: what a controller loop reads, writes and subscribes to.
     pub fn store(&self) -> &Arc<store::Store> {
         &self.store
+    }
+
+    /// Port-forwards to `port` of the pods `pod_or_selector` names in `namespace` (a pod name,
+    /// or a label selector such as `app.kubernetes.io/name=loki`) connect to `addr`, a
+    /// loopback address: how a test puts the Loki, Prometheus or Alertmanager simulator behind
+    /// a Service. The newest attachment that matches wins. Without one, a port a container
+    /// declares answers with a built-in HTTP responder naming the pod; any other port refuses.
+    pub fn serve_port(
+        &self,
+        namespace: &str,
+        pod_or_selector: &str,
+        port: u16,
+        addr: SocketAddr,
+    ) -> Result<(), String> {
+        let pods = portforward::PodMatch::parse(pod_or_selector)?;
+        self.ports.attach(namespace, pods, port, addr)
     }
 
     /// Inject a failure into the controller loop (see [`controllers::Fault`]).

@@ -15,7 +15,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{any, get};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -27,6 +27,8 @@ pub struct Shared {
     pub version: String,
     pub bookmark_every: Duration,
     pub log_every: Duration,
+    /// Pod ports attached to loopback addresses (`KubeSim::serve_port`).
+    pub ports: Arc<super::portforward::Ports>,
 }
 
 pub fn router(shared: Arc<Shared>) -> Router {
@@ -34,6 +36,10 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/readyz", get(health))
         .route("/livez", get(health))
         .route("/healthz", get(health))
+        .route(
+            "/api/v1/namespaces/{ns}/pods/{name}/portforward",
+            any(super::portforward::handle),
+        )
         .fallback(dispatch)
         .with_state(shared)
 }
@@ -74,6 +80,13 @@ fn header_str(h: &HeaderMap, name: header::HeaderName) -> &str {
         .unwrap_or_default()
 }
 
+/// The request carries the simulator's bearer token.
+pub fn authorized(headers: &HeaderMap, token: &str) -> bool {
+    header_str(headers, header::AUTHORIZATION)
+        .strip_prefix("Bearer ")
+        .is_some_and(|t| t == token)
+}
+
 async fn dispatch(
     State(s): State<Arc<Shared>>,
     method: Method,
@@ -81,10 +94,7 @@ async fn dispatch(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let authorized = header_str(&headers, header::AUTHORIZATION)
-        .strip_prefix("Bearer ")
-        .is_some_and(|t| t == s.token);
-    if !authorized {
+    if !authorized(&headers, &s.token) {
         return fail(&ApiError::new(401, "Unauthorized", "Unauthorized"));
     }
     let q = query(uri.query());
