@@ -11,6 +11,8 @@ mod harness;
 mod alerts_peers;
 #[path = "console/e2e.rs"]
 mod e2e;
+#[path = "console/incident.rs"]
+mod incident;
 #[path = "console/loki_sim.rs"]
 mod loki_sim;
 #[path = "console/loki_tail_trust.rs"]
