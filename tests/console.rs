@@ -13,6 +13,8 @@ mod alerts_peers;
 mod e2e;
 #[path = "console/incident.rs"]
 mod incident;
+#[path = "console/incident_view.rs"]
+mod incident_view;
 #[path = "console/loki_sim.rs"]
 mod loki_sim;
 #[path = "console/loki_tail_trust.rs"]

@@ -99,7 +99,7 @@ pub async fn gather(req: Request, src: Sources, tx: mpsc::Sender<IncidentUpdate>
 
 async fn flux_part(src: &Sources, found: Option<&Found>, tx: &mpsc::Sender<IncidentUpdate>) {
     let part = match found {
-        None => Part::Skipped("no workload to follow to its Flux owner".into()),
+        None => Part::Skipped("no workload to follow to its Flux owner (see Pods)".into()),
         Some(f) => {
             let w = &f.workload.workload;
             match flux::owner_named(&[&f.labels, &f.pod_labels], &w.namespace) {
