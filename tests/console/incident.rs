@@ -468,6 +468,30 @@ async fn loki_down_falls_back_to_the_pod_log_api_and_pve_unreachable_is_named() 
         .collect();
     assert_eq!(from.len(), 2, "both pods' logs: {from:?}");
 
+    // The simulator honours `sinceTime` as the kubelet does: nothing older comes back.
+    let api: kube::Api<k8s_openapi::api::core::v1::Pod> =
+        kube::Api::namespaced(lab.client.clone(), "media");
+    let oldest = logs.lines.first().unwrap().ts_ns;
+    let since = jiff::Timestamp::from_nanosecond(i128::from(oldest) + 1_000_000_000).unwrap();
+    let text = api
+        .logs(
+            &pods[0],
+            &kube::api::LogParams {
+                since_time: Some(since),
+                timestamps: true,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let cut = since.round(jiff::Unit::Second).unwrap();
+    let stamps: Vec<jiff::Timestamp> = text
+        .lines()
+        .map(|l| l.split_once(' ').unwrap().0.parse().unwrap())
+        .collect();
+    assert!(!stamps.is_empty());
+    assert!(stamps.iter().all(|t| *t >= cut), "{:?} < {cut}", stamps.first());
+
     for r in incident.vms.ready().expect("rows") {
         match &r.facts {
             Part::Failed(SourceFailure {
