@@ -490,7 +490,11 @@ async fn loki_down_falls_back_to_the_pod_log_api_and_pve_unreachable_is_named() 
         .map(|l| l.split_once(' ').unwrap().0.parse().unwrap())
         .collect();
     assert!(!stamps.is_empty());
-    assert!(stamps.iter().all(|t| *t >= cut), "{:?} < {cut}", stamps.first());
+    assert!(
+        stamps.iter().all(|t| *t >= cut),
+        "{:?} < {cut}",
+        stamps.first()
+    );
 
     for r in incident.vms.ready().expect("rows") {
         match &r.facts {
