@@ -468,28 +468,32 @@ async fn loki_down_falls_back_to_the_pod_log_api_and_pve_unreachable_is_named() 
         .collect();
     assert_eq!(from.len(), 2, "both pods' logs: {from:?}");
 
-    // The simulator honours `sinceTime` as the kubelet does: nothing older comes back.
+    // The simulator honours `sinceTime` as the kubelet does: nothing older comes back. The cut
+    // is the whole second after the oldest line; asked again until the pod has logged past it.
     let api: kube::Api<k8s_openapi::api::core::v1::Pod> =
         kube::Api::namespaced(lab.client.clone(), "media");
     let oldest = logs.lines.first().unwrap().ts_ns;
-    let since = jiff::Timestamp::from_nanosecond(i128::from(oldest) + 1_000_000_000).unwrap();
-    let text = api
-        .logs(
-            &pods[0],
-            &kube::api::LogParams {
-                since_time: Some(since),
-                timestamps: true,
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
-    let cut = since.round(jiff::Unit::Second).unwrap();
-    let stamps: Vec<jiff::Timestamp> = text
-        .lines()
-        .map(|l| l.split_once(' ').unwrap().0.parse().unwrap())
-        .collect();
-    assert!(!stamps.is_empty());
+    let cut = jiff::Timestamp::from_second(oldest / 1_000_000_000 + 1).unwrap();
+    let params = kube::api::LogParams {
+        since_time: Some(cut),
+        timestamps: true,
+        ..Default::default()
+    };
+    let stamps = tokio::time::timeout(Duration::from_secs(60), async {
+        loop {
+            let text = api.logs(&pods[0], &params).await.unwrap();
+            let stamps: Vec<jiff::Timestamp> = text
+                .lines()
+                .map(|l| l.split_once(' ').unwrap().0.parse().unwrap())
+                .collect();
+            if !stamps.is_empty() {
+                return stamps;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("the pod never logged past the cut");
     assert!(
         stamps.iter().all(|t| *t >= cut),
         "{:?} < {cut}",
