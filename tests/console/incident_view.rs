@@ -393,3 +393,26 @@ fn enter_on_the_logs_opens_the_window_and_esc_closes() {
     update(&mut app, workload());
     assert!(app.screens.console.state.incident.is_none());
 }
+
+#[test]
+fn leaving_the_console_mid_way_asks_again_on_return() {
+    use homelab::screens::console::events::ConsoleEffect;
+    let gathers = |fx: &[ConsoleEffect]| {
+        fx.iter()
+            .filter_map(|e| match e {
+                ConsoleEffect::GatherIncident { generation, .. } => Some(*generation),
+                _ => None,
+            })
+            .collect::<Vec<_>>()
+    };
+    let mut app = opened();
+    update(&mut app, workload());
+    let g = app.screens.console.state.incident_generation;
+    let fx = app.screens.console.state.resume(0);
+    assert_eq!(gathers(&fx), [g + 1]);
+    let v = app.screens.console.state.incident.as_ref().unwrap();
+    assert!(v.incident.workload.is_loading(), "asked again from scratch");
+    // A view that has every answer is not asked again.
+    let mut app = complete();
+    assert!(gathers(&app.screens.console.state.resume(0)).is_empty());
+}

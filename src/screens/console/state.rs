@@ -123,6 +123,13 @@ impl ConsoleState {
     /// restart (the tail from the newest buffered line; the buffer stays).
     pub fn resume(&mut self, now_ns: i64) -> Vec<ConsoleEffect> {
         let mut fx = self.watch_alerts();
+        // Leaving stopped an incident view's gatherer mid-way: ask again.
+        if let Some(v) = &mut self.incident
+            && v.incident.loading()
+        {
+            self.incident_generation += 1;
+            fx.push(v.regather(self.incident_generation, now_ns / 1_000_000_000));
+        }
         fx.extend(self.logs.resume_tail(now_ns));
         fx.extend(self.panes.resume());
         fx

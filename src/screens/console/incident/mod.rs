@@ -104,6 +104,23 @@ impl IncidentView {
         )
     }
 
+    /// Ask everything again as `generation` (the console was left while it was gathering, which
+    /// stopped the task): every part back to loading.
+    pub fn regather(&mut self, generation: u64, now_s: i64) -> ConsoleEffect {
+        let alert = self.incident.alert.clone();
+        let request = Request {
+            labels: alert.labels.clone(),
+            starts_at: alert.starts_at,
+            now_s,
+        };
+        self.incident = Incident::new(alert);
+        self.generation = generation;
+        ConsoleEffect::GatherIncident {
+            generation,
+            request,
+        }
+    }
+
     pub fn on_update(&mut self, generation: u64, update: IncidentUpdate) {
         if generation == self.generation {
             self.incident.apply(update);
@@ -215,5 +232,14 @@ mod tests {
         v.top();
         v.up();
         assert_eq!(v.section, Section::Alert);
+        // Asked again (the console was left mid-way): loading, and the old answers dropped.
+        let fx = v.regather(8, 3_000);
+        assert!(matches!(
+            fx,
+            ConsoleEffect::GatherIncident { generation: 8, ref request } if request.starts_at == Some(1_000) && request.now_s == 3_000
+        ));
+        assert!(v.incident.logs.is_loading());
+        v.on_update(7, IncidentUpdate::Logs(Part::Skipped("old".into())));
+        assert!(v.incident.logs.is_loading());
     }
 }
