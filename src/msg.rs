@@ -98,6 +98,8 @@ pub enum Action {
     Silence,
     /// Alerts: expire the silences of the selected alert (asks).
     Expire,
+    /// Alerts: the incident view of the selected alert (Flux owner, pods, logs, Proxmox VM).
+    Incident,
     /// The env editor's changed-on-disk popup: apply the unsaved edits on top of the file on disk.
     Merge,
     /// Give the first pane more / less room.
@@ -163,6 +165,7 @@ const SIMPLE: &[(&str, Action)] = &[
     ("details", Action::Details),
     ("silence", Action::Silence),
     ("expire", Action::Expire),
+    ("incident", Action::Incident),
     ("merge", Action::Merge),
     ("grow", Action::Grow),
     ("shrink", Action::Shrink),

@@ -15,6 +15,10 @@ mod health_e2e;
 mod alerts_peers;
 #[path = "console/e2e.rs"]
 mod e2e;
+#[path = "console/incident.rs"]
+mod incident;
+#[path = "console/incident_view.rs"]
+mod incident_view;
 #[path = "console/loki_sim.rs"]
 mod loki_sim;
 #[path = "console/loki_tail_trust.rs"]

@@ -8,6 +8,7 @@ pub mod chart_index;
 pub mod endpoint;
 pub mod git;
 pub mod image_digest;
+pub mod incident;
 pub mod kube;
 pub mod loki;
 pub mod oci_tags;

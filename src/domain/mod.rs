@@ -2,6 +2,7 @@
 
 pub mod alerts;
 pub mod health;
+pub mod incident;
 pub mod logs;
 pub mod printable;
 pub mod repo;

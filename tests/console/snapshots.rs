@@ -14,7 +14,7 @@ use std::time::Duration;
 
 const SIZES: &[(u16, u16)] = &[(80, 24), (200, 60)];
 
-fn frames(name: &str, app: &mut App) {
+pub(crate) fn frames(name: &str, app: &mut App) {
     for &(w, h) in SIZES {
         support::assert_frame("console", name, app, w, h);
     }
@@ -28,7 +28,7 @@ fn console() -> App {
     app
 }
 
-fn ev(app: &mut App, e: ConsoleEvent) {
+pub(crate) fn ev(app: &mut App, e: ConsoleEvent) {
     support::backend(app, BackendEvent::Console(e));
 }
 
@@ -90,7 +90,7 @@ fn am_alerts() -> Vec<AmAlert> {
         .collect()
 }
 
-fn with_data() -> App {
+pub(crate) fn with_data() -> App {
     let mut app = console();
     let g = generation(&app);
     ev(

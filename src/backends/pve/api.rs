@@ -128,6 +128,25 @@ pub trait Hypervisor: Send + Sync {
     /// Destroy a stopped VM and its disks (`DELETE /nodes/{node}/qemu/{vmid}`).
     async fn destroy_vm(&self, node: &str, vmid: u32) -> Result<Upid, PveError>;
     async fn vm_status(&self, node: &str, vmid: u32) -> Result<VmStatus, PveError>;
+    /// Status, CPU, memory and uptime (`GET .../status/current`) for the console's incident
+    /// view. The default knows only running or stopped (test doubles); the client and the
+    /// router read everything.
+    async fn vm_current(
+        &self,
+        node: &str,
+        vmid: u32,
+    ) -> Result<crate::domain::incident::VmFacts, PveError> {
+        let s = self.vm_status(node, vmid).await?;
+        Ok(crate::domain::incident::VmFacts {
+            status: if s.running { "running" } else { "stopped" }.to_owned(),
+            qmpstatus: s.qmpstatus,
+            cpu: None,
+            cpus: None,
+            mem: None,
+            maxmem: None,
+            uptime: None,
+        })
+    }
     async fn guest_interfaces(
         &self,
         node: &str,
@@ -537,6 +556,14 @@ impl Hypervisor for PveClient {
             running: s.status == Status::Running,
             qmpstatus: s.qmpstatus,
         })
+    }
+
+    async fn vm_current(
+        &self,
+        node: &str,
+        id: u32,
+    ) -> Result<crate::domain::incident::VmFacts, PveError> {
+        super::vm_current::read(self, node, id).await
     }
 
     async fn guest_interfaces(&self, node: &str, id: u32) -> Result<Vec<GuestInterface>, PveError> {

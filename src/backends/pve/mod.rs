@@ -20,6 +20,7 @@ pub mod tls;
 pub mod transport;
 pub mod trust;
 pub mod types;
+pub mod vm_current;
 
 pub use api::{DownloadSpec, Hypervisor, TemplateSpec, VmConfigMap};
 pub use error::{PveError, PveErrorKind};

@@ -216,6 +216,14 @@ impl Hypervisor for NodeRouter {
         self.api("GET status", node)?.vm_status(node, vmid).await
     }
 
+    async fn vm_current(
+        &self,
+        node: &str,
+        vmid: u32,
+    ) -> Result<crate::domain::incident::VmFacts, PveError> {
+        self.api("GET status", node)?.vm_current(node, vmid).await
+    }
+
     async fn guest_interfaces(
         &self,
         node: &str,

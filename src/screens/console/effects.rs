@@ -27,6 +27,9 @@ pub struct ConsoleBackends {
     pub refresh: Arc<Notify>,
     /// The clients of the panes added through the registry.
     pub panes: super::panes::PaneBackends,
+    /// How the incident view reaches Kubernetes and Proxmox VE (`None`: no cluster definition,
+    /// as in the demo; the view then says so).
+    pub incident: Option<Arc<super::incident::connect::IncidentConnect>>,
 }
 
 impl Default for ConsoleBackends {
@@ -38,6 +41,7 @@ impl Default for ConsoleBackends {
             alert_poll: ALERT_POLL,
             refresh: Arc::new(Notify::new()),
             panes: super::panes::PaneBackends::default(),
+            incident: None,
         }
     }
 }
@@ -48,6 +52,7 @@ pub const ALERT_POLL: Duration = Duration::from_secs(5);
 pub const TAIL_KEY: &str = "console:loki-tail";
 pub const PROMETHEUS_KEY: &str = "console:alerts:prometheus";
 pub const ALERTMANAGER_KEY: &str = "console:alerts:alertmanager";
+pub const INCIDENT_KEY: &str = "console:incident";
 
 /// Keys of the console's subscriptions (cancelled when leaving the screen).
 pub fn subscription_keys() -> Vec<TaskKey> {
@@ -55,6 +60,7 @@ pub fn subscription_keys() -> Vec<TaskKey> {
         TaskKey::new(TAIL_KEY),
         TaskKey::new(PROMETHEUS_KEY),
         TaskKey::new(ALERTMANAGER_KEY),
+        TaskKey::new(INCIDENT_KEY),
     ];
     keys.extend(super::panes::subscription_keys());
     keys
@@ -181,8 +187,44 @@ fn plan_one(effect: ConsoleEffect, b: &ConsoleBackends) -> Planned {
             }))
         }
         ConsoleEffect::Copy(text) => Planned::Terminal(osc52(&text)),
+        ConsoleEffect::GatherIncident {
+            generation,
+            request,
+        } => Planned::Spawn(gather_incident(generation, request, b)),
+        ConsoleEffect::StopIncident => Planned::Cancel(TaskKey::new(INCIDENT_KEY)),
         ConsoleEffect::Pane(effect) => super::panes::plan(effect, &b.panes),
     }
+}
+
+/// The incident view's gatherer: connect (kubeconfig, PVE credentials: inside the task), then
+/// forward each part as it answers.
+fn gather_incident(
+    generation: u64,
+    request: crate::backends::incident::Request,
+    b: &ConsoleBackends,
+) -> Task {
+    let (connect, loki) = (b.incident.clone(), b.loki.clone());
+    Task::stream(
+        TaskKey::new(INCIDENT_KEY),
+        "gather the incident view",
+        move |sink| async move {
+            let sources = match connect {
+                Some(c) => c.sources(loki).await,
+                None => super::incident::connect::unconfigured(loki, "no cluster definition"),
+            };
+            let (tx, mut rx) = mpsc::channel(32);
+            let gather = tokio::spawn(crate::backends::incident::gather(request, sources, tx));
+            while let Some(update) = rx.recv().await {
+                if !sink
+                    .send(ev(ConsoleEvent::Incident { generation, update }))
+                    .await
+                {
+                    break;
+                }
+            }
+            gather.abort();
+        },
+    )
 }
 
 /// The alert pollers for `WatchAlerts` (one task per configured source).

@@ -38,6 +38,14 @@ pub enum ConsoleEffect {
     },
     /// Put text on the clipboard with OSC 52.
     Copy(String),
+    /// Gather the incident view of an alert (`backends::incident`), answers tagged with
+    /// `generation`.
+    GatherIncident {
+        generation: u64,
+        request: crate::backends::incident::Request,
+    },
+    /// The incident view closed: stop its gatherer.
+    StopIncident,
     /// What a pane of the registry asks (typed per pane).
     Pane(super::panes::PaneEffect),
 }
@@ -104,6 +112,11 @@ pub enum ConsoleEvent {
     CredentialsLoaded(Result<crate::backends::endpoint::Auth, String>),
     /// The LogQL history was written to the state dir.
     HistorySaved(Result<(), String>),
+    /// One answer for the incident view of `generation`.
+    Incident {
+        generation: u64,
+        update: crate::domain::incident::IncidentUpdate,
+    },
     /// What comes back to a pane of the registry (typed per pane).
     Pane(super::panes::PaneEvent),
 }

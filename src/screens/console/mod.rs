@@ -10,6 +10,7 @@ pub mod endpoints;
 pub mod events;
 pub mod forwarded;
 pub mod history;
+pub mod incident;
 pub mod logs;
 pub mod panes;
 pub mod pivot;
@@ -118,6 +119,9 @@ impl ConsoleScreen {
         notes.extend(forward_notes);
         let mut backends = build_backends(&r, r.auth.clone(), &mut notes);
         backends.panes = panes::PaneBackends::connect(session);
+        backends.incident = Some(std::sync::Arc::new(
+            incident::connect::IncidentConnect::for_session(session),
+        ));
         let mut screen = Self::with_backends(backends, author(), notes);
         screen.state.panes = panes::Panes::new(Some(session));
         screen.credentials = r.credentials.clone();
@@ -264,6 +268,7 @@ impl ConsoleScreen {
             Action::Silence => C::Silence,
             Action::Expire => C::Expire,
             Action::Refresh => C::Refresh,
+            Action::Incident => C::Incident,
             _ => return None,
         })
     }
@@ -286,7 +291,8 @@ impl Screen for ConsoleScreen {
     fn on_action(&mut self, action: &Action, cx: &mut UpdateCx) -> Handled {
         if matches!(action, Action::Close | Action::Back) {
             let st = &self.state;
-            let something_open = st.alerts.detail
+            let something_open = st.incident.is_some()
+                || st.alerts.detail
                 || st.zoomed
                 || (st.focus == PaneId::Logs && st.logs.search.is_some());
             if !something_open {
@@ -450,9 +456,11 @@ impl Owner<ConsoleEvent> for ConsoleScreen {
                     let mut notes = Vec::new();
                     let refresh = self.backends.refresh.clone();
                     let panes = std::mem::take(&mut self.backends.panes);
+                    let incident = self.backends.incident.take();
                     self.backends = ConsoleBackends {
                         refresh,
                         panes,
+                        incident,
                         ..build_backends(r, auth, &mut notes)
                     };
                 }

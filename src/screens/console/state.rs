@@ -50,6 +50,8 @@ pub enum ConsoleAction {
     Silence,
     Expire,
     Refresh,
+    /// The incident view of the selected alert.
+    Incident,
     /// Esc: close the innermost thing (prompt, form, detail, zoom).
     Back,
 }
@@ -68,6 +70,10 @@ pub struct ConsoleState {
     pub tz: jiff::tz::TimeZone,
     /// Endpoints as shown in the header (already redacted).
     pub endpoints: EndpointsShown,
+    /// The incident view, when open (an overlay that takes the console's keys).
+    pub incident: Option<super::incident::IncidentView>,
+    /// Generation of the newest incident view (answers of older ones are dropped).
+    pub incident_generation: u64,
 }
 
 /// Where each peer is, for the header and the "not configured" hints.
@@ -93,6 +99,8 @@ impl ConsoleState {
             split: 40,
             tz: jiff::tz::TimeZone::system(),
             endpoints,
+            incident: None,
+            incident_generation: 0,
         }
     }
 
@@ -118,6 +126,13 @@ impl ConsoleState {
     /// restart (the tail from the newest buffered line; the buffer stays).
     pub fn resume(&mut self, now_ns: i64) -> Vec<ConsoleEffect> {
         let mut fx = self.watch_alerts();
+        // Leaving stopped an incident view's gatherer mid-way: ask again.
+        if let Some(v) = &mut self.incident
+            && v.incident.loading()
+        {
+            self.incident_generation += 1;
+            fx.push(v.regather(self.incident_generation, now_ns / 1_000_000_000));
+        }
         fx.extend(self.logs.resume_tail(now_ns));
         fx.extend(self.panes.resume());
         fx
@@ -162,6 +177,12 @@ impl ConsoleState {
             }
             ConsoleEvent::HistorySaved(Ok(())) => Vec::new(),
             ConsoleEvent::Pane(ev) => self.panes.on_event(ev),
+            ConsoleEvent::Incident { generation, update } => {
+                if let Some(v) = &mut self.incident {
+                    v.on_update(generation, update);
+                }
+                Vec::new()
+            }
             _ => self.logs.on_event(ev, &self.tz),
         }
     }
@@ -274,9 +295,72 @@ impl ConsoleState {
         }
     }
 
+    /// Open the incident view on the selected alert.
+    pub fn open_incident(&mut self, now_ns: i64) -> Vec<ConsoleEffect> {
+        let Some(alert) = self.alerts.selected() else {
+            self.alerts.notice = Some("select an alert first".into());
+            return Vec::new();
+        };
+        self.incident_generation += 1;
+        let (view, fx) = super::incident::IncidentView::open(
+            alert,
+            self.incident_generation,
+            now_ns / 1_000_000_000,
+        );
+        self.incident = Some(view);
+        vec![fx]
+    }
+
+    /// A console action while the incident view is open: it takes them all.
+    fn incident_action(&mut self, action: ConsoleAction, now_ns: i64) -> Vec<ConsoleEffect> {
+        use super::incident::EnterResult;
+        use ConsoleAction as A;
+        let Some(v) = &mut self.incident else {
+            return Vec::new();
+        };
+        match action {
+            A::Up | A::PageUp => v.up(),
+            A::Down | A::PageDown => v.down(),
+            A::Top => v.top(),
+            A::Bottom => v.bottom(),
+            A::Back => {
+                self.incident = None;
+                return vec![ConsoleEffect::StopIncident];
+            }
+            A::Open => match v.enter() {
+                EnterResult::Logs { selector, from_ns } => {
+                    if self.endpoints.loki.is_none() {
+                        self.alerts.notice = Some(
+                            "the logs pane needs Loki: pass --loki URL or set HOMELAB_LOKI_URL"
+                                .into(),
+                        );
+                        return Vec::new();
+                    }
+                    self.incident = None;
+                    self.focus = PaneId::Logs;
+                    self.zoomed = false;
+                    let mut fx = vec![ConsoleEffect::StopIncident];
+                    fx.extend(self.logs.run_history_from(&selector, from_ns, now_ns));
+                    self.logs.notice = Some(format!(
+                        "the incident's logs from {} before the alert; f goes live",
+                        super::conn::human_secs(crate::domain::incident::LOGS_BEFORE_SECS)
+                    ));
+                    return fx;
+                }
+                EnterResult::Notice(n) => self.alerts.notice = Some(n),
+                EnterResult::Nothing => {}
+            },
+            _ => {}
+        }
+        Vec::new()
+    }
+
     /// Apply a user intent.
     pub fn apply(&mut self, action: ConsoleAction, now_ns: i64) -> Vec<ConsoleEffect> {
         use ConsoleAction as A;
+        if self.incident.is_some() {
+            return self.incident_action(action, now_ns);
+        }
         let logs = self.focus == PaneId::Logs;
         if !matches!(action, A::FocusNext | A::FocusPrev | A::Zoom | A::Grow(_))
             && let Some(mut fx) = self.panes.on_action(self.focus, action, now_ns)
@@ -360,6 +444,7 @@ impl ConsoleState {
             A::Silence => self.alerts.open_silence_form(),
             A::Expire => self.alerts.ask_expire(),
             A::Refresh => return vec![ConsoleEffect::RefreshAlerts],
+            A::Incident => return self.open_incident(now_ns),
             A::Back => {
                 if self.alerts.confirm_expire.is_some() {
                     self.alerts.confirm_expire = None;

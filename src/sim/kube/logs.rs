@@ -1,5 +1,5 @@
 //! `GET /api/v1/namespaces/{ns}/pods/{name}/log`: a generated log per container, one line every
-//! `every` since the container started, with `container`, `tailLines`, `sinceSeconds`,
+//! `every` since the container started, with `container`, `tailLines`, `sinceSeconds`, `sinceTime`,
 //! `timestamps`, `previous` and `follow` (a chunked body that sends each line as it is
 //! produced until the client goes or the pod is deleted). A crash-looping container (one with
 //! `lastState.terminated`) logs its last run: a start, then the error it exits with.
@@ -166,10 +166,18 @@ pub fn serve(
     let follow = q.get("follow").is_some_and(|v| v == "true") && src.fixed.is_none();
     let n = produced(&src, every);
     let mut first = n.saturating_sub(MAX_LINES).max(0);
-    if let Some(s) = q.get("sinceSeconds").and_then(|s| s.parse::<i64>().ok()) {
-        let cut = jiff::Timestamp::now()
-            .checked_sub(jiff::SignedDuration::from_secs(s.clamp(0, 10_000_000)))
-            .unwrap_or(src.start);
+    // `sinceSeconds` wins over `sinceTime` (RFC 3339), as the kubelet reads PodLogOptions.
+    let cut = match q.get("sinceSeconds").and_then(|s| s.parse::<i64>().ok()) {
+        Some(s) => Some(
+            jiff::Timestamp::now()
+                .checked_sub(jiff::SignedDuration::from_secs(s.clamp(0, 10_000_000)))
+                .unwrap_or(src.start),
+        ),
+        None => q
+            .get("sinceTime")
+            .and_then(|t| t.parse::<jiff::Timestamp>().ok()),
+    };
+    if let Some(cut) = cut {
         while first < n && at(&src, every, first) < cut {
             first += 1;
         }

@@ -156,6 +156,16 @@ impl LogsPane {
         self.start(query, now_ns, start_ns, LogsMode::Live)
     }
 
+    /// Run `query` as history from `from_ns` on, without a tail (the incident view's window).
+    pub fn run_history_from(
+        &mut self,
+        query: &str,
+        from_ns: i64,
+        now_ns: i64,
+    ) -> Vec<ConsoleEffect> {
+        self.start(query, now_ns, from_ns, LogsMode::Historic { from_ns })
+    }
+
     fn start(
         &mut self,
         query: &str,

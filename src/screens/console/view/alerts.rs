@@ -339,6 +339,7 @@ fn render_detail(a: &Alert, f: &mut Frame, body: Rect, cx: &Cx) {
     lines.push(popup::key_footer(
         &[
             (key(Action::Select), "logs"),
+            (key(Action::Incident), "incident"),
             (key(Action::Silence), "silence"),
             (key(Action::Expire), "expire"),
             (cx.keymap.label("global", &Action::Close, false), "back"),

@@ -3,6 +3,7 @@
 //! Only the visible lines are touched, so a frame costs the same with 100 or 100k lines held.
 
 mod alerts;
+pub mod incident;
 mod logs;
 pub mod text;
 
@@ -82,6 +83,9 @@ pub fn render_console(state: &ConsoleState, f: &mut Frame, area: Rect, cx: &Cx) 
     }
     if let Some(form) = &state.alerts.silence_form {
         alerts::render_silence_form(&state.alerts, form, f, area, cx);
+    }
+    if let Some(v) = &state.incident {
+        incident::render(v, f, area, cx);
     }
 }
 
