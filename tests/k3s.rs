@@ -9,6 +9,8 @@ mod kube_api;
 mod kube_backend;
 #[path = "k3s/kube_ctrl.rs"]
 mod kube_ctrl;
+#[path = "k3s/kube_defaults.rs"]
+mod kube_defaults;
 #[path = "k3s/kube_sim.rs"]
 mod kube_sim;
 #[path = "support/mod.rs"]

@@ -5,10 +5,12 @@
 //! loop in the simulator, goes through [`Store::write`]-based methods and reaches watchers through
 //! [`Store::subscribe`].
 
+mod allocate;
 mod delete;
 
 use super::apply;
 use super::crd;
+use super::defaults;
 use super::errors::ApiError;
 use super::fields::{self, Part, Writer};
 use super::patch;
@@ -632,6 +634,15 @@ impl Store {
                 }
             },
             (Part::All, _) => {}
+        }
+        // API-server defaulting, after apply computed managedFields (an applier owns none of
+        // it), before generation and the no-op check compare the object with the stored one.
+        let mut alloc = allocate::Allocator {
+            services: st.objects.get(&(String::new(), "services".to_string())),
+            given: Default::default(),
+        };
+        if !rt.custom {
+            defaults::apply(&rt.group, &rt.plural, &mut new, old.as_ref(), &mut alloc);
         }
         let time = now();
         // Server-owned metadata.
