@@ -719,9 +719,9 @@ pub fn jsonpath<'a>(o: &'a Value, path: &str) -> Option<&'a Value> {
 
 /// A Table of `objects`; `with_columns` false leaves `columnDefinitions` empty (watch events
 /// after the first).
-pub fn table(
+pub fn table<O: std::borrow::Borrow<Value>>(
     rt: &ResourceType,
-    objects: &[Value],
+    objects: &[O],
     rv: Option<u64>,
     cont: &str,
     with_columns: bool,
@@ -729,7 +729,7 @@ pub fn table(
 ) -> Value {
     let (defs, rows): (Vec<Value>, Vec<Vec<Value>>) = if rt.custom {
         let (d, f) = custom(&rt.columns);
-        (d, objects.iter().map(f).collect())
+        (d, objects.iter().map(|o| f(o.borrow())).collect())
     } else {
         let (d, f) = match (rt.group.as_str(), rt.plural.as_str()) {
             ("", "pods") => pods(),
@@ -743,12 +743,13 @@ pub fn table(
             ("apiextensions.k8s.io", "customresourcedefinitions") => crds(),
             _ => generic(),
         };
-        (d, objects.iter().map(f).collect())
+        (d, objects.iter().map(|o| f(o.borrow())).collect())
     };
     let rows: Vec<Value> = objects
         .iter()
         .zip(rows)
         .map(|(o, cells)| {
+            let o: &Value = o.borrow();
             let object = match include {
                 Include::None => Value::Null,
                 Include::Metadata => json!({"kind":"PartialObjectMetadata","apiVersion":"meta.k8s.io/v1","metadata": o["metadata"]}),

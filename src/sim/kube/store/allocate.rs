@@ -4,10 +4,11 @@
 use super::super::defaults::Allocate;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 /// Picks free values among `services` (every stored Service, by namespace and name).
 pub(super) struct Allocator<'a> {
-    pub services: Option<&'a BTreeMap<(String, String), Value>>,
+    pub services: Option<&'a BTreeMap<(String, String), Arc<Value>>>,
     /// Handed out in this write (several ports of one Service).
     pub given: BTreeSet<String>,
 }
@@ -17,7 +18,7 @@ impl Allocator<'_> {
         self.services
             .into_iter()
             .flat_map(|m| m.values())
-            .flat_map(f)
+            .flat_map(|s| f(s))
             .chain(self.given.iter().cloned())
             .collect()
     }
