@@ -14,6 +14,7 @@
 //!
 //! cargo bench --profile dev --bench kube            # all groups
 //! cargo bench --profile dev --bench kube -- sync    # one group: sync | rss | server | apply | discovery
+//! cargo bench --profile dev --bench kube -- 'sync|rss'   # several
 //!
 //! Method and figures: docs/performance.md, "Kubernetes".
 
@@ -67,6 +68,8 @@ const FLUX: [(&str, &str, &str, &str, usize); 4] = [
 const DISCOVERY_CRDS: usize = 200;
 const ROLE: &str = "HOMELAB_KUBE_BENCH_ROLE";
 const KUBECONFIG: &str = "HOMELAB_KUBE_BENCH_KUBECONFIG";
+/// "1": the child drops managedFields before caching (kube-rs `WatchStreamExt::modify`).
+const STRIP: &str = "HOMELAB_KUBE_BENCH_STRIP";
 
 /// Whether the command line's filter (criterion's, a substring here) selects `group`; groups
 /// left out skip their setup too.
@@ -78,7 +81,8 @@ fn wanted(group: &str) -> bool {
     filters.is_empty()
         || filters
             .iter()
-            .any(|f| group.contains(f.as_str()) || f.starts_with(group))
+            .flat_map(|f| f.split('|'))
+            .any(|alt| group.starts_with(alt) || alt.starts_with(group))
 }
 
 fn key(group: &str, plural: &str) -> (String, String) {
@@ -248,6 +252,8 @@ fn kubeconfig(sim: &KubeSim, dir: &Path) -> PathBuf {
 /// returned so the caller can hold them (RSS) or drop them.
 async fn sync_caches(
     client: &kube::Client,
+    cfg: &watcher::Config,
+    strip: bool,
     touch: impl FnOnce(),
 ) -> (
     reflector::Store<Pod>,
@@ -257,8 +263,13 @@ async fn sync_caches(
     let mut tasks = vec![];
     let (pods, writer) = reflector::store::<Pod>();
     let (seen_tx, mut seen_rx) = tokio::sync::mpsc::channel::<()>(1);
-    let stream = watcher(Api::<Pod>::all(client.clone()), watcher::Config::default())
+    let stream = watcher(Api::<Pod>::all(client.clone()), cfg.clone())
         .default_backoff()
+        .modify(move |p| {
+            if strip {
+                p.metadata.managed_fields = None;
+            }
+        })
         .reflect(writer)
         .applied_objects();
     tasks.push(tokio::spawn(async move {
@@ -282,8 +293,13 @@ async fn sync_caches(
         let writer = reflector::store::Writer::<DynamicObject>::new(ar.clone());
         let reader = writer.as_reader();
         let api = Api::<DynamicObject>::all_with(client.clone(), &ar);
-        let stream = watcher(api, watcher::Config::default())
+        let stream = watcher(api, cfg.clone())
             .default_backoff()
+            .modify(move |o| {
+                if strip {
+                    o.metadata.managed_fields = None;
+                }
+            })
             .reflect(writer)
             .touched_objects();
         tasks.push(tokio::spawn(async move {
@@ -329,20 +345,31 @@ fn sync(c: &mut Criterion) {
     g.sample_size(10);
     g.measurement_time(Duration::from_secs(20));
     let mut n = 0u64;
-    g.bench_function("reflectors_5000_pods_500_flux", |b| {
-        b.iter(|| {
-            n += 1;
-            rt.block_on(async {
-                let store = sim.store().clone();
-                let (pods, flux, tasks) = sync_caches(&client, || touch_pod(&store, n)).await;
-                assert_eq!(pods.state().len(), PODS);
-                assert_eq!(flux.iter().map(|f| f.state().len()).sum::<usize>(), 500);
-                for t in tasks {
-                    t.abort();
-                }
+    // The default: a paged list (500 per page), then a watch from its version; and the
+    // streaming list (`sendInitialEvents`): one watch that starts with every object.
+    for (name, cfg) in [
+        ("reflectors_5000_pods_500_flux", watcher::Config::default()),
+        (
+            "reflectors_5000_pods_500_flux_streaming_list",
+            watcher::Config::default().streaming_lists(),
+        ),
+    ] {
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                n += 1;
+                rt.block_on(async {
+                    let store = sim.store().clone();
+                    let (pods, flux, tasks) =
+                        sync_caches(&client, &cfg, false, || touch_pod(&store, n)).await;
+                    assert_eq!(pods.state().len(), PODS);
+                    assert_eq!(flux.iter().map(|f| f.state().len()).sum::<usize>(), 500);
+                    for t in tasks {
+                        t.abort();
+                    }
+                })
             })
-        })
-    });
+        });
+    }
     g.finish();
 }
 
@@ -359,32 +386,51 @@ fn rss(c: &mut Criterion) {
     let path = kubeconfig(&sim, dir.path());
     let exe = std::env::current_exe().expect("own path");
     let store = sim.store().clone();
-    let out = rt.block_on(async {
-        let mut child = tokio::process::Command::new(exe)
-            .env(ROLE, "client")
-            .env(KUBECONFIG, &path)
-            .stdout(std::process::Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("child");
-        // The child asks for the change once its stores are ready (a line on stdout).
-        let stdout = child.stdout.take().expect("stdout");
-        let mut lines = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(stdout));
-        let mut report = vec![];
-        while let Ok(Some(l)) = lines.next_line().await {
-            if l == "touch" {
-                touch_pod(&store, 1);
-            } else {
-                report.push(l);
+    for strip in ["0", "1"] {
+        let server_cpu = cpu_ms();
+        let out = rt.block_on(async {
+            let mut child = tokio::process::Command::new(&exe)
+                .env(ROLE, "client")
+                .env(KUBECONFIG, &path)
+                .env(STRIP, strip)
+                .stdout(std::process::Stdio::piped())
+                .kill_on_drop(true)
+                .spawn()
+                .expect("child");
+            // The child asks for the change once its stores are ready (a line on stdout).
+            let stdout = child.stdout.take().expect("stdout");
+            let mut lines = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(stdout));
+            let mut report = vec![];
+            while let Ok(Some(l)) = lines.next_line().await {
+                if l == "touch" {
+                    touch_pod(&store, 1 + u64::from(strip == "1"));
+                } else {
+                    report.push(l);
+                }
             }
+            let status = child.wait().await.expect("child status");
+            assert!(status.success(), "client child failed: {status}");
+            report
+        });
+        for l in out {
+            println!("{l}");
         }
-        let status = child.wait().await.expect("child status");
-        assert!(status.success(), "client child failed: {status}");
-        report
-    });
-    for l in out {
-        println!("{l}");
+        println!(
+            "rss: the simulator (this process) spent {} ms CPU serving that sync",
+            cpu_ms() - server_cpu
+        );
     }
+}
+
+/// CPU time (user + system) of this process so far, in ms.
+fn cpu_ms() -> u64 {
+    // SAFETY: getrusage fills the struct it is given; RUSAGE_SELF is always valid.
+    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) } != 0 {
+        return 0;
+    }
+    let ms = |t: libc::timeval| (t.tv_sec as u64) * 1000 + (t.tv_usec as u64) / 1000;
+    ms(u.ru_utime) + ms(u.ru_stime)
 }
 
 fn status_kib(field: &str) -> u64 {
@@ -406,18 +452,26 @@ fn client_role() {
         .build()
         .expect("runtime");
     let base = status_kib("VmRSS:");
+    let strip = std::env::var(STRIP).is_ok_and(|v| v == "1");
     rt.block_on(async {
         let client = client::client_for(Path::new(&path), "default")
             .await
             .expect("client");
         let started = Instant::now();
-        let (pods, flux, tasks) = sync_caches(&client, || println!("touch")).await;
+        let cpu = cpu_ms();
+        let (pods, flux, tasks) =
+            sync_caches(&client, &watcher::Config::default(), strip, || {
+                println!("touch")
+            })
+            .await;
+        let cpu = cpu_ms() - cpu;
         let took = started.elapsed();
         let held: usize = pods.state().len() + flux.iter().map(|f| f.state().len()).sum::<usize>();
         println!(
-            "rss: client holding {held} objects ({} pods, {} Flux): VmHWM {} MiB, VmRSS {} MiB (before the client: {} MiB); synced in {} ms",
+            "rss: client holding {held} objects ({} pods, {} Flux){}: VmHWM {} MiB, VmRSS {} MiB (before the client: {} MiB); synced in {} ms wall, {cpu} ms CPU (client process)",
             pods.state().len(),
             held - pods.state().len(),
+            if strip { ", managedFields dropped" } else { "" },
             status_kib("VmHWM:") / 1024,
             status_kib("VmRSS:") / 1024,
             base / 1024,
@@ -461,7 +515,7 @@ fn server(c: &mut Criterion) {
             let mut n = 0;
             loop {
                 let page = store
-                    .list(&key("", "pods"), None, &all, Some(500), cont.as_deref())
+                    .list_shared(&key("", "pods"), None, &all, Some(500), cont.as_deref())
                     .expect("page");
                 n += page.items.len();
                 if page.continue_.is_empty() {
@@ -560,9 +614,18 @@ fn plural(kind: &str) -> String {
     }
 }
 
-/// A simulator with a CRD for every kind of `docs` it does not serve built in.
+/// A simulator with a CRD for every kind of `docs` it does not serve built in, and the
+/// `flux-system` namespace `flux install` creates (the tree applies into it).
 async fn sim_for(docs: &[Manifest]) -> KubeSim {
     let sim = KubeSim::start(SimOptions::default()).await.expect("sim");
+    sim.store()
+        .create(
+            &key("", "namespaces"),
+            "",
+            json!({"metadata": {"name": "flux-system"}}),
+            &WriteOpts::manager("flux"),
+        )
+        .expect("flux-system");
     let mut done = std::collections::BTreeSet::new();
     for m in docs {
         let gvk = &m.gvk;
