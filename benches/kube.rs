@@ -68,8 +68,17 @@ const FLUX: [(&str, &str, &str, &str, usize); 4] = [
 const DISCOVERY_CRDS: usize = 200;
 const ROLE: &str = "HOMELAB_KUBE_BENCH_ROLE";
 const KUBECONFIG: &str = "HOMELAB_KUBE_BENCH_KUBECONFIG";
-/// "1": the child drops managedFields before caching (kube-rs `WatchStreamExt::modify`).
+/// "1": the child drops managedFields before caching (kube-rs `WatchStreamExt::modify`); "2":
+/// it also cuts pods down to what the health pane shows.
 const STRIP: &str = "HOMELAB_KUBE_BENCH_STRIP";
+
+/// What the caches drop before storing an object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Strip {
+    None,
+    ManagedFields,
+    Pane,
+}
 
 /// Whether the command line's filter (criterion's, a substring here) selects `group`; groups
 /// left out skip their setup too.
@@ -253,7 +262,7 @@ fn kubeconfig(sim: &KubeSim, dir: &Path) -> PathBuf {
 async fn sync_caches(
     client: &kube::Client,
     cfg: &watcher::Config,
-    strip: bool,
+    strip: Strip,
     touch: impl FnOnce(),
 ) -> (
     reflector::Store<Pod>,
@@ -266,8 +275,16 @@ async fn sync_caches(
     let stream = watcher(Api::<Pod>::all(client.clone()), cfg.clone())
         .default_backoff()
         .modify(move |p| {
-            if strip {
+            if strip != Strip::None {
                 p.metadata.managed_fields = None;
+            }
+            if strip == Strip::Pane {
+                p.metadata.annotations = None;
+                let node = p.spec.as_ref().and_then(|s| s.node_name.clone());
+                p.spec = Some(k8s_openapi::api::core::v1::PodSpec {
+                    node_name: node,
+                    ..Default::default()
+                });
             }
         })
         .reflect(writer)
@@ -296,7 +313,7 @@ async fn sync_caches(
         let stream = watcher(api, cfg.clone())
             .default_backoff()
             .modify(move |o| {
-                if strip {
+                if strip != Strip::None {
                     o.metadata.managed_fields = None;
                 }
             })
@@ -360,7 +377,7 @@ fn sync(c: &mut Criterion) {
                 rt.block_on(async {
                     let store = sim.store().clone();
                     let (pods, flux, tasks) =
-                        sync_caches(&client, &cfg, false, || touch_pod(&store, n)).await;
+                        sync_caches(&client, &cfg, Strip::None, || touch_pod(&store, n)).await;
                     assert_eq!(pods.state().len(), PODS);
                     assert_eq!(flux.iter().map(|f| f.state().len()).sum::<usize>(), 500);
                     for t in tasks {
@@ -371,6 +388,22 @@ fn sync(c: &mut Criterion) {
         });
     }
     g.finish();
+    let store = sim.store().clone();
+    let (wall, cpu) = (Instant::now(), cpu_ms());
+    rt.block_on(async {
+        let (_, _, tasks) = sync_caches(&client, &watcher::Config::default(), Strip::None, || {
+            touch_pod(&store, 0)
+        })
+        .await;
+        for t in tasks {
+            t.abort();
+        }
+    });
+    println!(
+        "sync: {} ms wall, {} ms CPU (client and simulator)",
+        wall.elapsed().as_millis(),
+        cpu_ms() - cpu
+    );
 }
 
 /// The `rss` group: run this binary again as the client (`ROLE=client`), which syncs the caches
@@ -386,7 +419,7 @@ fn rss(c: &mut Criterion) {
     let path = kubeconfig(&sim, dir.path());
     let exe = std::env::current_exe().expect("own path");
     let store = sim.store().clone();
-    for strip in ["0", "1"] {
+    for strip in ["0", "1", "2"] {
         let server_cpu = cpu_ms();
         let out = rt.block_on(async {
             let mut child = tokio::process::Command::new(&exe)
@@ -403,7 +436,7 @@ fn rss(c: &mut Criterion) {
             let mut report = vec![];
             while let Ok(Some(l)) = lines.next_line().await {
                 if l == "touch" {
-                    touch_pod(&store, 1 + u64::from(strip == "1"));
+                    touch_pod(&store, 1 + u64::from(strip.as_bytes()[0] - b'0'));
                 } else {
                     report.push(l);
                 }
@@ -452,7 +485,11 @@ fn client_role() {
         .build()
         .expect("runtime");
     let base = status_kib("VmRSS:");
-    let strip = std::env::var(STRIP).is_ok_and(|v| v == "1");
+    let strip = match std::env::var(STRIP).as_deref() {
+        Ok("1") => Strip::ManagedFields,
+        Ok("2") => Strip::Pane,
+        _ => Strip::None,
+    };
     rt.block_on(async {
         let client = client::client_for(Path::new(&path), "default")
             .await
@@ -471,7 +508,11 @@ fn client_role() {
             "rss: client holding {held} objects ({} pods, {} Flux){}: VmHWM {} MiB, VmRSS {} MiB (before the client: {} MiB); synced in {} ms wall, {cpu} ms CPU (client process)",
             pods.state().len(),
             held - pods.state().len(),
-            if strip { ", managedFields dropped" } else { "" },
+            match strip {
+                Strip::None => "",
+                Strip::ManagedFields => ", managedFields dropped",
+                Strip::Pane => ", pods cut to what the pane shows (metadata without managedFields and annotations, spec.nodeName, status)",
+            },
             status_kib("VmHWM:") / 1024,
             status_kib("VmRSS:") / 1024,
             base / 1024,
@@ -693,6 +734,29 @@ fn apply_tree(c: &mut Criterion) {
         )
     });
     g.finish();
+    // One more run, its CPU time (client and simulator: both in this process).
+    let (sim, client, mut resolver) = rt.block_on(async {
+        let sim = sim_for(&docs).await;
+        let path = kubeconfig(&sim, dir.path());
+        let client = client::client_for(&path, "default").await.expect("client");
+        let mut resolver = Resolver::new(client.clone());
+        resolver.refresh().await.expect("discovery");
+        (sim, client, resolver)
+    });
+    let (wall, cpu) = (Instant::now(), cpu_ms());
+    rt.block_on(apply::apply(
+        &client,
+        &mut resolver,
+        &docs,
+        &ApplyOptions::default(),
+    ))
+    .expect("apply");
+    println!(
+        "apply: {n} documents in {} ms wall, {} ms CPU (client and simulator)",
+        wall.elapsed().as_millis(),
+        cpu_ms() - cpu
+    );
+    drop(sim);
 }
 
 fn discovery(c: &mut Criterion) {
