@@ -545,7 +545,7 @@ fn server(c: &mut Criterion) {
         b.iter(|| {
             black_box(
                 store
-                    .list(&key("", "pods"), None, &all, None, None)
+                    .list_shared(&key("", "pods"), None, &all, None, None)
                     .expect("list"),
             )
         })
