@@ -13,6 +13,8 @@ mod kube_ctrl;
 mod kube_health;
 #[path = "k3s/kube_flux.rs"]
 mod kube_flux;
+#[path = "k3s/kube_defaults.rs"]
+mod kube_defaults;
 #[path = "k3s/kube_sim.rs"]
 mod kube_sim;
 #[path = "k3s/kube_stream.rs"]

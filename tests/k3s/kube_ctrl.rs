@@ -178,29 +178,37 @@ async fn workloads_roll_out_and_pods_run_as_kubectl_sees_them() {
         ])
         .await;
     assert!(out.contains("condition met"), "{out}");
-    // `rollout status` needs spec.updateStrategy, which only API-server defaulting writes.
+    // `rollout status` reads spec.updateStrategy, which API-server defaulting writes
+    // (src/sim/kube/defaults.rs): without it kubectl answers "rollout status is only
+    // available for RollingUpdate strategy type".
     let out = k
         .ok(&[
-            "wait",
-            "--for=jsonpath={.status.readyReplicas}=2",
+            "rollout",
+            "status",
             "statefulset/db",
             "-n",
             "demo",
             "--timeout=60s",
         ])
         .await;
-    assert!(out.contains("condition met"), "{out}");
+    assert!(
+        out.contains("partitioned roll out complete: 2 new pods have been updated"),
+        "{out}"
+    );
     let out = k
         .ok(&[
-            "wait",
-            "--for=jsonpath={.status.numberReady}=3",
+            "rollout",
+            "status",
             "daemonset/agent",
             "-n",
             "demo",
             "--timeout=60s",
         ])
         .await;
-    assert!(out.contains("condition met"), "{out}");
+    assert!(
+        out.contains("daemon set \"agent\" successfully rolled out"),
+        "{out}"
+    );
 
     let listed = k.ok(&["get", "pods", "-n", "demo", "-o", "wide"]).await;
     let rows = words(&listed);

@@ -19,6 +19,7 @@
 pub mod apply;
 pub mod controllers;
 pub mod crd;
+pub mod defaults;
 pub mod discovery;
 pub mod errors;
 pub mod fields;

@@ -17,6 +17,7 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
 use serde_json::{Value, json};
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -343,17 +344,17 @@ fn read(
         ));
     }
     let limit = q.get("limit").and_then(|l| l.parse::<usize>().ok());
-    let listed = s.store.list(
+    let listed = s.store.list_shared(
         &key,
         t.ns.as_deref(),
         &sel,
         limit,
         q.get("continue").map(String::as_str),
     )?;
-    let items: Vec<Value> = listed
+    let items: Vec<Cow<'_, Value>> = listed
         .items
         .iter()
-        .map(|o| present(&t.rt, &t.version, o))
+        .map(|o| watch::shown(&t.rt, &t.version, o))
         .collect();
     if let Some(inc) = table {
         return Ok(table_response(&table::table(
@@ -372,9 +373,25 @@ fn read(
     if let Some(r) = listed.remaining {
         meta["remainingItemCount"] = json!(r);
     }
-    Ok(ok(
-        &json!({"apiVersion": t.rt.api_version(&t.version), "kind": t.rt.list_kind(), "metadata": meta, "items": items}),
-    ))
+    // Serialized from the stored objects themselves: no copy of 5,000 pods into one list value.
+    let mut body = Vec::with_capacity(1024);
+    let head = json!({"apiVersion": t.rt.api_version(&t.version), "kind": t.rt.list_kind(), "metadata": meta});
+    let head = head.to_string();
+    body.extend_from_slice(&head.as_bytes()[..head.len().saturating_sub(1)]);
+    body.extend_from_slice(b",\"items\":[");
+    for (i, o) in items.iter().enumerate() {
+        if i > 0 {
+            body.push(b',');
+        }
+        let _ = serde_json::to_writer(&mut body, o.as_ref());
+    }
+    body.extend_from_slice(b"]}");
+    Ok((
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json".to_string())],
+        body,
+    )
+        .into_response())
 }
 
 fn invalid_list(field: &str, msg: &str) -> ApiError {

@@ -257,6 +257,85 @@ fn claims() -> Printer {
     )
 }
 
+/// Services as kube-apiserver prints them (`printService`).
+fn services() -> Printer {
+    let d = |f: &str| format!("{f} of the service (see core/v1 Service).");
+    (
+        vec![
+            col("Name", "string", "name", 0, NAME_DESC),
+            col("Type", "string", "", 0, &d("spec.type")),
+            col("Cluster-IP", "string", "", 0, &d("spec.clusterIP")),
+            col("External-IP", "string", "", 0, &d("spec.externalIPs")),
+            col("Port(s)", "string", "", 0, &d("spec.ports")),
+            col("Age", "string", "", 0, AGE_DESC),
+            col("Selector", "string", "", 1, &d("spec.selector")),
+        ],
+        |o| {
+            let ty = text(o, "/spec/type");
+            let strings = |p: &str| -> Vec<String> {
+                o.pointer(p)
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Value::as_str)
+                    .map(str::to_string)
+                    .collect()
+            };
+            let mut external = strings("/spec/externalIPs");
+            let external = match ty.as_str() {
+                "ExternalName" => text(o, "/spec/externalName"),
+                "LoadBalancer" => {
+                    external.extend(
+                        o.pointer("/status/loadBalancer/ingress")
+                            .and_then(Value::as_array)
+                            .into_iter()
+                            .flatten()
+                            .filter_map(|i| i["ip"].as_str().or(i["hostname"].as_str()))
+                            .map(str::to_string),
+                    );
+                    if external.is_empty() {
+                        "<pending>".into()
+                    } else {
+                        external.join(",")
+                    }
+                }
+                _ => or_none(external.join(",")),
+            };
+            let ports = o
+                .pointer("/spec/ports")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .map(|p| {
+                    let proto = p["protocol"].as_str().unwrap_or("TCP");
+                    match p["nodePort"].as_i64() {
+                        Some(n) => format!("{}:{n}/{proto}", p["port"]),
+                        None => format!("{}/{proto}", p["port"]),
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join(",");
+            let selector = o
+                .pointer("/spec/selector")
+                .and_then(Value::as_object)
+                .into_iter()
+                .flatten()
+                .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
+                .collect::<Vec<_>>()
+                .join(",");
+            vec![
+                json!(text(o, "/metadata/name")),
+                json!(ty),
+                json!(or_none(text(o, "/spec/clusterIP"))),
+                json!(external),
+                json!(or_none(ports)),
+                json!(created(o)),
+                json!(or_none(selector)),
+            ]
+        },
+    )
+}
+
 /// core/v1 Events as kube-apiserver prints them (`printEvent`): the last-seen age with
 /// `(xN over AGE)` for repeated ones, `kind/name` as Object.
 fn events() -> Printer {
@@ -640,9 +719,9 @@ pub fn jsonpath<'a>(o: &'a Value, path: &str) -> Option<&'a Value> {
 
 /// A Table of `objects`; `with_columns` false leaves `columnDefinitions` empty (watch events
 /// after the first).
-pub fn table(
+pub fn table<O: std::borrow::Borrow<Value>>(
     rt: &ResourceType,
-    objects: &[Value],
+    objects: &[O],
     rv: Option<u64>,
     cont: &str,
     with_columns: bool,
@@ -650,7 +729,7 @@ pub fn table(
 ) -> Value {
     let (defs, rows): (Vec<Value>, Vec<Vec<Value>>) = if rt.custom {
         let (d, f) = custom(&rt.columns);
-        (d, objects.iter().map(f).collect())
+        (d, objects.iter().map(|o| f(o.borrow())).collect())
     } else {
         let (d, f) = match (rt.group.as_str(), rt.plural.as_str()) {
             ("", "pods") => pods(),
@@ -660,15 +739,17 @@ pub fn table(
             ("", "events") => events(),
             ("", "persistentvolumeclaims") => claims(),
             ("", "configmaps") => configmaps(),
+            ("", "services") => services(),
             ("apiextensions.k8s.io", "customresourcedefinitions") => crds(),
             _ => generic(),
         };
-        (d, objects.iter().map(f).collect())
+        (d, objects.iter().map(|o| f(o.borrow())).collect())
     };
     let rows: Vec<Value> = objects
         .iter()
         .zip(rows)
         .map(|(o, cells)| {
+            let o: &Value = o.borrow();
             let object = match include {
                 Include::None => Value::Null,
                 Include::Metadata => json!({"kind":"PartialObjectMetadata","apiVersion":"meta.k8s.io/v1","metadata": o["metadata"]}),

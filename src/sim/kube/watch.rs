@@ -12,6 +12,7 @@ use axum::body::{Body, Bytes};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -33,26 +34,37 @@ pub struct WatchReq {
 
 /// The object as the requested version shows it.
 pub fn present(rt: &ResourceType, version: &str, obj: &Value) -> Value {
-    let mut o = obj.clone();
-    o["apiVersion"] = json!(rt.api_version(version));
-    o
+    shown(rt, version, obj).into_owned()
+}
+
+/// [`present`] without a copy when the stored object already has the asked apiVersion (it is
+/// stored under the preferred one).
+pub fn shown<'a>(rt: &ResourceType, version: &str, obj: &'a Value) -> Cow<'a, Value> {
+    let want = rt.api_version(version);
+    if obj["apiVersion"].as_str() == Some(want.as_str()) {
+        Cow::Borrowed(obj)
+    } else {
+        let mut o = obj.clone();
+        o["apiVersion"] = json!(want);
+        Cow::Owned(o)
+    }
+}
+
+/// Whether an object is in this watch's namespace and selectors.
+fn in_scope(req: &WatchReq, o: &Value) -> bool {
+    req.ns
+        .as_deref()
+        .is_none_or(|ns| o.pointer("/metadata/namespace").and_then(Value::as_str) == Some(ns))
+        && req.sel.matches(o)
 }
 
 /// What a watcher with this filter sees of `ev` (type and object), if anything.
-fn translate(req: &WatchReq, ev: &Event) -> Option<(&'static str, Value)> {
+fn translate<'e>(req: &WatchReq, ev: &'e Event) -> Option<(&'static str, &'e Value)> {
     if ev.key != req.rt.key() {
         return None;
     }
-    let in_ns = |o: &Value| {
-        req.ns
-            .as_deref()
-            .is_none_or(|ns| o.pointer("/metadata/namespace").and_then(Value::as_str) == Some(ns))
-    };
-    let now = in_ns(&ev.object) && req.sel.matches(&ev.object);
-    let before = ev
-        .prev
-        .as_ref()
-        .is_some_and(|p| in_ns(p) && req.sel.matches(p));
+    let now = in_scope(req, &ev.object);
+    let before = ev.prev.as_ref().is_some_and(|p| in_scope(req, p));
     let ty = match (ev.ty, before, now) {
         (EventType::Added, _, true) => EventType::Added,
         (EventType::Deleted, _, true) => EventType::Deleted,
@@ -61,14 +73,26 @@ fn translate(req: &WatchReq, ev: &Event) -> Option<(&'static str, Value)> {
         (EventType::Modified, true, false) => EventType::Deleted,
         _ => return None,
     };
-    Some((ty.as_str(), present(&req.rt, &req.version, &ev.object)))
+    Some((ty.as_str(), &ev.object))
+}
+
+/// One NDJSON line, serialized straight from the object (no copy into a wrapper value).
+fn write_line(buf: &mut Vec<u8>, ty: &str, object: &Value) {
+    buf.extend_from_slice(b"{\"type\":");
+    let _ = serde_json::to_writer(&mut *buf, ty);
+    buf.extend_from_slice(b",\"object\":");
+    let _ = serde_json::to_writer(&mut *buf, object);
+    buf.extend_from_slice(b"}\n");
 }
 
 fn line(ty: &str, object: &Value) -> Bytes {
-    let mut text = json!({"type": ty, "object": object}).to_string();
-    text.push('\n');
-    Bytes::from(text)
+    let mut buf = Vec::new();
+    write_line(&mut buf, ty, object);
+    Bytes::from(buf)
 }
+
+/// Replayed events go out in chunks of about this size rather than one per event.
+const CHUNK: usize = 64 * 1024;
 
 fn bookmark(req: &WatchReq, rv: u64, initial_end: bool) -> Value {
     let mut meta = json!({"resourceVersion": rv.to_string()});
@@ -95,30 +119,51 @@ pub fn serve(store: &Arc<Store>, req: WatchReq) -> Response {
             }
         };
         let mut first_table = true;
-        let mut emit = |ty: &str, obj: Value| -> Bytes {
+        let mut emit = |buf: &mut Vec<u8>, ty: &str, obj: &Value| {
+            let obj = shown(&req.rt, &req.version, obj);
             match req.table {
                 Some(include) => {
                     let t = table::table(
                         &req.rt,
-                        std::slice::from_ref(&obj),
+                        std::slice::from_ref(obj.as_ref()),
                         None,
                         "",
                         first_table,
                         include,
                     );
                     first_table = false;
-                    line(ty, &t)
+                    write_line(buf, ty, &t);
                 }
-                None => line(ty, &obj),
+                None => write_line(buf, ty, &obj),
             }
         };
-        for ev in &start.replay {
-            if let Some((ty, obj)) = translate(&req, ev)
-                && tx.send(Ok(emit(ty, obj))).await.is_err()
+        // The starting state (every object, or the kept events), sent in chunks.
+        let mut buf = Vec::with_capacity(CHUNK);
+        let initial = start
+            .initial
+            .iter()
+            .filter(|o| in_scope(&req, o))
+            .map(|o| ("ADDED", o.as_ref()));
+        let replayed = start.replay.iter().filter_map(|ev| translate(&req, ev));
+        for (ty, obj) in initial.chain(replayed) {
+            emit(&mut buf, ty, obj);
+            if buf.len() >= CHUNK
+                && tx
+                    .send(Ok(Bytes::from(std::mem::replace(
+                        &mut buf,
+                        Vec::with_capacity(CHUNK),
+                    ))))
+                    .await
+                    .is_err()
             {
                 return;
             }
         }
+        if !buf.is_empty() && tx.send(Ok(Bytes::from(buf))).await.is_err() {
+            return;
+        }
+        start.initial = Vec::new();
+        start.replay = Vec::new();
         let mut last = start.rv;
         if req.initial_events
             && req.bookmarks
@@ -141,10 +186,12 @@ pub fn serve(store: &Arc<Store>, req: WatchReq) -> Response {
                 ev = start.live.recv() => match ev {
                     Ok(ev) if ev.rv > last => {
                         last = ev.rv;
-                        if let Some((ty, obj)) = translate(&req, &ev)
-                            && tx.send(Ok(emit(ty, obj))).await.is_err()
-                        {
-                            return;
+                        if let Some((ty, obj)) = translate(&req, &ev) {
+                            let mut buf = Vec::new();
+                            emit(&mut buf, ty, obj);
+                            if tx.send(Ok(Bytes::from(buf))).await.is_err() {
+                                return;
+                            }
                         }
                     }
                     Ok(_) => {}

@@ -125,19 +125,8 @@ fn new_pod(owner: &Value, name: &str, extra: &Map<String, Value>, node: Option<&
         .cloned()
         .unwrap_or_default();
     labels.extend(extra.clone());
+    // The store's defaulting (`defaults.rs`) fills in the pod's defaults when it is written.
     let mut spec = tpl.get("spec").cloned().unwrap_or_else(|| json!({}));
-    for (k, v) in [
-        ("restartPolicy", json!("Always")),
-        ("terminationGracePeriodSeconds", json!(30)),
-        ("dnsPolicy", json!("ClusterFirst")),
-        ("schedulerName", json!("default-scheduler")),
-        ("serviceAccountName", json!("default")),
-        ("enableServiceLinks", json!(true)),
-    ] {
-        if spec.get(k).is_none() {
-            spec[k] = v;
-        }
-    }
     if let Some(node) = node {
         // What the DaemonSet controller writes: the scheduler binds the pod to that node.
         spec["affinity"] = json!({"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {

@@ -41,7 +41,7 @@ impl Store {
                     .collect();
                 for ((cns, cname), obj) in crs {
                     st.rv += 1;
-                    let mut obj = obj;
+                    let mut obj = Value::clone(&obj);
                     obj["metadata"]["resourceVersion"] = json!(st.rv.to_string());
                     let _ = (cns, cname);
                     self.record(st, &rt.key(), EventType::Deleted, obj, None);
@@ -65,7 +65,9 @@ impl Store {
             let owner = st.objects.iter().find_map(|(k, objs)| {
                 objs.iter()
                     .find(|(_, o)| meta_str(o, "uid") == uid)
-                    .map(|((ons, oname), o)| (k.clone(), ons.clone(), oname.clone(), o.clone()))
+                    .map(|((ons, oname), o)| {
+                        (k.clone(), ons.clone(), oname.clone(), Value::clone(o))
+                    })
             });
             let Some((k, ons, oname, o)) = owner else {
                 continue;

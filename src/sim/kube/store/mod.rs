@@ -5,10 +5,12 @@
 //! loop in the simulator, goes through [`Store::write`]-based methods and reaches watchers through
 //! [`Store::subscribe`].
 
+mod allocate;
 mod delete;
 
 use super::apply;
 use super::crd;
+use super::defaults;
 use super::errors::ApiError;
 use super::fields::{self, Part, Writer};
 use super::patch;
@@ -16,7 +18,7 @@ use super::resources::{self, ResourceType, TypeKey};
 use super::select::Selectors;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, VecDeque};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::broadcast;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,7 +58,8 @@ struct History {
 struct State {
     rv: u64,
     types: BTreeMap<TypeKey, ResourceType>,
-    objects: BTreeMap<TypeKey, BTreeMap<(String, String), Value>>,
+    /// Shared so lists and watch replays hand out pointers, not deep copies (5,000 pods).
+    objects: BTreeMap<TypeKey, BTreeMap<(String, String), Arc<Value>>>,
     history: BTreeMap<TypeKey, History>,
     cap: usize,
 }
@@ -116,8 +119,19 @@ pub struct Listed {
     pub remaining: Option<u64>,
 }
 
-/// Where a watch starts.
+/// A list page of the stored objects themselves (shared, not copied).
+#[derive(Debug, Clone)]
+pub struct SharedPage {
+    pub items: Vec<Arc<Value>>,
+    pub rv: u64,
+    pub continue_: String,
+    pub remaining: Option<u64>,
+}
+
+/// Where a watch starts: `initial` (a watch from the current state: every object, sent as
+/// ADDED) or `replay` (the kept events after the asked version), then `live`.
 pub struct WatchStart {
+    pub initial: Vec<Arc<Value>>,
     pub replay: Vec<Event>,
     pub rv: u64,
     pub live: broadcast::Receiver<Event>,
@@ -257,7 +271,7 @@ impl Store {
         st.objects
             .get(key)?
             .get(&(ns.to_string(), name.to_string()))
-            .cloned()
+            .map(|o| Value::clone(o))
     }
 
     /// One page of a list: `ns` None lists every namespace; `limit`/`continue` page through
@@ -270,7 +284,28 @@ impl Store {
         limit: Option<usize>,
         cont: Option<&str>,
     ) -> Result<Listed, ApiError> {
+        let page = self.list_shared(key, ns, sel, limit, cont)?;
+        Ok(Listed {
+            items: page.items.iter().map(|o| Value::clone(o)).collect(),
+            rv: page.rv,
+            continue_: page.continue_,
+            remaining: page.remaining,
+        })
+    }
+
+    /// [`Store::list`] without copying the objects (what the HTTP list serializes). A page
+    /// costs its own items plus counting the rest: it starts at the namespace or the continue
+    /// key in the ordered map, not at the first object.
+    pub fn list_shared(
+        &self,
+        key: &TypeKey,
+        ns: Option<&str>,
+        sel: &Selectors,
+        limit: Option<usize>,
+        cont: Option<&str>,
+    ) -> Result<SharedPage, ApiError> {
         use base64::Engine as _;
+        use std::ops::Bound;
         let st = self.lock();
         Self::rt(&st, key)?;
         let (list_rv, after) = match cont.filter(|c| !c.is_empty()) {
@@ -292,12 +327,21 @@ impl Store {
                 (rv, Some((ns, name)))
             }
         };
-        let all = st.objects.get(key);
-        let matching = all
-            .into_iter()
-            .flatten()
-            .filter(|((ons, _), _)| ns.is_none_or(|n| n == ons))
-            .filter(|(k, _)| after.as_ref().is_none_or(|a| *k > a))
+        let lower = match (after, ns) {
+            (Some(a), Some(n)) if a.0.as_str() < n => {
+                Bound::Included((n.to_string(), String::new()))
+            }
+            (Some(a), _) => Bound::Excluded(a),
+            (None, Some(n)) => Bound::Included((n.to_string(), String::new())),
+            (None, None) => Bound::Unbounded,
+        };
+        let empty = BTreeMap::new();
+        let matching = st
+            .objects
+            .get(key)
+            .unwrap_or(&empty)
+            .range((lower, Bound::Unbounded))
+            .take_while(|((ons, _), _)| ns.is_none_or(|n| n == ons))
             .filter(|(_, o)| sel.matches(o));
         let limit = limit.filter(|l| *l > 0).unwrap_or(usize::MAX);
         let mut items = vec![];
@@ -306,7 +350,7 @@ impl Store {
         for (k, o) in matching {
             if items.len() < limit {
                 items.push(o.clone());
-                last = Some(k.clone());
+                last = Some(k);
             } else {
                 more += 1;
             }
@@ -316,7 +360,7 @@ impl Store {
                 .encode(json!({"rv": list_rv, "ns": ns, "name": name}).to_string()),
             _ => String::new(),
         };
-        Ok(Listed {
+        Ok(SharedPage {
             items,
             rv: list_rv,
             continue_,
@@ -330,20 +374,15 @@ impl Store {
         let st = self.lock();
         Self::rt(&st, key)?;
         let live = self.tx.subscribe();
-        let replay = match since {
-            None => st
-                .objects
-                .get(key)
-                .into_iter()
-                .flatten()
-                .map(|(_, o)| Event {
-                    rv: st.rv,
-                    key: key.clone(),
-                    ty: EventType::Added,
-                    object: o.clone(),
-                    prev: None,
-                })
-                .collect(),
+        let (initial, replay) = match since {
+            None => (
+                st.objects
+                    .get(key)
+                    .into_iter()
+                    .flat_map(|m| m.values().cloned())
+                    .collect(),
+                vec![],
+            ),
             Some(rv) => {
                 let h = st.history.get(key);
                 let evicted = h.map(|h| h.evicted).unwrap_or(0);
@@ -352,14 +391,17 @@ impl Store {
                         "too old resource version: {rv} ({evicted})"
                     )));
                 }
-                h.into_iter()
+                let kept = h
+                    .into_iter()
                     .flat_map(|h| h.events.iter())
                     .filter(|e| e.rv > rv)
                     .cloned()
-                    .collect()
+                    .collect();
+                (vec![], kept)
             }
         };
         Ok(WatchStart {
+            initial,
             replay,
             rv: st.rv,
             live,
@@ -633,6 +675,15 @@ impl Store {
             },
             (Part::All, _) => {}
         }
+        // API-server defaulting, after apply computed managedFields (an applier owns none of
+        // it), before generation and the no-op check compare the object with the stored one.
+        let mut alloc = allocate::Allocator {
+            services: st.objects.get(&(String::new(), "services".to_string())),
+            given: Default::default(),
+        };
+        if !rt.custom {
+            defaults::apply(&rt.group, &rt.plural, &mut new, old.as_ref(), &mut alloc);
+        }
         let time = now();
         // Server-owned metadata.
         let meta = new["metadata"]
@@ -779,7 +830,7 @@ impl Store {
         st.objects
             .entry(key.clone())
             .or_default()
-            .insert((ns.to_string(), name.to_string()), new.clone());
+            .insert((ns.to_string(), name.to_string()), Arc::new(new.clone()));
         let ty = if old.is_some() {
             EventType::Modified
         } else {

@@ -222,3 +222,66 @@ fn orphan_keeps_dependents_and_pages_continue_in_order() {
         400
     );
 }
+
+#[test]
+fn pages_start_at_their_namespace_and_key_and_share_the_stored_objects() {
+    let s = Store::new(16);
+    let o = WriteOpts::manager("t");
+    for ns in ["a", "b", "c"] {
+        s.create(
+            &resources::namespace_key(),
+            "",
+            json!({"metadata":{"name":ns}}),
+            &o,
+        )
+        .unwrap();
+        for i in 0..5 {
+            s.create(
+                &cm_key(),
+                ns,
+                json!({"metadata":{"name":format!("m{i}")}}),
+                &o,
+            )
+            .unwrap();
+        }
+    }
+    let all = Selectors::default();
+    let walk = |ns: Option<&str>| {
+        let mut seen = vec![];
+        let mut cont: Option<String> = None;
+        loop {
+            let page = s
+                .list_shared(&cm_key(), ns, &all, Some(2), cont.as_deref())
+                .unwrap();
+            seen.extend(page.items.iter().map(|i| {
+                format!(
+                    "{}/{}",
+                    i["metadata"]["namespace"].as_str().unwrap(),
+                    i["metadata"]["name"].as_str().unwrap()
+                )
+            }));
+            if page.continue_.is_empty() {
+                assert_eq!(page.remaining, None);
+                break;
+            }
+            assert!(page.remaining.is_some());
+            cont = Some(page.continue_);
+        }
+        seen
+    };
+    assert_eq!(walk(Some("b")), ["b/m0", "b/m1", "b/m2", "b/m3", "b/m4"]);
+    assert_eq!(walk(None).len(), 15);
+    assert_eq!(walk(Some("zz")), Vec::<String>::new());
+    // A list hands out the stored objects, not copies of them.
+    let one = s
+        .list_shared(&cm_key(), Some("a"), &all, None, None)
+        .unwrap();
+    let two = s
+        .list_shared(&cm_key(), Some("a"), &all, None, None)
+        .unwrap();
+    assert!(Arc::ptr_eq(&one.items[0], &two.items[0]));
+    // So does a watch from the current state.
+    let w = s.watch(&cm_key(), None).unwrap();
+    assert_eq!(w.initial.len(), 15);
+    assert!(w.initial.iter().any(|o| Arc::ptr_eq(o, &one.items[0])));
+}
