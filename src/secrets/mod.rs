@@ -10,6 +10,7 @@
 pub mod atomic;
 pub mod audit;
 pub mod cipher;
+pub mod cluster_secrets;
 pub mod deploy_key;
 pub mod document;
 pub mod dotenv;
@@ -18,6 +19,7 @@ pub mod guard;
 pub mod json;
 pub mod keys;
 pub mod kube_secret;
+pub mod lockout;
 pub mod metadata;
 mod numfmt;
 pub mod process;
