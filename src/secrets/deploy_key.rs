@@ -56,6 +56,12 @@ impl DeployKey {
         self.key.fingerprint(HashAlg::Sha256).to_string()
     }
 
+    /// The OSC 52 sequence that puts [`Self::public_line`] on the operator's clipboard (the copy
+    /// action; sanitized by the one function, `domain::printable::osc52`).
+    pub fn copy_sequence(&self) -> String {
+        crate::domain::printable::osc52(&self.public_line())
+    }
+
     pub fn public_key(&self) -> &PublicKey {
         self.key.public_key()
     }
@@ -154,6 +160,13 @@ mod tests {
         assert!(key.public_line().starts_with("ssh-ed25519 AAAA"));
         assert!(key.public_line().ends_with(" flux@lab"));
         assert!(!format!("{key:?}").contains("PRIVATE"), "{key:?}");
+        let copy = key.copy_sequence();
+        let b64 = copy
+            .strip_prefix("\x1b]52;c;")
+            .and_then(|s| s.strip_suffix('\x07'))
+            .unwrap();
+        let copied = base64::engine::general_purpose::STANDARD.decode(b64).unwrap();
+        assert_eq!(String::from_utf8(copied).unwrap(), key.public_line());
 
         let text = flux_system_secret(&key, HOST).unwrap();
         let v: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
