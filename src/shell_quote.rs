@@ -27,6 +27,14 @@ pub fn quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', r"'\''"))
 }
 
+/// `s` as one shell word, always inside single quotes, even when it holds nothing a shell
+/// interprets. For peers that parse the command line themselves and accept only a quoted
+/// argument: `git-shell` (and the git daemons that copy it) dequote with git's `sq_dequote`,
+/// which refuses a bare `/srv/git/repo.git` ("bad argument").
+pub fn quote_always(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
 /// [`quote`] for bytes that need not be UTF-8 (file names).
 pub fn quote_bytes(s: &[u8]) -> Vec<u8> {
     if !s.is_empty() && s.iter().copied().all(plain) {
@@ -61,6 +69,8 @@ mod tests {
         assert_eq!(quote("é"), "'é'");
         assert_eq!(quote_bytes(b"it's"), br"'it'\''s'".to_vec());
         assert_eq!(quote_bytes(b"plain"), b"plain".to_vec());
+        assert_eq!(quote_always("/srv/git/r.git"), "'/srv/git/r.git'");
+        assert_eq!(quote_always("it's"), r"'it'\''s'");
     }
 
     /// xorshift64*: deterministic, no dependency.

@@ -4,6 +4,8 @@
 #[path = "sops/support.rs"]
 mod support;
 
+#[path = "sops/cluster_secrets.rs"]
+mod cluster_secrets;
 #[path = "sops/concurrent.rs"]
 mod concurrent;
 #[path = "sops/crash.rs"]

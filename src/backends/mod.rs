@@ -7,6 +7,7 @@ pub mod body;
 pub mod chart_index;
 pub mod endpoint;
 pub mod git;
+pub mod git_push;
 pub mod image_digest;
 pub mod incident;
 pub mod kube;

@@ -314,6 +314,10 @@ pub struct FluxConfig {
     pub path: String,
     /// Pinned Flux release, `v2.7.3`.
     pub version: String,
+    /// Secrets the tree's objects reference that something in the cluster creates, not a
+    /// `*.sops.yaml` file (`namespace/name`; `homelab check` rule `secrets/resolves`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub secrets_made_outside: Vec<String>,
 }
 
 fn default_branch() -> String {

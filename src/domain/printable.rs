@@ -7,6 +7,18 @@
 
 use std::borrow::Cow;
 
+/// The OSC 52 sequence that puts `text` on the terminal's clipboard (the console's `y`, the
+/// deploy key's copy action). `text` is [`sanitize`]d first: what lands on the clipboard holds
+/// no escape sequence or control character (a pasted line cannot run or hide anything), and
+/// base64 keeps the sequence itself free of any byte a terminal would act on.
+pub fn osc52(text: &str) -> String {
+    use base64::Engine as _;
+    format!(
+        "\x1b]52;c;{}\x07",
+        base64::engine::general_purpose::STANDARD.encode(sanitize(text).as_bytes())
+    )
+}
+
 /// `s` with escape sequences removed and control characters replaced (see the module doc).
 /// Borrowed when there is nothing to change.
 pub fn sanitize(s: &str) -> Cow<'_, str> {
@@ -104,6 +116,12 @@ mod tests {
         assert_eq!(sanitize("a\tb\rc"), "a    b c");
         // OSC 52 (clipboard write) and OSC 0 (window title), BEL and ST terminated.
         assert_eq!(sanitize("\x1b]52;c;AAAA\x07copied"), "copied");
+        // The copy action's own sequence carries sanitized text only.
+        assert_eq!(
+            osc52("ssh-ed25519 AAAA"),
+            "\x1b]52;c;c3NoLWVkMjU1MTkgQUFBQQ==\x07"
+        );
+        assert_eq!(osc52("a\x1b[2Jb\x07c"), osc52("ab c"));
         assert_eq!(sanitize("\x1b]0;pwned\x1b\\title"), "title");
         // DCS and a bare reset.
         assert_eq!(sanitize("\x1bPq#0;2;0;0;0\x1b\\x\x1bcy"), "xy");

@@ -10,12 +10,16 @@
 pub mod atomic;
 pub mod audit;
 pub mod cipher;
+pub mod cluster_secrets;
+pub mod deploy_key;
 pub mod document;
 pub mod dotenv;
 pub mod error;
 pub mod guard;
 pub mod json;
 pub mod keys;
+pub mod kube_secret;
+pub mod lockout;
 pub mod metadata;
 mod numfmt;
 pub mod process;

@@ -77,6 +77,10 @@ fn secrets_documented() {
     case("secrets-documented");
 }
 #[test]
+fn secrets_resolves() {
+    case_exact("secrets-resolves");
+}
+#[test]
 fn top_level() {
     case("top-level");
 }

@@ -467,6 +467,25 @@ impl SshSession {
         Ok(sent)
     }
 
+    /// Start `command` on a channel of its own and hand the channel over, for peers that speak
+    /// a protocol of their own over stdin/stdout (git's smart protocol, `backends::git_push`).
+    pub async fn open_exec(&self, command: &str) -> Result<russh::Channel<client::Msg>, SshError> {
+        let lost = |message: String| SshError::Disconnected {
+            host: self.host().to_string(),
+            message,
+        };
+        let channel = self
+            .handle
+            .channel_open_session()
+            .await
+            .map_err(|e| lost(format!("opening a channel: {e}")))?;
+        channel
+            .exec(true, command)
+            .await
+            .map_err(|e| lost(format!("starting `{command}`: {e}")))?;
+        Ok(channel)
+    }
+
     pub async fn disconnect(&self) {
         let _ = self
             .handle

@@ -15,6 +15,7 @@ mod pinning;
 mod platform;
 mod private_keys;
 mod references;
+mod secret_refs;
 mod secrets;
 mod skeleton;
 mod storage;
@@ -57,6 +58,7 @@ pub const RULES: &[Rule] = &[
     secrets::PLAINTEXT_ENV,
     private_keys::PRIVATE_KEY,
     references::SECRET_DOCUMENTED,
+    secret_refs::RESOLVES,
     pinning::CHART_VERSION,
     pinning::IMAGE_TAG,
     image_checksum::IMAGE_CHECKSUM,
@@ -138,6 +140,7 @@ pub fn check_tree(tree: &Tree) -> Report {
     exposure::check(tree, &synced, &mut out);
     storage::check(tree, &mut out);
     secrets::check(tree, &mut out);
+    secret_refs::check(tree, &mut out);
     private_keys::check(tree, &mut out);
     pinning::check(tree, &mut out);
     image_checksum::check(tree, &mut out);

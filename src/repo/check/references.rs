@@ -74,7 +74,7 @@ fn namespaces(f: &YamlFile, d: &Doc, declared: &BTreeSet<&str>, out: &mut Vec<Vi
 }
 
 /// The namespace a document's secret references resolve in.
-fn secret_namespace(d: &Doc) -> &str {
+pub(super) fn secret_namespace(d: &Doc) -> &str {
     if d.kind() == Some("ClusterIssuer") {
         return CLUSTER_ISSUER_NAMESPACE;
     }

@@ -10,7 +10,6 @@ use crate::backends::loki::{LokiClient, TailEvent};
 use crate::backends::prom::{AlertmanagerClient, PrometheusClient};
 use crate::msg::BackendEvent;
 use crate::runtime::effects::{EventSink, Task, TaskKey};
-use base64::Engine;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{Notify, mpsc};
@@ -79,12 +78,10 @@ pub enum Planned {
     Notify,
 }
 
-/// The OSC 52 sequence that puts `text` on the terminal's clipboard.
+/// The OSC 52 sequence that puts `text` on the terminal's clipboard (sanitized: the one
+/// function is `domain::printable::osc52`).
 pub fn osc52(text: &str) -> String {
-    format!(
-        "\x1b]52;c;{}\x07",
-        base64::engine::general_purpose::STANDARD.encode(text)
-    )
+    crate::domain::printable::osc52(text)
 }
 
 fn ev(e: ConsoleEvent) -> BackendEvent {
