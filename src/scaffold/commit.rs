@@ -65,6 +65,9 @@ pub fn commit(root: &Path, rels: &[String], message: &str) -> Result<git2::Oid, 
     for rel in rels {
         let bytes = crate::repo::file_read::read_regular(root, &root.join(rel))
             .map_err(|e| format!("{rel}: cannot read it back for the commit: {e}"))?;
+        let blob = repo
+            .blob(&bytes)
+            .map_err(|e| g(&format!("store {rel}"), e))?;
         let entry = IndexEntry {
             ctime: IndexTime::new(0, 0),
             mtime: IndexTime::new(0, 0),
@@ -73,15 +76,13 @@ pub fn commit(root: &Path, rels: &[String], message: &str) -> Result<git2::Oid, 
             mode: 0o100644,
             uid: 0,
             gid: 0,
-            file_size: 0,
-            id: git2::Oid::ZERO_SHA1,
+            file_size: u32::try_from(bytes.len()).unwrap_or(u32::MAX),
+            id: blob,
             flags: 0,
             flags_extended: 0,
             path: rel.as_bytes().to_vec(),
         };
-        index
-            .add_frombuffer(&entry, &bytes)
-            .map_err(|e| g(&format!("add {rel}"), e))?;
+        index.add(&entry).map_err(|e| g(&format!("add {rel}"), e))?;
     }
     let tree_id = index
         .write_tree_to(&repo)

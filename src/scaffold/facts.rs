@@ -18,7 +18,25 @@ pub struct TreeFacts {
     pub public_zone: String,
     /// Names an app may not take, each with where it is used (`file`).
     pub taken: BTreeMap<String, String>,
+    /// The Flux Kustomization that applies each app group (`media` ->
+    /// cluster/kubernetes/flux/apps.yaml's `apps-media`).
+    pub flux_groups: BTreeMap<String, FluxGroup>,
 }
+
+/// A Flux Kustomization of an app group, where it is and what it waits for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FluxGroup {
+    pub file: String,
+    pub name: String,
+    /// The document's first line (1-based) and its number of lines.
+    pub first_line: usize,
+    pub line_count: usize,
+    pub depends_on: Vec<String>,
+}
+
+/// The Flux Kustomizations that provide the StorageClasses (cluster/kubernetes/flux/platform.yaml).
+pub const LONGHORN_KUSTOMIZATION: &str = "longhorn";
+pub const NFS_KUSTOMIZATION: &str = "nfs-subdir";
 
 impl TreeFacts {
     /// Read the facts; an error names what is missing and where it was looked for.
@@ -53,6 +71,35 @@ impl TreeFacts {
         let internal_zone = zone("internal")?;
         let public_zone = zone("public")?;
         let mut taken = BTreeMap::new();
+        let mut flux_groups = BTreeMap::new();
+        for (f, d) in tree.docs() {
+            if !d.is("kustomize.toolkit.fluxcd.io/", "Kustomization") {
+                continue;
+            }
+            let path = d.get_str(&["spec", "path"]).unwrap_or("");
+            let path = path.trim_start_matches("./").trim_end_matches('/');
+            let Some(group) = path.strip_prefix(&format!("{}/", super::request::APPS_DIR)) else {
+                continue;
+            };
+            if group.contains('/') {
+                continue;
+            }
+            let depends_on = d
+                .get(&["spec", "dependsOn"])
+                .and_then(Value::as_sequence)
+                .into_iter()
+                .flatten()
+                .filter_map(|x| x.get("name").and_then(Value::as_str))
+                .map(str::to_string)
+                .collect();
+            flux_groups.entry(group.to_string()).or_insert(FluxGroup {
+                file: f.rel.clone(),
+                name: d.name().unwrap_or("?").to_string(),
+                first_line: d.start_line as usize,
+                line_count: d.lines.len(),
+                depends_on,
+            });
+        }
         for f in &tree.yaml {
             if let Some(rest) = f
                 .rel
@@ -92,6 +139,7 @@ impl TreeFacts {
             internal_zone,
             public_zone,
             taken,
+            flux_groups,
         })
     }
 }

@@ -148,3 +148,115 @@ mod tests {
         assert_eq!(out, "kind: Kustomization\nresources:\n  - a\n");
     }
 }
+
+/// The new text of `text` with `- name: dep` added to the `spec.dependsOn` list of the
+/// document whose lines are `first..first + count` (1-based first line): after the list's last
+/// item, or a new `dependsOn:` right after `spec:`. Every other byte is kept.
+pub fn add_depends_on(
+    text: &str,
+    first: usize,
+    count: usize,
+    dep: &str,
+    file: &str,
+) -> Result<String, String> {
+    let lines: Vec<&str> = text.split_inclusive('\n').collect();
+    let start = first.saturating_sub(1).min(lines.len());
+    let end = start.saturating_add(count).min(lines.len());
+    let body = |l: &str| l.trim_end_matches(['\n', '\r']).to_string();
+    let spec = (start..end)
+        .find(|&i| body(lines[i]) == "spec:")
+        .ok_or_else(|| format!("{file}:{first}: the Kustomization has no `spec:` line to add dependsOn under; add `- name: {dep}` to its spec.dependsOn by hand"))?;
+    let depends = (spec + 1..end).find(|&i| {
+        let b = body(lines[i]);
+        b.trim_start() == "dependsOn:" && b.starts_with(' ') && !b.starts_with("   ")
+    });
+    let (at, insert) = match depends {
+        Some(d) => {
+            let key_indent = body(lines[d]).len() - body(lines[d]).trim_start().len();
+            let mut last = None;
+            let mut item_indent = " ".repeat(key_indent + 2);
+            for (i, l) in lines.iter().enumerate().take(end).skip(d + 1) {
+                let b = body(l);
+                let ind = b.len() - b.trim_start().len();
+                let t = b.trim_start();
+                if t.is_empty() || t.starts_with('#') {
+                    continue;
+                }
+                if ind <= key_indent && !t.starts_with("- ") || ind < key_indent {
+                    break;
+                }
+                if let Some(rest) = t.strip_prefix("- ") {
+                    item_indent = " ".repeat(ind);
+                    if rest.trim() == format!("name: {dep}") {
+                        return Ok(text.to_string());
+                    }
+                    if !rest.trim_start().starts_with("name:") {
+                        return Err(format!(
+                            "{file}:{}: a dependsOn item this edit does not read; add `- name: {dep}` by hand",
+                            i + 1
+                        ));
+                    }
+                }
+                last = Some(i);
+            }
+            let at = last.map(|i| i + 1).unwrap_or(d + 1);
+            (at, format!("{item_indent}- name: {dep}\n"))
+        }
+        None => (spec + 1, format!("  dependsOn:\n    - name: {dep}\n")),
+    };
+    let mut out = String::with_capacity(text.len() + insert.len() + 1);
+    for (i, l) in lines.iter().enumerate() {
+        if i == at {
+            out.push_str(&insert);
+        }
+        out.push_str(l);
+        if i + 1 == at && !l.ends_with('\n') {
+            out.push('\n');
+        }
+    }
+    if at >= lines.len() {
+        out.push_str(&insert);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod depends_tests {
+    use super::*;
+
+    const APPS: &str = "# groups\napiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata:\n  name: apps-a\nspec:\n  dependsOn:\n    - name: gateway\n  path: ./a\n---\n# demos\napiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata:\n  name: apps-b\nspec:\n  dependsOn:\n    - name: gateway\n    # traces\n    - name: otel-collector\n  interval: 30m\n";
+
+    #[test]
+    fn the_item_goes_after_the_last_one_of_that_document_only() {
+        let out = add_depends_on(APPS, 11, 11, "nfs-subdir", "apps.yaml").unwrap();
+        assert_eq!(
+            out,
+            APPS.replace(
+                "    - name: otel-collector\n",
+                "    - name: otel-collector\n    - name: nfs-subdir\n"
+            )
+        );
+        let out = add_depends_on(APPS, 1, 9, "longhorn", "apps.yaml").unwrap();
+        assert_eq!(
+            out,
+            APPS.replacen(
+                "    - name: gateway\n",
+                "    - name: gateway\n    - name: longhorn\n",
+                1
+            )
+        );
+        assert_eq!(
+            add_depends_on(APPS, 1, 9, "gateway", "apps.yaml").unwrap(),
+            APPS
+        );
+    }
+
+    #[test]
+    fn a_document_without_depends_on_gets_one() {
+        let t = "kind: Kustomization\nspec:\n  path: ./x\n";
+        assert_eq!(
+            add_depends_on(t, 1, 3, "longhorn", "f").unwrap(),
+            "kind: Kustomization\nspec:\n  dependsOn:\n    - name: longhorn\n  path: ./x\n"
+        );
+    }
+}

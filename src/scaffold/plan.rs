@@ -2,8 +2,8 @@
 //! edited group kustomization, their preview and unified diff; then the write, through the one
 //! atomic writer.
 
-use super::facts::TreeFacts;
-use super::request::{APPS_DIR, AppRequest};
+use super::facts::{LONGHORN_KUSTOMIZATION, NFS_KUSTOMIZATION, TreeFacts};
+use super::request::{APPS_DIR, AppRequest, Storage};
 use super::{parent, render, seal};
 use crate::atomic_write;
 use crate::domain::printable::sanitize;
@@ -53,6 +53,9 @@ pub fn plan(root: &Path, facts: &TreeFacts, req: &AppRequest) -> Result<Plan, St
             new,
         });
     }
+    if let Some(f) = depends_on(root, facts, req)? {
+        files.push(f);
+    }
     let parent_rel = format!("{APPS_DIR}/{}/kustomization.yaml", req.category.as_str());
     let old = read_text(root, &parent_rel)?;
     let new = parent::add_resource(&old, &req.name, &parent_rel)?;
@@ -66,6 +69,49 @@ pub fn plan(root: &Path, facts: &TreeFacts, req: &AppRequest) -> Result<Plan, St
         folder,
         files,
     })
+}
+
+/// Multi-line text for the terminal: each line through the one sanitizer, the line breaks kept.
+fn printable(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for line in text.split_inclusive('\n') {
+        let body = line.strip_suffix('\n').unwrap_or(line);
+        out.push_str(&sanitize(body));
+        if line.ends_with('\n') {
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// The group's Flux Kustomization must wait for the StorageClass the app's claim uses (the
+/// `flux/order` rule): add it to its dependsOn in place when it is missing.
+fn depends_on(
+    root: &Path,
+    facts: &TreeFacts,
+    req: &AppRequest,
+) -> Result<Option<PlannedFile>, String> {
+    let dep = match req.storage {
+        Storage::None => return Ok(None),
+        Storage::Longhorn { .. } => LONGHORN_KUSTOMIZATION,
+        Storage::Nfs { .. } => NFS_KUSTOMIZATION,
+    };
+    let group = req.category.as_str();
+    let Some(g) = facts.flux_groups.get(group) else {
+        return Err(format!(
+            "no Flux Kustomization applies {APPS_DIR}/{group} (cluster/kubernetes/flux/apps.yaml): the app would never be applied"
+        ));
+    };
+    if g.depends_on.iter().any(|d| d == dep) {
+        return Ok(None);
+    }
+    let old = read_text(root, &g.file)?;
+    let new = parent::add_depends_on(&old, g.first_line, g.line_count, dep, &g.file)?;
+    Ok(Some(PlannedFile {
+        rel: g.file.clone(),
+        old: Some(old),
+        new,
+    }))
 }
 
 fn read_text(root: &Path, rel: &str) -> Result<String, String> {
@@ -86,7 +132,7 @@ impl Plan {
             match &f.old {
                 None => {
                     s.push_str(&format!("==> {} (new)\n", f.rel));
-                    s.push_str(&sanitize(&f.new));
+                    s.push_str(&printable(&f.new));
                     if !f.new.ends_with('\n') {
                         s.push('\n');
                     }
@@ -116,7 +162,7 @@ impl Plan {
                     .to_string(),
             );
         }
-        sanitize(&s).into_owned()
+        printable(&s)
     }
 
     /// Write the plan: the app's files first (created, never replacing anything), then the

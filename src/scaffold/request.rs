@@ -907,6 +907,7 @@ mod tests {
             )]
             .into_iter()
             .collect(),
+            flux_groups: Default::default(),
         }
     }
 
