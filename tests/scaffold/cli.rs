@@ -311,3 +311,18 @@ fn without_a_subcommand_scaffold_still_exits_two() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("the form is not in this build yet"));
 }
+
+#[test]
+fn without_yes_and_without_a_terminal_to_ask_on_nothing_is_written() {
+    let lab = Lab::new(&[]);
+    let out = lab.scaffold_with(&with(&[]), "y\n", true);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{t}");
+    assert!(t.contains("no terminal to ask on: pass --yes"), "{t}");
+    // The preview came first; the answer on stdin was not taken for a yes.
+    assert!(
+        t.contains("==> cluster/kubernetes/apps/tools/whoami/deployment.yaml (new)"),
+        "{t}"
+    );
+    assert_eq!(lab.dirty(), Vec::<String>::new());
+}

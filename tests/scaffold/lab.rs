@@ -74,8 +74,24 @@ impl Lab {
 
     /// `homelab --repo <lab> scaffold app <args>` with `stdin` on its standard input.
     pub fn scaffold(&self, args: &[&str], stdin: &str) -> Output {
+        self.scaffold_with(args, stdin, false)
+    }
+
+    /// The same; with `detached`, in a session of its own without a controlling terminal.
+    pub fn scaffold_with(&self, args: &[&str], stdin: &str, detached: bool) -> Output {
         use std::io::Write;
-        let mut child = Command::new(env!("CARGO_BIN_EXE_homelab"))
+        use std::os::unix::process::CommandExt;
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_homelab"));
+        if detached {
+            // SAFETY: setsid is async-signal-safe; it only makes the child a session leader.
+            unsafe {
+                cmd.pre_exec(|| {
+                    libc::setsid();
+                    Ok(())
+                });
+            }
+        }
+        let mut child = cmd
             .arg("--repo")
             .arg(self.root())
             .args(["scaffold", "app"])
