@@ -2,9 +2,9 @@
 //! the request, print the preview of every file and the diff, ask (unless --yes), write, run
 //! `homelab check` on the result, and commit "apps: add N" (docs/scaffolding.md).
 //!
-//! Exit codes: 0 done (or dry run), 1 the result fails `homelab check` (files written, nothing
-//! committed), 2 invalid input, a refusal, or nothing done. `homelab scaffold` alone (the form)
-//! is not in this build yet: exit 2.
+//! Exit codes: 0 done (or dry run), 1 files written but not committed (the result fails
+//! `homelab check`, or the commit failed), 2 invalid input, a refusal, or nothing done.
+//! `homelab scaffold` alone (the form) is not in this build yet: exit 2.
 
 use crate::cli::{GlobalArgs, ScaffoldAppArgs, ScaffoldArgs, ScaffoldCommand};
 use crate::domain::printable::sanitize;
@@ -130,7 +130,16 @@ fn app(global: &GlobalArgs, a: &ScaffoldAppArgs) -> Result<ExitCode, String> {
         eprintln!("homelab scaffold: not committed (--no-commit).");
         return Ok(ExitCode::SUCCESS);
     }
-    let id = commit::commit(&root, &rels, &commit_message(&req.name))?;
+    let id = match commit::commit(&root, &rels, &commit_message(&req.name)) {
+        Ok(id) => id,
+        Err(e) => {
+            eprintln!(
+                "homelab scaffold: {}\nhomelab scaffold: the files are written and pass the check, but nothing was committed; commit them yourself.",
+                sanitize(&e)
+            );
+            return Ok(ExitCode::from(1));
+        }
+    };
     let short = id.to_string();
     eprintln!(
         "homelab scaffold: committed {} \"{}\" (push it to let Flux apply the app).",

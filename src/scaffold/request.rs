@@ -686,6 +686,11 @@ pub fn values(s: &str) -> Result<String, String> {
     {
         return Err("the values hold more than one YAML document (`---`); give one mapping".into());
     }
+    if s.lines()
+        .any(|l| l.starts_with("...") || l.starts_with('%'))
+    {
+        return Err("the values hold a YAML document marker (`...`) or directive (`%`); give the mapping only".into());
+    }
     if s.contains('\t') {
         return Err("the values contain a tab: YAML indents with spaces".into());
     }
@@ -1122,6 +1127,17 @@ mod tests {
                 },
                 Field::Values,
                 "the values are not a YAML mapping",
+            ),
+            (
+                |i| {
+                    i.image.clear();
+                    i.chart_repo = "https://charts.example.org".into();
+                    i.chart = "app".into();
+                    i.chart_version = "1.0.0".into();
+                    i.values = "a: 1\n...\n".into()
+                },
+                Field::Values,
+                "a YAML document marker",
             ),
         ];
         for (edit, field, message) in cases {
