@@ -19,6 +19,7 @@ pub mod msg;
 pub mod overlays;
 pub mod repo;
 pub mod runtime;
+pub mod scaffold;
 pub mod screens;
 pub mod secrets;
 pub mod settings;

@@ -27,6 +27,11 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("backends", &["diag", "domain", "config", "secrets"]),
     ("sim", &["diag", "domain", "config", "backends", "secrets"]),
     ("repo", &["diag", "domain", "config", "backends", "secrets"]),
+    // App scaffolding (request model, manifests, plan, commit): the tree and SOPS, no TUI.
+    (
+        "scaffold",
+        &["diag", "domain", "config", "backends", "secrets", "repo"],
+    ),
     // Stage logic: below the TUI. `cli` for the headless runner's BootstrapArgs.
     (
         "stages",
@@ -54,8 +59,8 @@ const LAYERS: &[(&str, &[&str])] = &[
 /// What the TUI modules may use: each other and everything below them.
 const TUI: &[&str] = &[
     "diag", "domain", "config", "theme", "settings", "logging", "editor", "cli", "secrets",
-    "backends", "sim", "repo", "stages", "widgets", "keymap", "msg", "app", "runtime", "screens",
-    "overlays",
+    "backends", "sim", "repo", "scaffold", "stages", "widgets", "keymap", "msg", "app", "runtime",
+    "screens", "overlays",
 ];
 
 const EVERYTHING_BELOW_COMMANDS: &[&str] = TUI;

@@ -154,13 +154,82 @@ pub struct ScaffoldArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum ScaffoldCommand {
-    /// Scaffold an app (guided form, or all flags + --yes).
-    App {
-        #[arg(long)]
-        name: Option<String>,
-        #[arg(long)]
-        yes: bool,
-    },
+    /// Scaffold an app from flags: preview, write, `homelab check`, commit (docs/scaffolding.md).
+    App(Box<ScaffoldAppArgs>),
+}
+
+/// `homelab scaffold app`: every field of the request (empty = its default).
+#[derive(Debug, Default, Args)]
+pub struct ScaffoldAppArgs {
+    /// The app's name (DNS-safe, unique in the tree): its folder, namespace and objects.
+    #[arg(long)]
+    pub name: String,
+    /// media, tools, games or demos.
+    #[arg(long)]
+    pub category: String,
+    /// A container image pinned by tag or digest (a Deployment + Service).
+    #[arg(long, default_value = "")]
+    pub image: String,
+    /// A Helm chart source: an https:// repository or an oci:// registry path.
+    #[arg(long, default_value = "")]
+    pub chart_repo: String,
+    #[arg(long, default_value = "")]
+    pub chart: String,
+    /// The chart's exact version.
+    #[arg(long, default_value = "")]
+    pub chart_version: String,
+    /// A YAML file with the chart's values.
+    #[arg(long)]
+    pub values: Option<PathBuf>,
+    /// The Service the chart creates (default: the app's name).
+    #[arg(long, default_value = "")]
+    pub service: String,
+    /// The container (or chart Service) port (default 8080).
+    #[arg(long, default_value = "")]
+    pub port: String,
+    /// A label or a whole hostname under the listener's zone (default: the app's name).
+    #[arg(long, default_value = "")]
+    pub hostname: String,
+    /// internal (default) or public (allowlisted apps only).
+    #[arg(long, default_value = "")]
+    pub exposure: String,
+    /// none (default), longhorn or nfs.
+    #[arg(long, default_value = "")]
+    pub storage: String,
+    #[arg(long, default_value = "")]
+    pub storage_size: String,
+    #[arg(long, default_value = "")]
+    pub mount_path: String,
+    #[arg(long, default_value = "")]
+    pub cpu_request: String,
+    #[arg(long, default_value = "")]
+    pub memory_request: String,
+    #[arg(long, default_value = "")]
+    pub cpu_limit: String,
+    #[arg(long, default_value = "")]
+    pub memory_limit: String,
+    /// The HTTP path of the readiness and liveness probes (default /).
+    #[arg(long, default_value = "")]
+    pub probe_path: String,
+    /// A key of the app's SOPS-encrypted Secret (repeat); its value is asked with echo off,
+    /// or read from stdin with --secrets-from-stdin.
+    #[arg(long = "secret", value_name = "KEY")]
+    pub secrets: Vec<String>,
+    /// Read the secret values from stdin as KEY=value lines (for scripts; needs --yes or --dry-run).
+    #[arg(long)]
+    pub secrets_from_stdin: bool,
+    /// The app runs as root: its namespace enforces PodSecurity baseline instead of restricted.
+    #[arg(long)]
+    pub runs_as_root: bool,
+    /// Write and commit without asking.
+    #[arg(long)]
+    pub yes: bool,
+    /// Print the files and the diff; write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Write the files and run the check, but do not commit.
+    #[arg(long)]
+    pub no_commit: bool,
 }
 
 #[derive(Debug, Clone, Copy, Default, ValueEnum)]

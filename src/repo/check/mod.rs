@@ -23,6 +23,10 @@ mod structure;
 mod swap;
 mod workloads;
 
+/// What other modules reuse of the rules (the scaffold validates with the same lists).
+pub use exposure::PUBLIC_APPS;
+pub use pinning::{exact_version, unpinned};
+
 use super::synced::Synced;
 use super::tree::{Tree, TreeError};
 use serde::Serialize;
