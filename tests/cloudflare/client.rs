@@ -162,11 +162,25 @@ async fn each_injected_fault_is_what_the_client_sees() {
         "{err}"
     );
 
-    sim.inject(Fault::Unavailable(1));
+    // A short outage is ridden out by reads; a longer one is reported.
+    sim.inject(Fault::Unavailable(2));
+    cf.zone("example.com").await.unwrap();
+    sim.inject(Fault::Unavailable(3));
     let err = cf.zone("example.com").await.unwrap_err();
     assert_eq!(err.kind(), Some(ErrorKind::Unavailable));
     assert!(err.to_string().contains("try again later"), "{err}");
-    cf.zone("example.com").await.unwrap();
+    // Writes are sent once.
+    let before = sim.requests().len();
+    sim.inject(Fault::Unavailable(1));
+    let err = cf
+        .create_record(
+            &zone,
+            &homelab::backends::cloudflare::NewRecord::new("A", "x", "192.0.2.1"),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), Some(ErrorKind::Unavailable));
+    assert_eq!(sim.requests().len(), before + 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

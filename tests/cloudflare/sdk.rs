@@ -48,17 +48,19 @@ async fn the_official_sdk_sees_what_our_client_sees() {
         ("CF_HOST", "echo.example.com".into()),
         ("CF_TUNNEL", sim.tunnel_id.clone()),
     ];
-    let output = tokio::task::spawn_blocking(move || {
-        std::process::Command::new("python3")
-            .arg(script)
-            .envs(envs)
-            .env_remove("CLOUDFLARE_API_TOKEN")
-            .env_remove("CLOUDFLARE_BASE_URL")
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
+    // The deadline only bounds a hang (a server that ignores `page` makes the SDK page
+    // forever); the script takes seconds.
+    let run = tokio::process::Command::new("python3")
+        .arg(script)
+        .envs(envs)
+        .env_remove("CLOUDFLARE_API_TOKEN")
+        .env_remove("CLOUDFLARE_BASE_URL")
+        .kill_on_drop(true)
+        .output();
+    let output = tokio::time::timeout(std::time::Duration::from_secs(300), run)
+        .await
+        .expect("the SDK script did not finish within 300 s")
+        .unwrap();
     assert!(
         output.status.success(),
         "SDK script failed: {}",

@@ -39,6 +39,8 @@ pub const API_BASE: &str = "https://api.cloudflare.com/client/v4";
 /// Records per page we ask for (the API allows 5..=5000 for DNS records, 5..=50 for zones).
 const DNS_PER_PAGE: u32 = 500;
 const ZONE_PER_PAGE: u32 = 50;
+/// Tries of a read that fails transiently.
+const ATTEMPTS: u32 = 3;
 /// At most this many pages of one listing: a bound, not a limit anyone should reach.
 const MAX_PAGES: u32 = 200;
 
@@ -454,7 +456,39 @@ impl CloudflareClient {
         })
     }
 
+    /// One request; reads (GET) are tried [`ATTEMPTS`] times while the failure is transient
+    /// (unreachable, timeout, 429, 5xx). Writes are sent once: a POST that timed out may have
+    /// created its record.
     async fn send<T: DeserializeOwned, B: serde::Serialize>(
+        &self,
+        call: &Call,
+        body: Option<&B>,
+        page: Option<(u32, u32)>,
+    ) -> Result<Envelope<T>, CfError> {
+        let mut backoff = crate::backends::backoff::Backoff::new(
+            std::time::Duration::from_millis(200),
+            std::time::Duration::from_secs(5),
+        );
+        let mut attempt = 1;
+        loop {
+            let result = self.send_once(call, body, page).await;
+            let transient = match &result {
+                Err(CfError::Transport { source, .. }) => source.is_transient(),
+                Err(e) => matches!(
+                    e.kind(),
+                    Some(ErrorKind::Unavailable | ErrorKind::RateLimited)
+                ),
+                Ok(_) => false,
+            };
+            if !transient || call.method != Method::GET || attempt >= ATTEMPTS {
+                return result;
+            }
+            attempt += 1;
+            tokio::time::sleep(backoff.next_delay()).await;
+        }
+    }
+
+    async fn send_once<T: DeserializeOwned, B: serde::Serialize>(
         &self,
         call: &Call,
         body: Option<&B>,
