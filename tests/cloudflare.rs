@@ -2,6 +2,8 @@
 //! `src/sim/cloudflare`, each injected fault and bad token included, and the official
 //! `cloudflare` Python SDK (PyPI) as an outside client of that simulator.
 
+#[path = "cloudflare/cli.rs"]
+mod cli;
 #[path = "cloudflare/client.rs"]
 mod client;
 #[path = "cloudflare/sdk.rs"]
