@@ -20,14 +20,15 @@ pub fn ok_with(result: Value, messages: Vec<Value>) -> Response {
 }
 
 /// One page of `items` with `result_info`; a page past the end is empty (the SDK pages until
-/// it gets an empty one).
-pub fn page(items: Vec<Value>, page: u64, per_page: u64) -> Response {
+/// it gets an empty one). Only the page's items are turned into JSON.
+pub fn page<T>(items: Vec<T>, page: u64, per_page: u64, to_json: impl Fn(T) -> Value) -> Response {
     let total = items.len() as u64;
     let start = page.saturating_sub(1).saturating_mul(per_page);
     let slice: Vec<Value> = items
         .into_iter()
         .skip(usize::try_from(start).unwrap_or(usize::MAX))
         .take(usize::try_from(per_page).unwrap_or(usize::MAX))
+        .map(to_json)
         .collect();
     let total_pages = total.div_ceil(per_page.max(1));
     axum::Json(json!({

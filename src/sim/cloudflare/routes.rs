@@ -162,12 +162,18 @@ fn number(ps: &[(String, String)], key: &str, default: u64, min: u64, max: u64) 
         .unwrap_or(default)
 }
 
-fn page_of(items: Vec<Value>, ps: &[(String, String)], per_page: (u64, u64, u64)) -> Response {
+fn page_of<T>(
+    items: Vec<T>,
+    ps: &[(String, String)],
+    per_page: (u64, u64, u64),
+    to_json: impl Fn(T) -> Value,
+) -> Response {
     let (default, min, max) = per_page;
     envelope::page(
         items,
         number(ps, "page", 1, 1, u64::from(u32::MAX)),
         number(ps, "per_page", default, min, max),
+        to_json,
     )
 }
 
@@ -214,9 +220,8 @@ async fn zones(Axum(sh): Sh, headers: HeaderMap, RawQuery(q): RawQuery) -> Respo
             .iter()
             .filter(|z| name.as_deref().is_none_or(|n| z.name == n))
             .filter(|_| param(&ps, "status").is_none_or(|s| s == "active"))
-            .map(|z| st.zone_json(z))
             .collect();
-        Ok(page_of(items, &ps, (20, 5, 50)))
+        Ok(page_of(items, &ps, (20, 5, 50), |z| st.zone_json(z)))
     })())
 }
 
@@ -236,20 +241,54 @@ async fn zone(
     })())
 }
 
-fn record_matches(r: &Record, ps: &[(String, String)]) -> bool {
-    let lower = |k: &str| param(ps, k).map(str::to_ascii_lowercase);
-    let name = &r.name;
-    lower("name")
-        .or(lower("name.exact"))
-        .is_none_or(|n| *name == n.trim_end_matches('.'))
-        && lower("name.contains").is_none_or(|n| name.contains(&n))
-        && lower("name.startswith").is_none_or(|n| name.starts_with(&n))
-        && lower("name.endswith").is_none_or(|n| name.ends_with(&n))
-        && param(ps, "type").is_none_or(|t| r.record_type.eq_ignore_ascii_case(t))
-        && param(ps, "content")
-            .or(param(ps, "content.exact"))
-            .is_none_or(|c| r.content == c)
-        && param(ps, "proxied").is_none_or(|p| (p == "true") == r.proxied)
+/// The record filters of a listing, read once.
+struct RecordFilter<'a> {
+    exact: Option<String>,
+    contains: Option<String>,
+    starts: Option<String>,
+    ends: Option<String>,
+    record_type: Option<&'a str>,
+    content: Option<&'a str>,
+    proxied: Option<bool>,
+}
+
+impl<'a> RecordFilter<'a> {
+    fn new(ps: &'a [(String, String)]) -> Self {
+        let lower = |k: &str| param(ps, k).map(str::to_ascii_lowercase);
+        Self {
+            exact: lower("name")
+                .or(lower("name.exact"))
+                .map(|n| n.trim_end_matches('.').to_string()),
+            contains: lower("name.contains"),
+            starts: lower("name.startswith"),
+            ends: lower("name.endswith"),
+            record_type: param(ps, "type"),
+            content: param(ps, "content").or(param(ps, "content.exact")),
+            proxied: param(ps, "proxied").map(|p| p == "true"),
+        }
+    }
+
+    fn matches(&self, r: &Record) -> bool {
+        let name = &r.name;
+        self.exact.as_ref().is_none_or(|n| name == n)
+            && self
+                .contains
+                .as_ref()
+                .is_none_or(|n| name.contains(n.as_str()))
+            && self
+                .starts
+                .as_ref()
+                .is_none_or(|n| name.starts_with(n.as_str()))
+            && self
+                .ends
+                .as_ref()
+                .is_none_or(|n| name.ends_with(n.as_str()))
+            && self
+                .record_type
+                .is_none_or(|t| r.record_type.eq_ignore_ascii_case(t))
+            && self.content.is_none_or(|c| r.content == c)
+            && self.proxied.is_none_or(|p| p == r.proxied)
+    }
 }
 
 async fn records(
@@ -265,13 +304,13 @@ async fn records(
         st.zone(&zone)
             .ok_or_else(|| ApiError::no_route(uri.path()))?;
         let ps = params(q);
+        let filter = RecordFilter::new(&ps);
         let items = st
             .records
             .iter()
-            .filter(|r| r.zone_id == zone && record_matches(r, &ps))
-            .map(|r| st.record_json(r))
+            .filter(|r| r.zone_id == zone && filter.matches(r))
             .collect();
-        Ok(page_of(items, &ps, (100, 5, 5000)))
+        Ok(page_of(items, &ps, (100, 5, 5000), |r| st.record_json(r)))
     })())
 }
 
@@ -561,9 +600,8 @@ async fn tunnels(
             })
             .filter(|t| param(&ps, "name").is_none_or(|n| t.name == n))
             .filter(|t| param(&ps, "uuid").is_none_or(|u| t.id == u))
-            .map(|t| st.tunnel_json(t))
             .collect();
-        Ok(page_of(items, &ps, (20, 1, 1000)))
+        Ok(page_of(items, &ps, (20, 1, 1000), |t| st.tunnel_json(t)))
     })())
 }
 
