@@ -398,3 +398,22 @@ async fn tunnel_ingress_is_written_and_a_config_without_catch_all_is_refused_bef
     let err = cf.tunnel(&other).await.unwrap_err();
     assert_eq!(err.kind(), Some(ErrorKind::NotFound), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn text_from_cloudflare_reaches_error_messages_sanitized() {
+    let (sim, dir) = sim().await;
+    // A zone whose name carries an escape sequence (Cloudflare would not allow it; a proxy
+    // or a compromised answer could).
+    let evil = sim.with(|st| st.add_zone("x\u{1b}]0;owned\u{7}.example.org"));
+    let read_only = sim.add_token(&[Permission::ZoneRead]);
+    let cf = client(&sim, &dir, &read_only);
+    let zones = cf.zone("x\u{1b}]0;owned\u{7}.example.org").await.unwrap();
+    assert_eq!(zones.id, evil);
+    let err = cf
+        .dns_records(&zones, &RecordQuery::default())
+        .await
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(!text.chars().any(char::is_control), "{text:?}");
+    assert!(text.contains("for zone x.example.org"), "{text:?}");
+}

@@ -195,6 +195,8 @@ pub(crate) fn classify(
 /// for the reader).
 pub(crate) fn hint(kind: ErrorKind, target: &str) -> String {
     const TOKENS: &str = "dash.cloudflare.com > My Profile > API Tokens";
+    // Zone names come from Cloudflare's answers: printed only through the one sanitizer.
+    let target = crate::domain::printable::sanitize(target);
     match kind {
         ErrorKind::NoCredentials => {
             "no API token was sent: set CLOUDFLARE_API_TOKEN in the cluster's env file (homelab env set config/env/<cluster>.env CLOUDFLARE_API_TOKEN)".into()

@@ -531,7 +531,7 @@ impl CloudflareClient {
         }
         let env: Envelope<T> = serde_json::from_slice(&bytes).map_err(|e| CfError::Decode {
             call: call.describe(),
-            reason: e.to_string(),
+            reason: crate::domain::printable::sanitize(&e.to_string()).into_owned(),
         })?;
         if !env.success {
             return Err(failed(env.errors));
