@@ -300,6 +300,25 @@ impl HttpEndpoint {
     /// Send and return the body bytes of a 2xx answer; anything else becomes an [`EndpointError`]
     /// carrying the peer's own message.
     pub async fn send_bytes(&self, rb: reqwest::RequestBuilder) -> Result<Vec<u8>, EndpointError> {
+        let (status, url, body) = self.send_any(rb).await?;
+        if !(200..300).contains(&status) {
+            return Err(EndpointError::Status {
+                peer: self.peer,
+                url,
+                status,
+                message: peer_message(&body),
+            });
+        }
+        Ok(body)
+    }
+
+    /// Send and return the status and body of any answer, for APIs whose error answers carry
+    /// their own envelope (Cloudflare's `errors`). Transport failures and answers over the cap
+    /// are still errors. The URL is the redacted one, for messages.
+    pub async fn send_any(
+        &self,
+        rb: reqwest::RequestBuilder,
+    ) -> Result<(u16, String, Vec<u8>), EndpointError> {
         let req = rb.build().map_err(|e| EndpointError::InvalidUrl {
             peer: self.peer,
             url: self.base.to_string(),
@@ -322,15 +341,7 @@ impl HttpEndpoint {
                 },
                 crate::backends::body::BodyError::Transport(e) => self.transport_error(&url, e),
             })?;
-        if !status.is_success() {
-            return Err(EndpointError::Status {
-                peer: self.peer,
-                url,
-                status: status.as_u16(),
-                message: peer_message(&body),
-            });
-        }
-        Ok(body)
+        Ok((status.as_u16(), url, body))
     }
 
     /// Send and decode a JSON answer.

@@ -299,6 +299,36 @@ pub enum SimCommand {
         #[arg(long, default_value = "127.0.0.1:0")]
         listen: SocketAddr,
     },
+    /// Cloudflare API v4: token verify, zones, DNS records, tunnels (HTTPS, own CA).
+    Cloudflare(CloudflareSimArgs),
+}
+
+/// `homelab sim cloudflare`.
+#[derive(Debug, Args)]
+pub struct CloudflareSimArgs {
+    #[arg(long, default_value = "127.0.0.1:0")]
+    pub listen: SocketAddr,
+    /// The zone (domain) on the account.
+    #[arg(long, default_value = "example.com")]
+    pub zone: String,
+    /// A host with a proxied CNAME to the tunnel and its external-dns owner record (repeatable).
+    #[arg(long = "host", value_name = "HOST")]
+    pub hosts: Vec<String>,
+    /// external-dns's --txt-owner-id for the seeded owner records.
+    #[arg(long, default_value = "default")]
+    pub txt_owner: String,
+    /// external-dns's --txt-prefix for the seeded owner records.
+    #[arg(long, default_value = "")]
+    pub txt_prefix: String,
+    /// Start with the tunnel's connectors gone (cloudflared not running).
+    #[arg(long)]
+    pub no_connectors: bool,
+    /// This host's records are DNS-only (repeatable).
+    #[arg(long, value_name = "HOST")]
+    pub not_proxied: Vec<String>,
+    /// This host has no external-dns owner record (repeatable).
+    #[arg(long, value_name = "HOST")]
+    pub no_owner: Vec<String>,
 }
 
 /// `homelab sim kube`'s Flux options.

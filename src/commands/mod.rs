@@ -16,6 +16,7 @@ pub mod headless;
 pub mod launch;
 pub mod scaffold;
 pub mod sim;
+pub mod sim_cloudflare;
 
 use crate::cli::{Cli, Command};
 use std::process::ExitCode;

@@ -1,4 +1,4 @@
-//! `homelab sim pve|kube|loki|alerts`: run one simulator standalone on 127.0.0.1 until Ctrl-C,
+//! `homelab sim pve|kube|loki|alerts|cloudflare`: run one simulator standalone on 127.0.0.1 until Ctrl-C,
 //! printing how to reach it.
 
 use crate::cli::SimCommand;
@@ -28,17 +28,18 @@ pub fn run(command: SimCommand) -> ExitCode {
         } => rt.block_on(run_kube(listen, speed, &crash_loop, &pvc_pending, &flux)),
         SimCommand::Loki { listen, rate } => rt.block_on(run_loki(listen, rate)),
         SimCommand::Alerts { listen } => rt.block_on(run_alerts(listen)),
+        SimCommand::Cloudflare(args) => rt.block_on(super::sim_cloudflare::run(args)),
     }
 }
 
-fn bind_error(what: &str, listen: SocketAddr, e: impl std::fmt::Display) -> ExitCode {
+pub(super) fn bind_error(what: &str, listen: SocketAddr, e: impl std::fmt::Display) -> ExitCode {
     eprintln!(
         "homelab sim {what}: cannot listen on {listen}: {e}; pick another --listen address (port 0 picks a free one)"
     );
     ExitCode::FAILURE
 }
 
-async fn ctrl_c() {
+pub(super) async fn ctrl_c() {
     let _ = tokio::signal::ctrl_c().await;
 }
 

@@ -2,6 +2,7 @@
 //! tests). The real clients talk to them over sockets; they are never mock objects.
 
 pub mod alerts;
+pub mod cloudflare;
 pub mod kube;
 pub mod loki;
 pub mod pve;
