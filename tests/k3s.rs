@@ -11,12 +11,12 @@ mod kube_api;
 mod kube_backend;
 #[path = "k3s/kube_ctrl.rs"]
 mod kube_ctrl;
-#[path = "k3s/kube_health.rs"]
-mod kube_health;
-#[path = "k3s/kube_flux.rs"]
-mod kube_flux;
 #[path = "k3s/kube_defaults.rs"]
 mod kube_defaults;
+#[path = "k3s/kube_flux.rs"]
+mod kube_flux;
+#[path = "k3s/kube_health.rs"]
+mod kube_health;
 #[path = "k3s/kube_sim.rs"]
 mod kube_sim;
 #[path = "k3s/kube_stream.rs"]

@@ -165,7 +165,9 @@ mod tests {
             .strip_prefix("\x1b]52;c;")
             .and_then(|s| s.strip_suffix('\x07'))
             .unwrap();
-        let copied = base64::engine::general_purpose::STANDARD.decode(b64).unwrap();
+        let copied = base64::engine::general_purpose::STANDARD
+            .decode(b64)
+            .unwrap();
         assert_eq!(String::from_utf8(copied).unwrap(), key.public_line());
 
         let text = flux_system_secret(&key, HOST).unwrap();
