@@ -60,12 +60,14 @@ impl IncidentConnect {
                 Ok(Arc::new(client) as Arc<dyn crate::backends::pve::Hypervisor>)
             }
             Ok(crate::stages::proxmox::Connection::Hosts(router)) => Ok(router),
-            Ok(crate::stages::proxmox::Connection::NeedsTrust { host, port }) => {
+            Ok(crate::stages::proxmox::Connection::NeedsTrust { host, port, field }) => {
                 Err(SourceFailure::new(
                     "Proxmox VE",
                     format!("{host}:{port}"),
                     "connect",
-                    "its certificate is not pinned yet; run the proxmox stage once to trust it",
+                    format!(
+                        "its certificate is not pinned yet ({field}); run the proxmox stage once to trust it"
+                    ),
                 ))
             }
             Err(e) => Err(SourceFailure::new(
