@@ -347,9 +347,7 @@ async fn sync_caches(
 /// Change one pod's `bench` label (a MODIFIED event for the pods watch).
 fn touch_pod(store: &Store, n: u64) {
     let k = key("", "pods");
-    let mut p = store
-        .get(&k, TOUCHED.0, TOUCHED.1)
-        .expect("pod 0");
+    let mut p = store.get(&k, TOUCHED.0, TOUCHED.1).expect("pod 0");
     p["metadata"]["labels"]["bench"] = json!(n.to_string());
     store.put(&k, p, "bench").expect("touch");
 }
