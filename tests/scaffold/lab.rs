@@ -16,29 +16,6 @@ pub struct Lab {
 pub const AUTHOR: &str = "Scaffold Tester";
 pub const EMAIL: &str = "tester@example.org";
 
-/// The tree's Secrets from a made-up env file, as the Flux stage writes them.
-fn render_cluster_secrets(root: &Path, secret: &str, recipient: &str) {
-    use homelab::secrets::cluster_secrets::render_all;
-    use homelab::secrets::keys::identities_from_text;
-    use homelab::secrets::metadata::CryptRule;
-    use homelab::secrets::rules::SopsConfig;
-    use homelab::secrets::{Format, Opened};
-    let env = Opened::new_plain(
-        &root.join("config/env/lab.env"),
-        Format::Dotenv,
-        "GRAFANA_ADMIN_USER=admin\nGRAFANA_ADMIN_PASSWORD=pw\nCLOUDFLARE_API_TOKEN=cf\n\
-         CLOUDFLARE_TUNNEL_TOKEN=tunnel\nTAILSCALE_AUTH_KEY=ts\nVSCODE_SERVER_PASSWORD=code\n\
-         ALERTMANAGER_WEBHOOK_URL=https://ntfy.example.invalid/alerts\n",
-        CryptRule::default(),
-        false,
-        &[recipient.to_string()],
-    )
-    .unwrap();
-    let config = SopsConfig::load(&root.join(".sops.yaml")).unwrap();
-    let ids = identities_from_text(secret, "lab key");
-    render_all(root, &env, "config/env/lab.env", &config, &ids).unwrap();
-}
-
 impl Lab {
     /// The real tree (cluster/, config/, infrastructure/, docs/, ai/) with `remove` deleted
     /// (app folders, and their lines in the group kustomization), committed.
@@ -68,7 +45,7 @@ impl Lab {
             homelab::secrets::rules::homelab_config(std::slice::from_ref(&recipient)),
         )
         .unwrap();
-        render_cluster_secrets(&root, &secret, &recipient);
+        crate::rendered_secrets::render(&root, &secret, &recipient);
         let repo = git2::Repository::init(&root).unwrap();
         let mut cfg = repo.config().unwrap();
         cfg.set_str("user.name", AUTHOR).unwrap();
