@@ -333,6 +333,9 @@ pub async fn tunnel(d: &Doctor, trail: &mut Trail) -> Finding {
     )
 }
 
+/// How a fix reaches the tunnel's rules (the tree's ConfigMap, or the dashboard).
+type FixAt = Box<dyn Fn(&str) -> Fix + Send + Sync>;
+
 /// `https://name.ns.svc.cluster.local:443` -> (scheme, name, namespace, port).
 fn parse_service(url: &str) -> Option<(String, String, String, u16)> {
     let (scheme, rest) = url.split_once("://")?;
@@ -352,7 +355,7 @@ pub async fn ingress(d: &Doctor, host: &str, trail: &mut Trail) -> Finding {
     let link = Link::TunnelIngress;
     let gw_doc = d.facts.of_kind("Gateway").next();
     // Where the rules live, and how a fix reaches them.
-    let (rules, fix_at): (_, Box<dyn Fn(&str) -> Fix + Send + Sync>) = if trail.tunnel_remote {
+    let (rules, fix_at): (_, FixAt) = if trail.tunnel_remote {
         let cfg = match d.cloudflare.tunnel_config(&d.tunnel).await {
             Ok(c) => c,
             Err(e) => return cf_broken(d, link, &e),
