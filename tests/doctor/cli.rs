@@ -11,13 +11,27 @@ struct Run {
 }
 
 async fn doctor(lab: &Lab, host: &str) -> Run {
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_homelab"))
+    run(lab, host, true).await
+}
+
+/// The binary against the lab; `tokens`: the Cloudflare tokens come from the environment.
+async fn run(lab: &Lab, host: &str, tokens: bool) -> Run {
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_homelab"));
+    if tokens {
+        cmd.env("CLOUDFLARE_API_TOKEN", &lab.cf.token)
+            .env("CLOUDFLARE_TUNNEL_TOKEN", lab.cf.tunnel_token.as_str());
+    } else {
+        cmd.env_remove("CLOUDFLARE_API_TOKEN")
+            .env_remove("CLOUDFLARE_TUNNEL_TOKEN")
+            .env("HOME", lab.dir.path())
+            .env_remove("SOPS_AGE_KEY")
+            .env_remove("SOPS_AGE_KEY_FILE");
+    }
+    let out = cmd
         .args(["--repo"])
         .arg(root())
         .args(["--cluster", "prox-n100", "doctor", host])
         .env("KUBECONFIG", lab.kubeconfig())
-        .env("CLOUDFLARE_API_TOKEN", &lab.cf.token)
-        .env("CLOUDFLARE_TUNNEL_TOKEN", lab.cf.tunnel_token.as_str())
         .env("CLOUDFLARE_BASE_URL", lab.cf.url())
         .env("HOMELAB_CLOUDFLARE_CA", lab.ca())
         .env("XDG_STATE_HOME", lab.dir.path())
@@ -58,6 +72,17 @@ async fn exit_codes_and_output() {
         bad.stderr
     );
     assert!(!bad.stderr.contains('\u{1b}'));
+
+    // No token in the environment and no env file to read it from: exit 2, naming both.
+    let no_token = run(&lab, HOST, false).await;
+    assert_eq!(no_token.code, 2, "{}\n{}", no_token.stdout, no_token.stderr);
+    assert!(
+        no_token.stderr.contains("config/env/prox-n100.env")
+            && no_token.stderr.contains("CLOUDFLARE_API_TOKEN"),
+        "{}",
+        no_token.stderr
+    );
+    assert!(no_token.stdout.is_empty(), "{}", no_token.stdout);
 
     lab.cf.inject(CfFault::TunnelWithoutConnectors);
     let broken = doctor(&lab, HOST).await;
