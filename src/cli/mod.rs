@@ -56,6 +56,8 @@ pub enum Command {
     Scaffold(ScaffoldArgs),
     /// Check the repository against the Stage 1 architecture (exit 1 on any violation).
     Check(CheckArgs),
+    /// Walk a public hostname from Cloudflare to its pods; name the first broken link (exit 1).
+    Doctor(DoctorArgs),
     /// Run one simulator standalone on 127.0.0.1.
     Sim(SimArgs),
     /// Print shell completions.
@@ -63,6 +65,13 @@ pub enum Command {
         #[arg(value_enum)]
         shell: CompletionShell,
     },
+}
+
+/// `homelab doctor HOST` (docs/doctor.md).
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// The public hostname, e.g. jellyfin.example.com.
+    pub host: String,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

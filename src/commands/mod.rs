@@ -11,6 +11,7 @@ pub mod bootstrap;
 pub mod check;
 pub mod console;
 pub mod demo;
+pub mod doctor;
 pub mod env;
 pub mod headless;
 pub mod launch;
@@ -34,6 +35,7 @@ pub fn run(cli: Cli, started: Instant) -> ExitCode {
         Some(Command::Env(a)) => env::run(global, a, started),
         Some(Command::Scaffold(a)) => scaffold::run(global, a),
         Some(Command::Check(a)) => check::run(global, &a, started),
+        Some(Command::Doctor(a)) => doctor::run(global, &a),
         Some(Command::Sim(s)) => sim::run(s.command),
         Some(Command::Completions { shell }) => crate::cli::completions(shell),
     }
