@@ -151,6 +151,40 @@ pub fn known_algorithms(files: &[PathBuf], host: &str, port: u16) -> Vec<russh::
     algs
 }
 
+/// The keys recorded for `host:port` in `files` (revoked ones left out, each key once), as
+/// `known_hosts` lines naming the host `as_name` (what another client, such as Flux's
+/// source-controller, will look up: the name in the git URL).
+pub fn host_key_lines(files: &[PathBuf], host: &str, port: u16, as_name: &str) -> Vec<String> {
+    let name = host_port_name(host, port);
+    let entries: Vec<Entry> = files
+        .iter()
+        .flat_map(|f| parse_file(f).unwrap_or_default())
+        .collect();
+    let revoked: Vec<&PublicKey> = entries
+        .iter()
+        .filter(|e| e.revoked)
+        .map(|e| &e.key)
+        .collect();
+    let mut out: Vec<String> = Vec::new();
+    for e in &entries {
+        if e.revoked || revoked.contains(&&e.key) || !hosts_match(&e.hosts, &name) {
+            continue;
+        }
+        let Ok(text) = e.key.to_openssh() else {
+            continue;
+        };
+        let mut fields = text.split_whitespace();
+        let (Some(kind), Some(b64)) = (fields.next(), fields.next()) else {
+            continue;
+        };
+        let line = format!("{as_name} {kind} {b64}");
+        if !out.contains(&line) {
+            out.push(line);
+        }
+    }
+    out
+}
+
 /// Look `key` up for `host:port` in `files` (user file first, then the global one).
 ///
 /// A revocation wins wherever it is: `@revoked` for this key in any of the files, before or

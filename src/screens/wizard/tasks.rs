@@ -90,6 +90,7 @@ fn build_cx(repo: &Path, setup: Setup, asking: &Asking) -> BuildCx {
         pin: setup.pin,
         ssh: asking.prompter(),
         values: setup.values.unwrap_or_else(|| Arc::new(EnvValues)),
+        flux_manifest: None,
     }
 }
 
