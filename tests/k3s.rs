@@ -3,6 +3,8 @@
 
 #[path = "k3s/flux_stage.rs"]
 mod flux_stage;
+#[path = "k3s/flux_stage_ssh.rs"]
+mod flux_stage_ssh;
 #[path = "k3s/git_push.rs"]
 mod git_push;
 #[path = "k3s/ha.rs"]

@@ -164,6 +164,9 @@ pub struct Setup {
     pub foreign_cluster_recipient: bool,
     /// A Kustomization of apps.yaml depends on one that does not exist.
     pub missing_dependency: bool,
+    /// Flux's URL and the repository the simulator fetches for it (empty at first; the stage
+    /// pushes there), instead of a local bare repository holding the tree.
+    pub remote: Option<(String, PathBuf)>,
 }
 
 pub async fn sim() -> KubeSim {
@@ -245,16 +248,22 @@ impl FluxLab {
             c.set_str("user.email", "op@example.org").unwrap();
         }
         git_commit_all(&repo, "the tree");
-        let bare = dir.path().join("lab.git");
-        git2::Repository::init_opts(
-            &bare,
-            git2::RepositoryInitOptions::new()
-                .bare(true)
-                .initial_head("main"),
-        )
-        .unwrap();
-        push_local(&work, &bare, "main").unwrap();
-        sim.serve_git(URL, &bare);
+        let (url, bare) = match setup.remote {
+            Some((url, bare)) => (url, bare),
+            None => {
+                let bare = dir.path().join("lab.git");
+                git2::Repository::init_opts(
+                    &bare,
+                    git2::RepositoryInitOptions::new()
+                        .bare(true)
+                        .initial_head("main"),
+                )
+                .unwrap();
+                push_local(&work, &bare, "main").unwrap();
+                (URL.to_string(), bare)
+            }
+        };
+        sim.serve_git(&url, &bare);
 
         let manifest = dir.path().join("install.yaml");
         std::fs::write(&manifest, install_manifest()).unwrap();
@@ -265,7 +274,7 @@ impl FluxLab {
             serde_yaml::from_str(include_str!("../../config/clusters/prox-n100.yaml")).unwrap();
         cfg.name = "fluxlab".into();
         cfg.proxmox.endpoint = "https://127.0.0.1:9".into();
-        cfg.flux.repo = URL.into();
+        cfg.flux.repo = url;
         cfg.flux.install_sha256 = Some(pin);
         let journal = dir.path().join("journal.jsonl");
         FluxLab {

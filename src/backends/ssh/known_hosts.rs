@@ -305,6 +305,32 @@ fn set_mode(path: &Path, mode: u32) -> std::io::Result<()> {
 mod tests {
     use super::*;
 
+    #[test]
+    fn host_key_lines_name_the_host_as_asked_and_leave_revoked_keys_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("known_hosts");
+        std::fs::write(
+            &f,
+            format!(
+                "git.lab,10.0.0.5 {ED_A}\n[git.lab]:2222 {ED_B}\nother {ED_B}\n\
+                 git.lab {ED_A}\n"
+            ),
+        )
+        .unwrap();
+        let files = vec![f.clone()];
+        assert_eq!(
+            host_key_lines(&files, "git.lab", 22, "git.lab"),
+            vec![format!("git.lab {ED_A}")],
+            "each key once, only this host on port 22"
+        );
+        assert_eq!(
+            host_key_lines(&files, "git.lab", 2222, "[alias]:2222"),
+            vec![format!("[alias]:2222 {ED_B}")]
+        );
+        std::fs::write(&f, format!("git.lab {ED_A}\n@revoked * {ED_A}\n")).unwrap();
+        assert!(host_key_lines(&files, "git.lab", 22, "git.lab").is_empty());
+    }
+
     const ED_A: &str =
         "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAzlt2yd53h+6JAgTnFghwd3kxEwb98eWAWUPVkyb1/G";
     const ED_B: &str =
