@@ -5,6 +5,8 @@
 mod flux_stage;
 #[path = "k3s/flux_stage_ssh.rs"]
 mod flux_stage_ssh;
+#[path = "k3s/flux_view.rs"]
+mod flux_view;
 #[path = "k3s/git_push.rs"]
 mod git_push;
 #[path = "k3s/ha.rs"]

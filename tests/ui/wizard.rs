@@ -509,3 +509,61 @@ fn wizard_effects_say_what_was_asked() {
     let (_, asked) = app.screens.wizard.act(&Action::Plan, &mut cx);
     assert!(asked.is_empty());
 }
+
+/// The Flux stage gets its own view once reviewed: the deploy key it shows is what `y` copies.
+#[test]
+fn wizard_flux_view_follows_the_run_and_copies_the_deploy_key() {
+    use homelab::stages::flux;
+    let mut app = open_wizard();
+    app.screens.wizard.pick(StageId::Flux);
+    let mut plan = Plan::new(StageId::Flux);
+    for id in flux::STEPS {
+        plan.steps
+            .push(Step::new(id, "cluster", Intent::Create, id).call(format!("do {id}")));
+    }
+    backend(
+        &mut app,
+        BackendEvent::Wizard(homelab::screens::wizard::Event::StageReviewed {
+            stage: StageId::Flux,
+            checks: vec![Check::pass(
+                "cluster/reachable",
+                "Cluster reachable",
+                "1.33",
+            )],
+            plan: Ok(plan),
+        }),
+    );
+    assert!(app.screens.wizard.flux.is_some());
+    let ev = |kind| {
+        BackendEvent::Wizard(homelab::screens::wizard::Event::Stage(StageEvent {
+            at: now(),
+            stage: StageId::Flux,
+            kind,
+        }))
+    };
+    backend(&mut app, ev(EventKind::Started { steps: 12 }));
+    backend(
+        &mut app,
+        ev(EventKind::Log {
+            step: Some(flux::STEP_DEPLOY_KEY.into()),
+            line: format!("{}ssh-ed25519 AAAAkey flux@lab", flux::DEPLOY_KEY_LINE),
+        }),
+    );
+    let frame = support::render(&mut app, 160, 48);
+    assert!(
+        support::contains(&frame, "Deploy key (read access)"),
+        "{frame}"
+    );
+    assert!(
+        support::contains(&frame, "ssh-ed25519 AAAAkey flux@lab"),
+        "{frame}"
+    );
+    app.toasts.clear();
+    press(&mut app, "y");
+    assert!(
+        app.toasts
+            .iter()
+            .any(|t| t.text.starts_with("deploy key copied")),
+        "y copies the key"
+    );
+}

@@ -453,6 +453,12 @@ impl FluxStage {
         }
     }
 
+    /// Every step as the plan lists it (files, git operations, objects), before the observed
+    /// state decides each intent.
+    pub fn steps(&self) -> Vec<Step> {
+        STEPS.iter().map(|id| self.step(id)).collect()
+    }
+
     fn step(&self, id: &str) -> Step {
         let dir = self.flux_dir();
         let f = &self.cfg.flux;
