@@ -127,3 +127,105 @@ async fn the_stage_pushes_over_ssh_and_a_refused_push_says_why() {
         sync_before
     );
 }
+
+/// `homelab bootstrap --stage flux --yes --flux-manifest FILE`: the real binary, built from the
+/// registry with the operator's SSH (HOME), kubeconfig (KUBECONFIG, the cluster's context) and
+/// age identity (SOPS_AGE_KEY_FILE), pushes to sshd + git-shell and follows Flux to Ready,
+/// printing the rows; run again, it changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bootstrap_stage_flux_yes_runs_the_stage_from_the_command_line() {
+    if !nodes::have_sshd()
+        || !nodes::have_netns()
+        || !nodes::require_peer(
+            "git-shell",
+            nodes::which("git-shell") && nodes::which("git"),
+            "apt-get install -y git",
+        )
+    {
+        return;
+    }
+    let wd = nodes::workdir();
+    let op = Operator::new(wd.path());
+    let node = git_server(wd.path(), &op);
+    let url = format!("ssh://git@{}:{}{BARE}", node.addr, node.port);
+    let bare_on_host = node.dir.join("up/var/lib/hlgit/flux.git");
+    // SAFETY: as in the test above.
+    unsafe { git2::opts::set_verify_owner_validation(false) }.unwrap();
+    let lab = FluxLab::new(Setup {
+        remote: Some((url.clone(), bare_on_host)),
+        ..Default::default()
+    })
+    .await;
+    // The definition in the repository, and the kubeconfig context named after the cluster.
+    std::fs::create_dir_all(lab.work.join("config/clusters")).unwrap();
+    std::fs::write(
+        lab.work.join("config/clusters/fluxlab.yaml"),
+        serde_yaml::to_string(&lab.cfg).unwrap(),
+    )
+    .unwrap();
+    let kubeconfig = std::fs::read_to_string(&lab.kubeconfig)
+        .unwrap()
+        .replace("name: default", "name: fluxlab")
+        .replace("cluster: default", "cluster: fluxlab")
+        .replace("user: default", "user: fluxlab")
+        .replace("current-context: default", "current-context: fluxlab");
+    std::fs::write(&lab.kubeconfig, kubeconfig).unwrap();
+    let work = lab.work.clone();
+    let bootstrap = |args: Vec<String>| {
+        let (work, home, kc, id) = (
+            work.clone(),
+            op.home.clone(),
+            lab.kubeconfig.clone(),
+            lab.identity_file.clone(),
+        );
+        tokio::task::spawn_blocking(move || {
+            std::process::Command::new(env!("CARGO_BIN_EXE_homelab"))
+                .args(["--repo", work.to_str().unwrap(), "--cluster", "fluxlab"])
+                .args(&args)
+                .env("HOME", &home)
+                .env("KUBECONFIG", &kc)
+                .env("SOPS_AGE_KEY_FILE", &id)
+                .env("HOMELAB_STATE_DIR", work.join(".state"))
+                .env_remove("SSH_AUTH_SOCK")
+                .env_remove("XDG_CONFIG_HOME")
+                .output()
+                .unwrap()
+        })
+    };
+    let args: Vec<String> = [
+        "bootstrap",
+        "--stage",
+        "flux",
+        "--yes",
+        "--accept-new",
+        "--flux-manifest",
+        lab.manifest.to_str().unwrap(),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let out = bootstrap(args.clone()).await.unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("row Kustomization flux-system/flux-system: ready"),
+        "{stdout}"
+    );
+    assert!(stdout.contains(flux::DEPLOY_KEY_LINE), "{stdout}");
+    let head = git2::Repository::open(&lab.work)
+        .unwrap()
+        .refname_to_id("refs/heads/main")
+        .unwrap()
+        .to_string();
+    assert_eq!(bare_git(&node, "rev-parse refs/heads/main").unwrap(), head);
+
+    let again = bootstrap(args).await.unwrap();
+    let stdout = String::from_utf8_lossy(&again.stdout);
+    assert!(again.status.success(), "{stdout}");
+    assert!(stdout.contains("stage finished: 0 changed"), "{stdout}");
+    assert_eq!(bare_git(&node, "rev-parse refs/heads/main").unwrap(), head);
+}
