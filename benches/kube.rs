@@ -3,8 +3,11 @@
 //! - `sync`: kube::runtime reflectors (typed Pods, dynamic Flux objects: the caches the health
 //!   pane keeps) list and watch 5,000 pods and 500 Flux objects until every store is ready and
 //!   a change made after that has arrived through the pods watch;
+//!   The health pane itself does not keep reflectors of whole objects: `pane_pipeline` times
+//!   what it runs, `backends::kube::health::watch` (watchers converted to the pane's small
+//!   records, batched) applied into the pane's `HealthModel`;
 //! - `rss`: the same caches in a child process (this binary again), its VmHWM and VmRSS read
-//!   from `/proc/self/status`;
+//!   from `/proc/self/status`; the last run holds the pane's model instead;
 //! - `server`: the simulator's own list (full, paged by 500) and watch replay of the 5,000 pods;
 //! - `apply`: server-side apply of every document `kubectl kustomize` renders for
 //!   cluster/kubernetes (the Flux entry point and every Flux Kustomization path) through
@@ -21,7 +24,9 @@
 use criterion::{BatchSize, Criterion, criterion_group};
 use futures::StreamExt;
 use homelab::backends::kube::apply::{self, ApplyOptions, Manifest};
-use homelab::backends::kube::{client, discovery::Resolver};
+use homelab::backends::kube::{client, discovery::Resolver, health};
+use homelab::domain::health::{HealthChange, HealthObject};
+use homelab::screens::console::panes::health::model::HealthModel;
 use homelab::sim::kube::store::{Store, WriteOpts};
 use homelab::sim::kube::{KubeSim, SimOptions};
 use k8s_openapi::api::core::v1::Pod;
@@ -69,7 +74,8 @@ const DISCOVERY_CRDS: usize = 200;
 const ROLE: &str = "HOMELAB_KUBE_BENCH_ROLE";
 const KUBECONFIG: &str = "HOMELAB_KUBE_BENCH_KUBECONFIG";
 /// "1": the child drops managedFields before caching (kube-rs `WatchStreamExt::modify`); "2":
-/// it also cuts pods down to what the health pane shows.
+/// it also cuts pods down to what the health pane shows; "3": it runs the health pane's own
+/// pipeline (`backends::kube::health::watch` into a `HealthModel`) instead of reflectors.
 const STRIP: &str = "HOMELAB_KUBE_BENCH_STRIP";
 
 /// What the caches drop before storing an object.
@@ -78,6 +84,7 @@ enum Strip {
     None,
     ManagedFields,
     Pane,
+    PanePipeline,
 }
 
 /// Whether the command line's filter (criterion's, a substring here) selects `group`; groups
@@ -340,11 +347,44 @@ async fn sync_caches(
 /// Change one pod's `bench` label (a MODIFIED event for the pods watch).
 fn touch_pod(store: &Store, n: u64) {
     let k = key("", "pods");
-    let mut p = store
-        .get(&k, "team-00", "app-0-7d4b9c8f6d-00000")
-        .expect("pod 0");
+    let mut p = store.get(&k, TOUCHED.0, TOUCHED.1).expect("pod 0");
     p["metadata"]["labels"]["bench"] = json!(n.to_string());
     store.put(&k, p, "bench").expect("touch");
+}
+
+/// The pod [`touch_pod`] changes.
+const TOUCHED: (&str, &str) = ("team-00", "app-0-7d4b9c8f6d-00000");
+
+/// The health pane's own pipeline: `backends::kube::health::watch` (watchers on nodes, pods,
+/// warning events, workloads and every Flux kind served, converted to the pane's records and
+/// batched) applied batch by batch into the pane's `HealthModel` (which rebuilds its rows after
+/// each batch, as on screen). Resolves once every watch has listed (`Connected`) and a change
+/// made after that (`touch`) has arrived. The model is returned so the caller can hold it.
+async fn sync_pane(
+    client: &kube::Client,
+    touch: impl FnOnce(),
+) -> (HealthModel, tokio::task::JoinHandle<()>) {
+    let (tx, mut rx) = tokio::sync::mpsc::channel(64);
+    let task = tokio::spawn(health::watch(client.clone(), tx));
+    let mut model = HealthModel::default();
+    let mut touch = Some(touch);
+    while let Some(batch) = rx.recv().await {
+        let seen = touch.is_none()
+            && batch.iter().any(|c| {
+                matches!(c, HealthChange::Upsert(HealthObject::Pod(p))
+                    if (p.namespace.as_str(), p.name.as_str()) == TOUCHED)
+            });
+        model.apply(batch);
+        if seen {
+            return (model, task);
+        }
+        if model.connected
+            && let Some(touch) = touch.take()
+        {
+            touch();
+        }
+    }
+    panic!("the health watch ended before the change arrived");
 }
 
 fn sync(c: &mut Criterion) {
@@ -387,8 +427,30 @@ fn sync(c: &mut Criterion) {
             })
         });
     }
+    g.bench_function("health_pane_pipeline_5000_pods_500_flux", |b| {
+        b.iter(|| {
+            n += 1;
+            rt.block_on(async {
+                let store = sim.store().clone();
+                let (model, task) = sync_pane(&client, || touch_pod(&store, n)).await;
+                assert_eq!(model.pods.len(), PODS);
+                assert_eq!(model.flux.len(), 500);
+                task.abort();
+            })
+        })
+    });
     g.finish();
     let store = sim.store().clone();
+    let (wall, cpu) = (Instant::now(), cpu_ms());
+    rt.block_on(async {
+        let (_, task) = sync_pane(&client, || touch_pod(&store, 0)).await;
+        task.abort();
+    });
+    println!(
+        "sync: health pane pipeline: {} ms wall, {} ms CPU (client and simulator)",
+        wall.elapsed().as_millis(),
+        cpu_ms() - cpu
+    );
     let (wall, cpu) = (Instant::now(), cpu_ms());
     rt.block_on(async {
         let (_, _, tasks) = sync_caches(&client, &watcher::Config::default(), Strip::None, || {
@@ -419,7 +481,7 @@ fn rss(c: &mut Criterion) {
     let path = kubeconfig(&sim, dir.path());
     let exe = std::env::current_exe().expect("own path");
     let store = sim.store().clone();
-    for strip in ["0", "1", "2"] {
+    for strip in ["0", "1", "2", "3"] {
         let server_cpu = cpu_ms();
         let out = rt.block_on(async {
             let mut child = tokio::process::Command::new(&exe)
@@ -488,6 +550,7 @@ fn client_role() {
     let strip = match std::env::var(STRIP).as_deref() {
         Ok("1") => Strip::ManagedFields,
         Ok("2") => Strip::Pane,
+        Ok("3") => Strip::PanePipeline,
         _ => Strip::None,
     };
     rt.block_on(async {
@@ -496,6 +559,22 @@ fn client_role() {
             .expect("client");
         let started = Instant::now();
         let cpu = cpu_ms();
+        if strip == Strip::PanePipeline {
+            let (model, task) = sync_pane(&client, || println!("touch")).await;
+            let cpu = cpu_ms() - cpu;
+            println!(
+                "rss: client holding the health pane's model ({} pods, {} Flux, {} rows): VmHWM {} MiB, VmRSS {} MiB (before the client: {} MiB); synced in {} ms wall, {cpu} ms CPU (client process)",
+                model.pods.len(),
+                model.flux.len(),
+                model.rows.len(),
+                status_kib("VmHWM:") / 1024,
+                status_kib("VmRSS:") / 1024,
+                base / 1024,
+                started.elapsed().as_millis()
+            );
+            task.abort();
+            return;
+        }
         let (pods, flux, tasks) =
             sync_caches(&client, &watcher::Config::default(), strip, || {
                 println!("touch")
@@ -512,6 +591,7 @@ fn client_role() {
                 Strip::None => "",
                 Strip::ManagedFields => ", managedFields dropped",
                 Strip::Pane => ", pods cut to what the pane shows (metadata without managedFields and annotations, spec.nodeName, status)",
+                Strip::PanePipeline => unreachable!("answered above"),
             },
             status_kib("VmHWM:") / 1024,
             status_kib("VmRSS:") / 1024,

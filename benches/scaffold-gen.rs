@@ -24,7 +24,11 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
-/// A copy of the real tree with a `.sops.yaml` for a fresh age recipient.
+#[path = "../tests/support/rendered_secrets.rs"]
+mod rendered_secrets;
+
+/// A copy of the real tree with a `.sops.yaml` for a fresh age recipient and the tree's
+/// Secrets rendered (as after the Flux stage).
 fn lab() -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("repo");
@@ -32,12 +36,13 @@ fn lab() -> (tempfile::TempDir, PathBuf) {
     for d in ["cluster", "config", "infrastructure", "docs", "ai"] {
         copy_dir(&src.join(d), &root.join(d));
     }
-    let (_, recipient) = homelab::secrets::keys::generate_identity();
+    let (secret, recipient) = homelab::secrets::keys::generate_identity();
     std::fs::write(
         root.join(".sops.yaml"),
-        homelab::secrets::rules::homelab_config(&[recipient]),
+        homelab::secrets::rules::homelab_config(std::slice::from_ref(&recipient)),
     )
     .unwrap();
+    rendered_secrets::render(&root, &secret, &recipient);
     (dir, root)
 }
 

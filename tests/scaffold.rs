@@ -14,6 +14,9 @@ mod sops_support;
 #[path = "support/mod.rs"]
 mod ui_support;
 
+#[path = "support/rendered_secrets.rs"]
+mod rendered_secrets;
+
 #[path = "scaffold/lab.rs"]
 mod lab;
 

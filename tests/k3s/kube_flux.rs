@@ -146,6 +146,14 @@ fn contained(want: &Value, have: &Value, at: &str) -> Result<(), String> {
             }
             Ok(())
         }
+        // Lists item by item: the API server defaults fields inside them (a container's
+        // imagePullPolicy, a port's protocol), as a real one does.
+        (Value::Array(w), Value::Array(h)) if w.len() == h.len() => {
+            for (i, (w, h)) in w.iter().zip(h).enumerate() {
+                contained(w, h, &format!("{at}[{i}]"))?;
+            }
+            Ok(())
+        }
         _ if want == have => Ok(()),
         _ => Err(format!("{at}: built {want} but the cluster has {have}")),
     }

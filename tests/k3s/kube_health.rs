@@ -275,6 +275,36 @@ async fn without_flux_crds_flux_is_absent_and_a_helm_release_status_arrives_once
     drop(sim);
 }
 
+/// A watch started before Flux is installed follows Flux's kinds once their CRDs become
+/// Established (the Flux stage installs them while the console is open), without a restart by
+/// the caller.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flux_crds_installed_while_watching_are_followed() {
+    let (sim, client, _dir) = cluster().await;
+    let (tx, mut rx) = mpsc::channel(64);
+    let watch = tokio::spawn(health::watch(client.clone(), tx));
+    until(&mut rx, "FluxAbsent", |c| *c == HealthChange::FluxAbsent).await;
+    until(&mut rx, "Connected", |c| *c == HealthChange::Connected).await;
+    apply_yaml(&client, HELMRELEASE_CRD).await;
+    let c = until(&mut rx, "the HelmRelease list", |c| {
+        matches!(c, HealthChange::Replace { list: ListKind::Flux, kind, objects }
+            if kind == "HelmRelease" && !objects.is_empty())
+            || matches!(c, HealthChange::Upsert(HealthObject::Flux(_)))
+    })
+    .await;
+    let names: Vec<String> = pods_in(&c)
+        .into_iter()
+        .filter_map(|o| match o {
+            HealthObject::Flux(f) => Some(format!("{}/{}", f.kind.name(), f.name)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(names, ["HelmRelease/broken"]);
+    drop(rx);
+    tokio::time::timeout(T, watch).await.unwrap().unwrap();
+    drop(sim);
+}
+
 /// The pod log API follow: a crash-looping pod's last run, as LogLines labelled as Promtail
 /// labels them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

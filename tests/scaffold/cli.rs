@@ -261,13 +261,22 @@ fn the_encrypted_secret_decrypts_with_the_real_sops() {
 #[test]
 fn a_result_that_fails_check_is_written_but_not_committed() {
     let lab = Lab::new(&[]);
-    // A rule that encrypts whole files: the Secret's kind is ciphertext too, so the Deployment's
-    // secretKeyRef points at nothing `homelab check` can see (secrets/documented).
-    let rule = format!(
-        "creation_rules:\n  - path_regex: .*\n    age: {}\n",
-        lab.recipient
+    // A rule that encrypts the new app's files whole: the Secret's kind is ciphertext too, so
+    // the Deployment's secretKeyRef points at nothing `homelab check` can see
+    // (secrets/documented). It comes first, so it wins for the app; the tree's own rendered
+    // Secrets keep the rule they were made with.
+    let path = lab.root().join(".sops.yaml");
+    let rules = std::fs::read_to_string(&path).unwrap();
+    let rule = rules.replacen(
+        "creation_rules:\n",
+        &format!(
+            "creation_rules:\n  - path_regex: apps/tools/whoami/\n    age: {}\n",
+            lab.recipient
+        ),
+        1,
     );
-    std::fs::write(lab.root().join(".sops.yaml"), rule).unwrap();
+    assert_ne!(rule, rules, "{rules}");
+    std::fs::write(&path, rule).unwrap();
     {
         let repo = lab.repo();
         let mut index = repo.index().unwrap();

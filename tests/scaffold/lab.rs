@@ -1,5 +1,6 @@
 //! A scaffold lab: a copy of the real tree in a git repository of its own, with a `.sops.yaml`
-//! for a fresh age identity and a committer in its git config.
+//! for a fresh age identity, the tree's Secrets rendered as the Flux stage renders them (so
+//! `secrets/resolves` holds, as on a bootstrapped repository) and a committer in its git config.
 
 use crate::fixture::repo_root;
 use std::path::{Path, PathBuf};
@@ -44,6 +45,7 @@ impl Lab {
             homelab::secrets::rules::homelab_config(std::slice::from_ref(&recipient)),
         )
         .unwrap();
+        crate::rendered_secrets::render(&root, &secret, &recipient);
         let repo = git2::Repository::init(&root).unwrap();
         let mut cfg = repo.config().unwrap();
         cfg.set_str("user.name", AUTHOR).unwrap();

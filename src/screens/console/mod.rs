@@ -222,6 +222,12 @@ impl ConsoleScreen {
             ConnState::Failed { .. } => Health::Down,
         };
         cx.set_badge(Badge::Loki, health(&self.state.logs.conn));
+        // The health pane is the console's Kubernetes connection; without a kubeconfig it
+        // leaves the badge as the wizard set it.
+        let kube = &self.state.panes.health.conn;
+        if !matches!(kube, ConnState::NotConfigured) {
+            cx.set_badge(Badge::Kube, health(kube));
+        }
         let (p, a) = (
             health(&self.state.alerts.prometheus.conn),
             health(&self.state.alerts.alertmanager.conn),

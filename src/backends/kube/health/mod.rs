@@ -7,6 +7,10 @@
 //! from the kubelet Summary API through the API server's node proxy
 //! (`/api/v1/nodes/{node}/proxy/stats/summary`, `node.swap`; node status has no swap field).
 //!
+//! Flux's CRDs are watched too: when the set of Flux kinds whose CRD is Established changes
+//! (the Flux stage installs them while the console is open), every watch starts again, so the
+//! new kinds are followed without the pane's `r`.
+//!
 //! All streams merge into one; changes are sent in batches: everything that arrives within
 //! [`BATCH_WINDOW`] of the first change, at most [`MAX_BATCH`]. A watcher's (re-)list is
 //! buffered until it completes and goes out as one [`HealthChange::Replace`], so a 5,000-pod
@@ -18,6 +22,7 @@ use crate::domain::health::{FluxKind, HealthChange, HealthObject, ListKind};
 use futures::stream::{self, BoxStream};
 use futures::{Stream, StreamExt};
 use k8s_openapi::api::core::v1::{Event, Node, Pod};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, ApiResource, DynamicObject};
 use kube::core::GroupVersionKind;
 use kube::runtime::WatchStreamExt;
@@ -25,7 +30,7 @@ use kube::runtime::watcher::{self, watcher};
 use kube::{Client, Resource};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Debug;
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -261,9 +266,79 @@ pub async fn batch(
 }
 
 /// Watch the cluster behind `client` and send batches of changes to `tx` until it is closed.
+/// Starts every watch again when the Flux CRDs change (see the module comment).
 pub async fn watch(client: Client, tx: mpsc::Sender<Vec<HealthChange>>) {
-    let (all, expected) = streams(&client).await;
-    batch(stream::select_all(all), expected, &tx).await;
+    loop {
+        let (all, expected) = streams(&client).await;
+        tokio::select! {
+            () = batch(stream::select_all(all), expected, &tx) => return,
+            () = flux_crds_changed(client.clone()) => {}
+        }
+    }
+}
+
+/// The Flux kind `crd` defines, when its CRD is Established.
+fn established_flux(crd: &CustomResourceDefinition) -> Option<FluxKind> {
+    let kind = FluxKind::from_name(&crd.spec.names.kind)?;
+    let (group, _, _) = kind.resource();
+    let established = crd
+        .status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .is_some_and(|cs| {
+            cs.iter()
+                .any(|c| c.type_ == "Established" && c.status == "True")
+        });
+    (crd.spec.group == group && established).then_some(kind)
+}
+
+/// Resolves when the set of Flux kinds whose CRD is Established differs from what it was at
+/// this watch's first list (a CRD installed or removed since). Comparing with the first list,
+/// not with what discovery found, keeps a CRD that discovery cannot use (another version) from
+/// restarting the watches over and over. Errors (no permission to list CRDs) leave it
+/// pending; the pane's `r` still starts everything again by hand.
+async fn flux_crds_changed(client: Client) {
+    let name = |c: &CustomResourceDefinition| c.metadata.name.clone().unwrap_or_default();
+    let record = |m: &mut BTreeMap<String, FluxKind>, c: &CustomResourceDefinition| {
+        match established_flux(c) {
+            Some(k) => m.insert(name(c), k),
+            None => m.remove(&name(c)),
+        };
+    };
+    let kinds = |m: &BTreeMap<String, FluxKind>| m.values().copied().collect::<BTreeSet<_>>();
+    let mut listing: Option<BTreeMap<String, FluxKind>> = None;
+    let mut now: BTreeMap<String, FluxKind> = BTreeMap::new();
+    let mut first: Option<BTreeSet<FluxKind>> = None;
+    let crds = watcher(
+        Api::<CustomResourceDefinition>::all(client),
+        watcher::Config::default(),
+    )
+    .default_backoff();
+    let mut crds = std::pin::pin!(crds);
+    while let Some(ev) = crds.next().await {
+        match ev {
+            Ok(watcher::Event::Init) => listing = Some(BTreeMap::new()),
+            Ok(watcher::Event::InitApply(c)) => match &mut listing {
+                Some(m) => record(m, &c),
+                None => record(&mut now, &c),
+            },
+            Ok(watcher::Event::InitDone) => now = listing.take().unwrap_or_default(),
+            Ok(watcher::Event::Apply(c)) => record(&mut now, &c),
+            Ok(watcher::Event::Delete(c)) => {
+                now.remove(&name(&c));
+            }
+            Err(_) => continue,
+        }
+        if listing.is_some() {
+            continue;
+        }
+        match &first {
+            None => first = Some(kinds(&now)),
+            Some(f) if *f != kinds(&now) => return,
+            Some(_) => {}
+        }
+    }
+    std::future::pending().await
 }
 
 #[cfg(test)]

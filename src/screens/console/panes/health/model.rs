@@ -175,6 +175,13 @@ impl HealthModel {
                     ListKind::Workloads => self.workloads.retain(|k, _| !k.starts_with(&prefix)),
                     ListKind::Flux => self.flux.retain(|k, _| !k.starts_with(&prefix)),
                 }
+                // Kustomizations or HelmReleases listed: Flux is installed (the watches
+                // start again when its CRDs appear), even before it has objects.
+                if list == ListKind::Flux
+                    && matches!(kind.as_str(), "Kustomization" | "HelmRelease")
+                {
+                    self.flux_absent = false;
+                }
                 self.trouble = None;
                 for o in objects {
                     self.insert(o);

@@ -65,6 +65,18 @@ fn a_relist_replaces_only_its_own_kind() {
 }
 
 #[test]
+fn flux_listed_after_it_was_absent_is_installed_even_without_objects() {
+    let mut p = HealthPane::empty(true);
+    p.apply(vec![HealthChange::FluxAbsent]);
+    assert!(p.model.flux_absent);
+    // A source kind alone does not say Flux's controllers are there.
+    p.apply(vec![replace(ListKind::Flux, "GitRepository", vec![])]);
+    assert!(p.model.flux_absent);
+    p.apply(vec![replace(ListKind::Flux, "Kustomization", vec![])]);
+    assert!(!p.model.flux_absent);
+}
+
+#[test]
 fn not_ready_flux_objects_come_first_with_their_cause() {
     let mut p = HealthPane::empty(true);
     p.apply(vec![replace(

@@ -1,0 +1,30 @@
+//! The tree's Secrets rendered into a copy of the repository as the Flux stage writes them
+//! (`secrets::cluster_secrets`), from a made-up env file: with a `.sops.yaml` present,
+//! `homelab check`'s `secrets/resolves` needs them, as on a bootstrapped repository. Shared by
+//! tests/scaffold and benches/scaffold-gen.rs.
+
+use std::path::Path;
+
+/// Render every Secret under `root`, encrypted to `.sops.yaml`'s rules; `secret` is the age
+/// identity (to leave unchanged files alone), `recipient` its public key.
+pub fn render(root: &Path, secret: &str, recipient: &str) {
+    use homelab::secrets::cluster_secrets::render_all;
+    use homelab::secrets::keys::identities_from_text;
+    use homelab::secrets::metadata::CryptRule;
+    use homelab::secrets::rules::SopsConfig;
+    use homelab::secrets::{Format, Opened};
+    let env = Opened::new_plain(
+        &root.join("config/env/lab.env"),
+        Format::Dotenv,
+        "GRAFANA_ADMIN_USER=admin\nGRAFANA_ADMIN_PASSWORD=pw\nCLOUDFLARE_API_TOKEN=cf\n\
+         CLOUDFLARE_TUNNEL_TOKEN=tunnel\nTAILSCALE_AUTH_KEY=ts\nVSCODE_SERVER_PASSWORD=code\n\
+         ALERTMANAGER_WEBHOOK_URL=https://ntfy.example.invalid/alerts\n",
+        CryptRule::default(),
+        false,
+        &[recipient.to_string()],
+    )
+    .unwrap();
+    let config = SopsConfig::load(&root.join(".sops.yaml")).unwrap();
+    let ids = identities_from_text(secret, "lab key");
+    render_all(root, &env, "config/env/lab.env", &config, &ids).unwrap();
+}
