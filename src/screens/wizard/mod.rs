@@ -54,6 +54,8 @@ pub struct WizardState {
     pub k3s: Option<k3s::K3sView>,
     /// The Flux stage's view: steps, live rows, the root cause, the deploy key.
     pub flux: Option<flux::FluxView>,
+    /// `--flux-manifest FILE` (else the Flux stage downloads the release's).
+    pub flux_manifest: Option<std::path::PathBuf>,
     /// Questions from the SSH backend (host keys, passphrases, sudo passwords).
     pub ssh: ssh_prompt::SshPrompts,
     /// Questions from a running stage (delete an orphan VM, upgrade k3s, replace a context).
@@ -101,6 +103,7 @@ impl WizardState {
             cancel: None,
             k3s: None,
             flux: None,
+            flux_manifest: None,
             ssh: ssh_prompt::SshPrompts::default(),
             confirms: stage_confirm::StageConfirms::default(),
             secrets_form: None,
@@ -670,6 +673,7 @@ impl crate::screens::Start for WizardState {
         if let Some(stage) = params.wizard_stage {
             wizard.pick(stage);
         }
+        wizard.flux_manifest = params.flux_manifest.clone();
         wizard
     }
 }

@@ -149,20 +149,31 @@ fn needs(obj: &Value, objects: &BTreeMap<Key, Value>) -> Vec<Key> {
     out
 }
 
-/// How deep `key` sits in the dependency graph (sources 0), for "dependency order".
-fn depth(key: &Key, objects: &BTreeMap<Key, Value>, seen: &mut BTreeSet<Key>) -> usize {
+/// How deep `key` sits in the dependency graph (sources 0), for "dependency order". Memoized:
+/// the follow asks on every watch event, and the graph shares its dependencies widely.
+fn depth(
+    key: &Key,
+    objects: &BTreeMap<Key, Value>,
+    memo: &mut BTreeMap<Key, usize>,
+    visiting: &mut BTreeSet<Key>,
+) -> usize {
+    if let Some(d) = memo.get(key) {
+        return *d;
+    }
     let Some(obj) = objects.get(key) else {
         return 0;
     };
-    if !seen.insert(key.clone()) || seen.len() > 10_000 {
+    // A cycle (Flux refuses those too) ends the walk.
+    if !visiting.insert(key.clone()) {
         return 0;
     }
     let d = needs(obj, objects)
         .iter()
-        .map(|n| depth(n, objects, seen) + 1)
+        .map(|n| depth(n, objects, memo, visiting).saturating_add(1))
         .max()
         .unwrap_or(0);
-    seen.remove(key);
+    visiting.remove(key);
+    memo.insert(key.clone(), d);
     d
 }
 
@@ -243,10 +254,11 @@ fn descend(start: &Key, objects: &BTreeMap<Key, Value>) -> Cause {
 
 /// The root cause of what is not Ready in `objects`, `None` when everything is Ready.
 pub fn root_cause(objects: &BTreeMap<Key, Value>) -> Option<Cause> {
+    let mut memo = BTreeMap::new();
     let mut not_ready: Vec<(usize, &Key)> = objects
         .iter()
         .filter(|(_, v)| !state(v).ready)
-        .map(|(k, _)| (depth(k, objects, &mut BTreeSet::new()), k))
+        .map(|(k, _)| (depth(k, objects, &mut memo, &mut BTreeSet::new()), k))
         .collect();
     not_ready.sort();
     let causes: Vec<Cause> = not_ready.iter().map(|(_, k)| descend(k, objects)).collect();
