@@ -1,6 +1,12 @@
 //! k3s stage and SSH backend against real OpenSSH sshd nodes (see k3s/nodes.rs), the kube
 //! simulator cross-checked with kubectl, and the stage's wizard view.
 
+#[path = "k3s/flux_stage.rs"]
+mod flux_stage;
+#[path = "k3s/flux_stage_ssh.rs"]
+mod flux_stage_ssh;
+#[path = "k3s/flux_view.rs"]
+mod flux_view;
 #[path = "k3s/git_push.rs"]
 mod git_push;
 #[path = "k3s/ha.rs"]

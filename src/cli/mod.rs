@@ -102,6 +102,10 @@ pub struct BootstrapArgs {
     /// Skip this step (repeatable; journalled as skipped), e.g. `--skip vm/k3s-agent-2/wait`.
     #[arg(long = "skip", value_name = "STEP")]
     pub skip: Vec<String>,
+    /// The Flux stage installs this file instead of downloading the release's install.yaml
+    /// (air-gap); its SHA-256 must equal `flux.install_sha256` of the cluster definition.
+    #[arg(long, value_name = "FILE")]
+    pub flux_manifest: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

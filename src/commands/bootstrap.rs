@@ -21,6 +21,7 @@ pub fn run(global: &GlobalArgs, args: &BootstrapArgs, started: Instant) -> ExitC
     if !args.yes && !args.plan {
         let mut start = Start::on(ScreenId::Wizard, started);
         start.params.wizard_stage = stage;
+        start.params.flux_manifest = args.flux_manifest.clone();
         return tui(global, start);
     }
     let located =

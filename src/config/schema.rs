@@ -314,6 +314,11 @@ pub struct FluxConfig {
     pub path: String,
     /// Pinned Flux release, `v2.7.3`.
     pub version: String,
+    /// SHA-256 (64 hex digits) of that release's `install.yaml`, as `flux_<version>_checksums.txt`
+    /// lists it. The Flux stage refuses an install manifest (downloaded or `--flux-manifest`)
+    /// that differs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub install_sha256: Option<String>,
     /// Secrets the tree's objects reference that something in the cluster creates, not a
     /// `*.sops.yaml` file (`namespace/name`; `homelab check` rule `secrets/resolves`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

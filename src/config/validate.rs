@@ -567,6 +567,17 @@ pub fn validate(cfg: &ClusterConfig, name: &str, display: &str, text: &str) -> V
     if f.branch.trim().is_empty() {
         c.err("flux.branch", "is empty; expected a branch name, e.g. main");
     }
+    if let Some(pin) = &f.install_sha256
+        && !(pin.len() == 64 && pin.chars().all(|ch| ch.is_ascii_hexdigit()))
+    {
+        c.err(
+            "flux.install_sha256",
+            format!(
+                "`{pin}` is not a SHA-256; expected 64 hex digits, the install.yaml line of the \
+                 release's flux_<version>_checksums.txt"
+            ),
+        );
+    }
 
     // --- storage, observability ---
     let s = &cfg.storage;
@@ -707,6 +718,25 @@ mod fixtures {
                 "config/clusters/prox-n100.yaml:55:12: flux.version: `latest` is not a Flux release; expected vMAJOR.MINOR.PATCH, e.g. v2.7.3",
             ]
         );
+    }
+
+    #[test]
+    fn the_flux_install_pin_is_a_sha256() {
+        let e = errors(&[(
+            "version: v2.7.3",
+            "version: v2.7.3\n  install_sha256: abc123",
+        )]);
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert!(
+            e[0].contains("flux.install_sha256: `abc123` is not a SHA-256; expected 64 hex digits"),
+            "{e:?}"
+        );
+        let pin = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+        let ok = errors(&[(
+            "version: v2.7.3",
+            &format!("version: v2.7.3\n  install_sha256: {pin}"),
+        )]);
+        assert!(ok.is_empty(), "{ok:?}");
     }
 
     #[test]

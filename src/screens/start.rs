@@ -14,6 +14,8 @@ pub struct StartParams {
     pub env_file: Option<EnvFile>,
     /// `homelab bootstrap --stage S`: the stage the wizard opens on.
     pub wizard_stage: Option<StageId>,
+    /// `homelab bootstrap --flux-manifest FILE`: the Flux install manifest (else downloaded).
+    pub flux_manifest: Option<PathBuf>,
 }
 
 /// A file for the env editor to open (absolute).

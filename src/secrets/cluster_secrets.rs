@@ -169,6 +169,35 @@ pub fn render_all(
     config: &SopsConfig,
     ids: &Identities,
 ) -> Result<Vec<Report>, String> {
+    render_files(root, env, env_name, config, ids, Write::Yes)
+}
+
+/// What [`render_all`] would do, writing nothing: `Written` and `listed` mean "would write"
+/// and "would list" (the Flux stage's check, so a second run changes nothing).
+pub fn pending(
+    root: &Path,
+    env: &Opened,
+    env_name: &str,
+    config: &SopsConfig,
+    ids: &Identities,
+) -> Result<Vec<Report>, String> {
+    render_files(root, env, env_name, config, ids, Write::No)
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Write {
+    Yes,
+    No,
+}
+
+fn render_files(
+    root: &Path,
+    env: &Opened,
+    env_name: &str,
+    config: &SopsConfig,
+    ids: &Identities,
+    write: Write,
+) -> Result<Vec<Report>, String> {
     let mut reports = Vec::new();
     for spec in RENDERED {
         let rel = spec.rel_path();
@@ -213,11 +242,16 @@ pub fn render_all(
         let outcome = if unchanged(&path, &desired, &rule.age, ids)? {
             Outcome::Unchanged
         } else {
-            desired.save_as(&path).map_err(|e| e.to_string())?;
+            if write == Write::Yes {
+                desired.save_as(&path).map_err(|e| e.to_string())?;
+            }
             Outcome::Written
         };
-        let listed =
-            list_in_kustomization(&root.join(spec.dir), &format!("{}.sops.yaml", spec.name))?;
+        let listed = list_in_kustomization(
+            &root.join(spec.dir),
+            &format!("{}.sops.yaml", spec.name),
+            write,
+        )?;
         reports.push(Report {
             file: rel,
             outcome,
@@ -258,7 +292,7 @@ fn unchanged(
 
 /// Add `- file` to the `resources:` list of `<dir>/kustomization.yaml` unless it is there.
 /// Returns whether the file changed.
-fn list_in_kustomization(dir: &Path, file: &str) -> Result<bool, String> {
+fn list_in_kustomization(dir: &Path, file: &str, write: Write) -> Result<bool, String> {
     let path = dir.join("kustomization.yaml");
     let text = std::fs::read_to_string(&path).map_err(|e| {
         io_err(
@@ -290,6 +324,9 @@ fn list_in_kustomization(dir: &Path, file: &str) -> Result<bool, String> {
     // After the last item (not after trailing blank or comment lines).
     while end > start + 1 && !lines[end - 1].trim_start().starts_with("- ") {
         end -= 1;
+    }
+    if write == Write::No {
+        return Ok(true);
     }
     let mut out: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
     out.insert(end, format!("{indent}- {file}"));
@@ -340,13 +377,13 @@ mod tests {
             "# c\napiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - rbac.yaml\n  - deployment.yaml\n\n# tail\n",
         )
         .unwrap();
-        assert!(list_in_kustomization(dir.path(), "x.sops.yaml").unwrap());
-        assert!(!list_in_kustomization(dir.path(), "x.sops.yaml").unwrap());
+        assert!(list_in_kustomization(dir.path(), "x.sops.yaml", Write::Yes).unwrap());
+        assert!(!list_in_kustomization(dir.path(), "x.sops.yaml", Write::Yes).unwrap());
         assert_eq!(
             std::fs::read_to_string(&k).unwrap(),
             "# c\napiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - rbac.yaml\n  - deployment.yaml\n  - x.sops.yaml\n\n# tail\n"
         );
         std::fs::write(&k, "kind: Kustomization\n").unwrap();
-        assert!(list_in_kustomization(dir.path(), "x.sops.yaml").is_err());
+        assert!(list_in_kustomization(dir.path(), "x.sops.yaml", Write::Yes).is_err());
     }
 }

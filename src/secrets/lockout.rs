@@ -68,6 +68,11 @@ fn listed(r: &[String]) -> String {
     }
 }
 
+/// `x.sops.yaml` and the like; not the `.x.sops.yaml.lock` files writers leave beside them.
+fn is_sops_file(name: &str) -> bool {
+    name.contains(".sops.") && !(name.starts_with('.') && name.ends_with(".lock"))
+}
+
 /// Every `*.sops.*` file under `root/cluster` (repository-relative, sorted), the files Flux
 /// decrypts. Symbolic links are not followed; depth is capped.
 pub fn sops_files(root: &Path) -> std::io::Result<Vec<PathBuf>> {
@@ -89,7 +94,7 @@ pub fn sops_files(root: &Path) -> std::io::Result<Vec<PathBuf>> {
             if kind.is_dir() {
                 stack.push((path, depth + 1));
             } else if kind.is_file()
-                && entry.file_name().to_string_lossy().contains(".sops.")
+                && is_sops_file(&entry.file_name().to_string_lossy())
                 && let Ok(rel) = path.strip_prefix(root)
             {
                 out.push(rel.to_path_buf());
@@ -292,6 +297,7 @@ mod tests {
         std::fs::write(dir.path().join("cluster/a/b/x.sops.yaml"), "").unwrap();
         std::fs::write(dir.path().join("cluster/a/y.yaml"), "").unwrap();
         std::fs::write(dir.path().join("cluster/z.sops.json"), "").unwrap();
+        std::fs::write(dir.path().join("cluster/a/b/.x.sops.yaml.lock"), "").unwrap();
         assert_eq!(
             sops_files(dir.path()).unwrap(),
             vec![

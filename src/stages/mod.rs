@@ -3,6 +3,7 @@
 //! checks and events into plain text for `homelab bootstrap --plan` / `--yes`.
 
 pub mod engine;
+pub mod flux;
 pub mod insecure_http;
 pub mod interrupt;
 pub mod journal;

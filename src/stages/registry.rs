@@ -54,6 +54,9 @@ pub struct BuildCx {
     pub ssh: Arc<dyn Prompter>,
     /// Where the secrets stage takes the env file's values from.
     pub values: Arc<dyn AskValues>,
+    /// `--flux-manifest FILE`: the Flux install manifest to use instead of the release's
+    /// (air-gap); `None` downloads it. Either way its SHA-256 must be `flux.install_sha256`.
+    pub flux_manifest: Option<PathBuf>,
 }
 
 /// The outcome of building a stage.
@@ -123,7 +126,7 @@ pub const STAGES: &[StageSpec] = &[
         blurb: "Flux with SOPS + age decryption, pointed at this repository",
         reaches: None,
         needs: &[StageId::Secrets, StageId::K3s],
-        build: None,
+        build: Some(build_flux),
     },
     StageSpec {
         id: StageId::Storage,
@@ -314,6 +317,41 @@ fn build_k3s(cx: &BuildCx) -> Build {
     }
 }
 
+/// Flux pushes over the operator's SSH (agent, keys, ssh_config, known_hosts) and reads the
+/// age identity the secrets stage placed; the install manifest from `--flux-manifest` or the
+/// release.
+fn build_flux(cx: &BuildCx) -> Build {
+    use super::flux::{FluxOptions, FluxStage, manifest, remote::SshRemote};
+    let Some(identity) = super::secrets::identity_location() else {
+        return Build::Unavailable(
+            "no HOME or SOPS_AGE_KEY_FILE: cannot find the age identity".into(),
+        );
+    };
+    let env = match crate::backends::ssh::SshEnv::from_process() {
+        Ok(env) => Arc::new(env),
+        Err(e) => return Build::Unavailable(format!("the push to flux.repo goes over SSH: {e}")),
+    };
+    let remote = SshRemote {
+        url: cx.cfg.flux.repo.clone(),
+        access: crate::backends::git_push::SshAccess {
+            env,
+            prompter: cx.ssh.clone(),
+            identity_file: None,
+        },
+    };
+    let source = match &cx.flux_manifest {
+        Some(file) => manifest::Source::File(file.clone()),
+        None => manifest::Source::Release,
+    };
+    let opts = FluxOptions::from_process(&cx.cfg, identity, source);
+    Build::Ready(Arc::new(FluxStage::new(
+        cx.repo.clone(),
+        cx.cfg.clone(),
+        Arc::new(remote),
+        opts,
+    )))
+}
+
 fn build_secrets(cx: &BuildCx) -> Build {
     use super::secrets::{SecretsStage, identity_location};
     let Some(identity) = identity_location() else {
@@ -362,10 +400,10 @@ mod tests {
             .filter(|id| id.available())
             .map(StageId::as_str)
             .collect();
-        assert_eq!(available, ["secrets", "proxmox", "k3s"]);
+        assert_eq!(available, ["secrets", "proxmox", "k3s", "flux"]);
         assert_eq!(
-            not_in_build(StageId::Flux),
-            "the Flux stage is not in this build yet"
+            not_in_build(StageId::Storage),
+            "the Storage stage is not in this build yet"
         );
     }
 }

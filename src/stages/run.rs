@@ -179,6 +179,7 @@ pub async fn headless(
                 accept_new: args.accept_new,
             }),
             values: secrets_values(),
+            flux_manifest: args.flux_manifest.clone(),
         };
         let stage = match build_stage(id, cx, file, args).await {
             Ok(stage) => stage,

@@ -124,15 +124,15 @@ async fn bootstrap_plan_then_yes_prints_timestamped_lines_and_is_idempotent() {
     assert_eq!(sim.writes(), writes);
 
     let (d4, s4) = (d.clone(), secret);
-    let flux = tokio::task::spawn_blocking(move || {
-        homelab(&d4, &s4, &["bootstrap", "--stage", "flux", "--yes"])
+    let storage = tokio::task::spawn_blocking(move || {
+        homelab(&d4, &s4, &["bootstrap", "--stage", "storage", "--yes"])
     })
     .await
     .unwrap();
-    assert_eq!(flux.status.code(), Some(2));
+    assert_eq!(storage.status.code(), Some(2));
     assert!(
-        String::from_utf8_lossy(&flux.stdout)
-            .contains("stage `flux` is not implemented in this build yet")
+        String::from_utf8_lossy(&storage.stdout)
+            .contains("stage `storage` is not implemented in this build yet")
     );
 }
 

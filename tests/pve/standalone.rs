@@ -203,6 +203,7 @@ async fn each_host_is_asked_about_in_turn_with_a_definition_read_before_the_pins
         pin: None,
         ssh: Arc::new(NonInteractive { accept_new: false }),
         values: Arc::new(EnvValues),
+        flux_manifest: None,
     };
     for (i, sim) in [&a, &b].into_iter().enumerate() {
         match build_blocking(StageId::Proxmox, cx.clone()).await {

@@ -253,7 +253,7 @@ fn wizard_history_after_a_run_in_this_session_fits_80x24() {
     ));
     // Short of rows, the list keeps one line per run, then drops "never run", then keeps
     // only the selected stage's line; the stage names always stay.
-    let frame = support::render(&mut app, 80, 14);
+    let frame = support::render(&mut app, 80, 15);
     assert!(support::contains(&frame, "   failed 1m ago"));
     assert!(!support::contains(&frame, "agent-2/clone│"), "no step line");
     assert!(support::contains(&frame, "   never run"));
@@ -270,7 +270,7 @@ fn wizard_history_after_a_run_in_this_session_fits_80x24() {
 fn wizard_history_all_finished_shows_the_last_stage_and_says_so() {
     let mut app = open_wizard();
     let mut h = history();
-    for id in [StageId::Proxmox, StageId::K3s] {
+    for id in [StageId::Proxmox, StageId::K3s, StageId::Flux] {
         h.insert(
             id,
             last_run(
@@ -282,10 +282,10 @@ fn wizard_history_all_finished_shows_the_last_stage_and_says_so() {
         );
     }
     let effects = backend(&mut app, loaded(Ok(h)));
-    assert_eq!(app.screens.wizard.current().id, StageId::K3s);
-    assert_eq!(spawned(&effects), vec!["stage:k3s".to_string()]);
+    assert_eq!(app.screens.wizard.current().id, StageId::Flux);
+    assert_eq!(spawned(&effects), vec!["stage:flux".to_string()]);
     assert!(
-        status(&app).starts_with("Every stage in this build has finished; showing k3s"),
+        status(&app).starts_with("Every stage in this build has finished; showing Flux"),
         "{}",
         status(&app)
     );
@@ -504,8 +504,66 @@ fn wizard_effects_say_what_was_asked() {
     }
     assert_eq!(asked[0].key().to_string(), "stage:proxmox");
     // A stage not in this build asks for nothing and says so.
-    app.screens.wizard.pick(StageId::Flux);
+    app.screens.wizard.pick(StageId::Storage);
     let mut cx = UpdateCx::new(&app.session, &app.keymap, ScreenId::Wizard, 0);
     let (_, asked) = app.screens.wizard.act(&Action::Plan, &mut cx);
     assert!(asked.is_empty());
+}
+
+/// The Flux stage gets its own view once reviewed: the deploy key it shows is what `y` copies.
+#[test]
+fn wizard_flux_view_follows_the_run_and_copies_the_deploy_key() {
+    use homelab::stages::flux;
+    let mut app = open_wizard();
+    app.screens.wizard.pick(StageId::Flux);
+    let mut plan = Plan::new(StageId::Flux);
+    for id in flux::STEPS {
+        plan.steps
+            .push(Step::new(id, "cluster", Intent::Create, id).call(format!("do {id}")));
+    }
+    backend(
+        &mut app,
+        BackendEvent::Wizard(homelab::screens::wizard::Event::StageReviewed {
+            stage: StageId::Flux,
+            checks: vec![Check::pass(
+                "cluster/reachable",
+                "Cluster reachable",
+                "1.33",
+            )],
+            plan: Ok(plan),
+        }),
+    );
+    assert!(app.screens.wizard.flux.is_some());
+    let ev = |kind| {
+        BackendEvent::Wizard(homelab::screens::wizard::Event::Stage(StageEvent {
+            at: now(),
+            stage: StageId::Flux,
+            kind,
+        }))
+    };
+    backend(&mut app, ev(EventKind::Started { steps: 12 }));
+    backend(
+        &mut app,
+        ev(EventKind::Log {
+            step: Some(flux::STEP_DEPLOY_KEY.into()),
+            line: format!("{}ssh-ed25519 AAAAkey flux@lab", flux::DEPLOY_KEY_LINE),
+        }),
+    );
+    let frame = support::render(&mut app, 160, 48);
+    assert!(
+        support::contains(&frame, "Deploy key (read access)"),
+        "{frame}"
+    );
+    assert!(
+        support::contains(&frame, "ssh-ed25519 AAAAkey flux@lab"),
+        "{frame}"
+    );
+    app.toasts.clear();
+    press(&mut app, "y");
+    assert!(
+        app.toasts
+            .iter()
+            .any(|t| t.text.starts_with("deploy key copied")),
+        "y copies the key"
+    );
 }

@@ -332,6 +332,61 @@ fn push_blocking(
     })
 }
 
+/// The commit `branch` points to at `url` (`None`: the remote has no such branch), as
+/// `git ls-remote` lists it, over the same SSH as [`push`]. The Flux stage asks this to know
+/// whether its commit is already pushed, and its preflight to know the remote answers.
+pub async fn remote_head(
+    repo_path: &Path,
+    url: &str,
+    branch: &str,
+    access: SshAccess,
+) -> Result<Option<Oid>, PushError> {
+    parse_url(url).map_err(|message| PushError::BadUrl {
+        url: url.to_string(),
+        message,
+    })?;
+    let repo_path = repo_path.to_path_buf();
+    let url = url.to_string();
+    let branch = branch.to_string();
+    let rt = tokio::runtime::Handle::current();
+    tokio::task::spawn_blocking(move || {
+        transport::register()?;
+        let repo = open(&repo_path)?;
+        let mut remote = repo
+            .remote_anonymous(&url)
+            .map_err(step(&repo_path, "setting up the remote"))?;
+        let lines = Arc::new(Mutex::new(String::new()));
+        let ctx = transport::Context::new(access, rt, lines.clone());
+        let _guard = ctx.install();
+        let connected = remote.connect(git2::Direction::Push);
+        if let Some(e) = ctx.take_ssh_error() {
+            return Err(PushError::Ssh(e, url.clone()));
+        }
+        let said = lines.lock().map(|l| l.clone()).unwrap_or_default();
+        let failed = |e: git2::Error| PushError::Failed {
+            url: url.clone(),
+            message: format!("listing the remote's branches: {}", e.message()),
+            remote: remote_said(&said),
+        };
+        connected.map_err(failed)?;
+        let want = format!("refs/heads/{branch}");
+        let head = remote
+            .list()
+            .map_err(failed)?
+            .iter()
+            .find(|h| h.name() == want)
+            .map(|h| h.oid());
+        let _ = remote.disconnect();
+        Ok(head)
+    })
+    .await
+    .map_err(|e| PushError::Failed {
+        url: String::new(),
+        message: format!("the ls-remote task stopped: {e}"),
+        remote: String::new(),
+    })?
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -151,6 +151,40 @@ pub fn known_algorithms(files: &[PathBuf], host: &str, port: u16) -> Vec<russh::
     algs
 }
 
+/// The keys recorded for `host:port` in `files` (revoked ones left out, each key once), as
+/// `known_hosts` lines naming the host `as_name` (what another client, such as Flux's
+/// source-controller, will look up: the name in the git URL).
+pub fn host_key_lines(files: &[PathBuf], host: &str, port: u16, as_name: &str) -> Vec<String> {
+    let name = host_port_name(host, port);
+    let entries: Vec<Entry> = files
+        .iter()
+        .flat_map(|f| parse_file(f).unwrap_or_default())
+        .collect();
+    let revoked: Vec<&PublicKey> = entries
+        .iter()
+        .filter(|e| e.revoked)
+        .map(|e| &e.key)
+        .collect();
+    let mut out: Vec<String> = Vec::new();
+    for e in &entries {
+        if e.revoked || revoked.contains(&&e.key) || !hosts_match(&e.hosts, &name) {
+            continue;
+        }
+        let Ok(text) = e.key.to_openssh() else {
+            continue;
+        };
+        let mut fields = text.split_whitespace();
+        let (Some(kind), Some(b64)) = (fields.next(), fields.next()) else {
+            continue;
+        };
+        let line = format!("{as_name} {kind} {b64}");
+        if !out.contains(&line) {
+            out.push(line);
+        }
+    }
+    out
+}
+
 /// Look `key` up for `host:port` in `files` (user file first, then the global one).
 ///
 /// A revocation wins wherever it is: `@revoked` for this key in any of the files, before or
@@ -270,6 +304,32 @@ fn set_mode(path: &Path, mode: u32) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn host_key_lines_name_the_host_as_asked_and_leave_revoked_keys_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("known_hosts");
+        std::fs::write(
+            &f,
+            format!(
+                "git.lab,10.0.0.5 {ED_A}\n[git.lab]:2222 {ED_B}\nother {ED_B}\n\
+                 git.lab {ED_A}\n"
+            ),
+        )
+        .unwrap();
+        let files = vec![f.clone()];
+        assert_eq!(
+            host_key_lines(&files, "git.lab", 22, "git.lab"),
+            vec![format!("git.lab {ED_A}")],
+            "each key once, only this host on port 22"
+        );
+        assert_eq!(
+            host_key_lines(&files, "git.lab", 2222, "[alias]:2222"),
+            vec![format!("[alias]:2222 {ED_B}")]
+        );
+        std::fs::write(&f, format!("git.lab {ED_A}\n@revoked * {ED_A}\n")).unwrap();
+        assert!(host_key_lines(&files, "git.lab", 22, "git.lab").is_empty());
+    }
 
     const ED_A: &str =
         "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAzlt2yd53h+6JAgTnFghwd3kxEwb98eWAWUPVkyb1/G";

@@ -9,6 +9,7 @@
 
 pub mod asking;
 pub mod event;
+pub mod flux;
 pub mod k3s;
 pub mod model;
 pub mod resume;
@@ -51,6 +52,10 @@ pub struct WizardState {
     cancel: Option<CancellationToken>,
     /// The k3s stage's per-node view (from its reviewed plan, fed by its events).
     pub k3s: Option<k3s::K3sView>,
+    /// The Flux stage's view: steps, live rows, the root cause, the deploy key.
+    pub flux: Option<flux::FluxView>,
+    /// `--flux-manifest FILE` (else the Flux stage downloads the release's).
+    pub flux_manifest: Option<std::path::PathBuf>,
     /// Questions from the SSH backend (host keys, passphrases, sudo passwords).
     pub ssh: ssh_prompt::SshPrompts,
     /// Questions from a running stage (delete an orphan VM, upgrade k3s, replace a context).
@@ -97,6 +102,8 @@ impl WizardState {
             skip: BTreeSet::new(),
             cancel: None,
             k3s: None,
+            flux: None,
+            flux_manifest: None,
             ssh: ssh_prompt::SshPrompts::default(),
             confirms: stage_confirm::StageConfirms::default(),
             secrets_form: None,
@@ -308,6 +315,18 @@ impl WizardState {
 
     /// The wizard's reaction to `action`; what it asks for waits in `asked`.
     fn handle_action(&mut self, action: &Action, cx: &mut UpdateCx) -> Handled {
+        if self.current().id == StageId::Flux
+            && *action == Action::Copy
+            && let Some(key) = self.flux.as_ref().and_then(|v| v.deploy_key.clone())
+        {
+            // Between frames, on the UI task: cannot interleave with a draw.
+            use std::io::Write as _;
+            let mut out = std::io::stdout();
+            let _ = out.write_all(crate::domain::printable::osc52(&key).as_bytes());
+            let _ = out.flush();
+            cx.notify("deploy key copied (OSC 52); add it to the repository's deploy keys");
+            return Handled::Yes;
+        }
         if self.current().id == StageId::K3s && self.k3s.is_some() {
             let failed = matches!(self.current().phase, Phase::Failed(_));
             let plan = self.current().plan.clone();
@@ -430,6 +449,11 @@ impl WizardState {
                 {
                     self.k3s = Some(k3s::K3sView::from_plan(p, cfg));
                 }
+                if stage == StageId::Flux
+                    && let (Ok(p), Ok(cfg)) = (&plan, &cx.session.cluster.config)
+                {
+                    self.flux = Some(flux::FluxView::from_plan(p, &cfg.flux.version));
+                }
                 self.model(stage).reviewed(checks, plan);
                 if fails > 0 {
                     cx.warn(format!(
@@ -502,6 +526,11 @@ impl WizardState {
                         v.on_event(&ev);
                     }
                     k3s::update_badges(&ev, cx);
+                }
+                if id == StageId::Flux
+                    && let Some(v) = self.flux.as_mut()
+                {
+                    v.on_event(&ev);
                 }
                 self.model(id).apply(&ev);
                 match &ev.kind {
@@ -644,6 +673,7 @@ impl crate::screens::Start for WizardState {
         if let Some(stage) = params.wizard_stage {
             wizard.pick(stage);
         }
+        wizard.flux_manifest = params.flux_manifest.clone();
         wizard
     }
 }

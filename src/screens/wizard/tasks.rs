@@ -50,6 +50,8 @@ pub struct Setup {
     pub pin: Option<String>,
     /// Values for the secrets stage from the wizard's form (else the environment's).
     pub values: Option<Arc<dyn AskValues>>,
+    /// `--flux-manifest FILE` from the command line.
+    pub flux_manifest: Option<std::path::PathBuf>,
 }
 
 /// A run of the reviewed plan (or a part of it).
@@ -90,6 +92,7 @@ fn build_cx(repo: &Path, setup: Setup, asking: &Asking) -> BuildCx {
         pin: setup.pin,
         ssh: asking.prompter(),
         values: setup.values.unwrap_or_else(|| Arc::new(EnvValues)),
+        flux_manifest: setup.flux_manifest,
     }
 }
 
@@ -308,6 +311,7 @@ impl WizardState {
             cfg,
             pin: self.pinned.clone(),
             values: None,
+            flux_manifest: self.flux_manifest.clone(),
         };
         self.ask(Effect::Review { asker, setup });
     }
@@ -322,6 +326,7 @@ impl WizardState {
             cfg,
             pin: self.pinned.clone(),
             values: None,
+            flux_manifest: self.flux_manifest.clone(),
         };
         self.ask(Effect::Verify { asker, setup });
     }
@@ -370,6 +375,7 @@ impl WizardState {
                 cfg,
                 pin: self.pinned.clone(),
                 values,
+                flux_manifest: self.flux_manifest.clone(),
             },
             cluster: cx.session.cluster.name.clone(),
             plan,
