@@ -1,6 +1,9 @@
 //! k3s stage and SSH backend against real OpenSSH sshd nodes (see k3s/nodes.rs), the kube
 //! simulator cross-checked with kubectl, and the stage's wizard view.
 
+#[path = "check/fixture.rs"]
+#[allow(dead_code)]
+mod fixture;
 #[path = "k3s/git_push.rs"]
 mod git_push;
 #[path = "k3s/ha.rs"]
@@ -21,6 +24,11 @@ mod kube_health;
 mod kube_sim;
 #[path = "k3s/kube_stream.rs"]
 mod kube_stream;
+#[path = "scaffold/lab.rs"]
+#[allow(dead_code)]
+mod lab;
+#[path = "k3s/scaffold_watch.rs"]
+mod scaffold_watch;
 #[path = "support/mod.rs"]
 mod support;
 /// For nodes.rs, which benches/k3s_join.rs includes too.

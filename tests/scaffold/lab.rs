@@ -44,7 +44,12 @@ impl Lab {
             homelab::secrets::rules::homelab_config(std::slice::from_ref(&recipient)),
         )
         .unwrap();
-        let repo = git2::Repository::init(&root).unwrap();
+        render_cluster_secrets(&root, &secret, &recipient);
+        let repo = git2::Repository::init_opts(
+            &root,
+            git2::RepositoryInitOptions::new().initial_head("main"),
+        )
+        .unwrap();
         let mut cfg = repo.config().unwrap();
         cfg.set_str("user.name", AUTHOR).unwrap();
         cfg.set_str("user.email", EMAIL).unwrap();
@@ -125,6 +130,39 @@ impl Lab {
             .filter_map(|s| s.path().ok().map(str::to_string))
             .collect()
     }
+}
+
+/// What the Flux stage does once `.sops.yaml` exists: the tree's Secrets rendered from the env
+/// file (here one with a placeholder for every key), so the tree passes `secrets/resolves`.
+fn render_cluster_secrets(root: &Path, secret: &str, recipient: &str) {
+    use homelab::secrets::cluster_secrets::{RENDERED, render_all};
+    use homelab::secrets::{Format, Opened};
+    let mut env = String::new();
+    for spec in RENDERED {
+        for (_, key) in spec.keys {
+            if !env.contains(&format!("\n{key}=")) {
+                env.push_str(&format!("\n{key}=placeholder-{}", key.to_ascii_lowercase()));
+            }
+        }
+    }
+    let env = Opened::new_plain(
+        &root.join("config/env/lab.env"),
+        Format::Dotenv,
+        env.trim_start(),
+        Default::default(),
+        false,
+        &[recipient.to_string()],
+    )
+    .unwrap();
+    let cfg = homelab::secrets::rules::SopsConfig::load(&root.join(".sops.yaml")).unwrap();
+    let key: age::x25519::Identity = secret
+        .lines()
+        .find(|l| l.starts_with("AGE-SECRET-KEY-"))
+        .unwrap()
+        .parse()
+        .unwrap();
+    let ids = homelab::secrets::keys::Identities::from_keys(vec![key], "lab");
+    render_all(root, &env, "lab.env", &cfg, &ids).unwrap();
 }
 
 pub fn text(o: &Output) -> String {
