@@ -27,6 +27,8 @@ mod kube_stream;
 #[path = "scaffold/lab.rs"]
 #[allow(dead_code)]
 mod lab;
+#[path = "k3s/scaffold_push.rs"]
+mod scaffold_push;
 #[path = "k3s/scaffold_watch.rs"]
 mod scaffold_watch;
 #[path = "support/mod.rs"]

@@ -12,6 +12,7 @@ pub mod commit;
 pub mod facts;
 pub mod parent;
 pub mod plan;
+pub mod push;
 pub mod render;
 pub mod request;
 pub mod seal;

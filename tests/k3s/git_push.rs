@@ -9,10 +9,10 @@ use homelab::backends::ssh::{SshEnv, SshError};
 use std::path::Path;
 use std::sync::Arc;
 
-const BARE: &str = "/var/lib/hlgit/flux.git";
+pub(crate) const BARE: &str = "/var/lib/hlgit/flux.git";
 
 /// A node serving `BARE` to user `git` (login shell git-shell), trusting the operator's key.
-fn git_server(wd: &Path, op: &Operator) -> Node {
+pub(crate) fn git_server(wd: &Path, op: &Operator) -> Node {
     let node = Node::start(wd, &NodeSpec::isolated("gitsrv"), &op.pubkey());
     let shell = sh("command -v git-shell").unwrap();
     let shell = shell.trim();
@@ -24,7 +24,7 @@ fn git_server(wd: &Path, op: &Operator) -> Node {
     node
 }
 
-fn bare_git(node: &Node, args: &str) -> Result<String, String> {
+pub(crate) fn bare_git(node: &Node, args: &str) -> Result<String, String> {
     node.exec(&format!(
         "cd {BARE} && git -c safe.directory='*' --git-dir={BARE} {args}"
     ))
@@ -41,7 +41,7 @@ fn local_repo(dir: &Path) -> git2::Repository {
     repo
 }
 
-fn access(op: &Operator) -> SshAccess {
+pub(crate) fn access(op: &Operator) -> SshAccess {
     SshAccess {
         env: Arc::new(SshEnv::for_home(&op.home, None).unwrap()),
         prompter: accept(),

@@ -306,22 +306,10 @@ pub fn write_check_commit(root: &std::path::Path, plan: &Plan) -> Result<Applied
     apply::apply(root, plan, true).map_err(ApplyError::Write)
 }
 
-/// Push HEAD's branch to the repository Flux follows, when HEAD is on the branch Flux follows.
+/// Push over the operator's SSH setup (ssh_config, agent, keys, known_hosts).
 async fn push_commit(root: PathBuf, url: String, branch: String) -> Result<String, String> {
-    use crate::backends::git_push::{self, SshAccess};
+    use crate::backends::git_push::SshAccess;
     use crate::backends::ssh::{NonInteractive, SshEnv};
-    let head = git2::Repository::open(&root)
-        .map_err(|e| format!("{}: {}", root.display(), e.message()))
-        .and_then(|r| {
-            r.head()
-                .map_err(|e| format!("reading HEAD: {}", e.message()))
-                .map(|h| h.shorthand().unwrap_or("").to_string())
-        })?;
-    if head != branch {
-        return Err(format!(
-            "HEAD is on `{head}`, but Flux follows `{branch}` (flux.branch in the cluster definition); merge the commit into {branch} and push it yourself"
-        ));
-    }
     let env = SshEnv::from_process().map_err(|e| e.to_string())?;
     let access = SshAccess {
         env: std::sync::Arc::new(env),
@@ -329,14 +317,7 @@ async fn push_commit(root: PathBuf, url: String, branch: String) -> Result<Strin
         prompter: std::sync::Arc::new(NonInteractive::default()),
         identity_file: None,
     };
-    let pushed = git_push::push(&root, &url, &branch, access)
-        .await
-        .map_err(|e| e.to_string())?;
-    let head = pushed.head.to_string();
-    Ok(format!(
-        "pushed {} to {branch} at {url}",
-        &head[..head.len().min(12)]
-    ))
+    crate::scaffold::push::push(&root, &url, &branch, access).await
 }
 
 /// The watch task's body: a client for the cluster, then `scaffold::watch::follow`, each
