@@ -159,6 +159,8 @@ fn scaffold_done_shows_the_commit_and_the_watch() {
         &mut app,
         Event::Applied(Ok(Box::new(Applied::Committed { written, id }))),
     );
+    // Committed: the form, with whatever it held, is gone; `e` starts the next app.
+    assert_eq!(app.screens.scaffold.form.text(Slot::Name), "");
     press(&mut app, "ctrl-l");
     let effects = press(&mut app, "w");
     assert!(
@@ -192,4 +194,38 @@ fn scaffold_done_shows_the_commit_and_the_watch() {
         );
     }
     assert_frames("scaffold", "scaffold_done_watching", &mut app);
+}
+
+/// The plan holds the Secret encrypted; the request kept beside it for the result and the
+/// watch no longer holds the values.
+#[test]
+fn after_the_plan_only_ciphertext_remains() {
+    use homelab::scaffold::request::{SecretEntry, SecretValue};
+    let lab = crate::lab::Lab::new(&[]);
+    let root = lab.root();
+    let facts = TreeFacts::read(&Tree::load(&root).unwrap()).unwrap();
+    let input = homelab::scaffold::AppInput {
+        name: "whoami".into(),
+        category: "tools".into(),
+        image: "traefik/whoami:v1.11.0".into(),
+        secrets: vec![SecretEntry {
+            key: "API_TOKEN".into(),
+            value: SecretValue::new("hunter2-not-real"),
+        }],
+        ..Default::default()
+    };
+    let planned = make_plan(&root, &facts, input, None).unwrap();
+    assert_eq!(planned.req.secrets.len(), 1);
+    assert_eq!(planned.req.secrets[0].key, "API_TOKEN");
+    assert!(planned.req.secrets[0].value.is_empty());
+    let sealed = planned
+        .plan
+        .files
+        .iter()
+        .find(|f| f.rel.ends_with("whoami.sops.yaml"))
+        .expect("the Secret is planned");
+    assert!(sealed.new.contains("ENC[AES256_GCM,"), "{}", sealed.new);
+    for f in &planned.plan.files {
+        assert!(!f.new.contains("hunter2"), "{}", f.rel);
+    }
 }

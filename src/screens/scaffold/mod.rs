@@ -294,7 +294,13 @@ pub fn make_plan(
             None => PlanError::Fields(errs),
         }
     })?;
+    let mut req = req;
     let plan: Plan = plan::plan(root, facts, &req).map_err(PlanError::Other)?;
+    // The plan holds the Secret encrypted; the plaintext values go now (wiped as dropped),
+    // keeping only the keys.
+    for e in &mut req.secrets {
+        e.value = crate::scaffold::request::SecretValue::new("");
+    }
     Ok(Planned { req, plan })
 }
 
@@ -498,6 +504,8 @@ impl Owner<Event> for ScaffoldState {
                     Ok(applied) => {
                         match &*applied {
                             Applied::Committed { id, .. } => {
+                                // Committed: the form (and the secret values in it) goes.
+                                self.form = Form::default();
                                 let s = id.to_string();
                                 cx.notify(format!(
                                     "Committed {} \"{}\"; p pushes it, w follows the app",
