@@ -10,7 +10,7 @@ use crate::msg::Action;
 use crate::scaffold::request::{SecretEntry, SecretValue, defaults};
 use crate::scaffold::{AppInput, Field, FieldError, TreeFacts, validate};
 use crate::widgets::line_edit::LineEdit;
-use crossterm::event::{KeyCode, KeyEvent};
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// The most secret keys the form takes.
@@ -83,6 +83,8 @@ pub enum Outcome {
     Submit,
     /// A submit with problems left: the first field with one is focused.
     Invalid,
+    /// Not a key of the form (Ctrl-Z, Ctrl-L, F-keys...): the global keymap may have it.
+    Ignored,
 }
 
 /// The form. See the module doc.
@@ -618,15 +620,25 @@ impl Form {
             }
             _ => {
                 let slot = self.focus;
+                // Typing never falls through to the keymap (a `q` in a choice must not leave).
+                let typed = matches!(key.code, KeyCode::Char(_))
+                    && !key
+                        .modifiers
+                        .intersects(KeyModifiers::CONTROL | KeyModifiers::ALT);
+                let unused = if typed {
+                    Outcome::Stay
+                } else {
+                    Outcome::Ignored
+                };
                 if slot.is_choice() {
                     match key.code {
                         KeyCode::Right | KeyCode::Char(' ') => self.cycle(slot, true),
                         KeyCode::Left => self.cycle(slot, false),
-                        _ => return Outcome::Stay,
+                        _ => return unused,
                     }
                 } else if let Some(e) = self.edit_mut(slot) {
                     if !e.on_key(key) {
-                        return Outcome::Stay;
+                        return unused;
                     }
                     if slot == Slot::SecretKeys {
                         self.sync_secrets();
@@ -777,6 +789,21 @@ mod tests {
             f.error(Slot::SecretKeys)
                 .is_some_and(|e| e.contains("`DB_PASSWORD` has an empty value"))
         );
+    }
+
+    #[test]
+    fn keys_the_form_does_not_use_go_on_to_the_global_keymap() {
+        let km = Keymap::builtin();
+        let mut f = Form::default();
+        let ctrl_z = KeyEvent::new(KeyCode::Char('z'), KeyModifiers::CONTROL);
+        assert_eq!(f.on_key(ctrl_z, &km, &facts()), Outcome::Ignored);
+        f.focus_on(Slot::Category);
+        // A letter on a choice is swallowed, not `q` = back.
+        assert_eq!(
+            f.on_key(key(KeyCode::Char('q')), &km, &facts()),
+            Outcome::Stay
+        );
+        assert_eq!(f.choice(Slot::Category), None);
     }
 
     #[test]

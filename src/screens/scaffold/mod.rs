@@ -378,6 +378,7 @@ impl Screen for ScaffoldState {
             return Handled::No;
         };
         match self.form.on_key(key, cx.keymap, facts) {
+            Outcome::Ignored => return Handled::No,
             Outcome::Stay => {}
             Outcome::Cancel => cx.back(),
             Outcome::Invalid => {
