@@ -162,11 +162,23 @@ fn scaffold_done_shows_the_commit_and_the_watch() {
     // Committed: the form, with whatever it held, is gone; `e` starts the next app.
     assert_eq!(app.screens.scaffold.form.text(Slot::Name), "");
     press(&mut app, "ctrl-l");
-    let effects = press(&mut app, "w");
+    let effects = press(&mut app, "p");
+    assert!(
+        format!("{effects:?}").contains("scaffold-push"),
+        "the push is a task: {effects:?}"
+    );
+    // The push landed: the watch starts by itself.
+    let effects = backend(
+        &mut app,
+        Event::Pushed(Ok(
+            "pushed 3f2a9c1d0000 to main at ssh://git@github.com/funoffshore/homelab.git".into(),
+        )),
+    );
     assert!(
         format!("{effects:?}").contains("scaffold-watch"),
         "the watch is a task: {effects:?}"
     );
+    press(&mut app, "ctrl-l");
     for (what, ready, detail) in [
         (
             "Kustomization flux-system/apps-tools",

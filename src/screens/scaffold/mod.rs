@@ -556,17 +556,20 @@ impl Owner<Event> for ScaffoldState {
                 }
             }
             Event::Pushed(r) => {
-                if let Phase::Done(d) = &mut self.phase {
-                    d.push = match r {
-                        Ok(m) => {
-                            cx.notify(format!("{m}; w follows the app until Ready"));
-                            Progress::Done(m)
-                        }
-                        Err(e) => {
-                            cx.error(format!("Push failed: {e}"));
-                            Progress::Failed(e)
-                        }
-                    };
+                let Phase::Done(d) = &mut self.phase else {
+                    return;
+                };
+                match r {
+                    Ok(m) => {
+                        cx.notify(format!("{m}; following the app until Ready"));
+                        d.push = Progress::Done(m);
+                        // Pushed: Flux will fetch it, so follow the app at once.
+                        self.watch(cx);
+                    }
+                    Err(e) => {
+                        cx.error(format!("Push failed: {e}"));
+                        d.push = Progress::Failed(e);
+                    }
                 }
             }
             Event::Watch(w) => {
