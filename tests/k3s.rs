@@ -7,6 +7,9 @@ mod flux_stage;
 mod flux_stage_ssh;
 #[path = "k3s/flux_view.rs"]
 mod flux_view;
+#[path = "check/fixture.rs"]
+#[allow(dead_code)]
+mod fixture;
 #[path = "k3s/git_push.rs"]
 mod git_push;
 #[path = "k3s/ha.rs"]
@@ -27,6 +30,13 @@ mod kube_health;
 mod kube_sim;
 #[path = "k3s/kube_stream.rs"]
 mod kube_stream;
+#[path = "scaffold/lab.rs"]
+#[allow(dead_code)]
+mod lab;
+#[path = "k3s/scaffold_push.rs"]
+mod scaffold_push;
+#[path = "k3s/scaffold_watch.rs"]
+mod scaffold_watch;
 #[path = "support/mod.rs"]
 mod support;
 /// For nodes.rs, which benches/k3s_join.rs includes too.

@@ -33,7 +33,7 @@ pub fn run(cli: Cli, started: Instant) -> ExitCode {
         Some(Command::Bootstrap(a)) => bootstrap::run(global, &a, started),
         Some(Command::Console(a)) => console::run(global, a, started),
         Some(Command::Env(a)) => env::run(global, a, started),
-        Some(Command::Scaffold(a)) => scaffold::run(global, a),
+        Some(Command::Scaffold(a)) => scaffold::run(global, a, started),
         Some(Command::Check(a)) => check::run(global, &a, started),
         Some(Command::Doctor(a)) => doctor::run(global, &a),
         Some(Command::Sim(s)) => sim::run(s.command),
