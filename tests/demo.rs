@@ -3,7 +3,6 @@
 //! green, a rehearsed failure and its retry, and the crash-anywhere proof.
 
 #[path = "support/mod.rs"]
-#[allow(dead_code)]
 mod support;
 
 #[path = "demo/harness.rs"]

@@ -8,15 +8,17 @@
 //! ([`layout::Layout::env`]). Dropping the lab stops every server and removes the directory.
 
 pub mod layout;
+mod power;
 pub mod repo;
 pub mod root;
 
 use crate::sim::kube::{KubeSim, objects::NodeSpec};
 use crate::sim::pve::{PveSim, SimImage};
-use crate::sim::ssh_node::{self, NodeOptions, NodeProfile, NodeServer};
+use crate::sim::ssh_node::{self, NodeOptions, NodeProfile};
 use layout::{IMAGE, Layout, PVE_NODE, SSH_USER, VMS};
 use std::path::Path;
 use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
 
 /// What to start.
 pub struct LabOptions {
@@ -35,7 +37,10 @@ pub struct Lab {
     pub loki: crate::sim::loki::LokiSim,
     pub alerts: crate::sim::alerts::AlertsSim,
     pub cloudflare: crate::sim::cloudflare::CloudflareSim,
-    pub nodes: Vec<NodeServer>,
+    /// Each VM's SSH server as it is started while the VM runs (see [`power`]).
+    pub nodes: Vec<NodeOptions>,
+    /// Stops the task that powers the SSH servers (and them with it).
+    power: CancellationToken,
 }
 
 /// Delays of a brisk real install at speed 1.
@@ -223,7 +228,7 @@ impl Lab {
             } else {
                 pace::INSTALL_AGENT
             });
-            let node = NodeServer::start(NodeOptions {
+            nodes.push(NodeOptions {
                 listen: l.ssh_addr(vm),
                 profile: NodeProfile {
                     name: vm.name.into(),
@@ -235,11 +240,16 @@ impl Lab {
                 kubeconfig: node_kubeconfig.clone(),
                 install_time,
                 on_install,
-            })
-            .await
-            .map_err(|e| bind_err(&format!("SSH node {}", vm.name), e))?;
-            nodes.push(node);
+                host_key: Arc::new(ssh_node::random_key()),
+                state: Default::default(),
+            });
         }
+        let power = CancellationToken::new();
+        tokio::spawn(power::follow_vms(
+            pve.state.clone(),
+            nodes.clone(),
+            power.clone(),
+        ));
         Ok(Lab {
             layout: l,
             pve,
@@ -248,14 +258,13 @@ impl Lab {
             alerts,
             cloudflare,
             nodes,
+            power,
         })
     }
 
     /// Stop every server (the directory goes with the `TempDir` its owner holds).
     pub async fn stop(self) {
-        for n in &self.nodes {
-            n.shutdown();
-        }
+        self.power.cancel();
         self.loki.stop().await;
         self.alerts.stop().await;
         self.cloudflare.stop().await;
@@ -284,8 +293,13 @@ impl Lab {
         ];
         for (vm, n) in VMS.iter().zip(&self.nodes) {
             out.push(format!(
-                "  SSH {:<13} {}@{}  (host key {})",
-                vm.name, SSH_USER, n.addr, n.host_key_fingerprint
+                "  SSH {:<13} {}@{}  (host key {}; answers while its VM runs)",
+                vm.name,
+                SSH_USER,
+                n.listen,
+                n.host_key
+                    .public_key()
+                    .fingerprint(russh::keys::ssh_key::HashAlg::Sha256)
             ));
         }
         out.push(format!("  Loki            {}", l.loki_url()));

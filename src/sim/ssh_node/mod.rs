@@ -3,7 +3,9 @@
 //! `sh -s` / `sudo -n -- sh -s` by reading the script from stdin and answering it through
 //! [`script::answer`] (streamed line by line, paced by the lab's speed), and `sudo -n true`.
 //! When an install finishes, [`NodeOptions::on_install`] is called: the lab makes the node a
-//! Kubernetes node of the kube simulator.
+//! Kubernetes node of the kube simulator. The host key and the node's files live outside the
+//! server ([`NodeOptions::host_key`], [`NodeOptions::state`]), so a server stopped and started
+//! again (the VM rebooted) is the same machine.
 
 pub mod script;
 
@@ -37,6 +39,10 @@ pub struct NodeOptions {
     /// How long an install takes (its lines are spread over it); zero answers at once.
     pub install_time: Duration,
     pub on_install: OnInstall,
+    /// The node's host key: the same across restarts of its server (a VM's reboot).
+    pub host_key: Arc<PrivateKey>,
+    /// The node's disk: kept across restarts of its server.
+    pub state: Arc<Mutex<NodeState>>,
 }
 
 /// A running node. Dropping it stops the server and its sessions.
@@ -74,7 +80,7 @@ impl NodeServer {
         opts: NodeOptions,
     ) -> std::io::Result<NodeServer> {
         let addr = listener.local_addr()?;
-        let key = random_key();
+        let key = (*opts.host_key).clone();
         let host_key = key.public_key().clone();
         let host_key_fingerprint = host_key.fingerprint(HashAlg::Sha256).to_string();
         let config = Arc::new(russh::server::Config {
@@ -86,7 +92,7 @@ impl NodeServer {
             inactivity_timeout: Some(Duration::from_secs(3600)),
             ..Default::default()
         });
-        let state = Arc::new(Mutex::new(NodeState::default()));
+        let state = opts.state.clone();
         let stop = CancellationToken::new();
         let shared = Arc::new(Shared {
             opts,

@@ -283,7 +283,7 @@ fn install(p: &NodeProfile, s: &mut NodeState, script: &str, kubeconfig: &str) -
         ),
         (
             10,
-            format!("[INFO]  Creating killall script /usr/local/bin/k3s-killall.sh"),
+            "[INFO]  Creating killall script /usr/local/bin/k3s-killall.sh".to_string(),
         ),
         (
             10,
@@ -313,7 +313,7 @@ fn install(p: &NodeProfile, s: &mut NodeState, script: &str, kubeconfig: &str) -
             .entry(TOKEN_PATH.into())
             .or_insert_with(|| node_token(env.get("K3S_TOKEN").map(String::as_str)));
         s.files.insert(KUBECONFIG_PATH.into(), kubeconfig.into());
-    } else if env.get("K3S_URL").is_none() || env.get("K3S_TOKEN").is_none() {
+    } else if !env.contains_key("K3S_URL") || !env.contains_key("K3S_TOKEN") {
         return Answer::error(
             format!("[ERROR]  {}: an agent needs K3S_URL and K3S_TOKEN", p.name),
             1,
