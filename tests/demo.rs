@@ -16,3 +16,5 @@ mod crash;
 mod lab;
 #[path = "demo/node_script.rs"]
 mod node_script;
+#[path = "demo/tui.rs"]
+mod tui;

@@ -86,6 +86,12 @@ fn a_headless_demo_bootstrap_reaches_green_and_a_second_run_changes_nothing() {
     let lab = HeadlessLab::start(&["--speed", "max"]);
     let first = bootstrap_all(&lab, &[]);
     assert_green(&first);
+    // Nothing answers at a VM's address before the VM runs (the SSH nodes follow their VMs).
+    assert!(
+        !String::from_utf8_lossy(&first.stdout).contains("something already answers SSH"),
+        "{}",
+        text(&first)
+    );
     assert_eq!(end_state(&lab), expected());
     let second = bootstrap_all(&lab, &[]);
     assert_green(&second);
