@@ -505,6 +505,8 @@ fn sigterm_while_the_editor_runs_restores_terminal() {
 #[allow(dead_code)]
 #[path = "scaffold/lab.rs"]
 mod lab;
+#[path = "support/rendered_secrets.rs"]
+mod rendered_secrets;
 
 /// `homelab scaffold` as a user would: fill the form (name, category with the arrows, image),
 /// preview the files and the diff, write and commit; then the commit, read with git2, holds the

@@ -1,15 +1,15 @@
 //! k3s stage and SSH backend against real OpenSSH sshd nodes (see k3s/nodes.rs), the kube
 //! simulator cross-checked with kubectl, and the stage's wizard view.
 
+#[path = "check/fixture.rs"]
+#[allow(dead_code)]
+mod fixture;
 #[path = "k3s/flux_stage.rs"]
 mod flux_stage;
 #[path = "k3s/flux_stage_ssh.rs"]
 mod flux_stage_ssh;
 #[path = "k3s/flux_view.rs"]
 mod flux_view;
-#[path = "check/fixture.rs"]
-#[allow(dead_code)]
-mod fixture;
 #[path = "k3s/git_push.rs"]
 mod git_push;
 #[path = "k3s/ha.rs"]
@@ -33,6 +33,8 @@ mod kube_stream;
 #[path = "scaffold/lab.rs"]
 #[allow(dead_code)]
 mod lab;
+#[path = "support/rendered_secrets.rs"]
+mod rendered_secrets;
 #[path = "k3s/scaffold_push.rs"]
 mod scaffold_push;
 #[path = "k3s/scaffold_watch.rs"]
