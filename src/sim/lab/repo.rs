@@ -23,8 +23,17 @@ pub fn prepare(source: &Path, dest: &Path, cluster_yaml: &str) -> Result<(), Str
         })?;
     // Flux syncs `main` (the cluster definition says so).
     let head = repo.head().and_then(|h| h.peel_to_commit()).map_err(git)?;
-    repo.branch("main", &head, true).map_err(git)?;
-    repo.set_head("refs/heads/main").map_err(git)?;
+    // A clone of a checkout on `main` is on `main` already (and git refuses to move the
+    // branch HEAD is on); any other branch gets a `main` at the same commit.
+    let on_main = repo
+        .head()
+        .ok()
+        .and_then(|h| h.name().ok().map(str::to_string))
+        == Some("refs/heads/main".into());
+    if !on_main {
+        repo.branch("main", &head, true).map_err(git)?;
+        repo.set_head("refs/heads/main").map_err(git)?;
+    }
     repo.remote_delete("origin").ok();
     for dir in ["config/clusters", "config/env"] {
         let Ok(entries) = std::fs::read_dir(dest.join(dir)) else {
@@ -81,4 +90,50 @@ pub fn commit_all(repo: &git2::Repository, message: &str) -> Result<(), String> 
     repo.commit(Some("HEAD"), &sig, &sig, message, &tree, &[&parent])
         .map_err(git)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A source checkout on `main` (a fresh clone of the project, as CI makes) and one on
+    /// another branch both give a copy on `main` holding the demo definition.
+    #[test]
+    fn the_copy_is_on_main_whatever_branch_the_source_is_on() {
+        for branch in ["main", "feature"] {
+            let dir = tempfile::tempdir().unwrap();
+            let src = dir.path().join("src");
+            let repo = git2::Repository::init_opts(
+                &src,
+                git2::RepositoryInitOptions::new().initial_head(branch),
+            )
+            .unwrap();
+            std::fs::create_dir_all(src.join("config/clusters")).unwrap();
+            std::fs::write(src.join("config/clusters/real.yaml"), "x: 1\n").unwrap();
+            let mut index = repo.index().unwrap();
+            index
+                .add_all(["*"], git2::IndexAddOption::DEFAULT, None)
+                .unwrap();
+            let tree = repo.find_tree(index.write_tree().unwrap()).unwrap();
+            let sig = git2::Signature::now("t", "t@example.org").unwrap();
+            repo.commit(Some("HEAD"), &sig, &sig, "first", &tree, &[])
+                .unwrap();
+            let dest = dir.path().join("copy");
+            prepare(&src, &dest, "name: demo\n").unwrap_or_else(|e| panic!("{branch}: {e}"));
+            let copy = git2::Repository::open(&dest).unwrap();
+            assert_eq!(
+                copy.head().unwrap().name(),
+                Ok("refs/heads/main"),
+                "{branch}"
+            );
+            assert!(!dest.join("config/clusters/real.yaml").exists(), "{branch}");
+            assert!(
+                dest.join(format!(
+                    "config/clusters/{}.yaml",
+                    super::super::layout::CLUSTER
+                ))
+                .is_file()
+            );
+        }
+    }
 }
