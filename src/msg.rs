@@ -260,6 +260,7 @@ pub enum BackendEvent {
     Console(crate::screens::console::events::ConsoleEvent),
     Env(crate::screens::env::Event),
     Check(crate::screens::check::Event),
+    Scaffold(crate::screens::scaffold::Event),
 }
 
 #[cfg(test)]

@@ -23,6 +23,8 @@ mod incident_view;
 mod loki_sim;
 #[path = "console/loki_tail_trust.rs"]
 mod loki_tail_trust;
+#[path = "console/reach.rs"]
+mod reach;
 #[path = "console/sims.rs"]
 mod sims;
 #[path = "console/snapshots.rs"]

@@ -501,3 +501,112 @@ fn sigterm_while_the_editor_runs_restores_terminal() {
     let log = std::fs::read_to_string(tools.path().join("editor.log")).unwrap();
     assert!(!log.contains("read:"), "the editor kept running: {log}");
 }
+
+#[allow(dead_code)]
+#[path = "scaffold/lab.rs"]
+mod lab;
+#[path = "support/rendered_secrets.rs"]
+mod rendered_secrets;
+
+/// `homelab scaffold` as a user would: fill the form (name, category with the arrows, image),
+/// preview the files and the diff, write and commit; then the commit, read with git2, holds the
+/// app with the author from the git config, and `homelab check` passes on the result.
+#[test]
+fn scaffold_form_fill_preview_commit() {
+    let Some(t) = start("scaffold") else { return };
+    let lab = lab::Lab::new(&[]);
+    let root = lab.root();
+    let before = lab.repo().head().unwrap().peel_to_commit().unwrap().id();
+    t.run_until(
+        &run_line_in(&root, "scaffold"),
+        &[
+            Has("New app · cluster/kubernetes/apps/<category>/<name>"),
+            Has("› name"),
+        ],
+        T,
+    );
+    t.type_until("whoami", &[Has("apps/<category>/whoami")], T);
+    t.press_until(&["Tab"], &[Has("› category")], T);
+    t.press_until(
+        &["Right", "Right"],
+        &[Has("[tools]"), Has("apps/tools/whoami")],
+        T,
+    );
+    t.press_until(&["Tab", "Tab"], &[Has("› image")], T);
+    t.type_until(
+        "traefik/whoami:v1.11.0",
+        &[Has("traefik/whoami:v1.11.0")],
+        T,
+    );
+    t.press_until(
+        &["C-s"],
+        &[
+            Has("Preview · apps: add whoami"),
+            Has("Files (6 new)"),
+            Has("==> cluster/kubernetes/apps/tools/whoami/kustomization.yaml (new)"),
+        ],
+        T,
+    );
+    t.press_until(&["Tab"], &[Has("+  - whoami"), Lacks("==> cluster")], T);
+    t.press_until(
+        &["C-s"],
+        &[Has("Write these 7 files, run homelab check, commit?")],
+        T,
+    );
+    let done = t.press_until(
+        &["y"],
+        &[Has("homelab check passes"), Has("Committed ")],
+        Duration::from_secs(120),
+    );
+    assert!(done.contains("\"apps: add whoami\""), "{done}");
+    quit_to_home_then_shell(&t);
+
+    let repo = lab.repo();
+    let head = repo.head().unwrap().peel_to_commit().unwrap();
+    assert_eq!(head.message().unwrap(), "apps: add whoami");
+    assert_eq!(head.parent_id(0).unwrap(), before);
+    assert_eq!(head.author().name().unwrap(), lab::AUTHOR);
+    assert_eq!(head.author().email().unwrap(), lab::EMAIL);
+    let parent = head.parent(0).unwrap();
+    let diff = repo
+        .diff_tree_to_tree(
+            Some(&parent.tree().unwrap()),
+            Some(&head.tree().unwrap()),
+            None,
+        )
+        .unwrap();
+    let mut changed: Vec<String> = diff
+        .deltas()
+        .map(|d| d.new_file().path().unwrap().display().to_string())
+        .collect();
+    changed.sort();
+    let app = "cluster/kubernetes/apps/tools/whoami";
+    assert_eq!(
+        changed,
+        [
+            "cluster/kubernetes/apps/tools/kustomization.yaml".to_string(),
+            format!("{app}/deployment.yaml"),
+            format!("{app}/httproute.yaml"),
+            format!("{app}/kustomization.yaml"),
+            format!("{app}/namespace.yaml"),
+            format!("{app}/networkpolicy.yaml"),
+            format!("{app}/service.yaml"),
+        ]
+    );
+    assert_eq!(
+        lab.dirty(),
+        Vec::<String>::new(),
+        "the work tree matches the commit"
+    );
+    let check = Command::new(env!("CARGO_BIN_EXE_homelab"))
+        .arg("--repo")
+        .arg(&root)
+        .arg("check")
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stdout)
+    );
+}

@@ -1,6 +1,9 @@
 //! k3s stage and SSH backend against real OpenSSH sshd nodes (see k3s/nodes.rs), the kube
 //! simulator cross-checked with kubectl, and the stage's wizard view.
 
+#[path = "check/fixture.rs"]
+#[allow(dead_code)]
+mod fixture;
 #[path = "k3s/flux_stage.rs"]
 mod flux_stage;
 #[path = "k3s/flux_stage_ssh.rs"]
@@ -27,6 +30,15 @@ mod kube_health;
 mod kube_sim;
 #[path = "k3s/kube_stream.rs"]
 mod kube_stream;
+#[path = "scaffold/lab.rs"]
+#[allow(dead_code)]
+mod lab;
+#[path = "support/rendered_secrets.rs"]
+mod rendered_secrets;
+#[path = "k3s/scaffold_push.rs"]
+mod scaffold_push;
+#[path = "k3s/scaffold_watch.rs"]
+mod scaffold_watch;
 #[path = "support/mod.rs"]
 mod support;
 /// For nodes.rs, which benches/k3s_join.rs includes too.

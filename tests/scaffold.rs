@@ -25,3 +25,6 @@ mod combinations;
 
 #[path = "scaffold/cli.rs"]
 mod cli;
+
+#[path = "scaffold/screen.rs"]
+mod screen;

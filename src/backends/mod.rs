@@ -6,6 +6,7 @@ pub mod backoff;
 pub mod body;
 pub mod chart_index;
 pub mod cloudflare;
+pub mod doctor;
 pub mod endpoint;
 pub mod git;
 pub mod git_push;

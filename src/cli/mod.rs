@@ -44,8 +44,8 @@ pub struct GlobalArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// The same TUI against the built-in simulated lab.
-    Demo,
+    /// The same TUI against the built-in simulated lab (loopback only; removed on exit).
+    Demo(DemoArgs),
     /// Bootstrap wizard, or non-interactive with --yes.
     Bootstrap(BootstrapArgs),
     /// Day-two console: logs and alerts.
@@ -56,6 +56,8 @@ pub enum Command {
     Scaffold(ScaffoldArgs),
     /// Check the repository against the Stage 1 architecture (exit 1 on any violation).
     Check(CheckArgs),
+    /// Walk a public hostname from Cloudflare to its pods; name the first broken link (exit 1).
+    Doctor(DoctorArgs),
     /// Run one simulator standalone on 127.0.0.1.
     Sim(SimArgs),
     /// Print shell completions.
@@ -63,6 +65,13 @@ pub enum Command {
         #[arg(value_enum)]
         shell: CompletionShell,
     },
+}
+
+/// `homelab doctor HOST` (docs/doctor.md).
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// The public hostname, e.g. jellyfin.example.com.
+    pub host: String,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -254,6 +263,19 @@ pub struct CheckArgs {
     /// versions; a repository that cannot be read is reported, not fatal.
     #[arg(long, conflicts_with = "tui")]
     pub outdated: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// How fast simulated time runs: 2 is twice as fast, `max` has no delays (tests).
+    #[arg(long, default_value = "1")]
+    pub speed: String,
+    /// Make this step fail once, to rehearse recovery: STAGE:STEP, e.g. k3s:k3s-agent-1/join.
+    #[arg(long, value_name = "STAGE:STEP")]
+    pub fail: Option<String>,
+    /// Start only the lab: print its endpoints, kubeconfig and environment, run until Ctrl-C.
+    #[arg(long)]
+    pub headless: bool,
 }
 
 #[derive(Debug, Args)]

@@ -11,6 +11,7 @@ pub mod bootstrap;
 pub mod check;
 pub mod console;
 pub mod demo;
+pub mod doctor;
 pub mod env;
 pub mod headless;
 pub mod launch;
@@ -28,12 +29,13 @@ pub fn run(cli: Cli, started: Instant) -> ExitCode {
     let global = &cli.global;
     match cli.command {
         None => launch::tui(global, launch::Start::home(started)),
-        Some(Command::Demo) => demo::run(),
+        Some(Command::Demo(a)) => demo::run(global, &a, started),
         Some(Command::Bootstrap(a)) => bootstrap::run(global, &a, started),
         Some(Command::Console(a)) => console::run(global, a, started),
         Some(Command::Env(a)) => env::run(global, a, started),
-        Some(Command::Scaffold(a)) => scaffold::run(global, a),
+        Some(Command::Scaffold(a)) => scaffold::run(global, a, started),
         Some(Command::Check(a)) => check::run(global, &a, started),
+        Some(Command::Doctor(a)) => doctor::run(global, &a),
         Some(Command::Sim(s)) => sim::run(s.command),
         Some(Command::Completions { shell }) => crate::cli::completions(shell),
     }
@@ -48,12 +50,4 @@ pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
             eprintln!("homelab: cannot start the async runtime: {e}");
             ExitCode::FAILURE
         })
-}
-
-/// A subcommand whose issue has not landed: say so plainly, exit 2.
-pub(crate) fn not_landed(what: &str) -> ExitCode {
-    eprintln!(
-        "homelab: `{what}` is not available in this build yet; see the issue tracker. Nothing was done."
-    );
-    ExitCode::from(2)
 }

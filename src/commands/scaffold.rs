@@ -4,30 +4,27 @@
 //!
 //! Exit codes: 0 done (or dry run), 1 files written but not committed (the result fails
 //! `homelab check`, or the commit failed), 2 invalid input, a refusal, or nothing done.
-//! `homelab scaffold` alone (the form) is not in this build yet: exit 2.
+//! `homelab scaffold` alone opens the form screen (screens::scaffold).
 
 use crate::cli::{GlobalArgs, ScaffoldAppArgs, ScaffoldArgs, ScaffoldCommand};
 use crate::domain::printable::sanitize;
+use crate::repo::output;
 use crate::repo::tree::Tree;
-use crate::repo::{check, output};
 use crate::scaffold::request::{SecretEntry, SecretValue};
-use crate::scaffold::{AppInput, TreeFacts, commit, commit_message, plan, validate};
+use crate::scaffold::{AppInput, TreeFacts, apply, commit_message, plan, validate};
+use crate::screens::ScreenId;
 use std::io::{BufRead, Write};
 use std::path::Path;
 use std::process::ExitCode;
+use std::time::Instant;
 use zeroize::Zeroizing;
 
-/// The largest values file read.
-const MAX_VALUES_BYTES: u64 = 256 * 1024;
-
-pub fn run(global: &GlobalArgs, args: ScaffoldArgs) -> ExitCode {
+pub fn run(global: &GlobalArgs, args: ScaffoldArgs, started: Instant) -> ExitCode {
     match args.command {
-        None => {
-            eprintln!(
-                "homelab scaffold: the form is not in this build yet; use `homelab scaffold app --name NAME --category CATEGORY ...` (homelab scaffold app --help). Nothing was done."
-            );
-            ExitCode::from(2)
-        }
+        None => super::launch::tui(
+            global,
+            super::launch::Start::on(ScreenId::Scaffold, started),
+        ),
         Some(ScaffoldCommand::App(a)) => match app(global, &a) {
             Ok(code) => code,
             Err(msg) => {
@@ -68,31 +65,12 @@ fn app(global: &GlobalArgs, a: &ScaffoldAppArgs) -> Result<ExitCode, String> {
         );
         return Ok(ExitCode::SUCCESS);
     }
-    let before = check::check_tree(&tree);
-    if !before.ok() {
-        eprint!("{}", output::human(&before));
-        return Err(format!(
-            "the tree already fails `homelab check` ({} violations above); fix those first, so the scaffold's check speaks about the app only. Nothing was written.",
-            before.violations.len()
-        ));
-    }
     let rels: Vec<String> = plan.files.iter().map(|f| f.rel.clone()).collect();
-    if !a.no_commit {
-        let edited: Vec<String> = plan
-            .files
-            .iter()
-            .filter(|f| f.old.is_some())
-            .map(|f| f.rel.clone())
-            .collect();
-        commit::ensure_clean(&root, &edited)?;
-        let repo = git2::Repository::open(&root).map_err(|e| {
-            format!(
-                "{}: not a git repository ({}); use --no-commit to write without committing",
-                root.display(),
-                e.message()
-            )
-        })?;
-        commit::signature(&repo)?;
+    if let Err(e) = apply::ready(&root, &tree, &plan, !a.no_commit) {
+        if let apply::NotReady::TreeFails(report) = &e {
+            eprint!("{}", output::human(report));
+        }
+        return Err(e.summary());
     }
     if !a.yes {
         let question = if a.no_commit {
@@ -109,51 +87,53 @@ fn app(global: &GlobalArgs, a: &ScaffoldAppArgs) -> Result<ExitCode, String> {
             return Ok(ExitCode::from(2));
         }
     }
-    let written = plan.write(&root)?;
+    let applied = apply::apply(&root, &plan, !a.no_commit)?;
     eprintln!(
         "homelab scaffold: wrote {} files under {}",
-        written.len(),
+        applied.written().len(),
         plan.folder
     );
-    let report = check::run(&root).map_err(|e| e.to_string())?;
-    if !report.ok() {
-        eprint!("{}", output::human(&report));
-        eprintln!(
-            "homelab scaffold: the result fails `homelab check`, so nothing was committed. The files are written: fix them and commit yourself, or remove {} and restore {}.",
-            plan.folder,
-            rels.last().map(String::as_str).unwrap_or("")
-        );
-        return Ok(ExitCode::from(1));
-    }
-    eprintln!("homelab scaffold: homelab check passes.");
-    if a.no_commit {
-        eprintln!("homelab scaffold: not committed (--no-commit).");
-        return Ok(ExitCode::SUCCESS);
-    }
-    let id = match commit::commit(&root, &rels, &commit_message(&req.name)) {
-        Ok(id) => id,
-        Err(e) => {
+    match applied {
+        apply::Applied::CheckFails { report, .. } => {
+            eprint!("{}", output::human(&report));
+            eprintln!(
+                "homelab scaffold: the result fails `homelab check`, so nothing was committed. The files are written: fix them and commit yourself, or {}.",
+                apply::restore_hint(&plan)
+            );
+            Ok(ExitCode::from(1))
+        }
+        apply::Applied::Written { .. } => {
+            eprintln!("homelab scaffold: homelab check passes.");
+            eprintln!("homelab scaffold: not committed (--no-commit).");
+            Ok(ExitCode::SUCCESS)
+        }
+        apply::Applied::CommitFailed { error, .. } => {
+            eprintln!("homelab scaffold: homelab check passes.");
             eprintln!(
                 "homelab scaffold: {}\nhomelab scaffold: the files are written and pass the check, but nothing was committed; commit them yourself.",
-                sanitize(&e)
+                sanitize(&error)
             );
-            return Ok(ExitCode::from(1));
+            Ok(ExitCode::from(1))
         }
-    };
-    let short = id.to_string();
-    eprintln!(
-        "homelab scaffold: committed {} \"{}\" (push it to let Flux apply the app).",
-        &short[..short.len().min(12)],
-        commit_message(&req.name)
-    );
-    Ok(ExitCode::SUCCESS)
+        apply::Applied::Committed { id, .. } => {
+            eprintln!("homelab scaffold: homelab check passes.");
+            let short = id.to_string();
+            eprintln!(
+                "homelab scaffold: committed {} \"{}\" (push it to let Flux apply the app).",
+                &short[..short.len().min(12)],
+                commit_message(&req.name)
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+    }
 }
 
 /// The request as typed, from the flags (the values file read, the secret values asked).
 fn input(a: &ScaffoldAppArgs) -> Result<AppInput, String> {
     let values = match &a.values {
         None => String::new(),
-        Some(p) => read_values(p)?,
+        Some(p) => crate::scaffold::values_file::read(Path::new(""), p)
+            .map_err(|e| format!("--values {e}"))?,
     };
     let secrets = secret_values(a)?;
     Ok(AppInput {
@@ -179,17 +159,6 @@ fn input(a: &ScaffoldAppArgs) -> Result<AppInput, String> {
         secrets,
         runs_as_root: a.runs_as_root,
     })
-}
-
-fn read_values(p: &Path) -> Result<String, String> {
-    let meta = std::fs::metadata(p).map_err(|e| format!("--values {}: {e}", p.display()))?;
-    if !meta.is_file() || meta.len() > MAX_VALUES_BYTES {
-        return Err(format!(
-            "--values {}: not a regular file of at most 256 KiB",
-            p.display()
-        ));
-    }
-    std::fs::read_to_string(p).map_err(|e| format!("--values {}: {e}", p.display()))
 }
 
 /// The value of every `--secret KEY`: from stdin (`KEY=value` lines) or asked with echo off.

@@ -1,6 +1,7 @@
 //! Plain data shared by every layer: no ratatui, tokio or reqwest types here.
 
 pub mod alerts;
+pub mod doctor;
 pub mod health;
 pub mod incident;
 pub mod logs;

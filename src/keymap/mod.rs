@@ -272,7 +272,8 @@ mod tests {
             );
             assert_eq!(map.key_for("home", &Action::Open(id)), Some(key));
         }
-        assert!(!is_context("scaffold"), "only built screens are contexts");
+        assert!(is_context("scaffold"), "a registered screen is a context");
+        assert!(!is_context("demo"), "only built screens are contexts");
     }
 
     #[test]

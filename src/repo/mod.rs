@@ -4,6 +4,7 @@
 //! `commands::check`.
 
 pub mod check;
+pub mod doctor_facts;
 pub mod file_read;
 pub mod outdated;
 pub mod output;

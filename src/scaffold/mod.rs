@@ -7,13 +7,17 @@
 //! [`parent`] the in-place edit of the group's kustomization, [`plan`] the preview, diff and
 //! write, [`commit`] the git2 commit.
 
+pub mod apply;
 pub mod commit;
 pub mod facts;
 pub mod parent;
 pub mod plan;
+pub mod push;
 pub mod render;
 pub mod request;
 pub mod seal;
+pub mod values_file;
+pub mod watch;
 
 pub use facts::TreeFacts;
 pub use plan::{Plan, PlannedFile};

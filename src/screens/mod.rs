@@ -7,6 +7,7 @@ pub mod console;
 pub mod env;
 pub mod home;
 pub mod registry;
+pub mod scaffold;
 pub mod start;
 pub mod wizard;
 
@@ -65,6 +66,18 @@ registry::screens! {
             blurb: "Edit the SOPS-encrypted config/env/*.env files in place",
             job: Some(Job { key: "e", desc: "Env files" }),
             needs_repo: false,
+        },
+    },
+    Scaffold {
+        field: scaffold,
+        state: scaffold::ScaffoldState,
+        events: scaffold::Event,
+        info: Info {
+            name: "scaffold",
+            title: "New app",
+            blurb: "Scaffold an app into the tree: form, preview, check, commit, push, watch",
+            job: Some(Job { key: "a", desc: "Scaffold an app" }),
+            needs_repo: true,
         },
     },
     Check {

@@ -4,6 +4,8 @@
 pub mod alerts;
 pub mod cloudflare;
 pub mod kube;
+pub mod lab;
 pub mod loki;
 pub mod pve;
 pub mod server;
+pub mod ssh_node;

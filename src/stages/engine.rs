@@ -750,7 +750,10 @@ pub async fn run_step<S: Stage + ?Sized>(
                     JournalKind::StepStarted,
                 ))
                 .map_err(io)?;
-            stage.execute(step, &cx).await.map(|()| Outcome::Changed)
+            match super::rehearsal::injected(id, &step.id) {
+                Some(e) => Err(e),
+                None => stage.execute(step, &cx).await.map(|()| Outcome::Changed),
+            }
         }
         Err(e) => Err(e),
     };

@@ -196,7 +196,9 @@ impl Journal {
         line.push('\n');
         let _guard = self.inner.lock.lock().unwrap_or_else(|p| p.into_inner());
         super::journal_file::append(&self.inner.path, line.as_bytes())
-            .map_err(|e| super::journal_file::named(&self.inner.path, e))
+            .map_err(|e| super::journal_file::named(&self.inner.path, e))?;
+        super::crash_point::recorded();
+        Ok(())
     }
 
     /// All entries, oldest first. A torn or foreign line (crash mid-write, even one cut inside a

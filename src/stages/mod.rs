@@ -2,6 +2,7 @@
 //! observability, as [`registry`] lists them. [`engine`] is the contract every stage implements; [`printer`] turns plans,
 //! checks and events into plain text for `homelab bootstrap --plan` / `--yes`.
 
+pub mod crash_point;
 pub mod engine;
 pub mod flux;
 pub mod insecure_http;
@@ -13,6 +14,7 @@ pub mod plan_inputs;
 pub mod printer;
 pub mod proxmox;
 pub mod registry;
+pub mod rehearsal;
 pub mod run;
 pub mod run_lock;
 pub mod secrets;

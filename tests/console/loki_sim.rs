@@ -180,7 +180,7 @@ async fn query_errors_from_loki_show_in_the_pane() {
     .await;
     let err = h.st.logs.error.clone().unwrap();
     assert!(err.contains("parse error") && err.contains("400"), "{err}");
-    let screen = h.screen(100, 24);
+    let screen = h.screen(100, 30);
     assert!(
         screen.contains("The query failed") && screen.contains("parse error"),
         "{screen}"
@@ -228,7 +228,7 @@ async fn live_then_stopped(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn loki_stopped_and_restarted_mid_session_shows_the_outage_and_recovers() {
     let (mut h, addr, store) = live_then_stopped(|_| {}).await;
-    let screen = h.screen(100, 24);
+    let screen = h.screen(100, 30);
     assert!(screen.contains("reconnecting"), "{screen}");
     store.push(web(), "written during the outage");
 

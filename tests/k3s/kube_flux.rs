@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// The URL gotk-sync.yaml points Flux at.
-const URL: &str = "ssh://git@github.com/funoffshore/homelab.git";
+pub(crate) const URL: &str = "ssh://git@github.com/funoffshore/homelab.git";
 
 fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -63,7 +63,7 @@ fn git_copy(dir: &Path, edit: impl FnOnce(&Path)) -> PathBuf {
     work
 }
 
-async fn cluster() -> KubeSim {
+pub(crate) async fn cluster() -> KubeSim {
     let sim = KubeSim::start(SimOptions {
         controllers: Some(Timing::instant(Duration::from_millis(200))),
         ..Default::default()
@@ -88,7 +88,7 @@ async fn cluster() -> KubeSim {
 
 /// What the Flux stage of `homelab bootstrap` does after installing Flux: the flux-system
 /// namespace, the `sops-age` Secret, then gotk-sync.yaml.
-async fn bootstrap(k: &Kubectl, dir: &Path, work: &Path, age_key: &str) {
+pub(crate) async fn bootstrap(k: &Kubectl, dir: &Path, work: &Path, age_key: &str) {
     use base64::Engine as _;
     let key = base64::engine::general_purpose::STANDARD.encode(age_key);
     let secrets = format!(

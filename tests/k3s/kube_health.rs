@@ -283,8 +283,17 @@ async fn flux_crds_installed_while_watching_are_followed() {
     let (sim, client, _dir) = cluster().await;
     let (tx, mut rx) = mpsc::channel(64);
     let watch = tokio::spawn(health::watch(client.clone(), tx));
-    until(&mut rx, "FluxAbsent", |c| *c == HealthChange::FluxAbsent).await;
-    until(&mut rx, "Connected", |c| *c == HealthChange::Connected).await;
+    // Both may come in one batch, in either order.
+    let (mut absent, mut connected) = (false, false);
+    tokio::time::timeout(T, async {
+        while !(absent && connected) {
+            let batch = rx.recv().await.expect("the watch ended");
+            absent |= batch.contains(&HealthChange::FluxAbsent);
+            connected |= batch.contains(&HealthChange::Connected);
+        }
+    })
+    .await
+    .expect("FluxAbsent and Connected");
     apply_yaml(&client, HELMRELEASE_CRD).await;
     let c = until(&mut rx, "the HelmRelease list", |c| {
         matches!(c, HealthChange::Replace { list: ListKind::Flux, kind, objects }

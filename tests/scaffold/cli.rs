@@ -311,14 +311,23 @@ fn a_result_that_fails_check_is_written_but_not_committed() {
     );
 }
 
+/// `homelab scaffold` alone is the form: a TUI screen, which needs a terminal.
 #[test]
-fn without_a_subcommand_scaffold_still_exits_two() {
+fn without_a_subcommand_scaffold_opens_the_form_which_needs_a_terminal() {
+    let lab = Lab::new(&[]);
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_homelab"))
+        .arg("--repo")
+        .arg(lab.root())
         .arg("scaffold")
+        .env("HOME", lab.dir.path())
+        .env("XDG_STATE_HOME", lab.dir.path().join("state"))
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("the form is not in this build yet"));
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{t}");
+    assert!(t.contains("the TUI needs a terminal"), "{t}");
+    assert!(!t.contains("not in this build"), "{t}");
+    assert_eq!(lab.dirty(), Vec::<String>::new());
 }
 
 #[test]

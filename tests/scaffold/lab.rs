@@ -46,7 +46,11 @@ impl Lab {
         )
         .unwrap();
         crate::rendered_secrets::render(&root, &secret, &recipient);
-        let repo = git2::Repository::init(&root).unwrap();
+        let repo = git2::Repository::init_opts(
+            &root,
+            git2::RepositoryInitOptions::new().initial_head("main"),
+        )
+        .unwrap();
         let mut cfg = repo.config().unwrap();
         cfg.set_str("user.name", AUTHOR).unwrap();
         cfg.set_str("user.email", EMAIL).unwrap();

@@ -8,17 +8,24 @@ use std::path::Path;
 /// Render every Secret under `root`, encrypted to `.sops.yaml`'s rules; `secret` is the age
 /// identity (to leave unchanged files alone), `recipient` its public key.
 pub fn render(root: &Path, secret: &str, recipient: &str) {
-    use homelab::secrets::cluster_secrets::render_all;
+    use homelab::secrets::cluster_secrets::{RENDERED, render_all};
     use homelab::secrets::keys::identities_from_text;
     use homelab::secrets::metadata::CryptRule;
     use homelab::secrets::rules::SopsConfig;
     use homelab::secrets::{Format, Opened};
+    // A placeholder for every env key a rendered Secret reads.
+    let mut text = String::new();
+    for spec in RENDERED {
+        for (_, key) in spec.keys {
+            if !text.contains(&format!("\n{key}=")) {
+                text.push_str(&format!("\n{key}=placeholder-{}", key.to_ascii_lowercase()));
+            }
+        }
+    }
     let env = Opened::new_plain(
         &root.join("config/env/lab.env"),
         Format::Dotenv,
-        "GRAFANA_ADMIN_USER=admin\nGRAFANA_ADMIN_PASSWORD=pw\nCLOUDFLARE_API_TOKEN=cf\n\
-         CLOUDFLARE_TUNNEL_TOKEN=tunnel\nTAILSCALE_AUTH_KEY=ts\nVSCODE_SERVER_PASSWORD=code\n\
-         ALERTMANAGER_WEBHOOK_URL=https://ntfy.example.invalid/alerts\n",
+        text.trim_start(),
         CryptRule::default(),
         false,
         &[recipient.to_string()],

@@ -130,14 +130,14 @@ fn mouse_click_selects_then_opens_and_wheel_scrolls() {
     assert_eq!(app.current, ScreenId::Home);
     mouse(&mut app, MouseEventKind::ScrollDown, 5, 4);
     assert_eq!(app.screens.home.job, 3);
-    // Clicking the selected job (Check) opens it.
+    // Clicking the selected job (New app) opens it.
     mouse(
         &mut app,
         MouseEventKind::Down(MouseButton::Left),
         5,
         2 + 2 * 3,
     );
-    assert_eq!(app.current, ScreenId::Check);
+    assert_eq!(app.current, ScreenId::Scaffold);
 }
 
 /// Every registered screen opens: the registry lists only screens that exist.

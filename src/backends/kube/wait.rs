@@ -34,7 +34,7 @@ pub struct Readiness {
 }
 
 impl Readiness {
-    fn not(condition: &str, reason: &str, message: String) -> Readiness {
+    pub fn not(condition: &str, reason: &str, message: String) -> Readiness {
         Readiness {
             ready: false,
             condition: condition.into(),
@@ -212,6 +212,20 @@ pub async fn wait_ready(
     timeout: Duration,
     on_change: &mut (dyn FnMut(&Readiness) + Send),
 ) -> Result<Readiness, WaitError> {
+    wait_until(client, res, namespace, name, timeout, &readiness, on_change).await
+}
+
+/// [`wait_ready`] with another judge of the object (its JSON, `kind` and `apiVersion` set):
+/// e.g. ready *and* at a given revision.
+pub async fn wait_until(
+    client: &Client,
+    res: &Resolved,
+    namespace: Option<&str>,
+    name: &str,
+    timeout: Duration,
+    judge: &(dyn Fn(&Value) -> Readiness + Send + Sync),
+    on_change: &mut (dyn FnMut(&Readiness) + Send),
+) -> Result<Readiness, WaitError> {
     let api: Api<DynamicObject> = match (res.namespaced, namespace) {
         (true, Some(ns)) => Api::namespaced_with(client.clone(), ns, &res.resource),
         _ => Api::all_with(client.clone(), &res.resource),
@@ -259,7 +273,7 @@ pub async fn wait_ready(
             json["kind"] = Value::String(res.resource.kind.clone());
             json["apiVersion"] = Value::String(res.resource.api_version.clone());
         }
-        let r = readiness(&json);
+        let r = judge(&json);
         if r != last {
             on_change(&r);
             last = r;

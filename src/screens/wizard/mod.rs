@@ -272,8 +272,14 @@ impl WizardState {
             .into_iter()
             .filter(|k| asked.contains(&k.key))
             .collect();
+        // A value set in the environment pre-fills its field, as `bootstrap --yes` takes it
+        // (`homelab demo` sets them for its lab).
         self.secrets_form = Some(secrets_form::SecretsForm::new(file, keys, |k| {
-            crate::stages::secrets::default_for(k, cfg)
+            std::env::var(k)
+                .ok()
+                .filter(|v| !v.is_empty())
+                .map(zeroize::Zeroizing::new)
+                .or_else(|| crate::stages::secrets::default_for(k, cfg))
         }));
         cx.status("fill in the values (Tab: next field, Ctrl-R: reveal, Esc: cancel)");
     }

@@ -173,6 +173,11 @@ impl KubeSim {
         flux::install(&self.store).map_err(|e| e.message)
     }
 
+    /// Install the CRDs of chart `chart` (`gateway-helm`, `cert-manager`, ...) without Flux.
+    pub fn install_chart_crds(&self, chart: &str) -> Result<(), String> {
+        flux::install_chart_crds(&self.store, chart).map_err(|e| e.message)
+    }
+
     /// Let GitRepositories with `spec.url == url` fetch the local repository at `path`.
     pub fn serve_git(&self, url: &str, path: &std::path::Path) {
         self.controllers.serve_git(url, path);

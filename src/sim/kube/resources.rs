@@ -148,6 +148,7 @@ const BUILTIN: &[Row] = &[
     ("networking.k8s.io", "v1", "ingresses", "ingress", "Ingress", true, &["ing"], NONE, true),
     ("networking.k8s.io", "v1", "networkpolicies", "networkpolicy", "NetworkPolicy", true, &["netpol"], NONE, false),
     ("coordination.k8s.io", "v1", "leases", "lease", "Lease", true, NONE, NONE, false),
+    ("discovery.k8s.io", "v1", "endpointslices", "endpointslice", "EndpointSlice", true, NONE, NONE, false),
     ("rbac.authorization.k8s.io", "v1", "clusterrolebindings", "clusterrolebinding", "ClusterRoleBinding", false, NONE, NONE, false),
     ("rbac.authorization.k8s.io", "v1", "clusterroles", "clusterrole", "ClusterRole", false, NONE, NONE, false),
     ("rbac.authorization.k8s.io", "v1", "rolebindings", "rolebinding", "RoleBinding", true, NONE, NONE, false),
@@ -170,6 +171,7 @@ pub const BUILTIN_GROUPS: &[&str] = &[
     "storage.k8s.io",
     "networking.k8s.io",
     "coordination.k8s.io",
+    "discovery.k8s.io",
     "apiextensions.k8s.io",
     "metrics.k8s.io",
 ];

@@ -62,6 +62,12 @@ pub trait Pane: Debug {
         b: &Self::Backend,
         wrap: fn(Self::Event) -> BackendEvent,
     ) -> Planned;
+    /// Its share of the room the panes after the first divide ([`LOGS_WEIGHT`] each unless
+    /// a pane asks for less); 0: collapsed to its frame and one line (while it has nothing
+    /// to show).
+    fn weight(&self) -> u16 {
+        LOGS_WEIGHT
+    }
     /// Keys of its long-lived tasks, cancelled when the console is left.
     fn subscription_keys() -> Vec<TaskKey> {
         Vec::new()
@@ -77,6 +83,9 @@ pub trait Pane: Debug {
         None
     }
 }
+
+/// The layout weight of the logs pane and of every added pane that does not ask for less.
+pub const LOGS_WEIGHT: u16 = 4;
 
 /// "Show these logs": a LogQL query for Loki and the pod to follow when Loki is unreachable.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -206,6 +215,14 @@ macro_rules! panes {
                 }
             }
 
+            /// `pane`'s layout weight (after the first pane).
+            pub fn weight(&self, pane: PaneId) -> u16 {
+                match pane {
+                    $(PaneId::$id => self.$field.weight(),)*
+                    _ => LOGS_WEIGHT,
+                }
+            }
+
             /// Draws `pane` if it is an added pane.
             pub fn render(&self, pane: PaneId, _f: &mut Frame, _area: Rect, _cx: &Cx, _focused: bool) {
                 match pane {
@@ -240,8 +257,10 @@ fn wrap<E>(fx: Vec<E>, f: fn(E) -> PaneEffect) -> Vec<ConsoleEffect> {
 }
 
 pub mod health;
+pub mod reach;
 
 // The registry: one line per added pane (and its `pub mod` line above the macro call).
 panes! {
     Health { field: health, pane: health::HealthPane },
+    Reach { field: reach, pane: reach::ReachPane },
 }

@@ -31,17 +31,23 @@ pub struct Cx<'a> {
 /// full-width panes show more of each line).
 pub const SIDE_BY_SIDE_MIN_WIDTH: u16 = 260;
 
+/// The rows of a collapsed pane (weight 0): its frame and one line.
+const COLLAPSED_ROWS: u16 = 3;
+
 /// Areas of the panes in focus order (a zoomed pane gets everything).
 pub fn pane_areas(state: &ConsoleState, area: Rect) -> Vec<(PaneId, Rect)> {
     if state.zoomed {
         return vec![(state.focus, area)];
     }
-    // The first pane gets `split` percent, the others share the rest.
-    let constraints = PaneId::ALL.iter().enumerate().map(|(i, _)| {
+    // The first pane gets `split` percent, the others share the rest by their weights.
+    let constraints = PaneId::ALL.iter().enumerate().map(|(i, pane)| {
         if i == 0 {
             Constraint::Percentage(state.split)
         } else {
-            Constraint::Fill(1)
+            match state.panes.weight(*pane) {
+                0 => Constraint::Length(COLLAPSED_ROWS),
+                w => Constraint::Fill(w),
+            }
         }
     });
     let chunks = if area.width >= SIDE_BY_SIDE_MIN_WIDTH {

@@ -57,7 +57,7 @@ fn wrap_shows_the_whole_line_and_escapes_never_reach_the_terminal() {
     assert!(!plain.contains("END"), "cut without wrap");
     assert!(!plain.contains('\x1b'));
     st.apply(ConsoleAction::ToggleWrap, 0);
-    let wrapped = draw(&st, 80, 24);
+    let wrapped = draw(&st, 80, 30);
     assert!(wrapped.contains("END"), "{wrapped}");
     assert!(wrapped.contains("00:00:01.000 red xxx"), "{wrapped}");
 }

@@ -5,12 +5,14 @@
 //!
 //! Files: `workloads` (Deployment -> ReplicaSet -> Pods, StatefulSet, DaemonSet and their
 //! status), `kubelet` (scheduling, Pending -> Running and Ready, injected crash loops),
-//! `provision` (PVC binding, Gateways, Certificates), `events` (core/v1 Events as the
+//! `provision` (PVC binding, Gateways, Certificates), `routing` (Envoy Services, HTTPRoute
+//! status, EndpointSlices, Certificate Secrets), `events` (core/v1 Events as the
 //! scheduler and kubelet word them).
 
 pub(crate) mod events;
 mod kubelet;
 mod provision;
+mod routing;
 mod workloads;
 
 use super::errors::ApiError;
@@ -84,6 +86,16 @@ pub enum Fault {
     /// The HelmRelease `name` fails its install: its workload's pods crash-loop and Helm's
     /// wait gives up (`InstallFailed`, `flux/helm.rs`).
     HelmInstall { namespace: String, name: String },
+    /// The Gateway `name` gets no address: `Programmed=False AddressNotAssigned`, as Envoy
+    /// Gateway reports it when nothing gives its Envoy Service an address (`provision.rs`).
+    GatewayUnprogrammed { namespace: String, name: String },
+    /// The Certificate `name` fails to renew: its certificate ends in `days` days, `Ready`
+    /// stays True and `Issuing` is False (`routing.rs`).
+    CertificateExpiring {
+        namespace: String,
+        name: String,
+        days: u32,
+    },
 }
 
 impl Fault {
@@ -96,9 +108,11 @@ impl Fault {
                             .strip_prefix(name.as_str())
                             .is_some_and(|r| r.starts_with('-')))
             }
-            Fault::PvcPending { .. } | Fault::GitAuth { .. } | Fault::SopsDecryption { .. } => {
-                false
-            }
+            Fault::PvcPending { .. }
+            | Fault::GitAuth { .. }
+            | Fault::SopsDecryption { .. }
+            | Fault::GatewayUnprogrammed { .. }
+            | Fault::CertificateExpiring { .. } => false,
         }
     }
 }
@@ -214,6 +228,7 @@ impl<'a> Pass<'a> {
         workloads::reconcile(&mut p);
         kubelet::reconcile(&mut p, mem);
         provision::reconcile(&mut p);
+        routing::reconcile(&mut p);
         super::flux::reconcile(&mut p, &mut mem.flux);
         p.next
     }

@@ -183,7 +183,6 @@ fn gateway(p: &mut Pass, gw: &Value) {
         .and_then(Value::as_str)
         .unwrap_or("10.43.200.1")
         .to_string();
-    next["status"]["addresses"] = json!([{"type": "IPAddress", "value": address}]);
     set_condition(
         &mut next,
         "Accepted",
@@ -191,13 +190,31 @@ fn gateway(p: &mut Pass, gw: &Value) {
         "Accepted",
         "Resource accepted",
     );
-    set_condition(
-        &mut next,
-        "Programmed",
-        "True",
-        "Programmed",
-        "Resource programmed, assigned to service(s) envoy-gateway-system/envoy",
-    );
+    let unaddressed = p.faults.iter().any(|f| {
+        matches!(f, Fault::GatewayUnprogrammed { namespace, name }
+            if namespace == meta(gw, "namespace") && name == meta(gw, "name"))
+    });
+    if unaddressed {
+        if let Some(st) = next["status"].as_object_mut() {
+            st.remove("addresses");
+        }
+        set_condition(
+            &mut next,
+            "Programmed",
+            "False",
+            "AddressNotAssigned",
+            "No addresses have been assigned to the Gateway",
+        );
+    } else {
+        next["status"]["addresses"] = json!([{"type": "IPAddress", "value": address}]);
+        set_condition(
+            &mut next,
+            "Programmed",
+            "True",
+            "Programmed",
+            "Resource programmed, assigned to service(s) envoy-gateway-system/envoy",
+        );
+    }
     let listeners: Vec<Value> = gw
         .pointer("/spec/listeners")
         .and_then(Value::as_array)

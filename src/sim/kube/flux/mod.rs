@@ -24,6 +24,21 @@ mod source;
 
 pub use crds::crds;
 
+/// Install the CRDs the chart `chart` brings (cert-manager, gateway-helm, ...; `charts.rs`),
+/// as a HelmRelease's install would: for tests that seed a cluster without Flux.
+pub fn install_chart_crds(store: &Store, chart: &str) -> Result<(), ApiError> {
+    let crds = charts::crds_of(chart);
+    if crds.is_empty() {
+        return Err(ApiError::bad_request(format!(
+            "no CRDs known for chart {chart}"
+        )));
+    }
+    for crd in crds {
+        store.put(&crd_key(), crd, "helm")?;
+    }
+    Ok(())
+}
+
 use super::controllers::Pass;
 use super::errors::ApiError;
 use super::resources::crd_key;

@@ -1,0 +1,316 @@
+//! The demo lab (`homelab demo`): every simulator of `src/sim` started together on one private
+//! loopback /24 ([`layout::Layout`]), wired as a real homelab is: Proxmox VE with TLS, one SSH
+//! node per VM ([`crate::sim::ssh_node`]) that becomes a Ready Kubernetes node when k3s is
+//! "installed" on it, the Kubernetes API with Flux's controllers syncing a temporary copy of
+//! the repository, Loki with generated logs, Prometheus + Alertmanager, Cloudflare, a
+//! throwaway age identity and SSH key, and config/clusters/demo.yaml. The stages are not known
+//! here: whatever the stage registry builds runs against the lab through the environment
+//! ([`layout::Layout::env`]). Dropping the lab stops every server and removes the directory.
+
+pub mod layout;
+mod power;
+pub mod repo;
+pub mod root;
+
+use crate::sim::kube::{KubeSim, objects::NodeSpec};
+use crate::sim::pve::{PveSim, SimImage};
+use crate::sim::ssh_node::{self, NodeOptions, NodeProfile};
+use layout::{IMAGE, Layout, PVE_NODE, SSH_USER, VMS};
+use std::path::Path;
+use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
+
+/// What to start.
+pub struct LabOptions {
+    pub layout: Layout,
+    /// The repository to copy (the operator's checkout).
+    pub source_repo: std::path::PathBuf,
+    /// `STAGE:STEP` to fail once (`--fail`).
+    pub fail: Option<String>,
+}
+
+/// A running lab.
+pub struct Lab {
+    pub layout: Layout,
+    pub pve: PveSim,
+    pub kube: Arc<KubeSim>,
+    pub loki: crate::sim::loki::LokiSim,
+    pub alerts: crate::sim::alerts::AlertsSim,
+    pub cloudflare: crate::sim::cloudflare::CloudflareSim,
+    /// Each VM's SSH server as it is started while the VM runs (see [`power`]).
+    pub nodes: Vec<NodeOptions>,
+    /// Stops the task that powers the SSH servers (and them with it).
+    power: CancellationToken,
+}
+
+/// Delays of a brisk real install at speed 1.
+mod pace {
+    use std::time::Duration;
+    pub const PVE_TASK: Duration = Duration::from_millis(1500);
+    pub const PVE_DOWNLOAD: Duration = Duration::from_secs(6);
+    pub const PVE_BOOT: Duration = Duration::from_secs(5);
+    pub const PVE_AGENT_IPS: Duration = Duration::from_millis(1500);
+    pub const INSTALL_SERVER: Duration = Duration::from_secs(8);
+    pub const INSTALL_AGENT: Duration = Duration::from_secs(5);
+    /// From the k3s service starting to the node reporting Ready.
+    pub const NODE_READY: Duration = Duration::from_secs(4);
+}
+
+/// The vendor snippet a real operator places with `vendor_snippet: manual`.
+const VENDOR_SNIPPET: &str = "#cloud-config\npackages:\n  - qemu-guest-agent\nruncmd:\n  - [systemctl, enable, --now, qemu-guest-agent]\n";
+
+fn io(what: &Path) -> impl Fn(std::io::Error) -> String + '_ {
+    move |e| format!("{}: {e}", what.display())
+}
+
+fn bind_err(what: &str, e: impl std::fmt::Display) -> String {
+    format!("the demo's {what} cannot listen: {e}")
+}
+
+impl Lab {
+    pub async fn start(opts: LabOptions) -> Result<Lab, String> {
+        let l = opts.layout;
+        let speed = l.speed;
+        for dir in [
+            l.home().join(".ssh"),
+            l.home().join(".kube"),
+            l.home().join(".config/sops/age"),
+            l.state_dir(),
+            l.snippets(),
+        ] {
+            std::fs::create_dir_all(&dir).map_err(io(&dir))?;
+        }
+        // The operator's SSH key (cloud-init installs its public half) and age identity.
+        let client = ssh_node::random_key();
+        let private = client
+            .to_openssh(russh::keys::ssh_key::LineEnding::LF)
+            .map_err(|e| format!("the demo's SSH key: {e}"))?;
+        let key = l.ssh_key();
+        crate::atomic_write::write(&key, private.as_bytes(), crate::atomic_write::Mode::Secret)
+            .map_err(io(&key))?;
+        let public = client
+            .public_key()
+            .to_openssh()
+            .map_err(|e| format!("the demo's SSH key: {e}"))?;
+        let pubfile = key.with_extension("pub");
+        crate::atomic_write::write(
+            &pubfile,
+            format!("{public} demo@homelab\n").as_bytes(),
+            crate::atomic_write::Mode::KeepOr(0o644),
+        )
+        .map_err(io(&pubfile))?;
+        let (identity, _recipient) = crate::secrets::keys::generate_identity();
+        let age = l.age_key();
+        crate::atomic_write::write(&age, identity.as_bytes(), crate::atomic_write::Mode::Secret)
+            .map_err(io(&age))?;
+        repo::prepare(&opts.source_repo, &l.repo(), &l.cluster_yaml(&IMAGE))?;
+        let snippet = l.snippets().join("homelab-vendor.yaml");
+        crate::atomic_write::write(
+            &snippet,
+            VENDOR_SNIPPET.as_bytes(),
+            crate::atomic_write::Mode::KeepOr(0o644),
+        )
+        .map_err(io(&snippet))?;
+        match &opts.fail {
+            Some(f) => {
+                let file = l.fail_file();
+                crate::atomic_write::write(
+                    &file,
+                    f.as_bytes(),
+                    crate::atomic_write::Mode::KeepOr(0o644),
+                )
+                .map_err(io(&file))?;
+            }
+            None => {
+                let _ = std::fs::remove_file(l.fail_file());
+            }
+        }
+
+        let pve = PveSim::start(crate::sim::pve::SimOptions {
+            listen: l.pve_addr(),
+            plain_http: false,
+            nodes: vec![PVE_NODE.into()],
+            timing: crate::sim::pve::Timing {
+                task: speed.scale(pace::PVE_TASK),
+                download: speed.scale(pace::PVE_DOWNLOAD),
+                boot: speed.scale(pace::PVE_BOOT),
+                agent_ips: speed.scale(pace::PVE_AGENT_IPS),
+            },
+            images: vec![SimImage {
+                url: IMAGE.url.into(),
+                size: IMAGE.size,
+                sha256: IMAGE.sha256.into(),
+            }],
+            ssh_port: None,
+            release: "8.4".into(),
+        })
+        .await
+        .map_err(|e| bind_err("Proxmox VE API", e))?;
+        let secret = l.pve_token_secret.clone();
+        let token_id = pve.token_id.clone();
+        pve.with(|s| {
+            if let Some(t) = s.access.tokens.get_mut(&token_id) {
+                t.secret = secret;
+            }
+            s.snippets_from(PVE_NODE, &l.snippets());
+        });
+
+        let kube = Arc::new(
+            KubeSim::start(crate::sim::kube::SimOptions {
+                listen: l.kube_addr(),
+                controllers: Some(
+                    crate::sim::kube::controllers::Timing::default().scaled(speed.factor()),
+                ),
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| bind_err("Kubernetes API", e))?,
+        );
+        kube.install_flux()
+            .map_err(|e| format!("the demo's Flux CRDs: {e}"))?;
+        kube.serve_git(&l.flux_url(), &l.repo());
+        let lab_kc = l.lab_kubeconfig();
+        crate::atomic_write::write(
+            &lab_kc,
+            kube.kubeconfig(&kube.url()).as_bytes(),
+            crate::atomic_write::Mode::Secret,
+        )
+        .map_err(io(&lab_kc))?;
+
+        let loki = crate::sim::loki::LokiSim::start(
+            l.loki_addr(),
+            crate::sim::loki::LokiSimOptions {
+                rate: 20,
+                ..Default::default()
+            },
+        )
+        .await
+        .map_err(|e| bind_err("Loki", e))?;
+        let alerts = crate::sim::alerts::AlertsSim::start(l.alerts_addr())
+            .await
+            .map_err(|e| bind_err("Prometheus/Alertmanager", e))?;
+        let cloudflare =
+            crate::sim::cloudflare::CloudflareSim::start(crate::sim::cloudflare::SimOptions {
+                listen: l.cloudflare_addr(),
+                zone: "demo.internal".into(),
+                hosts: vec!["echo.demo.internal".into()],
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| bind_err("Cloudflare API", e))?;
+
+        // k3s writes its kubeconfig with the local address; the k3s stage rewrites it.
+        let node_kubeconfig = kube.kubeconfig("https://127.0.0.1:6443");
+        let mut nodes = Vec::new();
+        for vm in &VMS {
+            let kube = kube.clone();
+            let ip = l.ip(vm.octet).to_string();
+            let ready_after = speed.scale(pace::NODE_READY);
+            let on_install: ssh_node::OnInstall = Arc::new(move |name, installed| {
+                kube.upsert_node(NodeSpec {
+                    name: name.to_string(),
+                    ip: ip.clone(),
+                    server: installed.server,
+                    ready: ready_after.is_zero(),
+                    kubelet_version: installed.version.clone(),
+                });
+                if !ready_after.is_zero() {
+                    let kube = kube.clone();
+                    let name = name.to_string();
+                    tokio::spawn(async move {
+                        tokio::time::sleep(ready_after).await;
+                        kube.set_ready(&name, true);
+                    });
+                }
+            });
+            let install_time = speed.scale(if vm.server {
+                pace::INSTALL_SERVER
+            } else {
+                pace::INSTALL_AGENT
+            });
+            nodes.push(NodeOptions {
+                listen: l.ssh_addr(vm),
+                profile: NodeProfile {
+                    name: vm.name.into(),
+                    cores: vm.cores,
+                    memory_mib: vm.memory_mib,
+                },
+                user: SSH_USER.into(),
+                authorized: client.public_key().clone(),
+                kubeconfig: node_kubeconfig.clone(),
+                install_time,
+                on_install,
+                host_key: Arc::new(ssh_node::random_key()),
+                state: Default::default(),
+            });
+        }
+        let power = CancellationToken::new();
+        tokio::spawn(power::follow_vms(
+            pve.state.clone(),
+            nodes.clone(),
+            power.clone(),
+        ));
+        Ok(Lab {
+            layout: l,
+            pve,
+            kube,
+            loki,
+            alerts,
+            cloudflare,
+            nodes,
+            power,
+        })
+    }
+
+    /// Stop every server (the directory goes with the `TempDir` its owner holds).
+    pub async fn stop(self) {
+        self.power.cancel();
+        self.loki.stop().await;
+        self.alerts.stop().await;
+        self.cloudflare.stop().await;
+        self.pve.shutdown();
+    }
+
+    /// The lines `--headless` prints: what listens where and how to reach it.
+    pub fn describe(&self) -> Vec<String> {
+        let l = &self.layout;
+        let mut out = vec![
+            format!(
+                "homelab demo lab on 127.{}.{}.0/24 (loopback only)",
+                l.net[0], l.net[1]
+            ),
+            format!(
+                "  Proxmox VE API  {}  (token {}, TLS SHA-256 {})",
+                l.pve_url(),
+                self.pve.token_id,
+                self.pve.fingerprint.as_deref().unwrap_or("-")
+            ),
+            format!(
+                "  Kubernetes API  {}  (kubeconfig {})",
+                self.kube.url(),
+                l.lab_kubeconfig().display()
+            ),
+        ];
+        for (vm, n) in VMS.iter().zip(&self.nodes) {
+            out.push(format!(
+                "  SSH {:<13} {}@{}  (host key {}; answers while its VM runs)",
+                vm.name,
+                SSH_USER,
+                n.listen,
+                n.host_key
+                    .public_key()
+                    .fingerprint(russh::keys::ssh_key::HashAlg::Sha256)
+            ));
+        }
+        out.push(format!("  Loki            {}", l.loki_url()));
+        out.push(format!("  Prometheus/AM   {}", l.alerts_url()));
+        out.push(format!("  Cloudflare API  {}", self.cloudflare.url()));
+        out.push(format!("  repository      {}", l.repo().display()));
+        out.push(format!(
+            "  kubeconfig      {} (after the k3s stage; the lab's own: {})",
+            l.kubeconfig().display(),
+            l.lab_kubeconfig().display()
+        ));
+        out
+    }
+}

@@ -1,0 +1,65 @@
+//! Crash anywhere: the headless demo bootstrap of every stage in this build is killed with
+//! SIGKILL right after each journal record in turn (`HOMELAB_TEST_KILL_AT_RECORD`, see
+//! src/stages/crash_point.rs), on a fresh lab each time, and then run again with nothing
+//! cleaned up by hand. Every time the lab must end in the same verified state as an
+//! uninterrupted run: the same VMs (no duplicates), the same Ready nodes, one kubeconfig
+//! context, one env file.
+
+use crate::bootstrap::{end_state, expected};
+use crate::harness::{HeadlessLab, assert_green, bootstrap_all, text};
+use std::os::unix::process::ExitStatusExt;
+
+fn journal_records(lab: &HeadlessLab) -> usize {
+    let path = lab
+        .path("XDG_STATE_HOME")
+        .join("homelab/demo/journal.jsonl");
+    std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .lines()
+        .count()
+}
+
+fn contexts(lab: &HeadlessLab) -> usize {
+    let text = std::fs::read_to_string(lab.path("KUBECONFIG")).unwrap();
+    let kc: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
+    kc["contexts"].as_sequence().map_or(0, Vec::len)
+}
+
+#[test]
+fn a_bootstrap_killed_at_any_journal_point_reaches_the_same_end_state_when_run_again() {
+    if !crate::support::require_peer("kubectl") {
+        return;
+    }
+    // The points: the records of one uninterrupted run.
+    let points = {
+        let lab = HeadlessLab::start(&["--speed", "max"]);
+        let run = bootstrap_all(&lab, &[]);
+        assert_green(&run);
+        assert_eq!(end_state(&lab), expected());
+        journal_records(&lab)
+    };
+    assert!(points > 20, "only {points} journal records in a whole run");
+    for k in 1..=points {
+        let lab = HeadlessLab::start(&["--speed", "max"]);
+        let n = k.to_string();
+        let killed = bootstrap_all(&lab, &[(homelab::stages::crash_point::ENV, &n)]);
+        assert_eq!(
+            killed.status.signal(),
+            Some(libc::SIGKILL),
+            "kill point {k}/{points}: the run was not killed there:\n{}",
+            text(&killed)
+        );
+        assert_eq!(journal_records(&lab), k, "kill point {k}: records on disk");
+        let rerun = bootstrap_all(&lab, &[]);
+        assert_green(&rerun);
+        assert_eq!(end_state(&lab), expected(), "kill point {k}/{points}");
+        assert_eq!(contexts(&lab), 1, "kill point {k}: kubeconfig contexts");
+        let env_files: Vec<_> = std::fs::read_dir(lab.path("HOMELAB_REPO").join("config/env"))
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".env"))
+            .collect();
+        assert_eq!(env_files.len(), 1, "kill point {k}: env files");
+    }
+    eprintln!("crash-anywhere: {points} kill points covered, each reached the same end state");
+}

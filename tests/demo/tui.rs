@@ -1,0 +1,100 @@
+//! `homelab demo` in a real terminal (tmux), as a newcomer runs it: the TUI opens on the demo
+//! cluster; the bootstrap of every stage in this build runs from the wizard, answering the
+//! env-value form, the PVE certificate fingerprint and each VM's SSH host key; the nodes end
+//! Ready; quitting removes the lab.
+
+use crate::support::tmux::{Has, Lacks, Launch};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+const T: Duration = Duration::from_secs(90);
+
+/// The fingerprint the host-key prompt shows.
+fn prompted_fingerprint(screen: &str) -> Option<String> {
+    screen
+        .lines()
+        .find_map(|l| l.split("fingerprint").nth(1))
+        .and_then(|rest| rest.split_whitespace().next())
+        .map(|fp| fp.trim_end_matches('│').to_string())
+}
+
+#[test]
+fn the_demo_bootstraps_every_stage_from_the_wizard_and_quitting_removes_the_lab() {
+    let Some(launch) = Launch::new("demo") else {
+        return;
+    };
+    let t = launch.size(130, 40).run(&[
+        crate::harness::BIN,
+        "--repo",
+        env!("CARGO_MANIFEST_DIR"),
+        "demo",
+        "--speed",
+        "max",
+    ]);
+    let home = t.wait_screen(&[Has("Cluster demo"), Has("k3s-agent-2")], T);
+    let lab: PathBuf = home
+        .split_whitespace()
+        .find(|w| w.starts_with("/tmp/homelab-demo-") || w.contains("/homelab-demo-"))
+        .map(|w| PathBuf::from(w.trim_end_matches("/repo")))
+        .expect("the lab's repository in the top bar");
+    assert!(lab.is_dir(), "{}", lab.display());
+
+    // secrets: the form comes pre-filled from the lab; Ctrl-S runs the stage.
+    t.press_until(&["b"], &[Has("Secrets · 3 steps")], T);
+    t.press_until(&["Enter"], &[Has("Values for config/env/demo.env")], T);
+    t.press_until(
+        &["C-s"],
+        &[Has("✓ done:"), Has("config/env/demo.env decrypts")],
+        T,
+    );
+    // proxmox: trust the certificate, then run.
+    t.press_until(&["j"], &[Has("Press p to run the preflight")], T);
+    t.press_until(&["p"], &[Has("Trust this certificate?")], T);
+    t.press_until(&["y"], &[Has("Proxmox VMs · 18 steps")], T);
+    t.press_until(
+        &["Enter"],
+        &[
+            Has("✓ done:"),
+            Has("✓ k3s-server-1 (201): running"),
+            Has("✓ k3s-agent-2 (212): running"),
+        ],
+        T,
+    );
+    // k3s: trust each VM's host key (three prompts), then run.
+    t.press_until(&["j"], &[Has("Press p to run the preflight")], T);
+    t.press_until(&["p"], &[Has("Unknown SSH host key")], T);
+    let mut trusted = Vec::new();
+    loop {
+        let s = t.wait_until("a host-key prompt or the k3s plan", T, |s| {
+            s.contains("k3s · 8 steps") || prompted_fingerprint(s).is_some()
+        });
+        let Some(fp) = prompted_fingerprint(&s) else {
+            break;
+        };
+        t.press_until(&["y"], &[Lacks(&fp)], T);
+        trusted.push(fp);
+    }
+    assert_eq!(trusted.len(), 3, "host keys trusted: {trusted:?}");
+    t.press_until(
+        &["Enter"],
+        &[
+            Has("already held, 0 skipped"),
+            Has("✓ k3s-agent-1 · agent"),
+            Has("✓ k3s-agent-2 · agent"),
+            Has("✓ ready"),
+        ],
+        T,
+    );
+    // Quit: back home, then q; the lab goes with the process.
+    t.press_until(&["q"], &[Has("Cluster demo")], T);
+    t.keys(&["q"]);
+    let start = Instant::now();
+    while lab.exists() {
+        assert!(
+            start.elapsed() < T,
+            "{} still there after quitting",
+            lab.display()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}

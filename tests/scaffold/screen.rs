@@ -1,0 +1,243 @@
+//! The scaffold screen: the form (empty, filled, invalid), the preview and the diff as frames
+//! (snapshots/scaffold/), driven with keys; task results are injected, as the runtime would
+//! deliver them.
+
+use crate::ui_support::{self as support, act, assert_frames, backend, press, type_text};
+use homelab::msg::Action;
+use homelab::repo::tree::Tree;
+use homelab::scaffold::TreeFacts;
+use homelab::screens::ScreenId;
+use homelab::screens::scaffold::{Event, Phase, Planned, Slot, make_plan};
+
+fn facts() -> TreeFacts {
+    TreeFacts::read(&Tree::load(&support::manifest_dir()).unwrap()).unwrap()
+}
+
+/// The app on the scaffold screen with the tree's facts read.
+fn opened() -> homelab::app::App {
+    let mut app = support::app();
+    act(&mut app, Action::Open(ScreenId::Scaffold));
+    backend(&mut app, Event::Facts(Ok(Box::new(facts()))));
+    app
+}
+
+/// Tab until `slot` has the focus.
+fn focus(app: &mut homelab::app::App, slot: Slot) {
+    for _ in 0..40 {
+        if app.screens.scaffold.form.focus == slot {
+            return;
+        }
+        press(app, "tab");
+    }
+    panic!("{slot:?} never got the focus");
+}
+
+/// whoami from traefik/whoami, tools, storage longhorn, one secret key with its value.
+fn fill(app: &mut homelab::app::App) {
+    type_text(app, "whoami");
+    focus(app, Slot::Category);
+    press(app, "right");
+    press(app, "right");
+    focus(app, Slot::Image);
+    type_text(app, "traefik/whoami:v1.11.0");
+    focus(app, Slot::Port);
+    type_text(app, "80");
+    focus(app, Slot::Storage);
+    press(app, "right");
+    focus(app, Slot::SecretKeys);
+    type_text(app, "API_TOKEN");
+    focus(app, Slot::SecretValue(0));
+    type_text(app, "hunter2-not-real");
+}
+
+#[test]
+fn scaffold_form_empty() {
+    let mut app = opened();
+    assert_frames("scaffold", "scaffold_form_empty", &mut app);
+}
+
+#[test]
+fn scaffold_form_filled() {
+    let mut app = opened();
+    fill(&mut app);
+    let frame = support::render(&mut app, 160, 48);
+    assert!(!support::contains(&frame, "hunter2"), "the value is masked");
+    assert!(support::contains(&frame, "••••"), "the value is masked");
+    assert_eq!(app.screens.scaffold.form.errors(), &[]);
+    assert_frames("scaffold", "scaffold_form_filled", &mut app);
+}
+
+#[test]
+fn scaffold_form_invalid() {
+    let mut app = opened();
+    type_text(&mut app, "Bad_Name");
+    focus(&mut app, Slot::Image);
+    type_text(&mut app, "nginx:latest");
+    focus(&mut app, Slot::Exposure);
+    press(&mut app, "right");
+    // Ctrl-S with problems: every field shows its message, the first one gets the focus.
+    press(&mut app, "ctrl-s");
+    assert_eq!(app.screens.scaffold.form.focus, Slot::Name);
+    assert!(matches!(app.screens.scaffold.phase, Phase::Form));
+    let frame = support::render(&mut app, 160, 48);
+    for want in [
+        "`Bad_Name` is not a DNS-safe app name",
+        "no category",
+        "`nginx:latest` uses the mutable tag latest",
+    ] {
+        assert!(support::contains(&frame, want), "{want}");
+    }
+    assert_frames("scaffold", "scaffold_form_invalid", &mut app);
+}
+
+/// The preview of whoami (no secret: the ciphertext would differ on each run) and its diff.
+#[test]
+fn scaffold_preview_and_diff() {
+    let mut app = opened();
+    type_text(&mut app, "whoami");
+    focus(&mut app, Slot::Category);
+    press(&mut app, "right");
+    press(&mut app, "right");
+    focus(&mut app, Slot::Image);
+    type_text(&mut app, "traefik/whoami:v1.11.0");
+    let effects = press(&mut app, "ctrl-s");
+    assert!(
+        format!("{effects:?}").contains("scaffold-plan"),
+        "the plan is made in a task: {effects:?}"
+    );
+    assert!(matches!(app.screens.scaffold.phase, Phase::Planning));
+    let input = app.screens.scaffold.form.input(String::new());
+    let planned: Planned = make_plan(&support::manifest_dir(), &facts(), input, None).unwrap();
+    backend(&mut app, Event::Planned(Ok(Box::new(planned))));
+    assert!(matches!(app.screens.scaffold.phase, Phase::Preview(_)));
+    assert_frames("scaffold", "scaffold_preview", &mut app);
+    press(&mut app, "tab");
+    let frame = support::render(&mut app, 160, 48);
+    assert!(
+        support::contains(&frame, "+  - whoami"),
+        "the diff shows the added line"
+    );
+    assert_frames("scaffold", "scaffold_diff", &mut app);
+    // Ctrl-S asks before anything is written.
+    press(&mut app, "ctrl-s");
+    let frame = support::render(&mut app, 160, 48);
+    assert!(
+        support::contains(&frame, "Write these 7 files, run homelab check, commit?")
+            && support::contains(&frame, "Commit \"apps: add whoami\""),
+        "{}",
+        frame
+    );
+}
+
+/// After the write: the result, the push and the watch's steps as they report.
+#[test]
+fn scaffold_done_shows_the_commit_and_the_watch() {
+    use homelab::scaffold::apply::Applied;
+    use homelab::scaffold::watch::Progress;
+    use homelab::screens::scaffold::WatchEvent;
+    let mut app = opened();
+    type_text(&mut app, "whoami");
+    focus(&mut app, Slot::Category);
+    press(&mut app, "right");
+    press(&mut app, "right");
+    focus(&mut app, Slot::Image);
+    type_text(&mut app, "traefik/whoami:v1.11.0");
+    press(&mut app, "ctrl-s");
+    let input = app.screens.scaffold.form.input(String::new());
+    let planned = make_plan(&support::manifest_dir(), &facts(), input, None).unwrap();
+    let written: Vec<String> = planned.plan.files.iter().map(|f| f.rel.clone()).collect();
+    backend(&mut app, Event::Planned(Ok(Box::new(planned))));
+    press(&mut app, "ctrl-s");
+    let effects = press(&mut app, "y");
+    assert!(
+        format!("{effects:?}").contains("scaffold-apply"),
+        "the write runs in a task: {effects:?}"
+    );
+    assert!(matches!(app.screens.scaffold.phase, Phase::Applying(_)));
+    let id = git2::Oid::from_str("3f2a9c1d00000000000000000000000000000000").unwrap();
+    backend(
+        &mut app,
+        Event::Applied(Ok(Box::new(Applied::Committed { written, id }))),
+    );
+    // Committed: the form, with whatever it held, is gone; `e` starts the next app.
+    assert_eq!(app.screens.scaffold.form.text(Slot::Name), "");
+    press(&mut app, "ctrl-l");
+    let effects = press(&mut app, "p");
+    assert!(
+        format!("{effects:?}").contains("scaffold-push"),
+        "the push is a task: {effects:?}"
+    );
+    // The push landed: the watch starts by itself.
+    let effects = backend(
+        &mut app,
+        Event::Pushed(Ok(
+            "pushed 3f2a9c1d0000 to main at ssh://git@github.com/funoffshore/homelab.git".into(),
+        )),
+    );
+    assert!(
+        format!("{effects:?}").contains("scaffold-watch"),
+        "the watch is a task: {effects:?}"
+    );
+    press(&mut app, "ctrl-l");
+    for (what, ready, detail) in [
+        (
+            "Kustomization flux-system/apps-tools",
+            true,
+            "ReconciliationSucceeded: Applied revision: main@sha1:3f2a9c1d00000000000000000000000000000000",
+        ),
+        (
+            "Deployment whoami/whoami",
+            true,
+            "MinimumReplicasAvailable: Deployment has minimum availability.",
+        ),
+        (
+            "Pod whoami/whoami-5d8f7b9c4d-x7k2p",
+            false,
+            "ContainersNotReady: containers with unready status: [whoami]",
+        ),
+    ] {
+        backend(
+            &mut app,
+            Event::Watch(WatchEvent::Progress(Progress {
+                what: what.into(),
+                ready,
+                detail: detail.into(),
+            })),
+        );
+    }
+    assert_frames("scaffold", "scaffold_done_watching", &mut app);
+}
+
+/// The plan holds the Secret encrypted; the request kept beside it for the result and the
+/// watch no longer holds the values.
+#[test]
+fn after_the_plan_only_ciphertext_remains() {
+    use homelab::scaffold::request::{SecretEntry, SecretValue};
+    let lab = crate::lab::Lab::new(&[]);
+    let root = lab.root();
+    let facts = TreeFacts::read(&Tree::load(&root).unwrap()).unwrap();
+    let input = homelab::scaffold::AppInput {
+        name: "whoami".into(),
+        category: "tools".into(),
+        image: "traefik/whoami:v1.11.0".into(),
+        secrets: vec![SecretEntry {
+            key: "API_TOKEN".into(),
+            value: SecretValue::new("hunter2-not-real"),
+        }],
+        ..Default::default()
+    };
+    let planned = make_plan(&root, &facts, input, None).unwrap();
+    assert_eq!(planned.req.secrets.len(), 1);
+    assert_eq!(planned.req.secrets[0].key, "API_TOKEN");
+    assert!(planned.req.secrets[0].value.is_empty());
+    let sealed = planned
+        .plan
+        .files
+        .iter()
+        .find(|f| f.rel.ends_with("whoami.sops.yaml"))
+        .expect("the Secret is planned");
+    assert!(sealed.new.contains("ENC[AES256_GCM,"), "{}", sealed.new);
+    for f in &planned.plan.files {
+        assert!(!f.new.contains("hunter2"), "{}", f.rel);
+    }
+}
