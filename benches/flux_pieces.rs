@@ -95,5 +95,54 @@ fn bench(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, bench);
+/// A Flux tree of 500 objects: one GitRepository, 100 Kustomizations each depending on the two
+/// before it and holding 4 HelmReleases in its inventory (`wait: true`), one HelmRelease deep in
+/// the chain failing its install; everything after it waits.
+fn tree_of_500()
+-> std::collections::BTreeMap<homelab::stages::flux::diagnose::Key, serde_json::Value> {
+    use serde_json::json;
+    let cond = |ready: bool, reason: &str| json!([{"type": "Ready", "status": if ready { "True" } else { "False" }, "reason": reason, "message": reason, "observedGeneration": 1}]);
+    let mut objs = vec![
+        json!({"apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "GitRepository",
+        "metadata": {"name": "flux-system", "namespace": "flux-system", "generation": 1},
+        "status": {"observedGeneration": 1, "conditions": cond(true, "Succeeded")}}),
+    ];
+    for k in 0..100 {
+        let deps: Vec<_> = (k.max(2) - 2..k)
+            .map(|d| json!({"name": format!("ks-{d}")}))
+            .collect();
+        let entries: Vec<_> = (0..4)
+            .map(|h| json!({"id": format!("apps_hr-{k}-{h}_helm.toolkit.fluxcd.io_HelmRelease", ), "v": "v2"}))
+            .collect();
+        let ok = k < 60;
+        objs.push(json!({"apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
+            "metadata": {"name": format!("ks-{k}"), "namespace": "flux-system", "generation": 1},
+            "spec": {"dependsOn": deps, "sourceRef": {"kind": "GitRepository", "name": "flux-system"}},
+            "status": {"observedGeneration": 1, "inventory": {"entries": entries},
+                "conditions": cond(ok, if ok { "ReconciliationSucceeded" } else if k == 60 { "HealthCheckFailed" } else { "DependencyNotReady" })}}));
+        for h in 0..4 {
+            let failing = k == 60 && h == 2;
+            objs.push(json!({"apiVersion": "helm.toolkit.fluxcd.io/v2", "kind": "HelmRelease",
+                "metadata": {"name": format!("hr-{k}-{h}"), "namespace": "apps", "generation": 1},
+                "status": {"observedGeneration": 1, "conditions": cond(!failing && k < 60, if failing { "InstallFailed" } else if k < 60 { "InstallSucceeded" } else { "Progressing" })}}));
+        }
+    }
+    objs.truncate(500);
+    objs.into_iter()
+        .map(|o| (homelab::stages::flux::diagnose::key_of(&o), o))
+        .collect()
+}
+
+fn diagnose(c: &mut Criterion) {
+    use homelab::stages::flux::diagnose::{label, root_cause};
+    let tree = tree_of_500();
+    assert_eq!(tree.len(), 500);
+    let cause = root_cause(&tree).expect("a cause");
+    assert_eq!(label(&cause.key), "HelmRelease apps/hr-60-2");
+    c.bench_function("diagnose_root_cause_500_objects", |b| {
+        b.iter(|| black_box(root_cause(black_box(&tree))))
+    });
+}
+
+criterion_group!(benches, bench, diagnose);
 criterion_main!(benches);

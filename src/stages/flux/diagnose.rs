@@ -197,6 +197,7 @@ fn descend(start: &Key, objects: &BTreeMap<Key, Value>) -> Cause {
     while let Some(obj) = objects.get(&at) {
         let st = state(obj);
         let mut next = None;
+        let mut next_failed = false;
         for n in needs(obj, objects) {
             if path.contains(&n) || n == at {
                 continue;
@@ -218,11 +219,14 @@ fn descend(start: &Key, objects: &BTreeMap<Key, Value>) -> Cause {
                         failed: true,
                     };
                 }
-                Some(o) if !state(o).ready => {
-                    next = Some(n);
-                    break;
+                // A failed blocker before one still waiting: that is where the walk leads.
+                Some(o) => {
+                    let s = state(o);
+                    if !s.ready && (next.is_none() || (s.failed && !next_failed)) {
+                        next_failed = s.failed;
+                        next = Some(n);
+                    }
                 }
-                Some(_) => {}
             }
         }
         match next {
@@ -286,9 +290,28 @@ pub fn missing_for_good(objects: &BTreeMap<Key, Value>, root: &Key) -> Option<Ca
     if !root_ready {
         return None;
     }
+    // Cheap first (the follow asks on every watch event): a dependsOn naming nothing.
+    let names_a_missing = |v: &Value| {
+        let ns = text(v, "/metadata/namespace");
+        v.pointer("/spec/dependsOn")
+            .and_then(Value::as_array)
+            .is_some_and(|deps| {
+                deps.iter().any(|d| {
+                    let dns = Some(text(d, "/namespace"))
+                        .filter(|s| !s.is_empty())
+                        .unwrap_or(ns);
+                    let key = (
+                        KUSTOMIZATION.to_string(),
+                        dns.to_string(),
+                        text(d, "/name").to_string(),
+                    );
+                    !objects.contains_key(&key)
+                })
+            })
+    };
     objects
         .iter()
-        .filter(|(k, v)| k.0 == KUSTOMIZATION && !state(v).ready)
+        .filter(|(k, v)| k.0 == KUSTOMIZATION && names_a_missing(v) && !state(v).ready)
         .map(|(k, _)| descend(k, objects))
         .find(|c| c.missing.as_ref().is_some_and(|m| m.0 == KUSTOMIZATION))
 }
@@ -609,6 +632,36 @@ mod tests {
 
         let all_ready = snapshot(vec![ks("flux-system", &[], OK, &[])]);
         assert_eq!(root_cause(&all_ready), None);
+    }
+
+    #[test]
+    fn the_walk_follows_the_failed_blocker_not_the_first_waiting_one() {
+        let hr = |name: &str, ready: (&str, &str, &str)| {
+            obj(HELM_RELEASE, name, ready, json!({}), json!({}))
+        };
+        let objects = snapshot(vec![
+            obj(
+                GIT_REPOSITORY,
+                "flux-system",
+                ("True", "Succeeded", "stored"),
+                json!({}),
+                json!({}),
+            ),
+            ks(
+                "platform",
+                &[],
+                ("Unknown", "Progressing", "Running health checks"),
+                &[
+                    "flux-system_a_helm.toolkit.fluxcd.io_HelmRelease",
+                    "flux-system_b_helm.toolkit.fluxcd.io_HelmRelease",
+                ],
+            ),
+            hr("a", ("Unknown", "Progressing", "Running 'install' action")),
+            hr("b", ("False", "InstallFailed", "Helm install failed")),
+        ]);
+        let c = root_cause(&objects).unwrap();
+        assert_eq!(label(&c.key), "HelmRelease flux-system/b");
+        assert_eq!(c.blocked, vec!["Kustomization flux-system/platform"]);
     }
 
     #[test]

@@ -175,7 +175,6 @@ fn watch(client: &Client, kind: &str, group: &str, version: &str) -> BoxStream<'
 fn complete(objects: &BTreeMap<Key, Value>) -> bool {
     !objects.is_empty()
         && objects.values().all(|v| diagnose::state(v).ready)
-        && diagnose::root_cause(objects).is_none()
         && objects.values().all(|v| {
             v.pointer("/status/inventory/entries")
                 .and_then(Value::as_array)
