@@ -39,17 +39,27 @@ fn a_bootstrap_killed_at_any_journal_point_reaches_the_same_end_state_when_run_a
         journal_records(&lab)
     };
     assert!(points > 20, "only {points} journal records in a whole run");
+    let mut beyond = 0;
     for k in 1..=points {
         let lab = HeadlessLab::start(&["--speed", "max"]);
         let n = k.to_string();
         let killed = bootstrap_all(&lab, &[(homelab::stages::crash_point::ENV, &n)]);
+        let written = journal_records(&lab);
+        if killed.status.signal().is_none() && written < k {
+            // This run wrote fewer records than the counted one (a VM's wait step found it
+            // already booted: one `held` record instead of `step_started` + `changed`), so it
+            // has no point k: it ran to the end, and that end must be green.
+            assert_green(&killed);
+            beyond += 1;
+            continue;
+        }
         assert_eq!(
             killed.status.signal(),
             Some(libc::SIGKILL),
             "kill point {k}/{points}: the run was not killed there:\n{}",
             text(&killed)
         );
-        assert_eq!(journal_records(&lab), k, "kill point {k}: records on disk");
+        assert_eq!(written, k, "kill point {k}: records on disk");
         let rerun = bootstrap_all(&lab, &[]);
         assert_green(&rerun);
         assert_eq!(end_state(&lab), expected(), "kill point {k}/{points}");
@@ -61,5 +71,9 @@ fn a_bootstrap_killed_at_any_journal_point_reaches_the_same_end_state_when_run_a
             .collect();
         assert_eq!(env_files.len(), 1, "kill point {k}: env files");
     }
-    eprintln!("crash-anywhere: {points} kill points covered, each reached the same end state");
+    assert!(beyond <= 2, "{beyond} runs ended before their kill point");
+    eprintln!(
+        "crash-anywhere: {} kill points covered ({beyond} of the {points} counted were past the end of that run), each reached the same end state",
+        points - beyond
+    );
 }
