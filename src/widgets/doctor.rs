@@ -1,8 +1,8 @@
 //! How a reachability doctor's walk (`domain::doctor::Walk`) is drawn, wherever it is shown:
 //! the console's reachability pane and the scaffold screen after its app is Ready. One line a
 //! link in the walk's order: `✓`/`✗`, the link, its summary; under the broken one its evidence
-//! and its fix; `◌` a link still to check, `·` one not checked after the break, `–` one an
-//! internal host does not pass through. Everything from peers goes through the one sanitizer.
+//! and its fix; `◌` a link still to check, `·` one not checked after the break, `–` the links
+//! an internal host does not pass through (one line). Everything from peers goes through the one sanitizer.
 
 use crate::domain::doctor::{Link, Outcome, Walk};
 use crate::domain::printable::sanitize;
@@ -54,16 +54,27 @@ pub fn status(w: &Walk) -> (Tone, String) {
 /// The walk's lines, without colours (what the scaffold screen scrolls over).
 pub fn rows(w: &Walk) -> Vec<Row> {
     let mut rows: Vec<Row> = vec![];
+    let skipped: Vec<Link> = Link::ALL
+        .into_iter()
+        .filter(|l| !w.exposure.walks(*l))
+        .collect();
+    if let (Some(first), Some(last)) = (skipped.first(), skipped.last()) {
+        let titles: Vec<&str> = skipped.iter().map(|l| l.title()).collect();
+        rows.push(vec![
+            (Tone::Muted, "  – ".into()),
+            (
+                Tone::Muted,
+                format!(
+                    "{}-{}. {}: do not apply to an internal host (LAN and tailnet, not Cloudflare)",
+                    first.number(),
+                    last.number(),
+                    titles.join(", ")
+                ),
+            ),
+        ]);
+    }
     for link in Link::ALL {
         if !w.exposure.walks(link) {
-            rows.push(vec![
-                (Tone::Muted, format!("  – {:<24} ", link.to_string())),
-                (
-                    Tone::Muted,
-                    "does not apply: an internal host is reached on the LAN and the tailnet, not through Cloudflare"
-                        .into(),
-                ),
-            ]);
             continue;
         }
         match w.findings.iter().find(|x| x.link == link) {
@@ -141,7 +152,7 @@ mod tests {
         w.apply(WalkEvent::Found(broken));
         assert_eq!(status(&w).1, "checking…");
         let t = text(&rows(&w));
-        assert!(t[2].starts_with("  ◌ 3."), "{t:?}");
+        assert!(t[4].starts_with("  ◌ 3."), "{t:?}");
         w.apply(WalkEvent::Done(Outcome::Broken(Link::Tunnel)));
         let t = text(&rows(&w));
         assert!(t[0].starts_with("  ✓ 1. Cloudflare DNS record"), "{t:?}");
@@ -157,10 +168,13 @@ mod tests {
     fn an_internal_walk_says_the_tunnel_links_do_not_apply() {
         let w = Walk::new("a.example.internal", Exposure::Internal);
         let t = text(&rows(&w));
-        assert_eq!(t.len(), 7);
-        for l in &t[..3] {
-            assert!(l.starts_with("  – ") && l.contains("does not apply"), "{l}");
-        }
-        assert!(t[3].starts_with("  ◌ 4. Gateway listener"), "{t:?}");
+        assert_eq!(t.len(), 5, "{t:?}");
+        assert!(
+            t[0].starts_with(
+                "  – 1-3. Cloudflare DNS record, tunnel connectors, tunnel ingress rule: do not apply"
+            ),
+            "{t:?}"
+        );
+        assert!(t[1].starts_with("  ◌ 4. Gateway listener"), "{t:?}");
     }
 }

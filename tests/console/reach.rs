@@ -120,6 +120,9 @@ fn reach_broken_at_the_gateway() {
         "listener public: Programmed=True Programmed, attachedRoutes 0 \u{1b}[31m(hostile)".into(),
     ]);
     send(&mut app, Event::Walk(WalkEvent::Found(broken)));
-    send(&mut app, Event::Walk(WalkEvent::Done(Outcome::Broken(Link::Gateway))));
+    send(
+        &mut app,
+        Event::Walk(WalkEvent::Done(Outcome::Broken(Link::Gateway))),
+    );
     crate::snapshots::frames("reach_broken_gateway", &mut app);
 }

@@ -263,7 +263,8 @@ async fn the_doctor_walks_the_route_of_a_scaffolded_app_once_it_is_ready() {
         if outcome == Outcome::Broken(Link::Backend) {
             let last = found.last().unwrap();
             assert!(
-                last.summary.contains("Service whoami/whoami has no ready endpoint"),
+                last.summary
+                    .contains("Service whoami/whoami has no ready endpoint"),
                 "{}",
                 show(&found)
             );
@@ -271,11 +272,7 @@ async fn the_doctor_walks_the_route_of_a_scaffolded_app_once_it_is_ready() {
             assert!(fix.contains("kubectl -n whoami logs whoami-"), "{fix}");
             break;
         }
-        assert!(
-            Instant::now() < deadline,
-            "{outcome:?}\n{}",
-            show(&found)
-        );
+        assert!(Instant::now() < deadline, "{outcome:?}\n{}", show(&found));
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }

@@ -261,10 +261,7 @@ async fn reaches_tunnel(cf: &Cloudflare, zone: &Zone, rec: &HostRecord) -> Resul
         if !next.ends_with(&format!(".{}", zone.name)) {
             return Ok(false);
         }
-        let found = cf
-            .api
-            .dns_records(zone, &RecordQuery::name(&next))
-            .await?;
+        let found = cf.api.dns_records(zone, &RecordQuery::name(&next)).await?;
         match found
             .into_iter()
             .find(|r| matches!(r.record_type.as_str(), "CNAME" | "A" | "AAAA"))

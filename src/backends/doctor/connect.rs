@@ -74,7 +74,11 @@ pub async fn connect(setup: &Setup, facts: Facts) -> Result<Doctor, String> {
 
 /// Build the doctor for hosts of `exposure`: an internal host's walk never reaches Cloudflare,
 /// so it needs no token, only the cluster.
-pub async fn connect_for(setup: &Setup, facts: Facts, exposure: Exposure) -> Result<Doctor, String> {
+pub async fn connect_for(
+    setup: &Setup,
+    facts: Facts,
+    exposure: Exposure,
+) -> Result<Doctor, String> {
     let cloudflare = match exposure {
         Exposure::Public => Some(cloudflare(setup).await?),
         Exposure::Internal => None,

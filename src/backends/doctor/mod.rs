@@ -179,7 +179,11 @@ impl Doctor {
     }
 
     /// [`Doctor::walk_exposed`], every finding collected.
-    pub async fn walk_all_exposed(&self, host: &str, exposure: Exposure) -> (Vec<Finding>, Outcome) {
+    pub async fn walk_all_exposed(
+        &self,
+        host: &str,
+        exposure: Exposure,
+    ) -> (Vec<Finding>, Outcome) {
         // Room for every link's finding: the walk never waits on the channel.
         let (tx, mut rx) = mpsc::channel(Link::ALL.len() + 1);
         let outcome = self.walk_exposed(host, exposure, &tx).await;

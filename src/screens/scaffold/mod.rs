@@ -266,6 +266,8 @@ impl ScaffoldState {
         };
         let host = done.req.hostname.clone();
         done.doctor = Some(Walk::new(host.clone(), exposure));
+        // The walk is what is new: the result shows from it (all of it when it fits).
+        self.scroll = view::doctor_line(self).unwrap_or(0);
         let target = super::doctor_walk::Target {
             repo_root: self.root.clone(),
             definition: cx.session.cluster.path.clone(),

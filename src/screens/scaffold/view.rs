@@ -336,6 +336,16 @@ pub fn body_lines(state: &ScaffoldState) -> Vec<BodyLine> {
     lines
 }
 
+/// The result's line where the doctor's walk starts (the view scrolls there when it runs).
+pub fn doctor_line(state: &ScaffoldState) -> Option<usize> {
+    let lines = body_lines(state);
+    lines.iter().position(|l| {
+        l.parts
+            .first()
+            .is_some_and(|(_, t)| t.starts_with("Doctor: "))
+    })
+}
+
 /// The doctor's walk of the app's route, after the watch's steps.
 fn doctor_lines(w: &crate::domain::doctor::Walk, out: &mut Vec<BodyLine>) {
     let (tone, status) = doctor::status(w);
@@ -470,7 +480,12 @@ fn done_lines(d: &Done, out: &mut Vec<(Kind, String)>) {
         Progress::Done(m) => (Kind::Good, format!("Watch: {}", sanitize(m))),
         Progress::Failed(e) => (Kind::Bad, format!("Watch stopped: {}", sanitize(e))),
     });
-    for s in &d.steps {
+    // Ready: every step is, and the line above says so; the room goes to the doctor.
+    let steps: &[_] = match watch {
+        Progress::Done(_) => &[],
+        _ => &d.steps,
+    };
+    for s in steps {
         let (k, mark) = if s.ready {
             (Kind::Good, "✓")
         } else {
@@ -515,6 +530,7 @@ fn render_body(state: &ScaffoldState, frame: &mut Frame, area: Rect, cx: &ViewCx
             (key(Action::Retry), "doctor again"),
             (key(Action::Follow), "watch again"),
             (key(Action::Edit), "another app"),
+            (Some("j/k".into()), "scroll"),
         ],
         Phase::Done(d) if d.commit().is_some() => vec![
             (key(Action::Run), "push"),
@@ -570,16 +586,31 @@ fn render_body(state: &ScaffoldState, frame: &mut Frame, area: Rect, cx: &ViewCx
             Kind::Muted => t.ui.muted,
         }
     };
-    let mut shown: Vec<Line> = Vec::new();
-    for l in lines
-        .iter()
-        .skip(state.scroll.min(lines.len().saturating_sub(1)))
-    {
-        if shown.len() >= h {
-            break;
+    let shown: Vec<Line> = if matches!(state.phase, Phase::Done(_)) {
+        // The result starts at the doctor once it runs (`doctor_line`), but never leaves rows
+        // empty while lines above it are hidden: all of it from the top when it fits.
+        let drawn: Vec<Vec<Line>> = lines.iter().map(|l| draw_line(l, w, &style)).collect();
+        let total: usize = drawn.iter().map(Vec::len).sum();
+        let at: usize = drawn.iter().take(state.scroll).map(Vec::len).sum();
+        drawn
+            .into_iter()
+            .flatten()
+            .skip(at.min(total.saturating_sub(h)))
+            .take(h)
+            .collect()
+    } else {
+        let mut shown: Vec<Line> = Vec::new();
+        for l in lines
+            .iter()
+            .skip(state.scroll.min(lines.len().saturating_sub(1)))
+        {
+            if shown.len() >= h {
+                break;
+            }
+            shown.extend(draw_line(l, w, &style));
         }
-        shown.extend(draw_line(l, w, style));
-    }
-    shown.truncate(h);
+        shown.truncate(h);
+        shown
+    };
     frame.render_widget(Paragraph::new(shown), body);
 }
