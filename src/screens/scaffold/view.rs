@@ -589,7 +589,7 @@ fn render_body(state: &ScaffoldState, frame: &mut Frame, area: Rect, cx: &ViewCx
     let shown: Vec<Line> = if matches!(state.phase, Phase::Done(_)) {
         // The result starts at the doctor once it runs (`doctor_line`), but never leaves rows
         // empty while lines above it are hidden: all of it from the top when it fits.
-        let drawn: Vec<Vec<Line>> = lines.iter().map(|l| draw_line(l, w, &style)).collect();
+        let drawn: Vec<Vec<Line>> = lines.iter().map(|l| draw_line(l, w, style)).collect();
         let total: usize = drawn.iter().map(Vec::len).sum();
         let at: usize = drawn.iter().take(state.scroll).map(Vec::len).sum();
         drawn
@@ -607,7 +607,7 @@ fn render_body(state: &ScaffoldState, frame: &mut Frame, area: Rect, cx: &ViewCx
             if shown.len() >= h {
                 break;
             }
-            shown.extend(draw_line(l, w, &style));
+            shown.extend(draw_line(l, w, style));
         }
         shown.truncate(h);
         shown
