@@ -79,17 +79,9 @@ async fn the_doctor_walks_the_route_of_a_scaffolded_app_once_it_is_ready() {
         .await;
     }
 
+    // navidrome first: the tree's skeleton wants its folder back before anything else
+    // passes `homelab check`.
     scaffold(
-        &root,
-        &AppInput {
-            name: "whoami".into(),
-            category: "tools".into(),
-            image: "traefik/whoami:v1.11.0".into(),
-            port: "80".into(),
-            ..AppInput::default()
-        },
-    );
-    let head = scaffold(
         &root,
         &AppInput {
             name: "navidrome".into(),
@@ -97,6 +89,16 @@ async fn the_doctor_walks_the_route_of_a_scaffolded_app_once_it_is_ready() {
             image: "deluan/navidrome:0.58.0".into(),
             port: "4533".into(),
             exposure: "public".into(),
+            ..AppInput::default()
+        },
+    );
+    let head = scaffold(
+        &root,
+        &AppInput {
+            name: "whoami".into(),
+            category: "tools".into(),
+            image: "traefik/whoami:v1.11.0".into(),
+            port: "80".into(),
             ..AppInput::default()
         },
     );
