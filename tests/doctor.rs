@@ -11,7 +11,7 @@ mod cli;
 mod links;
 
 use homelab::backends::cloudflare::{CloudflareClient, TunnelRef, TxtRegistry};
-use homelab::backends::doctor::Doctor;
+use homelab::backends::doctor::{Cloudflare, Doctor};
 use homelab::backends::kube::apply::{self, ApplyOptions};
 use homelab::backends::kube::discovery::Resolver;
 use homelab::domain::doctor::{Facts, Finding, Outcome};
@@ -149,12 +149,14 @@ impl Lab {
 
     pub fn doctor(&self) -> Doctor {
         Doctor {
-            cloudflare: CloudflareClient::new(&self.cf.url(), &self.cf.token, Some(&self.ca()))
-                .unwrap(),
-            tunnel: TunnelRef {
-                account_id: self.cf.account_id.clone(),
-                tunnel_id: self.cf.tunnel_id.clone(),
-            },
+            cloudflare: Some(Cloudflare {
+                api: CloudflareClient::new(&self.cf.url(), &self.cf.token, Some(&self.ca()))
+                    .unwrap(),
+                tunnel: TunnelRef {
+                    account_id: self.cf.account_id.clone(),
+                    tunnel_id: self.cf.tunnel_id.clone(),
+                },
+            }),
             kube: self.client.clone(),
             facts: self.facts.clone(),
         }

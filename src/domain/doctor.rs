@@ -145,6 +145,78 @@ pub enum Outcome {
     Broken(Link),
 }
 
+/// How requests reach a host, and so which links the doctor walks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Exposure {
+    /// From the internet: Cloudflare's record, the tunnel, then the Gateway (every link).
+    #[default]
+    Public,
+    /// From the LAN and the tailnet, straight to the Gateway's listener: Cloudflare and the
+    /// tunnel are not on the way, so the walk starts at link 4.
+    Internal,
+}
+
+impl Exposure {
+    /// The links walked, in order.
+    pub fn links(self) -> &'static [Link] {
+        match self {
+            Exposure::Public => &Link::ALL,
+            Exposure::Internal => &Link::ALL[3..],
+        }
+    }
+
+    /// Whether `link` is on the way for this exposure.
+    pub fn walks(self, link: Link) -> bool {
+        self.links().contains(&link)
+    }
+}
+
+/// What a running walk reports, in order: each finding, then how it ended; or why it could not
+/// start (no token, no kubeconfig context).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WalkEvent {
+    Found(Finding),
+    Done(Outcome),
+    Failed(String),
+}
+
+/// One walk as far as it got: what the console's reachability pane and the scaffold screen
+/// draw (`widgets::doctor`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Walk {
+    pub host: String,
+    pub exposure: Exposure,
+    pub findings: Vec<Finding>,
+    pub outcome: Option<Outcome>,
+    /// The doctor could not start: why, as it says it.
+    pub error: Option<String>,
+}
+
+impl Walk {
+    pub fn new(host: impl Into<String>, exposure: Exposure) -> Self {
+        Self {
+            host: host.into(),
+            exposure,
+            findings: vec![],
+            outcome: None,
+            error: None,
+        }
+    }
+
+    pub fn apply(&mut self, ev: WalkEvent) {
+        match ev {
+            WalkEvent::Found(f) => self.findings.push(f),
+            WalkEvent::Done(o) => self.outcome = Some(o),
+            WalkEvent::Failed(e) => self.error = Some(e),
+        }
+    }
+
+    /// Ended: every link checked, a broken one, or the doctor could not start.
+    pub fn finished(&self) -> bool {
+        self.outcome.is_some() || self.error.is_some()
+    }
+}
+
 /// One YAML document of the repository that the doctor may name in a fix: the objects the
 /// walk looks up (Gateway, HTTPRoute, Service, Certificate, Namespace, the cloudflared
 /// ConfigMap, external-dns's HelmRelease), read by `repo::doctor_facts`.

@@ -4,6 +4,7 @@
 
 pub mod check;
 pub mod console;
+pub mod doctor_walk;
 pub mod env;
 pub mod home;
 pub mod registry;

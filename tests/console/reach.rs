@@ -4,7 +4,7 @@
 
 use crate::support;
 use homelab::app::App;
-use homelab::domain::doctor::{Finding, Fix, Link, Outcome};
+use homelab::domain::doctor::{Finding, Fix, Link, Outcome, WalkEvent};
 use homelab::msg::{Action, BackendEvent};
 use homelab::screens::ScreenId;
 use homelab::screens::console::events::ConsoleEvent;
@@ -92,9 +92,9 @@ fn reach_all_green() {
     let mut app = reach();
     support::press(&mut app, "enter");
     for f in green() {
-        send(&mut app, Event::Found(f));
+        send(&mut app, Event::Walk(WalkEvent::Found(f)));
     }
-    send(&mut app, Event::Done(Outcome::Reachable));
+    send(&mut app, Event::Walk(WalkEvent::Done(Outcome::Reachable)));
     crate::snapshots::frames("reach_all_green", &mut app);
 }
 
@@ -103,7 +103,7 @@ fn reach_broken_at_the_gateway() {
     let mut app = reach();
     support::press(&mut app, "enter");
     for f in green().into_iter().take(3) {
-        send(&mut app, Event::Found(f));
+        send(&mut app, Event::Walk(WalkEvent::Found(f)));
     }
     let broken = Finding::broken(
         Link::Gateway,
@@ -119,7 +119,10 @@ fn reach_broken_at_the_gateway() {
         "Gateway networking/homelab: Programmed=True Programmed".into(),
         "listener public: Programmed=True Programmed, attachedRoutes 0 \u{1b}[31m(hostile)".into(),
     ]);
-    send(&mut app, Event::Found(broken));
-    send(&mut app, Event::Done(Outcome::Broken(Link::Gateway)));
+    send(&mut app, Event::Walk(WalkEvent::Found(broken)));
+    send(
+        &mut app,
+        Event::Walk(WalkEvent::Done(Outcome::Broken(Link::Gateway))),
+    );
     crate::snapshots::frames("reach_broken_gateway", &mut app);
 }

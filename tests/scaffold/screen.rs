@@ -132,6 +132,13 @@ fn scaffold_preview_and_diff() {
 /// After the write: the result, the push and the watch's steps as they report.
 #[test]
 fn scaffold_done_shows_the_commit_and_the_watch() {
+    let mut app = watching();
+    assert_frames("scaffold", "scaffold_done_watching", &mut app);
+}
+
+/// whoami (internal) written, committed, pushed, and followed: the watch's steps reported,
+/// its pod not Ready yet.
+fn watching() -> homelab::app::App {
     use homelab::scaffold::apply::Applied;
     use homelab::scaffold::watch::Progress;
     use homelab::screens::scaffold::WatchEvent;
@@ -205,7 +212,196 @@ fn scaffold_done_shows_the_commit_and_the_watch() {
             })),
         );
     }
-    assert_frames("scaffold", "scaffold_done_watching", &mut app);
+    app
+}
+
+/// The watch reached Ready: the pod's step Ready, then the end of the watch. The effects of
+/// that last event are returned (the doctor's task).
+fn ready(app: &mut homelab::app::App) -> homelab::runtime::effects::Effects {
+    use homelab::scaffold::watch::Progress;
+    use homelab::screens::scaffold::WatchEvent;
+    backend(
+        app,
+        Event::Watch(WatchEvent::Progress(Progress {
+            what: "Pod whoami/whoami-5d8f7b9c4d-x7k2p".into(),
+            ready: true,
+            detail: "PodReady".into(),
+        })),
+    );
+    let fx = backend(app, Event::Watch(WatchEvent::Ready));
+    press(app, "ctrl-l");
+    fx
+}
+
+fn found(app: &mut homelab::app::App, f: homelab::domain::doctor::Finding) {
+    backend(
+        app,
+        Event::Doctor(homelab::domain::doctor::WalkEvent::Found(f)),
+    );
+}
+
+fn pass(link: homelab::domain::doctor::Link, summary: &str) -> homelab::domain::doctor::Finding {
+    homelab::domain::doctor::Finding::pass(link, summary, vec![])
+}
+
+/// Once the app is Ready, the doctor walks its hostname in a task; an internal app's walk
+/// starts at the Gateway listener, the tunnel's links marked as not on its way.
+#[test]
+fn scaffold_doctor_after_ready() {
+    use homelab::domain::doctor::{Exposure, Link, Outcome, WalkEvent};
+    let mut app = watching();
+    assert!(scaffold_done(&app).doctor.is_none(), "no walk before Ready");
+    let fx = ready(&mut app);
+    assert!(
+        format!("{fx:?}").contains("scaffold-doctor"),
+        "Ready starts the doctor's walk in a task: {fx:?}"
+    );
+    let w = scaffold_done(&app)
+        .doctor
+        .clone()
+        .expect("a walk after Ready");
+    assert_eq!(w.host, "whoami.funoffshore.internal");
+    assert_eq!(w.exposure, Exposure::Internal);
+    assert_frames("scaffold", "scaffold_doctor_checking", &mut app);
+    found(
+        &mut app,
+        pass(
+            Link::Gateway,
+            "listener `internal` of Gateway networking/homelab is programmed; HTTPRoute whoami/whoami is attached to it",
+        ),
+    );
+    found(
+        &mut app,
+        pass(
+            Link::Route,
+            "HTTPRoute whoami/whoami is Accepted with ResolvedRefs",
+        ),
+    );
+    found(
+        &mut app,
+        pass(Link::Backend, "every backend Service has ready endpoints"),
+    );
+    found(
+        &mut app,
+        pass(
+            Link::Certificate,
+            "the certificate covers whoami.funoffshore.internal and is valid until 2027-03-01 (84 days)",
+        ),
+    );
+    backend(&mut app, Event::Doctor(WalkEvent::Done(Outcome::Reachable)));
+    assert_frames("scaffold", "scaffold_doctor_reachable", &mut app);
+}
+
+/// A broken link: the walk stops there, shows its evidence and its fix (wrapped, never cut at
+/// the edge), the links after it not checked; text from the cluster is sanitized.
+#[test]
+fn scaffold_doctor_broken_link_shows_its_fix() {
+    use homelab::domain::doctor::{Finding, Fix, Link, Outcome, WalkEvent};
+    let mut app = watching();
+    ready(&mut app);
+    found(
+        &mut app,
+        pass(
+            Link::Gateway,
+            "listener `internal` of Gateway networking/homelab is programmed; HTTPRoute whoami/whoami is attached to it",
+        ),
+    );
+    found(
+        &mut app,
+        pass(
+            Link::Route,
+            "HTTPRoute whoami/whoami is Accepted with ResolvedRefs",
+        ),
+    );
+    found(
+        &mut app,
+        Finding::broken(
+            Link::Backend,
+            "Service whoami/whoami has no ready endpoint \u{1b}[31m(hostile)",
+            Fix::GitField {
+                file: "cluster/kubernetes/apps/tools/whoami/service.yaml".into(),
+                line: 9,
+                field: "spec.selector".into(),
+                change:
+                    "match the pods' labels (app.kubernetes.io/name: whoami): it matches no pod"
+                        .into(),
+            },
+        )
+        .with_evidence(vec!["EndpointSlice whoami-abc12: 0 ready of 0".into()]),
+    );
+    backend(
+        &mut app,
+        Event::Doctor(WalkEvent::Done(Outcome::Broken(Link::Backend))),
+    );
+    let frame = support::render(&mut app, 80, 24);
+    let text = screen(&frame);
+    for want in [
+        "(internal) broken at 6",
+        "✗ 6. Service endpoints",
+        "EndpointSlice whoami-abc12: 0 ready of 0",
+        "fix: cluster/kubernetes/apps/tools/whoami/service.yaml:9:",
+        // The fix is wrapped under itself, never cut at the edge.
+        "match the pods' labels",
+        "         no pod",
+        "· 7. TLS certificate",
+    ] {
+        assert!(text.contains(want), "{want}\n{text}");
+    }
+    assert!(!text.contains('\u{1b}'), "{text}");
+    assert_frames("scaffold", "scaffold_doctor_broken", &mut app);
+}
+
+/// `d` walks the route again (a new task, the old findings gone); a doctor that cannot start
+/// says why, in its own words.
+#[test]
+fn scaffold_doctor_again_and_could_not_run() {
+    use homelab::domain::doctor::{Link, WalkEvent};
+    let mut app = watching();
+    // Before Ready there is nothing to walk: `d` starts no task.
+    let fx = press(&mut app, "d");
+    assert!(!format!("{fx:?}").contains("scaffold-doctor"), "{fx:?}");
+    assert!(scaffold_done(&app).doctor.is_none());
+    ready(&mut app);
+    found(
+        &mut app,
+        pass(Link::Gateway, "listener `internal` is programmed"),
+    );
+    let fx = press(&mut app, "d");
+    assert!(
+        format!("{fx:?}").contains("scaffold-doctor"),
+        "d walks again: {fx:?}"
+    );
+    let w = scaffold_done(&app).doctor.clone().unwrap();
+    assert!(w.findings.is_empty() && w.outcome.is_none(), "{w:?}");
+    backend(
+        &mut app,
+        Event::Doctor(WalkEvent::Failed(
+            "kubeconfig /home/op/.kube/config has no context `prox-n100`".into(),
+        )),
+    );
+    let text = screen(&support::render(&mut app, 80, 24));
+    for want in [
+        "(internal) could not run",
+        "kubeconfig /home/op/.kube/config has no context `prox-n100`",
+        "d doctor again",
+    ] {
+        assert!(text.contains(want), "{want}\n{text}");
+    }
+}
+
+fn screen(frame: &ratatui::backend::TestBackend) -> String {
+    let buf = frame.buffer();
+    (0..buf.area.height)
+        .map(|y| support::row_text(buf, y))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn scaffold_done(app: &homelab::app::App) -> &homelab::screens::scaffold::Done {
+    match &app.screens.scaffold.phase {
+        Phase::Done(d) => d,
+        other => panic!("not done: {other:?}"),
+    }
 }
 
 /// The plan holds the Secret encrypted; the request kept beside it for the result and the

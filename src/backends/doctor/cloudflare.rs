@@ -1,7 +1,7 @@
 //! Links 1-3: the DNS record, the tunnel's connectors, the tunnel's ingress rule.
 
 use super::kube::{self as k, SERVICE};
-use super::{Doctor, Trail, tree};
+use super::{Cloudflare, Doctor, Trail, tree};
 use crate::backends::cloudflare::{CfError, ErrorKind, HostRecord, RecordQuery, Zone};
 use crate::domain::doctor::{Finding, Fix, Link};
 use serde_json::Value;
@@ -51,7 +51,7 @@ fn route_doc<'f>(d: &'f Doctor, host: &str) -> Option<&'f crate::domain::doctor:
 }
 
 /// Link 1.
-pub async fn dns(d: &Doctor, host: &str) -> Finding {
+pub async fn dns(d: &Doctor, cf: &Cloudflare, host: &str) -> Finding {
     let link = Link::Dns;
     if let Some(domain) = &d.facts.domain {
         let dom = domain.value.trim_end_matches('.').to_ascii_lowercase();
@@ -72,7 +72,7 @@ pub async fn dns(d: &Doctor, host: &str) -> Finding {
             );
         }
     }
-    let zone = match d.cloudflare.zone_for_host(host).await {
+    let zone = match cf.api.zone_for_host(host).await {
         Ok(z) => z,
         Err(CfError::ZoneNotFound { name }) => {
             return Finding::broken(
@@ -89,7 +89,7 @@ pub async fn dns(d: &Doctor, host: &str) -> Finding {
         Err(e) => return cf_broken(d, link, &e),
     };
     let registry = tree::registry(&d.facts);
-    let records = match d.cloudflare.host_records(&zone, host, &registry).await {
+    let records = match cf.api.host_records(&zone, host, &registry).await {
         Ok(r) => r,
         Err(e) => return cf_broken(d, link, &e),
     };
@@ -157,10 +157,10 @@ pub async fn dns(d: &Doctor, host: &str) -> Finding {
     if let Some(f) = ownership(d, rec, &registry.owner) {
         return f.with_evidence(evidence);
     }
-    match reaches_tunnel(d, &zone, rec).await {
+    match reaches_tunnel(cf, &zone, rec).await {
         Ok(true) => {}
         Ok(false) => {
-            let want = format!("{}.cfargotunnel.com", d.tunnel.tunnel_id);
+            let want = format!("{}.cfargotunnel.com", cf.tunnel.tunnel_id);
             let fix = match route {
                 Some(r) => tree::field_fix(
                     r,
@@ -178,7 +178,7 @@ pub async fn dns(d: &Doctor, host: &str) -> Finding {
                 link,
                 format!(
                     "the record for {host} does not lead to this cluster's tunnel ({})",
-                    d.tunnel.tunnel_id
+                    cf.tunnel.tunnel_id
                 ),
                 fix,
             )
@@ -247,8 +247,8 @@ fn ownership(d: &Doctor, rec: &HostRecord, owner: &str) -> Option<Finding> {
 }
 
 /// Whether `rec` is, or leads through CNAMEs inside the zone to, `<tunnel>.cfargotunnel.com`.
-async fn reaches_tunnel(d: &Doctor, zone: &Zone, rec: &HostRecord) -> Result<bool, CfError> {
-    let target = format!("{}.cfargotunnel.com", d.tunnel.tunnel_id).to_ascii_lowercase();
+async fn reaches_tunnel(cf: &Cloudflare, zone: &Zone, rec: &HostRecord) -> Result<bool, CfError> {
+    let target = format!("{}.cfargotunnel.com", cf.tunnel.tunnel_id).to_ascii_lowercase();
     let mut cur = rec.record.clone();
     for _ in 0..MAX_HOPS {
         if cur.record_type != "CNAME" {
@@ -261,10 +261,7 @@ async fn reaches_tunnel(d: &Doctor, zone: &Zone, rec: &HostRecord) -> Result<boo
         if !next.ends_with(&format!(".{}", zone.name)) {
             return Ok(false);
         }
-        let found = d
-            .cloudflare
-            .dns_records(zone, &RecordQuery::name(&next))
-            .await?;
+        let found = cf.api.dns_records(zone, &RecordQuery::name(&next)).await?;
         match found
             .into_iter()
             .find(|r| matches!(r.record_type.as_str(), "CNAME" | "A" | "AAAA"))
@@ -277,9 +274,9 @@ async fn reaches_tunnel(d: &Doctor, zone: &Zone, rec: &HostRecord) -> Result<boo
 }
 
 /// Link 2.
-pub async fn tunnel(d: &Doctor, trail: &mut Trail) -> Finding {
+pub async fn tunnel(d: &Doctor, cf: &Cloudflare, trail: &mut Trail) -> Finding {
     let link = Link::Tunnel;
-    let t = match d.cloudflare.tunnel(&d.tunnel).await {
+    let t = match cf.api.tunnel(&cf.tunnel).await {
         Ok(t) => t,
         Err(e) => return cf_broken(d, link, &e),
     };
@@ -298,7 +295,7 @@ pub async fn tunnel(d: &Doctor, trail: &mut Trail) -> Finding {
             },
         );
     }
-    let connectors = match d.cloudflare.tunnel_connectors(&d.tunnel).await {
+    let connectors = match cf.api.tunnel_connectors(&cf.tunnel).await {
         Ok(c) => c,
         Err(e) => return cf_broken(d, link, &e),
     };
@@ -351,12 +348,12 @@ fn parse_service(url: &str) -> Option<(String, String, String, u16)> {
 }
 
 /// Link 3.
-pub async fn ingress(d: &Doctor, host: &str, trail: &mut Trail) -> Finding {
+pub async fn ingress(d: &Doctor, cf: &Cloudflare, host: &str, trail: &mut Trail) -> Finding {
     let link = Link::TunnelIngress;
     let gw_doc = d.facts.of_kind("Gateway").next();
     // Where the rules live, and how a fix reaches them.
     let (rules, fix_at): (_, FixAt) = if trail.tunnel_remote {
-        let cfg = match d.cloudflare.tunnel_config(&d.tunnel).await {
+        let cfg = match cf.api.tunnel_config(&cf.tunnel).await {
             Ok(c) => c,
             Err(e) => return cf_broken(d, link, &e),
         };

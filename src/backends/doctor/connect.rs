@@ -1,12 +1,13 @@
 //! The doctor's clients for one cluster: the Cloudflare API with the token from the
 //! environment or the cluster's SOPS env file (`CLOUDFLARE_API_TOKEN`), the tunnel from the
 //! tunnel token (`CLOUDFLARE_TUNNEL_TOKEN`: only its account and tunnel ids are kept), and
-//! Kubernetes from the operator's kubeconfig at the context named after the cluster.
+//! Kubernetes from the operator's kubeconfig at the context named after the cluster. A doctor
+//! for internal hosts takes no token: their walk never reaches Cloudflare.
 //! Blocking parts (the env file's decryption) run on a blocking thread.
 
-use super::Doctor;
+use super::{Cloudflare, Doctor};
 use crate::backends::cloudflare::{API_BASE, CloudflareClient, tunnel_token};
-use crate::domain::doctor::Facts;
+use crate::domain::doctor::{Exposure, Facts};
 use crate::secrets::tree::{Node, parse_path};
 use crate::secrets::{EncryptedFile, Identities};
 use std::path::{Path, PathBuf};
@@ -66,8 +67,32 @@ fn env_value(env_file: &Path, key: &str, ids: &Identities) -> Result<Zeroizing<S
     }
 }
 
-/// Build the doctor for `facts` (read from the repository by the caller).
+/// Build the doctor for `facts` (read from the repository by the caller), for public hosts.
 pub async fn connect(setup: &Setup, facts: Facts) -> Result<Doctor, String> {
+    connect_for(setup, facts, Exposure::Public).await
+}
+
+/// Build the doctor for hosts of `exposure`: an internal host's walk never reaches Cloudflare,
+/// so it needs no token, only the cluster.
+pub async fn connect_for(
+    setup: &Setup,
+    facts: Facts,
+    exposure: Exposure,
+) -> Result<Doctor, String> {
+    let cloudflare = match exposure {
+        Exposure::Public => Some(cloudflare(setup).await?),
+        Exposure::Internal => None,
+    };
+    let kube = crate::backends::kube::client::client_for(&setup.kubeconfig, &setup.context).await?;
+    Ok(Doctor {
+        cloudflare,
+        kube,
+        facts,
+    })
+}
+
+/// The Cloudflare API and the tunnel, from the tokens of the environment or the env file.
+async fn cloudflare(setup: &Setup) -> Result<Cloudflare, String> {
     let (api, tunnel) = {
         let s = setup.clone();
         tokio::task::spawn_blocking(move || -> Result<_, String> {
@@ -87,13 +112,7 @@ pub async fn connect(setup: &Setup, facts: Facts) -> Result<Doctor, String> {
         .map_err(|e| e.to_string())??
     };
     let tunnel = tunnel_token::parse(&tunnel).map_err(|e| format!("{ENV_TUNNEL_TOKEN}: {e}"))?;
-    let cloudflare = CloudflareClient::new(&setup.api_base, &api, setup.ca_file.as_deref())
+    let api = CloudflareClient::new(&setup.api_base, &api, setup.ca_file.as_deref())
         .map_err(|e| e.to_string())?;
-    let kube = crate::backends::kube::client::client_for(&setup.kubeconfig, &setup.context).await?;
-    Ok(Doctor {
-        cloudflare,
-        tunnel,
-        kube,
-        facts,
-    })
+    Ok(Cloudflare { api, tunnel })
 }

@@ -64,6 +64,35 @@ fn refers_to(parent: &Value, route_ns: &str, ns: &str, name: &str) -> bool {
         && s(parent, "/namespace").unwrap_or(route_ns) == ns
 }
 
+/// For an internal host (no tunnel rule to name the Gateway): the tree's Gateway with an HTTPS
+/// listener whose hostname covers `host`, put on the trail for link 4; else link 4 broken.
+pub fn internal_gateway(d: &Doctor, host: &str, trail: &mut Trail) -> Result<(), Box<Finding>> {
+    let covers = |g: &SourceDoc| {
+        arr(&g.value, "/spec/listeners").any(|l| {
+            s(l, "/protocol") == Some("HTTPS")
+                && host_matches(s(l, "/hostname").unwrap_or(""), host)
+        })
+    };
+    if let Some(g) = d.facts.of_kind("Gateway").find(|g| covers(g)) {
+        let ns = g.namespace.clone().unwrap_or_else(|| "default".into());
+        trail.gateway = Some((ns, g.name.clone()));
+        return Ok(());
+    }
+    let change = format!("add an HTTPS listener whose hostname covers {host}");
+    let fix = match d.facts.of_kind("Gateway").next() {
+        Some(doc) => tree::field_fix(doc, "spec.listeners", change),
+        None => Fix::Command {
+            command: "kubectl get gateways -A".into(),
+            why: format!("the tree has no Gateway: {change}"),
+        },
+    };
+    Err(Box::new(Finding::broken(
+        Link::Gateway,
+        format!("no Gateway of the tree has an HTTPS listener for {host}"),
+        fix,
+    )))
+}
+
 /// Link 4.
 pub async fn listener(d: &Doctor, host: &str, trail: &mut Trail) -> Finding {
     let link = Link::Gateway;

@@ -25,7 +25,7 @@ pub mod tls;
 mod tree;
 
 use crate::backends::cloudflare::{CloudflareClient, TunnelRef};
-use crate::domain::doctor::{Facts, Finding, Fix, Link, Outcome};
+use crate::domain::doctor::{Exposure, Facts, Finding, Fix, Link, Outcome};
 use std::time::Duration;
 use tokio::sync::mpsc;
 
@@ -37,11 +37,18 @@ const LINK_TIMEOUT: Duration = Duration::from_secs(60);
 /// What the walk talks to.
 #[derive(Clone)]
 pub struct Doctor {
-    pub cloudflare: CloudflareClient,
-    /// The tunnel the cluster's cloudflared runs (from its tunnel token).
-    pub tunnel: TunnelRef,
+    /// Links 1-3; `None` for a doctor that walks internal hosts only (no token needed).
+    pub cloudflare: Option<Cloudflare>,
     pub kube: ::kube::Client,
     pub facts: Facts,
+}
+
+/// The Cloudflare side of a public host: the API, and the tunnel the cluster's cloudflared
+/// runs (from its tunnel token).
+#[derive(Clone)]
+pub struct Cloudflare {
+    pub api: CloudflareClient,
+    pub tunnel: TunnelRef,
 }
 
 /// Whether `host` is a DNS name the doctor can walk (letters, digits, `-`, dots; at most 253
@@ -82,9 +89,21 @@ pub(crate) struct Trail {
 }
 
 impl Doctor {
-    /// Walk the links for `host` (checked with [`check_host`] first), sending each finding on
-    /// `tx` as it is known; stops at the first broken link.
+    /// Walk the links of a public host (checked with [`check_host`] first), sending each
+    /// finding on `tx` as it is known; stops at the first broken link.
     pub async fn walk(&self, host: &str, tx: &mpsc::Sender<Finding>) -> Outcome {
+        self.walk_exposed(host, Exposure::Public, tx).await
+    }
+
+    /// Walk the links `exposure` puts on the way to `host` ([`Exposure::links`]): an internal
+    /// host starts at its Gateway listener (link 4), the tree's Gateway whose HTTPS listener
+    /// covers it.
+    pub async fn walk_exposed(
+        &self,
+        host: &str,
+        exposure: Exposure,
+        tx: &mpsc::Sender<Finding>,
+    ) -> Outcome {
         let host = match check_host(host) {
             Ok(h) => h,
             Err(why) => {
@@ -101,8 +120,8 @@ impl Doctor {
             }
         };
         let mut trail = Trail::default();
-        for link in Link::ALL {
-            let step = self.link(link, &host, &mut trail);
+        for &link in exposure.links() {
+            let step = self.link(link, &host, exposure, &mut trail);
             let finding = match tokio::time::timeout(LINK_TIMEOUT, step).await {
                 Ok(f) => f,
                 Err(_) => Finding::broken(
@@ -126,23 +145,48 @@ impl Doctor {
         Outcome::Reachable
     }
 
-    async fn link(&self, link: Link, host: &str, trail: &mut Trail) -> Finding {
-        match link {
-            Link::Dns => cloudflare::dns(self, host).await,
-            Link::Tunnel => cloudflare::tunnel(self, trail).await,
-            Link::TunnelIngress => cloudflare::ingress(self, host, trail).await,
-            Link::Gateway => gateway::listener(self, host, trail).await,
-            Link::Route => gateway::route(self, trail).await,
-            Link::Backend => gateway::backend(self, trail).await,
-            Link::Certificate => tls::certificate(self, host, trail).await,
+    async fn link(&self, link: Link, host: &str, exposure: Exposure, trail: &mut Trail) -> Finding {
+        let cf = self.cloudflare.as_ref();
+        match (link, cf) {
+            (Link::Dns | Link::Tunnel | Link::TunnelIngress, None) => Finding::broken(
+                link,
+                "the doctor was started for internal hosts only (no Cloudflare API token)",
+                Fix::Command {
+                    command: format!("homelab doctor {host}"),
+                    why: "walk the public host with the Cloudflare tokens".into(),
+                },
+            ),
+            (Link::Dns, Some(cf)) => cloudflare::dns(self, cf, host).await,
+            (Link::Tunnel, Some(cf)) => cloudflare::tunnel(self, cf, trail).await,
+            (Link::TunnelIngress, Some(cf)) => cloudflare::ingress(self, cf, host, trail).await,
+            (Link::Gateway, _) => {
+                if exposure == Exposure::Internal
+                    && let Err(f) = gateway::internal_gateway(self, host, trail)
+                {
+                    return *f;
+                }
+                gateway::listener(self, host, trail).await
+            }
+            (Link::Route, _) => gateway::route(self, trail).await,
+            (Link::Backend, _) => gateway::backend(self, trail).await,
+            (Link::Certificate, _) => tls::certificate(self, host, trail).await,
         }
     }
 
-    /// Walk and collect every finding (tests and callers that print at the end).
+    /// Walk a public host and collect every finding (tests and callers that print at the end).
     pub async fn walk_all(&self, host: &str) -> (Vec<Finding>, Outcome) {
+        self.walk_all_exposed(host, Exposure::Public).await
+    }
+
+    /// [`Doctor::walk_exposed`], every finding collected.
+    pub async fn walk_all_exposed(
+        &self,
+        host: &str,
+        exposure: Exposure,
+    ) -> (Vec<Finding>, Outcome) {
         // Room for every link's finding: the walk never waits on the channel.
         let (tx, mut rx) = mpsc::channel(Link::ALL.len() + 1);
-        let outcome = self.walk(host, &tx).await;
+        let outcome = self.walk_exposed(host, exposure, &tx).await;
         drop(tx);
         let mut found = vec![];
         while let Some(f) = rx.recv().await {

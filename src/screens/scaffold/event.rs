@@ -16,6 +16,8 @@ pub enum Event {
     Pushed(Result<String, String>),
     /// Following the app until Ready.
     Watch(WatchEvent),
+    /// The reachability doctor on the app's hostname, after Ready.
+    Doctor(crate::domain::doctor::WalkEvent),
 }
 
 #[derive(Debug)]

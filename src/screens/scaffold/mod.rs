@@ -4,7 +4,9 @@
 //! `homelab check` on the result and commits "apps: add <name>" (`scaffold::apply`, the same
 //! code as the command line). After the commit: `p` pushes it to the branch Flux follows
 //! (`backends::git_push`, the Flux stage's path), `w` follows the app until Ready
-//! (`scaffold::watch`). All I/O runs in tasks that answer with [`Event`]s.
+//! (`scaffold::watch`); once it is Ready the reachability doctor walks the app's hostname
+//! (`screens::doctor_walk`, drawn as the console draws it), `d` walks it again. All I/O runs in
+//! tasks that answer with [`Event`]s.
 
 pub mod event;
 pub mod form;
@@ -12,6 +14,7 @@ mod view;
 
 use super::{Handled, Owner, Screen};
 use crate::app::{Session, UpdateCx, ViewCx};
+use crate::domain::doctor::{Exposure, Walk};
 use crate::msg::Action;
 use crate::overlays::confirm::ConfirmState;
 use crate::runtime::effects::{Task, TaskKey};
@@ -70,6 +73,8 @@ pub struct Done {
     pub watch: Progress,
     /// The watch's steps, latest state of each, in the order they first reported.
     pub steps: Vec<crate::scaffold::watch::Progress>,
+    /// The reachability doctor on the app's hostname, run once the app is Ready.
+    pub doctor: Option<Walk>,
 }
 
 impl Done {
@@ -229,6 +234,8 @@ impl ScaffoldState {
         };
         done.watch = Progress::Running;
         done.steps.clear();
+        done.doctor = None;
+        cx.cancel(key("doctor"));
         cx.spawn(Task::stream(
             key("watch"),
             format!("follow {} until Ready", target.name),
@@ -240,6 +247,39 @@ impl ScaffoldState {
                 };
                 sink.send(Event::Watch(ev)).await;
             },
+        ));
+    }
+
+    /// Walk the app's hostname with the reachability doctor (after Ready; again on `d`): the
+    /// links its exposure puts on the way, in a task that reports each one.
+    fn doctor(&mut self, cx: &mut UpdateCx) {
+        let Phase::Done(done) = &mut self.phase else {
+            return;
+        };
+        if !matches!(done.watch, Progress::Done(_)) {
+            cx.status("the doctor walks the route once the app is Ready (w follows it)");
+            return;
+        }
+        let exposure = match done.req.exposure {
+            crate::scaffold::request::Exposure::Public => Exposure::Public,
+            crate::scaffold::request::Exposure::Internal => Exposure::Internal,
+        };
+        let host = done.req.hostname.clone();
+        done.doctor = Some(Walk::new(host.clone(), exposure));
+        // The walk is what is new: the result shows from it (all of it when it fits).
+        self.scroll = view::doctor_line(self).unwrap_or(0);
+        let target = super::doctor_walk::Target {
+            repo_root: self.root.clone(),
+            definition: cx.session.cluster.path.clone(),
+            cluster: cx.session.cluster.name.clone(),
+            kubeconfig: self.kubeconfig.clone(),
+        };
+        cx.spawn(super::doctor_walk::task(
+            key("doctor"),
+            target,
+            host,
+            exposure,
+            |e| Event::Doctor(e).into(),
         ));
     }
 
@@ -268,6 +308,7 @@ impl ScaffoldState {
         {
             self.form = Form::default();
             cx.cancel(key("watch"));
+            cx.cancel(key("doctor"));
         }
         self.phase = Phase::Form;
         self.scroll = 0;
@@ -431,6 +472,7 @@ impl Screen for ScaffoldState {
             }
             (Phase::Done(_), Action::Run) => self.push(cx),
             (Phase::Done(_), Action::Follow) => self.watch(cx),
+            (Phase::Done(_), Action::Retry) => self.doctor(cx),
             _ => return Handled::No,
         }
         Handled::Yes
@@ -530,6 +572,7 @@ impl Owner<Event> for ScaffoldState {
                             push: Progress::Idle,
                             watch: Progress::Idle,
                             steps: Vec::new(),
+                            doctor: None,
                         }));
                         // The tree changed: the next form validates against it.
                         self.load_facts(cx);
@@ -585,12 +628,23 @@ impl Owner<Event> for ScaffoldState {
                     }
                     WatchEvent::Ready => {
                         d.watch = Progress::Done(format!("{} is Ready", d.req.name));
-                        cx.notify(format!("{} is Ready", d.req.name));
+                        cx.notify(format!(
+                            "{} is Ready; the reachability doctor walks {}",
+                            d.req.name, d.req.hostname
+                        ));
+                        self.doctor(cx);
                     }
                     WatchEvent::Failed(e) => {
                         cx.warn(format!("Stopped following {}: {e}", d.req.name));
                         d.watch = Progress::Failed(e);
                     }
+                }
+            }
+            Event::Doctor(e) => {
+                if let Phase::Done(d) = &mut self.phase
+                    && let Some(w) = &mut d.doctor
+                {
+                    w.apply(e);
                 }
             }
         }

@@ -1,5 +1,7 @@
 //! Drawing the scaffold screen: the form (each field with its default or message), the
-//! preview (every new file, or the diff), and the result (check, commit, push, watch).
+//! preview (every new file, or the diff), and the result (check, commit, push, watch, and the
+//! reachability doctor's walk of the app's route, drawn by `widgets::doctor` as the console
+//! draws it).
 
 use super::form::Slot;
 use super::{Done, Facts, Phase, Progress, ScaffoldState, Tab};
@@ -8,6 +10,7 @@ use crate::domain::printable::sanitize;
 use crate::msg::Action;
 use crate::scaffold::apply::Applied;
 use crate::scaffold::commit_message;
+use crate::widgets::doctor::{self, Tone};
 use crate::widgets::panel::block;
 use crate::widgets::popup;
 use ratatui::Frame;
@@ -31,7 +34,30 @@ pub enum Kind {
     Hunk,
     Good,
     Bad,
+    Warn,
     Muted,
+}
+
+impl From<Tone> for Kind {
+    fn from(t: Tone) -> Kind {
+        match t {
+            Tone::Ok => Kind::Good,
+            Tone::Bad => Kind::Bad,
+            Tone::Warn => Kind::Warn,
+            Tone::Header => Kind::Header,
+            Tone::Text => Kind::Text,
+            Tone::Muted => Kind::Muted,
+        }
+    }
+}
+
+/// A line of the preview or the result: its pieces, each with its kind.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BodyLine {
+    pub parts: Vec<(Kind, String)>,
+    /// Too wide: wrap the last piece under itself (the doctor's lines, whose fix must be read
+    /// whole) instead of cutting the line at the edge.
+    pub wrap: bool,
 }
 
 pub fn render(state: &ScaffoldState, frame: &mut Frame, area: Rect, cx: &ViewCx) {
@@ -257,8 +283,8 @@ fn choice_spans(f: &super::Form, slot: Slot, focused: bool, cx: &ViewCx) -> Vec<
     spans
 }
 
-/// The preview's or the result's lines, each with its kind (also what scrolling counts).
-pub fn body_lines(state: &ScaffoldState) -> Vec<(Kind, String)> {
+/// The preview's or the result's lines (also what scrolling counts).
+pub fn body_lines(state: &ScaffoldState) -> Vec<BodyLine> {
     let mut out = Vec::new();
     let text_lines = |out: &mut Vec<(Kind, String)>, text: &str, diff: bool| {
         for l in text.lines() {
@@ -295,7 +321,100 @@ pub fn body_lines(state: &ScaffoldState) -> Vec<(Kind, String)> {
         Phase::Done(d) => done_lines(d, &mut out),
         Phase::Form | Phase::Planning => {}
     }
-    out
+    let mut lines: Vec<BodyLine> = out
+        .into_iter()
+        .map(|(k, l)| BodyLine {
+            parts: vec![(k, l)],
+            wrap: false,
+        })
+        .collect();
+    if let Phase::Done(d) = &state.phase
+        && let Some(w) = &d.doctor
+    {
+        doctor_lines(w, &mut lines);
+    }
+    lines
+}
+
+/// The result's line where the doctor's walk starts (the view scrolls there when it runs).
+pub fn doctor_line(state: &ScaffoldState) -> Option<usize> {
+    let lines = body_lines(state);
+    lines.iter().position(|l| {
+        l.parts
+            .first()
+            .is_some_and(|(_, t)| t.starts_with("Doctor: "))
+    })
+}
+
+/// The doctor's walk of the app's route, after the watch's steps.
+fn doctor_lines(w: &crate::domain::doctor::Walk, out: &mut Vec<BodyLine>) {
+    let (tone, status) = doctor::status(w);
+    let exposure = match w.exposure {
+        crate::domain::doctor::Exposure::Public => "public",
+        crate::domain::doctor::Exposure::Internal => "internal",
+    };
+    out.push(BodyLine {
+        parts: vec![],
+        wrap: false,
+    });
+    out.push(BodyLine {
+        parts: vec![
+            (
+                Kind::Text,
+                format!("Doctor: {} ({exposure}) ", sanitize(&w.host)),
+            ),
+            (tone.into(), status),
+        ],
+        wrap: true,
+    });
+    for row in doctor::rows(w) {
+        out.push(BodyLine {
+            parts: row.into_iter().map(|(t, s)| (t.into(), s)).collect(),
+            wrap: true,
+        });
+    }
+}
+
+/// One body line as drawn at `width` columns: cut at the edge, or (`wrap`) its last piece
+/// word-wrapped under where it starts.
+fn draw_line(line: &BodyLine, width: usize, style: impl Fn(Kind) -> Style) -> Vec<Line<'static>> {
+    let cut = |parts: &[(Kind, String)]| {
+        let mut left = width;
+        let spans: Vec<Span<'static>> = parts
+            .iter()
+            .map(|(k, s)| {
+                let piece: String = s.chars().take(left).collect();
+                left -= piece.chars().count();
+                Span::styled(piece, style(*k))
+            })
+            .collect();
+        Line::from(spans)
+    };
+    let Some(((kind, last), head)) = line.parts.split_last() else {
+        return vec![Line::raw("")];
+    };
+    let used: usize = head.iter().map(|(_, s)| s.chars().count()).sum();
+    let indent = last.chars().take_while(|c| *c == ' ').count();
+    if !line.wrap || used + last.chars().count() <= width || used + indent + 8 > width {
+        return vec![cut(&line.parts)];
+    }
+    let pad = " ".repeat(used + indent);
+    wrap(last, width - used - indent)
+        .into_iter()
+        .enumerate()
+        .map(|(i, chunk)| {
+            let mut spans: Vec<Span<'static>> = if i == 0 {
+                head.iter()
+                    .map(|(k, s)| Span::styled(s.clone(), style(*k)))
+                    .chain(std::iter::once(Span::raw(" ".repeat(indent))))
+                    .collect()
+            } else {
+                vec![Span::raw(pad.clone())]
+            };
+            spans.push(Span::styled(chunk, style(*kind)));
+            Line::from(spans)
+        })
+        .collect()
 }
 
 fn sanitize_lines(text: &str) -> String {
@@ -361,7 +480,12 @@ fn done_lines(d: &Done, out: &mut Vec<(Kind, String)>) {
         Progress::Done(m) => (Kind::Good, format!("Watch: {}", sanitize(m))),
         Progress::Failed(e) => (Kind::Bad, format!("Watch stopped: {}", sanitize(e))),
     });
-    for s in &d.steps {
+    // Ready: every step is, and the line above says so; the room goes to the doctor.
+    let steps: &[_] = match watch {
+        Progress::Done(_) => &[],
+        _ => &d.steps,
+    };
+    for s in steps {
         let (k, mark) = if s.ready {
             (Kind::Good, "✓")
         } else {
@@ -401,6 +525,12 @@ fn render_body(state: &ScaffoldState, frame: &mut Frame, area: Rect, cx: &ViewCx
         Phase::Refused { .. } => vec![
             (key(Action::Save), "try again"),
             (key(Action::Edit), "edit"),
+        ],
+        Phase::Done(d) if d.doctor.is_some() => vec![
+            (key(Action::Retry), "doctor again"),
+            (key(Action::Follow), "watch again"),
+            (key(Action::Edit), "another app"),
+            (Some("j/k".into()), "scroll"),
         ],
         Phase::Done(d) if d.commit().is_some() => vec![
             (key(Action::Run), "push"),
@@ -443,24 +573,44 @@ fn render_body(state: &ScaffoldState, frame: &mut Frame, area: Rect, cx: &ViewCx
     let lines = body_lines(state);
     let h = body.height as usize;
     let w = body.width as usize;
-    let shown: Vec<Line> = lines
-        .iter()
-        .skip(state.scroll.min(lines.len().saturating_sub(1)))
-        .take(h)
-        .map(|(k, l)| {
-            let style: Style = match k {
-                Kind::Text => t.ui.text,
-                Kind::Header => t.ui.header,
-                Kind::Added => t.env.added,
-                Kind::Removed => t.env.removed,
-                Kind::Hunk => t.ui.accent,
-                Kind::Good => t.status.ok,
-                Kind::Bad => t.status.error,
-                Kind::Muted => t.ui.muted,
-            };
-            let l: String = l.chars().take(w).collect();
-            Line::styled(l, style)
-        })
-        .collect();
+    let style = |k: Kind| -> Style {
+        match k {
+            Kind::Text => t.ui.text,
+            Kind::Header => t.ui.header,
+            Kind::Added => t.env.added,
+            Kind::Removed => t.env.removed,
+            Kind::Hunk => t.ui.accent,
+            Kind::Good => t.status.ok,
+            Kind::Bad => t.status.error,
+            Kind::Warn => t.status.warn,
+            Kind::Muted => t.ui.muted,
+        }
+    };
+    let shown: Vec<Line> = if matches!(state.phase, Phase::Done(_)) {
+        // The result starts at the doctor once it runs (`doctor_line`), but never leaves rows
+        // empty while lines above it are hidden: all of it from the top when it fits.
+        let drawn: Vec<Vec<Line>> = lines.iter().map(|l| draw_line(l, w, style)).collect();
+        let total: usize = drawn.iter().map(Vec::len).sum();
+        let at: usize = drawn.iter().take(state.scroll).map(Vec::len).sum();
+        drawn
+            .into_iter()
+            .flatten()
+            .skip(at.min(total.saturating_sub(h)))
+            .take(h)
+            .collect()
+    } else {
+        let mut shown: Vec<Line> = Vec::new();
+        for l in lines
+            .iter()
+            .skip(state.scroll.min(lines.len().saturating_sub(1)))
+        {
+            if shown.len() >= h {
+                break;
+            }
+            shown.extend(draw_line(l, w, style));
+        }
+        shown.truncate(h);
+        shown
+    };
     frame.render_widget(Paragraph::new(shown), body);
 }

@@ -1,24 +1,24 @@
 //! The console's reachability pane: the public hostnames of the tree's HTTPRoutes (those under
 //! the cluster's domain); `Enter` runs the reachability doctor on the selected one
-//! (`backends::doctor`, docs/doctor.md) and each link appears as it is checked, the first
-//! broken one with its fix; `r` reads the hostnames again.
+//! (`backends::doctor`, docs/doctor.md; the task is `screens::doctor_walk`, the drawing
+//! `widgets::doctor`, both shared with the scaffold screen) and each link appears as it is
+//! checked, the first broken one with its fix; `r` reads the hostnames again.
 
 use super::Pane;
 use crate::app::Session;
-use crate::backends::doctor::connect::{self, Setup};
-use crate::domain::doctor::{Finding, Link, Outcome};
+use crate::domain::doctor::{Exposure, Walk, WalkEvent};
 use crate::domain::printable::sanitize;
 use crate::msg::{Action, BackendEvent};
 use crate::runtime::effects::{Task, TaskKey};
 use crate::screens::console::effects::Planned;
 use crate::screens::console::state::ConsoleAction;
 use crate::screens::console::view::{Cx, pane_block, pane_title};
-use crate::widgets::{list, popup};
+use crate::screens::doctor_walk;
+use crate::widgets::{doctor, list, popup};
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Wrap};
-use std::path::PathBuf;
 
 /// The doctor's walk (newest wins: a new `Enter` replaces it).
 pub const WALK_KEY: &str = "console:reach:walk";
@@ -35,28 +35,8 @@ pub enum Effect {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
     Hosts(Result<Vec<String>, String>),
-    Found(Finding),
-    Done(Outcome),
-    /// The doctor could not start (no token, no kubeconfig context).
-    Failed(String),
-}
-
-/// Where the doctor finds the cluster: the repository, its definition, the kubeconfig.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ReachTarget {
-    pub repo_root: PathBuf,
-    pub definition: PathBuf,
-    pub cluster: String,
-    pub kubeconfig: PathBuf,
-}
-
-/// One walk as the pane shows it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Walk {
-    pub host: String,
-    pub findings: Vec<Finding>,
-    pub outcome: Option<Outcome>,
-    pub error: Option<String>,
+    /// The walk's findings, its end, or why the doctor could not start.
+    Walk(WalkEvent),
 }
 
 #[derive(Debug)]
@@ -113,7 +93,7 @@ pub fn public_hosts(facts: &crate::domain::doctor::Facts) -> Vec<String> {
 impl Pane for ReachPane {
     type Effect = Effect;
     type Event = Event;
-    type Backend = Option<ReachTarget>;
+    type Backend = Option<doctor_walk::Target>;
     const TITLE: &'static str = "Reachability";
 
     fn new(session: Option<&Session>) -> Self {
@@ -125,7 +105,7 @@ impl Pane for ReachPane {
 
     fn connect(session: &Session) -> Self::Backend {
         let kube = super::health::KubeTarget::for_cluster(&session.cluster.name)?;
-        Some(ReachTarget {
+        Some(doctor_walk::Target {
             repo_root: session.repo_root.clone(),
             definition: session.cluster.path.clone(),
             cluster: session.cluster.name.clone(),
@@ -151,19 +131,9 @@ impl Pane for ReachPane {
                 self.selected = self.selected.min(self.hosts.len().saturating_sub(1));
             }
             Event::Hosts(Err(e)) => self.notice = Some(e),
-            Event::Found(f) => {
+            Event::Walk(e) => {
                 if let Some(w) = &mut self.walk {
-                    w.findings.push(f);
-                }
-            }
-            Event::Done(o) => {
-                if let Some(w) = &mut self.walk {
-                    w.outcome = Some(o);
-                }
-            }
-            Event::Failed(e) => {
-                if let Some(w) = &mut self.walk {
-                    w.error = Some(e);
+                    w.apply(e);
                 }
             }
         }
@@ -180,12 +150,7 @@ impl Pane for ReachPane {
             A::Bottom => self.selected = last,
             A::Open => {
                 if let Some(host) = self.hosts.get(self.selected).cloned() {
-                    self.walk = Some(Walk {
-                        host: host.clone(),
-                        findings: vec![],
-                        outcome: None,
-                        error: None,
-                    });
+                    self.walk = Some(Walk::new(host.clone(), Exposure::Public));
                     return vec![Effect::Walk(host)];
                 }
             }
@@ -225,48 +190,12 @@ impl Pane for ReachPane {
                     wrap(Event::Hosts(facts.map(|f| public_hosts(&f))))
                 },
             )),
-            Effect::Walk(host) => Planned::Spawn(Task::stream(
+            Effect::Walk(host) => Planned::Spawn(doctor_walk::task(
                 TaskKey::new(WALK_KEY),
-                "reachability doctor",
-                move |sink| async move {
-                    let (root, def, cluster) =
-                        (t.repo_root.clone(), t.definition.clone(), t.cluster.clone());
-                    let facts = tokio::task::spawn_blocking(move || {
-                        crate::repo::doctor_facts::read(&root, &def, &cluster)
-                    })
-                    .await
-                    .map_err(|e| e.to_string())
-                    .and_then(|r| r);
-                    let setup = Setup::from_process(
-                        t.kubeconfig.clone(),
-                        &t.cluster,
-                        crate::config::env_file(&t.repo_root, &t.cluster),
-                    );
-                    let doctor = match facts {
-                        Ok(facts) => connect::connect(&setup, facts).await,
-                        Err(e) => Err(e),
-                    };
-                    let doctor = match doctor {
-                        Ok(d) => d,
-                        Err(e) => {
-                            sink.send(wrap(Event::Failed(e))).await;
-                            return;
-                        }
-                    };
-                    let (tx, mut rx) = tokio::sync::mpsc::channel(Link::ALL.len() + 1);
-                    let walk = async {
-                        let o = doctor.walk(&host, &tx).await;
-                        drop(tx);
-                        o
-                    };
-                    let forward = async {
-                        while let Some(f) = rx.recv().await {
-                            sink.send(wrap(Event::Found(f))).await;
-                        }
-                    };
-                    let (outcome, ()) = tokio::join!(walk, forward);
-                    sink.send(wrap(Event::Done(outcome))).await;
-                },
+                t,
+                host,
+                Exposure::Public,
+                move |e| wrap(Event::Walk(e)),
             )),
         }
     }
@@ -284,16 +213,9 @@ fn render(p: &ReachPane, f: &mut Frame, area: Rect, cx: &Cx, focused: bool) {
     let theme = cx.theme;
     let mut title = pane_title(ReachPane::TITLE, focused, theme);
     if let Some(w) = &p.walk {
-        let (text, style) = match (&w.outcome, &w.error) {
-            (_, Some(_)) => ("could not run".to_string(), theme.status.error),
-            (Some(Outcome::Reachable), _) => ("reachable".to_string(), theme.status.ok),
-            (Some(Outcome::Broken(l)), _) => {
-                (format!("broken at {}", l.number()), theme.status.error)
-            }
-            (None, _) => ("checking…".to_string(), theme.status.warn),
-        };
+        let (tone, text) = doctor::status(w);
         title.push(Span::styled(format!(" {} ", clean(&w.host)), theme.ui.text));
-        title.push(Span::styled(text, style));
+        title.push(Span::styled(text, tone.style(theme)));
         title.push(Span::raw(" "));
     }
     let block = pane_block(title, focused, theme);
@@ -332,53 +254,13 @@ fn render(p: &ReachPane, f: &mut Frame, area: Rect, cx: &Cx, focused: bool) {
             theme,
         );
     }
-    let mut lines: Vec<Line> = vec![];
-    match &p.walk {
-        None => lines.push(Line::styled(
+    let lines: Vec<Line> = match &p.walk {
+        None => vec![Line::styled(
             "  Enter walks the selected host: Cloudflare record, tunnel, Gateway, route, endpoints, certificate",
             theme.ui.muted,
-        )),
-        Some(w) => {
-            for link in Link::ALL {
-                match w.findings.iter().find(|x| x.link == link) {
-                    Some(found) => {
-                        let (mark, style) = if found.ok {
-                            ("✓ ", theme.status.ok)
-                        } else {
-                            ("✗ ", theme.status.error)
-                        };
-                        lines.push(Line::from(vec![
-                            Span::styled(format!("  {mark}"), style),
-                            Span::styled(format!("{:<24} ", link.to_string()), theme.ui.header),
-                            Span::styled(clean(&found.summary), theme.ui.text),
-                        ]));
-                        if let Some(fix) = &found.fix {
-                            for e in &found.evidence {
-                                lines.push(Line::styled(format!("      {}", clean(e)), theme.ui.muted));
-                            }
-                            lines.push(Line::from(vec![
-                                Span::styled("    fix: ", theme.status.warn),
-                                Span::styled(clean(&fix.to_string()), theme.ui.text),
-                            ]));
-                        }
-                    }
-                    None => {
-                        let stopped = w.outcome.is_some() || w.error.is_some();
-                        lines.push(Line::styled(
-                            format!(
-                                "  {} {link}",
-                                if stopped { "·" } else { "◌" }
-                            ),
-                            theme.ui.muted,
-                        ));
-                    }
-                }
-            }
-            if let Some(e) = &w.error {
-                lines.push(Line::styled(format!("  {}", clean(e)), theme.status.error));
-            }
-        }
-    }
+        )],
+        Some(w) => doctor::lines(w, theme),
+    };
     f.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), walk_area);
     if footer.height > 0 {
         let key = |a: Action| cx.keymap.label("console", &a, false);
