@@ -12,6 +12,8 @@ mod harness;
 mod bootstrap;
 #[path = "demo/crash.rs"]
 mod crash;
+#[path = "demo/hangup.rs"]
+mod hangup;
 #[path = "demo/lab.rs"]
 mod lab;
 #[path = "demo/node_script.rs"]

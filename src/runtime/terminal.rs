@@ -75,15 +75,36 @@ fn setup() -> io::Result<()> {
 pub fn restore() {
     if ACTIVE.swap(false, Ordering::SeqCst) {
         let mut out = io::stdout();
-        let _ = execute!(
+        let wrote = execute!(
             out,
             DisableBracketedPaste,
             DisableMouseCapture,
             LeaveAlternateScreen,
             cursor::Show
-        );
+        )
+        .and_then(|()| out.flush());
         let _ = disable_raw_mode();
-        let _ = out.flush();
+        if wrote.is_err() {
+            detach_output();
+        }
+    }
+}
+
+/// The terminal is gone (hung up: its window closed, `tmux kill-session`, a dropped SSH
+/// connection): point stdout and stderr at /dev/null, so what still writes on the way out
+/// (ratatui's drop showing the cursor, a report) cannot fail with EIO. Such a failure in
+/// `eprintln!` would panic, and a panic in the panic hook aborts, skipping every destructor:
+/// the demo's lab directory would stay behind.
+fn detach_output() {
+    let Ok(null) = std::fs::OpenOptions::new().write(true).open("/dev/null") else {
+        return;
+    };
+    use std::os::fd::AsRawFd;
+    // SAFETY: dup2(2) on descriptors this process owns: `null` is open for the call, 1 and 2
+    // are the standard streams; replacing them is what dup2 is for.
+    unsafe {
+        libc::dup2(null.as_raw_fd(), libc::STDOUT_FILENO);
+        libc::dup2(null.as_raw_fd(), libc::STDERR_FILENO);
     }
 }
 
@@ -100,7 +121,8 @@ pub fn install_hooks() -> color_eyre::Result<()> {
     std::panic::set_hook(Box::new(move |info| {
         if super::panics::on_loop_thread() {
             restore();
-            eprintln!("{}", panic_hook.panic_report(info));
+            // Not `eprintln!`: it panics when stderr fails, and a panic here aborts.
+            let _ = writeln!(io::stderr(), "{}", panic_hook.panic_report(info));
         } else {
             super::panics::log_background(info);
         }
