@@ -106,6 +106,14 @@ impl Lab {
             crate::atomic_write::Mode::KeepOr(0o644),
         )
         .map_err(io(&pubfile))?;
+        // The operator's git identity (the Flux stage and the scaffold commit as them).
+        let gitconfig = l.home().join(".gitconfig");
+        crate::atomic_write::write(
+            &gitconfig,
+            b"[user]\n\tname = homelab demo\n\temail = demo@demo.internal\n",
+            crate::atomic_write::Mode::KeepOr(0o644),
+        )
+        .map_err(io(&gitconfig))?;
         let (identity, _recipient) = crate::secrets::keys::generate_identity();
         let age = l.age_key();
         crate::atomic_write::write(&age, identity.as_bytes(), crate::atomic_write::Mode::Secret)

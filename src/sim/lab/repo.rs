@@ -166,7 +166,7 @@ mod tests {
             assert_eq!(b.head().unwrap().name(), Ok("refs/heads/main"));
             assert_eq!(
                 copy.find_remote("origin").unwrap().url(),
-                Some("ssh://git@127.1.2.4:2222/homelab.git")
+                Ok("ssh://git@127.1.2.4:2222/homelab.git")
             );
         }
     }
