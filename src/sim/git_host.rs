@@ -151,9 +151,9 @@ impl Service {
 /// single-quoted word as git's `sq_quote` writes it (`'` inside it as `'\''`, `!` as `'\!'`);
 /// anything else is refused with the reason.
 pub fn parse_command(command: &str) -> Result<(Service, String), String> {
-    let (program, arg) = command
-        .split_once(' ')
-        .ok_or_else(|| format!("`{command}`: expected git-upload-pack or git-receive-pack and a quoted path"))?;
+    let (program, arg) = command.split_once(' ').ok_or_else(|| {
+        format!("`{command}`: expected git-upload-pack or git-receive-pack and a quoted path")
+    })?;
     let service = match program {
         "git-upload-pack" => Service::UploadPack,
         "git-receive-pack" => Service::ReceivePack,
@@ -382,9 +382,7 @@ impl Connection {
     fn refuse(&self, channel: ChannelId, session: &mut Session, message: String) {
         let handle = session.handle();
         tokio::spawn(async move {
-            let _ = handle
-                .extended_data(channel, 1, message.into_bytes())
-                .await;
+            let _ = handle.extended_data(channel, 1, message.into_bytes()).await;
             let _ = handle.exit_status_request(channel, 1).await;
             let _ = handle.eof(channel).await;
             let _ = handle.close(channel).await;
@@ -453,7 +451,11 @@ impl Run {
                         opts.path
                     )
                 } else {
-                    format!("cannot start `{} {}`: {e}", opts.git.display(), self.service.subcommand())
+                    format!(
+                        "cannot start `{} {}`: {e}",
+                        opts.git.display(),
+                        self.service.subcommand()
+                    )
                 };
                 let _ = self
                     .handle
@@ -553,7 +555,11 @@ mod tests {
         // What our transport sends (shell_quote::quote_always) parses back to the path.
         for p in ["/homelab.git", "/a b/it's.git", "~/x.git"] {
             let cmd = format!("git-receive-pack {}", crate::shell_quote::quote_always(p));
-            assert_eq!(parse_command(&cmd), Ok((Service::ReceivePack, p.into())), "{cmd}");
+            assert_eq!(
+                parse_command(&cmd),
+                Ok((Service::ReceivePack, p.into())),
+                "{cmd}"
+            );
         }
         for bad in [
             "ls",
@@ -570,6 +576,9 @@ mod tests {
             assert!(parse_command(bad).is_err(), "{bad}");
         }
         let e = parse_command("rm -rf /").unwrap_err();
-        assert!(e.contains("only git-upload-pack and git-receive-pack"), "{e}");
+        assert!(
+            e.contains("only git-upload-pack and git-receive-pack"),
+            "{e}"
+        );
     }
 }

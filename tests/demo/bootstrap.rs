@@ -77,8 +77,18 @@ pub fn assert_flux_synced_the_push(lab: &HeadlessLab) {
     assert_eq!(pushed, local, "the git host's main is the copy's");
     let out = lab
         .command("kubectl")
-        .args(["--kubeconfig", &lab.path("KUBECONFIG").display().to_string()])
-        .args(["--context", "demo", "-n", "flux-system", "get", "gitrepository"])
+        .args([
+            "--kubeconfig",
+            &lab.path("KUBECONFIG").display().to_string(),
+        ])
+        .args([
+            "--context",
+            "demo",
+            "-n",
+            "flux-system",
+            "get",
+            "gitrepository",
+        ])
         .args(["flux-system", "-o", "jsonpath={.status.artifact.revision}"])
         .output()
         .unwrap();

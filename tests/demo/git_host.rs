@@ -185,7 +185,11 @@ async fn our_git_push_backend_lists_and_pushes_through_the_git_host() {
     assert_eq!(remote.map(|o| o.to_string()), Some(first.clone()));
     let known = std::fs::read_to_string(f.home.join(".ssh/known_hosts")).unwrap();
     assert!(
-        known.starts_with(&format!("[{}]:{} ssh-ed25519 ", f.host.addr.ip(), f.host.addr.port())),
+        known.starts_with(&format!(
+            "[{}]:{} ssh-ed25519 ",
+            f.host.addr.ip(),
+            f.host.addr.port()
+        )),
         "{known}"
     );
     // A commit pushed lands in the bare repository.
@@ -244,7 +248,10 @@ async fn the_git_cli_over_openssh_clones_fetches_and_pushes_through_the_git_host
     assert!(out.status.success(), "{}", text(&out));
     let clone = top.join("clone");
     assert_eq!(head_of(&clone, "refs/heads/main"), first);
-    assert_eq!(std::fs::read_to_string(clone.join("README")).unwrap(), "first\n");
+    assert_eq!(
+        std::fs::read_to_string(clone.join("README")).unwrap(),
+        "first\n"
+    );
 
     // A push from the CLI lands.
     std::fs::write(clone.join("apps.yaml"), "kind: Kustomization\n").unwrap();
@@ -260,7 +267,9 @@ async fn the_git_cli_over_openssh_clones_fetches_and_pushes_through_the_git_host
 
     // What our backend pushes next, the CLI fetches.
     let repo = git2::Repository::open(&f.work).unwrap();
-    let mut remote = repo.remote_anonymous(&f.bare.display().to_string()).unwrap();
+    let mut remote = repo
+        .remote_anonymous(&f.bare.display().to_string())
+        .unwrap();
     remote
         .fetch(&["refs/heads/main:refs/remotes/local/main"], None, None)
         .unwrap();
@@ -312,7 +321,9 @@ async fn other_commands_and_other_repositories_are_refused() {
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("`ls` is not allowed here: this git host runs only git-upload-pack and git-receive-pack"),
+        err.contains(
+            "`ls` is not allowed here: this git host runs only git-upload-pack and git-receive-pack"
+        ),
         "{}",
         text(&out)
     );
@@ -331,7 +342,8 @@ async fn other_commands_and_other_repositories_are_refused() {
     let out = f.git(&top, &["clone", &other, "other"]).await;
     assert!(!out.status.success(), "{}", text(&out));
     assert!(
-        String::from_utf8_lossy(&out.stderr).contains("'/other.git' does not appear to be a git repository"),
+        String::from_utf8_lossy(&out.stderr)
+            .contains("'/other.git' does not appear to be a git repository"),
         "{}",
         text(&out)
     );

@@ -83,7 +83,10 @@ fn the_headless_lab_answers_kubectl_and_the_pve_api() {
     };
     let out = kubectl(&["get", "namespace", "default", "-o", "name"]);
     assert!(out.status.success(), "{}", text(&out));
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "namespace/default");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "namespace/default"
+    );
     // Flux is not there yet: the Flux stage installs it from the lab's pinned manifest.
     let out = kubectl(&["get", "crd", "gitrepositories.source.toolkit.fluxcd.io"]);
     assert!(!out.status.success(), "{}", text(&out));
@@ -94,9 +97,8 @@ fn the_headless_lab_answers_kubectl_and_the_pve_api() {
     );
     let manifest = std::fs::read(&lab.flux_manifest).unwrap();
     let repo = lab.path("HOMELAB_REPO");
-    let cfg =
-        homelab::config::valid_cluster(&repo, &homelab::config::cluster_file(&repo, "demo"))
-            .unwrap();
+    let cfg = homelab::config::valid_cluster(&repo, &homelab::config::cluster_file(&repo, "demo"))
+        .unwrap();
     assert_eq!(
         cfg.flux.install_sha256.as_deref(),
         Some(homelab::stages::flux::manifest::sha256_hex(&manifest).as_str()),

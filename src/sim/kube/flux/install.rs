@@ -52,7 +52,10 @@ mod tests {
             .collect();
         let kinds = |k: &str| docs.iter().filter(|d| d["kind"] == k).count();
         assert_eq!(kinds("Namespace"), 1);
-        assert_eq!(kinds("CustomResourceDefinition"), super::super::crds().len());
+        assert_eq!(
+            kinds("CustomResourceDefinition"),
+            super::super::crds().len()
+        );
         assert_eq!(kinds("Deployment"), 4);
         assert!(a.contains("app.kubernetes.io/version: v2.7.3"));
     }
