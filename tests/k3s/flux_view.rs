@@ -196,7 +196,23 @@ fn flux_view_following_shows_rows_and_the_deploy_key() {
         },
     }));
     assert!(frame(&done, 160, 48).contains("done: 10 changed, 2 in place"));
-    // Verified after the run: what verify observed, on the line below the heading.
+    // Verified after the run: what verify observed, on the line below the heading (the
+    // waiting rows turned Ready first, as the follow step reports them).
+    for line in [
+        "row Kustomization flux-system/cert-manager: ready ReconciliationSucceeded: Applied revision: main@sha1:a1afe267b54f38b46b487f6e938a6fd508278c07",
+        "row HelmRelease cert-manager/cert-manager: ready InstallSucceeded: Helm install succeeded for release cert-manager/cert-manager.v1 with chart cert-manager@v1.19.1",
+        "row Kustomization flux-system/cert-issuers: ready ReconciliationSucceeded: Applied revision: main@sha1:a1afe267b54f38b46b487f6e938a6fd508278c07",
+        "row Kustomization flux-system/apps-media: ready ReconciliationSucceeded: Applied revision: main@sha1:a1afe267b54f38b46b487f6e938a6fd508278c07",
+        "all 7 Flux objects are Ready",
+    ] {
+        done.on_event(&log(flux::STEP_FOLLOW, line));
+    }
+    done.on_event(&ev(EventKind::Progress {
+        step: flux::STEP_FOLLOW.into(),
+        done: 7,
+        total: Some(7),
+        unit: Unit::Items,
+    }));
     let verified = [
         Check::pass("flux/ready", "Flux objects Ready", "7 of 7"),
         Check::pass(
