@@ -36,7 +36,9 @@ fn the_demo_bootstraps_every_stage_from_the_wizard_and_quitting_removes_the_lab(
     let lab: PathBuf = home
         .split_whitespace()
         .find(|w| w.starts_with("/tmp/homelab-demo-") || w.contains("/homelab-demo-"))
-        .map(|w| PathBuf::from(w.trim_end_matches("/repo")))
+        // The lab's directory: what precedes `/repo` (a spinner may follow the path while
+        // the repository's state loads).
+        .and_then(|w| w.find("/repo").map(|i| PathBuf::from(&w[..i])))
         .expect("the lab's repository in the top bar");
     assert!(lab.is_dir(), "{}", lab.display());
 
