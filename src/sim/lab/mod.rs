@@ -4,10 +4,11 @@
 //! "installed" on it, the Kubernetes API with Flux's controllers (installed by the Flux stage
 //! from the lab's pinned install manifest), a git host ([`crate::sim::git_host`]) serving
 //! `flux.repo` over SSH from a bare repository the Flux stage pushes to and Flux syncs from,
-//! Loki with generated logs, Prometheus + Alertmanager, Cloudflare, a throwaway age identity
-//! and SSH key, a temporary copy of the repository with config/clusters/demo.yaml. The stages are not known
-//! here: whatever the stage registry builds runs against the lab through the environment
-//! ([`layout::Layout::env`]). Dropping the lab stops every server and removes the directory.
+//! Loki with generated logs, Prometheus + Alertmanager, Cloudflare, a throwaway age identity,
+//! SSH key and git identity, a temporary copy of the repository with
+//! config/clusters/demo.yaml. The stages are not known here: whatever the stage registry
+//! builds runs against the lab through the environment ([`layout::Layout::env`]). Dropping
+//! the lab stops every server and removes the directory.
 
 pub mod layout;
 mod power;

@@ -3,6 +3,12 @@
 //! CRDs as the simulator knows them ([`super::crds`]), and the four controllers' Deployments.
 //! The demo lab pins it (`flux.install_sha256`) and the Flux stage installs it; tests of the
 //! stage use it too. Deterministic: the same text, so the same SHA-256, on every call.
+//!
+//! A stand-in, not the release's file: the controllers' images are tagged with the Flux
+//! version asked for (the simulator runs no image; a release's install.yaml names each
+//! controller's own version), and their resources are the release's defaults (requests 100m
+//! and 64Mi, limits 1 CPU and 1Gi), so the tree it lands in still passes `homelab check`
+//! (pinned images, resource requests).
 
 use serde_json::Value;
 
@@ -33,7 +39,7 @@ pub fn install_manifest(version: &str) -> String {
     }
     for c in CONTROLLERS {
         docs.push(format!(
-            "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {c}\n  namespace: flux-system\n  labels:\n{labels}    app.kubernetes.io/component: {c}\n    control-plane: controller\nspec:\n  replicas: 1\n  selector:\n    matchLabels:\n      app: {c}\n  template:\n    metadata:\n      labels:\n        app: {c}\n    spec:\n      containers:\n      - name: manager\n        image: ghcr.io/fluxcd/{c}\n"
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {c}\n  namespace: flux-system\n  labels:\n{labels}    app.kubernetes.io/component: {c}\n    control-plane: controller\nspec:\n  replicas: 1\n  selector:\n    matchLabels:\n      app: {c}\n  template:\n    metadata:\n      labels:\n        app: {c}\n    spec:\n      containers:\n      - name: manager\n        image: ghcr.io/fluxcd/{c}:{version}\n        resources:\n          requests:\n            cpu: 100m\n            memory: 64Mi\n          limits:\n            cpu: 1000m\n            memory: 1Gi\n"
         ));
     }
     docs.join("---\n")
@@ -58,5 +64,6 @@ mod tests {
         );
         assert_eq!(kinds("Deployment"), 4);
         assert!(a.contains("app.kubernetes.io/version: v2.7.3"));
+        assert!(a.contains("image: ghcr.io/fluxcd/helm-controller:v2.7.3\n"));
     }
 }
