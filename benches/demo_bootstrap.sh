@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole demo bootstrap, headless: `homelab demo --headless --speed max` (the lab), then
-# `homelab bootstrap --yes --accept-new` of every stage in this build in the lab's environment.
+# `homelab bootstrap --yes --accept-new --flux-manifest <the lab's>` of every stage in this
+# build in the lab's environment.
 # RUNS times (default 5), each on a fresh lab; prints each run's wall time and peak RSS of the
 # bootstrap process (GNU time's %e and %M) and the lab process's peak RSS (VmHWM), then the
 # medians. docs/performance.md, "The demo bootstrap", records the figures with the profile.
@@ -26,10 +27,14 @@ for i in $(seq "$runs"); do
         kill -0 "$lab" 2>/dev/null || { cat "$out"; echo "the lab ended" >&2; exit 1; }
         sleep 0.1
     done
+    # The install manifest the lab pins (its "Flux manifest" line).
+    manifest=$(sed -n 's/^  Flux manifest *\(.*\)  (flux\.install_sha256.*/\1/p' "$out")
+    [ -f "$manifest" ] || { cat "$out"; echo "no Flux manifest line" >&2; exit 1; }
     timing=$(mktemp)
     (
         eval "$(grep -E '^(export|unset) ' "$out")"
-        /usr/bin/time -f '%e %M' -o "$timing" "$homelab" bootstrap --yes --accept-new </dev/null >/dev/null 2>&1 || {
+        /usr/bin/time -f '%e %M' -o "$timing" "$homelab" bootstrap --yes --accept-new \
+            --flux-manifest "$manifest" </dev/null >/dev/null 2>&1 || {
             code=$?
             # 2: later stages are not in this build yet (each reported); anything else failed.
             [ "$code" = 2 ] || { echo "bootstrap failed ($code)" >&2; exit 1; }

@@ -1,4 +1,5 @@
-//! `homelab demo`: the lab's SSH nodes against the k3s stage's real commands, the headless lab
+//! `homelab demo`: the lab's SSH nodes against the k3s stage's real commands, its git host with
+//! our git_push backend and the git CLI, the headless lab
 //! (kubectl, the PVE API, loopback only), a headless bootstrap of every stage in this build to
 //! green, a rehearsed failure and its retry, and the crash-anywhere proof.
 
@@ -14,6 +15,8 @@ mod bootstrap;
 mod crash;
 #[path = "demo/hangup.rs"]
 mod hangup;
+#[path = "demo/git_host.rs"]
+mod git_host;
 #[path = "demo/lab.rs"]
 mod lab;
 #[path = "demo/node_script.rs"]

@@ -273,7 +273,8 @@ pub struct DemoArgs {
     /// Make this step fail once, to rehearse recovery: STAGE:STEP, e.g. k3s:k3s-agent-1/join.
     #[arg(long, value_name = "STAGE:STEP")]
     pub fail: Option<String>,
-    /// Start only the lab: print its endpoints, kubeconfig and environment, run until Ctrl-C.
+    /// Start only the lab: print its endpoints, kubeconfig, environment and the Flux install
+    /// manifest to pass to `bootstrap --flux-manifest`; run until Ctrl-C.
     #[arg(long)]
     pub headless: bool,
 }

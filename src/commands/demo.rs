@@ -3,7 +3,10 @@
 //! takes to reach it printed. The lab's environment ([`Layout::env`]: HOME, KUBECONFIG,
 //! SOPS_AGE_KEY_FILE, the repository copy and cluster, the console's URLs...) is set before
 //! any thread starts, so every stage the registry builds finds the lab as it would find a real
-//! homelab. On exit (q, Ctrl-C, SIGTERM) every server stops and the temporary directory goes.
+//! homelab. The Flux stage's install manifest is the lab's own (pinned in the demo definition):
+//! the TUI gets it as `--flux-manifest` would give it; headless, the lab prints the path to
+//! pass to `homelab bootstrap --flux-manifest`. On exit (q, Ctrl-C, SIGTERM) every server stops
+//! and the temporary directory goes.
 
 use crate::cli::{DemoArgs, GlobalArgs};
 use crate::sim::lab::layout::{Layout, Speed, VMS};
@@ -69,7 +72,9 @@ pub fn run(global: &GlobalArgs, args: &DemoArgs, started: Instant) -> ExitCode {
             cluster: Some(crate::sim::lab::layout::CLUSTER.into()),
             ..global.clone()
         };
-        super::launch::tui(&global, super::launch::Start::home(started))
+        let mut start = super::launch::Start::home(started);
+        start.params.flux_manifest = Some(layout.flux_manifest());
+        super::launch::tui(&global, start)
     };
     rt.block_on(lab.stop());
     rt.shutdown_timeout(std::time::Duration::from_millis(500));
@@ -98,8 +103,9 @@ fn headless(lab: &Lab, rt: &tokio::runtime::Runtime) -> ExitCode {
         out.push_str(&format!("unset {k}\n"));
     }
     out.push_str(&format!(
-        "# try: kubectl --kubeconfig {} get nodes; homelab bootstrap --yes --accept-new\n",
-        crate::shell_quote::quote(&lab.layout.lab_kubeconfig().display().to_string())
+        "# try: kubectl --kubeconfig {} get nodes; homelab bootstrap --yes --accept-new --flux-manifest {}\n",
+        crate::shell_quote::quote(&lab.layout.lab_kubeconfig().display().to_string()),
+        crate::shell_quote::quote(&lab.layout.flux_manifest().display().to_string())
     ));
     out.push_str("# demo lab ready; Ctrl-C (or SIGTERM) stops it and removes everything\n");
     let mut stdout = std::io::stdout().lock();
@@ -140,6 +146,7 @@ fn free_net() -> Option<[u8; 2]> {
             l.loki_addr(),
             l.alerts_addr(),
             l.cloudflare_addr(),
+            l.git_addr(),
         ];
         addrs.extend(VMS.iter().map(|vm| l.ssh_addr(vm)));
         addrs.iter().all(|a| std::net::TcpListener::bind(a).is_ok())

@@ -107,7 +107,15 @@ impl ConfirmState {
 
     fn rect(&self, area: Rect) -> Rect {
         let h = if self.wants_typing() { 10 } else { 8 };
-        popup::centered(area, 60, h + (self.message.len() as u16 / 56))
+        popup::centered(area, 60, h + self.message_rows().saturating_sub(1))
+    }
+
+    /// Rows the message takes: each of its lines, wrapped at about 56 columns.
+    fn message_rows(&self) -> u16 {
+        self.message
+            .split('\n')
+            .map(|l| 1 + (l.len() / 56) as u16)
+            .fold(0u16, u16::saturating_add)
     }
 
     pub fn on_mouse(&mut self, ev: MouseEvent, area: Rect) -> Outcome {
@@ -132,10 +140,13 @@ impl ConfirmState {
         let t = cx.theme;
         let rect = self.rect(area);
         let inner = popup::frame(frame, rect, &self.title, None, cx.theme);
-        let mut lines = vec![
-            Line::default(),
-            Line::styled(self.message.clone(), t.ui.overlay),
-        ];
+        // One Line per line of the message: a Line draws a '\n' as nothing.
+        let mut lines = vec![Line::default()];
+        lines.extend(
+            self.message
+                .split('\n')
+                .map(|l| Line::styled(l.to_string(), t.ui.overlay)),
+        );
         if let Some(name) = &self.type_to_confirm {
             lines.push(Line::default());
             lines.push(Line::from(vec![
@@ -231,5 +242,21 @@ mod tests {
                 tag: "del".into()
             }
         );
+    }
+
+    /// A message of several lines (the Flux stage's commit question: the message, then one
+    /// file per line) is drawn one line per line, and the popup grows to hold them.
+    #[test]
+    fn a_message_of_several_lines_keeps_its_lines() {
+        let c = ConfirmState::new(
+            "commit",
+            "Commit 2 file(s) to main?",
+            "flux: x\n\na.yaml\nb.yaml",
+        );
+        assert_eq!(c.message_rows(), 4);
+        let one = ConfirmState::new("q", "Quit?", "Work is running.");
+        assert_eq!(one.message_rows(), 1);
+        let area = Rect::new(0, 0, 100, 40);
+        assert_eq!(c.rect(area).height, one.rect(area).height + 3);
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod alerts;
 pub mod cloudflare;
+pub mod git_host;
 pub mod kube;
 pub mod lab;
 pub mod loki;

@@ -62,6 +62,44 @@ pub fn end_state(lab: &HeadlessLab) -> (Vec<String>, Vec<String>) {
     (vms, nodes)
 }
 
+/// What Flux syncs: the copy's `main`, the git host's `main` (what the Flux stage pushed) and
+/// the revision of the GitRepository's artifact must be the same commit.
+pub fn assert_flux_synced_the_push(lab: &HeadlessLab) {
+    let head = |repo: &std::path::Path| {
+        git2::Repository::open(repo)
+            .unwrap()
+            .refname_to_id("refs/heads/main")
+            .unwrap()
+            .to_string()
+    };
+    let local = head(&lab.path("HOMELAB_REPO"));
+    let pushed = head(&lab.root().join("git/homelab.git"));
+    assert_eq!(pushed, local, "the git host's main is the copy's");
+    let out = lab
+        .command("kubectl")
+        .args([
+            "--kubeconfig",
+            &lab.path("KUBECONFIG").display().to_string(),
+        ])
+        .args([
+            "--context",
+            "demo",
+            "-n",
+            "flux-system",
+            "get",
+            "gitrepository",
+        ])
+        .args(["flux-system", "-o", "jsonpath={.status.artifact.revision}"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!("main@sha1:{pushed}"),
+        "Flux's artifact is the pushed commit"
+    );
+}
+
 pub fn expected() -> (Vec<String>, Vec<String>) {
     (
         vec![
@@ -93,6 +131,7 @@ fn a_headless_demo_bootstrap_reaches_green_and_a_second_run_changes_nothing() {
         text(&first)
     );
     assert_eq!(end_state(&lab), expected());
+    assert_flux_synced_the_push(&lab);
     let second = bootstrap_all(&lab, &[]);
     assert_green(&second);
     // Every step finds its effect in place; only the readiness wait (an observation, which
@@ -109,6 +148,7 @@ fn a_headless_demo_bootstrap_reaches_green_and_a_second_run_changes_nothing() {
         text(&second)
     );
     assert_eq!(end_state(&lab), expected());
+    assert_flux_synced_the_push(&lab);
 }
 
 #[test]

@@ -3,9 +3,9 @@
 //! src/stages/crash_point.rs), on a fresh lab each time, and then run again with nothing
 //! cleaned up by hand. Every time the lab must end in the same verified state as an
 //! uninterrupted run: the same VMs (no duplicates), the same Ready nodes, one kubeconfig
-//! context, one env file.
+//! context, one env file, and Flux synced from the commit the Flux stage pushed.
 
-use crate::bootstrap::{end_state, expected};
+use crate::bootstrap::{assert_flux_synced_the_push, end_state, expected};
 use crate::harness::{HeadlessLab, assert_green, bootstrap_all, text};
 use std::os::unix::process::ExitStatusExt;
 
@@ -63,6 +63,7 @@ fn a_bootstrap_killed_at_any_journal_point_reaches_the_same_end_state_when_run_a
         let rerun = bootstrap_all(&lab, &[]);
         assert_green(&rerun);
         assert_eq!(end_state(&lab), expected(), "kill point {k}/{points}");
+        assert_flux_synced_the_push(&lab);
         assert_eq!(contexts(&lab), 1, "kill point {k}: kubeconfig contexts");
         let env_files: Vec<_> = std::fs::read_dir(lab.path("HOMELAB_REPO").join("config/env"))
             .unwrap()

@@ -13,6 +13,8 @@ pub struct HeadlessLab {
     child: Child,
     /// What it printed before "ready".
     pub printed: String,
+    /// The Flux install manifest the lab pins (its `Flux manifest` line).
+    pub flux_manifest: PathBuf,
     pub env: BTreeMap<String, String>,
 }
 
@@ -57,9 +59,16 @@ impl HeadlessLab {
                 env.insert(k.to_string(), unquote(v));
             }
             if line.contains("demo lab ready") {
+                let flux_manifest = printed
+                    .lines()
+                    .find_map(|l| l.trim_start().strip_prefix("Flux manifest"))
+                    .and_then(|rest| rest.trim_start().split("  (").next())
+                    .map(PathBuf::from)
+                    .unwrap_or_else(|| panic!("no `Flux manifest` line:\n{printed}"));
                 return HeadlessLab {
                     child,
                     printed,
+                    flux_manifest,
                     env,
                 };
             }
@@ -135,11 +144,21 @@ pub fn text(o: &Output) -> String {
     )
 }
 
-/// `homelab bootstrap --yes --accept-new` of every stage: green means success, or (while
-/// later stages are not in this build) exit 2 with every missing stage named as not built and
-/// nothing failed.
+/// `homelab bootstrap --yes --accept-new --flux-manifest <the lab's>` of every stage, as the
+/// lab's `# try:` line says: green means success, or (while later stages are not in this
+/// build) exit 2 with every missing stage named as not built and nothing failed.
 pub fn bootstrap_all(lab: &HeadlessLab, extra_env: &[(&str, &str)]) -> Output {
-    lab.homelab(&["bootstrap", "--yes", "--accept-new"], extra_env)
+    let manifest = lab.flux_manifest.display().to_string();
+    lab.homelab(
+        &[
+            "bootstrap",
+            "--yes",
+            "--accept-new",
+            "--flux-manifest",
+            &manifest,
+        ],
+        extra_env,
+    )
 }
 
 pub fn assert_green(o: &Output) {

@@ -74,22 +74,35 @@ fn the_headless_lab_answers_kubectl_and_the_pve_api() {
     }
     let lab = HeadlessLab::start(&["--speed", "max"]);
     let kc = lab.root().join("lab-kubeconfig");
-    let out = lab
-        .command("kubectl")
-        .args(["--kubeconfig", &kc.display().to_string()])
-        .args([
-            "get",
-            "crd",
-            "gitrepositories.source.toolkit.fluxcd.io",
-            "-o",
-            "name",
-        ])
-        .output()
-        .unwrap();
+    let kubectl = |args: &[&str]| {
+        lab.command("kubectl")
+            .args(["--kubeconfig", &kc.display().to_string()])
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let out = kubectl(&["get", "namespace", "default", "-o", "name"]);
     assert!(out.status.success(), "{}", text(&out));
     assert_eq!(
         String::from_utf8_lossy(&out.stdout).trim(),
-        "customresourcedefinition.apiextensions.k8s.io/gitrepositories.source.toolkit.fluxcd.io"
+        "namespace/default"
+    );
+    // Flux is not there yet: the Flux stage installs it from the lab's pinned manifest.
+    let out = kubectl(&["get", "crd", "gitrepositories.source.toolkit.fluxcd.io"]);
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("NotFound"),
+        "{}",
+        text(&out)
+    );
+    let manifest = std::fs::read(&lab.flux_manifest).unwrap();
+    let repo = lab.path("HOMELAB_REPO");
+    let cfg = homelab::config::valid_cluster(&repo, &homelab::config::cluster_file(&repo, "demo"))
+        .unwrap();
+    assert_eq!(
+        cfg.flux.install_sha256.as_deref(),
+        Some(homelab::stages::flux::manifest::sha256_hex(&manifest).as_str()),
+        "the definition pins the manifest the lab printed"
     );
     // The PVE API with the token the environment carries (TLS: the lab's own certificate).
     let endpoint = {

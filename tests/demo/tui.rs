@@ -1,7 +1,8 @@
 //! `homelab demo` in a real terminal (tmux), as a newcomer runs it: the TUI opens on the demo
 //! cluster; the bootstrap of every stage in this build runs from the wizard, answering the
-//! env-value form, the PVE certificate fingerprint and each VM's SSH host key; the nodes end
-//! Ready; quitting removes the lab.
+//! env-value form, the PVE certificate fingerprint, each VM's SSH host key, the git host's
+//! key and the Flux commit; the nodes end Ready, Flux's objects Ready and verified; quitting
+//! removes the lab.
 
 use crate::support::tmux::{Has, Lacks, Launch};
 use std::path::PathBuf;
@@ -35,7 +36,9 @@ fn the_demo_bootstraps_every_stage_from_the_wizard_and_quitting_removes_the_lab(
     let lab: PathBuf = home
         .split_whitespace()
         .find(|w| w.starts_with("/tmp/homelab-demo-") || w.contains("/homelab-demo-"))
-        .map(|w| PathBuf::from(w.trim_end_matches("/repo")))
+        // The lab's directory: what precedes `/repo` (a spinner may follow the path while
+        // the repository's state loads).
+        .and_then(|w| w.find("/repo").map(|i| PathBuf::from(&w[..i])))
         .expect("the lab's repository in the top bar");
     assert!(lab.is_dir(), "{}", lab.display());
 
@@ -82,6 +85,24 @@ fn the_demo_bootstraps_every_stage_from_the_wizard_and_quitting_removes_the_lab(
             Has("✓ k3s-agent-1 · agent"),
             Has("✓ k3s-agent-2 · agent"),
             Has("✓ ready"),
+        ],
+        T,
+    );
+    // flux: trust the git host's key (the preflight reaches flux.repo), run, confirm the
+    // commit; Flux is installed from the lab's manifest, the push lands on the git host and
+    // every Flux object turns Ready; verify observes it.
+    t.press_until(&["j"], &[Has("Press p to run the preflight")], T);
+    let s = t.press_until(&["p"], &[Has("Unknown SSH host key"), Has(".4:2222")], T);
+    let fp = prompted_fingerprint(&s).expect("a fingerprint");
+    t.press_until(&["y"], &[Lacks(&fp), Has("Flux v2.7.3 · 0/12 steps")], T);
+    t.press_until(&["Enter"], &[Has("Commit "), Has("file(s) to main?")], T);
+    t.press_until(
+        &["y"],
+        &[
+            Has("12/12 steps"),
+            Has("✓ git/push done"),
+            Has("✓ cluster/follow done"),
+            Has("Verified (observed now) ✓ Flux objects Ready"),
         ],
         T,
     );

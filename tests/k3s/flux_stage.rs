@@ -46,30 +46,7 @@ pub fn copy_dir(from: &Path, to: &Path) {
 /// A stand-in for `flux install`'s output that the simulator serves: the namespace, the Flux
 /// CRDs as the simulator knows them, and the four controllers' Deployments.
 pub fn install_manifest() -> String {
-    let mut docs = vec![
-        "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: flux-system\n  labels:\n    app.kubernetes.io/instance: flux-system\n    app.kubernetes.io/part-of: flux\n".to_string(),
-    ];
-    for crd in homelab::sim::kube::flux::crds() {
-        let mut crd = crd;
-        if let Some(m) = crd.get_mut("metadata").and_then(Value::as_object_mut) {
-            m.retain(|k, _| k == "name" || k == "labels" || k == "annotations");
-        }
-        if let Some(o) = crd.as_object_mut() {
-            o.remove("status");
-        }
-        docs.push(serde_yaml::to_string(&crd).unwrap());
-    }
-    for c in [
-        "source-controller",
-        "kustomize-controller",
-        "helm-controller",
-        "notification-controller",
-    ] {
-        docs.push(format!(
-            "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {c}\n  namespace: flux-system\n  labels:\n    app.kubernetes.io/component: {c}\n    control-plane: controller\nspec:\n  replicas: 1\n  selector:\n    matchLabels:\n      app: {c}\n  template:\n    metadata:\n      labels:\n        app: {c}\n    spec:\n      containers:\n      - name: manager\n        image: ghcr.io/fluxcd/{c}:v1.0.0\n"
-        ));
-    }
-    docs.join("---\n")
+    homelab::sim::kube::flux::install_manifest("v2.7.3")
 }
 
 fn git_commit_all(repo: &git2::Repository, message: &str) -> git2::Oid {

@@ -7,7 +7,7 @@ use crate::support;
 use homelab::config::ClusterConfig;
 use homelab::screens::wizard::flux::{FluxView, StepStatus, render};
 use homelab::stages::engine::{
-    EventKind, Outcome, Plan, RunSummary, StageError, StageEvent, StageId, Unit,
+    Check, EventKind, Outcome, Plan, RunSummary, StageError, StageEvent, StageId, Unit,
 };
 use homelab::stages::flux::{self, FluxOptions, FluxStage, follow, manifest};
 use ratatui::Terminal;
@@ -130,10 +130,14 @@ fn failed(mut v: FluxView, step: &str, diagnosis: &[&str], error: StageError) ->
 }
 
 fn frame(v: &FluxView, w: u16, h: u16) -> String {
+    frame_verified(v, &[], w, h)
+}
+
+fn frame_verified(v: &FluxView, verified: &[Check], w: u16, h: u16) -> String {
     let app = support::app();
     let cx = app.view_cx(support::now());
     let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
-    t.draw(|f| render(v, f, f.area(), &cx)).unwrap();
+    t.draw(|f| render(v, verified, f, f.area(), &cx)).unwrap();
     t.backend().to_string()
 }
 
@@ -192,6 +196,46 @@ fn flux_view_following_shows_rows_and_the_deploy_key() {
         },
     }));
     assert!(frame(&done, 160, 48).contains("done: 10 changed, 2 in place"));
+    // Verified after the run: what verify observed, on the line below the heading (the
+    // waiting rows turned Ready first, as the follow step reports them).
+    for line in [
+        "row Kustomization flux-system/cert-manager: ready ReconciliationSucceeded: Applied revision: main@sha1:a1afe267b54f38b46b487f6e938a6fd508278c07",
+        "row HelmRelease cert-manager/cert-manager: ready InstallSucceeded: Helm install succeeded for release cert-manager/cert-manager.v1 with chart cert-manager@v1.19.1",
+        "row Kustomization flux-system/cert-issuers: ready ReconciliationSucceeded: Applied revision: main@sha1:a1afe267b54f38b46b487f6e938a6fd508278c07",
+        "row Kustomization flux-system/apps-media: ready ReconciliationSucceeded: Applied revision: main@sha1:a1afe267b54f38b46b487f6e938a6fd508278c07",
+        "all 7 Flux objects are Ready",
+    ] {
+        done.on_event(&log(flux::STEP_FOLLOW, line));
+    }
+    done.on_event(&ev(EventKind::Progress {
+        step: flux::STEP_FOLLOW.into(),
+        done: 7,
+        total: Some(7),
+        unit: Unit::Items,
+    }));
+    let verified = [
+        Check::pass("flux/ready", "Flux objects Ready", "7 of 7"),
+        Check::pass(
+            "lockout",
+            "sops-age matches .sops.yaml",
+            "the in-cluster recipient is one of .sops.yaml's",
+        ),
+    ];
+    let text = frame_verified(&done, &verified, 160, 48);
+    assert!(
+        text.contains(
+            "Verified (observed now) ✓ Flux objects Ready: 7 of 7 · ✓ sops-age matches .sops.yaml"
+        ),
+        "{text}"
+    );
+    for &(w, h) in support::SIZES {
+        let text = frame_verified(&done, &verified, w, h);
+        let mut s = support::settings("wizard");
+        s.set_snapshot_suffix(format!("{w}x{h}"));
+        s.bind(|| insta::assert_snapshot!("flux_done_verified", text));
+    }
+    // Before the run ends nothing is claimed as verified.
+    assert!(!frame_verified(&following(), &verified, 160, 48).contains("Verified"));
 }
 
 #[test]

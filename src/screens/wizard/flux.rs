@@ -8,7 +8,9 @@
 
 use crate::app::ViewCx;
 use crate::domain::printable::sanitize;
-use crate::stages::engine::{EventKind, Intent, Outcome, Plan, RunSummary, StageEvent};
+use crate::stages::engine::{
+    Check, CheckStatus, EventKind, Intent, Outcome, Plan, RunSummary, StageEvent,
+};
 use crate::stages::flux::follow::{Row, RowStatus};
 use crate::stages::flux::{DEPLOY_KEY_LINE, DEPLOY_KEY_PAGE, STEP_FOLLOW};
 use ratatui::Frame;
@@ -172,7 +174,9 @@ fn short_kind(kind: &str) -> &str {
 }
 
 /// Draw the view into `area`.
-pub fn render(view: &FluxView, frame: &mut Frame, area: Rect, cx: &ViewCx) {
+/// `verified`: the stage's verification after a finished run (observed then), shown in the
+/// heading after the run's summary.
+pub fn render(view: &FluxView, verified: &[Check], frame: &mut Frame, area: Rect, cx: &ViewCx) {
     let done = view
         .steps
         .iter()
@@ -199,18 +203,41 @@ pub fn render(view: &FluxView, frame: &mut Frame, area: Rect, cx: &ViewCx) {
         Some(Err(_)) => head.push(Span::styled(" · failed", cx.theme.wizard.stage_failed)),
         None => {}
     }
+    // After a finished run, a second line: what verify observed.
+    let mut checked = Vec::new();
+    if matches!(view.finished, Some(Ok(_))) && !verified.is_empty() {
+        checked.push(Span::styled("Verified (observed now)", cx.theme.ui.header));
+        for (i, c) in verified.iter().enumerate() {
+            let (mark, style) = match c.status {
+                CheckStatus::Pass => ("✓", cx.theme.status.ok),
+                CheckStatus::Warn => ("!", cx.theme.status.warn),
+                CheckStatus::Fail => ("✗", cx.theme.status.error),
+            };
+            let sep = if i == 0 { " " } else { " · " };
+            checked.push(Span::styled(format!("{sep}{mark} "), style));
+            checked.push(Span::styled(
+                sanitize(&format!("{}: {}", c.title, c.detail)).into_owned(),
+                cx.theme.ui.text,
+            ));
+        }
+    }
     let key_h = match (&view.deploy_key, area.width >= 100) {
         (None, _) => 0,
         (Some(_), true) => 4,
         (Some(_), false) => 5,
     };
+    let top_h = if checked.is_empty() { 1 } else { 2 };
     let [top, body, key] = Layout::vertical([
-        Constraint::Length(1),
+        Constraint::Length(top_h),
         Constraint::Min(3),
         Constraint::Length(key_h),
     ])
     .areas(area);
-    frame.render_widget(Paragraph::new(Line::from(head)), top);
+    let mut heading = vec![Line::from(head)];
+    if !checked.is_empty() {
+        heading.push(Line::from(checked));
+    }
+    frame.render_widget(Paragraph::new(heading), top);
     let wide = body.width >= 100;
     let steps_w = if wide { 30 } else { 22 };
     let [left, right] =

@@ -87,7 +87,7 @@ fn render_body(w: &WizardState, frame: &mut Frame, area: Rect, cx: &ViewCx) {
         // The Flux stage shows its steps, live rows or root cause, and the deploy key.
         _ if m.id == crate::stages::engine::StageId::Flux && w.flux.is_some() => {
             if let Some(v) = &w.flux {
-                super::flux::render(v, frame, main, cx)
+                super::flux::render(v, &m.verified, frame, main, cx)
             }
         }
         _ => render_main(m, frame, main, cx),

@@ -104,6 +104,11 @@ pub const ALERTS_PORT: u16 = 9090;
 pub const CLOUDFLARE_PORT: u16 = 8443;
 /// The login user on the VMs.
 pub const SSH_USER: &str = "ubuntu";
+/// The git host's user and the repository's path in `flux.repo`.
+pub const GIT_USER: &str = "git";
+pub const GIT_PATH: &str = "/homelab.git";
+/// The Flux version of the demo cluster (`flux.version`).
+pub const FLUX_VERSION: &str = "v2.7.3";
 
 /// The lab's addresses, folders and secrets.
 #[derive(Debug, Clone)]
@@ -164,6 +169,10 @@ impl Layout {
     pub fn ssh_addr(&self, vm: &DemoVm) -> SocketAddr {
         SocketAddr::from((self.ip(vm.octet), SSH_PORT))
     }
+    /// The git host's SSH server ([`crate::sim::git_host`]): the same port as the VMs'.
+    pub fn git_addr(&self) -> SocketAddr {
+        SocketAddr::from((self.ip(4), SSH_PORT))
+    }
 
     pub fn pve_url(&self) -> String {
         format!("https://{}", self.pve_addr())
@@ -174,10 +183,20 @@ impl Layout {
     pub fn alerts_url(&self) -> String {
         format!("http://{}", self.alerts_addr())
     }
-    /// The Git URL the cluster's Flux syncs from; the kube simulator serves it from
-    /// [`Layout::repo`] (nothing listens there).
+    /// The Git URL the Flux stage pushes to and the cluster's Flux syncs from: the git host
+    /// at [`Layout::git_addr`] serves [`Layout::bare_repo`] there (the kube simulator's
+    /// source-controller reads the same bare repository for this URL).
     pub fn flux_url(&self) -> String {
-        format!("ssh://git@{}/homelab.git", self.ip(4))
+        format!("ssh://{GIT_USER}@{}{GIT_PATH}", self.git_addr())
+    }
+    /// The git host's repository (bare), cloned from the copy when the lab starts.
+    pub fn bare_repo(&self) -> PathBuf {
+        self.root.join("git/homelab.git")
+    }
+    /// The Flux install manifest the lab pins (`flux.install_sha256`); the Flux stage takes it
+    /// with `--flux-manifest`.
+    pub fn flux_manifest(&self) -> PathBuf {
+        self.root.join("flux-install.yaml")
     }
 
     /// The temporary copy of the repository.
@@ -251,7 +270,8 @@ impl Layout {
     pub const UNSET: &'static [&'static str] = &["SSH_AUTH_SOCK", "HOMELAB_STATE_DIR"];
 
     /// config/clusters/demo.yaml: the demo cluster, every address in 127.A.B.0/24.
-    pub fn cluster_yaml(&self, image: &DemoImage) -> String {
+    /// `flux_sha256`: the SHA-256 of the lab's Flux install manifest ([`Layout::flux_manifest`]).
+    pub fn cluster_yaml(&self, image: &DemoImage, flux_sha256: &str) -> String {
         let vms: Vec<String> = VMS
             .iter()
             .map(|v| {
@@ -292,7 +312,9 @@ impl Layout {
              # The lab's nodes simulate the installer; this pins what they \"download\".\n    \
              script_sha256: 4277993bc197f4978698fed14b46056a890829eb3825b753f2afb8207468dd7e\n\
              \n\
-             flux:\n  repo: {flux}\n  branch: main\n  path: cluster/kubernetes/flux\n  version: v2.7.3\n\
+             flux:\n  repo: {flux}\n  branch: main\n  path: cluster/kubernetes/flux\n  version: {FLUX_VERSION}\n  \
+             # The lab's own install manifest (homelab demo passes it with --flux-manifest).\n  \
+             install_sha256: {flux_sha256}\n\
              \n\
              storage:\n  nfs_server: {nfs}\n  nfs_export: /volume1/kubernetes\n",
             a = self.net[0],

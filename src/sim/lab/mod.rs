@@ -1,21 +1,25 @@
 //! The demo lab (`homelab demo`): every simulator of `src/sim` started together on one private
 //! loopback /24 ([`layout::Layout`]), wired as a real homelab is: Proxmox VE with TLS, one SSH
 //! node per VM ([`crate::sim::ssh_node`]) that becomes a Ready Kubernetes node when k3s is
-//! "installed" on it, the Kubernetes API with Flux's controllers syncing a temporary copy of
-//! the repository, Loki with generated logs, Prometheus + Alertmanager, Cloudflare, a
-//! throwaway age identity and SSH key, and config/clusters/demo.yaml. The stages are not known
-//! here: whatever the stage registry builds runs against the lab through the environment
-//! ([`layout::Layout::env`]). Dropping the lab stops every server and removes the directory.
+//! "installed" on it, the Kubernetes API with Flux's controllers (installed by the Flux stage
+//! from the lab's pinned install manifest), a git host ([`crate::sim::git_host`]) serving
+//! `flux.repo` over SSH from a bare repository the Flux stage pushes to and Flux syncs from,
+//! Loki with generated logs, Prometheus + Alertmanager, Cloudflare, a throwaway age identity,
+//! SSH key and git identity, a temporary copy of the repository with
+//! config/clusters/demo.yaml. The stages are not known here: whatever the stage registry
+//! builds runs against the lab through the environment ([`layout::Layout::env`]). Dropping
+//! the lab stops every server and removes the directory.
 
 pub mod layout;
 mod power;
 pub mod repo;
 pub mod root;
 
+use crate::sim::git_host::{GitHost, GitHostOptions};
 use crate::sim::kube::{KubeSim, objects::NodeSpec};
 use crate::sim::pve::{PveSim, SimImage};
 use crate::sim::ssh_node::{self, NodeOptions, NodeProfile};
-use layout::{IMAGE, Layout, PVE_NODE, SSH_USER, VMS};
+use layout::{FLUX_VERSION, GIT_PATH, GIT_USER, IMAGE, Layout, PVE_NODE, SSH_USER, VMS};
 use std::path::Path;
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
@@ -37,6 +41,10 @@ pub struct Lab {
     pub loki: crate::sim::loki::LokiSim,
     pub alerts: crate::sim::alerts::AlertsSim,
     pub cloudflare: crate::sim::cloudflare::CloudflareSim,
+    /// `flux.repo`'s SSH server.
+    pub git: GitHost,
+    /// SHA-256 of the Flux install manifest (`flux.install_sha256` of the demo definition).
+    pub flux_sha256: String,
     /// Each VM's SSH server as it is started while the VM runs (see [`power`]).
     pub nodes: Vec<NodeOptions>,
     /// Stops the task that powers the SSH servers (and them with it).
@@ -99,11 +107,34 @@ impl Lab {
             crate::atomic_write::Mode::KeepOr(0o644),
         )
         .map_err(io(&pubfile))?;
+        // The operator's git identity (the Flux stage and the scaffold commit as them).
+        let gitconfig = l.home().join(".gitconfig");
+        crate::atomic_write::write(
+            &gitconfig,
+            b"[user]\n\tname = homelab demo\n\temail = demo@demo.internal\n",
+            crate::atomic_write::Mode::KeepOr(0o644),
+        )
+        .map_err(io(&gitconfig))?;
         let (identity, _recipient) = crate::secrets::keys::generate_identity();
         let age = l.age_key();
         crate::atomic_write::write(&age, identity.as_bytes(), crate::atomic_write::Mode::Secret)
             .map_err(io(&age))?;
-        repo::prepare(&opts.source_repo, &l.repo(), &l.cluster_yaml(&IMAGE))?;
+        // The Flux release the demo cluster pins: the lab's own install manifest.
+        let manifest = crate::sim::kube::flux::install_manifest(FLUX_VERSION);
+        let flux_sha256 = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(manifest.as_bytes()));
+        let manifest_file = l.flux_manifest();
+        crate::atomic_write::write(
+            &manifest_file,
+            manifest.as_bytes(),
+            crate::atomic_write::Mode::KeepOr(0o644),
+        )
+        .map_err(io(&manifest_file))?;
+        repo::prepare(
+            &opts.source_repo,
+            &l.repo(),
+            &l.cluster_yaml(&IMAGE, &flux_sha256),
+        )?;
+        repo::publish(&l.repo(), &l.bare_repo(), &l.flux_url())?;
         let snippet = l.snippets().join("homelab-vendor.yaml");
         crate::atomic_write::write(
             &snippet,
@@ -166,9 +197,8 @@ impl Lab {
             .await
             .map_err(|e| bind_err("Kubernetes API", e))?,
         );
-        kube.install_flux()
-            .map_err(|e| format!("the demo's Flux CRDs: {e}"))?;
-        kube.serve_git(&l.flux_url(), &l.repo());
+        // Flux fetches what was pushed to the git host (Flux itself comes with the Flux stage).
+        kube.serve_git(&l.flux_url(), &l.bare_repo());
         let lab_kc = l.lab_kubeconfig();
         crate::atomic_write::write(
             &lab_kc,
@@ -198,6 +228,18 @@ impl Lab {
             })
             .await
             .map_err(|e| bind_err("Cloudflare API", e))?;
+
+        let git = GitHost::start(GitHostOptions {
+            listen: l.git_addr(),
+            user: GIT_USER.into(),
+            authorized: client.public_key().clone(),
+            host_key: Arc::new(ssh_node::random_key()),
+            path: GIT_PATH.into(),
+            repo: l.bare_repo(),
+            git: "git".into(),
+        })
+        .await
+        .map_err(|e| bind_err("git host", e))?;
 
         // k3s writes its kubeconfig with the local address; the k3s stage rewrites it.
         let node_kubeconfig = kube.kubeconfig("https://127.0.0.1:6443");
@@ -257,6 +299,8 @@ impl Lab {
             loki,
             alerts,
             cloudflare,
+            git,
+            flux_sha256,
             nodes,
             power,
         })
@@ -265,6 +309,7 @@ impl Lab {
     /// Stop every server (the directory goes with the `TempDir` its owner holds).
     pub async fn stop(self) {
         self.power.cancel();
+        self.git.shutdown();
         self.loki.stop().await;
         self.alerts.stop().await;
         self.cloudflare.stop().await;
@@ -302,6 +347,17 @@ impl Lab {
                     .fingerprint(russh::keys::ssh_key::HashAlg::Sha256)
             ));
         }
+        out.push(format!(
+            "  git host        {}  (flux.repo; host key {}; repository {})",
+            l.flux_url(),
+            self.git.fingerprint(),
+            l.bare_repo().display()
+        ));
+        out.push(format!(
+            "  Flux manifest   {}  (flux.install_sha256 {}; bootstrap takes it with --flux-manifest)",
+            l.flux_manifest().display(),
+            self.flux_sha256
+        ));
         out.push(format!("  Loki            {}", l.loki_url()));
         out.push(format!("  Prometheus/AM   {}", l.alerts_url()));
         out.push(format!("  Cloudflare API  {}", self.cloudflare.url()));

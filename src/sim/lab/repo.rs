@@ -1,6 +1,7 @@
 //! The lab's temporary copy of the repository: a clone of the operator's (its committed
 //! state), without the other clusters' definitions and env files (so nothing in the demo can
-//! point at a real host), with config/clusters/demo.yaml committed on `main`.
+//! point at a real host), with config/clusters/demo.yaml committed on `main`; and the git
+//! host's bare repository cloned from it ([`publish`]), which the copy's `origin` names.
 
 use std::path::Path;
 
@@ -60,6 +61,25 @@ pub fn prepare(source: &Path, dest: &Path, cluster_yaml: &str) -> Result<(), Str
         &repo,
         "demo: the demo cluster's definition, other clusters removed",
     )
+}
+
+/// The git host's repository: a bare clone of the copy at `copy` in `bare` (the state the
+/// operator's remote had before any stage ran), and `origin` of the copy set to `url`, the
+/// URL the git host serves it at. Flux reads the bare repository: what it syncs is what was
+/// pushed.
+pub fn publish(copy: &Path, bare: &Path, url: &str) -> Result<(), String> {
+    if let Some(parent) = bare.parent() {
+        std::fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
+    }
+    git2::build::RepoBuilder::new()
+        .bare(true)
+        .branch("main")
+        .clone(&copy.display().to_string(), bare)
+        .map_err(|e| format!("the demo's git host repository {}: {e}", bare.display()))?;
+    let repo = git2::Repository::open(copy).map_err(git)?;
+    repo.remote_delete("origin").ok();
+    repo.remote("origin", url).map_err(git)?;
+    Ok(())
 }
 
 fn current_branch(repo: &Path) -> Option<String> {
@@ -133,6 +153,20 @@ mod tests {
                     super::super::layout::CLUSTER
                 ))
                 .is_file()
+            );
+            // The git host's bare repository holds the copy's main; origin names its URL.
+            let bare = dir.path().join("git/homelab.git");
+            publish(&dest, &bare, "ssh://git@127.1.2.4:2222/homelab.git").unwrap();
+            let b = git2::Repository::open_bare(&bare).unwrap();
+            assert!(b.is_bare());
+            assert_eq!(
+                b.refname_to_id("refs/heads/main").unwrap(),
+                copy.refname_to_id("refs/heads/main").unwrap()
+            );
+            assert_eq!(b.head().unwrap().name(), Ok("refs/heads/main"));
+            assert_eq!(
+                copy.find_remote("origin").unwrap().url(),
+                Ok("ssh://git@127.1.2.4:2222/homelab.git")
             );
         }
     }

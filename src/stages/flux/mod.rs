@@ -632,9 +632,12 @@ impl FluxStage {
                 () = cancelled(cx) => return Err(StageError::cancelled()),
             }
         };
+        // What the follow sent as it ended: its last rows and its last count (38/39 would
+        // otherwise stay on screen after "all 39 Flux objects are Ready").
         while let Ok(line) = rx.try_recv() {
-            if let Line::Log(l) = line {
-                cx.log(l).await;
+            match line {
+                Line::Log(l) => cx.log(l).await,
+                Line::Ready(d, t) => cx.progress(d, Some(t), Unit::Items).await,
             }
         }
         match ended {

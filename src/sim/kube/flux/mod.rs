@@ -17,12 +17,14 @@ mod conditions;
 pub mod crds;
 mod duration;
 mod helm;
+pub mod install;
 mod kustomization;
 pub mod kustomize;
 mod sops;
 mod source;
 
 pub use crds::crds;
+pub use install::install_manifest;
 
 /// Install the CRDs the chart `chart` brings (cert-manager, gateway-helm, ...; `charts.rs`),
 /// as a HelmRelease's install would: for tests that seed a cluster without Flux.
