@@ -13,6 +13,8 @@ mod harness;
 mod bootstrap;
 #[path = "demo/crash.rs"]
 mod crash;
+#[path = "demo/day_two.rs"]
+mod day_two;
 #[path = "demo/hangup.rs"]
 mod hangup;
 #[path = "demo/git_host.rs"]
