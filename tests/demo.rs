@@ -15,10 +15,10 @@ mod bootstrap;
 mod crash;
 #[path = "demo/day_two.rs"]
 mod day_two;
-#[path = "demo/hangup.rs"]
-mod hangup;
 #[path = "demo/git_host.rs"]
 mod git_host;
+#[path = "demo/hangup.rs"]
+mod hangup;
 #[path = "demo/lab.rs"]
 mod lab;
 #[path = "demo/node_script.rs"]
