@@ -108,6 +108,18 @@ fn headless(lab: &Lab, rt: &tokio::runtime::Runtime) -> ExitCode {
         crate::shell_quote::quote(&lab.layout.flux_manifest().display().to_string())
     ));
     out.push_str("# demo lab ready; Ctrl-C (or SIGTERM) stops it and removes everything\n");
+    // The handlers exist before "ready" is printed: a SIGTERM sent as soon as a script reads
+    // that line must stop the lab cleanly, not kill it with the lab's directory left behind.
+    let signals = {
+        use tokio::signal::unix::{SignalKind, signal};
+        let _rt = rt.enter();
+        [
+            SignalKind::terminate(),
+            SignalKind::interrupt(),
+            SignalKind::hangup(),
+        ]
+        .map(|kind| signal(kind).ok())
+    };
     let mut stdout = std::io::stdout().lock();
     if stdout
         .write_all(out.as_bytes())
@@ -117,20 +129,20 @@ fn headless(lab: &Lab, rt: &tokio::runtime::Runtime) -> ExitCode {
         return ExitCode::FAILURE;
     }
     drop(stdout);
-    rt.block_on(async {
-        let mut term =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-        let terminated = async {
-            match term.as_mut() {
-                Some(t) => {
-                    t.recv().await;
-                }
-                None => std::future::pending::<()>().await,
+    let [mut term, mut int, mut hup] = signals;
+    async fn recv(s: &mut Option<tokio::signal::unix::Signal>) {
+        match s.as_mut() {
+            Some(s) => {
+                s.recv().await;
             }
-        };
+            None => std::future::pending::<()>().await,
+        }
+    }
+    rt.block_on(async {
         tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = terminated => {}
+            _ = recv(&mut term) => {}
+            _ = recv(&mut int) => {}
+            _ = recv(&mut hup) => {}
         }
     });
     ExitCode::SUCCESS

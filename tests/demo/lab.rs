@@ -45,9 +45,13 @@ fn the_demo_definition_and_every_endpoint_are_on_loopback() {
         "HOMELAB_LOKI_URL",
         "HOMELAB_PROMETHEUS_URL",
         "HOMELAB_ALERTMANAGER_URL",
+        "CLOUDFLARE_BASE_URL",
     ] {
         url_host(lab.var(k), k);
     }
+    // The Cloudflare API the doctor would call is the lab's simulator, trusted by its CA.
+    let ca = std::fs::read_to_string(lab.var("HOMELAB_CLOUDFLARE_CA")).unwrap();
+    assert!(ca.starts_with("-----BEGIN CERTIFICATE-----"), "{ca}");
     // Every address the lab printed is on loopback too.
     for word in lab.printed.split_whitespace() {
         let w = word.trim_matches(|c: char| "(),'".contains(c));
@@ -63,7 +67,8 @@ fn the_demo_definition_and_every_endpoint_are_on_loopback() {
     assert_eq!(clusters, ["demo.yaml"]);
     let root = lab.root();
     assert!(root.exists());
-    assert!(lab.stop().success());
+    let status = lab.stop();
+    assert!(status.success(), "the headless lab ended with {status}");
     assert!(!root.exists(), "{} was left behind", root.display());
 }
 

@@ -228,6 +228,14 @@ impl Layout {
     pub fn snippets(&self) -> PathBuf {
         self.root.join("pve-snippets")
     }
+    /// The Cloudflare simulator's API base (the doctor's `CLOUDFLARE_BASE_URL`).
+    pub fn cloudflare_url(&self) -> String {
+        format!("https://{}/client/v4", self.cloudflare_addr())
+    }
+    /// The CA that signed the Cloudflare simulator's certificate (`HOMELAB_CLOUDFLARE_CA`).
+    pub fn cloudflare_ca(&self) -> PathBuf {
+        self.root.join("cloudflare-ca.pem")
+    }
     /// The one-shot failure `--fail` arms (read by `stages::rehearsal`).
     pub fn fail_file(&self) -> PathBuf {
         self.root.join("fail-once")
@@ -251,6 +259,10 @@ impl Layout {
             ("HOMELAB_ALERTMANAGER_URL", self.alerts_url()),
             ("HOMELAB_DEMO_FAIL_FILE", p(self.fail_file())),
             ("PROXMOX_TOKEN_SECRET", self.pve_token_secret.clone()),
+            // Anything that talks to Cloudflare (the doctor) talks to the lab's simulator,
+            // never to api.cloudflare.com, whatever tokens it holds.
+            ("CLOUDFLARE_BASE_URL", self.cloudflare_url()),
+            ("HOMELAB_CLOUDFLARE_CA", p(self.cloudflare_ca())),
             ("CLOUDFLARE_API_TOKEN", "demo-cloudflare-api-token".into()),
             (
                 "CLOUDFLARE_TUNNEL_TOKEN",

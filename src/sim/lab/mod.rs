@@ -228,6 +228,13 @@ impl Lab {
             })
             .await
             .map_err(|e| bind_err("Cloudflare API", e))?;
+        let cf_ca = l.cloudflare_ca();
+        crate::atomic_write::write(
+            &cf_ca,
+            cloudflare.ca_pem.as_bytes(),
+            crate::atomic_write::Mode::KeepOr(0o644),
+        )
+        .map_err(io(&cf_ca))?;
 
         let git = GitHost::start(GitHostOptions {
             listen: l.git_addr(),
