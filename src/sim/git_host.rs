@@ -18,12 +18,11 @@ use russh::keys::ssh_key::{HashAlg, PrivateKey, PublicKey};
 use russh::server::{
     Auth, ChannelOpenHandle, Handle, Handler, Msg, PublicKeyOffer, Session, VerifiedPublicKey,
 };
-use russh::{Channel, ChannelId, MethodKind, MethodSet};
+use russh::{Channel, ChannelId};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -64,21 +63,25 @@ impl GitHost {
         let addr = listener.local_addr()?;
         let key = (*opts.host_key).clone();
         let host_key = key.public_key().clone();
-        let config = Arc::new(russh::server::Config {
-            server_id: russh::SshId::Standard("SSH-2.0-OpenSSH_9.6p1 Ubuntu-3ubuntu13.5".into()),
-            methods: MethodSet::from(&[MethodKind::PublicKey][..]),
-            auth_rejection_time: Duration::from_millis(50),
-            auth_rejection_time_initial: Some(Duration::ZERO),
-            keys: vec![key],
-            inactivity_timeout: Some(Duration::from_secs(3600)),
-            ..Default::default()
-        });
+        let config = crate::sim::ssh_server::config(key);
         let stop = CancellationToken::new();
         let shared = Arc::new(Shared {
             opts,
             stop: stop.clone(),
         });
-        tokio::spawn(accept_loop(listener, config, shared));
+        let make = {
+            let shared = shared.clone();
+            move || Connection {
+                shared: shared.clone(),
+                channels: HashMap::new(),
+            }
+        };
+        tokio::spawn(crate::sim::ssh_server::accept_loop(
+            listener,
+            config,
+            stop.clone(),
+            make,
+        ));
         Ok(GitHost {
             addr,
             host_key,
@@ -99,34 +102,6 @@ impl GitHost {
 struct Shared {
     opts: GitHostOptions,
     stop: CancellationToken,
-}
-
-async fn accept_loop(
-    listener: tokio::net::TcpListener,
-    config: Arc<russh::server::Config>,
-    shared: Arc<Shared>,
-) {
-    loop {
-        let sock = tokio::select! {
-            r = listener.accept() => match r { Ok((s, _)) => s, Err(_) => continue },
-            _ = shared.stop.cancelled() => return,
-        };
-        let _ = sock.set_nodelay(true);
-        let handler = Connection {
-            shared: shared.clone(),
-            channels: HashMap::new(),
-        };
-        let config = config.clone();
-        let stop = shared.stop.clone();
-        tokio::spawn(async move {
-            if let Ok(session) = russh::server::run_stream(config, sock, handler).await {
-                tokio::select! {
-                    _ = session => {}
-                    _ = stop.cancelled() => {}
-                }
-            }
-        });
-    }
 }
 
 /// The two services a git host runs.
@@ -370,12 +345,8 @@ impl Handler for Connection {
 
 impl Connection {
     fn allowed(&self, user: &str, key: &PublicKey) -> Auth {
-        if user == self.shared.opts.user && key.key_data() == self.shared.opts.authorized.key_data()
-        {
-            Auth::Accept
-        } else {
-            Auth::reject()
-        }
+        let o = &self.shared.opts;
+        crate::sim::ssh_server::allowed(user, key, &o.user, &o.authorized)
     }
 
     /// `message` on stderr, exit status 1, EOF, close.

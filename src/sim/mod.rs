@@ -10,3 +10,4 @@ pub mod loki;
 pub mod pve;
 pub mod server;
 pub mod ssh_node;
+pub mod ssh_server;

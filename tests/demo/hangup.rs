@@ -4,33 +4,13 @@
 //! write of ratatui's cursor reset failed in `eprintln!`, whose panic the panic hook repeated
 //! on the same dead stderr, and a panic in the hook aborts without running destructors.
 
-use crate::support::tmux::{Has, Launch};
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 #[test]
 fn closing_the_demos_terminal_still_removes_the_lab() {
-    let Some(launch) = Launch::new("demo-hup") else {
+    let Some((t, lab)) = crate::harness::tui_demo("demo-hup") else {
         return;
     };
-    let t = launch.size(130, 40).run(&[
-        crate::harness::BIN,
-        "--repo",
-        env!("CARGO_MANIFEST_DIR"),
-        "demo",
-        "--speed",
-        "max",
-    ]);
-    let home = t.wait_screen(
-        &[Has("Cluster demo"), Has("k3s-agent-2")],
-        Duration::from_secs(90),
-    );
-    let lab: PathBuf = home
-        .split_whitespace()
-        .find(|w| w.contains("/homelab-demo-"))
-        .map(|w| PathBuf::from(w.trim_end_matches("/repo")))
-        .expect("the lab's repository in the top bar");
-    assert!(lab.is_dir(), "{}", lab.display());
     let pid: u32 = t
         .tmux(&["display", "-p", "-t", "main", "#{pane_pid}"])
         .trim()

@@ -185,3 +185,31 @@ pub fn assert_green(o: &Output) {
         );
     }
 }
+
+/// `homelab demo --speed max` in a tmux window (130x40) as a newcomer starts it, waited for
+/// until the home screen shows the demo cluster; with the lab's directory, read from the top
+/// bar. `None` when tmux is missing (see `Launch::new`).
+pub fn tui_demo(tag: &str) -> Option<(crate::support::tmux::Tmux, PathBuf)> {
+    use crate::support::tmux::{Has, Launch};
+    let t = Launch::new(tag)?.size(130, 40).run(&[
+        BIN,
+        "--repo",
+        env!("CARGO_MANIFEST_DIR"),
+        "demo",
+        "--speed",
+        "max",
+    ]);
+    let home = t.wait_screen(
+        &[Has("Cluster demo"), Has("k3s-agent-2")],
+        std::time::Duration::from_secs(90),
+    );
+    let lab: PathBuf = home
+        .split_whitespace()
+        .find(|w| w.contains("/homelab-demo-"))
+        // The lab's directory: what precedes `/repo` (a spinner may follow the path while
+        // the repository's state loads).
+        .and_then(|w| w.find("/repo").map(|i| PathBuf::from(&w[..i])))
+        .expect("the lab's repository in the top bar");
+    assert!(lab.is_dir(), "{}", lab.display());
+    Some((t, lab))
+}

@@ -4,8 +4,7 @@
 //! key and the Flux commit; the nodes end Ready, Flux's objects Ready and verified; quitting
 //! removes the lab.
 
-use crate::support::tmux::{Has, Lacks, Launch};
-use std::path::PathBuf;
+use crate::support::tmux::{Has, Lacks};
 use std::time::{Duration, Instant};
 
 const T: Duration = Duration::from_secs(90);
@@ -21,26 +20,9 @@ fn prompted_fingerprint(screen: &str) -> Option<String> {
 
 #[test]
 fn the_demo_bootstraps_every_stage_from_the_wizard_and_quitting_removes_the_lab() {
-    let Some(launch) = Launch::new("demo") else {
+    let Some((t, lab)) = crate::harness::tui_demo("demo") else {
         return;
     };
-    let t = launch.size(130, 40).run(&[
-        crate::harness::BIN,
-        "--repo",
-        env!("CARGO_MANIFEST_DIR"),
-        "demo",
-        "--speed",
-        "max",
-    ]);
-    let home = t.wait_screen(&[Has("Cluster demo"), Has("k3s-agent-2")], T);
-    let lab: PathBuf = home
-        .split_whitespace()
-        .find(|w| w.starts_with("/tmp/homelab-demo-") || w.contains("/homelab-demo-"))
-        // The lab's directory: what precedes `/repo` (a spinner may follow the path while
-        // the repository's state loads).
-        .and_then(|w| w.find("/repo").map(|i| PathBuf::from(&w[..i])))
-        .expect("the lab's repository in the top bar");
-    assert!(lab.is_dir(), "{}", lab.display());
 
     // secrets: the form comes pre-filled from the lab; Ctrl-S runs the stage.
     t.press_until(&["b"], &[Has("Secrets · 3 steps")], T);

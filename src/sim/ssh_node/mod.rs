@@ -14,7 +14,7 @@ use russh::keys::ssh_key::{HashAlg, PrivateKey, PublicKey};
 use russh::server::{
     Auth, ChannelOpenHandle, Handler, Msg, PublicKeyOffer, Session, VerifiedPublicKey,
 };
-use russh::{Channel, ChannelId, MethodKind, MethodSet};
+use russh::{Channel, ChannelId};
 pub use script::{Installed, NodeProfile, NodeState};
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -83,15 +83,7 @@ impl NodeServer {
         let key = (*opts.host_key).clone();
         let host_key = key.public_key().clone();
         let host_key_fingerprint = host_key.fingerprint(HashAlg::Sha256).to_string();
-        let config = Arc::new(russh::server::Config {
-            server_id: russh::SshId::Standard("SSH-2.0-OpenSSH_9.6p1 Ubuntu-3ubuntu13.5".into()),
-            methods: MethodSet::from(&[MethodKind::PublicKey][..]),
-            auth_rejection_time: Duration::from_millis(50),
-            auth_rejection_time_initial: Some(Duration::ZERO),
-            keys: vec![key],
-            inactivity_timeout: Some(Duration::from_secs(3600)),
-            ..Default::default()
-        });
+        let config = crate::sim::ssh_server::config(key);
         let state = opts.state.clone();
         let stop = CancellationToken::new();
         let shared = Arc::new(Shared {
@@ -99,7 +91,19 @@ impl NodeServer {
             state: state.clone(),
             stop: stop.clone(),
         });
-        tokio::spawn(accept_loop(listener, config, shared));
+        let make = {
+            let shared = shared.clone();
+            move || Connection {
+                shared: shared.clone(),
+                channels: HashMap::new(),
+            }
+        };
+        tokio::spawn(crate::sim::ssh_server::accept_loop(
+            listener,
+            config,
+            stop.clone(),
+            make,
+        ));
         Ok(NodeServer {
             addr,
             host_key_fingerprint,
@@ -118,34 +122,6 @@ struct Shared {
     opts: NodeOptions,
     state: Arc<Mutex<NodeState>>,
     stop: CancellationToken,
-}
-
-async fn accept_loop(
-    listener: tokio::net::TcpListener,
-    config: Arc<russh::server::Config>,
-    shared: Arc<Shared>,
-) {
-    loop {
-        let sock = tokio::select! {
-            r = listener.accept() => match r { Ok((s, _)) => s, Err(_) => continue },
-            _ = shared.stop.cancelled() => return,
-        };
-        let _ = sock.set_nodelay(true);
-        let handler = Connection {
-            shared: shared.clone(),
-            channels: HashMap::new(),
-        };
-        let config = config.clone();
-        let stop = shared.stop.clone();
-        tokio::spawn(async move {
-            if let Ok(session) = russh::server::run_stream(config, sock, handler).await {
-                tokio::select! {
-                    _ = session => {}
-                    _ = stop.cancelled() => {}
-                }
-            }
-        });
-    }
 }
 
 /// One channel's command and the stdin read so far.
@@ -240,12 +216,8 @@ impl Handler for Connection {
 
 impl Connection {
     fn allowed(&self, user: &str, key: &PublicKey) -> Auth {
-        if user == self.shared.opts.user && key.key_data() == self.shared.opts.authorized.key_data()
-        {
-            Auth::Accept
-        } else {
-            Auth::reject()
-        }
+        let o = &self.shared.opts;
+        crate::sim::ssh_server::allowed(user, key, &o.user, &o.authorized)
     }
 }
 
