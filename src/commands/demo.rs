@@ -52,10 +52,12 @@ pub fn run(global: &GlobalArgs, args: &DemoArgs, started: Instant) -> ExitCode {
         Ok(rt) => rt,
         Err(code) => return code,
     };
+    let txt_registry = txt_registry(&source);
     let lab = rt.block_on(Lab::start(LabOptions {
         layout: layout.clone(),
         source_repo: source,
         fail: args.fail.clone(),
+        txt_registry,
     }));
     let lab = match lab {
         Ok(l) => l,
@@ -80,6 +82,17 @@ pub fn run(global: &GlobalArgs, args: &DemoArgs, started: Instant) -> ExitCode {
     rt.shutdown_timeout(std::time::Duration::from_millis(500));
     drop(dir);
     code
+}
+
+/// How the tree's external-dns names and owns its TXT records (`txtOwnerId`, `txtPrefix`...),
+/// as the doctor reads them; external-dns's defaults when the tree cannot be read.
+fn txt_registry(repo: &std::path::Path) -> crate::backends::cloudflare::TxtRegistry {
+    match crate::repo::tree::Tree::load(repo) {
+        Ok(tree) => crate::backends::doctor::txt_registry(&crate::repo::doctor_facts::from_tree(
+            &tree, "", "", "", "",
+        )),
+        Err(_) => Default::default(),
+    }
 }
 
 fn usage(e: &str) -> ExitCode {

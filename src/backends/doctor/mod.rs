@@ -30,6 +30,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 
 pub use tls::EXPIRY_MARGIN_DAYS;
+pub use tree::registry as txt_registry;
 
 /// The longest one link may take before it counts as broken (a peer that does not answer).
 const LINK_TIMEOUT: Duration = Duration::from_secs(60);

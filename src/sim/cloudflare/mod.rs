@@ -33,6 +33,47 @@ pub struct SimOptions {
     pub gateway_service: String,
     /// How the seeded TXT records are named and whose they are.
     pub registry: TxtRegistry,
+    /// The account, main API token and tunnel to use instead of random ones (the demo lab
+    /// chooses them before its environment is set, so the doctor holds the simulator's).
+    pub credentials: Option<Credentials>,
+}
+
+/// The simulator's identities chosen up front (see [`SimOptions::credentials`]).
+#[derive(Clone)]
+pub struct Credentials {
+    pub account_id: String,
+    /// The API token with every permission.
+    pub api_token: String,
+    pub tunnel_id: String,
+    pub tunnel_secret: [u8; 32],
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials")
+            .field("account_id", &self.account_id)
+            .field("api_token", &"(redacted)")
+            .field("tunnel_id", &self.tunnel_id)
+            .field("tunnel_secret", &"(redacted)")
+            .finish()
+    }
+}
+
+impl Credentials {
+    /// New random identities of the shapes Cloudflare issues.
+    pub fn random() -> Self {
+        Self {
+            account_id: state::hex_id(),
+            api_token: state::token_value(),
+            tunnel_id: state::uuid(),
+            tunnel_secret: rand::random(),
+        }
+    }
+
+    /// The tunnel token cloudflared would run with (`CLOUDFLARE_TUNNEL_TOKEN`).
+    pub fn tunnel_token(&self) -> Zeroizing<String> {
+        tunnel_token::encode(&self.account_id, &self.tunnel_id, &self.tunnel_secret)
+    }
 }
 
 impl Default for SimOptions {
@@ -46,6 +87,7 @@ impl Default for SimOptions {
             gateway_service: "https://homelab-gateway.envoy-gateway-system.svc.cluster.local:443"
                 .into(),
             registry: TxtRegistry::default(),
+            credentials: None,
         }
     }
 }
@@ -84,9 +126,21 @@ impl CloudflareSim {
     pub async fn start(opts: SimOptions) -> Result<Self, String> {
         let tls = crate::sim::kube::tls::generate_for(&[opts.listen.ip()])?;
         let mut st = state::State::new(&opts.account_name, opts.registry.clone());
-        let token = st.add_token(&Permission::ALL);
+        let mut token = st.add_token(&Permission::ALL);
         let zone_id = st.add_zone(&opts.zone);
-        let tunnel_id = st.add_tunnel(&opts.tunnel_name, &opts.zone, &opts.gateway_service);
+        let mut tunnel_id = st.add_tunnel(&opts.tunnel_name, &opts.zone, &opts.gateway_service);
+        if let Some(c) = &opts.credentials {
+            st.account_id = c.account_id.clone();
+            if let Some(t) = st.tokens.iter_mut().find(|t| t.value == token) {
+                t.value = c.api_token.clone();
+            }
+            token = c.api_token.clone();
+            if let Some(t) = st.tunnels.iter_mut().find(|t| t.id == tunnel_id) {
+                t.id = c.tunnel_id.clone();
+                t.secret = c.tunnel_secret;
+            }
+            tunnel_id = c.tunnel_id.clone();
+        }
         for host in &opts.hosts {
             st.add_external_dns_host(&zone_id, host, &tunnel_id);
         }

@@ -31,6 +31,9 @@ pub struct LabOptions {
     pub source_repo: std::path::PathBuf,
     /// `STAGE:STEP` to fail once (`--fail`).
     pub fail: Option<String>,
+    /// How the tree's external-dns names and owns its TXT records (the Cloudflare simulator
+    /// seeds the demo host's owner records that way, so the doctor finds them owned).
+    pub txt_registry: crate::backends::cloudflare::TxtRegistry,
 }
 
 /// A running lab.
@@ -224,6 +227,8 @@ impl Lab {
                 listen: l.cloudflare_addr(),
                 zone: "demo.internal".into(),
                 hosts: vec!["echo.demo.internal".into()],
+                credentials: Some(l.cloudflare.clone()),
+                registry: opts.txt_registry.clone(),
                 ..Default::default()
             })
             .await
