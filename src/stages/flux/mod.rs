@@ -216,8 +216,9 @@ impl FluxStage {
         let ids = identities_from_text(&text, &self.opts.identity_file.display().to_string());
         if ids.is_empty() {
             return Err(StageError::new(format!(
-                "{}: holds no AGE-SECRET-KEY-1... line",
-                self.opts.identity_file.display()
+                "{}: holds no {}... line",
+                self.opts.identity_file.display(),
+                crate::secrets::keys::AGE_SECRET_PREFIX
             )));
         }
         Ok(ids)
