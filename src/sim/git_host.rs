@@ -471,10 +471,14 @@ impl Run {
             return 1;
         }
         match child.wait().await {
-            Ok(s) => s
-                .code()
-                .map(|c| u32::try_from(c).unwrap_or(1))
-                .unwrap_or(128 + 9),
+            // As a shell reports it: the exit code, or 128 + the signal that ended it.
+            Ok(s) => {
+                use std::os::unix::process::ExitStatusExt;
+                s.code()
+                    .or_else(|| s.signal().map(|n| 128 + n))
+                    .and_then(|c| u32::try_from(c).ok())
+                    .unwrap_or(1)
+            }
             Err(_) => 1,
         }
     }
