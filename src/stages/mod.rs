@@ -12,6 +12,7 @@ pub mod journal_file;
 pub mod k3s;
 pub mod plan_inputs;
 pub mod printer;
+pub mod probe;
 pub mod proxmox;
 pub mod registry;
 pub mod rehearsal;

@@ -22,7 +22,10 @@ pub fn line(ev: &StageEvent) -> String {
         EventKind::Log {
             step: Some(step),
             line,
-        } => format!("[{step}] | {line}"),
+        } => match super::probe::Evidence::parse(line) {
+            Some(e) => format!("[{step}] {}", e.human()),
+            None => format!("[{step}] | {line}"),
+        },
         EventKind::Log { step: None, line } => line.clone(),
         EventKind::StepDone { step, outcome } => {
             let what = match outcome {
