@@ -33,6 +33,8 @@ mod kube_stream;
 #[path = "scaffold/lab.rs"]
 #[allow(dead_code)]
 mod lab;
+#[path = "k3s/platform_view.rs"]
+mod platform_view;
 #[path = "support/rendered_secrets.rs"]
 mod rendered_secrets;
 #[path = "k3s/scaffold_doctor.rs"]

@@ -18,7 +18,14 @@ pub enum Presence {
     /// Written by a bootstrap stage, not in git before it runs (the reason): listed so the table
     /// is the memo's whole skeleton, not checked.
     AtBootstrap(&'static str),
+    /// Committed in the shipped repository; a `homelab demo` lab copy (it holds [`LAB_MARKER`])
+    /// leaves it out on purpose, so that nothing in the demo can point at the real hosts.
+    Shipped,
 }
+
+/// The note `homelab demo` commits into its temporary copy of the repository: a tree holding
+/// it is a lab copy, whose shipped cluster definition is left out on purpose.
+pub const LAB_MARKER: &str = "config/DEMO-LAB.md";
 
 /// One path of the memo's skeleton. A path ending in `/` is a folder; a `*` in the last segment
 /// is a pattern at least one file must match.
@@ -83,7 +90,11 @@ pub const PATHS: &[Required] = &[
     req("cluster/kubernetes/apps/tools/vscode-server/", "4, 8.2"),
     req("cluster/kubernetes/apps/games/minecraft/", "4, 8.3"),
     req("cluster/kubernetes/apps/demos/", "4, 8.4"),
-    req("config/clusters/prox-n100.yaml", "4"),
+    Required {
+        path: "config/clusters/prox-n100.yaml",
+        section: "4",
+        presence: Presence::Shipped,
+    },
     Required {
         path: "config/env/prox-n100.env",
         section: "4",
@@ -125,7 +136,13 @@ fn matches(pattern: &str, name: &str) -> bool {
 }
 
 pub fn check(tree: &Tree, out: &mut Vec<Violation>) {
-    for r in PATHS.iter().filter(|r| r.presence == Presence::Committed) {
+    let lab_copy = tree.files.contains(LAB_MARKER);
+    let checked = |r: &&Required| match r.presence {
+        Presence::Committed => true,
+        Presence::Shipped => !lab_copy,
+        Presence::AtBootstrap(_) => false,
+    };
+    for r in PATHS.iter().filter(checked) {
         if present(tree, r.path) {
             continue;
         }
@@ -151,6 +168,32 @@ pub fn check(tree: &Tree, out: &mut Vec<Violation>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_lab_copy_may_leave_out_the_shipped_definition_and_nothing_else() {
+        let shipped: Vec<_> = PATHS
+            .iter()
+            .filter(|r| r.presence == Presence::Shipped)
+            .map(|r| r.path)
+            .collect();
+        assert_eq!(shipped, ["config/clusters/prox-n100.yaml"]);
+        let mut tree = Tree::default();
+        let mut out = vec![];
+        check(&tree, &mut out);
+        assert!(
+            out.iter()
+                .any(|v| v.file == "config/clusters/prox-n100.yaml")
+        );
+        tree.files.insert(LAB_MARKER.to_string());
+        let mut lab = vec![];
+        check(&tree, &mut lab);
+        assert!(
+            !lab.iter()
+                .any(|v| v.file == "config/clusters/prox-n100.yaml")
+        );
+        // Every other path is still required in a lab copy.
+        assert_eq!(lab.len() + 1, out.len());
+    }
 
     #[test]
     fn patterns_match_one_run() {

@@ -20,7 +20,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, BorderType, Borders, Paragraph, Wrap};
 
 /// Diagnosis lines start with one of these (`stages::flux::diagnose::Diagnosis::lines`).
-const DIAGNOSIS: &[&str] = &[
+pub(super) const DIAGNOSIS: &[&str] = &[
     "root cause: ",
     "waiting on it: ",
     "event: ",
@@ -144,7 +144,7 @@ impl FluxView {
     }
 }
 
-fn step_mark(s: StepStatus, cx: &ViewCx) -> (String, Style) {
+pub(super) fn step_mark(s: StepStatus, cx: &ViewCx) -> (String, Style) {
     let t = &cx.theme.wizard;
     match s {
         StepStatus::Pending => ("·".into(), t.stage_todo),
@@ -156,7 +156,7 @@ fn step_mark(s: StepStatus, cx: &ViewCx) -> (String, Style) {
     }
 }
 
-fn boxed<'a>(title: &'a str, cx: &ViewCx) -> Block<'a> {
+pub(super) fn boxed<'a>(title: &'a str, cx: &ViewCx) -> Block<'a> {
     Block::default()
         .borders(Borders::ALL)
         .border_type(BorderType::Rounded)
@@ -350,9 +350,21 @@ fn render_rows(view: &FluxView, frame: &mut Frame, area: Rect, cx: &ViewCx) {
 }
 
 fn render_diagnosis(view: &FluxView, frame: &mut Frame, area: Rect, cx: &ViewCx) {
+    render_root_cause(&view.diagnosis, view.error.as_ref(), frame, area, cx);
+}
+
+/// The failure: the diagnosis lines (root cause and fix first), else the step's error and
+/// hint, and the keys that retry. Shared with the platform stages' view.
+pub(super) fn render_root_cause(
+    diagnosis: &[String],
+    error: Option<&(String, Option<String>)>,
+    frame: &mut Frame,
+    area: Rect,
+    cx: &ViewCx,
+) {
     let mut lines = Vec::new();
-    if view.diagnosis.is_empty()
-        && let Some((message, hint)) = &view.error
+    if diagnosis.is_empty()
+        && let Some((message, hint)) = error
     {
         lines.push(Line::styled(
             sanitize(message).into_owned(),
@@ -376,7 +388,7 @@ fn render_diagnosis(view: &FluxView, frame: &mut Frame, area: Rect, cx: &ViewCx)
             2
         }
     };
-    let mut ordered: Vec<&String> = view.diagnosis.iter().collect();
+    let mut ordered: Vec<&String> = diagnosis.iter().collect();
     ordered.sort_by_key(|l| rank(l));
     for l in ordered {
         let style = if l.starts_with("root cause: ") {

@@ -12,6 +12,7 @@ pub mod event;
 pub mod flux;
 pub mod k3s;
 pub mod model;
+pub mod platform;
 pub mod resume;
 pub mod secrets_form;
 pub mod ssh_prompt;
@@ -54,6 +55,8 @@ pub struct WizardState {
     pub k3s: Option<k3s::K3sView>,
     /// The Flux stage's view: steps, live rows, the root cause, the deploy key.
     pub flux: Option<flux::FluxView>,
+    /// The storage, ingress or observability stage's view: steps, probe evidence, root cause.
+    pub platform: Option<platform::PlatformView>,
     /// `--flux-manifest FILE` (else the Flux stage downloads the release's).
     pub flux_manifest: Option<std::path::PathBuf>,
     /// Questions from the SSH backend (host keys, passphrases, sudo passwords).
@@ -103,6 +106,7 @@ impl WizardState {
             cancel: None,
             k3s: None,
             flux: None,
+            platform: None,
             flux_manifest: None,
             ssh: ssh_prompt::SshPrompts::default(),
             confirms: stage_confirm::StageConfirms::default(),
@@ -460,6 +464,11 @@ impl WizardState {
                 {
                     self.flux = Some(flux::FluxView::from_plan(p, &cfg.flux.version));
                 }
+                if platform::shows(stage)
+                    && let Ok(p) = &plan
+                {
+                    self.platform = Some(platform::PlatformView::from_plan(p));
+                }
                 self.model(stage).reviewed(checks, plan);
                 if fails > 0 {
                     cx.warn(format!(
@@ -536,6 +545,9 @@ impl WizardState {
                 if id == StageId::Flux
                     && let Some(v) = self.flux.as_mut()
                 {
+                    v.on_event(&ev);
+                }
+                if let Some(v) = self.platform.as_mut().filter(|v| v.stage == id) {
                     v.on_event(&ev);
                 }
                 self.model(id).apply(&ev);

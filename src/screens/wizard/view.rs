@@ -90,6 +90,14 @@ fn render_body(w: &WizardState, frame: &mut Frame, area: Rect, cx: &ViewCx) {
                 super::flux::render(v, &m.verified, frame, main, cx)
             }
         }
+        // The storage, ingress and observability stages show their probes' evidence.
+        _ if w.platform.as_ref().is_some_and(|v| v.stage == m.id)
+            && super::platform::shows(m.id) =>
+        {
+            if let Some(v) = &w.platform {
+                super::platform::render(v, &m.verified, frame, main, cx)
+            }
+        }
         _ => render_main(m, frame, main, cx),
     }
     if log_h > 0 {

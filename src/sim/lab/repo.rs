@@ -57,11 +57,28 @@ pub fn prepare(source: &Path, dest: &Path, cluster_yaml: &str) -> Result<(), Str
         crate::atomic_write::Mode::KeepOr(0o644),
     )
     .map_err(|e| format!("{}: {e}", file.display()))?;
+    let marker = dest.join(crate::repo::check::skeleton::LAB_MARKER);
+    crate::atomic_write::write(
+        &marker,
+        LAB_NOTE.as_bytes(),
+        crate::atomic_write::Mode::KeepOr(0o644),
+    )
+    .map_err(|e| format!("{}: {e}", marker.display()))?;
     commit_all(
         &repo,
         "demo: the demo cluster's definition, other clusters removed",
     )
 }
+
+/// What the lab copy's marker says (`homelab check` reads its presence: the shipped
+/// definition may be missing here).
+const LAB_NOTE: &str = "# A `homelab demo` lab copy\n\n\
+This repository is the temporary copy `homelab demo` made of homelab for its simulated lab.\n\
+It holds one cluster definition, `config/clusters/demo.yaml`, whose every address is on\n\
+loopback. The shipped definitions (`config/clusters/prox-n100.yaml` and its env file) are\n\
+left out on purpose, so that nothing run here can reach the real hosts; `homelab check`\n\
+knows this copy by this file and does not ask for them. The copy is removed when the demo\n\
+exits.\n";
 
 /// The git host's repository: a bare clone of the copy at `copy` in `bare` (the state the
 /// operator's remote had before any stage ran), and `origin` of the copy set to `url`, the
