@@ -567,3 +567,87 @@ fn wizard_flux_view_follows_the_run_and_copies_the_deploy_key() {
         "y copies the key"
     );
 }
+
+/// The storage, ingress and observability stages get the platform view once reviewed: each
+/// probe's evidence shows as it is reported, and another stage's events do not reach it.
+#[test]
+fn wizard_platform_view_shows_the_probes_evidence_of_its_own_stage() {
+    use homelab::stages::probe::Evidence;
+    let mut app = open_wizard();
+    app.screens.wizard.pick(StageId::Ingress);
+    let mut plan = Plan::new(StageId::Ingress);
+    for id in ["cluster/gateway", "probe/route"] {
+        plan.steps
+            .push(Step::new(id, "cluster", Intent::Wait, id).call(format!("check {id}")));
+    }
+    backend(
+        &mut app,
+        BackendEvent::Wizard(homelab::screens::wizard::Event::StageReviewed {
+            stage: StageId::Ingress,
+            checks: vec![],
+            plan: Ok(plan),
+        }),
+    );
+    assert!(app.screens.wizard.platform.is_some());
+    let ev = |stage, kind| {
+        BackendEvent::Wizard(homelab::screens::wizard::Event::Stage(StageEvent {
+            at: now(),
+            stage,
+            kind,
+        }))
+    };
+    let line = |probe: &str, read: &str| {
+        Evidence::new(
+            probe,
+            "GET / Host: echo.demo.internal",
+            read,
+            std::time::Duration::from_millis(37),
+            true,
+        )
+        .line()
+    };
+    backend(
+        &mut app,
+        ev(StageId::Ingress, EventKind::Started { steps: 2 }),
+    );
+    backend(
+        &mut app,
+        ev(
+            StageId::Ingress,
+            EventKind::Log {
+                step: Some("probe/route".into()),
+                line: line("route/echo", "200 marker-c0ffee"),
+            },
+        ),
+    );
+    // A Flux event with evidence-shaped text is not the ingress stage's.
+    backend(
+        &mut app,
+        ev(
+            StageId::Flux,
+            EventKind::Log {
+                step: Some("cluster/follow".into()),
+                line: line("route/other", "not mine"),
+            },
+        ),
+    );
+    let frame = support::render(&mut app, 160, 48);
+    assert!(
+        support::contains(&frame, "Probes: written, read back, time"),
+        "{frame}"
+    );
+    assert!(
+        support::contains(&frame, "read 200 marker-c0ffee"),
+        "{frame}"
+    );
+    assert!(!support::contains(&frame, "route/other"), "{frame}");
+    // The plain log shows the evidence in words, not its JSON.
+    assert!(!support::contains(&frame, "\"took_ms\""), "{frame}");
+    assert!(
+        support::contains(
+            &frame,
+            "probe route/echo ok in 37 ms: wrote \"GET / Host: echo.demo.internal\""
+        ),
+        "{frame}"
+    );
+}

@@ -208,7 +208,12 @@ impl StageModel {
                     r.progress = Some((*done, *total, *unit));
                 }
             }
-            EventKind::Log { step, line } => self.push_log(ev.at, step.clone(), line.clone()),
+            // A probe's evidence reads as words in the log (the platform view tabulates it).
+            EventKind::Log { step, line } => {
+                let line = crate::stages::probe::Evidence::parse(line)
+                    .map_or_else(|| line.clone(), |e| e.human());
+                self.push_log(ev.at, step.clone(), line)
+            }
             EventKind::StepDone { step, outcome } => {
                 if let Some(r) = self.row(step) {
                     r.status = StepStatus::Done(*outcome);

@@ -78,7 +78,7 @@ impl PlatformView {
     }
 
     fn running(&self) -> bool {
-        self.steps.iter().any(|s| s.status != StepStatus::Pending)
+        !self.evidence.is_empty() || self.steps.iter().any(|s| s.status != StepStatus::Pending)
     }
 
     fn title_of<'a>(&'a self, step: &'a str) -> &'a str {
