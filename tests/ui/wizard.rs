@@ -504,7 +504,7 @@ fn wizard_effects_say_what_was_asked() {
     }
     assert_eq!(asked[0].key().to_string(), "stage:proxmox");
     // A stage not in this build asks for nothing and says so.
-    app.screens.wizard.pick(StageId::Storage);
+    app.screens.wizard.pick(StageId::Observability);
     let mut cx = UpdateCx::new(&app.session, &app.keymap, ScreenId::Wizard, 0);
     let (_, asked) = app.screens.wizard.act(&Action::Plan, &mut cx);
     assert!(asked.is_empty());
