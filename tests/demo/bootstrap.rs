@@ -134,7 +134,12 @@ fn a_headless_demo_bootstrap_reaches_green_and_a_second_run_changes_nothing() {
     assert_flux_synced_the_push(&lab);
     // The storage stage's probes read back what they wrote, in the lab too.
     let printed = String::from_utf8_lossy(&first.stdout);
-    for probe in ["nfs/k3s-server-1", "pvc/longhorn", "pvc/nfs", "backup/restore"] {
+    for probe in [
+        "nfs/k3s-server-1",
+        "pvc/longhorn",
+        "pvc/nfs",
+        "backup/restore",
+    ] {
         assert!(
             printed.contains(&format!("probe {probe} ok in")),
             "{probe}\n{}",

@@ -15,7 +15,9 @@
 //! unavailable.
 
 use crate::flux_stage::{FluxLab, Setup, logs, run as run_flux};
-use homelab::backends::ssh::{ExecOutcome, OutputLine, RemoteCommand, RemoteShell, SshError, Stream};
+use homelab::backends::ssh::{
+    ExecOutcome, OutputLine, RemoteCommand, RemoteShell, SshError, Stream,
+};
 use homelab::sim::kube::controllers::Fault;
 use homelab::sim::ssh_node::script::{NodeProfile, NodeState, Out, answer};
 use homelab::stages::engine::{
@@ -201,7 +203,11 @@ impl StorageLab {
             }
         }
         // Longhorn Volumes without a PV (the tree's own claims keep theirs).
-        let pvs: Vec<String> = self.list("v1", "PersistentVolume", None).iter().map(name).collect();
+        let pvs: Vec<String> = self
+            .list("v1", "PersistentVolume", None)
+            .iter()
+            .map(name)
+            .collect();
         for v in self.list("longhorn.io/v1beta2", "Volume", Some("longhorn-system")) {
             if !pvs.contains(&name(&v)) {
                 out.push(format!("Volume {}", name(&v)));
@@ -237,7 +243,10 @@ async fn run(
 }
 
 fn evidence(events: &[StageEvent]) -> Vec<Evidence> {
-    logs(events).iter().filter_map(|l| Evidence::parse(l)).collect()
+    logs(events)
+        .iter()
+        .filter_map(|l| Evidence::parse(l))
+        .collect()
 }
 
 fn failed_step(events: &[StageEvent]) -> Option<(String, StageError)> {
@@ -267,30 +276,51 @@ async fn a_fresh_run_installs_probes_and_backs_up_then_a_second_run_changes_noth
         assert_eq!(st.storage.services.get("iscsid"), Some(&(true, true)));
         assert!(st.storage.modules.contains("dm_crypt"));
         assert_eq!(
-            st.files.get(storage::prereqs::MODULES_FILE).map(String::as_str),
+            st.files
+                .get(storage::prereqs::MODULES_FILE)
+                .map(String::as_str),
             Some("iscsi_tcp\ndm_crypt\n")
         );
-        assert!(st.files[storage::prereqs::MULTIPATH_CONF].contains(storage::prereqs::BLACKLIST_LINE));
+        assert!(
+            st.files[storage::prereqs::MULTIPATH_CONF].contains(storage::prereqs::BLACKLIST_LINE)
+        );
     }
     // One piece of evidence per probe, each read back what it wrote.
     let ev = evidence(&events);
     let probes: Vec<&str> = ev.iter().map(|e| e.probe.as_str()).collect();
     assert_eq!(
         probes,
-        ["nfs/k3s-server-1", "pvc/longhorn", "pvc/nfs", "backup/restore"],
+        [
+            "nfs/k3s-server-1",
+            "pvc/longhorn",
+            "pvc/nfs",
+            "backup/restore"
+        ],
         "{ev:#?}"
     );
     for e in &ev {
-        assert!(e.ok && e.wrote.starts_with("homelab-") && e.wrote == e.read, "{e:?}");
+        assert!(
+            e.ok && e.wrote.starts_with("homelab-") && e.wrote == e.read,
+            "{e:?}"
+        );
     }
     // The backup target is the definition's, and available.
-    let bt = lab.list("longhorn.io/v1beta2", "BackupTarget", Some("longhorn-system"));
-    assert_eq!(bt[0]["spec"]["backupTargetURL"], format!("nfs://{SERVER}:{EXPORT}"));
+    let bt = lab.list(
+        "longhorn.io/v1beta2",
+        "BackupTarget",
+        Some("longhorn-system"),
+    );
+    assert_eq!(
+        bt[0]["spec"]["backupTargetURL"],
+        format!("nfs://{SERVER}:{EXPORT}")
+    );
     assert_eq!(bt[0]["status"]["available"], true);
     assert_eq!(lab.leftovers(), Vec::<String>::new());
     let verify = stage.verify().await.unwrap();
     assert!(
-        verify.iter().all(|c| c.status == homelab::stages::engine::CheckStatus::Pass),
+        verify
+            .iter()
+            .all(|c| c.status == homelab::stages::engine::CheckStatus::Pass),
         "{verify:#?}"
     );
 
@@ -311,7 +341,11 @@ async fn killed_at_every_step_and_inside_each_probe_a_rerun_cleans_up_and_finish
     let steps: Vec<String> = stage.steps().iter().map(|s| s.id.clone()).collect();
     // (step, the log line of that step after which the run is killed; "" = as it starts)
     let mut kills: Vec<(String, &str)> = steps.iter().map(|s| (s.clone(), "")).collect();
-    for p in [storage::STEP_PROBE_LONGHORN, storage::STEP_PROBE_NFS, storage::STEP_PROBE_RESTORE] {
+    for p in [
+        storage::STEP_PROBE_LONGHORN,
+        storage::STEP_PROBE_NFS,
+        storage::STEP_PROBE_RESTORE,
+    ] {
         kills.push((p.to_string(), "bound to"));
     }
     kills.push((storage::STEP_PROBE_RESTORE.to_string(), "backed up to"));
@@ -333,7 +367,10 @@ async fn killed_at_every_step_and_inside_each_probe_a_rerun_cleans_up_and_finish
                         break;
                     }
                 }
-                EventKind::Log { step: Some(s), line } if *s == step && started && line.contains(after) => {
+                EventKind::Log {
+                    step: Some(s),
+                    line,
+                } if *s == step && started && line.contains(after) => {
                     reached = true;
                     break;
                 }
@@ -345,8 +382,13 @@ async fn killed_at_every_step_and_inside_each_probe_a_rerun_cleans_up_and_finish
         let _ = task.await;
 
         let (result, events) = run(&stage, &lab.journal).await;
-        result.unwrap_or_else(|e| panic!("killed at {step} ({after}): {e:?}\n{:#?}", logs(&events)));
-        assert_eq!(lab.leftovers(), Vec::<String>::new(), "killed at {step} ({after})");
+        result
+            .unwrap_or_else(|e| panic!("killed at {step} ({after}): {e:?}\n{:#?}", logs(&events)));
+        assert_eq!(
+            lab.leftovers(),
+            Vec::<String>::new(),
+            "killed at {step} ({after})"
+        );
         let (again, events) = run(&stage, &lab.journal).await;
         let again = again.unwrap_or_else(|e| panic!("{e:?}\n{:#?}", logs(&events)));
         assert_eq!(again.changed, 0, "killed at {step}: {again:?}");
@@ -365,11 +407,15 @@ async fn each_injected_failure_is_diagnosed_by_name() {
     let (step, _) = failed_step(&events).unwrap();
     assert_eq!(step, storage::STEP_NFS);
     assert!(
-        err.message.contains(&format!("NFS export {SERVER}:{EXPORT} is not writable from k3s-server-1"))
-            && err.message.contains("Read-only file system"),
+        err.message.contains(&format!(
+            "NFS export {SERVER}:{EXPORT} is not writable from k3s-server-1"
+        )) && err.message.contains("Read-only file system"),
         "{err:?}"
     );
-    assert!(err.hint.as_deref().unwrap().contains("Read/Write"), "{err:?}");
+    assert!(
+        err.hint.as_deref().unwrap().contains("Read/Write"),
+        "{err:?}"
+    );
     lab.set_writable(true);
 
     // The longhorn probe's claim never binds: named, with the provisioner's event; cleaned up.
@@ -386,14 +432,21 @@ async fn each_injected_failure_is_diagnosed_by_name() {
             && err.message.contains("ProvisioningFailed"),
         "{err:?}"
     );
-    assert!(err.hint.as_deref().unwrap().contains("nodes.longhorn.io"), "{err:?}");
+    assert!(
+        err.hint.as_deref().unwrap().contains("nodes.longhorn.io"),
+        "{err:?}"
+    );
     assert_eq!(lab.leftovers(), Vec::<String>::new());
 
     // The backup target cannot reach its store.
     lab.flux.sim.inject(Fault::BackupTargetUnavailable);
     // longhorn-manager notices on its next poll.
     for _ in 0..100 {
-        let bt = lab.list("longhorn.io/v1beta2", "BackupTarget", Some("longhorn-system"));
+        let bt = lab.list(
+            "longhorn.io/v1beta2",
+            "BackupTarget",
+            Some("longhorn-system"),
+        );
         if bt[0]["status"]["available"] == false {
             break;
         }
@@ -408,5 +461,11 @@ async fn each_injected_failure_is_diagnosed_by_name() {
             && err.message.contains("Connection timed out"),
         "{err:?}"
     );
-    assert!(err.hint.as_deref().unwrap().contains("storage.backup_target"), "{err:?}");
+    assert!(
+        err.hint
+            .as_deref()
+            .unwrap()
+            .contains("storage.backup_target"),
+        "{err:?}"
+    );
 }

@@ -23,7 +23,10 @@ pub fn url(cfg: &ClusterConfig) -> StageResult<String> {
         .with_hint(format!("set storage.nfs_server and storage.nfs_export (or storage.backup_target) in {file}")));
     };
     let known = ["nfs://", "cifs://", "s3://", "azblob://"];
-    if !known.iter().any(|k| url.starts_with(k)) || url.len() > 1024 || url.chars().any(char::is_control) {
+    if !known.iter().any(|k| url.starts_with(k))
+        || url.len() > 1024
+        || url.chars().any(char::is_control)
+    {
         return Err(StageError::new(format!(
             "{file}: storage.backup_target `{}` is not a Longhorn backup target URL",
             super::objects::clean(&url)
@@ -69,7 +72,10 @@ pub fn state(bt: Option<&Value>, want: &str) -> State {
         .into_iter()
         .flatten()
         .find(|c| c["type"] == "Unavailable" && c["status"] == "True");
-    match (bt.pointer("/status/available") == Some(&json!(true)), unavailable) {
+    match (
+        bt.pointer("/status/available") == Some(&json!(true)),
+        unavailable,
+    ) {
         (true, None) => State::Available,
         (_, Some(c)) => State::Unavailable(super::objects::clean(text(c, "/message"))),
         (false, None) => State::Unavailable("Longhorn has not reported it available yet".into()),
@@ -114,10 +120,16 @@ mod tests {
         let want = "nfs://nas:/b";
         assert_eq!(state(None, want), State::Missing);
         let bt = json!({"spec": {"backupTargetURL": "nfs://old:/x"}});
-        assert_eq!(state(Some(&bt), want), State::Elsewhere("nfs://old:/x".into()));
+        assert_eq!(
+            state(Some(&bt), want),
+            State::Elsewhere("nfs://old:/x".into())
+        );
         let bt = json!({"spec": {"backupTargetURL": want}, "status": {"available": false,
             "conditions": [{"type": "Unavailable", "status": "True", "message": "cannot mount"}]}});
-        assert_eq!(state(Some(&bt), want), State::Unavailable("cannot mount".into()));
+        assert_eq!(
+            state(Some(&bt), want),
+            State::Unavailable("cannot mount".into())
+        );
         let bt = json!({"spec": {"backupTargetURL": want}, "status": {"available": true,
             "conditions": [{"type": "Unavailable", "status": "False"}]}});
         assert_eq!(state(Some(&bt), want), State::Available);

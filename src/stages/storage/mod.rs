@@ -177,7 +177,11 @@ impl StorageStage {
         let cmd = prereqs::apply();
         cx.log(format!("$ {}", cmd.display())).await;
         let out = self.exec(node, &cmd).await?;
-        for l in out.stdout.lines().chain(out.stderr.lines().map(|l| l.trim_end())) {
+        for l in out
+            .stdout
+            .lines()
+            .chain(out.stderr.lines().map(|l| l.trim_end()))
+        {
             if !l.trim().is_empty() {
                 cx.log(objects::clean(l)).await;
             }
@@ -217,7 +221,9 @@ impl StorageStage {
         let target = nfs_probe::target(&server, &export);
         let marker = volume_probe::marker();
         let sw = Stopwatch::start();
-        let out = self.exec(node, &nfs_probe::script(&target, &marker)).await?;
+        let out = self
+            .exec(node, &nfs_probe::script(&target, &marker))
+            .await?;
         let took = sw.elapsed();
         let probe = format!("nfs/{}", node.vm.name);
         let fix_file = self.file();
@@ -278,7 +284,8 @@ impl StorageStage {
         loop {
             let not = readiness::releases_not_ready(&client).await?;
             if not.is_empty() {
-                cx.log("HelmReleases longhorn and nfs-subdir-external-provisioner are Ready").await;
+                cx.log("HelmReleases longhorn and nfs-subdir-external-provisioner are Ready")
+                    .await;
                 return Ok(());
             }
             if not != last {
@@ -336,17 +343,30 @@ impl StorageStage {
             let (url, st) = self.target_state().await?;
             match st {
                 backup_target::State::Available => {
-                    cx.log(format!("BackupTarget longhorn-system/default: {url} is available")).await;
+                    cx.log(format!(
+                        "BackupTarget longhorn-system/default: {url} is available"
+                    ))
+                    .await;
                     return Ok(());
                 }
                 backup_target::State::Elsewhere(_) | backup_target::State::Unavailable(_)
                     if !applied =>
                 {
-                    objects::apply(&client, objects::BACKUP_TARGET, &backup_target::object(&url)).await?;
-                    cx.log(format!("BackupTarget longhorn-system/default: backupTargetURL set to {url}")).await;
+                    objects::apply(
+                        &client,
+                        objects::BACKUP_TARGET,
+                        &backup_target::object(&url),
+                    )
+                    .await?;
+                    cx.log(format!(
+                        "BackupTarget longhorn-system/default: backupTargetURL set to {url}"
+                    ))
+                    .await;
                     applied = true;
                 }
-                backup_target::State::Unavailable(why) if tokio::time::Instant::now() >= deadline => {
+                backup_target::State::Unavailable(why)
+                    if tokio::time::Instant::now() >= deadline =>
+                {
                     return Err(backup_target::unavailable(&url, &why, &self.cfg.name));
                 }
                 backup_target::State::Missing | backup_target::State::Elsewhere(_)
@@ -370,7 +390,13 @@ impl StorageStage {
             STEP_PROBE_LONGHORN => {
                 let hint = "Longhorn could not provision the volume: `kubectl -n longhorn-system get nodes.longhorn.io` \
                             (Ready, Schedulable, disks with free space), and the node prerequisites (node/*/prereqs)";
-                volume_probe::with_cleanup(&client, cx, l, volume_probe::class_probe(&client, cx, "longhorn", l, hint)).await
+                volume_probe::with_cleanup(
+                    &client,
+                    cx,
+                    l,
+                    volume_probe::class_probe(&client, cx, "longhorn", l, hint),
+                )
+                .await
             }
             STEP_PROBE_NFS => {
                 let (server, export) = self.export()?;
@@ -378,16 +404,31 @@ impl StorageStage {
                     "the nfs-subdir provisioner could not create the claim's directory on {server}:{export}: \
                      run the nfs/export step's probe, and `kubectl -n nfs-provisioner logs deploy/nfs-subdir-external-provisioner`"
                 );
-                volume_probe::with_cleanup(&client, cx, l, volume_probe::class_probe(&client, cx, "nfs", l, &hint)).await
+                volume_probe::with_cleanup(
+                    &client,
+                    cx,
+                    l,
+                    volume_probe::class_probe(&client, cx, "nfs", l, &hint),
+                )
+                .await
             }
             _ => {
-                volume_probe::with_cleanup(&client, cx, l, volume_probe::restore_probe(&client, cx, l, &self.cfg.name)).await
+                volume_probe::with_cleanup(
+                    &client,
+                    cx,
+                    l,
+                    volume_probe::restore_probe(&client, cx, l, &self.cfg.name),
+                )
+                .await
             }
         }
     }
 
     async fn holds(&self, id: &str, cx: &StepCx) -> StageResult<Holds> {
-        if let Some(vm) = id.strip_prefix("node/").and_then(|r| r.strip_suffix("/prereqs")) {
+        if let Some(vm) = id
+            .strip_prefix("node/")
+            .and_then(|r| r.strip_suffix("/prereqs"))
+        {
             return self.prereqs_hold(self.node(vm)?).await;
         }
         match id {
@@ -395,19 +436,19 @@ impl StorageStage {
             STEP_RELEASES => self.releases_hold().await,
             STEP_CLASSES => self.classes_hold().await,
             STEP_BACKUP_TARGET => Ok(match self.target_state().await? {
-                (url, backup_target::State::Available) => {
-                    Holds::Yes(format!("BackupTarget longhorn-system/default is {url}, available"))
-                }
-                (url, backup_target::State::Missing) => {
-                    Holds::No(format!("BackupTarget longhorn-system/default does not exist yet (to be {url})"))
-                }
+                (url, backup_target::State::Available) => Holds::Yes(format!(
+                    "BackupTarget longhorn-system/default is {url}, available"
+                )),
+                (url, backup_target::State::Missing) => Holds::No(format!(
+                    "BackupTarget longhorn-system/default does not exist yet (to be {url})"
+                )),
                 (url, backup_target::State::Elsewhere(have)) => Holds::No(format!(
                     "BackupTarget longhorn-system/default is `{}`, the definition says {url}",
                     objects::clean(&have)
                 )),
-                (url, backup_target::State::Unavailable(why)) => {
-                    Holds::No(format!("BackupTarget longhorn-system/default ({url}) is not available: {why}"))
-                }
+                (url, backup_target::State::Unavailable(why)) => Holds::No(format!(
+                    "BackupTarget longhorn-system/default ({url}) is not available: {why}"
+                )),
             }),
             STEP_PROBE_LONGHORN | STEP_PROBE_NFS | STEP_PROBE_RESTORE => {
                 Ok(Holds::Yes(self.probe(id, cx).await?.human()))
@@ -422,16 +463,27 @@ impl StorageStage {
             .nodes
             .iter()
             .map(|n| {
-                Step::new(prereqs_step(&n.vm.name), n.vm.name.clone(), Intent::Create, "Node prerequisites for Longhorn and NFS")
-                    .call(format!("ssh {}: {}", n.vm.name, "check packages, iscsid, modules, multipath blacklist"))
-                    .call(format!("ssh {}: {}", n.vm.name, prereqs::apply().display()))
+                Step::new(
+                    prereqs_step(&n.vm.name),
+                    n.vm.name.clone(),
+                    Intent::Create,
+                    "Node prerequisites for Longhorn and NFS",
+                )
+                .call(format!(
+                    "ssh {}: {}",
+                    n.vm.name, "check packages, iscsid, modules, multipath blacklist"
+                ))
+                .call(format!("ssh {}: {}", n.vm.name, prereqs::apply().display()))
             })
             .collect();
         let target = self
             .export()
             .map(|(s, e)| nfs_probe::target(&s, &e))
             .unwrap_or_else(|e| e.message);
-        let probe_node = self.nodes.first().map_or("(no node)", |n| n.vm.name.as_str());
+        let probe_node = self
+            .nodes
+            .first()
+            .map_or("(no node)", |n| n.vm.name.as_str());
         let backup = backup_target::url(&self.cfg).unwrap_or_else(|e| e.message);
         out.push(
             Step::new(STEP_NFS, "nfs", Intent::Wait, "The NFS export is writable from a node")
@@ -442,8 +494,13 @@ impl StorageStage {
                 .call("read HelmReleases longhorn-system/longhorn, nfs-provisioner/nfs-subdir-external-provisioner"),
         );
         out.push(
-            Step::new(STEP_CLASSES, "cluster", Intent::Verify, "StorageClasses longhorn (default) and nfs")
-                .call("read StorageClasses"),
+            Step::new(
+                STEP_CLASSES,
+                "cluster",
+                Intent::Verify,
+                "StorageClasses longhorn (default) and nfs",
+            )
+            .call("read StorageClasses"),
         );
         out.push(
             Step::new(STEP_BACKUP_TARGET, "longhorn", Intent::Create, "Longhorn's backup target is the Synology")
@@ -452,10 +509,21 @@ impl StorageStage {
         );
         for class in ["longhorn", "nfs"] {
             out.push(
-                Step::new(format!("probe/{class}"), "probe", Intent::Wait, format!("Probe StorageClass {class}"))
-                    .call(format!("create PVC {}/probe-{class} (StorageClass {class}), wait Bound", volume_probe::NAMESPACE))
-                    .call(format!("pod probe-{class}: write a marker to {}, read it back, remove it", volume_probe::FILE))
-                    .call("delete the pod, the claim and its volume"),
+                Step::new(
+                    format!("probe/{class}"),
+                    "probe",
+                    Intent::Wait,
+                    format!("Probe StorageClass {class}"),
+                )
+                .call(format!(
+                    "create PVC {}/probe-{class} (StorageClass {class}), wait Bound",
+                    volume_probe::NAMESPACE
+                ))
+                .call(format!(
+                    "pod probe-{class}: write a marker to {}, read it back, remove it",
+                    volume_probe::FILE
+                ))
+                .call("delete the pod, the claim and its volume"),
             );
         }
         out.push(
@@ -479,7 +547,11 @@ impl Stage for StorageStage {
         let mut plan = Plan::new(StageId::Storage);
         for mut step in self.steps() {
             if step.id.starts_with("node/") {
-                if let Some(node) = self.nodes.iter().find(|n| step.id == prereqs_step(&n.vm.name)) {
+                if let Some(node) = self
+                    .nodes
+                    .iter()
+                    .find(|n| step.id == prereqs_step(&n.vm.name))
+                {
                     match self.prereqs_hold(node).await {
                         Ok(Holds::Yes(d)) => {
                             step.intent = Intent::Verify;
@@ -512,22 +584,58 @@ impl Stage for StorageStage {
     async fn preflight(&self) -> Vec<Check> {
         let mut checks = Vec::new();
         checks.push(match self.export() {
-            Ok((s, e)) => Check::pass("nfs/defined", "NFS export defined", nfs_probe::target(&s, &e)),
-            Err(e) => Check::fail("nfs/defined", "NFS export defined", e.message, e.hint.unwrap_or_default()),
+            Ok((s, e)) => Check::pass(
+                "nfs/defined",
+                "NFS export defined",
+                nfs_probe::target(&s, &e),
+            ),
+            Err(e) => Check::fail(
+                "nfs/defined",
+                "NFS export defined",
+                e.message,
+                e.hint.unwrap_or_default(),
+            ),
         });
         checks.push(match backup_target::url(&self.cfg) {
             Ok(u) => Check::pass("backup/defined", "Backup target defined", u),
-            Err(e) => Check::fail("backup/defined", "Backup target defined", e.message, e.hint.unwrap_or_default()),
+            Err(e) => Check::fail(
+                "backup/defined",
+                "Backup target defined",
+                e.message,
+                e.hint.unwrap_or_default(),
+            ),
         });
         checks.push(match self.client().await {
             Ok(client) => match client.apiserver_version().await {
-                Ok(v) => Check::pass("cluster/reachable", "Cluster reachable", format!("Kubernetes {}.{} (context {})", v.major, v.minor, self.opts.context)),
-                Err(e) => Check::fail("cluster/reachable", "Cluster reachable", format!("context {}: {e}", self.opts.context), "run the k3s stage first, or check the cluster's API address"),
+                Ok(v) => Check::pass(
+                    "cluster/reachable",
+                    "Cluster reachable",
+                    format!(
+                        "Kubernetes {}.{} (context {})",
+                        v.major, v.minor, self.opts.context
+                    ),
+                ),
+                Err(e) => Check::fail(
+                    "cluster/reachable",
+                    "Cluster reachable",
+                    format!("context {}: {e}", self.opts.context),
+                    "run the k3s stage first, or check the cluster's API address",
+                ),
             },
-            Err(e) => Check::fail("cluster/reachable", "Cluster reachable", e.message, e.hint.unwrap_or_default()),
+            Err(e) => Check::fail(
+                "cluster/reachable",
+                "Cluster reachable",
+                e.message,
+                e.hint.unwrap_or_default(),
+            ),
         });
         if self.nodes.is_empty() {
-            checks.push(Check::fail("nodes", "Nodes", format!("{}: no VMs", self.file()), "define the cluster's VMs"));
+            checks.push(Check::fail(
+                "nodes",
+                "Nodes",
+                format!("{}: no VMs", self.file()),
+                "define the cluster's VMs",
+            ));
         }
         checks
     }
@@ -537,7 +645,11 @@ impl Stage for StorageStage {
     }
 
     async fn execute(&self, step: &Step, cx: &StepCx) -> StageResult<()> {
-        if let Some(vm) = step.id.strip_prefix("node/").and_then(|r| r.strip_suffix("/prereqs")) {
+        if let Some(vm) = step
+            .id
+            .strip_prefix("node/")
+            .and_then(|r| r.strip_suffix("/prereqs"))
+        {
             return self.install_prereqs(self.node(vm)?, cx).await;
         }
         match step.id.as_str() {
@@ -553,7 +665,9 @@ impl Stage for StorageStage {
             }
             STEP_BACKUP_TARGET => self.set_backup_target(cx).await,
             // The probes and the export probe run in `check`: they either hold or fail there.
-            other => Err(StageError::new(format!("storage: {other} has nothing to execute"))),
+            other => Err(StageError::new(format!(
+                "storage: {other} has nothing to execute"
+            ))),
         }
     }
 
@@ -563,24 +677,53 @@ impl Stage for StorageStage {
             let id = format!("prereqs/{}", n.vm.name);
             checks.push(match self.prereqs_hold(n).await {
                 Ok(Holds::Yes(d)) => Check::pass(id, "Node prerequisites", d),
-                Ok(Holds::No(d) | Holds::Drift(d)) => Check::fail(id, "Node prerequisites", d, "run the storage stage"),
-                Err(e) => Check::fail(id, "Node prerequisites", e.message, e.hint.unwrap_or_default()),
+                Ok(Holds::No(d) | Holds::Drift(d)) => {
+                    Check::fail(id, "Node prerequisites", d, "run the storage stage")
+                }
+                Err(e) => Check::fail(
+                    id,
+                    "Node prerequisites",
+                    e.message,
+                    e.hint.unwrap_or_default(),
+                ),
             });
         }
         for (id, title, holds) in [
-            ("helmreleases", "Storage HelmReleases Ready", self.releases_hold().await),
-            ("storageclasses", "StorageClasses", self.classes_hold().await),
+            (
+                "helmreleases",
+                "Storage HelmReleases Ready",
+                self.releases_hold().await,
+            ),
+            (
+                "storageclasses",
+                "StorageClasses",
+                self.classes_hold().await,
+            ),
         ] {
             checks.push(match holds {
                 Ok(Holds::Yes(d)) => Check::pass(id, title, d),
-                Ok(Holds::No(d) | Holds::Drift(d)) => Check::fail(id, title, d, "run the storage stage"),
+                Ok(Holds::No(d) | Holds::Drift(d)) => {
+                    Check::fail(id, title, d, "run the storage stage")
+                }
                 Err(e) => Check::fail(id, title, e.message, e.hint.unwrap_or_default()),
             });
         }
         checks.push(match self.target_state().await {
-            Ok((url, backup_target::State::Available)) => Check::pass("backup-target", "Backup target available", url),
-            Ok((url, st)) => Check::fail("backup-target", "Backup target available", format!("{url}: {st:?}"), "run the storage stage"),
-            Err(e) => Check::fail("backup-target", "Backup target available", e.message, e.hint.unwrap_or_default()),
+            Ok((url, backup_target::State::Available)) => {
+                Check::pass("backup-target", "Backup target available", url)
+            }
+            Ok((url, st)) => Check::fail(
+                "backup-target",
+                "Backup target available",
+                format!("{url}: {st:?}"),
+                "run the storage stage",
+            ),
+            Err(e) => Check::fail(
+                "backup-target",
+                "Backup target available",
+                e.message,
+                e.hint.unwrap_or_default(),
+            ),
         });
         Ok(checks)
     }

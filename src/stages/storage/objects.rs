@@ -4,7 +4,9 @@
 
 use crate::stages::engine::{StageError, StageResult, StepCx};
 use kube::Client;
-use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams};
+use kube::api::{
+    Api, ApiResource, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams,
+};
 use kube::core::GroupVersionKind;
 use serde_json::Value;
 use std::time::Duration;
@@ -18,16 +20,66 @@ pub struct Kind {
     pub plural: &'static str,
 }
 
-pub const POD: Kind = Kind { group: "", version: "v1", kind: "Pod", plural: "pods" };
-pub const PVC: Kind = Kind { group: "", version: "v1", kind: "PersistentVolumeClaim", plural: "persistentvolumeclaims" };
-pub const PV: Kind = Kind { group: "", version: "v1", kind: "PersistentVolume", plural: "persistentvolumes" };
-pub const NAMESPACE: Kind = Kind { group: "", version: "v1", kind: "Namespace", plural: "namespaces" };
-pub const STORAGE_CLASS: Kind = Kind { group: "storage.k8s.io", version: "v1", kind: "StorageClass", plural: "storageclasses" };
-pub const HELM_RELEASE: Kind = Kind { group: "helm.toolkit.fluxcd.io", version: "v2", kind: "HelmRelease", plural: "helmreleases" };
-pub const BACKUP_TARGET: Kind = Kind { group: "longhorn.io", version: "v1beta2", kind: "BackupTarget", plural: "backuptargets" };
-pub const LH_VOLUME: Kind = Kind { group: "longhorn.io", version: "v1beta2", kind: "Volume", plural: "volumes" };
-pub const LH_SNAPSHOT: Kind = Kind { group: "longhorn.io", version: "v1beta2", kind: "Snapshot", plural: "snapshots" };
-pub const LH_BACKUP: Kind = Kind { group: "longhorn.io", version: "v1beta2", kind: "Backup", plural: "backups" };
+pub const POD: Kind = Kind {
+    group: "",
+    version: "v1",
+    kind: "Pod",
+    plural: "pods",
+};
+pub const PVC: Kind = Kind {
+    group: "",
+    version: "v1",
+    kind: "PersistentVolumeClaim",
+    plural: "persistentvolumeclaims",
+};
+pub const PV: Kind = Kind {
+    group: "",
+    version: "v1",
+    kind: "PersistentVolume",
+    plural: "persistentvolumes",
+};
+pub const NAMESPACE: Kind = Kind {
+    group: "",
+    version: "v1",
+    kind: "Namespace",
+    plural: "namespaces",
+};
+pub const STORAGE_CLASS: Kind = Kind {
+    group: "storage.k8s.io",
+    version: "v1",
+    kind: "StorageClass",
+    plural: "storageclasses",
+};
+pub const HELM_RELEASE: Kind = Kind {
+    group: "helm.toolkit.fluxcd.io",
+    version: "v2",
+    kind: "HelmRelease",
+    plural: "helmreleases",
+};
+pub const BACKUP_TARGET: Kind = Kind {
+    group: "longhorn.io",
+    version: "v1beta2",
+    kind: "BackupTarget",
+    plural: "backuptargets",
+};
+pub const LH_VOLUME: Kind = Kind {
+    group: "longhorn.io",
+    version: "v1beta2",
+    kind: "Volume",
+    plural: "volumes",
+};
+pub const LH_SNAPSHOT: Kind = Kind {
+    group: "longhorn.io",
+    version: "v1beta2",
+    kind: "Snapshot",
+    plural: "snapshots",
+};
+pub const LH_BACKUP: Kind = Kind {
+    group: "longhorn.io",
+    version: "v1beta2",
+    kind: "Backup",
+    plural: "backups",
+};
 
 impl Kind {
     fn resource(self) -> ApiResource {
@@ -63,7 +115,12 @@ fn api_err(what: &str, e: kube::Error) -> StageError {
 }
 
 /// The object, `None` when absent or when its kind is not served (CRDs not installed).
-pub async fn get(client: &Client, kind: Kind, ns: Option<&str>, name: &str) -> StageResult<Option<Value>> {
+pub async fn get(
+    client: &Client,
+    kind: Kind,
+    ns: Option<&str>,
+    name: &str,
+) -> StageResult<Option<Value>> {
     match kind.api(client, ns).get_opt(name).await {
         Ok(o) => Ok(o.map(json_of)),
         Err(kube::Error::Api(s)) if s.code == 404 => Ok(None),
@@ -73,7 +130,12 @@ pub async fn get(client: &Client, kind: Kind, ns: Option<&str>, name: &str) -> S
 
 /// Objects of `kind` in `ns` (all namespaces: `None`) matching `selector`; none when the kind
 /// is not served.
-pub async fn list(client: &Client, kind: Kind, ns: Option<&str>, selector: Option<&str>) -> StageResult<Vec<Value>> {
+pub async fn list(
+    client: &Client,
+    kind: Kind,
+    ns: Option<&str>,
+    selector: Option<&str>,
+) -> StageResult<Vec<Value>> {
     let mut lp = ListParams::default();
     if let Some(s) = selector {
         lp = lp.labels(s);
@@ -88,9 +150,13 @@ pub async fn list(client: &Client, kind: Kind, ns: Option<&str>, selector: Optio
 /// Create `obj` (its namespace from its metadata).
 pub async fn create(client: &Client, kind: Kind, obj: &Value) -> StageResult<()> {
     let ns = obj.pointer("/metadata/namespace").and_then(Value::as_str);
-    let name = obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default();
+    let name = obj
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
     let what = kind.label(ns, name);
-    let o: DynamicObject = serde_json::from_value(obj.clone()).map_err(|e| StageError::new(format!("{what}: {e}")))?;
+    let o: DynamicObject =
+        serde_json::from_value(obj.clone()).map_err(|e| StageError::new(format!("{what}: {e}")))?;
     kind.api(client, ns)
         .create(&PostParams::default(), &o)
         .await
@@ -101,18 +167,34 @@ pub async fn create(client: &Client, kind: Kind, obj: &Value) -> StageResult<()>
 /// Server-side apply of `obj` as `homelab` (the fields it holds, forced).
 pub async fn apply(client: &Client, kind: Kind, obj: &Value) -> StageResult<()> {
     let ns = obj.pointer("/metadata/namespace").and_then(Value::as_str);
-    let name = obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default();
+    let name = obj
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
     let what = kind.label(ns, name);
     kind.api(client, ns)
-        .patch(name, &PatchParams::apply("homelab").force(), &Patch::Apply(obj))
+        .patch(
+            name,
+            &PatchParams::apply("homelab").force(),
+            &Patch::Apply(obj),
+        )
         .await
         .map(|_| ())
         .map_err(|e| api_err(&what, e))
 }
 
 /// Delete the object if it exists; true when a delete was sent.
-pub async fn delete(client: &Client, kind: Kind, ns: Option<&str>, name: &str) -> StageResult<bool> {
-    match kind.api(client, ns).delete(name, &DeleteParams::background()).await {
+pub async fn delete(
+    client: &Client,
+    kind: Kind,
+    ns: Option<&str>,
+    name: &str,
+) -> StageResult<bool> {
+    match kind
+        .api(client, ns)
+        .delete(name, &DeleteParams::background())
+        .await
+    {
         Ok(_) => Ok(true),
         Err(kube::Error::Api(s)) if s.code == 404 => Ok(false),
         Err(e) => Err(api_err(&format!("deleting {}", kind.label(ns, name)), e)),

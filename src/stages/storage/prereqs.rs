@@ -172,7 +172,10 @@ mod tests {
     fn the_scripts_quote_their_values_and_only_apply_is_root() {
         let c = check();
         assert!(!c.sudo);
-        assert!(c.script.contains("grep -qsF 'devnode \"^sd[a-z0-9]+\"' /etc/multipath.conf"));
+        assert!(
+            c.script
+                .contains("grep -qsF 'devnode \"^sd[a-z0-9]+\"' /etc/multipath.conf")
+        );
         let a = apply();
         assert!(a.sudo);
         assert!(a.script.contains("systemctl enable --now iscsid"));

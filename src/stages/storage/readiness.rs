@@ -43,7 +43,11 @@ pub async fn releases_not_ready(client: &Client) -> StageResult<Vec<String>> {
 
 /// Why the releases are not Ready: the root cause among all Flux objects, with its events,
 /// Helm's words and the fix.
-pub async fn diagnosis(client: &Client, waited: std::time::Duration, missing: &[String]) -> StageError {
+pub async fn diagnosis(
+    client: &Client,
+    waited: std::time::Duration,
+    missing: &[String],
+) -> StageError {
     let objects = match flux::snapshot(client).await {
         Ok(o) => o,
         Err(e) => return e,

@@ -14,7 +14,8 @@
 //! namespace itself stays, empty.
 
 use super::objects::{
-    self, Kind, LH_BACKUP, LH_SNAPSHOT, LH_VOLUME, NAMESPACE as NS_KIND, POD, PV, PVC, STORAGE_CLASS, text,
+    self, Kind, LH_BACKUP, LH_SNAPSHOT, LH_VOLUME, NAMESPACE as NS_KIND, POD, PV, PVC,
+    STORAGE_CLASS, text,
 };
 use crate::stages::engine::{StageError, StageResult, StepCx};
 use crate::stages::probe::{Evidence, Stopwatch, report};
@@ -50,7 +51,9 @@ pub fn marker() -> String {
 
 /// Writes the marker, reads it back into the termination message, removes it.
 pub fn write_read_script() -> String {
-    format!("set -e; printf '%s' \"$MARKER\" > {FILE}; cat {FILE} > /dev/termination-log; rm -f {FILE}")
+    format!(
+        "set -e; printf '%s' \"$MARKER\" > {FILE}; cat {FILE} > /dev/termination-log; rm -f {FILE}"
+    )
 }
 
 /// Writes the marker and keeps the volume attached (for the snapshot).
@@ -68,7 +71,11 @@ fn labels(what: &str) -> Value {
 }
 
 pub fn claim(name: &str, class: &str, what: &str) -> Value {
-    let mode = if class == "nfs" { "ReadWriteMany" } else { "ReadWriteOnce" };
+    let mode = if class == "nfs" {
+        "ReadWriteMany"
+    } else {
+        "ReadWriteOnce"
+    };
     json!({
         "apiVersion": "v1", "kind": "PersistentVolumeClaim",
         "metadata": {"name": name, "namespace": NAMESPACE, "labels": labels(what)},
@@ -78,7 +85,10 @@ pub fn claim(name: &str, class: &str, what: &str) -> Value {
 }
 
 pub fn pod(name: &str, claim: &str, script: &str, marker: Option<&str>, what: &str) -> Value {
-    let env: Vec<Value> = marker.map(|m| json!({"name": "MARKER", "value": m})).into_iter().collect();
+    let env: Vec<Value> = marker
+        .map(|m| json!({"name": "MARKER", "value": m}))
+        .into_iter()
+        .collect();
     json!({
         "apiVersion": "v1", "kind": "Pod",
         "metadata": {"name": name, "namespace": NAMESPACE, "labels": labels(what)},
@@ -99,7 +109,10 @@ pub fn pod(name: &str, claim: &str, script: &str, marker: Option<&str>, what: &s
 }
 
 async fn ensure_namespace(client: &Client) -> StageResult<()> {
-    if objects::get(client, NS_KIND, None, NAMESPACE).await?.is_none() {
+    if objects::get(client, NS_KIND, None, NAMESPACE)
+        .await?
+        .is_none()
+    {
         objects::create(
             client,
             NS_KIND,
@@ -111,7 +124,14 @@ async fn ensure_namespace(client: &Client) -> StageResult<()> {
     Ok(())
 }
 
-async fn delete_and_wait(client: &Client, cx: &StepCx, kind: Kind, ns: Option<&str>, name: &str, l: Limits) -> StageResult<bool> {
+async fn delete_and_wait(
+    client: &Client,
+    cx: &StepCx,
+    kind: Kind,
+    ns: Option<&str>,
+    name: &str,
+    l: Limits,
+) -> StageResult<bool> {
     let sent = objects::delete(client, kind, ns, name).await?;
     if sent {
         objects::wait_gone(client, cx, kind, ns, name, l.gone).await?;
@@ -149,7 +169,11 @@ pub async fn cleanup(client: &Client, cx: &StepCx, l: Limits) -> StageResult<Vec
             removed.push(LH_VOLUME.label(Some(LONGHORN_NS), &name));
         }
     }
-    for (kind, ns) in [(LH_BACKUP, Some(LONGHORN_NS)), (LH_SNAPSHOT, Some(LONGHORN_NS)), (STORAGE_CLASS, None)] {
+    for (kind, ns) in [
+        (LH_BACKUP, Some(LONGHORN_NS)),
+        (LH_SNAPSHOT, Some(LONGHORN_NS)),
+        (STORAGE_CLASS, None),
+    ] {
         if delete_and_wait(client, cx, kind, ns, RESTORE, l).await? {
             removed.push(kind.label(ns, RESTORE));
         }
@@ -159,13 +183,22 @@ pub async fn cleanup(client: &Client, cx: &StepCx, l: Limits) -> StageResult<Vec
 
 /// Run `probe`, then clean up whatever it ended with; a cleanup failure after a probe failure
 /// is logged, the probe's error is what is returned.
-pub async fn with_cleanup<F>(client: &Client, cx: &StepCx, l: Limits, probe: F) -> StageResult<Evidence>
+pub async fn with_cleanup<F>(
+    client: &Client,
+    cx: &StepCx,
+    l: Limits,
+    probe: F,
+) -> StageResult<Evidence>
 where
     F: std::future::Future<Output = StageResult<Evidence>>,
 {
     let left = cleanup(client, cx, l).await?;
     if !left.is_empty() {
-        cx.log(format!("removed what an earlier run left: {}", left.join(", "))).await;
+        cx.log(format!(
+            "removed what an earlier run left: {}",
+            left.join(", ")
+        ))
+        .await;
     }
     ensure_namespace(client).await?;
     let out = probe.await;
@@ -175,7 +208,8 @@ where
         (Ok(_), Err(e)) => Err(e.context("cleaning up after the probe")),
         (Err(e), Ok(_)) => Err(e),
         (Err(e), Err(c)) => {
-            cx.log(format!("cleanup after the failed probe: {}", c.message)).await;
+            cx.log(format!("cleanup after the failed probe: {}", c.message))
+                .await;
             Err(e)
         }
     }
@@ -193,7 +227,15 @@ async fn warnings(client: &Client, kind: &str, name: &str) -> Vec<String> {
 }
 
 /// Create the claim and wait until it is Bound; returns its volume (PV) name.
-pub async fn bind(client: &Client, cx: &StepCx, name: &str, class: &str, what: &str, l: Limits, hint: &str) -> StageResult<String> {
+pub async fn bind(
+    client: &Client,
+    cx: &StepCx,
+    name: &str,
+    class: &str,
+    what: &str,
+    l: Limits,
+    hint: &str,
+) -> StageResult<String> {
     objects::create(client, PVC, &claim(name, class, what)).await?;
     let deadline = tokio::time::Instant::now() + l.bind;
     loop {
@@ -202,7 +244,10 @@ pub async fn bind(client: &Client, cx: &StepCx, name: &str, class: &str, what: &
             && text(c, "/status/phase") == "Bound"
         {
             let pv = text(c, "/spec/volumeName").to_string();
-            cx.log(format!("PersistentVolumeClaim {NAMESPACE}/{name} bound to {pv} (StorageClass {class})")).await;
+            cx.log(format!(
+                "PersistentVolumeClaim {NAMESPACE}/{name} bound to {pv} (StorageClass {class})"
+            ))
+            .await;
             return Ok(pv);
         }
         if tokio::time::Instant::now() >= deadline {
@@ -219,23 +264,40 @@ pub async fn bind(client: &Client, cx: &StepCx, name: &str, class: &str, what: &
 }
 
 /// Create the pod and wait until its script ended; returns its termination message.
-pub async fn run_pod(client: &Client, cx: &StepCx, pod_obj: &Value, l: Limits) -> StageResult<String> {
+pub async fn run_pod(
+    client: &Client,
+    cx: &StepCx,
+    pod_obj: &Value,
+    l: Limits,
+) -> StageResult<String> {
     let name = text(pod_obj, "/metadata/name").to_string();
     objects::create(client, POD, pod_obj).await?;
     let deadline = tokio::time::Instant::now() + l.run;
     loop {
         let p = objects::get(client, POD, Some(NAMESPACE), &name).await?;
-        let phase = p.as_ref().map(|p| text(p, "/status/phase").to_string()).unwrap_or_default();
-        let term = |p: &Value, f: &str| text(p, &format!("/status/containerStatuses/0/state/terminated/{f}")).to_string();
+        let phase = p
+            .as_ref()
+            .map(|p| text(p, "/status/phase").to_string())
+            .unwrap_or_default();
+        let term = |p: &Value, f: &str| {
+            text(
+                p,
+                &format!("/status/containerStatuses/0/state/terminated/{f}"),
+            )
+            .to_string()
+        };
         match (phase.as_str(), &p) {
             ("Succeeded", Some(p)) => return Ok(super::objects::clean(&term(p, "message"))),
             ("Failed", Some(p)) => {
                 return Err(StageError::new(format!(
                     "Pod {NAMESPACE}/{name} failed (exit code {}): {}",
-                    p.pointer("/status/containerStatuses/0/state/terminated/exitCode").map_or("?".into(), Value::to_string),
+                    p.pointer("/status/containerStatuses/0/state/terminated/exitCode")
+                        .map_or("?".into(), Value::to_string),
                     super::objects::clean(&term(p, "message"))
                 ))
-                .with_hint(format!("kubectl -n {NAMESPACE} logs {name}; the volume may be read-only or full")));
+                .with_hint(format!(
+                    "kubectl -n {NAMESPACE} logs {name}; the volume may be read-only or full"
+                )));
             }
             _ => {}
         }
@@ -249,24 +311,52 @@ pub async fn run_pod(client: &Client, cx: &StepCx, pod_obj: &Value, l: Limits) -
                 "Pod {NAMESPACE}/{name} did not finish in {}s (phase {}{}){}",
                 l.run.as_secs(),
                 if phase.is_empty() { "unknown" } else { &phase },
-                if waiting.is_empty() { String::new() } else { format!(", {waiting}") },
-                if events.is_empty() { String::new() } else { format!(": {}", events.join("; ")) }
+                if waiting.is_empty() {
+                    String::new()
+                } else {
+                    format!(", {waiting}")
+                },
+                if events.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", events.join("; "))
+                }
             ))
-            .with_hint(format!("kubectl -n {NAMESPACE} describe pod {name} (image {IMAGE} must be pullable)")));
+            .with_hint(format!(
+                "kubectl -n {NAMESPACE} describe pod {name} (image {IMAGE} must be pullable)"
+            )));
         }
         cx.sleep(objects::POLL).await?;
     }
 }
 
 /// The probe of one StorageClass: bind, write, read back.
-pub async fn class_probe(client: &Client, cx: &StepCx, class: &str, l: Limits, bind_hint: &str) -> StageResult<Evidence> {
+pub async fn class_probe(
+    client: &Client,
+    cx: &StepCx,
+    class: &str,
+    l: Limits,
+    bind_hint: &str,
+) -> StageResult<Evidence> {
     let name = format!("probe-{class}");
     let what = format!("pvc-{class}");
     let m = marker();
     let sw = Stopwatch::start();
     bind(client, cx, &name, class, &what, l, bind_hint).await?;
-    let read = run_pod(client, cx, &pod(&name, &name, &write_read_script(), Some(&m), &what), l).await?;
-    let ev = Evidence::new(format!("pvc/{class}"), m.clone(), read.clone(), sw.elapsed(), read == m);
+    let read = run_pod(
+        client,
+        cx,
+        &pod(&name, &name, &write_read_script(), Some(&m), &what),
+        l,
+    )
+    .await?;
+    let ev = Evidence::new(
+        format!("pvc/{class}"),
+        m.clone(),
+        read.clone(),
+        sw.elapsed(),
+        read == m,
+    );
     report(cx, &ev).await;
     if !ev.ok {
         return Err(StageError::new(format!(
@@ -294,38 +384,77 @@ async fn wait_for<T>(
             return r;
         }
         if tokio::time::Instant::now() >= deadline {
-            return Err(StageError::new(format!("{} did not complete in {}s", kind.label(Some(ns), name), limit.as_secs()))
-                .with_hint(format!("kubectl -n {ns} get {} {name} -o yaml", kind.plural)));
+            return Err(StageError::new(format!(
+                "{} did not complete in {}s",
+                kind.label(Some(ns), name),
+                limit.as_secs()
+            ))
+            .with_hint(format!(
+                "kubectl -n {ns} get {} {name} -o yaml",
+                kind.plural
+            )));
         }
         cx.sleep(objects::POLL).await?;
     }
 }
 
 /// The restore probe: write, snapshot, back up, restore to a new claim, read back.
-pub async fn restore_probe(client: &Client, cx: &StepCx, l: Limits, cluster: &str) -> StageResult<Evidence> {
+pub async fn restore_probe(
+    client: &Client,
+    cx: &StepCx,
+    l: Limits,
+    cluster: &str,
+) -> StageResult<Evidence> {
     let what = "backup-restore";
     let m = marker();
     let sw = Stopwatch::start();
     let hint = "Longhorn could not provision it: kubectl -n longhorn-system get nodes.longhorn.io,volumes.longhorn.io";
-    let volume = bind(client, cx, "probe-restore-source", "longhorn", what, l, hint).await?;
-    let writer = pod("probe-restore-writer", "probe-restore-source", &writer_script(), Some(&m), what);
-    objects::create(client, POD, &writer).await?;
-    wait_for(client, cx, POD, NAMESPACE, "probe-restore-writer", l.run, |p| {
-        let ready = p
-            .pointer("/status/conditions")
-            .and_then(Value::as_array)
-            .is_some_and(|c| c.iter().any(|c| c["type"] == "Ready" && c["status"] == "True"));
-        match text(p, "/status/phase") {
-            "Failed" | "Succeeded" => Some(Err(StageError::new(format!(
-                "Pod {NAMESPACE}/probe-restore-writer ended before the snapshot: {}",
-                text(p, "/status/containerStatuses/0/state/terminated/message")
-            )))),
-            _ if ready => Some(Ok(())),
-            _ => None,
-        }
-    })
+    let volume = bind(
+        client,
+        cx,
+        "probe-restore-source",
+        "longhorn",
+        what,
+        l,
+        hint,
+    )
     .await?;
-    cx.log(format!("wrote {m} to Longhorn volume {volume}")).await;
+    let writer = pod(
+        "probe-restore-writer",
+        "probe-restore-source",
+        &writer_script(),
+        Some(&m),
+        what,
+    );
+    objects::create(client, POD, &writer).await?;
+    wait_for(
+        client,
+        cx,
+        POD,
+        NAMESPACE,
+        "probe-restore-writer",
+        l.run,
+        |p| {
+            let ready = p
+                .pointer("/status/conditions")
+                .and_then(Value::as_array)
+                .is_some_and(|c| {
+                    c.iter()
+                        .any(|c| c["type"] == "Ready" && c["status"] == "True")
+                });
+            match text(p, "/status/phase") {
+                "Failed" | "Succeeded" => Some(Err(StageError::new(format!(
+                    "Pod {NAMESPACE}/probe-restore-writer ended before the snapshot: {}",
+                    text(p, "/status/containerStatuses/0/state/terminated/message")
+                )))),
+                _ if ready => Some(Ok(())),
+                _ => None,
+            }
+        },
+    )
+    .await?;
+    cx.log(format!("wrote {m} to Longhorn volume {volume}"))
+        .await;
     let snapshot = json!({
         "apiVersion": "longhorn.io/v1beta2", "kind": "Snapshot",
         "metadata": {"name": RESTORE, "namespace": LONGHORN_NS, "labels": labels(what)},
@@ -350,8 +479,14 @@ pub async fn restore_probe(client: &Client, cx: &StepCx, l: Limits, cluster: &st
         "spec": {"snapshotName": RESTORE, "labels": {}},
     });
     objects::create(client, LH_BACKUP, &backup).await?;
-    let url = wait_for(client, cx, LH_BACKUP, LONGHORN_NS, RESTORE, l.bind, |b| {
-        match text(b, "/status/state") {
+    let url = wait_for(
+        client,
+        cx,
+        LH_BACKUP,
+        LONGHORN_NS,
+        RESTORE,
+        l.bind,
+        |b| match text(b, "/status/state") {
             "Completed" => Some(Ok(text(b, "/status/url").to_string())),
             "Error" => Some(Err(StageError::new(format!(
                 "Backup {LONGHORN_NS}/{RESTORE} of volume {volume} failed: {}",
@@ -362,10 +497,11 @@ pub async fn restore_probe(client: &Client, cx: &StepCx, l: Limits, cluster: &st
                  storage.backup_target in config/clusters/{cluster}.yaml"
             )))),
             _ => None,
-        }
-    })
+        },
+    )
     .await?;
-    cx.log(format!("backed up to {}", super::objects::clean(&url))).await;
+    cx.log(format!("backed up to {}", super::objects::clean(&url)))
+        .await;
     delete_and_wait(client, cx, POD, Some(NAMESPACE), "probe-restore-writer", l).await?;
     let class = json!({
         "apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
@@ -380,17 +516,31 @@ pub async fn restore_probe(client: &Client, cx: &StepCx, l: Limits, cluster: &st
     let read = run_pod(
         client,
         cx,
-        &pod("probe-restore-reader", "probe-restore-target", &reader_script(), None, what),
+        &pod(
+            "probe-restore-reader",
+            "probe-restore-target",
+            &reader_script(),
+            None,
+            what,
+        ),
         l,
     )
     .await?;
-    let ev = Evidence::new("backup/restore", m.clone(), read.clone(), sw.elapsed(), read == m);
+    let ev = Evidence::new(
+        "backup/restore",
+        m.clone(),
+        read.clone(),
+        sw.elapsed(),
+        read == m,
+    );
     report(cx, &ev).await;
     if !ev.ok {
         return Err(StageError::new(format!(
             "the volume restored from {url} holds {read:?}, the backed-up volume held {m:?}"
         ))
-        .with_hint("the backup does not restore what was written: look at the Longhorn manager's logs"));
+        .with_hint(
+            "the backup does not restore what was written: look at the Longhorn manager's logs",
+        ));
     }
     Ok(ev)
 }

@@ -56,7 +56,10 @@ fn ready(obj: &Value) -> bool {
 }
 
 fn served(p: &Pass, group: &str, plural: &str) -> bool {
-    p.store.types().iter().any(|t| t.group == group && t.plural == plural)
+    p.store
+        .types()
+        .iter()
+        .any(|t| t.group == group && t.plural == plural)
 }
 
 pub(super) fn reconcile(p: &mut Pass, mem: &mut Memory) {
@@ -110,7 +113,9 @@ fn longhorn_installed(p: &mut Pass, hr: &Value) {
     let default = values.pointer("/persistence/defaultClass") != Some(&json!(false));
     let replicas = values
         .pointer("/persistence/defaultClassReplicaCount")
-        .map_or("3".to_string(), |v| v.to_string().trim_matches('"').to_string());
+        .map_or("3".to_string(), |v| {
+            v.to_string().trim_matches('"').to_string()
+        });
     let sc = class(
         "longhorn",
         LONGHORN_DRIVER,
@@ -158,14 +163,18 @@ pub(crate) fn nfs_export_of(url: &str) -> Option<String> {
     let rest = url.strip_prefix("nfs://")?;
     let rest = rest.split('?').next().unwrap_or(rest);
     let (server, path) = rest.split_once(':')?;
-    (!server.is_empty() && path.starts_with('/')).then(|| format!("{server}:{}", path.trim_end_matches('/')))
+    (!server.is_empty() && path.starts_with('/'))
+        .then(|| format!("{server}:{}", path.trim_end_matches('/')))
 }
 
 fn target_state(p: &Pass, mem: &Memory, url: &str) -> Result<(), String> {
     if url.is_empty() {
         return Err("backup target URL is empty".into());
     }
-    if p.faults.iter().any(|f| matches!(f, Fault::BackupTargetUnavailable)) {
+    if p.faults
+        .iter()
+        .any(|f| matches!(f, Fault::BackupTargetUnavailable))
+    {
         return Err(format!(
             "failed to init backup target clients: failed to list backup volumes in {url}: cannot mount nfs: mount.nfs: Connection timed out"
         ));
@@ -175,10 +184,10 @@ fn target_state(p: &Pass, mem: &Memory, url: &str) -> Result<(), String> {
             "failed to init backup target clients: unsupported backup target URL {url} (the simulator serves nfs:// only)"
         ));
     };
-    let listed = mem
-        .exports
-        .keys()
-        .any(|e| e.trim_end_matches('/') == export || export.starts_with(&format!("{}/", e.trim_end_matches('/'))));
+    let listed = mem.exports.keys().any(|e| {
+        e.trim_end_matches('/') == export
+            || export.starts_with(&format!("{}/", e.trim_end_matches('/')))
+    });
     if listed {
         Ok(())
     } else {
@@ -196,14 +205,20 @@ fn targets(p: &mut Pass, mem: &Memory) {
             .unwrap_or_default();
         let mut next = bt.clone();
         let (available, cond) = match target_state(p, mem, url) {
-            Ok(()) => (true, json!({"type": "Unavailable", "status": "False", "reason": "", "message": ""})),
-            Err(m) => (false, json!({"type": "Unavailable", "status": "True", "reason": "Unavailable", "message": m})),
+            Ok(()) => (
+                true,
+                json!({"type": "Unavailable", "status": "False", "reason": "", "message": ""}),
+            ),
+            Err(m) => (
+                false,
+                json!({"type": "Unavailable", "status": "True", "reason": "Unavailable", "message": m}),
+            ),
         };
         let old_cond = bt.pointer("/status/conditions/0").cloned();
         let mut cond = cond;
-        let same = old_cond.as_ref().is_some_and(|o| {
-            o["status"] == cond["status"] && o["message"] == cond["message"]
-        });
+        let same = old_cond
+            .as_ref()
+            .is_some_and(|o| o["status"] == cond["status"] && o["message"] == cond["message"]);
         cond["lastTransitionTime"] = match (same, old_cond) {
             (true, Some(o)) => o["lastTransitionTime"].clone(),
             _ => json!(super::super::store::now()),
@@ -213,7 +228,12 @@ fn targets(p: &mut Pass, mem: &Memory) {
         next["status"]["ownerID"] = json!("k3s-server-1");
         if bt.pointer("/status/available") != Some(&json!(available)) || !same {
             next["status"]["lastSyncedAt"] = json!(super::super::store::now());
-            p.save(&key("longhorn.io", "backuptargets"), Some(&bt), next, MANAGER);
+            p.save(
+                &key("longhorn.io", "backuptargets"),
+                Some(&bt),
+                next,
+                MANAGER,
+            );
         }
     }
 }
@@ -249,7 +269,10 @@ fn volumes(p: &mut Pass, mem: &mut Memory) {
     let with_volumes = served(p, "longhorn.io", "volumes");
     let mut alive = BTreeSet::new();
     for pv in p.list(&pvk, None) {
-        let driver = pv.pointer("/spec/csi/driver").and_then(Value::as_str).unwrap_or_default();
+        let driver = pv
+            .pointer("/spec/csi/driver")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
         if driver != LONGHORN_DRIVER && driver != NFS_PROVISIONER {
             continue;
         }
@@ -263,9 +286,18 @@ fn volumes(p: &mut Pass, mem: &mut Memory) {
             continue;
         }
         alive.insert(name.clone());
-        let ns = pv.pointer("/spec/claimRef/namespace").and_then(Value::as_str).unwrap_or_default();
-        let claim = pv.pointer("/spec/claimRef/name").and_then(Value::as_str).unwrap_or_default();
-        let uid = pv.pointer("/spec/claimRef/uid").and_then(Value::as_str).unwrap_or_default();
+        let ns = pv
+            .pointer("/spec/claimRef/namespace")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let claim = pv
+            .pointer("/spec/claimRef/name")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let uid = pv
+            .pointer("/spec/claimRef/uid")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
         let claimed = claims.iter().any(|c| {
             meta(c, "namespace") == ns && meta(c, "name") == claim && meta(c, "uid") == uid
         });
@@ -290,7 +322,12 @@ fn volumes(p: &mut Pass, mem: &mut Memory) {
                 let mut next = v.clone();
                 next["metadata"]["finalizers"] = json!([]);
                 p.save(&vk, Some(&v), next, MANAGER);
-                let _ = p.store.delete(&vk, meta(&v, "namespace"), meta(&v, "name"), &Default::default());
+                let _ = p.store.delete(
+                    &vk,
+                    meta(&v, "namespace"),
+                    meta(&v, "name"),
+                    &Default::default(),
+                );
                 mem.data.remove(meta(&v, "name"));
             } else {
                 alive.insert(meta(&v, "name").to_string());
@@ -304,7 +341,10 @@ fn longhorn_volume(p: &mut Pass, pv: &Value, attached: bool) {
     let vk = key("longhorn.io", "volumes");
     let name = meta(pv, "name");
     let old = p.store.get(&vk, "longhorn-system", name).ok();
-    if old.as_ref().is_some_and(|v| v.pointer("/metadata/deletionTimestamp").is_some()) {
+    if old
+        .as_ref()
+        .is_some_and(|v| v.pointer("/metadata/deletionTimestamp").is_some())
+    {
         return;
     }
     let (state, robustness) = if attached {
@@ -347,15 +387,28 @@ fn path_after(script: &str, prefix: &str) -> Option<String> {
 /// The files of the volume behind `claim` in `ns`: the PV's name, created from the backup its
 /// StorageClass restores (`fromBackup`), if any.
 fn volume_of(p: &Pass, mem: &mut Memory, ns: &str, claim: &str) -> Option<String> {
-    let pvc = p.store.get(&key("", "persistentvolumeclaims"), ns, claim).ok()?;
-    let pv = pvc.pointer("/spec/volumeName").and_then(Value::as_str)?.to_string();
+    let pvc = p
+        .store
+        .get(&key("", "persistentvolumeclaims"), ns, claim)
+        .ok()?;
+    let pv = pvc
+        .pointer("/spec/volumeName")
+        .and_then(Value::as_str)?
+        .to_string();
     if !mem.data.contains_key(&pv) {
-        let class = pvc.pointer("/spec/storageClassName").and_then(Value::as_str).unwrap_or_default();
+        let class = pvc
+            .pointer("/spec/storageClassName")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
         let restored = p
             .store
             .get(&key("storage.k8s.io", "storageclasses"), "", class)
             .ok()
-            .and_then(|c| c.pointer("/parameters/fromBackup").and_then(Value::as_str).map(str::to_string))
+            .and_then(|c| {
+                c.pointer("/parameters/fromBackup")
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+            })
             .and_then(|url| mem.backups.get(&url).cloned())
             .unwrap_or_default();
         mem.data.insert(pv.clone(), restored);
@@ -366,7 +419,8 @@ fn volume_of(p: &Pass, mem: &mut Memory, ns: &str, claim: &str) -> Option<String
 fn probe_pods(p: &mut Pass, mem: &mut Memory) {
     let podk = key("", "pods");
     let pods = p.list(&podk, None);
-    mem.ran.retain(|uid| pods.iter().any(|pod| meta(pod, "uid") == uid));
+    mem.ran
+        .retain(|uid| pods.iter().any(|pod| meta(pod, "uid") == uid));
     for pod in pods {
         let is_probe = pod
             .pointer("/metadata/labels")
@@ -396,7 +450,10 @@ fn probe_pods(p: &mut Pass, mem: &mut Memory) {
             .and_then(Value::as_array)
             .into_iter()
             .flatten()
-            .find_map(|v| v.pointer("/persistentVolumeClaim/claimName").and_then(Value::as_str))
+            .find_map(|v| {
+                v.pointer("/persistentVolumeClaim/claimName")
+                    .and_then(Value::as_str)
+            })
             .unwrap_or_default()
             .to_string();
         let Some(pv) = volume_of(p, mem, &ns, &claim) else {
@@ -430,7 +487,10 @@ fn probe_pods(p: &mut Pass, mem: &mut Memory) {
             Some(e) => ("Failed", 1, "Error", e),
         };
         next["status"]["phase"] = json!(phase);
-        if let Some(statuses) = next.pointer_mut("/status/containerStatuses").and_then(Value::as_array_mut) {
+        if let Some(statuses) = next
+            .pointer_mut("/status/containerStatuses")
+            .and_then(Value::as_array_mut)
+        {
             for s in statuses {
                 s["ready"] = json!(false);
                 s["started"] = json!(false);
@@ -463,22 +523,35 @@ fn snapshots(p: &mut Pass, mem: &mut Memory) {
             let mut next = s.clone();
             next["metadata"]["finalizers"] = json!([]);
             p.save(&sk, Some(&s), next, MANAGER);
-            let _ = p.store.delete(&sk, meta(&s, "namespace"), meta(&s, "name"), &Default::default());
+            let _ = p.store.delete(
+                &sk,
+                meta(&s, "namespace"),
+                meta(&s, "name"),
+                &Default::default(),
+            );
             continue;
         }
-        if s.pointer("/status/readyToUse") == Some(&json!(true)) || s.pointer("/status/error").is_some_and(|e| e != "") {
+        if s.pointer("/status/readyToUse") == Some(&json!(true))
+            || s.pointer("/status/error").is_some_and(|e| e != "")
+        {
             continue;
         }
-        let volume = s.pointer("/spec/volume").and_then(Value::as_str).unwrap_or_default();
+        let volume = s
+            .pointer("/spec/volume")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
         let mut next = s.clone();
         if attached.contains(volume) {
-            mem.snapshots.insert(id, mem.data.get(volume).cloned().unwrap_or_default());
+            mem.snapshots
+                .insert(id, mem.data.get(volume).cloned().unwrap_or_default());
             next["status"]["readyToUse"] = json!(true);
             next["status"]["creationTime"] = json!(super::super::store::now());
             next["status"]["parent"] = json!("volume-head");
         } else {
             next["status"]["readyToUse"] = json!(false);
-            next["status"]["error"] = json!(format!("cannot create snapshot of volume {volume}: the volume is not attached"));
+            next["status"]["error"] = json!(format!(
+                "cannot create snapshot of volume {volume}: the volume is not attached"
+            ));
         }
         p.save(&sk, Some(&s), next, MANAGER);
     }
@@ -490,7 +563,11 @@ fn backups(p: &mut Pass, mem: &mut Memory) {
     let targets = p.list(&key("longhorn.io", "backuptargets"), None);
     let urls: BTreeSet<String> = list
         .iter()
-        .filter_map(|b| b.pointer("/status/url").and_then(Value::as_str).map(str::to_string))
+        .filter_map(|b| {
+            b.pointer("/status/url")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        })
         .collect();
     mem.backups.retain(|u, _| urls.contains(u));
     for b in list {
@@ -498,27 +575,45 @@ fn backups(p: &mut Pass, mem: &mut Memory) {
             let mut next = b.clone();
             next["metadata"]["finalizers"] = json!([]);
             p.save(&bk, Some(&b), next, MANAGER);
-            let _ = p.store.delete(&bk, meta(&b, "namespace"), meta(&b, "name"), &Default::default());
+            let _ = p.store.delete(
+                &bk,
+                meta(&b, "namespace"),
+                meta(&b, "name"),
+                &Default::default(),
+            );
             continue;
         }
-        let state = b.pointer("/status/state").and_then(Value::as_str).unwrap_or_default();
+        let state = b
+            .pointer("/status/state")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
         if state == "Completed" || state == "Error" {
             continue;
         }
         let ns = meta(&b, "namespace");
-        let snap = b.pointer("/spec/snapshotName").and_then(Value::as_str).unwrap_or_default();
-        let target = targets.iter().find(|t| meta(t, "name") == "default" && meta(t, "namespace") == ns);
+        let snap = b
+            .pointer("/spec/snapshotName")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let target = targets
+            .iter()
+            .find(|t| meta(t, "name") == "default" && meta(t, "namespace") == ns);
         let url = target
             .and_then(|t| t.pointer("/spec/backupTargetURL").and_then(Value::as_str))
             .unwrap_or_default()
             .to_string();
-        let available = target.is_some_and(|t| t.pointer("/status/available") == Some(&json!(true)));
+        let available =
+            target.is_some_and(|t| t.pointer("/status/available") == Some(&json!(true)));
         let snapshot = mem.snapshots.get(&format!("{ns}/{snap}")).cloned();
         let volume = p
             .store
             .get(&key("longhorn.io", "snapshots"), ns, snap)
             .ok()
-            .and_then(|s| s.pointer("/spec/volume").and_then(Value::as_str).map(str::to_string))
+            .and_then(|s| {
+                s.pointer("/spec/volume")
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+            })
             .unwrap_or_default();
         let mut next = b.clone();
         next["status"]["snapshotName"] = json!(snap);
@@ -536,7 +631,8 @@ fn backups(p: &mut Pass, mem: &mut Memory) {
             }
             (false, _) => {
                 next["status"]["state"] = json!("Error");
-                next["status"]["error"] = json!(format!("backup target default is unavailable ({url})"));
+                next["status"]["error"] =
+                    json!(format!("backup target default is unavailable ({url})"));
             }
             (true, None) => {
                 next["status"]["state"] = json!("Error");
