@@ -149,4 +149,38 @@ mod tests {
         assert!(s.contains("trap cleanup EXIT"));
         assert!(s.contains("umount \"$d\""));
     }
+
+    /// Run for real in this machine's /bin/sh against a loopback address nothing serves: the
+    /// mount fails (this kernel has no NFS client, and nothing listens), the outcome says so,
+    /// and the temporary directory is gone afterwards.
+    #[test]
+    fn a_failed_mount_is_reported_and_cleaned_up_in_a_real_shell() {
+        let marker = format!("t{}", std::process::id());
+        let cmd = script(&target("127.0.0.1", "/homelab-no-such-export"), &marker);
+        let out = std::process::Command::new("sh")
+            .args(["-c", &cmd.script])
+            .output()
+            .unwrap();
+        let exec = ExecOutcome {
+            exit_status: out.status.code().and_then(|c| u32::try_from(c).ok()),
+            exit_signal: None,
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        };
+        assert_eq!(exec.exit_status, Some(EXIT_MOUNT), "{exec:?}");
+        assert!(
+            matches!(Outcome::parse(&exec), Outcome::NotMounted { .. }),
+            "{exec:?}"
+        );
+        let left: Vec<_> = std::fs::read_dir("/tmp")
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| {
+                e.file_name()
+                    .to_string_lossy()
+                    .starts_with("homelab-nfs-probe.")
+            })
+            .collect();
+        assert!(left.is_empty(), "{left:?}");
+    }
 }

@@ -182,4 +182,39 @@ mod tests {
         assert!(a.script.contains("iscsi_tcp\ndm_crypt\nHOMELAB_EOF"));
         assert!(a.script.contains("exit 3"));
     }
+
+    /// The check is read-only: run it here, in this machine's /bin/sh, and every fact is
+    /// printed (whatever this machine has installed).
+    #[test]
+    fn the_check_runs_in_a_real_shell_and_prints_every_fact() {
+        let out = std::process::Command::new("sh")
+            .args(["-c", &check().script])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let facts = Facts::parse(&stdout);
+        for key in [
+            "package.open-iscsi",
+            "package.nfs-common",
+            "iscsid.enabled",
+            "iscsid.active",
+            "module.iscsi_tcp",
+            "persist.iscsi_tcp",
+            "module.dm_crypt",
+            "persist.dm_crypt",
+            "multipath",
+        ] {
+            assert!(
+                facts.pairs.iter().any(|(k, _)| k == key),
+                "{key} missing from:\n{stdout}"
+            );
+        }
+        // The apply script is valid sh (parsed, not run).
+        let syntax = std::process::Command::new("sh")
+            .args(["-n", "-c", &apply().script])
+            .output()
+            .unwrap();
+        assert!(syntax.status.success(), "{syntax:?}");
+    }
 }
