@@ -56,5 +56,7 @@ mod ssh;
 mod ssh_config;
 #[path = "k3s/stage.rs"]
 mod stage;
+#[path = "k3s/storage_stage.rs"]
+mod storage_stage;
 #[path = "k3s/view.rs"]
 mod view;

@@ -340,6 +340,23 @@ pub struct StorageConfig {
     pub nfs_server: Option<String>,
     #[serde(default)]
     pub nfs_export: Option<String>,
+    /// Longhorn's backup target (`nfs://server:/path[?nfsOptions=...]`); unset: the export above,
+    /// `nfs://<nfs_server>:<nfs_export>`. The storage stage sets it on BackupTarget `default`.
+    #[serde(default)]
+    pub backup_target: Option<String>,
+}
+
+impl StorageConfig {
+    /// `storage.backup_target`, or `nfs://<nfs_server>:<nfs_export>` (`None`: neither is set).
+    pub fn backup_target(&self) -> Option<String> {
+        if let Some(t) = &self.backup_target {
+            return Some(t.clone());
+        }
+        match (&self.nfs_server, &self.nfs_export) {
+            (Some(s), Some(e)) => Some(format!("nfs://{s}:{e}")),
+            _ => None,
+        }
+    }
 }
 
 /// Day-two endpoints. Credentials are named by env-file key, never stored here.

@@ -19,3 +19,4 @@ pub mod rehearsal;
 pub mod run;
 pub mod run_lock;
 pub mod secrets;
+pub mod storage;

@@ -133,9 +133,9 @@ pub const STAGES: &[StageSpec] = &[
         name: "storage",
         title: "Storage",
         blurb: "Longhorn and NFS subdir on the Synology",
-        reaches: None,
+        reaches: Some(Reaches::Ssh),
         needs: &[StageId::Flux],
-        build: None,
+        build: Some(build_storage),
     },
     StageSpec {
         id: StageId::Ingress,
@@ -352,6 +352,23 @@ fn build_flux(cx: &BuildCx) -> Build {
     )))
 }
 
+/// Storage reaches the nodes over the operator's SSH (as the k3s stage) and the cluster
+/// through the kubeconfig the k3s stage merged.
+fn build_storage(cx: &BuildCx) -> Build {
+    use super::storage::{StorageOptions, StorageStage};
+    match crate::backends::ssh::SshEnv::from_process() {
+        Ok(env) => {
+            let nodes = super::k3s::node_shells(&cx.cfg, Arc::new(env), cx.ssh.clone());
+            Build::Ready(Arc::new(StorageStage::new(
+                cx.cfg.clone(),
+                nodes,
+                StorageOptions::from_process(&cx.cfg),
+            )))
+        }
+        Err(e) => Build::Unavailable(format!("the storage stage reaches the nodes over SSH: {e}")),
+    }
+}
+
 fn build_secrets(cx: &BuildCx) -> Build {
     use super::secrets::{SecretsStage, identity_location};
     let Some(identity) = identity_location() else {
@@ -400,10 +417,10 @@ mod tests {
             .filter(|id| id.available())
             .map(StageId::as_str)
             .collect();
-        assert_eq!(available, ["secrets", "proxmox", "k3s", "flux"]);
+        assert_eq!(available, ["secrets", "proxmox", "k3s", "flux", "storage"]);
         assert_eq!(
-            not_in_build(StageId::Storage),
-            "the Storage stage is not in this build yet"
+            not_in_build(StageId::Ingress),
+            "the Ingress stage is not in this build yet"
         );
     }
 }

@@ -132,6 +132,20 @@ fn a_headless_demo_bootstrap_reaches_green_and_a_second_run_changes_nothing() {
     );
     assert_eq!(end_state(&lab), expected());
     assert_flux_synced_the_push(&lab);
+    // The storage stage's probes read back what they wrote, in the lab too.
+    let printed = String::from_utf8_lossy(&first.stdout);
+    for probe in [
+        "nfs/k3s-server-1",
+        "pvc/longhorn",
+        "pvc/nfs",
+        "backup/restore",
+    ] {
+        assert!(
+            printed.contains(&format!("probe {probe} ok in")),
+            "{probe}\n{}",
+            text(&first)
+        );
+    }
     let second = bootstrap_all(&lab, &[]);
     assert_green(&second);
     // Every step finds its effect in place; only the readiness wait (an observation, which

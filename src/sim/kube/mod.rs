@@ -183,6 +183,12 @@ impl KubeSim {
         self.controllers.serve_git(url, path);
     }
 
+    /// The cluster reaches the NFS export `server:/path` (Longhorn's backup target there
+    /// becomes available).
+    pub fn serve_nfs(&self, export: &str, writable: bool) {
+        self.controllers.serve_nfs(export, writable);
+    }
+
     /// `https://127.0.0.1:<port>`.
     pub fn url(&self) -> String {
         format!("https://{}", self.addr)

@@ -62,6 +62,8 @@ pub struct DemoVm {
 }
 
 /// The demo cluster's three VMs.
+/// The path of the lab's NFS export (`storage.nfs_export`).
+pub const NFS_EXPORT: &str = "/volume1/kubernetes";
 pub const VMS: [DemoVm; 3] = [
     DemoVm {
         name: "k3s-server-1",
@@ -149,6 +151,12 @@ impl Layout {
     pub fn random_net() -> [u8; 2] {
         let a = 100u8.saturating_add(rand::random::<u8>() % 150);
         [a, rand::random::<u8>()]
+    }
+
+    /// The lab's "Synology": the NFS export the cluster definition names (`server:/path`),
+    /// served to the kube simulator (Longhorn's backup target) and to every node's NFS probe.
+    pub fn nfs_export(&self) -> String {
+        format!("{}:{NFS_EXPORT}", self.ip(7))
     }
 
     pub fn ip(&self, last: u8) -> Ipv4Addr {
@@ -277,7 +285,7 @@ impl Layout {
             ("DOMAIN", "demo.internal".into()),
             ("ACME_EMAIL", "demo@demo.internal".into()),
             ("NFS_SERVER", self.ip(7).to_string()),
-            ("NFS_EXPORT", "/volume1/kubernetes".into()),
+            ("NFS_EXPORT", NFS_EXPORT.into()),
             ("SYNOLOGY_SSH_USER", "homelab".into()),
         ]
     }
@@ -332,7 +340,7 @@ impl Layout {
              # The lab's own install manifest (homelab demo passes it with --flux-manifest).\n  \
              install_sha256: {flux_sha256}\n\
              \n\
-             storage:\n  nfs_server: {nfs}\n  nfs_export: /volume1/kubernetes\n",
+             storage:\n  nfs_server: {nfs}\n  nfs_export: {NFS_EXPORT}\n",
             a = self.net[0],
             b = self.net[1],
             pve = self.pve_url(),

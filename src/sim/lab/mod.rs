@@ -202,6 +202,8 @@ impl Lab {
         );
         // Flux fetches what was pushed to the git host (Flux itself comes with the Flux stage).
         kube.serve_git(&l.flux_url(), &l.bare_repo());
+        // The lab's "Synology": Longhorn's backup target there is available.
+        kube.serve_nfs(&l.nfs_export(), true);
         let lab_kc = l.lab_kubeconfig();
         crate::atomic_write::write(
             &lab_kc,
@@ -295,7 +297,7 @@ impl Lab {
                 install_time,
                 on_install,
                 host_key: Arc::new(ssh_node::random_key()),
-                state: Default::default(),
+                state: Arc::new(std::sync::Mutex::new(node_state(&l))),
             });
         }
         let power = CancellationToken::new();
@@ -381,4 +383,13 @@ impl Lab {
         ));
         out
     }
+}
+
+/// A fresh node's disk: an Ubuntu cloud image (open-iscsi preinstalled, nothing else the
+/// storage stage needs) that reaches the lab's NFS export read-write.
+fn node_state(l: &Layout) -> ssh_node::NodeState {
+    let mut st = ssh_node::NodeState::default();
+    st.storage.packages.insert("open-iscsi".into());
+    st.storage.exports.insert(l.nfs_export(), true);
+    st
 }

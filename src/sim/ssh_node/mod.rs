@@ -8,6 +8,7 @@
 //! again (the VM rebooted) is the same machine.
 
 pub mod script;
+pub mod storage;
 
 use russh::keys::ssh_key::private::Ed25519Keypair;
 use russh::keys::ssh_key::{HashAlg, PrivateKey, PublicKey};

@@ -6,6 +6,7 @@
 //! root files (the swap drop-in, kube-vip's manifest: `cat > FILE.tmp <<'HOMELAB_EOF'`), the
 //! join token and k3s.yaml (`cat /var/lib/rancher/k3s/...`), and the install script (`sh
 //! "$tmp/install.sh" server|agent ...` with `INSTALL_K3S_VERSION`, `K3S_TOKEN`, `K3S_URL`).
+//! The storage stage's scripts are in `storage.rs`.
 //! Anything else exits 127 naming the node, so a new command the stage learns shows up at once.
 
 use std::collections::BTreeMap;
@@ -26,6 +27,8 @@ pub struct NodeState {
     pub k3s: Option<String>,
     /// `server` or `agent`, once installed.
     pub role: Option<String>,
+    /// Packages, services, modules and NFS exports the storage stage's scripts see.
+    pub storage: super::storage::NodeStorage,
 }
 
 /// Where a line goes.
@@ -62,7 +65,7 @@ pub struct Answer {
 }
 
 impl Answer {
-    fn quick(status: u32, stdout: &str) -> Answer {
+    pub(super) fn quick(status: u32, stdout: &str) -> Answer {
         Answer {
             lines: stdout
                 .lines()
@@ -78,7 +81,17 @@ impl Answer {
         }
     }
 
-    fn error(text: String, status: u32) -> Answer {
+    /// The same answer with `text` as its stderr lines.
+    pub(super) fn with_stderr(mut self, text: &str) -> Answer {
+        self.lines.extend(text.lines().map(|l| Line {
+            out: Out::Stderr,
+            text: format!("{l}\n"),
+            weight: 0,
+        }));
+        self
+    }
+
+    pub(super) fn error(text: String, status: u32) -> Answer {
         Answer {
             lines: vec![Line {
                 out: Out::Stderr,
@@ -117,6 +130,9 @@ pub fn answer(
     }
     if script.contains("sh \"$tmp/install.sh\"") {
         return install(profile, state, script, kubeconfig);
+    }
+    if let Some(a) = super::storage::answer(state, script) {
+        return a;
     }
     if let Some((file, content)) = heredoc_write(script) {
         state.files.insert(file, content);
@@ -189,7 +205,7 @@ fn heredoc_write(script: &str) -> Option<(String, String)> {
 }
 
 /// One shell word as `shell_quote::quote` writes it: bare, or in single quotes with `'\''`.
-fn unquote(word: &str) -> String {
+pub(super) fn unquote(word: &str) -> String {
     let mut out = String::new();
     let mut rest = word;
     while !rest.is_empty() {

@@ -150,6 +150,39 @@ async fn forwarding<T>(
     out
 }
 
+/// An SSH shell per VM of `cluster` (the k3s and storage stages): per-node user and key from
+/// the cluster config, the rest from ~/.ssh/config, ssh-agent and known_hosts in `env`, host
+/// keys trusted through `prompter`.
+pub fn node_shells(
+    cluster: &ClusterConfig,
+    env: Arc<SshEnv>,
+    prompter: Arc<dyn Prompter>,
+) -> Vec<K3sNode> {
+    cluster
+        .vms
+        .iter()
+        .map(|vm| {
+            let target = SshTarget {
+                alias: vm.ip.to_string(),
+                user: Some(
+                    vm.ssh_user
+                        .clone()
+                        .unwrap_or_else(|| cluster.ssh.user.clone()),
+                ),
+                port: (cluster.ssh.port != 22).then_some(cluster.ssh.port),
+                identity_file: vm
+                    .identity_file
+                    .clone()
+                    .or_else(|| cluster.ssh.identity_file.clone()),
+            };
+            K3sNode {
+                vm: vm.clone(),
+                shell: Arc::new(NodeShell::new(env.clone(), target, prompter.clone())),
+            }
+        })
+        .collect()
+}
+
 pub(crate) fn ssh_error(node: &str, e: SshError) -> StageError {
     let hint = match &e {
         SshError::HostKeyChanged(_) => "known_hosts was left as it is; the run stopped",
@@ -211,29 +244,7 @@ impl K3sStage {
         prompter: Arc<dyn Prompter>,
         opts: K3sOptions,
     ) -> Self {
-        let nodes = cluster
-            .vms
-            .iter()
-            .map(|vm| {
-                let target = SshTarget {
-                    alias: vm.ip.to_string(),
-                    user: Some(
-                        vm.ssh_user
-                            .clone()
-                            .unwrap_or_else(|| cluster.ssh.user.clone()),
-                    ),
-                    port: (cluster.ssh.port != 22).then_some(cluster.ssh.port),
-                    identity_file: vm
-                        .identity_file
-                        .clone()
-                        .or_else(|| cluster.ssh.identity_file.clone()),
-                };
-                K3sNode {
-                    vm: vm.clone(),
-                    shell: Arc::new(NodeShell::new(env.clone(), target, prompter.clone())),
-                }
-            })
-            .collect();
+        let nodes = node_shells(&cluster, env, prompter);
         Self::new(cluster, nodes, opts)
     }
 

@@ -5,12 +5,14 @@
 //!
 //! Files: `workloads` (Deployment -> ReplicaSet -> Pods, StatefulSet, DaemonSet and their
 //! status), `kubelet` (scheduling, Pending -> Running and Ready, injected crash loops),
-//! `provision` (PVC binding, Gateways, Certificates), `routing` (Envoy Services, HTTPRoute
+//! `provision` (PVC binding, Gateways, Certificates), `longhorn` (what the storage charts
+//! run: StorageClasses, BackupTarget, volumes, backups, restores, probe pods), `routing` (Envoy Services, HTTPRoute
 //! status, EndpointSlices, Certificate Secrets), `events` (core/v1 Events as the
 //! scheduler and kubelet word them).
 
 pub(crate) mod events;
 mod kubelet;
+pub(crate) mod longhorn;
 mod provision;
 mod routing;
 mod workloads;
@@ -96,6 +98,9 @@ pub enum Fault {
         name: String,
         days: u32,
     },
+    /// Longhorn's `BackupTarget` cannot reach its store: `available: false`,
+    /// `Unavailable=True` (`longhorn.rs`).
+    BackupTargetUnavailable,
 }
 
 impl Fault {
@@ -112,7 +117,8 @@ impl Fault {
             | Fault::GitAuth { .. }
             | Fault::SopsDecryption { .. }
             | Fault::GatewayUnprogrammed { .. }
-            | Fault::CertificateExpiring { .. } => false,
+            | Fault::CertificateExpiring { .. }
+            | Fault::BackupTargetUnavailable => false,
         }
     }
 }
@@ -124,6 +130,7 @@ pub(crate) struct Memory {
     due: BTreeMap<(String, String, String), Instant>,
     next_ip: u32,
     flux: super::flux::Memory,
+    longhorn: longhorn::Memory,
 }
 
 /// The handle the simulator keeps: faults can be injected while the loop runs.
@@ -134,6 +141,8 @@ pub struct Controllers {
     wake: Arc<tokio::sync::Notify>,
     /// Git repositories the Flux source-controller may fetch: URL -> local path.
     git: Arc<Mutex<BTreeMap<String, PathBuf>>>,
+    /// NFS exports the cluster reaches (`server:/path` -> writable): Longhorn's backup target.
+    nfs: Arc<Mutex<BTreeMap<String, bool>>>,
 }
 
 impl Controllers {
@@ -149,6 +158,14 @@ impl Controllers {
     pub fn serve_git(&self, url: &str, path: &Path) {
         if let Ok(mut g) = self.git.lock() {
             g.insert(url.to_string(), path.to_path_buf());
+        }
+        self.wake.notify_one();
+    }
+
+    /// Let the cluster reach the NFS export `server:/path` (`longhorn.rs`).
+    pub fn serve_nfs(&self, export: &str, writable: bool) {
+        if let Ok(mut n) = self.nfs.lock() {
+            n.insert(export.to_string(), writable);
         }
         self.wake.notify_one();
     }
@@ -173,6 +190,7 @@ impl Controllers {
         tokio::spawn(async move {
             let mut mem = Memory::default();
             loop {
+                mem.longhorn.exports = me.nfs.lock().map(|n| n.clone()).unwrap_or_default();
                 let next = Pass::run(&store, &timing, &me.faults(), &me.git(), &mut mem);
                 let wake = async {
                     match next {
@@ -230,6 +248,7 @@ impl<'a> Pass<'a> {
         provision::reconcile(&mut p);
         routing::reconcile(&mut p);
         super::flux::reconcile(&mut p, &mut mem.flux);
+        longhorn::reconcile(&mut p, &mut mem.longhorn);
         p.next
     }
 

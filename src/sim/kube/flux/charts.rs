@@ -183,6 +183,14 @@ const LONGHORN: &[Def] = &[
         "Namespaced",
         &["lhb"],
     ),
+    (
+        "longhorn.io",
+        "v1beta2",
+        "Snapshot",
+        "snapshots",
+        "Namespaced",
+        &["lhsnap"],
+    ),
 ];
 
 const KUBE_PROMETHEUS_STACK: &[Def] = &[
