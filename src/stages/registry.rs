@@ -144,7 +144,7 @@ pub const STAGES: &[StageSpec] = &[
         blurb: "Gateway API on Envoy Gateway, cloudflared, external-dns",
         reaches: None,
         needs: &[StageId::Flux],
-        build: None,
+        build: Some(build_ingress),
     },
     StageSpec {
         id: StageId::Observability,
@@ -352,6 +352,19 @@ fn build_flux(cx: &BuildCx) -> Build {
     )))
 }
 
+/// The cluster through the operator's kubeconfig; Cloudflare through the env file's tokens
+/// (read when a step first needs them, as the doctor reads them).
+fn build_ingress(cx: &BuildCx) -> Build {
+    use super::ingress::{IngressOptions, IngressStage};
+    let Some(identity) = super::secrets::identity_location() else {
+        return Build::Unavailable(
+            "no HOME or SOPS_AGE_KEY_FILE: cannot find the age identity".into(),
+        );
+    };
+    let opts = IngressOptions::from_process(&cx.cfg, cx.repo.clone(), identity);
+    Build::Ready(Arc::new(IngressStage::new(cx.cfg.clone(), opts)))
+}
+
 fn build_secrets(cx: &BuildCx) -> Build {
     use super::secrets::{SecretsStage, identity_location};
     let Some(identity) = identity_location() else {
@@ -400,7 +413,7 @@ mod tests {
             .filter(|id| id.available())
             .map(StageId::as_str)
             .collect();
-        assert_eq!(available, ["secrets", "proxmox", "k3s", "flux"]);
+        assert_eq!(available, ["secrets", "proxmox", "k3s", "flux", "ingress"]);
         assert_eq!(
             not_in_build(StageId::Storage),
             "the Storage stage is not in this build yet"

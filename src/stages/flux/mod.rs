@@ -674,8 +674,9 @@ fn short(oid: &str) -> &str {
     oid.get(..12).unwrap_or(oid)
 }
 
-/// Every followed Flux object, listed once (verify and the follow step's check).
-async fn snapshot(
+/// Every followed Flux object, listed once (verify, the follow step's check, and the ingress
+/// stage's HelmRelease readiness).
+pub async fn snapshot(
     client: &kube::Client,
 ) -> StageResult<std::collections::BTreeMap<diagnose::Key, serde_json::Value>> {
     use kube::api::{Api, ApiResource, DynamicObject, ListParams};

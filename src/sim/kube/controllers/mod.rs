@@ -89,6 +89,9 @@ pub enum Fault {
     /// The Gateway `name` gets no address: `Programmed=False AddressNotAssigned`, as Envoy
     /// Gateway reports it when nothing gives its Envoy Service an address (`provision.rs`).
     GatewayUnprogrammed { namespace: String, name: String },
+    /// The HTTPRoute `name` in `namespace` is refused by every Gateway it names:
+    /// `Accepted=False NotAllowedByListeners`, as Envoy Gateway words it (`routing.rs`).
+    RouteNotAccepted { namespace: String, name: String },
     /// The Certificate `name` fails to renew: its certificate ends in `days` days, `Ready`
     /// stays True and `Issuing` is False (`routing.rs`).
     CertificateExpiring {
@@ -112,6 +115,7 @@ impl Fault {
             | Fault::GitAuth { .. }
             | Fault::SopsDecryption { .. }
             | Fault::GatewayUnprogrammed { .. }
+            | Fault::RouteNotAccepted { .. }
             | Fault::CertificateExpiring { .. } => false,
         }
     }
