@@ -26,7 +26,7 @@ pub struct Zone {
     pub created_on: String,
 }
 
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct Record {
     pub id: String,
     pub zone_id: String,
