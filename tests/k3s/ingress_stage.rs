@@ -274,8 +274,14 @@ async fn killed_at_every_step_and_inside_the_probe_a_rerun_finishes_without_left
             assert!(!lab.leftovers().is_empty(), "the kill left the probe behind");
         }
         let (result, events) = run(&stage, &lab.journal()).await;
-        result.unwrap_or_else(|e| panic!("killed at {step}: {e:?}\n{:#?}", logs(&events)));
-        assert!(lab.leftovers().is_empty(), "killed at {step}: {:?}", lab.leftovers());
+        result.unwrap_or_else(|e| panic!("killed at {step}: {e:?}\n{:#?}\n{:#}", logs(&events), lab.flux.object("apps/v1", "Deployment", echo::NAMESPACE, echo::NAME).unwrap_or_default()["metadata"]));
+        assert!(
+            lab.leftovers().is_empty(),
+            "killed at {step}: {:?}: {:#}\n{:#?}",
+            lab.leftovers(),
+            lab.flux.object("apps/v1", "Deployment", echo::NAMESPACE, echo::NAME).unwrap_or_default()["metadata"],
+            logs(&events)
+        );
         if applied {
             assert!(
                 logs(&events).iter().any(|l| l == "removed a probe left by an interrupted run"),

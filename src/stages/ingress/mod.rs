@@ -347,11 +347,13 @@ impl IngressStage {
             ("", "v1", "Service"),
             ("apps", "v1", "Deployment"),
         ];
+        let api = |(group, version, kind): (&str, &str, &str)| {
+            let res = ApiResource::from_gvk(&GroupVersionKind::gvk(group, version, kind));
+            Api::<DynamicObject>::namespaced_with(client.clone(), echo::NAMESPACE, &res)
+        };
         let mut any = false;
         for (group, version, kind) in kinds {
-            let res = ApiResource::from_gvk(&GroupVersionKind::gvk(group, version, kind));
-            let api: Api<DynamicObject> =
-                Api::namespaced_with(client.clone(), echo::NAMESPACE, &res);
+            let api = api((group, version, kind));
             match api.delete(echo::NAME, &DeleteParams::background()).await {
                 Ok(_) => {
                     any = true;
@@ -371,6 +373,31 @@ impl IngressStage {
                         kind.to_ascii_lowercase(),
                         echo::NAME
                     )));
+                }
+            }
+        }
+        // Gone, not only Terminating: the next apply must not meet an object on its way out.
+        let deadline = tokio::time::Instant::now() + self.opts.wait;
+        for kind in kinds {
+            loop {
+                match api(kind).get_opt(echo::NAME).await {
+                    Ok(None) | Err(kube::Error::Api(_)) => break,
+                    Ok(Some(_)) | Err(_) if tokio::time::Instant::now() >= deadline => {
+                        return Err(StageError::new(format!(
+                            "the probe's {} {}/{} is still there {} s after its deletion",
+                            kind.2,
+                            echo::NAMESPACE,
+                            echo::NAME,
+                            self.opts.wait.as_secs()
+                        ))
+                        .with_hint(format!(
+                            "see what holds it: `kubectl -n {} get {} {} -o yaml` (finalizers)",
+                            echo::NAMESPACE,
+                            kind.2.to_ascii_lowercase(),
+                            echo::NAME
+                        )));
+                    }
+                    _ => cx.sleep(self.opts.poll).await?,
                 }
             }
         }

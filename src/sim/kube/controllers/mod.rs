@@ -250,9 +250,19 @@ impl<'a> Pass<'a> {
     }
 
     /// Write `new` when it differs from `old` (None: create).
+    /// An update (`old` Some) of an object deleted since this pass listed it is dropped: a
+    /// controller's status write never brings a deleted object back.
     pub(crate) fn save(&self, key: &TypeKey, old: Option<&Value>, new: Value, manager: &str) {
         if old == Some(&new) {
             return;
+        }
+        if let Some(o) = old {
+            let uid = |v: &Value| v.pointer("/metadata/uid").cloned();
+            let ns = meta(o, "namespace");
+            match self.store.get(key, ns, meta(o, "name")) {
+                Ok(now) if uid(&now) == uid(o) => {}
+                _ => return,
+            }
         }
         if let Err(e) = self.store.put(key, new, manager) {
             log_err(manager, &e);
