@@ -10,12 +10,12 @@ mod flux_stage;
 mod flux_stage_ssh;
 #[path = "k3s/flux_view.rs"]
 mod flux_view;
-#[path = "k3s/ingress_stage.rs"]
-mod ingress_stage;
 #[path = "k3s/git_push.rs"]
 mod git_push;
 #[path = "k3s/ha.rs"]
 mod ha;
+#[path = "k3s/ingress_stage.rs"]
+mod ingress_stage;
 #[path = "k3s/kube_api.rs"]
 mod kube_api;
 #[path = "k3s/kube_backend.rs"]

@@ -162,7 +162,10 @@ fn outcomes(events: &[StageEvent]) -> Vec<(String, Outcome)> {
 }
 
 fn evidence(events: &[StageEvent]) -> Vec<Evidence> {
-    logs(events).iter().filter_map(|l| Evidence::parse(l)).collect()
+    logs(events)
+        .iter()
+        .filter_map(|l| Evidence::parse(l))
+        .collect()
 }
 
 fn failed(events: &[StageEvent]) -> (String, StageError) {
@@ -197,22 +200,50 @@ async fn a_fresh_run_probes_through_the_gateway_and_a_second_run_writes_nothing_
     assert!(ev[0].read.starts_with("HTTP/1.1 200"), "{:?}", ev[0]);
     assert!(ev[0].read.contains(&marker), "{:?}", ev[0]);
     // The doctor's walk of the probe host passed every link from the listener down.
-    for link in ["4. Gateway listener", "5. HTTPRoute status", "6. Service endpoints", "7. TLS certificate"] {
-        assert!(lines.iter().any(|l| l.starts_with(&format!("link {link}"))), "{link}: {lines:#?}");
+    for link in [
+        "4. Gateway listener",
+        "5. HTTPRoute status",
+        "6. Service endpoints",
+        "7. TLS certificate",
+    ] {
+        assert!(
+            lines.iter().any(|l| l.starts_with(&format!("link {link}"))),
+            "{link}: {lines:#?}"
+        );
     }
     // external-dns's records for every public host of the tree, owned, and the tunnel connected.
     let records = lab.cf.with(|st| st.records.clone());
-    for host in ["jellyfin.funoffshore.com", "navidrome.funoffshore.com", "jellyseerr.funoffshore.com"] {
-        let cname = records.iter().find(|r| r.name == host).unwrap_or_else(|| panic!("{host}: {records:#?}"));
-        assert!(cname.proxied && cname.content == "tunnel.funoffshore.com", "{cname:?}");
+    for host in [
+        "jellyfin.funoffshore.com",
+        "navidrome.funoffshore.com",
+        "jellyseerr.funoffshore.com",
+    ] {
+        let cname = records
+            .iter()
+            .find(|r| r.name == host)
+            .unwrap_or_else(|| panic!("{host}: {records:#?}"));
+        assert!(
+            cname.proxied && cname.content == "tunnel.funoffshore.com",
+            "{cname:?}"
+        );
         let txt = registry().txt_name(host, "CNAME");
-        assert!(records.iter().any(|r| r.name == txt && r.content.contains("external-dns/owner=prox-n100")), "{txt}");
+        assert!(
+            records
+                .iter()
+                .any(|r| r.name == txt && r.content.contains("external-dns/owner=prox-n100")),
+            "{txt}"
+        );
     }
-    assert!(lines.iter().any(|l| l.contains("wrote proxied records")), "{lines:#?}");
+    assert!(
+        lines.iter().any(|l| l.contains("wrote proxied records")),
+        "{lines:#?}"
+    );
     assert!(lab.leftovers().is_empty(), "{:?}", lab.leftovers());
     let verify = stage.verify().await.unwrap();
     assert!(
-        verify.iter().all(|c| c.status == homelab::stages::engine::CheckStatus::Pass),
+        verify
+            .iter()
+            .all(|c| c.status == homelab::stages::engine::CheckStatus::Pass),
         "{verify:#?}"
     );
 
@@ -222,7 +253,11 @@ async fn a_fresh_run_probes_through_the_gateway_and_a_second_run_writes_nothing_
     let again = again.unwrap_or_else(|e| panic!("{e:?}\n{:#?}", logs(&events)));
     assert_eq!(again.changed, 1, "{again:?}");
     for (step, outcome) in outcomes(&events) {
-        let want = if step == ingress::STEP_PROBE { Outcome::Changed } else { Outcome::Held };
+        let want = if step == ingress::STEP_PROBE {
+            Outcome::Changed
+        } else {
+            Outcome::Held
+        };
         assert_eq!(outcome, want, "{step}");
     }
     assert!(lab.leftovers().is_empty(), "{:?}", lab.leftovers());
@@ -240,7 +275,10 @@ async fn killed_at_every_step_and_inside_the_probe_a_rerun_finishes_without_left
     let lab = IngressLab::new().await;
     let stage = Arc::new(lab.stage());
     // Each step's start, then the moment the probe's objects were applied.
-    let mut points: Vec<(String, bool)> = ingress::STEPS.iter().map(|s| (s.to_string(), false)).collect();
+    let mut points: Vec<(String, bool)> = ingress::STEPS
+        .iter()
+        .map(|s| (s.to_string(), false))
+        .collect();
     points.push((ingress::STEP_PROBE.into(), true));
     for (step, applied) in points {
         let (tx, mut rx) = tokio::sync::mpsc::channel(4096);
@@ -260,7 +298,9 @@ async fn killed_at_every_step_and_inside_the_probe_a_rerun_finishes_without_left
                         break;
                     }
                 }
-                EventKind::Log { line, .. } if started && line.starts_with("HTTPRoute homelab-probe/echo") => {
+                EventKind::Log { line, .. }
+                    if started && line.starts_with("HTTPRoute homelab-probe/echo") =>
+                {
                     reached = true;
                     break;
                 }
@@ -271,27 +311,61 @@ async fn killed_at_every_step_and_inside_the_probe_a_rerun_finishes_without_left
         task.abort();
         let _ = task.await;
         if applied {
-            assert!(!lab.leftovers().is_empty(), "the kill left the probe behind");
+            assert!(
+                !lab.leftovers().is_empty(),
+                "the kill left the probe behind"
+            );
         }
         let (result, events) = run(&stage, &lab.journal()).await;
-        result.unwrap_or_else(|e| panic!("killed at {step}: {e:?}\n{:#?}\n{:#}", logs(&events), lab.flux.object("apps/v1", "Deployment", echo::NAMESPACE, echo::NAME).unwrap_or_default()["metadata"]));
+        result.unwrap_or_else(|e| {
+            panic!(
+                "killed at {step}: {e:?}\n{:#?}\n{:#}",
+                logs(&events),
+                lab.flux
+                    .object("apps/v1", "Deployment", echo::NAMESPACE, echo::NAME)
+                    .unwrap_or_default()["metadata"]
+            )
+        });
         assert!(
             lab.leftovers().is_empty(),
             "killed at {step}: {:?}: {:#}\n{:#?}",
             lab.leftovers(),
-            lab.flux.object("apps/v1", "Deployment", echo::NAMESPACE, echo::NAME).unwrap_or_default()["metadata"],
+            lab.flux
+                .object("apps/v1", "Deployment", echo::NAMESPACE, echo::NAME)
+                .unwrap_or_default()["metadata"],
             logs(&events)
         );
         if applied {
             assert!(
-                logs(&events).iter().any(|l| l == "removed a probe left by an interrupted run"),
+                logs(&events)
+                    .iter()
+                    .any(|l| l == "removed a probe left by an interrupted run"),
                 "{:#?}",
                 logs(&events)
             );
         }
-        let routes = lab.flux.sim.store().for_kind("gateway.networking.k8s.io/v1", "HTTPRoute").unwrap();
-        let all = lab.flux.sim.store().list(&routes.key(), Some(echo::NAMESPACE), &Default::default(), None, None).unwrap();
-        assert!(all.items.is_empty(), "killed at {step}: no duplicate routes");
+        let routes = lab
+            .flux
+            .sim
+            .store()
+            .for_kind("gateway.networking.k8s.io/v1", "HTTPRoute")
+            .unwrap();
+        let all = lab
+            .flux
+            .sim
+            .store()
+            .list(
+                &routes.key(),
+                Some(echo::NAMESPACE),
+                &Default::default(),
+                None,
+                None,
+            )
+            .unwrap();
+        assert!(
+            all.items.is_empty(),
+            "killed at {step}: no duplicate routes"
+        );
     }
 }
 
@@ -308,8 +382,17 @@ async fn a_tunnel_without_connectors_is_named_with_the_command_to_run() {
     assert_eq!(err, step_err);
     assert_eq!(step, ingress::STEP_TUNNEL);
     assert!(err.message.contains("2. tunnel connectors"), "{err:?}");
-    assert!(err.message.contains("has no connected cloudflared"), "{err:?}");
-    assert!(err.hint.as_deref().unwrap_or_default().contains("kubectl -n networking logs deploy/cloudflared"), "{err:?}");
+    assert!(
+        err.message.contains("has no connected cloudflared"),
+        "{err:?}"
+    );
+    assert!(
+        err.hint
+            .as_deref()
+            .unwrap_or_default()
+            .contains("kubectl -n networking logs deploy/cloudflared"),
+        "{err:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -345,7 +428,8 @@ async fn an_unprogrammed_gateway_and_a_missing_record_are_named_with_their_fixes
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    lab.cf.inject(CfFault::RecordWithoutOwner { host: host.into() });
+    lab.cf
+        .inject(CfFault::RecordWithoutOwner { host: host.into() });
     let mut opts = lab.options();
     opts.wait = Duration::from_millis(500);
     let stage = IngressStage::new(lab.flux.cfg.clone(), opts);
@@ -355,8 +439,17 @@ async fn an_unprogrammed_gateway_and_a_missing_record_are_named_with_their_fixes
     assert_eq!(step, ingress::STEP_RECORDS, "{err:?}");
     assert!(err.message.contains("jellyfin.funoffshore.com"), "{err:?}");
     assert!(err.message.contains("1. Cloudflare DNS record"), "{err:?}");
-    assert!(err.message.contains("external-dns does not own the record"), "{err:?}");
-    assert!(err.hint.as_deref().unwrap_or_default().contains("dash.cloudflare.com"), "{err:?}");
+    assert!(
+        err.message.contains("external-dns does not own the record"),
+        "{err:?}"
+    );
+    assert!(
+        err.hint
+            .as_deref()
+            .unwrap_or_default()
+            .contains("dash.cloudflare.com"),
+        "{err:?}"
+    );
 
     lab.flux.sim.inject(Fault::GatewayUnprogrammed {
         namespace: "networking".into(),
@@ -366,9 +459,16 @@ async fn an_unprogrammed_gateway_and_a_missing_record_are_named_with_their_fixes
     let err = result.expect_err("the run fails");
     let (step, _) = failed(&events);
     assert_eq!(step, ingress::STEP_GATEWAY, "{err:?}");
-    assert!(err.message.contains("Gateway networking/homelab is not Programmed"), "{err:?}");
     assert!(
-        err.hint.as_deref().unwrap_or_default().contains("envoyproxy.yaml"),
+        err.message
+            .contains("Gateway networking/homelab is not Programmed"),
+        "{err:?}"
+    );
+    assert!(
+        err.hint
+            .as_deref()
+            .unwrap_or_default()
+            .contains("envoyproxy.yaml"),
         "{err:?}"
     );
 }

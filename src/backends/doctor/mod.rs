@@ -180,9 +180,7 @@ impl Doctor {
     pub async fn link_alone(&self, link: Link, host: &str) -> Finding {
         let mut trail = Trail::default();
         match link {
-            Link::Dns | Link::Tunnel => {
-                self.link(link, host, Exposure::Public, &mut trail).await
-            }
+            Link::Dns | Link::Tunnel => self.link(link, host, Exposure::Public, &mut trail).await,
             _ => {
                 let (found, _) = self.walk_all(host).await;
                 found

@@ -105,7 +105,10 @@ fn external_dns(st: &mut State, store: &Store) {
         .map(|l| l.items)
         .unwrap_or_default();
     for r in &routes {
-        let target = s(r, &format!("/metadata/annotations/{}", TARGET.replace('/', "~1")));
+        let target = s(
+            r,
+            &format!("/metadata/annotations/{}", TARGET.replace('/', "~1")),
+        );
         if target.is_empty() {
             continue;
         }

@@ -241,7 +241,9 @@ impl Lab {
         cloudflare.with(|st| st.add_tunnel_cname(&zone_id, "tunnel.demo.internal", &tunnel_id));
         cloudflare.follow_cluster(
             kube.store().clone(),
-            speed.scale(std::time::Duration::from_secs(1)).max(std::time::Duration::from_millis(50)),
+            speed
+                .scale(std::time::Duration::from_secs(1))
+                .max(std::time::Duration::from_millis(50)),
             power.clone(),
         );
         let cf_ca = l.cloudflare_ca();

@@ -28,7 +28,10 @@ pub fn pairs(shipped: &str, demo: &str) -> Vec<(String, String)> {
     let mut out = Vec::new();
     if let (Some(from), Some(to)) = (text(&s, "domain"), text(&d, "domain")) {
         let label = |d: &str| d.split('.').next().unwrap_or(d).to_string();
-        out.push((format!("{}.internal", label(&from)), format!("{}.lan", label(&to))));
+        out.push((
+            format!("{}.internal", label(&from)),
+            format!("{}.lan", label(&to)),
+        ));
         out.push((from, to));
     }
     let ips = |v: &Value| -> Vec<(String, String)> {
@@ -104,14 +107,19 @@ pub fn apply(root: &Path, pairs: &[(String, String)]) -> Result<usize, String> {
             if !(name.ends_with(".yaml") || name.ends_with(".yml")) || name.contains(".sops.") {
                 continue;
             }
-            let text = std::fs::read_to_string(&path).map_err(|err| format!("{}: {err}", path.display()))?;
+            let text = std::fs::read_to_string(&path)
+                .map_err(|err| format!("{}: {err}", path.display()))?;
             let mut new = text.clone();
             for (from, to) in pairs {
                 new = replace_tokens(&new, from, to);
             }
             if new != text {
-                crate::atomic_write::write(&path, new.as_bytes(), crate::atomic_write::Mode::KeepOr(0o644))
-                    .map_err(|err| format!("{}: {err}", path.display()))?;
+                crate::atomic_write::write(
+                    &path,
+                    new.as_bytes(),
+                    crate::atomic_write::Mode::KeepOr(0o644),
+                )
+                .map_err(|err| format!("{}: {err}", path.display()))?;
                 changed += 1;
             }
         }

@@ -121,7 +121,8 @@ pub fn probe_host(gw: &Value, public_domain: Option<&str>) -> Option<(String, St
         .collect();
     let public = |l: &Value| {
         let h = l["hostname"].as_str().unwrap_or_default();
-        public_domain.is_some_and(|d| h.trim_start_matches("*.") == d || h.ends_with(&format!(".{d}")))
+        public_domain
+            .is_some_and(|d| h.trim_start_matches("*.") == d || h.ends_with(&format!(".{d}")))
     };
     let l = listeners
         .iter()
@@ -135,7 +136,11 @@ pub fn probe_host(gw: &Value, public_domain: Option<&str>) -> Option<(String, St
 }
 
 /// The Envoy Service of Gateway `ns/name` (labelled with its owning Gateway).
-pub async fn envoy_service(client: &kube::Client, ns: &str, name: &str) -> Result<Option<String>, String> {
+pub async fn envoy_service(
+    client: &kube::Client,
+    ns: &str,
+    name: &str,
+) -> Result<Option<String>, String> {
     let sel = format!(
         "gateway.envoyproxy.io/owning-gateway-name={name},gateway.envoyproxy.io/owning-gateway-namespace={ns}"
     );
@@ -153,7 +158,9 @@ pub async fn listener_ca(
     use base64::Engine;
     use rustls::pki_types::pem::PemObject;
     let Some(sec) = k::get(client, SECRET, ns, secret).await? else {
-        return Err(format!("Secret {ns}/{secret} (the listener's certificate) does not exist"));
+        return Err(format!(
+            "Secret {ns}/{secret} (the listener's certificate) does not exist"
+        ));
     };
     let field = |f: &str| {
         sec.pointer(&format!("/data/{}", f.replace('/', "~1")))
@@ -188,7 +195,9 @@ pub async fn request(
 ) -> Result<(String, String), String> {
     let mut store = rustls::RootCertStore::empty();
     for c in roots {
-        store.add(c).map_err(|e| format!("the listener's CA: {e}"))?;
+        store
+            .add(c)
+            .map_err(|e| format!("the listener's CA: {e}"))?;
     }
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let config = rustls::ClientConfig::builder_with_provider(provider)
@@ -258,7 +267,11 @@ mod tests {
         let m = marker();
         assert!(m.starts_with("homelab-") && m.len() == 24, "{m}");
         assert_ne!(m, marker());
-        let yaml = manifest("homelab-probe.example.lan", ("networking", "homelab"), "internal");
+        let yaml = manifest(
+            "homelab-probe.example.lan",
+            ("networking", "homelab"),
+            "internal",
+        );
         assert!(yaml.contains("sectionName: internal"));
         assert_eq!(yaml.matches("\n---\n").count(), 3);
     }

@@ -227,17 +227,22 @@ impl IngressStage {
             }
             STEP_CERTS => {
                 let facts = self.facts()?;
-                readiness::certificates(&self.client().await?, &facts, GATEWAY.0, GATEWAY.1)
-                    .await
+                readiness::certificates(&self.client().await?, &facts, GATEWAY.0, GATEWAY.1).await
             }
             STEP_TUNNEL => {
                 let (_, tunnel) = self.tokens().await?;
                 let (ns, name, key) = tokens::TUNNEL_SECRET;
-                let in_cluster =
-                    crate::stages::flux::cluster::secret_value(&self.client().await?, ns, name, key)
-                        .await?;
+                let in_cluster = crate::stages::flux::cluster::secret_value(
+                    &self.client().await?,
+                    ns,
+                    name,
+                    key,
+                )
+                .await?;
                 let (_, shown) = self.env_file();
-                if let Err(e) = tokens::same_tunnel(&tunnel, in_cluster.as_deref().map(|s| s.as_str()), &shown) {
+                if let Err(e) =
+                    tokens::same_tunnel(&tunnel, in_cluster.as_deref().map(|s| s.as_str()), &shown)
+                {
                     return Ok(Err(e));
                 }
                 let doctor = self.doctor(Exposure::Public).await?;
@@ -410,17 +415,27 @@ impl IngressStage {
             cx.log("removed a probe left by an interrupted run").await;
         }
         let (gns, gname) = GATEWAY;
-        let gw = crate::backends::doctor::kube::get(&client, crate::backends::doctor::kube::GATEWAY, gns, gname)
-            .await
-            .map_err(StageError::new)?
-            .ok_or_else(|| StageError::new(format!("Gateway {gns}/{gname} is not in the cluster")).with_hint("see the gateway/programmed step"))?;
+        let gw = crate::backends::doctor::kube::get(
+            &client,
+            crate::backends::doctor::kube::GATEWAY,
+            gns,
+            gname,
+        )
+        .await
+        .map_err(StageError::new)?
+        .ok_or_else(|| {
+            StageError::new(format!("Gateway {gns}/{gname} is not in the cluster"))
+                .with_hint("see the gateway/programmed step")
+        })?;
         let domain = self.cfg.domain.trim_end_matches('.').to_ascii_lowercase();
         let (host, section) = echo::probe_host(&gw, Some(&domain)).ok_or_else(|| {
             StageError::new(format!("Gateway {gns}/{gname} has no wildcard HTTPS listener to probe"))
                 .with_hint("cluster/kubernetes/platform/ingress/gateway-api/gateway/gateway.yaml: spec.listeners: add an HTTPS listener with hostname *.<domain>")
         })?;
         let text = echo::manifest(&host, GATEWAY, &section);
-        let result = self.probe_with(&client, cx, &host, &section, &gw, &text).await;
+        let result = self
+            .probe_with(&client, cx, &host, &section, &gw, &text)
+            .await;
         // Whatever happened, the probe's objects go.
         let cleaned = self.cleanup(&client, cx).await;
         result?;
@@ -437,7 +452,9 @@ impl IngressStage {
         text: &str,
     ) -> StageResult<()> {
         let watch = Stopwatch::start();
-        for line in crate::stages::flux::cluster::apply_text(client, "the ingress probe", text).await? {
+        for line in
+            crate::stages::flux::cluster::apply_text(client, "the ingress probe", text).await?
+        {
             cx.log(line).await;
         }
         cx.note("probe", host)?;
@@ -470,8 +487,14 @@ impl IngressStage {
             .await
             .map_err(StageError::new)?
             .ok_or_else(|| {
-                StageError::new(format!("no Envoy Service for Gateway {gns}/{gname} in {}", echo::ENVOY_NS))
-                    .with_hint(format!("run `kubectl -n {} get svc,pods`: Envoy Gateway creates it", echo::ENVOY_NS))
+                StageError::new(format!(
+                    "no Envoy Service for Gateway {gns}/{gname} in {}",
+                    echo::ENVOY_NS
+                ))
+                .with_hint(format!(
+                    "run `kubectl -n {} get svc,pods`: Envoy Gateway creates it",
+                    echo::ENVOY_NS
+                ))
             })?;
         let listener = gw
             .pointer("/spec/listeners")
@@ -507,12 +530,26 @@ impl IngressStage {
         })?;
         let marker = echo::marker();
         let sent = format!("GET https://{host}/echo?msg={marker}");
-        cx.log(format!("{sent} through {}:{port}", fwd.service)).await;
-        let answer = echo::request(fwd.local, host, &marker, roots, self.opts.wait.min(Duration::from_secs(30))).await;
+        cx.log(format!("{sent} through {}:{port}", fwd.service))
+            .await;
+        let answer = echo::request(
+            fwd.local,
+            host,
+            &marker,
+            roots,
+            self.opts.wait.min(Duration::from_secs(30)),
+        )
+        .await;
         let (status, body) = match answer {
             Ok(a) => a,
             Err(e) => {
-                let ev = Evidence::new(format!("route/{}", echo::NAME), &sent, &e, watch.elapsed(), false);
+                let ev = Evidence::new(
+                    format!("route/{}", echo::NAME),
+                    &sent,
+                    &e,
+                    watch.elapsed(),
+                    false,
+                );
                 report(cx, &ev).await;
                 return Err(StageError::new(format!("probe route {host}: {e}")).with_hint(format!(
                     "run `kubectl -n {} logs deploy/{svc}`: the Envoy proxy's log says what it did with the request",
@@ -522,7 +559,13 @@ impl IngressStage {
         };
         let body = crate::domain::printable::sanitize(&body);
         let ok = status.contains(" 200") && body.contains(&marker);
-        let ev = Evidence::new(format!("route/{}", echo::NAME), &sent, format!("{status}: {body}"), watch.elapsed(), ok);
+        let ev = Evidence::new(
+            format!("route/{}", echo::NAME),
+            &sent,
+            format!("{status}: {body}"),
+            watch.elapsed(),
+            ok,
+        );
         report(cx, &ev).await;
         if !ok {
             return Err(StageError::new(format!(
@@ -564,7 +607,10 @@ impl Stage for IngressStage {
                 Ok(v) => Check::pass(
                     "cluster/reachable",
                     "Cluster reachable",
-                    format!("Kubernetes {}.{} (context {})", v.major, v.minor, self.opts.context),
+                    format!(
+                        "Kubernetes {}.{} (context {})",
+                        v.major, v.minor, self.opts.context
+                    ),
                 ),
                 Err(e) => Check::fail(
                     "cluster/reachable",
@@ -586,7 +632,12 @@ impl Stage for IngressStage {
                 "Tree read",
                 format!("{} documents the doctor may name", f.docs.len()),
             ),
-            Err(e) => Check::fail("tree/read", "Tree read", e.message, e.hint.unwrap_or_default()),
+            Err(e) => Check::fail(
+                "tree/read",
+                "Tree read",
+                e.message,
+                e.hint.unwrap_or_default(),
+            ),
         });
         checks
     }

@@ -34,7 +34,8 @@ fn s<'v>(v: &'v Value, ptr: &str) -> &'v str {
 }
 
 fn kube_err(e: String) -> StageError {
-    StageError::new(e).with_hint("check that the cluster's API server answers: `kubectl get --raw /readyz`")
+    StageError::new(e)
+        .with_hint("check that the cluster's API server answers: `kubectl get --raw /readyz`")
 }
 
 /// A fix as the hint text.
@@ -71,13 +72,21 @@ pub async fn crds(client: &kube::Client) -> Result<Verdict, StageError> {
     )))
 }
 
-async fn list_one(client: &kube::Client, kind: Kind, name: &str) -> Result<Option<Value>, StageError> {
+async fn list_one(
+    client: &kube::Client,
+    kind: Kind,
+    name: &str,
+) -> Result<Option<Value>, StageError> {
     let all = k::list(client, kind, None, None).await.map_err(kube_err)?;
     Ok(all.into_iter().find(|o| k::meta(o, "name") == name))
 }
 
 /// HelmRelease `ns/name` is Ready; otherwise the Flux stage's root cause of what holds it back.
-pub async fn helm_release(client: &kube::Client, ns: &str, name: &str) -> Result<Verdict, StageError> {
+pub async fn helm_release(
+    client: &kube::Client,
+    ns: &str,
+    name: &str,
+) -> Result<Verdict, StageError> {
     let objects = crate::stages::flux::snapshot(client).await?;
     let key = ("HelmRelease".to_string(), ns.to_string(), name.to_string());
     let label = diagnose::label(&key);
@@ -89,8 +98,8 @@ pub async fn helm_release(client: &kube::Client, ns: &str, name: &str) -> Result
     if diagnose::state(hr).ready {
         return Ok(Ok(format!("{label} is Ready")));
     }
-    let cause = diagnose::root_cause(&objects)
-        .filter(|c| c.key == key || c.blocked.contains(&label));
+    let cause =
+        diagnose::root_cause(&objects).filter(|c| c.key == key || c.blocked.contains(&label));
     Ok(Err(match cause {
         Some(c) => {
             let mut msg = format!(
@@ -114,7 +123,12 @@ pub async fn helm_release(client: &kube::Client, ns: &str, name: &str) -> Result
 }
 
 /// Gateway `ns/name` is Programmed and has an address.
-pub async fn gateway(client: &kube::Client, facts: &Facts, ns: &str, name: &str) -> Result<Verdict, StageError> {
+pub async fn gateway(
+    client: &kube::Client,
+    facts: &Facts,
+    ns: &str,
+    name: &str,
+) -> Result<Verdict, StageError> {
     let Some(gw) = k::get(client, GATEWAY, ns, name).await.map_err(kube_err)? else {
         return Ok(Err(StageError::new(format!("Gateway {ns}/{name} is not in the cluster"))
             .with_hint("the Kustomization that applies cluster/kubernetes/platform/ingress/gateway-api/gateway is not Ready: run `flux get kustomizations -A`")));
@@ -138,23 +152,35 @@ pub async fn gateway(client: &kube::Client, facts: &Facts, ns: &str, name: &str)
         .map(|c| s(c, "/reason"))
         .unwrap_or_default();
     let hint = match facts.of_kind("EnvoyProxy").next() {
-        Some(p) if reason == "AddressNotAssigned" || addresses.is_empty() => hint(&tree::field_fix(
-            p,
-            "spec.provider.kubernetes.envoyService",
-            "the Envoy Service has no address: give it externalIPs (the nodes' addresses) or run a load-balancer controller",
-        )),
-        _ => format!("run `kubectl -n {ns} describe gateway {name}`: Envoy Gateway says why (its Envoy pods and Service in envoy-gateway-system)"),
+        Some(p) if reason == "AddressNotAssigned" || addresses.is_empty() => {
+            hint(&tree::field_fix(
+                p,
+                "spec.provider.kubernetes.envoyService",
+                "the Envoy Service has no address: give it externalIPs (the nodes' addresses) or run a load-balancer controller",
+            ))
+        }
+        _ => format!(
+            "run `kubectl -n {ns} describe gateway {name}`: Envoy Gateway says why (its Envoy pods and Service in envoy-gateway-system)"
+        ),
     };
     Ok(Err(StageError::new(format!(
         "Gateway {ns}/{name} is not Programmed with an address: {}{}",
         k::describe(conds, "Programmed"),
-        if addresses.is_empty() { "; no address" } else { "" }
+        if addresses.is_empty() {
+            "; no address"
+        } else {
+            ""
+        }
     ))
     .with_hint(hint)))
 }
 
 /// Certificates in the Gateway's namespace whose Secret one of its HTTPS listeners serves.
-pub async fn served_certificates(client: &kube::Client, ns: &str, name: &str) -> Result<Vec<Value>, StageError> {
+pub async fn served_certificates(
+    client: &kube::Client,
+    ns: &str,
+    name: &str,
+) -> Result<Vec<Value>, StageError> {
     let Some(gw) = k::get(client, GATEWAY, ns, name).await.map_err(kube_err)? else {
         return Ok(vec![]);
     };
@@ -166,7 +192,9 @@ pub async fn served_certificates(client: &kube::Client, ns: &str, name: &str) ->
         .filter(|l| s(l, "/protocol") == "HTTPS")
         .map(|l| s(l, "/tls/certificateRefs/0/name").to_string())
         .collect();
-    let certs = k::list(client, CERTIFICATE, Some(ns), None).await.map_err(kube_err)?;
+    let certs = k::list(client, CERTIFICATE, Some(ns), None)
+        .await
+        .map_err(kube_err)?;
     Ok(certs
         .into_iter()
         .filter(|c| secrets.iter().any(|sec| sec == s(c, "/spec/secretName")))
@@ -174,7 +202,12 @@ pub async fn served_certificates(client: &kube::Client, ns: &str, name: &str) ->
 }
 
 /// Every certificate the Gateway's HTTPS listeners serve is Ready.
-pub async fn certificates(client: &kube::Client, facts: &Facts, ns: &str, name: &str) -> Result<Verdict, StageError> {
+pub async fn certificates(
+    client: &kube::Client,
+    facts: &Facts,
+    ns: &str,
+    name: &str,
+) -> Result<Verdict, StageError> {
     let certs = served_certificates(client, ns, name).await?;
     if certs.is_empty() {
         return Ok(Err(StageError::new(format!(

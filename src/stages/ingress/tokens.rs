@@ -42,10 +42,12 @@ pub fn read(
         )
     })?;
     let ids = identities_from_text(&Zeroizing::new(text), &identity_file.display().to_string());
-    let opened = EncryptedFile::open_verified(env_file, &ids)
-        .map_err(|e| StageError::new(format!("{shown}: {e}")).with_hint("run the secrets stage first"))?;
+    let opened = EncryptedFile::open_verified(env_file, &ids).map_err(|e| {
+        StageError::new(format!("{shown}: {e}")).with_hint("run the secrets stage first")
+    })?;
     let value = |key: &str| -> Result<Zeroizing<String>, StageError> {
-        let path = parse_path(key).map_err(|e| StageError::new(format!("{shown}: `{key}`: {e}")))?;
+        let path =
+            parse_path(key).map_err(|e| StageError::new(format!("{shown}: `{key}`: {e}")))?;
         match opened.get(&path) {
             Some(Node::Scalar(s)) if !s.display_text().trim().is_empty() => {
                 Ok(Zeroizing::new(s.display_text().trim().to_string()))
@@ -67,11 +69,16 @@ pub fn read(
 
 /// Whether the cluster's `cloudflared-tunnel` Secret (`in_cluster`) names the same account and
 /// tunnel as the env file's token; the error names both tunnels (never the secrets).
-pub fn same_tunnel(env_token: &str, in_cluster: Option<&str>, shown: &str) -> Result<String, StageError> {
+pub fn same_tunnel(
+    env_token: &str,
+    in_cluster: Option<&str>,
+    shown: &str,
+) -> Result<String, StageError> {
     let (ns, name, key) = TUNNEL_SECRET;
     let want = tunnel_token::parse(env_token).map_err(|e| {
-        StageError::new(format!("{shown}: {ENV_TUNNEL_TOKEN}: {e}"))
-            .with_hint(format!("store the tunnel's token: `homelab env set {shown} {ENV_TUNNEL_TOKEN}`"))
+        StageError::new(format!("{shown}: {ENV_TUNNEL_TOKEN}: {e}")).with_hint(format!(
+            "store the tunnel's token: `homelab env set {shown} {ENV_TUNNEL_TOKEN}`"
+        ))
     })?;
     let rerender = "run the Flux stage again: it renders cluster/kubernetes/platform/ingress/cloudflared/cloudflared-tunnel.sops.yaml from the env file, commits and pushes it";
     let Some(have) = in_cluster else {
@@ -106,7 +113,10 @@ mod tests {
         let b = tunnel_token::encode("acct1", "22222222-2222-4222-8222-222222222222", &[2; 32]);
         assert!(same_tunnel(&a, Some(&a), "config/env/x.env").is_ok());
         let e = same_tunnel(&a, Some(&b), "config/env/x.env").unwrap_err();
-        assert!(e.message.contains("22222222-2222-4222-8222-222222222222"), "{e:?}");
+        assert!(
+            e.message.contains("22222222-2222-4222-8222-222222222222"),
+            "{e:?}"
+        );
         assert!(!e.message.contains(a.as_str()), "never the token itself");
         assert!(e.hint.unwrap().contains("cloudflared-tunnel.sops.yaml"));
         let e = same_tunnel(&a, None, "config/env/x.env").unwrap_err();

@@ -141,7 +141,12 @@ fn envoy_deployment(p: &mut Pass, svc_name: &str, ns: &str, name: &str, ports: &
             "ports": container_ports}]},
     });
     if old.as_ref().map(|o| &o["spec"]) != Some(&dep["spec"]) {
-        p.save(&key("apps", "deployments"), old.as_ref(), dep, "envoy-gateway");
+        p.save(
+            &key("apps", "deployments"),
+            old.as_ref(),
+            dep,
+            "envoy-gateway",
+        );
     }
 }
 

@@ -201,9 +201,7 @@ fn route(
     listeners: &[Value],
     host: &str,
 ) -> Option<Result<(String, String, u64), ()>> {
-    let listener = listeners
-        .iter()
-        .find(|l| covers(s(l, "/hostname"), host))?;
+    let listener = listeners.iter().find(|l| covers(s(l, "/hostname"), host))?;
     let lname = s(listener, "/name");
     let all = crate::sim::kube::select::Selectors::parse(None, None).unwrap_or_default();
     let list = |group: &str, plural: &str, ns: Option<&str>| {
@@ -230,7 +228,9 @@ fn route(
                 && arr(p, "/conditions")
                     .any(|c| s(c, "/type") == "Accepted" && s(c, "/status") == "True")
         });
-        let hosts: Vec<&str> = arr(r, "/spec/hostnames").filter_map(Value::as_str).collect();
+        let hosts: Vec<&str> = arr(r, "/spec/hostnames")
+            .filter_map(Value::as_str)
+            .collect();
         attached && accepted && (hosts.is_empty() || hosts.iter().any(|h| covers(h, host)))
     })?;
     let rns = s(route, "/metadata/namespace");
@@ -254,7 +254,11 @@ fn route(
                 .find(|e| e.pointer("/conditions/ready") == Some(&Value::Bool(true)))
                 .map(|e| (s(e, "/targetRef/name").to_string(), port))
         });
-    Some(found.map(|(pod, port)| (svc_ns.to_string(), pod, port)).ok_or(()))
+    Some(
+        found
+            .map(|(pod, port)| (svc_ns.to_string(), pod, port))
+            .ok_or(()),
+    )
 }
 
 #[cfg(test)]
