@@ -14,6 +14,8 @@ mod flux_view;
 mod git_push;
 #[path = "k3s/ha.rs"]
 mod ha;
+#[path = "k3s/ingress_stage.rs"]
+mod ingress_stage;
 #[path = "k3s/kube_api.rs"]
 mod kube_api;
 #[path = "k3s/kube_backend.rs"]

@@ -5,6 +5,7 @@
 pub mod crash_point;
 pub mod engine;
 pub mod flux;
+pub mod ingress;
 pub mod insecure_http;
 pub mod interrupt;
 pub mod journal;

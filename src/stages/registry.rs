@@ -144,7 +144,7 @@ pub const STAGES: &[StageSpec] = &[
         blurb: "Gateway API on Envoy Gateway, cloudflared, external-dns",
         reaches: None,
         needs: &[StageId::Flux],
-        build: None,
+        build: Some(build_ingress),
     },
     StageSpec {
         id: StageId::Observability,
@@ -369,6 +369,19 @@ fn build_storage(cx: &BuildCx) -> Build {
     }
 }
 
+/// The cluster through the operator's kubeconfig; Cloudflare through the env file's tokens
+/// (read when a step first needs them, as the doctor reads them).
+fn build_ingress(cx: &BuildCx) -> Build {
+    use super::ingress::{IngressOptions, IngressStage};
+    let Some(identity) = super::secrets::identity_location() else {
+        return Build::Unavailable(
+            "no HOME or SOPS_AGE_KEY_FILE: cannot find the age identity".into(),
+        );
+    };
+    let opts = IngressOptions::from_process(&cx.cfg, cx.repo.clone(), identity);
+    Build::Ready(Arc::new(IngressStage::new(cx.cfg.clone(), opts)))
+}
+
 fn build_secrets(cx: &BuildCx) -> Build {
     use super::secrets::{SecretsStage, identity_location};
     let Some(identity) = identity_location() else {
@@ -417,7 +430,7 @@ mod tests {
             .filter(|id| id.available())
             .map(StageId::as_str)
             .collect();
-        assert_eq!(available, ["secrets", "proxmox", "k3s", "flux", "storage"]);
+        assert_eq!(available, ["secrets", "proxmox", "k3s", "flux", "storage", "ingress"]);
         assert_eq!(
             not_in_build(StageId::Ingress),
             "the Ingress stage is not in this build yet"

@@ -144,6 +144,9 @@ pub struct Setup {
     /// Flux's URL and the repository the simulator fetches for it (empty at first; the stage
     /// pushes there), instead of a local bare repository holding the tree.
     pub remote: Option<(String, PathBuf)>,
+    /// The env file's text instead of the default one (the ingress stage's tests put the
+    /// Cloudflare simulator's tokens in it).
+    pub env: Option<String>,
 }
 
 pub async fn sim() -> KubeSim {
@@ -194,8 +197,10 @@ impl FluxLab {
         Opened::new_plain(
             &env_path,
             Format::Dotenv,
-            "GRAFANA_ADMIN_USER=admin\nGRAFANA_ADMIN_PASSWORD=pw-1\nCLOUDFLARE_API_TOKEN=cf-1\n\
-             CLOUDFLARE_TUNNEL_TOKEN=tunnel-1\nTAILSCALE_AUTH_KEY=tskey-1\nVSCODE_SERVER_PASSWORD=code-1\n",
+            setup.env.as_deref().unwrap_or(
+                "GRAFANA_ADMIN_USER=admin\nGRAFANA_ADMIN_PASSWORD=pw-1\nCLOUDFLARE_API_TOKEN=cf-1\n\
+                 CLOUDFLARE_TUNNEL_TOKEN=tunnel-1\nTAILSCALE_AUTH_KEY=tskey-1\nVSCODE_SERVER_PASSWORD=code-1\n",
+            ),
             CryptRule::default(),
             false,
             std::slice::from_ref(&recipient),

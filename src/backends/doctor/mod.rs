@@ -20,9 +20,9 @@
 mod cloudflare;
 pub mod connect;
 mod gateway;
-mod kube;
+pub mod kube;
 pub mod tls;
-mod tree;
+pub mod tree;
 
 use crate::backends::cloudflare::{CloudflareClient, TunnelRef};
 use crate::domain::doctor::{Exposure, Facts, Finding, Fix, Link, Outcome};
@@ -171,6 +171,32 @@ impl Doctor {
             (Link::Route, _) => gateway::route(self, trail).await,
             (Link::Backend, _) => gateway::backend(self, trail).await,
             (Link::Certificate, _) => tls::certificate(self, host, trail).await,
+        }
+    }
+
+    /// One of the links that need nothing from the links before them (1, the DNS record,
+    /// and 2, the tunnel's connectors) on its own: what the ingress stage checks for the
+    /// tree's public hosts and the tunnel. Any other link is walked from its start.
+    pub async fn link_alone(&self, link: Link, host: &str) -> Finding {
+        let mut trail = Trail::default();
+        match link {
+            Link::Dns | Link::Tunnel => self.link(link, host, Exposure::Public, &mut trail).await,
+            _ => {
+                let (found, _) = self.walk_all(host).await;
+                found
+                    .into_iter()
+                    .find(|f| f.link == link || !f.ok)
+                    .unwrap_or_else(|| {
+                        Finding::broken(
+                            link,
+                            "the walk did not reach this link",
+                            Fix::Command {
+                                command: format!("homelab doctor {host}"),
+                                why: "walk the whole chain".into(),
+                            },
+                        )
+                    })
+            }
         }
     }
 

@@ -8,6 +8,7 @@
 //! Gateway, and for each host a proxied CNAME to the tunnel with its owner TXT record, as
 //! external-dns writes them. [`Fault`]s break one link each, for the doctor's tests.
 
+pub mod cluster_link;
 pub mod envelope;
 pub mod routes;
 pub mod state;
@@ -208,6 +209,7 @@ impl CloudflareSim {
         let mut st = self.shared.lock();
         match fault {
             Fault::TunnelWithoutConnectors => {
+                st.connectors_down = true;
                 let at = state::now();
                 for t in &mut st.tunnels {
                     t.connectors.clear();
@@ -237,6 +239,17 @@ impl CloudflareSim {
             }
             Fault::Unavailable(_) => {}
         }
+    }
+
+    /// Follow the kube simulator's cloudflared and external-dns (`cluster_link`) every
+    /// `every` until `stop` fires.
+    pub fn follow_cluster(
+        &self,
+        store: std::sync::Arc<crate::sim::kube::store::Store>,
+        every: std::time::Duration,
+        stop: CancellationToken,
+    ) {
+        cluster_link::spawn(self.shared.clone(), store, every, stop);
     }
 
     pub async fn stop(self) {

@@ -26,7 +26,7 @@ pub struct Zone {
     pub created_on: String,
 }
 
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct Record {
     pub id: String,
     pub zone_id: String,
@@ -103,6 +103,8 @@ pub struct State {
     pub records: Vec<Record>,
     pub tunnels: Vec<Tunnel>,
     pub registry: TxtRegistry,
+    /// Set by `Fault::TunnelWithoutConnectors`: no cloudflared connects (`cluster_link`).
+    pub connectors_down: bool,
 }
 
 /// 32 lowercase hex digits (zone, record, token and account ids).
@@ -160,6 +162,7 @@ impl State {
             records: vec![],
             tunnels: vec![],
             registry,
+            connectors_down: false,
         }
     }
 
@@ -234,6 +237,24 @@ impl State {
             secret: rand::random(),
         });
         id
+    }
+
+    /// A proxied CNAME `name` -> `<tunnel>.cfargotunnel.com` (the record an operator makes
+    /// once for a tunnel, such as `tunnel.example.com`, that routes' targets name).
+    pub fn add_tunnel_cname(&mut self, zone_id: &str, name: &str, tunnel_id: &str) {
+        let at = now();
+        self.records.push(Record {
+            id: hex_id(),
+            zone_id: zone_id.into(),
+            record_type: "CNAME".into(),
+            name: name.to_ascii_lowercase(),
+            content: format!("{tunnel_id}.cfargotunnel.com"),
+            proxied: true,
+            ttl: 1,
+            comment: None,
+            created_on: at.clone(),
+            modified_on: at,
+        });
     }
 
     pub fn tunnel(&self, id: &str) -> Option<&Tunnel> {

@@ -14,6 +14,7 @@ pub mod layout;
 mod power;
 pub mod repo;
 pub mod root;
+pub mod tree_values;
 
 use crate::sim::git_host::{GitHost, GitHostOptions};
 use crate::sim::kube::{KubeSim, objects::NodeSpec};
@@ -212,6 +213,7 @@ impl Lab {
         )
         .map_err(io(&lab_kc))?;
 
+        let power = CancellationToken::new();
         let loki = crate::sim::loki::LokiSim::start(
             l.loki_addr(),
             crate::sim::loki::LokiSimOptions {
@@ -235,6 +237,17 @@ impl Lab {
             })
             .await
             .map_err(|e| bind_err("Cloudflare API", e))?;
+        // The operator's one record for the tunnel (the apps' routes name it as their target);
+        // cloudflared's connections and external-dns's records follow the cluster.
+        let (zone_id, tunnel_id) = (cloudflare.zone_id.clone(), cloudflare.tunnel_id.clone());
+        cloudflare.with(|st| st.add_tunnel_cname(&zone_id, "tunnel.demo.internal", &tunnel_id));
+        cloudflare.follow_cluster(
+            kube.store().clone(),
+            speed
+                .scale(std::time::Duration::from_secs(1))
+                .max(std::time::Duration::from_millis(50)),
+            power.clone(),
+        );
         let cf_ca = l.cloudflare_ca();
         crate::atomic_write::write(
             &cf_ca,
@@ -300,7 +313,6 @@ impl Lab {
                 state: Arc::new(std::sync::Mutex::new(node_state(&l))),
             });
         }
-        let power = CancellationToken::new();
         tokio::spawn(power::follow_vms(
             pve.state.clone(),
             nodes.clone(),

@@ -1,6 +1,7 @@
 //! The lab's temporary copy of the repository: a clone of the operator's (its committed
 //! state), without the other clusters' definitions and env files (so nothing in the demo can
-//! point at a real host), with config/clusters/demo.yaml committed on `main`; and the git
+//! point at a real host), with config/clusters/demo.yaml committed on `main` and the tree's
+//! cluster values (domain, node addresses) pointed at it ([`super::tree_values`]); and the git
 //! host's bare repository cloned from it ([`publish`]), which the copy's `origin` names.
 
 use std::path::Path;
@@ -36,6 +37,16 @@ pub fn prepare(source: &Path, dest: &Path, cluster_yaml: &str) -> Result<(), Str
         repo.set_head("refs/heads/main").map_err(git)?;
     }
     repo.remote_delete("origin").ok();
+    // The tree points at the demo cluster (its domain, its nodes), from the shipped definitions.
+    if let Ok(entries) = std::fs::read_dir(dest.join("config/clusters")) {
+        for e in entries.flatten() {
+            let Ok(shipped) = std::fs::read_to_string(e.path()) else {
+                continue;
+            };
+            let pairs = super::tree_values::pairs(&shipped, cluster_yaml);
+            super::tree_values::apply(dest, &pairs)?;
+        }
+    }
     for dir in ["config/clusters", "config/env"] {
         let Ok(entries) = std::fs::read_dir(dest.join(dir)) else {
             continue;
@@ -66,7 +77,7 @@ pub fn prepare(source: &Path, dest: &Path, cluster_yaml: &str) -> Result<(), Str
     .map_err(|e| format!("{}: {e}", marker.display()))?;
     commit_all(
         &repo,
-        "demo: the demo cluster's definition, other clusters removed",
+        "demo: the demo cluster's definition, other clusters removed, the tree pointed at it",
     )
 }
 

@@ -674,7 +674,8 @@ fn short(oid: &str) -> &str {
     oid.get(..12).unwrap_or(oid)
 }
 
-/// Every followed Flux object, listed once (verify, the follow step's check, the storage stage's diagnosis).
+/// Every followed Flux object, listed once (verify, the follow step's check, the storage
+/// stage's diagnosis and the ingress stage's HelmRelease readiness).
 pub async fn snapshot(
     client: &kube::Client,
 ) -> StageResult<std::collections::BTreeMap<diagnose::Key, serde_json::Value>> {

@@ -91,6 +91,9 @@ pub enum Fault {
     /// The Gateway `name` gets no address: `Programmed=False AddressNotAssigned`, as Envoy
     /// Gateway reports it when nothing gives its Envoy Service an address (`provision.rs`).
     GatewayUnprogrammed { namespace: String, name: String },
+    /// The HTTPRoute `name` in `namespace` is refused by every Gateway it names:
+    /// `Accepted=False NotAllowedByListeners`, as Envoy Gateway words it (`routing.rs`).
+    RouteNotAccepted { namespace: String, name: String },
     /// The Certificate `name` fails to renew: its certificate ends in `days` days, `Ready`
     /// stays True and `Issuing` is False (`routing.rs`).
     CertificateExpiring {
@@ -117,6 +120,7 @@ impl Fault {
             | Fault::GitAuth { .. }
             | Fault::SopsDecryption { .. }
             | Fault::GatewayUnprogrammed { .. }
+            | Fault::RouteNotAccepted { .. }
             | Fault::CertificateExpiring { .. }
             | Fault::BackupTargetUnavailable => false,
         }
@@ -265,9 +269,19 @@ impl<'a> Pass<'a> {
     }
 
     /// Write `new` when it differs from `old` (None: create).
+    /// An update (`old` Some) of an object deleted since this pass listed it is dropped: a
+    /// controller's status write never brings a deleted object back.
     pub(crate) fn save(&self, key: &TypeKey, old: Option<&Value>, new: Value, manager: &str) {
         if old == Some(&new) {
             return;
+        }
+        if let Some(o) = old {
+            let uid = |v: &Value| v.pointer("/metadata/uid").cloned();
+            let ns = meta(o, "namespace");
+            match self.store.get(key, ns, meta(o, "name")) {
+                Ok(now) if uid(&now) == uid(o) => {}
+                _ => return,
+            }
         }
         if let Err(e) = self.store.put(key, new, manager) {
             log_err(manager, &e);

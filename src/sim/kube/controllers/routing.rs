@@ -103,8 +103,51 @@ fn envoy_service(p: &mut Pass, gw: &Value) {
         "gateway.envoyproxy.io/owning-gateway-name": name,
         "gateway.envoyproxy.io/owning-gateway-namespace": ns,
     });
-    svc["spec"]["ports"] = json!(ports);
+    svc["spec"]["ports"] = json!(ports.clone());
     p.save(&key("", "services"), old.as_ref(), svc, "envoy-gateway");
+    envoy_deployment(p, &svc_name, ns, name, &ports);
+}
+
+/// The Envoy proxy Deployment Envoy Gateway runs for a Gateway (named as its Service): pods
+/// labelled with the owning Gateway, one container port `10000 + P` per listener port P. Their
+/// ports answer as the Gateway routes (`portforward/envoy.rs`).
+fn envoy_deployment(p: &mut Pass, svc_name: &str, ns: &str, name: &str, ports: &[Value]) {
+    let labels = json!({
+        "app.kubernetes.io/component": "proxy",
+        "app.kubernetes.io/managed-by": "envoy-gateway",
+        "app.kubernetes.io/name": "envoy",
+        "gateway.envoyproxy.io/owning-gateway-name": name,
+        "gateway.envoyproxy.io/owning-gateway-namespace": ns,
+    });
+    let container_ports: Vec<Value> = ports
+        .iter()
+        .map(|pt| json!({"name": pt["name"], "containerPort": pt["targetPort"], "protocol": "TCP"}))
+        .collect();
+    let old = p
+        .store
+        .get(&key("apps", "deployments"), ENVOY_NS, svc_name)
+        .ok();
+    let mut dep = old.clone().unwrap_or_else(|| {
+        json!({"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": svc_name, "namespace": ENVOY_NS},
+            "spec": {"replicas": 1}})
+    });
+    dep["metadata"]["labels"] = labels.clone();
+    dep["spec"]["selector"] = json!({"matchLabels": labels.clone()});
+    dep["spec"]["template"] = json!({
+        "metadata": {"labels": labels},
+        "spec": {"containers": [{"name": "envoy",
+            "image": "docker.io/envoyproxy/envoy:distroless-v1.35.0",
+            "ports": container_ports}]},
+    });
+    if old.as_ref().map(|o| &o["spec"]) != Some(&dep["spec"]) {
+        p.save(
+            &key("apps", "deployments"),
+            old.as_ref(),
+            dep,
+            "envoy-gateway",
+        );
+    }
 }
 
 /// A condition in `list` (an entry's `conditions`), keeping `lastTransitionTime` when
@@ -266,7 +309,17 @@ fn routes(p: &mut Pass, gateways: &[Value]) {
                             .any(|h| hosts_intersect(s(l, "/hostname"), h))
                 })
                 .collect();
-            let accepted = if candidates.is_empty() {
+            let refused = p.faults.iter().any(|f| {
+                matches!(f, Fault::RouteNotAccepted { namespace, name }
+                    if *namespace == rns && name == meta(&route, "name"))
+            });
+            let accepted = if refused {
+                (
+                    false,
+                    "NotAllowedByListeners",
+                    "No listeners included by this parent ref allowed this attachment.",
+                )
+            } else if candidates.is_empty() {
                 (
                     false,
                     "NoMatchingParent",

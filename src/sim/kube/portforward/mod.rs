@@ -11,10 +11,12 @@
 //! A port answers from the address a caller attached with [`Ports::attach`]
 //! (`KubeSim::serve_port`, how the Loki / Prometheus / Alertmanager simulators sit behind
 //! Services), else with a small built-in HTTP responder naming the pod when a container
-//! declares the port, else as nothing listening does (containerd's connection refused, on the
+//! declares the port (an Envoy proxy pod's port routes by Host to its Gateway's HTTPRoutes,
+//! [`envoy`]), else as nothing listening does (containerd's connection refused, on the
 //! error channel). docs/reference/kubernetes.md §7 names the upstream sources.
 
 pub mod channels;
+pub mod envoy;
 pub mod spdy_session;
 pub mod target;
 

@@ -197,6 +197,16 @@ impl Ctx {
         let Some(container) = declaring_container(&pod, port) else {
             return Err(refused(&pod, port));
         };
+        if let Some(gateway) = super::envoy::gateway_of(&pod) {
+            let (ours, theirs) = tokio::io::duplex(64 * 1024);
+            tokio::spawn(super::envoy::serve(
+                theirs,
+                self.store.clone(),
+                gateway,
+                port,
+            ));
+            return Ok(Box::new(ours));
+        }
         let (ours, theirs) = tokio::io::duplex(64 * 1024);
         let who = format!(
             "{}/{} container {container} port {port}",
