@@ -366,6 +366,15 @@ pub struct ObservabilityConfig {
     pub prometheus_ca_file: Option<String>,
     #[serde(default)]
     pub alertmanager_ca_file: Option<String>,
+    /// Port-forward targets `namespace/service:port` (`config::service_target`) the
+    /// observability stage verified and wrote; the console forwards to them when no URL above
+    /// is set (without them it forwards to the Services this repository's tree deploys).
+    #[serde(default)]
+    pub loki_service: Option<String>,
+    #[serde(default)]
+    pub prometheus_service: Option<String>,
+    #[serde(default)]
+    pub alertmanager_service: Option<String>,
 }
 
 impl ClusterConfig {

@@ -153,7 +153,7 @@ pub const STAGES: &[StageSpec] = &[
         blurb: "Prometheus, Alertmanager, Loki, Promtail, Grafana, OTel",
         reaches: None,
         needs: &[StageId::Storage],
-        build: None,
+        build: Some(build_observability),
     },
 ];
 
@@ -352,6 +352,17 @@ fn build_flux(cx: &BuildCx) -> Build {
     )))
 }
 
+/// The observability stage reads the cluster through the operator's kubeconfig and writes the
+/// console's port-forward targets into the cluster definition.
+fn build_observability(cx: &BuildCx) -> Build {
+    use super::observability::{ObservabilityOptions, ObservabilityStage};
+    Build::Ready(Arc::new(ObservabilityStage::new(
+        cx.repo.clone(),
+        cx.cfg.clone(),
+        ObservabilityOptions::from_process(&cx.cfg),
+    )))
+}
+
 fn build_secrets(cx: &BuildCx) -> Build {
     use super::secrets::{SecretsStage, identity_location};
     let Some(identity) = identity_location() else {
@@ -400,7 +411,7 @@ mod tests {
             .filter(|id| id.available())
             .map(StageId::as_str)
             .collect();
-        assert_eq!(available, ["secrets", "proxmox", "k3s", "flux"]);
+        assert_eq!(available, ["secrets", "proxmox", "k3s", "flux", "observability"]);
         assert_eq!(
             not_in_build(StageId::Storage),
             "the Storage stage is not in this build yet"
