@@ -35,6 +35,8 @@ mod kube_stream;
 mod lab;
 #[path = "support/rendered_secrets.rs"]
 mod rendered_secrets;
+#[path = "k3s/obs_stage.rs"]
+mod obs_stage;
 #[path = "k3s/scaffold_doctor.rs"]
 mod scaffold_doctor;
 #[path = "k3s/scaffold_push.rs"]

@@ -367,8 +367,9 @@ pub struct ObservabilityConfig {
     #[serde(default)]
     pub alertmanager_ca_file: Option<String>,
     /// Port-forward targets `namespace/service:port` (`config::service_target`) the
-    /// observability stage verified and wrote; the console forwards to them when no URL above
-    /// is set (without them it forwards to the Services this repository's tree deploys).
+    /// observability stage probed and wrote: the Services the console forwards to when no URL
+    /// above is set (today the console forwards to the same Services by its own constants,
+    /// `screens/console/forwarded.rs`, and does not read these fields).
     #[serde(default)]
     pub loki_service: Option<String>,
     #[serde(default)]
