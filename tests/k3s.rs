@@ -33,10 +33,10 @@ mod kube_stream;
 #[path = "scaffold/lab.rs"]
 #[allow(dead_code)]
 mod lab;
-#[path = "support/rendered_secrets.rs"]
-mod rendered_secrets;
 #[path = "k3s/obs_stage.rs"]
 mod obs_stage;
+#[path = "support/rendered_secrets.rs"]
+mod rendered_secrets;
 #[path = "k3s/scaffold_doctor.rs"]
 mod scaffold_doctor;
 #[path = "k3s/scaffold_push.rs"]

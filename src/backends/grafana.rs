@@ -66,7 +66,11 @@ impl GrafanaClient {
     /// `GET /api/datasources/uid/{uid}/health`: a 400 with Grafana's JSON is an answer (the
     /// datasource is unhealthy), not a failed request.
     pub async fn health(&self, uid: &str) -> Result<Health, EndpointError> {
-        if uid.is_empty() || !uid.chars().all(|c| c.is_ascii_alphanumeric() || "-_".contains(c)) {
+        if uid.is_empty()
+            || !uid
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_".contains(c))
+        {
             return Err(EndpointError::Unsupported {
                 peer: "Grafana",
                 message: format!("datasource uid {uid:?} is not a uid"),

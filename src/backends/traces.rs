@@ -136,8 +136,8 @@ impl TempoClient {
                 message: String::from_utf8_lossy(&body).chars().take(200).collect(),
             });
         }
-        let v: Value = serde_json::from_slice(&body)
-            .map_err(|e| self.http.decode_error_for(&body, e))?;
+        let v: Value =
+            serde_json::from_slice(&body).map_err(|e| self.http.decode_error_for(&body, e))?;
         Ok(Some(span_ids(&v)))
     }
 }
@@ -168,7 +168,12 @@ pub fn span_ids(v: &Value) -> Vec<SpanRef> {
             .or_else(|| rs.get("instrumentationLibrarySpans"))
             .and_then(Value::as_array);
         for ss in scopes.into_iter().flatten() {
-            for span in ss.get("spans").and_then(Value::as_array).into_iter().flatten() {
+            for span in ss
+                .get("spans")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
                 if out.len() >= MAX_SPANS {
                     return out;
                 }
@@ -236,6 +241,9 @@ mod tests {
             r.pointer("/resourceSpans/0/scopeSpans/0/spans/0/traceId"),
             Some(&json!(s.trace_id))
         );
-        assert_eq!(span_ids(&json!({"resourceSpans": r["resourceSpans"]}))[0].span_id, s.span_id);
+        assert_eq!(
+            span_ids(&json!({"resourceSpans": r["resourceSpans"]}))[0].span_id,
+            s.span_id
+        );
     }
 }

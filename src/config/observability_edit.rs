@@ -22,11 +22,12 @@ fn key_of(line: &str) -> Option<&str> {
 /// Return `text` with `observability.<key>: "<value>"` for every pair. Values are quoted YAML
 /// strings; they must not hold `"` or `\` (port-forward targets and URLs never do).
 pub fn with_observability(text: &str, pairs: &[(&str, &str)]) -> Result<String, String> {
-    if let Some((k, v)) = pairs
-        .iter()
-        .find(|(k, v)| v.contains(['"', '\\', '\n']) || !k.chars().all(|c| c.is_ascii_lowercase() || c == '_'))
-    {
-        return Err(format!("observability.{k}: `{v}` cannot be written as a plain YAML string"));
+    if let Some((k, v)) = pairs.iter().find(|(k, v)| {
+        v.contains(['"', '\\', '\n']) || !k.chars().all(|c| c.is_ascii_lowercase() || c == '_')
+    }) {
+        return Err(format!(
+            "observability.{k}: `{v}` cannot be written as a plain YAML string"
+        ));
     }
     let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
     let top = lines
@@ -41,7 +42,11 @@ pub fn with_observability(text: &str, pairs: &[(&str, &str)]) -> Result<String, 
                 return Err(format!(
                     "line {}: `observability:` is written inline; write it as a block, or set {} by hand",
                     i + 1,
-                    pairs.iter().map(|(k, _)| format!("observability.{k}")).collect::<Vec<_>>().join(", ")
+                    pairs
+                        .iter()
+                        .map(|(k, _)| format!("observability.{k}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ));
             }
             i
@@ -91,8 +96,11 @@ mod tests {
     use super::*;
 
     fn base() -> String {
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config/clusters/prox-n100.yaml"))
-            .unwrap()
+        std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/config/clusters/prox-n100.yaml"
+        ))
+        .unwrap()
     }
 
     #[test]
@@ -100,13 +108,22 @@ mod tests {
         let text = base();
         let out = with_observability(&text, &[("loki_service", "logging/loki:3100")]).unwrap();
         let cfg: ClusterConfig = serde_yaml::from_str(&out).unwrap();
-        assert_eq!(cfg.observability.loki_service.as_deref(), Some("logging/loki:3100"));
+        assert_eq!(
+            cfg.observability.loki_service.as_deref(),
+            Some("logging/loki:3100")
+        );
         // Every line of the original is still there, in order.
-        let kept: Vec<&str> = out.lines().filter(|l| text.lines().any(|t| t == *l)).collect();
+        let kept: Vec<&str> = out
+            .lines()
+            .filter(|l| text.lines().any(|t| t == *l))
+            .collect();
         assert_eq!(kept, text.lines().collect::<Vec<_>>());
         assert_eq!(out.lines().count(), text.lines().count() + 1);
         // Writing the same again changes nothing; a new value replaces the line.
-        assert_eq!(with_observability(&out, &[("loki_service", "logging/loki:3100")]).unwrap(), out);
+        assert_eq!(
+            with_observability(&out, &[("loki_service", "logging/loki:3100")]).unwrap(),
+            out
+        );
         let again = with_observability(&out, &[("loki_service", "logging/loki-gw:80")]).unwrap();
         assert_eq!(again.lines().count(), out.lines().count());
         assert!(again.contains("  loki_service: \"logging/loki-gw:80\""));
@@ -119,11 +136,18 @@ mod tests {
             .take_while(|l| !l.starts_with("observability:"))
             .map(|l| format!("{l}\n"))
             .collect();
-        let out = with_observability(&text, &[("prometheus_service", "monitoring/p:9090")]).unwrap();
-        assert!(out.ends_with("observability:\n  prometheus_service: \"monitoring/p:9090\"\n"), "{out}");
+        let out =
+            with_observability(&text, &[("prometheus_service", "monitoring/p:9090")]).unwrap();
+        assert!(
+            out.ends_with("observability:\n  prometheus_service: \"monitoring/p:9090\"\n"),
+            "{out}"
+        );
         let empty = format!("{text}observability: {{}}  \n");
         let out = with_observability(&empty, &[("loki_service", "logging/loki:3100")]).unwrap();
-        assert!(out.ends_with("observability:\n  loki_service: \"logging/loki:3100\"\n"), "{out}");
+        assert!(
+            out.ends_with("observability:\n  loki_service: \"logging/loki:3100\"\n"),
+            "{out}"
+        );
         let inline = format!("{text}observability: {{loki_url: \"http://x\"}}\n");
         let e = with_observability(&inline, &[("loki_service", "logging/loki:3100")]).unwrap_err();
         assert!(e.contains("written inline"), "{e}");

@@ -70,7 +70,10 @@ pub struct GrafanaSim {
 impl GrafanaSim {
     /// Start on `listen`; `admin`: the user and password Basic auth must carry (`None`: any
     /// Basic login is taken, as the demo lab's, whose password the env file holds).
-    pub async fn start(listen: SocketAddr, admin: Option<(&str, &str)>) -> std::io::Result<GrafanaSim> {
+    pub async fn start(
+        listen: SocketAddr,
+        admin: Option<(&str, &str)>,
+    ) -> std::io::Result<GrafanaSim> {
         let shared = Shared {
             authorization: admin.map(|(u, p)| {
                 format!(
@@ -81,7 +84,12 @@ impl GrafanaSim {
             sources: Arc::new(Mutex::new(SimDatasource::tree())),
         };
         let app = Router::new()
-            .route("/api/health", get(|| async { axum::Json(json!({"commit": "sim", "database": "ok", "version": "12.1.0"})) }))
+            .route(
+                "/api/health",
+                get(|| async {
+                    axum::Json(json!({"commit": "sim", "database": "ok", "version": "12.1.0"}))
+                }),
+            )
             .route("/api/datasources", get(list))
             .route("/api/datasources/uid/{uid}/health", get(health))
             .with_state(shared.clone());
@@ -149,10 +157,18 @@ async fn health(State(s): State<Shared>, h: HeaderMap, Path(uid): Path<String>) 
     }
     let sources = s.sources.lock().map(|v| v.clone()).unwrap_or_default();
     match sources.iter().find(|d| d.uid == uid) {
-        None => (StatusCode::NOT_FOUND, axum::Json(json!({"message": "Data source not found"}))).into_response(),
+        None => (
+            StatusCode::NOT_FOUND,
+            axum::Json(json!({"message": "Data source not found"})),
+        )
+            .into_response(),
         Some(d) => match &d.failing {
             None => axum::Json(json!({"status": "OK", "message": d.ok_message()})).into_response(),
-            Some(m) => (StatusCode::BAD_REQUEST, axum::Json(json!({"status": "ERROR", "message": m}))).into_response(),
+            Some(m) => (
+                StatusCode::BAD_REQUEST,
+                axum::Json(json!({"status": "ERROR", "message": m})),
+            )
+                .into_response(),
         },
     }
 }

@@ -411,7 +411,10 @@ mod tests {
             .filter(|id| id.available())
             .map(StageId::as_str)
             .collect();
-        assert_eq!(available, ["secrets", "proxmox", "k3s", "flux", "observability"]);
+        assert_eq!(
+            available,
+            ["secrets", "proxmox", "k3s", "flux", "observability"]
+        );
         assert_eq!(
             not_in_build(StageId::Storage),
             "the Storage stage is not in this build yet"

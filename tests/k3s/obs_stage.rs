@@ -52,18 +52,30 @@ impl ObsLab {
         .unwrap();
         let alerts = AlertsSim::start(any()).await.unwrap();
         // The login the Flux stage rendered into Secret monitoring/grafana-admin.
-        let grafana = GrafanaSim::start(any(), Some(("admin", "pw-1"))).await.unwrap();
+        let grafana = GrafanaSim::start(any(), Some(("admin", "pw-1")))
+            .await
+            .unwrap();
         let traces = TracesSim::start(any(), any(), true).await.unwrap();
         for (ns, release, port, addr) in [
             ("monitoring", "kube-prometheus-stack", 9090, alerts.addr()),
             ("monitoring", "kube-prometheus-stack", 9093, alerts.addr()),
             ("logging", "loki", 3100, loki.addr()),
             ("monitoring", "grafana", 80, grafana.addr()),
-            ("monitoring", "otel-collector", 4318, traces.collector_addr()),
+            (
+                "monitoring",
+                "otel-collector",
+                4318,
+                traces.collector_addr(),
+            ),
             ("monitoring", "tempo", 3200, traces.tempo_addr()),
         ] {
             flux.sim
-                .serve_port(ns, &format!("app.kubernetes.io/instance={release}"), port, addr)
+                .serve_port(
+                    ns,
+                    &format!("app.kubernetes.io/instance={release}"),
+                    port,
+                    addr,
+                )
                 .unwrap();
         }
         let cluster_file = flux.work.join("config/clusters/fluxlab.yaml");
@@ -127,7 +139,10 @@ pub async fn run(
 }
 
 fn evidence(events: &[StageEvent]) -> Vec<Evidence> {
-    logs(events).iter().filter_map(|l| Evidence::parse(l)).collect()
+    logs(events)
+        .iter()
+        .filter_map(|l| Evidence::parse(l))
+        .collect()
 }
 
 fn failed(events: &[StageEvent]) -> (String, StageError) {
@@ -148,7 +163,10 @@ async fn a_fresh_run_proves_every_peer_then_a_rerun_writes_nothing() {
     assert!(homelab::stages::engine::preflight_ok(&pre), "{pre:#?}");
     let (result, events) = run(&stage, &lab.journal).await;
     let summary = result.unwrap_or_else(|e| panic!("{e:?}\n{:#?}", logs(&events)));
-    assert_eq!(summary.changed, 1, "only the definition is written: {summary:?}");
+    assert_eq!(
+        summary.changed, 1,
+        "only the definition is written: {summary:?}"
+    );
 
     // Five probes, each with what it sent and read back.
     let ev = evidence(&events);
@@ -174,15 +192,24 @@ async fn a_fresh_run_proves_every_peer_then_a_rerun_writes_nothing() {
     for node in ["k3s-server-1", "k3s-agent-1", "k3s-agent-2"] {
         assert!(loki.read.contains(node), "{loki:?}");
     }
-    let ds = ev.iter().find(|e| e.probe == "grafana/datasources").unwrap();
-    assert!(ds.read.contains("prometheus: OK") && ds.read.contains("tempo: OK"), "{ds:?}");
+    let ds = ev
+        .iter()
+        .find(|e| e.probe == "grafana/datasources")
+        .unwrap();
+    assert!(
+        ds.read.contains("prometheus: OK") && ds.read.contains("tempo: OK"),
+        "{ds:?}"
+    );
 
     // The console's port-forward targets, written in place with every comment kept.
     let text = std::fs::read_to_string(&lab.cluster_file).unwrap();
     let orig = original(&lab.flux);
     assert!(orig.lines().all(|l| text.lines().any(|t| t == l)), "{text}");
     let cfg: homelab::config::ClusterConfig = serde_yaml::from_str(&text).unwrap();
-    assert_eq!(cfg.observability.loki_service.as_deref(), Some("logging/loki:3100"));
+    assert_eq!(
+        cfg.observability.loki_service.as_deref(),
+        Some("logging/loki:3100")
+    );
     assert_eq!(
         cfg.observability.prometheus_service.as_deref(),
         Some("monitoring/kube-prometheus-stack-prometheus:9090")
@@ -192,16 +219,30 @@ async fn a_fresh_run_proves_every_peer_then_a_rerun_writes_nothing() {
         Some("monitoring/alertmanager-operated:9093")
     );
     let checks = stage.verify().await.unwrap();
-    assert!(checks.iter().all(|c| c.status == homelab::stages::engine::CheckStatus::Pass), "{checks:#?}");
+    assert!(
+        checks
+            .iter()
+            .all(|c| c.status == homelab::stages::engine::CheckStatus::Pass),
+        "{checks:#?}"
+    );
 
     // Again: every step holds, nothing is written (the probes run again, with evidence).
-    let modified = std::fs::metadata(&lab.cluster_file).unwrap().modified().unwrap();
+    let modified = std::fs::metadata(&lab.cluster_file)
+        .unwrap()
+        .modified()
+        .unwrap();
     let (again, events) = run(&stage, &lab.journal).await;
     let again = again.unwrap_or_else(|e| panic!("{e:?}\n{:#?}", logs(&events)));
     assert_eq!(again.changed, 0, "{again:?}");
     assert_eq!(again.held, observability::STEPS.len());
     assert_eq!(std::fs::read_to_string(&lab.cluster_file).unwrap(), text);
-    assert_eq!(std::fs::metadata(&lab.cluster_file).unwrap().modified().unwrap(), modified);
+    assert_eq!(
+        std::fs::metadata(&lab.cluster_file)
+            .unwrap()
+            .modified()
+            .unwrap(),
+        modified
+    );
     assert_eq!(evidence(&events).len(), 5);
 }
 
@@ -231,7 +272,11 @@ async fn killed_at_every_step_a_rerun_finishes_and_a_third_run_writes_nothing() 
         result.unwrap_or_else(|e| panic!("killed at {step}: {e:?}\n{:#?}", logs(&events)));
         let cfg: homelab::config::ClusterConfig =
             serde_yaml::from_str(&std::fs::read_to_string(&lab.cluster_file).unwrap()).unwrap();
-        assert_eq!(cfg.observability.loki_service.as_deref(), Some("logging/loki:3100"), "killed at {step}");
+        assert_eq!(
+            cfg.observability.loki_service.as_deref(),
+            Some("logging/loki:3100"),
+            "killed at {step}"
+        );
         let (again, events) = run(&stage, &lab.journal).await;
         let again = again.unwrap_or_else(|e| panic!("{e:?}\n{:#?}", logs(&events)));
         assert_eq!(again.changed, 0, "killed at {step}: {again:?}");
@@ -248,13 +293,22 @@ async fn a_loki_without_promtail_logs_from_one_node_names_that_node() {
     assert_eq!(step, observability::STEP_LOKI);
     assert_eq!(err, step_err);
     assert!(
-        err.message.contains("Loki has no Promtail logs from node k3s-agent-2"),
+        err.message
+            .contains("Loki has no Promtail logs from node k3s-agent-2"),
         "{err:?}"
     );
     assert!(!err.message.contains("k3s-agent-1"), "{err:?}");
-    assert!(err.hint.as_deref().is_some_and(|h| h.contains("spec.nodeName=k3s-agent-2")), "{err:?}");
+    assert!(
+        err.hint
+            .as_deref()
+            .is_some_and(|h| h.contains("spec.nodeName=k3s-agent-2")),
+        "{err:?}"
+    );
     let ev = evidence(&events);
-    let loki = ev.iter().find(|e| e.probe == "loki/promtail").expect("its evidence");
+    let loki = ev
+        .iter()
+        .find(|e| e.probe == "loki/promtail")
+        .expect("its evidence");
     assert!(!loki.ok && loki.read.contains("k3s-agent-2: 0"), "{loki:?}");
 }
 
@@ -273,7 +327,8 @@ async fn a_target_down_a_missing_watchdog_and_a_failing_datasource_are_each_name
     let err = result.expect_err("a target is down");
     assert_eq!(failed(&events).0, observability::STEP_TARGETS);
     assert!(
-        err.message.contains("Prometheus targets down: node-exporter k3s-agent-9:9100 (dial tcp"),
+        err.message
+            .contains("Prometheus targets down: node-exporter k3s-agent-9:9100 (dial tcp"),
         "{err:?}"
     );
 
@@ -282,14 +337,26 @@ async fn a_target_down_a_missing_watchdog_and_a_failing_datasource_are_each_name
     let (result, events) = run(&stage, &lab.journal).await;
     let err = result.expect_err("no Watchdog");
     assert_eq!(failed(&events).0, observability::STEP_WATCHDOG);
-    assert!(err.message.contains("does not show the Watchdog alert firing"), "{err:?}");
+    assert!(
+        err.message
+            .contains("does not show the Watchdog alert firing"),
+        "{err:?}"
+    );
 
-    lab.alerts.set_alerts(homelab::sim::alerts::SimAlert::homelab_defaults(0));
-    lab.grafana.fail("loki", "Unable to connect with Loki. Please check the server logs for more details.");
+    lab.alerts
+        .set_alerts(homelab::sim::alerts::SimAlert::homelab_defaults(0));
+    lab.grafana.fail(
+        "loki",
+        "Unable to connect with Loki. Please check the server logs for more details.",
+    );
     let (result, events) = run(&stage, &lab.journal).await;
     let err = result.expect_err("a datasource fails");
     assert_eq!(failed(&events).0, observability::STEP_GRAFANA);
-    assert!(err.message.contains("loki: ERROR Unable to connect with Loki"), "{err:?}");
+    assert!(
+        err.message
+            .contains("loki: ERROR Unable to connect with Loki"),
+        "{err:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -298,11 +365,25 @@ async fn a_collector_that_does_not_export_to_tempo_is_named_with_the_trace_it_lo
     let dropping = TracesSim::start(any(), any(), false).await.unwrap();
     lab.flux
         .sim
-        .serve_port("monitoring", "app.kubernetes.io/instance=otel-collector", 4318, dropping.collector_addr())
+        .serve_port(
+            "monitoring",
+            "app.kubernetes.io/instance=otel-collector",
+            4318,
+            dropping.collector_addr(),
+        )
         .unwrap();
     let (result, events) = run(&lab.stage(Duration::from_secs(1)), &lab.journal).await;
     let err = result.expect_err("Tempo never has the trace");
     assert_eq!(failed(&events).0, observability::STEP_TRACE);
-    assert!(err.message.contains("the OTel collector accepted the span but Tempo has no trace"), "{err:?}");
-    assert!(err.hint.as_deref().is_some_and(|h| h.contains("otel-collector/helmrelease.yaml")), "{err:?}");
+    assert!(
+        err.message
+            .contains("the OTel collector accepted the span but Tempo has no trace"),
+        "{err:?}"
+    );
+    assert!(
+        err.hint
+            .as_deref()
+            .is_some_and(|h| h.contains("otel-collector/helmrelease.yaml")),
+        "{err:?}"
+    );
 }

@@ -322,8 +322,10 @@ async fn prom_targets(State(d): State<Shared>) -> Response {
         .collect();
     d.alerts.extend(fired);
     let targets: Vec<Value> = d.targets.iter().map(SimTarget::json).collect();
-    axum::Json(json!({"status": "success", "data": {"activeTargets": targets, "droppedTargets": []}}))
-        .into_response()
+    axum::Json(
+        json!({"status": "success", "data": {"activeTargets": targets, "droppedTargets": []}}),
+    )
+    .into_response()
 }
 
 async fn prom_alerts(State(d): State<Shared>) -> Response {

@@ -33,12 +33,22 @@ pub async fn start(
         ("monitoring", "kube-prometheus-stack", 9093, alerts.addr()),
         ("logging", "loki", 3100, loki.addr()),
         ("monitoring", "grafana", 80, grafana.addr()),
-        ("monitoring", "otel-collector", 4318, traces.collector_addr()),
+        (
+            "monitoring",
+            "otel-collector",
+            4318,
+            traces.collector_addr(),
+        ),
         ("monitoring", "tempo", 3200, traces.tempo_addr()),
     ];
     for (ns, release, port, addr) in attach {
-        kube.serve_port(ns, &format!("app.kubernetes.io/instance={release}"), port, addr)
-            .map_err(|e| format!("the demo cannot attach {ns}/{release}:{port}: {e}"))?;
+        kube.serve_port(
+            ns,
+            &format!("app.kubernetes.io/instance={release}"),
+            port,
+            addr,
+        )
+        .map_err(|e| format!("the demo cannot attach {ns}/{release}:{port}: {e}"))?;
     }
     let now = jiff::Timestamp::now().as_second();
     alerts.fire_once_probed(vec![

@@ -48,7 +48,11 @@ impl TracesSim {
     /// The collector's OTLP/HTTP receiver on `collector` and Tempo's API on `tempo`. With
     /// `exporting: false` the collector accepts spans and drops them (a traces pipeline that
     /// does not export to Tempo).
-    pub async fn start(collector: SocketAddr, tempo: SocketAddr, exporting: bool) -> std::io::Result<TracesSim> {
+    pub async fn start(
+        collector: SocketAddr,
+        tempo: SocketAddr,
+        exporting: bool,
+    ) -> std::io::Result<TracesSim> {
         let spans: Spans = Arc::default();
         let receiver = Router::new()
             .route("/v1/traces", post(receive))
@@ -96,7 +100,12 @@ fn status(code: StatusCode, grpc: u32, message: &str) -> Response {
 /// The spans of an OTLP-JSON request.
 fn json_spans(v: &Value) -> Result<Vec<SpanIn>, String> {
     let mut out = Vec::new();
-    let list = |v: &Value, k: &str| v.get(k).and_then(Value::as_array).cloned().unwrap_or_default();
+    let list = |v: &Value, k: &str| {
+        v.get(k)
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default()
+    };
     for rs in list(v, "resourceSpans") {
         let service = rs
             .pointer("/resource/attributes")
@@ -118,7 +127,11 @@ fn json_spans(v: &Value) -> Result<Vec<SpanIn>, String> {
                 out.push(SpanIn {
                     trace_id: hex_id("traceId", 16)?,
                     span_id: hex_id("spanId", 8)?,
-                    name: span.get("name").and_then(Value::as_str).unwrap_or_default().to_string(),
+                    name: span
+                        .get("name")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_string(),
                     service: service.clone(),
                 });
             }
@@ -127,7 +140,11 @@ fn json_spans(v: &Value) -> Result<Vec<SpanIn>, String> {
     Ok(out)
 }
 
-async fn receive(State((spans, exporting)): State<(Spans, bool)>, headers: HeaderMap, body: Bytes) -> Response {
+async fn receive(
+    State((spans, exporting)): State<(Spans, bool)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     if body.len() > BODY_CAP {
         return status(StatusCode::PAYLOAD_TOO_LARGE, 8, "request body too large");
     }
@@ -135,7 +152,11 @@ async fn receive(State((spans, exporting)): State<(Spans, bool)>, headers: Heade
         .get(header::CONTENT_ENCODING)
         .is_some_and(|v| v.as_bytes() != b"identity")
     {
-        return status(StatusCode::UNSUPPORTED_MEDIA_TYPE, 3, "the simulated collector takes uncompressed bodies only");
+        return status(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            3,
+            "the simulated collector takes uncompressed bodies only",
+        );
     }
     let ctype = headers
         .get(header::CONTENT_TYPE)
@@ -155,7 +176,11 @@ async fn receive(State((spans, exporting)): State<(Spans, bool)>, headers: Heade
             false,
         ),
         other => {
-            return status(StatusCode::UNSUPPORTED_MEDIA_TYPE, 3, &format!("unsupported content type {other:?}"));
+            return status(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                3,
+                &format!("unsupported content type {other:?}"),
+            );
         }
     };
     let got = match got {
@@ -168,7 +193,11 @@ async fn receive(State((spans, exporting)): State<(Spans, bool)>, headers: Heade
         s.drain(..over);
     }
     if proto {
-        ([(header::CONTENT_TYPE, "application/x-protobuf")], Vec::<u8>::new()).into_response()
+        (
+            [(header::CONTENT_TYPE, "application/x-protobuf")],
+            Vec::<u8>::new(),
+        )
+            .into_response()
     } else {
         axum::Json(json!({})).into_response()
     }

@@ -41,12 +41,18 @@ fn fields(buf: &[u8]) -> Result<Vec<(u64, Wire<'_>)>, String> {
             }
             1 | 5 => {
                 let n = if wire == 1 { 8 } else { 4 };
-                at = at.checked_add(n).filter(|e| *e <= buf.len()).ok_or("truncated fixed field")?;
+                at = at
+                    .checked_add(n)
+                    .filter(|e| *e <= buf.len())
+                    .ok_or("truncated fixed field")?;
                 Wire::Fixed
             }
             2 => {
                 let len = usize::try_from(varint(buf, &mut at)?).map_err(|_| "length too large")?;
-                let end = at.checked_add(len).filter(|e| *e <= buf.len()).ok_or("truncated length-delimited field")?;
+                let end = at
+                    .checked_add(len)
+                    .filter(|e| *e <= buf.len())
+                    .ok_or("truncated length-delimited field")?;
                 let b = &buf[at..end];
                 at = end;
                 Wire::Bytes(b)
@@ -119,7 +125,10 @@ mod tests {
     use super::*;
 
     fn field(n: u64, b: &[u8]) -> Vec<u8> {
-        let mut out = vec![u8::try_from((n << 3) | 2).unwrap(), u8::try_from(b.len()).unwrap()];
+        let mut out = vec![
+            u8::try_from((n << 3) | 2).unwrap(),
+            u8::try_from(b.len()).unwrap(),
+        ];
         out.extend_from_slice(b);
         out
     }
@@ -129,7 +138,12 @@ mod tests {
         let any = field(1, b"probe");
         let kv = [field(1, b"service.name"), field(2, &any)].concat();
         let resource = field(1, &kv);
-        let mut span = [field(1, &[0xab; 16]), field(2, &[0xcd; 8]), field(5, b"hello")].concat();
+        let mut span = [
+            field(1, &[0xab; 16]),
+            field(2, &[0xcd; 8]),
+            field(5, b"hello"),
+        ]
+        .concat();
         // A varint field and a fixed64 one (kind, start time) are skipped.
         span.extend_from_slice(&[(6 << 3), 2, (7 << 3) | 1, 1, 2, 3, 4, 5, 6, 7, 8]);
         let ss = field(2, &span);

@@ -69,7 +69,14 @@ pub const TEMPO: Service = Service {
 };
 
 /// Every Service that must have a Ready pod, in the order they are checked.
-pub const SERVICES: [Service; 6] = [PROMETHEUS, ALERTMANAGER, LOKI, GRAFANA, OTEL_COLLECTOR, TEMPO];
+pub const SERVICES: [Service; 6] = [
+    PROMETHEUS,
+    ALERTMANAGER,
+    LOKI,
+    GRAFANA,
+    OTEL_COLLECTOR,
+    TEMPO,
+];
 
 /// The HelmReleases (namespace, name) that must be Ready.
 pub const RELEASES: [(&str, &str); 6] = [
@@ -101,21 +108,38 @@ mod tests {
     /// never comes.
     #[test]
     fn the_releases_named_here_are_the_trees() {
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("cluster/kubernetes/platform");
+        let root =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("cluster/kubernetes/platform");
         for (ns, name) in RELEASES {
             let file = root
-                .join(if ns == "logging" { "logging" } else { "monitoring" })
+                .join(if ns == "logging" {
+                    "logging"
+                } else {
+                    "monitoring"
+                })
                 .join(match name {
                     "kube-prometheus-stack" => "prometheus",
                     n => n,
                 })
                 .join("helmrelease.yaml");
-            let text = std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+            let text = std::fs::read_to_string(&file)
+                .unwrap_or_else(|e| panic!("{}: {e}", file.display()));
             let hr: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
-            assert_eq!(hr["metadata"]["name"].as_str(), Some(name), "{}", file.display());
-            assert_eq!(hr["metadata"]["namespace"].as_str(), Some(ns), "{}", file.display());
+            assert_eq!(
+                hr["metadata"]["name"].as_str(),
+                Some(name),
+                "{}",
+                file.display()
+            );
+            assert_eq!(
+                hr["metadata"]["namespace"].as_str(),
+                Some(ns),
+                "{}",
+                file.display()
+            );
         }
-        let grafana = std::fs::read_to_string(root.join("monitoring/grafana/helmrelease.yaml")).unwrap();
+        let grafana =
+            std::fs::read_to_string(root.join("monitoring/grafana/helmrelease.yaml")).unwrap();
         assert!(grafana.contains("existingSecret: grafana-admin"));
     }
 }

@@ -32,7 +32,11 @@ fn read(path: &Path) -> StageResult<(String, ClusterConfig)> {
 pub fn differs(path: &Path) -> StageResult<Vec<String>> {
     let (_, cfg) = read(path)?;
     let o = &cfg.observability;
-    let have = [&o.loki_service, &o.prometheus_service, &o.alertmanager_service];
+    let have = [
+        &o.loki_service,
+        &o.prometheus_service,
+        &o.alertmanager_service,
+    ];
     Ok(wanted()
         .into_iter()
         .zip(have)
@@ -49,8 +53,12 @@ pub fn write(path: &Path) -> StageResult<()> {
     let new = observability_edit::with_observability(&text, &refs)
         .map_err(|e| StageError::new(format!("{}: {e}", path.display())))?;
     if new != text {
-        crate::atomic_write::write(path, new.as_bytes(), crate::atomic_write::Mode::KeepOr(0o644))
-            .map_err(|e| StageError::new(format!("{}: {e}", path.display())))?;
+        crate::atomic_write::write(
+            path,
+            new.as_bytes(),
+            crate::atomic_write::Mode::KeepOr(0o644),
+        )
+        .map_err(|e| StageError::new(format!("{}: {e}", path.display())))?;
     }
     Ok(())
 }

@@ -112,7 +112,11 @@ impl ObservabilityStage {
         if id == STEP_DEFINITION {
             let differs = definition::differs(&self.cluster_file()).map_err(Pending::fatal)?;
             return if differs.is_empty() {
-                Ok(format!("{} names the console's port-forward targets", self.shown_file()).into())
+                Ok(format!(
+                    "{} names the console's port-forward targets",
+                    self.shown_file()
+                )
+                .into())
             } else {
                 Err(Pending::waiting(StageError::new(format!(
                     "{} lacks {}",
@@ -131,26 +135,95 @@ impl ObservabilityStage {
             STEP_LOKI => probes::loki_nodes(&client).await,
             STEP_GRAFANA => probes::grafana_datasources(&client).await,
             STEP_TRACE => probes::otlp_trace(&client, self.opts.trace_wait, self.opts.poll).await,
-            other => Err(Pending::fatal(StageError::new(format!("observability has no step {other}")))),
+            other => Err(Pending::fatal(StageError::new(format!(
+                "observability has no step {other}"
+            )))),
         }
     }
 
     fn shown_file(&self) -> String {
         let f = self.cluster_file();
-        f.strip_prefix(&self.repo).unwrap_or(&f).display().to_string()
+        f.strip_prefix(&self.repo)
+            .unwrap_or(&f)
+            .display()
+            .to_string()
     }
 
     fn step(&self, id: &str) -> Step {
         let (subject, title, intent, call) = match id {
-            STEP_RELEASES => ("releases", "HelmReleases Ready: kube-prometheus-stack, loki, promtail, grafana, otel-collector, tempo", Intent::Wait, "GET helm.toolkit.fluxcd.io/v2 helmreleases (all namespaces)".to_string()),
-            STEP_PROMTAIL => ("releases", "Promtail: a Ready pod on every node", Intent::Wait, "GET apps/v1 daemonsets logging/promtail, nodes".to_string()),
-            STEP_SERVICES => ("releases", "A Ready pod behind each Service the probes reach", Intent::Wait, "GET services + pods per Service".to_string()),
-            STEP_TARGETS => ("probes", "Prometheus reports its targets up", Intent::Wait, format!("port-forward {} ; GET /api/v1/targets?state=active", components::PROMETHEUS.label())),
-            STEP_WATCHDOG => ("probes", "Alertmanager shows the Watchdog alert firing", Intent::Wait, format!("port-forward {} ; GET /api/v2/alerts", components::ALERTMANAGER.label())),
-            STEP_LOKI => ("probes", "Loki has Promtail's logs from every node", Intent::Wait, format!("port-forward {} ; GET /loki/api/v1/query sum(count_over_time({{node_name=\"<node>\"}} [5m]))", components::LOKI.label())),
-            STEP_GRAFANA => ("probes", "Grafana's datasources answer healthy", Intent::Wait, format!("port-forward {} ; GET /api/datasources ; GET /api/datasources/uid/<uid>/health", components::GRAFANA.label())),
-            STEP_TRACE => ("probes", "An OTLP span through the collector comes back from Tempo", Intent::Wait, format!("port-forward {} ; POST /v1/traces ; port-forward {} ; GET /api/traces/<id>", components::OTEL_COLLECTOR.label(), components::TEMPO.label())),
-            _ => ("definition", "The console's port-forward targets in the cluster definition", Intent::Create, format!("edit {}: observability.loki_service, prometheus_service, alertmanager_service", self.shown_file())),
+            STEP_RELEASES => (
+                "releases",
+                "HelmReleases Ready: kube-prometheus-stack, loki, promtail, grafana, otel-collector, tempo",
+                Intent::Wait,
+                "GET helm.toolkit.fluxcd.io/v2 helmreleases (all namespaces)".to_string(),
+            ),
+            STEP_PROMTAIL => (
+                "releases",
+                "Promtail: a Ready pod on every node",
+                Intent::Wait,
+                "GET apps/v1 daemonsets logging/promtail, nodes".to_string(),
+            ),
+            STEP_SERVICES => (
+                "releases",
+                "A Ready pod behind each Service the probes reach",
+                Intent::Wait,
+                "GET services + pods per Service".to_string(),
+            ),
+            STEP_TARGETS => (
+                "probes",
+                "Prometheus reports its targets up",
+                Intent::Wait,
+                format!(
+                    "port-forward {} ; GET /api/v1/targets?state=active",
+                    components::PROMETHEUS.label()
+                ),
+            ),
+            STEP_WATCHDOG => (
+                "probes",
+                "Alertmanager shows the Watchdog alert firing",
+                Intent::Wait,
+                format!(
+                    "port-forward {} ; GET /api/v2/alerts",
+                    components::ALERTMANAGER.label()
+                ),
+            ),
+            STEP_LOKI => (
+                "probes",
+                "Loki has Promtail's logs from every node",
+                Intent::Wait,
+                format!(
+                    "port-forward {} ; GET /loki/api/v1/query sum(count_over_time({{node_name=\"<node>\"}} [5m]))",
+                    components::LOKI.label()
+                ),
+            ),
+            STEP_GRAFANA => (
+                "probes",
+                "Grafana's datasources answer healthy",
+                Intent::Wait,
+                format!(
+                    "port-forward {} ; GET /api/datasources ; GET /api/datasources/uid/<uid>/health",
+                    components::GRAFANA.label()
+                ),
+            ),
+            STEP_TRACE => (
+                "probes",
+                "An OTLP span through the collector comes back from Tempo",
+                Intent::Wait,
+                format!(
+                    "port-forward {} ; POST /v1/traces ; port-forward {} ; GET /api/traces/<id>",
+                    components::OTEL_COLLECTOR.label(),
+                    components::TEMPO.label()
+                ),
+            ),
+            _ => (
+                "definition",
+                "The console's port-forward targets in the cluster definition",
+                Intent::Create,
+                format!(
+                    "edit {}: observability.loki_service, prometheus_service, alertmanager_service",
+                    self.shown_file()
+                ),
+            ),
         };
         Step::new(id, subject, intent, title).call(call)
     }
@@ -189,8 +262,17 @@ impl Stage for ObservabilityStage {
             Err(p) => out.push(Check::fail("cluster/reach", "Kubernetes API answers", p.error.message, p.error.hint.unwrap_or_else(|| "run the k3s stage first".into()))),
         }
         match definition::differs(&self.cluster_file()) {
-            Ok(_) => out.push(Check::pass("definition/readable", "Cluster definition readable", self.shown_file())),
-            Err(e) => out.push(Check::fail("definition/readable", "Cluster definition readable", e.message, e.hint.unwrap_or_else(|| "fix the file".into()))),
+            Ok(_) => out.push(Check::pass(
+                "definition/readable",
+                "Cluster definition readable",
+                self.shown_file(),
+            )),
+            Err(e) => out.push(Check::fail(
+                "definition/readable",
+                "Cluster definition readable",
+                e.message,
+                e.hint.unwrap_or_else(|| "fix the file".into()),
+            )),
         }
         out
     }
@@ -211,7 +293,16 @@ impl Stage for ObservabilityStage {
     async fn execute(&self, step: &Step, cx: &StepCx) -> StageResult<()> {
         if step.id == STEP_DEFINITION {
             definition::write(&self.cluster_file())?;
-            cx.log(format!("wrote {}: {}", self.shown_file(), definition::wanted().iter().map(|(k, v)| format!("observability.{k}: {v}")).collect::<Vec<_>>().join(", "))).await;
+            cx.log(format!(
+                "wrote {}: {}",
+                self.shown_file(),
+                definition::wanted()
+                    .iter()
+                    .map(|(k, v)| format!("observability.{k}: {v}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+            .await;
             return Ok(());
         }
         let limit = if step.id.starts_with("probe/") {
@@ -230,7 +321,12 @@ impl Stage for ObservabilityStage {
             let title = self.step(id).title;
             out.push(match self.observe(id).await {
                 Ok(p) => Check::pass(id, title, p.detail),
-                Err(p) => Check::fail(id, title, p.error.message, p.error.hint.unwrap_or_else(|| "run the stage again".into())),
+                Err(p) => Check::fail(
+                    id,
+                    title,
+                    p.error.message,
+                    p.error.hint.unwrap_or_else(|| "run the stage again".into()),
+                ),
             });
         }
         Ok(out)

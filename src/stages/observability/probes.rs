@@ -48,10 +48,12 @@ pub async fn reach(client: &Client, svc: Service) -> Result<Reached, Pending> {
     )
     .await
     .map_err(|e| {
-        Pending::waiting(StageError::new(format!("{}: {e}", svc.what)).with_hint(format!(
-            "`kubectl -n {} get svc,pods` — is the {} pod Ready?",
-            svc.namespace, svc.what
-        )))
+        Pending::waiting(
+            StageError::new(format!("{}: {e}", svc.what)).with_hint(format!(
+                "`kubectl -n {} get svc,pods` — is the {} pod Ready?",
+                svc.namespace, svc.what
+            )),
+        )
     })?;
     Ok(Reached {
         url: format!("http://{}", fwd.local),
@@ -75,19 +77,30 @@ fn client_err(svc: Service, e: EndpointError) -> Pending {
 /// Prometheus: every active target `health: up`; `unknown` ones are waited for, down ones named.
 pub async fn prometheus_targets(client: &Client) -> Result<Passed, Pending> {
     let at = reach(client, PROMETHEUS).await?;
-    let prom = PrometheusClient::new(&at.url, Auth::None, timeouts()).map_err(|e| client_err(PROMETHEUS, e))?;
+    let prom = PrometheusClient::new(&at.url, Auth::None, timeouts())
+        .map_err(|e| client_err(PROMETHEUS, e))?;
     let clock = Stopwatch::start();
     let sent = "GET /api/v1/targets?state=active";
-    let targets = prom.targets().await.map_err(|e| peer_failed(PROMETHEUS, &e))?;
+    let targets = prom
+        .targets()
+        .await
+        .map_err(|e| peer_failed(PROMETHEUS, &e))?;
     let down: Vec<String> = targets
         .iter()
         .filter(|t| t.health == "down")
         .map(|t| {
             let why = sanitize(&t.last_error);
-            if why.is_empty() { sanitize(&t.name()).into_owned() } else { format!("{} ({why})", sanitize(&t.name())) }
+            if why.is_empty() {
+                sanitize(&t.name()).into_owned()
+            } else {
+                format!("{} ({why})", sanitize(&t.name()))
+            }
         })
         .collect();
-    let unknown = targets.iter().filter(|t| t.health != "up" && t.health != "down").count();
+    let unknown = targets
+        .iter()
+        .filter(|t| t.health != "up" && t.health != "down")
+        .count();
     let up = targets.len() - down.len() - unknown;
     let read = if down.is_empty() {
         format!("{up} of {} active targets up", targets.len())
@@ -127,18 +140,32 @@ pub async fn prometheus_targets(client: &Client) -> Result<Passed, Pending> {
 /// Alertmanager: the Watchdog alert is there and active.
 pub async fn watchdog(client: &Client) -> Result<Passed, Pending> {
     let at = reach(client, ALERTMANAGER).await?;
-    let am = AlertmanagerClient::new(&at.url, Auth::None, timeouts()).map_err(|e| client_err(ALERTMANAGER, e))?;
+    let am = AlertmanagerClient::new(&at.url, Auth::None, timeouts())
+        .map_err(|e| client_err(ALERTMANAGER, e))?;
     let clock = Stopwatch::start();
-    let alerts = am.alerts().await.map_err(|e| peer_failed(ALERTMANAGER, &e))?;
+    let alerts = am
+        .alerts()
+        .await
+        .map_err(|e| peer_failed(ALERTMANAGER, &e))?;
     let dog = alerts
         .iter()
         .find(|a| a.labels.get("alertname").map(String::as_str) == Some("Watchdog"));
     let read = match dog {
-        Some(a) => format!("Watchdog {} since {}", a.status.state, a.starts_at.as_deref().unwrap_or("?")),
+        Some(a) => format!(
+            "Watchdog {} since {}",
+            a.status.state,
+            a.starts_at.as_deref().unwrap_or("?")
+        ),
         None => format!("{} alerts, no Watchdog", alerts.len()),
     };
     let ok = dog.is_some_and(|a| a.status.state == "active");
-    let evidence = Evidence::new("alertmanager/watchdog", "GET /api/v2/alerts", sanitize(&read), clock.elapsed(), ok);
+    let evidence = Evidence::new(
+        "alertmanager/watchdog",
+        "GET /api/v2/alerts",
+        sanitize(&read),
+        clock.elapsed(),
+        ok,
+    );
     if !ok {
         return Err(Pending::waiting(
             StageError::new(format!("Alertmanager does not show the Watchdog alert firing: {}", sanitize(&read)))
@@ -177,13 +204,19 @@ pub async fn loki_nodes(client: &Client) -> Result<Passed, Pending> {
     let mut silent = Vec::new();
     for node in &nodes {
         let query = format!("{{{NODE_LABEL}=\"{node}\"}}");
-        let n = loki.count_lines(&query, from, to).await.map_err(|e| peer_failed(LOKI, &e))?;
+        let n = loki
+            .count_lines(&query, from, to)
+            .await
+            .map_err(|e| peer_failed(LOKI, &e))?;
         counts.push(format!("{node}: {n}"));
         if n == 0 {
             silent.push(node.clone());
         }
     }
-    let wrote = format!("count_over_time({{{NODE_LABEL}=\"<node>\"}} [5m]) for {} nodes", nodes.len());
+    let wrote = format!(
+        "count_over_time({{{NODE_LABEL}=\"<node>\"}} [5m]) for {} nodes",
+        nodes.len()
+    );
     let read = format!("lines {}", counts.join(", "));
     let ok = silent.is_empty() && !nodes.is_empty();
     let evidence = Evidence::new("loki/promtail", wrote, &read, clock.elapsed(), ok);
@@ -199,7 +232,9 @@ pub async fn loki_nodes(client: &Client) -> Result<Passed, Pending> {
         .with_evidence(evidence));
     }
     if nodes.is_empty() {
-        return Err(Pending::waiting(StageError::new("the cluster has no nodes")).with_evidence(evidence));
+        return Err(
+            Pending::waiting(StageError::new("the cluster has no nodes")).with_evidence(evidence),
+        );
     }
     Ok(Passed {
         detail: format!("Loki: Promtail logs from every node ({read})"),
@@ -229,20 +264,35 @@ pub async fn grafana_datasources(client: &Client) -> Result<Passed, Pending> {
         password,
     };
     let at = reach(client, GRAFANA).await?;
-    let grafana = GrafanaClient::new(&at.url, auth, timeouts()).map_err(|e| client_err(GRAFANA, e))?;
+    let grafana =
+        GrafanaClient::new(&at.url, auth, timeouts()).map_err(|e| client_err(GRAFANA, e))?;
     let clock = Stopwatch::start();
-    let sources = grafana.datasources().await.map_err(|e| peer_failed(GRAFANA, &e))?;
+    let sources = grafana
+        .datasources()
+        .await
+        .map_err(|e| peer_failed(GRAFANA, &e))?;
     let mut answers = Vec::new();
     let mut failing = Vec::new();
     for d in &sources {
-        let h = grafana.health(&d.uid).await.map_err(|e| peer_failed(GRAFANA, &e))?;
-        let line = format!("{}: {} {}", sanitize(&d.uid), sanitize(&h.status), sanitize(&h.message));
+        let h = grafana
+            .health(&d.uid)
+            .await
+            .map_err(|e| peer_failed(GRAFANA, &e))?;
+        let line = format!(
+            "{}: {} {}",
+            sanitize(&d.uid),
+            sanitize(&h.status),
+            sanitize(&h.message)
+        );
         if !h.ok() {
             failing.push(line.clone());
         }
         answers.push(line);
     }
-    let wrote = format!("GET /api/datasources/uid/{{uid}}/health for {} datasources", sources.len());
+    let wrote = format!(
+        "GET /api/datasources/uid/{{uid}}/health for {} datasources",
+        sources.len()
+    );
     let read = answers.join("; ");
     let ok = failing.is_empty() && !sources.is_empty();
     let evidence = Evidence::new("grafana/datasources", wrote, &read, clock.elapsed(), ok);
@@ -269,21 +319,46 @@ pub async fn grafana_datasources(client: &Client) -> Result<Passed, Pending> {
 
 /// Traces: one span sent to the collector over OTLP/HTTP, then Tempo asked for its trace until
 /// it has it (at most `wait`).
-pub async fn otlp_trace(client: &Client, wait: Duration, poll: Duration) -> Result<Passed, Pending> {
+pub async fn otlp_trace(
+    client: &Client,
+    wait: Duration,
+    poll: Duration,
+) -> Result<Passed, Pending> {
     let collector = reach(client, OTEL_COLLECTOR).await?;
     let tempo_at = reach(client, TEMPO).await?;
-    let otlp = OtlpClient::new(&collector.url, Auth::None, timeouts()).map_err(|e| client_err(OTEL_COLLECTOR, e))?;
-    let tempo = TempoClient::new(&tempo_at.url, Auth::None, timeouts()).map_err(|e| client_err(TEMPO, e))?;
+    let otlp = OtlpClient::new(&collector.url, Auth::None, timeouts())
+        .map_err(|e| client_err(OTEL_COLLECTOR, e))?;
+    let tempo = TempoClient::new(&tempo_at.url, Auth::None, timeouts())
+        .map_err(|e| client_err(TEMPO, e))?;
     let span = ProbeSpan::random("homelab-probe", "observability-stage");
     let clock = Stopwatch::start();
-    otlp.send(&span).await.map_err(|e| peer_failed(OTEL_COLLECTOR, &e))?;
-    let wrote = format!("POST /v1/traces span {} of trace {}", span.span_id, span.trace_id);
+    otlp.send(&span)
+        .await
+        .map_err(|e| peer_failed(OTEL_COLLECTOR, &e))?;
+    let wrote = format!(
+        "POST /v1/traces span {} of trace {}",
+        span.span_id, span.trace_id
+    );
     let deadline = tokio::time::Instant::now() + wait;
     loop {
-        let found = tempo.trace(&span.trace_id).await.map_err(|e| peer_failed(TEMPO, &e))?;
+        let found = tempo
+            .trace(&span.trace_id)
+            .await
+            .map_err(|e| peer_failed(TEMPO, &e))?;
         if let Some(spans) = found {
-            let ours = spans.iter().any(|s| s.trace_id == span.trace_id && s.span_id == span.span_id);
-            let read = format!("trace {} with {} span(s){}", span.trace_id, spans.len(), if ours { ", ours among them" } else { ", not ours" });
+            let ours = spans
+                .iter()
+                .any(|s| s.trace_id == span.trace_id && s.span_id == span.span_id);
+            let read = format!(
+                "trace {} with {} span(s){}",
+                span.trace_id,
+                spans.len(),
+                if ours {
+                    ", ours among them"
+                } else {
+                    ", not ours"
+                }
+            );
             let evidence = Evidence::new("otlp/trace", &wrote, &read, clock.elapsed(), ours);
             if ours {
                 return Ok(Passed {
@@ -298,7 +373,13 @@ pub async fn otlp_trace(client: &Client, wait: Duration, poll: Duration) -> Resu
             .with_evidence(evidence));
         }
         if tokio::time::Instant::now() + poll > deadline {
-            let evidence = Evidence::new("otlp/trace", &wrote, "404: no such trace", clock.elapsed(), false);
+            let evidence = Evidence::new(
+                "otlp/trace",
+                &wrote,
+                "404: no such trace",
+                clock.elapsed(),
+                false,
+            );
             return Err(Pending::waiting(
                 StageError::new(format!(
                     "the OTel collector accepted the span but Tempo has no trace {} after {} s",

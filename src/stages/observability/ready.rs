@@ -63,18 +63,26 @@ pub async fn releases(client: &Client) -> Result<String, Pending> {
     }
     // The root cause among what the observability releases wait for.
     let cause = diagnose::root_cause(&all).filter(|c| {
-        not_ready.iter().any(|k| **k == c.key) || c.blocked.iter().any(|b| not_ready.iter().any(|k| diagnose::label(k) == *b))
+        not_ready.iter().any(|k| **k == c.key)
+            || c.blocked
+                .iter()
+                .any(|b| not_ready.iter().any(|k| diagnose::label(k) == *b))
     });
     match cause {
         Some(cause) if cause.failed => {
             let d = Diagnosis {
                 headline: "failed".into(),
-                helm: all.get(&cause.key).map(diagnose::helm_lines).unwrap_or_default(),
+                helm: all
+                    .get(&cause.key)
+                    .map(diagnose::helm_lines)
+                    .unwrap_or_default(),
                 fix: diagnose::fix_for(&cause, None),
                 events: Vec::new(),
                 cause,
             };
-            Err(Pending::fatal(StageError::new(d.message()).with_hint(d.fix.clone())))
+            Err(Pending::fatal(
+                StageError::new(d.message()).with_hint(d.fix.clone()),
+            ))
         }
         _ => {
             let names: Vec<String> = not_ready.iter().map(|k| diagnose::label(k)).collect();
@@ -122,18 +130,25 @@ pub async fn promtail(client: &Client) -> Result<String, Pending> {
     let ds = Api::<DaemonSet>::namespaced(client.clone(), ns)
         .get_opt(name)
         .await
-        .map_err(|e| Pending::fatal(StageError::new(format!("reading DaemonSet {ns}/{name}: {e}"))))?;
+        .map_err(|e| {
+            Pending::fatal(StageError::new(format!(
+                "reading DaemonSet {ns}/{name}: {e}"
+            )))
+        })?;
     let Some(ds) = ds else {
         return Err(Pending::waiting(
-            StageError::new(format!("DaemonSet {ns}/{name} does not exist yet"))
-                .with_hint("the promtail HelmRelease creates it: `flux get helmreleases -n logging`"),
+            StageError::new(format!("DaemonSet {ns}/{name} does not exist yet")).with_hint(
+                "the promtail HelmRelease creates it: `flux get helmreleases -n logging`",
+            ),
         ));
     };
     let st = ds.status.unwrap_or_default();
     let (desired, ready) = (st.desired_number_scheduled, st.number_ready);
     let total = i32::try_from(nodes.len()).unwrap_or(i32::MAX);
     if desired == total && ready == total && total > 0 {
-        return Ok(format!("DaemonSet {ns}/{name}: {ready}/{desired} Ready, one per node ({total} nodes)"));
+        return Ok(format!(
+            "DaemonSet {ns}/{name}: {ready}/{desired} Ready, one per node ({total} nodes)"
+        ));
     }
     // Which nodes have no Ready promtail pod.
     let labels = ds
@@ -157,7 +172,11 @@ pub async fn promtail(client: &Client) -> Result<String, Pending> {
             })
         })
         .collect();
-    let nodes_word = without.iter().map(|n| n.as_str()).collect::<Vec<_>>().join(", ");
+    let nodes_word = without
+        .iter()
+        .map(|n| n.as_str())
+        .collect::<Vec<_>>()
+        .join(", ");
     Err(Pending::waiting(
         StageError::new(format!(
             "DaemonSet {ns}/{name}: {ready} of {desired} pods Ready for {total} nodes; no Ready promtail pod on {}",
@@ -174,7 +193,13 @@ pub async fn services(client: &Client) -> Result<String, Pending> {
     let mut found = Vec::new();
     for svc in SERVICES {
         match port_forward::resolve(client, svc.namespace, svc.name, svc.port).await {
-            Ok(t) => found.push(format!("{} {} -> {}:{}", svc.what, svc.label(), t.pod, t.port)),
+            Ok(t) => found.push(format!(
+                "{} {} -> {}:{}",
+                svc.what,
+                svc.label(),
+                t.pod,
+                t.port
+            )),
             Err(e) => {
                 return Err(Pending::waiting(
                     StageError::new(format!("{} Service {}: {}", svc.what, svc.label(), e.message))

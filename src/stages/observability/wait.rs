@@ -58,7 +58,12 @@ impl From<String> for Passed {
 
 /// Observe until it passes (its evidence reported), a fatal failure, or `limit`: then the last
 /// failure (its evidence reported) is the step's error, with "after N s" when time ran out.
-pub async fn until<F, Fut>(cx: &StepCx, limit: Duration, poll: Duration, mut observe: F) -> StageResult<()>
+pub async fn until<F, Fut>(
+    cx: &StepCx,
+    limit: Duration,
+    poll: Duration,
+    mut observe: F,
+) -> StageResult<()>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<Passed, Pending>>,
@@ -80,7 +85,8 @@ where
                 }
                 let mut error = p.error;
                 if !p.fatal {
-                    error.message = format!("{} (still so after {} s)", error.message, limit.as_secs());
+                    error.message =
+                        format!("{} (still so after {} s)", error.message, limit.as_secs());
                 }
                 return Err(error);
             }

@@ -20,8 +20,8 @@ mod duration;
 mod helm;
 pub mod install;
 mod kustomization;
-mod observability;
 pub mod kustomize;
+mod observability;
 mod sops;
 mod source;
 

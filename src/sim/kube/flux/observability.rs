@@ -24,11 +24,18 @@ const SERVICES: &[(&str, &str, &[(&str, u16)])] = &[
     (
         "monitoring",
         "kube-prometheus-stack",
-        &[("kube-prometheus-stack-prometheus", 9090), ("alertmanager-operated", 9093)],
+        &[
+            ("kube-prometheus-stack-prometheus", 9090),
+            ("alertmanager-operated", 9093),
+        ],
     ),
     ("logging", "loki", &[("loki", 3100)]),
     ("monitoring", "grafana", &[("grafana", 80)]),
-    ("monitoring", "otel-collector", &[("otel-collector-opentelemetry-collector", 4318)]),
+    (
+        "monitoring",
+        "otel-collector",
+        &[("otel-collector-opentelemetry-collector", 4318)],
+    ),
     ("monitoring", "tempo", &[("tempo", 3200)]),
 ];
 
@@ -41,7 +48,10 @@ pub(crate) fn reconcile(p: &mut Pass) {
         let Ok(d) = p.store.get(&deploy_key, ns, release) else {
             continue;
         };
-        let selector = d.pointer("/spec/selector/matchLabels").cloned().unwrap_or_default();
+        let selector = d
+            .pointer("/spec/selector/matchLabels")
+            .cloned()
+            .unwrap_or_default();
         for (name, port) in *services {
             if p.store.get(&key("", "services"), ns, name).is_ok() {
                 continue;
@@ -81,7 +91,10 @@ pub(crate) fn reconcile(p: &mut Pass) {
 
 /// The release's Helm labels, as the chart puts them on everything it renders.
 fn labels(d: &Value) -> Value {
-    let mut l = d.pointer("/metadata/labels").cloned().unwrap_or_else(|| json!({}));
+    let mut l = d
+        .pointer("/metadata/labels")
+        .cloned()
+        .unwrap_or_else(|| json!({}));
     if l.get("app.kubernetes.io/instance").is_none() {
         l["app.kubernetes.io/instance"] = json!(meta(d, "name"));
     }
