@@ -19,8 +19,10 @@ use serde_json::{Value, json};
 
 const MANAGER: &str = "helm-controller";
 
-/// (release namespace, release name, Services as (name, port)).
-const SERVICES: &[(&str, &str, &[(&str, u16)])] = &[
+/// A release's Services: (release namespace, release name, Services as (name, port)).
+type ReleaseServices = (&'static str, &'static str, &'static [(&'static str, u16)]);
+
+const SERVICES: &[ReleaseServices] = &[
     (
         "monitoring",
         "kube-prometheus-stack",
