@@ -33,6 +33,8 @@ mod kube_stream;
 #[path = "scaffold/lab.rs"]
 #[allow(dead_code)]
 mod lab;
+#[path = "k3s/obs_peers.rs"]
+mod obs_peers;
 #[path = "k3s/obs_stage.rs"]
 mod obs_stage;
 #[path = "support/rendered_secrets.rs"]

@@ -368,8 +368,7 @@ pub struct ObservabilityConfig {
     pub alertmanager_ca_file: Option<String>,
     /// Port-forward targets `namespace/service:port` (`config::service_target`) the
     /// observability stage probed and wrote: the Services the console forwards to when no URL
-    /// above is set (today the console forwards to the same Services by its own constants,
-    /// `screens/console/forwarded.rs`, and does not read these fields).
+    /// above is set (`screens/console/forwarded.rs`; without them, the tree's defaults).
     #[serde(default)]
     pub loki_service: Option<String>,
     #[serde(default)]

@@ -218,6 +218,49 @@ async fn a_fresh_run_proves_every_peer_then_a_rerun_writes_nothing() {
         cfg.observability.alertmanager_service.as_deref(),
         Some("monitoring/alertmanager-operated:9093")
     );
+    // The console forwards to the targets written there, and reaches Loki through them.
+    {
+        use homelab::screens::console::endpoints::{self, EndpointOverrides, Origin};
+        use homelab::screens::console::forwarded::{self, Kube};
+        let targets = homelab::config::ObservabilityConfig {
+            loki_service: cfg.observability.loki_service.clone(),
+            prometheus_service: cfg.observability.prometheus_service.clone(),
+            alertmanager_service: cfg.observability.alertmanager_service.clone(),
+            ..Default::default()
+        };
+        let mut r = endpoints::resolve(
+            &EndpointOverrides::default(),
+            Some(&targets),
+            &lab.flux.work.join("none.env"),
+            &|_| None,
+        );
+        let (_forwards, _notes) = forwarded::fill_from(
+            &mut r,
+            &Kube {
+                kubeconfig: lab.flux.kubeconfig.clone(),
+                context: "default".into(),
+            },
+            Some(&targets),
+            Arc::new(|_| {}),
+        );
+        let loki = r.loki.clone().unwrap();
+        assert_eq!(loki.origin, Origin::PortForward(forwarded::LOKI));
+        let client = homelab::backends::loki::LokiClient::new(
+            &loki.url,
+            homelab::backends::endpoint::Auth::None,
+            homelab::backends::endpoint::Timeouts::default(),
+        )
+        .unwrap();
+        client.ready().await.unwrap();
+        let am = r.alertmanager.clone().unwrap();
+        let am = homelab::backends::prom::AlertmanagerClient::new(
+            &am.url,
+            homelab::backends::endpoint::Auth::None,
+            homelab::backends::endpoint::Timeouts::default(),
+        )
+        .unwrap();
+        assert!(!am.alerts().await.unwrap().is_empty());
+    }
     let checks = stage.verify().await.unwrap();
     assert!(
         checks
