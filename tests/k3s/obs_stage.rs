@@ -430,3 +430,69 @@ async fn a_collector_that_does_not_export_to_tempo_is_named_with_the_trace_it_lo
         "{err:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_without_a_ready_promtail_pod_is_named() {
+    use k8s_openapi::api::core::v1::Pod;
+    use kube::api::{Api, ListParams};
+    let lab = ObsLab::new().await;
+    let client = homelab::backends::kube::client::client_for(&lab.flux.kubeconfig, "default")
+        .await
+        .unwrap();
+    let pods = Api::<Pod>::namespaced(client, "logging")
+        .list(&ListParams::default())
+        .await
+        .unwrap();
+    let on_agent_2 = pods
+        .items
+        .iter()
+        .find(|p| {
+            p.metadata
+                .owner_references
+                .as_ref()
+                .is_some_and(|o| o.iter().any(|o| o.kind == "DaemonSet"))
+                && p.spec.as_ref().and_then(|s| s.node_name.as_deref()) == Some("k3s-agent-2")
+        })
+        .and_then(|p| p.metadata.name.clone())
+        .expect("Promtail's pod on k3s-agent-2");
+    lab.flux
+        .sim
+        .inject(homelab::sim::kube::controllers::Fault::CrashLoop {
+            namespace: "logging".into(),
+            name: on_agent_2,
+        });
+    // The kubelet crash-loops it: wait for the DaemonSet to count it out.
+    let mut ready = None;
+    for _ in 0..100 {
+        let ds = lab
+            .flux
+            .object("apps/v1", "DaemonSet", "logging", "promtail")
+            .unwrap();
+        ready = ds.pointer("/status/numberReady").and_then(|v| v.as_i64());
+        if ready == Some(2) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(ready, Some(2), "the crash loop did not start");
+    let stage = ObservabilityStage::new(
+        lab.flux.work.clone(),
+        lab.flux.cfg.clone(),
+        ObservabilityOptions {
+            kubeconfig: lab.flux.kubeconfig.clone(),
+            context: "default".into(),
+            ready_timeout: Duration::from_secs(2),
+            probe_timeout: Duration::from_secs(1),
+            trace_wait: Duration::from_secs(1),
+            poll: Duration::from_millis(200),
+        },
+    );
+    let (result, events) = run(&stage, &lab.journal).await;
+    let err = result.expect_err("Promtail is not Ready everywhere");
+    assert_eq!(failed(&events).0, observability::STEP_PROMTAIL);
+    assert!(
+        err.message
+            .contains("2 of 3 pods Ready for 3 nodes; no Ready promtail pod on k3s-agent-2"),
+        "{err:?}"
+    );
+}
