@@ -37,6 +37,10 @@ mod kube_stream;
 mod lab;
 #[path = "k3s/platform_view.rs"]
 mod platform_view;
+#[path = "k3s/obs_peers.rs"]
+mod obs_peers;
+#[path = "k3s/obs_stage.rs"]
+mod obs_stage;
 #[path = "support/rendered_secrets.rs"]
 mod rendered_secrets;
 #[path = "k3s/scaffold_doctor.rs"]

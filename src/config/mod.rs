@@ -7,8 +7,10 @@
 pub mod discover;
 pub mod load;
 pub mod locate;
+pub mod observability_edit;
 pub mod pve_hosts;
 pub mod schema;
+pub mod service_target;
 pub mod validate;
 
 pub use discover::{ENV_DIR, cluster_file, env_file, repo_and_cluster, repo_root, valid_cluster};

@@ -383,6 +383,15 @@ pub struct ObservabilityConfig {
     pub prometheus_ca_file: Option<String>,
     #[serde(default)]
     pub alertmanager_ca_file: Option<String>,
+    /// Port-forward targets `namespace/service:port` (`config::service_target`) the
+    /// observability stage probed and wrote: the Services the console forwards to when no URL
+    /// above is set (`screens/console/forwarded.rs`; without them, the tree's defaults).
+    #[serde(default)]
+    pub loki_service: Option<String>,
+    #[serde(default)]
+    pub prometheus_service: Option<String>,
+    #[serde(default)]
+    pub alertmanager_service: Option<String>,
 }
 
 impl ClusterConfig {

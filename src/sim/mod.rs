@@ -4,6 +4,7 @@
 pub mod alerts;
 pub mod cloudflare;
 pub mod git_host;
+pub mod grafana;
 pub mod kube;
 pub mod lab;
 pub mod loki;
@@ -11,3 +12,4 @@ pub mod pve;
 pub mod server;
 pub mod ssh_node;
 pub mod ssh_server;
+pub mod traces;

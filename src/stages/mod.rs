@@ -11,6 +11,7 @@ pub mod interrupt;
 pub mod journal;
 pub mod journal_file;
 pub mod k3s;
+pub mod observability;
 pub mod plan_inputs;
 pub mod printer;
 pub mod probe;

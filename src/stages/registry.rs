@@ -153,7 +153,7 @@ pub const STAGES: &[StageSpec] = &[
         blurb: "Prometheus, Alertmanager, Loki, Promtail, Grafana, OTel",
         reaches: None,
         needs: &[StageId::Storage],
-        build: None,
+        build: Some(build_observability),
     },
 ];
 
@@ -382,6 +382,17 @@ fn build_ingress(cx: &BuildCx) -> Build {
     Build::Ready(Arc::new(IngressStage::new(cx.cfg.clone(), opts)))
 }
 
+/// The observability stage reads the cluster through the operator's kubeconfig and writes the
+/// console's port-forward targets into the cluster definition.
+fn build_observability(cx: &BuildCx) -> Build {
+    use super::observability::{ObservabilityOptions, ObservabilityStage};
+    Build::Ready(Arc::new(ObservabilityStage::new(
+        cx.repo.clone(),
+        cx.cfg.clone(),
+        ObservabilityOptions::from_process(&cx.cfg),
+    )))
+}
+
 fn build_secrets(cx: &BuildCx) -> Build {
     use super::secrets::{SecretsStage, identity_location};
     let Some(identity) = identity_location() else {
@@ -430,7 +441,10 @@ mod tests {
             .filter(|id| id.available())
             .map(StageId::as_str)
             .collect();
-        assert_eq!(available, ["secrets", "proxmox", "k3s", "flux", "storage", "ingress"]);
+        assert_eq!(
+            available,
+            ["secrets", "proxmox", "k3s", "flux", "storage", "ingress", "observability"]
+        );
         assert_eq!(
             not_in_build(StageId::Ingress),
             "the Ingress stage is not in this build yet"

@@ -147,6 +147,12 @@ fn the_console_shows_the_labs_logs_health_and_alerts_and_silences_one() {
         .filter_map(|a| a["labels"]["alertname"].as_str())
         .collect();
     assert!(!firing.is_empty(), "the lab fires no alert");
+    // The alert that starts firing once the observability stage has probed Prometheus
+    // (`sim/lab/observability.rs`), shown like the others.
+    assert!(
+        firing.contains(&"KubeMemoryOvercommit"),
+        "no alert fired once observability was up: {firing:?}"
+    );
     for name in &firing {
         assert!(
             alert_row(&s, "FIRING", name).is_some(),

@@ -1,4 +1,4 @@
-//! Prometheus (`/api/v1/alerts`, `/api/v1/rules`) and Alertmanager (`/api/v2/alerts`, silences)
+//! Prometheus (`/api/v1/alerts`, `/api/v1/rules`, `/api/v1/targets`) and Alertmanager (`/api/v2/alerts`, silences)
 //! clients, and the merge of both views into one list of [`Alert`]s.
 
 mod alertmanager;
@@ -7,7 +7,7 @@ mod prometheus;
 
 pub use alertmanager::{AlertmanagerClient, AmAlert};
 pub use merge::merge_alerts;
-pub use prometheus::{PromAlert, PrometheusClient, Rule, RuleGroup};
+pub use prometheus::{PromAlert, PrometheusClient, Rule, RuleGroup, Target};
 
 /// RFC 3339 to Unix seconds; `None` for Alertmanager's zero time and unparsable input.
 pub(crate) fn rfc3339_secs(s: &str) -> Option<i64> {

@@ -1,4 +1,4 @@
-//! Prometheus HTTP API: alerts and rules.
+//! Prometheus HTTP API: alerts, rules and scrape targets.
 
 use super::rfc3339_secs;
 use crate::backends::endpoint::{Auth, EndpointError, HttpEndpoint, Timeouts};
@@ -80,6 +80,40 @@ pub struct Rule {
     pub last_error: Option<String>,
 }
 
+/// One active scrape target as `/api/v1/targets` reports it.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Target {
+    #[serde(default)]
+    pub labels: AlertLabels,
+    #[serde(default)]
+    pub scrape_pool: String,
+    #[serde(default)]
+    pub scrape_url: String,
+    /// `up`, `down`, or `unknown` (not scraped yet).
+    #[serde(default)]
+    pub health: String,
+    #[serde(default)]
+    pub last_error: String,
+}
+
+impl Target {
+    /// `job instance` (or the scrape URL when a label is missing), for messages.
+    pub fn name(&self) -> String {
+        match (self.labels.get("job"), self.labels.get("instance")) {
+            (Some(job), Some(instance)) => format!("{job} {instance}"),
+            _ => self.scrape_url.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct TargetsData {
+    #[serde(default)]
+    active_targets: Vec<Target>,
+}
+
 #[derive(Debug, Deserialize)]
 struct RulesData {
     groups: Vec<RuleGroup>,
@@ -127,6 +161,16 @@ impl PrometheusClient {
         Ok(self.unwrap(env)?.groups)
     }
 
+    /// `GET /api/v1/targets?state=active`: the active scrape targets and their health.
+    pub async fn targets(&self) -> Result<Vec<Target>, EndpointError> {
+        let rb = self
+            .http
+            .request(Method::GET, "api/v1/targets")
+            .query(&[("state", "active")]);
+        let env: Envelope<TargetsData> = self.http.send_json(rb).await?;
+        Ok(self.unwrap(env)?.active_targets)
+    }
+
     fn unwrap<T>(&self, env: Envelope<T>) -> Result<T, EndpointError> {
         match (env.status.as_str(), env.data) {
             ("success", Some(d)) => Ok(d),
@@ -162,6 +206,15 @@ mod tests {
  {"type":"recording","name":"job:x:sum","query":"sum by (job) (x)","health":"ok"}]}]}}"#)
         .unwrap();
         let groups = r.data.unwrap().groups;
+        let t: Envelope<TargetsData> = serde_json::from_str(r#"{"status":"success","data":{"activeTargets":[
+ {"discoveredLabels":{"job":"dead"},"labels":{"instance":"127.0.0.1:19999","job":"dead"},
+  "scrapePool":"dead","scrapeUrl":"http://127.0.0.1:19999/metrics","globalUrl":"http://vm:19999/metrics",
+  "lastError":"connection refused","lastScrape":"2026-12-06T23:49:17.156671182Z","lastScrapeDuration":0.000742,
+  "health":"down","scrapeInterval":"1s","scrapeTimeout":"1s"}],"droppedTargets":[]}}"#)
+        .unwrap();
+        let targets = t.data.unwrap().active_targets;
+        assert_eq!(targets[0].health, "down");
+        assert_eq!(targets[0].name(), "dead 127.0.0.1:19999");
         assert_eq!(groups[0].rules.len(), 2);
         assert_eq!(groups[0].rules[0].state.as_deref(), Some("inactive"));
     }

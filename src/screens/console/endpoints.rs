@@ -21,7 +21,7 @@ pub struct EndpointOverrides {
 }
 
 /// Where a URL came from (shown in the pane when the peer is unreachable).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Origin {
     Flag,
     Env,

@@ -4,18 +4,35 @@
 //! the Service this repository's cluster tree deploys for that peer
 //! (`backends::kube::port_forward`), through the operator's kubeconfig at the cluster's context.
 //! The clients get `http://127.0.0.1:<port>` at once; the Service is resolved on the first
-//! connection, and again when its pod goes away.
+//! connection, and again when its pod goes away. The cluster definition's port-forward targets
+//! (`observability.loki_service` / `prometheus_service` / `alertmanager_service`, which the
+//! observability stage writes after probing them) name the Service instead of the tree's
+//! default when set ([`fill_from`]).
 
 use super::endpoints::{Endpoint, Origin, Resolved};
 use crate::backends::kube::port_forward::{self, OnEvent};
+use crate::config::ObservabilityConfig;
+use crate::config::service_target::ServiceTarget;
+use std::borrow::Cow;
 use std::path::PathBuf;
 
 /// A Service port of the cluster tree.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServiceRef {
-    pub namespace: &'static str,
-    pub name: &'static str,
+    pub namespace: Cow<'static, str>,
+    pub name: Cow<'static, str>,
     pub port: u16,
+}
+
+impl ServiceRef {
+    /// A `namespace/service:port` target of the cluster definition.
+    pub fn from_target(t: ServiceTarget) -> ServiceRef {
+        ServiceRef {
+            namespace: Cow::Owned(t.namespace),
+            name: Cow::Owned(t.name),
+            port: t.port,
+        }
+    }
 }
 
 impl std::fmt::Display for ServiceRef {
@@ -28,8 +45,8 @@ impl std::fmt::Display for ServiceRef {
 /// (`cluster/kubernetes/platform/logging/loki/helmrelease.yaml`, release `loki` in `logging`),
 /// which `cluster/kubernetes/platform/logging/loki/httproute.yaml` routes to on port 3100.
 pub const LOKI: ServiceRef = ServiceRef {
-    namespace: "logging",
-    name: "loki",
+    namespace: Cow::Borrowed("logging"),
+    name: Cow::Borrowed("loki"),
     port: 3100,
 };
 
@@ -37,8 +54,8 @@ pub const LOKI: ServiceRef = ServiceRef {
 /// (`cluster/kubernetes/platform/monitoring/prometheus/helmrelease.yaml`), the backend of
 /// `cluster/kubernetes/platform/monitoring/prometheus/config/httproute.yaml`, port 9090.
 pub const PROMETHEUS: ServiceRef = ServiceRef {
-    namespace: "monitoring",
-    name: "kube-prometheus-stack-prometheus",
+    namespace: Cow::Borrowed("monitoring"),
+    name: Cow::Borrowed("kube-prometheus-stack-prometheus"),
     port: 9090,
 };
 
@@ -46,8 +63,8 @@ pub const PROMETHEUS: ServiceRef = ServiceRef {
 /// `cluster/kubernetes/platform/monitoring/alertmanager/alertmanager.yaml`, the backend of
 /// `cluster/kubernetes/platform/monitoring/alertmanager/httproute.yaml`, port 9093.
 pub const ALERTMANAGER: ServiceRef = ServiceRef {
-    namespace: "monitoring",
-    name: "alertmanager-operated",
+    namespace: Cow::Borrowed("monitoring"),
+    name: Cow::Borrowed("alertmanager-operated"),
     port: 9093,
 };
 
@@ -82,7 +99,7 @@ impl Drop for Forwards {
 }
 
 /// The text the console shows for a forwarded peer.
-pub fn via(url: &str, svc: ServiceRef) -> String {
+pub fn via(url: &str, svc: &ServiceRef) -> String {
     format!("{url} via port-forward to {svc}")
 }
 
@@ -90,22 +107,71 @@ pub fn via(url: &str, svc: ServiceRef) -> String {
 /// runtime (without one nothing changes). Returns the forwards and a note per forwarded peer;
 /// failures of a forward go to `on_event`.
 pub fn fill(r: &mut Resolved, kube: &Kube, on_event: OnEvent) -> (Forwards, Vec<String>) {
+    fill_from(r, kube, None, on_event)
+}
+
+/// The Service for a peer: the cluster definition's target when it is set and valid (else a
+/// note says why it was not used), the tree's default otherwise.
+fn target(
+    configured: Option<&String>,
+    default: ServiceRef,
+    field: &str,
+    notes: &mut Vec<String>,
+) -> ServiceRef {
+    match configured.map(|t| ServiceTarget::parse(t)) {
+        Some(Ok(t)) => ServiceRef::from_target(t),
+        Some(Err(e)) => {
+            notes.push(format!(
+                "observability.{field}: {e}; forwarding to {default} instead"
+            ));
+            default
+        }
+        None => default,
+    }
+}
+
+/// [`fill`], forwarding to the port-forward targets `cfg` names (`observability.*_service`)
+/// where it names them.
+pub fn fill_from(
+    r: &mut Resolved,
+    kube: &Kube,
+    cfg: Option<&ObservabilityConfig>,
+    on_event: OnEvent,
+) -> (Forwards, Vec<String>) {
     let mut forwards = Forwards::default();
     let mut notes = vec![];
     if tokio::runtime::Handle::try_current().is_err() {
         return (forwards, notes);
     }
+    let loki = target(
+        cfg.and_then(|c| c.loki_service.as_ref()),
+        LOKI,
+        "loki_service",
+        &mut notes,
+    );
+    let prometheus = target(
+        cfg.and_then(|c| c.prometheus_service.as_ref()),
+        PROMETHEUS,
+        "prometheus_service",
+        &mut notes,
+    );
+    let alertmanager = target(
+        cfg.and_then(|c| c.alertmanager_service.as_ref()),
+        ALERTMANAGER,
+        "alertmanager_service",
+        &mut notes,
+    );
     for (slot, svc, what, field) in [
-        (&mut r.loki, LOKI, "Loki", "loki_url"),
+        (&mut r.loki, loki, "Loki", "loki_url"),
         (
             &mut r.prometheus,
-            PROMETHEUS,
+            prometheus,
             "Prometheus",
             "prometheus_url",
         ),
         (
             &mut r.alertmanager,
-            ALERTMANAGER,
+            alertmanager,
             "Alertmanager",
             "alertmanager_url",
         ),
@@ -129,13 +195,13 @@ pub fn fill(r: &mut Resolved, kube: &Kube, on_event: OnEvent) -> (Forwards, Vec<
             listener,
             kube.kubeconfig.clone(),
             kube.context.clone(),
-            (svc.namespace.into(), svc.name.into(), svc.port),
+            (svc.namespace.to_string(), svc.name.to_string(), svc.port),
             on_event.clone(),
         ));
         let url = format!("http://{addr}");
         notes.push(format!(
             "{what}: no {field} in the cluster definition; {} (context {:?} of {})",
-            via(&url, svc),
+            via(&url, &svc),
             kube.context,
             kube.kubeconfig.display()
         ));
@@ -145,4 +211,27 @@ pub fn fill(r: &mut Resolved, kube: &Kube, on_event: OnEvent) -> (Forwards, Vec<
         });
     }
     (forwards, notes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_configured_target_replaces_the_default_and_a_bad_one_is_noted() {
+        let mut notes = vec![];
+        let set = "logging/loki-gateway:80".to_string();
+        let t = target(Some(&set), LOKI, "loki_service", &mut notes);
+        assert_eq!(t.to_string(), "logging/loki-gateway:80");
+        assert!(notes.is_empty());
+        assert_eq!(target(None, LOKI, "loki_service", &mut notes), LOKI);
+        let bad = "loki:3100".to_string();
+        assert_eq!(target(Some(&bad), LOKI, "loki_service", &mut notes), LOKI);
+        assert_eq!(
+            notes,
+            [
+                "observability.loki_service: `loki:3100` is not namespace/service:port; forwarding to logging/loki:3100 instead"
+            ]
+        );
+    }
 }

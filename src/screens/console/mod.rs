@@ -110,9 +110,10 @@ impl ConsoleScreen {
         let mut r = endpoints::resolve(overrides, cfg, &env_file, &|k| std::env::var(k).ok());
         r.ca_files = endpoints::ca_files(cfg, &session.repo_root);
         let kube = forwarded::Kube::for_cluster(&session.cluster.name);
-        let (forwards, forward_notes) = forwarded::fill(
+        let (forwards, forward_notes) = forwarded::fill_from(
             &mut r,
             &kube,
+            cfg,
             std::sync::Arc::new(|e| tracing::warn!("console: {e}")),
         );
         let mut notes = r.notes.clone();
@@ -133,7 +134,7 @@ impl ConsoleScreen {
             (&mut shown.alertmanager, &r.alertmanager),
         ] {
             if let (Some(text), Some(e)) = (slot.as_mut(), ep)
-                && let endpoints::Origin::PortForward(svc) = e.origin
+                && let endpoints::Origin::PortForward(svc) = &e.origin
             {
                 *text = forwarded::via(text, svc);
             }

@@ -151,6 +151,64 @@ struct Data {
     alerts: Vec<SimAlert>,
     silences: Vec<SimSilence>,
     next_silence: u64,
+    targets: Vec<SimTarget>,
+    /// Alerts that start firing once `/api/v1/targets` was read (the observability stage's
+    /// first probe: "once observability is up").
+    once_probed: Vec<SimAlert>,
+}
+
+/// One scrape target of `/api/v1/targets`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SimTarget {
+    pub job: String,
+    pub instance: String,
+    /// `up`, `down` or `unknown`.
+    pub health: String,
+    pub last_error: String,
+}
+
+impl SimTarget {
+    pub fn up(job: &str, instance: &str) -> SimTarget {
+        SimTarget {
+            job: job.into(),
+            instance: instance.into(),
+            health: "up".into(),
+            last_error: String::new(),
+        }
+    }
+    pub fn down(job: &str, instance: &str, error: &str) -> SimTarget {
+        SimTarget {
+            health: "down".into(),
+            last_error: error.into(),
+            ..SimTarget::up(job, instance)
+        }
+    }
+
+    /// What a homelab's Prometheus scrapes, all up.
+    pub fn homelab_defaults() -> Vec<SimTarget> {
+        vec![
+            SimTarget::up("apiserver", "10.0.0.1:6443"),
+            SimTarget::up("kube-state-metrics", "10.42.0.12:8080"),
+            SimTarget::up("node-exporter", "k3s-server-1:9100"),
+            SimTarget::up("node-exporter", "k3s-agent-1:9100"),
+            SimTarget::up("node-exporter", "k3s-agent-2:9100"),
+            SimTarget::up("kube-prometheus-stack-prometheus", "10.42.1.7:9090"),
+            SimTarget::up("alertmanager-operated", "10.42.1.8:9093"),
+        ]
+    }
+
+    fn json(&self) -> Value {
+        let url = format!("http://{}/metrics", self.instance);
+        json!({
+            "discoveredLabels": {"__address__": self.instance, "__metrics_path__": "/metrics", "__scheme__": "http", "job": self.job},
+            "labels": {"instance": self.instance, "job": self.job},
+            "scrapePool": self.job, "scrapeUrl": url, "globalUrl": url,
+            "lastError": self.last_error,
+            "lastScrape": if self.health == "unknown" { "0001-01-01T00:00:00Z".to_string() } else { rfc3339(now_s() - 5) },
+            "lastScrapeDuration": 0.004, "health": self.health,
+            "scrapeInterval": "30s", "scrapeTimeout": "10s",
+        })
+    }
 }
 
 type Shared = Arc<Mutex<Data>>;
@@ -182,6 +240,7 @@ impl AlertsSim {
     pub async fn start_with(listen: SocketAddr, alerts: Vec<SimAlert>) -> std::io::Result<Self> {
         let data: Shared = Arc::new(Mutex::new(Data {
             alerts,
+            targets: SimTarget::homelab_defaults(),
             ..Data::default()
         }));
         let app = Router::new()
@@ -189,6 +248,7 @@ impl AlertsSim {
             .route("/-/ready", get(|| async { "Ready.\n" }))
             .route("/api/v1/alerts", get(prom_alerts))
             .route("/api/v1/rules", get(prom_rules))
+            .route("/api/v1/targets", get(prom_targets))
             .route("/api/v2/alerts", get(am_alerts))
             .route("/api/v2/silences", get(am_silences).post(am_post_silence))
             .route(
@@ -215,6 +275,17 @@ impl AlertsSim {
         lock(&self.data).alerts = alerts;
     }
 
+    /// Replace the scrape targets `/api/v1/targets` reports.
+    pub fn set_targets(&self, targets: Vec<SimTarget>) {
+        lock(&self.data).targets = targets;
+    }
+
+    /// Start firing `alerts` once `/api/v1/targets` has been read (the observability stage's
+    /// first probe), as an alert that fires once observability is up.
+    pub fn fire_once_probed(&self, alerts: Vec<SimAlert>) {
+        lock(&self.data).once_probed = alerts;
+    }
+
     /// Ids of silences that are active now.
     pub fn active_silences(&self) -> Vec<String> {
         let now = now_s();
@@ -237,6 +308,24 @@ fn prom_alert_json(a: &SimAlert) -> Value {
         "state": if a.pending { "pending" } else { "firing" },
         "activeAt": rfc3339(a.active_at), "value": "1e+00"
     })
+}
+
+async fn prom_targets(State(d): State<Shared>) -> Response {
+    let mut d = lock(&d);
+    let now = now_s();
+    let fired: Vec<SimAlert> = std::mem::take(&mut d.once_probed)
+        .into_iter()
+        .map(|mut a| {
+            a.active_at = now;
+            a
+        })
+        .collect();
+    d.alerts.extend(fired);
+    let targets: Vec<Value> = d.targets.iter().map(SimTarget::json).collect();
+    axum::Json(
+        json!({"status": "success", "data": {"activeTargets": targets, "droppedTargets": []}}),
+    )
+    .into_response()
 }
 
 async fn prom_alerts(State(d): State<Shared>) -> Response {

@@ -103,6 +103,9 @@ pub const KUBE_PORT: u16 = 6443;
 pub const SSH_PORT: u16 = 2222;
 pub const LOKI_PORT: u16 = 3100;
 pub const ALERTS_PORT: u16 = 9090;
+pub const GRAFANA_PORT: u16 = 3000;
+pub const OTLP_HTTP_PORT: u16 = 4318;
+pub const TEMPO_PORT: u16 = 3200;
 pub const CLOUDFLARE_PORT: u16 = 8443;
 /// The login user on the VMs.
 pub const SSH_USER: &str = "ubuntu";
@@ -174,6 +177,15 @@ impl Layout {
     }
     pub fn alerts_addr(&self) -> SocketAddr {
         SocketAddr::from((self.ip(5), ALERTS_PORT))
+    }
+    pub fn grafana_addr(&self) -> SocketAddr {
+        SocketAddr::from((self.ip(5), GRAFANA_PORT))
+    }
+    pub fn collector_addr(&self) -> SocketAddr {
+        SocketAddr::from((self.ip(5), OTLP_HTTP_PORT))
+    }
+    pub fn tempo_addr(&self) -> SocketAddr {
+        SocketAddr::from((self.ip(5), TEMPO_PORT))
     }
     pub fn cloudflare_addr(&self) -> SocketAddr {
         SocketAddr::from((self.ip(6), CLOUDFLARE_PORT))

@@ -4,13 +4,15 @@
 //! "installed" on it, the Kubernetes API with Flux's controllers (installed by the Flux stage
 //! from the lab's pinned install manifest), a git host ([`crate::sim::git_host`]) serving
 //! `flux.repo` over SSH from a bare repository the Flux stage pushes to and Flux syncs from,
-//! Loki with generated logs, Prometheus + Alertmanager, Cloudflare, a throwaway age identity,
+//! Loki with generated logs, Prometheus + Alertmanager, Grafana, the OTel collector and Tempo
+//! (all behind the Services the observability charts create, [`observability`]), Cloudflare, a throwaway age identity,
 //! SSH key and git identity, a temporary copy of the repository with
 //! config/clusters/demo.yaml. The stages are not known here: whatever the stage registry
 //! builds runs against the lab through the environment ([`layout::Layout::env`]). Dropping
 //! the lab stops every server and removes the directory.
 
 pub mod layout;
+mod observability;
 mod power;
 pub mod repo;
 pub mod root;
@@ -44,6 +46,9 @@ pub struct Lab {
     pub kube: Arc<KubeSim>,
     pub loki: crate::sim::loki::LokiSim,
     pub alerts: crate::sim::alerts::AlertsSim,
+    /// Grafana, the OTel collector and Tempo, behind their Services ([`observability`]).
+    pub grafana: crate::sim::grafana::GrafanaSim,
+    pub traces: crate::sim::traces::TracesSim,
     pub cloudflare: crate::sim::cloudflare::CloudflareSim,
     /// `flux.repo`'s SSH server.
     pub git: GitHost,
@@ -226,6 +231,7 @@ impl Lab {
         let alerts = crate::sim::alerts::AlertsSim::start(l.alerts_addr())
             .await
             .map_err(|e| bind_err("Prometheus/Alertmanager", e))?;
+        let (grafana, traces) = observability::start(&l, &kube, &loki, &alerts).await?;
         let cloudflare =
             crate::sim::cloudflare::CloudflareSim::start(crate::sim::cloudflare::SimOptions {
                 listen: l.cloudflare_addr(),
@@ -324,6 +330,8 @@ impl Lab {
             kube,
             loki,
             alerts,
+            grafana,
+            traces,
             cloudflare,
             git,
             flux_sha256,
@@ -338,6 +346,8 @@ impl Lab {
         self.git.shutdown();
         self.loki.stop().await;
         self.alerts.stop().await;
+        self.grafana.stop().await;
+        self.traces.stop().await;
         self.cloudflare.stop().await;
         self.pve.shutdown();
     }
@@ -386,6 +396,12 @@ impl Lab {
         ));
         out.push(format!("  Loki            {}", l.loki_url()));
         out.push(format!("  Prometheus/AM   {}", l.alerts_url()));
+        out.push(format!("  Grafana         {}", self.grafana.url()));
+        out.push(format!(
+            "  OTLP/HTTP       {}  (Tempo {})",
+            self.traces.collector_url(),
+            self.traces.tempo_url()
+        ));
         out.push(format!("  Cloudflare API  {}", self.cloudflare.url()));
         out.push(format!("  repository      {}", l.repo().display()));
         out.push(format!(

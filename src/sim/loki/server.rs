@@ -78,6 +78,8 @@ struct Store {
     next_seq: u64,
     last_ts: i64,
     capacity: usize,
+    /// Nodes whose Promtail ships nothing (`node_name` label): their lines are not stored.
+    silent_nodes: Vec<String>,
 }
 
 /// The data of a simulated Loki; survives a stop/start of the server, as a real Loki's does.
@@ -106,6 +108,7 @@ impl LokiStore {
                     next_seq: 1,
                     last_ts: 0,
                     capacity: capacity.max(1),
+                    silent_nodes: Vec::new(),
                 }),
                 feed,
             }),
@@ -125,6 +128,12 @@ impl LokiStore {
         {
             let mut s = self.lock();
             for (ts, labels, line) in batch {
+                if labels
+                    .get("node_name")
+                    .is_some_and(|n| s.silent_nodes.iter().any(|q| q == n))
+                {
+                    continue;
+                }
                 let ts = ts.max(s.last_ts);
                 // As Loki does: an entry identical to one already held (same stream, timestamp
                 // and line) is the same entry, stored once.
@@ -164,6 +173,15 @@ impl LokiStore {
     /// Append one line at exactly `ts` (several lines may share a nanosecond, as in Loki).
     pub fn push_at(&self, ts: i64, labels: Arc<Labels>, line: impl Into<String>) {
         self.push_batch(vec![(ts, labels, line.into())]);
+    }
+
+    /// From now on nothing from `node` is stored, and what was is gone, as when that node's
+    /// Promtail never shipped its logs (the observability stage's fault).
+    pub fn silence_node(&self, node: &str) {
+        let mut s = self.lock();
+        s.silent_nodes.push(node.to_string());
+        s.entries
+            .retain(|e| e.labels.get("node_name").map(String::as_str) != Some(node));
     }
 
     /// Entries pushed since the store was made (held or already evicted).

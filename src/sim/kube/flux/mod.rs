@@ -8,7 +8,8 @@
 //! serves, HelmRepository, OCIRepository, HelmChart), `kustomization` (kustomize-controller:
 //! build, SOPS decryption, server-side apply as `kustomize-controller`, inventory, prune,
 //! dependsOn, health checks), `sops` (decryption with the project's SOPS code), `helm`
-//! (helm-controller: install as a Deployment, chart CRDs, history), `charts` (the CRDs the
+//! (helm-controller: install as a Deployment, chart CRDs, history), `observability` (the
+//! Services and Promtail DaemonSet of the observability charts), `charts` (the CRDs the
 //! charts of this repository bring), `kustomize/` (the kustomize subset).
 //! What they do and leave out: docs/reference/kubernetes.md §7.
 
@@ -20,6 +21,7 @@ mod helm;
 pub mod install;
 mod kustomization;
 pub mod kustomize;
+mod observability;
 mod sops;
 mod source;
 
@@ -71,6 +73,7 @@ pub(crate) fn reconcile(p: &mut Pass, mem: &mut Memory) {
     }
     source::reconcile(p, &mut mem.source);
     helm::reconcile(p);
+    observability::reconcile(p);
     kustomization::reconcile(p, &mut mem.kustomization);
 }
 
