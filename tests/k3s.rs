@@ -62,6 +62,8 @@ mod ssh;
 mod ssh_config;
 #[path = "k3s/stage.rs"]
 mod stage;
+#[path = "k3s/storage_nfs_peer.rs"]
+mod storage_nfs_peer;
 #[path = "k3s/storage_stage.rs"]
 mod storage_stage;
 #[path = "k3s/view.rs"]

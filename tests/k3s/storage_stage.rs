@@ -6,7 +6,7 @@
 //! (`src/sim/ssh_node/storage.rs`). What is real here: the stage, the kube API traffic
 //! (kube-rs against the simulator's HTTPS API), the scripts' text; what is simulated: what a
 //! node does with a script, and what Longhorn and the NFS provisioner do. The NFS probe against
-//! a real NFS server is not in this file (see docs/storage-stage.md, "What is tested").
+//! a real NFS server (nfs-ganesha) is `storage_nfs_peer.rs`, which reuses this lab.
 //!
 //! Covered: a fresh run (evidence of every probe, nothing left behind) and a second run that
 //! changes nothing; a kill at every step (and in the middle of each probe) followed by a rerun
@@ -31,13 +31,19 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-const SERVER: &str = "127.0.0.1";
-const EXPORT: &str = "/srv/nfs/kubernetes";
+pub(crate) const SERVER: &str = "127.0.0.1";
+pub(crate) const EXPORT: &str = "/srv/nfs/kubernetes";
 
-/// A node whose shell is the demo node's script answers, in process.
+/// Answers the NFS probe script (its text) in place of the simulator: a real NFS server behind
+/// it (`storage_nfs_peer.rs`).
+pub(crate) type NfsPeer = Arc<dyn Fn(&str) -> ExecOutcome + Send + Sync>;
+
+/// A node whose shell is the demo node's script answers, in process; the NFS probe goes to
+/// `nfs` when one is set.
 struct SimShell {
     profile: NodeProfile,
     state: Mutex<NodeState>,
+    nfs: Mutex<Option<NfsPeer>>,
 }
 
 #[async_trait::async_trait]
@@ -47,6 +53,19 @@ impl RemoteShell for SimShell {
         cmd: &RemoteCommand,
         on_line: &mut (dyn FnMut(OutputLine) + Send),
     ) -> Result<ExecOutcome, SshError> {
+        let peer = self.nfs.lock().unwrap().clone();
+        if let Some(peer) = peer.filter(|_| cmd.script.contains("mount -t nfs ")) {
+            let out = peer(&cmd.script);
+            for (stream, text) in [(Stream::Stdout, &out.stdout), (Stream::Stderr, &out.stderr)] {
+                for l in text.lines() {
+                    on_line(OutputLine {
+                        stream,
+                        text: l.to_string(),
+                    });
+                }
+            }
+            return Ok(out);
+        }
         let a = {
             let mut st = self.state.lock().unwrap();
             answer(&self.profile, &mut st, &cmd.script, "")
@@ -84,16 +103,16 @@ impl RemoteShell for SimShell {
     }
 }
 
-struct StorageLab {
-    flux: FluxLab,
+pub(crate) struct StorageLab {
+    pub(crate) flux: FluxLab,
     shells: Vec<Arc<SimShell>>,
-    journal: std::path::PathBuf,
+    pub(crate) journal: std::path::PathBuf,
 }
 
 impl StorageLab {
     /// The Flux stage run to Ready on the tree, the export served to the cluster (Longhorn's
     /// backup target) and to the nodes (writable).
-    async fn new() -> StorageLab {
+    pub(crate) async fn new() -> StorageLab {
         let mut flux = FluxLab::new(Setup::default()).await;
         let (result, events) = run_flux(&flux.stage(), &flux.journal).await;
         result.unwrap_or_else(|e| panic!("flux: {e:?}\n{:#?}", logs(&events)));
@@ -121,6 +140,7 @@ impl StorageLab {
                         memory_mib: vm.memory_mib,
                     },
                     state: Mutex::new(state),
+                    nfs: Mutex::new(None),
                 })
             })
             .collect();
@@ -132,7 +152,7 @@ impl StorageLab {
         }
     }
 
-    fn stage(&self, ready_timeout: Duration) -> StorageStage {
+    pub(crate) fn stage(&self, ready_timeout: Duration) -> StorageStage {
         let nodes = self
             .flux
             .cfg
@@ -161,13 +181,25 @@ impl StorageLab {
     }
 
     fn set_writable(&self, writable: bool) {
+        self.serve_to_nodes(&format!("{SERVER}:{EXPORT}"), writable);
+    }
+
+    /// The simulated nodes reach `target` (`server:/export`), writable or not.
+    pub(crate) fn serve_to_nodes(&self, target: &str, writable: bool) {
         for s in &self.shells {
             s.state
                 .lock()
                 .unwrap()
                 .storage
                 .exports
-                .insert(format!("{SERVER}:{EXPORT}"), writable);
+                .insert(target.to_string(), writable);
+        }
+    }
+
+    /// The nodes' NFS probe goes to `peer` (a real server), or to the simulator with `None`.
+    pub(crate) fn set_nfs_peer(&self, peer: Option<NfsPeer>) {
+        for s in &self.shells {
+            *s.nfs.lock().unwrap() = peer.clone();
         }
     }
 
@@ -222,7 +254,7 @@ impl StorageLab {
     }
 }
 
-async fn run(
+pub(crate) async fn run(
     stage: &StorageStage,
     journal: &Path,
 ) -> (Result<RunSummary, StageError>, Vec<StageEvent>) {
@@ -242,14 +274,14 @@ async fn run(
     (result, collect.await.unwrap())
 }
 
-fn evidence(events: &[StageEvent]) -> Vec<Evidence> {
+pub(crate) fn evidence(events: &[StageEvent]) -> Vec<Evidence> {
     logs(events)
         .iter()
         .filter_map(|l| Evidence::parse(l))
         .collect()
 }
 
-fn failed_step(events: &[StageEvent]) -> Option<(String, StageError)> {
+pub(crate) fn failed_step(events: &[StageEvent]) -> Option<(String, StageError)> {
     events.iter().find_map(|e| match &e.kind {
         EventKind::StepFailed { step, error } => Some((step.clone(), error.clone())),
         _ => None,
