@@ -253,7 +253,7 @@ fn wizard_history_after_a_run_in_this_session_fits_80x24() {
     ));
     // Short of rows, the list keeps one line per run, then drops "never run", then keeps
     // only the selected stage's line; the stage names always stay.
-    let frame = support::render(&mut app, 80, 15);
+    let frame = support::render(&mut app, 80, 16);
     assert!(support::contains(&frame, "   failed 1m ago"));
     assert!(!support::contains(&frame, "agent-2/clone│"), "no step line");
     assert!(support::contains(&frame, "   never run"));
@@ -270,7 +270,7 @@ fn wizard_history_after_a_run_in_this_session_fits_80x24() {
 fn wizard_history_all_finished_shows_the_last_stage_and_says_so() {
     let mut app = open_wizard();
     let mut h = history();
-    for id in [StageId::Proxmox, StageId::K3s, StageId::Flux] {
+    for id in [StageId::Proxmox, StageId::K3s, StageId::Flux, StageId::Ingress] {
         h.insert(
             id,
             last_run(
@@ -282,10 +282,10 @@ fn wizard_history_all_finished_shows_the_last_stage_and_says_so() {
         );
     }
     let effects = backend(&mut app, loaded(Ok(h)));
-    assert_eq!(app.screens.wizard.current().id, StageId::Flux);
-    assert_eq!(spawned(&effects), vec!["stage:flux".to_string()]);
+    assert_eq!(app.screens.wizard.current().id, StageId::Ingress);
+    assert_eq!(spawned(&effects), vec!["stage:ingress".to_string()]);
     assert!(
-        status(&app).starts_with("Every stage in this build has finished; showing Flux"),
+        status(&app).starts_with("Every stage in this build has finished; showing Ingress"),
         "{}",
         status(&app)
     );
