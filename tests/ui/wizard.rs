@@ -270,7 +270,14 @@ fn wizard_history_after_a_run_in_this_session_fits_80x24() {
 fn wizard_history_all_finished_shows_the_last_stage_and_says_so() {
     let mut app = open_wizard();
     let mut h = history();
-    for id in [StageId::Proxmox, StageId::K3s, StageId::Flux, StageId::Storage] {
+    for id in [
+        StageId::Proxmox,
+        StageId::K3s,
+        StageId::Flux,
+        StageId::Storage,
+        StageId::Ingress,
+        StageId::Observability,
+    ] {
         h.insert(
             id,
             last_run(
@@ -282,10 +289,10 @@ fn wizard_history_all_finished_shows_the_last_stage_and_says_so() {
         );
     }
     let effects = backend(&mut app, loaded(Ok(h)));
-    assert_eq!(app.screens.wizard.current().id, StageId::Storage);
-    assert_eq!(spawned(&effects), vec!["stage:storage".to_string()]);
+    assert_eq!(app.screens.wizard.current().id, StageId::Observability);
+    assert_eq!(spawned(&effects), vec!["stage:observability".to_string()]);
     assert!(
-        status(&app).starts_with("Every stage in this build has finished; showing Storage"),
+        status(&app).starts_with("Every stage in this build has finished; showing Observability"),
         "{}",
         status(&app)
     );

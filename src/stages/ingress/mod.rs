@@ -386,7 +386,7 @@ impl IngressStage {
         for kind in kinds {
             loop {
                 match api(kind).get_opt(echo::NAME).await {
-                    Ok(None) | Err(kube::Error::Api(_)) => break,
+                    Ok(None) => break,
                     Ok(Some(_)) | Err(_) if tokio::time::Instant::now() >= deadline => {
                         return Err(StageError::new(format!(
                             "the probe's {} {}/{} is still there {} s after its deletion",

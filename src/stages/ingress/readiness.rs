@@ -45,12 +45,11 @@ pub fn hint(fix: &Fix) -> String {
 
 /// Every Gateway API CRD of [`GATEWAY_CRDS`] is Established.
 pub async fn crds(client: &kube::Client) -> Result<Verdict, StageError> {
+    let all = k::list(client, CRD, None, None).await.map_err(kube_err)?;
     for name in GATEWAY_CRDS {
-        // Cluster-scoped: the doctor's reader takes a namespace; the API ignores it here.
-        let crd = list_one(client, CRD, name).await?;
-        let established = crd
-            .as_ref()
-            .is_some_and(|c| k::is_true(c.pointer("/status/conditions"), "Established"));
+        let crd = all.iter().find(|o| k::meta(o, "name") == name);
+        let established =
+            crd.is_some_and(|c| k::is_true(c.pointer("/status/conditions"), "Established"));
         if !established {
             let what = match crd {
                 None => "is not installed".to_string(),
@@ -70,15 +69,6 @@ pub async fn crds(client: &kube::Client) -> Result<Verdict, StageError> {
         "the {} Gateway API CRDs are Established",
         GATEWAY_CRDS.len()
     )))
-}
-
-async fn list_one(
-    client: &kube::Client,
-    kind: Kind,
-    name: &str,
-) -> Result<Option<Value>, StageError> {
-    let all = k::list(client, kind, None, None).await.map_err(kube_err)?;
-    Ok(all.into_iter().find(|o| k::meta(o, "name") == name))
 }
 
 /// HelmRelease `ns/name` is Ready; otherwise the Flux stage's root cause of what holds it back.
