@@ -35,12 +35,12 @@ mod kube_stream;
 #[path = "scaffold/lab.rs"]
 #[allow(dead_code)]
 mod lab;
-#[path = "k3s/platform_view.rs"]
-mod platform_view;
 #[path = "k3s/obs_peers.rs"]
 mod obs_peers;
 #[path = "k3s/obs_stage.rs"]
 mod obs_stage;
+#[path = "k3s/platform_view.rs"]
+mod platform_view;
 #[path = "support/rendered_secrets.rs"]
 mod rendered_secrets;
 #[path = "k3s/scaffold_doctor.rs"]

@@ -443,7 +443,15 @@ mod tests {
             .collect();
         assert_eq!(
             available,
-            ["secrets", "proxmox", "k3s", "flux", "storage", "ingress", "observability"]
+            [
+                "secrets",
+                "proxmox",
+                "k3s",
+                "flux",
+                "storage",
+                "ingress",
+                "observability"
+            ]
         );
         assert_eq!(
             not_in_build(StageId::Ingress),
