@@ -13,6 +13,11 @@ pub mod schema;
 pub mod service_target;
 pub mod validate;
 
+/// The note `homelab demo` commits into its temporary copy of the repository: a tree holding
+/// it is a lab copy, whose shipped cluster definition is left out on purpose (`homelab check`
+/// then does not ask for it).
+pub const LAB_MARKER: &str = "config/DEMO-LAB.md";
+
 pub use discover::{ENV_DIR, cluster_file, env_file, repo_and_cluster, repo_root, valid_cluster};
 pub use load::{
     LoadedCluster, choose_cluster, cluster_names, find_repo_root, load_cluster, parse_cluster,

@@ -253,7 +253,7 @@ fn wizard_history_after_a_run_in_this_session_fits_80x24() {
     ));
     // Short of rows, the list keeps one line per run, then drops "never run", then keeps
     // only the selected stage's line; the stage names always stay.
-    let frame = support::render(&mut app, 80, 16);
+    let frame = support::render(&mut app, 80, 18);
     assert!(support::contains(&frame, "   failed 1m ago"));
     assert!(!support::contains(&frame, "agent-2/clone│"), "no step line");
     assert!(support::contains(&frame, "   never run"));

@@ -17,7 +17,7 @@ mod private_keys;
 mod references;
 mod secret_refs;
 mod secrets;
-pub mod skeleton;
+mod skeleton;
 mod storage;
 mod structure;
 mod swap;

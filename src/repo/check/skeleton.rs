@@ -23,9 +23,7 @@ pub enum Presence {
     Shipped,
 }
 
-/// The note `homelab demo` commits into its temporary copy of the repository: a tree holding
-/// it is a lab copy, whose shipped cluster definition is left out on purpose.
-pub const LAB_MARKER: &str = "config/DEMO-LAB.md";
+pub use crate::config::LAB_MARKER;
 
 /// One path of the memo's skeleton. A path ending in `/` is a folder; a `*` in the last segment
 /// is a pattern at least one file must match.

@@ -68,7 +68,7 @@ pub fn prepare(source: &Path, dest: &Path, cluster_yaml: &str) -> Result<(), Str
         crate::atomic_write::Mode::KeepOr(0o644),
     )
     .map_err(|e| format!("{}: {e}", file.display()))?;
-    let marker = dest.join(crate::repo::check::skeleton::LAB_MARKER);
+    let marker = dest.join(crate::config::LAB_MARKER);
     crate::atomic_write::write(
         &marker,
         LAB_NOTE.as_bytes(),
