@@ -11,6 +11,13 @@ use super::engine::StepCx;
 use serde::{Deserialize, Serialize};
 use std::time::{Duration, Instant};
 
+/// The namespace every platform stage's probe objects live in (storage's claims and pods,
+/// ingress's echo), created by whichever probe runs first.
+pub const NAMESPACE: &str = "homelab-probe";
+/// The `app.kubernetes.io/managed-by` label of that namespace: one value, so that a namespace
+/// one stage created never conflicts with another stage's server-side apply of it.
+pub const MANAGED_BY: &str = "homelab-probe";
+
 /// A step log line that carries evidence starts with this.
 pub const PREFIX: &str = "evidence: ";
 

@@ -413,11 +413,12 @@ fn the_scaffold_form_previews_an_app_and_refuses_to_write_on_the_demo_tree_that_
         text(&check)
     );
     assert_eq!(check.status.code(), Some(1), "{}", text(&check));
+    // `N violations of M rules`, or `1 violation of 1 rule`.
     let violations = out
         .lines()
         .find_map(|l| {
-            l.strip_suffix(" rules")
-                .and_then(|l| l.split(" violations of").next())
+            let (n, rest) = l.split_once(" violation")?;
+            (rest.ends_with(" rule") || rest.ends_with(" rules")).then_some(n)
         })
         .unwrap_or_else(|| panic!("no `N violations of M rules`:\n{out}"));
     assert!(

@@ -13,9 +13,9 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-pub const NAMESPACE: &str = "homelab-probe";
+pub use crate::stages::probe::NAMESPACE;
 pub const NAME: &str = "echo";
-pub const MANAGED_BY: &str = "homelab-probe";
+pub use crate::stages::probe::MANAGED_BY;
 /// Envoy Gateway's namespace.
 pub const ENVOY_NS: &str = "envoy-gateway-system";
 /// The agnhost image (Kubernetes' own e2e test server) and the port netexec listens on.

@@ -23,7 +23,7 @@ use kube::Client;
 use serde_json::{Value, json};
 use std::time::Duration;
 
-pub const NAMESPACE: &str = "homelab-probe";
+pub use crate::stages::probe::NAMESPACE;
 /// Every probe object carries this label (value: what it probes).
 pub const LABEL: &str = "homelab.dev/probe";
 pub const IMAGE: &str = "busybox:1.37";
@@ -117,7 +117,7 @@ async fn ensure_namespace(client: &Client) -> StageResult<()> {
             client,
             NS_KIND,
             &json!({"apiVersion": "v1", "kind": "Namespace",
-                    "metadata": {"name": NAMESPACE, "labels": {"app.kubernetes.io/managed-by": "homelab"}}}),
+                    "metadata": {"name": NAMESPACE, "labels": {"app.kubernetes.io/managed-by": crate::stages::probe::MANAGED_BY}}}),
         )
         .await?;
     }
