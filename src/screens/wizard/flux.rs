@@ -242,22 +242,28 @@ pub fn render(view: &FluxView, verified: &[Check], frame: &mut Frame, area: Rect
     let steps_w = if wide { 30 } else { 22 };
     let [left, right] =
         Layout::horizontal([Constraint::Length(steps_w), Constraint::Min(20)]).areas(body);
-    render_steps(view, wide, frame, left, cx);
+    render_steps(&view.steps, wide, frame, left, cx);
     if !view.diagnosis.is_empty() || view.error.is_some() {
         render_diagnosis(view, frame, right, cx);
     } else if view.running() {
         render_rows(view, frame, right, cx);
     } else {
-        render_plan(view, frame, right, cx);
+        render_plan(&view.steps, "Plan: files, git, objects", frame, right, cx);
     }
     if key_h > 0 {
         render_key(view, frame, key, cx);
     }
 }
 
-fn render_steps(view: &FluxView, wide: bool, frame: &mut Frame, area: Rect, cx: &ViewCx) {
-    let lines: Vec<Line> = view
-        .steps
+/// The step list (shared with the platform stages' view).
+pub(super) fn render_steps(
+    steps: &[StepLine],
+    wide: bool,
+    frame: &mut Frame,
+    area: Rect,
+    cx: &ViewCx,
+) {
+    let lines: Vec<Line> = steps
         .iter()
         .map(|s| {
             let (mark, style) = step_mark(s.status, cx);
@@ -282,9 +288,16 @@ fn render_steps(view: &FluxView, wide: bool, frame: &mut Frame, area: Rect, cx: 
     frame.render_widget(Paragraph::new(lines).block(boxed("Steps", cx)), area);
 }
 
-fn render_plan(view: &FluxView, frame: &mut Frame, area: Rect, cx: &ViewCx) {
+/// Each step's exact calls under a `title` box (shared with the platform stages' view).
+pub(super) fn render_plan(
+    steps: &[StepLine],
+    title: &str,
+    frame: &mut Frame,
+    area: Rect,
+    cx: &ViewCx,
+) {
     let mut lines = Vec::new();
-    for s in &view.steps {
+    for s in steps {
         lines.push(Line::from(vec![
             Span::styled(s.id.clone(), cx.theme.ui.text),
             Span::styled(format!("  {}", s.intent.as_str()), cx.theme.ui.muted),
@@ -299,7 +312,7 @@ fn render_plan(view: &FluxView, frame: &mut Frame, area: Rect, cx: &ViewCx) {
     frame.render_widget(
         Paragraph::new(lines)
             .wrap(Wrap { trim: false })
-            .block(boxed("Plan: files, git, objects", cx)),
+            .block(boxed(title, cx)),
         area,
     );
 }

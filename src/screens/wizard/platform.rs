@@ -4,12 +4,12 @@
 //! it took) under the step that is running and its latest line, or the failure's root cause
 //! and fix. The evidence travels as the stages' log lines ([`Evidence`]); drawing is pure.
 
-use super::flux::{DIAGNOSIS, StepLine, StepStatus, boxed, render_root_cause, step_mark};
+use super::flux::{
+    DIAGNOSIS, StepLine, StepStatus, boxed, render_plan, render_root_cause, render_steps,
+};
 use crate::app::ViewCx;
 use crate::domain::printable::sanitize;
-use crate::stages::engine::{
-    Check, CheckStatus, EventKind, Outcome, Plan, RunSummary, StageEvent, StageId,
-};
+use crate::stages::engine::{Check, CheckStatus, EventKind, Plan, RunSummary, StageEvent, StageId};
 use crate::stages::probe::{Evidence, took};
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -200,7 +200,7 @@ pub fn render(view: &PlatformView, verified: &[Check], frame: &mut Frame, area: 
         Constraint::Min(20),
     ])
     .areas(body);
-    render_steps(view, wide, frame, left, cx);
+    render_steps(&view.steps, wide, frame, left, cx);
     if !view.diagnosis.is_empty() || view.error.is_some() {
         let [probes, cause] = if view.evidence.is_empty() {
             [Rect { height: 0, ..right }, right]
@@ -221,56 +221,14 @@ pub fn render(view: &PlatformView, verified: &[Check], frame: &mut Frame, area: 
         render_evidence(view, wide, frame, probes, cx);
         render_now(view, frame, now, cx);
     } else {
-        render_plan(view, frame, right, cx);
+        render_plan(
+            &view.steps,
+            "Plan: commands, objects, probes",
+            frame,
+            right,
+            cx,
+        );
     }
-}
-
-fn render_steps(view: &PlatformView, wide: bool, frame: &mut Frame, area: Rect, cx: &ViewCx) {
-    let lines: Vec<Line> = view
-        .steps
-        .iter()
-        .map(|s| {
-            let (mark, style) = step_mark(s.status, cx);
-            let word = match s.status {
-                StepStatus::Pending => s.intent.as_str().to_string(),
-                StepStatus::Done(Outcome::Held) => "in place".into(),
-                StepStatus::Done(_) => "done".into(),
-                StepStatus::Running => "running".into(),
-                StepStatus::Failed => "failed".into(),
-            };
-            let mut spans = vec![
-                Span::styled(format!("{mark} "), style),
-                Span::styled(s.id.clone(), cx.theme.ui.text),
-            ];
-            if wide {
-                spans.push(Span::styled(format!(" {word}"), cx.theme.ui.muted));
-            }
-            Line::from(spans)
-        })
-        .collect();
-    frame.render_widget(Paragraph::new(lines).block(boxed("Steps", cx)), area);
-}
-
-fn render_plan(view: &PlatformView, frame: &mut Frame, area: Rect, cx: &ViewCx) {
-    let mut lines = Vec::new();
-    for s in &view.steps {
-        lines.push(Line::from(vec![
-            Span::styled(s.id.clone(), cx.theme.ui.text),
-            Span::styled(format!("  {}", s.intent.as_str()), cx.theme.ui.muted),
-        ]));
-        for c in &s.calls {
-            lines.push(Line::styled(
-                format!("  {}", sanitize(c)),
-                cx.theme.wizard.plan_command,
-            ));
-        }
-    }
-    frame.render_widget(
-        Paragraph::new(lines)
-            .wrap(Wrap { trim: false })
-            .block(boxed("Plan: commands, objects, probes", cx)),
-        area,
-    );
 }
 
 /// One row per probe: mark, probe, time, then what was written and what was read back (on a
