@@ -13,6 +13,7 @@ pub mod journal_file;
 pub mod k3s;
 pub mod observability;
 pub mod plan_inputs;
+pub mod poll;
 pub mod printer;
 pub mod probe;
 pub mod proxmox;

@@ -439,7 +439,14 @@ async fn a_node_without_a_ready_promtail_pod_is_named() {
     let client = homelab::backends::kube::client::client_for(&lab.flux.kubeconfig, "default")
         .await
         .unwrap();
-    let pods = Api::<Pod>::namespaced(client, "logging")
+    // The Flux stage ends when the HelmRelease is Ready; Promtail's pods may still be starting.
+    // Wait until all three run, so the fault below is the only reason one stops being Ready.
+    assert_eq!(
+        promtail_ready(&lab, |r| r == 3).await,
+        Some(3),
+        "Promtail never started on every node"
+    );
+    let pods = Api::<Pod>::namespaced(client.clone(), "logging")
         .list(&ListParams::default())
         .await
         .unwrap();
@@ -459,22 +466,31 @@ async fn a_node_without_a_ready_promtail_pod_is_named() {
         .sim
         .inject(homelab::sim::kube::controllers::Fault::CrashLoop {
             namespace: "logging".into(),
-            name: on_agent_2,
+            name: on_agent_2.clone(),
         });
-    // The kubelet crash-loops it: wait for the DaemonSet to count it out.
-    let mut ready = None;
-    for _ in 0..100 {
-        let ds = lab
-            .flux
-            .object("apps/v1", "DaemonSet", "logging", "promtail")
+    // The kubelet crash-loops it: wait for the pod to turn unready and the DaemonSet to count it
+    // out.
+    let mut pod_unready = false;
+    for _ in 0..200 {
+        let pod = Api::<Pod>::namespaced(client.clone(), "logging")
+            .get(&on_agent_2)
+            .await
             .unwrap();
-        ready = ds.pointer("/status/numberReady").and_then(|v| v.as_i64());
-        if ready == Some(2) {
+        pod_unready = pod
+            .status
+            .and_then(|s| s.conditions)
+            .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "False"));
+        if pod_unready {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert_eq!(ready, Some(2), "the crash loop did not start");
+    assert!(pod_unready, "the crash loop did not start");
+    assert_eq!(
+        promtail_ready(&lab, |r| r == 2).await,
+        Some(2),
+        "the DaemonSet did not count the crashing pod out"
+    );
     let stage = ObservabilityStage::new(
         lab.flux.work.clone(),
         lab.flux.cfg.clone(),
@@ -495,4 +511,21 @@ async fn a_node_without_a_ready_promtail_pod_is_named() {
             .contains("2 of 3 pods Ready for 3 nodes; no Ready promtail pod on k3s-agent-2"),
         "{err:?}"
     );
+}
+
+/// Polls DaemonSet logging/promtail's numberReady until `done` holds (up to 20 s); the last value.
+async fn promtail_ready(lab: &ObsLab, done: impl Fn(i64) -> bool) -> Option<i64> {
+    let mut ready = None;
+    for _ in 0..200 {
+        let ds = lab
+            .flux
+            .object("apps/v1", "DaemonSet", "logging", "promtail")
+            .unwrap();
+        ready = ds.pointer("/status/numberReady").and_then(|v| v.as_i64());
+        if ready.is_some_and(&done) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    ready
 }

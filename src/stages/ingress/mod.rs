@@ -290,6 +290,7 @@ impl IngressStage {
     async fn wait_for(&self, id: &str, cx: &StepCx) -> StageResult<()> {
         let deadline = tokio::time::Instant::now() + self.opts.wait;
         let mut last = String::new();
+        let mut backoff = crate::stages::poll::Backoff::new(self.opts.poll);
         loop {
             let verdict = self.observe(id).await;
             match verdict {
@@ -314,7 +315,7 @@ impl IngressStage {
                     }
                 }
             }
-            cx.sleep(self.opts.poll).await?;
+            cx.sleep(backoff.next_interval()).await?;
         }
     }
 
@@ -384,6 +385,7 @@ impl IngressStage {
         // Gone, not only Terminating: the next apply must not meet an object on its way out.
         let deadline = tokio::time::Instant::now() + self.opts.wait;
         for kind in kinds {
+            let mut backoff = crate::stages::poll::Backoff::new(self.opts.poll);
             loop {
                 match api(kind).get_opt(echo::NAME).await {
                     Ok(None) => break,
@@ -402,7 +404,7 @@ impl IngressStage {
                             echo::NAME
                         )));
                     }
-                    _ => cx.sleep(self.opts.poll).await?,
+                    _ => cx.sleep(backoff.next_interval()).await?,
                 }
             }
         }
@@ -461,6 +463,7 @@ impl IngressStage {
         // The doctor's walk from the listener to the pods: route Accepted, endpoints Ready.
         let doctor = self.doctor(Exposure::Internal).await?;
         let deadline = tokio::time::Instant::now() + self.opts.wait;
+        let mut backoff = crate::stages::poll::Backoff::new(self.opts.poll);
         loop {
             let (found, outcome) = doctor.walk_all_exposed(host, Exposure::Internal).await;
             if outcome == Outcome::Reachable {
@@ -480,7 +483,7 @@ impl IngressStage {
                     None => StageError::new(format!("probe route {host}: the walk ended early")),
                 });
             }
-            cx.sleep(self.opts.poll).await?;
+            cx.sleep(backoff.next_interval()).await?;
         }
         let (gns, gname) = GATEWAY;
         let svc = echo::envoy_service(client, gns, gname)

@@ -385,6 +385,7 @@ impl K3sStage {
         }
         let first = self.first_server()?;
         let deadline = tokio::time::Instant::now() + self.opts.token_timeout;
+        let mut backoff = crate::stages::poll::Backoff::new(Duration::from_secs(2));
         loop {
             match self.run_silent(first, &commands::read_token()).await {
                 Ok(out) if !out.stdout.trim().is_empty() => {
@@ -423,7 +424,7 @@ impl K3sStage {
                         commands::TOKEN_PATH
                     )));
                 }
-                _ => cx.sleep(Duration::from_secs(2)).await?,
+                _ => cx.sleep(backoff.next_interval()).await?,
             }
         }
     }
@@ -704,6 +705,7 @@ impl K3sStage {
 
     async fn execute_api_vip(&self, cx: &StepCx) -> StageResult<()> {
         let deadline = tokio::time::Instant::now() + self.opts.ready_timeout;
+        let mut backoff = crate::stages::poll::Backoff::new(Duration::from_secs(2));
         loop {
             match self.probe_api().await {
                 Ok(answer) => {
@@ -721,7 +723,7 @@ impl K3sStage {
                 }
                 Err(e) => {
                     cx.log(format!("waiting for the VIP: {e}")).await;
-                    cx.sleep(Duration::from_secs(2)).await?;
+                    cx.sleep(backoff.next_interval()).await?;
                 }
             }
         }

@@ -340,6 +340,7 @@ pub async fn otlp_trace(
         span.span_id, span.trace_id
     );
     let deadline = tokio::time::Instant::now() + wait;
+    let mut backoff = crate::stages::poll::Backoff::new(poll);
     loop {
         let found = tempo
             .trace(&span.trace_id)
@@ -372,7 +373,7 @@ pub async fn otlp_trace(
             )))
             .with_evidence(evidence));
         }
-        if tokio::time::Instant::now() + poll > deadline {
+        if tokio::time::Instant::now() + backoff.peek() > deadline {
             let evidence = Evidence::new(
                 "otlp/trace",
                 &wrote,
@@ -393,6 +394,6 @@ pub async fn otlp_trace(
             )
             .with_evidence(evidence));
         }
-        tokio::time::sleep(poll).await;
+        tokio::time::sleep(backoff.next_interval()).await;
     }
 }

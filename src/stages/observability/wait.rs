@@ -70,6 +70,7 @@ where
 {
     let deadline = Instant::now() + limit;
     let mut last_said = String::new();
+    let mut backoff = crate::stages::poll::Backoff::new(poll);
     loop {
         match observe().await {
             Ok(p) => {
@@ -79,7 +80,7 @@ where
                 cx.log(p.detail).await;
                 return Ok(());
             }
-            Err(p) if p.fatal || Instant::now() + poll > deadline => {
+            Err(p) if p.fatal || Instant::now() + backoff.peek() > deadline => {
                 if let Some(e) = &p.evidence {
                     probe::report(cx, e).await;
                 }
@@ -95,7 +96,7 @@ where
                     cx.log(format!("waiting: {}", p.error.message)).await;
                     last_said = p.error.message;
                 }
-                cx.sleep(poll).await?;
+                cx.sleep(backoff.next_interval()).await?;
             }
         }
     }

@@ -16,6 +16,7 @@ impl ProxmoxStage {
         let started = Instant::now();
         let mut next_line = 0u64;
         let mut last_pct = None;
+        let mut backoff = crate::stages::poll::Backoff::new(self.timing.poll);
         loop {
             let status = self.pve.task_status(upid).await?;
             if let Ok(lines) = self.pve.task_log(upid, next_line).await {
@@ -56,7 +57,7 @@ impl ProxmoxStage {
                     "look at the task in the PVE web UI (Tasks) and retry when it has finished",
                 ));
             }
-            cx.sleep(self.timing.poll).await?;
+            cx.sleep(backoff.next_interval()).await?;
         }
     }
 
@@ -86,11 +87,12 @@ impl ProxmoxStage {
             let _ = self.wait_task(cx, &upid).await;
         }
         let deadline = Instant::now() + self.timing.task_timeout;
+        let mut backoff = crate::stages::poll::Backoff::new(self.timing.poll);
         while let Some(r) = self.find(node, vmid).await? {
             match r.lock {
                 Some(l) if Instant::now() < deadline => {
                     cx.log(format!("VM {vmid} is locked ({l}); waiting")).await;
-                    cx.sleep(self.timing.poll).await?;
+                    cx.sleep(backoff.next_interval()).await?;
                 }
                 Some(l) => return Err(StageError::new(format!("VM {vmid} stays locked ({l})"))),
                 None => break,
@@ -259,6 +261,7 @@ impl ProxmoxStage {
         }
         let started = Instant::now();
         let mut last = String::new();
+        let mut backoff = crate::stages::poll::Backoff::new(self.timing.poll);
         loop {
             let (a, s, what) = self.probe_vm(vm, agent).await;
             if what != last {
@@ -276,7 +279,7 @@ impl ProxmoxStage {
                         vm.vmid, vm.node
                     )));
             }
-            cx.sleep(self.timing.poll).await?;
+            cx.sleep(backoff.next_interval()).await?;
         }
     }
 

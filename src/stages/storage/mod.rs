@@ -285,6 +285,7 @@ impl StorageStage {
         let client = self.client().await?;
         let deadline = tokio::time::Instant::now() + self.opts.ready_timeout;
         let mut last = Vec::new();
+        let mut backoff = crate::stages::poll::Backoff::new(Duration::from_secs(1));
         loop {
             let not = readiness::releases_not_ready(&client).await?;
             if not.is_empty() {
@@ -302,7 +303,7 @@ impl StorageStage {
             if failed || tokio::time::Instant::now() >= deadline {
                 return Err(readiness::diagnosis(&client, self.opts.ready_timeout, &not).await);
             }
-            cx.sleep(Duration::from_secs(1)).await?;
+            cx.sleep(backoff.next_interval()).await?;
         }
     }
 
@@ -343,6 +344,7 @@ impl StorageStage {
         let client = self.client().await?;
         let deadline = tokio::time::Instant::now() + self.opts.ready_timeout;
         let mut applied = false;
+        let mut backoff = crate::stages::poll::Backoff::new(Duration::from_secs(1));
         loop {
             let (url, st) = self.target_state().await?;
             match st {
@@ -383,7 +385,7 @@ impl StorageStage {
                 }
                 _ => {}
             }
-            cx.sleep(Duration::from_secs(1)).await?;
+            cx.sleep(backoff.next_interval()).await?;
         }
     }
 

@@ -211,6 +211,7 @@ pub async fn wait_gone(
     timeout: Duration,
 ) -> StageResult<()> {
     let deadline = tokio::time::Instant::now() + timeout;
+    let mut backoff = crate::stages::poll::Backoff::new(POLL);
     loop {
         if get(client, kind, ns, name).await?.is_none() {
             return Ok(());
@@ -227,7 +228,7 @@ pub async fn wait_gone(
                 ns.map(|n| format!(" -n {n}")).unwrap_or_default()
             )));
         }
-        cx.sleep(POLL).await?;
+        cx.sleep(backoff.next_interval()).await?;
     }
 }
 

@@ -238,6 +238,7 @@ pub async fn bind(
 ) -> StageResult<String> {
     objects::create(client, PVC, &claim(name, class, what)).await?;
     let deadline = tokio::time::Instant::now() + l.bind;
+    let mut backoff = crate::stages::poll::Backoff::new(objects::POLL);
     loop {
         let c = objects::get(client, PVC, Some(NAMESPACE), name).await?;
         if let Some(c) = &c
@@ -259,7 +260,7 @@ pub async fn bind(
             ))
             .with_hint(hint.to_string()));
         }
-        cx.sleep(objects::POLL).await?;
+        cx.sleep(backoff.next_interval()).await?;
     }
 }
 
@@ -273,6 +274,7 @@ pub async fn run_pod(
     let name = text(pod_obj, "/metadata/name").to_string();
     objects::create(client, POD, pod_obj).await?;
     let deadline = tokio::time::Instant::now() + l.run;
+    let mut backoff = crate::stages::poll::Backoff::new(objects::POLL);
     loop {
         let p = objects::get(client, POD, Some(NAMESPACE), &name).await?;
         let phase = p
@@ -326,7 +328,7 @@ pub async fn run_pod(
                 "kubectl -n {NAMESPACE} describe pod {name} (image {IMAGE} must be pullable)"
             )));
         }
-        cx.sleep(objects::POLL).await?;
+        cx.sleep(backoff.next_interval()).await?;
     }
 }
 
@@ -377,6 +379,7 @@ async fn wait_for<T>(
     mut done: impl FnMut(&Value) -> Option<StageResult<T>>,
 ) -> StageResult<T> {
     let deadline = tokio::time::Instant::now() + limit;
+    let mut backoff = crate::stages::poll::Backoff::new(objects::POLL);
     loop {
         if let Some(o) = objects::get(client, kind, Some(ns), name).await?
             && let Some(r) = done(&o)
@@ -394,7 +397,7 @@ async fn wait_for<T>(
                 kind.plural
             )));
         }
-        cx.sleep(objects::POLL).await?;
+        cx.sleep(backoff.next_interval()).await?;
     }
 }
 
