@@ -61,7 +61,8 @@ pub fn audit(text: &str, path: &Path, required: Option<&CryptRule>) -> Result<Au
                 if let Leaf::Value(node) = leaf
                     && !matches!(node, Node::Comment(_))
                     && matchers.iter().any(|m| m.encrypted(cx, false))
-                    && !matches!(node, Node::Scalar(Scalar::Str(t)) if is_encrypted(t))
+                    // sops never encrypts an empty value: it stays `KEY=` / `key: ""`.
+                    && !matches!(node, Node::Scalar(Scalar::Str(t)) if t.is_empty() || is_encrypted(t))
                 {
                     plaintext.push(cx.path.to_vec());
                 }
@@ -117,6 +118,16 @@ mod tests {
             a.metadata_problem.as_deref(),
             Some("sops metadata has no lastmodified")
         );
+    }
+
+    #[test]
+    fn an_empty_value_is_not_plaintext_but_a_blank_one_is() {
+        let enc = "ENC[AES256_GCM,data:YQ==,iv:YQ==,tag:YQ==,type:str]";
+        let a = run(
+            &format!("A={enc}\nEMPTY=\nBLANK= \nsops_mac={enc}\n"),
+            "a.env",
+        );
+        assert_eq!(a.plaintext, vec![vec!["BLANK".to_string()]]);
     }
 
     #[test]

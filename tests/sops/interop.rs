@@ -131,6 +131,12 @@ fn dotenv_both_directions() {
         assert!(enc.contains("export EXPORTED=ENC["));
         assert!(enc.contains("\n#\n"), "empty comment stays");
         assert!(enc.ends_with("sops_version=3.11.0\n"));
+        // `homelab check`'s audit reads both as fully encrypted: sops keeps `EMPTY=` empty,
+        // and an empty value is not a plaintext secret.
+        let a =
+            homelab::secrets::audit::audit(enc, std::path::Path::new("site.env"), None).unwrap();
+        assert_eq!(a.metadata_problem, None, "{a:?}");
+        assert!(a.plaintext.is_empty(), "{a:?}");
     }
     // get prints the raw value (multi-line with a real newline).
     assert_eq!(
@@ -156,6 +162,10 @@ fn yaml_both_directions() {
         assert!(enc.contains("type:bool]"));
         assert!(enc.contains("public_unencrypted: shown\n"));
         assert!(enc.contains("empty: \"\"\n"));
+        let a =
+            homelab::secrets::audit::audit(enc, std::path::Path::new("values.yaml"), None).unwrap();
+        assert_eq!(a.metadata_problem, None, "{a:?}");
+        assert!(a.plaintext.is_empty(), "{a:?}");
     }
     // The encrypted layouts match line for line apart from ciphertext.
     let strip = |t: &str| -> Vec<String> {

@@ -173,6 +173,32 @@ fn short_kind(kind: &str) -> &str {
     }
 }
 
+/// After a finished run, the heading's second line: what verify observed (empty otherwise).
+pub(super) fn verified_line(
+    finished: Option<&Result<RunSummary, String>>,
+    verified: &[Check],
+    cx: &ViewCx,
+) -> Vec<Span<'static>> {
+    let mut checked = Vec::new();
+    if matches!(finished, Some(Ok(_))) && !verified.is_empty() {
+        checked.push(Span::styled("Verified (observed now)", cx.theme.ui.header));
+        for (i, c) in verified.iter().enumerate() {
+            let (mark, style) = match c.status {
+                CheckStatus::Pass => ("✓", cx.theme.status.ok),
+                CheckStatus::Warn => ("!", cx.theme.status.warn),
+                CheckStatus::Fail => ("✗", cx.theme.status.error),
+            };
+            let sep = if i == 0 { " " } else { " · " };
+            checked.push(Span::styled(format!("{sep}{mark} "), style));
+            checked.push(Span::styled(
+                sanitize(&format!("{}: {}", c.title, c.detail)).into_owned(),
+                cx.theme.ui.text,
+            ));
+        }
+    }
+    checked
+}
+
 /// Draw the view into `area`.
 /// `verified`: the stage's verification after a finished run (observed then), shown in the
 /// heading after the run's summary.
@@ -203,24 +229,7 @@ pub fn render(view: &FluxView, verified: &[Check], frame: &mut Frame, area: Rect
         Some(Err(_)) => head.push(Span::styled(" · failed", cx.theme.wizard.stage_failed)),
         None => {}
     }
-    // After a finished run, a second line: what verify observed.
-    let mut checked = Vec::new();
-    if matches!(view.finished, Some(Ok(_))) && !verified.is_empty() {
-        checked.push(Span::styled("Verified (observed now)", cx.theme.ui.header));
-        for (i, c) in verified.iter().enumerate() {
-            let (mark, style) = match c.status {
-                CheckStatus::Pass => ("✓", cx.theme.status.ok),
-                CheckStatus::Warn => ("!", cx.theme.status.warn),
-                CheckStatus::Fail => ("✗", cx.theme.status.error),
-            };
-            let sep = if i == 0 { " " } else { " · " };
-            checked.push(Span::styled(format!("{sep}{mark} "), style));
-            checked.push(Span::styled(
-                sanitize(&format!("{}: {}", c.title, c.detail)).into_owned(),
-                cx.theme.ui.text,
-            ));
-        }
-    }
+    let checked = verified_line(view.finished.as_ref(), verified, cx);
     let key_h = match (&view.deploy_key, area.width >= 100) {
         (None, _) => 0,
         (Some(_), true) => 4,

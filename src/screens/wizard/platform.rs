@@ -6,10 +6,11 @@
 
 use super::flux::{
     DIAGNOSIS, StepLine, StepStatus, boxed, render_plan, render_root_cause, render_steps,
+    verified_line,
 };
 use crate::app::ViewCx;
 use crate::domain::printable::sanitize;
-use crate::stages::engine::{Check, CheckStatus, EventKind, Plan, RunSummary, StageEvent, StageId};
+use crate::stages::engine::{Check, EventKind, Plan, RunSummary, StageEvent, StageId};
 use crate::stages::probe::{Evidence, took};
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -163,23 +164,7 @@ pub fn render(view: &PlatformView, verified: &[Check], frame: &mut Frame, area: 
         Some(Err(_)) => head.push(Span::styled(" · failed", cx.theme.wizard.stage_failed)),
         None => {}
     }
-    let mut checked = Vec::new();
-    if matches!(view.finished, Some(Ok(_))) && !verified.is_empty() {
-        checked.push(Span::styled("Verified (observed now)", cx.theme.ui.header));
-        for (i, c) in verified.iter().enumerate() {
-            let (mark, style) = match c.status {
-                CheckStatus::Pass => ("✓", cx.theme.status.ok),
-                CheckStatus::Warn => ("!", cx.theme.status.warn),
-                CheckStatus::Fail => ("✗", cx.theme.status.error),
-            };
-            let sep = if i == 0 { " " } else { " · " };
-            checked.push(Span::styled(format!("{sep}{mark} "), style));
-            checked.push(Span::styled(
-                sanitize(&format!("{}: {}", c.title, c.detail)).into_owned(),
-                cx.theme.ui.text,
-            ));
-        }
-    }
+    let checked = verified_line(view.finished.as_ref(), verified, cx);
     let top_h = if checked.is_empty() { 1 } else { 2 };
     let [top, body] = Layout::vertical([Constraint::Length(top_h), Constraint::Min(3)]).areas(area);
     let mut heading = vec![Line::from(head)];

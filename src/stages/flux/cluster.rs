@@ -25,6 +25,30 @@ pub async fn connect(kubeconfig: &Path, context: &str) -> StageResult<Client> {
         })
 }
 
+/// The preflight check every cluster stage opens with: the API server of `context` answers,
+/// and with which Kubernetes version.
+pub async fn reachable(kubeconfig: &Path, context: &str) -> crate::stages::engine::Check {
+    use crate::stages::engine::Check;
+    const ID: &str = "cluster/reachable";
+    const TITLE: &str = "Cluster reachable";
+    match connect(kubeconfig, context).await {
+        Ok(client) => match client.apiserver_version().await {
+            Ok(v) => Check::pass(
+                ID,
+                TITLE,
+                format!("Kubernetes {}.{} (context {context})", v.major, v.minor),
+            ),
+            Err(e) => Check::fail(
+                ID,
+                TITLE,
+                format!("context {context}: {e}"),
+                "run the k3s stage first, or check the cluster's API address",
+            ),
+        },
+        Err(e) => Check::fail(ID, TITLE, e.message, e.hint.unwrap_or_default()),
+    }
+}
+
 fn apply_err(e: ApplyError) -> StageError {
     let hint = match &e {
         ApplyError::Conflict { .. } => Some(

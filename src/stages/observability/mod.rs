@@ -254,13 +254,10 @@ impl Stage for ObservabilityStage {
 
     async fn preflight(&self) -> Vec<Check> {
         let mut out = Vec::new();
-        match self.client().await {
-            Ok(c) => match c.apiserver_version().await {
-                Ok(v) => out.push(Check::pass("cluster/reach", "Kubernetes API answers", format!("context {:?}: Kubernetes {}.{}", self.opts.context, v.major, v.minor))),
-                Err(e) => out.push(Check::fail("cluster/reach", "Kubernetes API answers", format!("context {:?}: {e}", self.opts.context), "run the k3s stage first (it merges the cluster into the kubeconfig), or check the cluster is up")),
-            },
-            Err(p) => out.push(Check::fail("cluster/reach", "Kubernetes API answers", p.error.message, p.error.hint.unwrap_or_else(|| "run the k3s stage first".into()))),
-        }
+        out.push(
+            crate::stages::flux::cluster::reachable(&self.opts.kubeconfig, &self.opts.context)
+                .await,
+        );
         match definition::differs(&self.cluster_file()) {
             Ok(_) => out.push(Check::pass(
                 "definition/readable",

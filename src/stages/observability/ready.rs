@@ -142,6 +142,7 @@ pub async fn promtail(client: &Client) -> Result<String, Pending> {
             ),
         ));
     };
+    let ds_uid = ds.metadata.uid.clone().unwrap_or_default();
     let st = ds.status.unwrap_or_default();
     let (desired, ready) = (st.desired_number_scheduled, st.number_ready);
     let total = i32::try_from(nodes.len()).unwrap_or(i32::MAX);
@@ -164,11 +165,20 @@ pub async fn promtail(client: &Client) -> Result<String, Pending> {
         .await
         .map(|l| l.items)
         .unwrap_or_default();
+    // The DaemonSet's own pods: other workloads may carry the same labels.
+    let owned = |p: &Pod| {
+        p.metadata.owner_references.as_ref().is_some_and(|o| {
+            o.iter()
+                .any(|o| o.kind == "DaemonSet" && o.name == name && o.uid == ds_uid)
+        })
+    };
     let without: Vec<&String> = nodes
         .iter()
         .filter(|n| {
             !pods.iter().any(|p| {
-                pod_ready(p) && p.spec.as_ref().and_then(|s| s.node_name.as_ref()) == Some(*n)
+                owned(p)
+                    && pod_ready(p)
+                    && p.spec.as_ref().and_then(|s| s.node_name.as_ref()) == Some(*n)
             })
         })
         .collect();

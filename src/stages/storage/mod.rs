@@ -611,30 +611,10 @@ impl Stage for StorageStage {
                 e.hint.unwrap_or_default(),
             ),
         });
-        checks.push(match self.client().await {
-            Ok(client) => match client.apiserver_version().await {
-                Ok(v) => Check::pass(
-                    "cluster/reachable",
-                    "Cluster reachable",
-                    format!(
-                        "Kubernetes {}.{} (context {})",
-                        v.major, v.minor, self.opts.context
-                    ),
-                ),
-                Err(e) => Check::fail(
-                    "cluster/reachable",
-                    "Cluster reachable",
-                    format!("context {}: {e}", self.opts.context),
-                    "run the k3s stage first, or check the cluster's API address",
-                ),
-            },
-            Err(e) => Check::fail(
-                "cluster/reachable",
-                "Cluster reachable",
-                e.message,
-                e.hint.unwrap_or_default(),
-            ),
-        });
+        checks.push(
+            crate::stages::flux::cluster::reachable(&self.opts.kubeconfig, &self.opts.context)
+                .await,
+        );
         if self.nodes.is_empty() {
             checks.push(Check::fail(
                 "nodes",

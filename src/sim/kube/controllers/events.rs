@@ -30,10 +30,10 @@ pub(crate) fn record(
             && e["message"] == message
     });
     if let Some(old) = existing {
-        let mut next = old.clone();
+        let mut next = Value::clone(&old);
         next["count"] = json!(old["count"].as_u64().unwrap_or(1).saturating_add(1));
         next["lastTimestamp"] = json!(now);
-        p.save(&k, Some(&old), next, src.component);
+        p.save(&k, Some(&*old), next, src.component);
         return;
     }
     let mut involved = json!({

@@ -9,6 +9,7 @@ use super::events::{Source, record};
 use super::workloads::{pinned_node, set_condition};
 use super::{Memory, Pass, key, meta};
 use serde_json::{Value, json};
+use std::sync::Arc;
 use std::time::Duration;
 
 const KUBELET: &str = "kubelet";
@@ -55,7 +56,7 @@ fn full_image(image: &str) -> String {
     }
 }
 
-fn node_ip(nodes: &[Value], name: &str) -> String {
+fn node_ip(nodes: &[Arc<Value>], name: &str) -> String {
     nodes
         .iter()
         .find(|n| meta(n, "name") == name)
@@ -98,7 +99,13 @@ pub(super) fn reconcile(p: &mut Pass, mem: &mut Memory) {
     }
 }
 
-fn schedule(p: &mut Pass, mem: &mut Memory, pod: &Value, nodes: &[Value], pods: &[Value]) {
+fn schedule(
+    p: &mut Pass,
+    mem: &mut Memory,
+    pod: &Value,
+    nodes: &[Arc<Value>],
+    pods: &[Arc<Value>],
+) {
     let on = |n: &str| {
         pods.iter()
             .filter(|p| p.pointer("/spec/nodeName").and_then(Value::as_str) == Some(n))
@@ -114,7 +121,7 @@ fn schedule(p: &mut Pass, mem: &mut Memory, pod: &Value, nodes: &[Value], pods: 
     let Some(node) = chosen.map(|n| meta(n, "name").to_string()) else {
         return;
     };
-    let mut next = pod.clone();
+    let mut next = Value::clone(&pod);
     next["spec"]["nodeName"] = json!(node);
     set_condition(&mut next, "PodScheduled", "True", "", "");
     strip_update_time(&mut next);
@@ -162,7 +169,7 @@ fn strip_update_time(pod: &mut Value) {
     }
 }
 
-fn kubelet(p: &mut Pass, mem: &mut Memory, pod: &Value, nodes: &[Value], node: &str) {
+fn kubelet(p: &mut Pass, mem: &mut Memory, pod: &Value, nodes: &[Arc<Value>], node: &str) {
     let started = pod.pointer("/status/containerStatuses").is_some();
     let crashing = p
         .faults
@@ -188,7 +195,7 @@ fn kubelet(p: &mut Pass, mem: &mut Memory, pod: &Value, nodes: &[Value], node: &
         host: Some(node),
     };
     let now = super::super::store::now();
-    let mut next = pod.clone();
+    let mut next = Value::clone(&pod);
     let names = containers(pod);
     if !started {
         for (c, image) in &names {

@@ -203,7 +203,7 @@ fn targets(p: &mut Pass, mem: &Memory) {
             .pointer("/spec/backupTargetURL")
             .and_then(Value::as_str)
             .unwrap_or_default();
-        let mut next = bt.clone();
+        let mut next = Value::clone(&bt);
         let (available, cond) = match target_state(p, mem, url) {
             Ok(()) => (
                 true,
@@ -230,7 +230,7 @@ fn targets(p: &mut Pass, mem: &Memory) {
             next["status"]["lastSyncedAt"] = json!(super::super::store::now());
             p.save(
                 &key("longhorn.io", "backuptargets"),
-                Some(&bt),
+                Some(&*bt),
                 next,
                 MANAGER,
             );
@@ -278,9 +278,9 @@ fn volumes(p: &mut Pass, mem: &mut Memory) {
         }
         let name = meta(&pv, "name").to_string();
         if pv.pointer("/metadata/deletionTimestamp").is_some() {
-            let mut next = pv.clone();
+            let mut next = Value::clone(&pv);
             next["metadata"]["finalizers"] = json!([]);
-            p.save(&pvk, Some(&pv), next, "kube-controller-manager");
+            p.save(&pvk, Some(&*pv), next, "kube-controller-manager");
             let _ = p.store.delete(&pvk, "", &name, &Default::default());
             mem.data.remove(&name);
             continue;
@@ -306,9 +306,9 @@ fn volumes(p: &mut Pass, mem: &mut Memory) {
                 let _ = p.store.delete(&pvk, "", &name, &Default::default());
                 continue;
             }
-            let mut next = pv.clone();
+            let mut next = Value::clone(&pv);
             next["status"]["phase"] = json!("Released");
-            p.save(&pvk, Some(&pv), next, "kube-controller-manager");
+            p.save(&pvk, Some(&*pv), next, "kube-controller-manager");
         }
         if driver == LONGHORN_DRIVER && with_volumes {
             let attached = claimed && mounted.contains(&(ns.to_string(), claim.to_string()));
@@ -319,9 +319,9 @@ fn volumes(p: &mut Pass, mem: &mut Memory) {
         let vk = key("longhorn.io", "volumes");
         for v in p.list(&vk, None) {
             if v.pointer("/metadata/deletionTimestamp").is_some() {
-                let mut next = v.clone();
+                let mut next = Value::clone(&v);
                 next["metadata"]["finalizers"] = json!([]);
-                p.save(&vk, Some(&v), next, MANAGER);
+                p.save(&vk, Some(&*v), next, MANAGER);
                 let _ = p.store.delete(
                     &vk,
                     meta(&v, "namespace"),
@@ -480,7 +480,7 @@ fn probe_pods(p: &mut Pass, mem: &mut Memory) {
         if failed.is_none() && script.contains("sleep ") {
             continue;
         }
-        let mut next = pod.clone();
+        let mut next = Value::clone(&pod);
         let now = super::super::store::now();
         let (phase, code, reason, msg) = match failed {
             None => ("Succeeded", 0, "Completed", message),
@@ -499,7 +499,7 @@ fn probe_pods(p: &mut Pass, mem: &mut Memory) {
             }
         }
         super::workloads::set_condition(&mut next, "Ready", "False", "PodCompleted", "");
-        p.save(&podk, Some(&pod), next, "kubelet");
+        p.save(&podk, Some(&*pod), next, "kubelet");
     }
 }
 
@@ -520,9 +520,9 @@ fn snapshots(p: &mut Pass, mem: &mut Memory) {
     for s in list {
         let id = format!("{}/{}", meta(&s, "namespace"), meta(&s, "name"));
         if s.pointer("/metadata/deletionTimestamp").is_some() {
-            let mut next = s.clone();
+            let mut next = Value::clone(&s);
             next["metadata"]["finalizers"] = json!([]);
-            p.save(&sk, Some(&s), next, MANAGER);
+            p.save(&sk, Some(&*s), next, MANAGER);
             let _ = p.store.delete(
                 &sk,
                 meta(&s, "namespace"),
@@ -540,7 +540,7 @@ fn snapshots(p: &mut Pass, mem: &mut Memory) {
             .pointer("/spec/volume")
             .and_then(Value::as_str)
             .unwrap_or_default();
-        let mut next = s.clone();
+        let mut next = Value::clone(&s);
         if attached.contains(volume) {
             mem.snapshots
                 .insert(id, mem.data.get(volume).cloned().unwrap_or_default());
@@ -553,7 +553,7 @@ fn snapshots(p: &mut Pass, mem: &mut Memory) {
                 "cannot create snapshot of volume {volume}: the volume is not attached"
             ));
         }
-        p.save(&sk, Some(&s), next, MANAGER);
+        p.save(&sk, Some(&*s), next, MANAGER);
     }
 }
 
@@ -572,9 +572,9 @@ fn backups(p: &mut Pass, mem: &mut Memory) {
     mem.backups.retain(|u, _| urls.contains(u));
     for b in list {
         if b.pointer("/metadata/deletionTimestamp").is_some() {
-            let mut next = b.clone();
+            let mut next = Value::clone(&b);
             next["metadata"]["finalizers"] = json!([]);
-            p.save(&bk, Some(&b), next, MANAGER);
+            p.save(&bk, Some(&*b), next, MANAGER);
             let _ = p.store.delete(
                 &bk,
                 meta(&b, "namespace"),
@@ -615,7 +615,7 @@ fn backups(p: &mut Pass, mem: &mut Memory) {
                     .map(str::to_string)
             })
             .unwrap_or_default();
-        let mut next = b.clone();
+        let mut next = Value::clone(&b);
         next["status"]["snapshotName"] = json!(snap);
         next["status"]["volumeName"] = json!(volume);
         next["status"]["backupTargetName"] = json!("default");
@@ -639,6 +639,6 @@ fn backups(p: &mut Pass, mem: &mut Memory) {
                 next["status"]["error"] = json!(format!("snapshot {snap} not found or not ready"));
             }
         }
-        p.save(&bk, Some(&b), next, MANAGER);
+        p.save(&bk, Some(&*b), next, MANAGER);
     }
 }

@@ -260,10 +260,12 @@ impl<'a> Pass<'a> {
         self.next = Some(self.next.map_or(at, |n| n.min(at)));
     }
 
-    pub(crate) fn list(&self, key: &TypeKey, ns: Option<&str>) -> Vec<Value> {
+    /// The objects of a type, shared with the store (a pass reads many and changes few: the
+    /// ones it changes it copies).
+    pub(crate) fn list(&self, key: &TypeKey, ns: Option<&str>) -> Vec<Arc<Value>> {
         let all = Selectors::parse(None, None).unwrap_or_default();
         self.store
-            .list(key, ns, &all, None, None)
+            .list_shared(key, ns, &all, None, None)
             .map(|l| l.items)
             .unwrap_or_default()
     }

@@ -8,6 +8,7 @@ use super::events::{Source, record};
 use super::workloads::set_condition;
 use super::{Fault, Pass, key, meta};
 use serde_json::{Value, json};
+use std::sync::Arc;
 
 pub(super) fn reconcile(p: &mut Pass) {
     let classes = p.list(&key("storage.k8s.io", "storageclasses"), None);
@@ -22,13 +23,14 @@ pub(super) fn reconcile(p: &mut Pass) {
     }
 }
 
-fn class_for<'c>(pvc: &Value, classes: &'c [Value]) -> Option<&'c Value> {
+fn class_for<'c>(pvc: &Value, classes: &'c [Arc<Value>]) -> Option<&'c Value> {
+    let classes = classes.iter().map(|c| &**c);
     match pvc
         .pointer("/spec/storageClassName")
         .and_then(Value::as_str)
     {
-        Some(name) => classes.iter().find(|c| meta(c, "name") == name),
-        None => classes.iter().find(|c| {
+        Some(name) => classes.clone().find(|c| meta(c, "name") == name),
+        None => classes.clone().find(|c| {
             c.pointer("/metadata/annotations/storageclass.kubernetes.io~1is-default-class")
                 == Some(&json!("true"))
         }),
@@ -52,7 +54,7 @@ fn mounted(p: &Pass, pvc: &Value) -> bool {
         })
 }
 
-fn claim(p: &mut Pass, pvc: &Value, classes: &[Value]) {
+fn claim(p: &mut Pass, pvc: &Value, classes: &[Arc<Value>]) {
     if pvc.pointer("/status/phase") == Some(&json!("Bound"))
         || pvc.pointer("/metadata/deletionTimestamp").is_some()
     {
@@ -67,7 +69,7 @@ fn claim(p: &mut Pass, pvc: &Value, classes: &[Value]) {
         host: None,
     };
     let class_name = meta(class, "name");
-    let mut pending = pvc.clone();
+    let mut pending = Value::clone(&pvc);
     pending["status"]["phase"] = json!("Pending");
     p.save(
         &key("", "persistentvolumeclaims"),
@@ -139,7 +141,7 @@ fn claim(p: &mut Pass, pvc: &Value, classes: &[Value]) {
         pv,
         "kube-controller-manager",
     );
-    let mut bound = pvc.clone();
+    let mut bound = Value::clone(&pvc);
     bound["spec"]["volumeName"] = json!(pv_name);
     bound["spec"]["storageClassName"] = json!(class_name);
     let ann = &mut bound["metadata"]["annotations"];
@@ -177,7 +179,7 @@ fn observed(obj: &mut Value, gen_: &Value) {
 }
 
 fn gateway(p: &mut Pass, gw: &Value) {
-    let mut next = gw.clone();
+    let mut next = Value::clone(&gw);
     let address = gw
         .pointer("/spec/addresses/0/value")
         .and_then(Value::as_str)
@@ -279,7 +281,7 @@ fn gateway(p: &mut Pass, gw: &Value) {
 }
 
 fn certificate(p: &mut Pass, cert: &Value) {
-    let mut next = cert.clone();
+    let mut next = Value::clone(&cert);
     set_condition(
         &mut next,
         "Ready",

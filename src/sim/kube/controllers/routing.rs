@@ -14,6 +14,7 @@
 use super::workloads::set_condition;
 use super::{Fault, Pass, key, meta};
 use serde_json::{Map, Value, json};
+use std::sync::Arc;
 
 const CONTROLLER: &str = "gateway.envoyproxy.io/gatewayclass-controller";
 const ENVOY_NS: &str = "envoy-gateway-system";
@@ -212,7 +213,7 @@ fn granted(p: &Pass, from_ns: &str, to_ns: &str) -> bool {
         })
 }
 
-fn routes(p: &mut Pass, gateways: &[Value]) {
+fn routes(p: &mut Pass, gateways: &[Arc<Value>]) {
     // (gateway ns, gateway name, listener name) -> routes accepted on it.
     let mut attached: std::collections::BTreeMap<(String, String, String), i64> =
         Default::default();
@@ -365,11 +366,11 @@ fn routes(p: &mut Pass, gateways: &[Value]) {
                 ],
             }));
         }
-        let mut next = route.clone();
+        let mut next = Value::clone(&route);
         next["status"] = json!({"parents": parents});
         p.save(
             &key(GW_GROUP, "httproutes"),
-            Some(&route),
+            Some(&*route),
             next,
             "envoy-gateway",
         );
@@ -382,7 +383,7 @@ fn routes(p: &mut Pass, gateways: &[Value]) {
         ) else {
             continue;
         };
-        let mut next = cur.clone();
+        let mut next = Value::clone(&cur);
         if let Some(list) = next
             .pointer_mut("/status/listeners")
             .and_then(Value::as_array_mut)
@@ -435,7 +436,7 @@ fn endpoint_slices(p: &mut Pass) {
             continue;
         };
         let ns = meta(&svc, "namespace");
-        let pods: Vec<Value> = p
+        let pods: Vec<Arc<Value>> = p
             .list(&key("", "pods"), Some(ns))
             .into_iter()
             .filter(|pod| labels_match(pod.pointer("/metadata/labels"), Some(selector)))
@@ -456,7 +457,7 @@ fn endpoint_slices(p: &mut Pass) {
             .collect();
         let ports: Vec<Value> = arr(&svc, "/spec/ports")
             .filter_map(|sp| {
-                let port = target_port(sp, pods.first())?;
+                let port = target_port(sp, pods.first().map(|p| &**p))?;
                 let mut out = json!({"port": port, "protocol": sp.get("protocol").cloned().unwrap_or(json!("TCP"))});
                 if let Some(n) = sp.get("name") {
                     out["name"] = n.clone();
@@ -514,7 +515,7 @@ fn tls_secret(p: &mut Pass, cert: &Value) {
         } if namespace == ns && n == name => Some(*days),
         _ => None,
     });
-    let mut status_cert = cert.clone();
+    let mut status_cert = Value::clone(&cert);
     if let Some(days) = expiring {
         // The renewal keeps failing: the certificate nears its end, Ready stays True.
         let fmt = |t: jiff::Timestamp| t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string();

@@ -5,6 +5,7 @@
 
 use super::{Pass, key, meta};
 use serde_json::{Map, Value, json};
+use std::sync::Arc;
 
 const SAFE: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
 const MANAGER: &str = "kube-controller-manager";
@@ -60,10 +61,11 @@ fn owner_ref(owner: &Value) -> Value {
     })
 }
 
-fn owned_by<'v>(items: &'v [Value], owner: &Value) -> Vec<&'v Value> {
+fn owned_by<'v>(items: &'v [Arc<Value>], owner: &Value) -> Vec<&'v Value> {
     let uid = meta(owner, "uid");
     items
         .iter()
+        .map(|o| &**o)
         .filter(|o| {
             o.pointer("/metadata/ownerReferences")
                 .and_then(Value::as_array)
@@ -189,7 +191,7 @@ fn deployment(p: &mut Pass, d: &Value) {
         }
     }
     if new_rs.is_none() {
-        let mut t = tpl.clone();
+        let mut t = Value::clone(&tpl);
         t["metadata"]["labels"]["pod-template-hash"] = json!(hash);
         let mut sel = d.pointer("/spec/selector").cloned().unwrap_or_default();
         sel["matchLabels"]["pod-template-hash"] = json!(hash);
@@ -223,7 +225,7 @@ fn deployment(p: &mut Pass, d: &Value) {
     let ready = count("readyReplicas", &mine);
     let available = count("availableReplicas", &mine);
     let updated = new_rs.map_or(0, |r| count("replicas", &[r]));
-    let mut next = d.clone();
+    let mut next = Value::clone(&d);
     let st = &mut next["status"];
     if !st.is_object() {
         *st = json!({});
@@ -297,7 +299,7 @@ fn replicaset(p: &mut Pass, rs: &Value) {
         delete_pod(p, extra);
     }
     let c = counts(&mine[..mine.len().min(want)]);
-    let mut next = rs.clone();
+    let mut next = Value::clone(&rs);
     next["status"] = json!({
         "observedGeneration": rs["metadata"]["generation"],
         "replicas": c.total,
@@ -344,7 +346,7 @@ fn statefulset(p: &mut Pass, s: &Value) {
         delete_pod(p, pod);
     }
     let c = counts(&keep);
-    let mut next = s.clone();
+    let mut next = Value::clone(&s);
     next["status"] = json!({
         "observedGeneration": s["metadata"]["generation"],
         "replicas": c.total,
@@ -389,7 +391,7 @@ fn daemonset(p: &mut Pass, ds: &Value, nodes: &[String]) {
         delete_pod(p, pod);
     }
     let c = counts(&keep);
-    let mut next = ds.clone();
+    let mut next = Value::clone(&ds);
     next["status"] = json!({
         "observedGeneration": ds["metadata"]["generation"],
         "desiredNumberScheduled": nodes.len(),

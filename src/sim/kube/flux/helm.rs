@@ -67,7 +67,7 @@ fn release(p: &mut Pass, hr: &Value) {
         if let Some(at) = hr.pointer("/metadata/annotations/reconcile.fluxcd.io~1requestedAt")
             && hr.pointer("/status/lastHandledReconcileAt") != Some(at)
         {
-            let mut next = hr.clone();
+            let mut next = Value::clone(&hr);
             next["status"]["lastHandledReconcileAt"] = at.clone();
             super::save_status(p, &key(HELM, "helmreleases"), hr, next, MANAGER);
         }
@@ -75,7 +75,7 @@ fn release(p: &mut Pass, hr: &Value) {
     }
     let hr_ns = meta(hr, "namespace");
     let hr_name = meta(hr, "name");
-    let mut next = hr.clone();
+    let mut next = Value::clone(&hr);
     let k = key(HELM, "helmreleases");
     let chart = match chart_source(p, hr) {
         Ok(c) => c,
@@ -313,7 +313,7 @@ fn chart_source(p: &mut Pass, hr: &Value) -> Result<Chart, String> {
 fn deployment(hr: &Value, chart: &Chart, ns: &str, name: &str) -> Value {
     let selector =
         json!({"app.kubernetes.io/name": chart.name, "app.kubernetes.io/instance": name});
-    let mut labels = selector.clone();
+    let mut labels = Value::clone(&selector);
     labels["app.kubernetes.io/managed-by"] = json!("Helm");
     labels["app.kubernetes.io/version"] = json!(chart.version);
     labels["helm.sh/chart"] = json!(format!("{}-{}", chart.name, chart.version));

@@ -91,7 +91,7 @@ pub(crate) fn save_status(
         .store
         .get(k, meta(old, "namespace"), meta(old, "name"))
         .unwrap_or_else(|_| old.clone());
-    let mut new = cur.clone();
+    let mut new = serde_json::Value::clone(&cur);
     new["status"] = next["status"].clone();
     p.save(k, Some(&cur), new, manager);
 }
