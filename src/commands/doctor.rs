@@ -1,13 +1,14 @@
-//! `homelab doctor HOST`: walk a public hostname from its Cloudflare record to the pods that
-//! answer it, printing each link as it is checked, and stop at the first broken one with its
-//! fix (docs/doctor.md).
+//! `homelab doctor HOST`: walk a hostname to the pods that answer it, printing each link as it
+//! is checked, and stop at the first broken one with its fix (docs/doctor.md). A host under
+//! the cluster's public domain is walked from its Cloudflare record; any other (an internal
+//! app's, on the LAN and the tailnet) from the Gateway listener that covers it, with no token.
 //!
 //! Exit codes: 0 every link holds, 1 a link is broken (its fix is printed), 2 the doctor could
 //! not start (not a hostname, no cluster definition, no token, no kubeconfig context).
 
 use crate::backends::doctor::connect::{self, Setup};
 use crate::cli::{DoctorArgs, GlobalArgs};
-use crate::domain::doctor::{Finding, Link, Outcome};
+use crate::domain::doctor::{Exposure, Finding, Link, Outcome};
 use crate::domain::printable::sanitize;
 use std::io::Write;
 use std::process::ExitCode;
@@ -45,16 +46,20 @@ async fn walk(global: &GlobalArgs, host: &str) -> Result<Outcome, String> {
         &cfg.name,
         crate::config::env_file(&root, &cfg.name),
     );
-    let doctor = connect::connect(&setup, facts).await?;
+    let exposure = exposure_of(host, &cfg.domain);
+    let doctor = connect::connect_for(&setup, facts, exposure).await?;
     let mut out = std::io::stdout().lock();
     let _ = writeln!(
         out,
         "{}",
         sanitize(&format!("homelab doctor {host} (cluster {})", cfg.name))
     );
+    if exposure == Exposure::Internal {
+        let _ = out.write_all(render_internal(&cfg.domain).as_bytes());
+    }
     let (tx, mut rx) = tokio::sync::mpsc::channel(Link::ALL.len() + 1);
     let host_owned = host.to_string();
-    let walker = tokio::spawn(async move { doctor.walk(&host_owned, &tx).await });
+    let walker = tokio::spawn(async move { doctor.walk_exposed(&host_owned, exposure, &tx).await });
     let mut last = None;
     while let Some(f) = rx.recv().await {
         let _ = out.write_all(render_finding(&f).as_bytes());
@@ -64,6 +69,31 @@ async fn walk(global: &GlobalArgs, host: &str) -> Result<Outcome, String> {
     let outcome = walker.await.map_err(|e| e.to_string())?;
     let _ = out.write_all(render_end(&outcome, last).as_bytes());
     Ok(outcome)
+}
+
+/// Public when `host` is the public domain or under it; internal otherwise.
+pub fn exposure_of(host: &str, domain: &str) -> Exposure {
+    let host = host.trim_end_matches('.').to_ascii_lowercase();
+    let domain = domain.trim_end_matches('.').to_ascii_lowercase();
+    if !domain.is_empty() && (host == domain || host.ends_with(&format!(".{domain}"))) {
+        Exposure::Public
+    } else {
+        Exposure::Internal
+    }
+}
+
+/// The line that stands for links 1 to 3 of an internal host.
+pub fn render_internal(domain: &str) -> String {
+    let skipped: Vec<String> = Link::ALL
+        .iter()
+        .filter(|l| !Exposure::Internal.walks(**l))
+        .map(|l| l.to_string())
+        .collect();
+    let line = format!(
+        "  --   {}: not under the public domain {domain}, so an internal host (LAN and tailnet, not Cloudflare)",
+        skipped.join(", ")
+    );
+    format!("{}\n", sanitize(&line))
 }
 
 /// One link as printed: a status word, the link and its summary, the evidence, and the fix
@@ -120,5 +150,35 @@ mod tests {
         assert!(out.contains("fix: run `echo"), "{out}");
         let end = render_end(&Outcome::Broken(Link::Dns), Some(Link::Dns));
         assert_eq!(end.matches("not checked").count(), 6, "{end}");
+    }
+
+    #[test]
+    fn hosts_under_the_public_domain_are_public_and_the_rest_internal() {
+        assert_eq!(
+            exposure_of("jellyfin.example.com", "example.com"),
+            Exposure::Public
+        );
+        assert_eq!(
+            exposure_of("Jellyfin.Example.COM.", "example.com"),
+            Exposure::Public
+        );
+        assert_eq!(exposure_of("example.com", "example.com"), Exposure::Public);
+        assert_eq!(
+            exposure_of("whoami.home.lan", "example.com"),
+            Exposure::Internal
+        );
+        // A look-alike suffix is not the domain.
+        assert_eq!(
+            exposure_of("evilexample.com", "example.com"),
+            Exposure::Internal
+        );
+        let line = render_internal("example.com");
+        assert!(line.ends_with(")\n"), "{line:?}");
+        assert!(
+            line.starts_with(
+                "  --   1. Cloudflare DNS record, 2. tunnel connectors, 3. tunnel ingress rule:"
+            ),
+            "{line}"
+        );
     }
 }

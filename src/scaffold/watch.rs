@@ -89,7 +89,7 @@ fn at_commit(commit: Option<&str>) -> impl Fn(&Value) -> Readiness + Send + Sync
                 "Ready",
                 "WaitingForCommit",
                 format!(
-                    "applied {shown}; waiting for {} (Flux fetches the repository at its interval)",
+                    "applied {shown}; waiting for {} (Flux fetches it, then applies it)",
                     &c[..c.len().min(12)]
                 ),
             );
@@ -114,6 +114,25 @@ pub async fn follow(
     )
     .await?;
     let what = format!("Kustomization flux-system/{}", target.kustomization);
+    if target.commit.is_some() {
+        // As `flux reconcile kustomization --with-source`: fetch the pushed commit now rather
+        // than at the source's interval. Without it Flux still gets there, later.
+        let asked = request_reconcile(client, &mut resolver, &ks, &target.kustomization).await;
+        on(match asked {
+            Ok(source) => Progress {
+                what: source,
+                ready: true,
+                detail: format!("reconcile requested ({RECONCILE_ANNOTATION})"),
+            },
+            Err(e) => Progress {
+                what: what.clone(),
+                ready: false,
+                detail: format!(
+                    "could not ask Flux to fetch now ({e}); it fetches at the source's interval"
+                ),
+            },
+        });
+    }
     let judge = at_commit(target.commit.as_deref());
     let r = wait::wait_until(
         client,
@@ -145,6 +164,55 @@ pub async fn follow(
     .map_err(|e| e.to_string())?;
     on(Progress::of(&what, &r));
     pods_ready(client, ns, left(), on).await
+}
+
+/// The annotation `flux reconcile` sets: a new value makes the controller reconcile now.
+pub const RECONCILE_ANNOTATION: &str = "reconcile.fluxcd.io/requestedAt";
+
+/// Annotate the Kustomization flux-system/`name` and the source it names (its
+/// `spec.sourceRef`, a GitRepository unless it says otherwise) with [`RECONCILE_ANNOTATION`]
+/// set to now. The source as `Kind namespace/name`.
+async fn request_reconcile(
+    client: &Client,
+    resolver: &mut Resolver,
+    ks: &Resolved,
+    name: &str,
+) -> Result<String, String> {
+    use kube::api::{DynamicObject, Patch, PatchParams};
+    let now = jiff::Timestamp::now().to_string();
+    let patch = Patch::Merge(serde_json::json!({
+        "metadata": {"annotations": {RECONCILE_ANNOTATION: now}}
+    }));
+    let ks_api: Api<DynamicObject> =
+        Api::namespaced_with(client.clone(), "flux-system", &ks.resource);
+    let obj = ks_api
+        .get(name)
+        .await
+        .map_err(|e| format!("reading Kustomization flux-system/{name}: {e}"))?;
+    let source = obj.data.pointer("/spec/sourceRef");
+    let field = |k: &str| source.and_then(|s| s.get(k)).and_then(Value::as_str);
+    let kind = field("kind").unwrap_or("GitRepository");
+    let src_name = field("name")
+        .ok_or_else(|| format!("Kustomization flux-system/{name} names no spec.sourceRef.name"))?;
+    let src_ns = field("namespace").unwrap_or("flux-system");
+    let gvk = match kind {
+        "GitRepository" | "OCIRepository" | "Bucket" => {
+            GroupVersionKind::gvk("source.toolkit.fluxcd.io", "v1", kind)
+        }
+        other => return Err(format!("a {other} source cannot be asked to fetch")),
+    };
+    let src = resolve(resolver, &gvk).await?;
+    let src_api: Api<DynamicObject> = Api::namespaced_with(client.clone(), src_ns, &src.resource);
+    let params = PatchParams::default();
+    src_api
+        .patch(src_name, &params, &patch)
+        .await
+        .map_err(|e| format!("annotating {kind} {src_ns}/{src_name}: {e}"))?;
+    ks_api
+        .patch(name, &params, &patch)
+        .await
+        .map_err(|e| format!("annotating Kustomization flux-system/{name}: {e}"))?;
+    Ok(format!("{kind} {src_ns}/{src_name}"))
 }
 
 /// Every pod of `ns` Ready (at least one), watched.

@@ -327,24 +327,18 @@ fn rev(lab: &HeadlessLab, dir: &std::path::Path, r: &str) -> String {
     String::from_utf8_lossy(&o.stdout).trim().to_string()
 }
 
-/// Issue 18 (4), as far as the demo goes today. The scaffold form is filled (an image app,
-/// internal), previewed (its six files and the group kustomization's diff), and its write
-/// asked for. Today the demo's repository fails `homelab check` before anything is added (the
-/// lab removes `config/clusters/prox-n100.yaml`, which the skeleton rule requires, and keeps
-/// the tree's EnvoyProxy addresses and cloudflared hostname, which are the real cluster's),
-/// so the scaffold refuses as docs/scaffolding.md says: the screen says so with the check's
-/// count, and nothing is written or committed. When the demo's tree passes the check, this
-/// test fails and is to be extended: the commit, the push to the lab's git host, the watch
-/// until Ready, `homelab check` passing and the doctor (issue 18 (4) and (5)).
+/// Issue 18 (4) and (5). The scaffold form is filled (an image app, internal), previewed (its
+/// six files and the group kustomization's diff) and written: `homelab check` passes on the
+/// result and it is committed. `p` pushes it to the lab's git host; the watch asks Flux to
+/// fetch and follows the app until Ready; the doctor walks its hostname (internal: from the
+/// Gateway listener). Then, from outside: the git host holds the commit, `homelab check`
+/// passes, the Deployment is Ready, and `homelab doctor` walks the same hostname.
 #[test]
-fn the_scaffold_form_previews_an_app_and_refuses_to_write_on_the_demo_tree_that_fails_check() {
+fn a_scaffolded_app_is_checked_committed_pushed_ready_and_walked_by_the_doctor() {
     let lab = bootstrapped_lab();
     let repo = lab.path("HOMELAB_REPO");
     let bare = lab.root().join("git/homelab.git");
     let head = rev(&lab, &repo, "HEAD");
-    let pushed = rev(&lab, &bare, "main");
-    let group = repo.join("cluster/kubernetes/apps/tools/kustomization.yaml");
-    let group_before = std::fs::read_to_string(&group).expect("the tools kustomization");
     let Some(t) = open_tui(&lab, "daytwo-scaffold") else {
         return;
     };
@@ -387,7 +381,7 @@ fn the_scaffold_form_previews_an_app_and_refuses_to_write_on_the_demo_tree_that_
         ],
         T,
     );
-    // Write: the question, then yes.
+    // Write: the question, then yes: written, checked, committed.
     t.press_until(
         &["C-s"],
         &[
@@ -398,44 +392,76 @@ fn the_scaffold_form_previews_an_app_and_refuses_to_write_on_the_demo_tree_that_
     );
     let s = t.press_until(
         &["y"],
-        &[Lacks("run homelab check, commit?"), Has("homelab check: ")],
+        &[
+            Has("Wrote 7 files under cluster/kubernetes/apps/tools/whoami"),
+            Has("homelab check passes"),
+            Has("\"apps: add whoami\""),
+            Has("Push: not yet"),
+        ],
         T,
     );
-
-    // What `homelab check` says of the lab's repository decides what the screen must say.
-    let check = lab.homelab(&["check"], &[]);
-    let out = String::from_utf8_lossy(&check.stdout).into_owned();
-    assert_ne!(
-        check.status.code(),
-        Some(0),
-        "the demo's tree passes homelab check now: extend this test to commit, push, watch \
-         the app Ready and run the doctor (issue 18 (4), (5)):\n{}",
-        text(&check)
-    );
-    assert_eq!(check.status.code(), Some(1), "{}", text(&check));
-    // `N violations of M rules`, or `1 violation of 1 rule`.
-    let violations = out
-        .lines()
-        .find_map(|l| {
-            let (n, rest) = l.split_once(" violation")?;
-            (rest.ends_with(" rule") || rest.ends_with(" rules")).then_some(n)
-        })
-        .unwrap_or_else(|| panic!("no `N violations of M rules`:\n{out}"));
+    let committed = rev(&lab, &repo, "HEAD");
+    assert_ne!(committed, head, "nothing was committed:\n{s}");
     assert!(
-        s.contains(&format!(
-            "Nothing was written: the tree already fails `homelab check` ({violations} violations)"
-        )),
-        "{violations} violations not named:\n{s}"
+        s.contains(&format!("Committed {}", &committed[..12])),
+        "{s}"
     );
-    assert!(s.contains("The plan was not written"), "{s}");
-    // Nothing written, nothing committed or pushed.
-    assert!(!repo.join("cluster/kubernetes/apps/tools/whoami").exists());
+    assert!(
+        repo.join("cluster/kubernetes/apps/tools/whoami/deployment.yaml")
+            .is_file()
+    );
+    // Push, watch, doctor: each starts by itself after the one before.
+    let s = t.press_until(
+        &["p"],
+        &[
+            Has(&format!(
+                "Push: pushed {} to main at ssh://",
+                &committed[..12]
+            )),
+            Has("Watch: whoami is Ready"),
+            Has("Doctor: whoami.demo.lan (internal) reachable"),
+            Has("✓ 7. TLS certificate"),
+        ],
+        T,
+    );
+    assert!(s.contains("– 1-3. Cloudflare DNS record"), "{s}");
+    assert_eq!(rev(&lab, &bare, "main"), committed, "the git host's main");
+
+    // From outside the TUI.
+    let check = lab.homelab(&["check"], &[]);
+    assert_eq!(check.status.code(), Some(0), "{}", text(&check));
+    let ready = lab
+        .command("kubectl")
+        .args(["--kubeconfig", &lab.var("KUBECONFIG").to_string()])
+        .args([
+            "--context",
+            "demo",
+            "-n",
+            "whoami",
+            "get",
+            "deployment",
+            "whoami",
+        ])
+        .args(["-o", "jsonpath={.status.readyReplicas}/{.spec.replicas}"])
+        .output()
+        .unwrap();
     assert_eq!(
-        std::fs::read_to_string(&group).expect("group"),
-        group_before
+        String::from_utf8_lossy(&ready.stdout),
+        "1/1",
+        "{}",
+        text(&ready)
     );
-    assert_eq!(rev(&lab, &repo, "HEAD"), head);
-    assert_eq!(rev(&lab, &bare, "main"), pushed);
+    let doctor = lab.homelab(&["doctor", "whoami.demo.lan"], &[]);
+    let out = String::from_utf8_lossy(&doctor.stdout);
+    assert_eq!(doctor.status.code(), Some(0), "{}", text(&doctor));
+    for line in [
+        "--   1. Cloudflare DNS record, 2. tunnel connectors, 3. tunnel ingress rule: not under the public domain demo.internal",
+        "ok   4. Gateway listener",
+        "ok   7. TLS certificate",
+        "reachable: every link holds",
+    ] {
+        assert!(out.contains(line), "{line}:\n{out}");
+    }
 }
 
 /// `homelab doctor` in the demo talks to the lab's Cloudflare simulator (its URL, CA and the

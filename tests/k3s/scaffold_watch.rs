@@ -1,7 +1,8 @@
 //! The scaffolded app comes up: a copy of this repository's tree served to the simulator's
-//! Flux, `whoami` scaffolded into it (with an encrypted Secret) and committed, a sync asked for
-//! (as `flux reconcile source git` does), then `scaffold::watch::follow` follows the group's
-//! Kustomization at that commit, the Deployment and the pods until Ready.
+//! Flux, `whoami` scaffolded into it (with an encrypted Secret) and committed, then
+//! `scaffold::watch::follow` asks for a sync (as `flux reconcile kustomization --with-source`
+//! does) and follows the group's Kustomization at that commit, the Deployment and the pods
+//! until Ready.
 
 use crate::kube_api::Kubectl;
 use crate::kube_flux::{URL, bootstrap, cluster};
@@ -12,6 +13,7 @@ use homelab::repo::tree::Tree;
 use homelab::scaffold::request::{SecretEntry, SecretValue};
 use homelab::scaffold::watch::{Progress, Target, follow};
 use homelab::scaffold::{AppInput, TreeFacts, apply, plan, validate};
+use std::str::FromStr;
 use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -63,17 +65,6 @@ async fn a_scaffolded_app_becomes_ready_after_a_sync() {
         other => panic!("not committed: {other:?}"),
     };
 
-    // A sync: `flux reconcile source git flux-system` sets requestedAt.
-    k.ok(&[
-        "annotate",
-        "--overwrite",
-        "gitrepository/flux-system",
-        "-n",
-        "flux-system",
-        "reconcile.fluxcd.io/requestedAt=scaffold-1",
-    ])
-    .await;
-
     let kubeconfig = dir.join("kubeconfig");
     std::fs::write(&kubeconfig, sim.kubeconfig(&sim.url())).unwrap();
     let client = client_for(&kubeconfig, "default").await.unwrap();
@@ -104,6 +95,29 @@ async fn a_scaffolded_app_becomes_ready_after_a_sync() {
             .find(|p| p.what.starts_with(what))
             .unwrap_or_else(|| panic!("no progress for {what}:\n{log}"))
     };
+    // follow asked for the sync itself, as `flux reconcile kustomization --with-source` does:
+    // the requestedAt annotation on the source and on the Kustomization.
+    let asked = last("GitRepository flux-system/flux-system");
+    assert!(
+        asked.ready && asked.detail.contains("reconcile requested"),
+        "{log}"
+    );
+    for obj in ["gitrepository/flux-system", "kustomization/apps-tools"] {
+        let at = k
+            .ok(&[
+                "get",
+                obj,
+                "-n",
+                "flux-system",
+                "-o",
+                "jsonpath={.metadata.annotations.reconcile\\.fluxcd\\.io/requestedAt}",
+            ])
+            .await;
+        assert!(
+            jiff::Timestamp::from_str(at.trim()).is_ok(),
+            "{obj} requestedAt {at:?}"
+        );
+    }
     let ks = last("Kustomization flux-system/apps-tools");
     assert!(ks.ready, "{log}");
     assert!(
