@@ -1,8 +1,9 @@
 //! `homelab demo` in a real terminal (tmux), as a newcomer runs it: the TUI opens on the demo
 //! cluster; the bootstrap of every stage in this build runs from the wizard, answering the
 //! env-value form, the PVE certificate fingerprint, each VM's SSH host key, the git host's
-//! key and the Flux commit; the nodes end Ready, Flux's objects Ready and verified; quitting
-//! removes the lab.
+//! key and the Flux commit; the nodes end Ready, Flux's objects Ready and verified; then the
+//! storage, ingress and observability stages run their probes and verify; quitting removes
+//! the lab.
 
 use crate::support::tmux::{Has, Lacks};
 use std::time::{Duration, Instant};
@@ -88,6 +89,27 @@ fn the_demo_bootstraps_every_stage_from_the_wizard_and_quitting_removes_the_lab(
         ],
         T,
     );
+    // The platform stages: each runs its preflight, then its steps; each probe writes and
+    // reads back through the lab's peers, and verify observes the result.
+    for (title, steps, probes) in [
+        ("Storage", 10, 4),
+        ("Ingress", 7, 1),
+        ("Observability", 9, 5),
+    ] {
+        t.press_until(&["j"], &[Has("Press p to run the preflight")], T);
+        t.press_until(&["p"], &[Has(&format!("{title} · 0/{steps} steps"))], T);
+        let s = t.press_until(
+            &["Enter"],
+            &[
+                Has(&format!(
+                    "{title} · {steps}/{steps} steps · {probes}/{probes} probes ok · done:"
+                )),
+                Has("Verified (observed now)"),
+            ],
+            T,
+        );
+        assert!(!s.contains("failed"), "{title}:\n{s}");
+    }
     // Quit: back home, then q; the lab goes with the process.
     t.press_until(&["q"], &[Has("Cluster demo")], T);
     t.keys(&["q"]);
