@@ -432,7 +432,7 @@ fn a_scaffolded_app_is_checked_committed_pushed_ready_and_walked_by_the_doctor()
     assert_eq!(check.status.code(), Some(0), "{}", text(&check));
     let ready = lab
         .command("kubectl")
-        .args(["--kubeconfig", &lab.var("KUBECONFIG").to_string()])
+        .args(["--kubeconfig", lab.var("KUBECONFIG")])
         .args([
             "--context",
             "demo",

@@ -190,15 +190,22 @@ pub fn assert_green(o: &Output) {
 /// until the home screen shows the demo cluster; with the lab's directory, read from the top
 /// bar. `None` when tmux is missing (see `Launch::new`).
 pub fn tui_demo(tag: &str) -> Option<(crate::support::tmux::Tmux, PathBuf)> {
+    tui_demo_with(tag, &[])
+}
+
+/// [`tui_demo`] with more `homelab demo` options (`--fail STAGE:STEP`).
+pub fn tui_demo_with(tag: &str, extra: &[&str]) -> Option<(crate::support::tmux::Tmux, PathBuf)> {
     use crate::support::tmux::{Has, Launch};
-    let t = Launch::new(tag)?.size(130, 40).run(&[
+    let mut args = vec![
         BIN,
         "--repo",
         env!("CARGO_MANIFEST_DIR"),
         "demo",
         "--speed",
         "max",
-    ]);
+    ];
+    args.extend_from_slice(extra);
+    let t = Launch::new(tag)?.size(130, 40).run(&args);
     let home = t.wait_screen(
         &[Has("Cluster demo"), Has("k3s-agent-2")],
         std::time::Duration::from_secs(90),

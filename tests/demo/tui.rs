@@ -5,7 +5,7 @@
 //! storage, ingress and observability stages run their probes and verify; quitting removes
 //! the lab.
 
-use crate::support::tmux::{Has, Lacks};
+use crate::support::tmux::{Has, Lacks, Tmux};
 use std::time::{Duration, Instant};
 
 const T: Duration = Duration::from_secs(90);
@@ -19,13 +19,10 @@ fn prompted_fingerprint(screen: &str) -> Option<String> {
         .map(|fp| fp.trim_end_matches('│').to_string())
 }
 
-#[test]
-fn the_demo_bootstraps_every_stage_from_the_wizard_and_quitting_removes_the_lab() {
-    let Some((t, lab)) = crate::harness::tui_demo("demo") else {
-        return;
-    };
-
-    // secrets: the form comes pre-filled from the lab; Ctrl-S runs the stage.
+/// The wizard's first two stages as a newcomer answers them: secrets (the form comes
+/// pre-filled from the lab; Ctrl-S runs the stage), then proxmox's preflight with its
+/// certificate trusted, up to its plan.
+fn secrets_then_proxmox_plan(t: &Tmux) {
     t.press_until(&["b"], &[Has("Secrets · 3 steps")], T);
     t.press_until(&["Enter"], &[Has("Values for config/env/demo.env")], T);
     t.press_until(
@@ -33,10 +30,45 @@ fn the_demo_bootstraps_every_stage_from_the_wizard_and_quitting_removes_the_lab(
         &[Has("✓ done:"), Has("config/env/demo.env decrypts")],
         T,
     );
-    // proxmox: trust the certificate, then run.
     t.press_until(&["j"], &[Has("Press p to run the preflight")], T);
     t.press_until(&["p"], &[Has("Trust this certificate?")], T);
     t.press_until(&["y"], &[Has("Proxmox VMs · 18 steps")], T);
+}
+
+/// Rehearsing recovery (`homelab demo --fail`): the armed step fails in the wizard with its
+/// diagnosis and what to do; `r` retries, and the stage finishes.
+#[test]
+fn a_rehearsed_failure_shows_its_diagnosis_in_the_wizard_and_r_retries_it() {
+    let Some((t, _lab)) =
+        crate::harness::tui_demo_with("demo-fail", &["--fail", "proxmox:vm/k3s-agent-1/clone"])
+    else {
+        return;
+    };
+    secrets_then_proxmox_plan(&t);
+    let s = t.press_until(
+        &["Enter"],
+        &[Has("failed on purpose"), Has("retry the step")],
+        T,
+    );
+    assert!(!s.contains("✓ done:"), "{s}");
+    t.press_until(
+        &["r"],
+        &[
+            Has("✓ done:"),
+            Has("✓ k3s-agent-1 (211): running"),
+            Has("✓ k3s-agent-2 (212): running"),
+        ],
+        T,
+    );
+}
+
+#[test]
+fn the_demo_bootstraps_every_stage_from_the_wizard_and_quitting_removes_the_lab() {
+    let Some((t, lab)) = crate::harness::tui_demo("demo") else {
+        return;
+    };
+
+    secrets_then_proxmox_plan(&t);
     t.press_until(
         &["Enter"],
         &[

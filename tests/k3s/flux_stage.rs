@@ -320,9 +320,9 @@ impl FluxLab {
     }
 }
 
-/// Run the stage's plan once, collecting its events.
+/// Run a stage's plan once, collecting its events (every stage's tests use it).
 pub async fn run(
-    stage: &FluxStage,
+    stage: &dyn homelab::stages::engine::Stage,
     journal: &Path,
 ) -> (Result<RunSummary, StageError>, Vec<StageEvent>) {
     let (tx, mut rx) = tokio::sync::mpsc::channel(4096);
@@ -351,11 +351,24 @@ pub fn logs(events: &[StageEvent]) -> Vec<String> {
         .collect()
 }
 
-fn failed_step(events: &[StageEvent]) -> Option<(String, StageError)> {
+pub fn failed_step(events: &[StageEvent]) -> Option<(String, StageError)> {
     events.iter().find_map(|e| match &e.kind {
         EventKind::StepFailed { step, error } => Some((step.clone(), error.clone())),
         _ => None,
     })
+}
+
+/// The step that failed and its error (panics when none did).
+pub fn failed(events: &[StageEvent]) -> (String, StageError) {
+    failed_step(events).expect("a step failed")
+}
+
+/// The probes' evidence the run reported (its `evidence: ` log lines).
+pub fn evidence(events: &[StageEvent]) -> Vec<homelab::stages::probe::Evidence> {
+    logs(events)
+        .iter()
+        .filter_map(|l| homelab::stages::probe::Evidence::parse(l))
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -473,7 +486,7 @@ async fn killed_at_every_step_a_rerun_finishes_with_one_commit_and_one_deploy_ke
             .object("v1", "Secret", "flux-system", "flux-system")
             .map(|s| s["data"]["identity.pub"].clone());
 
-        let (result, events) = run(&stage, &lab.journal).await;
+        let (result, events) = run(&*stage, &lab.journal).await;
         result.unwrap_or_else(|e| panic!("killed at {step}: {e:?}\n{:#?}", logs(&events)));
         assert_eq!(lab.commits(&lab.work), before + 1, "killed at {step}");
         assert_eq!(lab.commits(&lab.bare), before + 1, "killed at {step}");
@@ -484,7 +497,7 @@ async fn killed_at_every_step_a_rerun_finishes_with_one_commit_and_one_deploy_ke
         if let Some(k) = key_after_kill {
             assert_eq!(k, key, "killed at {step}: the deploy key was replaced");
         }
-        let (again, events) = run(&stage, &lab.journal).await;
+        let (again, events) = run(&*stage, &lab.journal).await;
         let again = again.unwrap_or_else(|e| panic!("{e:?}\n{:#?}", logs(&events)));
         assert_eq!(again.changed, 0, "killed at {step}: {again:?}");
     }

@@ -5,15 +5,12 @@
 //! fresh run and a second run that writes nothing but the probe (which it removes again), a
 //! kill at every step then a rerun, and each injected failure diagnosed by name.
 
-use crate::flux_stage::{FluxLab, Setup, logs, run as run_flux};
+use crate::flux_stage::{FluxLab, Setup, evidence, failed, logs, run};
 use homelab::backends::cloudflare::TxtRegistry;
 use homelab::sim::cloudflare::{CloudflareSim, Fault as CfFault, SimOptions as CfOptions};
 use homelab::sim::kube::controllers::Fault;
-use homelab::stages::engine::{
-    AutoConfirm, EventKind, Journal, Outcome, RunCx, RunSummary, Stage, StageError, StageEvent,
-};
+use homelab::stages::engine::{AutoConfirm, EventKind, Journal, Outcome, RunCx, Stage, StageEvent};
 use homelab::stages::ingress::{self, IngressOptions, IngressStage, echo};
-use homelab::stages::probe::Evidence;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -77,7 +74,7 @@ impl IngressLab {
             ),
         )
         .unwrap();
-        let (result, events) = run_flux(&flux.stage(), &flux.journal).await;
+        let (result, events) = run(&flux.stage(), &flux.journal).await;
         result.unwrap_or_else(|e| panic!("the Flux stage: {e:?}\n{:#?}", logs(&events)));
         let stop = CancellationToken::new();
         cf.follow_cluster(
@@ -131,26 +128,6 @@ impl IngressLab {
     }
 }
 
-async fn run(
-    stage: &IngressStage,
-    journal: &std::path::Path,
-) -> (Result<RunSummary, StageError>, Vec<StageEvent>) {
-    let (tx, mut rx) = tokio::sync::mpsc::channel(4096);
-    let collect = tokio::spawn(async move {
-        let mut out = vec![];
-        while let Some(e) = rx.recv().await {
-            out.push(e);
-        }
-        out
-    });
-    let run = RunCx::new(tx, Journal::at(journal.to_path_buf()).unwrap())
-        .with_confirm(Arc::new(AutoConfirm(true)));
-    let plan = stage.plan().await.unwrap();
-    let result = stage.apply(&plan, &run).await;
-    drop(run);
-    (result, collect.await.unwrap())
-}
-
 fn outcomes(events: &[StageEvent]) -> Vec<(String, Outcome)> {
     events
         .iter()
@@ -159,23 +136,6 @@ fn outcomes(events: &[StageEvent]) -> Vec<(String, Outcome)> {
             _ => None,
         })
         .collect()
-}
-
-fn evidence(events: &[StageEvent]) -> Vec<Evidence> {
-    logs(events)
-        .iter()
-        .filter_map(|l| Evidence::parse(l))
-        .collect()
-}
-
-fn failed(events: &[StageEvent]) -> (String, StageError) {
-    events
-        .iter()
-        .find_map(|e| match &e.kind {
-            EventKind::StepFailed { step, error } => Some((step.clone(), error.clone())),
-            _ => None,
-        })
-        .expect("a step failed")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -316,7 +276,7 @@ async fn killed_at_every_step_and_inside_the_probe_a_rerun_finishes_without_left
                 "the kill left the probe behind"
             );
         }
-        let (result, events) = run(&stage, &lab.journal()).await;
+        let (result, events) = run(&*stage, &lab.journal()).await;
         result.unwrap_or_else(|e| {
             panic!(
                 "killed at {step}: {e:?}\n{:#?}\n{:#}",

@@ -5,16 +5,14 @@
 //! alerts, Grafana and OTel collector + Tempo simulators. A fresh run, a re-run that writes
 //! nothing, a kill at every step then a resume, and each injected failure named.
 
-use crate::flux_stage::{FluxLab, Setup, logs, run as run_flux};
+pub use crate::flux_stage::run;
+use crate::flux_stage::{FluxLab, Setup, evidence, failed, logs};
 use homelab::sim::alerts::{AlertsSim, SimTarget};
 use homelab::sim::grafana::GrafanaSim;
 use homelab::sim::loki::{LokiSim, LokiSimOptions};
 use homelab::sim::traces::TracesSim;
-use homelab::stages::engine::{
-    AutoConfirm, EventKind, Journal, RunCx, RunSummary, Stage, StageError, StageEvent,
-};
+use homelab::stages::engine::{EventKind, Journal, RunCx, Stage};
 use homelab::stages::observability::{self, ObservabilityOptions, ObservabilityStage};
-use homelab::stages::probe::Evidence;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -38,7 +36,7 @@ pub struct ObsLab {
 impl ObsLab {
     pub async fn new() -> ObsLab {
         let flux = FluxLab::new(Setup::default()).await;
-        let (result, events) = run_flux(&flux.stage(), &flux.journal).await;
+        let (result, events) = run(&flux.stage(), &flux.journal).await;
         result.unwrap_or_else(|e| panic!("the Flux stage: {e:?}\n{:#?}", logs(&events)));
         let loki = LokiSim::start(
             any(),
@@ -116,43 +114,6 @@ fn original(flux: &FluxLab) -> String {
         &format!("name: {}", flux.cfg.name),
         1,
     )
-}
-
-pub async fn run(
-    stage: &ObservabilityStage,
-    journal: &std::path::Path,
-) -> (Result<RunSummary, StageError>, Vec<StageEvent>) {
-    let (tx, mut rx) = tokio::sync::mpsc::channel(4096);
-    let collect = tokio::spawn(async move {
-        let mut out = vec![];
-        while let Some(e) = rx.recv().await {
-            out.push(e);
-        }
-        out
-    });
-    let run = RunCx::new(tx, Journal::at(journal.to_path_buf()).unwrap())
-        .with_confirm(Arc::new(AutoConfirm(true)));
-    let plan = stage.plan().await.unwrap();
-    let result = stage.apply(&plan, &run).await;
-    drop(run);
-    (result, collect.await.unwrap())
-}
-
-fn evidence(events: &[StageEvent]) -> Vec<Evidence> {
-    logs(events)
-        .iter()
-        .filter_map(|l| Evidence::parse(l))
-        .collect()
-}
-
-fn failed(events: &[StageEvent]) -> (String, StageError) {
-    events
-        .iter()
-        .find_map(|e| match &e.kind {
-            EventKind::StepFailed { step, error } => Some((step.clone(), error.clone())),
-            _ => None,
-        })
-        .expect("a step failed")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -311,7 +272,7 @@ async fn killed_at_every_step_a_rerun_finishes_and_a_third_run_writes_nothing() 
         // Kill: the run is dropped where it stands, as a SIGKILL would leave it.
         task.abort();
         let _ = task.await;
-        let (result, events) = run(&stage, &lab.journal).await;
+        let (result, events) = run(&*stage, &lab.journal).await;
         result.unwrap_or_else(|e| panic!("killed at {step}: {e:?}\n{:#?}", logs(&events)));
         let cfg: homelab::config::ClusterConfig =
             serde_yaml::from_str(&std::fs::read_to_string(&lab.cluster_file).unwrap()).unwrap();
@@ -320,7 +281,7 @@ async fn killed_at_every_step_a_rerun_finishes_and_a_third_run_writes_nothing() 
             Some("logging/loki:3100"),
             "killed at {step}"
         );
-        let (again, events) = run(&stage, &lab.journal).await;
+        let (again, events) = run(&*stage, &lab.journal).await;
         let again = again.unwrap_or_else(|e| panic!("{e:?}\n{:#?}", logs(&events)));
         assert_eq!(again.changed, 0, "killed at {step}: {again:?}");
     }

@@ -14,20 +14,17 @@
 //! by name: the NFS export not writable, the probe's PVC that does not bind, the backup target
 //! unavailable.
 
-use crate::flux_stage::{FluxLab, Setup, logs, run as run_flux};
+use crate::flux_stage::{FluxLab, Setup, logs};
+pub(crate) use crate::flux_stage::{evidence, failed_step, run};
 use homelab::backends::ssh::{
     ExecOutcome, OutputLine, RemoteCommand, RemoteShell, SshError, Stream,
 };
 use homelab::sim::kube::controllers::Fault;
 use homelab::sim::ssh_node::script::{NodeProfile, NodeState, Out, answer};
-use homelab::stages::engine::{
-    AutoConfirm, EventKind, Journal, RunCx, RunSummary, Stage, StageError, StageEvent,
-};
+use homelab::stages::engine::{AutoConfirm, EventKind, Journal, RunCx, Stage};
 use homelab::stages::k3s::K3sNode;
-use homelab::stages::probe::Evidence;
 use homelab::stages::storage::{self, StorageOptions, StorageStage, volume_probe};
 use serde_json::Value;
-use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -114,7 +111,7 @@ impl StorageLab {
     /// backup target) and to the nodes (writable).
     pub(crate) async fn new() -> StorageLab {
         let mut flux = FluxLab::new(Setup::default()).await;
-        let (result, events) = run_flux(&flux.stage(), &flux.journal).await;
+        let (result, events) = run(&flux.stage(), &flux.journal).await;
         result.unwrap_or_else(|e| panic!("flux: {e:?}\n{:#?}", logs(&events)));
         flux.cfg.storage.nfs_server = Some(SERVER.into());
         flux.cfg.storage.nfs_export = Some(EXPORT.into());
@@ -254,40 +251,6 @@ impl StorageLab {
     }
 }
 
-pub(crate) async fn run(
-    stage: &StorageStage,
-    journal: &Path,
-) -> (Result<RunSummary, StageError>, Vec<StageEvent>) {
-    let (tx, mut rx) = tokio::sync::mpsc::channel(4096);
-    let collect = tokio::spawn(async move {
-        let mut out = vec![];
-        while let Some(e) = rx.recv().await {
-            out.push(e);
-        }
-        out
-    });
-    let run = RunCx::new(tx, Journal::at(journal.to_path_buf()).unwrap())
-        .with_confirm(Arc::new(AutoConfirm(true)));
-    let plan = stage.plan().await.unwrap();
-    let result = stage.apply(&plan, &run).await;
-    drop(run);
-    (result, collect.await.unwrap())
-}
-
-pub(crate) fn evidence(events: &[StageEvent]) -> Vec<Evidence> {
-    logs(events)
-        .iter()
-        .filter_map(|l| Evidence::parse(l))
-        .collect()
-}
-
-pub(crate) fn failed_step(events: &[StageEvent]) -> Option<(String, StageError)> {
-    events.iter().find_map(|e| match &e.kind {
-        EventKind::StepFailed { step, error } => Some((step.clone(), error.clone())),
-        _ => None,
-    })
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fresh_run_installs_probes_and_backs_up_then_a_second_run_changes_nothing() {
     let lab = StorageLab::new().await;
@@ -413,7 +376,7 @@ async fn killed_at_every_step_and_inside_each_probe_a_rerun_cleans_up_and_finish
         task.abort();
         let _ = task.await;
 
-        let (result, events) = run(&stage, &lab.journal).await;
+        let (result, events) = run(&*stage, &lab.journal).await;
         result
             .unwrap_or_else(|e| panic!("killed at {step} ({after}): {e:?}\n{:#?}", logs(&events)));
         assert_eq!(
@@ -421,7 +384,7 @@ async fn killed_at_every_step_and_inside_each_probe_a_rerun_cleans_up_and_finish
             Vec::<String>::new(),
             "killed at {step} ({after})"
         );
-        let (again, events) = run(&stage, &lab.journal).await;
+        let (again, events) = run(&*stage, &lab.journal).await;
         let again = again.unwrap_or_else(|e| panic!("{e:?}\n{:#?}", logs(&events)));
         assert_eq!(again.changed, 0, "killed at {step}: {again:?}");
     }

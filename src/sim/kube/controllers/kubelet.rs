@@ -121,7 +121,7 @@ fn schedule(
     let Some(node) = chosen.map(|n| meta(n, "name").to_string()) else {
         return;
     };
-    let mut next = Value::clone(&pod);
+    let mut next = Value::clone(pod);
     next["spec"]["nodeName"] = json!(node);
     set_condition(&mut next, "PodScheduled", "True", "", "");
     strip_update_time(&mut next);
@@ -195,7 +195,7 @@ fn kubelet(p: &mut Pass, mem: &mut Memory, pod: &Value, nodes: &[Arc<Value>], no
         host: Some(node),
     };
     let now = super::super::store::now();
-    let mut next = Value::clone(&pod);
+    let mut next = Value::clone(pod);
     let names = containers(pod);
     if !started {
         for (c, image) in &names {

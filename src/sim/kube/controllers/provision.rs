@@ -69,7 +69,7 @@ fn claim(p: &mut Pass, pvc: &Value, classes: &[Arc<Value>]) {
         host: None,
     };
     let class_name = meta(class, "name");
-    let mut pending = Value::clone(&pvc);
+    let mut pending = Value::clone(pvc);
     pending["status"]["phase"] = json!("Pending");
     p.save(
         &key("", "persistentvolumeclaims"),
@@ -141,7 +141,7 @@ fn claim(p: &mut Pass, pvc: &Value, classes: &[Arc<Value>]) {
         pv,
         "kube-controller-manager",
     );
-    let mut bound = Value::clone(&pvc);
+    let mut bound = Value::clone(pvc);
     bound["spec"]["volumeName"] = json!(pv_name);
     bound["spec"]["storageClassName"] = json!(class_name);
     let ann = &mut bound["metadata"]["annotations"];
@@ -179,7 +179,7 @@ fn observed(obj: &mut Value, gen_: &Value) {
 }
 
 fn gateway(p: &mut Pass, gw: &Value) {
-    let mut next = Value::clone(&gw);
+    let mut next = Value::clone(gw);
     let address = gw
         .pointer("/spec/addresses/0/value")
         .and_then(Value::as_str)
@@ -281,7 +281,7 @@ fn gateway(p: &mut Pass, gw: &Value) {
 }
 
 fn certificate(p: &mut Pass, cert: &Value) {
-    let mut next = Value::clone(&cert);
+    let mut next = Value::clone(cert);
     set_condition(
         &mut next,
         "Ready",

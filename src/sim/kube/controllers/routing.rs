@@ -515,7 +515,7 @@ fn tls_secret(p: &mut Pass, cert: &Value) {
         } if namespace == ns && n == name => Some(*days),
         _ => None,
     });
-    let mut status_cert = Value::clone(&cert);
+    let mut status_cert = Value::clone(cert);
     if let Some(days) = expiring {
         // The renewal keeps failing: the certificate nears its end, Ready stays True.
         let fmt = |t: jiff::Timestamp| t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string();

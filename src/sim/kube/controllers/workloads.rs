@@ -225,7 +225,7 @@ fn deployment(p: &mut Pass, d: &Value) {
     let ready = count("readyReplicas", &mine);
     let available = count("availableReplicas", &mine);
     let updated = new_rs.map_or(0, |r| count("replicas", &[r]));
-    let mut next = Value::clone(&d);
+    let mut next = Value::clone(d);
     let st = &mut next["status"];
     if !st.is_object() {
         *st = json!({});
@@ -299,7 +299,7 @@ fn replicaset(p: &mut Pass, rs: &Value) {
         delete_pod(p, extra);
     }
     let c = counts(&mine[..mine.len().min(want)]);
-    let mut next = Value::clone(&rs);
+    let mut next = Value::clone(rs);
     next["status"] = json!({
         "observedGeneration": rs["metadata"]["generation"],
         "replicas": c.total,
@@ -346,7 +346,7 @@ fn statefulset(p: &mut Pass, s: &Value) {
         delete_pod(p, pod);
     }
     let c = counts(&keep);
-    let mut next = Value::clone(&s);
+    let mut next = Value::clone(s);
     next["status"] = json!({
         "observedGeneration": s["metadata"]["generation"],
         "replicas": c.total,
@@ -391,7 +391,7 @@ fn daemonset(p: &mut Pass, ds: &Value, nodes: &[String]) {
         delete_pod(p, pod);
     }
     let c = counts(&keep);
-    let mut next = Value::clone(&ds);
+    let mut next = Value::clone(ds);
     next["status"] = json!({
         "observedGeneration": ds["metadata"]["generation"],
         "desiredNumberScheduled": nodes.len(),

@@ -67,7 +67,7 @@ fn release(p: &mut Pass, hr: &Value) {
         if let Some(at) = hr.pointer("/metadata/annotations/reconcile.fluxcd.io~1requestedAt")
             && hr.pointer("/status/lastHandledReconcileAt") != Some(at)
         {
-            let mut next = Value::clone(&hr);
+            let mut next = Value::clone(hr);
             next["status"]["lastHandledReconcileAt"] = at.clone();
             super::save_status(p, &key(HELM, "helmreleases"), hr, next, MANAGER);
         }
@@ -75,7 +75,7 @@ fn release(p: &mut Pass, hr: &Value) {
     }
     let hr_ns = meta(hr, "namespace");
     let hr_name = meta(hr, "name");
-    let mut next = Value::clone(&hr);
+    let mut next = Value::clone(hr);
     let k = key(HELM, "helmreleases");
     let chart = match chart_source(p, hr) {
         Ok(c) => c,

@@ -80,7 +80,7 @@ fn timeout_of(ks: &Value) -> Duration {
 fn one(p: &mut Pass, mem: &mut Memory, ks: &Value) {
     let (ns, name) = (meta(ks, "namespace"), meta(ks, "name"));
     let id = (ns.to_string(), name.to_string());
-    let mut next = Value::clone(&ks);
+    let mut next = Value::clone(ks);
     let src_kind = match s(ks, "/spec/sourceRef/kind") {
         "" => "GitRepository",
         k => k,

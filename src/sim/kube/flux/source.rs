@@ -126,7 +126,7 @@ fn git_repository(p: &mut Pass, mem: &mut Memory, repo: &Value) {
         .pointer("/spec/url")
         .and_then(Value::as_str)
         .unwrap_or_default();
-    let mut next = Value::clone(&repo);
+    let mut next = Value::clone(repo);
     if let Some(at) = requested_at(repo) {
         next["status"]["lastHandledReconcileAt"] = json!(at);
     }
@@ -257,7 +257,7 @@ fn helm_repository(p: &mut Pass, repo: &Value) {
     if skip(repo) || observed(repo) {
         return;
     }
-    let mut next = Value::clone(&repo);
+    let mut next = Value::clone(repo);
     if repo.pointer("/spec/type") == Some(&json!("oci")) {
         // An OCI HelmRepository is static: source-controller clears its status.
         if let Some(st) = next.get_mut("status").and_then(Value::as_object_mut) {
@@ -306,7 +306,7 @@ fn oci_repository(p: &mut Pass, repo: &Value) {
         .unwrap_or("latest");
     let digest = sha256_hex(format!("{url}:{tag}").as_bytes());
     let revision = format!("{tag}@sha256:{digest}");
-    let mut next = Value::clone(&repo);
+    let mut next = Value::clone(repo);
     next["status"]["artifact"] = artifact(
         "ocirepository",
         repo,
@@ -344,7 +344,7 @@ fn helm_chart(p: &mut Pass, chart: &Value) {
         .store
         .get(&key(SOURCE, "helmrepositories"), ns, source)
         .ok();
-    let mut next = Value::clone(&chart);
+    let mut next = Value::clone(chart);
     match repo.filter(|r| r.pointer("/status/artifact").is_some()) {
         Some(_) => {
             let version = if version.is_empty() || version == "*" {
