@@ -188,7 +188,7 @@ fn a_rehearsed_failure_shows_its_diagnosis_and_the_retry_passes() {
 
 #[test]
 fn a_fail_spec_naming_no_stage_is_refused_before_anything_starts() {
-    let out = std::process::Command::new(crate::harness::BIN)
+    let out = std::process::Command::new(crate::harness::bin())
         .args(["--repo", env!("CARGO_MANIFEST_DIR"), "demo", "--headless"])
         .args(["--fail", "kubernetes:install"])
         .output()

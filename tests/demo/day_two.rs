@@ -10,7 +10,7 @@
 //!   against `homelab check` on the lab's repository (see the test's doc for what it proves
 //!   today).
 
-use crate::harness::{BIN, HeadlessLab, assert_green, bootstrap_all, text};
+use crate::harness::{HeadlessLab, assert_green, bin, bootstrap_all, text};
 use crate::support::tmux::{Has, Lacks, Launch, Tmux};
 use std::io::{Read, Write};
 use std::time::Duration;
@@ -32,7 +32,7 @@ fn open_tui(lab: &HeadlessLab, tag: &str) -> Option<Tmux> {
     for (k, v) in &lab.env {
         launch = launch.env(k, v.clone());
     }
-    let t = launch.run(&[BIN]);
+    let t = launch.run(&[bin()]);
     t.wait_screen(&[Has("Cluster demo"), Has("k3s-agent-2")], T);
     Some(t)
 }

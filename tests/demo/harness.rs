@@ -6,7 +6,25 @@ use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 
-pub const BIN: &str = env!("CARGO_BIN_EXE_homelab");
+/// The variable naming the binary the demo's tests drive; `.ci/run` sets it to the release
+/// build, so the end-to-end tests run the binary a user runs.
+pub const BIN_ENV: &str = "HOMELAB_E2E_BIN";
+
+/// The binary the demo's tests drive: [`BIN_ENV`] when set (it must exist), else this test
+/// build's `homelab`.
+pub fn bin() -> &'static str {
+    static BIN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    BIN.get_or_init(|| match std::env::var(BIN_ENV) {
+        Ok(p) if !p.is_empty() => {
+            assert!(
+                std::path::Path::new(&p).is_file(),
+                "{BIN_ENV}={p}: no such file (cargo build --release --bin homelab first)"
+            );
+            p
+        }
+        _ => env!("CARGO_BIN_EXE_homelab").to_string(),
+    })
+}
 
 /// A running `homelab demo --headless`; SIGTERM and a check that its directory went on drop.
 pub struct HeadlessLab {
@@ -39,7 +57,7 @@ fn unquote(v: &str) -> String {
 
 impl HeadlessLab {
     pub fn start(extra: &[&str]) -> HeadlessLab {
-        let mut child = Command::new(BIN)
+        let mut child = Command::new(bin())
             .args(["--repo", env!("CARGO_MANIFEST_DIR"), "demo", "--headless"])
             .args(extra)
             .env_remove("HOMELAB_CLUSTER")
@@ -105,7 +123,7 @@ impl HeadlessLab {
 
     /// `homelab ARGS` in the lab's environment.
     pub fn homelab(&self, args: &[&str], extra_env: &[(&str, &str)]) -> Output {
-        let mut c = self.command(BIN);
+        let mut c = self.command(bin());
         c.args(args).stdin(Stdio::null());
         for (k, v) in extra_env {
             c.env(k, v);
@@ -197,7 +215,7 @@ pub fn tui_demo(tag: &str) -> Option<(crate::support::tmux::Tmux, PathBuf)> {
 pub fn tui_demo_with(tag: &str, extra: &[&str]) -> Option<(crate::support::tmux::Tmux, PathBuf)> {
     use crate::support::tmux::{Has, Launch};
     let mut args = vec![
-        BIN,
+        bin(),
         "--repo",
         env!("CARGO_MANIFEST_DIR"),
         "demo",
