@@ -46,7 +46,7 @@ async fn walk(global: &GlobalArgs, host: &str) -> Result<Outcome, String> {
         &cfg.name,
         crate::config::env_file(&root, &cfg.name),
     );
-    let exposure = exposure_of(host, &cfg.domain);
+    let exposure = Exposure::of_host(host, &cfg.domain);
     let doctor = connect::connect_for(&setup, facts, exposure).await?;
     let mut out = std::io::stdout().lock();
     let _ = writeln!(
@@ -69,17 +69,6 @@ async fn walk(global: &GlobalArgs, host: &str) -> Result<Outcome, String> {
     let outcome = walker.await.map_err(|e| e.to_string())?;
     let _ = out.write_all(render_end(&outcome, last).as_bytes());
     Ok(outcome)
-}
-
-/// Public when `host` is the public domain or under it; internal otherwise.
-pub fn exposure_of(host: &str, domain: &str) -> Exposure {
-    let host = host.trim_end_matches('.').to_ascii_lowercase();
-    let domain = domain.trim_end_matches('.').to_ascii_lowercase();
-    if !domain.is_empty() && (host == domain || host.ends_with(&format!(".{domain}"))) {
-        Exposure::Public
-    } else {
-        Exposure::Internal
-    }
 }
 
 /// The line that stands for links 1 to 3 of an internal host.
@@ -153,25 +142,7 @@ mod tests {
     }
 
     #[test]
-    fn hosts_under_the_public_domain_are_public_and_the_rest_internal() {
-        assert_eq!(
-            exposure_of("jellyfin.example.com", "example.com"),
-            Exposure::Public
-        );
-        assert_eq!(
-            exposure_of("Jellyfin.Example.COM.", "example.com"),
-            Exposure::Public
-        );
-        assert_eq!(exposure_of("example.com", "example.com"), Exposure::Public);
-        assert_eq!(
-            exposure_of("whoami.home.lan", "example.com"),
-            Exposure::Internal
-        );
-        // A look-alike suffix is not the domain.
-        assert_eq!(
-            exposure_of("evilexample.com", "example.com"),
-            Exposure::Internal
-        );
+    fn the_internal_line_names_the_links_it_skips() {
         let line = render_internal("example.com");
         assert!(line.ends_with(")\n"), "{line:?}");
         assert!(

@@ -169,6 +169,41 @@ impl Exposure {
     pub fn walks(self, link: Link) -> bool {
         self.links().contains(&link)
     }
+
+    /// A hostname's exposure by its name: public when it is the cluster's public `domain` or
+    /// under it (only those go through Cloudflare and the tunnel), internal otherwise.
+    pub fn of_host(host: &str, domain: &str) -> Exposure {
+        if under_domain(host, domain) {
+            Exposure::Public
+        } else {
+            Exposure::Internal
+        }
+    }
+}
+
+/// Whether `host` is `domain` or a name under it (case and a trailing dot ignored; an empty
+/// domain holds nothing).
+pub fn under_domain(host: &str, domain: &str) -> bool {
+    let host = host.trim_end_matches('.').to_ascii_lowercase();
+    let domain = domain.trim_end_matches('.').to_ascii_lowercase();
+    !domain.is_empty() && (host == domain || host.ends_with(&format!(".{domain}")))
+}
+
+#[cfg(test)]
+mod exposure_tests {
+    use super::*;
+
+    #[test]
+    fn hosts_under_the_public_domain_are_public_and_the_rest_internal() {
+        let of = Exposure::of_host;
+        assert_eq!(of("jellyfin.example.com", "example.com"), Exposure::Public);
+        assert_eq!(of("Jellyfin.Example.COM.", "example.com"), Exposure::Public);
+        assert_eq!(of("example.com", "example.com."), Exposure::Public);
+        assert_eq!(of("whoami.home.lan", "example.com"), Exposure::Internal);
+        // A look-alike suffix is not the domain.
+        assert_eq!(of("evilexample.com", "example.com"), Exposure::Internal);
+        assert_eq!(of("example.com", ""), Exposure::Internal);
+    }
 }
 
 /// What a running walk reports, in order: each finding, then how it ended; or why it could not

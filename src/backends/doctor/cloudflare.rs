@@ -55,7 +55,7 @@ pub async fn dns(d: &Doctor, cf: &Cloudflare, host: &str) -> Finding {
     let link = Link::Dns;
     if let Some(domain) = &d.facts.domain {
         let dom = domain.value.trim_end_matches('.').to_ascii_lowercase();
-        if host != dom && !host.ends_with(&format!(".{dom}")) {
+        if !crate::domain::doctor::under_domain(host, &dom) {
             return Finding::broken(
                 link,
                 format!(

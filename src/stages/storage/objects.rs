@@ -232,7 +232,7 @@ pub async fn wait_gone(
     }
 }
 
-/// How often the stage polls the cluster while waiting.
+/// The longest interval between two looks while the stage waits (`stages::poll::Backoff`).
 pub const POLL: Duration = Duration::from_millis(250);
 
 /// `metadata.name`, `metadata.namespace` and friends.
